@@ -1,0 +1,58 @@
+"""The `cuisine-db` command: parse, call a service, render. No SQL here."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+try:  # Typer 0.2x vendors click; older releases use the click package itself.
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover
+    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+
+from cuisine_db.cli import clusters, environments, migrate, seed
+from cuisine_db.errors import EXIT_USAGE, CuisineDbError
+
+app = typer.Typer(
+    name="cuisine-db",
+    help="The Cuisine Code database runbook, as commands.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(environments.env_app, name="env")
+app.add_typer(clusters.postgres_app, name="postgres")
+app.add_typer(clusters.cluster_app, name="cluster")
+app.add_typer(migrate.app, name="migrate")
+app.command("psql", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
+    environments.psql
+)
+app.command("seed")(seed.seed)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def main() -> None:
+    """Entry point: user errors become one line and an exit code; bugs keep their traceback."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="cuisine-db", standalone_mode=False)
+    except CuisineDbError as exc:
+        line = f"error: {_one_line(exc.message)}"
+        if exc.hint:
+            line += f" (hint: {_one_line(exc.hint)})"
+        sys.stderr.write(line + "\n")
+        sys.exit(exc.exit_code)
+    except click_exceptions.NoArgsIsHelpError:
+        sys.exit(EXIT_USAGE)  # the help has been shown
+    except click_exceptions.UsageError as exc:
+        where = f"{exc.ctx.command_path}: " if exc.ctx else ""
+        sys.stderr.write(f"error: {where}{_one_line(exc.format_message())}\n")
+        sys.exit(EXIT_USAGE)
+    except click_exceptions.Abort:
+        sys.stderr.write("aborted; nothing more was done\n")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

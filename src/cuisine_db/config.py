@@ -1,0 +1,218 @@
+"""Environments and settings: built once (defaults, file, environment variables, flags) and passed down."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from cuisine_db.errors import ConfigError, UsageError
+
+CONFIG_ENV_VAR = "CUISINE_DB_CONFIG"
+DEFAULT_ENV_VAR = "CUISINE_DB_ENV"
+CACHE_ENV_VAR = "CUISINE_DB_CACHE"
+CONFIG_FILE_NAME = "cuisine-db.toml"
+SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
+ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+
+
+class Environment(BaseModel):
+    """One database the runbook's commands can target: a local cluster or a remote server."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    protected: bool = False
+    database: str = "cuisine"
+    # A local cluster managed under .cuisine/<name>/ (used when dsn is absent).
+    port: int | None = Field(default=None, ge=1024, le=65535)
+    postgres_version: int = 14
+    pg_bin: Path | None = None
+    server_settings: dict[str, str | int | bool] = Field(default_factory=dict)
+    # A remote server: the password only by reference, never inline.
+    dsn: str | None = None
+    password_env: str | None = None
+    passfile: Path | None = None
+    # How long a migration statement may wait for a lock before it is retried.
+    lock_timeout: str = "5s"
+    lock_retries: int = Field(default=5, ge=0, le=100)
+
+    @property
+    def is_local(self) -> bool:
+        return self.dsn is None
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not ENV_NAME.match(value):
+            raise ValueError("environment names are lowercase letters, digits, '-' and '_'")
+        return value
+
+    @field_validator("postgres_version")
+    @classmethod
+    def _version(cls, value: int) -> int:
+        if value not in SUPPORTED_MAJORS:
+            raise ValueError(f"postgres_version must be one of {', '.join(map(str, SUPPORTED_MAJORS))}")
+        return value
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            params = conninfo_to_dict(value)
+        except Exception as exc:
+            raise ValueError(f"not a valid PostgreSQL connection string ({exc})") from None
+        if params.get("password"):
+            raise ValueError("must not contain a password; use password_env or passfile")
+        return value
+
+    @model_validator(mode="after")
+    def _shape(self) -> Environment:
+        if self.dsn is None and self.port is None:
+            raise ValueError("a local environment needs a port (or give a dsn for a remote server)")
+        if self.dsn is not None and (self.port is not None or self.pg_bin is not None):
+            raise ValueError("port and pg_bin are for local clusters; a remote environment has only dsn")
+        if self.password_env is not None and not re.match(r"^[A-Z_][A-Z0-9_]*$", self.password_env):
+            raise ValueError("password_env names an environment variable (e.g. CUISINE_PROD_PASSWORD)")
+        return self
+
+
+class _File(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_env: str | None = None
+    migrations_dir: str = "db/migrations"
+    schema_file: str = "db/schema.sql"
+    state_dir: str = ".cuisine"
+    server_user: str | None = None
+    environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a command needs to know about where it runs."""
+
+    config_path: Path
+    root: Path
+    state_dir: Path
+    cache_dir: Path
+    migrations_dir: Path
+    schema_file: Path
+    default_env: str
+    server_user: str | None
+    environments: Mapping[str, Environment]
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def env(self, name: str | None = None) -> Environment:
+        """The named environment, or the default one; an unknown name is a usage error."""
+        chosen = name or self.default_env
+        try:
+            return self.environments[chosen]
+        except KeyError:
+            known = ", ".join(sorted(self.environments))
+            raise UsageError(f"unknown environment {chosen!r}", hint=f"known environments: {known}") from None
+
+    def env_dir(self, env: Environment) -> Path:
+        """Where the tool keeps an environment's cluster, credentials and journal."""
+        return self.state_dir / env.name
+
+    def password_for(self, env: Environment) -> str | None:
+        """The password an environment refers to by variable name, if it does."""
+        if env.password_env is None:
+            return None
+        return self.secrets.get(env.password_env)
+
+
+def _find_config(environ: Mapping[str, str]) -> Path:
+    explicit = environ.get(CONFIG_ENV_VAR)
+    if explicit:
+        return Path(explicit)
+    here = Path.cwd()
+    for folder in (here, *here.parents):
+        candidate = folder / CONFIG_FILE_NAME
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(
+        f"no {CONFIG_FILE_NAME} found in {here} or its parents",
+        hint=f"run from the project folder or set {CONFIG_ENV_VAR}",
+    )
+
+
+def _default_cache(environ: Mapping[str, str]) -> Path:
+    if environ.get(CACHE_ENV_VAR):
+        return Path(environ[CACHE_ENV_VAR])
+    # As root the servers run as another OS user, who must be able to read the binaries.
+    if os.geteuid() == 0:
+        return Path("/var/cache/cuisine-db")
+    base = environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "cuisine-db"
+
+
+def _describe(error: ValidationError, path: Path, prefix: tuple[str, ...] = ()) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(part) for part in (*prefix, *first["loc"])) or "(top level)"
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    return f"{path}: {where}: {message}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate the configuration file the environment points at."""
+    environ = os.environ if environ is None else environ
+    path = _find_config(environ)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        parsed = _File.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path)) from None
+    environments: dict[str, Environment] = {}
+    for name, values in parsed.environments.items():
+        try:
+            environments[name] = Environment.model_validate({**values, "name": name})
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, path, ("environments", name))) from None
+    if not environments:
+        raise ConfigError(f"{path}: environments: at least one environment is required")
+    root = path.resolve().parent
+    fallback = "development" if "development" in environments else next(iter(environments))
+    default_env = environ.get(DEFAULT_ENV_VAR) or parsed.default_env or fallback
+    if default_env not in environments:
+        raise ConfigError(f"{path}: default_env: {default_env!r} is not a defined environment")
+    ports = [env.port for env in environments.values() if env.port is not None]
+    if len(ports) != len(set(ports)):
+        raise ConfigError(f"{path}: environments: two local environments share a port")
+    secrets = {
+        env.password_env: environ[env.password_env]
+        for env in environments.values()
+        if env.password_env and env.password_env in environ
+    }
+    return Settings(
+        config_path=path.resolve(),
+        root=root,
+        state_dir=root / parsed.state_dir,
+        cache_dir=_default_cache(environ),
+        migrations_dir=root / parsed.migrations_dir,
+        schema_file=root / parsed.schema_file,
+        default_env=default_env,
+        server_user=parsed.server_user,
+        environments=environments,
+        secrets=secrets,
+    )

@@ -1,0 +1,292 @@
+"""Applying and rolling back migrations: one runner at a time, each migration atomic where it can be."""
+
+from __future__ import annotations
+
+import getpass
+import socket
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerrors
+
+from cuisine_db import sql
+from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
+from cuisine_db.migrations.files import MigrationFile, Section, check_version, discover
+from cuisine_db.migrations.split import statements
+from cuisine_db.migrations.state import AppliedRow, MigrationState, compare, read_applied
+from cuisine_db.postgres import connect
+
+# Any constant shared by every runner; it names no row, only "migrations are being run".
+ADVISORY_LOCK_KEY = 7_236_218_935_412_305_977
+POLL_SECONDS = 0.25
+
+Notify = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """One migration applied or rolled back."""
+
+    version: str
+    name: str
+    direction: str
+    duration_ms: int
+    statements: int
+    lock_retries: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunResult:
+    """What a migrate or rollback run did."""
+
+    env: str
+    steps: list[StepResult]
+    invalid_indexes: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@contextmanager
+def runner_lock(conn: psycopg.Connection[Any], wait_seconds: float, notify: Notify) -> Iterator[None]:
+    """Hold the runners' advisory lock, polling a try-lock so that a waiting runner holds no snapshot.
+
+    A runner blocked inside pg_advisory_lock() sits in a transaction, and CREATE INDEX CONCURRENTLY in
+    the runner that holds the lock would wait for it forever; polling leaves the waiter idle instead.
+    """
+    deadline = time.monotonic() + wait_seconds
+    told = False
+    while True:
+        row = conn.execute(sql.load("migrations/try_lock"), {"key": ADVISORY_LOCK_KEY}).fetchone()
+        if row and row[0]:
+            break
+        if time.monotonic() > deadline:
+            raise UnavailableError(
+                f"another migration runner has held the lock for more than {wait_seconds:.0f}s",
+                hint="see who: SELECT * FROM pg_locks WHERE locktype = 'advisory'",
+            )
+        if not told:
+            notify("waiting for another migration runner to finish")
+            told = True
+        time.sleep(POLL_SECONDS)
+    try:
+        yield
+    finally:
+        if not conn.closed:
+            conn.execute(sql.load("migrations/unlock"), {"key": ADVISORY_LOCK_KEY})
+
+
+def _server_failure(migration: MigrationFile, direction: str, index: int, total: int,
+                    exc: psycopg.Error, in_transaction: bool, invalid: list[tuple[str, str]] | None = None) -> FailedError:
+    diag = exc.diag
+    primary = diag.message_primary or str(exc).strip()
+    message = f"{migration.path.name} ({direction}) failed at statement {index} of {total}: {primary}"
+    if diag.sqlstate:
+        message += f" [SQLSTATE {diag.sqlstate}]"
+    if in_transaction:
+        hint = "nothing from this migration was kept; fix the file and run again"
+    else:
+        done = f"statements 1-{index - 1} took effect" if index > 1 else "no earlier statement took effect"
+        hint = f"this migration runs without a transaction: {done}; make it idempotent (IF NOT EXISTS) and run again"
+    if invalid:
+        names = ", ".join(name for name, _ in invalid)
+        message += f"; INVALID index left behind: {names}"
+        hint = f"drop it first (DROP INDEX CONCURRENTLY {invalid[0][0]}); {hint}"
+    if diag.message_hint:
+        hint = f"{diag.message_hint}; {hint}"
+    return FailedError(message, hint=hint)
+
+
+def _execute_section(
+    conn: psycopg.Connection[Any], env: Environment, migration: MigrationFile, direction: str,
+    section: Section, bookkeeping: Callable[[int], None], notify: Notify,
+) -> StepResult:
+    """Run one section (and its bookkeeping) with a lock_timeout, retrying lock waits with back-off."""
+    parts = statements(section.sql)
+    retries = 0
+    started = time.monotonic()
+    if section.transaction:
+        while True:
+            index = 0
+            try:
+                with conn.transaction():
+                    conn.execute(sql.load("migrations/set_lock_timeout"),
+                                 {"value": env.lock_timeout, "local": True})
+                    for index, statement in enumerate(parts, start=1):  # noqa: B007 - index names the failure
+                        conn.execute(statement)
+                    bookkeeping(int((time.monotonic() - started) * 1000))
+                break
+            except pgerrors.LockNotAvailable as exc:
+                retries = _retry_or_fail(env, migration, direction, index, len(parts), exc, retries, notify)
+            except psycopg.Error as exc:
+                raise _server_failure(migration, direction, index, len(parts), exc, in_transaction=True) from None
+    else:
+        conn.execute(sql.load("migrations/set_lock_timeout"), {"value": env.lock_timeout, "local": False})
+        try:
+            for index, statement in enumerate(parts, start=1):
+                while True:
+                    try:
+                        conn.execute(statement)
+                        break
+                    except pgerrors.LockNotAvailable as exc:
+                        retries = _retry_or_fail(env, migration, direction, index, len(parts), exc, retries,
+                                                 notify, in_transaction=False)
+                    except psycopg.Error as exc:
+                        raise _server_failure(migration, direction, index, len(parts), exc, in_transaction=False,
+                                              invalid=_invalid_indexes(conn)) from None
+            with conn.transaction():
+                bookkeeping(int((time.monotonic() - started) * 1000))
+        finally:
+            conn.execute(sql.load("migrations/set_lock_timeout"), {"value": "0", "local": False})
+    return StepResult(migration.version, migration.name, direction,
+                      int((time.monotonic() - started) * 1000), len(parts), retries)
+
+
+def _retry_or_fail(env: Environment, migration: MigrationFile, direction: str, index: int, total: int,
+                   exc: psycopg.Error, retries: int, notify: Notify, in_transaction: bool = True) -> int:
+    if retries >= env.lock_retries:
+        failure = _server_failure(migration, direction, index, total, exc, in_transaction)
+        failure.hint = (f"gave up after {retries + 1} attempts with lock_timeout={env.lock_timeout}: "
+                        "find the blocker with `make db-show-locks`; " + (failure.hint or ""))
+        raise failure from None
+    delay = min(0.5 * 2**retries, 10.0)
+    notify(f"{migration.path.name}: waited {env.lock_timeout} for a lock; retrying in {delay:.1f}s")
+    time.sleep(delay)
+    return retries + 1
+
+
+def _invalid_indexes(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
+    return [(row[0], row[1]) for row in conn.execute(sql.load("migrations/invalid_indexes")).fetchall()]
+
+
+def _prepare(conn: psycopg.Connection[Any]) -> None:
+    with conn.transaction():
+        conn.execute(sql.load("migrations/create_table"))
+        conn.execute(sql.load("migrations/add_columns"))
+
+
+def _refuse_drift(states: list[MigrationState], files: dict[str, MigrationFile]) -> None:
+    for state in states:
+        if state.state == "drifted":
+            raise RefusedError(
+                f"applied migration {files[state.version].path.name} was edited after it was applied",
+                hint=f"revert the edit, or record it deliberately: cuisine-db migrate accept-edit {state.version}",
+            )
+        if state.state == "missing":
+            raise RefusedError(
+                f"applied migration {state.version}_{state.name}.sql is missing from the migrations folder",
+                hint="restore the file from version control before migrating",
+            )
+
+
+def _who() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}"
+
+
+def status(settings: Settings, env: Environment) -> list[MigrationState]:
+    """Applied, pending, drifted and missing migrations of an environment."""
+    files = discover(settings.migrations_dir)
+    with connect(settings, env, "migrate status") as conn:
+        return compare(files, read_applied(conn))
+
+
+def migrate(settings: Settings, env: Environment, *, dry_run: bool = False, lock_wait: float = 600,
+            notify: Notify = _quiet) -> RunResult:
+    """Apply every pending migration in version order, each in its own transaction unless it opts out."""
+    files = discover(settings.migrations_dir)
+    by_version = {migration.version: migration for migration in files}
+    with connect(settings, env, "migrate") as conn, runner_lock(conn, lock_wait, notify):
+        _prepare(conn)
+        states = compare(files, read_applied(conn))
+        _refuse_drift(states, by_version)
+        pending = [by_version[state.version] for state in states if state.state == "pending"]
+        steps: list[StepResult] = []
+        for migration in pending:
+            if dry_run:
+                steps.append(StepResult(migration.version, migration.name, "up", 0,
+                                        len(statements(migration.up.sql)), 0))
+                continue
+            notify(f"applying {migration.path.name}")
+
+            def record(duration_ms: int, migration: MigrationFile = migration) -> None:
+                conn.execute(sql.load("migrations/record"), {
+                    "version": migration.version, "name": migration.name, "checksum": migration.checksum,
+                    "applied_by": _who(), "duration_ms": duration_ms,
+                })
+
+            steps.append(_execute_section(conn, env, migration, "up", migration.up, record, notify))
+        return RunResult(env.name, steps, _invalid_indexes(conn))
+
+
+def _rollback_targets(applied: list[AppliedRow], steps: int | None, version: str | None) -> list[AppliedRow]:
+    newest_first = list(reversed(applied))
+    if version is not None:
+        check_version(version)
+        if version not in {row.version for row in applied}:
+            raise UsageError(f"migration {version} is not applied; nothing to roll back to",
+                             hint="see applied versions with: cuisine-db migrate status")
+        return [row for row in newest_first if row.version > version]
+    if steps is None or steps < 1:
+        raise UsageError("steps must be a positive number", hint="e.g. steps=1")
+    if steps > len(applied):
+        raise UsageError(f"cannot roll back {steps} migrations: only {len(applied)} applied")
+    return newest_first[:steps]
+
+
+def rollback(settings: Settings, env: Environment, *, steps: int | None = None, version: str | None = None,
+             dry_run: bool = False, lock_wait: float = 600, notify: Notify = _quiet) -> RunResult:
+    """Undo applied migrations newest-applied first: the last `steps`, or every one newer than `version`."""
+    if (steps is None) == (version is None):
+        raise UsageError("give either steps=N or version=YYYYMMDDHHMMSS")
+    if version is not None:
+        check_version(version)
+    files = {migration.version: migration for migration in discover(settings.migrations_dir)}
+    with connect(settings, env, "rollback") as conn, runner_lock(conn, lock_wait, notify):
+        _prepare(conn)
+        applied = read_applied(conn)
+        targets = _rollback_targets(applied, steps, version)
+        _refuse_drift(compare(list(files.values()), [r for r in applied if r.version in files]), files)
+        for row in targets:
+            migration = files.get(row.version)
+            if migration is None:
+                raise RefusedError(f"cannot roll back {row.version}: its file is missing",
+                                   hint="restore the file from version control")
+            if not migration.down.sql.strip():
+                raise RefusedError(f"cannot roll back {migration.path.name}: its down section is empty",
+                                   hint="write a '-- migrate:down' section first")
+        results: list[StepResult] = []
+        for row in targets:
+            migration = files[row.version]
+            if dry_run:
+                results.append(StepResult(migration.version, migration.name, "down", 0,
+                                          len(statements(migration.down.sql)), 0))
+                continue
+            notify(f"rolling back {migration.path.name}")
+
+            def forget(_: int, migration: MigrationFile = migration) -> None:
+                conn.execute(sql.load("migrations/forget"), {"version": migration.version})
+
+            results.append(_execute_section(conn, env, migration, "down", migration.down, forget, notify))
+        return RunResult(env.name, results, _invalid_indexes(conn))
+
+
+def accept_edit(settings: Settings, env: Environment, version: str) -> MigrationState:
+    """Record that an applied migration's file was edited on purpose: its current checksum becomes expected."""
+    check_version(version)
+    files = {migration.version: migration for migration in discover(settings.migrations_dir)}
+    if version not in files:
+        raise UsageError(f"no migration file with version {version}")
+    with connect(settings, env, "migrate accept-edit") as conn:
+        _prepare(conn)
+        states = {state.version: state for state in compare(list(files.values()), read_applied(conn))}
+        if states[version].state != "drifted":
+            raise UsageError(f"migration {version} is {states[version].state}, not drifted; nothing to accept")
+        conn.execute(sql.load("migrations/accept_checksum"),
+                     {"version": version, "checksum": files[version].checksum})
+        return states[version]

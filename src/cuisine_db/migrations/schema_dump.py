@@ -1,0 +1,48 @@
+"""The schema as pg_dump prints it: written to db/schema.sql after migrations and compared by `verify`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from cuisine_db.config import Environment, Settings
+from cuisine_db.postgres import binaries, client_environ, connect
+from cuisine_db.postgres.runner import run
+
+
+def dump(settings: Settings, env: Environment) -> str:
+    """`pg_dump --schema-only` of the environment's database, stable across runs and client versions."""
+    with connect(settings, env, "schema dump") as conn:
+        server_major = conn.info.server_version // 10000
+    build = binaries.client_for(server_major, settings.cache_dir)
+    result = run(
+        [build.program("pg_dump"), "--schema-only", "--no-owner", "--no-privileges"],
+        env=client_environ(settings, env),
+        timeout=300,
+    )
+    return normalise(result.stdout)
+
+
+def normalise(text: str) -> str:
+    """Drop what changes between runs without the schema changing (versions, \\restrict keys)."""
+    kept = []
+    for line in text.splitlines():
+        if line.startswith(("\\restrict", "\\unrestrict", "-- Dumped from", "-- Dumped by")):
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip() + "\n"
+
+
+def write(settings: Settings, env: Environment, applied: list[str]) -> Path:
+    """Write db/schema.sql atomically, with the applied versions listed at the end as dbmate does."""
+    text = dump(settings, env)
+    text += "\n-- Applied migrations (" + env.name + "):\n" + "".join(f"--   {v}\n" for v in applied)
+    target = settings.schema_file
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".schema-", suffix=".sql")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(temporary, 0o644)
+    os.replace(temporary, target)
+    return target

@@ -1,0 +1,1 @@
+"""Operational records and rails: the journal (later: maintenance mode, incidents, integrity)."""

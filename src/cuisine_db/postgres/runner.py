@@ -1,0 +1,78 @@
+"""The one way subprocesses run: argv as a list, secrets only through the environment, errors quoting stderr."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from cuisine_db.errors import UnavailableError
+
+# Variables that would silently redirect a PostgreSQL client tool somewhere else.
+_LIBPQ_VARIABLES = ("PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGPASSWORD", "PGSERVICE")
+
+
+class ToolError(UnavailableError):
+    """A PostgreSQL program exited non-zero."""
+
+    def __init__(self, tool: str, returncode: int, stderr: str) -> None:
+        tail = "\n".join(line for line in stderr.strip().splitlines()[-5:])
+        super().__init__(f"{tool} failed (exit {returncode}): {tail or 'no error output'}")
+        self.tool = tool
+        self.returncode = returncode
+        self.stderr = stderr
+
+
+def tool_environ(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without stray libpq settings, plus what the caller adds."""
+    environ = {key: value for key, value in os.environ.items() if key not in _LIBPQ_VARIABLES}
+    environ.setdefault("LC_ALL", "C.UTF-8")
+    if extra:
+        environ.update(extra)
+    return environ
+
+
+def run(
+    argv: Sequence[str | Path],
+    *,
+    env: Mapping[str, str] | None = None,
+    user: str | None = None,
+    cwd: Path | None = None,
+    input_text: str | None = None,
+    timeout: float | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess[str]:
+    """Run a program to completion, capturing its output; raise ToolError on failure when check is set."""
+    args = [str(part) for part in argv]
+    # Switching user must also switch group and drop root's supplementary groups.
+    identity: dict[str, object] = {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []} if user else {}
+    try:
+        result = subprocess.run(
+            args,
+            env=tool_environ(env),
+            cwd=cwd,
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            **identity,  # type: ignore[arg-type]
+        )
+    except FileNotFoundError:
+        raise UnavailableError(f"program not found: {args[0]}") from None
+    except subprocess.TimeoutExpired:
+        raise UnavailableError(f"{Path(args[0]).name} did not finish within {timeout:.0f}s") from None
+    if check and result.returncode != 0:
+        raise ToolError(Path(args[0]).name, result.returncode, result.stderr or result.stdout)
+    return result
+
+
+def run_attached(argv: Sequence[str | Path], *, env: Mapping[str, str] | None = None) -> int:
+    """Run an interactive program (psql) on this terminal and return its exit code."""
+    args = [str(part) for part in argv]
+    try:
+        return subprocess.run(args, env=tool_environ(env), check=False).returncode
+    except FileNotFoundError:
+        raise UnavailableError(f"program not found: {args[0]}") from None

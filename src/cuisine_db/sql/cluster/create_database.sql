@@ -1,0 +1,2 @@
+-- Creates a database (name through sql.Identifier).
+CREATE DATABASE {name}

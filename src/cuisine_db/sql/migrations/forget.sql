@@ -1,0 +1,2 @@
+-- Removes one migration's record after its down section ran.
+DELETE FROM schema_migrations WHERE version = %(version)s

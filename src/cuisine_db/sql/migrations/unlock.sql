@@ -1,0 +1,2 @@
+-- Releases the migration runners' session advisory lock.
+SELECT pg_advisory_unlock(%(key)s) AS released
