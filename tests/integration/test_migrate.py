@@ -220,3 +220,55 @@ def test_status_lists_applied_and_pending(project: Project) -> None:
 def test_python_dash_m_runs(project: Project) -> None:
     result = subprocess.run([sys.executable, "-m", "cuisine_db", "--help"], capture_output=True, text=True, check=False)
     assert result.returncode == 0 and "migrate" in result.stdout
+
+
+def test_verify_catches_a_down_section_that_does_not_undo_its_up(empty_project: Project) -> None:
+    project = empty_project
+    write(project, "20250101000000_t.sql",
+          "-- migrate:up\nCREATE TABLE t (id int);\nCREATE INDEX t_id_idx ON t (id);\n"
+          "-- migrate:down\nDROP INDEX t_id_idx;\n")
+    result = project.cli("migrate", "verify", "--json")
+    assert result.returncode == 1, result.stderr
+    assert '"down_matches_empty": false' in result.stdout
+    assert "CREATE TABLE public.t" in result.stdout
+    (project.root / "db" / "migrations" / "20250101000000_t.sql").write_text(
+        "-- migrate:up\nCREATE TABLE t (id int);\nCREATE INDEX t_id_idx ON t (id);\n-- migrate:down\nDROP TABLE t;\n")
+    assert project.cli("migrate", "verify").returncode == 0
+
+
+def test_mutating_commands_are_journaled(project: Project) -> None:
+    assert project.cli("migrate", "up").returncode == 0
+    assert project.cli("migrate", "rollback", "--env", "production", "--steps", "1").returncode == 4
+    journal = project.root / ".cuisine" / "development" / "journal.jsonl"
+    import json
+
+    entries = [json.loads(line) for line in journal.read_text().splitlines()]
+    assert entries[-1]["command"] == "migrate" and entries[-1]["outcome"] == "ok"
+    assert len(entries[-1]["details"]["applied"]) == 5
+    refused = [json.loads(line) for line in
+               (project.root / ".cuisine" / "production" / "journal.jsonl").read_text().splitlines()]
+    assert refused[-1]["outcome"] == "refused" and refused[-1]["arguments"]["steps"] == 1
+
+
+def test_a_terminal_confirmation_asks_for_the_environment_name(project: Project) -> None:
+    import os
+    import pty
+
+    assert project.cli("migrate", "up", "--env", "production").returncode == 0
+
+    def rollback_typing(answer: str) -> int:
+        leader, follower = pty.openpty()
+        proc = subprocess.Popen([*CLI, "migrate", "rollback", "--env", "production", "--steps", "1"],
+                                cwd=project.root, env={**os.environ, "CUISINE_DB_CONFIG": str(project.config)},
+                                stdin=follower, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        os.close(follower)
+        time.sleep(3)
+        os.write(leader, answer.encode() + b"\n")
+        code = proc.wait(timeout=60)
+        os.close(leader)
+        return code
+
+    assert rollback_typing("staging") == 4
+    assert len(applied_versions(project)) == 5
+    assert rollback_typing("production") == 0
+    assert len(applied_versions(project)) == 4

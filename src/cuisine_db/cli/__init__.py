@@ -6,12 +6,10 @@ import sys
 
 import typer
 
-try:  # Typer 0.2x vendors click; older releases use the click package itself.
-    from typer._click import exceptions as click_exceptions
-except ImportError:  # pragma: no cover
-    from click import exceptions as click_exceptions  # type: ignore[no-redef]
+# Typer vendors click; its usage errors are caught here so each becomes one line and exit 2.
+from typer._click import exceptions as click_exceptions
 
-from cuisine_db.cli import clusters, environments, migrate, seed
+from cuisine_db.cli import clusters, environments, migrate, seed, sizes
 from cuisine_db.errors import EXIT_USAGE, CuisineDbError
 
 app = typer.Typer(
@@ -29,6 +27,8 @@ app.command("psql", context_settings={"allow_extra_args": True, "ignore_unknown_
     environments.psql
 )
 app.command("seed")(seed.seed)
+app.command("size")(sizes.size)
+app.command("table-sizes")(sizes.sizes)
 
 
 def _one_line(text: str) -> str:
@@ -52,7 +52,7 @@ def main() -> None:
         where = f"{exc.ctx.command_path}: " if exc.ctx else ""
         sys.stderr.write(f"error: {where}{_one_line(exc.format_message())}\n")
         sys.exit(EXIT_USAGE)
-    except click_exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         sys.stderr.write("aborted; nothing more was done\n")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)

@@ -12,6 +12,7 @@ from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, env
 from cuisine_db.config import Environment
 from cuisine_db.errors import CuisineDbError, FailedError
 from cuisine_db.migrations import schema_dump
+from cuisine_db.migrations.verify import VerifyResult
 from cuisine_db.migrations.verify import verify as verify_round_trip
 from cuisine_db.ops.journal import journaled
 
@@ -40,7 +41,8 @@ def _report(result: migrations.RunResult, verb: str, json: bool) -> None:
         return
     for step in result.steps:
         retries = f", {step.lock_retries} lock retries" if step.lock_retries else ""
-        out.print(f"  {verb} {step.version}_{step.name}  ({step.statements} statements, {step.duration_ms} ms{retries})")
+        detail = f"{step.statements} statements, {step.duration_ms} ms{retries}"
+        out.print(f"  {verb} {step.version}_{step.name}  ({detail})")
     for index, table in result.invalid_indexes:
         out.print(f"[yellow]warning:[/] index {index} on {table} is INVALID (a failed CREATE INDEX CONCURRENTLY?); "
                   f"drop it and build it again: DROP INDEX CONCURRENTLY {index};")
@@ -148,10 +150,12 @@ def verify(env: EnvOption = None, json: JsonOption = False) -> None:
     chosen = environment(env)
     result = verify_round_trip(settings(), chosen, notify=say)
     if json:
-        print_json({**{k: getattr(result, k) for k in result.__slots__}, "ok": result.ok})
+        print_json({**{k: getattr(result, k) for k in VerifyResult.__slots__}, "ok": result.ok})
     else:
         for line in result.differences:
             out.print(line, markup=False)
+        if result.reapply_error:
+            out.print(f"applying again after rolling back failed: {result.reapply_error}", markup=False)
     if not result.ok:
         raise FailedError("the migrations do not round-trip: a down section does not undo its up exactly",
                           hint="read the differences above")

@@ -82,8 +82,10 @@ def runner_lock(conn: psycopg.Connection[Any], wait_seconds: float, notify: Noti
             conn.execute(sql.load("migrations/unlock"), {"key": ADVISORY_LOCK_KEY})
 
 
-def _server_failure(migration: MigrationFile, direction: str, index: int, total: int,
-                    exc: psycopg.Error, in_transaction: bool, invalid: list[tuple[str, str]] | None = None) -> FailedError:
+def _server_failure(
+    migration: MigrationFile, direction: str, index: int, total: int, exc: psycopg.Error, in_transaction: bool,
+    invalid: list[tuple[str, str]] | None = None,
+) -> FailedError:
     diag = exc.diag
     primary = diag.message_primary or str(exc).strip()
     message = f"{migration.path.name} ({direction}) failed at statement {index} of {total}: {primary}"

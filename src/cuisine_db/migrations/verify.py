@@ -6,6 +6,7 @@ import difflib
 from dataclasses import dataclass
 
 from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import FailedError
 from cuisine_db.migrations import runner, schema_dump
 from cuisine_db.migrations.files import discover
 from cuisine_db.postgres.scratch import scratch_environment
@@ -20,10 +21,11 @@ class VerifyResult:
     up_matches_reapply: bool
     down_matches_empty: bool
     differences: list[str]
+    reapply_error: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.up_matches_reapply and self.down_matches_empty
+        return self.up_matches_reapply and self.down_matches_empty and self.reapply_error is None
 
 
 def _diff(label_a: str, a: str, label_b: str, b: str) -> list[str]:
@@ -43,8 +45,14 @@ def verify(settings: Settings, env: Environment, notify: runner.Notify = runner.
         if count:
             runner.rollback(scratch, scratch_env, steps=count, notify=notify)
         emptied = schema_dump.dump(scratch, scratch_env)
-        runner.migrate(scratch, scratch_env, notify=notify)
+        reapply_error = None
+        try:
+            runner.migrate(scratch, scratch_env, notify=notify)
+        except FailedError as exc:
+            # Typically a down section that left an object behind, so the up trips over it.
+            reapply_error = exc.message
         second_up = schema_dump.dump(scratch, scratch_env)
-    differences = _diff("first up", first_up, "second up", second_up)
-    differences += _diff("baseline", baseline, "after all downs", emptied)
-    return VerifyResult(count, env.postgres_version, first_up == second_up, emptied == baseline, differences)
+    differences = _diff("baseline", baseline, "after all downs", emptied)
+    differences += _diff("first up", first_up, "second up", second_up)
+    return VerifyResult(count, env.postgres_version, first_up == second_up, emptied == baseline, differences,
+                        reapply_error)

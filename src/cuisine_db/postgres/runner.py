@@ -47,7 +47,7 @@ def run(
     """Run a program to completion, capturing its output; raise ToolError on failure when check is set."""
     args = [str(part) for part in argv]
     # Switching user must also switch group and drop root's supplementary groups.
-    identity: dict[str, object] = {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []} if user else {}
+    group = pwd.getpwnam(user).pw_gid if user else None
     try:
         result = subprocess.run(
             args,
@@ -58,7 +58,9 @@ def run(
             text=True,
             timeout=timeout,
             check=False,
-            **identity,  # type: ignore[arg-type]
+            user=user,
+            group=group,
+            extra_groups=[] if user else None,
         )
     except FileNotFoundError:
         raise UnavailableError(f"program not found: {args[0]}") from None

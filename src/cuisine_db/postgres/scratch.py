@@ -14,7 +14,9 @@ from cuisine_db.postgres.ports import free_port
 
 
 @contextmanager
-def scratch_environment(settings: Settings, major: int, name: str = "scratch") -> Iterator[tuple[Settings, Environment]]:
+def scratch_environment(
+    settings: Settings, major: int, name: str = "scratch"
+) -> Iterator[tuple[Settings, Environment]]:
     """A new local cluster of the given major version, destroyed on exit whatever happens."""
     with tempfile.TemporaryDirectory(prefix="cuisine-db-scratch-") as folder:
         env = Environment(name=name, port=free_port(), postgres_version=major,
