@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 import pytest
+from psycopg import sql
 
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.postgres import binaries

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 import time
@@ -55,8 +57,6 @@ def test_five_runners_at_once_apply_each_migration_exactly_once(empty_project: P
     write(project, "20250101000001_more.sql",
           "-- migrate:up\nINSERT INTO counter VALUES (2);\n-- migrate:down\nDELETE FROM counter WHERE n = 2;\n")
     environ = {"CUISINE_DB_CONFIG": str(project.config)}
-    import os
-
     runners = [subprocess.Popen([*CLI, "migrate", "up", "--env", "development"], cwd=project.root,
                                 env={**os.environ, **environ}, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True) for _ in range(5)]
@@ -74,7 +74,8 @@ def test_an_edited_applied_migration_is_refused_and_named(project: Project) -> N
     edited.write_text(edited.read_text().replace("char_length(name) BETWEEN 1 AND 100",
                                                  "char_length(name) BETWEEN 1 AND 120"))
     write(project, "20250601000000_add_column.sql",
-          "-- migrate:up\nALTER TABLE users ADD COLUMN nickname text;\n-- migrate:down\nALTER TABLE users DROP COLUMN nickname;\n")
+          "-- migrate:up\nALTER TABLE users ADD COLUMN nickname text;\n"
+          "-- migrate:down\nALTER TABLE users DROP COLUMN nickname;\n")
     result = project.cli("migrate", "up")
     assert result.returncode == 4
     assert "20250101090300_create_kitchens.sql" in result.stderr
@@ -196,8 +197,6 @@ def test_a_waiting_runner_does_not_deadlock_a_concurrent_index_build(empty_proje
     write(project, "20250101000001_index.sql",
           "-- migrate:up transaction:false\nSELECT pg_sleep(1);\nCREATE INDEX CONCURRENTLY t_a_idx ON t (a);\n"
           "-- migrate:down transaction:false\nDROP INDEX CONCURRENTLY t_a_idx;\n")
-    import os
-
     environ = {**os.environ, "CUISINE_DB_CONFIG": str(project.config)}
     first = subprocess.Popen([*CLI, "migrate", "up"], cwd=project.root, env=environ,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -240,8 +239,6 @@ def test_mutating_commands_are_journaled(project: Project) -> None:
     assert project.cli("migrate", "up").returncode == 0
     assert project.cli("migrate", "rollback", "--env", "production", "--steps", "1").returncode == 4
     journal = project.root / ".cuisine" / "development" / "journal.jsonl"
-    import json
-
     entries = [json.loads(line) for line in journal.read_text().splitlines()]
     assert entries[-1]["command"] == "migrate" and entries[-1]["outcome"] == "ok"
     assert len(entries[-1]["details"]["applied"]) == 5
