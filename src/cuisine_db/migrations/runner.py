@@ -60,6 +60,7 @@ def runner_lock(conn: psycopg.Connection[Any], wait_seconds: float, notify: Noti
     A runner blocked inside pg_advisory_lock() sits in a transaction, and CREATE INDEX CONCURRENTLY in
     the runner that holds the lock would wait for it forever; polling leaves the waiter idle instead.
     """
+    conn.execute(sql.load("migrations/check_client"))
     deadline = time.monotonic() + wait_seconds
     told = False
     while True:
