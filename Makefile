@@ -17,7 +17,7 @@ YES_FLAG = $(if $(filter 1 yes true,$(yes)),--yes)
 
 .DEFAULT_GOAL := help
 .PHONY: help demo test lint install-postgres \
-	db-psql db-create-migration db-migrate db-migrate-status db-migrate-verify db-rollback db-seed \
+	db-psql db-create-migration db-migrate db-migrate-status db-migrate-lint db-migrate-verify db-rollback db-seed \
 	db-size db-table-sizes cluster-up cluster-down cluster-status
 
 $(READY): pyproject.toml
@@ -61,6 +61,8 @@ db-migrate: $(READY) ## Apply pending migrations to env
 	@$(CLI) migrate up $(ENV_FLAG)
 db-migrate-status: $(READY) ## Applied, pending and drifted migrations on env
 	@$(CLI) migrate status $(ENV_FLAG)
+db-migrate-lint: $(READY) ## Risky statements (locks, rewrites, data loss) in the migrations
+	@$(CLI) migrate lint
 db-migrate-verify: $(READY) ## Up, down, up on a scratch cluster; compare schemas
 	@$(CLI) migrate verify $(ENV_FLAG)
 db-rollback: $(READY) ## Roll back: steps=1 or version=YYYYMMDDHHMMSS (yes=1 on protected envs)

@@ -269,3 +269,16 @@ def test_a_terminal_confirmation_asks_for_the_environment_name(project: Project)
     assert len(applied_versions(project)) == 5
     assert rollback_typing("production") == 0
     assert len(applied_versions(project)) == 4
+
+
+def test_risky_statements_are_reported_before_they_run(project: Project) -> None:
+    assert project.cli("migrate", "up").returncode == 0
+    write(project, "20250901000000_index.sql",
+          "-- migrate:up\nCREATE INDEX recipes_user_created_idx ON recipes (user_id, created_at);\n"
+          "-- migrate:down\nDROP INDEX recipes_user_created_idx;\n")
+    result = project.cli("migrate", "up", "--env", "production")
+    assert result.returncode == 0, result.stderr
+    warning = result.stderr.index("index-without-concurrently") if "index-without-concurrently" in result.stderr \
+        else result.stderr.index("CREATE INDEX blocks writes")
+    assert warning < result.stderr.index("applying 20250901000000_index.sql")
+    assert project.cli("migrate", "lint").returncode == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -12,6 +13,8 @@ from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, env
 from cuisine_db.config import Environment
 from cuisine_db.errors import CuisineDbError, FailedError
 from cuisine_db.migrations import schema_dump
+from cuisine_db.migrations.files import parse
+from cuisine_db.migrations.lint import lint
 from cuisine_db.migrations.verify import VerifyResult
 from cuisine_db.migrations.verify import verify as verify_round_trip
 from cuisine_db.ops.journal import journaled
@@ -122,6 +125,28 @@ def status(env: EnvOption = None, json: JsonOption = False) -> None:
             f"{len(bad)} applied migration(s) drifted or missing: " + ", ".join(f"{b.version}_{b.name}" for b in bad),
             hint="db-migrate refuses to run until each is reverted or accepted (cuisine-db migrate accept-edit)",
         )
+
+
+@app.command("lint")
+def lint_files(
+    files: Annotated[list[Path] | None, typer.Argument(help="Migration files (default: all in db/migrations).")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Report risky statements (locks, rewrites, data loss) with PostgreSQL's parser; exit 1 on any finding."""
+    chosen = [parse(path) for path in files] if files else migrations.discover(settings().migrations_dir)
+    findings = [finding for migration in chosen for finding in lint(migration)]
+    if json:
+        print_json(findings)
+    else:
+        table = Table("severity", "where", "check", "why", "fix", title="migration lint")
+        for finding in findings:
+            table.add_row(finding.severity, finding.subject, finding.check, finding.evidence, finding.fix)
+        if findings:
+            out.print(table)
+        else:
+            say(f"{len(chosen)} migration(s), no risky statements")
+    if findings:
+        raise FailedError(f"{len(findings)} risky statement(s) in {len({f.subject for f in findings})} place(s)")
 
 
 @app.command("create")

@@ -16,7 +16,9 @@ from psycopg import errors as pgerrors
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
+from cuisine_db.findings import Finding
 from cuisine_db.migrations.files import MigrationFile, Section, check_version, discover
+from cuisine_db.migrations.lint import lint
 from cuisine_db.migrations.split import statements
 from cuisine_db.migrations.state import AppliedRow, MigrationState, compare, read_applied
 from cuisine_db.postgres import connect
@@ -47,6 +49,7 @@ class RunResult:
     env: str
     steps: list[StepResult]
     invalid_indexes: list[tuple[str, str]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
 
 
 def _quiet(_: str) -> None:
@@ -209,6 +212,10 @@ def migrate(settings: Settings, env: Environment, *, dry_run: bool = False, lock
         states = compare(files, read_applied(conn))
         _refuse_drift(states, by_version)
         pending = [by_version[state.version] for state in states if state.state == "pending"]
+        # Risky statements are reported before anything runs, so the operator sees them first.
+        findings = [finding for migration in pending for finding in lint(migration)]
+        for finding in findings:
+            notify(f"{finding.severity}: {finding.subject}: {finding.evidence} (fix: {finding.fix})")
         steps: list[StepResult] = []
         for migration in pending:
             if dry_run:
@@ -224,7 +231,7 @@ def migrate(settings: Settings, env: Environment, *, dry_run: bool = False, lock
                 })
 
             steps.append(_execute_section(conn, env, migration, "up", migration.up, record, notify))
-        return RunResult(env.name, steps, _invalid_indexes(conn))
+        return RunResult(env.name, steps, _invalid_indexes(conn), findings)
 
 
 def _rollback_targets(applied: list[AppliedRow], steps: int | None, version: str | None) -> list[AppliedRow]:
