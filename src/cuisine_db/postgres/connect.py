@@ -61,12 +61,17 @@ def connect(
     dbname: str | None = None,
     start: bool = True,
 ) -> psycopg.Connection[Any]:
-    """Open a connection for one command, starting the local cluster first when it is not running."""
-    if env.is_local and start:
+    """Open a connection for one command, creating or starting the local cluster when it is not up."""
+    if not (env.is_local and start):
+        return _open(settings, env, command, autocommit=autocommit, dbname=dbname)
+    try:
+        return _open(settings, env, command, autocommit=autocommit, dbname=dbname)
+    except UnavailableError:
+        # Not created, not running, or its database is missing: ensure_up mends each of these.
         from cuisine_db.postgres.local import ensure_up
 
         ensure_up(settings, env)
-    return _open(settings, env, command, autocommit=autocommit, dbname=dbname)
+        return _open(settings, env, command, autocommit=autocommit, dbname=dbname)
 
 
 def _open(
