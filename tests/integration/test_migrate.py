@@ -281,3 +281,17 @@ def test_risky_statements_are_reported_before_they_run(project: Project) -> None
     warning = result.stderr.index("CREATE INDEX blocks writes")
     assert warning < result.stderr.index("applying 20250901000000_index.sql")
     assert project.cli("migrate", "lint").returncode == 1
+
+
+def test_a_database_migrated_by_dbmate_is_taken_over_without_reapplying(project: Project) -> None:
+    with project.connect() as conn:
+        conn.execute("CREATE TABLE schema_migrations (version varchar(128) PRIMARY KEY)")
+        conn.execute("CREATE TABLE users (id bigint PRIMARY KEY)")
+        conn.execute("INSERT INTO schema_migrations VALUES ('20250101090000')")
+    result = project.cli("migrate", "up")
+    assert result.returncode == 0, result.stderr
+    assert "applied 4 migration(s)" in result.stderr
+    with project.connect() as conn:
+        assert conn.execute("SELECT checksum IS NULL FROM schema_migrations WHERE version = '20250101090000'"
+                            ).fetchone() == (True,)
+    assert project.cli("migrate", "status").returncode == 0
