@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import getpass
 import socket
 import time
@@ -216,22 +217,32 @@ def migrate(settings: Settings, env: Environment, *, dry_run: bool = False, lock
         findings = [finding for migration in pending for finding in lint(migration)]
         for finding in findings:
             notify(f"{finding.severity}: {finding.subject}: {finding.evidence} (fix: {finding.fix})")
-        steps: list[StepResult] = []
-        for migration in pending:
-            if dry_run:
-                steps.append(StepResult(migration.version, migration.name, "up", 0,
-                                        len(statements(migration.up.sql)), 0))
-                continue
-            notify(f"applying {migration.path.name}")
+        def record(migration: MigrationFile, duration_ms: int) -> None:
+            conn.execute(sql.load("migrations/record"), {
+                "version": migration.version, "name": migration.name, "checksum": migration.checksum,
+                "applied_by": _who(), "duration_ms": duration_ms,
+            })
 
-            def record(duration_ms: int, migration: MigrationFile = migration) -> None:
-                conn.execute(sql.load("migrations/record"), {
-                    "version": migration.version, "name": migration.name, "checksum": migration.checksum,
-                    "applied_by": _who(), "duration_ms": duration_ms,
-                })
-
-            steps.append(_execute_section(conn, env, migration, "up", migration.up, record, notify))
+        steps = _run_sections(conn, env, "up", pending, record, dry_run, notify)
         return RunResult(env.name, steps, _invalid_indexes(conn), findings)
+
+
+def _run_sections(
+    conn: psycopg.Connection[Any], env: Environment, direction: str, chosen: list[MigrationFile],
+    bookkeeping: Callable[[MigrationFile, int], None], dry_run: bool, notify: Notify,
+) -> list[StepResult]:
+    """Run each migration's up or down section in turn (or only count its statements on a dry run)."""
+    results: list[StepResult] = []
+    for migration in chosen:
+        section = migration.up if direction == "up" else migration.down
+        if dry_run:
+            results.append(StepResult(migration.version, migration.name, direction, 0,
+                                      len(statements(section.sql)), 0))
+            continue
+        notify(f"{'applying' if direction == 'up' else 'rolling back'} {migration.path.name}")
+        results.append(_execute_section(conn, env, migration, direction, section,
+                                        functools.partial(bookkeeping, migration), notify))
+    return results
 
 
 def _rollback_targets(applied: list[AppliedRow], steps: int | None, version: str | None) -> list[AppliedRow]:
@@ -270,19 +281,11 @@ def rollback(settings: Settings, env: Environment, *, steps: int | None = None, 
             if not migration.down.sql.strip():
                 raise RefusedError(f"cannot roll back {migration.path.name}: its down section is empty",
                                    hint="write a '-- migrate:down' section first")
-        results: list[StepResult] = []
-        for row in targets:
-            migration = files[row.version]
-            if dry_run:
-                results.append(StepResult(migration.version, migration.name, "down", 0,
-                                          len(statements(migration.down.sql)), 0))
-                continue
-            notify(f"rolling back {migration.path.name}")
+        def forget(migration: MigrationFile, _: int) -> None:
+            conn.execute(sql.load("migrations/forget"), {"version": migration.version})
 
-            def forget(_: int, migration: MigrationFile = migration) -> None:
-                conn.execute(sql.load("migrations/forget"), {"version": migration.version})
-
-            results.append(_execute_section(conn, env, migration, "down", migration.down, forget, notify))
+        chosen = [files[row.version] for row in targets]
+        results = _run_sections(conn, env, "down", chosen, forget, dry_run, notify)
         return RunResult(env.name, results, _invalid_indexes(conn))
 
 
