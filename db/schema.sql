@@ -575,7 +575,7 @@ ALTER TABLE ONLY public.recipes
 -- PostgreSQL database dump complete
 --
 
--- Applied migrations (development):
+-- Applied migrations (production):
 --   20250101090000
 --   20250101090100
 --   20250101090200

@@ -2,32 +2,49 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from typing import Annotated
 
 import typer
 
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, print_json, say, settings
+from cuisine_db.errors import UsageError
 from cuisine_db.ops.journal import journaled
 from cuisine_db.seed import load
 
 
+def _day(value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    except ValueError:
+        raise UsageError(f"--until {value!r} is not a date", hint="write it as YYYY-MM-DD") from None
+
+
 def seed(
     env: EnvOption = None,
-    scale: Annotated[int, typer.Option("--scale", min=1, max=10_000, help="1 = about 1,000 users.")] = 1,
-    random_seed: Annotated[int, typer.Option("--seed", help="Same seed, same data.")] = 42,
+    scale: Annotated[int, typer.Option("--scale", min=1, max=10_000,
+                                       help="1 = 1,000 users, 5,000 recipes, 60,000 executions (about 25 MB).")] = 1,
+    random_seed: Annotated[int, typer.Option("--seed", help="Same seed, scale and --until: same rows.")] = 42,
+    until: Annotated[str | None, typer.Option("--until", help="Last day of the data, YYYY-MM-DD (default: today, UTC).")
+                     ] = None,
     yes: YesOption = False,
     json: JsonOption = False,
 ) -> None:
-    """Replace the Cuisine Code tables' contents with generated data (loaded with COPY)."""
+    """Replace the Cuisine Code tables' contents with generated data (loaded with COPY, all or nothing)."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "seed", {"scale": scale, "seed": random_seed}) as entry:
+    last_day = _day(until)
+    with journaled(s, chosen, "seed", {"scale": scale, "seed": random_seed, "until": until}) as entry:
         confirm(chosen, "Replacing every row of the Cuisine Code tables with generated data", yes)
-        report = load(s, chosen, scale=scale, seed=random_seed, notify=say)
+        say(f"{chosen.name}: generating scale {scale} and loading it with COPY")
+        report = load(s, chosen, scale=scale, seed=random_seed, until=last_day, notify=say)
         entry.details["rows"] = report.rows
     if json:
         print_json(report)
     else:
         total = sum(report.rows.values())
-        say(f"{chosen.name}: loaded {total:,} rows ({report.bytes / 1e6:.1f} MB) in {report.seconds:.1f}s "
-            f"= {report.bytes / 1e6 / report.seconds:.1f} MB/s")
+        say(f"{chosen.name}: loaded {total:,} rows ({report.bytes / 1e6:.1f} MB of COPY data, "
+            f"{report.table_bytes / 1e6:.1f} MB of tables) in {report.seconds:.1f}s "
+            f"= {report.bytes / 1e6 / max(report.seconds, 1e-6):.1f} MB/s")

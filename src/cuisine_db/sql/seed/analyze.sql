@@ -1,0 +1,2 @@
+-- Fresh planner statistics for the seeded tables.
+ANALYZE {tables}

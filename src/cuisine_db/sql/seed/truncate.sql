@@ -1,0 +1,2 @@
+-- Empty the seeded tables and restart their identity sequences.
+TRUNCATE {tables} RESTART IDENTITY
