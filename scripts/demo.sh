@@ -30,6 +30,13 @@ step "make db-table-sizes env=production"
 $cli table-sizes --env production
 $cli size --env production
 
+# Each later part of the tour (backups, diagnostics, security, recovery) is its own file, run in order.
+for part in scripts/demo.d/*.sh; do
+  [ -e "$part" ] || continue
+  # shellcheck source=/dev/null
+  source "$part"
+done
+
 step "The journal of production (one line per mutating command)"
 tail -n 3 .cuisine/production/journal.jsonl
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-SEVERITIES = ("info", "warning", "error")
+# Mildest first; `worst()` compares by this order.
+SEVERITIES = ("info", "warning", "error", "critical")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,3 +18,13 @@ class Finding:
     subject: str
     evidence: str
     fix: str
+
+    def __post_init__(self) -> None:
+        if self.severity not in SEVERITIES:
+            raise ValueError(f"unknown severity {self.severity!r}")
+
+
+def worst(findings: Iterable[Finding]) -> str | None:
+    """The most severe level among the findings, or None when there are none."""
+    levels = [SEVERITIES.index(finding.severity) for finding in findings]
+    return SEVERITIES[max(levels)] if levels else None

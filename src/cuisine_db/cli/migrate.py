@@ -10,6 +10,7 @@ from rich.table import Table
 
 from cuisine_db import migrations
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.cli.render import show_findings
 from cuisine_db.config import Environment
 from cuisine_db.errors import CuisineDbError, FailedError
 from cuisine_db.migrations import schema_dump
@@ -135,16 +136,7 @@ def lint_files(
     """Report risky statements (locks, rewrites, data loss) with PostgreSQL's parser; exit 1 on any finding."""
     chosen = [parse(path) for path in files] if files else migrations.discover(settings().migrations_dir)
     findings = [finding for migration in chosen for finding in lint(migration)]
-    if json:
-        print_json(findings)
-    else:
-        table = Table("severity", "where", "check", "why", "fix", title="migration lint")
-        for finding in findings:
-            table.add_row(finding.severity, finding.subject, finding.check, finding.evidence, finding.fix)
-        if findings:
-            out.print(table)
-        else:
-            say(f"{len(chosen)} migration(s), no risky statements")
+    show_findings(findings, title="migration lint", json=json, clean=f"{len(chosen)} migration(s), no risky statements")
     if findings:
         raise FailedError(f"{len(findings)} risky statement(s) in {len({f.subject for f in findings})} place(s)")
 

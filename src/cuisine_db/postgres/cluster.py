@@ -148,6 +148,11 @@ class LocalCluster:
         if self.running():
             self._pg_ctl("stop", "--wait", "--mode", mode, "--timeout", "120", timeout=150)
 
+    def restart(self) -> None:
+        """Stop (fast: sessions are ended, transactions rolled back) and start again, e.g. for postmaster settings."""
+        self.stop()
+        self.start()
+
     def status(self) -> ClusterStatus:
         pid = None
         running = self.running()

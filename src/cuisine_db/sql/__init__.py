@@ -1,4 +1,9 @@
-"""Named SQL statements, one per file under this package, loaded by name (`load("migrations/applied")`)."""
+"""Named SQL statements, one per file under this package, loaded by name (`load("migrations/applied")`).
+
+Where a statement differs by server version, `VARIANTS` names the file for each version range and
+`for_server()` picks it: `VARIANTS["diagnose/slow_queries"] = [(170000, "diagnose/slow_queries_pg17"),
+(0, "diagnose/slow_queries")]` (newest first; the number is `server_version_num`).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,8 @@ from functools import cache
 from importlib import resources
 
 from psycopg import sql
+
+VARIANTS: dict[str, list[tuple[int, str]]] = {}
 
 
 @cache
@@ -19,6 +26,19 @@ def load(name: str) -> sql.SQL:
     """The statement as a psycopg SQL object, ready for `.format()` with identifiers."""
     # Read from our own package, never from input.
     return sql.SQL(text(name))
+
+
+def variant(name: str, server_version: int) -> str:
+    """The file that serves `name` on a server of `server_version` (e.g. 140011); `name` itself if none differ."""
+    for minimum, file_name in VARIANTS.get(name, []):
+        if server_version >= minimum:
+            return file_name
+    return name
+
+
+def for_server(name: str, server_version: int) -> sql.SQL:
+    """Load the statement variant for this server version (`conn.info.server_version`)."""
+    return load(variant(name, server_version))
 
 
 def names() -> list[str]:

@@ -1,0 +1,172 @@
+"""Server parameters: read from pg_settings, validated against it on the client, written with ALTER SYSTEM.
+
+Every command that changes configuration (db-update-config, wal enable, enable-audit) goes through
+`alter_system()`, so each validates the same way and says the same thing about restarts. Values are
+checked against the parameter's type, unit, range and enum values before anything is written, so a bad
+value in a batch changes nothing; the server's own check stays behind it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+
+from cuisine_db import sql as queries
+from cuisine_db.errors import UsageError
+
+_NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
+_QUANTITY = re.compile(r"^\s*(?P<number>[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)\s*(?P<unit>[a-zA-Z]+)?\s*$")
+_MEMORY_UNITS = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+_TIME_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
+_TRUE = {"on", "true", "yes", "1", "t", "y"}
+_FALSE = {"off", "false", "no", "0", "f", "n"}
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One row of pg_settings."""
+
+    name: str
+    setting: str | None
+    unit: str | None
+    vartype: str
+    min_val: str | None
+    max_val: str | None
+    enumvals: list[str] | None
+    context: str
+    source: str
+    boot_val: str | None
+    reset_val: str | None
+    pending_restart: bool
+    short_desc: str
+
+    @property
+    def needs_restart(self) -> bool:
+        return self.context == "postmaster"
+
+    def shown(self) -> str:
+        """The current value with its unit, as an operator would write it."""
+        return f"{self.setting}{self.unit or ''}" if self.unit and self.setting not in (None, "-1") else \
+            str(self.setting)
+
+
+@dataclass(frozen=True, slots=True)
+class SettingChange:
+    """What ALTER SYSTEM changed for one parameter, and what it takes to apply it."""
+
+    name: str
+    old: str
+    new: str
+    needs_restart: bool
+
+
+def describe(conn: psycopg.Connection[Any], name: str) -> Setting:
+    """The parameter's pg_settings row; an unknown name is a usage error that names it."""
+    wanted = name.strip().lower()
+    if not _NAME.match(wanted):
+        raise UsageError(f"{name!r} is not a parameter name", hint="e.g. max_connections or pgaudit.log")
+    with conn.cursor(row_factory=class_row(Setting)) as cursor:
+        row = cursor.execute(queries.load("settings/describe"), {"name": wanted}).fetchone()
+    if row is None:
+        raise UsageError(f"unknown server parameter {wanted!r}",
+                         hint="see the known ones with: make db-show-config (an extension's must be loaded first)")
+    return row
+
+
+def _unit_scale(unit: str) -> tuple[dict[str, float], float] | None:
+    """For a pg_settings unit such as '8kB' or 'ms': the family of units it belongs to and its own size."""
+    match = re.match(r"^(\d*)([a-zA-Z]+)$", unit)
+    if match is None:
+        return None
+    count = int(match.group(1) or 1)
+    for family in (_MEMORY_UNITS, _TIME_UNITS):
+        if match.group(2) in family:
+            return {k: float(v) for k, v in family.items()}, count * float(family[match.group(2)])
+    return None
+
+
+def _number(setting: Setting, value: str) -> float:
+    found = _QUANTITY.match(value)
+    if found is None:
+        raise UsageError(f"{setting.name} takes a number{' with a unit' if setting.unit else ''}, not {value!r}",
+                         hint=_range_hint(setting))
+    number = float(found.group("number"))
+    unit = found.group("unit")
+    if unit is None:
+        return number
+    scale = _unit_scale(setting.unit or "")
+    if scale is None:
+        raise UsageError(f"{setting.name} takes no unit, but {value!r} has one", hint=_range_hint(setting))
+    family, own = scale
+    if unit not in family:
+        raise UsageError(f"{unit!r} is not a unit {setting.name} accepts",
+                         hint=f"valid units: {', '.join(family)} (case matters)")
+    return number * family[unit] / own
+
+
+def _range_hint(setting: Setting) -> str:
+    unit = f" (in {setting.unit})" if setting.unit else ""
+    if setting.min_val is not None and setting.max_val is not None:
+        return f"{setting.name} ranges from {setting.min_val} to {setting.max_val}{unit}"
+    return f"current value: {setting.shown()}"
+
+
+def validate(setting: Setting, value: str) -> str:
+    """The value as it will be written, after checking it fits the parameter's type, unit, range or enum."""
+    text = value.strip()
+    if not text or any(ord(char) < 32 for char in text):
+        raise UsageError(f"empty or unprintable value for {setting.name}")
+    if setting.vartype == "bool":
+        lowered = text.lower()
+        if lowered not in _TRUE | _FALSE:
+            raise UsageError(f"{setting.name} is on or off, not {value!r}")
+        return "on" if lowered in _TRUE else "off"
+    if setting.vartype == "enum":
+        choices = setting.enumvals or []
+        matched = [choice for choice in choices if choice.lower() == text.lower()]
+        if not matched:
+            raise UsageError(f"{value!r} is not a value of {setting.name}", hint=f"choose one of: {', '.join(choices)}")
+        return matched[0]
+    if setting.vartype in ("integer", "real"):
+        number = _number(setting, text)
+        # With a unit the server rounds to the parameter's own unit; a bare fraction is a mistake.
+        bare = text.lstrip("+-").replace(".", "", 1).isdigit()
+        if setting.vartype == "integer" and bare and not number.is_integer():
+            raise UsageError(f"{setting.name} takes a whole number, not {value!r}")
+        low = float(setting.min_val) if setting.min_val is not None else float("-inf")
+        high = float(setting.max_val) if setting.max_val is not None else float("inf")
+        if not low <= number <= high:
+            raise UsageError(f"{value!r} is out of range for {setting.name}", hint=_range_hint(setting))
+        return text
+    return text
+
+
+def alter_system(conn: psycopg.Connection[Any], changes: Mapping[str, str | None]) -> list[SettingChange]:
+    """Validate every change first, then ALTER SYSTEM each (None resets it) and reload the configuration."""
+    planned: list[tuple[Setting, str | None]] = []
+    for name, value in changes.items():
+        setting = describe(conn, name)
+        planned.append((setting, None if value is None else validate(setting, value)))
+    done: list[SettingChange] = []
+    for setting, value in planned:
+        parts = setting.name.split(".")
+        identifier = sql.Identifier(*parts)
+        try:
+            if value is None:
+                conn.execute(queries.load("settings/alter_system_reset").format(name=identifier))
+            else:
+                conn.execute(queries.load("settings/alter_system").format(name=identifier, value=sql.Literal(value)))
+        except (psycopg.errors.InvalidParameterValue, psycopg.errors.UndefinedObject) as exc:
+            # The server's own check caught what ours let through: nothing was written for this parameter.
+            raise UsageError(f"the server refused {setting.name} = {value!r}: {exc.diag.message_primary}",
+                             hint="; ".join(f"{c.name} was already changed" for c in done) or None) from None
+        new = value if value is not None else (setting.boot_val or "")
+        done.append(SettingChange(setting.name, setting.shown(), new, setting.needs_restart))
+    conn.execute(queries.load("settings/reload"))
+    return done

@@ -1,0 +1,2 @@
+-- Remove one parameter from postgresql.auto.conf.
+ALTER SYSTEM RESET {name}
