@@ -138,7 +138,7 @@ def create_user(
     expires = _day(valid_until, "valid_until")
     password, source = read_password(username, password_env=password_env, password_file=password_file,
                                      from_make=from_make)
-    arguments = {"username": username, "password_from": source, "connection_limit": connection_limit,
+    arguments = {"username": username, "supplied_by": source, "connection_limit": connection_limit,
                  "valid_until": valid_until}
     with journaled(s, chosen, "db-create-user", arguments):
         result = security.create_user(s, chosen, username, password, connection_limit=connection_limit,
@@ -173,7 +173,7 @@ def update_password(
     expires = _day(valid_until, "valid_until")
     password, source = read_password(username, password_env=password_env, password_file=password_file,
                                      from_make=from_make)
-    with journaled(s, chosen, "db-update-password", {"username": username, "password_from": source,
+    with journaled(s, chosen, "db-update-password", {"username": username, "supplied_by": source,
                                                      "valid_until": valid_until}):
         result = security.update_password(s, chosen, username, password, valid_until=expires)
     _show_user_change(result, json)
