@@ -20,6 +20,7 @@ from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.findings import worst
 from cuisine_db.ops.journal import journaled
+from cuisine_db.security import names
 from cuisine_db.security.audit_setup import DEFAULT_CLASSES
 from cuisine_db.security.users import DEFAULT_CONNECTION_LIMIT
 
@@ -136,6 +137,7 @@ def create_user(
     s = settings()
     chosen = environment(env)
     expires = _day(valid_until, "valid_until")
+    names.role_name(username)  # before asking for a password the command would then refuse
     password, source = read_password(username, password_env=password_env, password_file=password_file,
                                      from_make=from_make)
     arguments = {"username": username, "supplied_by": source, "connection_limit": connection_limit,
@@ -171,6 +173,7 @@ def update_password(
     s = settings()
     chosen = environment(env)
     expires = _day(valid_until, "valid_until")
+    names.role_name(username)
     password, source = read_password(username, password_env=password_env, password_file=password_file,
                                      from_make=from_make)
     with journaled(s, chosen, "db-update-password", {"username": username, "supplied_by": source,
