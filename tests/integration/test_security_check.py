@@ -29,7 +29,8 @@ def plant_problems(local: LocalEnv) -> None:
         conn.execute(sql.SQL("CREATE ROLE app LOGIN PASSWORD {}").format(sql.Literal(STRONG)))
         conn.execute("CREATE TABLE notes (id int)")
         conn.execute("GRANT INSERT, SELECT ON notes TO PUBLIC")
-        conn.execute("CREATE FUNCTION public.whoami() RETURNS text LANGUAGE sql SECURITY DEFINER AS 'SELECT current_user'")
+        conn.execute("CREATE FUNCTION public.whoami() RETURNS text LANGUAGE sql SECURITY DEFINER "
+                     "AS 'SELECT current_user'")
     hba = local.cluster.datadir / "pg_hba.conf"
     with hba.open("a") as handle:
         handle.write("host    nosuchdb        nosuchuser      127.0.0.1/32            md5\n"
