@@ -13,12 +13,14 @@ audit, connection limits, broad networks), "info" is advice. Any error or critic
 
 from __future__ import annotations
 
+import re
 import shlex
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import psycopg
+from pglast import keywords
 from psycopg import errors as pgerrors
 from psycopg.rows import class_row
 
@@ -36,6 +38,8 @@ SETTINGS = ("password_encryption", "ssl", "ssl_min_protocol_version", "listen_ad
             "hba_file", "shared_preload_libraries", "server_version")
 _LOOPBACK_LISTEN = {"127.0.0.1", "localhost", "::1", ""}
 Row = TypeVar("Row")
+_RESERVED = {word.upper() for word in (*keywords.RESERVED_KEYWORDS, *keywords.TYPE_FUNC_NAME_KEYWORDS,
+                                       *keywords.COL_NAME_KEYWORDS)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,11 +144,14 @@ def gather(conn: psycopg.Connection[Any], settings: Settings, env: Environment) 
     )
 
 
+def _shell(statement: str) -> str:
+    """A statement as one shell word, in double quotes where that reads better and means the same."""
+    return f'"{statement}"' if not re.search(r'["$`\\!]', statement) else shlex.quote(statement)
+
+
 def _psql(env: str, *statements: str) -> str:
-    argv = ["cuisine-db", "psql", "--env", env, "--", "-X"]
-    for statement in statements:
-        argv += ["-c", statement]
-    return shlex.join(argv)
+    command = shlex.join(["cuisine-db", "psql", "--env", env, "--", "-X"])
+    return " ".join([command, *(f"-c {_shell(statement)}" for statement in statements)])
 
 
 def _setting_fix(env: str, name: str, value: str) -> str:
@@ -152,6 +159,9 @@ def _setting_fix(env: str, name: str, value: str) -> str:
 
 
 def _quoted(name: str) -> str:
+    """An identifier as psql would need it typed: bare when it can be, else in double quotes."""
+    if re.fullmatch(r"[a-z_][a-z0-9_]*", name) and name.upper() not in _RESERVED:
+        return name
     return '"' + name.replace('"', '""') + '"'
 
 
