@@ -138,3 +138,25 @@ def test_a_remote_environment_reads_its_audit_log_dir(tmp_path: Path) -> None:
                    extra={"X": STRONG})
         assert read.returncode == 0, read.stderr
         assert json.loads(read.stdout)["log_dir"] == str(local.cluster.datadir / "log")
+
+
+def test_a_remote_server_is_told_to_restart_and_a_second_run_finishes(tmp_path: Path) -> None:
+    if not pgaudit_installed(15):
+        pytest.skip("needs pgaudit for PostgreSQL 15 (Debian's postgresql-15-pgaudit)")
+    with local_environment(tmp_path / "pg15", 15) as local:
+        config = tmp_path / "remote.toml"
+        config.write_text(f'[environments.remote]\ndsn = "host=127.0.0.1 port={local.env.port} user=cuisine '
+                          f'dbname=cuisine"\npassfile = "{local.cluster.passfile}"\n')
+        pid = local.cluster.status().pid
+        first = cli(config, "security", "enable-audit", "--env", "remote", "--json")
+        assert first.returncode == 0, first.stderr
+        pending = json.loads(first.stdout)
+        assert pending["restart_pending"] and not pending["complete"] and "run make db-enable-audit" in \
+            pending["statement"]
+        assert local.cluster.status().pid == pid, "a remote server is never restarted by the tool"
+        local.cluster.restart()  # what the remote server's operator does
+        second = cli(config, "security", "enable-audit", "--env", "remote", "--json")
+        finished = json.loads(second.stdout)
+        assert second.returncode == 0 and finished["complete"] and finished["extension_created"], second.stderr
+        with local.admin() as conn:
+            assert conn.execute("SHOW pgaudit.log").fetchone() == ("ddl, role, write",)

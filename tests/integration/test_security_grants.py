@@ -92,6 +92,34 @@ def test_named_tables_insert_and_revoke_with_what_remains_through_membership(mig
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(group)))
 
 
+def test_insert_on_a_schema_with_serial_columns_then_revoke_all(migrated: tuple[Project, str]) -> None:
+    project, role = migrated
+    with project.connect() as conn:
+        conn.execute("CREATE SCHEMA reporting")
+        conn.execute("CREATE TABLE reporting.daily (id serial PRIMARY KEY, total int)")
+    granted = cli(project.config, "security", "grant", "-u", role, "-p", "INSERT,SELECT", "-t", "ALL",
+                  "--schema", "reporting", "--json")
+    assert granted.returncode == 0, granted.stderr
+    assert json.loads(granted.stdout)["sequences"] == ["reporting.daily_id_seq"]
+    with project.connect() as conn:
+        conn.execute("CREATE TABLE reporting.weekly (id serial PRIMARY KEY, total int)")
+    with as_role(project, role) as conn:
+        # serial columns need the sequence: granted for today's tables and, by default privileges, tomorrow's.
+        conn.execute("INSERT INTO reporting.daily (total) VALUES (1)")
+        conn.execute("INSERT INTO reporting.weekly (total) VALUES (1)")
+    revoked = cli(project.config, "security", "revoke", "-u", role, "-p", "INSERT,SELECT", "-t", "ALL",
+                  "--schema", "reporting")
+    assert revoked.returncode == 0, revoked.stderr
+    with project.connect() as conn:
+        conn.execute("CREATE TABLE reporting.monthly (id serial PRIMARY KEY)")
+        assert conn.execute("SELECT count(*) FROM pg_default_acl WHERE defaclnamespace = 'reporting'::regnamespace"
+                            ).fetchone() == (0,)
+    with as_role(project, role) as conn:
+        for table in ("daily", "weekly", "monthly"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(sql.SQL("INSERT INTO {} DEFAULT VALUES").format(sql.Identifier("reporting", table)))
+
+
 BAD_GRANTS = [
     (["username=x; DROP ROLE postgres", "permission=SELECT", "tables=users"], "not a plain role name"),
     (["username=o'brien", "permission=SELECT", "tables=users"], "not a plain role name"),

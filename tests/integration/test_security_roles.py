@@ -114,6 +114,8 @@ def test_a_local_cluster_uses_its_purpose_roles_once_set_up(tmp_path: Path) -> N
         assert users == ["cuisine", "cuisine_backup", "cuisine_monitor", "cuisine_operator"]
         after = json.loads(local.cli("security", "check", "--json").stdout)
         assert any(f["check"] == "stored-passwords" and "cuisine_monitor" in f["evidence"] for f in after)
+        as_admin = json.loads(local.cli("security", "check", "--json", "--admin").stdout)
+        assert not any(f["check"] == "stored-passwords" for f in as_admin)
         old = {entry.user: entry.password for entry in pgpass.read(local.cluster.passfile)}
         assert local.make("db-setup-roles", "rotate=1").returncode == 0
         new = {entry.user: entry.password for entry in pgpass.read(local.cluster.passfile)}

@@ -79,7 +79,8 @@ def test_the_plain_password_appears_nowhere(project: Project, prefix: str, tmp_p
         outputs.append(popen_watched(watch, [*CLI, "security", "create-user", "-u", f"{prefix}_b", "--password-env",
                                              "MY_PW"], config, extra={"MY_PW": secrets["env"]}))
         outputs.append(popen_watched(watch, ["make", "-C", str(REPO), "db-create-user", f"username={prefix}_c",
-                                             f"password_file={password_file}"], config))
+                                             f"password_file={password_file}", "valid_until=2031-01-31",
+                                             "connection_limit=3"], config))
         outputs.append(popen_watched(watch, ["make", "-C", str(REPO), "db-create-user", f"username={prefix}_d",
                                              f"password={secrets['make']}"], config, owns_secret=True))
         outputs.append(popen_watched(watch, ["make", "-C", str(REPO), "db-update-password", f"username={prefix}_a"],
@@ -91,6 +92,9 @@ def test_the_plain_password_appears_nowhere(project: Project, prefix: str, tmp_p
     for role, key in (("a", "update"), ("b", "env"), ("c", "file"), ("d", "make")):
         assert can_log_in(project, f"{prefix}_{role}", secrets[key]), role
     assert not can_log_in(project, f"{prefix}_a", secrets["stdin"])
+    with project.connect() as conn:
+        assert conn.execute("SELECT rolconnlimit, rolvaliduntil::date::text FROM pg_roles WHERE rolname = %s",
+                            [f"{prefix}_c"]).fetchone() == (3, "2031-01-31")
     # ... and none of them reached a process's argv (besides the make we typed it into), the output, the journal,
     assert watch.seen, "the cuisine-db processes were never observed"
     assert watch.leaks == []

@@ -70,7 +70,7 @@ def test_version_support_follows_the_calendar() -> None:
 def test_a_hardened_server_has_no_findings_and_each_problem_one_with_a_command() -> None:
     assert run_checks(facts()) == []
     problems = facts(
-        settings={"password_encryption": "md5", "ssl": "off", "log_connections": "off"},
+        settings={"password_encryption": "md5", "ssl": "off", "log_connections": "off", "data_checksums": "off"},
         privileged=[PrivilegedRole("intruder", True, False, False, False, True, False),
                     PrivilegedRole("cuisine_backup", False, False, False, True, True, False)],
         login_roles=[LoginRole("app", -1, None, False, False)],
@@ -81,6 +81,6 @@ def test_a_hardened_server_has_no_findings_and_each_problem_one_with_a_command()
         ("password-encryption", "password_encryption", "error"), ("ssl", "ssl", "error"),
         ("logging", "log_connections", "warning"), ("privileged-role", "intruder", "error"),
         ("connection-limit", "app", "warning"), ("password-expiry", "app", "info"),
-        ("public-schema-create", "public", "error"),
+        ("public-schema-create", "public", "error"), ("data-checksums", "data_checksums", "warning"),
     }
     assert all(f.fix for f in run_checks(problems))
