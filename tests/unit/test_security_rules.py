@@ -17,7 +17,8 @@ def rule(line: int, kind: str, address: str | None, netmask: str | None, method:
 
 SETTINGS = {"password_encryption": "scram-sha-256", "ssl": "on", "log_connections": "on", "log_disconnections": "on",
             "log_statement": "ddl", "log_destination": "jsonlog", "data_checksums": "on", "listen_addresses": "*",
-            "server_version": "18.1", "shared_preload_libraries": "pg_stat_statements, pgaudit"}
+            "server_version": "18.1", "shared_preload_libraries": "pg_stat_statements, pgaudit",
+            "pgaudit.log": "ddl, role, write"}
 
 
 def facts(settings: dict[str, str] | None = None, **changes: Any) -> Facts:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError, UsageError
 from cuisine_db.findings import Finding
@@ -111,8 +112,6 @@ def log_dir(settings: Settings, env: Environment) -> Path:
 
 
 def _superusers(settings: Settings, env: Environment) -> tuple[set[str] | None, str | None]:
-    from cuisine_db import sql as queries
-
     try:
         with connect(settings, env, "db-audit-report", purpose="monitoring", start=False) as conn:
             return {row[0] for row in conn.execute(queries.load("security/superusers"))}, None

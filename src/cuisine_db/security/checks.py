@@ -35,7 +35,7 @@ from cuisine_db.security.releases import end_of_life
 
 SETTINGS = ("password_encryption", "ssl", "ssl_min_protocol_version", "listen_addresses", "log_connections",
             "log_disconnections", "log_statement", "log_line_prefix", "log_destination", "data_checksums",
-            "hba_file", "shared_preload_libraries", "server_version")
+            "hba_file", "shared_preload_libraries", "server_version", "pgaudit.log")
 _LOOPBACK_LISTEN = {"127.0.0.1", "localhost", "::1", ""}
 Row = TypeVar("Row")
 _RESERVED = {word.upper() for word in (*keywords.RESERVED_KEYWORDS, *keywords.TYPE_FUNC_NAME_KEYWORDS,
@@ -213,8 +213,8 @@ def privileged_roles(facts: Facts) -> list[Finding]:
 def hba(facts: Facts) -> list[Finding]:
     if facts.hba is None:
         return [Finding("hba", "info", "pg_hba_file_rules",
-                        f"not checked: {facts.connected_as} may not read pg_hba_file_rules",
-                        f"cuisine-db security setup-roles --env {facts.env}  (lets the monitoring role read it)")]
+                        f"not checked: {facts.connected_as} may not read pg_hba_file_rules (setup-roles lets the "
+                        "monitoring role read it)", f"cuisine-db security setup-roles --env {facts.env}")]
     superusers = {row.role for row in facts.privileged if row.superuser}
     return check_rules(facts.hba, env=facts.env, hba_file=facts.settings.get("hba_file"), superusers=superusers)
 
@@ -294,8 +294,11 @@ def audit(facts: Facts) -> list[Finding]:
     if facts.pgaudit_available:
         if not loaded or not facts.pgaudit_extension:
             return [Finding("audit-logging", "warning", "pgaudit",
-                            "pgaudit is installed but not " + ("loaded" if not loaded else "created in this database"),
-                            enable + ("  (restarts the server)" if not loaded else ""))]
+                            "pgaudit is installed but not " + ("loaded (enabling it restarts the server)" if not loaded
+                                                               else "created in this database"), enable)]
+        if facts.settings.get("pgaudit.log", "none") == "none":
+            return [Finding("audit-logging", "warning", "pgaudit.log",
+                            "pgaudit is loaded but pgaudit.log is 'none': nothing is audited", enable)]
         return []
     if statements in ("ddl", "mod", "all"):
         major = facts.server_version // 10000
