@@ -127,10 +127,8 @@ BAD_GRANTS = [
     (["username=réports", "permission=SELECT", "tables=users"], "not a plain role name"),
     (["username=" + "r" * 64, "permission=SELECT", "tables=users"], "longer than 63 bytes"),
     (["username={role}", "permission=SELEKT", "tables=users"], "unknown table privilege"),
-    (["username={role}", "permission=SELECT; DROP TABLE users", "tables=users"], "unknown table privilege"),
     (["username={role}", "permission=SELECT", "tables=users,nosuchtable"], "no such table: nosuchtable"),
     (["username={role}", "permission=SELECT", "tables=users", "schema=nosuch"], "schema 'nosuch' does not exist"),
-    (["username=nobody_here", "permission=SELECT", "tables=users"], "does not exist"),
 ]
 
 

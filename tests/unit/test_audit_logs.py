@@ -11,7 +11,7 @@ from pathlib import Path
 from cuisine_db.cli.audit_render import markdown
 from cuisine_db.config import Environment
 from cuisine_db.security.audit_events import classify_statement, label, redact
-from cuisine_db.security.audit_report import AuditReport, Thresholds, build
+from cuisine_db.security.audit_reporting import AuditReport, Thresholds, build
 from cuisine_db.security.logs import ReadStats, parse_time, records
 
 ENV = Environment(name="production", port=55999)

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from rich.table import Table
 
 from cuisine_db.cli.common import out
 from cuisine_db.cli.render import findings_table
-from cuisine_db.security import AuditReport
-from cuisine_db.security.audit_events import AuditEvent
+
+if TYPE_CHECKING:
+    from cuisine_db.security.audit_events import AuditEvent
+    from cuisine_db.security.audit_reporting import AuditReport
 
 _LIMIT = 50
 

@@ -21,8 +21,8 @@ from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.findings import worst
 from cuisine_db.ops.journal import journaled
 from cuisine_db.security import names
-from cuisine_db.security.audit_setup import DEFAULT_CLASSES
-from cuisine_db.security.users import DEFAULT_CONNECTION_LIMIT
+from cuisine_db.security.defaults import AUDIT_CLASSES as DEFAULT_CLASSES
+from cuisine_db.security.defaults import CONNECTION_LIMIT as DEFAULT_CONNECTION_LIMIT
 
 app = typer.Typer(help="Users, permissions, the tool's own roles, audit logging and security checks.",
                   no_args_is_help=True)

@@ -21,8 +21,9 @@ from cuisine_db.errors import UnavailableError, UsageError
 from cuisine_db.postgres import connect
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.server_settings import SettingChange, alter_system, describe, list_elements
+from cuisine_db.security import defaults
 
-DEFAULT_CLASSES = "ddl, role, write"
+DEFAULT_CLASSES = defaults.AUDIT_CLASSES
 _CLASSES = ("read", "write", "function", "role", "ddl", "misc", "misc_set", "all", "none")
 # Connection logging for "audit connection patterns"; the prefix matters for stderr logs (CSV and JSON
 # carry these fields anyway), and UTC log times make reports unambiguous.

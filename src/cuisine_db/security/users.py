@@ -17,10 +17,10 @@ from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UnavailableError, UsageError
 from cuisine_db.postgres import connect, purposes
-from cuisine_db.security import names
+from cuisine_db.security import defaults, names
 from cuisine_db.security.passwords import Secret, check_strength, verifier
 
-DEFAULT_CONNECTION_LIMIT = 20
+DEFAULT_CONNECTION_LIMIT = defaults.CONNECTION_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
