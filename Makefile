@@ -81,12 +81,13 @@ db-table-sizes: $(READY) ## Largest tables: limit=N
 # landed in shell history); without it the CLI asks without echo, or reads password_file=/password_env=.
 .PHONY: db-create-user db-update-password db-drop-user db-grant-permission db-revoke-permission db-permissions \
 	db-setup-roles db-enable-audit db-audit-report db-security-check
-PASSWORD_FLAGS = $(if $(password),--password-env CUISINE_DB_PASSWORD --from-make-command-line) \
+PASSWORD_FLAGS = $(if $(value password),--password-env CUISINE_DB_PASSWORD --from-make-command-line) \
 	$(if $(password_file),--password-file $(call q,$(password_file))) \
 	$(if $(password_env),--password-env $(call q,$(password_env)))
 GRANT_ARGS = --username $(call q,$(username)) --permission $(call q,$(permission)) --tables $(call q,$(tables)) \
 	$(if $(schema),--schema $(call q,$(schema)))
-db-create-user db-update-password: export CUISINE_DB_PASSWORD := $(password)
+# $(value ...): a password is taken as typed; make must not expand a '$' inside it.
+db-create-user db-update-password: export CUISINE_DB_PASSWORD := $(value password)
 db-create-user: $(READY) ## New login role: username=reports [password_file=|password_env=|password=] [valid_until=]
 	@$(CLI) security create-user $(ENV_FLAG) --username $(call q,$(username)) $(PASSWORD_FLAGS) $(if $(connection_limit),--connection-limit $(call q,$(connection_limit))) $(if $(valid_until),--valid-until $(call q,$(valid_until)))
 db-update-password: $(READY) ## New password for username= (asked twice without echo, or one line of stdin)
