@@ -33,12 +33,14 @@ class DatabaseSize:
 
 def table_sizes(settings: Settings, env: Environment, limit: int = 50) -> list[TableSize]:
     """The largest tables first, with their indexes and TOAST counted separately."""
-    with connect(settings, env, "table-sizes") as conn, conn.cursor(row_factory=class_row(TableSize)) as cur:
+    with connect(settings, env, "table-sizes", purpose="monitoring") as conn, \
+            conn.cursor(row_factory=class_row(TableSize)) as cur:
         return cur.execute(sql.load("diagnose/table_sizes"), {"limit": limit}).fetchall()
 
 
 def database_size(settings: Settings, env: Environment) -> DatabaseSize:
-    with connect(settings, env, "db-size") as conn, conn.cursor(row_factory=class_row(DatabaseSize)) as cur:
+    with connect(settings, env, "db-size", purpose="monitoring") as conn, \
+            conn.cursor(row_factory=class_row(DatabaseSize)) as cur:
         row = cur.execute(sql.load("diagnose/database_size")).fetchone()
         assert row is not None  # noqa: S101 - the statement always returns one row
         return row
