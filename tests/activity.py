@@ -69,8 +69,8 @@ def make(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """A runbook target through make, as an operator types it."""
     environ = {**os.environ, "CUISINE_DB_CONFIG": str(config)}
     environ.pop("CUISINE_DB_ENV", None)
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ, stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False)
 
 
 def error_lines(stderr: str) -> list[str]:

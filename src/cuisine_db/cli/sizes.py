@@ -56,6 +56,8 @@ def sizes(
                   title=f"tables on {chosen.name}, largest first")
     for row in rows:
         name = row.table_name if row.schema == "public" else f"{row.schema}.{row.table_name}"
+        if row.locked:
+            name += " (locked: sizes from pg_class)"
         bloat = "not analyzed" if row.bloat_bytes is None else human(row.bloat_bytes)
         table.add_row(escape(name), f"{row.row_estimate:,}", human(row.heap_bytes), human(row.index_bytes),
                       human(row.toast_bytes), human(row.total_bytes), f"{row.dead_share * 100:.1f}", bloat,

@@ -14,8 +14,8 @@ from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.humanize import duration
 from cuisine_db.diagnose.query_text import shown
+from cuisine_db.diagnose.session import diagnostic
 from cuisine_db.findings import Finding
-from cuisine_db.postgres import connect
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ def usage_from(conn: psycopg.Connection[Any], env: Environment) -> ConnectionUsa
 
 def connection_usage(settings: Settings, env: Environment) -> ConnectionUsage:
     """Connection usage of the environment's server."""
-    with connect(settings, env, "db-connections") as conn:
+    with diagnostic(settings, env, "db-connections") as conn:
         return usage_from(conn, env)
 
 

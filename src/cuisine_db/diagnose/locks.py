@@ -13,7 +13,7 @@ from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.humanize import duration
 from cuisine_db.diagnose.query_text import shown
-from cuisine_db.postgres import connect
+from cuisine_db.diagnose.session import diagnostic
 
 # pg_blocking_pids() reports a prepared transaction that holds a conflicting lock as pid 0.
 PREPARED = 0
@@ -173,7 +173,6 @@ def read_tree(conn: psycopg.Connection[Any]) -> tuple[list[BlockNode], int]:
 
 def show_locks(settings: Settings, env: Environment) -> LockReport:
     """Who blocks whom on the environment's server, root blockers first."""
-    with connect(settings, env, "db-show-locks") as conn:
-        conn.execute(sql.load("diagnose/set_statement_timeout"), {"timeout": "10s"})
+    with diagnostic(settings, env, "db-show-locks") as conn:
         roots, waiting = read_tree(conn)
     return LockReport(env=env.name, roots=roots, waiting=waiting)

@@ -12,7 +12,7 @@ from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
-from cuisine_db.postgres import connect
+from cuisine_db.diagnose.session import diagnostic
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,7 @@ class TableSize:
     dead_rows: int = 0
     bloat_bytes: int | None = None
     bloat_share: float | None = None
+    locked: bool = False  # under an ACCESS EXCLUSIVE lock: sizes from pg_class, not measured
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ def read_table_sizes(conn: psycopg.Connection[Any], limit: int) -> list[TableSiz
 
 def table_sizes(settings: Settings, env: Environment, limit: int = 50) -> list[TableSize]:
     """The largest tables first, with their indexes and TOAST counted separately."""
-    with connect(settings, env, "table-sizes") as conn:
+    with diagnostic(settings, env, "db-table-sizes") as conn:
         return read_table_sizes(conn, limit)
 
 
@@ -89,6 +90,6 @@ def read_database_size(conn: psycopg.Connection[Any]) -> tuple[str, int]:
 
 def database_size(settings: Settings, env: Environment) -> DatabaseSize:
     """The database's size, and the free space of the data directory's filesystem when the cluster is local."""
-    with connect(settings, env, "db-size") as conn:
+    with diagnostic(settings, env, "db-size") as conn:
         name, size = read_database_size(conn)
     return DatabaseSize(database=name, bytes=size, filesystem=data_filesystem(settings, env))

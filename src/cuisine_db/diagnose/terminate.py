@@ -15,8 +15,8 @@ from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.locks import BlockNode, read_tree
 from cuisine_db.diagnose.query_text import shown
+from cuisine_db.diagnose.session import diagnostic
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
-from cuisine_db.postgres import connect
 
 Mode = Literal["auto", "cancel", "terminate"]
 MODES: tuple[Mode, ...] = ("auto", "cancel", "terminate")
@@ -146,7 +146,7 @@ def inspect_on(conn: psycopg.Connection[Any], env: Environment, pid: int) -> Tar
 
 def inspect(settings: Settings, env: Environment, pid: int) -> Target:
     """inspect_on() on a connection of its own."""
-    with connect(settings, env, "db-terminate-query") as conn:
+    with diagnostic(settings, env, "db-terminate-query") as conn:
         return inspect_on(conn, env, pid)
 
 
@@ -178,7 +178,7 @@ def end(settings: Settings, env: Environment, target: Target, mode: Mode = "auto
     """Cancel the pid's query (auto: then end its session if that does not free it), or end it at once."""
     pid = target.backend.pid
     result = EndResult(pid=pid, mode=mode)
-    with connect(settings, env, "db-terminate-query") as conn:
+    with diagnostic(settings, env, "db-terminate-query") as conn:
         current = _read_backend(conn, pid)
         if current is None:
             result.steps.append(f"pid {pid} had already ended; nothing was sent")

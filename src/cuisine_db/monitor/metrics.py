@@ -14,8 +14,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
+from cuisine_db.diagnose.session import set_timeouts
 from cuisine_db.diagnose.sizes import read_table_sizes
 from cuisine_db.errors import CuisineDbError, UsageError
 from cuisine_db.monitor import growth
@@ -49,7 +49,7 @@ class ServerCollector(Collector):
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
             self._conn = connect(self.settings, self.env, "metrics", start=False)
-            self._conn.execute(sql.load("diagnose/set_statement_timeout"), {"timeout": "10s"})
+            set_timeouts(self._conn)
         return self._conn
 
     def collect(self) -> Iterator[Metric]:

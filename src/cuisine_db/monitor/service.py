@@ -11,18 +11,17 @@ from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
+from cuisine_db.diagnose.session import diagnostic
 from cuisine_db.diagnose.sizes import data_filesystem, read_database_size
 from cuisine_db.findings import Finding
 from cuisine_db.monitor import growth
 from cuisine_db.monitor.checks import CheckStatus, evaluate
 from cuisine_db.monitor.figures import Counters, Figures, Rates, gather, rates_between, read_counters
 from cuisine_db.monitor.store import SizeSnapshot, Store, TableSnapshot, store_path
-from cuisine_db.postgres import connect
 
 # Counters from a previous run give the rates when that run is this recent (a scheduler runs it every minute).
 PREVIOUS_RUN_MAX_AGE = 900.0
 DEFAULT_WINDOW = 1.0
-STATEMENT_TIMEOUT = "10s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +59,7 @@ def record_snapshot(settings: Settings, env: Environment, store: Store,
     if not store.snapshot_due(env.monitoring.snapshot_interval_seconds):
         return False
     if conn is None:
-        with connect(settings, env, "db-growth") as own:
+        with diagnostic(settings, env, "db-growth") as own:
             return record_snapshot(settings, env, store, own)
     _, database_bytes = read_database_size(conn)
     with conn.cursor(row_factory=class_row(TableSnapshot)) as cur:
@@ -76,8 +75,7 @@ def run_monitor(settings: Settings, env: Environment, window: float | None = Non
     """Every check once. `window`: None uses the previous run's counters when recent (else samples 1 s),
     a number samples transaction volume over that many seconds, 0 skips it."""
     store = Store(store_path(settings, env))
-    with connect(settings, env, "db-monitor") as conn:
-        conn.execute(sql.load("diagnose/set_statement_timeout"), {"timeout": STATEMENT_TIMEOUT})
+    with diagnostic(settings, env, "db-monitor") as conn:
         counters, rates = _rates(conn, store, window)
         figures = gather(settings, conn, env, counters, rates)
         recorded = record_snapshot(settings, env, store, conn)
