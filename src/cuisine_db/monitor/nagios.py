@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cuisine_db.findings import SEVERITIES
 from cuisine_db.monitor.service import MonitorReport
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
@@ -39,7 +40,9 @@ def perfdata(report: MonitorReport) -> str:
 def status_line(report: MonitorReport) -> str:
     """`CUISINE-DB WARNING - production: 1 warning: connection pool usage (8 of 9 slots) | connections=8;;;0;9 ...`"""
     label = report.status.upper()
-    problems = [f for f in report.findings if f.severity != "info"]
+    # The worst first: a scheduler's notification shows only the start of the line.
+    problems = sorted((f for f in report.findings if f.severity != "info"),
+                      key=lambda f: SEVERITIES.index(f.severity), reverse=True)
     if problems:
         counts = [f"{sum(1 for f in problems if f.severity == level)} {level}" for level in ("critical", "warning")
                   if any(f.severity == level for f in problems)]
