@@ -146,7 +146,8 @@ def test_the_tree_puts_the_widest_root_first_and_survives_cycles_and_prepared_tr
     assert roots[3].prepared == prepared and roots[3].blocked[0].pid == 6
 
 
-@pytest.mark.parametrize("text", ["0", "abc", "1;select 1", "-1", "", " ", "1.5", "0x10", "99999999999", "\uff11\uff12"])
+@pytest.mark.parametrize("text", ["0", "abc", "1;select 1", "-1", "", " ", "1.5", "0x10", "99999999999",
+                                  "\uff11\uff12"])
 def test_only_positive_whole_pids_pass(text: str) -> None:
     with pytest.raises(UsageError):
         parse_pid(text)
