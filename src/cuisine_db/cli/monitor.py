@@ -18,7 +18,6 @@ from cuisine_db.diagnose.humanize import size
 from cuisine_db.errors import CuisineDbError, UsageError
 from cuisine_db.monitor import growth_report, run_monitor
 from cuisine_db.monitor import nagios as plugin
-from cuisine_db.monitor.metrics import check_address, serve
 
 metrics_app = typer.Typer(help="Prometheus metrics of an environment.", no_args_is_help=True)
 
@@ -133,6 +132,9 @@ def metrics_serve(
     = "127.0.0.1",
 ) -> None:
     """Serve the monitoring figures as Prometheus metrics at http://ADDRESS:PORT/metrics until stopped."""
+    # prometheus_client is imported only here: every other command starts faster without it.
+    from cuisine_db.monitor.metrics import check_address, serve
+
     chosen = environment(env)
     if not check_address(address):
         say(f"[yellow]warning:[/] {address} is not loopback: anyone who reaches it can read these metrics")
