@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
@@ -37,20 +37,11 @@ class MonitorReport:
     figures: Figures
 
 
-def _rates(conn: psycopg.Connection[Any], store: Store, window: float | None) -> tuple[Counters, Rates | None]:
-    first = read_counters(conn)
-    if window is None:
-        previous = store.last_counters(first.database)
-        if previous is not None and 1.0 <= first.taken_at - previous.taken_at <= PREVIOUS_RUN_MAX_AGE:
-            rates = rates_between(previous, first, "since the previous run")
-            if rates is not None:
-                return first, rates
-        window = DEFAULT_WINDOW
-    if window <= 0:
-        return first, None
-    time.sleep(window)
-    second = read_counters(conn)
-    return second, rates_between(first, second, "sampled")
+def _previous_rates(store: Store, first: Counters) -> Rates | None:
+    previous = store.last_counters(first.database)
+    if previous is None or not 1.0 <= first.taken_at - previous.taken_at <= PREVIOUS_RUN_MAX_AGE:
+        return None
+    return rates_between(previous, first, "since the previous run")
 
 
 def record_snapshot(settings: Settings, env: Environment, store: Store,
@@ -76,9 +67,19 @@ def run_monitor(settings: Settings, env: Environment, window: float | None = Non
     a number samples transaction volume over that many seconds, 0 skips it."""
     store = Store(store_path(settings, env))
     with diagnostic(settings, env, "db-monitor") as conn:
-        counters, rates = _rates(conn, store, window)
+        counters = read_counters(conn)
+        started = time.monotonic()
+        rates = _previous_rates(store, counters) if window is None else None
+        sample = (DEFAULT_WINDOW if window is None else window) if rates is None else 0.0
+        # The sampling window runs while the checks read everything else: it costs no extra time unless
+        # the reads are quicker than the window.
         figures = gather(settings, conn, env, counters, rates)
         recorded = record_snapshot(settings, env, store, conn)
+        if sample > 0:
+            time.sleep(max(0.0, sample - (time.monotonic() - started)))
+            later = read_counters(conn)
+            figures = replace(figures, counters=later, rates=rates_between(counters, later, "sampled"))
+            counters = later
     store.add_counters(counters)
     snapshots = store.snapshots(time.time() - 30 * growth.DAY)
     free = growth.free_bytes(snapshots[-1], env) if snapshots else None
