@@ -227,3 +227,14 @@ def test_each_monitoring_run_stores_a_snapshot_and_growth_shows_it(project: Proj
     text = project.cli("growth")
     assert "growing" in text.stdout and "days until full: unknown" in text.stdout
     assert "█" in text.stdout
+
+
+def test_the_runbook_targets_run_through_make(project: Project) -> None:
+    for target, code in (("db-connections", 0), ("db-show-locks", 0), ("db-size", 0), ("db-table-sizes", 0),
+                         ("db-growth", 0)):
+        result = make(project.config, target, "env=development")
+        assert result.returncode == code, f"{target}: {result.stderr}"
+    assert "no session is waiting for a lock" in make(project.config, "db-show-locks", "env=development").stdout
+    nagios = make(project.config, "db-monitor", "env=development", "nagios=1", "window=0")
+    assert nagios.returncode == 0 and nagios.stdout.startswith("CUISINE-DB OK")
+

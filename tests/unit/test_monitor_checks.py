@@ -111,6 +111,9 @@ def test_rates_refuse_counters_across_a_reset_or_restart() -> None:
     assert rates == Rates(60.0, 10.0, 400 / 60, 1000, 0.4, 2, "sampled")
     assert rates_between(before, replace(after, server_started=datetime(2025, 3, 2, tzinfo=UTC)), "x") is None
     assert rates_between(before, replace(after, xact_commit=5), "x") is None
+    assert rates_between(before, replace(after, stats_reset=datetime(2025, 3, 2, tzinfo=UTC)), "x") is None
+    never = replace(before, stats_reset=None)  # a new database: counted for the first time meanwhile
+    assert rates_between(never, after, "sampled") == rates
     assert {f.subject for f in checks.transaction_volume(rates)} == {"rollback ratio", "deadlocks"}
     assert checks.transaction_volume(rates, rollback_min_transactions=5000) == [checks.transaction_volume(rates)[1]]
 

@@ -31,7 +31,7 @@ class Counters:
     blks_hit: int
     blks_read: int
     temp_bytes: int
-    stats_reset: datetime
+    stats_reset: datetime | None  # None until the database's statistics are first counted or reset
     server_started: datetime
     taken_at: float
 
@@ -180,9 +180,12 @@ def read_counters(conn: psycopg.Connection[Any]) -> Counters:
 def rates_between(earlier: Counters, later: Counters, source: str) -> Rates | None:
     """Transaction volume between two readings; None when they cannot be compared (reset, restart, no time)."""
     seconds = later.taken_at - earlier.taken_at
-    comparable = (earlier.database == later.database and earlier.stats_reset == later.stats_reset
+    # A new database's statistics get their reset time when first counted, so a None before is no reset.
+    reset = earlier.stats_reset is not None and earlier.stats_reset != later.stats_reset
+    comparable = (earlier.database == later.database and not reset
                   and earlier.server_started == later.server_started and seconds > 0
-                  and later.xact_commit >= earlier.xact_commit and later.xact_rollback >= earlier.xact_rollback)
+                  and later.xact_commit >= earlier.xact_commit and later.xact_rollback >= earlier.xact_rollback
+                  and later.deadlocks >= earlier.deadlocks)
     if not comparable:
         return None
     commits = later.xact_commit - earlier.xact_commit

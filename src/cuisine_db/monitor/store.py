@@ -22,7 +22,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS counters (
     taken_at REAL NOT NULL, database TEXT NOT NULL, xact_commit INTEGER NOT NULL, xact_rollback INTEGER NOT NULL,
     deadlocks INTEGER NOT NULL, blks_hit INTEGER NOT NULL, blks_read INTEGER NOT NULL, temp_bytes INTEGER NOT NULL,
-    stats_reset TEXT NOT NULL, server_started TEXT NOT NULL);
+    stats_reset TEXT, server_started TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS snapshots (
     id INTEGER PRIMARY KEY, taken_at REAL NOT NULL, database_bytes INTEGER NOT NULL,
     fs_total_bytes INTEGER, fs_free_bytes INTEGER);
@@ -85,15 +85,16 @@ class Store:
                              "ORDER BY taken_at DESC LIMIT 1", (database,)).fetchone()
         if row is None:
             return None
-        return Counters(row[0], row[1], row[2], row[3], row[4], row[5], row[6], datetime.fromisoformat(row[7]),
-                        datetime.fromisoformat(row[8]), row[9])
+        return Counters(row[0], row[1], row[2], row[3], row[4], row[5], row[6],
+                        datetime.fromisoformat(row[7]) if row[7] else None, datetime.fromisoformat(row[8]), row[9])
 
     def add_counters(self, counters: Counters) -> None:
         with self._db() as db:
             db.execute("INSERT INTO counters VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                        (counters.taken_at, counters.database, counters.xact_commit, counters.xact_rollback,
                         counters.deadlocks, counters.blks_hit, counters.blks_read, counters.temp_bytes,
-                        counters.stats_reset.isoformat(), counters.server_started.isoformat()))
+                        counters.stats_reset.isoformat() if counters.stats_reset else None,
+                        counters.server_started.isoformat()))
             db.execute("DELETE FROM counters WHERE taken_at < ?", (counters.taken_at - 2 * _DAY,))
 
     def last_snapshot_at(self) -> float | None:
