@@ -44,6 +44,8 @@ class Monitoring(BaseModel):
     cache_hit_warning: float = Field(default=0.95, gt=0, le=1)
     cache_hit_critical: float = Field(default=0.90, gt=0, le=1)
     slow_query_mean_ms: float = Field(default=1000, gt=0)
+    # Statements run fewer times than this (a one-off load, a migration) are not outliers of the workload.
+    slow_query_min_calls: int = Field(default=3, ge=1)
     # Storage: free share of the data directory's filesystem, days until full, dead tuples.
     disk_free_warning: float = Field(default=0.20, gt=0, lt=1)
     disk_free_critical: float = Field(default=0.10, gt=0, lt=1)

@@ -59,6 +59,7 @@ def small(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         f"max_connections = {MAX_CONNECTIONS}\nmax_prepared_transactions = 2\narchive_mode = 'on'\n"
         "archive_command = 'exit 1'\n"
         "[environments.small.monitoring]\nprepared_transaction_seconds = 0.01\nslot_retained_warning_bytes = 1\n"
+        "slow_query_mean_ms = 40\n"
         "snapshot_interval_seconds = 0\n"
     )
     settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
@@ -139,6 +140,9 @@ def trouble(small: Small) -> Iterator[dict[str, Any]]:
 
 
 def test_monitor_reports_what_takes_databases_down(small: Small, trouble: dict[str, Any]) -> None:
+    with small.connect() as conn:
+        for _ in range(3):  # a recurring slow statement, seen by pg_stat_statements
+            conn.execute("SELECT pg_sleep(0.05)")
     result = small.cli("monitor", "--env", "small", "--json", "--window", "0")
     assert result.returncode == 1, result.stderr
     report = json.loads(result.stdout)
@@ -150,6 +154,8 @@ def test_monitor_reports_what_takes_databases_down(small: Small, trouble: dict[s
     assert "ROLLBACK PREPARED 'forgotten-2pc'" in prepared["fix"]
     slot = found[("replication", "replication slot idle_slot")]
     assert "inactive" in slot["evidence"] and "pg_drop_replication_slot('idle_slot')" in slot["fix"]
+    slow = [f for f in report["findings"] if f["check"] == "query performance"]
+    assert any("SELECT pg_sleep" in f["evidence"] and "over 3 call(s)" in f["evidence"] for f in slow), slow
     checks = {c["name"]: c for c in report["checks"]}
     assert checks["replication"]["summary"].startswith("1 standby(s) streaming")
     assert "prepared transaction gid 'forgotten-2pc'" in checks["wraparound"]["summary"]

@@ -197,14 +197,15 @@ def rates_between(earlier: Counters, later: Counters, source: str) -> Rates | No
                  deadlocks=later.deadlocks - earlier.deadlocks, source=source)
 
 
-def _statements(conn: psycopg.Connection[Any], min_ms: float) -> tuple[list[SlowStatement] | None, str | None]:
+def _statements(conn: psycopg.Connection[Any], min_ms: float,
+                min_calls: int) -> tuple[list[SlowStatement] | None, str | None]:
     row = conn.execute(sql.load("monitor/pg_stat_statements_schema")).fetchone()
     if row is None:
         return None, "pg_stat_statements is not installed in this database: CREATE EXTENSION pg_stat_statements"
     query = sql.load("monitor/slow_statements").format(schema=psql.Identifier(row[0]))
     try:
         with conn.cursor(row_factory=class_row(SlowStatement)) as cur:
-            found = cur.execute(query, {"min_ms": min_ms}).fetchall()
+            found = cur.execute(query, {"min_ms": min_ms, "min_calls": min_calls}).fetchall()
     except psycopg.errors.ObjectNotInPrerequisiteState:
         return None, "pg_stat_statements is installed but not loaded: add it to shared_preload_libraries (restart)"
     return [replace(s, query=shown(s.query)) for s in found], None
@@ -214,7 +215,7 @@ def gather(settings: Settings, conn: psycopg.Connection[Any], env: Environment, 
            rates: Rates | None) -> Figures:
     """Read every figure the checks need on an open connection."""
     thresholds = env.monitoring
-    statements, note = _statements(conn, thresholds.slow_query_mean_ms)
+    statements, note = _statements(conn, thresholds.slow_query_mean_ms, thresholds.slow_query_min_calls)
     _, database_bytes = read_database_size(conn)
     long_min = min(thresholds.long_query_warning_seconds, thresholds.long_query_critical_seconds)
     return Figures(
