@@ -76,6 +76,39 @@ db-size: $(READY) ## Database size
 db-table-sizes: $(READY) ## Largest tables: limit=N
 	@$(CLI) table-sizes $(ENV_FLAG) $(if $(limit),--limit $(call q,$(limit)))
 
+# --- Security Management --------------------------------------------------------------------------
+# Passwords never reach a command line: password= travels in the environment (the CLI warns that it
+# landed in shell history); without it the CLI asks without echo, or reads password_file=/password_env=.
+.PHONY: db-create-user db-update-password db-drop-user db-grant-permission db-revoke-permission db-permissions \
+	db-setup-roles db-enable-audit db-audit-report db-security-check
+PASSWORD_FLAGS = $(if $(value password),--password-env CUISINE_DB_PASSWORD --from-make-command-line) \
+	$(if $(password_file),--password-file $(call q,$(password_file))) \
+	$(if $(password_env),--password-env $(call q,$(password_env)))
+GRANT_ARGS = --username $(call q,$(username)) --permission $(call q,$(permission)) --tables $(call q,$(tables)) \
+	$(if $(schema),--schema $(call q,$(schema)))
+# $(value ...): a password is taken as typed; make must not expand a '$' inside it.
+db-create-user db-update-password: export CUISINE_DB_PASSWORD := $(value password)
+db-create-user: $(READY) ## New login role: username=reports [password_file=|password_env=|password=] [valid_until=]
+	@$(CLI) security create-user $(ENV_FLAG) --username $(call q,$(username)) $(PASSWORD_FLAGS) $(if $(connection_limit),--connection-limit $(call q,$(connection_limit))) $(if $(valid_until),--valid-until $(call q,$(valid_until)))
+db-update-password: $(READY) ## New password for username= (asked twice without echo, or one line of stdin)
+	@$(CLI) security update-password $(ENV_FLAG) --username $(call q,$(username)) $(PASSWORD_FLAGS) $(if $(valid_until),--valid-until $(call q,$(valid_until)))
+db-drop-user: $(READY) ## Drop username= after showing what it owns [reassign_to=ROLE] (asks, or yes=1)
+	@$(CLI) security drop-user $(ENV_FLAG) --username $(call q,$(username)) $(if $(reassign_to),--reassign-to $(call q,$(reassign_to))) $(YES_FLAG)
+db-grant-permission: $(READY) ## Grant permission=SELECT[,INSERT] tables=users,recipes|ALL [schema=] to username=
+	@$(CLI) security grant $(ENV_FLAG) $(GRANT_ARGS)
+db-revoke-permission: $(READY) ## Revoke permission= on tables= [schema=] from username=
+	@$(CLI) security revoke $(ENV_FLAG) $(GRANT_ARGS)
+db-permissions: $(READY) ## Who can do what on which table [username=]
+	@$(CLI) security permissions $(ENV_FLAG) $(if $(username),--username $(call q,$(username)))
+db-setup-roles: $(READY) ## The tool's own least-privilege roles: backup, monitoring, operator [rotate=1]
+	@$(CLI) security setup-roles $(ENV_FLAG) $(if $(filter 1 yes true,$(rotate)),--rotate)
+db-enable-audit: $(READY) ## pgaudit (or log_statement=ddl) and connection logging [classes="ddl, role, write"] [yes=1]
+	@$(CLI) security enable-audit $(ENV_FLAG) $(if $(classes),--classes $(call q,$(classes))) $(YES_FLAG)
+db-audit-report: $(READY) ## Audit report from the server's logs: start=YYYY-MM-DD end=YYYY-MM-DD [markdown=FILE]
+	@$(CLI) security audit-report $(ENV_FLAG) $(if $(start),--start $(call q,$(start))) $(if $(end),--end $(call q,$(end))) $(if $(hours),--hours $(call q,$(hours))) $(if $(markdown),--markdown $(call q,$(markdown)))
+db-security-check: $(READY) ## CIS-benchmark checks with fixes; exit 1 on high findings [markdown=FILE]
+	@$(CLI) security check $(ENV_FLAG) $(if $(markdown),--markdown $(call q,$(markdown)))
+
 # --- Troubleshooting and monitoring ---------------------------------------------------------------
 # Variables: pid (db-terminate-query), mode=auto|cancel|terminate, nagios=1 and window=SECONDS (db-monitor),
 # days (db-growth); limit also serves db-table-sizes and db-growth.

@@ -8,7 +8,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -78,6 +78,18 @@ class Monitoring(BaseModel):
             if getattr(self, low) > getattr(self, high):
                 raise ValueError(f"{low} must not be above {high}")
         return self
+# The purposes the tool connects for besides "admin" (the environment's own connection): see postgres/purposes.py.
+Purpose = Literal["backup", "monitoring", "operator"]
+
+
+class RoleRef(BaseModel):
+    """A role the tool connects as for one purpose; its password only by reference (or the environment's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    password_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    passfile: Path | None = None
 
 
 class Environment(BaseModel):
@@ -102,6 +114,12 @@ class Environment(BaseModel):
     lock_retries: int = Field(default=5, ge=0, le=100)
     # Monitoring (issue 6): thresholds of db-monitor, db-connections and the metrics.
     monitoring: Monitoring = Field(default_factory=Monitoring)
+    # --- Security (issue 7): the roles the tool connects as per purpose (backup, monitoring, operator),
+    # credentials by reference only; where remote servers' logs are copied for db-audit-report; roles
+    # db-security-check expects to hold superuser, CREATEROLE, BYPASSRLS or REPLICATION.
+    roles: dict[Purpose, RoleRef] = Field(default_factory=dict)
+    audit_log_dir: Path | None = None
+    expected_privileged_roles: list[str] = Field(default_factory=list)
 
     @property
     def is_local(self) -> bool:
@@ -259,11 +277,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     ports = [env.port for env in environments.values() if env.port is not None]
     if len(ports) != len(set(ports)):
         raise ConfigError(f"{path}: environments: two local environments share a port")
-    secrets = {
-        env.password_env: environ[env.password_env]
-        for env in environments.values()
-        if env.password_env and env.password_env in environ
-    }
+    referenced = [env.password_env for env in environments.values()]
+    referenced += [ref.password_env for env in environments.values() for ref in env.roles.values()]
+    secrets = {name: environ[name] for name in referenced if name and name in environ}
     return Settings(
         config_path=path.resolve(),
         root=root,

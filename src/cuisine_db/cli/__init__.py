@@ -10,6 +10,7 @@ import typer
 from typer._click import exceptions as click_exceptions
 
 from cuisine_db.cli import clusters, connections, environments, locks, migrate, monitor, seed, sizes
+from cuisine_db.cli import security as security_cli
 from cuisine_db.errors import EXIT_USAGE, CuisineDbError
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ app.command("psql", context_settings={"allow_extra_args": True, "ignore_unknown_
 app.command("seed")(seed.seed)
 app.command("size")(sizes.size)
 app.command("table-sizes")(sizes.sizes)
+app.add_typer(security_cli.app, name="security")
 app.command("connections")(connections.connections)
 app.command("locks")(locks.locks)
 app.command("terminate-query")(locks.terminate_query)

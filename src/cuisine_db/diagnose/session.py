@@ -25,10 +25,11 @@ def set_timeouts(conn: psycopg.Connection[Any]) -> None:
 
 
 @contextmanager
-def diagnostic(settings: Settings, env: Environment, command: str, *,
-               start: bool = True) -> Iterator[psycopg.Connection[Any]]:
-    """A read-only diagnostic session; timeouts become errors that say what happened and what to do."""
-    with connect(settings, env, command, start=start) as conn:
+def diagnostic(settings: Settings, env: Environment, command: str, *, start: bool = True,
+               purpose: str = "monitoring") -> Iterator[psycopg.Connection[Any]]:
+    """A diagnostic session, as the environment's monitoring role unless told otherwise (postgres/purposes.py);
+    timeouts become errors that say what happened and what to do."""
+    with connect(settings, env, command, start=start, purpose=purpose) as conn:
         set_timeouts(conn)
         try:
             yield conn

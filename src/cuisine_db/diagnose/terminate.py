@@ -146,7 +146,7 @@ def inspect_on(conn: psycopg.Connection[Any], env: Environment, pid: int) -> Tar
 
 def inspect(settings: Settings, env: Environment, pid: int) -> Target:
     """inspect_on() on a connection of its own."""
-    with diagnostic(settings, env, "db-terminate-query") as conn:
+    with diagnostic(settings, env, "db-terminate-query", purpose="operator") as conn:
         return inspect_on(conn, env, pid)
 
 
@@ -178,7 +178,7 @@ def end(settings: Settings, env: Environment, target: Target, mode: Mode = "auto
     """Cancel the pid's query (auto: then end its session if that does not free it), or end it at once."""
     pid = target.backend.pid
     result = EndResult(pid=pid, mode=mode)
-    with diagnostic(settings, env, "db-terminate-query") as conn:
+    with diagnostic(settings, env, "db-terminate-query", purpose="operator") as conn:
         current = _read_backend(conn, pid)
         if current is None:
             result.steps.append(f"pid {pid} had already ended; nothing was sent")

@@ -48,7 +48,7 @@ class ServerCollector(Collector):
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = connect(self.settings, self.env, "metrics", start=False)
+            self._conn = connect(self.settings, self.env, "metrics", start=False, purpose="monitoring")
             set_timeouts(self._conn)
         return self._conn
 

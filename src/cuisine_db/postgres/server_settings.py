@@ -24,6 +24,10 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 _QUANTITY = re.compile(r"^\s*(?P<number>[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)\s*(?P<unit>[a-zA-Z]+)?\s*$")
 _MEMORY_UNITS = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 _TIME_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
+# Lists the server quotes element by element (GUC_LIST_QUOTE): ALTER SYSTEM must get one literal per element,
+# or 'pg_stat_statements,pgaudit' becomes a single library name and the server no longer starts.
+_LIST_QUOTED = {"search_path", "temp_tablespaces", "shared_preload_libraries", "session_preload_libraries",
+                "local_preload_libraries", "unix_socket_directories"}
 _TRUE = {"on", "true", "yes", "1", "t", "y"}
 _FALSE = {"off", "false", "no", "0", "f", "n"}
 
@@ -147,6 +151,19 @@ def validate(setting: Setting, value: str) -> str:
     return text
 
 
+def list_elements(value: str) -> list[str]:
+    """The elements of a list parameter as SHOW prints it ('"$user", public'), without their quotes."""
+    elements = [part.strip() for part in re.findall(r'(?:"(?:[^"]|"")*"|[^,])+', value)]
+    return [part[1:-1].replace('""', '"') if part.startswith('"') and part.endswith('"') and len(part) > 1
+            else part for part in elements if part]
+
+
+def _value_sql(name: str, value: str) -> sql.Composable:
+    if name in _LIST_QUOTED and list_elements(value):
+        return sql.SQL(", ").join(sql.Literal(element) for element in list_elements(value))
+    return sql.Literal(value)
+
+
 def alter_system(conn: psycopg.Connection[Any], changes: Mapping[str, str | None]) -> list[SettingChange]:
     """Validate every change first, then ALTER SYSTEM each (None resets it) and reload the configuration."""
     planned: list[tuple[Setting, str | None]] = []
@@ -161,7 +178,8 @@ def alter_system(conn: psycopg.Connection[Any], changes: Mapping[str, str | None
             if value is None:
                 conn.execute(queries.load("settings/alter_system_reset").format(name=identifier))
             else:
-                conn.execute(queries.load("settings/alter_system").format(name=identifier, value=sql.Literal(value)))
+                conn.execute(queries.load("settings/alter_system").format(name=identifier,
+                                                                           value=_value_sql(setting.name, value)))
         except (psycopg.errors.InvalidParameterValue, psycopg.errors.UndefinedObject) as exc:
             # The server's own check caught what ours let through: nothing was written for this parameter.
             raise UsageError(f"the server refused {setting.name} = {value!r}: {exc.diag.message_primary}",
