@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from activity import Background, alive, error_lines, make, wait_until, waiting_for_lock
 from conftest import Project, Server
+from psycopg import sql
 
 from cuisine_db.diagnose import terminate
 from cuisine_db.errors import UsageError
@@ -234,3 +235,57 @@ def test_the_journal_and_output_never_show_a_password_from_the_query(project: Pr
         victim.close()
         with project.connect() as cleanup:
             cleanup.execute("DROP ROLE leaky")
+
+
+def test_the_troubleshooting_commands_work_as_the_monitoring_and_operator_roles(project: Project) -> None:
+    """With roles configured, diagnostics connect as the monitoring role (pg_monitor) and db-terminate-query as
+    the operator role (pg_signal_backend): an environment whose admin cannot log in proves no fallback."""
+    suffix = project.database[-8:]
+    names = {"monitoring": f"mon{suffix}", "backup": f"bak{suffix}", "operator": f"ops{suffix}"}
+    passwords = {f"{purpose.upper()}_PW": f"kitchen-lemon-orbit-7-Quay-{purpose}" for purpose in names}
+
+    def roles(env: str) -> str:
+        return f"[environments.{env}.roles]\n" + "".join(
+            f'{purpose} = {{ user = "{role}", password_env = "{purpose.upper()}_PW" }}\n'
+            for purpose, role in names.items())
+
+    dsn = f"host=127.0.0.1 port={project.server.port} dbname={project.database}"
+    project.config.write_text(project.config.read_text() + roles("development")
+                              + f'[environments.limited]\ndsn = "{dsn} user=no_admin_here"\n' + roles("limited"))
+    assert project.cli("security", "setup-roles", "--env", "development", extra_env=passwords).returncode == 0
+    try:
+        def as_monitor() -> psycopg.Connection[Any]:
+            return psycopg.connect(f"{dsn} user={names['monitoring']}", autocommit=True,
+                                   password=passwords["MONITORING_PW"])
+
+        holder = as_monitor()
+        holder.execute("SELECT pg_advisory_lock(77)")
+        waiter = Background(as_monitor, "SELECT pg_advisory_lock(77)", application="role-waiter")
+        with project.connect() as watch:
+            wait_until(lambda: waiting_for_lock(watch, waiter.pid), "the waiter")
+            superuser_pid = watch.info.backend_pid
+            locks = project.cli("locks", "--env", "limited", "--json", extra_env=passwords)
+            assert locks.returncode == 0, locks.stderr
+            assert [root["pid"] for root in json.loads(locks.stdout)["roots"]] == [holder.info.backend_pid]
+            usage = json.loads(project.cli("connections", "--env", "limited", "--json", extra_env=passwords).stdout)
+            seen = {s["pid"]: s for s in usage["usage"]["sessions"]}
+            assert "pg_advisory_lock(77)" in seen[waiter.pid]["query"]  # pg_monitor reads other roles' queries
+            monitored = project.cli("monitor", "--env", "limited", "--json", "--window", "0", extra_env=passwords)
+            assert monitored.returncode in (0, 1), monitored.stderr
+            ended = project.cli("terminate-query", "--env", "limited", "--pid", str(holder.info.backend_pid),
+                                extra_env=passwords)
+            assert ended.returncode == 0, ended.stderr
+            assert waiter.done()
+            # The operator role cannot signal a superuser's session: a clear refusal from the server, exit 3.
+            refused = project.cli("terminate-query", "--env", "limited", "--pid", str(superuser_pid),
+                                  extra_env=passwords)
+            assert refused.returncode == 3 and "pg_signal_backend" in refused.stderr, refused.stderr
+            assert alive(watch, superuser_pid)
+        holder.close()
+        waiter.close()
+    finally:
+        with project.server.admin(project.database) as conn:
+            for role in names.values():
+                if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [role]).fetchone():
+                    conn.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(role)))
+                    conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
