@@ -108,3 +108,18 @@ db-audit-report: $(READY) ## Audit report from the server's logs: start=YYYY-MM-
 	@$(CLI) security audit-report $(ENV_FLAG) $(if $(start),--start $(call q,$(start))) $(if $(end),--end $(call q,$(end))) $(if $(hours),--hours $(call q,$(hours))) $(if $(markdown),--markdown $(call q,$(markdown)))
 db-security-check: $(READY) ## CIS-benchmark checks with fixes; exit 1 on high findings [markdown=FILE]
 	@$(CLI) security check $(ENV_FLAG) $(if $(markdown),--markdown $(call q,$(markdown)))
+
+# --- Troubleshooting and monitoring ---------------------------------------------------------------
+# Variables: pid (db-terminate-query), mode=auto|cancel|terminate, nagios=1 and window=SECONDS (db-monitor),
+# days (db-growth); limit also serves db-table-sizes and db-growth.
+.PHONY: db-connections db-show-locks db-terminate-query db-monitor db-growth
+db-connections: $(READY) ## Connection slots in use, by database/user/application/client/state; leaks; verdict
+	@$(CLI) connections $(ENV_FLAG)
+db-show-locks: $(READY) ## Blocking tree: root blockers first, waiting sessions beneath
+	@$(CLI) locks $(ENV_FLAG)
+db-terminate-query: $(READY) ## Stop pid=N: cancel, then terminate if needed (mode=terminate|cancel; yes=1 on protected envs)
+	@$(CLI) terminate-query $(ENV_FLAG) --pid $(call q,$(pid)) $(if $(mode),--mode $(call q,$(mode))) $(YES_FLAG)
+db-monitor: $(READY) ## The daily checks; exit 1 on a finding (nagios=1: Nagios exit codes and status line)
+	@$(CLI) monitor $(ENV_FLAG) $(if $(filter 1 yes true,$(nagios)),--nagios) $(if $(window),--window $(call q,$(window)))
+db-growth: $(READY) ## Growth per table over time and days until the disk is full: days=N limit=N
+	@$(CLI) growth $(ENV_FLAG) $(if $(days),--days $(call q,$(days))) $(if $(limit),--limit $(call q,$(limit)))

@@ -22,6 +22,62 @@ SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 
 
+# --- Monitoring (issue 6): thresholds for db-monitor, db-connections and metrics ---------------------
+class Monitoring(BaseModel):
+    """Thresholds of the monitoring checks; `[environments.NAME.monitoring]` in cuisine-db.toml overrides each."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Shares of the connection slots left to ordinary roles (max_connections minus reserved slots).
+    connections_warning: float = Field(default=0.80, gt=0, le=1)
+    connections_critical: float = Field(default=0.95, gt=0, le=1)
+    # The runbook's connection leaks: a session idle inside an open transaction for this long.
+    idle_in_transaction_seconds: float = Field(default=60, gt=0)
+    long_query_warning_seconds: float = Field(default=300, gt=0)
+    long_query_critical_seconds: float = Field(default=1800, gt=0)
+    # A transaction open this long holds back vacuum's horizon for every table, whatever its state.
+    long_transaction_seconds: float = Field(default=3600, gt=0)
+    # Transaction volume: judged only when the window saw at least this many transactions.
+    rollback_ratio_warning: float = Field(default=0.05, gt=0, le=1)
+    rollback_min_transactions: int = Field(default=100, ge=1)
+    # Query performance: buffer cache hit ratio (judged past 10,000 block reads) and slow statements.
+    cache_hit_warning: float = Field(default=0.95, gt=0, le=1)
+    cache_hit_critical: float = Field(default=0.90, gt=0, le=1)
+    slow_query_mean_ms: float = Field(default=1000, gt=0)
+    # Statements run fewer times than this (a one-off load, a migration) are not outliers of the workload.
+    slow_query_min_calls: int = Field(default=3, ge=1)
+    # Storage: free share of the data directory's filesystem, days until full, dead tuples.
+    disk_free_warning: float = Field(default=0.20, gt=0, lt=1)
+    disk_free_critical: float = Field(default=0.10, gt=0, lt=1)
+    days_until_full_warning: float = Field(default=30, gt=0)
+    days_until_full_critical: float = Field(default=7, gt=0)
+    dead_share_warning: float = Field(default=0.20, gt=0, le=1)
+    dead_rows_minimum: int = Field(default=10_000, ge=0)
+    # Wraparound: transaction ID / MultiXact age as a share of the 2^31 limit.
+    wraparound_warning: float = Field(default=0.50, gt=0, lt=1)
+    wraparound_critical: float = Field(default=0.75, gt=0, lt=1)
+    prepared_transaction_seconds: float = Field(default=300, gt=0)
+    replication_lag_warning_seconds: float = Field(default=60, gt=0)
+    replication_lag_critical_seconds: float = Field(default=300, gt=0)
+    slot_retained_warning_bytes: int = Field(default=1024**3, gt=0)
+    # Growth: at most one size snapshot per interval; a remote server's disk size (local ones are measured).
+    snapshot_interval_seconds: float = Field(default=3600, ge=0)
+    disk_bytes: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Monitoring:
+        # (lower, higher): a warning must come before its critical level.
+        pairs = [("connections_warning", "connections_critical"),
+                 ("long_query_warning_seconds", "long_query_critical_seconds"),
+                 ("cache_hit_critical", "cache_hit_warning"),
+                 ("disk_free_critical", "disk_free_warning"),
+                 ("days_until_full_critical", "days_until_full_warning"),
+                 ("wraparound_warning", "wraparound_critical"),
+                 ("replication_lag_warning_seconds", "replication_lag_critical_seconds")]
+        for low, high in pairs:
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} must not be above {high}")
+        return self
 # The purposes the tool connects for besides "admin" (the environment's own connection): see postgres/purposes.py.
 Purpose = Literal["backup", "monitoring", "operator"]
 
@@ -56,6 +112,8 @@ class Environment(BaseModel):
     # How long a migration statement may wait for a lock before it is retried.
     lock_timeout: str = "5s"
     lock_retries: int = Field(default=5, ge=0, le=100)
+    # Monitoring (issue 6): thresholds of db-monitor, db-connections and the metrics.
+    monitoring: Monitoring = Field(default_factory=Monitoring)
     # --- Security (issue 7): the roles the tool connects as per purpose (backup, monitoring, operator),
     # credentials by reference only; where remote servers' logs are copied for db-audit-report; roles
     # db-security-check expects to hold superuser, CREATEROLE, BYPASSRLS or REPLICATION.

@@ -9,7 +9,7 @@ import typer
 # Typer vendors click; its usage errors are caught here so each becomes one line and exit 2.
 from typer._click import exceptions as click_exceptions
 
-from cuisine_db.cli import clusters, environments, migrate, seed, sizes
+from cuisine_db.cli import clusters, connections, environments, locks, migrate, monitor, seed, sizes
 from cuisine_db.cli import security as security_cli
 from cuisine_db.errors import EXIT_USAGE, CuisineDbError
 
@@ -31,6 +31,12 @@ app.command("seed")(seed.seed)
 app.command("size")(sizes.size)
 app.command("table-sizes")(sizes.sizes)
 app.add_typer(security_cli.app, name="security")
+app.command("connections")(connections.connections)
+app.command("locks")(locks.locks)
+app.command("terminate-query")(locks.terminate_query)
+app.command("monitor")(monitor.monitor)
+app.command("growth")(monitor.growth)
+app.add_typer(monitor.metrics_app, name="metrics")
 
 
 def _one_line(text: str) -> str:

@@ -93,13 +93,11 @@ def _open(
     password = purposes.password_for(settings, env, purpose)
     if password is not None:
         params["password"] = password
+    # A dsn may carry its own connect_timeout (kept) or application_name (ours names the command).
+    params.setdefault("connect_timeout", 10)
+    params["application_name"] = f"cuisine-db {command}"[:63]
     try:
-        return psycopg.connect(
-            **params,
-            autocommit=autocommit,
-            application_name=f"cuisine-db {command}"[:63],
-            connect_timeout=10,
-        )
+        return psycopg.connect(**params, autocommit=autocommit)
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no reason given"
         role = purposes.role_for(settings, env, purpose)
