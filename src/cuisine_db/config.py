@@ -42,6 +42,11 @@ class Environment(BaseModel):
     # How long a migration statement may wait for a lock before it is retried.
     lock_timeout: str = "5s"
     lock_retries: int = Field(default=5, ge=0, le=100)
+    # Performance tuning (issue 5): how long index statistics must cover before an index counts as unused, when a
+    # table counts as large, and how long db-explain lets a query run.
+    unused_index_min_days: float = Field(default=7, ge=0)
+    large_table_rows: int = Field(default=10_000, ge=0)
+    explain_timeout_seconds: float = Field(default=30, gt=0, le=86_400)
 
     @property
     def is_local(self) -> bool:

@@ -9,7 +9,7 @@ import typer
 # Typer vendors click; its usage errors are caught here so each becomes one line and exit 2.
 from typer._click import exceptions as click_exceptions
 
-from cuisine_db.cli import clusters, environments, migrate, seed, sizes
+from cuisine_db.cli import clusters, environments, indexes, migrate, queries, seed, server_config, sizes
 from cuisine_db.errors import EXIT_USAGE, CuisineDbError
 
 app = typer.Typer(
@@ -29,6 +29,13 @@ app.command("psql", context_settings={"allow_extra_args": True, "ignore_unknown_
 app.command("seed")(seed.seed)
 app.command("size")(sizes.size)
 app.command("table-sizes")(sizes.sizes)
+# Performance tuning (issue 5)
+app.command("slow-queries")(queries.slow_queries)
+app.command("explain")(queries.explain)
+app.command("analyze")(indexes.analyze)
+app.command("vacuum-analyze")(indexes.vacuum_analyze)
+app.add_typer(indexes.app, name="index")
+app.add_typer(server_config.app, name="config")
 
 
 def _one_line(text: str) -> str:
