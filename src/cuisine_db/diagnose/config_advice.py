@@ -52,7 +52,7 @@ def size_text(value: int) -> str:
 def parse_size(text: str) -> int:
     """'16GB', '512MB', '1.5TB' -> bytes (for ram=)."""
     cleaned = text.strip().upper().replace(" ", "")
-    for suffix, factor in (("TB", 1024**4), ("GB", GB), ("MB", MB)):
+    for suffix, factor in (("TB", 1024**4), ("GB", GB), ("MB", MB), ("KB", KB)):
         if cleaned.endswith(suffix):
             try:
                 number = float(cleaned[: -len(suffix)])
@@ -120,25 +120,27 @@ def _rules(facts: ServerFacts) -> list[tuple[str, str, list[str]]]:
         ("shared_buffers", size_text(shared), ["runbook and PGTune: 25% of RAM"]),
         ("effective_cache_size", size_text(ram * 3 // 4), ["runbook and PGTune: 75% of RAM"]),
     ]
-    # work_mem: PGTune's ceiling keeps three sorts per connection inside the memory left after shared_buffers;
-    # the runbook asks for 32-64 MB; temporary files are the evidence that more is needed.
+    # work_mem: the runbook asks for 32-64 MB; temporary files are the evidence that more is needed. A guard keeps
+    # one work_mem per connection within half the memory left after shared_buffers (PGTune's own formula, three
+    # sorts per connection and parallel worker, is stricter still, and is shown for reference).
     connections = int(settings["max_connections"].setting or 100)
-    gather = int(settings["max_parallel_workers_per_gather"].setting or 2) if "max_parallel_workers_per_gather" \
-        in settings else 2
-    ceiling = (ram - shared) // (connections * 3) // max(gather, 1)
+    gather = int(settings["max_parallel_workers_per_gather"].setting or 2) \
+        if "max_parallel_workers_per_gather" in settings else 2
+    left = ram - shared
+    guard = left // (2 * connections)
+    pgtune = left // (connections * 3) // max(gather, 1)
     current_work = memory_bytes(settings["work_mem"]) or 4 * MB
     spilled = facts.temp_files > 0
-    target = 64 * MB if spilled else max(32 * MB, min(current_work, 64 * MB))
-    reasons = [f"runbook: 32-64 MB per connection; PGTune ceiling for {connections} connections: "
-               f"{size_text(ceiling)}"]
+    target = 64 * MB if spilled else (current_work if 32 * MB <= current_work <= 64 * MB else 32 * MB)
+    reasons = [f"runbook: 32-64 MB per connection (PGTune would say {size_text(pgtune)})"]
     if spilled:
         reasons.append(f"evidence: {facts.temp_files:,} temporary files ({size_text(facts.temp_bytes)}) written "
                        "by queries that ran out of work_mem")
-    if ceiling < target:
-        reasons.append(f"kept at PGTune's ceiling: more would risk running out of memory with "
-                       f"max_connections={connections} (a connection pooler lets you lower it)")
-        target = max(ceiling, 4 * MB)
-    out.append(("work_mem", size_text(target), reasons))
+    if target > guard:
+        target = max(guard, 64 * KB)
+        reasons.append(f"held at {size_text(target)} so that {connections} connections x work_mem stay within half "
+                       "the memory left after shared_buffers (fewer connections, e.g. through a pooler, allow more)")
+    out.append(("work_mem", size_text(target) if target >= MB else f"{target // KB}kB", reasons))
     maintenance = max(256 * MB, min(ram // 16, 2 * GB))
     out.append(("maintenance_work_mem", size_text(maintenance),
                 ["runbook: 256 MB" + ("" if maintenance == 256 * MB else "; PGTune: RAM/16 (at most 2 GB) is more")]))

@@ -99,12 +99,19 @@ def _failure(exc: BaseException, lock_timeout: str, timeout_ms: int) -> str:
     return "interrupted"
 
 
-def _drop_leftover(settings: Settings, env: Environment, schema: str, name: str, lock_timeout: str) -> str | None:
-    """Drop the INVALID index a failed build left; the statement to run by hand when that fails too."""
+def _drop_leftover(settings: Settings, env: Environment, schema: str, name: str, lock_timeout: str,
+                   budget_seconds: float, notify: Notify) -> str | None:
+    """Drop the INVALID index a failed build left; the statement to run by hand when that is not possible in time.
+
+    What stopped the build (a long transaction) usually stops the drop too, so the drop is retried until that
+    has gone, within the budget.
+    """
     statement = f"DROP INDEX CONCURRENTLY {checks.quote(schema)}.{checks.quote(name)};"
+    deadline = time.monotonic() + budget_seconds
+    told = False
     with connect(settings, env, "create-index cleanup") as conn:
         _session_timeouts(conn, lock_timeout, 0)
-        for attempt in range(3):
+        while True:
             found = _relation(conn, schema, name)
             if found is None or found.is_valid:
                 return None
@@ -112,12 +119,17 @@ def _drop_leftover(settings: Settings, env: Environment, schema: str, name: str,
                 conn.execute(queries.load("performance/drop_index").format(index=sql.Identifier(schema, name)))
                 return None
             except psycopg.errors.LockNotAvailable:
-                time.sleep(1 + attempt)
-    return statement
+                if time.monotonic() >= deadline:
+                    return statement
+                if not told:
+                    notify(f"  waiting for the session that blocked the build to finish, to drop the INVALID {name} "
+                           f"(up to {budget_seconds:.0f}s)")
+                    told = True
+                time.sleep(1)
 
 
 def create_index(settings: Settings, env: Environment, table: str, columns: str, *, name: str | None = None,
-                 lock_timeout: str | None = None, timeout_ms: int = 6 * 3_600_000,
+                 lock_timeout: str | None = None, timeout_ms: int = 6 * 3_600_000, cleanup_seconds: float = 600,
                  notify: Notify = lambda _: None) -> IndexBuild:
     """CREATE INDEX CONCURRENTLY on the table's columns, with progress; on failure the half-built index is dropped."""
     wanted = column_names(columns)
@@ -187,7 +199,7 @@ def create_index(settings: Settings, env: Environment, table: str, columns: str,
         seconds = time.monotonic() - started
         if errors:
             reason = _failure(errors[0], lock_timeout, timeout_ms)
-            manual = _drop_leftover(settings, env, target.schema, chosen, lock_timeout)
+            manual = _drop_leftover(settings, env, target.schema, chosen, lock_timeout, cleanup_seconds, notify)
             if isinstance(errors[0], KeyboardInterrupt):
                 raise errors[0]
             left = (f"and the INVALID index it left could not be dropped: run {manual}" if manual

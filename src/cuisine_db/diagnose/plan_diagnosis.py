@@ -9,6 +9,7 @@ from typing import Any
 from cuisine_db.findings import Finding
 
 Node = Mapping[str, Any]
+_AGGREGATES = {"Plain": "Aggregate", "Sorted": "GroupAggregate", "Hashed": "HashAggregate", "Mixed": "MixedAggregate"}
 
 
 def nodes(plan: Node, depth: int = 0) -> Iterator[tuple[int, Node]]:
@@ -21,6 +22,16 @@ def nodes(plan: Node, depth: int = 0) -> Iterator[tuple[int, Node]]:
 def label(node: Node) -> str:
     """'Seq Scan on recipes', 'Index Scan using recipes_pkey on recipes', 'Sort'."""
     text = str(node.get("Node Type", "?"))
+    # The names psql's text format uses.
+    if text == "ModifyTable" and node.get("Operation"):
+        text = str(node["Operation"])
+    elif text == "Aggregate" and node.get("Strategy") in _AGGREGATES:
+        text = _AGGREGATES[node["Strategy"]]
+    join = node.get("Join Type")
+    if join and join != "Inner":
+        text = text.replace(" Join", f" {join} Join") if text.endswith(" Join") else f"{text} {join} Join"
+    if node.get("Scan Direction") == "Backward":
+        text += " Backward"
     if node.get("Index Name"):
         text += f" using {node['Index Name']}"
     if node.get("Relation Name"):

@@ -100,12 +100,13 @@ class ConfigUpdate:
     restarted: bool
 
 
-def _after_reload(conn: psycopg.Connection[Any], loaded_before: datetime) -> None:
-    """Wait (briefly) until this session has re-read the configuration files: a reload reaches it asynchronously."""
+def _after_reload(conn: psycopg.Connection[Any], requested: datetime) -> None:
+    """Wait (briefly) until this session has re-read the configuration files after `requested`: the postmaster
+    re-reads them first, so from then on new sessions start with the new values too."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         row = conn.execute(queries.load("performance/conf_load_time")).fetchone()
-        if row is not None and row[0] > loaded_before:
+        if row is not None and row[0] >= requested:
             return
         time.sleep(0.05)
 
@@ -133,10 +134,13 @@ def update_config(settings: Settings, env: Environment, name: str, value: str | 
     auto_conf = cluster.datadir / "postgresql.auto.conf" if cluster else None
     saved = auto_conf.read_bytes() if auto_conf and auto_conf.exists() else None
     with connect(settings, env, "update-config") as conn:
-        loaded = conn.execute(queries.load("performance/conf_load_time")).fetchone()
         [change] = alter_system(conn, {name: value})
-        if loaded is not None:
-            _after_reload(conn, loaded[0])
+        # One more reload, requested after the file was written: once this session has seen a reload newer than
+        # that, it (and every new session) runs with the new file, whatever reloads others asked for meanwhile.
+        clock = conn.execute(queries.load("performance/conf_load_time")).fetchone()
+        conn.execute(queries.load("settings/reload"))
+        if clock is not None:
+            _after_reload(conn, clock[1])
         current = describe(conn, change.name)
         new = change.new
         if value is None:  # a reset falls back to the configuration files' value, maybe the running one

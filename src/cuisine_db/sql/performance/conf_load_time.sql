@@ -1,2 +1,2 @@
--- When this session last read the configuration files (changes after a reload reaches it).
-SELECT pg_conf_load_time()
+-- When this session last read the configuration files, and the time now (a reload reaches a session asynchronously).
+SELECT pg_conf_load_time() AS loaded, clock_timestamp() AS now
