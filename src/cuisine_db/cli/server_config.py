@@ -89,7 +89,8 @@ def update(
 ) -> None:
     """Validate against pg_settings, ALTER SYSTEM, reload; say plainly whether a restart is needed."""
     if reset == (value is not None and value != ""):
-        raise UsageError("give a value, or reset=1 to go back to the default", hint="e.g. value=200")
+        raise UsageError("give either value=... or reset=1 (back to the configuration file's value or the default)",
+                         hint="e.g. make db-update-config param=max_connections value=200")
     s = settings()
     chosen = environment(env)
     arguments = {"param": param, "value": _visible(param, value), "reset": reset, "restart": restart}

@@ -3,6 +3,7 @@ always rolled back, under a statement timeout, with a short diagnosis of the pla
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
+from psycopg.pq import TransactionStatus
 
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
@@ -21,7 +23,8 @@ from cuisine_db.findings import Finding
 from cuisine_db.postgres import connect
 
 GENERIC_PLAN_VERSION = 160000
-_PREPARED = sql.Identifier("cuisine_db_explain")
+# PREPARE is not transactional: each statement gets its own name, so one that failed mid-way cannot block the next.
+_PREPARED = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,17 +53,19 @@ def generic_plan(conn: psycopg.Connection[Any], parsed: ParsedQuery) -> dict[str
     """
     query = sql.SQL(parsed.text)  # one explainable statement, checked by PostgreSQL's parser
     if conn.info.server_version >= GENERIC_PLAN_VERSION or parsed.parameters == 0:
-        name = "performance/explain_generic" if parsed.parameters else "performance/explain_plan"
-        row = conn.execute(queries.load(name).format(query=query)).fetchone()
+        statement = "performance/explain_generic" if parsed.parameters else "performance/explain_plan"
+        row = conn.execute(queries.load(statement).format(query=query)).fetchone()
     else:
-        conn.execute(queries.load("performance/prepare").format(name=_PREPARED, query=query))
+        name = sql.Identifier(f"cuisine_db_explain_{next(_PREPARED)}")
+        conn.execute(queries.load("performance/prepare").format(name=name, query=query))
         try:
             set_local(conn, "plan_cache_mode", "force_generic_plan")
             arguments = sql.SQL(", ").join([sql.NULL] * parsed.parameters)
             row = conn.execute(queries.load("performance/explain_execute").format(
-                name=_PREPARED, arguments=arguments)).fetchone()
+                name=name, arguments=arguments)).fetchone()
         finally:
-            conn.execute(queries.load("performance/deallocate").format(name=_PREPARED))
+            if conn.info.transaction_status != TransactionStatus.INERROR:
+                conn.execute(queries.load("performance/deallocate").format(name=name))
     assert row is not None  # noqa: S101 - EXPLAIN always returns its plan
     return dict(row[0][0])
 

@@ -231,10 +231,10 @@ def _with_hypopg(conn: psycopg.Connection[Any], schema: str, work: list[tuple[pg
     create = queries.load("performance/hypopg_create").format(schema=sql.Identifier(schema))
     reset = queries.load("performance/hypopg_reset").format(schema=sql.Identifier(schema))
     for entry, parsed, uses in work:
+        made: dict[str, tuple[TableStats, tuple[str, ...]]] = {}
         try:
             with conn.transaction():  # a savepoint: a statement that cannot be planned is skipped alone
                 before = _cost(generic_plan(conn, parsed))
-                made: dict[str, tuple[TableStats, tuple[str, ...]]] = {}
                 for use, table in uses:
                     for columns in hypothetical_candidates(use, table, indexes):
                         ddl = queries.load("performance/hypothetical_index").format(
@@ -244,9 +244,11 @@ def _with_hypopg(conn: psycopg.Connection[Any], schema: str, work: list[tuple[pg
                         if row is not None:
                             made[str(row[1])] = (table, columns)
                 after_plan = generic_plan(conn, parsed)
-                conn.execute(reset)
         except psycopg.Error:
             continue
+        finally:
+            # Hypothetical indexes live in the session, not the transaction: forget them before the next statement.
+            conn.execute(reset)
         after = _cost(after_plan)
         used = {str(node["Index Name"]) for _, node in nodes(after_plan["Plan"]) if node.get("Index Name")} & set(made)
         saving = 1 - after / before if before > 0 else 0.0

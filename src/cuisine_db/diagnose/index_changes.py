@@ -166,7 +166,11 @@ def create_index(settings: Settings, env: Environment, table: str, columns: str,
             name=sql.Identifier(chosen), table=sql.Identifier(target.schema, target.table_name),
             columns=sql.SQL(", ").join(sql.Identifier(c) for c in wanted))
         builder = connect(settings, env, "create-index")
-        _session_timeouts(builder, lock_timeout, timeout_ms)
+        try:
+            _session_timeouts(builder, lock_timeout, timeout_ms)
+        except BaseException:
+            builder.close()
+            raise
         pid = builder.info.backend_pid
         errors: list[BaseException] = []
 
