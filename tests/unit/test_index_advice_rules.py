@@ -29,6 +29,14 @@ def test_a_heavy_users_latest_recipes_want_user_id_then_created_at() -> None:
     assert "sorts up to 900 rows" in reason and "recipes_user_id_idx" in reason
 
 
+def test_an_index_on_another_table_with_the_same_columns_does_not_count() -> None:
+    elsewhere = [*EXISTING, index("executions_user_id_created_at_idx", [2, 4], 120, table_oid=99)]
+    found = rule_candidate(use(("user_id",), ("created_at",), limited=True), RECIPES, elsewhere)
+    assert found is not None and found[0] == ("user_id", "created_at")
+    assert ("user_id", "created_at") in hypothetical_candidates(
+        use(("user_id",), ("created_at",), limited=True), RECIPES, elsewhere)
+
+
 def test_nothing_when_an_index_already_serves_or_nothing_would_help() -> None:
     with_both = [*EXISTING, index("recipes_user_id_created_at_idx", [2, 4], 102)]
     assert rule_candidate(use(("user_id",), ("created_at",), limited=True), RECIPES, with_both) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -24,14 +24,14 @@ from cuisine_db.cli.common import (
 )
 from cuisine_db.cli.render import show_findings
 from cuisine_db.cli.sizes import human
-from cuisine_db.diagnose.analysis import analyze as analyze_indexes
-from cuisine_db.diagnose.index_changes import create_index, drop_planned, plan_removal
-from cuisine_db.diagnose.vacuum import Maintenance
-from cuisine_db.diagnose.vacuum import vacuum_analyze as run_vacuum
 from cuisine_db.durations import duration_ms
 from cuisine_db.errors import EXIT_FINDINGS, FailedError, RefusedError
 from cuisine_db.findings import SEVERITIES
 from cuisine_db.ops.journal import journaled
+
+if TYPE_CHECKING:
+    from cuisine_db.diagnose.vacuum import Maintenance
+# The services (and pglast) are imported by the commands that use them: every other command starts faster.
 
 app = typer.Typer(help="Index management: create concurrently, remove unused.", no_args_is_help=True)
 
@@ -52,6 +52,8 @@ def analyze(
 ) -> None:
     """Index and table analysis: unused, duplicate, overlapping, invalid indexes, unindexed foreign keys,
     sequential-scan-heavy tables, bloat, stale statistics, and recommended indexes. Exit 1 on warnings."""
+    from cuisine_db.diagnose.analysis import analyze as analyze_indexes
+
     chosen = environment(env)
     report = analyze_indexes(settings(), chosen, table, method=method, min_days=min_days)
     scope = f"table {report.table}" if report.table else "all tables"
@@ -79,6 +81,8 @@ def create(
     json: JsonOption = False,
 ) -> None:
     """CREATE INDEX CONCURRENTLY with lock and statement timeouts and progress; a failed build leaves nothing."""
+    from cuisine_db.diagnose.index_changes import create_index
+
     s = settings()
     chosen = environment(env)
     timeout_ms = duration_ms(timeout, "timeout")
@@ -110,6 +114,8 @@ def remove_unused(
     """DROP INDEX CONCURRENTLY every index unused while the statistics were collected, never one backing a primary
     key, unique or exclusion constraint, a foreign key's lookups or the replica identity. Definitions are kept in
     the journal."""
+    from cuisine_db.diagnose.index_changes import drop_planned, plan_removal
+
     s = settings()
     chosen = environment(env)
     plan = plan_removal(s, chosen, min_days=min_days)
@@ -186,6 +192,8 @@ def vacuum_analyze(
     json: JsonOption = False,
 ) -> None:
     """VACUUM (ANALYZE) the table(s): the runbook's fix for stale statistics; shows the last runs before and after."""
+    from cuisine_db.diagnose.vacuum import vacuum_analyze as run_vacuum
+
     s = settings()
     chosen = environment(env)
     with journaled(s, chosen, "vacuum-analyze", {"table": table}) as entry:

@@ -12,9 +12,9 @@ from rich.table import Table
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, say, settings
 from cuisine_db.cli.plan_text import plan_lines
 from cuisine_db.cli.render import show_findings
-from cuisine_db.diagnose.explain import explain as explain_query
-from cuisine_db.diagnose.slow_queries import slow_queries as top_queries
 from cuisine_db.durations import duration_ms
+
+# The services (and pglast) are imported by the commands that use them: every other command starts faster.
 
 
 def duration(ms: float) -> str:
@@ -41,6 +41,8 @@ def slow_queries(
     json: JsonOption = False,
 ) -> None:
     """Statements with the most total execution time (pg_stat_statements), with their share, cache hit and temp use."""
+    from cuisine_db.diagnose.slow_queries import slow_queries as top_queries
+
     chosen = environment(env)
     report = top_queries(settings(), chosen, limit)
     if json:
@@ -77,6 +79,8 @@ def explain(
     json: JsonOption = False,
 ) -> None:
     """EXPLAIN (ANALYZE, BUFFERS) in a transaction that is always rolled back, with a short diagnosis."""
+    from cuisine_db.diagnose.explain import explain as explain_query
+
     chosen = environment(env)
     values = [part.strip() for part in params.split(",")] if params is not None else None
     result = explain_query(settings(), chosen, query, analyze=not plan_only, params=values,

@@ -11,8 +11,6 @@ from rich.markup import escape
 from rich.table import Table
 
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
-from cuisine_db.diagnose.config_advice import recommend_config
-from cuisine_db.diagnose.server_config import show_config, update_config
 from cuisine_db.errors import UsageError
 from cuisine_db.ops.journal import REDACTED, journaled
 
@@ -52,6 +50,8 @@ def show(
     json: JsonOption = False,
 ) -> None:
     """Every setting not at its default: value, default, where it was set, whether it needs a restart, pending."""
+    from cuisine_db.diagnose.server_config import show_config
+
     chosen = environment(env)
     report = show_config(settings(), chosen, include_defaults=include_defaults)
     if json:
@@ -88,6 +88,8 @@ def update(
     json: JsonOption = False,
 ) -> None:
     """Validate against pg_settings, ALTER SYSTEM, reload; say plainly whether a restart is needed."""
+    from cuisine_db.diagnose.server_config import update_config
+
     if reset == (value is not None and value != ""):
         raise UsageError("give either value=... or reset=1 (back to the configuration file's value or the default)",
                          hint="e.g. make db-update-config param=max_connections value=200")
@@ -131,6 +133,8 @@ def recommend(
     json: JsonOption = False,
 ) -> None:
     """The runbook's rules with PGTune's formulas and the live server's evidence, as db-update-config lines."""
+    from cuisine_db.diagnose.config_advice import recommend_config
+
     chosen = environment(env)
     advice = recommend_config(settings(), chosen, ram=ram, cpus=cpus, disk=disk)
     if json:

@@ -151,7 +151,8 @@ def _usable(index: IndexRow) -> bool:
 
 
 def covered(columns: Sequence[str], equality: Sequence[str], indexes: Iterable[IndexRow]) -> IndexRow | None:
-    """An existing index whose leading keys are the candidate (equality columns in any order, then the rest)."""
+    """Among one table's indexes, one whose leading keys are the candidate (equality columns in any order, then
+    the rest)."""
     eq = [c for c in columns if c in equality]
     rest = list(columns[len(eq):])
     for index in indexes:
@@ -172,9 +173,9 @@ def rule_candidate(use: TableUse, table: TableStats, indexes: Sequence[IndexRow]
     equality = sorted((c for c in use.equality if c in table.average), key=lambda c: table.average[c])
     order = [c for c in use.order if c not in equality] if use.limited else []
     columns = tuple((equality + order)[:MAX_COLUMNS])
-    if not columns or covered(columns, equality, indexes):
-        return None
     mine = [i for i in indexes if _usable(i) and i.table_oid == table.table_oid]
+    if not columns or covered(columns, equality, mine):
+        return None
     best_rows, best_name, best_orders = table.rows, "a sequential scan", False
     for index in mine:
         lead = _leading(index, equality)
@@ -197,6 +198,7 @@ def hypothetical_candidates(use: TableUse, table: TableStats, indexes: Sequence[
     """Indexes worth trying on a table: single columns, the equality set, and it followed by a sort or range."""
     equality = sorted((c for c in use.equality if c in table.columns), key=lambda c: table.average.get(c, 1.0))
     order = [c for c in use.order if c not in equality]
+    indexes = [i for i in indexes if i.table_oid == table.table_oid]
     tried: list[tuple[str, ...]] = []
     options = [tuple(equality), tuple(equality + order), *(tuple([*equality, r]) for r in use.ranges),
                *((c,) for c in itertools.chain(use.equality, use.ranges, use.joins, use.order[:1]))]

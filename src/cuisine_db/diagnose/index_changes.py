@@ -251,7 +251,8 @@ def plan_removal(settings: Settings, env: Environment, *, min_days: float | None
             row = conn.execute(queries.load("performance/index_usage"), {"oid": item.index.index_oid}).fetchone()
             if row is None:
                 continue
-            items.append(IndexRemoval(item.index.name, item.index.table, str(row[1]), item.index.bytes, item.reason,
+            _, size, definition = row
+            items.append(IndexRemoval(item.index.name, item.index.table, str(definition), int(size), item.reason,
                                       "would drop"))
             targets.append((item.index.index_oid, item.index.schema, item.index.index_name))
     days = catalog.window.days
