@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row, kwargs_row
+from psycopg.rows import args_row, class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
@@ -79,22 +79,23 @@ def read_catalog(conn: psycopg.Connection[Any], table_oid: int | None) -> Catalo
     columns = conn.execute(queries.load("performance/table_columns"), params)
     names: dict[tuple[int, int], str] = {(table, number): name for table, number, name in columns}
 
-    def index_row(**row: Any) -> checks.IndexRow:
-        return checks.IndexRow(**row, columns=[names.get((row["table_oid"], key)) for key in row["keys"]])
+    # Positional rows (the statement's columns in the dataclass's field order): 15,000 rows build fast.
+    def index_row(*values: Any) -> checks.IndexRow:
+        return checks.IndexRow(*(*values, [names.get((values[1], key)) for key in values[6]]))
 
     inventory = queries.for_server("performance/index_inventory", conn.info.server_version)
-    with conn.cursor(row_factory=kwargs_row(index_row)) as index_cursor:
+    with conn.cursor(row_factory=args_row(index_row)) as index_cursor:
         indexes = index_cursor.execute(inventory, params).fetchall()
     index_scans: dict[int, int] = defaultdict(int)
     for index in indexes:
         index_scans[index.table_oid] += index.scans
 
-    def table_row(**row: Any) -> checks.TableActivity:
-        return checks.TableActivity(**row, index_scans=index_scans[row["table_oid"]])
+    def table_row(*values: Any) -> checks.TableActivity:
+        return checks.TableActivity(*(*values, index_scans[values[0]]))
 
     with conn.cursor(row_factory=class_row(checks.ForeignKey)) as fk_cursor:
         foreign_keys = fk_cursor.execute(queries.load("performance/foreign_keys"), params).fetchall()
-    with conn.cursor(row_factory=kwargs_row(table_row)) as table_cursor:
+    with conn.cursor(row_factory=args_row(table_row)) as table_cursor:
         tables = table_cursor.execute(queries.load("performance/table_activity"), params).fetchall()
     with conn.cursor(row_factory=class_row(checks.BloatRow)) as bloat_cursor:
         bloat = bloat_cursor.execute(queries.load("performance/index_bloat"),

@@ -34,7 +34,6 @@ class IndexRow:
     method: str
     keys: list[int]  # key columns then INCLUDE columns; 0 for an expression
     key_count: int
-    columns: list[str | None]
     opclasses: list[int]
     collations: list[int]
     options: list[int]
@@ -50,6 +49,7 @@ class IndexRow:
     last_scan: datetime | None
     bytes: int  # from relpages: as of the index's last build, VACUUM or ANALYZE
     table_rows: float
+    columns: list[str | None]  # the names of `keys` (None for an expression)
 
     @property
     def name(self) -> str:
@@ -95,7 +95,6 @@ class TableActivity:
     bytes: int
     seq_scans: int
     seq_rows_read: int
-    index_scans: int
     live_rows: int
     dead_rows: int
     changed_since_analyze: int
@@ -103,6 +102,7 @@ class TableActivity:
     last_autovacuum: datetime | None
     last_analyze: datetime | None
     last_autoanalyze: datetime | None
+    index_scans: int  # summed over the table's indexes
 
     @property
     def table(self) -> str:
