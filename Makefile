@@ -123,3 +123,28 @@ db-monitor: $(READY) ## The daily checks; exit 1 on a finding (nagios=1: Nagios 
 	@$(CLI) monitor $(ENV_FLAG) $(if $(filter 1 yes true,$(nagios)),--nagios) $(if $(window),--window $(call q,$(window)))
 db-growth: $(READY) ## Growth per table over time and days until the disk is full: days=N limit=N
 	@$(CLI) growth $(ENV_FLAG) $(if $(days),--days $(call q,$(days))) $(if $(limit),--limit $(call q,$(limit)))
+# --- Performance Tuning -------------------------------------------------------------------------
+# A 0/1 make variable as a CLI flag; any other value stops make with one line (exit 2) rather than guessing.
+flag01 = $(if $(filter 1 yes true,$($(1))),$(2),$(if $(filter-out 0 no false,$($(1))),$(error $(1)=$($(1)): give $(1)=1 or $(1)=0)))
+.PHONY: db-slow-queries db-explain db-analyze db-analyze-table db-create-index db-remove-unused-indexes \
+	db-vacuum-analyze db-show-config db-update-config db-recommend-config
+db-slow-queries: $(READY) ## Statements with the most total time (pg_stat_statements): limit=N
+	@$(CLI) slow-queries $(ENV_FLAG) $(if $(limit),--limit $(call q,$(limit)))
+db-explain: $(READY) ## EXPLAIN (ANALYZE, BUFFERS), always rolled back: query="..." [analyze=0] [params=v1,v2] [timeout=30s]
+	@$(CLI) explain $(ENV_FLAG) $(call q,$(query)) $(if $(filter 0 no false,$(analyze)),--plan-only,$(call flag01,analyze,)) $(if $(params),--params $(call q,$(params))) $(if $(timeout),--timeout $(call q,$(timeout)))
+db-analyze: $(READY) ## Weekly index analysis and recommended indexes, all tables: [method=auto|hypopg|rules] [min_days=N]
+	@$(CLI) analyze $(ENV_FLAG) $(if $(method),--method $(call q,$(method))) $(if $(min_days),--min-days $(call q,$(min_days)))
+db-analyze-table: $(READY) ## Index analysis and recommended indexes for one table: table=recipes
+	@$(CLI) analyze $(ENV_FLAG) --table $(call q,$(table)) $(if $(method),--method $(call q,$(method))) $(if $(min_days),--min-days $(call q,$(min_days)))
+db-create-index: $(READY) ## CREATE INDEX CONCURRENTLY: table=recipes columns=user_id,created_at [name=] [lock_timeout=] [timeout=]
+	@$(CLI) index create $(ENV_FLAG) --table $(call q,$(table)) --columns $(call q,$(columns)) $(if $(name),--name $(call q,$(name))) $(if $(lock_timeout),--lock-timeout $(call q,$(lock_timeout))) $(if $(timeout),--timeout $(call q,$(timeout)))
+db-remove-unused-indexes: $(READY) ## DROP INDEX CONCURRENTLY what is unused: [dry-run=1] [min_days=N] (yes=1 on protected envs)
+	@$(CLI) index remove-unused $(ENV_FLAG) $(call flag01,dry-run,--dry-run) $(if $(min_days),--min-days $(call q,$(min_days))) $(YES_FLAG)
+db-vacuum-analyze: $(READY) ## VACUUM (ANALYZE) table=T (comma-separated for several), with last runs before and after
+	@$(CLI) vacuum-analyze $(ENV_FLAG) --table $(call q,$(table))
+db-show-config: $(READY) ## Non-default settings: source, context, pending restart ([all=1] for every one)
+	@$(CLI) config show $(ENV_FLAG) $(call flag01,all,--all)
+db-update-config: $(READY) ## Validated ALTER SYSTEM + reload: param=max_connections value=200 [restart=1] [reset=1] (yes=1 on protected envs)
+	@$(CLI) config update $(ENV_FLAG) $(call q,$(param)) $(if $(filter 1 yes true,$(reset)),--reset $(if $(value),$(call q,$(value))),$(call flag01,reset,) $(call q,$(value))) $(call flag01,restart,--restart) $(YES_FLAG)
+db-recommend-config: $(READY) ## Runbook rules + PGTune + live evidence, as db-update-config lines: [disk=ssd|hdd] [ram=16GB] [cpus=N]
+	@$(CLI) config recommend $(ENV_FLAG) $(if $(disk),--disk $(call q,$(disk))) $(if $(ram),--ram $(call q,$(ram))) $(if $(cpus),--cpus $(call q,$(cpus)))

@@ -120,6 +120,11 @@ class Environment(BaseModel):
     roles: dict[Purpose, RoleRef] = Field(default_factory=dict)
     audit_log_dir: Path | None = None
     expected_privileged_roles: list[str] = Field(default_factory=list)
+    # Performance tuning (issue 5): how long index statistics must cover before an index counts as unused, when a
+    # table counts as large, and how long db-explain lets a query run.
+    unused_index_min_days: float = Field(default=7, ge=0)
+    large_table_rows: int = Field(default=10_000, ge=0)
+    explain_timeout_seconds: float = Field(default=30, gt=0, le=86_400)
 
     @property
     def is_local(self) -> bool:

@@ -9,7 +9,19 @@ import typer
 # Typer vendors click; its usage errors are caught here so each becomes one line and exit 2.
 from typer._click import exceptions as click_exceptions
 
-from cuisine_db.cli import clusters, connections, environments, locks, migrate, monitor, seed, sizes
+from cuisine_db.cli import (
+    clusters,
+    connections,
+    environments,
+    indexes,
+    locks,
+    migrate,
+    monitor,
+    queries,
+    seed,
+    server_config,
+    sizes,
+)
 from cuisine_db.cli import security as security_cli
 from cuisine_db.errors import EXIT_USAGE, CuisineDbError
 
@@ -37,6 +49,13 @@ app.command("terminate-query")(locks.terminate_query)
 app.command("monitor")(monitor.monitor)
 app.command("growth")(monitor.growth)
 app.add_typer(monitor.metrics_app, name="metrics")
+# Performance tuning (issue 5)
+app.command("slow-queries")(queries.slow_queries)
+app.command("explain")(queries.explain)
+app.command("analyze")(indexes.analyze)
+app.command("vacuum-analyze")(indexes.vacuum_analyze)
+app.add_typer(indexes.app, name="index")
+app.add_typer(server_config.app, name="config")
 
 
 def _one_line(text: str) -> str:

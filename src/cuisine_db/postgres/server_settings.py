@@ -21,7 +21,9 @@ from cuisine_db import sql as queries
 from cuisine_db.errors import UsageError
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
-_QUANTITY = re.compile(r"^\s*(?P<number>[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)\s*(?P<unit>[a-zA-Z]+)?\s*$")
+# ASCII only: Python's \d also matches other scripts' digits, which the server rejects.
+_QUANTITY = re.compile(r"^\s*(?P<number>[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)\s*(?P<unit>[a-zA-Z]+)?\s*$",
+                       re.ASCII)
 _MEMORY_UNITS = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 _TIME_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
 # Lists the server quotes element by element (GUC_LIST_QUOTE): ALTER SYSTEM must get one literal per element,
@@ -56,8 +58,17 @@ class Setting:
 
     def shown(self) -> str:
         """The current value with its unit, as an operator would write it."""
-        return f"{self.setting}{self.unit or ''}" if self.unit and self.setting not in (None, "-1") else \
-            str(self.setting)
+        return with_unit(self.setting, self.unit)
+
+
+def with_unit(value: str | None, unit: str | None) -> str:
+    """A pg_settings value with its unit: ('16384', '8kB') -> '131072kB'; ('-1', 'ms') -> '-1' (the special value)."""
+    if not unit or value in (None, "-1"):
+        return str(value)
+    count = re.match(r"^(\d+)(\D+)$", unit)
+    if count and value.lstrip("-").isdigit():
+        return f"{int(value) * int(count.group(1))}{count.group(2)}"
+    return f"{value}{unit}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +159,10 @@ def validate(setting: Setting, value: str) -> str:
         if not low <= number <= high:
             raise UsageError(f"{value!r} is out of range for {setting.name}", hint=_range_hint(setting))
         return text
+    if ";" in text and not setting.name.endswith("_command"):
+        # Written as one quoted literal, it could never run; but a ';' here is almost always a pasted statement.
+        raise UsageError(f"{setting.name} = {value!r}: a ';' in the value looks like SQL, not a setting",
+                         hint="only the *_command parameters take ';'; set anything unusual in postgresql.conf")
     return text
 
 
