@@ -22,6 +22,81 @@ SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
 
 
+_VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def _variable_name(value: str | None) -> str | None:
+    if value is not None and not _VARIABLE.match(value):
+        raise ValueError("names an environment variable (e.g. CUISINE_S3_SECRET), never the secret itself")
+    return value
+
+
+# --- Backups (issue 3): repository, encryption, retention; maintenance mode ---------------------------
+class Retention(BaseModel):
+    """Grandfather-father-son: the newest backup of each of the last N days, ISO weeks and months."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    daily: int = Field(default=7, ge=0, le=1000)
+    weekly: int = Field(default=4, ge=0, le=1000)
+    monthly: int = Field(default=12, ge=0, le=1000)
+    # A backup without a manifest this much older than its name's time was abandoned (a killed run).
+    incomplete_after_hours: int = Field(default=48, ge=1)
+
+
+class BackupConfig(BaseModel):
+    """Where an environment's backups go and who can read them; secrets only by reference."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # file:///path, a path (relative to the config file), or s3://bucket/prefix. Default: <state_dir>/repository.
+    repository: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_access_key_env: str | None = None   # variable names; without them boto3's usual chain applies
+    s3_secret_key_env: str | None = None
+    # age public keys (age1...); default: the key pair under <state_dir>/keys/ (cuisine-db backup keygen).
+    recipients: list[str] = Field(default_factory=list)
+    # The private identity, needed only where restores and verification run: a 0600 file or a variable.
+    identity_file: Path | None = None
+    identity_env: str | None = None
+    jobs: int = Field(default=2, ge=1, le=64)
+    compress_level: int = Field(default=3, ge=1, le=19)
+    retention: Retention = Field(default_factory=Retention)
+
+    @field_validator("s3_access_key_env", "s3_secret_key_env", "identity_env")
+    @classmethod
+    def _variables(cls, value: str | None) -> str | None:
+        return _variable_name(value)
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        for recipient in value:
+            if not re.match(r"^age1[02-9ac-hj-np-z]{58}$", recipient):
+                raise ValueError(f"{recipient[:12]!r}... is not an age public key (age1...)")
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value and not value.startswith(("file://", "s3://")):
+            raise ValueError("the repository is file:///path, a path, or s3://bucket/prefix")
+        return value
+
+
+class MaintenanceConfig(BaseModel):
+    """Which roles maintenance mode blocks: the listed ones, or every login role that is not exempt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    application_roles: list[str] | None = None
+    exempt_roles: list[str] = Field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------------------
+
+
 class Environment(BaseModel):
     """One database the runbook's commands can target: a local cluster or a remote server."""
 
@@ -42,6 +117,15 @@ class Environment(BaseModel):
     # How long a migration statement may wait for a lock before it is retried.
     lock_timeout: str = "5s"
     lock_retries: int = Field(default=5, ge=0, le=100)
+    # Backups and maintenance mode (issue 3).
+    backup: BackupConfig = Field(default_factory=BackupConfig)
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+
+    def secret_variables(self) -> list[str]:
+        """Names of the environment variables this environment reads secrets from."""
+        names = [self.password_env, self.backup.s3_access_key_env, self.backup.s3_secret_key_env,
+                 self.backup.identity_env]
+        return [name for name in names if name]
 
     @property
     def is_local(self) -> bool:
@@ -126,6 +210,10 @@ class Settings:
         """Where the tool keeps an environment's cluster, credentials and journal."""
         return self.state_dir / env.name
 
+    def secret(self, variable: str | None) -> str | None:
+        """The value of a secret an environment refers to by variable name, if it is set."""
+        return self.secrets.get(variable) if variable else None
+
     def password_for(self, env: Environment) -> str | None:
         """The password an environment refers to by variable name, if it does."""
         if env.password_env is None:
@@ -200,9 +288,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if len(ports) != len(set(ports)):
         raise ConfigError(f"{path}: environments: two local environments share a port")
     secrets = {
-        env.password_env: environ[env.password_env]
+        name: environ[name]
         for env in environments.values()
-        if env.password_env and env.password_env in environ
+        for name in env.secret_variables()
+        if name in environ
     }
     return Settings(
         config_path=path.resolve(),

@@ -9,7 +9,7 @@ import typer
 # Typer vendors click; its usage errors are caught here so each becomes one line and exit 2.
 from typer._click import exceptions as click_exceptions
 
-from cuisine_db.cli import clusters, environments, migrate, seed, sizes
+from cuisine_db.cli import backups, clusters, environments, maintenance, migrate, restore, seed, sizes
 from cuisine_db.errors import EXIT_USAGE, CuisineDbError
 
 app = typer.Typer(
@@ -23,6 +23,9 @@ app.add_typer(environments.env_app, name="env")
 app.add_typer(clusters.postgres_app, name="postgres")
 app.add_typer(clusters.cluster_app, name="cluster")
 app.add_typer(migrate.app, name="migrate")
+app.add_typer(backups.app, name="backup")
+app.add_typer(restore.app, name="restore")
+app.add_typer(maintenance.app, name="maintenance")
 app.command("psql", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     environments.psql
 )

@@ -1,0 +1,2 @@
+-- Collects planner statistics for the whole database (a restored one has none); returns nothing.
+ANALYZE
