@@ -10,6 +10,7 @@ from psycopg import sql
 
 from cuisine_db import sql as queries
 from cuisine_db.backup.restore import FRESH, KEPT, TEST, admin_database, leftover_pattern
+from cuisine_db.backup.workspace import database_of
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UsageError
 from cuisine_db.postgres.connect import connect
@@ -28,8 +29,8 @@ class Leftover:
 
 
 def find(settings: Settings, env: Environment) -> list[Leftover]:
-    pattern = leftover_pattern(env.database)
-    with connect(settings, env, "restore leftovers", dbname=admin_database(env)) as conn:
+    pattern = leftover_pattern(database_of(settings, env))
+    with connect(settings, env, "restore leftovers", dbname=admin_database(settings, env)) as conn:
         rows = conn.execute(queries.load("restore/leftovers"), {"pattern": pattern}).fetchall()
     found = []
     for name, size, comment, sessions in rows:
@@ -40,8 +41,9 @@ def find(settings: Settings, env: Environment) -> list[Leftover]:
 
 def get(settings: Settings, env: Environment, name: str) -> Leftover:
     """A leftover by name; any other database name is refused, so this can never drop a live database."""
-    if not re.match(leftover_pattern(env.database), name):
-        raise UsageError(f"{name!r} is not a restore leftover of {env.name}'s database {env.database!r}",
+    database = database_of(settings, env)
+    if not re.match(leftover_pattern(database), name):
+        raise UsageError(f"{name!r} is not a restore leftover of {env.name}'s database {database!r}",
                          hint=f"cuisine-db restore leftovers --env {env.name} lists them")
     for item in find(settings, env):
         if item.name == name:
@@ -50,7 +52,7 @@ def get(settings: Settings, env: Environment, name: str) -> Leftover:
 
 
 def drop(settings: Settings, env: Environment, item: Leftover) -> None:
-    with connect(settings, env, "restore drop-leftover", dbname=admin_database(env)) as conn:
+    with connect(settings, env, "restore drop-leftover", dbname=admin_database(settings, env)) as conn:
         try:
             conn.execute(queries.load("restore/drop_database").format(name=sql.Identifier(item.name)))
         except psycopg.errors.ObjectInUse:

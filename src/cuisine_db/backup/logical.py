@@ -26,7 +26,7 @@ from cuisine_db import sql as queries
 from cuisine_db.backup import names, toc
 from cuisine_db.backup.manifest import MANIFEST, Manifest, ObjectEntry, TableEntry, prefix
 from cuisine_db.backup.names import TableName
-from cuisine_db.backup.workspace import dump_client, scratch
+from cuisine_db.backup.workspace import database_of, dump_client, scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError, UsageError
 from cuisine_db.postgres.connect import client_environ, connect
@@ -212,7 +212,7 @@ def create(settings: Settings, env: Environment, kind: str, tables: Sequence[Tab
         name = _unique_name(repository, env, kind)
         key_prefix = prefix(str(name))
         client = dump_client(settings, version_num // 10000)
-        notify(f"{env.name}: backing up database {env.database!r} as {name} (pg_dump {client.version}, "
+        notify(f"{env.name}: backing up database {database_of(settings, env)!r} as {name} (pg_dump {client.version}, "
                f"{jobs} jobs) into {repository.url}")
         with scratch(settings, f"backup-{name}") as work:
             folder = work / "dump"
@@ -249,7 +249,7 @@ def create(settings: Settings, env: Environment, kind: str, tables: Sequence[Tab
                                    rows=item.rows if table else None))
     table_entries = {(e.schema or "", e.name) for e in entries if e.kind in ("TABLE", "TABLE DATA")}
     manifest = Manifest(
-        name=str(name), env=env.name, type=kind, database=env.database, server_version=version,
+        name=str(name), env=env.name, type=kind, database=database_of(settings, env), server_version=version,
         server_version_num=version_num, system_identifier=system_identifier, timeline=timeline,
         start_lsn=start_lsn, stop_lsn=stop_lsn_row[0] if stop_lsn_row else None,
         started_at=started, finished_at=datetime.now(UTC),

@@ -26,7 +26,7 @@ from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.feeder import Feeder
 from cuisine_db.backup.manifest import ObjectEntry
 from cuisine_db.backup.objects import BackupSource
-from cuisine_db.backup.workspace import restore_client, scratch
+from cuisine_db.backup.workspace import database_of, restore_client, scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, UnavailableError, UsageError
 from cuisine_db.postgres.connect import client_environ, connect
@@ -65,9 +65,9 @@ def leftover_pattern(base: str) -> str:
     return rf"^{re.escape(base[:_BASE_LENGTH])}_({KEPT}|{FRESH}|{TEST})_\d{{8}}T\d{{6}}Z$"
 
 
-def admin_database(env: Environment) -> str:
+def admin_database(settings: Settings, env: Environment) -> str:
     """Where to stand while creating, renaming and dropping env's database (never inside it)."""
-    return "template1" if env.database == "postgres" else "postgres"
+    return "template1" if database_of(settings, env) == "postgres" else "postgres"
 
 
 def source_for(settings: Settings, env: Environment, resolved: Resolved) -> BackupSource:
@@ -118,7 +118,7 @@ def drop_quietly(settings: Settings, env: Environment, admin: psycopg.Connection
     statement = queries.load("restore/drop_database_force").format(name=sql.Identifier(name))
     with contextlib.suppress(psycopg.Error, CuisineDbError):
         if admin.closed:
-            with connect(settings, env, "restore cleanup", dbname=admin_database(env), start=False) as again:
+            with connect(settings, env, "restore cleanup", dbname=admin_database(settings, env), start=False) as again:
                 again.execute(statement)
         else:
             admin.execute(statement)
@@ -206,6 +206,28 @@ def _terminate(admin: psycopg.Connection[Any], database: str, deadline: float = 
         time.sleep(0.2)
 
 
+def carry_over(admin: psycopg.Connection[Any], old: str, fresh: str) -> None:
+    """Give the fresh database the old one's grants, settings and connection limit, which pg_dump (without
+    --create) does not carry: a restore must never widen who may connect."""
+    name = sql.Identifier(fresh)
+    admin.execute(queries.load("restore/revoke_public").format(name=name))
+    for grantee, privilege, grantable in admin.execute(queries.load("restore/database_grants"),
+                                                       {"name": old}).fetchall():
+        admin.execute(queries.load("restore/grant_database").format(
+            privilege=sql.SQL(privilege), name=name,  # one of the server's own privilege keywords
+            grantee=sql.Identifier(grantee) if grantee else sql.SQL("PUBLIC"),
+            option=sql.SQL("WITH GRANT OPTION" if grantable else "")))
+    rows = admin.execute(queries.load("restore/database_settings"), {"name": old}).fetchall()
+    for setting, _ in rows:
+        if setting:
+            key, _, value = setting.partition("=")
+            admin.execute(queries.load("restore/set_database_setting").format(
+                name=name, setting=sql.Identifier(key), value=sql.Literal(value)))
+    if rows and rows[0][1] != -1:
+        admin.execute(queries.load("restore/database_connection_limit").format(name=name,
+                                                                                limit=sql.Literal(rows[0][1])))
+
+
 def swap(admin: psycopg.Connection[Any], target: str, fresh: str, kept: str, comment: str) -> str | None:
     """Put `fresh` in place of `target`, keeping the old one as `kept`; all or nothing."""
     exists = admin.execute(queries.load("restore/database_info"), {"name": target}).fetchone()
@@ -213,6 +235,7 @@ def swap(admin: psycopg.Connection[Any], target: str, fresh: str, kept: str, com
     if exists is None:
         admin.execute(queries.load("restore/rename_database").format(old=name(fresh), new=name(target)))
         return None
+    carry_over(admin, target, fresh)
     admin.execute(queries.load("restore/allow_connections").format(name=name(target), allow=sql.SQL("false")))
     try:
         _terminate(admin, target)
@@ -240,13 +263,14 @@ def restore_database(settings: Settings, env: Environment, resolved: Resolved, *
     source = source_for(settings, env, resolved)
     started = time.monotonic()
     at = datetime.now(UTC)
-    fresh = database_name(env.database, TEST if test else FRESH, at)
-    kept_name = database_name(env.database, KEPT, at)
+    target = database_of(settings, env)
+    fresh = database_name(target, TEST if test else FRESH, at)
+    kept_name = database_name(target, KEPT, at)
     warnings: list[str] = []
-    with connect(settings, env, "restore", dbname=admin_database(env)) as admin:
+    with connect(settings, env, "restore", dbname=admin_database(settings, env)) as admin:
         target_major = admin.info.server_version // 10000
         client = restore_client(settings, manifest.dump_major, target_major)
-        old = admin.execute(queries.load("restore/database_info"), {"name": env.database}).fetchone()
+        old = admin.execute(queries.load("restore/database_info"), {"name": target}).fetchone()
         owner = old[1] if old else admin.info.user
         with scratch(settings, f"restore-{manifest.name}") as work:
             statements = toc.statements(toc.schema_sql(client.program("pg_restore"), source.write_toc(work / "toc")))
@@ -266,15 +290,15 @@ def restore_database(settings: Settings, env: Environment, resolved: Resolved, *
                         drop_quietly(settings, env, admin, fresh)
                     return RestoreReport(env.name, manifest.name, manifest.type, fresh, None, seconds, counted,
                                          warnings, dropped=not keep)
-                comment = (f"cuisine-db: {env.database} as it was before restoring {manifest.name} at "
+                comment = (f"cuisine-db: {target} as it was before restoring {manifest.name} at "
                            f"{at.isoformat(timespec='seconds')}; drop it with: cuisine-db restore drop-leftover "
                            f"--env {env.name} NAME")
-                kept = swap(admin, env.database, fresh, kept_name, comment)
+                kept = swap(admin, target, fresh, kept_name, comment)
             except BaseException as exc:
                 drop_quietly(settings, env, admin, fresh)
                 if isinstance(exc, CuisineDbError) and not (exc.hint or "").startswith("nothing was swapped"):
                     exc.hint = ((exc.hint + "; ") if exc.hint else "") + \
-                        f"nothing was swapped: {env.database!r} on {env.name} is as it was"
+                        f"nothing was swapped: {target!r} on {env.name} is as it was"
                 raise
-    return RestoreReport(env.name, manifest.name, manifest.type, env.database, kept,
+    return RestoreReport(env.name, manifest.name, manifest.type, target, kept,
                          round(time.monotonic() - started, 3), counted, warnings)

@@ -24,7 +24,7 @@ from cuisine_db.backup.catalog import Resolved, match_table
 from cuisine_db.backup.names import TableName
 from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.restore import RestoreReport, source_for
-from cuisine_db.backup.workspace import restore_client, scratch
+from cuisine_db.backup.workspace import database_of, restore_client, scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UnavailableError, UsageError
 from cuisine_db.postgres.connect import connect
@@ -239,5 +239,5 @@ def restore_tables(settings: Settings, env: Environment, resolved: Resolved, tab
         expected = manifest.table(qualified)
         if expected is not None and expected.rows != rows:  # stream() already refuses this; never silently
             raise FailedError(f"{qualified}: restored {rows} rows, the manifest says {expected.rows}")
-    return RestoreReport(env.name, manifest.name, manifest.type, env.database, None,
+    return RestoreReport(env.name, manifest.name, manifest.type, database_of(settings, env), None,
                          round(time.monotonic() - started, 3), counted, warnings)

@@ -11,10 +11,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from cuisine_db.config import Settings
+from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError
 from cuisine_db.postgres import binaries
 from cuisine_db.postgres.binaries import PgBuild
+
+
+def database_of(settings: Settings, env: Environment) -> str:
+    """The database an environment's connections go to: the dsn's dbname (libpq defaults it to the user name)."""
+    from cuisine_db.postgres.connect import connection_params
+
+    params = connection_params(settings, env)
+    return str(params.get("dbname") or params.get("user") or getpass.getuser())
 
 
 def who() -> str:
