@@ -6,6 +6,7 @@ Test modules load these with `pytest_plugins = ["backup_fixtures"]`.
 
 from __future__ import annotations
 
+import calendar
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -263,3 +265,18 @@ def bproject(server: Server, tmp_path: Path, tmp_path_factory: pytest.TempPathFa
     s3 = request.getfixturevalue("s3_server") if chosen == "s3" else None
     return make_backup_project(server, tmp_path / "project", age_keys, backend=chosen, s3=s3,
                                template=seeded_template(server, tmp_path_factory))
+
+
+def gfs_by_calendar(today: date, daily_n: int, weekly_n: int, monthly_n: int) -> set[date]:
+    """The grandfather-father-son set of a history of one backup every day up to today, from the calendar:
+    the last days; each week's Sunday (today for this week); each month's last day (today for this month)."""
+    kept = {today - timedelta(days=n) for n in range(daily_n)}
+    sunday = today + timedelta(days=6 - today.weekday())
+    for n in range(weekly_n):
+        kept.add(min(sunday - timedelta(weeks=n), today))
+    year, month = today.year, today.month
+    for _ in range(monthly_n):
+        last = date(year, month, calendar.monthrange(year, month)[1])
+        kept.add(min(last, today))
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    return kept

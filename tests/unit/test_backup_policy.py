@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import calendar
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
+from backup_fixtures import gfs_by_calendar
 
 from cuisine_db.backup import names
 from cuisine_db.backup.manifest import Manifest, ObjectEntry, TableEntry
@@ -78,21 +78,6 @@ def daily(days: int, today: date) -> list[Candidate]:
     first = today - timedelta(days=days - 1)
     return [Candidate(f"production-logical-{(first + timedelta(n)).strftime('%Y%m%d')}T010000Z",
                       datetime.combine(first + timedelta(n), time(1), UTC)) for n in range(days)]
-
-
-def gfs_by_calendar(today: date, daily_n: int, weekly_n: int, monthly_n: int) -> set[date]:
-    """The grandfather-father-son set of a history of one backup every day up to today, from the calendar:
-    the last days; each week's Sunday (today for this week); each month's last day (today for this month)."""
-    kept = {today - timedelta(days=n) for n in range(daily_n)}
-    sunday = today + timedelta(days=6 - today.weekday())
-    for n in range(weekly_n):
-        kept.add(min(sunday - timedelta(weeks=n), today))
-    year, month = today.year, today.month
-    for _ in range(monthly_n):
-        last = date(year, month, calendar.monthrange(year, month)[1])
-        kept.add(min(last, today))
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    return kept
 
 
 @pytest.mark.parametrize("today", [date(2026, 11, 25), date(2025, 3, 2), date(2024, 12, 31)])
