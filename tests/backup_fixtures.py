@@ -113,13 +113,14 @@ def age_keys(tmp_path_factory: pytest.TempPathFactory) -> AgeKeys:
     return make_keys(tmp_path_factory.mktemp("keys"))
 
 
-_TEMPLATES: dict[int, str] = {}
+_TEMPLATES: dict[str, str] = {}
 
 
 def seeded_template(server: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A database with the Cuisine Code schema and a trimmed scale-1 seed, made once per server, cloned per test."""
-    if server.port in _TEMPLATES:
-        return _TEMPLATES[server.port]
+    # Keyed by the server's own folder: a new server may reuse an old one's port.
+    if str(server.passfile) in _TEMPLATES:
+        return _TEMPLATES[str(server.passfile)]
     name = f"tpl_seed_{server.port}"
     folder = tmp_path_factory.mktemp(name)
     with server.admin() as conn:
@@ -141,7 +142,7 @@ def seeded_template(server: Server, tmp_path_factory: pytest.TempPathFactory) ->
         conn.execute("DELETE FROM executions WHERE id % 5 <> 0")
         conn.execute("DELETE FROM recipe_step_ingredients WHERE step_id % 3 <> 0")
         conn.execute("VACUUM FULL ANALYZE")
-    _TEMPLATES[server.port] = name
+    _TEMPLATES[str(server.passfile)] = name
     return name
 
 

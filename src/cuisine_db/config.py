@@ -61,7 +61,8 @@ class BackupConfig(BaseModel):
     identity_file: Path | None = None
     identity_env: str | None = None
     jobs: int = Field(default=2, ge=1, le=64)
-    compress_level: int = Field(default=3, ge=1, le=19)
+    # zstd level: 1 compresses about twice as fast as 3 for about 10% more bytes (docs/benchmarks.md).
+    compress_level: int = Field(default=1, ge=1, le=19)
     retention: Retention = Field(default_factory=Retention)
 
     @field_validator("s3_access_key_env", "s3_secret_key_env", "identity_env")

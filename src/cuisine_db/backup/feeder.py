@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
 import os
 import threading
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 Produce = Callable[[BinaryIO], Any]
+_F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
 
 class Feeder:
@@ -57,6 +59,9 @@ class Feeder:
                     self._failed(exc)
                     return
                 os.set_blocking(fd, True)
+                with contextlib.suppress(OSError):
+                    # A 1 MiB pipe instead of 64 KiB: far fewer wake-ups between us and pg_restore.
+                    fcntl.fcntl(fd, _F_SETPIPE_SZ, 1 << 20)
                 with self.lock:
                     del self.pending[name]
                 self.results[name] = self.pool.submit(self._feed, fd, produce)
@@ -74,6 +79,10 @@ class Feeder:
         # A broken pipe means pg_restore stopped reading; its own error is the one to report.
         if not isinstance(exc, BrokenPipeError):
             self.on_error(exc)
+
+    def piped(self) -> dict[str, Any]:
+        """What each pipe's producer returned (call after close)."""
+        return {name: future.result() for name, future in self.results.items() if future.exception() is None}
 
     def first_error(self) -> BaseException | None:
         for future in self.results.values():

@@ -119,6 +119,23 @@ class GrowingFile(io.RawIOBase):
         self.abandoned = True
         self.finished.set()
 
+    def read(self, size: int = -1, /) -> bytes:
+        """Up to `size` bytes as soon as some are there; b"" only once the writer is finished."""
+        size = size if size > 0 else 1 << 20
+        while True:
+            if self.abandoned:
+                raise Abandoned(str(self.path))
+            was_finished = self.finished.is_set()
+            data = os.pread(self.fd, size, self.offset)
+            if data:
+                self.offset += len(data)
+                if self.offset - self.punched >= self.punch_every:
+                    self._punch()
+                return data
+            if was_finished:
+                return b""
+            self.finished.wait(self.poll)
+
     def readinto(self, buffer: Any) -> int:
         while True:
             if self.abandoned:

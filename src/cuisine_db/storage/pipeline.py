@@ -57,11 +57,12 @@ class RowCounter:
 
 
 class Source(Protocol):
-    def readinto(self, buffer: Any, /) -> int | None: ...
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
-class _Tap(io.RawIOBase):
-    """The plain side of a store: counts bytes (and rows), reports progress, keeps the source's own error."""
+class _Tap:
+    """The plain side of a store: counts bytes (and rows), reports progress, keeps the source's own error.
+    zstd pulls from it with read(); the bytes are counted where they are, never copied."""
 
     def __init__(self, source: Source, rows: bool, progress: Progress | None) -> None:
         self.source = source
@@ -70,22 +71,19 @@ class _Tap(io.RawIOBase):
         self.size = 0
         self.error: BaseException | None = None
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
+    def read(self, size: int = -1) -> bytes:
         try:
-            count = self.source.readinto(buffer) or 0
+            data = self.source.read(size)
         except BaseException as exc:
             self.error = exc
             raise
-        if count:
-            self.size += count
+        if data:
+            self.size += len(data)
             if self.counter is not None:
-                self.counter.feed(memoryview(buffer)[:count].tobytes())
+                self.counter.feed(data)
             if self.progress is not None:
-                self.progress(count)
-        return count
+                self.progress(len(data))
+        return data
 
 
 class _Sink:

@@ -1,2 +1,0 @@
--- Collects planner statistics for the whole database (a restored one has none); returns nothing.
-ANALYZE
