@@ -18,7 +18,7 @@ def test_a_table_restore_is_all_or_nothing_and_leaves_the_other_tables_alone(bpr
     with bproject.connect("production") as conn:
         conn.execute("UPDATE users SET display_name = 'damaged'")
         conn.execute("DROP INDEX recipes_user_id_idx")
-        conn.execute("INSERT INTO ingredients (name, category, default_unit) VALUES ('after-the-backup spice', 'spice', 'g')")
+        conn.execute("INSERT INTO ingredients (name, category, default_unit) VALUES ('late spice', 'spice', 'g')")
         conn.execute("INSERT INTO users (id, email, display_name) VALUES (5000, 'late@x', 'Late')")
         conn.execute("INSERT INTO recipes (user_id, title) VALUES (5000, 'after the backup')")
     changed = bproject.fingerprints("production")
