@@ -20,8 +20,9 @@ from cuisine_db.storage.s3 import S3Location, S3Repository
 
 def fake_backup(repository: Repository, at: datetime, *, complete: bool = True) -> str:
     name = f"production-logical-{at.strftime('%Y%m%dT%H%M%SZ')}"
-    repository.put_bytes(prefix(name) + "1.dat.zst.age", b"rows")
-    if complete:
+    if not complete:
+        repository.put_bytes(prefix(name) + "1.dat.zst.age", b"rows")
+    else:
         manifest = Manifest(
             name=name, env="production", type="logical", database="cuisine", server_version="14.23",
             server_version_num=140023, system_identifier=None, timeline=None, start_lsn=None, stop_lsn=None,

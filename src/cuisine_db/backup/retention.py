@@ -100,10 +100,10 @@ def expire(settings: Settings, env: Environment, *, dry_run: bool = False,
     temporaries = 0
     if not dry_run:
         objects = {entry.name: entry.objects for entry in entries}
-        for name in sorted(expired) + abandoned:
-            # The manifest goes first: from then on the backup no longer counts, whatever happens next.
-            repository.delete([prefix(name) + MANIFEST])
-            repository.delete(info.key for info in objects[name])
+        going = sorted(expired) + abandoned
+        # Manifests go first: from then on those backups no longer count, whatever happens next.
+        repository.delete([prefix(name) + MANIFEST for name in going])
+        repository.delete([info.key for name in going for info in objects[name]])
         temporaries = repository.cleanup(grace)
     return ExpireReport(env.name, repository.url, dry_run, dict(sorted(kept.items())), sorted(expired), abandoned,
                         damaged, in_progress, temporaries)
