@@ -90,7 +90,7 @@ db-backup: $(READY) ## Back up env: type=logical|schema|data|tables [tables=user
 db-backups: $(READY) ## env's backups: name, type, size, duration, last verification and test restore
 	@$(CLI) backup list $(ENV_FLAG)
 db-restore: $(READY) ## Full restore of env from backup=NAME|latest (protected: maintenance mode and yes=1)
-	@$(CLI) restore database $(ENV_FLAG) --backup $(call q,$(backup)) $(YES_FLAG)
+	@$(CLI) restore database $(ENV_FLAG) --backup $(call q,$(backup)) $(YES_FLAG) $(if $(filter 0 no false,$(analyze)),--no-analyze)
 db-restore-tables: $(READY) ## Restore tables=a,b of env from backup=NAME|latest in one transaction
 	@$(CLI) restore tables $(ENV_FLAG) --backup $(call q,$(backup)) --tables $(call q,$(tables)) $(YES_FLAG)
 db-verify-backup: $(READY) ## Checksums, decryption and pg_restore --list of backup=NAME; recorded in the catalog

@@ -85,7 +85,8 @@ def main() -> None:
         ours_environ = {**tool_environ(), "CUISINE_DB_CONFIG": str(config)}
         client = find(args.version, settings.cache_dir)
         raw_environ = tool_environ(client_environ(scratch, env))
-        runs: dict[str, list[float]] = {"raw_dump": [], "backup": [], "raw_restore": [], "restore": []}
+        runs: dict[str, list[float]] = {"raw_dump": [], "backup": [], "raw_restore": [], "restore": [],
+                                        "restore_no_analyze": []}
         sizes: dict[str, int] = {}
         for attempt in range(args.repeat):
             dump = work / f"raw-{attempt}"
@@ -108,8 +109,11 @@ def main() -> None:
                                      "--json"], ours_environ)
             runs["restore"].append(seconds)
             kept = json.loads(output)["kept"]
+            seconds, output = timed([*CLI, "restore", "database", "--env", "target", "--backup", report["name"],
+                                     "--no-analyze", "--json"], ours_environ)
+            runs["restore_no_analyze"].append(seconds)
             with connect(scratch, env, "bench", dbname="postgres") as conn:
-                for database in (f"raw_{attempt}", kept):
+                for database in (f"raw_{attempt}", kept, json.loads(output)["kept"]):
                     if database:
                         conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(database)))
             shutil.rmtree(dump)
@@ -124,6 +128,7 @@ def main() -> None:
             "median_s": {name: round(v, 2) for name, v in medians.items()},
             "backup_vs_raw_dump": round(medians["backup"] / medians["raw_dump"], 3),
             "restore_vs_raw_restore": round(medians["restore"] / medians["raw_restore"], 3),
+            "restore_no_analyze_vs_raw_restore": round(medians["restore_no_analyze"] / medians["raw_restore"], 3),
         }
         json.dump(result, sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -279,7 +279,7 @@ def swap(admin: psycopg.Connection[Any], target: str, fresh: str, kept: str, com
 
 
 def restore_database(settings: Settings, env: Environment, resolved: Resolved, *, test: bool = False,
-                     keep: bool = False, notify: Callable[[str], None] = lambda _: None,
+                     keep: bool = False, statistics: bool = True, notify: Callable[[str], None] = lambda _: None,
                      progress: Callable[[int], Progress | None] = lambda _: None) -> RestoreReport:
     """Restore a whole-database backup (logical or schema) into env's database, or (test) beside it."""
     manifest = resolved.manifest
@@ -318,7 +318,8 @@ def restore_database(settings: Settings, env: Environment, resolved: Resolved, *
                     # Each table received exactly the manifest's rows (counted on the way in, pg_restore
                     # succeeded, every object was read): that is the check before the swap.
                     counted = {table: rows for table, rows in streamed.items() if rows is not None}
-                analyze(settings, env, fresh, [(t.schema, t.name) for t in manifest.tables], env.backup.jobs)
+                if statistics:
+                    analyze(settings, env, fresh, [(t.schema, t.name) for t in manifest.tables], env.backup.jobs)
                 if test:
                     seconds = round(time.monotonic() - started, 3)
                     if not keep:

@@ -53,11 +53,13 @@ def _report(report: RestoreReport, json: bool) -> None:
 
 @app.command("database")
 def database(env: EnvOption = None, backup: BackupOption = None, yes: YesOption = False,
-             json: JsonOption = False) -> None:
+             no_analyze: Annotated[bool, typer.Option(
+                 "--no-analyze", help="Leave planner statistics to autovacuum instead of running ANALYZE first.")
+             ] = False, json: JsonOption = False) -> None:
     """Full restore: into a fresh database, checked, then swapped in; the old one is kept (make db-restore)."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "restore", {"backup": backup}) as entry:
+    with journaled(s, chosen, "restore", {"backup": backup, "no_analyze": no_analyze}) as entry:
         resolved = _resolve(chosen, backup, "restore")
         name = resolved.manifest.name
         if chosen.protected:
@@ -68,7 +70,8 @@ def database(env: EnvOption = None, backup: BackupOption = None, yes: YesOption 
                 say(f"{name} is a {resolved.manifest.type} backup: its tables are restored in place")
                 report = restore_tables.restore_tables(s, chosen, resolved, None, notify=say, progress=bar)
             else:
-                report = restoring.restore_database(s, chosen, resolved, notify=say, progress=bar)
+                report = restoring.restore_database(s, chosen, resolved, statistics=not no_analyze, notify=say,
+                                                    progress=bar)
         entry.details.update(backup=name, kept=report.kept, seconds=report.seconds)
     _report(report, json)
 
