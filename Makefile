@@ -148,3 +148,35 @@ db-update-config: $(READY) ## Validated ALTER SYSTEM + reload: param=max_connect
 	@$(CLI) config update $(ENV_FLAG) $(call q,$(param)) $(if $(filter 1 yes true,$(reset)),--reset $(if $(value),$(call q,$(value))),$(call flag01,reset,) $(call q,$(value))) $(call flag01,restart,--restart) $(YES_FLAG)
 db-recommend-config: $(READY) ## Runbook rules + PGTune + live evidence, as db-update-config lines: [disk=ssd|hdd] [ram=16GB] [cpus=N]
 	@$(CLI) config recommend $(ENV_FLAG) $(if $(disk),--disk $(call q,$(disk))) $(if $(ram),--ram $(call q,$(ram))) $(if $(cpus),--cpus $(call q,$(cpus)))
+
+# --- Backup and Recovery --------------------------------------------------------------------------
+# The runbook writes `make db-maintenance-mode enable` and `make maintenance-mode disable`: the word arrives as a
+# second goal, read here from MAKECMDGOALS; `enable` and `disable` themselves do nothing.
+.PHONY: db-backup db-backups db-restore db-restore-tables db-verify-backup db-test-restore db-expire-backups \
+	db-restore-leftovers db-maintenance-mode maintenance-mode enable disable
+MAINTENANCE_WORD = $(firstword $(filter enable disable,$(MAKECMDGOALS)))
+MAINTENANCE = $(CLI) maintenance $(or $(MAINTENANCE_WORD),status) $(ENV_FLAG) \
+	$(if $(and $(filter enable,$(MAINTENANCE_WORD)),$(reason)),--reason $(call q,$(reason)))
+
+db-backup: $(READY) ## Back up env: type=logical|schema|data|tables [tables=users,recipes] (full: PITR issue)
+	@$(CLI) backup create $(ENV_FLAG) --type $(call q,$(type)) $(if $(tables),--tables $(call q,$(tables)))
+db-backups: $(READY) ## env's backups: name, type, size, duration, last verification and test restore
+	@$(CLI) backup list $(ENV_FLAG)
+db-restore: $(READY) ## Full restore of env from backup=NAME|latest (protected: maintenance mode and yes=1)
+	@$(CLI) restore database $(ENV_FLAG) --backup $(call q,$(backup)) $(YES_FLAG) $(if $(filter 0 no false,$(analyze)),--no-analyze)
+db-restore-tables: $(READY) ## Restore tables=a,b of env from backup=NAME|latest in one transaction
+	@$(CLI) restore tables $(ENV_FLAG) --backup $(call q,$(backup)) --tables $(call q,$(tables)) $(YES_FLAG)
+db-verify-backup: $(READY) ## Checksums, decryption and pg_restore --list of backup=NAME; recorded in the catalog
+	@$(CLI) backup verify $(call q,$(backup)) $(ENV_FLAG)
+db-test-restore: $(READY) ## Restore backup=NAME beside env's database (staging), compare row counts, time it
+	@$(CLI) restore test $(ENV_FLAG) --backup $(call q,$(backup))
+db-expire-backups: $(READY) ## Grandfather-father-son retention of env's backups (dry-run=1 to preview)
+	@$(CLI) backup expire $(ENV_FLAG) $(if $(filter 1 yes true,$(dry-run)),--dry-run)
+db-restore-leftovers: $(READY) ## Databases kept by restores on env (drop: cuisine-db restore drop-leftover)
+	@$(CLI) restore leftovers $(ENV_FLAG)
+db-maintenance-mode: $(READY) ## enable|disable (status without either): block application roles [reason="..."]
+	@$(MAINTENANCE)
+maintenance-mode: $(READY) ## The runbook's other spelling: maintenance-mode enable reason="..." | disable
+	@$(MAINTENANCE)
+enable disable:
+	@:

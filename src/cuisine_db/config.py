@@ -90,6 +90,80 @@ class RoleRef(BaseModel):
     user: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     password_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
     passfile: Path | None = None
+_VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def _variable_name(value: str | None) -> str | None:
+    if value is not None and not _VARIABLE.match(value):
+        raise ValueError("names an environment variable (e.g. CUISINE_S3_SECRET), never the secret itself")
+    return value
+
+
+# --- Backups (issue 3): repository, encryption, retention; maintenance mode ---------------------------
+class Retention(BaseModel):
+    """Grandfather-father-son: the newest backup of each of the last N days, ISO weeks and months."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    daily: int = Field(default=7, ge=0, le=1000)
+    weekly: int = Field(default=4, ge=0, le=1000)
+    monthly: int = Field(default=12, ge=0, le=1000)
+    # A backup without a manifest this much older than its name's time was abandoned (a killed run).
+    incomplete_after_hours: int = Field(default=48, ge=1)
+
+
+class BackupConfig(BaseModel):
+    """Where an environment's backups go and who can read them; secrets only by reference."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # file:///path, a path (relative to the config file), or s3://bucket/prefix. Default: <state_dir>/repository.
+    repository: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_access_key_env: str | None = None   # variable names; without them boto3's usual chain applies
+    s3_secret_key_env: str | None = None
+    # age public keys (age1...); default: the key pair under <state_dir>/keys/ (cuisine-db backup keygen).
+    recipients: list[str] = Field(default_factory=list)
+    # The private identity, needed only where restores and verification run: a 0600 file or a variable.
+    identity_file: Path | None = None
+    identity_env: str | None = None
+    jobs: int = Field(default=2, ge=1, le=64)
+    # zstd level: 1 compresses about twice as fast as 3 for about 10% more bytes (docs/benchmarks.md).
+    compress_level: int = Field(default=1, ge=1, le=19)
+    retention: Retention = Field(default_factory=Retention)
+
+    @field_validator("s3_access_key_env", "s3_secret_key_env", "identity_env")
+    @classmethod
+    def _variables(cls, value: str | None) -> str | None:
+        return _variable_name(value)
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        for recipient in value:
+            if not re.match(r"^age1[02-9ac-hj-np-z]{58}$", recipient):
+                raise ValueError(f"{recipient[:12]!r}... is not an age public key (age1...)")
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value and not value.startswith(("file://", "s3://")):
+            raise ValueError("the repository is file:///path, a path, or s3://bucket/prefix")
+        return value
+
+
+class MaintenanceConfig(BaseModel):
+    """Which roles maintenance mode blocks: the listed ones, or every login role that is not exempt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    application_roles: list[str] | None = None
+    exempt_roles: list[str] = Field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------------------
 
 
 class Environment(BaseModel):
@@ -125,6 +199,15 @@ class Environment(BaseModel):
     unused_index_min_days: float = Field(default=7, ge=0)
     large_table_rows: int = Field(default=10_000, ge=0)
     explain_timeout_seconds: float = Field(default=30, gt=0, le=86_400)
+    # Backups and maintenance mode (issue 3).
+    backup: BackupConfig = Field(default_factory=BackupConfig)
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+
+    def secret_variables(self) -> list[str]:
+        """Names of the environment variables this environment reads secrets from."""
+        names = [self.password_env, self.backup.s3_access_key_env, self.backup.s3_secret_key_env,
+                 self.backup.identity_env, *(ref.password_env for ref in self.roles.values())]
+        return [name for name in names if name]
 
     @property
     def is_local(self) -> bool:
@@ -209,6 +292,10 @@ class Settings:
         """Where the tool keeps an environment's cluster, credentials and journal."""
         return self.state_dir / env.name
 
+    def secret(self, variable: str | None) -> str | None:
+        """The value of a secret an environment refers to by variable name, if it is set."""
+        return self.secrets.get(variable) if variable else None
+
     def password_for(self, env: Environment) -> str | None:
         """The password an environment refers to by variable name, if it does."""
         if env.password_env is None:
@@ -282,9 +369,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     ports = [env.port for env in environments.values() if env.port is not None]
     if len(ports) != len(set(ports)):
         raise ConfigError(f"{path}: environments: two local environments share a port")
-    referenced = [env.password_env for env in environments.values()]
-    referenced += [ref.password_env for env in environments.values() for ref in env.roles.values()]
-    secrets = {name: environ[name] for name in referenced if name and name in environ}
+    secrets = {
+        name: environ[name]
+        for env in environments.values()
+        for name in env.secret_variables()
+        if name in environ
+    }
     return Settings(
         config_path=path.resolve(),
         root=root,

@@ -10,14 +10,17 @@ import typer
 from typer._click import exceptions as click_exceptions
 
 from cuisine_db.cli import (
+    backups,
     clusters,
     connections,
     environments,
     indexes,
     locks,
+    maintenance,
     migrate,
     monitor,
     queries,
+    restore,
     seed,
     server_config,
     sizes,
@@ -36,6 +39,9 @@ app.add_typer(environments.env_app, name="env")
 app.add_typer(clusters.postgres_app, name="postgres")
 app.add_typer(clusters.cluster_app, name="cluster")
 app.add_typer(migrate.app, name="migrate")
+app.add_typer(backups.app, name="backup")
+app.add_typer(restore.app, name="restore")
+app.add_typer(maintenance.app, name="maintenance")
 app.command("psql", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     environments.psql
 )
