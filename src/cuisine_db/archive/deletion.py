@@ -109,7 +109,7 @@ def delete_archived(conn: psycopg.Connection[Any], table: ArchiveTable, ledger: 
                 if time.monotonic() - told > NOTIFY_EVERY_S:
                     notify(f"  deleted {deleted:,} rows so far ({rows:,} of the archive's rows gone through)")
                     told = time.monotonic()
-                if pause:
+                if pause and done:  # batches an earlier run already deleted need no rest
                     time.sleep(pause)
     finally:
         if not conn.closed and not conn.broken:
