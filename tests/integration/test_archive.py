@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -171,8 +172,9 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(bproject: BackupProjec
         (("archive", "restore", "--env", "production", "--yes"), "archive=NAME"),
         (("archive", "verify", "production-archive-20200101T000000Z"), "no archive named"),
     ]
-    for argv, expected in cases:
-        result = bproject.cli(*argv)
+    with ThreadPoolExecutor(max_workers=3) as pool:  # independent commands: start-up time overlaps
+        results = list(pool.map(lambda case: bproject.cli(*case[0]), cases))
+    for (argv, expected), result in zip(cases, results, strict=True):
         assert result.returncode == 2, (argv, result.stderr)
         assert expected in one_error_line(result), (argv, result.stderr)
     # recipes is referenced ON DELETE CASCADE: deleting its rows would reach rows no archive holds.

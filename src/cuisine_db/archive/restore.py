@@ -120,6 +120,10 @@ def restore(settings: Settings, env: Environment, reference: str, table_text: st
                               f"{exc.diag.message_primary} ({exc.diag.message_detail or ''}); nothing was restored",
                               hint="a referenced row is gone, or another unique key now holds the value: restore "
                                    "or fix that first") from None
+        except psycopg.errors.InsufficientPrivilege as exc:
+            conn.rollback()
+            raise UnavailableError(f"{env.name}: {exc.diag.message_primary}; nothing was restored",
+                                   hint="the environment's own role needs INSERT on the table") from None
         except BaseException:
             conn.rollback()
             raise

@@ -34,7 +34,7 @@ from cuisine_db.archive.verify import check_objects
 from cuisine_db.backup.manifest import VERIFICATION, Manifest
 from cuisine_db.backup.workspace import database_of, scratch, who
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import FailedError, RefusedError, UnavailableError
+from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.postgres.connect import connect
 from cuisine_db.storage import Repository, open_repository
 from cuisine_db.storage import keys as age_keys
@@ -146,7 +146,25 @@ def _pending(entries: list[ArchiveEntry], env: str, database: str, table: str) -
 def _ready(settings: Settings, env: Environment) -> list[Any]:
     """Both keys, before anything runs: rows are deleted only once the archive has been decrypted here."""
     age_keys.parse_recipients(age_keys.recipients(settings, env))
-    return age_keys.identities(settings, [env])
+    try:
+        return age_keys.identities(settings, [env])
+    except UsageError as exc:
+        raise UsageError(f"{exc.message}: db-archive-data deletes rows only after decrypting their archive here",
+                         hint=exc.hint) from None
+
+
+@contextmanager
+def _server_errors(env: Environment, what: str) -> Iterator[None]:
+    """The server errors an archive run can meet and their remedies; anything else is a bug and shows as one."""
+    try:
+        yield
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise UnavailableError(f"{env.name}: {what}: {exc.diag.message_primary}",
+                               hint="db-archive-data connects as the environment's own role, which needs SELECT, "
+                                    "DELETE and INSERT on the table") from None
+    except psycopg.OperationalError as exc:
+        raise UnavailableError(f"{env.name}: {what}: the connection to the server was lost ({str(exc).strip()})",
+                               hint="run the same command again: it finishes what was interrupted") from None
 
 
 def plan(settings: Settings, env: Environment, request: ArchiveRequest) -> ArchivePlan:
@@ -154,7 +172,7 @@ def plan(settings: Settings, env: Environment, request: ArchiveRequest) -> Archi
     _ready(settings, env)
     repository = open_repository(settings, env)
     database = database_of(settings, env)
-    with connect(settings, env, "archive-data plan") as conn:
+    with _server_errors(env, "looking at the table"), connect(settings, env, "archive-data plan") as conn:
         conn.execute(queries.load("archive/session"))
         table = inspect(conn, request.table, request.column)
         cutoff, standby = one_row(conn.execute(queries.load("archive/cutoff"),
@@ -225,7 +243,7 @@ def run(settings: Settings, env: Environment, request: ArchiveRequest, *, notify
     repository = open_repository(settings, env)
     database = database_of(settings, env)
     results: list[ArchiveResult] = []
-    with connect(settings, env, "archive-data") as conn:
+    with _server_errors(env, "archiving"), connect(settings, env, "archive-data") as conn:
         conn.execute(queries.load("archive/session"))
         table = inspect(conn, request.table, request.column)
         with _locked(conn, table, notify):

@@ -68,7 +68,11 @@ def create(
         for line in _plan_lines(plan):
             say(line)
         if plan.rows or plan.pending:
-            confirm(chosen, f"Archiving and then deleting {plan.rows:,} rows of {plan.table}", yes)
+            pending = sum(p.rows or 0 for p in plan.pending)
+            action = f"Archiving and then deleting {plan.rows:,} rows of {plan.table}"
+            if pending:
+                action += f" (finishing first the deletion of interrupted archives of {pending:,} rows)"
+            confirm(chosen, action, yes)
         report = service.run(s, chosen, asked, notify=say)
         entry.details.update(archives=[a.name for a in report.archives], exported=report.exported,
                              deleted=report.deleted, kept=report.kept, abandoned=report.abandoned)
