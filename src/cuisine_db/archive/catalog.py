@@ -217,15 +217,14 @@ def find(settings: Settings, env: Environment, reference: str, table: str | None
     complete archive (of `table`, a qualified name, when given)."""
     if reference == "latest":
         repository = open_repository(settings, env)
-        complete = [e for e in scan(repository, env=env.name) if e.manifest is not None
+        complete = [(e, e.manifest) for e in scan(repository, env=env.name) if e.manifest is not None
                     and (table is None or e.table == table)]
         if not complete:
             of = f" of {table}" if table else ""
             raise UsageError(f"environment {env.name!r} has no archive{of} in {repository.url}",
                              hint=f"make db-archives env={env.name} lists them")
-        newest = complete[-1]
-        if newest.manifest is not None:
-            return Found(newest, newest.manifest, repository, env)
+        newest, manifest = complete[-1]
+        return Found(newest, manifest, repository, env)
     archive_env, _ = parse_name(reference)
     for _, repository in search_order(settings, env, archive_env):
         found = scan(repository, only=reference)
