@@ -131,6 +131,9 @@ class BackupConfig(BaseModel):
     jobs: int = Field(default=2, ge=1, le=64)
     # zstd level: 1 compresses about twice as fast as 3 for about 10% more bytes (docs/benchmarks.md).
     compress_level: int = Field(default=1, ge=1, le=19)
+    # maintenance_work_mem of the sessions pg_restore opens (each of `jobs` builds indexes with it), as
+    # PostgreSQL's "Populating a Database" advises for restores: index builds sort in memory instead of on disk.
+    restore_maintenance_work_mem: str = Field(default="256MB", pattern=r"^[1-9][0-9]{0,6}(kB|MB|GB)$")
     retention: Retention = Field(default_factory=Retention)
 
     @field_validator("s3_access_key_env", "s3_secret_key_env", "identity_env")

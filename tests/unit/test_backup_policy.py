@@ -124,3 +124,17 @@ def test_toc_lines_and_dump_sql_are_understood() -> None:
                      ("CopyStmt", ("public", "t"), None)]
     assert found[1].owner_roles == {"bob"} and found[2].other_roles == {"app"}
     assert found[4].owned_by == ("public", "t") and found[6].columns == ("id", "Name")
+
+
+def test_restore_session_settings_come_from_the_config_and_refuse_anything_but_a_size() -> None:
+    from pydantic import ValidationError
+
+    from cuisine_db.backup.restore import load_options
+    from cuisine_db.config import BackupConfig, Environment
+
+    env = Environment(name="staging", port=5999, backup=BackupConfig(restore_maintenance_work_mem="1GB"))
+    assert load_options(env) == {"PGOPTIONS": "-c maintenance_work_mem=1GB -c synchronous_commit=off"}
+    assert "maintenance_work_mem=256MB" in load_options(Environment(name="staging", port=5999))["PGOPTIONS"]
+    for bad in ("1 GB", "512MB -c fsync=off", "0MB", "lots", "1TB", ""):
+        with pytest.raises(ValidationError):
+            BackupConfig(restore_maintenance_work_mem=bad)

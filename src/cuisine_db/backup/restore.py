@@ -160,7 +160,8 @@ def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, 
                                   folder]
         with log.open("wb") as errors:
             # Started from this (the main) thread: it dies with us if we are killed.
-            process = spawn(argv, env=client_environ(settings, env, dbname=database), stderr=errors)
+            process = spawn(argv, env=client_environ(settings, env, dbname=database) | load_options(env),
+                            stderr=errors)
             feeder.start()
             while process.poll() is None:
                 time.sleep(0.05)
@@ -178,6 +179,15 @@ def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, 
         raise FailedError(f"pg_restore never read {', '.join(feeder.unread())}: the restore is incomplete")
     fetched |= feeder.piped()
     return {entry.table: fetched[entry.file].rows for entry in source.manifest.objects if entry.table is not None}
+
+
+def load_options(env: Environment) -> dict[str, str]:
+    """Session settings for pg_restore's connections (PGOPTIONS), as PostgreSQL's "Populating a Database" advises:
+    index builds get `backup.restore_maintenance_work_mem` (validated: digits and a unit, nothing to quote), and
+    commits do not wait for the WAL flush — a restore that dies is run again from the start anyway, into a fresh
+    database that is dropped, so no acknowledged commit is relied on before pg_restore succeeds."""
+    return {"PGOPTIONS": f"-c maintenance_work_mem={env.backup.restore_maintenance_work_mem} "
+                         "-c synchronous_commit=off"}
 
 
 def check_counts(conn: psycopg.Connection[Any], source: BackupSource) -> dict[str, int]:
