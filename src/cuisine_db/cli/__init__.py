@@ -24,6 +24,7 @@ from cuisine_db.cli import (
     seed,
     server_config,
     sizes,
+    wal,
 )
 from cuisine_db.cli import security as security_cli
 from cuisine_db.errors import EXIT_USAGE, CuisineDbError
@@ -62,6 +63,8 @@ app.command("analyze")(indexes.analyze)
 app.command("vacuum-analyze")(indexes.vacuum_analyze)
 app.add_typer(indexes.app, name="index")
 app.add_typer(server_config.app, name="config")
+# Point-in-time recovery (issue 4): WAL archiving (push/fetch/check take the light path in entry.py)
+app.add_typer(wal.app, name="wal")
 
 
 def _one_line(text: str) -> str:

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from cuisine_db.backup import catalog, logical, names, retention
+from cuisine_db.backup import catalog, logical, names, physical, retention
 from cuisine_db.backup import verify as verification
 from cuisine_db.backup.catalog import BackupEntry, Check
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, err, out, print_json, say, settings
@@ -19,9 +19,11 @@ from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops.journal import journaled
 from cuisine_db.storage import keys
 
-app = typer.Typer(help="Logical backups: create, list, show, verify, expire; keys.", no_args_is_help=True)
+app = typer.Typer(help="Backups: create (physical or logical), list, show, verify, expire, status; keys.",
+                  no_args_is_help=True)
 
-TypeOption = Annotated[str, typer.Option("--type", "-t", help="logical, schema, data or tables (full: next issue).")]
+TypeOption = Annotated[str, typer.Option("--type", "-t", help="full or incremental (physical, the whole cluster); "
+                                                              "logical, schema, data or tables (pg_dump).")]
 TablesOption = Annotated[str | None, typer.Option("--tables", help="With --type tables: users,recipes.")]
 
 
@@ -92,16 +94,39 @@ def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = 
     chosen = environment(env)
     with journaled(s, chosen, "backup", {"type": kind, "tables": tables}) as entry:
         names.check_type(kind)
-        wanted = names.parse_tables(tables) if tables is not None else []
-        with progress_bar("backup", not json) as bar:
-            report = logical.create(s, chosen, kind, wanted, notify=say, progress=bar)
-        entry.details.update(name=report.name, size=report.size, rows=report.rows, seconds=report.seconds)
+        if kind in names.PHYSICAL_TYPES:
+            if tables is not None:
+                raise UsageError(f"tables= goes with type=tables; type={kind} backs up the whole cluster")
+            with progress_bar("backup", not json) as bar:
+                physical_report = physical.create(s, chosen, kind, notify=say, progress=bar)
+            entry.details.update(name=physical_report.name, size=physical_report.size,
+                                 seconds=physical_report.seconds, stop_lsn=physical_report.stop_lsn)
+        else:
+            wanted = names.parse_tables(tables) if tables is not None else []
+            with progress_bar("backup", not json) as bar:
+                report = logical.create(s, chosen, kind, wanted, notify=say, progress=bar)
+            entry.details.update(name=report.name, size=report.size, rows=report.rows, seconds=report.seconds)
+    if kind in names.PHYSICAL_TYPES:
+        _physical_done(physical_report, json)
+        return
     if json:
         print_json(report)
         return
     out.print(f"{report.name}: {len(report.tables)} tables, {report.rows:,} rows, {size(report.plain_size)} of dump "
               f"stored as {size(report.size)} in {report.objects} objects (zstd, age, sha256) in {report.seconds:.1f}s")
     say(f"{chosen.name}: backup {report.name} is complete in {report.repository}")
+
+
+def _physical_done(report: physical.PhysicalReport, json: bool) -> None:
+    if json:
+        print_json(report)
+        return
+    base = f", incremental on {report.depends_on}" if report.depends_on else ""
+    out.print(f"{report.name}: the whole cluster, {size(report.plain_size)} stored as {size(report.size)} in "
+              f"{report.objects} objects ({report.compression}, age, sha256) in {report.seconds:.1f}s; WAL "
+              f"{report.start_lsn} .. {report.stop_lsn} on timeline {report.timeline}{base}")
+    say(f"{report.env}: backup {report.name} is complete in {report.repository}; it is a base for "
+        f"db-apply-logs (point-in-time recovery) once WAL archiving is on (cuisine-db wal enable)")
 
 
 @app.command("list")
