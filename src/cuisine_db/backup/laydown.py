@@ -153,6 +153,7 @@ def lay_down(settings: Settings, sources: list[BackupSource], data: Path, tables
         extract(source, folder, parts / f"{source.manifest.name}-tablespaces", os_user, work, progress)
         folders.append(folder)
     program = binaries.find(newest.server_major, settings.cache_dir).program("pg_combinebackup")
+    osuser.give_to(data, os_user)  # an empty folder of the server's user: pg_combinebackup fills it
     run([program, f"--output={data}", *folders], user=os_user, timeout=None)
     # pg_combinebackup leaves pg_wal empty: the WAL that makes the newest backup consistent is its own.
     wal = folders[-1] / "pg_wal"

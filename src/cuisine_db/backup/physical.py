@@ -43,6 +43,7 @@ from cuisine_db.storage.pipeline import StoredObject, store
 
 Progress = Callable[[int], None]
 MANIFEST_FILE = "backup_manifest"
+WAL = "pg_wal.tar"
 SERVER_COMPRESSION_FROM = 150000
 INCREMENTAL_FROM = 170000
 
@@ -245,10 +246,19 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
             with log.open("wb") as errors:
                 process = spawn(argv, env=client_environ(settings, env, purpose="backup"), stderr=errors)
                 stored = stream_folder(process, folder, handle, workers=jobs + 2,
-                                       wanted=lambda f: f.endswith((".tar", ".tar.zst")))
+                                       wanted=lambda f: f.endswith((".tar", ".tar.zst")) and not f.startswith(WAL))
             if process.returncode != 0:
                 raise ToolError("pg_basebackup", process.returncode, log.read_text(errors="replace"))
             stopped = datetime.now(UTC)
+            # pg_wal.tar is written out of order (each segment pre-padded, headers rewritten on close): it is
+            # read only once pg_basebackup is done with it.
+            for file in sorted(f.name for f in folder.iterdir() if f.name.startswith(WAL)):
+                finished = GrowingFile(folder / file)
+                finished.finish()
+                try:
+                    stored[file] = handle(file, finished)
+                finally:
+                    finished.close()
             manifest_bytes = (folder / MANIFEST_FILE).read_bytes()
             stored[MANIFEST_FILE] = _store_small(repository, key_prefix + object_name(MANIFEST_FILE),
                                                  manifest_bytes, recipients, level)

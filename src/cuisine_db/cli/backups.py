@@ -205,8 +205,10 @@ def verify(name: Annotated[str | None, typer.Argument(help="A backup name, or la
                               + (f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""),
                               hint="restore refuses it; take a new backup, and check the repository's storage")
     if not json:
+        structure = (f"pg_verifybackup ({report.toc_entries} files, and the WAL from start to stop)" if report.physical
+                     else f"pg_restore --list ({report.toc_entries} entries)")
         say(f"{report.name}: {report.objects} objects, {size(report.bytes)}, checksums, decryption and "
-            f"pg_restore --list ({report.toc_entries} entries) are all good ({report.seconds:.1f}s)")
+            f"{structure} are all good ({report.seconds:.1f}s)")
 
 
 @app.command("expire")
@@ -235,6 +237,9 @@ def expire(env: EnvOption = None, dry_run: Annotated[bool, typer.Option("--dry-r
     for name in report.in_progress:
         say(f"{name} has no manifest yet (being written?): left alone")
     say(f"{chosen.name}: {verb} {len(report.expired)} backup(s), kept {len(report.kept)}")
+    if report.wal_kept_from:
+        say(f"{chosen.name}: {verb} {report.wal_expired} archived WAL file(s) ({size(report.wal_bytes)}) older than "
+            f"{report.wal_kept_from}, where the oldest kept physical backup starts")
 
 
 @app.command("keygen")
