@@ -166,7 +166,7 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
         source_env=newest.env, system_identifier=newest.system_identifier, timeline=newest.timeline,
         stop_lsn=newest.stop_lsn, stop_wal=newest.dump.get("stop_wal"),
         wal_segment_size=int(newest.dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE)),
-        backup_stopped_at=_stopped_at(newest), laid_at=datetime.now(UTC),
+        backup_stopped_at=stopped_at(newest), laid_at=datetime.now(UTC),
         lay_seconds=round(time.monotonic() - started, 3), kept=str(kept) if moved else None,
         cross_env=newest.env != env.name)
     states.save(settings, env, state)
@@ -183,7 +183,8 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
                       opened, steps)
 
 
-def _stopped_at(manifest: Any) -> datetime:
+def stopped_at(manifest: Any) -> datetime:
+    """When a physical backup became consistent (pg_basebackup ended): no target before it is reachable."""
     stop = manifest.dump.get("stop_time")
     return datetime.fromisoformat(stop) if stop else manifest.finished_at
 
@@ -331,7 +332,7 @@ def _older_backup(settings: Settings, env: Environment, target: RecoveryTarget) 
     if moment is None:
         return None
     candidates = [e.manifest for e in catalog.list_backups(settings, env)
-                  if e.manifest is not None and e.type in laydown.PHYSICAL and _stopped_at(e.manifest) <= moment]
+                  if e.manifest is not None and e.type in laydown.PHYSICAL and stopped_at(e.manifest) <= moment]
     return candidates[-1].name if candidates else None
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cuisine_db.backup import catalog, leftovers, names, physical_restore, restore_tables, targets
+from cuisine_db.backup import catalog, leftovers, names, physical_restore, pitr_tables, restore_tables, targets
 from cuisine_db.backup import restore as restoring
 from cuisine_db.backup.catalog import Check, Resolved
 from cuisine_db.backup.manifest import TEST_RESTORE
@@ -131,17 +131,36 @@ def open_restored(env: EnvOption = None, json: JsonOption = False) -> None:
 @app.command("tables")
 def tables(env: EnvOption = None, backup: BackupOption = None,
            tables: Annotated[str | None, typer.Option("--tables", help="users,recipes")] = None,
+           target: Annotated[str | None, typer.Option("--target", help="As of this commit time (physical "
+                                                      "backups): \"2026-03-15 12:00:00+00\".")] = None,
+           lsn: Annotated[str | None, typer.Option("--lsn", help="As of this WAL position.")] = None,
+           xid: Annotated[str | None, typer.Option("--xid", help="As of this transaction.")] = None,
+           inclusive: Annotated[bool, typer.Option("--inclusive/--exclusive", help="With the target's own "
+                                                   "transaction (default) or just before it.")] = True,
            yes: YesOption = False, json: JsonOption = False) -> None:
-    """Restore only these tables (rows, indexes, constraints) in one transaction (make db-restore-tables)."""
+    """Restore only these tables (rows, indexes, constraints) in one transaction (make db-restore-tables); from a
+    physical backup through a temporary instance, to a point in time with target=, lsn= or xid=."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "restore-tables", {"backup": backup, "tables": tables}) as entry:
+    arguments = {"backup": backup, "tables": tables, "target": target, "lsn": lsn, "xid": xid,
+                 "inclusive": inclusive}
+    with journaled(s, chosen, "restore-tables", arguments) as entry:
         wanted = names.parse_tables(tables)
-        resolved = _resolve(chosen, backup, "restore-tables", wanted)
+        point = targets.parse(target, lsn, xid, inclusive=inclusive)
+        reference = required(backup, "the backup: backup=NAME (or backup=latest)")
+        if point.kind != "end" or (reference != "latest" and names.parse(reference).type in names.PHYSICAL_TYPES):
+            resolved = pitr_tables.resolve(s, chosen, reference, point)
+            if reference == "latest":
+                say(f"using backup {resolved.manifest.name} ({resolved.reason})")
+        else:
+            resolved = _resolve(chosen, backup, "restore-tables", wanted)
         listed = ", ".join(str(t) for t in wanted)
         confirm(chosen, f"Replacing the rows of {listed} with those of backup {resolved.manifest.name}", yes)
         with progress_bar("restore", not json) as bar:
-            report = restore_tables.restore_tables(s, chosen, resolved, wanted, notify=say, progress=bar)
+            if resolved.manifest.type in names.PHYSICAL_TYPES:
+                report = pitr_tables.restore_tables_at(s, chosen, resolved, wanted, point, notify=say, progress=bar)
+            else:
+                report = restore_tables.restore_tables(s, chosen, resolved, wanted, notify=say, progress=bar)
         entry.details.update(backup=resolved.manifest.name, tables=list(report.tables), seconds=report.seconds)
     _report(report, json)
 
