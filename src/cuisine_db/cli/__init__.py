@@ -21,6 +21,7 @@ from cuisine_db.cli import (
     monitor,
     queries,
     restore,
+    schedule,
     seed,
     server_config,
     sizes,
@@ -65,6 +66,7 @@ app.add_typer(indexes.app, name="index")
 app.add_typer(server_config.app, name="config")
 # Point-in-time recovery (issue 4): WAL archiving (push/fetch/check take the light path in entry.py)
 app.add_typer(wal.app, name="wal")
+app.add_typer(schedule.app, name="schedule")
 
 
 def _one_line(text: str) -> str:

@@ -242,6 +242,26 @@ def expire(env: EnvOption = None, dry_run: Annotated[bool, typer.Option("--dry-r
             f"{report.wal_kept_from}, where the oldest kept physical backup starts")
 
 
+@app.command("status")
+def status(env: EnvOption = None, json: JsonOption = False) -> None:
+    """Newest full backup within 26 h, WAL archived within 16 min, no hole in the archive; exit 1 if not."""
+    from cuisine_db.backup import status as backup_status
+    from cuisine_db.cli.render import show_findings
+
+    chosen = environment(env)
+    report = backup_status.status(settings(), chosen)
+    if json:
+        print_json(report)
+    else:
+        age = f", {report.full_age_hours:.1f} h old" if report.full_age_hours is not None else ""
+        out.print(f"{chosen.name}: newest full backup {report.newest_full or 'none'}{age}; {report.wal.summary}")
+        show_findings(report.findings, title=f"backups of {chosen.name}", clean="the runbook's promise holds")
+    failing = [f for f in report.findings if f.severity in ("error", "critical")]
+    if failing:
+        raise FailedError(f"backups of {chosen.name}: {failing[0].evidence}"
+                          + (f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""))
+
+
 @app.command("keygen")
 def keygen(if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing when a key exists.")] = False
            ) -> None:

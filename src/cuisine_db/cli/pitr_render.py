@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.markup import escape
 
+from cuisine_db.backup.find_target import FindReport
 from cuisine_db.backup.physical_restore import LaidReport, OpenReport
 from cuisine_db.backup.recovery import Progress
 from cuisine_db.cli.common import out, print_json, say
@@ -49,6 +50,29 @@ def laid(report: LaidReport, json: bool) -> None:
     say("the server stays down until you choose:")
     for step in report.next_steps:
         say(f"  {escape(step)}")
+
+
+def targets(report: FindReport) -> None:
+    """Each destructive transaction, oldest first, with the commands that stop just before it."""
+    from rich.table import Table
+
+    for note in report.notes:
+        say(f"[yellow]note:[/] {escape(note)}")
+    if not report.targets:
+        say(f"{report.env}: no DROP, TRUNCATE or large DELETE/UPDATE in {report.segments} archived segment(s) "
+            f"({report.read_from} .. {report.read_to})")
+        return
+    table = Table("committed (UTC)", "xid", "lsn", "what", "tables", "rows", title=f"destructive transactions on "
+                  f"{report.env} ({report.read_from} .. {report.read_to})")
+    for target in report.targets:
+        table.add_row(f"{target.committed_at:%Y-%m-%d %H:%M:%S.%f}"[:-3], target.xid, target.lsn, target.kind,
+                      escape(", ".join(target.tables)), f"{target.rows:,}" if target.rows else "")
+    out.print(table)
+    for target in report.targets:
+        out.print(f"before {target.kind} of {escape(', '.join(target.tables))} (xid {target.xid}):")
+        out.print(f"  {escape(target.apply_logs)}", soft_wrap=True)
+        if target.restore_tables:
+            out.print(f"  or only the tables: {escape(target.restore_tables)}", soft_wrap=True)
 
 
 def replay_progress(enabled: bool) -> Callable[[Progress], None]:

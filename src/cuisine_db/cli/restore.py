@@ -128,6 +128,29 @@ def open_restored(env: EnvOption = None, json: JsonOption = False) -> None:
     pitr_render.opened(report, json)
 
 
+@app.command("find-target")
+def find_target(env: EnvOption = None,
+                table: Annotated[str | None, typer.Option("--table", help="Only what touched this table.")] = None,
+                min_rows: Annotated[int, typer.Option("--min-rows", min=1, help="A DELETE or UPDATE counts from this "
+                                                      "many rows in one transaction.")] = 1000,
+                hours: Annotated[float | None, typer.Option("--hours", min=0.01, help="Only WAL archived in the last "
+                                                            "N hours (default: since the newest physical backup).")
+                                 ] = None,
+                json: JsonOption = False) -> None:
+    """Destructive transactions in the archived WAL (DROP, TRUNCATE, large DELETE/UPDATE) with the command that
+    stops just before each (make db-find-target)."""
+    from cuisine_db.backup import find_target as finding
+
+    s = settings()
+    chosen = environment(env)
+    wanted = names.parse_tables(table)[0] if table is not None else None
+    report = finding.find(s, chosen, table=wanted, min_rows=min_rows, hours=hours, notify=say)
+    if json:
+        print_json(report)
+        return
+    pitr_render.targets(report)
+
+
 @app.command("tables")
 def tables(env: EnvOption = None, backup: BackupOption = None,
            tables: Annotated[str | None, typer.Option("--tables", help="users,recipes")] = None,
