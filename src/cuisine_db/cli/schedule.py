@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from cuisine_db.backup.wal.enable import program
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, say, settings
 from cuisine_db.errors import FailedError
 from cuisine_db.ops import schedule
@@ -67,7 +68,7 @@ def run(env: EnvOption = None,
     chosen = environment(env)
 
     def step(argv: list[str], extra: dict[str, str]) -> int:
-        say(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: cuisine-db {' '.join(argv[len(schedule.program()):])}")
+        say(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} UTC: cuisine-db {' '.join(argv[len(program()):])}")
         return run_attached(argv, env=extra)
 
     if once:
