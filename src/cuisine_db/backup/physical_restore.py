@@ -189,6 +189,12 @@ def stopped_at(manifest: Any) -> datetime:
     return datetime.fromisoformat(stop) if stop else manifest.finished_at
 
 
+def secret_variables(settings: Settings) -> tuple[str, ...]:
+    """Every variable any environment reads a secret from: a server the tool starts inherits none of them (the
+    archive and restore commands read S3 keys from their credentials file)."""
+    return tuple(sorted({name for env in settings.environments.values() for name in env.secret_variables()}))
+
+
 def _identity_copy(settings: Settings, environments: list[Environment], folder: Path, os_user: str | None) -> Path:
     """The age identities, readable by the server's user alone, for the restore_command it runs (removed after)."""
     identities = age_keys.identities(settings, environments)
@@ -273,7 +279,7 @@ def _recover(settings: Settings, env: Environment, state: RestoreState, target: 
         options = recovery_options(settings, env, source, target, spool=spool, identity=identity, action="promote",
                                    archive_off=state.cross_env)
         with private_server(cluster.build.bindir, cluster.datadir, cluster.port, cluster.os_user,
-                            run_dir / "recovery.log", options) as server:
+                            run_dir / "recovery.log", options, secret_variables(settings)) as server:
             reached = server.wait(pause=False, report=report)
             with server.connect() as conn:
                 notes = _finish(settings, env, cluster, state, conn)
@@ -457,6 +463,7 @@ def temporary_instance(settings: Settings, env: Environment, resolved: Resolved,
                              "longer names: its archive cannot be read")
         options = recovery_options(settings, env, source_env, target, spool=spool, identity=identity,
                                    action="pause", archive_off=True)
-        with private_server(build.bindir, data, free_port(), os_user, work / "recovery.log", options) as server:
+        with private_server(build.bindir, data, free_port(), os_user, work / "recovery.log", options,
+                            secret_variables(settings)) as server:
             reached = server.wait(pause=target.kind != "end")
             yield server, reached

@@ -77,11 +77,12 @@ class PrivateServer:
     os_user: str | None
     log: Path
     options: Mapping[str, str]
+    drop: tuple[str, ...] = ()  # the operator's secret variables: the server does not inherit them
     socket_dir: Path | None = None
 
     def _pg_ctl(self, *args: str | Path, timeout: float = 150, check: bool = True) -> int:
         return run([self.bindir / "pg_ctl", "--pgdata", self.data, *args], user=self.os_user, timeout=timeout,
-                   check=check).returncode
+                   check=check, drop=self.drop).returncode
 
     def start(self) -> None:
         # A short path: socket names are limited to 107 bytes, and the folder is private to the server's user.
@@ -191,9 +192,9 @@ def _paused(conn: psycopg.Connection[Any]) -> bool:
 
 @contextmanager
 def private_server(bindir: Path, data: Path, port: int, os_user: str | None, log: Path,
-                   options: Mapping[str, str]) -> Iterator[PrivateServer]:
+                   options: Mapping[str, str], drop: tuple[str, ...] = ()) -> Iterator[PrivateServer]:
     """Start privately; whatever happens inside, the server is stopped and the socket folder removed after."""
-    server = PrivateServer(bindir, data, port, os_user, log, options)
+    server = PrivateServer(bindir, data, port, os_user, log, options, drop)
     try:
         server.start()
         yield server
