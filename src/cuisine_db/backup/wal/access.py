@@ -91,9 +91,13 @@ class WalAccess:
             found += keys.identities_from_text(os.environ[self.identity_env], f"${self.identity_env}")
         unreadable = []
         for path in self.identity_sources:
-            if path.exists() and not os.access(path, os.R_OK):
+            try:
+                present = path.exists()
+            except PermissionError:  # inside a folder this user cannot search (Path.exists raises on 3.11)
+                present = True
+            if present and not os.access(path, os.R_OK):
                 unreadable.append(str(path))  # another user's key (the operator's): others may serve
-            elif path.exists():
+            elif present:
                 found += keys.identities_from_file(path)
         if not found:
             tried = ", ".join([f"${self.identity_env}"] * bool(self.identity_env) + [str(p) for p in
