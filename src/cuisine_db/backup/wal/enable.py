@@ -181,7 +181,10 @@ def enable(settings: Settings, env: Environment, *, archive_timeout: str | None 
             changes_wanted["summarize_wal"] = "on"  # incremental backups (PostgreSQL 17+)
         changes = alter_system(conn, changes_wanted)
         pending = conn.execute(queries.load("pitr/pending_restart")).fetchone()
-    restart_needed = bool(pending and pending[0])
+    # pg_settings.pending_restart only shows once the reload has been processed, which pg_reload_conf() does not
+    # wait for: a postmaster setting whose running value differs needs the restart whatever it says yet.
+    restart_needed = bool(pending and pending[0]) or any(
+        change.needs_restart and change.old != change.new for change in changes)
     restarted = False
     if restart_needed and restart and env.is_local:
         cluster_for(settings, env).restart()
