@@ -49,7 +49,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, RefusedError, UsageError
 from cuisine_db.ops import maintenance
 from cuisine_db.postgres import osuser, pgpass
-from cuisine_db.postgres.cluster import SUPERUSER, LocalCluster
+from cuisine_db.postgres.cluster import SUPERUSER, LocalCluster, base_settings, conf_value
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.server_settings import alter_system
 from cuisine_db.storage import keys as age_keys
@@ -146,6 +146,8 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
                              progress(sum(s.manifest.size for s in sources)))
         for stray in ("standby.signal", "postmaster.pid"):
             (cluster.datadir / stray).unlink(missing_ok=True)
+        if manifest.env != env.name:
+            _own_settings(cluster, manifest.env)
         signal = cluster.datadir / "recovery.signal"
         signal.touch()
         if cluster.os_user:
@@ -181,6 +183,16 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     ]
     return LaidReport(env.name, newest.name, state.chain, state.lay_seconds, state.kept if not opened else None,
                       opened, steps)
+
+
+def _own_settings(cluster: LocalCluster, source: str) -> None:
+    """Another environment's cluster carries that environment's port and settings in its postgresql.conf: this
+    environment's own go after them (the last line for a setting wins), as init() writes them."""
+    settings = {**base_settings(cluster.build.major, cluster.port), **(cluster.extra_settings or {})}
+    lines = [f"{key} = {conf_value(value)}" for key, value in settings.items()]
+    with (cluster.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+        conf.write(f"\n# Set by cuisine-db: restored from {source}, this environment's own settings\n"
+                   + "\n".join(lines) + "\n")
 
 
 def stopped_at(manifest: Any) -> datetime:
