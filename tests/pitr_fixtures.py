@@ -158,3 +158,64 @@ def pitr(server: Server, tmp_path: Path, age_keys: AgeKeys) -> Iterator[PitrProj
         yield project
     finally:
         project.destroy()
+
+
+@dataclass
+class WalArchive:
+    """A configuration whose `production` archives WAL into a folder or the S3 test server, and a fake pg_wal
+    folder: `wal push` and `wal fetch` run as PostgreSQL runs them, without a server."""
+
+    root: Path
+    config: Path
+    pg_wal: Path
+    environ: dict[str, str]
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([*CLI, "wal", *args[:1], "--config", str(self.config), "--env", "production",
+                               *args[1:]], cwd=self.pg_wal.parent, env={**os.environ, **self.environ},
+                              capture_output=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+
+    def popen(self, *args: str) -> subprocess.Popen[bytes]:
+        return subprocess.Popen([*CLI, "wal", *args[:1], "--config", str(self.config), "--env", "production",
+                                 *args[1:]], cwd=self.pg_wal.parent, env={**os.environ, **self.environ},
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+
+    def segment(self, name: str, data: bytes, *, ready: bool = True) -> Path:
+        path = self.pg_wal / name
+        path.write_bytes(data)
+        if ready:
+            (self.pg_wal / "archive_status" / f"{name}.ready").touch()
+        return path
+
+    def fetch(self, name: str) -> tuple[int, bytes | None]:
+        destination = self.pg_wal.parent / "restored" / name
+        destination.parent.mkdir(exist_ok=True)
+        destination.unlink(missing_ok=True)
+        result = self.run("fetch", name, str(destination))
+        return result.returncode, destination.read_bytes() if destination.exists() else None
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings({"CUISINE_DB_CONFIG": str(self.config), **self.environ})
+
+
+def make_wal_archive(root: Path, keys: AgeKeys, *, backend: str = "file", s3: S3Server | None = None,
+                     endpoint: str | None = None, extra: str = "") -> WalArchive:
+    root.mkdir(parents=True, exist_ok=True)
+    environ: dict[str, str] = {}
+    if backend == "s3":
+        where = endpoint or (s3.endpoint if s3 else "")
+        bucket = s3.bucket() if s3 is not None and endpoint is None else "nowhere"
+        storage = (f'repository = "s3://{bucket}/cuisine"\ns3_endpoint = "{where}"\n'
+                   f's3_access_key_env = "{S3_KEY_VAR}"\ns3_secret_key_env = "{S3_SECRET_VAR}"\n')
+        environ = {S3_KEY_VAR: "test", S3_SECRET_VAR: S3_SECRET}
+    else:
+        storage = f'repository = "{(root / "repository").as_uri()}"\n'
+    config = root / "cuisine-db.toml"
+    config.write_text(f"[environments.production]\nport = {free_port()}\n"
+                      f"[environments.production.wal]\n{extra}"
+                      f"[environments.production.backup]\n{storage}recipients = [\"{keys.recipient}\"]\n"
+                      f'identity_file = "{keys.identity_file}"\n')
+    pg_wal = root / "data" / "pg_wal"
+    (pg_wal / "archive_status").mkdir(parents=True)
+    return WalArchive(root, config, pg_wal, environ)
