@@ -28,7 +28,7 @@ def show(env: EnvOption = None, format_: FormatOption = None, json: JsonOption =
     """Print the crontab lines or systemd units the schedule installs."""
     s = settings()
     chosen = environment(env)
-    kind = format_ or schedule.default_format()
+    kind = schedule.check_format(format_)
     if json:
         print_json({"jobs": schedule.jobs(chosen), "crontab": schedule.crontab(s, chosen),
                     "systemd": schedule.systemd_units(s, chosen)})
@@ -48,7 +48,7 @@ def install(env: EnvOption = None, format_: FormatOption = None,
     """Write the schedule for cron (/etc/cron.d) or systemd (service and timer units)."""
     s = settings()
     chosen = environment(env)
-    kind = format_ or schedule.default_format()
+    kind = schedule.check_format(format_)
     with journaled(s, chosen, "schedule install", {"format": kind, "target": str(target) if target else None}):
         written = schedule.install(s, chosen, kind=kind, target=target)
     for path in written:

@@ -23,6 +23,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError
 
 JOBS = ("nightly", "status")
+FORMATS = ("cron", "systemd")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +114,19 @@ def default_format() -> str:
     return "systemd" if Path("/run/systemd/system").is_dir() else "cron"
 
 
+def check_format(kind: str | None) -> str:
+    """cron or systemd as asked, else what this machine runs; anything else is bad input."""
+    if kind is None:
+        return default_format()
+    if kind not in FORMATS:
+        raise UsageError(f"unknown schedule format {kind!r}", hint="format=cron or format=systemd")
+    return kind
+
+
 def install(settings: Settings, env: Environment, *, kind: str, target: Path | None = None) -> list[Path]:
     """Write the crontab file or the systemd units; return what was written (enabling timers is the operator's:
     `systemctl daemon-reload && systemctl enable --now cuisine-db-ENV-*.timer`)."""
+    kind = check_format(kind)
     if kind == "cron":
         path = target or Path(f"/etc/cron.d/cuisine-db-{env.name}")
         if path.is_dir():

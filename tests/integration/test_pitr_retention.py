@@ -1,0 +1,114 @@
+"""WAL retention: with two full backups and a policy that keeps one, `backup expire` removes the older backup and the
+WAL before the kept one's start, and not one segment the kept backup needs (from its start to the archive's end);
+db-verify-backup checks the kept physical backup with pg_verifybackup. Also `schedule show`, which needs no server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from backup_fixtures import AgeKeys
+from conftest import CLI, available, cache_dir
+from pitr_fixtures import PitrProject, make_pitr_project
+
+from cuisine_db.backup import catalog
+from cuisine_db.backup.wal import archive
+from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.postgres import binaries
+from cuisine_db.storage import open_repository
+
+MAJOR = 18 if available(18) is not None or available(14) is None else 14
+
+
+def _archived(project: PitrProject) -> set[str]:
+    settings = project.settings
+    env = settings.env("production")
+    return {item.name for item in archive.list_archive(open_repository(settings, env), "production")}
+
+
+def _write_and_archive(project: PitrProject, rows: int) -> None:
+    with project.connect() as conn:
+        conn.execute("INSERT INTO kept SELECT generate_series(1, %s)", (rows,))
+    project.wait_archived(project.switch())
+
+
+def test_retention_keeps_every_segment_a_kept_backup_needs(tmp_path: Path, age_keys: AgeKeys) -> None:
+    if available(MAJOR) is None:
+        binaries.install(MAJOR, cache_dir())
+    project = make_pitr_project(tmp_path / "retention", MAJOR, age_keys)
+    with project.config.open("a") as config:
+        config.write("[environments.production.backup.retention]\ndaily = 1\nweekly = 0\nmonthly = 0\n")
+    try:
+        project.ok("wal", "enable", "--env", "production", "--restart", "--yes")
+        with project.connect() as conn:
+            conn.execute("CREATE TABLE kept (id int)")
+        project.ok("backup", "create", "--env", "production", "--type", "full")
+        _write_and_archive(project, 10)
+        _write_and_archive(project, 10)
+        project.ok("backup", "create", "--env", "production", "--type", "full")
+        _write_and_archive(project, 10)
+        settings = project.settings
+        env = settings.env("production")
+        older, newer = [e.manifest for e in catalog.list_backups(settings, env) if e.manifest is not None]
+        start = wal_names.segment_number(newer.dump["start_wal"])
+        before = _archived(project)
+        needed = {name for name in before if wal_names.is_history(name)
+                  or wal_names.segment_number(name[:24]) >= start}
+        assert before - needed, "the older backup's WAL should be in the archive before expiry"
+
+        preview = json.loads(project.ok("backup", "expire", "--env", "production", "--dry-run", "--json").stdout)
+        assert preview["expired"] == [older.name]
+        assert preview["wal_expired"] == len(before - needed)
+        assert _archived(project) == before, "a dry run removed something"
+
+        done = json.loads(project.ok("backup", "expire", "--env", "production", "--json").stdout)
+        assert done["expired"] == [older.name] and done["wal_kept_from"] == newer.dump["start_wal"]
+        assert _archived(project) == needed, "retention removed WAL the kept backup needs, or kept older WAL"
+        assert [e.name for e in catalog.list_backups(project.settings, env)] == [newer.name]
+
+        verified = project.make("db-verify-backup", f"backup={newer.name}", "env=production")
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+        assert "pg_verifybackup" in verified.stdout + verified.stderr
+        status = project.cli("wal", "status", "--env", "production", "--json")
+        assert status.returncode == 0, status.stdout + status.stderr
+    finally:
+        project.destroy()
+
+
+def test_schedule_show(tmp_path: Path) -> None:
+    config = tmp_path / "cuisine-db.toml"
+    config.write_text('[environments.production]\nport = 56449\nprotected = true\n'
+                      '[environments.production.schedule]\nfull_backup_at = "01:00"\n')
+
+    def show(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, "schedule", "show", "--env", "production", *args], capture_output=True,
+                              text=True, check=False, env={"CUISINE_DB_CONFIG": str(config), "PATH": "/usr/bin:/bin"},
+                              timeout=120)
+
+    cron = show("--format", "cron")
+    assert cron.returncode == 0, cron.stderr
+    lines = [line for line in cron.stdout.splitlines() if line and not line.startswith("#")]
+    assert "CRON_TZ=UTC" in lines
+    nightly = next(line for line in lines if line.startswith("0 1 * * * "))
+    assert f"CUISINE_DB_CONFIG={config}" in nightly and "--job nightly --once" in nightly
+    assert any(line.startswith("*/15 * * * * ") and "--job status --once" in line for line in lines)
+    systemd = show("--format", "systemd")
+    assert systemd.returncode == 0, systemd.stderr
+    assert "OnCalendar=*-*-* 01:00:00 UTC" in systemd.stdout and "OnCalendar=*:0/15" in systemd.stdout
+    jobs = json.loads(show("--json").stdout)["jobs"]
+    assert [step[:2] for step in jobs["nightly"]["steps"]] == [["backup", "create"], ["backup", "expire"],
+                                                                ["backup", "verify"]]
+    bad = show("--format", "crontab")
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
+
+
+@pytest.mark.parametrize("line", ["", "full_backup_at = \"25:00\"\n"])
+def test_schedule_config_is_checked(tmp_path: Path, line: str) -> None:
+    config = tmp_path / "cuisine-db.toml"
+    config.write_text(f"[environments.production]\nport = 56448\n[environments.production.schedule]\n{line}")
+    result = subprocess.run([*CLI, "schedule", "show", "--env", "production", "--format", "cron"],
+                            capture_output=True, text=True, check=False, env={"CUISINE_DB_CONFIG": str(config),
+                                                                               "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert result.returncode == (0 if not line else 2), result.stderr
