@@ -26,16 +26,16 @@ class BadWalName(ValueError):
 
 
 def is_segment(name: str) -> bool:
-    return bool(_SEGMENT.match(name))
+    return bool(_SEGMENT.fullmatch(name))
 
 
 def is_history(name: str) -> bool:
-    return bool(_HISTORY.match(name))
+    return bool(_HISTORY.fullmatch(name))
 
 
 def check(name: str) -> str:
     """A name PostgreSQL archives or restores, or BadWalName."""
-    if _SEGMENT_LIKE.match(name) or _HISTORY.match(name):
+    if _SEGMENT_LIKE.fullmatch(name) or _HISTORY.fullmatch(name):
         return name
     raise BadWalName(f"{name!r} is not a WAL file name")
 
@@ -70,7 +70,7 @@ class Stored:
 def parse_key(stored_key: str) -> Stored | None:
     """The file name and content hash a key holds, or None for anything else under wal/ (probes, info)."""
     last = stored_key.rsplit("/", 1)[-1]
-    found = _KEY_NAME.match(last)
+    found = _KEY_NAME.fullmatch(last)
     if found is None:
         return None
     try:
@@ -90,7 +90,7 @@ def segments_per_log(segment_size: int = DEFAULT_SEGMENT_SIZE) -> int:
 
 def segment_number(name: str, segment_size: int = DEFAULT_SEGMENT_SIZE) -> int:
     """The segment's position in the WAL (independent of the timeline)."""
-    if not _SEGMENT_LIKE.match(name):
+    if not _SEGMENT_LIKE.fullmatch(name):
         raise BadWalName(f"{name!r} is not a segment name")
     return int(name[8:16], 16) * segments_per_log(segment_size) + int(name[16:24], 16)
 
