@@ -2,7 +2,7 @@
 physical restore stops it, replaces its data directory and starts it again, so it cannot be the shared session
 server), archiving WAL to a folder or to the S3 test server, encrypted to the session's age keys.
 
-Test modules load these with `pytest_plugins = ["pitr_fixtures"]` (after backup_fixtures).
+conftest.py loads these as a plugin (after backup_fixtures).
 """
 
 from __future__ import annotations

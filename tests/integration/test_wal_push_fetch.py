@@ -15,8 +15,6 @@ from cuisine_db.backup.wal import names
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.storage import open_repository
 
-pytest_plugins = ["backup_fixtures"]
-
 SEGMENT = "000000010000000000000001"
 SIZE = 1 << 20  # the name is what matters; small files keep the test quick
 

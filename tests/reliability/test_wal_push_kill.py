@@ -16,8 +16,6 @@ from pitr_fixtures import make_wal_archive
 
 from cuisine_db.backup.wal import names
 
-pytest_plugins = ["backup_fixtures"]
-
 ATTEMPTS = 6
 SIZE = 4 << 20
 
