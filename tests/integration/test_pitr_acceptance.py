@@ -223,12 +223,8 @@ def _cli_with_config(project: PitrProject, config: Path, *args: str) -> subproce
 
 
 @pytest.mark.parametrize("args", [
-    ("restore", "apply-logs", "--target", "yesterday"),
-    ("restore", "apply-logs", "--target", "2026-03-15 12:00:00"),
-    ("restore", "apply-logs", "--target", "2999-01-01 00:00:00+00"),
+    ("restore", "apply-logs", "--target", "2026-03-15 12:00:00"),   # no time zone (the unit tests hold the rest)
     ("restore", "apply-logs", "--lsn", "0/3000060", "--xid", "900"),
-    ("restore", "apply-logs", "--lsn", "banana"),
-    ("restore", "apply-logs", "--xid", "-4"),
     ("restore", "apply-logs", "--exclusive"),
     ("restore", "tables", "--backup", "latest", "--tables", "ledger", "--target", "noon", "--yes"),
     ("restore", "find-target", "--min-rows", "0"),

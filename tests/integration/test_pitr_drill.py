@@ -98,11 +98,16 @@ def drill(project: PitrProject, *, without: tuple[str, ...] = ()) -> None:
         (("db-apply-logs", "env=production"), None),
         (("maintenance-mode", "disable"), None),
     ]
+    outputs = {}
     for args, typed in steps:
         result = project.make(*args, typed=typed)
         log = project.cluster().home / "run" / "recovery.log"
         assert result.returncode == 0, (f"make {' '.join(args)}: {result.stdout}\n{result.stderr}\n"
                                         + (log.read_text()[-3000:] if log.exists() else ""))
+        outputs[args[0]] = result.stdout
+    # db-apply-logs says what it reached and the measured recovery time (one lay-down: db-restore's).
+    applied = " ".join(outputs["db-apply-logs"].split())
+    assert "last replayed transaction: 20" in applied and "recovery time:" in applied, applied
 
     must = {row_id for row_id, lsn in writer.committed if lsn <= end}
     assert len(must) >= 100, "the drill archived too little to prove anything"
