@@ -48,6 +48,7 @@ def test_retention_keeps_every_segment_a_kept_backup_needs(tmp_path: Path, age_k
         _write_and_archive(project, 10)
         project.ok("backup", "create", "--env", "production", "--type", "full")
         _write_and_archive(project, 10)
+        _write_and_archive(project, 10)
         settings = project.settings
         env = settings.env("production")
         older, newer = [e.manifest for e in catalog.list_backups(settings, env) if e.manifest is not None]
@@ -72,6 +73,16 @@ def test_retention_keeps_every_segment_a_kept_backup_needs(tmp_path: Path, age_k
         assert "pg_verifybackup" in verified.stdout + verified.stderr
         status = project.cli("wal", "status", "--env", "production", "--json")
         assert status.returncode == 0, status.stdout + status.stderr
+        # A hole in the archive (a lost segment between the kept backup and the end) is a finding, continuously.
+        segments = sorted(name for name in needed if wal_names.is_segment(name))
+        assert len(segments) >= 3
+        lost = segments[1]
+        repository = open_repository(project.settings, env)
+        repository.delete([item.key for item in archive.list_archive(repository, "production") if item.name == lost])
+        for args in (("wal", "status"), ("backup", "status")):
+            found = project.cli(*args, "--env", "production")
+            assert found.returncode == 1, found.stdout + found.stderr
+            assert lost in found.stdout + found.stderr
     finally:
         project.destroy()
 
