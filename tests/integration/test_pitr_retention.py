@@ -33,6 +33,25 @@ def _write_and_archive(project: PitrProject, rows: int) -> None:
     project.wait_archived(project.switch())
 
 
+def _incremental(project: PitrProject, parent: str) -> None:
+    """PostgreSQL 17+: an incremental backup on the kept full one; retention keeps its base, verification combines
+    the chain (pg_combinebackup) before pg_verifybackup, and a table comes back from the chain."""
+    with project.connect() as conn:
+        conn.execute("INSERT INTO kept SELECT generate_series(1, 7)")
+        rows = conn.execute("SELECT count(*) FROM kept").fetchone()
+    made = json.loads(project.ok("backup", "create", "--env", "production", "--type", "incremental", "--json").stdout)
+    assert made["depends_on"] == parent
+    verified = project.cli("backup", "verify", made["name"], "--env", "production")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    kept = json.loads(project.ok("backup", "expire", "--env", "production", "--dry-run", "--json").stdout)["kept"]
+    assert f"needed by {made['name']}" in kept[parent]
+    with project.connect() as conn:
+        conn.execute("DELETE FROM kept")
+    project.ok("restore", "tables", "--env", "production", "--backup", made["name"], "--tables", "kept", "--yes")
+    with project.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM kept").fetchone() == rows
+
+
 def test_retention_keeps_every_segment_a_kept_backup_needs(tmp_path: Path, age_keys: AgeKeys) -> None:
     if available(MAJOR) is None:
         binaries.install(MAJOR, cache_dir())
@@ -83,6 +102,8 @@ def test_retention_keeps_every_segment_a_kept_backup_needs(tmp_path: Path, age_k
             found = project.cli(*args, "--env", "production")
             assert found.returncode == 1, found.stdout + found.stderr
             assert lost in found.stdout + found.stderr
+        if MAJOR >= 17:
+            _incremental(project, newer.name)
     finally:
         project.destroy()
 
