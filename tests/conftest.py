@@ -22,7 +22,7 @@ from cuisine_db.postgres.local import cluster_for, ensure_up
 from cuisine_db.postgres.ports import free_port
 
 # Fixtures of the backup tests (S3 server, age keys, seeded projects) live in their own module.
-pytest_plugins = ["backup_fixtures"]
+pytest_plugins = ["backup_fixtures", "pitr_fixtures"]
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "db" / "migrations"

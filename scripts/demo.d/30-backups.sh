@@ -8,8 +8,8 @@ step "make db-backup env=production type=logical"
 $cli backup create --env production --type logical
 step "make db-backup env=production type=tables tables=users,recipes"
 $cli backup create --env production --type tables --tables users,recipes
-step "make db-backup env=production type=full (physical backups come with the PITR issue)"
-$cli backup create --env production --type full || true
+step "make db-backup env=production type=full (the whole cluster: the base for point-in-time recovery)"
+$cli backup create --env production --type full
 
 backup=$($cli backup list --env production --json \
   | .venv/bin/python -c 'import json, sys; print([b["name"] for b in json.load(sys.stdin) if b["type"] == "logical"][-1])')

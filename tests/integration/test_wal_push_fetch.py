@@ -1,0 +1,108 @@
+"""`wal push` and `wal fetch` as PostgreSQL runs them (archive_command, restore_command), against a folder and the S3
+test server: idempotent pushes, a different segment under a stored name refused with the stored one intact, pushes
+ahead of the asked file, exit 1 for "not archived" and above 125 for a storage failure, prefetching."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from backup_fixtures import BACKENDS, AgeKeys
+from pitr_fixtures import WalArchive, make_wal_archive
+
+from cuisine_db.backup.wal import names
+from cuisine_db.postgres.ports import free_port
+from cuisine_db.storage import open_repository
+
+SEGMENT = "000000010000000000000001"
+SIZE = 1 << 20  # the name is what matters; small files keep the test quick
+
+
+@pytest.fixture(params=BACKENDS)
+def archive(request: pytest.FixtureRequest, tmp_path: Path, age_keys: AgeKeys) -> WalArchive:
+    s3 = request.getfixturevalue("s3_server") if request.param == "s3" else None
+    return make_wal_archive(tmp_path / "wal", age_keys, backend=request.param, s3=s3)
+
+
+def _stored(archive: WalArchive) -> list[names.Stored]:
+    settings = archive.settings
+    repository = open_repository(settings, settings.env("production"))
+    found = [names.parse_key(info.key) for info in repository.list(names.env_prefix("production"))]
+    return sorted(item for item in found if item is not None)
+
+
+def test_same_content_twice_succeeds_different_content_is_refused(archive: WalArchive) -> None:
+    original = os.urandom(SIZE)
+    archive.segment(SEGMENT, original, ready=False)
+    first = archive.run("push", f"pg_wal/{SEGMENT}")
+    assert first.returncode == 0, first.stderr
+    again = archive.run("push", f"pg_wal/{SEGMENT}")
+    assert again.returncode == 0, again.stderr
+    assert len(_stored(archive)) == 1
+    archive.segment(SEGMENT, os.urandom(SIZE), ready=False)  # another server's segment under the same name
+    refused = archive.run("push", f"pg_wal/{SEGMENT}")
+    assert refused.returncode != 0
+    message = refused.stderr.decode()
+    assert "REFUSED" in message and SEGMENT in message and len(message.strip().splitlines()) == 1, message
+    assert len(_stored(archive)) == 1
+    assert archive.fetch(SEGMENT) == (0, original)
+
+
+def test_push_takes_the_other_ready_files_along(archive: WalArchive) -> None:
+    contents = {names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 6)}
+    for name, data in contents.items():
+        archive.segment(name, data)
+    first = min(contents)
+    pushed = archive.run("push", f"pg_wal/{first}")
+    assert pushed.returncode == 0, pushed.stderr
+    assert "pushed ahead 4" in pushed.stderr.decode()
+    assert {item.name for item in _stored(archive)} == set(contents)
+    for name in sorted(contents)[1:]:  # PostgreSQL asks for each in turn: already there
+        (archive.pg_wal / "archive_status" / f"{first}.ready").unlink(missing_ok=True)
+        assert archive.run("push", f"pg_wal/{name}").returncode == 0
+    # A segment that changed after it was pushed ahead is not taken from the ledger: it is refused.
+    archive.segment(sorted(contents)[-1], os.urandom(SIZE // 4), ready=False)
+    assert archive.run("push", f"pg_wal/{sorted(contents)[-1]}").returncode != 0
+    for name, data in contents.items():
+        assert archive.fetch(name) == (0, data)
+
+
+def test_fetch_missing_is_exit_1_and_prefetches_ahead(archive: WalArchive) -> None:
+    code, data = archive.fetch(SEGMENT)
+    assert (code, data) == (1, None)
+    contents = {names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 5)}
+    for name, body in contents.items():
+        archive.segment(name, body)
+    assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
+    assert archive.fetch(min(contents)) == (0, contents[min(contents)])
+    prefetched = archive.root / ".cuisine" / "production" / "wal-spool" / "prefetch"
+    assert sorted(p.name for p in prefetched.iterdir()) == sorted(contents)[1:]
+    for name in sorted(contents)[1:]:
+        assert archive.fetch(name) == (0, contents[name])
+    assert archive.fetch(names.segment_name(1, 9)) == (1, None)  # past the end of the archive
+    assert archive.fetch("00000002.history")[0] == 1
+    bad = archive.run("fetch", "../../etc/passwd", "x")
+    assert bad.returncode > 125, "a name that is not WAL must stop recovery, not end it"
+
+
+def test_fetch_exits_above_125_when_the_storage_fails(tmp_path: Path, age_keys: AgeKeys) -> None:
+    """The S3 endpoint does not answer: after retries, 254 (recovery stops) rather than 1 (the end of the archive)."""
+    dead = make_wal_archive(tmp_path / "dead", age_keys, backend="s3", endpoint=f"http://127.0.0.1:{free_port()}")
+    result = dead.run("fetch", SEGMENT, str(tmp_path / "out"), timeout=300)
+    assert result.returncode > 125, result.stderr
+    assert "recovery stops here" in result.stderr.decode()
+    assert not (tmp_path / "out").exists()
+
+
+def test_fetch_refuses_a_stored_copy_that_does_not_match_its_name(tmp_path: Path, age_keys: AgeKeys) -> None:
+    archive = make_wal_archive(tmp_path / "wal", age_keys)
+    archive.segment(SEGMENT, os.urandom(SIZE), ready=False)
+    assert archive.run("push", f"pg_wal/{SEGMENT}").returncode == 0
+    (stored,) = (archive.root / "repository").rglob(f"{SEGMENT}-*")
+    body = bytearray(stored.read_bytes())
+    body[len(body) // 2] ^= 0xFF
+    stored.write_bytes(bytes(body))
+    code, data = archive.fetch(SEGMENT)
+    assert code > 125 and data is None
+
