@@ -234,10 +234,10 @@ class Bench:
         with connect(self.settings, self.env, "bench", dbname="postgres") as conn:
             alter_system(conn, {"archive_command": command})
 
-    def query(self, text: str, port: int | None = None) -> Any:
+    def query(self, text: str, port: int | None = None, params: tuple[Any, ...] = ()) -> Any:
         with psycopg.connect(host="127.0.0.1", port=port or self.port, user="cuisine", dbname="cuisine",
                              autocommit=True, passfile=str(self.cluster.passfile), connect_timeout=10) as conn:
-            row = conn.execute(text).fetchone()
+            row = conn.execute(text, params or None).fetchone()  # type: ignore[call-overload]
         return row[0] if row else None
 
     # --- backup --------------------------------------------------------------------------------------------
@@ -258,13 +258,44 @@ class Bench:
                 "size_mb": round(newest["info"]["repository"]["delta"] / 1e6, 1)}
 
     # --- restore -------------------------------------------------------------------------------------------
+    def writable_since(self, moment: float, port: int | None = None) -> bool:
+        """A server started after `moment` (wall clock) accepts connections and has left recovery."""
+        try:
+            return bool(self.query("SELECT NOT pg_is_in_recovery() AND "
+                                   "extract(epoch FROM pg_postmaster_start_time()) > %s", port, (moment,)))
+        except psycopg.OperationalError:
+            return False
+
     def restore_ours(self, name: str) -> dict[str, Any]:
-        seconds, output = self.cli("restore", "database", "--env", "bench", "--backup", name, "--yes", "--json")
+        """The command's wall time, and when the restored server first accepted writes (polled every 50 ms: the old
+        server does not count, the private recovery server listens on no TCP port)."""
+        moment = time.time()
+        started = time.monotonic()
+        ready: list[float] = []
+        stop = threading.Event()
+
+        def poll() -> None:
+            while not stop.is_set() and not ready:
+                if self.writable_since(moment):
+                    ready.append(time.monotonic() - started)
+                stop.wait(0.05)
+
+        poller = threading.Thread(target=poll, daemon=True)
+        poller.start()
+        try:
+            seconds, output = self.cli("restore", "database", "--env", "bench", "--backup", name, "--yes", "--json")
+        finally:
+            if not ready:
+                poll_once = self.writable_since(moment)
+                if poll_once:
+                    ready.append(time.monotonic() - started)
+            stop.set()
+            poller.join()
         report = json.loads(output)
         opened = report.get("opened") or {}
         rows = self.query("SELECT count(*) FROM recipes")
-        return {"s": round(seconds, 2), "lay_down_s": report["seconds"], "open_s": opened.get("replay_seconds"),
-                "recipes": rows}
+        return {"s": round(ready[0], 2) if ready else None, "command_s": round(seconds, 2),
+                "lay_down_s": report["seconds"], "open_s": opened.get("replay_seconds"), "recipes": rows}
 
     def restore_pgbackrest(self, label: str) -> dict[str, Any]:
         target = self.work / "pgbackrest-restore"
@@ -280,7 +311,7 @@ class Bench:
                         "--log", str(log), "-o", options, "start"], check=True, capture_output=True, cwd="/",
                        env=tool_environ(), **self.as_server_user())
         deadline = time.monotonic() + 600
-        while self.query("SELECT pg_is_in_recovery()", self.ports[2]):
+        while not self.writable_since(0, self.ports[2]):
             if time.monotonic() > deadline:
                 raise SystemExit("the server pgBackRest restored did not leave recovery in 10 minutes")
             time.sleep(0.05)
@@ -304,10 +335,16 @@ class Bench:
             time.sleep(0.1)
         return time.monotonic() - started
 
-    def lag(self, seconds: int, clients: int) -> dict[str, Any]:
+    def lag(self, seconds: int, clients: int, bulk: bool = False) -> dict[str, Any]:
+        """pgbench's TPC-B-like transactions, or (`bulk`) 1,000-row INSERTs that write WAL several times faster."""
         self.archive_with("ours")
-        with connect(self.settings, self.env, "bench", dbname="postgres") as conn:
+        with connect(self.settings, self.env, "bench", dbname="pgbench") as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS wal_bulk (id int, pad text)")
+            conn.execute("TRUNCATE wal_bulk")
             conn.execute("SELECT pg_switch_wal()")
+        script = self.work / "bulk.sql"
+        script.write_text("INSERT INTO wal_bulk SELECT g, repeat('x', 200) FROM generate_series(1, 1000) g;\n")
+        workload = ["-f", str(script)] if bulk else []
         self.wait_archived()
         status = self.cluster.datadir / "pg_wal" / "archive_status"
         ledger = wal_enable.spool_dir(self.settings, self.env) / "pushed"
@@ -335,7 +372,7 @@ class Bench:
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
         try:
-            output = self.pgbench("-n", "-c", str(clients), "-j", "2", "-T", str(seconds))
+            output = self.pgbench("-n", "-c", str(clients), "-j", "2", "-T", str(seconds), *workload)
         finally:
             with connect(self.settings, self.env, "bench", dbname="postgres") as conn:
                 end_lsn = row_of(conn, "SELECT pg_current_wal_lsn()::text")[0]
@@ -344,6 +381,8 @@ class Bench:
             sampler.join()
         with connect(self.settings, self.env, "bench", dbname="postgres") as conn:
             failed = row_of(conn, "SELECT failed_count FROM pg_stat_archiver")[0] - failed_before
+        with connect(self.settings, self.env, "bench", dbname="pgbench") as conn:
+            conn.execute("TRUNCATE wal_bulk")  # the next backups must copy the same data as the first
         tps = next((line.split("=")[1].split()[0] for line in output.splitlines() if line.startswith("tps")), "?")
         wal_mb = (wal_names.parse_lsn(end_lsn) - wal_names.parse_lsn(start_lsn)) / 1e6
         return {"pgbench_tps": float(tps), "wal_mb_s": round(wal_mb / seconds, 1),
@@ -415,7 +454,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="build here and reuse what is there (default: a temp folder)")
     parser.add_argument("--port", type=int, default=56450, help="the cluster's port; the next two are used too")
     parser.add_argument("--keep", action="store_true", help="keep the cluster and data for the next invocation")
-    parser.add_argument("--phases", default="backup,restore,lag,push")
+    parser.add_argument("--phases", default="backup,restore,lag,push,bulk")
     parser.add_argument("--seconds", type=int, default=60, help="pgbench duration of the lag phase")
     parser.add_argument("--clients", type=int, default=4, help="pgbench clients")
     parser.add_argument("--segments", type=int, default=16, help="segments timed per run in the push phase")
@@ -445,6 +484,9 @@ def main() -> None:
             if "push" in phases:
                 stamp(f"run {attempt + 1}: wal push latency (load {load_average()})")
                 run["push"] = bench.push_latency(args.segments, attempt)
+            if "bulk" in phases:
+                stamp(f"run {attempt + 1}: pgbench bulk INSERTs {args.seconds // 2}s (load {load_average()})")
+                run["lag_bulk"] = bench.lag(args.seconds // 2, 2, bulk=True)
             run["load_after"] = load_average()
             if "backup" in phases:
                 run["backup_ratio"] = round(run["backup_ours"]["s"] / run["backup_pgbackrest"]["s"], 3)
@@ -465,6 +507,7 @@ def main() -> None:
             medians["backup_ratio_goal"] = 0.6
         if "restore" in phases:
             medians.update(restore_ours_s=median(pick("restore_ours", "s")),
+                           restore_ours_command_s=median(pick("restore_ours", "command_s")),
                            restore_pgbackrest_s=median(pick("restore_pgbackrest", "s")))
             medians["restore_ratio"] = round(medians["restore_ours_s"] / medians["restore_pgbackrest_s"], 3)
             medians["restore_ratio_goal"] = 1.0
@@ -476,6 +519,9 @@ def main() -> None:
         if runs and phases & {"lag", "push"}:
             medians.update(lag_max_behind=max(pick("lag", "max_behind")), lag_goal=2,
                            lag_max_ready=max(pick("lag", "max_ready")))
+        if runs and "bulk" in phases:
+            medians.update(bulk_lag_max_behind=max(pick("lag_bulk", "max_behind")),
+                           bulk_wal_mb_s=median(pick("lag_bulk", "wal_mb_s")))
         summary["medians"] = medians
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
