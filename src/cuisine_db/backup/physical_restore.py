@@ -311,9 +311,14 @@ def _opened(settings: Settings, env: Environment, state: RestoreState, reached: 
                          opened_timeline=reached.timeline, next_xid=next_xid, reached_lsn=reached.lsn,
                          reached_time=reached.time, kept=None)
     states.save(settings, env, opened)
+    return opened
+
+
+def _drop_kept(state: RestoreState) -> None:
+    """The data directory the restore set aside goes once the restored server is up: deleting gigabytes takes
+    seconds (4 s for 5 GB on the benchmark's machine) that need not be downtime."""
     if state.kept:
         shutil.rmtree(state.kept, ignore_errors=True)
-    return opened
 
 
 def open_pending(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> OpenReport | None:
@@ -326,6 +331,7 @@ def open_pending(settings: Settings, env: Environment, *, notify: Notify = lambd
     reached, next_xid, notes = _recover(settings, env, state, IMMEDIATE, lambda _: None)
     _opened(settings, env, state, reached, next_xid, "open")
     cluster_for(settings, env).start()
+    _drop_kept(state)
     return OpenReport(env.name, state.backup, IMMEDIATE.describe(), reached.lsn, reached.time, reached.timeline,
                       round(time.monotonic() - started, 3), state.lay_seconds, notes=notes)
 
@@ -434,6 +440,7 @@ def apply_logs(settings: Settings, env: Environment, target: RecoveryTarget, *, 
         raise
     _opened(settings, env, state, reached, next_xid, "apply-logs")
     cluster_for(settings, env).start()
+    _drop_kept(state)
     return OpenReport(env.name, state.backup, target.describe(), reached.lsn, reached.time, reached.timeline,
                       round(time.monotonic() - started, 3), state.lay_seconds, end, notes)
 

@@ -32,7 +32,7 @@ from cuisine_db.postgres import osuser
 from cuisine_db.postgres.cluster import SUPERUSER
 from cuisine_db.postgres.runner import run
 
-POLL = 0.25
+POLL = 0.1  # a start or a short replay is over in a second or two: coarser polling was a visible share of it
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ find the credentials — in its environment or in a 0600 file of its own written
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import shutil
@@ -106,8 +107,21 @@ def write_credentials(settings: Settings, env: Environment, os_user: str | None)
     return target
 
 
+def precompile() -> None:
+    """Write the package's byte-code now, as the operator: the server's user runs `wal push`/`fetch` once per segment
+    and cannot write __pycache__ beside the code (nor can anyone under PYTHONDONTWRITEBYTECODE), so each call would
+    compile every module it imports from source again (about 9 ms of a push's 100 ms of CPU). Best effort."""
+    import compileall
+
+    import cuisine_db
+
+    with contextlib.suppress(OSError):
+        compileall.compile_dir(Path(cuisine_db.__file__).parent, quiet=2)
+
+
 def grant_server_access(settings: Settings, env: Environment, os_user: str | None) -> list[str]:
     """Let the server's OS user run this program and reach what `wal push`/`fetch` need; say what changed."""
+    precompile()
     notes: list[str] = []
     if os_user is None:
         return notes
