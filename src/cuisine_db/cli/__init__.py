@@ -19,7 +19,9 @@ from cuisine_db.cli import (
     maintenance,
     migrate,
     monitor,
+    pooler,
     queries,
+    replicas,
     restore,
     seed,
     server_config,
@@ -62,6 +64,9 @@ app.command("analyze")(indexes.analyze)
 app.command("vacuum-analyze")(indexes.vacuum_analyze)
 app.add_typer(indexes.app, name="index")
 app.add_typer(server_config.app, name="config")
+# Read replicas and pooling (issue 9)
+app.add_typer(replicas.app, name="replica")
+app.add_typer(pooler.app, name="pooler")
 
 
 def _one_line(text: str) -> str:
