@@ -364,11 +364,13 @@ def test_promotion_makes_the_replica_writable_and_the_tools_view_follows(topo: T
     settings, env = topo.settings, topo.env
     old_port = env.port
     new_port = topo.port("reports1")
+    with topo.open(new_port) as replica:
+        replica.execute("SELECT pg_wal_replay_pause()")  # a promotion resumes it and waits for it to catch up
     with topo.primary() as conn:
         conn.execute("INSERT INTO kitchens VALUES (999, 'written just before the switchover')")
     result = topo.make("db-promote-replica", "env=production", "name=reports1", "yes=1")
     assert result.returncode == 0, result.stderr
-    assert "switchover" in result.stdout and "nothing is lost" in result.stderr
+    assert "switchover" in result.stdout and "nothing is lost" in result.stderr and "resuming" in result.stderr
     with topo.open(new_port) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
         assert conn.execute("SELECT name FROM kitchens WHERE id = 999").fetchone() is not None

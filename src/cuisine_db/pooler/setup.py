@@ -19,7 +19,7 @@ import psycopg
 from cuisine_db.config import Environment, PoolerConfig, Settings
 from cuisine_db.errors import UsageError
 from cuisine_db.pooler import auth
-from cuisine_db.pooler.sizing import PoolSizes, size_pools
+from cuisine_db.pooler.sizing import AUTH_POOL, PoolSizes, size_pools
 from cuisine_db.postgres import connect, connection_params, osuser
 from cuisine_db.replicas.members import members
 
@@ -122,6 +122,8 @@ def render_ini(env: Environment, pooler: PoolerConfig, folder: Path, databases: 
     if local:
         settings["unix_socket_dir"] = ""  # TCP on loopback only, like the local clusters
     lines += ["", "[pgbouncer]", *(f"{key} = {_ini_value(value)}" for key, value in settings.items())]
+    # The auth role's lookups take one server connection per database at most (pooler/sizing.py).
+    lines += ["", "[users]", f"{pooler.auth_user} = max_user_connections={len(databases) * AUTH_POOL}"]
     return "\n".join(lines) + "\n"
 
 

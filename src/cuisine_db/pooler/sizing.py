@@ -3,8 +3,11 @@
 - Server side: every slot an ordinary role may use (`max_connections` minus `superuser_reserved_connections`
   and, from PostgreSQL 16, `reserved_connections`), minus `reserved_server_connections` kept out of the
   pools for migrations, the tool's own commands, monitoring and a person's psql. That budget is
-  `max_db_connections` (the hard cap the pooler never exceeds), shared between the application roles:
-  `default_pool_size` is the budget divided by their number, and what is left over (at most 5) is the
+  `max_db_connections` (the hard cap the pooler never exceeds). One of its connections is left to the auth
+  role's own pool, which runs auth_query for each new client: PgBouncer does not close another pool's idle
+  server connection when the cap is reached, so application pools that filled the cap would leave new
+  clients waiting for a lookup until `server_idle_timeout`. The rest is shared between the application
+  roles: `default_pool_size` is it divided by their number, and what is left over (at most 5) is the
   `reserve_pool_size` a pool may borrow when clients have waited `reserve_pool_timeout`.
 - Client side: `max_client_conn` = applications x connections per application, plus 5 for the admin
   console: every application instance keeps its own pool of client connections, and in transaction
@@ -20,6 +23,7 @@ from cuisine_db.errors import UsageError
 
 CONSOLE_CONNECTIONS = 5
 MAX_RESERVE_POOL = 5
+AUTH_POOL = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,8 +43,8 @@ class PoolSizes:
         return [
             f"server connections for the pools: max_connections {self.max_connections} - {self.reserved_slots} "
             f"reserved slots - {self.kept_out} kept for the tool and migrations = {self.budget} (max_db_connections)",
-            f"default_pool_size {self.default_pool_size} for each of {self.roles} application role(s), "
-            f"reserve_pool_size {self.reserve_pool_size}",
+            f"{AUTH_POOL} of them for the auth role's lookups; default_pool_size {self.default_pool_size} for each of "
+            f"{self.roles} application role(s), reserve_pool_size {self.reserve_pool_size}",
             f"max_client_conn {self.max_client_conn}: clients of every application instance, plus "
             f"{CONSOLE_CONNECTIONS} for the admin console",
         ]
@@ -51,15 +55,17 @@ def size_pools(config: PoolerConfig, *, max_connections: int, superuser_reserved
     """The pools for a server with these slots; too few slots left for any pool is bad input."""
     reserved_slots = superuser_reserved + reserved
     budget = max_connections - reserved_slots - config.reserved_server_connections
-    if budget < 1:
+    if budget < 1 + AUTH_POOL:
         raise UsageError(
             f"no server connections left for the pooler: max_connections {max_connections} - {reserved_slots} "
-            f"reserved slots - reserved_server_connections {config.reserved_server_connections} = {budget}",
+            f"reserved slots - reserved_server_connections {config.reserved_server_connections} = {budget}, and "
+            f"the pools need at least {1 + AUTH_POOL}",
             hint="lower pooler.reserved_server_connections in cuisine-db.toml, or raise max_connections "
                  "(make db-update-config param=max_connections value=N restart=1)")
     roles = max(1, roles)
-    default = max(1, budget // roles)
-    reserve = max(0, min(MAX_RESERVE_POOL, budget - default * roles))
+    shared = budget - AUTH_POOL
+    default = max(1, shared // roles)
+    reserve = max(0, min(MAX_RESERVE_POOL, shared - default * roles))
     return PoolSizes(max_connections=max_connections, reserved_slots=reserved_slots,
                      kept_out=config.reserved_server_connections, budget=budget, roles=roles,
                      default_pool_size=default, reserve_pool_size=reserve,
