@@ -123,6 +123,18 @@ db-monitor: $(READY) ## The daily checks; exit 1 on a finding (nagios=1: Nagios 
 	@$(CLI) monitor $(ENV_FLAG) $(if $(filter 1 yes true,$(nagios)),--nagios) $(if $(window),--window $(call q,$(window)))
 db-growth: $(READY) ## Growth per table over time and days until the disk is full: days=N limit=N
 	@$(CLI) growth $(ENV_FLAG) $(if $(days),--days $(call q,$(days))) $(if $(limit),--limit $(call q,$(limit)))
+# Archiving old data (the runbook's Monthly "Archive old data if applicable"): table=, older-than=365d (h, d or w),
+# column= (default started_at for executions, else created_at), batch=N rows per delete transaction, pause=200ms
+# between batches, dry-run=1; restore=1 archive=NAME|latest brings an archive's rows back.
+.PHONY: db-archive-data db-archives db-verify-archive
+ARCHIVE_CREATE = create --older-than $(call q,$(older-than)) $(if $(column),--column $(call q,$(column))) \
+	$(if $(batch),--batch-size $(call q,$(batch))) $(if $(pause),--pause $(call q,$(pause))) $(call flag01,dry-run,--dry-run)
+db-archive-data: $(READY) ## Archive rows of table= older than older-than=365d to the repository, then delete them in batches (restore=1 archive=NAME: back; yes=1 on protected envs)
+	@$(CLI) archive $(if $(filter 1 yes true,$(restore)),restore --archive $(call q,$(archive)),$(call flag01,restore,)$(ARCHIVE_CREATE)) $(ENV_FLAG) $(if $(table),--table $(call q,$(table))) $(YES_FLAG)
+db-archives: $(READY) ## env's archives: table, cutoff, rows, size, state (deleted, pending, restored), last check
+	@$(CLI) archive list $(ENV_FLAG)
+db-verify-archive: $(READY) ## Decrypt archive=NAME and check its checksums and row counts; recorded next to it
+	@$(CLI) archive verify $(call q,$(archive)) $(ENV_FLAG)
 # --- Performance Tuning -------------------------------------------------------------------------
 # A 0/1 make variable as a CLI flag; any other value stops make with one line (exit 2) rather than guessing.
 flag01 = $(if $(filter 1 yes true,$($(1))),$(2),$(if $(filter-out 0 no false,$($(1))),$(error $(1)=$($(1)): give $(1)=1 or $(1)=0)))

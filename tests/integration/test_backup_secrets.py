@@ -1,5 +1,5 @@
 """No secret (the database password, the S3 secret key, the age identity) reaches a child's argv, the output, the
-journal, the repository or the server's log, through backup, verify, restore and maintenance."""
+journal, the repository or the server's log, through backup, verify, restore, maintenance and archives."""
 
 from __future__ import annotations
 
@@ -61,6 +61,12 @@ def test_no_secret_reaches_argv_output_journal_repository_or_logs(bproject: Back
             bproject.cli("backup", "list", "--env", "production", "--json"),
             bproject.cli("env", "show", "--env", "production"),
             bproject.cli("maintenance", "status", "--env", "production"),
+            # db-archive-data: pg_dump of the table's schema, the rows through the pipeline, and back.
+            bproject.cli("archive", "create", "--env", "production", "--table", "executions", "--older-than", "365d",
+                         "--yes"),
+            bproject.cli("archive", "list", "--env", "production", "--json"),
+            bproject.cli("archive", "verify", "latest", "--env", "production"),
+            bproject.cli("archive", "restore", "--env", "production", "--archive", "latest", "--yes"),
         ]
     finally:
         stop.set()
@@ -75,7 +81,8 @@ def test_no_secret_reaches_argv_output_journal_repository_or_logs(bproject: Back
     from cuisine_db.storage import open_repository
 
     repository = open_repository(bproject.settings, stored[0])
-    objects = [repository.get_bytes(info.key) for info in repository.list("backups/") if info.key.endswith(".json")]
+    objects = [repository.get_bytes(info.key) for info in repository.list("") if info.key.endswith(".json")]
+    assert any(info.key.startswith("archives/") for info in repository.list("archives/"))
     for secret in secrets:
         assert not any(secret in line for line in seen), "a secret reached a child's argv"
         for result in results:

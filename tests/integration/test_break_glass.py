@@ -16,10 +16,12 @@ from psycopg import sql
 from cuisine_db.postgres import binaries
 
 
-def doc_commands() -> str:
+def doc_commands(section: str = "## The commands") -> str:
+    """The one bash block of a section of break-glass.md (backups: "The commands"; archives have their own)."""
     text = (REPO / "docs" / "break-glass.md").read_text()
-    blocks = re.findall(r"```bash\n(.*?)```", text, re.DOTALL)
-    assert len(blocks) == 1, "break-glass.md should hold exactly one bash block: the commands"
+    part = text.split(f"\n{section}", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", part, re.DOTALL)
+    assert len(blocks) == 1, f"{section!r} of break-glass.md should hold exactly one bash block: the commands"
     return blocks[0]
 
 

@@ -10,6 +10,7 @@ import typer
 from typer._click import exceptions as click_exceptions
 
 from cuisine_db.cli import (
+    archive,
     backups,
     clusters,
     connections,
@@ -57,6 +58,7 @@ app.command("terminate-query")(locks.terminate_query)
 app.command("monitor")(monitor.monitor)
 app.command("growth")(monitor.growth)
 app.add_typer(monitor.metrics_app, name="metrics")
+app.add_typer(archive.app, name="archive")
 # Performance tuning (issue 5)
 app.command("slow-queries")(queries.slow_queries)
 app.command("explain")(queries.explain)
