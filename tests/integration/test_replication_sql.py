@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from conftest import Server
 
 from cuisine_db import sql
@@ -11,7 +13,18 @@ from cuisine_db.replicas import checks, lag
 def test_every_replication_statement_runs_on_this_version(server: Server) -> None:
     slot = f"cuisine_sqltest_{server.major}"
     with server.admin() as conn:
-        position = conn.execute(sql.load("replication/position")).fetchone()
+        before = conn.execute(sql.load("replication/position")).fetchone()
+        beat = conn.execute(sql.load("replication/heartbeat")).fetchone()
+        assert before is not None and beat is not None and int(beat[0]) > 0
+        # Its commit record is written out by the WAL writer (it wrote nothing else, so the session did not).
+        deadline = time.monotonic() + 30
+        while True:
+            position = conn.execute(sql.load("replication/position")).fetchone()
+            assert position is not None
+            if (lag.lsn(position[1]) or 0) > (lag.lsn(before[1]) or 0):
+                break
+            assert time.monotonic() < deadline, "the heartbeat's commit never reached the written WAL"
+            time.sleep(0.05)
         assert position is not None and position[0] is False and lag.lsn(position[1])
         status = conn.execute(sql.load("replication/standby_status")).fetchone()
         assert status is not None and status[0] is False and status[4] is False  # a primary: never paused

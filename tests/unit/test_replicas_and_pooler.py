@@ -14,7 +14,7 @@ from cuisine_db.config import Environment, PoolerConfig, Settings, load_settings
 from cuisine_db.errors import ConfigError, UnavailableError, UsageError
 from cuisine_db.pooler.setup import render_ini
 from cuisine_db.pooler.sizing import size_pools
-from cuisine_db.postgres import topology
+from cuisine_db.postgres import client_environ, connection_params, topology
 from cuisine_db.replicas import lag, plans
 from cuisine_db.replicas.members import check_name, members
 
@@ -55,6 +55,23 @@ def test_configuration_lists_replicas_for_remote_environments_only_and_never_a_p
     for text in bad:
         with pytest.raises(ConfigError):
             settings_for(tmp_path, text)
+
+
+def test_a_replica_target_replaces_the_primarys_whole_address_even_a_patroni_host_list(tmp_path: Path) -> None:
+    patroni = REMOTE.replace("host=db.internal port=5432",
+                             "host=pg1.internal,pg2.internal,pg3.internal port=5432,5432,5432 "
+                             "target_session_attrs=read-write")
+    settings = settings_for(tmp_path, patroni)
+    env = settings.env("prod")
+    [member] = members(settings, env)
+    primary = connection_params(settings, env)
+    assert primary["host"] == "pg1.internal,pg2.internal,pg3.internal"
+    assert client_environ(settings, env)["PGTARGETSESSIONATTRS"] == "read-write"  # pg_dump, psql follow the leader
+    replica = connection_params(settings, env, target=member.target)
+    assert {k: replica.get(k) for k in ("host", "port", "sslmode", "target_session_attrs", "user", "dbname")} == {
+        "host": "r1.internal", "port": "5433", "sslmode": "verify-full", "target_session_attrs": None,
+        "user": "ops", "dbname": "cuisine"}
+    assert "PGTARGETSESSIONATTRS" not in client_environ(settings, env, target=member.target)
 
 
 def test_the_topology_file_round_trips_and_refuses_folders_the_tool_never_writes(tmp_path: Path) -> None:

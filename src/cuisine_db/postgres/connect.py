@@ -37,6 +37,10 @@ def connection_params(settings: Settings, env: Environment, dbname: str | None =
         if env.passfile is not None:
             params["passfile"] = str(env.passfile)
     if target is not None:
+        # The primary's address goes entirely: a list of hosts with target_session_attrs=read-write (a Patroni
+        # cluster's dsn) or a hostaddr left behind would send the replica's connection back to the primary.
+        for key in ("host", "hostaddr", "port", "target_session_attrs"):
+            params.pop(key, None)
         params.update(target.params)
     role = purposes.role_for(settings, env, purpose)
     if role is not None:
@@ -57,7 +61,8 @@ def client_environ(settings: Settings, env: Environment, dbname: str | None = No
                    purpose: str = purposes.ADMIN, target: Target | None = None) -> dict[str, str]:
     """Environment variables that point libpq programs (psql, pg_dump) at the environment (or `target`)."""
     mapping = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE",
-               "passfile": "PGPASSFILE", "sslmode": "PGSSLMODE"}
+               "passfile": "PGPASSFILE", "sslmode": "PGSSLMODE", "hostaddr": "PGHOSTADDR",
+               "target_session_attrs": "PGTARGETSESSIONATTRS"}
     params = connection_params(settings, env, dbname, purpose, target)
     environ = {mapping[key]: str(value) for key, value in params.items() if key in mapping}
     password = purposes.password_for(settings, env, purpose)

@@ -4,9 +4,9 @@ A replica is a LocalCluster whose data directory comes from pg_basebackup instea
 `<state_dir>/<env>/replicas/<name>/`, runs as the same OS user as the primary, on its own port, and streams
 from the primary through the physical slot `cuisine_<name>` (the primary keeps WAL until the replica has it).
 The walreceiver logs in as `cuisine_replication` (REPLICATION and nothing else) with a password file the
-server user owns; `-R` writes that file's path, the slot and `application_name=<name>` into the replica's
-`primary_conninfo`. Nothing is recorded until the replica streams; any failure stops and removes it and
-drops the slot, so the environment is as it was.
+server user owns; `-R` writes the slot and a `primary_conninfo`, which is then cut down to that file's path,
+the address and `application_name=<name>`. Nothing is recorded until the replica streams; any failure stops
+and removes it and drops the slot, so the environment is as it was.
 """
 
 from __future__ import annotations
@@ -155,8 +155,28 @@ def _basebackup(replica: LocalCluster, primary_port: int, slot: str, name: str) 
         raise UnavailableError(f"pg_basebackup could not copy the primary: {exc.message}", hint=hint) from None
 
 
-def _configure(replica: LocalCluster, env: Environment, name: str) -> None:
+def replication_conninfo(home: Path, primary_port: int, name: str) -> str:
+    """The walreceiver's connection to the primary: address, role, password file, its name; nothing else."""
+    return psycopg.conninfo.make_conninfo(host="127.0.0.1", port=str(primary_port), user=REPLICATION_ROLE,
+                                          passfile=str(home / "run" / PASSFILE), application_name=name)
+
+
+def _own_conninfo(replica: LocalCluster, primary_port: int, name: str) -> None:
+    """Replace the primary_conninfo pg_basebackup -R wrote with the few options the walreceiver needs.
+
+    pg_basebackup writes every option its libpq knows (17+: sslnegotiation, ...); a server whose walreceiver
+    loads an older libpq refuses those and never streams. The wheels' 17 and 18 servers load the system's
+    libpq (Debian 12: 15), so their replicas would retry forever."""
+    auto_conf = replica.datadir / "postgresql.auto.conf"
+    conninfo = replication_conninfo(replica.home, primary_port, name).replace("'", "''")
+    lines = [f"primary_conninfo = '{conninfo}'" if line.startswith("primary_conninfo") else line
+             for line in auto_conf.read_text(encoding="utf-8").splitlines()]
+    auto_conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def _configure(replica: LocalCluster, env: Environment, name: str, primary_port: int) -> None:
     """Its own port and the reporting settings, appended after the primary's (later lines win)."""
+    _own_conninfo(replica, primary_port, name)
     values = {"port": str(replica.port), **REPLICA_SETTINGS, "cluster_name": f"'{env.name}/{name}'"}
     block = "\n".join(f"{key} = {value}" for key, value in values.items())
     with (replica.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
@@ -228,7 +248,7 @@ def create(settings: Settings, env: Environment, name: str, *, port: int | None 
                 made_slot = slot
             notify(f"{env.name}: copying the primary (port {primary.port}) with pg_basebackup into {replica.datadir}")
             _basebackup(replica, primary.port, slot, name)
-            _configure(replica, env, name)
+            _configure(replica, env, name, primary.port)
             replica.start()
             wait_streaming(settings, env, name, replica)
         except BaseException as exc:

@@ -6,11 +6,23 @@ last sample), and the replay position it reports can be seconds old, so replay i
 itself:
 
 - `replay_bytes`: the primary's WAL position minus what the replica has replayed. The replica is read first,
-  then the primary, then the replica again for up to half a second: a replica that replays up to the primary's
-  position within that time is caught up (0 bytes behind as of the primary's reading).
-- `delay_seconds`: 0 when caught up; otherwise the age of the last transaction the replica replayed. While
-  later commits wait to be replayed, no row the replica shows is older than that, so it is an upper bound of
-  how stale its data is (conservative: WAL without commits counts until it is replayed).
+  then the primary, then the replica again for up to two seconds (never longer than the seconds bound; a paused
+  replay is not waited for): a replica that replays up to the primary's position within that time is caught up
+  (0 bytes behind as of the primary's reading).
+- `delay_seconds`: when caught up, the time from the primary's reading until the replica got there (it then
+  shows everything committed before that reading, so its data is at most that old); otherwise the age of the
+  last transaction the replica replayed. While later commits wait to be replayed, no row the replica shows is
+  older than that, so it is an upper bound of how stale its data is.
+
+Before its position is read, the primary commits an empty transaction that holds an xid (a heartbeat, as
+pt-heartbeat does with a table). Without it a quiet primary can leave the end of its WAL unsent for good: a
+record that is not a commit (a full-page image after hint bits were set by a read, with data checksums on) sits
+in an unwritten WAL page until something flushes it, the replica cannot replay the record that crosses into
+that page, and it would look bytes behind with a last commit that only gets older. The heartbeat's commit
+record wakes the WAL writer, which flushes it and everything before it within `wal_writer_delay` (a commit
+that wrote nothing else is not flushed by the committing session), and gives the replica a fresh commit to
+replay; the wait below covers that. It costs one xid and one small
+WAL record per measurement.
 
 Routing takes a replica only when both are within the environment's bounds (`replica_max_lag_seconds`,
 `replica_max_lag_bytes`).
@@ -34,7 +46,7 @@ from cuisine_db.postgres.topology import Node, home_of
 from cuisine_db.postgres.topology import load as load_topology
 from cuisine_db.replicas.members import Member, members
 
-CATCH_UP_POLL_SECONDS = 0.5
+CATCH_UP_WAIT_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,34 +189,39 @@ def _open(settings: Settings, env: Environment, member: Member, command: str) ->
     return reading
 
 
-def _behind(reading: _Reading, primary_lsn: int) -> tuple[int | None, float | None]:
-    """(bytes, seconds) the replica is behind the primary's position, after a short wait for it to get there."""
+def _behind(reading: _Reading, primary_lsn: int, read_at: float, bound: float) -> tuple[int | None, float | None]:
+    """(bytes, seconds) the replica is behind the primary's position (read at `read_at`), after a short wait."""
     view = reading.view
     if view is None or reading.conn is None or not view.in_recovery:
         return None, None
     replayed = lsn(view.replay_lsn)
     if replayed is None:
         return None, None
-    deadline = time.monotonic() + CATCH_UP_POLL_SECONDS
+    deadline = time.monotonic() + min(CATCH_UP_WAIT_SECONDS, bound)
     while replayed < primary_lsn and not view.paused and time.monotonic() < deadline:
         time.sleep(0.05)
         replayed = _replayed(reading.conn) or replayed
+    waited = time.monotonic() - read_at
     if replayed >= primary_lsn:
-        return 0, 0.0
-    return primary_lsn - replayed, view.commit_age
+        return 0, round(waited, 3)
+    if view.commit_age is None:
+        return primary_lsn - replayed, None
+    return primary_lsn - replayed, max(view.commit_age, waited)
 
 
 def _primary_rows(conn: psycopg.Connection[Any]) -> tuple[int, str, list[Streaming], list[Slot]]:
+    # The primary's view first: its write and flush lag would otherwise count the heartbeat as a lag.
+    with conn.cursor(row_factory=class_row(Streaming)) as cursor:
+        standbys = cursor.execute(sql.load("replication/standbys")).fetchall()
+    with conn.cursor(row_factory=class_row(Slot)) as cursor:
+        slots = cursor.execute(sql.load("replication/slots")).fetchall()
+    conn.execute(sql.load("replication/heartbeat"))
     row = conn.execute(sql.load("replication/position")).fetchone()
     if row is None or row[1] is None:
         raise UnavailableError("the primary returned no WAL position")
     if row[0]:
         raise UnavailableError("the environment's primary is in recovery: it is a standby itself",
                                hint="was it promoted elsewhere? check cuisine-db.toml and make db-replicas")
-    with conn.cursor(row_factory=class_row(Streaming)) as cursor:
-        standbys = cursor.execute(sql.load("replication/standbys")).fetchall()
-    with conn.cursor(row_factory=class_row(Slot)) as cursor:
-        slots = cursor.execute(sql.load("replication/slots")).fetchall()
     return lsn(row[1]) or 0, row[1], standbys, slots
 
 
@@ -216,6 +233,7 @@ def measure(settings: Settings, env: Environment, chosen: list[Member] | None = 
     try:
         with connect(settings, env, command, purpose="monitoring") as primary:
             position, position_text, standbys, slots = _primary_rows(primary)
+        read_at = time.monotonic()
         statuses = []
         for reading in readings:
             member = reading.member
@@ -223,7 +241,7 @@ def measure(settings: Settings, env: Environment, chosen: list[Member] | None = 
             slot = next((s for s in slots if s.name == member.slot), None) if member.slot else None
             if not by_name and slot is not None and slot.active_pid is not None:
                 by_name = [row for row in standbys if row.pid == slot.active_pid]
-            replay_bytes, delay = _behind(reading, position)
+            replay_bytes, delay = _behind(reading, position, read_at, env.replica_max_lag_seconds)
             view = reading.view
             problem = reading.problem
             if view is not None and not view.in_recovery:

@@ -23,8 +23,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
-import psycopg
-
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, UnavailableError, UsageError
@@ -32,10 +30,9 @@ from cuisine_db.postgres import connect, server_settings, topology
 from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.local import cluster_for, node_cluster
 from cuisine_db.postgres.runner import run
-from cuisine_db.replicas.create import PASSFILE, wait_streaming
+from cuisine_db.replicas.create import replication_conninfo, wait_streaming
 from cuisine_db.replicas.lag import lsn
 from cuisine_db.replicas.members import check_name, local_target
-from cuisine_db.replicas.role import REPLICATION_ROLE
 
 CATCH_UP_SECONDS = 120.0
 FOLLOW_SECONDS = 60.0
@@ -102,9 +99,8 @@ def follow(settings: Settings, env: Environment, node: topology.Node, primary: t
         with connect(settings, env, "db-promote-replica") as conn:
             if conn.execute(sql.load("replication/slot"), {"slot": node.slot}).fetchone() is None:
                 conn.execute(sql.load("replication/create_slot"), {"slot": node.slot})
-    conninfo = psycopg.conninfo.make_conninfo(host="127.0.0.1", port=str(primary.port), user=REPLICATION_ROLE,
-                                              passfile=str(home / "run" / PASSFILE), application_name=node.name)
-    changes = {"primary_conninfo": conninfo, **({"primary_slot_name": node.slot} if node.slot else {})}
+    changes = {"primary_conninfo": replication_conninfo(home, primary.port, node.name),
+               **({"primary_slot_name": node.slot} if node.slot else {})}
     with connect(settings, env, "db-promote-replica", target=local_target(settings, env, node)) as conn:
         server_settings.alter_system(conn, changes)
     wait_streaming(settings, env, node.name, cluster, FOLLOW_SECONDS)
