@@ -143,11 +143,11 @@ def main() -> None:
         print(json.dumps({
             "machine": "shared 2-core machine; other developers' tests ran at the same time",
             "version": args.version, "scale": args.scale, "seed_rows": seeded.rows,
-            "cluster_bytes": cluster_bytes[0] if cluster_bytes else None, "copied_bytes": copied,
+            "cluster_bytes": int(cluster_bytes[0]) if cluster_bytes else None, "copied_bytes": copied,
             "runs_seconds": {k: [round(x, 3) for x in v] for k, v in runs.items()},
             "medians_seconds": {k: median(v) for k, v in {**runs, **decide}.items()},
             "pg_basebackup_mb_per_s": round(copied / 1e6 / median(runs["pg_basebackup"]), 1),
-            "burst": {"samples": samples, "bytes_written": written[0] if written else None,
+            "burst": {"samples": samples, "bytes_written": int(written[0]) if written else None,
                       "worst_replay_bytes": worst_bytes, "worst_delay_seconds": round(worst_delay, 3)},
             "pooling_ms": pooling,
             "ratios": ratios,
