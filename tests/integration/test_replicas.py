@@ -146,6 +146,10 @@ def topo(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Iterato
             result = made.make("db-create-replica", "env=production", f"name={name}")
             assert result.returncode == 0, result.stderr
             assert f"replica {name} streams" in result.stdout
+        # Each replays a commit (the measurement's heartbeat), so a test that runs first on this worker and
+        # pauses a replay still has a last replayed commit to date its lag from.
+        wait_for(lambda: all(lag.unfit(s, env) is None for s in lag.measure(settings, env).replicas),
+                 "both replicas to replay a commit")
         yield made
     finally:
         _destroy_all(settings, env)
