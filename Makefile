@@ -72,9 +72,9 @@ db-rollback: $(READY) ## Roll back: steps=1 or version=YYYYMMDDHHMMSS (yes=1 on 
 db-seed: $(READY) ## Replace env's data with generated Cuisine Code data: scale=N
 	@$(CLI) seed $(ENV_FLAG) --scale $(or $(scale),1) $(YES_FLAG)
 db-size: $(READY) ## Database size
-	@$(CLI) size $(ENV_FLAG)
+	@$(CLI) size $(ENV_FLAG) $(REPLICA_FLAG)
 db-table-sizes: $(READY) ## Largest tables: limit=N
-	@$(CLI) table-sizes $(ENV_FLAG) $(if $(limit),--limit $(call q,$(limit)))
+	@$(CLI) table-sizes $(ENV_FLAG) $(if $(limit),--limit $(call q,$(limit))) $(REPLICA_FLAG)
 
 # --- Security Management --------------------------------------------------------------------------
 # Passwords never reach a command line: password= travels in the environment (the CLI warns that it
@@ -105,7 +105,7 @@ db-setup-roles: $(READY) ## The tool's own least-privilege roles: backup, monito
 db-enable-audit: $(READY) ## pgaudit (or log_statement=ddl) and connection logging [classes="ddl, role, write"] [yes=1]
 	@$(CLI) security enable-audit $(ENV_FLAG) $(if $(classes),--classes $(call q,$(classes))) $(YES_FLAG)
 db-audit-report: $(READY) ## Audit report from the server's logs: start=YYYY-MM-DD end=YYYY-MM-DD [markdown=FILE]
-	@$(CLI) security audit-report $(ENV_FLAG) $(if $(start),--start $(call q,$(start))) $(if $(end),--end $(call q,$(end))) $(if $(hours),--hours $(call q,$(hours))) $(if $(markdown),--markdown $(call q,$(markdown)))
+	@$(CLI) security audit-report $(ENV_FLAG) $(if $(start),--start $(call q,$(start))) $(if $(end),--end $(call q,$(end))) $(if $(hours),--hours $(call q,$(hours))) $(if $(markdown),--markdown $(call q,$(markdown))) $(REPLICA_FLAG)
 db-security-check: $(READY) ## CIS-benchmark checks with fixes; exit 1 on high findings [markdown=FILE]
 	@$(CLI) security check $(ENV_FLAG) $(if $(markdown),--markdown $(call q,$(markdown)))
 
@@ -141,7 +141,7 @@ flag01 = $(if $(filter 1 yes true,$($(1))),$(2),$(if $(filter-out 0 no false,$($
 .PHONY: db-slow-queries db-explain db-analyze db-analyze-table db-create-index db-remove-unused-indexes \
 	db-vacuum-analyze db-show-config db-update-config db-recommend-config
 db-slow-queries: $(READY) ## Statements with the most total time (pg_stat_statements): limit=N
-	@$(CLI) slow-queries $(ENV_FLAG) $(if $(limit),--limit $(call q,$(limit)))
+	@$(CLI) slow-queries $(ENV_FLAG) $(if $(limit),--limit $(call q,$(limit))) $(REPLICA_FLAG)
 db-explain: $(READY) ## EXPLAIN (ANALYZE, BUFFERS), always rolled back: query="..." [analyze=0] [params=v1,v2] [timeout=30s]
 	@$(CLI) explain $(ENV_FLAG) $(call q,$(query)) $(if $(filter 0 no false,$(analyze)),--plan-only,$(call flag01,analyze,)) $(if $(params),--params $(call q,$(params))) $(if $(timeout),--timeout $(call q,$(timeout)))
 db-analyze: $(READY) ## Weekly index analysis and recommended indexes, all tables: [method=auto|hypopg|rules] [min_days=N]
@@ -170,8 +170,8 @@ MAINTENANCE_WORD = $(firstword $(filter enable disable,$(MAKECMDGOALS)))
 MAINTENANCE = $(CLI) maintenance $(or $(MAINTENANCE_WORD),status) $(ENV_FLAG) \
 	$(if $(and $(filter enable,$(MAINTENANCE_WORD)),$(reason)),--reason $(call q,$(reason)))
 
-db-backup: $(READY) ## Back up env: type=full|incremental (the cluster, PITR base) or logical|schema|data|tables [tables=a,b]
-	@$(CLI) backup create $(ENV_FLAG) --type $(call q,$(type)) $(if $(tables),--tables $(call q,$(tables)))
+db-backup: $(READY) ## Back up env: type=full|incremental (the cluster, PITR base) or logical|schema|data|tables [tables=a,b] [replica=NAME|any or from=replica: logical only]
+	@$(CLI) backup create $(ENV_FLAG) --type $(call q,$(type)) $(if $(tables),--tables $(call q,$(tables))) $(REPLICA_FLAG) $(if $(from),--from $(call q,$(from)))
 db-backups: $(READY) ## env's backups: name, type, size, duration, last verification and test restore
 	@$(CLI) backup list $(ENV_FLAG)
 db-restore: $(READY) ## Full restore of env from backup=NAME|latest (protected: maintenance mode and yes=1) [open=0|1]
@@ -214,3 +214,22 @@ db-backup-status: $(READY) ## Exit 1 when the newest full backup is over 26 h ol
 	@$(CLI) backup status $(ENV_FLAG)
 db-schedule: $(READY) ## The runbook's schedule as cron lines or systemd timers [format=cron|systemd] [install=1]
 	@$(CLI) schedule $(if $(filter 1 yes true,$(install)),install,show) $(ENV_FLAG) $(if $(format),--format $(call q,$(format)))
+# --- Read replicas and pooling --------------------------------------------------------------------
+# Variables: name (the replica), port, yes=1; replica=NAME|any on db-size, db-table-sizes, db-slow-queries,
+# db-audit-report and db-backup (from=replica for a logical backup from any replica within the lag bound).
+.PHONY: db-create-replica db-replicas db-promote-replica db-drop-replica db-pooler-config pooler-up pooler-down
+REPLICA_FLAG = $(if $(replica),--replica $(call q,$(replica)))
+db-create-replica: $(READY) ## Streaming replica of env: name=reports1 [port=N] (remote env: prints the steps)
+	@$(CLI) replica create $(ENV_FLAG) --name $(call q,$(name)) $(if $(port),--port $(call q,$(port)))
+db-replicas: $(READY) ## Each replica's state, write/flush/replay lag (bytes, seconds), slot; exit 1 on a problem
+	@$(CLI) replica list $(ENV_FLAG)
+db-promote-replica: $(READY) ## Make replica name= the primary; the tool follows (asks, or yes=1)
+	@$(CLI) replica promote $(ENV_FLAG) --name $(call q,$(name)) $(YES_FLAG)
+db-drop-replica: $(READY) ## Stop and remove replica (or former primary) name= and drop its slot
+	@$(CLI) replica drop $(ENV_FLAG) --name $(call q,$(name)) $(YES_FLAG)
+db-pooler-config: $(READY) ## PgBouncer configuration for env: transaction pooling, auth_query, sized pools
+	@$(CLI) pooler config $(ENV_FLAG)
+pooler-up: $(READY) ## Start env's PgBouncer (local environments)
+	@$(CLI) pooler start $(ENV_FLAG)
+pooler-down: $(READY) ## Stop env's PgBouncer
+	@$(CLI) pooler stop $(ENV_FLAG)

@@ -193,6 +193,59 @@ class ScheduleConfig(BaseModel):
 
     full_backup_at: str = Field(default="01:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
     status_every_minutes: int = Field(default=15, ge=1, le=1440)
+# --- Read replicas and pooling (issue 9): remote replicas, the routing bound, PgBouncer ---------------
+REPLICA_NAME = re.compile(r"^[a-z][a-z0-9_]{0,30}$")
+
+
+class ReplicaRef(BaseModel):
+    """A streaming replica of a remote environment that a person set up (local ones are made by the tool)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Where the replica listens; user, database and password come from the environment (same roles).
+    dsn: str
+    # Its replication slot on the primary, if it uses one (db-replicas shows what it retains).
+    slot: str | None = Field(default=None, pattern=r"^[a-z0-9_]{1,63}$")
+
+    @field_validator("dsn")
+    @classmethod
+    def _dsn(cls, value: str) -> str:
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            params = conninfo_to_dict(value)
+        except Exception as exc:
+            raise ValueError(f"not a valid PostgreSQL connection string ({exc})") from None
+        if params.get("password"):
+            raise ValueError("must not contain a password; the environment's reference serves its replicas too")
+        if not params.get("host"):
+            raise ValueError("needs a host")
+        return value
+
+
+class PoolerConfig(BaseModel):
+    """PgBouncer in front of an environment: where it listens and what it is sized for (cuisine-db pooler config)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=6432, ge=1024, le=65535)
+    # Application instances expected to connect, each with its own client-side pool of this many connections.
+    applications: int = Field(default=4, ge=1, le=10_000)
+    connections_per_application: int = Field(default=20, ge=1, le=10_000)
+    # Server connections kept out of the pools: migrations, the tool's commands, monitoring, a person's psql.
+    reserved_server_connections: int = Field(default=10, ge=0, le=10_000)
+    pool_mode: Literal["transaction", "session"] = "transaction"
+    # The role PgBouncer runs auth_query as; a remote server's password for it only by reference.
+    auth_user: str = Field(default="cuisine_pgbouncer", pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    auth_password_env: str | None = None
+    # Where `pooler config` writes pgbouncer.ini and its auth file (default: <state_dir>/<env>/pgbouncer).
+    config_dir: Path | None = None
+
+    @field_validator("auth_password_env")
+    @classmethod
+    def _variable(cls, value: str | None) -> str | None:
+        return _variable_name(value)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -237,11 +290,20 @@ class Environment(BaseModel):
     # Point-in-time recovery (issue 4): WAL archiving and the backup schedule.
     wal: WalConfig = Field(default_factory=WalConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    # --- Read replicas and pooling (issue 9): a remote environment's replicas (local ones live in
+    # <state_dir>/<env>/replicas.json, made by db-create-replica); the replay lag under which reporting
+    # commands read from a replica (replica=NAME|any), else they fall back to the primary with a warning;
+    # PgBouncer in front of the environment.
+    replicas: dict[str, ReplicaRef] = Field(default_factory=dict)
+    replica_max_lag_seconds: float = Field(default=30, gt=0, le=86_400)
+    replica_max_lag_bytes: int = Field(default=64 * 1024**2, gt=0)
+    pooler: PoolerConfig | None = None
 
     def secret_variables(self) -> list[str]:
         """Names of the environment variables this environment reads secrets from."""
         names = [self.password_env, self.backup.s3_access_key_env, self.backup.s3_secret_key_env,
-                 self.backup.identity_env, *(ref.password_env for ref in self.roles.values())]
+                 self.backup.identity_env, *(ref.password_env for ref in self.roles.values()),
+                 self.pooler.auth_password_env if self.pooler else None]
         return [name for name in names if name]
 
     @property
@@ -285,6 +347,12 @@ class Environment(BaseModel):
             raise ValueError("port and pg_bin are for local clusters; a remote environment has only dsn")
         if self.password_env is not None and not re.match(r"^[A-Z_][A-Z0-9_]*$", self.password_env):
             raise ValueError("password_env names an environment variable (e.g. CUISINE_PROD_PASSWORD)")
+        if self.dsn is None and self.replicas:
+            raise ValueError("replicas are listed for remote environments; a local one's are made with "
+                             "make db-create-replica")
+        for name in self.replicas:
+            if not REPLICA_NAME.match(name) or name in ("any", "primary"):
+                raise ValueError(f"replica name {name!r}: lowercase letters, digits and '_', not 'any' or 'primary'")
         return self
 
 

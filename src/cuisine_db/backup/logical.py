@@ -31,6 +31,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError, UsageError
 from cuisine_db.postgres.connect import client_environ, connect
 from cuisine_db.postgres.runner import ToolError, spawn
+from cuisine_db.postgres.target import Target
 from cuisine_db.storage import Repository, open_repository
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.growing import DirectoryWatch, GrowingFile
@@ -124,6 +125,15 @@ def _pg_dump_argv(program: Path, folder: Path, kind: str, jobs: int, snapshot: s
     return argv
 
 
+def _failed(returncode: int, stderr: str, source: Target | None) -> None:
+    """pg_dump's failure; on a replica, replay that cancelled it is explained (the dump can be taken again)."""
+    error = ToolError("pg_dump", returncode, stderr)
+    if source is not None and "conflict with recovery" in stderr:
+        error.hint = (f"replica {source.name} cancelled the dump to replay the primary's changes: raise its "
+                      "max_standby_streaming_delay, or take the backup from the primary")
+    raise error
+
+
 def _stream_dump(process: Any, folder: Path, repository: Repository, key_prefix: str, recipients: list[Any],
                  level: int, jobs: int, progress: Progress | None) -> dict[str, StoredObject]:
     """Store every file pg_dump writes while it writes them; stop everything at the first failure."""
@@ -184,8 +194,12 @@ def _stream_dump(process: Any, folder: Path, repository: Repository, key_prefix:
 
 def create(settings: Settings, env: Environment, kind: str, tables: Sequence[TableName] = (), *,
            notify: Callable[[str], None] = lambda _: None,
-           progress: Callable[[int], Progress | None] = lambda _: None) -> BackupReport:
-    """Take a logical backup of `env` into its repository; nothing counts as a backup until its manifest exists."""
+           progress: Callable[[int], Progress | None] = lambda _: None,
+           source: Target | None = None) -> BackupReport:
+    """Take a logical backup of `env` into its repository; nothing counts as a backup until its manifest exists.
+
+    `source` is a replica to dump from (postgres/routing.py): the same data as the primary's at the replica's
+    replayed position, without the dump's reads on the primary."""
     _check_request(kind, tables)
     recipient_keys = age_keys.recipients(settings, env)
     recipients = age_keys.parse_recipients(recipient_keys)
@@ -193,8 +207,8 @@ def create(settings: Settings, env: Environment, kind: str, tables: Sequence[Tab
     jobs = env.backup.jobs
     started = datetime.now(UTC)
     clock = time.monotonic()
-    with connect(settings, env, "backup") as meta, \
-            connect(settings, env, "backup snapshot", autocommit=False) as snap:
+    with connect(settings, env, "backup", target=source) as meta, \
+            connect(settings, env, "backup snapshot", autocommit=False, target=source) as snap:
         identity = _one(meta.execute(queries.load("backup/server_identity")).fetchone())
         version, version_num, encoding, collate, ctype = identity
         system_identifier, timeline = _control(meta)
@@ -209,8 +223,9 @@ def create(settings: Settings, env: Environment, kind: str, tables: Sequence[Tab
         name = _unique_name(repository, env, kind)
         key_prefix = prefix(str(name))
         client = dump_client(settings, version_num // 10000)
-        notify(f"{env.name}: backing up database {database_of(settings, env)!r} as {name} (pg_dump {client.version}, "
-               f"{jobs} jobs) into {repository.url}")
+        origin = "" if source is None else f" from replica {source.name}"
+        notify(f"{env.name}: backing up database {database_of(settings, env)!r}{origin} as {name} "
+               f"(pg_dump {client.version}, {jobs} jobs) into {repository.url}")
         with scratch(settings, f"backup-{name}") as work:
             folder = work / "dump"
             folder.mkdir()
@@ -218,12 +233,12 @@ def create(settings: Settings, env: Environment, kind: str, tables: Sequence[Tab
             argv = _pg_dump_argv(client.program("pg_dump"), folder, kind, jobs, snapshot, selection)
             try:
                 with log.open("wb") as errors:
-                    process = spawn(argv, env=client_environ(settings, env), stderr=errors)
+                    process = spawn(argv, env=client_environ(settings, env, target=source), stderr=errors)
                     stored = _stream_dump(process, folder, repository, key_prefix, recipients,
                                           env.backup.compress_level, jobs,
                                           progress(estimate if kind != "schema" else 0))
                 if process.returncode != 0:
-                    raise ToolError("pg_dump", process.returncode, log.read_text(errors="replace"))
+                    _failed(process.returncode, log.read_text(errors="replace"), source)
                 entries = toc.read_list(client.program("pg_restore"), folder)
             except BaseException:
                 # An abandoned backup has no manifest, so it never counts; its objects go too, best effort.
@@ -252,7 +267,8 @@ def create(settings: Settings, env: Environment, kind: str, tables: Sequence[Tab
         started_at=started, finished_at=datetime.now(UTC),
         tool={"cuisine-db": __version__, "pg_dump": client.version},
         dump={"format": "directory", "jobs": jobs, "snapshot": "exported", "encoding": encoding,
-              "collate": collate, "ctype": ctype, "selection": [f"{t.schema}.{t.name}" for t in selection]},
+              "collate": collate, "ctype": ctype, "selection": [f"{t.schema}.{t.name}" for t in selection],
+              "source": "primary" if source is None else f"replica {source.name}"},
         encryption={"algorithm": "age-x25519", "recipients": [age_keys.fingerprint(r) for r in recipient_keys]},
         compression={"algorithm": "zstd", "level": env.backup.compress_level},
         tables=tuple(TableEntry(schema, table_name, counted.get(f"{schema}.{table_name}"))

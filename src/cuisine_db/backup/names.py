@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from cuisine_db.errors import UsageError
 
-# Physical types come with the PITR issue; logical ones are pg_dump's directory format.
+# Physical types are pg_basebackup (backup/physical.py); logical ones are pg_dump's directory format.
 PHYSICAL_TYPES = ("full", "incremental")
 LOGICAL_TYPES = ("logical", "schema", "data", "tables")
 TYPES = (*PHYSICAL_TYPES, *LOGICAL_TYPES)

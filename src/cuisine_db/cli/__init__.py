@@ -20,7 +20,9 @@ from cuisine_db.cli import (
     maintenance,
     migrate,
     monitor,
+    pooler,
     queries,
+    replicas,
     restore,
     schedule,
     seed,
@@ -69,6 +71,9 @@ app.add_typer(server_config.app, name="config")
 # Point-in-time recovery (issue 4): WAL archiving (push/fetch/check take the light path in entry.py)
 app.add_typer(wal.app, name="wal")
 app.add_typer(schedule.app, name="schedule")
+# Read replicas and pooling (issue 9)
+app.add_typer(replicas.app, name="replica")
+app.add_typer(pooler.app, name="pooler")
 
 
 def _one_line(text: str) -> str:

@@ -14,6 +14,7 @@ from cuisine_db.backup import catalog, logical, names, physical, retention
 from cuisine_db.backup import verify as verification
 from cuisine_db.backup.catalog import BackupEntry, Check
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, err, out, print_json, say, settings
+from cuisine_db.cli.replicas import ReplicaOption, routed
 from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops.journal import journaled
@@ -87,25 +88,46 @@ def entry_view(entry: BackupEntry) -> dict[str, Any]:
     }
 
 
+FromOption = Annotated[str | None, typer.Option(
+    "--from", help="primary (default) or replica: dump a replica within the lag bound (as --replica any).")]
+
+
+def _source(kind: str, replica: str | None, origin: str | None) -> str | None:
+    """The replica a backup reads from: --replica NAME|any, or --from replica (any); --from primary: none."""
+    if origin not in (None, "primary", "replica"):
+        raise UsageError(f"from={origin}: back up from the primary or a replica", hint="from=primary or from=replica")
+    if origin == "primary" and replica is not None:
+        raise UsageError("from=primary and replica= contradict each other")
+    wanted = replica or ("any" if origin == "replica" else None)
+    if wanted is not None and kind in names.PHYSICAL_TYPES:
+        raise UsageError(f"type={kind} from a replica is not built yet: physical backups read the primary",
+                         hint=f"type={kind} without replica= or from=, or type=logical from=replica")
+    return wanted
+
+
 @app.command("create")
-def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = None, json: JsonOption = False) -> None:
-    """Back up an environment into its repository (make db-backup env=E type=T [tables=a,b])."""
+def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = None, json: JsonOption = False,
+           replica: ReplicaOption = None, origin: FromOption = None) -> None:
+    """Back up an environment into its repository (make db-backup env=E type=T [tables=a,b] [from=replica])."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "backup", {"type": kind, "tables": tables}) as entry:
+    with journaled(s, chosen, "backup", {"type": kind, "tables": tables, "replica": replica, "from": origin}) as entry:
         names.check_type(kind)
         if kind in names.PHYSICAL_TYPES:
             if tables is not None:
                 raise UsageError(f"tables= goes with type=tables; type={kind} backs up the whole cluster")
+            _source(kind, replica, origin)  # refuses a replica: physical backups read the primary
             with progress_bar("backup", not json) as bar:
                 physical_report = physical.create(s, chosen, kind, notify=say, progress=bar)
             entry.details.update(name=physical_report.name, size=physical_report.size,
                                  seconds=physical_report.seconds, stop_lsn=physical_report.stop_lsn)
         else:
             wanted = names.parse_tables(tables) if tables is not None else []
+            source = routed(chosen, _source(kind, replica, origin), "db-backup")
             with progress_bar("backup", not json) as bar:
-                report = logical.create(s, chosen, kind, wanted, notify=say, progress=bar)
-            entry.details.update(name=report.name, size=report.size, rows=report.rows, seconds=report.seconds)
+                report = logical.create(s, chosen, kind, wanted, notify=say, progress=bar, source=source)
+            entry.details.update(name=report.name, size=report.size, rows=report.rows, seconds=report.seconds,
+                                 source="primary" if source is None else source.name)
     if kind in names.PHYSICAL_TYPES:
         _physical_done(physical_report, json)
         return

@@ -12,6 +12,7 @@ from cuisine_db.cli.render import show_findings
 from cuisine_db.diagnose import connection_usage
 from cuisine_db.diagnose.connections import idle_in_transaction, long_transactions, slot_usage
 from cuisine_db.diagnose.humanize import duration
+from cuisine_db.pooler.pools import PoolerUsage, pool_findings, read_pools
 
 
 def _counts(title: str, counts: dict[str, int]) -> Table:
@@ -21,6 +22,18 @@ def _counts(title: str, counts: dict[str, int]) -> Table:
     if len(counts) > 10:
         table.add_row(f"… {len(counts) - 10} more", str(sum(list(counts.values())[10:])))
     return table
+
+
+def show_pools(pooled: PoolerUsage) -> None:
+    """PgBouncer's pools: clients served and waiting, server connections, the longest wait."""
+    if not pooled.reachable:
+        return  # the verdict says so
+    table = Table("database", "user", "mode", "clients active", "waiting", "longest wait", "servers active", "idle",
+                  title=f"PgBouncer on {pooled.address} (SHOW POOLS)")
+    for pool in pooled.pools:
+        table.add_row(escape(pool.database), escape(pool.user), pool.pool_mode, str(pool.cl_active),
+                      str(pool.cl_waiting), f"{pool.maxwait_seconds:.1f}s", str(pool.sv_active), str(pool.sv_idle))
+    out.print(table)
 
 
 def connections(env: EnvOption = None, json: JsonOption = False) -> None:
@@ -34,8 +47,11 @@ def connections(env: EnvOption = None, json: JsonOption = False) -> None:
     findings = (slot_usage(usage, warning=limits.connections_warning, critical=limits.connections_critical)
                 + idle_in_transaction(usage, seconds=limits.idle_in_transaction_seconds)
                 + long_transactions(usage, seconds=limits.long_transaction_seconds))
+    # Issue 9: with a pooler configured, its pools (SHOW POOLS) and whether clients queue for a server connection.
+    pooled = read_pools(settings(), chosen)
+    findings += pool_findings(pooled, chosen) if pooled is not None else []
     if json:
-        print_json({"usage": usage, "findings": findings})
+        print_json({"usage": usage, "findings": findings, "pooler": pooled})
     else:
         out.print(f"[bold]{chosen.name}[/]: {usage.in_use} of {usage.available} connection slots in use "
                   f"({usage.share:.0%}): max_connections {usage.max_connections}, {usage.reserved} reserved for "
@@ -56,6 +72,8 @@ def connections(env: EnvOption = None, json: JsonOption = False) -> None:
             out.print(escape(f"oldest transaction: pid {oldest.pid} ({oldest.username}@{oldest.database}, "
                              f"{oldest.application or 'no application'}), open {duration(oldest.xact_seconds)}, "
                              f"now {oldest.state}"))
+        if pooled is not None:
+            show_pools(pooled)
         show_findings(findings, title="verdict", clean="connection usage is healthy")
     if findings:
         if not json:

@@ -12,6 +12,7 @@ from rich.table import Table
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, say, settings
 from cuisine_db.cli.plan_text import plan_lines
 from cuisine_db.cli.render import show_findings
+from cuisine_db.cli.replicas import ReplicaOption, routed
 from cuisine_db.durations import duration_ms
 
 # The services (and pglast) are imported by the commands that use them: every other command starts faster.
@@ -39,12 +40,13 @@ def slow_queries(
     env: EnvOption = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1_000, help="How many statements.")] = 20,
     json: JsonOption = False,
+    replica: ReplicaOption = None,
 ) -> None:
     """Statements with the most total execution time (pg_stat_statements), with their share, cache hit and temp use."""
     from cuisine_db.diagnose.slow_queries import slow_queries as top_queries
 
     chosen = environment(env)
-    report = top_queries(settings(), chosen, limit)
+    report = top_queries(settings(), chosen, limit, routed(chosen, replica, "db-slow-queries"))
     if json:
         print_json(report)
         return

@@ -16,6 +16,7 @@ from cuisine_db import security
 from cuisine_db.cli import audit_render
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
 from cuisine_db.cli.render import show_findings
+from cuisine_db.cli.replicas import ReplicaOption, routed
 from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.findings import worst
@@ -361,6 +362,7 @@ def audit_report(
     hours: Annotated[str, typer.Option("--hours", help="Usual login hours, UTC (e.g. 7-20).")] = "7-20",
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Where to write the Markdown record.")] = None,
     json: JsonOption = False,
+    replica: ReplicaOption = None,
 ) -> None:
     """Connections, failed logins, role and DDL changes, writes, superusers and unusual activity from the logs."""
     s = settings()
@@ -368,7 +370,8 @@ def audit_report(
     last = _day(end, "end") or datetime.now(UTC).date()
     first = _day(start, "start") or last - timedelta(days=29)
     thresholds = security.Thresholds(work_hours=security.parse_hours(hours))
-    report = security.audit_report(s, chosen, start=first, end=last, thresholds=thresholds)
+    report = security.audit_report(s, chosen, start=first, end=last, thresholds=thresholds,
+                                   target=routed(chosen, replica, "db-audit-report"))
     path = markdown or s.env_dir(chosen) / "reports" / f"audit-{chosen.name}-{first}-to-{last}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(audit_render.markdown(report), encoding="utf-8")

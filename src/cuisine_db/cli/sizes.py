@@ -9,15 +9,16 @@ from rich.markup import escape
 from rich.table import Table
 
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, settings
+from cuisine_db.cli.replicas import ReplicaOption, routed
 from cuisine_db.diagnose import database_size, humanize, table_sizes
 
 human = humanize.size
 
 
-def size(env: EnvOption = None, json: JsonOption = False) -> None:
+def size(env: EnvOption = None, json: JsonOption = False, replica: ReplicaOption = None) -> None:
     """The database's size on disk, and the free space of the data directory's filesystem when local."""
     chosen = environment(env)
-    result = database_size(settings(), chosen)
+    result = database_size(settings(), chosen, routed(chosen, replica, "db-size"))
     if json:
         fs = result.filesystem
         print_json({"database": result.database, "bytes": result.bytes,
@@ -45,10 +46,11 @@ def sizes(
     env: EnvOption = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000, help="How many tables.")] = 50,
     json: JsonOption = False,
+    replica: ReplicaOption = None,
 ) -> None:
     """Largest tables: heap, indexes, TOAST, total, estimated rows, dead-tuple share and estimated bloat."""
     chosen = environment(env)
-    rows = table_sizes(settings(), chosen, limit)
+    rows = table_sizes(settings(), chosen, limit, routed(chosen, replica, "db-table-sizes"))
     if json:
         print_json(rows)
         return

@@ -12,6 +12,7 @@ from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError
 from cuisine_db.postgres import connect
+from cuisine_db.postgres.target import Target
 
 STATEMENT_TIMEOUT = "30s"
 # Size functions open tables and would queue behind an ACCESS EXCLUSIVE lock; the queries skip tables
@@ -26,10 +27,10 @@ def set_timeouts(conn: psycopg.Connection[Any]) -> None:
 
 @contextmanager
 def diagnostic(settings: Settings, env: Environment, command: str, *, start: bool = True,
-               purpose: str = "monitoring") -> Iterator[psycopg.Connection[Any]]:
-    """A diagnostic session, as the environment's monitoring role unless told otherwise (postgres/purposes.py);
-    timeouts become errors that say what happened and what to do."""
-    with connect(settings, env, command, start=start, purpose=purpose) as conn:
+               purpose: str = "monitoring", target: Target | None = None) -> Iterator[psycopg.Connection[Any]]:
+    """A diagnostic session, as the environment's monitoring role unless told otherwise (postgres/purposes.py),
+    on a replica when routing chose one (`target`); timeouts become errors that say what happened and what to do."""
+    with connect(settings, env, command, start=start, purpose=purpose, target=target) as conn:
         set_timeouts(conn)
         try:
             yield conn

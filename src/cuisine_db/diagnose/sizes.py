@@ -13,6 +13,7 @@ from psycopg.rows import class_row
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.session import diagnostic
+from cuisine_db.postgres.target import Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,17 +59,17 @@ def read_table_sizes(conn: psycopg.Connection[Any], limit: int) -> list[TableSiz
         return cur.execute(sql.load("diagnose/table_sizes"), {"limit": limit}).fetchall()
 
 
-def table_sizes(settings: Settings, env: Environment, limit: int = 50) -> list[TableSize]:
-    """The largest tables first, with their indexes and TOAST counted separately."""
-    with diagnostic(settings, env, "db-table-sizes") as conn:
+def table_sizes(settings: Settings, env: Environment, limit: int = 50, target: Target | None = None) -> list[TableSize]:
+    """The largest tables first, with their indexes and TOAST counted separately (on a replica: `target`)."""
+    with diagnostic(settings, env, "db-table-sizes", target=target) as conn:
         return read_table_sizes(conn, limit)
 
 
-def data_filesystem(settings: Settings, env: Environment) -> Filesystem | None:
+def data_filesystem(settings: Settings, env: Environment, datadir: Path | None = None) -> Filesystem | None:
     """Size and free space of the filesystem under a local cluster's data directory; None for a remote server."""
     if not env.is_local:
         return None
-    datadir = settings.env_dir(env) / "data"
+    datadir = datadir or settings.env_dir(env) / "data"
     # statvfs needs only to reach the path, not to read the server-owned directory.
     probe = datadir if datadir.exists() else _existing_parent(datadir)
     stats = os.statvfs(probe)
@@ -88,8 +89,12 @@ def read_database_size(conn: psycopg.Connection[Any]) -> tuple[str, int]:
     return row[0], row[1]
 
 
-def database_size(settings: Settings, env: Environment) -> DatabaseSize:
-    """The database's size, and the free space of the data directory's filesystem when the cluster is local."""
-    with diagnostic(settings, env, "db-size") as conn:
+def database_size(settings: Settings, env: Environment, target: Target | None = None) -> DatabaseSize:
+    """The database's size, and the free space of the data directory's filesystem when the cluster is local
+    (the replica's, when routing chose one)."""
+    with diagnostic(settings, env, "db-size", target=target) as conn:
         name, size = read_database_size(conn)
-    return DatabaseSize(database=name, bytes=size, filesystem=data_filesystem(settings, env))
+    datadir = target.datadir if target is not None else None
+    if target is not None and datadir is None:
+        return DatabaseSize(database=name, bytes=size)
+    return DatabaseSize(database=name, bytes=size, filesystem=data_filesystem(settings, env, datadir))

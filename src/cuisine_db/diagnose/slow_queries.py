@@ -8,6 +8,7 @@ from datetime import datetime
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose import pgss
 from cuisine_db.postgres import connect
+from cuisine_db.postgres.target import Target
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,9 +23,11 @@ class SlowQueryReport:
     statements: list[pgss.Statement]
 
 
-def slow_queries(settings: Settings, env: Environment, limit: int = 20) -> SlowQueryReport:
-    """Top statements by total execution time, with calls, mean/max, rows, share, cache hit and temp blocks."""
-    with connect(settings, env, "slow-queries") as conn:
+def slow_queries(settings: Settings, env: Environment, limit: int = 20,
+                 target: Target | None = None) -> SlowQueryReport:
+    """Top statements by total execution time, with calls, mean/max, rows, share, cache hit and temp blocks
+    (a replica's own statements when routing chose one: `target`)."""
+    with connect(settings, env, "slow-queries", target=target) as conn:
         found = pgss.locate(conn, env)
         covered = pgss.coverage(conn, found)
         rows = pgss.top(conn, found, limit)

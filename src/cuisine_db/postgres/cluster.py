@@ -149,6 +149,10 @@ class LocalCluster:
         if self.running():
             self._pg_ctl("stop", "--wait", "--mode", mode, "--timeout", "120", timeout=150)
 
+    def promote(self) -> None:
+        """End a standby's recovery (pg_ctl promote): it starts a new timeline and accepts writes."""
+        self._pg_ctl("promote", "--wait", "--timeout", "90", timeout=120)
+
     def restart(self) -> None:
         """Stop (fast: sessions are ended, transactions rolled back) and start again, e.g. for postmaster settings."""
         self.stop()

@@ -11,17 +11,21 @@ from psycopg import sql
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError
-from cuisine_db.postgres import purposes
+from cuisine_db.postgres import purposes, topology
 from cuisine_db.postgres.cluster import SUPERUSER
+from cuisine_db.postgres.target import Target
 
 
 def connection_params(settings: Settings, env: Environment, dbname: str | None = None,
-                      purpose: str = purposes.ADMIN) -> dict[str, Any]:
-    """libpq parameters for an environment and purpose (postgres/purposes.py), without any password."""
+                      purpose: str = purposes.ADMIN, target: Target | None = None) -> dict[str, Any]:
+    """libpq parameters for an environment and purpose (postgres/purposes.py), without any password.
+
+    A local environment's primary is wherever postgres/topology.py says (a promoted replica's port);
+    `target` (postgres/routing.py) points them at one of the environment's replicas instead."""
     if env.is_local:
         params: dict[str, Any] = {
             "host": "127.0.0.1",
-            "port": env.port,
+            "port": topology.primary_node(settings, env).port,
             "user": SUPERUSER,
             "dbname": dbname or env.database,
             "passfile": str(settings.env_dir(env) / "pgpass"),
@@ -32,6 +36,12 @@ def connection_params(settings: Settings, env: Environment, dbname: str | None =
             params["dbname"] = dbname
         if env.passfile is not None:
             params["passfile"] = str(env.passfile)
+    if target is not None:
+        # The primary's address goes entirely: a list of hosts with target_session_attrs=read-write (a Patroni
+        # cluster's dsn) or a hostaddr left behind would send the replica's connection back to the primary.
+        for key in ("host", "hostaddr", "port", "target_session_attrs"):
+            params.pop(key, None)
+        params.update(target.params)
     role = purposes.role_for(settings, env, purpose)
     if role is not None:
         params["user"] = role.user
@@ -48,11 +58,12 @@ def describe(settings: Settings, env: Environment) -> str:
 
 
 def client_environ(settings: Settings, env: Environment, dbname: str | None = None,
-                   purpose: str = purposes.ADMIN) -> dict[str, str]:
-    """Environment variables that point libpq programs (psql, pg_dump) at the environment."""
+                   purpose: str = purposes.ADMIN, target: Target | None = None) -> dict[str, str]:
+    """Environment variables that point libpq programs (psql, pg_dump) at the environment (or `target`)."""
     mapping = {"host": "PGHOST", "port": "PGPORT", "user": "PGUSER", "dbname": "PGDATABASE",
-               "passfile": "PGPASSFILE", "sslmode": "PGSSLMODE"}
-    params = connection_params(settings, env, dbname, purpose)
+               "passfile": "PGPASSFILE", "sslmode": "PGSSLMODE", "hostaddr": "PGHOSTADDR",
+               "target_session_attrs": "PGTARGETSESSIONATTRS"}
+    params = connection_params(settings, env, dbname, purpose, target)
     environ = {mapping[key]: str(value) for key, value in params.items() if key in mapping}
     password = purposes.password_for(settings, env, purpose)
     if password is not None:
@@ -69,12 +80,14 @@ def connect(
     dbname: str | None = None,
     start: bool = True,
     purpose: str = purposes.ADMIN,
+    target: Target | None = None,
 ) -> psycopg.Connection[Any]:
     """Open a connection for one command, creating or starting the local cluster when it is not up.
 
-    `purpose` picks the least-privileged role meant for the command (postgres/purposes.py)."""
-    if not (env.is_local and start):
-        return _open(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose)
+    `purpose` picks the least-privileged role meant for the command (postgres/purposes.py); `target` one of
+    the environment's replicas (postgres/routing.py), which is never started here."""
+    if target is not None or not (env.is_local and start):
+        return _open(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose, target=target)
     try:
         return _open(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose)
     except UnavailableError:
@@ -87,9 +100,9 @@ def connect(
 
 def _open(
     settings: Settings, env: Environment, command: str, *, autocommit: bool, dbname: str | None,
-    purpose: str = purposes.ADMIN,
+    purpose: str = purposes.ADMIN, target: Target | None = None,
 ) -> psycopg.Connection[Any]:
-    params = connection_params(settings, env, dbname, purpose)
+    params = connection_params(settings, env, dbname, purpose, target)
     password = purposes.password_for(settings, env, purpose)
     if password is not None:
         params["password"] = password
@@ -107,6 +120,9 @@ def _open(
                 hint=f"check roles.{purpose} in cuisine-db.toml, or reset the role's password: "
                      f"cuisine-db security setup-roles --env {env.name} --rotate",
             ) from None
+        if target is not None:
+            raise UnavailableError(f"cannot connect to replica {target.name!r} of {env.name!r}: {first}",
+                                   hint=f"make db-replicas env={env.name} shows each replica's state") from None
         raise UnavailableError(
             f"cannot connect to environment {env.name!r} ({describe(settings, env)}): {first}",
             hint="is the server running? try: cuisine-db cluster status --env " + env.name

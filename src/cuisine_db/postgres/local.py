@@ -9,18 +9,25 @@ from pathlib import Path
 
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UsageError
-from cuisine_db.postgres import binaries, osuser
+from cuisine_db.postgres import binaries, osuser, topology
 from cuisine_db.postgres.cluster import LocalCluster
 
 
 def cluster_for(settings: Settings, env: Environment) -> LocalCluster:
-    """The local cluster an environment names (it may not exist yet)."""
+    """The local cluster serving as an environment's primary (it may not exist yet): its own, or the replica
+    a promotion made the primary (postgres/topology.py)."""
     if not env.is_local or env.port is None:
         raise UsageError(f"environment {env.name!r} is a remote server, not a local cluster")
+    primary = topology.primary_node(settings, env)
+    return node_cluster(settings, env, topology.home_of(settings, env, primary), primary.port)
+
+
+def node_cluster(settings: Settings, env: Environment, home: Path, port: int) -> LocalCluster:
+    """A local server of the environment (its primary or a replica) in `home`, on `port`."""
     build = binaries.find(env.postgres_version, settings.cache_dir, env.pg_bin)
     return LocalCluster(
-        home=settings.env_dir(env),
-        port=env.port,
+        home=home,
+        port=port,
         build=build,
         os_user=osuser.server_user(settings.server_user),
         extra_settings=env.server_settings,

@@ -19,6 +19,7 @@ from cuisine_db.errors import CuisineDbError, UnavailableError, UsageError
 from cuisine_db.findings import Finding
 from cuisine_db.postgres import connect
 from cuisine_db.postgres.local import cluster_for
+from cuisine_db.postgres.target import Target
 from cuisine_db.security import audit_events as events
 from cuisine_db.security.audit_events import AuditEvent, FailedLogin, Login
 from cuisine_db.security.logs import LogRecord, ReadStats, records
@@ -111,9 +112,10 @@ def log_dir(settings: Settings, env: Environment) -> Path:
     return folder
 
 
-def _superusers(settings: Settings, env: Environment) -> tuple[set[str] | None, str | None]:
+def _superusers(settings: Settings, env: Environment,
+                target: Target | None = None) -> tuple[set[str] | None, str | None]:
     try:
-        with connect(settings, env, "db-audit-report", purpose="monitoring", start=False) as conn:
+        with connect(settings, env, "db-audit-report", purpose="monitoring", start=False, target=target) as conn:
             return {row[0] for row in conn.execute(queries.load("security/superusers"))}, None
     except CuisineDbError as exc:
         return None, f"superusers unknown (the server did not answer: {exc.message})"
@@ -317,12 +319,13 @@ def build(env: Environment, folder: Path, stream: Iterable[LogRecord], stats: Re
 
 
 def audit_report(settings: Settings, env: Environment, *, start: date, end: date,
-                 thresholds: Thresholds = Thresholds()) -> AuditReport:
-    """Read the environment's logs for the period (plus the baseline before it) and build the report."""
+                 thresholds: Thresholds = Thresholds(), target: Target | None = None) -> AuditReport:
+    """Read the environment's logs for the period (plus the baseline before it) and build the report; its
+    catalog reads go to a replica when routing chose one (`target`), the logs read are the primary's."""
     if end < start:
         raise UsageError(f"end {end} is before start {start}")
     folder = log_dir(settings, env)
-    superusers, problem = _superusers(settings, env)
+    superusers, problem = _superusers(settings, env, target)
     since = datetime.combine(start - timedelta(days=thresholds.baseline_days), time(), UTC)
     stats = ReadStats(files=[])
     try:

@@ -139,7 +139,8 @@ def gather(conn: psycopg.Connection[Any], settings: Settings, env: Environment) 
         pgaudit_available=conn.execute(queries.load("security/pgaudit_available")).fetchone() is not None,
         pgaudit_extension=conn.execute(queries.load("security/pgaudit_extension")).fetchone() is not None,
         expected={"superuser": allowed, "createrole": allowed, "bypassrls": allowed,
-                  "replication": allowed | {purposes.role_name(env, "backup")}},
+                  # The replicas' walreceivers log in as cuisine_replication (issue 9, replicas/role.py).
+                  "replication": allowed | {purposes.role_name(env, "backup"), "cuisine_replication"}},
         tool_roles=tool_roles,
     )
 

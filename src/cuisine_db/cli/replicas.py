@@ -1,0 +1,237 @@
+"""`cuisine-db replica ...` (db-create-replica, db-replicas, db-promote-replica, db-drop-replica) and the
+`--replica NAME|any` option of the read-only reporting commands."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cuisine_db.cli.common import (
+    EnvOption,
+    JsonOption,
+    YesOption,
+    confirm,
+    environment,
+    err,
+    out,
+    print_json,
+    say,
+    settings,
+)
+from cuisine_db.cli.render import show_findings
+from cuisine_db.config import Environment
+from cuisine_db.diagnose.humanize import duration, size
+from cuisine_db.errors import FailedError, RefusedError
+from cuisine_db.ops.journal import journaled
+from cuisine_db.postgres.target import Target
+
+app = typer.Typer(help="Streaming replicas: create, list (lag), promote, drop, start, stop.", no_args_is_help=True)
+
+ReplicaOption = Annotated[str | None, typer.Option(
+    "--replica", help="Read from a replica: its name, or 'any' for the least lagging one within the environment's "
+                      "lag bound; falls back to the primary with a warning.")]
+NameOption = Annotated[str, typer.Option("--name", "-n", help="The replica's name, e.g. reports1.")]
+
+
+def routed(env: Environment, replica: str | None, command: str) -> Target | None:
+    """Where a read-only command reads: the replica routing picks (said on stderr), or None for the primary."""
+    if replica is None:
+        return None
+    from cuisine_db.postgres import routing
+
+    route = routing.choose(settings(), env, replica, command=command)
+    if route.warning:
+        err.print(f"[yellow]warning:[/] {escape(route.warning)}")
+    else:
+        say(f"{env.name}: reading from {route.reason}")
+    return route.target
+
+
+def confirm_always(env: Environment, action: str, word: str, yes: bool) -> None:
+    """Work that cannot be undone on any environment: the operator types `word`, or gives --yes."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise RefusedError(f"{action} needs confirmation and there is no terminal to ask",
+                           hint="add yes=1 to the make command (or --yes) once you are sure")
+    err.print(f"[bold red]{escape(action)}[/] ({env.name}).")
+    typed = typer.prompt(f"Type {word!r} to go on", default="", show_default=False)
+    if typed.strip() != word:
+        raise RefusedError("confirmation did not match; nothing was done")
+
+
+def _plan(plan_steps: list[tuple[str, list[str]]], title: str) -> None:
+    out.print(f"[bold]{escape(title)}[/]")
+    for number, (what, lines) in enumerate(plan_steps, 1):
+        out.print(f"\n{number}. {escape(what)}")
+        for line in lines:
+            out.print(f"   {escape(line)}")
+
+
+@app.command("create")
+def create(env: EnvOption = None, name: NameOption = "",
+           port: Annotated[int | None, typer.Option("--port", help="Its port (default: a free one).")] = None,
+           json: JsonOption = False) -> None:
+    """A streaming replica (pg_basebackup -R, a slot) on its own port; for a remote environment, the steps to apply."""
+    from cuisine_db.replicas import create as creating
+    from cuisine_db.replicas import plans
+
+    s = settings()
+    chosen = environment(env)
+    if not chosen.is_local:
+        plan = plans.create_plan(chosen, name, port)
+        if json:
+            print_json(plan)
+        else:
+            _plan(plan.steps, f"Replica {name} of remote environment {chosen.name}: apply these steps")
+        return
+    with journaled(s, chosen, "create-replica", {"name": name, "port": port}) as entry:
+        made = creating.create(s, chosen, name, port=port, notify=say)
+        entry.details.update(port=made.port, slot=made.slot, seconds=made.seconds)
+    if json:
+        print_json(made)
+        return
+    out.print(f"{chosen.name}: replica [bold]{made.name}[/] streams from {made.primary} on 127.0.0.1:{made.port} "
+              f"through slot {made.slot} ({made.seconds:.1f}s)")
+    say(f"read from it: make db-table-sizes env={chosen.name} replica={made.name}; its lag: make db-replicas "
+        f"env={chosen.name}")
+
+
+def _lag(bytes_: int | None, seconds: float | None) -> str:
+    if bytes_ is None and seconds is None:
+        return "-"
+    return f"{size(bytes_) if bytes_ is not None else '?'} / {duration(seconds) if seconds is not None else '-'}"
+
+
+@app.command("list")
+def list_replicas(env: EnvOption = None, json: JsonOption = False) -> None:
+    """Each replica's state, write/flush/replay lag in bytes and seconds, its slot; exit 1 on a problem."""
+    from cuisine_db.replicas import checks, lag
+
+    chosen = environment(env)
+    report = lag.measure(settings(), chosen)
+    findings = checks.judge(report, chosen)
+    if json:
+        print_json({"report": report, "findings": findings})
+    else:
+        # write/flush: the primary's pg_stat_replication; replay: read from the replica itself (replicas/lag.py),
+        # since the primary's replay_lag stands still while a replica's replay is paused.
+        title = (f"replicas of {chosen.name} (primary {report.primary}, WAL at {report.primary_lsn}; bound "
+                 f"{chosen.replica_max_lag_seconds:g} s, {size(chosen.replica_max_lag_bytes)})")
+        table = Table("replica", "where", "state", "write lag", "flush lag", "replay lag", "slot", "reads", title=title)
+        for status in report.replicas:
+            row = status.streaming
+            state = ("paused" if status.paused else status.receiver or "no receiver") if status.reachable \
+                else (status.problem or "unreachable")
+            if status.reachable and not status.in_recovery:
+                state = "PROMOTED"
+            slot = status.slot
+            slot_text = "-" if slot is None else \
+                f"{slot.name} ({'active' if slot.active else 'inactive'}, keeps {size(slot.retained_bytes)}, " \
+                f"{slot.wal_status})"
+            reason = lag.unfit(status, chosen)
+            table.add_row(escape(status.name), status.where, escape(state),
+                          _lag(row.write_bytes, row.write_seconds) if row else "-",
+                          _lag(row.flush_bytes, row.flush_seconds) if row else "-",
+                          _lag(status.replay_bytes, status.delay_seconds), escape(slot_text),
+                          "[green]yes[/]" if reason is None else f"[yellow]no[/]: {escape(reason)}")
+        out.print(table)
+        if not report.replicas:
+            say(f"{chosen.name} has no replicas: make db-create-replica env={chosen.name} name=reports1")
+        show_findings(findings, title="replication", clean="replication is healthy")
+    if findings and any(f.severity != "info" for f in findings):
+        if not json:
+            say(f"{len(findings)} finding(s)")
+        raise typer.Exit(1)
+
+
+@app.command("promote")
+def promote(env: EnvOption = None, name: NameOption = "", yes: YesOption = False, json: JsonOption = False) -> None:
+    """Make a replica the primary (switchover: nothing lost); the tool's view follows. Always asks (or --yes)."""
+    from cuisine_db.replicas import plans
+    from cuisine_db.replicas import promote as promoting
+    from cuisine_db.replicas.members import check_name
+
+    s = settings()
+    chosen = environment(env)
+    check_name(name)
+    if not chosen.is_local:
+        plan = plans.promote_plan(chosen, name)
+        if json:
+            print_json(plan)
+        else:
+            _plan(plan.steps, f"Promoting replica {name} of remote environment {chosen.name}: the steps")
+        return
+    with journaled(s, chosen, "promote-replica", {"name": name, "yes": yes}) as entry:
+        confirm_always(chosen, f"Promoting replica {name} makes it the primary of {chosen.name}; the current primary "
+                       "is stopped and must be rebuilt", name, yes)
+        done = promoting.promote(s, chosen, name, notify=say)
+        entry.details.update(kind=done.kind, former_primary=done.former_primary, followed=done.followed,
+                             stranded=done.stranded)
+    if json:
+        print_json(done)
+    else:
+        out.print(f"{chosen.name}: [bold]{done.name}[/] is the primary now (127.0.0.1:{done.port}, {done.kind}, "
+                  f"{done.seconds:.1f}s); the old primary is {done.former_primary} (stopped, needs a rebuild)")
+        if done.followed:
+            say(f"following the new primary: {', '.join(done.followed)}")
+        say(f"rebuild: make db-drop-replica env={chosen.name} name={done.former_primary}, then "
+            f"make db-create-replica env={chosen.name} name=...")
+    if done.stranded:
+        first = next(iter(done.stranded.items()))
+        raise FailedError(f"promoted, but {len(done.stranded)} replica(s) could not follow: {first[0]}: {first[1]}",
+                          hint=f"make db-drop-replica env={chosen.name} name={first[0]}, then create it again")
+
+
+@app.command("drop")
+def drop(env: EnvOption = None, name: NameOption = "", yes: YesOption = False, json: JsonOption = False) -> None:
+    """Stop and remove a replica (or a former primary) and drop its slot; remote: drop the slot only."""
+    from cuisine_db.replicas import drop as dropping
+
+    s = settings()
+    chosen = environment(env)
+    kind = dropping.kind_of(s, chosen, name)
+    with journaled(s, chosen, "drop-replica", {"name": name, "yes": yes}) as entry:
+        if kind == "former primary":
+            confirm_always(chosen, f"Deleting former primary {name}'s data: transactions it took after the "
+                           "promotion exist nowhere else", name, yes)
+        else:
+            confirm(chosen, f"Dropping replica {name}", yes)
+        done = dropping.drop(s, chosen, name, notify=say)
+        entry.details.update(kind=done.kind, slot=done.slot)
+    if json:
+        print_json(done)
+        return
+    slot = f"; slot {done.slot} dropped" if done.slot else ""
+    where = f" ({done.removed} removed)" if done.removed else ""
+    out.print(f"{chosen.name}: {done.kind} {done.name} dropped{where}{slot}")
+    if done.note:
+        say(done.note)
+
+
+@app.command("start")
+def start(env: EnvOption = None, name: NameOption = "") -> None:
+    """Start a local replica's server (it catches up through its slot)."""
+    from cuisine_db.replicas import control
+
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "replica start", {"name": name}):
+        cluster = control.start(s, chosen, name)
+    say(f"{chosen.name}: replica {name} running on 127.0.0.1:{cluster.port}")
+
+
+@app.command("stop")
+def stop(env: EnvOption = None, name: NameOption = "") -> None:
+    """Stop a local replica's server (its slot keeps the WAL it will need on the primary)."""
+    from cuisine_db.replicas import control
+
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "replica stop", {"name": name}):
+        control.stop(s, chosen, name)
+    say(f"{chosen.name}: replica {name} stopped; its slot keeps WAL on the primary until it is back")

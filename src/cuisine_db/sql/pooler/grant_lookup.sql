@@ -1,0 +1,2 @@
+-- Lets the pooler's auth role call the lookup function.
+GRANT EXECUTE ON FUNCTION {schema}.lookup(text) TO {role}

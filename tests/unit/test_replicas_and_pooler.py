@@ -1,0 +1,170 @@
+"""Replicas and pooling without a server: names, the recorded topology, what routing refuses, the plans for a
+remote environment, pool sizes and pgbouncer.ini, and the configuration's checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from cuisine_db.cli.backups import _source
+from cuisine_db.config import Environment, PoolerConfig, Settings, load_settings
+from cuisine_db.errors import ConfigError, UnavailableError, UsageError
+from cuisine_db.pooler.setup import render_ini
+from cuisine_db.pooler.sizing import size_pools
+from cuisine_db.postgres import client_environ, connection_params, topology
+from cuisine_db.replicas import lag, plans
+from cuisine_db.replicas.members import check_name, members
+
+
+def settings_for(tmp_path: Path, text: str) -> Settings:
+    config = tmp_path / "cuisine-db.toml"
+    config.write_text(text)
+    return load_settings({"CUISINE_DB_CONFIG": str(config)})
+
+
+LOCAL = "[environments.dev]\nport = 56990\n"
+REMOTE = ('[environments.prod]\ndsn = "host=db.internal port=5432 user=ops dbname=cuisine"\n'
+          '[environments.prod.replicas.reports1]\ndsn = "host=r1.internal port=5433 sslmode=verify-full"\n'
+          'slot = "cuisine_reports1"\n')
+
+
+def test_replica_names_become_folders_slots_and_application_names_so_only_plain_ones_pass() -> None:
+    assert check_name("reports1") == "reports1"
+    for bad in ("", "any", "primary", "Reports", "1reports", "re-ports", "r;x", "../x", "a" * 32, "r x"):
+        with pytest.raises(UsageError):
+            check_name(bad)
+
+
+def test_configuration_lists_replicas_for_remote_environments_only_and_never_a_password(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, REMOTE)
+    [member] = members(settings, settings.env("prod"))
+    assert (member.name, member.slot, member.local) == ("reports1", "cuisine_reports1", False)
+    # Where it is comes from its dsn; who connects and to which database stay the environment's.
+    assert member.target.params == {"host": "r1.internal", "port": "5433", "sslmode": "verify-full"}
+    bad = [
+        LOCAL + '[environments.dev.replicas.r1]\ndsn = "host=x"\n',
+        REMOTE.replace("port=5433", "port=5433 password=secret"),
+        REMOTE.replace("replicas.reports1", "replicas.any"),
+        REMOTE.replace('dsn = "host=r1.internal port=5433 sslmode=verify-full"', 'dsn = "port=5433"'),
+        LOCAL + "replica_max_lag_seconds = 0\n",
+        LOCAL + '[environments.dev.pooler]\nauth_password_env = "hunter2"\n',
+    ]
+    for text in bad:
+        with pytest.raises(ConfigError):
+            settings_for(tmp_path, text)
+
+
+def test_a_replica_target_replaces_the_primarys_whole_address_even_a_patroni_host_list(tmp_path: Path) -> None:
+    patroni = REMOTE.replace("host=db.internal port=5432",
+                             "host=pg1.internal,pg2.internal,pg3.internal port=5432,5432,5432 "
+                             "target_session_attrs=read-write")
+    settings = settings_for(tmp_path, patroni)
+    env = settings.env("prod")
+    [member] = members(settings, env)
+    primary = connection_params(settings, env)
+    assert primary["host"] == "pg1.internal,pg2.internal,pg3.internal"
+    assert client_environ(settings, env)["PGTARGETSESSIONATTRS"] == "read-write"  # pg_dump, psql follow the leader
+    replica = connection_params(settings, env, target=member.target)
+    assert {k: replica.get(k) for k in ("host", "port", "sslmode", "target_session_attrs", "user", "dbname")} == {
+        "host": "r1.internal", "port": "5433", "sslmode": "verify-full", "target_session_attrs": None,
+        "user": "ops", "dbname": "cuisine"}
+    assert "PGTARGETSESSIONATTRS" not in client_environ(settings, env, target=member.target)
+
+
+def test_the_topology_file_round_trips_and_refuses_folders_the_tool_never_writes(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, LOCAL)
+    env = settings.env("dev")
+    assert topology.load(settings, env) == topology.Topology()
+    assert topology.primary_node(settings, env).port == 56990
+    node = topology.Node("reports1", topology.replica_home("reports1"), 56991, "cuisine_reports1", "2025-01-01")
+    with topology.editing(settings, env) as edit:
+        edit.set(edit.current.with_replica(node))
+        edit.set(dataclasses.replace(edit.current, primary=node, replicas=()))
+    loaded = topology.load(settings, env)
+    assert loaded.primary == node and loaded.replicas == ()
+    assert topology.primary_node(settings, env).port == 56991
+    assert topology.home_of(settings, env, node) == settings.env_dir(env) / "replicas" / "reports1"
+    assert topology.path(settings, env).stat().st_mode & 0o077 == 0
+    raw = json.loads(topology.path(settings, env).read_text())
+    raw["primary"]["home"] = "../../elsewhere"
+    topology.path(settings, env).write_text(json.dumps(raw))
+    with pytest.raises(UnavailableError):
+        topology.load(settings, env)
+
+
+def status(**changes: object) -> lag.ReplicaStatus:
+    healthy = lag.ReplicaStatus(name="r1", where="127.0.0.1:1", local=True, running=True, reachable=True,
+                                problem=None, in_recovery=True, paused=False, receiver="streaming", replay_bytes=0,
+                                delay_seconds=0.0, streaming=None, slot=None)
+    return dataclasses.replace(healthy, **changes)  # type: ignore[arg-type]
+
+
+def test_routing_takes_a_replica_only_within_both_bounds() -> None:
+    env = Environment(name="e", port=56990, replica_max_lag_seconds=5, replica_max_lag_bytes=1000)
+    assert lag.unfit(status(), env) is None
+    assert lag.unfit(status(replay_bytes=1000, delay_seconds=5.0), env) is None
+    refused = [status(reachable=False, problem="stopped"), status(in_recovery=False),
+               status(delay_seconds=5.1, replay_bytes=10), status(replay_bytes=1001, delay_seconds=0.1),
+               status(replay_bytes=10, delay_seconds=None), status(replay_bytes=None, delay_seconds=None)]
+    reasons = [lag.unfit(one, env) for one in refused]
+    assert all(reasons), reasons
+    assert "stopped" in str(reasons[0]) and "5.1 s behind" in str(reasons[2]) and "1,001 bytes" in str(reasons[3])
+    assert lag.lsn("16/B374D848") == (0x16 << 32) + 0xB374D848 and lag.lsn(None) is None
+
+
+def test_a_remote_environment_gets_steps_without_any_password(tmp_path: Path) -> None:
+    env = settings_for(tmp_path, REMOTE).env("prod")
+    made = plans.create_plan(env, "reports2", 5434)
+    text = "\n".join(line for _, lines in made.steps for line in lines)
+    assert "--slot cuisine_reports2" in text and "--host db.internal --port 5432" in text and "port = 5434" in text
+    assert "PASSWORD '" not in text.upper() and "PASSWORD=" not in text.upper()
+    with pytest.raises(UsageError):
+        plans.create_plan(env, "reports1")  # already listed
+    promoted = plans.promote_plan(env, "reports1")
+    assert "pg_promote" in "\n".join(line for _, lines in promoted.steps for line in lines)
+    with pytest.raises(UsageError):
+        plans.promote_plan(env, "reports7")
+
+
+def test_pool_sizes_come_from_the_servers_slots_and_the_applications() -> None:
+    config = PoolerConfig(applications=6, connections_per_application=25, reserved_server_connections=10)
+    sizes = size_pools(config, max_connections=100, superuser_reserved=3, reserved=2, roles=2)
+    assert sizes.budget == 85  # 100 - 3 - 2 - 10
+    assert (sizes.default_pool_size, sizes.reserve_pool_size) == (42, 0)  # (85 - 1 for lookups) // 2
+    assert sizes.max_client_conn == 6 * 25 + 5
+    odd = size_pools(config, max_connections=100, superuser_reserved=3, reserved=0, roles=4)
+    assert (odd.default_pool_size, odd.reserve_pool_size) == (21, 2)  # 86 for the pools: 4 x 21, 2 to borrow
+    with pytest.raises(UsageError, match="no server connections left"):
+        size_pools(config, max_connections=14, superuser_reserved=3, reserved=0, roles=1)
+
+
+def test_pgbouncer_ini_holds_no_secret_and_refuses_values_that_would_break_it(tmp_path: Path) -> None:
+    env = Environment(name="dev", port=56990, pooler=PoolerConfig(port=56991))
+    assert env.pooler is not None
+    sizes = size_pools(env.pooler, max_connections=50, superuser_reserved=3, reserved=0, roles=1)
+    text = render_ini(env, env.pooler, tmp_path, {"cuisine": {"host": "127.0.0.1", "port": "56990",
+                                                              "dbname": "cuisine"}}, sizes, local=True)
+    lines = text.splitlines()
+    for wanted in ("pool_mode = transaction", "max_db_connections = 37", "default_pool_size = 36",
+                   f"auth_file = {tmp_path / 'userlist.txt'}", "unix_socket_dir = ",
+                   "cuisine = host=127.0.0.1 port=56990 dbname=cuisine", "cuisine_pgbouncer = max_user_connections=1",
+                   "auth_query = SELECT uname, phash FROM cuisine_pooler.lookup($1)"):
+        assert wanted in lines, wanted
+    assert "password" not in text.lower().replace("passwords", "")
+    with pytest.raises(UsageError):
+        render_ini(env, env.pooler, tmp_path, {"cuisine": {"host": "x\n[pgbouncer]", "dbname": "c"}}, sizes,
+                   local=True)
+
+
+def test_backups_from_a_replica_are_logical_until_physical_backups_exist() -> None:
+    assert _source("logical", None, None) is None
+    assert _source("logical", None, "primary") is None
+    assert _source("logical", None, "replica") == "any"
+    assert _source("logical", "reports1", None) == "reports1"
+    for args in (("logical", None, "standby"), ("logical", "reports1", "primary"), ("full", None, "replica"),
+                 ("full", "reports1", None)):
+        with pytest.raises(UsageError):
+            _source(*args)
