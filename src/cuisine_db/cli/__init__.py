@@ -10,6 +10,8 @@ import typer
 from typer._click import exceptions as click_exceptions
 
 from cuisine_db.cli import clusters, environments, migrate, seed, sizes
+from cuisine_db.cli.incidents import app as incident_app
+from cuisine_db.cli.integrity import app as integrity_app
 from cuisine_db.errors import EXIT_USAGE, CuisineDbError
 
 app = typer.Typer(
@@ -29,6 +31,8 @@ app.command("psql", context_settings={"allow_extra_args": True, "ignore_unknown_
 app.command("seed")(seed.seed)
 app.command("size")(sizes.size)
 app.command("table-sizes")(sizes.sizes)
+app.add_typer(incident_app, name="incident")
+app.add_typer(integrity_app, name="integrity")
 
 
 def _one_line(text: str) -> str:

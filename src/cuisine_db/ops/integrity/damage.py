@@ -1,0 +1,114 @@
+"""From evidence to damage: which relation is really broken, and the exact command that repairs it.
+
+Attribution rules, in order:
+- An error that names a file ("invalid page in block 5 of relation base/16384/16601") blames that file's
+  relation, whichever check was reading it: a B-tree check with heapallindexed reads the table too.
+- TOAST tables, their indexes' tables and owned sequences are repaired through the table that owns them.
+- When a table is damaged, the errors its indexes raised are folded into the table's evidence: their
+  heapallindexed pass read the damaged table, and restoring the table rebuilds its indexes anyway.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from cuisine_db.findings import Finding
+from cuisine_db.ops.integrity.catalog import FORK_NAMES, Catalog, Relation
+from cuisine_db.ops.integrity.tasks import Evidence
+
+MAX_EVIDENCE = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Damage:
+    """One relation to repair, why we think so, and how."""
+
+    relation: str  # schema.name
+    kind: str  # "table", "index", "materialized view", "sequence", "system catalog"
+    table: str  # the table it belongs to, as tables= takes it
+    evidence: tuple[str, ...]
+    repair: str
+
+
+def _psql(env_name: str, statement: str) -> str:
+    return f"cuisine-db psql --env {env_name} -c {shlex.quote(statement)}"
+
+
+def restore_tables_command(env_name: str, tables: Sequence[str]) -> str:
+    return f"make db-restore-tables env={env_name} backup=latest {shlex.quote('tables=' + ','.join(tables))}"
+
+
+def _describe(item: Evidence, culprit: Relation, fork: str | None) -> str:
+    where = f"{item.source} on {item.checked.display}" if item.checked.oid != culprit.oid else item.source
+    part = f" ({FORK_NAMES.get(fork, fork)} fork)" if fork and fork != "main" else ""
+    return f"{where}{part}: {item.message}"
+
+
+def _kind(rel: Relation) -> str:
+    if rel.is_catalog and not rel.is_index:
+        return "system catalog"
+    return {"i": "index", "m": "materialized view", "S": "sequence"}.get(rel.kind, "table")
+
+
+def _repair(rel: Relation, env_name: str) -> str:
+    kind = _kind(rel)
+    if kind == "system catalog":
+        return f"make db-restore env={env_name} backup=latest"
+    if kind == "index":
+        concurrently = "" if rel.is_catalog else "CONCURRENTLY "
+        return _psql(env_name, f"REINDEX INDEX {concurrently}{rel.display}")
+    if kind == "materialized view":
+        return _psql(env_name, f"REFRESH MATERIALIZED VIEW {rel.display}")
+    if kind == "sequence":
+        return _psql(env_name, f"ALTER SEQUENCE {rel.display} RESTART WITH <the next value it should hand out>")
+    return restore_tables_command(env_name, [rel.table_arg])
+
+
+def assess(catalog: Catalog, evidence: Iterable[Evidence], env_name: str) -> list[Damage]:
+    """Group the evidence by the relation to repair, applying the attribution rules above."""
+    groups: dict[int, list[tuple[int, str]]] = {}
+    for item in evidence:
+        named = catalog.named_in(item.message)
+        culprit, fork = named if named is not None else (item.checked, None)
+        target = culprit if culprit.is_index else catalog.owner(culprit)
+        # The relation's own check speaks first; what other checks tripped over comes after.
+        rank = 0 if item.checked.oid == culprit.oid else 1 if item.checked.table_oid == culprit.table_oid else 2
+        groups.setdefault(target.oid, []).append((rank, _describe(item, culprit, fork)))
+    for oid in [oid for oid in groups if catalog.by_oid[oid].is_index]:
+        table = catalog.owner(catalog.by_oid[oid])
+        if table.oid in groups and table.oid != oid:
+            groups[table.oid] += groups.pop(oid)
+    damages = []
+    for oid, ranked in groups.items():
+        rel = catalog.by_oid[oid]
+        unique = list(dict.fromkeys(text for _, text in sorted(ranked, key=lambda pair: pair[0])))
+        damages.append(Damage(relation=rel.display, kind=_kind(rel), table=rel.table_arg, evidence=tuple(unique),
+                              repair=_repair(rel, env_name)))
+    return sorted(damages, key=lambda damage: (damage.kind != "system catalog", damage.kind != "table",
+                                               damage.relation))
+
+
+def findings(damages: Iterable[Damage]) -> list[Finding]:
+    result = []
+    for damage in damages:
+        shown = list(damage.evidence[:MAX_EVIDENCE])
+        if len(damage.evidence) > MAX_EVIDENCE:
+            shown.append(f"and {len(damage.evidence) - MAX_EVIDENCE} more")
+        result.append(Finding(f"damaged {damage.kind}", "critical", damage.relation, "; ".join(shown), damage.repair))
+    return result
+
+
+def repair_plan(damages: Sequence[Damage], env_name: str) -> list[str]:
+    """The commands to run, in order: whole-database restore if a catalog is hit, else one table restore for
+    every damaged table (as the runbook writes it), then each index rebuild."""
+    if any(damage.kind == "system catalog" for damage in damages):
+        return [f"make db-restore env={env_name} backup=latest"]
+    tables = [damage.table for damage in damages if damage.kind == "table"]
+    plan = [restore_tables_command(env_name, tables)] if tables else []
+    plan += [damage.repair for damage in damages if damage.kind != "table"]
+    verify_tables = sorted({damage.table for damage in damages})
+    if verify_tables:
+        plan.append(f"make db-verify-tables env={env_name} {shlex.quote('tables=' + ','.join(verify_tables))}")
+    return plan
