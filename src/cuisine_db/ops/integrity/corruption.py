@@ -25,13 +25,25 @@ from cuisine_db.findings import Finding
 from cuisine_db.ops.integrity import catalog as catalog_module
 from cuisine_db.ops.integrity import checks, damage, extensions
 from cuisine_db.ops.integrity.catalog import Catalog, Relation
-from cuisine_db.ops.integrity.tasks import Connection, Evidence, Progress, is_corruption, message_of, run_tasks
+from cuisine_db.ops.integrity.tasks import (
+    CRASH_SETTLE_S,
+    CRASHED,
+    Connection,
+    Evidence,
+    Progress,
+    is_corruption,
+    message_of,
+    open_when_ready,
+    run_tasks,
+)
 from cuisine_db.ops.integrity.verify import DEFAULT_JOBS, TABLE_CHECKS, IntegrityReport, context, plan
 from cuisine_db.postgres import binaries, client_environ, connect
 from cuisine_db.postgres.runner import ToolError, run
 
 _HEADER = re.compile(r'^(?P<what>heap table|btree index) "(?P<name>.*)"(?P<where>(?:, [a-z]+ \d+)*):$')
 _SEVERITY = re.compile(r"^(ERROR|FATAL|PANIC|WARNING):\s+")
+_CONNECTION_LOST = "server closed the connection unexpectedly"
+MAX_CRASHES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,21 +92,67 @@ def parse_pg_amcheck(output: str, database: str, catalog: Catalog) -> tuple[list
     return evidence, unknown
 
 
-def run_pg_amcheck(settings: Settings, env: Environment, server_major: int, catalog: Catalog,
-                   tables: Sequence[Relation] | None, jobs: int) -> AmcheckResult:
-    build = binaries.client_for(server_major, settings.cache_dir)
+def _pg_amcheck(settings: Settings, env: Environment, build: binaries.PgBuild, *, jobs: int,
+                include: Sequence[Relation] | None, only: Relation | None = None,
+                exclude: Sequence[Relation] = ()) -> tuple[int, str, str]:
     argv: list[str | Path] = [build.program("pg_amcheck"), "--heapallindexed", "--install-missing",
                               f"--jobs={max(1, jobs)}"]
-    for rel in tables or []:
+    if only is not None:
+        argv += ["--relation", _pattern(only), "--no-dependent-indexes", "--no-dependent-toast"]
+    for rel in include or []:
         argv += ["--table", _pattern(rel)]
+    for rel in exclude:
+        # --exclude-relation does not drop an index a table brings along; these do (a table takes its indexes).
+        argv += ["--exclude-index" if rel.is_index else "--exclude-table", _pattern(rel)]
     result = run(argv, env=client_environ(settings, env), check=False)
-    evidence, unknown = parse_pg_amcheck(result.stdout, env.database, catalog)
-    if result.returncode in (0, 2):
-        return AmcheckResult(evidence, unknown, None)
-    if not evidence:
-        raise ToolError("pg_amcheck", result.returncode, result.stderr or result.stdout)
-    tail = " ".join(result.stderr.strip().splitlines()[-3:]) or f"exit {result.returncode}"
-    return AmcheckResult(evidence, unknown, tail)
+    return result.returncode, result.stdout, result.stderr
+
+
+def _wait_for_server(settings: Settings, env: Environment) -> None:
+    """After a crash: give the postmaster a moment to begin its restart, then wait until it accepts connections."""
+    time.sleep(CRASH_SETTLE_S)
+    open_when_ready(lambda: connect(settings, env, "db-check-corruption")).close()
+
+
+def run_pg_amcheck(settings: Settings, env: Environment, server_major: int, catalog: Catalog,
+                   tables: Sequence[Relation] | None, jobs: int) -> AmcheckResult:
+    """pg_amcheck over the database (or the given tables and their indexes and TOAST).
+
+    When a check crashes the server, pg_amcheck stops, and every session it had open reports the same lost
+    connection. Each of those relations is then checked again alone: the one that crashes again is the damaged
+    one, and pg_amcheck runs once more without it, so one crash does not hide the rest of the database.
+    """
+    build = binaries.client_for(server_major, settings.cache_dir)
+    crashed: list[Relation] = []
+    found: list[Evidence] = []
+    unknown: list[str] = []
+    for _ in range(MAX_CRASHES + 1):
+        code, stdout, stderr = _pg_amcheck(settings, env, build, jobs=jobs, include=tables, exclude=crashed)
+        evidence, unattributed = parse_pg_amcheck(stdout, env.database, catalog)
+        unknown += unattributed
+        found += [item for item in evidence if not _lost(item)]
+        suspects = list(dict.fromkeys(item.checked for item in evidence if _lost(item)))
+        if not suspects:
+            if code in (0, 2):
+                return AmcheckResult(found, unknown, None)
+            if not found:
+                raise ToolError("pg_amcheck", code, stderr or stdout)
+            return AmcheckResult(found, unknown, " ".join(stderr.strip().splitlines()[-3:]) or f"exit {code}")
+        for suspect in suspects:
+            _wait_for_server(settings, env)
+            _, alone, _ = _pg_amcheck(settings, env, build, jobs=1, include=None, only=suspect)
+            again, _ = parse_pg_amcheck(alone, env.database, catalog)
+            if any(_lost(item) for item in again):
+                crashed.append(suspect)
+                found.append(Evidence(suspect, CRASHED, "pg_amcheck " + ("verify_heapam" if suspect.is_heap
+                                                                         else "bt_index_check")))
+            found += [item for item in again if not _lost(item)]
+        _wait_for_server(settings, env)
+    return AmcheckResult(found, unknown, f"the server crashed more than {MAX_CRASHES} times; the check stopped")
+
+
+def _lost(item: Evidence) -> bool:
+    return _CONNECTION_LOST in item.message
 
 
 def _unread_forks(rel: Relation) -> tuple[str, ...]:
@@ -166,8 +224,10 @@ def check_corruption(
             scope = frozenset(catalog_module.resolve_tables(conn, catalog_module.parse_table_names(tables)).values())
         ctx = context(conn, settings, env, scope, False, notes)
         version = conn.info.parameter_status("server_version") or str(conn.info.server_version)
-        relations, amcheck_tables = _scope_relations(ctx.catalog, scope)
-        amcheck = run_pg_amcheck(settings, env, conn.info.server_version // 10000, ctx.catalog, amcheck_tables, jobs)
+    relations, amcheck_tables = _scope_relations(ctx.catalog, scope)
+    # No session of ours stays open meanwhile: a check that crashes the server would end it too.
+    amcheck = run_pg_amcheck(settings, env, ctx.server_version // 10000, ctx.catalog, amcheck_tables, jobs)
+    with open_when_ready(lambda: connect(settings, env, command)) as conn:
         page_evidence, pages_read = read_unread_pages(conn, ctx.catalog, relations, on_progress)
         tasks, counts = plan(conn, ctx, TABLE_CHECKS if tables is not None else ())
     checked = {"tables and TOAST tables (pg_amcheck)": sum(1 for rel in relations if rel.is_heap),

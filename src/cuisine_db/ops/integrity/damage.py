@@ -6,6 +6,9 @@ Attribution rules, in order:
 - TOAST tables, their indexes' tables and owned sequences are repaired through the table that owns them.
 - When a table is damaged, the errors its indexes raised are folded into the table's evidence: their
   heapallindexed pass read the damaged table, and restoring the table rebuilds its indexes anyway.
+- Damage confined to a table's free space map or visibility map needs no restore: the server zeroes such a
+  page when it reads it, and VACUUM FULL rewrites the table with new maps (a plain VACUUM would leave the
+  damaged page on disk wherever the free space it records does not change).
 """
 
 from __future__ import annotations
@@ -46,14 +49,20 @@ def _describe(item: Evidence, culprit: Relation, fork: str | None) -> str:
     return f"{where}{part}: {item.message}"
 
 
-def _kind(rel: Relation) -> str:
+MAP_KIND = "free space or visibility map"
+
+
+def _kind(rel: Relation, forks: set[str]) -> str:
     if rel.is_catalog and not rel.is_index:
         return "system catalog"
+    if rel.is_heap and forks and forks <= {"fsm", "vm"}:
+        return MAP_KIND
     return {"i": "index", "m": "materialized view", "S": "sequence"}.get(rel.kind, "table")
 
 
-def _repair(rel: Relation, env_name: str) -> str:
-    kind = _kind(rel)
+def _repair(rel: Relation, kind: str, env_name: str) -> str:
+    if kind == MAP_KIND:
+        return _psql(env_name, f"VACUUM FULL {rel.display}")
     if kind == "system catalog":
         return f"make db-restore env={env_name} backup=latest"
     if kind == "index":
@@ -69,6 +78,7 @@ def _repair(rel: Relation, env_name: str) -> str:
 def assess(catalog: Catalog, evidence: Iterable[Evidence], env_name: str) -> list[Damage]:
     """Group the evidence by the relation to repair, applying the attribution rules above."""
     groups: dict[int, list[tuple[int, str]]] = {}
+    forks: dict[int, set[str]] = {}
     for item in evidence:
         named = catalog.named_in(item.message)
         culprit, fork = named if named is not None else (item.checked, None)
@@ -76,16 +86,19 @@ def assess(catalog: Catalog, evidence: Iterable[Evidence], env_name: str) -> lis
         # The relation's own check speaks first; what other checks tripped over comes after.
         rank = 0 if item.checked.oid == culprit.oid else 1 if item.checked.table_oid == culprit.table_oid else 2
         groups.setdefault(target.oid, []).append((rank, _describe(item, culprit, fork)))
+        forks.setdefault(target.oid, set()).add(fork or "main")
     for oid in [oid for oid in groups if catalog.by_oid[oid].is_index]:
         table = catalog.owner(catalog.by_oid[oid])
         if table.oid in groups and table.oid != oid:
             groups[table.oid] += groups.pop(oid)
+            forks[table.oid] |= forks.pop(oid)
     damages = []
     for oid, ranked in groups.items():
         rel = catalog.by_oid[oid]
         unique = list(dict.fromkeys(text for _, text in sorted(ranked, key=lambda pair: pair[0])))
-        damages.append(Damage(relation=rel.display, kind=_kind(rel), table=rel.table_arg, evidence=tuple(unique),
-                              repair=_repair(rel, env_name)))
+        kind = _kind(rel, forks[oid])
+        damages.append(Damage(relation=rel.display, kind=kind, table=rel.table_arg, evidence=tuple(unique),
+                              repair=_repair(rel, kind, env_name)))
     return sorted(damages, key=lambda damage: (damage.kind != "system catalog", damage.kind != "table",
                                                damage.relation))
 

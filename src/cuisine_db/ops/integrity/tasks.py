@@ -25,6 +25,8 @@ LOCK_TIMEOUT = "10s"
 RECONNECT_WAIT_S = 90.0
 # SQLSTATE classes and codes that mean the data (not the query) is at fault.
 _CORRUPTION_STATES = ("XX001", "XX002", "XX000", "58P01", "58030")
+CRASH_SETTLE_S = 1.0
+CRASHED = "the server process checking it crashed (the server restarted): damaged data tripped up the check"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +75,24 @@ def not_checked(task: Task, reason: str) -> Outcome:
                                      "run the check again when the lock is free")])
 
 
+class _Lost(Exception):
+    """The server ended the session while the task ran: this task crashed it, or another one did."""
+
+
+def open_when_ready(open_connection: Callable[[], Connection], wait: float = RECONNECT_WAIT_S) -> Connection:
+    """Connect, waiting while the server restarts: after a backend crash it runs crash recovery first."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return open_connection()
+        except UnavailableError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+
+
 class _Worker:
-    """One connection, reopened when the server ends it (a crash while reading damaged data does that)."""
+    """One connection, reopened after the server ends it."""
 
     def __init__(self, open_connection: Callable[[], Connection]) -> None:
         self._open = open_connection
@@ -82,16 +100,7 @@ class _Worker:
 
     def connection(self) -> Connection:
         if self.conn is None or self.conn.closed:
-            deadline = time.monotonic() + RECONNECT_WAIT_S
-            while True:
-                try:
-                    self.conn = self._open()
-                    break
-                except UnavailableError:
-                    # The server restarts after a backend crash; give it time to finish recovery.
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(1)
+            self.conn = open_when_ready(self._open)
             self.conn.execute(sql.load("integrity/lock_timeout"), {"timeout": LOCK_TIMEOUT})
         return self.conn
 
@@ -107,13 +116,9 @@ class _Worker:
             raise UnavailableError(f"not allowed to check {task.label}: {message_of(exc)}",
                                    hint="run integrity checks as a superuser, or GRANT EXECUTE on amcheck's "
                                         "functions and pg_read_all_data to the environment's role") from None
-        except psycopg.OperationalError as exc:
-            # The server ended this session: a crash while reading this relation is evidence against it.
-            self.conn = None
-            if task.relation is None:
-                raise UnavailableError(f"the server ended the session while checking {task.label}: {exc}") from None
-            return Outcome(evidence=[Evidence(task.relation, f"the server process ended while reading it ({exc})",
-                                              "server crash")])
+        except psycopg.OperationalError:
+            self.close()
+            raise _Lost from None
         except psycopg.Error as exc:
             if not is_corruption(exc):
                 raise
@@ -126,11 +131,32 @@ class _Worker:
     def close(self) -> None:
         if self.conn is not None and not self.conn.closed:
             self.conn.close()
+        self.conn = None
+
+
+def _alone(open_connection: Callable[[], Connection], task: Task) -> Outcome:
+    """Run a task whose session was lost again, with nothing else running: if the server crashes again, the
+    task's relation is what crashes it. Every session a crash ends looks the same to its client, and the
+    warning the server sends the bystanders does not always arrive, so only a second crash convicts."""
+    time.sleep(CRASH_SETTLE_S)  # let the postmaster begin the restart a crash triggers before reconnecting
+    worker = _Worker(open_connection)
+    try:
+        return worker.run(task)
+    except _Lost:
+        if task.relation is None:
+            raise UnavailableError(f"the server ended the session twice while checking {task.label}",
+                                   hint="see the server's log") from None
+        return Outcome(evidence=[Evidence(task.relation, CRASHED, task.source or task.label)])
+    finally:
+        worker.close()
 
 
 def run_tasks(open_connection: Callable[[], Connection], tasks: Sequence[Task], jobs: int,
               on_progress: Progress | None = None) -> Outcome:
-    """Run every task on `jobs` connections, largest first; return everything they found together."""
+    """Run every task on `jobs` connections, largest first; return everything they found together.
+
+    A task whose session the server ended is run again at the end, alone (see `_alone`).
+    """
     ordered = sorted(tasks, key=lambda task: task.cost, reverse=True)
     pending: queue.Queue[Task] = queue.Queue()
     for task in ordered:
@@ -138,11 +164,20 @@ def run_tasks(open_connection: Callable[[], Connection], tasks: Sequence[Task], 
     total = sum(task.cost for task in ordered) or 1
     done = 0
     result = Outcome()
+    lost: list[Task] = []
     errors: list[BaseException] = []
     lock = threading.Lock()
 
-    def work() -> None:
+    def finished(task: Task, outcome: Outcome) -> None:
         nonlocal done
+        with lock:
+            result.findings += outcome.findings
+            result.evidence += outcome.evidence
+            done += task.cost
+            if on_progress is not None:
+                on_progress(done, total, task.label)
+
+    def work() -> None:
         worker = _Worker(open_connection)
         try:
             while not errors:
@@ -150,13 +185,14 @@ def run_tasks(open_connection: Callable[[], Connection], tasks: Sequence[Task], 
                     task = pending.get_nowait()
                 except queue.Empty:
                     return
-                outcome = worker.run(task)
-                with lock:
-                    result.findings += outcome.findings
-                    result.evidence += outcome.evidence
-                    done += task.cost
-                    if on_progress is not None:
-                        on_progress(done, total, task.label)
+                try:
+                    outcome = worker.run(task)
+                except _Lost:
+                    with lock:
+                        lost.append(task)
+                    time.sleep(CRASH_SETTLE_S)
+                    continue
+                finished(task, outcome)
         except BaseException as exc:  # user errors and bugs alike surface in the main thread
             errors.append(exc)
         finally:
@@ -170,4 +206,6 @@ def run_tasks(open_connection: Callable[[], Connection], tasks: Sequence[Task], 
         thread.join()
     if errors:
         raise errors[0]
+    for task in lost:
+        finished(task, _alone(open_connection, task))
     return result
