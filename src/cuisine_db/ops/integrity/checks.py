@@ -42,6 +42,8 @@ class Context:
     amcheck_schema: str
     server_version: int
     in_recovery: bool
+    database: str  # the database connected to (a remote environment's dsn names it)
+    database_quoted: str
 
 
 Planner = Callable[[Connection, Context], list[Task]]
@@ -126,14 +128,14 @@ def _checksums(ctx: Context, conn: Connection) -> Outcome:
     found = []
     if not enabled:
         found.append(Finding(
-            "data checksums", "warning", ctx.env.database,
+            "data checksums", "warning", ctx.database,
             "data checksums are off: a page damaged on disk is only noticed when amcheck or a query trips over it",
             "stop the cluster and run pg_checksums --enable on its data directory (takes as long as reading it)"))
     seen, seen_last = _acknowledged(ctx)
     last_text = last.isoformat() if last else None
     if failures > seen or (last_text is not None and seen_last is not None and last_text > seen_last):
         found.append(Finding(
-            "checksum failures", "critical", ctx.env.database,
+            "checksum failures", "critical", ctx.database,
             f"the server counted {failures} checksum failure(s) reading this database's pages"
             f"{f', the last at {last:%Y-%m-%d %H:%M:%S %Z}' if last else ''}"
             f"{f' ({seen} already examined)' if seen else ''}",
@@ -186,7 +188,7 @@ def _collations(ctx: Context, conn: Connection) -> Outcome:
             "collation version", "error", f"{row['kind']} {row['name']}",
             f"recorded version {row['recorded']}, the system now provides {row['actual']}: indexes on text sorted "
             "with the old rules may miss rows or let duplicates in",
-            f"{_psql(ctx, f'REINDEX DATABASE CONCURRENTLY {ctx.env.database}')}, then {_psql(ctx, refresh)}"))
+            f"{_psql(ctx, f'REINDEX DATABASE CONCURRENTLY {ctx.database_quoted}')}, then {_psql(ctx, refresh)}"))
     return Outcome(findings=found)
 
 

@@ -114,7 +114,7 @@ def _wait_for_server(settings: Settings, env: Environment) -> None:
     open_when_ready(lambda: connect(settings, env, "db-check-corruption")).close()
 
 
-def run_pg_amcheck(settings: Settings, env: Environment, server_major: int, catalog: Catalog,
+def run_pg_amcheck(settings: Settings, env: Environment, server_major: int, database: str, catalog: Catalog,
                    tables: Sequence[Relation] | None, jobs: int) -> AmcheckResult:
     """pg_amcheck over the database (or the given tables and their indexes and TOAST).
 
@@ -128,7 +128,7 @@ def run_pg_amcheck(settings: Settings, env: Environment, server_major: int, cata
     unknown: list[str] = []
     for _ in range(MAX_CRASHES + 1):
         code, stdout, stderr = _pg_amcheck(settings, env, build, jobs=jobs, include=tables, exclude=crashed)
-        evidence, unattributed = parse_pg_amcheck(stdout, env.database, catalog)
+        evidence, unattributed = parse_pg_amcheck(stdout, database, catalog)
         unknown += unattributed
         found += [item for item in evidence if not _lost(item)]
         suspects = list(dict.fromkeys(item.checked for item in evidence if _lost(item)))
@@ -141,7 +141,7 @@ def run_pg_amcheck(settings: Settings, env: Environment, server_major: int, cata
         for suspect in suspects:
             _wait_for_server(settings, env)
             _, alone, _ = _pg_amcheck(settings, env, build, jobs=1, include=None, only=suspect)
-            again, _ = parse_pg_amcheck(alone, env.database, catalog)
+            again, _ = parse_pg_amcheck(alone, database, catalog)
             if any(_lost(item) for item in again):
                 crashed.append(suspect)
                 found.append(Evidence(suspect, CRASHED, "pg_amcheck " + ("verify_heapam" if suspect.is_heap
@@ -226,7 +226,8 @@ def check_corruption(
         version = conn.info.parameter_status("server_version") or str(conn.info.server_version)
     relations, amcheck_tables = _scope_relations(ctx.catalog, scope)
     # No session of ours stays open meanwhile: a check that crashes the server would end it too.
-    amcheck = run_pg_amcheck(settings, env, ctx.server_version // 10000, ctx.catalog, amcheck_tables, jobs)
+    amcheck = run_pg_amcheck(settings, env, ctx.server_version // 10000, ctx.database, ctx.catalog, amcheck_tables,
+                             jobs)
     with open_when_ready(lambda: connect(settings, env, command)) as conn:
         page_evidence, pages_read = read_unread_pages(conn, ctx.catalog, relations, on_progress)
         tasks, counts = plan(conn, ctx, TABLE_CHECKS if tables is not None else ())
@@ -239,13 +240,13 @@ def check_corruption(
     findings += [Finding("damaged relation", "critical", "(dropped since the check began)", text,
                          "run the check again") for text in amcheck.unattributed]
     if amcheck.incomplete:
-        findings.append(Finding("incomplete check", "critical", env.database,
+        findings.append(Finding("incomplete check", "critical", ctx.database,
                                 f"pg_amcheck stopped early: {amcheck.incomplete}",
                                 f"make db-check-corruption env={env.name} again once the server is up"))
     findings += sorted(outcome.findings, key=lambda f: (f.check, f.subject))
     if tables is None and not findings:
         _acknowledge(settings, env, notes)
-    return IntegrityReport(env=env.name, database=env.database, server_version=version, findings=findings,
+    return IntegrityReport(env=env.name, database=ctx.database, server_version=version, findings=findings,
                            damaged=damaged, repair=damage.repair_plan(damaged, env.name), checked=checked, jobs=jobs,
                            seconds=round(time.monotonic() - started, 2), notes=notes)
 

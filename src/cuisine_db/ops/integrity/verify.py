@@ -75,9 +75,11 @@ def context(conn: Connection, settings: Settings, env: Environment, tables: froz
         if installed:
             notes.append("installed the amcheck extension (in pg_catalog, as pg_amcheck --install-missing does)")
     row = conn.execute(sql.load("integrity/in_recovery")).fetchone()
+    database = conn.execute(sql.load("integrity/database")).fetchone()
+    assert database is not None  # noqa: S101 - the statement always returns one row
     return Context(settings=settings, env=env, catalog=catalog_module.load(conn), tables=tables,
                    amcheck_schema=schema, server_version=conn.info.server_version,
-                   in_recovery=bool(row and row[0]))
+                   in_recovery=bool(row and row[0]), database=database[0], database_quoted=database[1])
 
 
 def plan(conn: Connection, ctx: Context, selected: Sequence[Check]) -> tuple[list[Task], dict[str, int]]:
@@ -112,6 +114,6 @@ def verify_integrity(
     outcome = run_tasks(lambda: connect(settings, env, "db-verify-integrity"), tasks, jobs, on_progress)
     damaged = damage.assess(ctx.catalog, outcome.evidence, env.name)
     findings = damage.findings(damaged) + sorted(outcome.findings, key=lambda f: (f.check, f.subject))
-    return IntegrityReport(env=env.name, database=env.database, server_version=version, findings=findings,
+    return IntegrityReport(env=env.name, database=ctx.database, server_version=version, findings=findings,
                            damaged=damaged, repair=damage.repair_plan(damaged, env.name), checked=counts, jobs=jobs,
                            seconds=round(time.monotonic() - started, 2), notes=notes)
