@@ -206,6 +206,21 @@ def test_collation_version_drift_is_reported(project: Project) -> None:
     assert f"ALTER COLLATION {row[1]} REFRESH VERSION" in drift["fix"]
 
 
+def test_a_partitioned_table_is_checked_through_its_partitions(project: Project) -> None:
+    migrated(project)
+    with project.connect() as conn:
+        conn.execute("CREATE TABLE events (id bigint, at date NOT NULL, body text) PARTITION BY RANGE (at)")
+        conn.execute("CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01')")
+        conn.execute("CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01')")
+        conn.execute("CREATE INDEX events_at_idx ON events (at)")
+        conn.execute("INSERT INTO events SELECT n, '2025-01-01'::date + n, 'x' FROM generate_series(1, 600) AS n")
+    report = in_process(project, ["events"])
+    assert report["findings"] == [], report
+    # Both partitions, their TOAST tables and indexes were checked; the parent has no storage of its own.
+    assert report["checked"]["tables and TOAST tables (pg_amcheck)"] == 4
+    assert report["checked"]["B-tree indexes (pg_amcheck, heapallindexed)"] == 4
+
+
 def test_bad_table_lists_are_refused_before_anything_runs(tmp_path: Path) -> None:
     # Nothing is listening on port 1: names are refused before any connection is tried.
     config = tmp_path / "cuisine-db.toml"

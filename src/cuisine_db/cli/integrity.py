@@ -15,6 +15,7 @@ from cuisine_db.cli.common import EnvOption, JsonOption, environment, err, out, 
 from cuisine_db.cli.render import show_findings
 from cuisine_db.errors import FailedError
 from cuisine_db.ops.integrity import DEFAULT_JOBS, IntegrityReport, check_corruption, verify_integrity
+from cuisine_db.ops.integrity.catalog import parse_table_names
 from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="Integrity and corruption checks (the runbook's Disaster Recovery).", no_args_is_help=True)
@@ -114,8 +115,6 @@ def tables(
 ) -> None:
     """The corruption checks limited to some tables, plus their constraints, foreign keys, sequences and indexes;
     exit 2 on an unknown table, 1 on any finding (make db-verify-tables tables=a,b)."""
-    from cuisine_db.ops.integrity.catalog import parse_table_names
-
     s = settings()
     chosen = environment(env)
     wanted = parse_table_names(names or "")
