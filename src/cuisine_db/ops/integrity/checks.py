@@ -248,51 +248,41 @@ def _exempt(key: ForeignKey) -> pgsql.Composed:
     return pgsql.SQL("({}) IS NOT NULL").format(columns)
 
 
-def _orphans(ctx: Context, keys: list[ForeignKey], conn: Connection) -> Outcome:
-    """Count, in one scan of the child table, the rows of each of its foreign keys that have no parent."""
-    counts = []
-    joins = []
-    for n, key in enumerate(keys):
-        alias = f"p{n}"
-        counts.append(pgsql.SQL("count(*) FILTER (WHERE {exempt} AND {missing} IS NULL)").format(
-            exempt=_exempt(key), missing=pgsql.Identifier(alias, "ctid")))
-        joins.append(pgsql.SQL("LEFT JOIN {parent} AS {alias} ON ({parent_columns}) = ({child_columns})").format(
-            parent=pgsql.Identifier(key.parent_schema, key.parent_table), alias=pgsql.Identifier(alias),
-            parent_columns=_columns(alias, key.parent_columns), child_columns=_columns("c", key.child_columns)))
-    child = pgsql.Identifier(keys[0].child_schema, keys[0].child_table)
-    query = sql.load("integrity/fk_orphan_counts").format(counts=pgsql.SQL(", ").join(counts), child=child,
-                                                           joins=pgsql.SQL(" ").join(joins))
-    row = conn.execute(query).fetchone()
-    assert row is not None  # noqa: S101 - an aggregate always returns one row
-    found = []
-    for key, orphans in zip(keys, row, strict=True):
-        if not orphans:
-            continue
-        examples = conn.execute(sql.load("integrity/fk_orphan_examples").format(
-            child=child, parent=pgsql.Identifier(key.parent_schema, key.parent_table), exempt=_exempt(key),
-            child_columns=_columns("c", key.child_columns), parent_columns=_columns("p", key.parent_columns),
-        )).fetchall()
-        shown = ", ".join(str(example[0]) for example in examples)
-        parent_arg = key.parent_table if key.parent_schema == "public" else key.parent
-        found.append(Finding(
-            "orphan rows", "error", f"{key.child} {key.name}",
-            f"{orphans} row(s) of {key.child} ({', '.join(key.child_columns)}) reference no row of {key.parent}, "
-            f"e.g. {shown}",
-            f"{restore_tables_command(ctx.env.name, [parent_arg])} if parent rows were lost; "
-            f"otherwise delete or re-point the orphans in {key.child}"))
-    return Outcome(findings=found)
+def _orphans(ctx: Context, key: ForeignKey, conn: Connection) -> Outcome:
+    """Count the child rows whose parent is missing; show up to three of their keys."""
+    parts = {
+        "child": pgsql.Identifier(key.child_schema, key.child_table),
+        "parent": pgsql.Identifier(key.parent_schema, key.parent_table),
+        "exempt": _exempt(key),
+        "child_columns": _columns("c", key.child_columns),
+        "parent_columns": _columns("p", key.parent_columns),
+    }
+    row = conn.execute(sql.load("integrity/fk_orphan_count").format(**parts)).fetchone()
+    orphans = row[0] if row is not None else 0
+    if not orphans:
+        return Outcome()
+    examples = conn.execute(sql.load("integrity/fk_orphan_examples").format(**parts)).fetchall()
+    shown = ", ".join(str(example[0]) for example in examples)
+    parent_arg = key.parent_table if key.parent_schema == "public" else key.parent
+    return Outcome(findings=[Finding(
+        "orphan rows", "error", f"{key.child} {key.name}",
+        f"{orphans} row(s) of {key.child} ({', '.join(key.child_columns)}) reference no row of {key.parent}, "
+        f"e.g. {shown}",
+        f"{restore_tables_command(ctx.env.name, [parent_arg])} if parent rows were lost; "
+        f"otherwise delete or re-point the orphans in {key.child}")])
 
 
 def foreign_key_tasks(conn: Connection, ctx: Context) -> list[Task]:
     with conn.cursor(row_factory=class_row(ForeignKey)) as cursor:
         keys = cursor.execute(sql.load("integrity/foreign_keys"), _params(ctx)).fetchall()
-    by_child: dict[str, list[ForeignKey]] = {}
-    for key in keys:
-        by_child.setdefault(key.child, []).append(key)
-    # The scan reads the child and its parents: a damaged page there is evidence like any other.
-    return [Task(f"foreign keys of {child}", max(group[0].child_pages, 1), functools.partial(_orphans, ctx, group),
-                 relation=ctx.catalog.by_plain.get(child), source="foreign key check")
-            for child, group in by_child.items()]
+    # One anti-join per key: with all-visible pages the planner reads only the two indexes, which beats one shared
+    # scan of the child's heap; without them it costs about as much. The query reads the child and the parent: a
+    # damaged page there is evidence like any other.
+    # Counted at a quarter of the child's pages: usually an index, a fraction of the table, is all it reads.
+    return [Task(f"foreign key {key.child} {key.name}", max(key.child_pages // 4, 1),
+                 functools.partial(_orphans, ctx, key),
+                 relation=ctx.catalog.by_plain.get(key.child), source="foreign key check")
+            for key in keys]
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from cuisine_db.ops.integrity.catalog import Relation
 
 Connection = psycopg.Connection[Any]
 LOCK_TIMEOUT = "10s"
+WORK_MEM = "64MB"
 RECONNECT_WAIT_S = 90.0
 # SQLSTATE classes and codes that mean the data (not the query) is at fault.
 _CORRUPTION_STATES = ("XX001", "XX002", "XX000", "58P01", "58030")
@@ -101,7 +102,7 @@ class _Worker:
     def connection(self) -> Connection:
         if self.conn is None or self.conn.closed:
             self.conn = open_when_ready(self._open)
-            self.conn.execute(sql.load("integrity/lock_timeout"), {"timeout": LOCK_TIMEOUT})
+            self.conn.execute(sql.load("integrity/session"), {"lock_timeout": LOCK_TIMEOUT, "work_mem": WORK_MEM})
         return self.conn
 
     def run(self, task: Task) -> Outcome:

@@ -37,7 +37,7 @@ CHECKS: tuple[Check, ...] = (
     Check("data checksums", checks.checksum_tasks),
     Check("collation versions", checks.collation_tasks),
     Check("NOT VALID constraints", checks.not_valid_tasks),
-    Check("foreign keys", checks.foreign_key_tasks, unit="tables' foreign keys (orphan rows)"),
+    Check("foreign keys", checks.foreign_key_tasks, unit="foreign keys (orphan rows)"),
     Check("sequences", checks.sequence_tasks, unit="sequences (behind their column)"),
     Check("invalid indexes", checks.invalid_index_tasks),
 )
