@@ -1,5 +1,5 @@
--- Foreign keys (validated or not, one row per constraint, not the copies on partitions) with their tables and
--- column names in key order, to look for rows whose parent is missing.
+-- Foreign keys (validated or not, one row per constraint, not the copies on partitions) with their tables,
+-- column names in key order, and whether an index on the child leads with the key's columns.
 SELECT quote_ident(c.conname) AS name,
        cn.nspname AS child_schema, cc.relname AS child_table,
        pn.nspname AS parent_schema, pc.relname AS parent_table,
@@ -8,6 +8,9 @@ SELECT quote_ident(c.conname) AS name,
        ARRAY(SELECT a.attname::text FROM unnest(c.confkey) WITH ORDINALITY AS k (attnum, ord)
              JOIN pg_attribute AS a ON a.attrelid = c.confrelid AND a.attnum = k.attnum ORDER BY k.ord) AS parent_columns,
        c.confmatchtype = 'f' AS match_full,
+       EXISTS (SELECT FROM pg_index AS i
+               WHERE i.indrelid = c.conrelid AND i.indisvalid AND i.indpred IS NULL
+                 AND (i.indkey::int2[])[0:array_length(c.conkey, 1) - 1] = c.conkey) AS child_indexed,
        pg_relation_size(c.conrelid) / current_setting('block_size')::int8 AS child_pages
 FROM pg_constraint AS c
 JOIN pg_class AS cc ON cc.oid = c.conrelid
