@@ -10,7 +10,7 @@ from cuisine_db.errors import UsageError
 from cuisine_db.ops.integrity import checks  # noqa: F401 - registers the integrity SQL variants
 from cuisine_db.ops.integrity.catalog import Catalog, Relation, parse_table_names
 from cuisine_db.ops.integrity.corruption import parse_pg_amcheck
-from cuisine_db.ops.integrity.damage import assess, findings, repair_plan
+from cuisine_db.ops.integrity.damage import assess, attribute, findings, repair_plan
 from cuisine_db.ops.integrity.tasks import Evidence
 
 
@@ -57,6 +57,23 @@ def test_a_heap_error_seen_by_an_index_check_blames_the_table_and_restores_it() 
     assert damaged[0].repair == "make db-restore-tables env=production backup=latest tables=recipes"
     # The table's own check speaks first.
     assert damaged[0].evidence[0].startswith("verify_heapam:")
+
+
+def test_only_a_relations_own_check_convicts_it() -> None:
+    # A damaged index sent a foreign-key query to a heap block that does not exist: the table's own check found
+    # nothing, so the table is not damaged; the error is reported on its own.
+    fk_error = 'could not open file "base/5/100.1" (target block 299286105): previous segment is only 59 blocks'
+    damaged, stray = attribute(CATALOG, [ev(201, "item order invariant violated", "bt_index_check"),
+                                         ev(200, fk_error, "foreign key check")], "prod")
+    assert [d.relation for d in damaged] == ["sales.orders_pkey"]
+    assert [(f.check, f.subject) for f in stray] == [("read error", "public.recipes")]
+    assert "foreign key check on sales.orders" in stray[0].evidence
+    # A query that only passes through the table (its own foreign key check) does not convict it either.
+    damaged, stray = attribute(CATALOG, [ev(100, fk_error, "foreign key check")], "prod")
+    assert damaged == [] and [f.subject for f in stray] == ["public.recipes"]
+    # Once the table's own check saw damage too, what the other query saw joins its evidence.
+    damaged, stray = attribute(CATALOG, [ev(100, "block 3: lp_off out of range"), ev(200, fk_error, "fk")], "prod")
+    assert [(d.relation, len(d.evidence)) for d in damaged] == [("public.recipes", 2)] and stray == []
 
 
 def test_toast_damage_is_repaired_through_its_table_and_index_errors_fold_into_it() -> None:

@@ -235,8 +235,8 @@ def check_corruption(
                "B-tree indexes (pg_amcheck, heapallindexed)": sum(1 for rel in relations if rel.is_btree),
                "other pages read (free space and visibility maps, other indexes, sequences)": pages_read, **counts}
     outcome = run_tasks(lambda: connect(settings, env, command), tasks, jobs)
-    damaged = damage.assess(ctx.catalog, amcheck.evidence + page_evidence, env.name)
-    findings = damage.findings(damaged)
+    damaged, stray = damage.attribute(ctx.catalog, amcheck.evidence + page_evidence + outcome.evidence, env.name)
+    findings = damage.findings(damaged) + stray
     findings += [Finding("damaged relation", "critical", "(dropped since the check began)", text,
                          "run the check again") for text in amcheck.unattributed]
     if amcheck.incomplete:

@@ -1,8 +1,12 @@
 """From evidence to damage: which relation is really broken, and the exact command that repairs it.
 
 Attribution rules, in order:
-- An error that names a file ("invalid page in block 5 of relation base/16384/16601") blames that file's
-  relation, whichever check was reading it: a B-tree check with heapallindexed reads the table too.
+- An error that names a file ("invalid page in block 5 of relation base/16384/16601") points at that file's
+  relation, whichever check was reading it: a B-tree check with heapallindexed reads the table too. Only a
+  relation's own check (amcheck's, or the page read) convicts it; a foreign key or sequence query reading it
+  does not; what other checks saw there is added to its evidence, or, when its own
+  check found nothing, reported as a read error of its own (a damaged index can send a query to heap blocks
+  that do not exist).
 - TOAST tables, their indexes' tables and owned sequences are repaired through the table that owns them.
 - When a table is damaged, the errors its indexes raised are folded into the table's evidence: their
   heapallindexed pass read the damaged table, and restoring the table rebuilds its indexes anyway.
@@ -22,6 +26,8 @@ from cuisine_db.ops.integrity.catalog import FORK_NAMES, Catalog, Relation
 from cuisine_db.ops.integrity.tasks import Evidence
 
 MAX_EVIDENCE = 3
+# The checks that read a relation to judge it; other queries (foreign keys, sequences) only pass through it.
+_OWN_CHECKS = ("verify_heapam", "bt_index_check", "pg_amcheck", "page read")
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,23 +81,38 @@ def _repair(rel: Relation, kind: str, env_name: str) -> str:
     return restore_tables_command(env_name, [rel.table_arg])
 
 
-def assess(catalog: Catalog, evidence: Iterable[Evidence], env_name: str) -> list[Damage]:
-    """Group the evidence by the relation to repair, applying the attribution rules above."""
+def attribute(catalog: Catalog, evidence: Iterable[Evidence], env_name: str) -> tuple[list[Damage], list[Finding]]:
+    """Group the evidence by the relation to repair, applying the attribution rules above; and what other queries
+    tripped over in relations no check of their own found damaged, as findings of their own."""
     groups: dict[int, list[tuple[int, str]]] = {}
     forks: dict[int, set[str]] = {}
+    secondary: list[tuple[Relation, Relation, str, str | None]] = []
     for item in evidence:
         named = catalog.named_in(item.message)
         culprit, fork = named if named is not None else (item.checked, None)
         target = culprit if culprit.is_index else catalog.owner(culprit)
-        # The relation's own check speaks first; what other checks tripped over comes after.
-        rank = 0 if item.checked.oid == culprit.oid else 1 if item.checked.table_oid == culprit.table_oid else 2
-        groups.setdefault(target.oid, []).append((rank, _describe(item, culprit, fork)))
+        if item.checked.oid != culprit.oid or not item.source.startswith(_OWN_CHECKS):
+            # Another relation's check, or a constraint query, read it: supporting evidence only. (A damaged index
+            # read by a query can point it at heap blocks that do not exist: the heap is not to blame.)
+            secondary.append((target, culprit, _describe(item, culprit, fork), fork))
+            continue
+        groups.setdefault(target.oid, []).append((0, _describe(item, culprit, fork)))
         forks.setdefault(target.oid, set()).add(fork or "main")
     for oid in [oid for oid in groups if catalog.by_oid[oid].is_index]:
         table = catalog.owner(catalog.by_oid[oid])
         if table.oid in groups and table.oid != oid:
             groups[table.oid] += groups.pop(oid)
             forks[table.oid] |= forks.pop(oid)
+    stray: list[Finding] = []
+    for target, culprit, text, fork in secondary:
+        home = target.oid if target.oid in groups else catalog.owner(target).oid
+        if home in groups:
+            groups[home].append((1, text))
+            forks[home].add(fork or "main")
+        else:
+            stray.append(Finding("read error", "error", culprit.display, text,
+                                 f"make db-check-corruption env={env_name} once the damage reported with it is "
+                                 "repaired; it reads every page and names what is still damaged"))
     damages = []
     for oid, ranked in groups.items():
         rel = catalog.by_oid[oid]
@@ -99,8 +120,13 @@ def assess(catalog: Catalog, evidence: Iterable[Evidence], env_name: str) -> lis
         kind = _kind(rel, forks[oid])
         damages.append(Damage(relation=rel.display, kind=kind, table=rel.table_arg, evidence=tuple(unique),
                               repair=_repair(rel, kind, env_name)))
-    return sorted(damages, key=lambda damage: (damage.kind != "system catalog", damage.kind != "table",
-                                               damage.relation))
+    damages.sort(key=lambda damage: (damage.kind != "system catalog", damage.kind != "table", damage.relation))
+    return damages, list({(f.subject, f.evidence): f for f in stray}.values())
+
+
+def assess(catalog: Catalog, evidence: Iterable[Evidence], env_name: str) -> list[Damage]:
+    """The damaged relations only (see `attribute`)."""
+    return attribute(catalog, evidence, env_name)[0]
 
 
 def findings(damages: Iterable[Damage]) -> list[Finding]:

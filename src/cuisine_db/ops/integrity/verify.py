@@ -112,8 +112,8 @@ def verify_integrity(
     if on_plan is not None:
         on_plan(sum(task.cost for task in tasks))
     outcome = run_tasks(lambda: connect(settings, env, "db-verify-integrity"), tasks, jobs, on_progress)
-    damaged = damage.assess(ctx.catalog, outcome.evidence, env.name)
-    findings = damage.findings(damaged) + sorted(outcome.findings, key=lambda f: (f.check, f.subject))
+    damaged, stray = damage.attribute(ctx.catalog, outcome.evidence, env.name)
+    findings = damage.findings(damaged) + stray + sorted(outcome.findings, key=lambda f: (f.check, f.subject))
     return IntegrityReport(env=env.name, database=ctx.database, server_version=version, findings=findings,
                            damaged=damaged, repair=damage.repair_plan(damaged, env.name), checked=counts, jobs=jobs,
                            seconds=round(time.monotonic() - started, 2), notes=notes)
