@@ -76,6 +76,123 @@ db-size: $(READY) ## Database size
 db-table-sizes: $(READY) ## Largest tables: limit=N
 	@$(CLI) table-sizes $(ENV_FLAG) $(if $(limit),--limit $(call q,$(limit)))
 
+# --- Security Management --------------------------------------------------------------------------
+# Passwords never reach a command line: password= travels in the environment (the CLI warns that it
+# landed in shell history); without it the CLI asks without echo, or reads password_file=/password_env=.
+.PHONY: db-create-user db-update-password db-drop-user db-grant-permission db-revoke-permission db-permissions \
+	db-setup-roles db-enable-audit db-audit-report db-security-check
+PASSWORD_FLAGS = $(if $(value password),--password-env CUISINE_DB_PASSWORD --from-make-command-line) \
+	$(if $(password_file),--password-file $(call q,$(password_file))) \
+	$(if $(password_env),--password-env $(call q,$(password_env)))
+GRANT_ARGS = --username $(call q,$(username)) --permission $(call q,$(permission)) --tables $(call q,$(tables)) \
+	$(if $(schema),--schema $(call q,$(schema)))
+# $(value ...): a password is taken as typed; make must not expand a '$' inside it.
+db-create-user db-update-password: export CUISINE_DB_PASSWORD := $(value password)
+db-create-user: $(READY) ## New login role: username=reports [password_file=|password_env=|password=] [valid_until=]
+	@$(CLI) security create-user $(ENV_FLAG) --username $(call q,$(username)) $(PASSWORD_FLAGS) $(if $(connection_limit),--connection-limit $(call q,$(connection_limit))) $(if $(valid_until),--valid-until $(call q,$(valid_until)))
+db-update-password: $(READY) ## New password for username= (asked twice without echo, or one line of stdin)
+	@$(CLI) security update-password $(ENV_FLAG) --username $(call q,$(username)) $(PASSWORD_FLAGS) $(if $(valid_until),--valid-until $(call q,$(valid_until)))
+db-drop-user: $(READY) ## Drop username= after showing what it owns [reassign_to=ROLE] (asks, or yes=1)
+	@$(CLI) security drop-user $(ENV_FLAG) --username $(call q,$(username)) $(if $(reassign_to),--reassign-to $(call q,$(reassign_to))) $(YES_FLAG)
+db-grant-permission: $(READY) ## Grant permission=SELECT[,INSERT] tables=users,recipes|ALL [schema=] to username=
+	@$(CLI) security grant $(ENV_FLAG) $(GRANT_ARGS)
+db-revoke-permission: $(READY) ## Revoke permission= on tables= [schema=] from username=
+	@$(CLI) security revoke $(ENV_FLAG) $(GRANT_ARGS)
+db-permissions: $(READY) ## Who can do what on which table [username=]
+	@$(CLI) security permissions $(ENV_FLAG) $(if $(username),--username $(call q,$(username)))
+db-setup-roles: $(READY) ## The tool's own least-privilege roles: backup, monitoring, operator [rotate=1]
+	@$(CLI) security setup-roles $(ENV_FLAG) $(if $(filter 1 yes true,$(rotate)),--rotate)
+db-enable-audit: $(READY) ## pgaudit (or log_statement=ddl) and connection logging [classes="ddl, role, write"] [yes=1]
+	@$(CLI) security enable-audit $(ENV_FLAG) $(if $(classes),--classes $(call q,$(classes))) $(YES_FLAG)
+db-audit-report: $(READY) ## Audit report from the server's logs: start=YYYY-MM-DD end=YYYY-MM-DD [markdown=FILE]
+	@$(CLI) security audit-report $(ENV_FLAG) $(if $(start),--start $(call q,$(start))) $(if $(end),--end $(call q,$(end))) $(if $(hours),--hours $(call q,$(hours))) $(if $(markdown),--markdown $(call q,$(markdown)))
+db-security-check: $(READY) ## CIS-benchmark checks with fixes; exit 1 on high findings [markdown=FILE]
+	@$(CLI) security check $(ENV_FLAG) $(if $(markdown),--markdown $(call q,$(markdown)))
+
+# --- Troubleshooting and monitoring ---------------------------------------------------------------
+# Variables: pid (db-terminate-query), mode=auto|cancel|terminate, nagios=1 and window=SECONDS (db-monitor),
+# days (db-growth); limit also serves db-table-sizes and db-growth.
+.PHONY: db-connections db-show-locks db-terminate-query db-monitor db-growth
+db-connections: $(READY) ## Connection slots in use, by database/user/application/client/state; leaks; verdict
+	@$(CLI) connections $(ENV_FLAG)
+db-show-locks: $(READY) ## Blocking tree: root blockers first, waiting sessions beneath
+	@$(CLI) locks $(ENV_FLAG)
+db-terminate-query: $(READY) ## Stop pid=N: cancel, then terminate if needed (mode=terminate|cancel; yes=1 on protected envs)
+	@$(CLI) terminate-query $(ENV_FLAG) --pid $(call q,$(pid)) $(if $(mode),--mode $(call q,$(mode))) $(YES_FLAG)
+db-monitor: $(READY) ## The daily checks; exit 1 on a finding (nagios=1: Nagios exit codes and status line)
+	@$(CLI) monitor $(ENV_FLAG) $(if $(filter 1 yes true,$(nagios)),--nagios) $(if $(window),--window $(call q,$(window)))
+db-growth: $(READY) ## Growth per table over time and days until the disk is full: days=N limit=N
+	@$(CLI) growth $(ENV_FLAG) $(if $(days),--days $(call q,$(days))) $(if $(limit),--limit $(call q,$(limit)))
+# Archiving old data (the runbook's Monthly "Archive old data if applicable"): table=, older-than=365d (h, d or w),
+# column= (default started_at for executions, else created_at), batch=N rows per delete transaction, pause=200ms
+# between batches, dry-run=1; restore=1 archive=NAME|latest brings an archive's rows back.
+.PHONY: db-archive-data db-archives db-verify-archive
+ARCHIVE_CREATE = create --older-than $(call q,$(older-than)) $(if $(column),--column $(call q,$(column))) \
+	$(if $(batch),--batch-size $(call q,$(batch))) $(if $(pause),--pause $(call q,$(pause))) $(call flag01,dry-run,--dry-run)
+db-archive-data: $(READY) ## Archive rows of table= older than older-than=365d to the repository, then delete them in batches (restore=1 archive=NAME: back; yes=1 on protected envs)
+	@$(CLI) archive $(if $(filter 1 yes true,$(restore)),restore --archive $(call q,$(archive)),$(call flag01,restore,)$(ARCHIVE_CREATE)) $(ENV_FLAG) $(if $(table),--table $(call q,$(table))) $(YES_FLAG)
+db-archives: $(READY) ## env's archives: table, cutoff, rows, size, state (deleted, pending, restored), last check
+	@$(CLI) archive list $(ENV_FLAG)
+db-verify-archive: $(READY) ## Decrypt archive=NAME and check its checksums and row counts; recorded next to it
+	@$(CLI) archive verify $(call q,$(archive)) $(ENV_FLAG)
+# --- Performance Tuning -------------------------------------------------------------------------
+# A 0/1 make variable as a CLI flag; any other value stops make with one line (exit 2) rather than guessing.
+flag01 = $(if $(filter 1 yes true,$($(1))),$(2),$(if $(filter-out 0 no false,$($(1))),$(error $(1)=$($(1)): give $(1)=1 or $(1)=0)))
+.PHONY: db-slow-queries db-explain db-analyze db-analyze-table db-create-index db-remove-unused-indexes \
+	db-vacuum-analyze db-show-config db-update-config db-recommend-config
+db-slow-queries: $(READY) ## Statements with the most total time (pg_stat_statements): limit=N
+	@$(CLI) slow-queries $(ENV_FLAG) $(if $(limit),--limit $(call q,$(limit)))
+db-explain: $(READY) ## EXPLAIN (ANALYZE, BUFFERS), always rolled back: query="..." [analyze=0] [params=v1,v2] [timeout=30s]
+	@$(CLI) explain $(ENV_FLAG) $(call q,$(query)) $(if $(filter 0 no false,$(analyze)),--plan-only,$(call flag01,analyze,)) $(if $(params),--params $(call q,$(params))) $(if $(timeout),--timeout $(call q,$(timeout)))
+db-analyze: $(READY) ## Weekly index analysis and recommended indexes, all tables: [method=auto|hypopg|rules] [min_days=N]
+	@$(CLI) analyze $(ENV_FLAG) $(if $(method),--method $(call q,$(method))) $(if $(min_days),--min-days $(call q,$(min_days)))
+db-analyze-table: $(READY) ## Index analysis and recommended indexes for one table: table=recipes
+	@$(CLI) analyze $(ENV_FLAG) --table $(call q,$(table)) $(if $(method),--method $(call q,$(method))) $(if $(min_days),--min-days $(call q,$(min_days)))
+db-create-index: $(READY) ## CREATE INDEX CONCURRENTLY: table=recipes columns=user_id,created_at [name=] [lock_timeout=] [timeout=]
+	@$(CLI) index create $(ENV_FLAG) --table $(call q,$(table)) --columns $(call q,$(columns)) $(if $(name),--name $(call q,$(name))) $(if $(lock_timeout),--lock-timeout $(call q,$(lock_timeout))) $(if $(timeout),--timeout $(call q,$(timeout)))
+db-remove-unused-indexes: $(READY) ## DROP INDEX CONCURRENTLY what is unused: [dry-run=1] [min_days=N] (yes=1 on protected envs)
+	@$(CLI) index remove-unused $(ENV_FLAG) $(call flag01,dry-run,--dry-run) $(if $(min_days),--min-days $(call q,$(min_days))) $(YES_FLAG)
+db-vacuum-analyze: $(READY) ## VACUUM (ANALYZE) table=T (comma-separated for several), with last runs before and after
+	@$(CLI) vacuum-analyze $(ENV_FLAG) --table $(call q,$(table))
+db-show-config: $(READY) ## Non-default settings: source, context, pending restart ([all=1] for every one)
+	@$(CLI) config show $(ENV_FLAG) $(call flag01,all,--all)
+db-update-config: $(READY) ## Validated ALTER SYSTEM + reload: param=max_connections value=200 [restart=1] [reset=1] (yes=1 on protected envs)
+	@$(CLI) config update $(ENV_FLAG) $(call q,$(param)) $(if $(filter 1 yes true,$(reset)),--reset $(if $(value),$(call q,$(value))),$(call flag01,reset,) $(call q,$(value))) $(call flag01,restart,--restart) $(YES_FLAG)
+db-recommend-config: $(READY) ## Runbook rules + PGTune + live evidence, as db-update-config lines: [disk=ssd|hdd] [ram=16GB] [cpus=N]
+	@$(CLI) config recommend $(ENV_FLAG) $(if $(disk),--disk $(call q,$(disk))) $(if $(ram),--ram $(call q,$(ram))) $(if $(cpus),--cpus $(call q,$(cpus)))
+
+# --- Backup and Recovery --------------------------------------------------------------------------
+# The runbook writes `make db-maintenance-mode enable` and `make maintenance-mode disable`: the word arrives as a
+# second goal, read here from MAKECMDGOALS; `enable` and `disable` themselves do nothing.
+.PHONY: db-backup db-backups db-restore db-restore-tables db-verify-backup db-test-restore db-expire-backups \
+	db-restore-leftovers db-maintenance-mode maintenance-mode enable disable
+MAINTENANCE_WORD = $(firstword $(filter enable disable,$(MAKECMDGOALS)))
+MAINTENANCE = $(CLI) maintenance $(or $(MAINTENANCE_WORD),status) $(ENV_FLAG) \
+	$(if $(and $(filter enable,$(MAINTENANCE_WORD)),$(reason)),--reason $(call q,$(reason)))
+
+db-backup: $(READY) ## Back up env: type=logical|schema|data|tables [tables=users,recipes] (full: PITR issue)
+	@$(CLI) backup create $(ENV_FLAG) --type $(call q,$(type)) $(if $(tables),--tables $(call q,$(tables)))
+db-backups: $(READY) ## env's backups: name, type, size, duration, last verification and test restore
+	@$(CLI) backup list $(ENV_FLAG)
+db-restore: $(READY) ## Full restore of env from backup=NAME|latest (protected: maintenance mode and yes=1)
+	@$(CLI) restore database $(ENV_FLAG) --backup $(call q,$(backup)) $(YES_FLAG) $(if $(filter 0 no false,$(analyze)),--no-analyze)
+db-restore-tables: $(READY) ## Restore tables=a,b of env from backup=NAME|latest in one transaction
+	@$(CLI) restore tables $(ENV_FLAG) --backup $(call q,$(backup)) --tables $(call q,$(tables)) $(YES_FLAG)
+db-verify-backup: $(READY) ## Checksums, decryption and pg_restore --list of backup=NAME; recorded in the catalog
+	@$(CLI) backup verify $(call q,$(backup)) $(ENV_FLAG)
+db-test-restore: $(READY) ## Restore backup=NAME beside env's database (staging), compare row counts, time it
+	@$(CLI) restore test $(ENV_FLAG) --backup $(call q,$(backup))
+db-expire-backups: $(READY) ## Grandfather-father-son retention of env's backups (dry-run=1 to preview)
+	@$(CLI) backup expire $(ENV_FLAG) $(if $(filter 1 yes true,$(dry-run)),--dry-run)
+db-restore-leftovers: $(READY) ## Databases kept by restores on env (drop: cuisine-db restore drop-leftover)
+	@$(CLI) restore leftovers $(ENV_FLAG)
+db-maintenance-mode: $(READY) ## enable|disable (status without either): block application roles [reason="..."]
+	@$(MAINTENANCE)
+maintenance-mode: $(READY) ## The runbook's other spelling: maintenance-mode enable reason="..." | disable
+	@$(MAINTENANCE)
+enable disable:
+	@:
+
 # --- Disaster Recovery: incidents, integrity, corruption (issue 8) ------------------------------
 # Values are read with $(value ...) and not exported, so make never expands what an operator typed:
 # description='$(shell ...)' reaches the CLI as text, and the CLI refuses it.

@@ -8,7 +8,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -20,6 +20,150 @@ CACHE_ENV_VAR = "CUISINE_DB_CACHE"
 CONFIG_FILE_NAME = "cuisine-db.toml"
 SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+
+
+# --- Monitoring (issue 6): thresholds for db-monitor, db-connections and metrics ---------------------
+class Monitoring(BaseModel):
+    """Thresholds of the monitoring checks; `[environments.NAME.monitoring]` in cuisine-db.toml overrides each."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # Shares of the connection slots left to ordinary roles (max_connections minus reserved slots).
+    connections_warning: float = Field(default=0.80, gt=0, le=1)
+    connections_critical: float = Field(default=0.95, gt=0, le=1)
+    # The runbook's connection leaks: a session idle inside an open transaction for this long.
+    idle_in_transaction_seconds: float = Field(default=60, gt=0)
+    long_query_warning_seconds: float = Field(default=300, gt=0)
+    long_query_critical_seconds: float = Field(default=1800, gt=0)
+    # A transaction open this long holds back vacuum's horizon for every table, whatever its state.
+    long_transaction_seconds: float = Field(default=3600, gt=0)
+    # Transaction volume: judged only when the window saw at least this many transactions.
+    rollback_ratio_warning: float = Field(default=0.05, gt=0, le=1)
+    rollback_min_transactions: int = Field(default=100, ge=1)
+    # Query performance: buffer cache hit ratio (judged past 10,000 block reads) and slow statements.
+    cache_hit_warning: float = Field(default=0.95, gt=0, le=1)
+    cache_hit_critical: float = Field(default=0.90, gt=0, le=1)
+    slow_query_mean_ms: float = Field(default=1000, gt=0)
+    # Statements run fewer times than this (a one-off load, a migration) are not outliers of the workload.
+    slow_query_min_calls: int = Field(default=3, ge=1)
+    # Storage: free share of the data directory's filesystem, days until full, dead tuples.
+    disk_free_warning: float = Field(default=0.20, gt=0, lt=1)
+    disk_free_critical: float = Field(default=0.10, gt=0, lt=1)
+    days_until_full_warning: float = Field(default=30, gt=0)
+    days_until_full_critical: float = Field(default=7, gt=0)
+    dead_share_warning: float = Field(default=0.20, gt=0, le=1)
+    dead_rows_minimum: int = Field(default=10_000, ge=0)
+    # Wraparound: transaction ID / MultiXact age as a share of the 2^31 limit.
+    wraparound_warning: float = Field(default=0.50, gt=0, lt=1)
+    wraparound_critical: float = Field(default=0.75, gt=0, lt=1)
+    prepared_transaction_seconds: float = Field(default=300, gt=0)
+    replication_lag_warning_seconds: float = Field(default=60, gt=0)
+    replication_lag_critical_seconds: float = Field(default=300, gt=0)
+    slot_retained_warning_bytes: int = Field(default=1024**3, gt=0)
+    # Growth: at most one size snapshot per interval; a remote server's disk size (local ones are measured).
+    snapshot_interval_seconds: float = Field(default=3600, ge=0)
+    disk_bytes: int | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Monitoring:
+        # (lower, higher): a warning must come before its critical level.
+        pairs = [("connections_warning", "connections_critical"),
+                 ("long_query_warning_seconds", "long_query_critical_seconds"),
+                 ("cache_hit_critical", "cache_hit_warning"),
+                 ("disk_free_critical", "disk_free_warning"),
+                 ("days_until_full_critical", "days_until_full_warning"),
+                 ("wraparound_warning", "wraparound_critical"),
+                 ("replication_lag_warning_seconds", "replication_lag_critical_seconds")]
+        for low, high in pairs:
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} must not be above {high}")
+        return self
+# The purposes the tool connects for besides "admin" (the environment's own connection): see postgres/purposes.py.
+Purpose = Literal["backup", "monitoring", "operator"]
+
+
+class RoleRef(BaseModel):
+    """A role the tool connects as for one purpose; its password only by reference (or the environment's)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,62}$")
+    password_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    passfile: Path | None = None
+_VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+
+def _variable_name(value: str | None) -> str | None:
+    if value is not None and not _VARIABLE.match(value):
+        raise ValueError("names an environment variable (e.g. CUISINE_S3_SECRET), never the secret itself")
+    return value
+
+
+# --- Backups (issue 3): repository, encryption, retention; maintenance mode ---------------------------
+class Retention(BaseModel):
+    """Grandfather-father-son: the newest backup of each of the last N days, ISO weeks and months."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    daily: int = Field(default=7, ge=0, le=1000)
+    weekly: int = Field(default=4, ge=0, le=1000)
+    monthly: int = Field(default=12, ge=0, le=1000)
+    # A backup without a manifest this much older than its name's time was abandoned (a killed run).
+    incomplete_after_hours: int = Field(default=48, ge=1)
+
+
+class BackupConfig(BaseModel):
+    """Where an environment's backups go and who can read them; secrets only by reference."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # file:///path, a path (relative to the config file), or s3://bucket/prefix. Default: <state_dir>/repository.
+    repository: str | None = None
+    s3_endpoint: str | None = None
+    s3_region: str | None = None
+    s3_access_key_env: str | None = None   # variable names; without them boto3's usual chain applies
+    s3_secret_key_env: str | None = None
+    # age public keys (age1...); default: the key pair under <state_dir>/keys/ (cuisine-db backup keygen).
+    recipients: list[str] = Field(default_factory=list)
+    # The private identity, needed only where restores and verification run: a 0600 file or a variable.
+    identity_file: Path | None = None
+    identity_env: str | None = None
+    jobs: int = Field(default=2, ge=1, le=64)
+    # zstd level: 1 compresses about twice as fast as 3 for about 10% more bytes (docs/benchmarks.md).
+    compress_level: int = Field(default=1, ge=1, le=19)
+    retention: Retention = Field(default_factory=Retention)
+
+    @field_validator("s3_access_key_env", "s3_secret_key_env", "identity_env")
+    @classmethod
+    def _variables(cls, value: str | None) -> str | None:
+        return _variable_name(value)
+
+    @field_validator("recipients")
+    @classmethod
+    def _recipients(cls, value: list[str]) -> list[str]:
+        for recipient in value:
+            if not re.match(r"^age1[02-9ac-hj-np-z]{58}$", recipient):
+                raise ValueError(f"{recipient[:12]!r}... is not an age public key (age1...)")
+        return value
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str | None) -> str | None:
+        if value is not None and "://" in value and not value.startswith(("file://", "s3://")):
+            raise ValueError("the repository is file:///path, a path, or s3://bucket/prefix")
+        return value
+
+
+class MaintenanceConfig(BaseModel):
+    """Which roles maintenance mode blocks: the listed ones, or every login role that is not exempt."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    application_roles: list[str] | None = None
+    exempt_roles: list[str] = Field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------------------------
 
 
 class Environment(BaseModel):
@@ -42,6 +186,28 @@ class Environment(BaseModel):
     # How long a migration statement may wait for a lock before it is retried.
     lock_timeout: str = "5s"
     lock_retries: int = Field(default=5, ge=0, le=100)
+    # Monitoring (issue 6): thresholds of db-monitor, db-connections and the metrics.
+    monitoring: Monitoring = Field(default_factory=Monitoring)
+    # --- Security (issue 7): the roles the tool connects as per purpose (backup, monitoring, operator),
+    # credentials by reference only; where remote servers' logs are copied for db-audit-report; roles
+    # db-security-check expects to hold superuser, CREATEROLE, BYPASSRLS or REPLICATION.
+    roles: dict[Purpose, RoleRef] = Field(default_factory=dict)
+    audit_log_dir: Path | None = None
+    expected_privileged_roles: list[str] = Field(default_factory=list)
+    # Performance tuning (issue 5): how long index statistics must cover before an index counts as unused, when a
+    # table counts as large, and how long db-explain lets a query run.
+    unused_index_min_days: float = Field(default=7, ge=0)
+    large_table_rows: int = Field(default=10_000, ge=0)
+    explain_timeout_seconds: float = Field(default=30, gt=0, le=86_400)
+    # Backups and maintenance mode (issue 3).
+    backup: BackupConfig = Field(default_factory=BackupConfig)
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+
+    def secret_variables(self) -> list[str]:
+        """Names of the environment variables this environment reads secrets from."""
+        names = [self.password_env, self.backup.s3_access_key_env, self.backup.s3_secret_key_env,
+                 self.backup.identity_env, *(ref.password_env for ref in self.roles.values())]
+        return [name for name in names if name]
 
     @property
     def is_local(self) -> bool:
@@ -165,6 +331,10 @@ class Settings:
         """Where the tool keeps an environment's cluster, credentials and journal."""
         return self.state_dir / env.name
 
+    def secret(self, variable: str | None) -> str | None:
+        """The value of a secret an environment refers to by variable name, if it is set."""
+        return self.secrets.get(variable) if variable else None
+
     def password_for(self, env: Environment) -> str | None:
         """The password an environment refers to by variable name, if it does."""
         if env.password_env is None:
@@ -239,9 +409,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if len(ports) != len(set(ports)):
         raise ConfigError(f"{path}: environments: two local environments share a port")
     secrets = {
-        env.password_env: environ[env.password_env]
+        name: environ[name]
         for env in environments.values()
-        if env.password_env and env.password_env in environ
+        for name in env.secret_variables()
+        if name in environ
     }
     webhook = parsed.incidents.webhook_url
     webhook_env = parsed.incidents.webhook_url_env

@@ -9,7 +9,24 @@ import typer
 # Typer vendors click; its usage errors are caught here so each becomes one line and exit 2.
 from typer._click import exceptions as click_exceptions
 
-from cuisine_db.cli import clusters, environments, migrate, seed, sizes
+from cuisine_db.cli import (
+    archive,
+    backups,
+    clusters,
+    connections,
+    environments,
+    indexes,
+    locks,
+    maintenance,
+    migrate,
+    monitor,
+    queries,
+    restore,
+    seed,
+    server_config,
+    sizes,
+)
+from cuisine_db.cli import security as security_cli
 from cuisine_db.cli.incidents import app as incident_app
 from cuisine_db.cli.integrity import app as integrity_app
 from cuisine_db.errors import EXIT_USAGE, CuisineDbError
@@ -25,12 +42,30 @@ app.add_typer(environments.env_app, name="env")
 app.add_typer(clusters.postgres_app, name="postgres")
 app.add_typer(clusters.cluster_app, name="cluster")
 app.add_typer(migrate.app, name="migrate")
+app.add_typer(backups.app, name="backup")
+app.add_typer(restore.app, name="restore")
+app.add_typer(maintenance.app, name="maintenance")
 app.command("psql", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
     environments.psql
 )
 app.command("seed")(seed.seed)
 app.command("size")(sizes.size)
 app.command("table-sizes")(sizes.sizes)
+app.add_typer(security_cli.app, name="security")
+app.command("connections")(connections.connections)
+app.command("locks")(locks.locks)
+app.command("terminate-query")(locks.terminate_query)
+app.command("monitor")(monitor.monitor)
+app.command("growth")(monitor.growth)
+app.add_typer(monitor.metrics_app, name="metrics")
+app.add_typer(archive.app, name="archive")
+# Performance tuning (issue 5)
+app.command("slow-queries")(queries.slow_queries)
+app.command("explain")(queries.explain)
+app.command("analyze")(indexes.analyze)
+app.command("vacuum-analyze")(indexes.vacuum_analyze)
+app.add_typer(indexes.app, name="index")
+app.add_typer(server_config.app, name="config")
 app.add_typer(incident_app, name="incident")
 app.add_typer(integrity_app, name="integrity")
 

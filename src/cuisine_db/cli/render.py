@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from rich.markup import escape
 from rich.table import Table
 
 from cuisine_db.cli.common import out, print_json, say
@@ -17,8 +18,9 @@ def findings_table(findings: Sequence[Finding], title: str) -> Table:
     table = Table("severity", "check", "subject", "evidence", "fix", title=title)
     for finding in findings:
         colour = _COLOURS[finding.severity]
-        table.add_row(f"[{colour}]{finding.severity}[/]", finding.check, finding.subject, finding.evidence,
-                      finding.fix)
+        # Findings carry data (query texts, names) that may hold brackets rich would read as markup.
+        table.add_row(f"[{colour}]{finding.severity}[/]", escape(finding.check), escape(finding.subject),
+                      escape(finding.evidence), escape(finding.fix))
     return table
 
 

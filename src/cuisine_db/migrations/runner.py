@@ -199,8 +199,14 @@ def _who() -> str:
 def status(settings: Settings, env: Environment) -> list[MigrationState]:
     """Applied, pending, drifted and missing migrations of an environment."""
     files = discover(settings.migrations_dir)
-    with connect(settings, env, "migrate status") as conn:
-        return compare(files, read_applied(conn))
+    with connect(settings, env, "migrate status", purpose="monitoring") as conn:
+        try:
+            return compare(files, read_applied(conn))
+        except pgerrors.InsufficientPrivilege:
+            raise UnavailableError(
+                f"{conn.info.user} may not read schema_migrations on {env.name!r}",
+                hint=f"grant it to the monitoring role: cuisine-db security setup-roles --env {env.name}",
+            ) from None
 
 
 def migrate(settings: Settings, env: Environment, *, dry_run: bool = False, lock_wait: float = 600,

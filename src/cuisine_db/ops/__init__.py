@@ -1,1 +1,1 @@
-"""Operational records and rails: the journal (later: maintenance mode, incidents, integrity)."""
+"""Operational records and rails: the journal, maintenance mode (later: incidents, integrity)."""

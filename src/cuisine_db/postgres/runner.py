@@ -7,6 +7,7 @@ import pwd
 import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import IO, Any
 
 from cuisine_db.errors import UnavailableError
 
@@ -76,5 +77,41 @@ def run_attached(argv: Sequence[str | Path], *, env: Mapping[str, str] | None = 
     args = [str(part) for part in argv]
     try:
         return subprocess.run(args, env=tool_environ(env), check=False).returncode
+    except FileNotFoundError:
+        raise UnavailableError(f"program not found: {args[0]}") from None
+
+
+def _die_with_parent() -> Any:
+    """A pre-exec hook: the child receives SIGKILL when this process dies, so a killed command leaves no
+    orphan. prctl is looked up here, before fork: the child only calls it (no loader locks after fork)."""
+    import ctypes
+    import signal
+
+    if os.uname().sysname != "Linux":
+        return None
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
+    pr_set_pdeathsig = 1
+    kill = int(signal.SIGKILL)
+    return lambda: prctl(pr_set_pdeathsig, kill)
+
+
+def spawn(
+    argv: Sequence[str | Path],
+    *,
+    env: Mapping[str, str] | None = None,
+    stdin: int | IO[Any] | None = subprocess.DEVNULL,
+    stdout: int | IO[Any] | None = subprocess.DEVNULL,
+    stderr: int | IO[Any] | None = None,
+    cwd: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start a program whose output the caller streams (pg_dump, pg_restore); it dies if this process dies.
+
+    Linux sends the death signal when the *thread* that started the child ends: start children from the
+    thread that waits for them (the main thread), never from a short-lived worker thread.
+    """
+    args = [str(part) for part in argv]
+    try:
+        return subprocess.Popen(args, env=tool_environ(env), stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,
+                                preexec_fn=_die_with_parent())
     except FileNotFoundError:
         raise UnavailableError(f"program not found: {args[0]}") from None

@@ -21,9 +21,15 @@ from cuisine_db import sql as queries
 from cuisine_db.errors import UsageError
 
 _NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
-_QUANTITY = re.compile(r"^\s*(?P<number>[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)\s*(?P<unit>[a-zA-Z]+)?\s*$")
+# ASCII only: Python's \d also matches other scripts' digits, which the server rejects.
+_QUANTITY = re.compile(r"^\s*(?P<number>[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)\s*(?P<unit>[a-zA-Z]+)?\s*$",
+                       re.ASCII)
 _MEMORY_UNITS = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 _TIME_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
+# Lists the server quotes element by element (GUC_LIST_QUOTE): ALTER SYSTEM must get one literal per element,
+# or 'pg_stat_statements,pgaudit' becomes a single library name and the server no longer starts.
+_LIST_QUOTED = {"search_path", "temp_tablespaces", "shared_preload_libraries", "session_preload_libraries",
+                "local_preload_libraries", "unix_socket_directories"}
 _TRUE = {"on", "true", "yes", "1", "t", "y"}
 _FALSE = {"off", "false", "no", "0", "f", "n"}
 
@@ -52,8 +58,17 @@ class Setting:
 
     def shown(self) -> str:
         """The current value with its unit, as an operator would write it."""
-        return f"{self.setting}{self.unit or ''}" if self.unit and self.setting not in (None, "-1") else \
-            str(self.setting)
+        return with_unit(self.setting, self.unit)
+
+
+def with_unit(value: str | None, unit: str | None) -> str:
+    """A pg_settings value with its unit: ('16384', '8kB') -> '131072kB'; ('-1', 'ms') -> '-1' (the special value)."""
+    if not unit or value in (None, "-1"):
+        return str(value)
+    count = re.match(r"^(\d+)(\D+)$", unit)
+    if count and value.lstrip("-").isdigit():
+        return f"{int(value) * int(count.group(1))}{count.group(2)}"
+    return f"{value}{unit}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +159,24 @@ def validate(setting: Setting, value: str) -> str:
         if not low <= number <= high:
             raise UsageError(f"{value!r} is out of range for {setting.name}", hint=_range_hint(setting))
         return text
+    if ";" in text and not setting.name.endswith("_command"):
+        # Written as one quoted literal, it could never run; but a ';' here is almost always a pasted statement.
+        raise UsageError(f"{setting.name} = {value!r}: a ';' in the value looks like SQL, not a setting",
+                         hint="only the *_command parameters take ';'; set anything unusual in postgresql.conf")
     return text
+
+
+def list_elements(value: str) -> list[str]:
+    """The elements of a list parameter as SHOW prints it ('"$user", public'), without their quotes."""
+    elements = [part.strip() for part in re.findall(r'(?:"(?:[^"]|"")*"|[^,])+', value)]
+    return [part[1:-1].replace('""', '"') if part.startswith('"') and part.endswith('"') and len(part) > 1
+            else part for part in elements if part]
+
+
+def _value_sql(name: str, value: str) -> sql.Composable:
+    if name in _LIST_QUOTED and list_elements(value):
+        return sql.SQL(", ").join(sql.Literal(element) for element in list_elements(value))
+    return sql.Literal(value)
 
 
 def alter_system(conn: psycopg.Connection[Any], changes: Mapping[str, str | None]) -> list[SettingChange]:
@@ -161,7 +193,8 @@ def alter_system(conn: psycopg.Connection[Any], changes: Mapping[str, str | None
             if value is None:
                 conn.execute(queries.load("settings/alter_system_reset").format(name=identifier))
             else:
-                conn.execute(queries.load("settings/alter_system").format(name=identifier, value=sql.Literal(value)))
+                conn.execute(queries.load("settings/alter_system").format(name=identifier,
+                                                                           value=_value_sql(setting.name, value)))
         except (psycopg.errors.InvalidParameterValue, psycopg.errors.UndefinedObject) as exc:
             # The server's own check caught what ours let through: nothing was written for this parameter.
             raise UsageError(f"the server refused {setting.name} = {value!r}: {exc.diag.message_primary}",

@@ -14,6 +14,18 @@ from psycopg import sql
 
 VARIANTS: dict[str, list[tuple[int, str]]] = {}
 
+# Performance tuning (issue 5). pg_stat_statements' columns follow the extension's installed version, which
+# can lag the server's after an upgrade: those entries are keyed by it (1.11 -> 11100), the rest by server version.
+VARIANTS.update({
+    "performance/slow_queries": [(11100, "performance/slow_queries"),
+                                 (10900, "performance/slow_queries_pgss_1_9"),
+                                 (10800, "performance/slow_queries_pgss_1_8"),
+                                 (0, "performance/slow_queries_pgss_1_7")],
+    "performance/pgss_info": [(10900, "performance/pgss_info"), (0, "performance/pgss_info_pre_1_9")],
+    "performance/checkpoints": [(170000, "performance/checkpoints_pg17"), (0, "performance/checkpoints")],
+    "performance/index_inventory": [(160000, "performance/index_inventory_pg16"), (0, "performance/index_inventory")],
+})
+
 
 @cache
 def text(name: str) -> str:

@@ -1,0 +1,245 @@
+"""Archives in the backup repository: `archives/<env>-archive-<UTC stamp>/`, beside `backups/` and never mixed
+with them (retention, `backup=latest` and restores of backups do not see archives: an archive may be the only
+copy of its rows).
+
+A folder holds `intent.json` (written first: which table, which cutoff), the objects, `manifest.json` (the
+backups' manifest format, type `archive`, written last: without it the archive does not exist and nothing was
+deleted), then `verification.json` (the last check, as for backups), `deletion.json` (written when every row
+the archive may delete is gone) and `restored.json` (the last time its rows were brought back).
+An archive with a manifest and neither of the last two is *pending*: its deletion was interrupted, and the next
+run for that table finishes it before archiving anything new.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cuisine_db.backup.catalog import Check, search_order
+from cuisine_db.backup.manifest import MANIFEST, VERIFICATION, Manifest
+from cuisine_db.backup.names import STAMP_FORMAT
+from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import UsageError
+from cuisine_db.storage import ObjectInfo, Repository, open_repository
+from cuisine_db.storage.pipeline import IntegrityError
+
+ROOT = "archives/"
+TYPE = "archive"
+INTENT = "intent.json"
+DELETION = "deletion.json"
+RESTORED = "restored.json"
+_NAME = re.compile(r"^(?P<env>[a-z][a-z0-9_-]{0,30})-archive-(?P<stamp>\d{8}T\d{6}Z)$")
+
+
+def prefix(name: str) -> str:
+    return f"{ROOT}{name}/"
+
+
+def make_name(env: str, at: datetime) -> str:
+    return f"{env}-{TYPE}-{at.astimezone(UTC).strftime(STAMP_FORMAT)}"
+
+
+def parse_name(name: str) -> tuple[str, datetime]:
+    """An archive name (`production-archive-20250315T010000Z`), or exit 2: it will become a repository key."""
+    found = _NAME.match(name)
+    if found is None:
+        raise UsageError(f"bad archive name {name!r}",
+                         hint="names look like production-archive-20250315T010000Z; make db-archives env=E lists them")
+    return found["env"], datetime.strptime(found["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
+
+
+def unique_name(repository: Repository, env: str) -> str:
+    """A name no other archive has: two runs in the same second wait for the next one."""
+    while True:
+        name = make_name(env, datetime.now(UTC))
+        if next(iter(repository.list(prefix(name))), None) is None:
+            return name
+        time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)
+
+
+def _json(data: dict[str, Any]) -> bytes:
+    return (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode()
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What a run set out to archive, written before its first object: an interrupted export names its table."""
+
+    env: str
+    database: str
+    table: str
+    column: str
+    cutoff: datetime
+    older_than: str
+    started_at: datetime
+    by: str
+
+    def to_json(self) -> bytes:
+        return _json(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Intent | None:
+        try:
+            body = json.loads(data)
+            body["cutoff"] = datetime.fromisoformat(body["cutoff"])
+            body["started_at"] = datetime.fromisoformat(body["started_at"])
+            return cls(**body)
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The end of an archive's deletion, or a restore of it: when, by whom, and the row counts."""
+
+    at: datetime
+    by: str
+    seconds: float
+    rows: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> bytes:
+        return _json(asdict(self))
+
+    @classmethod
+    def from_json(cls, data: bytes) -> Outcome | None:
+        try:
+            body = json.loads(data)
+            body["at"] = datetime.fromisoformat(body["at"])
+            return cls(**body)
+        except (ValueError, KeyError, TypeError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveEntry:
+    """One archive folder: complete (a sound manifest) or not (being written, interrupted, damaged)."""
+
+    name: str
+    env: str
+    taken_at: datetime
+    manifest: Manifest | None
+    intent: Intent | None
+    verification: Check | None
+    deletion: Outcome | None
+    restored: Outcome | None
+    problem: str | None
+    repository: str
+    objects: tuple[ObjectInfo, ...]
+
+    @property
+    def complete(self) -> bool:
+        return self.manifest is not None
+
+    @property
+    def table(self) -> str | None:
+        if self.manifest is not None:
+            return self.manifest.tables[0].qualified
+        return self.intent.table if self.intent else None
+
+    @property
+    def rows(self) -> int | None:
+        return self.manifest.tables[0].rows if self.manifest else None
+
+    @property
+    def pending(self) -> bool:
+        """Exported and verified, but its deletion has not finished (and it was not brought back since)."""
+        return self.complete and self.deletion is None and self.restored is None
+
+    @property
+    def state(self) -> str:
+        if self.problem:
+            return "damaged"
+        if not self.complete:
+            return "incomplete"
+        if self.restored is not None:
+            return "restored"
+        return "deleted" if self.deletion is not None else "deletion pending"
+
+
+def _entry(repository: Repository, name: str, objects: list[ObjectInfo]) -> ArchiveEntry | None:
+    try:
+        env, taken = parse_name(name)
+    except UsageError:
+        return None  # not a folder this tool wrote
+    files = {info.key.rsplit("/", 1)[1] for info in objects}
+    manifest = problem = None
+    if MANIFEST in files:
+        key = prefix(name) + MANIFEST
+        try:
+            manifest = Manifest.from_json(repository.get_bytes(key), key)
+            if manifest.type != TYPE or len(manifest.tables) != 1:
+                manifest, problem = None, f"{key}: not an archive's manifest"
+        except IntegrityError as exc:
+            problem = exc.message
+    intent = Intent.from_json(repository.get_bytes(prefix(name) + INTENT)) if INTENT in files else None
+    verification = (Check.from_json(repository.get_bytes(prefix(name) + VERIFICATION))
+                    if VERIFICATION in files else None)
+    deletion = Outcome.from_json(repository.get_bytes(prefix(name) + DELETION)) if DELETION in files else None
+    restored = Outcome.from_json(repository.get_bytes(prefix(name) + RESTORED)) if RESTORED in files else None
+    return ArchiveEntry(name, env, taken, manifest, intent, verification, deletion, restored, problem,
+                        repository.url, tuple(objects))
+
+
+def scan(repository: Repository, *, env: str | None = None, only: str | None = None) -> list[ArchiveEntry]:
+    """Every archive folder (of one environment, or one name), oldest first."""
+    grouped: dict[str, list[ObjectInfo]] = defaultdict(list)
+    for info in repository.list(prefix(only) if only else ROOT):
+        parts = info.key.split("/")
+        if len(parts) == 3:
+            grouped[parts[1]].append(info)
+    entries = []
+    for name in sorted(grouped, key=lambda n: (n.rsplit("-", 1)[-1], n)):
+        entry = _entry(repository, name, grouped[name])
+        if entry is not None and (env is None or entry.env == env):
+            entries.append(entry)
+    return entries
+
+
+def list_archives(settings: Settings, env: Environment) -> list[ArchiveEntry]:
+    return scan(open_repository(settings, env), env=env.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    entry: ArchiveEntry
+    manifest: Manifest
+    repository: Repository
+    source_env: Environment | None
+
+
+def find(settings: Settings, env: Environment, reference: str, table: str | None = None) -> Found:
+    """An archive by name (any environment's, in env's repository or its own), or `latest`: env's newest
+    complete archive (of `table`, a qualified name, when given)."""
+    if reference == "latest":
+        repository = open_repository(settings, env)
+        complete = [(e, e.manifest) for e in scan(repository, env=env.name) if e.manifest is not None
+                    and (table is None or e.table == table)]
+        if not complete:
+            of = f" of {table}" if table else ""
+            raise UsageError(f"environment {env.name!r} has no archive{of} in {repository.url}",
+                             hint=f"make db-archives env={env.name} lists them")
+        newest, manifest = complete[-1]
+        return Found(newest, manifest, repository, env)
+    archive_env, _ = parse_name(reference)
+    for _, repository in search_order(settings, env, archive_env):
+        found = scan(repository, only=reference)
+        if not found:
+            continue
+        entry = found[0]
+        if entry.problem:
+            raise IntegrityError(prefix(reference) + MANIFEST, entry.problem.split(": ", 1)[-1])
+        if entry.manifest is None:
+            raise UsageError(f"archive {reference} is incomplete: it has no manifest (interrupted, or being written; "
+                             "no row was deleted for it)", hint=f"make db-archives env={archive_env} lists them")
+        return Found(entry, entry.manifest, repository, settings.environments.get(archive_env))
+    raise UsageError(f"no archive named {reference}", hint=f"make db-archives env={archive_env} lists them")
+
+
+def record(repository: Repository, name: str, which: str, body: bytes) -> None:
+    """Store a verification, deletion or restore record next to the archive (the manifest never changes)."""
+    repository.put_bytes(prefix(name) + which, body)

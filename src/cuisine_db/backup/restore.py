@@ -1,0 +1,340 @@
+"""Full restore of a logical backup: into a fresh database, checked against the manifest, then swapped in.
+
+The old database is renamed, not dropped (`cuisine-db restore leftovers` lists it), so a restore that fails
+at any step leaves the environment as it was: the fresh database is dropped and nothing was swapped.
+The swap is two renames in one transaction after every session on the old database has been ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import queue
+import re
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import psycopg
+from psycopg import sql
+
+from cuisine_db import sql as queries
+from cuisine_db.backup import toc
+from cuisine_db.backup.catalog import Resolved
+from cuisine_db.backup.feeder import Feeder
+from cuisine_db.backup.manifest import ObjectEntry
+from cuisine_db.backup.objects import BackupSource
+from cuisine_db.backup.workspace import database_of, restore_client, scratch
+from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import CuisineDbError, FailedError, UnavailableError, UsageError
+from cuisine_db.postgres.connect import client_environ, connect
+from cuisine_db.postgres.runner import ToolError, spawn
+from cuisine_db.storage import keys as age_keys
+
+Progress = Callable[[int], None]
+SMALL_FILE = 1 << 20
+STAMP = "%Y%m%dT%H%M%SZ"
+KEPT = "pre_restore"
+FRESH = "restore"
+TEST = "test_restore"
+_BASE_LENGTH = 63 - len("_test_restore_20250101T000000Z")
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreReport:
+    """What a restore did: where the data went, what was kept, what was checked, and how long it took."""
+
+    env: str
+    backup: str
+    type: str
+    database: str
+    kept: str | None
+    seconds: float
+    tables: dict[str, int]
+    warnings: list[str] = field(default_factory=list)
+    dropped: bool = False
+
+
+def database_name(base: str, kind: str, at: datetime) -> str:
+    return f"{base[:_BASE_LENGTH]}_{kind}_{at.strftime(STAMP)}"
+
+
+def leftover_pattern(base: str) -> str:
+    return rf"^{re.escape(base[:_BASE_LENGTH])}_({KEPT}|{FRESH}|{TEST})_\d{{8}}T\d{{6}}Z$"
+
+
+def admin_database(settings: Settings, env: Environment) -> str:
+    """Where to stand while creating, renaming and dropping env's database (never inside it)."""
+    return "template1" if database_of(settings, env) == "postgres" else "postgres"
+
+
+def source_for(settings: Settings, env: Environment, resolved: Resolved) -> BackupSource:
+    environments = [env] + ([resolved.source_env] if resolved.source_env is not None else [])
+    return BackupSource(resolved.repository, resolved.manifest, age_keys.identities(settings, environments))
+
+
+def _missing_roles(conn: psycopg.Connection[Any], statements: list[toc.Statement]) -> tuple[set[str], set[str]]:
+    owners = set().union(*(s.owner_roles for s in statements)) if statements else set()
+    others = set().union(*(s.other_roles for s in statements)) if statements else set()
+    wanted = sorted(owners | others)
+    present = {row[0] for row in conn.execute(queries.load("restore/existing_roles"), {"names": wanted})}
+    return owners - present, others - present
+
+
+def role_flags(conn: psycopg.Connection[Any], statements: list[toc.Statement]) -> tuple[list[str], list[str]]:
+    """pg_restore flags for roles the target lacks (another environment's owners and grantees), and why."""
+    missing_owners, missing_others = _missing_roles(conn, statements)
+    flags, warnings = [], []
+    if missing_owners:
+        flags.append("--no-owner")
+        warnings.append(f"roles {', '.join(sorted(missing_owners))} do not exist here: objects are owned by the "
+                        "restoring role instead")
+    if missing_others:
+        flags.append("--no-acl")
+        warnings.append(f"roles {', '.join(sorted(missing_others))} do not exist here: grants were not restored")
+    return flags, warnings
+
+
+def _create_fresh(admin: psycopg.Connection[Any], name: str, manifest_dump: dict[str, Any], owner: str) -> None:
+    params = {
+        "name": sql.Identifier(name),
+        "encoding": sql.Literal(manifest_dump.get("encoding", "UTF8")),
+        "owner": sql.Identifier(owner),
+    }
+    try:
+        admin.execute(queries.load("restore/create_database").format(
+            collate=sql.Literal(manifest_dump.get("collate", "C")),
+            ctype=sql.Literal(manifest_dump.get("ctype", "C")), **params))
+    except (psycopg.errors.InvalidParameterValue, psycopg.errors.FeatureNotSupported):
+        # The backup's locale does not exist on this server: use the server's own.
+        admin.execute(queries.load("restore/create_database_plain").format(**params))
+
+
+def drop_quietly(settings: Settings, env: Environment, admin: psycopg.Connection[Any], name: str) -> None:
+    """Drop a database this run created; on a new connection if the old one broke. Failing that, it stays
+    behind as a leftover (`cuisine-db restore leftovers`) rather than hiding the original error."""
+    statement = queries.load("restore/drop_database_force").format(name=sql.Identifier(name))
+    with contextlib.suppress(psycopg.Error, CuisineDbError):
+        if admin.closed:
+            with connect(settings, env, "restore cleanup", dbname=admin_database(settings, env), start=False) as again:
+                again.execute(statement)
+        else:
+            admin.execute(statement)
+
+
+def _produce(source: BackupSource, entry: ObjectEntry, progress: Progress | None, out: BinaryIO) -> Any:
+    return source.stream(entry, out, progress=progress)
+
+
+def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, work: Path, *, database: str,
+                    flags: list[str], jobs: int, program: Path, progress: Progress | None) -> dict[str, int]:
+    """pg_restore from a folder of pipes fed by the repository; any failure on either side stops both.
+    Returns the rows each table received, as counted in the COPY text on its way (and checked against the
+    manifest by the stream itself)."""
+    folder = work / "dump"
+    folder.mkdir(exist_ok=True)
+    log = work / "pg_restore.log"
+    process: Any = None
+    failure: list[BaseException] = []
+
+    def on_error(exc: BaseException) -> None:
+        failure.append(exc)
+        if process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                process.kill()
+
+    feeder = Feeder(folder, workers=jobs + 2, on_error=on_error)
+    fetched: dict[str, Any] = {}
+    try:
+        for entry in source.manifest.objects:
+            produce = functools.partial(_produce, source, entry, progress)
+            if entry.plain_size <= SMALL_FILE or entry.file == "toc.dat":
+                fetched[entry.file] = feeder.write_file(entry.file, produce)
+            else:
+                feeder.pipe(entry.file, produce)
+        argv: list[str | Path] = [program, f"--jobs={jobs}", "--exit-on-error", *flags, f"--dbname={database}",
+                                  folder]
+        with log.open("wb") as errors:
+            # Started from this (the main) thread: it dies with us if we are killed.
+            process = spawn(argv, env=client_environ(settings, env, dbname=database), stderr=errors)
+            feeder.start()
+            while process.poll() is None:
+                time.sleep(0.05)
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+        feeder.close()
+    error = failure[0] if failure else feeder.first_error()
+    if error is not None:
+        raise error
+    if process.returncode != 0:
+        raise ToolError("pg_restore", process.returncode, log.read_text(errors="replace"))
+    if feeder.unread():
+        raise FailedError(f"pg_restore never read {', '.join(feeder.unread())}: the restore is incomplete")
+    fetched |= feeder.piped()
+    return {entry.table: fetched[entry.file].rows for entry in source.manifest.objects if entry.table is not None}
+
+
+def check_counts(conn: psycopg.Connection[Any], source: BackupSource) -> dict[str, int]:
+    """Every table's row count in the restored database against the manifest; any difference fails."""
+    counted: dict[str, int] = {}
+    problems = []
+    for table in source.manifest.tables:
+        try:
+            row = conn.execute(queries.load("restore/count_rows").format(
+                table=sql.Identifier(table.schema, table.name))).fetchone()
+        except psycopg.errors.UndefinedTable:
+            problems.append(f"{table.qualified} is missing")
+            continue
+        counted[table.qualified] = row[0] if row else 0
+        expected = table.rows if table.rows is not None else 0
+        if counted[table.qualified] != expected:
+            problems.append(f"{table.qualified} has {counted[table.qualified]} rows, the manifest says {expected}")
+    if problems:
+        raise FailedError("the restored database does not match the backup's manifest: " + "; ".join(problems),
+                          hint="nothing was swapped; the environment is as it was")
+    return counted
+
+
+def analyze(settings: Settings, env: Environment, database: str, tables: list[tuple[str, str]], jobs: int) -> None:
+    """ANALYZE every table, on `jobs` connections at once (as vacuumdb --jobs does): a restored database has no
+    statistics, and the first queries after the swap should not be planned blind."""
+    pending: queue.SimpleQueue[tuple[str, str]] = queue.SimpleQueue()
+    for table in tables:
+        pending.put(table)
+
+    def work() -> None:
+        with connect(settings, env, "restore analyze", dbname=database) as conn:
+            while True:
+                try:
+                    table = pending.get_nowait()
+                except queue.Empty:
+                    return
+                conn.execute(queries.load("restore/analyze_tables").format(tables=sql.Identifier(*table)))
+
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(tables)))) as pool:
+        for done in [pool.submit(work) for _ in range(max(1, min(jobs, len(tables))))]:
+            done.result()
+
+
+def _terminate(admin: psycopg.Connection[Any], database: str, deadline: float = 30) -> None:
+    end = time.monotonic() + deadline
+    while True:
+        admin.execute(queries.load("restore/terminate_database_sessions"), {"name": database})
+        row = admin.execute(queries.load("restore/database_sessions"), {"name": database}).fetchone()
+        if not row or row[0] == 0:
+            return
+        if time.monotonic() > end:
+            raise UnavailableError(f"sessions on {database!r} did not end within {deadline:.0f}s; nothing was swapped")
+        time.sleep(0.2)
+
+
+def carry_over(admin: psycopg.Connection[Any], old: str, fresh: str) -> None:
+    """Give the fresh database the old one's grants, settings and connection limit, which pg_dump (without
+    --create) does not carry: a restore must never widen who may connect."""
+    name = sql.Identifier(fresh)
+    admin.execute(queries.load("restore/revoke_public").format(name=name))
+    for grantee, privilege, grantable in admin.execute(queries.load("restore/database_grants"),
+                                                       {"name": old}).fetchall():
+        admin.execute(queries.load("restore/grant_database").format(
+            privilege=sql.SQL(privilege), name=name,  # one of the server's own privilege keywords
+            grantee=sql.Identifier(grantee) if grantee else sql.SQL("PUBLIC"),
+            option=sql.SQL("WITH GRANT OPTION" if grantable else "")))
+    rows = admin.execute(queries.load("restore/database_settings"), {"name": old}).fetchall()
+    for setting, _ in rows:
+        if setting:
+            key, _, value = setting.partition("=")
+            admin.execute(queries.load("restore/set_database_setting").format(
+                name=name, setting=sql.Identifier(key), value=sql.Literal(value)))
+    if rows and rows[0][1] != -1:
+        admin.execute(queries.load("restore/database_connection_limit").format(name=name,
+                                                                                limit=sql.Literal(rows[0][1])))
+
+
+def swap(admin: psycopg.Connection[Any], target: str, fresh: str, kept: str, comment: str) -> str | None:
+    """Put `fresh` in place of `target`, keeping the old one as `kept`; all or nothing."""
+    exists = admin.execute(queries.load("restore/database_info"), {"name": target}).fetchone()
+    name = sql.Identifier
+    if exists is None:
+        admin.execute(queries.load("restore/rename_database").format(old=name(fresh), new=name(target)))
+        return None
+    carry_over(admin, target, fresh)
+    admin.execute(queries.load("restore/allow_connections").format(name=name(target), allow=sql.SQL("false")))
+    try:
+        _terminate(admin, target)
+        with admin.transaction():
+            admin.execute(queries.load("restore/rename_database").format(old=name(target), new=name(kept)))
+            admin.execute(queries.load("restore/rename_database").format(old=name(fresh), new=name(target)))
+    except BaseException:
+        admin.execute(queries.load("restore/allow_connections").format(name=name(target), allow=sql.SQL("true")))
+        raise
+    admin.execute(queries.load("restore/allow_connections").format(name=name(kept), allow=sql.SQL("true")))
+    admin.execute(queries.load("restore/comment_database").format(name=name(kept), comment=sql.Literal(comment)))
+    return kept
+
+
+def restore_database(settings: Settings, env: Environment, resolved: Resolved, *, test: bool = False,
+                     keep: bool = False, statistics: bool = True, notify: Callable[[str], None] = lambda _: None,
+                     progress: Callable[[int], Progress | None] = lambda _: None) -> RestoreReport:
+    """Restore a whole-database backup (logical or schema) into env's database, or (test) beside it."""
+    manifest = resolved.manifest
+    if manifest.type in ("full", "incremental"):
+        raise UsageError(f"{manifest.name} is a physical backup; restoring those comes with the PITR issue")
+    if manifest.type not in ("logical", "schema"):
+        raise UsageError(f"{manifest.name} is a {manifest.type} backup: it holds tables, not a whole database",
+                         hint=f"db-restore-tables (or db-restore, which restores them in place) with {manifest.name}")
+    source = source_for(settings, env, resolved)
+    started = time.monotonic()
+    at = datetime.now(UTC)
+    target = database_of(settings, env)
+    fresh = database_name(target, TEST if test else FRESH, at)
+    kept_name = database_name(target, KEPT, at)
+    warnings: list[str] = []
+    with connect(settings, env, "restore", dbname=admin_database(settings, env)) as admin:
+        target_major = admin.info.server_version // 10000
+        client = restore_client(settings, manifest.dump_major, target_major)
+        old = admin.execute(queries.load("restore/database_info"), {"name": target}).fetchone()
+        owner = old[1] if old else admin.info.user
+        with scratch(settings, f"restore-{manifest.name}") as work:
+            statements = toc.statements(toc.schema_sql(client.program("pg_restore"), source.write_toc(work / "toc")))
+            flags, warnings = role_flags(admin, statements)
+            notify(f"{env.name}: restoring {manifest.name} into a fresh database {fresh!r} "
+                   f"(pg_restore {client.version}, {env.backup.jobs} jobs)")
+            _create_fresh(admin, fresh, manifest.dump, owner)
+            try:
+                streamed = _run_pg_restore(settings, env, source, work, database=fresh, flags=flags,
+                                           jobs=env.backup.jobs, program=client.program("pg_restore"),
+                                           progress=progress(manifest.size))
+                if test or manifest.type == "schema":
+                    # A test restore counts every table in the database itself, as an independent check.
+                    with connect(settings, env, "restore check", dbname=fresh) as check:
+                        counted = check_counts(check, source)
+                else:
+                    # Each table received exactly the manifest's rows (counted on the way in, pg_restore
+                    # succeeded, every object was read): that is the check before the swap.
+                    counted = {table: rows for table, rows in streamed.items() if rows is not None}
+                if statistics:
+                    analyze(settings, env, fresh, [(t.schema, t.name) for t in manifest.tables], env.backup.jobs)
+                if test:
+                    seconds = round(time.monotonic() - started, 3)
+                    if not keep:
+                        drop_quietly(settings, env, admin, fresh)
+                    return RestoreReport(env.name, manifest.name, manifest.type, fresh, None, seconds, counted,
+                                         warnings, dropped=not keep)
+                comment = (f"cuisine-db: {target} as it was before restoring {manifest.name} at "
+                           f"{at.isoformat(timespec='seconds')}; drop it with: cuisine-db restore drop-leftover "
+                           f"--env {env.name} NAME")
+                kept = swap(admin, target, fresh, kept_name, comment)
+            except BaseException as exc:
+                drop_quietly(settings, env, admin, fresh)
+                if isinstance(exc, CuisineDbError) and not (exc.hint or "").startswith("nothing was swapped"):
+                    exc.hint = ((exc.hint + "; ") if exc.hint else "") + \
+                        f"nothing was swapped: {target!r} on {env.name} is as it was"
+                raise
+    return RestoreReport(env.name, manifest.name, manifest.type, target, kept,
+                         round(time.monotonic() - started, 3), counted, warnings)

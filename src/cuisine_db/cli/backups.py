@@ -1,0 +1,227 @@
+"""`cuisine-db backup ...`: the runbook's Backup and Recovery section (creating, listing, verifying, expiring)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from rich.table import Table
+
+from cuisine_db.backup import catalog, logical, names, retention
+from cuisine_db.backup import verify as verification
+from cuisine_db.backup.catalog import BackupEntry, Check
+from cuisine_db.cli.common import EnvOption, JsonOption, environment, err, out, print_json, say, settings
+from cuisine_db.config import Environment
+from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.ops.journal import journaled
+from cuisine_db.storage import keys
+
+app = typer.Typer(help="Logical backups: create, list, show, verify, expire; keys.", no_args_is_help=True)
+
+TypeOption = Annotated[str, typer.Option("--type", "-t", help="logical, schema, data or tables (full: next issue).")]
+TablesOption = Annotated[str | None, typer.Option("--tables", help="With --type tables: users,recipes.")]
+
+
+@contextmanager
+def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int], Callable[[int], None] | None]]:
+    """A byte progress bar on stderr when it is a terminal; the services get a callback factory either way."""
+    if not enabled or not err.is_terminal:
+        yield lambda _total: None
+        return
+    columns = (TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err, transient=True) as bar:
+
+        def start(total: int) -> Callable[[int], None]:
+            task = bar.add_task(label, total=total or None)
+            return lambda count: bar.advance(task, count)
+
+        yield start
+
+
+def size(value: int | None) -> str:
+    if value is None:
+        return ""
+    amount = float(value)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if amount < 1000 or unit == "TB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1000
+    return str(value)
+
+
+def check_text(check: Check | None) -> str:
+    if check is None:
+        return "never"
+    verdict = "[green]ok[/]" if check.ok else "[red]FAILED[/]"
+    return f"{verdict} {check.at.strftime('%Y-%m-%d %H:%M')}"
+
+
+def backup_env(name: str, env: str | None) -> Environment:
+    """The environment a command about one backup runs in: the one given, else the backup's own, else the default."""
+    if env is None and name != "latest":
+        own = names.parse(name).env
+        if own in settings().environments:
+            return settings().env(own)
+    return environment(env)
+
+
+def required(value: str | None, what: str) -> str:
+    if value is None or not value.strip():
+        raise UsageError(f"give {what}")
+    return value.strip()
+
+
+def entry_view(entry: BackupEntry) -> dict[str, Any]:
+    manifest = entry.manifest
+    return {
+        "name": entry.name, "env": entry.env, "type": entry.type, "taken_at": entry.taken_at,
+        "complete": entry.complete, "size": entry.size, "duration_s": entry.duration_s,
+        "tables": {t.qualified: t.rows for t in manifest.tables} if manifest else {},
+        "verification": entry.verification, "test_restore": entry.test_restore, "problem": entry.problem,
+        "repository": entry.repository,
+    }
+
+
+@app.command("create")
+def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = None, json: JsonOption = False) -> None:
+    """Back up an environment into its repository (make db-backup env=E type=T [tables=a,b])."""
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "backup", {"type": kind, "tables": tables}) as entry:
+        names.check_type(kind)
+        wanted = names.parse_tables(tables) if tables is not None else []
+        with progress_bar("backup", not json) as bar:
+            report = logical.create(s, chosen, kind, wanted, notify=say, progress=bar)
+        entry.details.update(name=report.name, size=report.size, rows=report.rows, seconds=report.seconds)
+    if json:
+        print_json(report)
+        return
+    out.print(f"{report.name}: {len(report.tables)} tables, {report.rows:,} rows, {size(report.plain_size)} of dump "
+              f"stored as {size(report.size)} in {report.objects} objects (zstd, age, sha256) in {report.seconds:.1f}s")
+    say(f"{chosen.name}: backup {report.name} is complete in {report.repository}")
+
+
+@app.command("list")
+def list_backups(env: EnvOption = None, all_: Annotated[bool, typer.Option(
+        "--all", help="Also show incomplete backups (being written, interrupted or damaged).")] = False,
+        json: JsonOption = False) -> None:
+    """An environment's backups, oldest first: name, type, size, duration, last verification (make db-backups)."""
+    chosen = environment(env)
+    entries = catalog.list_backups(settings(), chosen, include_incomplete=True)
+    shown = entries if all_ else [entry for entry in entries if entry.complete]
+    if json:
+        print_json([entry_view(entry) for entry in shown])
+        return
+    table = Table("name", "type", "size", "took", "verified", "test restore", title=f"backups of {chosen.name}")
+    for entry in shown:
+        took = f"{entry.duration_s:.1f}s" if entry.duration_s is not None else ""
+        name = entry.name if entry.complete else f"[yellow]{entry.name} (incomplete)[/]"
+        table.add_row(name, entry.type, size(entry.size), took, check_text(entry.verification),
+                      check_text(entry.test_restore))
+    out.print(table)
+    hidden = len(entries) - len(shown)
+    if hidden:
+        say(f"{hidden} incomplete backup(s) not shown (being written, interrupted or damaged): --all shows them")
+
+
+@app.command("show")
+def show(name: Annotated[str, typer.Argument(help="A backup name, or latest.")], env: EnvOption = None,
+         json: JsonOption = False) -> None:
+    """One backup's manifest: origin, tables and row counts, objects, verification."""
+    s = settings()
+    chosen = backup_env(name, env)
+    resolved = catalog.resolve(s, chosen, name)
+    manifest = resolved.manifest
+    if json:
+        print_json({"manifest": manifest, "verification": resolved.entry.verification,
+                    "test_restore": resolved.entry.test_restore, "repository": resolved.repository.url})
+        return
+    out.print(f"[bold]{manifest.name}[/] ({manifest.type}) of database {manifest.database!r} on {manifest.env}, "
+              f"PostgreSQL {manifest.server_version}, pg_dump {manifest.tool.get('pg_dump')}")
+    out.print(f"taken {manifest.started_at:%Y-%m-%d %H:%M:%S} UTC in {manifest.duration_s:.1f}s, "
+              f"{size(manifest.size)} stored, WAL {manifest.start_lsn} .. {manifest.stop_lsn}")
+    out.print(f"encrypted to {', '.join(manifest.encryption.get('recipients', []))}; "
+              f"verified: {check_text(resolved.entry.verification)}; test restore: "
+              f"{check_text(resolved.entry.test_restore)}")
+    table = Table("table", "rows", title="tables")
+    for item in manifest.tables:
+        table.add_row(item.qualified, "" if item.rows is None else f"{item.rows:,}")
+    out.print(table)
+
+
+@app.command("verify")
+def verify(name: Annotated[str | None, typer.Argument(help="A backup name, or latest.")] = None,
+           env: EnvOption = None, json: JsonOption = False) -> None:
+    """Check every object's checksum, decryption and pg_restore --list; record the result (make db-verify-backup)."""
+    s = settings()
+    reference = required(name, "the backup: backup=NAME (or backup=latest)")
+    chosen = backup_env(reference, env)
+    with journaled(s, chosen, "verify-backup", {"backup": reference}) as entry:
+        if reference == "latest":
+            resolved = catalog.resolve(s, chosen, "latest")
+            reference = resolved.manifest.name
+            say(f"using backup {reference} ({resolved.reason})")
+        else:
+            names.parse(reference)
+        with progress_bar("verify", not json) as bar:
+            report = verification.verify(s, chosen, reference, progress=bar)
+        entry.details.update(name=report.name, ok=report.ok, problems=[str(p) for p in report.problems])
+        if json:
+            print_json(report)
+        else:
+            for problem in report.problems:
+                out.print(f"[red]problem[/] {problem}", markup=True)
+        if not report.ok:
+            first = report.problems[0]
+            raise FailedError(f"backup {report.name} failed verification: {first}"
+                              + (f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""),
+                              hint="restore refuses it; take a new backup, and check the repository's storage")
+    if not json:
+        say(f"{report.name}: {report.objects} objects, {size(report.bytes)}, checksums, decryption and "
+            f"pg_restore --list ({report.toc_entries} entries) are all good ({report.seconds:.1f}s)")
+
+
+@app.command("expire")
+def expire(env: EnvOption = None, dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would go.")
+                                                     ] = False, json: JsonOption = False) -> None:
+    """Apply grandfather-father-son retention (7 daily, 4 weekly, 12 monthly by default) to env's backups."""
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "backup expire", {"dry_run": dry_run}) as entry:
+        report = retention.expire(s, chosen, dry_run=dry_run)
+        entry.details.update(expired=report.expired, abandoned=report.abandoned)
+    if json:
+        print_json(report)
+        return
+    verb = "would remove" if dry_run else "removed"
+    table = Table("backup", "kept because", title=f"retention of {chosen.name}")
+    for name, reasons in report.kept.items():
+        table.add_row(name, ", ".join(reasons))
+    for name in report.expired:
+        table.add_row(f"[red]{name}[/]", verb)
+    for name in report.abandoned:
+        table.add_row(f"[yellow]{name}[/]", f"{verb} (abandoned: no manifest)")
+    out.print(table)
+    for name in report.damaged:
+        say(f"[yellow]warning:[/] {name} has a damaged manifest; it is left for a person to look at")
+    for name in report.in_progress:
+        say(f"{name} has no manifest yet (being written?): left alone")
+    say(f"{chosen.name}: {verb} {len(report.expired)} backup(s), kept {len(report.kept)}")
+
+
+@app.command("keygen")
+def keygen(if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing when a key exists.")] = False
+           ) -> None:
+    """Make the age key pair under .cuisine/keys/ that backups use when no recipients are configured."""
+    s = settings()
+    with journaled(s, s.env(None), "backup keygen", {"if_missing": if_missing}):
+        pair = keys.generate(s, if_missing=if_missing)
+    if pair.created:
+        say(f"wrote {pair.identity_file} (private, 0600: keep a copy somewhere safe, off this machine) and "
+            f"{pair.public_file}")
+    else:
+        say(f"using the existing key pair in {pair.identity_file.parent}")
+    out.print(pair.recipient)

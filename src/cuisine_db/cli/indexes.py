@@ -1,0 +1,209 @@
+"""`cuisine-db analyze`, `cuisine-db index create|remove-unused` and `cuisine-db vacuum-analyze`: the runbook's
+weekly index maintenance, index management and VACUUM ANALYZE."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from cuisine_db.cli.common import (
+    EnvOption,
+    JsonOption,
+    YesOption,
+    confirm,
+    environment,
+    out,
+    print_json,
+    say,
+    settings,
+)
+from cuisine_db.cli.render import show_findings
+from cuisine_db.cli.sizes import human
+from cuisine_db.durations import duration_ms
+from cuisine_db.errors import EXIT_FINDINGS, FailedError, RefusedError
+from cuisine_db.findings import SEVERITIES
+from cuisine_db.ops.journal import journaled
+
+if TYPE_CHECKING:
+    from cuisine_db.diagnose.vacuum import Maintenance
+# The services (and pglast) are imported by the commands that use them: every other command starts faster.
+
+app = typer.Typer(help="Index management: create concurrently, remove unused.", no_args_is_help=True)
+
+MinDaysOption = Annotated[float | None, typer.Option(
+    "--min-days", min=0, help="Days the usage statistics must cover before an index counts as unused "
+                              "(default: the environment's unused_index_min_days, 7).")]
+
+
+def analyze(
+    env: EnvOption = None,
+    table: Annotated[str | None, typer.Option("--table", "-t", help="Only this table (db-analyze-table).")] = None,
+    method: Annotated[str, typer.Option("--method", help="Index advice: auto (hypopg where installed), hypopg, "
+                                                         "or rules.")] = "auto",
+    min_days: MinDaysOption = None,
+    markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write the findings to this file.")
+                        ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Index and table analysis: unused, duplicate, overlapping, invalid indexes, unindexed foreign keys,
+    sequential-scan-heavy tables, bloat, stale statistics, and recommended indexes. Exit 1 on warnings."""
+    from cuisine_db.diagnose.analysis import analyze as analyze_indexes
+
+    chosen = environment(env)
+    report = analyze_indexes(settings(), chosen, table, method=method, min_days=min_days)
+    scope = f"table {report.table}" if report.table else "all tables"
+    if json:
+        print_json(report)
+    else:
+        say(f"{chosen.name}, {scope}: {report.stats_window}; index advice: {report.advice_method or 'none'}")
+        show_findings(report.findings, title=f"index analysis of {chosen.name} ({scope})", markdown=markdown,
+                      clean="no problems found")
+        for note in report.notes:
+            say(f"note: {note}")
+    if any(SEVERITIES.index(f.severity) >= SEVERITIES.index("warning") for f in report.findings):
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+@app.command("create")
+def create(
+    table: Annotated[str, typer.Option("--table", "-t", help="The table, e.g. recipes or public.recipes.")],
+    columns: Annotated[str, typer.Option("--columns", "-c", help="Comma-separated columns, e.g. user_id,created_at.")],
+    env: EnvOption = None,
+    name: Annotated[str | None, typer.Option("--name", help="Index name (default: <table>_<columns>_idx).")] = None,
+    lock_timeout: Annotated[str | None, typer.Option("--lock-timeout", help="How long to wait for each lock, e.g. "
+                                                     "1min (default: the environment's lock_timeout).")] = None,
+    timeout: Annotated[str, typer.Option("--timeout", help="Statement timeout for the build, e.g. 2h.")] = "6h",
+    json: JsonOption = False,
+) -> None:
+    """CREATE INDEX CONCURRENTLY with lock and statement timeouts and progress; a failed build leaves nothing."""
+    from cuisine_db.diagnose.index_changes import create_index
+
+    s = settings()
+    chosen = environment(env)
+    timeout_ms = duration_ms(timeout, "timeout")
+    arguments = {"table": table, "columns": columns, "name": name, "lock_timeout": lock_timeout, "timeout": timeout}
+    with journaled(s, chosen, "create-index", arguments) as entry:
+        build = create_index(s, chosen, table, columns, name=name, lock_timeout=lock_timeout, timeout_ms=timeout_ms,
+                             notify=say)
+        entry.details.update(index=build.index, created=build.created, definition=build.definition,
+                             seconds=build.seconds)
+    if json:
+        print_json(build)
+    elif build.created:
+        say(f"{chosen.name}: created {build.index} on {build.table} ({', '.join(build.columns)}), "
+            f"{human(build.bytes)}, in {build.seconds:.1f}s")
+        out.print(escape(build.definition))
+    else:
+        say(f"{chosen.name}: {build.index} already serves {build.table} ({', '.join(build.columns)}); nothing done")
+
+
+@app.command("remove-unused")
+def remove_unused(
+    env: EnvOption = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be dropped and why; drop nothing."
+                                          )] = False,
+    min_days: MinDaysOption = None,
+    yes: YesOption = False,
+    json: JsonOption = False,
+) -> None:
+    """DROP INDEX CONCURRENTLY every index unused while the statistics were collected, never one backing a primary
+    key, unique or exclusion constraint, a foreign key's lookups or the replica identity. Definitions are kept in
+    the journal."""
+    from cuisine_db.diagnose.index_changes import drop_planned, plan_removal
+
+    s = settings()
+    chosen = environment(env)
+    plan = plan_removal(s, chosen, min_days=min_days)
+    table = Table("index", "table", "size", "why it is unused", "definition (kept in the journal)",
+                  title=f"unused indexes on {chosen.name}")
+    for item in plan.indexes:
+        table.add_row(escape(item.index), escape(item.table), human(item.bytes), escape(item.reason),
+                      escape(item.definition))
+    if not json:
+        say(f"{chosen.name}: {plan.stats_window}")
+        if plan.indexes:
+            out.print(table)
+    if not plan.indexes:
+        if json:
+            print_json(plan)
+        else:
+            say("no unused indexes: nothing to do")
+        return
+    if dry_run:
+        if json:
+            print_json(plan)
+        else:
+            say(f"dry run: {len(plan.indexes)} index(es) would be dropped; nothing was changed"
+                + ("" if plan.long_enough else " (and the statistics are still too recent to drop them)"))
+        return
+    arguments = {"dry_run": dry_run, "min_days": min_days, "yes": yes}
+    with journaled(s, chosen, "remove-unused-indexes", arguments) as entry:
+        entry.details["indexes"] = [{"index": i.index, "table": i.table, "definition": i.definition,
+                                     "reason": i.reason} for i in plan.indexes]
+        if not plan.long_enough:
+            raise RefusedError(f"{plan.stats_window}: too short to call an index unused (an index used by a monthly "
+                               "report shows 0 scans for weeks)",
+                               hint="wait until the statistics cover more time, or give min-days=0 if you are sure")
+        confirm(chosen, f"Dropping {len(plan.indexes)} unused index(es)", yes)
+        # The definitions reach the journal before the first DROP, even if this process is killed midway.
+        with journaled(s, chosen, "remove-unused-indexes (plan)", arguments) as planned:
+            planned.details["indexes"] = entry.details["indexes"]
+        say(f"dropping {len(plan.indexes)} index(es) concurrently")
+        done = drop_planned(s, chosen, plan, notify=say)
+        entry.details["indexes"] = [{"index": i.index, "table": i.table, "definition": i.definition,
+                                     "outcome": i.outcome} for i in done]
+        failed = [i for i in done if i.outcome.startswith("failed")]
+        if failed:
+            raise FailedError(f"{len(failed)} of {len(done)} index(es) could not be dropped: "
+                              + "; ".join(f"{i.index}: {i.outcome}" for i in failed))
+    if json:
+        print_json(done)
+    else:
+        dropped = [i for i in done if i.outcome == "dropped"]
+        say(f"{chosen.name}: dropped {len(dropped)} index(es), {human(sum(i.bytes for i in dropped))} freed; "
+            "their definitions are in the journal")
+
+
+def _ago(moment: datetime | None, kind: str, now: datetime) -> str:
+    if moment is None:
+        return "never"
+    seconds = (now - moment).total_seconds()
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit} ago ({kind})"
+    return f"{max(seconds, 0):.0f} s ago ({kind})"
+
+
+def _state(state: Maintenance) -> tuple[str, str, str]:
+    vacuum = _ago(*state.latest("vacuum"), state.now)
+    analyzed = _ago(*state.latest("analyze"), state.now)
+    rows = f"{state.live_rows:,} live, {state.dead_rows:,} dead, {state.changed_since_analyze:,} changed since analyze"
+    return vacuum, analyzed, rows
+
+
+def vacuum_analyze(
+    table: Annotated[str, typer.Option("--table", "-t", help="Table(s), comma-separated.")],
+    env: EnvOption = None,
+    json: JsonOption = False,
+) -> None:
+    """VACUUM (ANALYZE) the table(s): the runbook's fix for stale statistics; shows the last runs before and after."""
+    from cuisine_db.diagnose.vacuum import vacuum_analyze as run_vacuum
+
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "vacuum-analyze", {"table": table}) as entry:
+        done = run_vacuum(s, chosen, table, notify=say)
+        entry.details["seconds"] = {item.table: item.seconds for item in done}
+    if json:
+        print_json(done)
+        return
+    view = Table("table", "", "last vacuum", "last analyze", "rows", title=f"VACUUM (ANALYZE) on {chosen.name}")
+    for item in done:
+        view.add_row(escape(item.table), "before", *map(escape, _state(item.before)))
+        view.add_row("", f"after ({item.seconds:.1f}s)", *map(escape, _state(item.after)))
+    out.print(view)

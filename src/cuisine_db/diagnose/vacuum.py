@@ -1,0 +1,99 @@
+"""The runbook's "verify statistics are up to date: VACUUM ANALYZE table_name" (db-vacuum-analyze), with the time
+since the last (auto)vacuum and (auto)analyze before and after."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.rows import class_row
+
+from cuisine_db import sql as queries
+from cuisine_db.config import Environment, Settings
+from cuisine_db.diagnose.names import Table, find_table
+from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.postgres import connect
+
+
+@dataclass(frozen=True, slots=True)
+class Maintenance:
+    """What pg_stat_all_tables says about a table's upkeep at one moment."""
+
+    last_vacuum: datetime | None
+    last_autovacuum: datetime | None
+    last_analyze: datetime | None
+    last_autoanalyze: datetime | None
+    vacuums: int
+    analyzes: int
+    live_rows: int
+    dead_rows: int
+    changed_since_analyze: int
+    now: datetime
+
+    def latest(self, what: str) -> tuple[datetime | None, str]:
+        """The later of the manual and automatic run of `what` ('vacuum' or 'analyze'), and which one it was."""
+        manual, auto = (self.last_vacuum, self.last_autovacuum) if what == "vacuum" else \
+            (self.last_analyze, self.last_autoanalyze)
+        if manual is None and auto is None:
+            return None, "never"
+        if auto is None or (manual is not None and manual >= auto):
+            return manual, "manual"
+        return auto, "automatic"
+
+
+@dataclass(frozen=True, slots=True)
+class TableUpkeep:
+    table: str
+    before: Maintenance
+    after: Maintenance
+    seconds: float
+
+
+def _state(conn: psycopg.Connection[Any], oid: int) -> Maintenance:
+    conn.execute(queries.load("performance/clear_stats_snapshot"))
+    with conn.cursor(row_factory=class_row(Maintenance)) as cursor:
+        row = cursor.execute(queries.load("performance/table_maintenance"), {"oid": oid}).fetchone()
+    assert row is not None  # noqa: S101 - every table has a statistics row
+    return row
+
+
+def _table_list(text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",")]
+    if not text.strip() or not all(names):
+        raise UsageError(f"tables {text!r}: give one or more names separated by commas", hint="e.g. table=recipes")
+    return names
+
+
+def vacuum_analyze(settings: Settings, env: Environment, tables: str, *, notify: Callable[[str], None] = lambda _: None
+                   ) -> list[TableUpkeep]:
+    """VACUUM (ANALYZE) each table in turn, under the environment's lock_timeout."""
+    done = []
+    with connect(settings, env, "vacuum-analyze") as conn:
+        targets: list[Table] = [find_table(conn, name) for name in _table_list(tables)]
+        conn.execute(queries.load("performance/set_session"), {"name": "lock_timeout", "value": env.lock_timeout})
+        for target in targets:
+            before = _state(conn, target.table_oid)
+            notify(f"VACUUM (ANALYZE) {target.shown}")
+            started = time.monotonic()
+            try:
+                conn.execute(queries.load("performance/vacuum_analyze").format(
+                    table=sql.Identifier(target.schema, target.table_name)))
+            except psycopg.errors.LockNotAvailable:
+                raise FailedError(f"VACUUM of {target.shown} waited longer than lock_timeout={env.lock_timeout} "
+                                  "(a session holds a conflicting lock, e.g. DDL or another VACUUM)",
+                                  hint="see who with: make db-show-locks") from None
+            seconds = time.monotonic() - started
+            after = _state(conn, target.table_oid)
+            # Before PostgreSQL 15 the statistics collector reports asynchronously: wait for it to catch up.
+            deadline = time.monotonic() + 10
+            while (after.vacuums <= before.vacuums or after.analyzes <= before.analyzes) and \
+                    time.monotonic() < deadline:
+                time.sleep(0.2)
+                after = _state(conn, target.table_oid)
+            done.append(TableUpkeep(target.shown, before, after, round(seconds, 3)))
+    return done

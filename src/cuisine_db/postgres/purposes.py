@@ -1,0 +1,61 @@
+"""Which role a command connects as: the least privilege its purpose needs.
+
+`admin` is the environment's own connection (the dsn's user, or a local cluster's superuser): migrations,
+user management, grants, configuration. The other purposes have roles of their own, created by
+`cuisine-db security setup-roles`:
+
+- `monitoring` (pg_monitor): sizes, migration status, permissions, security checks, audit reports;
+- `backup` (REPLICATION, pg_read_all_data): pg_dump and pg_basebackup;
+- `operator` (pg_signal_backend, pg_monitor): cancelling and terminating queries.
+
+An environment names them in cuisine-db.toml (`[environments.E.roles] monitoring = { user = "...",
+password_env = "..." }`). A local cluster needs no configuration: once setup-roles has written a role's
+generated password to the cluster's 0600 pgpass, commands of that purpose connect as it. Where no role is
+configured or set up, a purpose falls back to `admin`, so commands keep working before setup-roles runs.
+"""
+
+from __future__ import annotations
+
+from cuisine_db.config import Environment, RoleRef, Settings
+from cuisine_db.postgres import pgpass
+
+ADMIN = "admin"
+PURPOSES = ("backup", "monitoring", "operator")
+LOCAL_ROLES = {"backup": "cuisine_backup", "monitoring": "cuisine_monitor", "operator": "cuisine_operator"}
+
+
+def check(purpose: str) -> str:
+    if purpose != ADMIN and purpose not in PURPOSES:
+        raise ValueError(f"unknown connection purpose {purpose!r}")
+    return purpose
+
+
+def configured(env: Environment, purpose: str) -> RoleRef | None:
+    """The role cuisine-db.toml names for a purpose on an environment, if it names one."""
+    return next((ref for key, ref in env.roles.items() if key == purpose), None)
+
+
+def role_name(env: Environment, purpose: str) -> str:
+    """The role that serves a purpose on an environment, configured or the local default."""
+    ref = configured(env, check(purpose))
+    return ref.user if ref is not None else LOCAL_ROLES[purpose]
+
+
+def role_for(settings: Settings, env: Environment, purpose: str) -> RoleRef | None:
+    """The role to connect as for this purpose, or None for the environment's own (admin) connection."""
+    if check(purpose) == ADMIN:
+        return None
+    ref = configured(env, purpose)
+    if ref is not None:
+        return ref
+    if env.is_local and any(e.user == LOCAL_ROLES[purpose] for e in pgpass.read(settings.env_dir(env) / "pgpass")):
+        return RoleRef(user=LOCAL_ROLES[purpose])
+    return None
+
+
+def password_for(settings: Settings, env: Environment, purpose: str) -> str | None:
+    """The password a purpose's connection takes from an environment variable, if any (else from a passfile)."""
+    role = role_for(settings, env, purpose)
+    if role is None:
+        return settings.password_for(env)
+    return settings.secrets.get(role.password_env) if role.password_env else None

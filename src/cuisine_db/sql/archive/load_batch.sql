@@ -1,0 +1,2 @@
+-- Loads one batch of ledger lines into the temporary batch table.
+COPY {batch} FROM STDIN

@@ -1,0 +1,2 @@
+-- Forgets a prepared statement.
+DEALLOCATE {name}

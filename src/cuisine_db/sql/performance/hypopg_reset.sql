@@ -1,0 +1,2 @@
+-- Forgets every hypothetical index of this session.
+SELECT {schema}.hypopg_reset()

@@ -1,0 +1,2 @@
+-- Collects planner statistics for the restored tables; returns nothing.
+ANALYZE {tables}

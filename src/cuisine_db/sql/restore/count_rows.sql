@@ -1,0 +1,2 @@
+-- The number of rows in one table: one row (count).
+SELECT count(*) FROM {table}

@@ -1,0 +1,2 @@
+-- Sets a database's connection limit; returns nothing.
+ALTER DATABASE {name} CONNECTION LIMIT {limit}

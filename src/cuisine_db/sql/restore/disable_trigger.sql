@@ -1,0 +1,2 @@
+-- Disables one trigger (inside the restore's transaction); returns nothing.
+ALTER TABLE {table} DISABLE TRIGGER {name}

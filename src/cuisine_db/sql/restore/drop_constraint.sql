@@ -1,0 +1,2 @@
+-- Drops one constraint of a table; returns nothing.
+ALTER TABLE {table} DROP CONSTRAINT {name}

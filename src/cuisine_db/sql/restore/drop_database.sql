@@ -1,0 +1,2 @@
+-- Drops a database; fails while anyone is connected to it; returns nothing.
+DROP DATABASE {name}

@@ -1,0 +1,2 @@
+-- Renames a database (nobody may be connected to it); returns nothing.
+ALTER DATABASE {old} RENAME TO {new}

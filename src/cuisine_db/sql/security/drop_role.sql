@@ -1,0 +1,2 @@
+-- Drops a role.
+DROP ROLE {name}

@@ -1,0 +1,2 @@
+-- Lets a role read one table.
+GRANT SELECT ON TABLE {table} TO {name}

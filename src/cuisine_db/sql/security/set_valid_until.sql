@@ -1,0 +1,2 @@
+-- Sets the time after which a role's password stops working.
+ALTER ROLE {name} VALID UNTIL {until}

@@ -1,0 +1,181 @@
+"""A repository in a local directory: objects are written under a hidden temporary name, synced, then renamed."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import secrets
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cuisine_db.storage.base import (
+    ObjectExists,
+    ObjectInfo,
+    ObjectMissing,
+    ObjectWriter,
+    Readable,
+    Repository,
+    RepositoryError,
+    RepositoryFull,
+    check_key,
+)
+
+_TEMP_MARK = ".tmp-"
+
+
+def _fail(repository: LocalRepository, key: str, exc: OSError) -> RepositoryError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return RepositoryFull(
+            f"repository {repository.url} is full: no space left on device while writing {key}",
+            hint="free space or point the environment's backup.repository elsewhere; earlier backups are intact",
+        )
+    return RepositoryError(f"repository {repository.url}: cannot write {key}: {exc.strerror or exc}")
+
+
+class _LocalWriter(ObjectWriter):
+    def __init__(self, repository: LocalRepository, key: str) -> None:
+        super().__init__(key)
+        self.repository = repository
+        self.final = repository.path(key)
+        self.folder = self.final.parent
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self.temp = self.folder / f".{self.final.name}{_TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+            self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise _fail(repository, key, exc) from None
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(self.fd, view)
+                view = view[written:]
+        except OSError as exc:
+            raise _fail(self.repository, self.key, exc) from None
+        self.size += len(data)
+        return len(data)
+
+    def _commit(self, overwrite: bool) -> None:
+        try:
+            os.fsync(self.fd)
+            os.close(self.fd)
+            self.fd = -1
+            if overwrite:
+                os.replace(self.temp, self.final)
+            else:
+                # link() refuses an existing name, which rename() would silently replace.
+                try:
+                    os.link(self.temp, self.final)
+                except FileExistsError:
+                    raise ObjectExists(f"repository {self.repository.url}: {self.key} already exists") from None
+                os.unlink(self.temp)
+            _sync_folder(self.folder)
+        except OSError as exc:
+            raise _fail(self.repository, self.key, exc) from None
+
+    def _abort(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.temp)
+
+
+def _sync_folder(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalRepository(Repository):
+    """Objects as files under a root folder; keys map to relative paths."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.url = root.as_uri()
+
+    def path(self, key: str) -> Path:
+        return self.root / check_key(key)
+
+    def open_write(self, key: str) -> ObjectWriter:
+        return _LocalWriter(self, key)
+
+    def open_read(self, key: str) -> Readable:
+        try:
+            return self.path(key).open("rb", buffering=0)
+        except FileNotFoundError:
+            raise ObjectMissing(f"repository {self.url}: {key} is missing") from None
+        except OSError as exc:
+            raise RepositoryError(f"repository {self.url}: cannot read {key}: {exc.strerror}") from None
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        try:
+            info = self.path(key).stat()
+        except FileNotFoundError:
+            return None
+        return ObjectInfo(key, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC))
+
+    def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        if not self.root.is_dir():
+            return
+        start = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
+        found: list[ObjectInfo] = []
+        for folder, subfolders, files in os.walk(start):
+            subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+            for name in files:
+                if name.startswith("."):
+                    continue  # temporary names of writes in progress (or killed)
+                full = Path(folder) / name
+                key = full.relative_to(self.root).as_posix()
+                if key.startswith(prefix):
+                    with contextlib.suppress(FileNotFoundError):
+                        info = full.stat()
+                        found.append(ObjectInfo(key, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC)))
+        yield from sorted(found, key=lambda item: item.key)
+
+    def delete(self, keys: Iterable[str]) -> None:
+        folders = set()
+        for key in keys:
+            path = self.path(key)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            folders.add(path.parent)
+        # Remove folders left empty (a deleted backup), never the root.
+        for folder in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            while folder != self.root and folder.is_relative_to(self.root):
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+                folder = folder.parent
+
+    def cleanup(self, older_than: timedelta) -> int:
+        if not self.root.is_dir():
+            return 0
+        limit = time.time() - older_than.total_seconds()
+        removed = 0
+        for folder, _, files in os.walk(self.root):
+            for name in files:
+                path = Path(folder) / name
+                if name.startswith(".") and _TEMP_MARK in name:
+                    with contextlib.suppress(FileNotFoundError):
+                        if path.stat().st_mtime < limit:
+                            path.unlink()
+                            removed += 1
+        return removed
+
+    def free_bytes(self) -> int | None:
+        """Free space where objects go (None when the root does not exist yet)."""
+        target = self.root
+        while not target.exists():
+            if target == target.parent:
+                return None
+            target = target.parent
+        return shutil.disk_usage(target).free

@@ -1,0 +1,266 @@
+"""The stream pipeline: each object goes zstd -> age -> sha256 straight into the repository, and back.
+
+Nothing is staged on disk: a source is read in chunks, compressed (python-zstandard releases the GIL),
+encrypted with age (pyrage) and hashed on its way into the repository's writer. Reading verifies the
+stored bytes' sha256 and size, authenticates every age chunk, and checks that the zstd frame is complete,
+so a flipped, missing or truncated byte anywhere is an error that names the object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from cuisine_db.errors import CuisineDbError, FailedError
+from cuisine_db.storage.base import Repository
+
+CHUNK = 1 << 20
+_TRAILER = b"\\.\n\n\n"
+Progress = Callable[[int], None]
+
+
+class IntegrityError(FailedError):
+    """A stored object is not what the manifest says: changed, truncated, or unreadable with our keys."""
+
+    def __init__(self, key: str, problem: str, hint: str | None = None) -> None:
+        super().__init__(f"{key}: {problem}", hint=hint)
+        self.key = key
+        self.problem = problem
+
+
+class RowCounter:
+    """Counts rows in pg_dump's COPY text as it streams by: one line per row (newlines in values are escaped),
+    less the end-of-data trailer `\\.` and the two empty lines pg_dump writes after it."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.size = 0
+        self.tail = b""
+
+    def feed(self, data: bytes) -> None:
+        self.lines += data.count(b"\n")
+        self.size += len(data)
+        self.tail = (self.tail + data[-8:])[-8:]
+
+    @property
+    def rows(self) -> int:
+        if self.tail.endswith(_TRAILER) and (self.size == len(_TRAILER) or self.tail[-6:-5] == b"\n"):
+            return self.lines - 3
+        return self.lines
+
+    @property
+    def has_trailer(self) -> bool:
+        return self.tail.endswith(_TRAILER)
+
+
+class Source(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class _Tap:
+    """The plain side of a store: counts bytes (and rows), reports progress, keeps the source's own error.
+    zstd pulls from it with read(); the bytes are counted where they are, never copied."""
+
+    def __init__(self, source: Source, rows: bool, progress: Progress | None) -> None:
+        self.source = source
+        self.counter = RowCounter() if rows else None
+        self.progress = progress
+        self.size = 0
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data = self.source.read(size)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        if data:
+            self.size += len(data)
+            if self.counter is not None:
+                self.counter.feed(data)
+            if self.progress is not None:
+                self.progress(len(data))
+        return data
+
+
+class _Sink:
+    """The stored side of a store: hashes and counts the encrypted bytes on their way to the writer."""
+
+    def __init__(self, target: Any) -> None:
+        self.target = target
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.error: BaseException | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            self.target.write(data)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        self.hash.update(data)
+        self.size += len(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """age calls flush at the end; the repository writer commits separately."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject:
+    """What a store wrote: the stored (encrypted) size and sha256, the plain size, and rows when counted."""
+
+    key: str
+    size: int
+    sha256: str
+    plain_size: int
+    rows: int | None
+
+
+def store(repository: Repository, key: str, source: Source, recipients: Sequence[Any], *, level: int = 3,
+          count_rows: bool = False, progress: Progress | None = None, overwrite: bool = True) -> StoredObject:
+    """Stream `source` through zstd and age into a new object; it becomes visible only when complete."""
+    import pyrage
+    import zstandard
+
+    tap = _Tap(source, count_rows, progress)
+    compressed = zstandard.ZstdCompressor(level=level, write_checksum=True).stream_reader(
+        tap, read_size=CHUNK, closefd=False)  # type: ignore[arg-type]  # any object with read() will do
+    with repository.open_write(key) as writer:
+        sink = _Sink(writer)
+        try:
+            pyrage.encrypt_io(io.BufferedReader(compressed, CHUNK), sink, list(recipients))
+        except pyrage.EncryptError as exc:
+            # Our own errors (a full disk, a failed source) travel through age as text: raise the original.
+            original = tap.error or sink.error
+            if isinstance(original, CuisineDbError | OSError):
+                raise original from None
+            raise IntegrityError(key, f"encryption failed: {exc}") from None
+        writer.commit(overwrite=overwrite)
+    rows = tap.counter.rows if tap.counter is not None else None
+    return StoredObject(key, sink.size, sink.hash.hexdigest(), tap.size, rows)
+
+
+def store_bytes(repository: Repository, key: str, data: bytes, recipients: Sequence[Any], *,
+                level: int = 3) -> StoredObject:
+    return store(repository, key, io.BytesIO(data), recipients, level=level)
+
+
+class _HashingReader:
+    """The stored side of a fetch: hashes and counts bytes as age reads them."""
+
+    def __init__(self, reader: Any, progress: Progress | None) -> None:
+        self.reader = reader
+        self.hash = hashlib.sha256()
+        self.size = 0
+        self.progress = progress
+        self.error: BaseException | None = None
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self.reader.read(size)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        self.hash.update(data)
+        self.size += len(data)
+        if self.progress is not None and data:
+            self.progress(len(data))
+        return data
+
+
+class _Plain:
+    """The plain side of a fetch: decompresses age's output, counts rows, writes to the destination."""
+
+    def __init__(self, destination: Any, rows: bool, decompress: bool) -> None:
+        import zstandard
+
+        self.destination = destination
+        self.decompressor = zstandard.ZstdDecompressor().decompressobj() if decompress else None
+        self.counter = RowCounter() if rows else None
+        self.size = 0
+        self.error: BaseException | None = None
+
+    def write(self, data: bytes) -> int:
+        try:
+            plain = self.decompressor.decompress(data) if self.decompressor is not None else data
+            if plain:
+                if self.counter is not None:
+                    self.counter.feed(plain)
+                self.size += len(plain)
+                if self.destination is not None:
+                    self.destination.write(plain)
+        except BaseException as exc:
+            self.error = exc
+            raise
+        return len(data)
+
+    def flush(self) -> None:
+        """age calls flush at the end; completeness is checked by the caller."""
+
+    @property
+    def complete(self) -> bool:
+        return self.decompressor is None or bool(self.decompressor.eof)
+
+
+@dataclass(frozen=True, slots=True)
+class FetchedObject:
+    key: str
+    size: int
+    sha256: str
+    plain_size: int
+    rows: int | None
+    has_trailer: bool
+
+
+def fetch(repository: Repository, key: str, destination: Any, identities: Sequence[Any], *,
+          expect_size: int | None = None, expect_sha256: str | None = None, decompress: bool = True,
+          count_rows: bool = False, progress: Progress | None = None) -> FetchedObject:
+    """Stream an object out through age and zstd into `destination` (anything with write(), or None to check
+    only), then verify its stored size and sha256 against what the manifest recorded."""
+    import pyrage
+    import zstandard
+
+    reader = repository.open_read(key)
+    hashing = _HashingReader(reader, progress)
+    plain = _Plain(destination, count_rows, decompress)
+    try:
+        pyrage.decrypt_io(hashing, plain, list(identities))
+    except (pyrage.DecryptError, OSError, zstandard.ZstdError) as exc:
+        original = hashing.error or plain.error
+        if isinstance(original, CuisineDbError):
+            raise original from None
+        if isinstance(original, zstandard.ZstdError):
+            raise IntegrityError(key, f"not a valid zstd stream after decryption ({original})") from None
+        if isinstance(original, OSError):
+            raise original from None
+        if "No matching keys" in str(exc):
+            raise IntegrityError(key, "cannot be decrypted with the configured age identity (no matching key)",
+                                 hint="restores and verification need the private key matching the backup's "
+                                      "recipients: check backup.identity_file / identity_env") from None
+        problem = "changed or truncated: age authentication failed"
+        if expect_size is not None and hashing.size != expect_size:
+            problem += f" ({hashing.size} of {expect_size} bytes read)"
+        raise IntegrityError(key, problem) from None
+    finally:
+        reader.close()
+    digest = hashing.hash.hexdigest()
+    if expect_size is not None and hashing.size != expect_size:
+        raise IntegrityError(key, f"size {hashing.size} differs from the manifest's {expect_size}")
+    if expect_sha256 is not None and digest != expect_sha256:
+        raise IntegrityError(key, "sha256 differs from the manifest's: the stored bytes changed")
+    if not plain.complete:
+        raise IntegrityError(key, "the zstd stream ends early: the object is truncated")
+    rows = plain.counter.rows if plain.counter is not None else None
+    trailer = plain.counter.has_trailer if plain.counter is not None else False
+    return FetchedObject(key, hashing.size, digest, plain.size, rows, trailer)
+
+
+def fetch_bytes(repository: Repository, key: str, identities: Sequence[Any], *, expect_size: int | None = None,
+                expect_sha256: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    fetch(repository, key, buffer, identities, expect_size=expect_size, expect_sha256=expect_sha256)
+    return buffer.getvalue()

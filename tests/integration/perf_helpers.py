@@ -1,0 +1,99 @@
+"""Shared by the performance-tuning tests: make runs, a seeded template database, its clones, a query workload."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from pathlib import Path
+from typing import Any
+
+from conftest import REPO, Project, Server, make_project
+from psycopg import sql
+
+from cuisine_db import migrations
+from cuisine_db.postgres.local import cluster_for
+from cuisine_db.seed import load
+
+WORKLOAD_QUERY = "SELECT * FROM recipes WHERE user_id = %s ORDER BY created_at DESC LIMIT 20"
+
+
+def make(project: Project, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
+    """A runbook target, as an operator types it, against the project's configuration."""
+    environ = {**os.environ, "CUISINE_DB_CONFIG": str(project.config)}
+    environ.pop("CUISINE_DB_ENV", None)
+    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ, input=input_text,
+                          capture_output=True, text=True, timeout=600, check=False)
+
+
+def error_lines(stderr: str) -> list[str]:
+    """What the CLI said on stderr, without make's own 'Error N' line."""
+    return [line for line in stderr.splitlines() if not line.startswith("make")]
+
+
+def cli_json(project: Project, *args: str) -> Any:
+    result = project.cli(*args, "--json")
+    assert result.returncode in (0, 1), result.stderr
+    return json.loads(result.stdout)
+
+
+def enable_pgss(project: Project) -> None:
+    with project.connect() as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+
+def migrated(project: Project) -> Project:
+    migrations.migrate(project.settings, project.env())
+    return project
+
+
+def seeded_template(server: Server, root: Path) -> str:
+    """A migrated database with seed scale 1, analyzed: cloned by tests that need real data."""
+    project = migrated(make_project(server, root))
+    load(project.settings, project.env(), scale=1, seed=42)
+    return project.database
+
+
+def clone(server: Server, template: str, root: Path) -> Project:
+    """A fresh project whose database is a copy of the template (CREATE DATABASE ... TEMPLATE)."""
+    project = make_project(server, root)
+    with server.admin() as conn:
+        conn.execute(sql.SQL("DROP DATABASE {}").format(sql.Identifier(project.database)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(project.database),
+                                                                      sql.Identifier(template)))
+    enable_pgss(project)
+    return project
+
+
+def heavy_users(project: Project, count: int = 5) -> list[int]:
+    with project.connect() as conn:
+        rows = conn.execute("SELECT user_id FROM recipes GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT %s", (count,))
+        return [row[0] for row in rows]
+
+
+def workload(project: Project, rounds: int = 40) -> list[int]:
+    """The application's hot path: a heavy user's latest recipes, plus lookups the schema already serves well."""
+    users = heavy_users(project)
+    with project.connect() as conn:
+        for _ in range(rounds):
+            for user in users:
+                conn.execute(WORKLOAD_QUERY, (user,)).fetchall()
+        for recipe in range(1, 41):
+            conn.execute("SELECT * FROM executions WHERE recipe_id = %s", (recipe,)).fetchall()
+            conn.execute("SELECT * FROM recipes WHERE id = %s", (recipe,)).fetchall()
+    return users
+
+
+def unique_name(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4().hex[:8]}"
+
+
+def auto_conf(server: Server) -> str:
+    return (cluster_for(server.settings, server.env).datadir / "postgresql.auto.conf").read_text()
+
+
+def has_hypopg(server: Server) -> bool:
+    with server.admin() as conn:
+        row = conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'hypopg'").fetchone()
+        return bool(row and row[0])

@@ -1,0 +1,82 @@
+"""Retention on a real repository: after 400 days of daily backups exactly the grandfather-father-son set survives,
+a backup being written is left alone, an abandoned one goes, and --dry-run changes nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from datetime import UTC, datetime, time, timedelta
+from pathlib import Path
+
+import pytest
+from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR, S3Server, gfs_by_calendar
+from conftest import CLI
+
+from cuisine_db.backup.manifest import Manifest, ObjectEntry, prefix
+from cuisine_db.storage import LocalRepository, Repository
+from cuisine_db.storage.s3 import S3Location, S3Repository
+
+
+def fake_backup(repository: Repository, at: datetime, *, complete: bool = True) -> str:
+    name = f"production-logical-{at.strftime('%Y%m%dT%H%M%SZ')}"
+    if not complete:
+        repository.put_bytes(prefix(name) + "1.dat.zst.age", b"rows")
+    else:
+        manifest = Manifest(
+            name=name, env="production", type="logical", database="cuisine", server_version="14.23",
+            server_version_num=140023, system_identifier=None, timeline=None, start_lsn=None, stop_lsn=None,
+            started_at=at, finished_at=at + timedelta(minutes=3), tool={"pg_dump": "14.23"}, dump={},
+            encryption={}, compression={}, tables=(),
+            objects=(ObjectEntry("1.dat.zst.age", "1.dat", 4, "0" * 64, 4),))
+        repository.put_bytes(prefix(name) + "manifest.json", manifest.to_json())
+    return name
+
+
+def expire(config: Path, environ: dict[str, str], *extra: str) -> dict[str, object]:
+    result = subprocess.run([*CLI, "backup", "expire", "--env", "production", "--json", *extra],
+                            env={**os.environ, "CUISINE_DB_CONFIG": str(config), **environ},
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr
+    report: dict[str, object] = json.loads(result.stdout)
+    return report
+
+
+def test_400_days_of_daily_backups_leave_exactly_the_gfs_set(backend: str, tmp_path: Path,
+                                                             request: pytest.FixtureRequest) -> None:
+    environ: dict[str, str] = {}
+    if backend == "s3":
+        s3: S3Server = request.getfixturevalue("s3_server")
+        bucket = s3.bucket()
+        repository: Repository = S3Repository(S3Location(bucket, "r", s3.endpoint, access_key="t",
+                                                         secret_key=S3_SECRET))
+        storage = (f'repository = "s3://{bucket}/r"\ns3_endpoint = "{s3.endpoint}"\n'
+                   f's3_access_key_env = "{S3_KEY_VAR}"\ns3_secret_key_env = "{S3_SECRET_VAR}"\n')
+        environ = {S3_KEY_VAR: "t", S3_SECRET_VAR: S3_SECRET}
+    else:
+        repository = LocalRepository(tmp_path / "repo")
+        storage = f'repository = "{(tmp_path / "repo").as_uri()}"\n'
+    config = tmp_path / "cuisine-db.toml"
+    # Retention never connects to the database: the dsn only has to be valid.
+    config.write_text('[environments.production]\ndsn = "host=127.0.0.1 port=1 dbname=x"\n'
+                      f"[environments.production.backup]\n{storage}")
+    now = datetime.now(UTC)
+    today = now.date()
+    days = [today - timedelta(days=n) for n in range(400)]
+    names = {fake_backup(repository, datetime.combine(day, time(1), UTC)): day for day in days}
+    writing = fake_backup(repository, now - timedelta(minutes=5), complete=False)
+    abandoned = fake_backup(repository, now - timedelta(days=3, minutes=5), complete=False)
+    expected = gfs_by_calendar(today, 7, 4, 12)
+
+    preview = expire(config, environ, "--dry-run")
+    assert {names[n] for n in preview["kept"]} == expected  # type: ignore[union-attr]
+    assert len(preview["expired"]) == 400 - len(expected)  # type: ignore[arg-type]
+    assert len({i.key.split("/")[1] for i in repository.list("backups/")}) == 402
+
+    report = expire(config, environ)
+    assert report["abandoned"] == [abandoned] and report["in_progress"] == [writing]
+    left = {i.key.split("/")[1] for i in repository.list("backups/")}
+    assert {names[n] for n in left if n in names} == expected
+    assert left == set(report["kept"]) | {writing}  # type: ignore[arg-type]
+    # Running again changes nothing: the set is stable.
+    assert expire(config, environ)["expired"] == []

@@ -1,0 +1,102 @@
+"""The stream pipeline on a local repository: round trip, tampering, wrong keys, and files read while written."""
+
+from __future__ import annotations
+
+import io
+import os
+import random
+import threading
+import time
+from pathlib import Path
+
+import pyrage
+import pytest
+
+from cuisine_db.storage import LocalRepository, ObjectExists
+from cuisine_db.storage.growing import GrowingFile
+from cuisine_db.storage.pipeline import IntegrityError, fetch, store
+
+IDENTITY = pyrage.x25519.Identity.generate()
+RECIPIENT = IDENTITY.to_public()
+
+
+def copy_text(rows: int) -> bytes:
+    rng = random.Random(5)
+    body = "".join(f"{n}\tname {rng.random()}\t{'x' * rng.randint(0, 40)}\n" for n in range(rows))
+    return body.encode() + b"\\.\n\n\n"
+
+
+def test_round_trip_counts_rows_and_checks_everything(tmp_path: Path) -> None:
+    repository = LocalRepository(tmp_path / "repo")
+    data = copy_text(20_000)
+    stored = store(repository, "backups/x/1.dat.zst.age", io.BytesIO(data), [RECIPIENT], count_rows=True)
+    assert stored.rows == 20_000 and stored.plain_size == len(data) and stored.size < len(data)
+    assert repository.stat("backups/x/1.dat.zst.age").size == stored.size  # type: ignore[union-attr]
+    out = io.BytesIO()
+    fetched = fetch(repository, stored.key, out, [IDENTITY], expect_size=stored.size, expect_sha256=stored.sha256,
+                    count_rows=True)
+    assert out.getvalue() == data and fetched.rows == 20_000
+    # Nothing but the object: no temporary names left behind.
+    assert sorted(p.name for p in (tmp_path / "repo" / "backups" / "x").iterdir()) == ["1.dat.zst.age"]
+
+
+def test_any_flipped_byte_a_truncation_or_the_wrong_key_is_an_error_naming_the_object(tmp_path: Path) -> None:
+    repository = LocalRepository(tmp_path / "repo")
+    stored = store(repository, "backups/x/1.dat.zst.age", io.BytesIO(copy_text(5_000)), [RECIPIENT])
+    path = repository.path(stored.key)
+    original = path.read_bytes()
+    for position in (0, 40, len(original) // 2, len(original) - 1):
+        damaged = bytearray(original)
+        damaged[position] ^= 0x40
+        path.write_bytes(bytes(damaged))
+        with pytest.raises(IntegrityError) as caught:
+            fetch(repository, stored.key, None, [IDENTITY], expect_size=stored.size, expect_sha256=stored.sha256)
+        assert caught.value.key == stored.key
+    path.write_bytes(original[:-100])
+    with pytest.raises(IntegrityError):
+        fetch(repository, stored.key, None, [IDENTITY], expect_size=stored.size, expect_sha256=stored.sha256)
+    path.write_bytes(original)
+    with pytest.raises(IntegrityError, match="no matching key"):
+        fetch(repository, stored.key, None, [pyrage.x25519.Identity.generate()])
+
+
+def test_create_only_commit_refuses_an_existing_object(tmp_path: Path) -> None:
+    repository = LocalRepository(tmp_path / "repo")
+    repository.put_bytes("wal/1/seg", b"one", overwrite=False)
+    with pytest.raises(ObjectExists):
+        repository.put_bytes("wal/1/seg", b"two", overwrite=False)
+    assert repository.get_bytes("wal/1/seg") == b"one"
+
+
+def test_a_growing_file_is_streamed_as_written_and_its_space_given_back(tmp_path: Path) -> None:
+    path = tmp_path / "grows.dat"
+    path.write_bytes(b"")
+    chunk = os.urandom(1 << 20)
+    peak = [0]
+    growing = GrowingFile(path, poll=0.005, punch_every=2 << 20)
+
+    def writer() -> None:
+        with path.open("ab") as handle:
+            for count in range(1, 49):
+                handle.write(chunk)
+                handle.flush()
+                peak[0] = max(peak[0], os.stat(path).st_blocks * 512)
+                # Like pg_dump, the writer never waits; here it does, so the bound below holds on a busy machine.
+                deadline = time.monotonic() + 60
+                while growing.offset < (count - 4) << 20 and time.monotonic() < deadline:
+                    time.sleep(0.001)
+        growing.finish()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    repository = LocalRepository(tmp_path / "repo")
+    stored = store(repository, "o.zst.age", growing, [RECIPIENT], level=1)
+    thread.join()
+    assert stored.plain_size == 48 << 20
+    out = io.BytesIO()
+    fetch(repository, "o.zst.age", out, [IDENTITY], expect_sha256=stored.sha256)
+    assert out.getvalue() == chunk * 48
+    # The reader punched holes behind itself: far less than the whole file was ever on disk.
+    if growing.can_punch:
+        assert peak[0] < (24 << 20), peak[0]
+    growing.close()
