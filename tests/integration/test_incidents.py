@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -175,3 +176,58 @@ def test_an_unreachable_or_failing_webhook_does_not_stop_an_incident(place: Plac
     assert SECRET_TOKEN not in created.stderr + resolved.stderr
     again = place.cli("incident", "resolve", incident["id"])
     assert again.returncode == 2 and "already resolved" in again.stderr
+
+
+def test_an_incident_is_copied_to_every_repository_and_survives_the_host(tmp_path: Path, s3_server: Any,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Staging backs up to a folder, production to S3: a project-wide incident goes to both, on open and resolve;
+    the copies alone tell the story once the host's state is gone. An unreachable repository is a warning."""
+    from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR
+
+    bucket = s3_server.bucket()
+    dead = free_port()
+    config = tmp_path / "cuisine-db.toml"
+
+    def write_config(endpoint: str) -> None:
+        config.write_text(
+            f'[environments.staging]\ndsn = "host=127.0.0.1 port={dead} dbname=cuisine user=ops"\n'
+            f'[environments.staging.backup]\nrepository = "{(tmp_path / "repository").as_uri()}"\n'
+            f'[environments.production]\ndsn = "host=127.0.0.1 port={dead} dbname=cuisine user=ops"\n'
+            f'[environments.production.backup]\nrepository = "s3://{bucket}/cuisine"\ns3_endpoint = "{endpoint}"\n'
+            f's3_access_key_env = "{S3_KEY_VAR}"\ns3_secret_key_env = "{S3_SECRET_VAR}"\n')
+
+    write_config(s3_server.endpoint)
+    place = Place(tmp_path)
+    monkeypatch.setenv(S3_KEY_VAR, "test")
+    monkeypatch.setenv(S3_SECRET_VAR, S3_SECRET)
+    created = place.make("incident-create", "severity=2", "description=Disk failing on the primary")
+    assert created.returncode == 0, created.stderr
+    incident_id = created.stdout.strip()
+    assert f"copied to s3://{bucket}/cuisine: incidents/{incident_id}/ (3 files)" in created.stderr
+    resolved = place.make("incident-resolve", f"id={incident_id}", "note=replaced the disk")
+    assert resolved.returncode == 0, resolved.stderr
+    shutil.rmtree(tmp_path / ".cuisine")  # the host is gone
+    local = tmp_path / "repository" / "incidents" / incident_id
+    s3 = s3_server.client()
+
+    def in_s3(name: str) -> str:
+        body: bytes = s3.get_object(Bucket=bucket, Key=f"cuisine/incidents/{incident_id}/{name}")["Body"].read()
+        return body.decode()
+
+    for read in ((lambda name: (local / name).read_text()), in_s3):
+        record = json.loads(read("incident.json"))
+        assert (record["status"], record["description"], record["resolution"]) == \
+            ("resolved", "Disk failing on the primary", "replaced the disk")
+        report = read("report.md")
+        assert report.startswith(f"# Incident {incident_id}: Disk failing on the primary\n")
+        assert "incident resolved" in report and "| status | resolved |" in report
+        commands = [json.loads(line)["command"] for line in read("journal.jsonl").splitlines()]
+        assert commands == ["incident create", "incident resolve"]
+    # The object store is down: the incident opens all the same, with a warning; copying again says so.
+    write_config(f"http://127.0.0.1:{free_port()}")
+    down = place.make("incident-create", "severity=1", "description=Object store unreachable")
+    assert down.returncode == 0, down.stderr
+    assert f"could not copy {down.stdout.strip()} to s3://{bucket}/cuisine" in down.stderr
+    again = place.cli("incident", "copy", down.stdout.strip())
+    assert again.returncode == 3 and "was not copied to" in again.stderr.splitlines()[-1], again.stderr
+    assert S3_SECRET not in down.stderr + again.stderr

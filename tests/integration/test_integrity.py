@@ -246,3 +246,55 @@ def test_a_server_that_cannot_be_reached_is_exit_3(tmp_path: Path) -> None:
                                 check=False)
         assert result.returncode == 3, result.stderr
         assert result.stderr.splitlines()[-1].startswith("error: cannot connect to environment 'development'")
+
+
+def _deletes_counted(project: Project, table: str, at_least: int) -> None:
+    """The server's statistics reach other sessions a moment after a commit: wait for them."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with project.connect() as conn:
+            conn.execute("SELECT pg_stat_clear_snapshot()")
+            row = conn.execute("SELECT n_tup_del FROM pg_stat_user_tables WHERE relname = %s", [table]).fetchone()
+        if row is not None and row[0] >= at_least:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"the server never counted {at_least} deletes from {table}")
+
+
+def test_row_counts_are_compared_with_the_newest_backup(project: Project) -> None:
+    """Rows added or deleted since the backup are information; rows gone without a delete are a finding, and the
+    table restore it prints brings them back."""
+    small_data(project)
+    project.cli("backup", "keygen", "--if-missing", check=True)
+    project.cli("backup", "create", "--env", "development", "--type", "logical", check=True)
+    report = in_process(project)
+    assert report["findings"] == [], report
+    assert report["checked"]["tables (row counts against the newest backup)"] == 9  # with schema_migrations
+    with project.connect() as conn:
+        conn.execute("INSERT INTO users (email, display_name) VALUES ('new@example.com', 'New')")
+        conn.execute("DELETE FROM ingredients WHERE id > 17")
+        conn.execute("TRUNCATE executions")
+        conn.execute("INSERT INTO executions (recipe_id, kitchen_id, user_id) SELECT 1, 1, 1 "
+                     "FROM generate_series(1, 100)")
+    _deletes_counted(project, "ingredients", 3)
+    code, report, stderr = run_json(project, "integrity", "verify")
+    found = {f["subject"]: f for f in report["findings"]}
+    assert set(found) == {"public.users", "public.ingredients", "public.executions"}, report["findings"]
+    assert found["public.users"]["severity"] == "info" and "51 rows, 50 in backup" in found["public.users"]["evidence"]
+    assert found["public.ingredients"]["severity"] == "info"
+    assert "counted 3 deleted row(s)" in found["public.ingredients"]["evidence"]
+    lost = found["public.executions"]
+    assert lost["severity"] == "error" and "400 row(s) fewer" in lost["evidence"], lost
+    assert code == 1 and report["ok"] is False and "found 1 problem(s)" in stderr
+    # db-verify-tables compares only the tables asked for.
+    tables = in_process(project, ["users"])
+    assert [(f["subject"], f["severity"]) for f in tables["findings"]] == [("public.users", "info")]
+    assert tables["findings"] and not [f for f in tables["findings"] if f["severity"] != "info"]
+    # The fix, as printed.
+    fix = lost["fix"].split(" if they were lost")[0]
+    assert fix == "make db-restore-tables env=development backup=latest tables=executions"
+    restored = make(project, *shlex.split(fix)[1:])
+    assert restored.returncode == 0, restored.stderr
+    again = make(project, "db-verify-integrity", "env=development")
+    assert again.returncode == 0, again.stderr
+    assert "no problems found: 2 difference(s) from the newest backup that writes since explain" in again.stderr

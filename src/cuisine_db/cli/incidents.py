@@ -10,7 +10,9 @@ from rich.table import Table
 
 from cuisine_db.cli.common import JsonOption, environment, out, print_json, say, settings
 from cuisine_db.config import Settings
+from cuisine_db.errors import UnavailableError
 from cuisine_db.ops import incidents, webhook
+from cuisine_db.ops.incident_copy import Copy, copy_incident
 from cuisine_db.ops.incident_report import duration, markdown
 from cuisine_db.ops.incidents import Incident
 from cuisine_db.ops.journal import journaled
@@ -38,6 +40,23 @@ def _announce(s: Settings, event: str, incident: Incident) -> str | None:
     return ("delivered " if note.delivered else "not delivered: ") + note.detail
 
 
+def _copy(s: Settings, incident: Incident, quiet: bool) -> list[Copy]:
+    """Copy the incident to the backup repositories; a failed copy is a warning, never an error."""
+    copies = copy_incident(s, incident.id)
+    for copy in copies:
+        if not copy.copied:
+            say(f"[yellow]warning:[/] could not copy {incident.id} to {copy.repository}: {copy.detail}; "
+                f"it is kept on this host; cuisine-db incident copy {incident.id} tries again")
+        elif not quiet:
+            say(f"copied to {copy.repository}: {copy.detail}")
+    return copies
+
+
+def _copies(copies: list[Copy]) -> dict[str, list[str]]:
+    return {"copied to": [c.repository for c in copies if c.copied],
+            "not copied to": [c.repository for c in copies if not c.copied]}
+
+
 @app.command("create")
 def create(
     severity: Annotated[str | None, typer.Option("--severity", help="1 critical, 2 major, 3 minor, 4 low.")] = None,
@@ -59,6 +78,7 @@ def create(
         delivery = _announce(s, "opened", incident)
         if delivery:
             entry.details["webhook"] = delivery
+        entry.details.update(_copies(_copy(s, incident, json)))
     if json:
         print_json(incidents.get(s, incident.id))
     else:
@@ -128,11 +148,28 @@ def resolve(
         delivery = _announce(s, "resolved", resolved)
         if delivery:
             entry.details["webhook"] = delivery
+    # After the journal line is written, so the copy's timeline ends with the resolution.
+    _copy(s, resolved, json)
     if json:
         print_json(incidents.get(s, resolved.id))
         return
     say(f"resolved {resolved.id}; time to recovery {duration(resolved.time_to_recovery() or 0)}; "
         f"report: cuisine-db incident report {resolved.id}")
+
+
+@app.command("copy")
+def copy(incident_id: IdArgument, json: JsonOption = False) -> None:
+    """Copy the incident, its journal lines and its report to the backup repositories again (they are copied on
+    create and resolve); exit 3 if a repository could not take it."""
+    s = settings()
+    incident = incidents.get(s, incident_id)
+    copies = _copy(s, incident, json)
+    if json:
+        print_json(copies)
+    failed = [c.repository for c in copies if not c.copied]
+    if failed:
+        raise UnavailableError(f"{incident.id} was not copied to {', '.join(failed)}",
+                               hint="check the repository settings in cuisine-db.toml and that it can be reached")
 
 
 @app.command("report")

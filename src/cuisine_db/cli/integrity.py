@@ -57,6 +57,9 @@ def _render(report: IntegrityReport, title: str, json: bool, markdown: Path | No
             show_findings(report.findings, title=title, json=False, markdown=markdown)
         return
     show_findings(report.findings, title=title, markdown=markdown, clean=clean)
+    if report.findings and report.ok:
+        say(f"{clean}: {len(report.findings)} difference(s) from the newest backup that writes since explain "
+            "(info, above)")
     checked = ", ".join(f"{count} {what}" for what, count in report.checked.items())
     say(f"checked {checked} on {report.env} (PostgreSQL {report.server_version}) with {report.jobs} connection(s) "
         f"in {report.seconds:.1f}s")
@@ -67,9 +70,9 @@ def _render(report: IntegrityReport, title: str, json: bool, markdown: Path | No
 
 
 def _fail(report: IntegrityReport, what: str) -> None:
-    if report.findings:
+    if report.problems:
         damaged = f"; damaged: {', '.join(d.relation for d in report.damaged)}" if report.damaged else ""
-        raise FailedError(f"{what} found {len(report.findings)} problem(s) on {report.env}{damaged}",
+        raise FailedError(f"{what} found {len(report.problems)} problem(s) on {report.env}{damaged}",
                           hint="see the fix column" + (" and the repair commands above" if report.repair else ""))
 
 
@@ -83,7 +86,7 @@ def verify(env: EnvOption = None, jobs: JobsOption = DEFAULT_JOBS, json: JsonOpt
     with journaled(s, chosen, "db-verify-integrity", {"jobs": jobs}) as entry:
         with _progress(not json, "verifying") as (on_plan, on_progress):
             report = verify_integrity(s, chosen, jobs=jobs, on_plan=on_plan, on_progress=on_progress)
-        entry.details.update(findings=len(report.findings), damaged=[d.relation for d in report.damaged],
+        entry.details.update(findings=len(report.problems), damaged=[d.relation for d in report.damaged],
                              checked=report.checked)
         _render(report, f"integrity of {chosen.name}", json, markdown, "no problems found")
         _fail(report, "db-verify-integrity")
@@ -102,7 +105,7 @@ def corruption(env: EnvOption = None, jobs: JobsOption = DEFAULT_JOBS, json: Jso
                 "the pages it does not read")
         with _progress(not json, "reading other pages") as (_, on_progress):
             report = check_corruption(s, chosen, jobs=jobs, on_progress=on_progress)
-        entry.details.update(findings=len(report.findings), damaged=[d.relation for d in report.damaged])
+        entry.details.update(findings=len(report.problems), damaged=[d.relation for d in report.damaged])
         _render(report, f"corruption on {chosen.name}", json, markdown, "no damaged relation found")
         _fail(report, "db-check-corruption")
 
@@ -121,7 +124,7 @@ def tables(
     with journaled(s, chosen, "db-verify-tables", {"tables": ",".join(wanted), "jobs": jobs}) as entry:
         with _progress(not json, "reading other pages") as (_, on_progress):
             report = check_corruption(s, chosen, tables=wanted, jobs=jobs, on_progress=on_progress)
-        entry.details.update(findings=len(report.findings), damaged=[d.relation for d in report.damaged])
+        entry.details.update(findings=len(report.problems), damaged=[d.relation for d in report.damaged])
         _render(report, f"tables {', '.join(wanted)} on {chosen.name}", json, markdown,
                 "no problems found")
         _fail(report, "db-verify-tables")

@@ -88,7 +88,10 @@ def markdown(incident: Incident, entries: Sequence[Mapping[str, Any]], now: date
                             duration(float(entry.get("duration_s") or 0))]))
     if incident.resolved_at:
         resolved = parse_time(incident.resolved_at)
-        events.append((resolved, [f"{resolved:%H:%M:%S}", f"+{duration((resolved - opened).total_seconds())}",
+        # Resolution times are kept to the second: a command linked to the incident started before it, even when
+        # the journal's finer clock puts it later in the same second.
+        last = max([resolved, *(at for at, _ in events)])
+        events.append((last, [f"{resolved:%H:%M:%S}", f"+{duration((resolved - opened).total_seconds())}",
                                   incident.env or "all", str(incident.resolved_by), "incident resolved", "",
                                   "resolved", ""]))
     # Python's sort is stable: journal lines that share a second keep the journal's order.

@@ -3,7 +3,8 @@
 amcheck's `verify_heapam` reads every table (TOAST included), `bt_index_check(heapallindexed)` every B-tree
 index; the rest look for what the server does not re-check once written: NOT VALID constraints, rows whose
 foreign key parent is gone, sequences behind their column, invalid indexes, collation versions that changed
-under existing indexes, and the checksum failures the server has counted.
+under existing indexes, and the checksum failures the server has counted; and row counts against the newest
+backup (row_counts.py).
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import functools
 import json
 import shlex
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,10 @@ from psycopg.rows import class_row, dict_row
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.findings import Finding
+from cuisine_db.ops.integrity import row_counts
 from cuisine_db.ops.integrity.catalog import Catalog, Relation
 from cuisine_db.ops.integrity.damage import restore_tables_command
+from cuisine_db.ops.integrity.row_counts import Baseline
 from cuisine_db.ops.integrity.tasks import Connection, Evidence, Outcome, Task
 
 sql.VARIANTS["integrity/collation_drift"] = [(150000, "integrity/collation_drift_pg15")]
@@ -44,6 +47,7 @@ class Context:
     in_recovery: bool
     database: str  # the database connected to (a remote environment's dsn names it)
     database_quoted: str
+    baselines: Mapping[str, Baseline] = field(default_factory=dict)  # table -> its rows in the newest backup
 
 
 Planner = Callable[[Connection, Context], list[Task]]
@@ -332,6 +336,10 @@ def _sequence(ctx: Context, seq: OwnedSequence, conn: Connection) -> Outcome:
         f"{seq.sequence} hands out {next_value} next but {behind}: inserts will fail with duplicate keys "
         "(typical after a restore or a COPY with explicit ids)",
         _psql(ctx, statement))])
+
+
+def row_count_tasks(conn: Connection, ctx: Context) -> list[Task]:
+    return row_counts.tasks(ctx.baselines, ctx.env.name, ctx.catalog.in_scope(ctx.tables))
 
 
 def sequence_tasks(conn: Connection, ctx: Context) -> list[Task]:

@@ -222,7 +222,7 @@ def check_corruption(
         scope = None
         if tables is not None:
             scope = frozenset(catalog_module.resolve_tables(conn, catalog_module.parse_table_names(tables)).values())
-        ctx = context(conn, settings, env, scope, False, notes)
+        ctx = context(conn, settings, env, scope, False, notes, TABLE_CHECKS if tables is not None else ())
         version = conn.info.parameter_status("server_version") or str(conn.info.server_version)
     relations, amcheck_tables = _scope_relations(ctx.catalog, scope)
     # No session of ours stays open meanwhile: a check that crashes the server would end it too.
@@ -244,7 +244,7 @@ def check_corruption(
                                 f"pg_amcheck stopped early: {amcheck.incomplete}",
                                 f"make db-check-corruption env={env.name} again once the server is up"))
     findings += sorted(outcome.findings, key=lambda f: (f.check, f.subject))
-    if tables is None and not findings:
+    if tables is None and not [finding for finding in findings if finding.severity != "info"]:
         _acknowledge(settings, env, notes)
     return IntegrityReport(env=env.name, database=ctx.database, server_version=version, findings=findings,
                            damaged=damaged, repair=damage.repair_plan(damaged, env.name), checked=checked, jobs=jobs,

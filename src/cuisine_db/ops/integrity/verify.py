@@ -1,7 +1,6 @@
 """db-verify-integrity: every check in CHECKS, planned on one connection and run in parallel on a few more.
 
-Adding a check is one entry in CHECKS: a planner that returns tasks (the comparison of row counts with the
-newest backup's manifest joins here once backups exist).
+Adding a check is one entry in CHECKS: a planner that returns tasks.
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.findings import Finding
 from cuisine_db.ops.integrity import catalog as catalog_module
-from cuisine_db.ops.integrity import checks, damage, extensions
+from cuisine_db.ops.integrity import checks, damage, extensions, row_counts
 from cuisine_db.ops.integrity.checks import Context, Planner
 from cuisine_db.ops.integrity.damage import Damage
 from cuisine_db.ops.integrity.tasks import Connection, Progress, Task, run_tasks
@@ -40,11 +39,13 @@ CHECKS: tuple[Check, ...] = (
     Check("foreign keys", checks.foreign_key_tasks, unit="foreign keys (orphan rows)"),
     Check("sequences", checks.sequence_tasks, unit="sequences (behind their column)"),
     Check("invalid indexes", checks.invalid_index_tasks),
+    Check("row counts", checks.row_count_tasks, unit="tables (row counts against the newest backup)"),
 )
 
 # What db-verify-tables adds to the corruption checks: only these can be limited to some tables.
 TABLE_CHECKS = tuple(check for check in CHECKS if check.plan in (
-    checks.not_valid_tasks, checks.foreign_key_tasks, checks.sequence_tasks, checks.invalid_index_tasks))
+    checks.not_valid_tasks, checks.foreign_key_tasks, checks.sequence_tasks, checks.invalid_index_tasks,
+    checks.row_count_tasks))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,12 +64,17 @@ class IntegrityReport:
     notes: list[str] = field(default_factory=list)
 
     @property
+    def problems(self) -> list[Finding]:
+        """The findings that fail the check (info ones, such as rows added since the backup, do not)."""
+        return [finding for finding in self.findings if finding.severity != "info"]
+
+    @property
     def ok(self) -> bool:
-        return not self.findings
+        return not self.problems
 
 
 def context(conn: Connection, settings: Settings, env: Environment, tables: frozenset[int] | None,
-            need_amcheck: bool, notes: list[str]) -> Context:
+            need_amcheck: bool, notes: list[str], selected: Sequence[Check] = ()) -> Context:
     schema = ""
     if need_amcheck:
         schema, installed = extensions.ensure(conn, "amcheck")
@@ -79,7 +85,9 @@ def context(conn: Connection, settings: Settings, env: Environment, tables: froz
     assert database is not None  # noqa: S101 - the statement always returns one row
     return Context(settings=settings, env=env, catalog=catalog_module.load(conn), tables=tables,
                    amcheck_schema=schema, server_version=conn.info.server_version,
-                   in_recovery=bool(row and row[0]), database=database[0], database_quoted=database[1])
+                   in_recovery=bool(row and row[0]), database=database[0], database_quoted=database[1],
+                   baselines=row_counts.baselines(settings, env, notes)
+                   if any(check.plan is checks.row_count_tasks for check in selected) else {})
 
 
 def plan(conn: Connection, ctx: Context, selected: Sequence[Check]) -> tuple[list[Task], dict[str, int]]:
@@ -106,7 +114,7 @@ def verify_integrity(
     started = time.monotonic()
     notes: list[str] = []
     with connect(settings, env, "db-verify-integrity") as conn:
-        ctx = context(conn, settings, env, None, any(check.amcheck for check in selected), notes)
+        ctx = context(conn, settings, env, None, any(check.amcheck for check in selected), notes, selected)
         tasks, counts = plan(conn, ctx, selected)
         version = conn.info.parameter_status("server_version") or str(conn.info.server_version)
     if on_plan is not None:
