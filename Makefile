@@ -170,14 +170,14 @@ MAINTENANCE_WORD = $(firstword $(filter enable disable,$(MAKECMDGOALS)))
 MAINTENANCE = $(CLI) maintenance $(or $(MAINTENANCE_WORD),status) $(ENV_FLAG) \
 	$(if $(and $(filter enable,$(MAINTENANCE_WORD)),$(reason)),--reason $(call q,$(reason)))
 
-db-backup: $(READY) ## Back up env: type=logical|schema|data|tables [tables=users,recipes] (full: PITR issue)
+db-backup: $(READY) ## Back up env: type=full|incremental (the cluster, PITR base) or logical|schema|data|tables [tables=a,b]
 	@$(CLI) backup create $(ENV_FLAG) --type $(call q,$(type)) $(if $(tables),--tables $(call q,$(tables)))
 db-backups: $(READY) ## env's backups: name, type, size, duration, last verification and test restore
 	@$(CLI) backup list $(ENV_FLAG)
-db-restore: $(READY) ## Full restore of env from backup=NAME|latest (protected: maintenance mode and yes=1)
-	@$(CLI) restore database $(ENV_FLAG) --backup $(call q,$(backup)) $(YES_FLAG) $(if $(filter 0 no false,$(analyze)),--no-analyze)
-db-restore-tables: $(READY) ## Restore tables=a,b of env from backup=NAME|latest in one transaction
-	@$(CLI) restore tables $(ENV_FLAG) --backup $(call q,$(backup)) --tables $(call q,$(tables)) $(YES_FLAG)
+db-restore: $(READY) ## Full restore of env from backup=NAME|latest (protected: maintenance mode and yes=1) [open=0|1]
+	@$(CLI) restore database $(ENV_FLAG) --backup $(call q,$(backup)) $(YES_FLAG) $(if $(filter 0 no false,$(analyze)),--no-analyze) $(OPEN_FLAG)
+db-restore-tables: $(READY) ## Restore tables=a,b of env from backup=NAME|latest in one transaction [target=|lsn=|xid= [inclusive=0]]
+	@$(CLI) restore tables $(ENV_FLAG) --backup $(call q,$(backup)) --tables $(call q,$(tables)) $(TARGET_FLAGS) $(YES_FLAG)
 db-verify-backup: $(READY) ## Checksums, decryption and pg_restore --list of backup=NAME; recorded in the catalog
 	@$(CLI) backup verify $(call q,$(backup)) $(ENV_FLAG)
 db-test-restore: $(READY) ## Restore backup=NAME beside env's database (staging), compare row counts, time it
@@ -192,6 +192,28 @@ maintenance-mode: $(READY) ## The runbook's other spelling: maintenance-mode ena
 	@$(MAINTENANCE)
 enable disable:
 	@:
+
+# --- Point-in-time recovery -----------------------------------------------------------------------
+# The runbook's disaster flow: db-restore env=E backup=latest, then db-apply-logs env=E (the restore waits for it
+# under maintenance mode). Variables: target="2026-03-15 12:00:00+00" | lsn=0/3000060 | xid=761 with inclusive=0
+# to stop just before it; force=1 (replay across a hole in the archive); table=, min_rows=, hours= (db-find-target);
+# open=0|1 (db-restore of a physical backup: wait for db-apply-logs, or open now); restart=1, archive_timeout=.
+.PHONY: db-apply-logs db-find-target db-wal-enable db-wal-status db-backup-status db-schedule
+TARGET_FLAGS = $(if $(target),--target $(call q,$(target))) $(if $(lsn),--lsn $(call q,$(lsn))) $(if $(xid),--xid $(call q,$(xid))) \
+	$(if $(filter 0 no false,$(inclusive)),--exclusive,$(if $(filter-out 1 yes true,$(inclusive)),$(error inclusive=$(inclusive): give inclusive=1 or inclusive=0)))
+OPEN_FLAG = $(if $(filter 1 yes true,$(open)),--open,$(if $(filter 0 no false,$(open)),--no-open,$(if $(open),$(error open=$(open): give open=1 or open=0))))
+db-apply-logs: $(READY) ## Replay archived WAL onto the restored full backup, then open it: [target="..." | lsn= | xid=] [inclusive=0]
+	@$(CLI) restore apply-logs $(ENV_FLAG) $(TARGET_FLAGS) $(call flag01,force,--force)
+db-find-target: $(READY) ## DROP, TRUNCATE, big DELETE/UPDATE in the archived WAL, each with the command that stops before it [table=]
+	@$(CLI) restore find-target $(ENV_FLAG) $(if $(table),--table $(call q,$(table))) $(if $(min_rows),--min-rows $(call q,$(min_rows))) $(if $(hours),--hours $(call q,$(hours)))
+db-wal-enable: $(READY) ## WAL archiving on: archive_mode, archive_command (cuisine-db wal push), archive_timeout [restart=1]
+	@$(CLI) wal enable $(ENV_FLAG) $(if $(archive_timeout),--archive-timeout $(call q,$(archive_timeout))) $(call flag01,restart,--restart) $(YES_FLAG)
+db-wal-status: $(READY) ## Last archived segment and its age, failures, archiver lag, holes; exit 1 on any
+	@$(CLI) wal status $(ENV_FLAG)
+db-backup-status: $(READY) ## Exit 1 when the newest full backup is over 26 h old or archived WAL over 16 min
+	@$(CLI) backup status $(ENV_FLAG)
+db-schedule: $(READY) ## The runbook's schedule as cron lines or systemd timers [format=cron|systemd] [install=1]
+	@$(CLI) schedule $(if $(filter 1 yes true,$(install)),install,show) $(ENV_FLAG) $(if $(format),--format $(call q,$(format)))
 
 # --- Disaster Recovery: incidents, integrity, corruption (issue 8) ------------------------------
 # Values are read with $(value ...) and not exported, so make never expands what an operator typed:

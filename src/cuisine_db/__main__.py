@@ -1,5 +1,5 @@
 """Allow `python -m cuisine_db`."""
 
-from cuisine_db.cli import main
+from cuisine_db.entry import main
 
 main()

@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.errors import ConfigError, UsageError
 
 CONFIG_ENV_VAR = "CUISINE_DB_CONFIG"
@@ -163,6 +164,34 @@ class MaintenanceConfig(BaseModel):
     exempt_roles: list[str] = Field(default_factory=list)
 
 
+# --- Point-in-time recovery (issue 4): WAL archiving and the backup schedule ---------------------------
+class WalConfig(BaseModel):
+    """WAL archiving: how often a segment is forced out, and how `wal push`/`wal fetch` batch their work."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The runbook's "transaction logs every 15 minutes": the longest a committed transaction waits to be archived.
+    archive_timeout: str = Field(default=wal_access.ARCHIVE_TIMEOUT, pattern=r"^\d+\s*(s|min|h)?$")
+    push_batch: int = Field(default=wal_access.PUSH_BATCH, ge=1, le=64)      # .ready files one call pushes
+    push_threads: int = Field(default=wal_access.PUSH_THREADS, ge=1, le=64)
+    prefetch: int = Field(default=wal_access.PREFETCH, ge=1, le=64)          # segments one fetch brings
+    fetch_threads: int = Field(default=wal_access.FETCH_THREADS, ge=1, le=64)
+    spool_dir: Path | None = None          # default <state_dir>/<env>/wal-spool (the server's user writes it)
+    credentials_file: Path | None = None   # default <state_dir>/<env>/wal-credentials (S3 keys for the server)
+    # backup status: exit 1 past these ages.
+    max_full_backup_age_hours: float = Field(default=26, gt=0)
+    max_archive_age_minutes: float = Field(default=16, gt=0)
+
+
+class ScheduleConfig(BaseModel):
+    """The runbook's schedule: a full backup daily (UTC), retention after it, then verification of the newest."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    full_backup_at: str = Field(default="01:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    status_every_minutes: int = Field(default=15, ge=1, le=1440)
+
+
 # ----------------------------------------------------------------------------------------------------
 
 
@@ -202,6 +231,9 @@ class Environment(BaseModel):
     # Backups and maintenance mode (issue 3).
     backup: BackupConfig = Field(default_factory=BackupConfig)
     maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
+    # Point-in-time recovery (issue 4): WAL archiving and the backup schedule.
+    wal: WalConfig = Field(default_factory=WalConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
 
     def secret_variables(self) -> list[str]:
         """Names of the environment variables this environment reads secrets from."""

@@ -17,13 +17,14 @@ from cuisine_db.errors import UsageError
 from cuisine_db.storage import ObjectInfo, Repository, open_repository
 from cuisine_db.storage.pipeline import IntegrityError
 
-# What `backup=latest` may pick, by purpose: the first type in the list that has a complete backup wins, newest
-# first. Physical full backups (the PITR base, next issue) take precedence for a whole-database restore so that
-# db-apply-logs can follow.
-LATEST = {
-    "restore": ("full", "logical"),
-    "restore-tables": ("logical", "data", "tables"),
-    "any": names.TYPES,
+# What `backup=latest` may pick, by purpose: the first group of types that has a complete backup wins, newest
+# first within the group. Physical backups (full, or incremental on top of one: the PITR base) take precedence
+# for a whole-database restore so that db-apply-logs can follow.
+LATEST: dict[str, tuple[tuple[str, ...], ...]] = {
+    "restore": (names.PHYSICAL_TYPES, ("logical",)),
+    "restore-tables": (("logical",), ("data",), ("tables",)),
+    "physical": (names.PHYSICAL_TYPES,),
+    "any": (names.TYPES,),
 }
 
 
@@ -186,8 +187,8 @@ def resolve(settings: Settings, env: Environment, reference: str, *, purpose: st
         return find(settings, env, reference)
     repository = open_repository(settings, env)
     entries = [entry for entry in scan(repository, env=env.name) if entry.manifest is not None]
-    for kind in LATEST[purpose]:
-        candidates = [entry for entry in entries if entry.type == kind]
+    for kinds in LATEST[purpose]:
+        candidates = [entry for entry in entries if entry.type in kinds]
         if tables:
             candidates = [entry for entry in candidates if entry.manifest and _holds(entry.manifest, tables)]
         if candidates:
@@ -195,11 +196,11 @@ def resolve(settings: Settings, env: Environment, reference: str, *, purpose: st
             manifest = newest.manifest
             if manifest is None:
                 continue
-            what = f"newest {kind} backup of {env.name}"
+            what = f"newest {newest.type} backup of {env.name}"
             if tables:
                 what += " holding " + ", ".join(str(table) for table in tables)
             return Resolved(newest, manifest, repository, env, what)
-    wanted = "/".join(LATEST[purpose])
+    wanted = "/".join(kind for kinds in LATEST[purpose] for kind in kinds)
     holding = f" holding {', '.join(str(t) for t in tables)}" if tables else ""
     raise UsageError(f"environment {env.name!r} has no complete {wanted} backup{holding} in {repository.url}",
                      hint=f"make db-backup env={env.name} type=logical makes one")

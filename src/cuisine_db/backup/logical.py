@@ -64,10 +64,7 @@ def object_name(file: str) -> str:
 def _check_request(kind: str, tables: Sequence[TableName]) -> None:
     names.check_type(kind)
     if kind in names.PHYSICAL_TYPES:
-        raise UsageError(
-            f"physical backups (type={kind}) are not built yet: they come with the PITR issue (pg_basebackup)",
-            hint="type=logical backs up the whole database now",
-        )
+        raise UsageError(f"type={kind} is a physical backup: backup/physical.py takes those, not pg_dump")
     if kind == "tables" and not tables:
         raise UsageError("type=tables needs the tables: tables=users,recipes")
     if kind != "tables" and tables:

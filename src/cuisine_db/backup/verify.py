@@ -45,6 +45,7 @@ class VerifyReport:
     seconds: float
     problems: list[Problem] = field(default_factory=list)
     toc_entries: int = 0
+    physical: bool = False  # then toc_entries counts the files pg_verifybackup checked
 
 
 def _locate(settings: Settings, env: Environment, name: str) -> tuple[Repository, Environment | None]:
@@ -93,14 +94,24 @@ def verify(settings: Settings, env: Environment, name: str, *,
                 return Problem(source.key(item), exc.message)
             return None
 
-        with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="verify") as pool:
-            for found in pool.map(check, readable):
-                if found:
-                    problems.append(found)
+        if manifest.type in names.PHYSICAL_TYPES and len(readable) == len(manifest.objects):
+            # Laying it down in scratch reads every object with the same checks, then pg_verifybackup runs.
+            from cuisine_db.backup import physical_verify
+
+            found, entries = physical_verify.structure(settings, env, catalog.Resolved(
+                entry, manifest, repository, source_env, "named"), progress=report)
+            problems += [Problem(where, what) for where, what in found]
+        elif manifest.type not in names.PHYSICAL_TYPES:
+            with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="verify") as pool:
+                for found_problem in pool.map(check, readable):
+                    if found_problem:
+                        problems.append(found_problem)
         checked = len(readable)
         size = sum(item.size for item in readable)
         toc_key = prefix(name) + "toc.dat.zst.age"
-        if not any(p.object == toc_key for p in problems) and any(i.file == "toc.dat" for i in manifest.objects):
+        if manifest.type in names.PHYSICAL_TYPES:
+            pass  # checked above, with the objects
+        elif not any(p.object == toc_key for p in problems) and any(i.file == "toc.dat" for i in manifest.objects):
             with scratch(settings, f"verify-{name}") as work:
                 try:
                     program = binaries.client_for(manifest.dump_major, settings.cache_dir).program("pg_restore")
@@ -117,7 +128,8 @@ def verify(settings: Settings, env: Environment, name: str, *,
         elif not any(i.file == "toc.dat" for i in manifest.objects):
             problems.append(Problem(toc_key, "the manifest lists no table of contents"))
     seconds = round(time.monotonic() - started, 3)
-    result = VerifyReport(name, repository.url, not problems, checked, size, seconds, problems, entries)
+    physical = entry.manifest is not None and entry.manifest.type in names.PHYSICAL_TYPES
+    result = VerifyReport(name, repository.url, not problems, checked, size, seconds, problems, entries, physical)
     catalog.record(repository, name, VERIFICATION, Check(
         at=datetime.now(UTC), ok=result.ok, by=who(), seconds=seconds, problems=[str(p) for p in problems],
         details={"objects": checked, "bytes": size, "toc_entries": entries}))

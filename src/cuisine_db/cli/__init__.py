@@ -22,9 +22,11 @@ from cuisine_db.cli import (
     monitor,
     queries,
     restore,
+    schedule,
     seed,
     server_config,
     sizes,
+    wal,
 )
 from cuisine_db.cli import security as security_cli
 from cuisine_db.cli.incidents import app as incident_app
@@ -66,6 +68,9 @@ app.command("analyze")(indexes.analyze)
 app.command("vacuum-analyze")(indexes.vacuum_analyze)
 app.add_typer(indexes.app, name="index")
 app.add_typer(server_config.app, name="config")
+# Point-in-time recovery (issue 4): WAL archiving (push/fetch/check take the light path in entry.py)
+app.add_typer(wal.app, name="wal")
+app.add_typer(schedule.app, name="schedule")
 app.add_typer(incident_app, name="incident")
 app.add_typer(integrity_app, name="integrity")
 

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 from rich.table import Table
 
-from cuisine_db.backup import catalog, logical, names, retention
+from cuisine_db.backup import catalog, logical, names, physical, retention
 from cuisine_db.backup import verify as verification
 from cuisine_db.backup.catalog import BackupEntry, Check
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, err, out, print_json, say, settings
@@ -19,9 +19,11 @@ from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops.journal import journaled
 from cuisine_db.storage import keys
 
-app = typer.Typer(help="Logical backups: create, list, show, verify, expire; keys.", no_args_is_help=True)
+app = typer.Typer(help="Backups: create (physical or logical), list, show, verify, expire, status; keys.",
+                  no_args_is_help=True)
 
-TypeOption = Annotated[str, typer.Option("--type", "-t", help="logical, schema, data or tables (full: next issue).")]
+TypeOption = Annotated[str, typer.Option("--type", "-t", help="full or incremental (physical, the whole cluster); "
+                                                              "logical, schema, data or tables (pg_dump).")]
 TablesOption = Annotated[str | None, typer.Option("--tables", help="With --type tables: users,recipes.")]
 
 
@@ -92,16 +94,39 @@ def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = 
     chosen = environment(env)
     with journaled(s, chosen, "backup", {"type": kind, "tables": tables}) as entry:
         names.check_type(kind)
-        wanted = names.parse_tables(tables) if tables is not None else []
-        with progress_bar("backup", not json) as bar:
-            report = logical.create(s, chosen, kind, wanted, notify=say, progress=bar)
-        entry.details.update(name=report.name, size=report.size, rows=report.rows, seconds=report.seconds)
+        if kind in names.PHYSICAL_TYPES:
+            if tables is not None:
+                raise UsageError(f"tables= goes with type=tables; type={kind} backs up the whole cluster")
+            with progress_bar("backup", not json) as bar:
+                physical_report = physical.create(s, chosen, kind, notify=say, progress=bar)
+            entry.details.update(name=physical_report.name, size=physical_report.size,
+                                 seconds=physical_report.seconds, stop_lsn=physical_report.stop_lsn)
+        else:
+            wanted = names.parse_tables(tables) if tables is not None else []
+            with progress_bar("backup", not json) as bar:
+                report = logical.create(s, chosen, kind, wanted, notify=say, progress=bar)
+            entry.details.update(name=report.name, size=report.size, rows=report.rows, seconds=report.seconds)
+    if kind in names.PHYSICAL_TYPES:
+        _physical_done(physical_report, json)
+        return
     if json:
         print_json(report)
         return
     out.print(f"{report.name}: {len(report.tables)} tables, {report.rows:,} rows, {size(report.plain_size)} of dump "
               f"stored as {size(report.size)} in {report.objects} objects (zstd, age, sha256) in {report.seconds:.1f}s")
     say(f"{chosen.name}: backup {report.name} is complete in {report.repository}")
+
+
+def _physical_done(report: physical.PhysicalReport, json: bool) -> None:
+    if json:
+        print_json(report)
+        return
+    base = f", incremental on {report.depends_on}" if report.depends_on else ""
+    out.print(f"{report.name}: the whole cluster, {size(report.plain_size)} stored as {size(report.size)} in "
+              f"{report.objects} objects ({report.compression}, age, sha256) in {report.seconds:.1f}s; WAL "
+              f"{report.start_lsn} .. {report.stop_lsn} on timeline {report.timeline}{base}")
+    say(f"{report.env}: backup {report.name} is complete in {report.repository}; it is a base for "
+        f"db-apply-logs (point-in-time recovery) once WAL archiving is on (cuisine-db wal enable)")
 
 
 @app.command("list")
@@ -180,8 +205,10 @@ def verify(name: Annotated[str | None, typer.Argument(help="A backup name, or la
                               + (f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""),
                               hint="restore refuses it; take a new backup, and check the repository's storage")
     if not json:
+        structure = (f"pg_verifybackup ({report.toc_entries} files, and the WAL from start to stop)" if report.physical
+                     else f"pg_restore --list ({report.toc_entries} entries)")
         say(f"{report.name}: {report.objects} objects, {size(report.bytes)}, checksums, decryption and "
-            f"pg_restore --list ({report.toc_entries} entries) are all good ({report.seconds:.1f}s)")
+            f"{structure} are all good ({report.seconds:.1f}s)")
 
 
 @app.command("expire")
@@ -210,6 +237,29 @@ def expire(env: EnvOption = None, dry_run: Annotated[bool, typer.Option("--dry-r
     for name in report.in_progress:
         say(f"{name} has no manifest yet (being written?): left alone")
     say(f"{chosen.name}: {verb} {len(report.expired)} backup(s), kept {len(report.kept)}")
+    if report.wal_kept_from:
+        say(f"{chosen.name}: {verb} {report.wal_expired} archived WAL file(s) ({size(report.wal_bytes)}) older than "
+            f"{report.wal_kept_from}, where the oldest kept physical backup starts")
+
+
+@app.command("status")
+def status(env: EnvOption = None, json: JsonOption = False) -> None:
+    """Newest full backup within 26 h, WAL archived within 16 min, no hole in the archive; exit 1 if not."""
+    from cuisine_db.backup import status as backup_status
+    from cuisine_db.cli.render import show_findings
+
+    chosen = environment(env)
+    report = backup_status.status(settings(), chosen)
+    if json:
+        print_json(report)
+    else:
+        age = f", {report.full_age_hours:.1f} h old" if report.full_age_hours is not None else ""
+        out.print(f"{chosen.name}: newest full backup {report.newest_full or 'none'}{age}; {report.wal.summary}")
+        show_findings(report.findings, title=f"backups of {chosen.name}", clean="the runbook's promise holds")
+    failing = [f for f in report.findings if f.severity in ("error", "critical")]
+    if failing:
+        raise FailedError(f"backups of {chosen.name}: {failing[0].evidence}"
+                          + (f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""))
 
 
 @app.command("keygen")

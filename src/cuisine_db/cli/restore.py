@@ -8,16 +8,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cuisine_db.backup import catalog, leftovers, names, restore_tables
+from cuisine_db.backup import catalog, leftovers, names, physical_restore, pitr_tables, restore_tables, targets
 from cuisine_db.backup import restore as restoring
 from cuisine_db.backup.catalog import Check, Resolved
 from cuisine_db.backup.manifest import TEST_RESTORE
 from cuisine_db.backup.restore import RestoreReport
 from cuisine_db.backup.workspace import who
+from cuisine_db.cli import pitr_render
 from cuisine_db.cli.backups import progress_bar, required, size
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
 from cuisine_db.config import Environment
-from cuisine_db.errors import CuisineDbError
+from cuisine_db.errors import CuisineDbError, UsageError
 from cuisine_db.ops import maintenance
 from cuisine_db.ops.journal import journaled
 
@@ -55,15 +56,27 @@ def _report(report: RestoreReport, json: bool) -> None:
 def database(env: EnvOption = None, backup: BackupOption = None, yes: YesOption = False,
              no_analyze: Annotated[bool, typer.Option(
                  "--no-analyze", help="Leave planner statistics to autovacuum instead of running ANALYZE first.")
-             ] = False, json: JsonOption = False) -> None:
-    """Full restore: into a fresh database, checked, then swapped in; the old one is kept (make db-restore)."""
+             ] = False,
+             open_: Annotated[bool | None, typer.Option(
+                 "--open/--no-open", help="Physical backups: open the restored server now, or leave it laid down for "
+                                          "db-apply-logs (default: wait under maintenance mode, open otherwise).")
+             ] = None, json: JsonOption = False) -> None:
+    """Full restore (make db-restore): a logical backup into a fresh database, checked, then swapped in (the old one
+    is kept); a physical one in place of the whole cluster (the old data directory kept until it opens)."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "restore", {"backup": backup, "no_analyze": no_analyze}) as entry:
+    with journaled(s, chosen, "restore", {"backup": backup, "no_analyze": no_analyze, "open": open_}) as entry:
         resolved = _resolve(chosen, backup, "restore")
         name = resolved.manifest.name
         if chosen.protected:
             maintenance.require(s, chosen, "A full restore")
+        if resolved.manifest.type in names.PHYSICAL_TYPES:
+            confirm(chosen, f"Replacing the whole cluster of {chosen.name} with backup {name}", yes)
+            with progress_bar("restore", not json) as bar:
+                laid = physical_restore.restore(s, chosen, resolved, open_now=open_, notify=say, progress=bar)
+            entry.details.update(backup=name, seconds=laid.seconds, opened=laid.opened is not None)
+            pitr_render.laid(laid, json)
+            return
         confirm(chosen, f"Replacing database {chosen.database!r} with backup {name}", yes)
         with progress_bar("restore", not json) as bar:
             if resolved.manifest.type in ("data", "tables"):
@@ -76,20 +89,101 @@ def database(env: EnvOption = None, backup: BackupOption = None, yes: YesOption 
     _report(report, json)
 
 
+@app.command("apply-logs")
+def apply_logs(env: EnvOption = None,
+               target: Annotated[str | None, typer.Option("--target", help="Stop at this commit time, with its "
+                                                          "time zone: \"2026-03-15 12:00:00+00\".")] = None,
+               lsn: Annotated[str | None, typer.Option("--lsn", help="Stop at this WAL position (0/3000060).")] = None,
+               xid: Annotated[str | None, typer.Option("--xid", help="Stop at this transaction.")] = None,
+               inclusive: Annotated[bool, typer.Option("--inclusive/--exclusive", help="Include the target's own "
+                                                       "transaction (default) or stop just before it.")] = True,
+               force: Annotated[bool, typer.Option("--force", help="Replay even across a hole in the archive (up to "
+                                                   "the hole).")] = False,
+               json: JsonOption = False) -> None:
+    """Replay archived WAL onto the restored full backup, to the end or to a target, then open it (make
+    db-apply-logs). Prints the point it reached."""
+    s = settings()
+    chosen = environment(env)
+    arguments = {"target": target, "lsn": lsn, "xid": xid, "inclusive": inclusive, "force": force}
+    with journaled(s, chosen, "apply-logs", arguments) as entry:
+        wanted = targets.parse(target, lsn, xid, inclusive=inclusive)
+        report = physical_restore.apply_logs(s, chosen, wanted, force=force, notify=say,
+                                             report=pitr_render.replay_progress(not json))
+        entry.details.update(backup=report.backup, reached_lsn=report.reached_lsn, timeline=report.timeline,
+                             reached_time=report.reached_time, recovery_seconds=report.recovery_seconds)
+    pitr_render.opened(report, json)
+
+
+@app.command("open")
+def open_restored(env: EnvOption = None, json: JsonOption = False) -> None:
+    """Open a physical restore that waits for db-apply-logs as the backup left it (what maintenance-mode disable
+    does first)."""
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "restore open", {}) as entry:
+        report = physical_restore.open_pending(s, chosen, notify=say)
+        if report is None:
+            raise UsageError(f"no physical restore is waiting on {chosen.name}")
+        entry.details.update(backup=report.backup, timeline=report.timeline)
+    pitr_render.opened(report, json)
+
+
+@app.command("find-target")
+def find_target(env: EnvOption = None,
+                table: Annotated[str | None, typer.Option("--table", help="Only what touched this table.")] = None,
+                min_rows: Annotated[int, typer.Option("--min-rows", min=1, help="A DELETE or UPDATE counts from this "
+                                                      "many rows in one transaction.")] = 1000,
+                hours: Annotated[float | None, typer.Option("--hours", min=0.01, help="Only WAL archived in the last "
+                                                            "N hours (default: since the newest physical backup).")
+                                 ] = None,
+                json: JsonOption = False) -> None:
+    """Destructive transactions in the archived WAL (DROP, TRUNCATE, large DELETE/UPDATE) with the command that
+    stops just before each (make db-find-target)."""
+    from cuisine_db.backup import find_target as finding
+
+    s = settings()
+    chosen = environment(env)
+    wanted = names.parse_tables(table)[0] if table is not None else None
+    report = finding.find(s, chosen, table=wanted, min_rows=min_rows, hours=hours, notify=say)
+    if json:
+        print_json(report)
+        return
+    pitr_render.targets(report)
+
+
 @app.command("tables")
 def tables(env: EnvOption = None, backup: BackupOption = None,
            tables: Annotated[str | None, typer.Option("--tables", help="users,recipes")] = None,
+           target: Annotated[str | None, typer.Option("--target", help="As of this commit time (physical "
+                                                      "backups): \"2026-03-15 12:00:00+00\".")] = None,
+           lsn: Annotated[str | None, typer.Option("--lsn", help="As of this WAL position.")] = None,
+           xid: Annotated[str | None, typer.Option("--xid", help="As of this transaction.")] = None,
+           inclusive: Annotated[bool, typer.Option("--inclusive/--exclusive", help="With the target's own "
+                                                   "transaction (default) or just before it.")] = True,
            yes: YesOption = False, json: JsonOption = False) -> None:
-    """Restore only these tables (rows, indexes, constraints) in one transaction (make db-restore-tables)."""
+    """Restore only these tables (rows, indexes, constraints) in one transaction (make db-restore-tables); from a
+    physical backup through a temporary instance, to a point in time with target=, lsn= or xid=."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "restore-tables", {"backup": backup, "tables": tables}) as entry:
+    arguments = {"backup": backup, "tables": tables, "target": target, "lsn": lsn, "xid": xid,
+                 "inclusive": inclusive}
+    with journaled(s, chosen, "restore-tables", arguments) as entry:
         wanted = names.parse_tables(tables)
-        resolved = _resolve(chosen, backup, "restore-tables", wanted)
+        point = targets.parse(target, lsn, xid, inclusive=inclusive)
+        reference = required(backup, "the backup: backup=NAME (or backup=latest)")
+        if point.kind != "end" or (reference != "latest" and names.parse(reference).type in names.PHYSICAL_TYPES):
+            resolved = pitr_tables.resolve(s, chosen, reference, point)
+            if reference == "latest":
+                say(f"using backup {resolved.manifest.name} ({resolved.reason})")
+        else:
+            resolved = _resolve(chosen, backup, "restore-tables", wanted)
         listed = ", ".join(str(t) for t in wanted)
         confirm(chosen, f"Replacing the rows of {listed} with those of backup {resolved.manifest.name}", yes)
         with progress_bar("restore", not json) as bar:
-            report = restore_tables.restore_tables(s, chosen, resolved, wanted, notify=say, progress=bar)
+            if resolved.manifest.type in names.PHYSICAL_TYPES:
+                report = pitr_tables.restore_tables_at(s, chosen, resolved, wanted, point, notify=say, progress=bar)
+            else:
+                report = restore_tables.restore_tables(s, chosen, resolved, wanted, notify=say, progress=bar)
         entry.details.update(backup=resolved.manifest.name, tables=list(report.tables), seconds=report.seconds)
     _report(report, json)
 

@@ -137,40 +137,46 @@ def _sessions(conn: psycopg.Connection[Any], roles: list[str]) -> dict[str, int]
 
 def enable(settings: Settings, env: Environment, reason: str | None) -> MaintenanceReport:
     """Block application roles (connection limit 0) and end their sessions; idempotent."""
+    with connect(settings, env, "maintenance enable") as conn:
+        return enable_on(conn, settings, env, reason)
+
+
+def enable_on(conn: psycopg.Connection[Any], settings: Settings, env: Environment,
+              reason: str | None) -> MaintenanceReport:
+    """enable() on a connection the caller holds (a restored server, before anyone else can connect)."""
     path = state_path(settings, env)
     current = state(settings, env)
-    with connect(settings, env, "maintenance enable") as conn:
-        found = application_roles(conn, env)
-        saved = dict(current.roles) if current else {}
-        notes = []
-        for role, limit in found.items():
-            # A role already blocked by this maintenance window keeps its recorded previous limit.
-            if role not in saved:
-                saved[role] = limit
-                if current:
-                    notes.append(f"role {role} appeared since maintenance began; blocked too")
-        recorded = MaintenanceState(
-            env=env.name,
-            reason=current.reason if current else (reason or DEFAULT_REASON),
-            who=current.who if current else who(),
-            since=current.since if current else datetime.now(UTC),
-            roles=saved,
-        )
-        if current and reason and reason != current.reason:
-            notes.append(f"maintenance mode was already on (reason kept: {current.reason!r})")
-        # The previous limits reach the disk before any role changes.
-        _save(path, recorded)
-        existing = {row[0] for row in conn.execute(queries.load("maintenance/role_limits"),
-                                                   {"names": list(saved)}).fetchall()}
-        try:
-            _set_limits(conn, {role: 0 for role in saved if role in existing})
-        except BaseException:
-            if current is None:
-                path.unlink(missing_ok=True)
-            raise
-        terminated = conn.execute(queries.load("maintenance/terminate_role_sessions"),
-                                  {"roles": list(saved)}).fetchall()
-        limits_now = dict(conn.execute(queries.load("maintenance/role_limits"), {"names": list(saved)}).fetchall())
+    found = application_roles(conn, env)
+    saved = dict(current.roles) if current else {}
+    notes = []
+    for role, limit in found.items():
+        # A role already blocked by this maintenance window keeps its recorded previous limit.
+        if role not in saved:
+            saved[role] = limit
+            if current:
+                notes.append(f"role {role} appeared since maintenance began; blocked too")
+    recorded = MaintenanceState(
+        env=env.name,
+        reason=current.reason if current else (reason or DEFAULT_REASON),
+        who=current.who if current else who(),
+        since=current.since if current else datetime.now(UTC),
+        roles=saved,
+    )
+    if current and reason and reason != current.reason:
+        notes.append(f"maintenance mode was already on (reason kept: {current.reason!r})")
+    # The previous limits reach the disk before any role changes.
+    _save(path, recorded)
+    existing = {row[0] for row in conn.execute(queries.load("maintenance/role_limits"),
+                                               {"names": list(saved)}).fetchall()}
+    try:
+        _set_limits(conn, {role: 0 for role in saved if role in existing})
+    except BaseException:
+        if current is None:
+            path.unlink(missing_ok=True)
+        raise
+    terminated = conn.execute(queries.load("maintenance/terminate_role_sessions"),
+                              {"roles": list(saved)}).fetchall()
+    limits_now = dict(conn.execute(queries.load("maintenance/role_limits"), {"names": list(saved)}).fetchall())
     return MaintenanceReport(env=env.name, on=True, reason=recorded.reason, who=recorded.who, since=recorded.since,
                              roles=saved, limits_now=limits_now, terminated=len(terminated), notes=notes)
 
@@ -181,6 +187,10 @@ def disable(settings: Settings, env: Environment) -> MaintenanceReport:
     current = state(settings, env)
     if current is None:
         return MaintenanceReport(env=env.name, on=False, notes=["maintenance mode was not on; nothing changed"])
+    # A physical restore still laid down (no db-apply-logs) opens first, with exactly the backup's data.
+    from cuisine_db.backup.physical_restore import open_pending
+
+    opened = open_pending(settings, env)
     with connect(settings, env, "maintenance disable") as conn:
         existing = {row[0] for row in conn.execute(queries.load("maintenance/role_limits"),
                                                    {"names": list(current.roles)}).fetchall()}
@@ -188,6 +198,8 @@ def disable(settings: Settings, env: Environment) -> MaintenanceReport:
         limits_now = dict(conn.execute(queries.load("maintenance/role_limits"),
                                        {"names": list(current.roles)}).fetchall())
     notes = [f"role {role} no longer exists; nothing to restore" for role in current.roles if role not in existing]
+    if opened is not None:
+        notes.insert(0, f"opened the restored {opened.backup} at the end of the backup (timeline {opened.timeline})")
     path.unlink(missing_ok=True)
     return MaintenanceReport(env=env.name, on=False, reason=current.reason, who=current.who, since=current.since,
                              roles=current.roles, limits_now=limits_now, notes=notes)

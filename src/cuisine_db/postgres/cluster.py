@@ -28,7 +28,8 @@ class ClusterStatus:
     datadir: Path
 
 
-def _conf_value(value: str | int | bool) -> str:
+def conf_value(value: str | int | bool) -> str:
+    """A value as postgresql.conf spells it."""
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, int):
@@ -113,7 +114,7 @@ class LocalCluster:
         self.passfile.write_text(f"*:*:*:{SUPERUSER}:{password}\n")
         self.passfile.chmod(0o600)
         settings = {**base_settings(self.build.major, self.port), **(self.extra_settings or {})}
-        lines = [f"{key} = {_conf_value(value)}" for key, value in settings.items()]
+        lines = [f"{key} = {conf_value(value)}" for key, value in settings.items()]
         with (self.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write("\n# Set by cuisine-db\n" + "\n".join(lines) + "\n")
 

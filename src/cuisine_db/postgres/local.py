@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import UsageError
+from cuisine_db.errors import RefusedError, UsageError
 from cuisine_db.postgres import binaries, osuser
 from cuisine_db.postgres.cluster import LocalCluster
 
@@ -39,6 +39,18 @@ def _exclusive(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _refuse_pending_restore(settings: Settings, env: Environment) -> None:
+    """A physical restore laid down and not opened starts only through db-apply-logs or by being opened."""
+    from cuisine_db.backup.restore_state import pending
+
+    waiting = pending(settings, env)
+    if waiting is not None:
+        raise RefusedError(
+            f"{env.name} holds {waiting.backup}, laid down by db-restore and not opened yet",
+            hint=f"make db-apply-logs env={env.name} replays the archive onto it; make maintenance-mode disable "
+                 f"env={env.name} (or cuisine-db restore open --env {env.name}) opens it as the backup left it")
+
+
 def ensure_up(settings: Settings, env: Environment) -> LocalCluster:
     """Create and start the environment's cluster if needed, and make sure its database exists."""
     cluster = cluster_for(settings, env)
@@ -46,6 +58,7 @@ def ensure_up(settings: Settings, env: Environment) -> LocalCluster:
         if not cluster.initialized():
             cluster.init()
         if not cluster.running():
+            _refuse_pending_restore(settings, env)
             cluster.start()
         from cuisine_db.postgres.connect import ensure_database
 

@@ -44,15 +44,18 @@ def run(
     input_text: str | None = None,
     timeout: float | None = None,
     check: bool = True,
+    drop: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
-    """Run a program to completion, capturing its output; raise ToolError on failure when check is set."""
+    """Run a program to completion, capturing its output; raise ToolError on failure when check is set.
+    `drop` names variables of this process's environment the program must not inherit."""
     args = [str(part) for part in argv]
+    environ = {key: value for key, value in tool_environ(env).items() if key not in drop}
     # Switching user must also switch group and drop root's supplementary groups.
     group = pwd.getpwnam(user).pw_gid if user else None
     try:
         result = subprocess.run(
             args,
-            env=tool_environ(env),
+            env=environ,
             cwd=cwd,
             input=input_text,
             capture_output=True,
@@ -103,6 +106,7 @@ def spawn(
     stdout: int | IO[Any] | None = subprocess.DEVNULL,
     stderr: int | IO[Any] | None = None,
     cwd: Path | None = None,
+    user: str | None = None,
 ) -> subprocess.Popen[bytes]:
     """Start a program whose output the caller streams (pg_dump, pg_restore); it dies if this process dies.
 
@@ -110,8 +114,10 @@ def spawn(
     thread that waits for them (the main thread), never from a short-lived worker thread.
     """
     args = [str(part) for part in argv]
+    group = pwd.getpwnam(user).pw_gid if user else None
     try:
         return subprocess.Popen(args, env=tool_environ(env), stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,
-                                preexec_fn=_die_with_parent())
+                                preexec_fn=_die_with_parent(), user=user, group=group,
+                                extra_groups=[] if user else None)
     except FileNotFoundError:
         raise UnavailableError(f"program not found: {args[0]}") from None

@@ -13,10 +13,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UsageError
+
+if TYPE_CHECKING:  # kept off the WAL archiving path, which reads keys without the full configuration
+    from cuisine_db.config import Environment, Settings
 
 KEY_FILE = "backup.key"
 PUBLIC_FILE = "backup.pub"
@@ -153,3 +155,17 @@ def identities(settings: Settings, environments: Iterable[Environment]) -> list[
 
 def identity_fingerprints(found: Iterable[Any]) -> list[str]:
     return [fingerprint(str(identity.to_public())) for identity in found]
+
+
+def identities_from_file(path: Path) -> list[Any]:
+    """The identities in one file (it must not be readable by others), for callers without the configuration."""
+    return _parse_identities(_read_identity_file(path), str(path))
+
+
+def identities_from_text(text: str, source: str) -> list[Any]:
+    return _parse_identities(text, source)
+
+
+def recipients_from_file(path: Path) -> list[str]:
+    """The age public keys in a file such as <state_dir>/keys/backup.pub."""
+    return [line.strip() for line in path.read_text().splitlines() if line.strip().startswith("age1")]

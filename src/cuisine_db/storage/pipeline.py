@@ -86,6 +86,22 @@ class _Tap:
         return data
 
 
+class _Raw(io.RawIOBase):
+    """A source with read() as the raw stream io.BufferedReader wants (readinto)."""
+
+    def __init__(self, source: _Tap) -> None:
+        super().__init__()
+        self.source = source
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.source.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
 class _Sink:
     """The stored side of a store: hashes and counts the encrypted bytes on their way to the writer."""
 
@@ -121,14 +137,21 @@ class StoredObject:
 
 
 def store(repository: Repository, key: str, source: Source, recipients: Sequence[Any], *, level: int = 3,
-          count_rows: bool = False, progress: Progress | None = None, overwrite: bool = True) -> StoredObject:
-    """Stream `source` through zstd and age into a new object; it becomes visible only when complete."""
+          count_rows: bool = False, progress: Progress | None = None, overwrite: bool = True,
+          compress: bool = True, threads: int = 0) -> StoredObject:
+    """Stream `source` through zstd and age into a new object; it becomes visible only when complete.
+
+    `compress=False` is for a source that already is a zstd stream (a server-compressed base backup): it goes
+    to age as it is, and the stored object reads back the same way. `threads` > 0 compresses on that many of
+    zstd's own threads (one large object, such as a base backup's tar)."""
     import pyrage
     import zstandard
 
     tap = _Tap(source, count_rows, progress)
-    compressed = zstandard.ZstdCompressor(level=level, write_checksum=True).stream_reader(
-        tap, read_size=CHUNK, closefd=False)  # type: ignore[arg-type]  # any object with read() will do
+    compressed: Any = _Raw(tap)
+    if compress:
+        compressed = zstandard.ZstdCompressor(level=level, write_checksum=True, threads=threads).stream_reader(
+            tap, read_size=CHUNK, closefd=False)  # type: ignore[arg-type]  # any object with read() will do
     with repository.open_write(key) as writer:
         sink = _Sink(writer)
         try:
@@ -194,7 +217,7 @@ class _Plain:
                 if self.destination is not None:
                     self.destination.write(plain)
         except BaseException as exc:
-            self.error = exc
+            self.error = self.error or exc  # the first failure is the cause; age may write again after it
             raise
         return len(data)
 

@@ -1,0 +1,163 @@
+"""Laying a physical backup down into a data directory: each tar object streamed out of the repository (sha256,
+age, zstd, checked against the manifest) straight into `tar -x`, run as the server's OS user so every file is
+already its own; an incremental chain is extracted backup by backup and combined with `pg_combinebackup`.
+No decrypted copy of an object is ever written anywhere but its place in the data directory."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from cuisine_db.backup import catalog
+from cuisine_db.backup.catalog import Resolved
+from cuisine_db.backup.manifest import Manifest, ObjectEntry
+from cuisine_db.backup.objects import BackupSource
+from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.postgres import binaries, osuser
+from cuisine_db.postgres.runner import ToolError, run, spawn
+from cuisine_db.storage import keys as age_keys
+
+Progress = Callable[[int], None]
+MANIFEST_FILE = "backup_manifest"
+PHYSICAL = ("full", "incremental")
+
+
+def chain(settings: Settings, env: Environment, resolved: Resolved) -> list[BackupSource]:
+    """The backup and, for an incremental, every backup it builds on, oldest (the full one) first."""
+    if resolved.manifest.type not in PHYSICAL:
+        raise UsageError(f"{resolved.manifest.name} is not a physical backup")
+    environments = [env] + ([resolved.source_env] if resolved.source_env is not None else [])
+    identities = age_keys.identities(settings, environments)
+    sources = [BackupSource(resolved.repository, resolved.manifest, identities)]
+    while sources[0].manifest.depends_on:
+        parent = catalog.find(settings, env, sources[0].manifest.depends_on)
+        if parent.manifest.system_identifier != resolved.manifest.system_identifier:
+            raise FailedError(f"{sources[0].manifest.name} depends on {parent.manifest.name}, a backup of another "
+                              "cluster: the chain is broken")
+        sources.insert(0, BackupSource(parent.repository, parent.manifest, identities))
+    return sources
+
+
+def _destination(entry: ObjectEntry, data: Path, tablespaces: Path) -> Path | None:
+    if entry.file == "base.tar":
+        return data
+    if entry.file == "pg_wal.tar":
+        return data / "pg_wal"
+    if entry.file.endswith(".tar") and entry.file[:-4].isdigit():
+        return tablespaces / entry.file[:-4]
+    return None
+
+
+def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | None, work: Path,
+            progress: Progress | None = None) -> None:
+    """One backup's objects into `data` (and its tablespaces under `tablespaces/<oid>`), all in parallel.
+    tar reads to the end of its input (--ignore-zeros): pg_basebackup pads past the end-of-archive blocks, and a
+    tar that stopped there would leave the stream half read."""
+    osuser.give_to(data, os_user)
+    processes: list[tuple[ObjectEntry, Any, Path]] = []
+    failures: list[BaseException] = []
+    threads = []
+    try:
+        for entry in source.manifest.objects:
+            target = _destination(entry, data, tablespaces)
+            if target is None:
+                continue
+            osuser.give_to(target, os_user)
+            log = work / f"tar-{entry.file}.log"
+            with log.open("wb") as errors:
+                process = spawn(["tar", "--extract", "--ignore-zeros", "--file=-", f"--directory={target}"],
+                                stdin=subprocess.PIPE, stderr=errors, user=os_user)
+            processes.append((entry, process, log))
+
+        def feed(entry: ObjectEntry, process: Any) -> None:
+            try:
+                source.stream(entry, process.stdin, progress=progress)
+            except BaseException as exc:
+                failures.append(exc)
+                with contextlib.suppress(ProcessLookupError):
+                    process.kill()
+            finally:
+                with contextlib.suppress(OSError):
+                    process.stdin.close()
+
+        for entry, process, _ in processes:
+            thread = threading.Thread(target=feed, args=(entry, process), name=f"lay-{entry.file}")
+            thread.start()
+            threads.append(thread)
+        for thread in threads:
+            thread.join()
+        for entry, process, log in processes:
+            if process.wait() != 0 and not failures:
+                raise ToolError(f"tar (extracting {entry.file})", process.returncode, log.read_text(errors="replace"))
+        if failures:
+            raise failures[0]
+        manifest_entry = next((e for e in source.manifest.objects if e.file == MANIFEST_FILE), None)
+        if manifest_entry is not None:
+            with (data / MANIFEST_FILE).open("wb") as handle:
+                source.stream(manifest_entry, handle, progress=progress)
+            if os_user:
+                shutil.chown(data / MANIFEST_FILE, os_user, os_user_group(os_user))
+    finally:
+        for _, process, _ in processes:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        for thread in threads:
+            thread.join()
+    _relocate_tablespaces(data, tablespaces, os_user)
+
+
+def os_user_group(user: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(user).pw_gid
+
+
+def _relocate_tablespaces(data: Path, tablespaces: Path, os_user: str | None) -> None:
+    """The backup's tablespace_map names the source's folders; point it at the ones laid down here."""
+    mapping = data / "tablespace_map"
+    if not mapping.exists():
+        return
+    lines = []
+    for line in mapping.read_text().splitlines():
+        oid, _, _ = line.partition(" ")
+        if oid.isdigit():
+            lines.append(f"{oid} {tablespaces / oid}")
+    mapping.write_text("\n".join(lines) + ("\n" if lines else ""))
+    if os_user:
+        shutil.chown(mapping, os_user, os_user_group(os_user))
+
+
+def lay_down(settings: Settings, sources: list[BackupSource], data: Path, tablespaces: Path, os_user: str | None,
+             work: Path, progress: Progress | None = None) -> None:
+    """A whole chain into `data`: a full backup directly; an incremental chain through pg_combinebackup."""
+    if len(sources) == 1:
+        extract(sources[0], data, tablespaces, os_user, work, progress)
+        return
+    newest: Manifest = sources[-1].manifest
+    if any(_destination(e, data, tablespaces) not in (data, data / "pg_wal") for s in sources
+           for e in s.manifest.objects if e.file.endswith(".tar")):
+        raise UsageError(f"{newest.name} is an incremental chain with tablespaces; combine it by hand "
+                         "(pg_combinebackup --tablespace-mapping), see docs/break-glass.md")
+    parts = work / "chain"
+    osuser.give_to(parts, os_user)
+    folders = []
+    for source in sources:
+        folder = parts / source.manifest.name
+        extract(source, folder, parts / f"{source.manifest.name}-tablespaces", os_user, work, progress)
+        folders.append(folder)
+    program = binaries.find(newest.server_major, settings.cache_dir).program("pg_combinebackup")
+    osuser.give_to(data, os_user)  # an empty folder of the server's user: pg_combinebackup fills it
+    run([program, f"--output={data}", *folders], user=os_user, timeout=None)
+    # pg_combinebackup leaves pg_wal empty: the WAL that makes the newest backup consistent is its own.
+    wal = folders[-1] / "pg_wal"
+    for item in sorted(wal.iterdir()) if wal.is_dir() else []:
+        if item.is_file() and not (data / "pg_wal" / item.name).exists():
+            shutil.move(str(item), data / "pg_wal" / item.name)
+    shutil.rmtree(parts, ignore_errors=True)

@@ -1,0 +1,315 @@
+"""Physical backups: `pg_basebackup` of the whole cluster, each tar file streamed into the repository as it grows.
+
+pg_basebackup writes tar format into a scratch folder with the WAL the backup needs streamed alongside
+(`-X stream`, a temporary replication slot keeps it from being recycled). Each file is read while it grows and
+stored through age and sha256; the space behind the reader is handed back, so no full copy stays on disk. On
+PostgreSQL 15+ the server compresses the base with zstd on its own workers and the stream is stored as it is
+(and decompressed on the way, to count its bytes and prove it is whole); below 15 our pipeline compresses.
+On PostgreSQL 17+ `type=incremental` sends the previous backup's `backup_manifest` and the server (with
+`summarize_wal = on`) sends only the changed blocks; restores combine the chain with `pg_combinebackup`.
+The manifest, written last, records the system identifier, timeline, start and stop LSN and times.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from cuisine_db import __version__
+from cuisine_db import sql as queries
+from cuisine_db.backup import catalog
+from cuisine_db.backup.logical import _unique_name
+from cuisine_db.backup.manifest import MANIFEST, Manifest, ObjectEntry, prefix
+from cuisine_db.backup.streaming import stream_folder
+from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.workspace import database_of, scratch
+from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
+from cuisine_db.postgres import binaries
+from cuisine_db.postgres.connect import client_environ, connect, connection_params
+from cuisine_db.postgres.runner import ToolError, spawn
+from cuisine_db.storage import Repository, open_repository
+from cuisine_db.storage import keys as age_keys
+from cuisine_db.storage.growing import GrowingFile
+from cuisine_db.storage.pipeline import StoredObject, store
+
+Progress = Callable[[int], None]
+MANIFEST_FILE = "backup_manifest"
+WAL = "pg_wal.tar"
+SERVER_COMPRESSION_FROM = 150000
+INCREMENTAL_FROM = 170000
+
+
+@dataclass(frozen=True, slots=True)
+class PhysicalReport:
+    name: str
+    env: str
+    type: str
+    repository: str
+    objects: int
+    size: int
+    plain_size: int
+    seconds: float
+    timeline: int
+    start_lsn: str
+    stop_lsn: str
+    compression: str
+    depends_on: str | None
+    pg_basebackup: str
+
+
+@dataclass(frozen=True, slots=True)
+class ServerFacts:
+    version: str
+    version_num: int
+    wal_segment_size: int
+    data_checksums: bool
+    summarize_wal: str | None
+    archive_mode: str
+
+    @property
+    def major(self) -> int:
+        return self.version_num // 10000
+
+
+def object_name(file: str) -> str:
+    """base.tar -> base.tar.zst.age; the server's base.tar.zst keeps one .zst."""
+    return f"{file.removesuffix('.zst')}.zst.age"
+
+
+def plain_file(file: str) -> str:
+    return file.removesuffix(".zst")
+
+
+def identify_system(settings: Settings, env: Environment) -> tuple[str, int]:
+    """System identifier and timeline, over the replication protocol (the backup role may not read pg_control)."""
+    params = connection_params(settings, env, purpose="backup")
+    from cuisine_db.postgres import purposes
+
+    password = purposes.password_for(settings, env, "backup")
+    if password is not None:
+        params["password"] = password
+    params.update(replication="true", connect_timeout=10, application_name="cuisine-db backup identify")
+    try:
+        conn = psycopg.connect(**params, autocommit=True)
+    except psycopg.OperationalError as exc:
+        raise UnavailableError(f"cannot open a replication connection to {env.name!r}: "
+                               f"{str(exc).strip().splitlines()[-1]}",
+                               hint="the backup role needs REPLICATION and a pg_hba.conf line for "
+                                    "`replication` connections") from None
+    with conn:
+        result = conn.pgconn.exec_(b"IDENTIFY_SYSTEM")  # the simple protocol a replication connection speaks
+        if result.ntuples != 1:
+            raise UnavailableError(f"IDENTIFY_SYSTEM failed on {env.name!r}")
+        system = (result.get_value(0, 0) or b"").decode()
+        timeline = int((result.get_value(0, 1) or b"0").decode())
+    return system, timeline
+
+
+def _facts(conn: psycopg.Connection[Any]) -> ServerFacts:
+    row = conn.execute(queries.load("pitr/server_facts")).fetchone()
+    if row is None:
+        raise UnavailableError("the server returned no settings")
+    return ServerFacts(*row)
+
+
+def _relations(conn: psycopg.Connection[Any]) -> tuple[dict[str, str], dict[str, str]]:
+    """Which relfilenode is which table, and which database oid is which name: db-find-target names what
+    a DROP or TRUNCATE took away from the backup's own record."""
+    files = dict(conn.execute(queries.load("pitr/relation_files")).fetchall())
+    databases = dict(conn.execute(queries.load("pitr/databases")).fetchall())
+    return files, databases
+
+
+def _estimate(conn: psycopg.Connection[Any]) -> int:
+    try:
+        row = conn.execute(queries.load("pitr/size_estimate")).fetchone()
+    except psycopg.Error:
+        return 0
+    return int(row[0]) if row else 0
+
+
+def _parent(settings: Settings, env: Environment, repository: Repository, system: str) -> Manifest:
+    """The newest complete physical backup of this cluster: the base an incremental builds on."""
+    entries = [entry.manifest for entry in catalog.scan(repository, env=env.name)
+               if entry.manifest is not None and entry.type in ("full", "incremental")
+               and entry.manifest.system_identifier == system]
+    if not entries:
+        raise UsageError(f"environment {env.name!r} has no full backup of this cluster to build an incremental on",
+                         hint=f"make db-backup env={env.name} type=full first")
+    return entries[-1]
+
+
+class _Counted:
+    """Reads a server-compressed stream and decompresses it on the side: the plain size goes into the
+    manifest, and a stream that does not decompress to the end fails the backup instead of a later restore."""
+
+    def __init__(self, source: GrowingFile) -> None:
+        import zstandard
+
+        self.source = source
+        self.decompressor = zstandard.ZstdDecompressor().decompressobj()
+        self.plain = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        data = self.source.read(size)
+        if data:
+            self.plain += len(self.decompressor.decompress(data))
+        return data
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.decompressor.eof)
+
+
+def _argv(program: Path, folder: Path, name: str, facts: ServerFacts, client_major: int, level: int, jobs: int,
+          incremental: Path | None) -> list[str | Path]:
+    argv: list[str | Path] = [program, f"--pgdata={folder}", "--format=tar", "--wal-method=stream",
+                              "--checkpoint=fast", "--no-sync", "--verbose", f"--label={name}"]
+    if facts.version_num >= SERVER_COMPRESSION_FROM and client_major >= 15:
+        argv.append(f"--compress=server-zstd:level={level},workers={jobs}")
+    if incremental is not None:
+        argv.append(f"--incremental={incremental}")
+    return argv
+
+
+def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[[str], None] = lambda _: None,
+           progress: Callable[[int], Progress | None] = lambda _: None) -> PhysicalReport:
+    """Take a full (or, on 17+, incremental) physical backup of env's cluster into its repository."""
+    if kind not in ("full", "incremental"):
+        raise UsageError(f"type={kind} is not a physical backup type")
+    recipient_keys = age_keys.recipients(settings, env)
+    recipients = age_keys.parse_recipients(recipient_keys)
+    repository = open_repository(settings, env)
+    level, jobs = env.backup.compress_level, env.backup.jobs
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    with connect(settings, env, "backup", purpose="backup") as conn:
+        facts = _facts(conn)
+        files, databases = _relations(conn)
+        estimate = _estimate(conn)
+    system, timeline = identify_system(settings, env)
+    client = binaries.client_for(facts.major, settings.cache_dir)
+    parent: Manifest | None = None
+    if kind == "incremental":
+        if facts.version_num < INCREMENTAL_FROM:
+            raise UsageError(f"incremental backups need PostgreSQL 17 or newer; {env.name} runs {facts.version}",
+                             hint=f"make db-backup env={env.name} type=full")
+        if facts.summarize_wal != "on":
+            raise RefusedError(f"incremental backups need summarize_wal = on on {env.name}",
+                               hint=f"cuisine-db wal enable --env {env.name} turns it on (no restart needed)")
+        parent = _parent(settings, env, repository, system)
+    name = _unique_name(repository, env, kind)
+    key_prefix = prefix(str(name))
+    compression = "server-zstd" if facts.version_num >= SERVER_COMPRESSION_FROM and client.major >= 15 \
+        else "client-zstd"
+    notify(f"{env.name}: physical {kind} backup of the cluster (PostgreSQL {facts.version}, pg_basebackup "
+           f"{client.version}, {compression} level {level}) as {name} into {repository.url}"
+           + (f", on top of {parent.name}" if parent else ""))
+    report = progress(estimate)
+    with scratch(settings, f"basebackup-{name}") as work:
+        folder = work / "out"
+        incremental_from: Path | None = None
+        if parent is not None:
+            incremental_from = work / "parent_backup_manifest"
+            _fetch_manifest(settings, env, repository, parent, incremental_from)
+        log = work / "pg_basebackup.log"
+        argv = _argv(client.program("pg_basebackup"), folder, str(name), facts, client.major, level, jobs,
+                     incremental_from)
+
+        def handle(file: str, growing: GrowingFile) -> tuple[StoredObject, int]:
+            try:
+                if file.endswith(".zst"):
+                    counted = _Counted(growing)
+                    stored = store(repository, key_prefix + object_name(file), counted, recipients,
+                                   compress=False, progress=report)
+                    if not counted.complete:
+                        raise FailedError(f"pg_basebackup's {file} ends before its zstd stream does")
+                    return stored, counted.plain
+                stored = store(repository, key_prefix + object_name(file), growing, recipients, level=level,
+                               threads=jobs if file == "base.tar" else 0, progress=report)
+                return stored, stored.plain_size
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    (folder / file).unlink()
+
+        try:
+            folder.mkdir()  # pg_basebackup takes an empty folder; it must exist before it is watched
+            with log.open("wb") as errors:
+                process = spawn(argv, env=client_environ(settings, env, purpose="backup"), stderr=errors)
+                stored = stream_folder(process, folder, handle, workers=jobs + 2,
+                                       wanted=lambda f: f.endswith((".tar", ".tar.zst")) and not f.startswith(WAL))
+            if process.returncode != 0:
+                raise ToolError("pg_basebackup", process.returncode, log.read_text(errors="replace"))
+            stopped = datetime.now(UTC)
+            # pg_wal.tar is written out of order (each segment pre-padded, headers rewritten on close): it is
+            # read only once pg_basebackup is done with it.
+            for file in sorted(f.name for f in folder.iterdir() if f.name.startswith(WAL)):
+                finished = GrowingFile(folder / file)
+                finished.finish()
+                try:
+                    stored[file] = handle(file, finished)
+                finally:
+                    finished.close()
+            manifest_bytes = (folder / MANIFEST_FILE).read_bytes()
+            stored[MANIFEST_FILE] = _store_small(repository, key_prefix + object_name(MANIFEST_FILE),
+                                                 manifest_bytes, recipients, level)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                repository.delete(info.key for info in repository.list(key_prefix))
+            raise
+    ranges = json.loads(manifest_bytes).get("WAL-Ranges") or [{}]
+    start_lsn, stop_lsn = ranges[0].get("Start-LSN", ""), ranges[-1].get("End-LSN", "")
+    timeline = int(ranges[-1].get("Timeline", timeline))
+    segment = facts.wal_segment_size
+    objects = tuple(ObjectEntry(name=object_name(file), file=plain_file(file), size=item.size, sha256=item.sha256,
+                                plain_size=plain) for file, (item, plain) in sorted(stored.items()))
+    manifest = Manifest(
+        name=str(name), env=env.name, type=kind, database=database_of(settings, env), server_version=facts.version,
+        server_version_num=facts.version_num, system_identifier=system, timeline=timeline, start_lsn=start_lsn,
+        stop_lsn=stop_lsn, started_at=started, finished_at=datetime.now(UTC),
+        tool={"cuisine-db": __version__, "pg_basebackup": client.version},
+        dump={"method": "pg_basebackup", "format": "tar", "wal": "stream", "compression": compression,
+              "wal_segment_size": segment, "data_checksums": facts.data_checksums, "stop_time": stopped.isoformat(),
+              "start_wal": wal_names.segment_name(int(ranges[0].get("Timeline", timeline)), wal_names.segment_of(
+                  wal_names.parse_lsn(start_lsn), segment), segment),
+              "stop_wal": wal_names.segment_name(timeline, wal_names.segment_of(wal_names.parse_lsn(stop_lsn),
+                                                                                segment), segment),
+              "relations": files, "databases": databases},
+        encryption={"algorithm": "age-x25519", "recipients": [age_keys.fingerprint(r) for r in recipient_keys]},
+        compression={"algorithm": "zstd", "level": level, "where": compression.split("-")[0]},
+        tables=(), objects=objects, depends_on=parent.name if parent else None,
+    )
+    repository.put_bytes(key_prefix + MANIFEST, manifest.to_json(), overwrite=False)
+    return PhysicalReport(
+        name=str(name), env=env.name, type=kind, repository=repository.url, objects=len(objects), size=manifest.size,
+        plain_size=manifest.plain_size, seconds=round(time.monotonic() - clock, 3), timeline=timeline,
+        start_lsn=start_lsn, stop_lsn=stop_lsn, compression=compression, depends_on=manifest.depends_on,
+        pg_basebackup=client.version,
+    )
+
+
+def _store_small(repository: Repository, key: str, data: bytes, recipients: list[Any], level: int
+                 ) -> tuple[StoredObject, int]:
+    import io
+
+    stored = store(repository, key, io.BytesIO(data), recipients, level=level)
+    return stored, len(data)
+
+
+def _fetch_manifest(settings: Settings, env: Environment, repository: Repository, parent: Manifest,
+                    destination: Path) -> None:
+    from cuisine_db.backup.objects import BackupSource
+
+    source = BackupSource(repository, parent, age_keys.identities(settings, [env]))
+    entry = source.entry(MANIFEST_FILE)
+    with destination.open("wb") as handle:
+        source.stream(entry, handle)

@@ -1,0 +1,481 @@
+"""db-restore of a physical backup, and the two ways on from there: db-apply-logs (the disaster flow) or opening the
+backup as it is (the full-restore flow).
+
+`restore()` stops the environment's local cluster, moves its data directory aside (kept until the restored
+server has opened), lays the backup down and leaves it *laid down*: a recovery.signal and no restore_command,
+so nothing but this module can start it. Under maintenance mode (always, on a protected environment) it stops
+there; otherwise it opens it at once. From the laid-down state:
+
+- `apply_logs()` replays the archive onto it — to its end or to a target — without laying anything down
+  again, after checking the archive has no hole between the backup and its end;
+- `open_pending()` (maintenance-mode disable, `cuisine-db restore open`, or restore itself) replays only the
+  backup's own WAL and opens it: exactly the backup's data.
+
+Both run the server in private (recovery.py), then set the roles the tool connects as back to the
+environment's pgpass passwords, turn archiving off when the backup came from another environment (its archive
+is not ours to write), re-block application roles while maintenance mode is on, and start it normally.
+Once opened, db-apply-logs refuses: replaying the archive would mean laying the backup down over whatever has
+been written since.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets as random
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from cuisine_db import sql as queries
+from cuisine_db.backup import catalog, laydown
+from cuisine_db.backup import restore_state as states
+from cuisine_db.backup.catalog import Resolved
+from cuisine_db.backup.recovery import PrivateServer, Progress, Reached, StoppedEarly, private_server
+from cuisine_db.backup.restore_state import RestoreState
+from cuisine_db.backup.targets import IMMEDIATE, RecoveryTarget
+from cuisine_db.backup.wal import archive, enable, fetch
+from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.workspace import scratch
+from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import CuisineDbError, FailedError, RefusedError, UsageError
+from cuisine_db.ops import maintenance
+from cuisine_db.postgres import osuser, pgpass
+from cuisine_db.postgres.cluster import SUPERUSER, LocalCluster, base_settings, conf_value
+from cuisine_db.postgres.local import cluster_for
+from cuisine_db.postgres.server_settings import alter_system
+from cuisine_db.storage import keys as age_keys
+from cuisine_db.storage import open_repository
+
+Notify = Callable[[str], None]
+STAMP = "%Y%m%dT%H%M%SZ"
+IDENTITY_COPY = "recovery-identity"
+
+
+@dataclass(frozen=True, slots=True)
+class OpenReport:
+    """How a restored backup was opened: up to where, on which timeline, and how long recovery took in all."""
+
+    env: str
+    backup: str
+    target: str
+    reached_lsn: str | None
+    reached_time: datetime | None
+    timeline: int | None
+    replay_seconds: float
+    restore_seconds: float
+    archive_end: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def recovery_seconds(self) -> float:
+        """The measured recovery time: laying the backup down plus replaying and opening it."""
+        return round(self.restore_seconds + self.replay_seconds, 3)
+
+
+@dataclass(frozen=True, slots=True)
+class LaidReport:
+    env: str
+    backup: str
+    chain: list[str]
+    seconds: float
+    kept: str | None
+    opened: OpenReport | None
+    next_steps: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def _local(settings: Settings, env: Environment) -> LocalCluster:
+    if not env.is_local:
+        raise UsageError(f"environment {env.name!r} is a remote server: a physical restore lays files down on the "
+                         "database host itself",
+                         hint="run cuisine-db there, or follow docs/break-glass.md (physical backups)")
+    return cluster_for(settings, env)
+
+
+def _prepare_home(cluster: LocalCluster) -> None:
+    """What init() would have made: a home the server's user can pass, its run folder, the binaries reachable."""
+    cluster.home.mkdir(parents=True, exist_ok=True)
+    cluster.home.chmod(0o711 if cluster.os_user else 0o700)
+    osuser.make_reachable(cluster.home, cluster.os_user)
+    osuser.make_reachable(cluster.build.bindir, cluster.os_user)
+    osuser.give_to(cluster.home / "run", cluster.os_user)
+
+
+def _maintenance_on(settings: Settings, env: Environment) -> bool:
+    return maintenance.state(settings, env) is not None
+
+
+def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_now: bool | None = None,
+            notify: Notify = lambda _: None, progress: Callable[[int], Any] = lambda _: None) -> LaidReport:
+    """Replace env's cluster with a physical backup (and its incremental chain); open it unless told to wait."""
+    manifest = resolved.manifest
+    cluster = _local(settings, env)
+    if manifest.server_major != env.postgres_version:
+        raise UsageError(f"{manifest.name} is a PostgreSQL {manifest.server_major} cluster; {env.name} runs "
+                         f"{env.postgres_version}: physical backups restore only into the same major version",
+                         hint="restore a logical backup instead, or set postgres_version for the environment")
+    sources = laydown.chain(settings, env, resolved)
+    started = time.monotonic()
+    stamp = datetime.now(UTC).strftime(STAMP)
+    _prepare_home(cluster)
+    notify(f"{env.name}: stopping the server and laying down {manifest.name}"
+           + (f" (a chain of {len(sources)}: {', '.join(s.manifest.name for s in sources)})" if len(sources) > 1
+              else ""))
+    cluster.stop()
+    kept = cluster.home / f"pre-restore-{stamp}"
+    moved = []
+    for part in ("data", "tablespaces"):
+        if (cluster.home / part).exists():
+            kept.mkdir(exist_ok=True, mode=0o700)
+            (cluster.home / part).rename(kept / part)
+            moved.append(part)
+    try:
+        with scratch(settings, f"lay-down-{manifest.name}") as work:
+            osuser.make_reachable(work, cluster.os_user)
+            osuser.give_to(work, cluster.os_user, 0o711)
+            laydown.lay_down(settings, sources, cluster.datadir, cluster.home / "tablespaces", cluster.os_user, work,
+                             progress(sum(s.manifest.size for s in sources)))
+        for stray in ("standby.signal", "postmaster.pid"):
+            (cluster.datadir / stray).unlink(missing_ok=True)
+        if manifest.env != env.name:
+            _own_settings(cluster, manifest.env)
+        signal = cluster.datadir / "recovery.signal"
+        signal.touch()
+        if cluster.os_user:
+            shutil.chown(signal, cluster.os_user, laydown.os_user_group(cluster.os_user))
+    except BaseException:
+        # Put the old cluster back exactly as it was; the half-laid one goes.
+        shutil.rmtree(cluster.datadir, ignore_errors=True)
+        shutil.rmtree(cluster.home / "tablespaces", ignore_errors=True)
+        for part in moved:
+            (kept / part).rename(cluster.home / part)
+        with contextlib.suppress(OSError):
+            kept.rmdir()
+        raise
+    fetch.clear_prefetched(enable.spool_dir(settings, env))
+    newest = sources[-1].manifest
+    state = RestoreState(
+        env=env.name, state=states.LAID_DOWN, backup=newest.name, chain=[s.manifest.name for s in sources],
+        source_env=newest.env, system_identifier=newest.system_identifier, timeline=newest.timeline,
+        stop_lsn=newest.stop_lsn, stop_wal=newest.dump.get("stop_wal"),
+        wal_segment_size=int(newest.dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE)),
+        backup_stopped_at=stopped_at(newest), laid_at=datetime.now(UTC),
+        lay_seconds=round(time.monotonic() - started, 3), kept=str(kept) if moved else None,
+        cross_env=newest.env != env.name)
+    states.save(settings, env, state)
+    if open_now is None:
+        open_now = not _maintenance_on(settings, env)
+    opened = open_pending(settings, env, notify=notify) if open_now else None
+    steps = [] if opened else [
+        f"make db-apply-logs env={env.name} [target=\"YYYY-MM-DD HH:MM:SS+00\" | lsn= | xid=]: replay the archive "
+        "onto it (the disaster flow), or",
+        f"make maintenance-mode disable env={env.name} (or cuisine-db restore open --env {env.name}): open it "
+        "with exactly the backup's data",
+    ]
+    return LaidReport(env.name, newest.name, state.chain, state.lay_seconds, state.kept if not opened else None,
+                      opened, steps)
+
+
+def _own_settings(cluster: LocalCluster, source: str) -> None:
+    """Another environment's cluster carries that environment's port and settings in its postgresql.conf: this
+    environment's own go after them (the last line for a setting wins), as init() writes them."""
+    settings = {**base_settings(cluster.build.major, cluster.port), **(cluster.extra_settings or {})}
+    lines = [f"{key} = {conf_value(value)}" for key, value in settings.items()]
+    with (cluster.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
+        conf.write(f"\n# Set by cuisine-db: restored from {source}, this environment's own settings\n"
+                   + "\n".join(lines) + "\n")
+
+
+def stopped_at(manifest: Any) -> datetime:
+    """When a physical backup became consistent (pg_basebackup ended): no target before it is reachable."""
+    stop = manifest.dump.get("stop_time")
+    return datetime.fromisoformat(stop) if stop else manifest.finished_at
+
+
+def secret_variables(settings: Settings) -> tuple[str, ...]:
+    """Every variable any environment reads a secret from: a server the tool starts inherits none of them (the
+    archive and restore commands read S3 keys from their credentials file)."""
+    return tuple(sorted({name for env in settings.environments.values() for name in env.secret_variables()}))
+
+
+def _identity_copy(settings: Settings, environments: list[Environment], folder: Path, os_user: str | None) -> Path:
+    """The age identities, readable by the server's user alone, for the restore_command it runs (removed after)."""
+    identities = age_keys.identities(settings, environments)
+    target = folder / IDENTITY_COPY
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write("\n".join(str(identity) for identity in identities) + "\n")
+    if os_user:
+        shutil.chown(target, os_user, laydown.os_user_group(os_user))
+    return target
+
+
+def recovery_options(settings: Settings, env: Environment, source: Environment | None, target: RecoveryTarget, *,
+                     spool: Path, identity: Path | None, action: str, archive_off: bool) -> dict[str, str]:
+    """The settings a private recovery starts with (on the command line, never in a file)."""
+    command = enable.restore_command(settings, source, spool=spool, identity_file=identity) if source else "false"
+    options = {"restore_command": command, **target.settings(), "recovery_target_action": action}
+    if archive_off:
+        options["archive_mode"] = "off"
+    return options
+
+
+def _fix_passwords(conn: psycopg.Connection[Any], settings: Settings, env: Environment,
+                   cluster: LocalCluster) -> list[str]:
+    """The roles the tool connects as get the passwords of the environment's pgpass (a backup carries the
+    cluster's old ones, another environment's, or none this machine knows). No pgpass: a new one is made."""
+    entries = pgpass.read(cluster.passfile)
+    if not any(entry.user == SUPERUSER for entry in entries):
+        password = random.token_urlsafe(24)
+        cluster.passfile.write_text(f"*:*:*:{SUPERUSER}:{password}\n")
+        cluster.passfile.chmod(0o600)
+        entries = pgpass.read(cluster.passfile)
+    done = []
+    for entry in entries:
+        exists = conn.execute(queries.load("pitr/role_exists"), {"name": entry.user}).fetchone()
+        if entry.user in done or exists is None:
+            continue
+        verifier = conn.pgconn.encrypt_password(entry.password.encode(), entry.user.encode(), b"scram-sha-256")
+        conn.execute(queries.load("pitr/set_role_password").format(role=sql.Identifier(entry.user),
+                                                                  verifier=sql.Literal(verifier.decode())))
+        done.append(entry.user)
+    return done
+
+
+def _finish(settings: Settings, env: Environment, cluster: LocalCluster, state: RestoreState, conn: Any) -> list[str]:
+    notes = []
+    _fix_passwords(conn, settings, env, cluster)
+    if state.cross_env:
+        alter_system(conn, {"archive_mode": "off"})
+        notes.append(f"WAL archiving is off: this cluster came from {state.source_env}, whose archive is not "
+                     f"{env.name}'s to write (cuisine-db wal enable --env {env.name} turns it on for {env.name})")
+    if _maintenance_on(settings, env):
+        try:
+            blocked = maintenance.enable_on(conn, settings, env, None)
+        except CuisineDbError as exc:
+            notes.append(f"maintenance mode is on, but application roles could not be blocked: {exc.message}")
+        else:
+            notes.append(f"maintenance mode is on: {len(blocked.roles)} application role(s) blocked on the restored "
+                         "server before it opened")
+    return notes
+
+
+def _recover(settings: Settings, env: Environment, state: RestoreState, target: RecoveryTarget,
+             report: Callable[[Progress], None]) -> tuple[Reached, str | None, list[str]]:
+    """Replay privately to `target`, promote, fix up, checkpoint and stop (the caller records it, then starts)."""
+    cluster = cluster_for(settings, env)
+    _prepare_home(cluster)
+    source = settings.environments.get(state.source_env)
+    if source is None and target.kind != "immediate":
+        raise UsageError(f"{state.backup} came from environment {state.source_env!r}, which cuisine-db.toml no longer "
+                         "names: its archive cannot be read", hint="add it back to replay its WAL")
+    spool = enable.spool_dir(settings, env)
+    fetch.clear_prefetched(spool)
+    identity: Path | None = None
+    run_dir = cluster.home / "run"
+    try:
+        if source is not None:
+            enable.grant_server_access(settings, source, cluster.os_user)
+            enable.write_credentials(settings, source, cluster.os_user)
+            osuser.give_to(spool, cluster.os_user)
+            identity = _identity_copy(settings, [env, source], run_dir, cluster.os_user)
+        options = recovery_options(settings, env, source, target, spool=spool, identity=identity, action="promote",
+                                   archive_off=state.cross_env)
+        with private_server(cluster.build.bindir, cluster.datadir, cluster.port, cluster.os_user,
+                            run_dir / "recovery.log", options, secret_variables(settings)) as server:
+            reached = server.wait(pause=False, report=report)
+            with server.connect() as conn:
+                notes = _finish(settings, env, cluster, state, conn)
+                next_xid = conn.execute(queries.load("pitr/next_xid")).fetchone()
+                conn.execute(queries.load("pitr/checkpoint"))
+    finally:
+        if identity is not None:
+            identity.unlink(missing_ok=True)
+        fetch.clear_prefetched(spool)
+    (cluster.datadir / "backup_manifest").unlink(missing_ok=True)
+    return reached, next_xid[0] if next_xid else None, notes
+
+
+def _opened(settings: Settings, env: Environment, state: RestoreState, reached: Reached, next_xid: str | None,
+            how: str) -> RestoreState:
+    opened = state.with_(state=states.OPENED, opened_at=datetime.now(UTC), opened_by=how,
+                         opened_timeline=reached.timeline, next_xid=next_xid, reached_lsn=reached.lsn,
+                         reached_time=reached.time, kept=None)
+    states.save(settings, env, opened)
+    if state.kept:
+        shutil.rmtree(state.kept, ignore_errors=True)
+    return opened
+
+
+def open_pending(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> OpenReport | None:
+    """Open a laid-down restore at the backup's own end (exactly its data); None when nothing is pending."""
+    state = states.pending(settings, env)
+    if state is None or not env.is_local:
+        return None
+    notify(f"{env.name}: opening {state.backup} at the end of the backup (its own WAL only)")
+    started = time.monotonic()
+    reached, next_xid, notes = _recover(settings, env, state, IMMEDIATE, lambda _: None)
+    _opened(settings, env, state, reached, next_xid, "open")
+    cluster_for(settings, env).start()
+    return OpenReport(env.name, state.backup, IMMEDIATE.describe(), reached.lsn, reached.time, reached.timeline,
+                      round(time.monotonic() - started, 3), state.lay_seconds, notes=notes)
+
+
+def _writes_since(settings: Settings, env: Environment, state: RestoreState) -> str:
+    from cuisine_db.postgres.connect import connect
+
+    try:
+        with connect(settings, env, "apply-logs check", dbname="postgres") as conn:
+            row = conn.execute(queries.load("pitr/next_xid")).fetchone()
+    except Exception:
+        return "it may have taken writes since"
+    if row is None or state.next_xid is None:
+        return "it may have taken writes since"
+    count = int(row[0]) - int(state.next_xid)
+    return f"{count} transaction(s) have written to it since" if count > 0 else \
+        "nothing has written to it yet, but it has been open to connections"
+
+
+def _older_backup(settings: Settings, env: Environment, target: RecoveryTarget) -> str | None:
+    moment = target.time
+    if moment is None:
+        return None
+    candidates = [e.manifest for e in catalog.list_backups(settings, env)
+                  if e.manifest is not None and e.type in laydown.PHYSICAL and stopped_at(e.manifest) <= moment]
+    return candidates[-1].name if candidates else None
+
+
+def check_target(settings: Settings, env: Environment, state: RestoreState, target: RecoveryTarget) -> None:
+    """A target before the backup's end cannot be reached from it: say which backup can."""
+    early = False
+    if target.time is not None:
+        early = target.time < state.backup_stopped_at
+    elif target.kind == "lsn" and state.stop_lsn and target.value:
+        early = wal_names.parse_lsn(target.value) < wal_names.parse_lsn(state.stop_lsn)
+    if early:
+        older = _older_backup(settings, env, target)
+        raise RefusedError(
+            f"{target.describe()} is before the end of {state.backup} (at {state.stop_lsn}, "
+            f"{state.backup_stopped_at:%Y-%m-%d %H:%M:%S} UTC): replay only goes forward from a backup",
+            hint=(f"make db-restore env={env.name} backup={older}, then db-apply-logs again" if older else
+                  "no physical backup of this environment ends before that point"))
+
+
+def check_archive(settings: Settings, env: Environment, state: RestoreState, *, force: bool) -> str | None:
+    """The archive must hold every segment from the backup's end to its own end: a hole would end recovery there
+    and open the database without everything after it. Returns the last archived segment on the path."""
+    source = settings.environments.get(state.source_env) or env
+    repository = open_repository(settings, source)
+    listed = archive.list_archive(repository, source.name)
+    doubled = archive.duplicates(listed)
+    if doubled and not force:
+        raise RefusedError(f"the archive holds {doubled[0]} twice with different content; replay would stop there",
+                           hint=f"cuisine-db wal status --env {source.name}; force=1 replays up to it")
+    if state.stop_wal is None:
+        return None
+    identities = age_keys.identities(settings, [env, source])
+    switches = archive.newest_history(repository, listed, identities)
+    covered = archive.coverage(listed, state.stop_wal, switches, state.wal_segment_size)
+    if not covered.on_path and not force:
+        raise RefusedError(f"{state.backup} is on timeline {state.timeline}, which is not an ancestor of the "
+                           "archive's newest timeline: its WAL leads elsewhere",
+                           hint="restore a backup taken on the current timeline, or force=1")
+    if covered.missing and not force:
+        raise RefusedError(
+            f"the archive of {source.name} misses {len(covered.missing)} segment(s) between {state.backup} and "
+            f"its end, first {covered.missing[0]}: replay would stop there and open the database without "
+            f"everything after it (up to {covered.end})",
+            hint="find the missing segments (another copy of the archive, the old data directory's pg_wal), or "
+                 "force=1 to replay up to the hole")
+    return covered.end
+
+
+def apply_logs(settings: Settings, env: Environment, target: RecoveryTarget, *, force: bool = False,
+               notify: Notify = lambda _: None, report: Callable[[Progress], None] = lambda _: None) -> OpenReport:
+    """Replay the archive onto the laid-down restore, to its end or to `target`, then open it."""
+    _local(settings, env)
+    state = states.load(settings, env)
+    if state is None:
+        raise RefusedError(f"nothing is laid down on {env.name} to replay onto",
+                           hint=f"db-apply-logs follows a restore: make db-restore env={env.name} backup=latest")
+    if state.state == states.OPENED:
+        raise RefusedError(
+            f"{state.backup} was restored on {env.name} and opened at "
+            f"{state.opened_at:%Y-%m-%d %H:%M:%S} UTC; {_writes_since(settings, env, state)}: replaying the archive "
+            "would lay the backup down again and throw those writes away",
+            hint=f"if they may go: make db-restore env={env.name} backup={state.backup} (with maintenance mode on, "
+                 "it waits for db-apply-logs); to keep them, take a backup first, or bring single tables back with "
+                 "db-restore-tables ... target=")
+    if env.protected:
+        maintenance.require(settings, env, "Applying the logs")
+    check_target(settings, env, state, target)
+    end = check_archive(settings, env, state, force=force)
+    notify(f"{env.name}: replaying the archive of {state.source_env} onto {state.backup} up to "
+           f"{target.describe()}" + (f" (archived up to {end})" if end else ""))
+    started = time.monotonic()
+    try:
+        reached, next_xid, notes = _recover(settings, env, state, target, report)
+    except StoppedEarly as exc:
+        if "recovery ended before configured recovery target was reached" in exc.log:
+            states.save(settings, env, state.with_(notes=[*state.notes, "replayed to the end of the archive without "
+                                                          f"reaching {target.describe()}"]))
+            raise FailedError(f"the archive ends before {target.describe()}: nothing was opened",
+                              hint=f"leave the target out to open at the end of the archive{f' ({end})' if end else ''}"
+                                   f"; an earlier target needs make db-restore env={env.name} again") from None
+        raise
+    _opened(settings, env, state, reached, next_xid, "apply-logs")
+    cluster_for(settings, env).start()
+    return OpenReport(env.name, state.backup, target.describe(), reached.lsn, reached.time, reached.timeline,
+                      round(time.monotonic() - started, 3), state.lay_seconds, end, notes)
+
+
+@contextmanager
+def temporary_instance(settings: Settings, env: Environment, resolved: Resolved, target: RecoveryTarget, *,
+                       notify: Notify = lambda _: None) -> Iterator[tuple[PrivateServer, Reached]]:
+    """The backup brought up beside everything else, replayed to `target` and paused there (read-only), reachable
+    only through its private socket; destroyed on exit. db-restore-tables copies tables out of it."""
+    from cuisine_db.postgres import binaries
+
+    manifest = resolved.manifest
+    sources = laydown.chain(settings, env, resolved)
+    source_env = resolved.source_env or settings.environments.get(manifest.env)
+    build = binaries.find(manifest.server_major, settings.cache_dir)
+    os_user = osuser.server_user(settings.server_user)
+    osuser.make_reachable(build.bindir, os_user)
+    with scratch(settings, f"pitr-{manifest.name}") as work:
+        osuser.make_reachable(work, os_user)
+        osuser.give_to(work, os_user, 0o711)
+        data = work / "data"
+        notify(f"laying {manifest.name} down in a temporary instance, replaying to {target.describe()}")
+        laydown.lay_down(settings, sources, data, work / "tablespaces", os_user, work)
+        signal = data / "recovery.signal"
+        signal.touch()
+        if os_user:
+            shutil.chown(signal, os_user, laydown.os_user_group(os_user))
+        identity = None
+        spool = work / "spool"
+        osuser.give_to(spool, os_user)
+        if source_env is not None:
+            enable.grant_server_access(settings, source_env, os_user)
+            enable.write_credentials(settings, source_env, os_user)
+            identity = _identity_copy(settings, [env, source_env], work, os_user)
+        from cuisine_db.postgres.ports import free_port
+
+        if source_env is None and target.kind != "immediate":
+            raise UsageError(f"{manifest.name} came from environment {manifest.env!r}, which cuisine-db.toml no "
+                             "longer names: its archive cannot be read")
+        options = recovery_options(settings, env, source_env, target, spool=spool, identity=identity,
+                                   action="pause", archive_off=True)
+        with private_server(build.bindir, data, free_port(), os_user, work / "recovery.log", options,
+                            secret_variables(settings)) as server:
+            reached = server.wait(pause=target.kind != "end")
+            yield server, reached

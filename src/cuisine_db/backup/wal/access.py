@@ -1,0 +1,208 @@
+"""What `wal push` and `wal fetch` need from cuisine-db.toml, read without the full configuration model.
+
+The archive command runs as the server's OS user with the server's environment, once per segment: it reads the
+configuration file it names by absolute path with tomllib and takes only the environment's repository,
+encryption keys and WAL settings. The full CLI (`wal enable`, `wal status`) validates the same file with
+pydantic; the defaults below are shared with it (config.py imports them).
+
+S3 credentials reach the server user by reference, never in argv or postgresql.conf: the variables the
+environment names (`s3_access_key_env`, `s3_secret_key_env`) are read from the process's environment, else
+from a credentials file (`NAME=value` lines, mode 0600, owned by the server's user) that `wal enable` and
+`db-apply-logs` write from the operator's environment: `<state_dir>/<env>/wal-credentials` unless
+`wal.credentials_file` says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cuisine_db.errors import ConfigError, RefusedError, UsageError
+
+# Defaults shared with config.WalConfig.
+ARCHIVE_TIMEOUT = "15min"
+PUSH_BATCH = 8
+PUSH_THREADS = 4
+PREFETCH = 8
+FETCH_THREADS = 4
+SPOOL_FOLDER = "wal-spool"
+CREDENTIALS_FILE = "wal-credentials"
+
+
+@dataclass(frozen=True, slots=True)
+class WalAccess:
+    """One environment's archive as the archive and restore commands see it. Secrets are values read from
+    the environment or the credentials file, and never printed."""
+
+    env: str
+    config_path: Path
+    state_dir: Path
+    url: str
+    s3_endpoint: str | None
+    s3_region: str | None
+    recipients: tuple[str, ...]
+    identity_sources: tuple[Path, ...]
+    identity_env: str | None
+    compress_level: int
+    push_batch: int
+    push_threads: int
+    prefetch: int
+    fetch_threads: int
+    spool: Path
+    credentials_file: Path
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    s3_access_key_env: str | None = None
+    s3_secret_key_env: str | None = None
+
+    def repository(self) -> Any:
+        from cuisine_db.storage import open_url
+
+        where = f"environments.{self.env}.backup.repository"
+        if self.url.startswith("s3://"):
+            for variable in (self.s3_access_key_env, self.s3_secret_key_env):
+                if variable and variable not in self.secrets:
+                    raise ConfigError(f"{where}: ${variable} is set neither in the server's environment nor in "
+                                      f"{self.credentials_file}",
+                                      hint=f"run cuisine-db wal enable --env {self.env} with ${variable} exported")
+        return open_url(self.url, where, endpoint=self.s3_endpoint, region=self.s3_region,
+                        access_key=self.secrets.get(self.s3_access_key_env or ""),
+                        secret_key=self.secrets.get(self.s3_secret_key_env or ""))
+
+    def parsed_recipients(self) -> list[Any]:
+        import pyrage
+
+        if not self.recipients:
+            raise UsageError(f"environment {self.env!r} has no encryption recipients",
+                             hint="set backup.recipients, or run cuisine-db backup keygen")
+        try:
+            return [pyrage.x25519.Recipient.from_str(value) for value in self.recipients]
+        except Exception:
+            raise UsageError(f"environment {self.env!r} has a recipient that is not an age public key") from None
+
+    def identities(self) -> list[Any]:
+        from cuisine_db.storage import keys
+
+        found: list[Any] = []
+        if self.identity_env and os.environ.get(self.identity_env):
+            found += keys.identities_from_text(os.environ[self.identity_env], f"${self.identity_env}")
+        unreadable = []
+        for path in self.identity_sources:
+            try:
+                present = path.exists()
+            except PermissionError:  # inside a folder this user cannot search (Path.exists raises on 3.11)
+                present = True
+            if present and not os.access(path, os.R_OK):
+                unreadable.append(str(path))  # another user's key (the operator's): others may serve
+            elif present:
+                found += keys.identities_from_file(path)
+        if not found:
+            tried = ", ".join([f"${self.identity_env}"] * bool(self.identity_env) + [str(p) for p in
+                                                                                        self.identity_sources])
+            cannot = f"; this user cannot read {', '.join(unreadable)}" if unreadable else ""
+            raise UsageError(f"no age identity to decrypt the archive with (looked at {tried}){cannot}")
+        return found
+
+
+def _table(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table")
+    return value
+
+
+def _number(table: dict[str, Any], name: str, default: int, where: str) -> int:
+    value = table.get(name, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
+        raise ConfigError(f"{where}.{name} must be a whole number from 1 to 64")
+    return value
+
+
+def read_credentials(path: Path) -> dict[str, str]:
+    """`NAME=value` lines; the file must be private to its owner (it holds S3 keys)."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return {}
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise RefusedError(f"credentials file {path} is readable by others (mode {stat.S_IMODE(info.st_mode):o})",
+                           hint=f"chmod 600 {path}")
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        name, sep, value = line.partition("=")
+        if sep and name.strip() and not name.lstrip().startswith("#"):
+            values[name.strip()] = value.strip()
+    return values
+
+
+def load(config_path: Path, env: str, *, identity_file: Path | None = None, spool: Path | None = None) -> WalAccess:
+    """The environment's archive settings from the configuration file, plus the secrets it refers to."""
+    if not config_path.is_absolute():
+        raise UsageError(f"the configuration must be named by absolute path, not {config_path}")
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {config_path} does not exist") from None
+    except PermissionError:
+        raise ConfigError(f"configuration file {config_path} cannot be read by this user",
+                          hint="the server's OS user must be able to read it") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+    environments = _table(raw.get("environments"), "environments")
+    if env not in environments:
+        raise ConfigError(f"{config_path}: no environment {env!r}")
+    where = f"environments.{env}"
+    settings = _table(environments[env], where)
+    backup = _table(settings.get("backup"), f"{where}.backup")
+    wal = _table(settings.get("wal"), f"{where}.wal")
+    root = config_path.parent
+    state_dir = root / str(raw.get("state_dir", ".cuisine"))
+    env_dir = state_dir / env
+
+    def path_of(value: Any, default: Path) -> Path:
+        if value is None:
+            return default
+        path = Path(str(value)).expanduser()
+        return path if path.is_absolute() else root / path
+
+    from cuisine_db.storage import resolve_url
+    from cuisine_db.storage.keys import KEY_FILE, PUBLIC_FILE, recipients_from_file
+
+    recipients = [str(r) for r in backup.get("recipients") or []]
+    public = state_dir / "keys" / PUBLIC_FILE
+    if not recipients and public.exists():
+        recipients = recipients_from_file(public)
+    identity_sources = [identity_file] if identity_file is not None else []
+    if backup.get("identity_file"):
+        identity_sources.append(path_of(backup["identity_file"], root))
+    identity_sources.append(state_dir / "keys" / KEY_FILE)
+    credentials = path_of(wal.get("credentials_file"), env_dir / CREDENTIALS_FILE)
+    variables = [backup.get("s3_access_key_env"), backup.get("s3_secret_key_env")]
+    secrets: dict[str, str] = {}
+    if any(variables):
+        stored = read_credentials(credentials)
+        for variable in filter(None, variables):
+            value = os.environ.get(str(variable)) or stored.get(str(variable))
+            if value:
+                secrets[str(variable)] = value
+    level = backup.get("compress_level", 1)
+    if not isinstance(level, int) or not 1 <= level <= 19:
+        raise ConfigError(f"{where}.backup.compress_level must be 1 to 19")
+    return WalAccess(
+        env=env, config_path=config_path, state_dir=state_dir,
+        url=resolve_url(backup.get("repository"), state_dir, root),
+        s3_endpoint=backup.get("s3_endpoint"), s3_region=backup.get("s3_region"),
+        recipients=tuple(recipients), identity_sources=tuple(dict.fromkeys(identity_sources)),
+        identity_env=backup.get("identity_env"), compress_level=level,
+        push_batch=_number(wal, "push_batch", PUSH_BATCH, f"{where}.wal"),
+        push_threads=_number(wal, "push_threads", PUSH_THREADS, f"{where}.wal"),
+        prefetch=_number(wal, "prefetch", PREFETCH, f"{where}.wal"),
+        fetch_threads=_number(wal, "fetch_threads", FETCH_THREADS, f"{where}.wal"),
+        spool=spool or path_of(wal.get("spool_dir"), env_dir / SPOOL_FOLDER),
+        credentials_file=credentials, secrets=secrets,
+        s3_access_key_env=backup.get("s3_access_key_env"), s3_secret_key_env=backup.get("s3_secret_key_env"),
+    )

@@ -1,0 +1,138 @@
+"""The WAL archive as a whole: what it holds, which timelines, where it has holes, what a replay would read.
+
+Used by `wal status` and `backup status` (a continuous check, not only at restore time), by `db-apply-logs`
+(refuses to replay across a hole, which would end recovery early and silently), by retention and by
+`db-find-target`.
+"""
+
+from __future__ import annotations
+
+import io
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from cuisine_db.backup.wal import names
+from cuisine_db.storage.base import Repository
+from cuisine_db.storage.pipeline import fetch
+
+
+@dataclass(frozen=True, slots=True)
+class Archived:
+    name: str
+    sha256: str
+    key: str
+    size: int
+    modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Switch:
+    """A timeline's history: `timeline` branched off `parent` at `lsn`."""
+
+    timeline: int
+    parent: int
+    lsn: int
+
+
+def list_archive(repository: Repository, env: str) -> list[Archived]:
+    """Every archived file of an environment, in name order."""
+    found = []
+    for info in repository.list(names.env_prefix(env)):
+        parsed = names.parse_key(info.key)
+        if parsed is not None:
+            found.append(Archived(parsed.name, parsed.sha256, info.key, info.size, info.modified))
+    return sorted(found, key=lambda item: (item.name, item.sha256))
+
+
+def duplicates(archived: Sequence[Archived]) -> list[str]:
+    """Names stored with two different contents (never written by our push; a person must look)."""
+    counts: dict[str, int] = defaultdict(int)
+    for item in archived:
+        counts[item.name] += 1
+    return sorted(name for name, count in counts.items() if count > 1)
+
+
+def read_history(repository: Repository, item: Archived, identities: list[Any]) -> list[Switch]:
+    """A timeline history file's switch points (`parentTLI <tab> LSN <tab> reason` per line)."""
+    buffer = io.BytesIO()
+    fetch(repository, item.key, buffer, identities)
+    timeline = names.timeline(item.name)
+    switches = []
+    for line in buffer.getvalue().decode(errors="replace").splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0].isdigit():
+            switches.append(Switch(timeline, int(fields[0]), names.parse_lsn(fields[1])))
+    return switches
+
+
+def newest_history(repository: Repository, archived: Sequence[Archived], identities: list[Any]) -> list[Switch]:
+    """The ancestry of the newest timeline (its history file lists every switch that led to it)."""
+    histories = [item for item in archived if names.is_history(item.name)]
+    if not histories:
+        return []
+    return read_history(repository, max(histories, key=lambda item: item.name), identities)
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePath:
+    """Which timeline serves each segment number: the newest timeline's ancestry, each from its switch point."""
+
+    starts: dict[int, int]
+    ends: dict[int, int]
+    newest: int
+
+    def timeline_at(self, number: int) -> int:
+        return max(tli for tli, start in self.starts.items() if start <= number)
+
+    def holds(self, tli: int, number: int) -> bool:
+        """Whether the file of segment `number` on timeline `tli` is on the path (not an abandoned branch)."""
+        return tli in self.starts and self.starts[tli] <= number <= self.ends.get(tli, number)
+
+
+def timeline_path(switches: Sequence[Switch], segment_size: int, base: int = 1) -> TimelinePath:
+    """From the newest history file's lines (`parent`, switch point): the first timeline from segment 0, each
+    later one from the segment of the switch that began it. Without history, only `base`."""
+    if not switches:
+        return TimelinePath({base: 0}, {}, base)
+    newest = switches[0].timeline
+    starts = {switches[0].parent: 0}
+    ends = {}
+    for index, switch in enumerate(switches):
+        child = switches[index + 1].parent if index + 1 < len(switches) else newest
+        ends[switch.parent] = names.segment_of(switch.lsn, segment_size)
+        starts[child] = names.segment_of(switch.lsn, segment_size)
+    return TimelinePath(starts, ends, newest)
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    """What a replay from `start` would read from the archive: the last segment it reaches, the holes before
+    it, and whether the start is on the newest timeline's ancestry at all."""
+
+    start: str
+    end: str | None
+    missing: list[str]
+    segments: int
+    on_path: bool = True
+
+
+def coverage(archived: Sequence[Archived], start_segment: str, switches: Sequence[Switch],
+             segment_size: int = names.DEFAULT_SEGMENT_SIZE) -> Coverage:
+    """The segments a replay from `start_segment` needs along the newest timeline's ancestry, and those missing
+    before the last one archived: a hole ends recovery early, and everything after it would be lost."""
+    start_number = names.segment_number(start_segment, segment_size)
+    path = timeline_path(switches, segment_size, names.timeline(start_segment))
+    if not path.holds(names.timeline(start_segment), start_number):
+        return Coverage(start_segment, None, [], 0, on_path=False)
+    present = {item.name for item in archived if names.is_segment(item.name)}
+    numbers = [names.segment_number(name, segment_size) for name in present]
+    last = max((n for n, name in zip(numbers, present, strict=True)
+                if n >= start_number and path.holds(names.timeline(name), n)), default=None)
+    if last is None:
+        return Coverage(start_segment, None, [], 0)
+    expected = [names.segment_name(path.timeline_at(n), n, segment_size) for n in range(start_number, last + 1)]
+    missing = [name for name in expected if name not in present]
+    return Coverage(start_segment, expected[-1], missing, len(expected) - len(missing))

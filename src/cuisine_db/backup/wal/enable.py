@@ -1,0 +1,193 @@
+"""`cuisine-db wal enable`: archive_mode, archive_command and archive_timeout through the one configuration path,
+after proving the command works for the server's OS user.
+
+The command names this very program and the configuration file by absolute path; it runs as the server's user
+with the server's environment, so that user must be able to run the virtualenv's python, read the
+configuration and the recipients, write the local repository's WAL area and the spool folder, and (for S3)
+find the credentials — in its environment or in a 0600 file of its own written here from the operator's. A
+`wal check` run as that user, without the operator's secret variables, is the proof before anything changes.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cuisine_db import sql as queries
+from cuisine_db.backup.wal import access as wal_access
+from cuisine_db.backup.wal import names
+from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.postgres import osuser
+from cuisine_db.postgres.connect import connect
+from cuisine_db.postgres.local import cluster_for
+from cuisine_db.postgres.runner import ToolError, run
+from cuisine_db.postgres.server_settings import SettingChange, alter_system
+from cuisine_db.storage import keys as age_keys
+from cuisine_db.storage import repository_url
+
+
+@dataclass(frozen=True, slots=True)
+class EnableReport:
+    env: str
+    archive_command: str
+    changes: list[SettingChange]
+    restart_needed: bool
+    restarted: bool
+    checked_as: str | None
+    credentials_file: str | None
+    notes: list[str] = field(default_factory=list)
+
+
+def program() -> list[str]:
+    """This installation's `cuisine-db`, by absolute path (the console script next to this python if there is one)."""
+    script = Path(sys.executable).with_name("cuisine-db")
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    return [sys.executable, "-m", "cuisine_db"]
+
+
+def _base(settings: Settings, env: Environment, verb: str) -> list[str]:
+    return [*program(), "wal", verb, "--config", str(settings.config_path), "--env", env.name]
+
+
+def archive_command(settings: Settings, env: Environment) -> str:
+    return shlex.join(_base(settings, env, "push")) + " %p"
+
+
+def restore_command(settings: Settings, source: Environment, *, spool: Path, identity_file: Path | None) -> str:
+    """The restore_command reading `source`'s archive; prefetched segments go to `spool` (the restored
+    environment's, cleared before each recovery)."""
+    argv = [*_base(settings, source, "fetch"), "--spool", str(spool)]
+    if identity_file is not None:
+        argv += ["--identity-file", str(identity_file)]
+    return shlex.join(argv) + " %f %p"
+
+
+def spool_dir(settings: Settings, env: Environment) -> Path:
+    configured = env.wal.spool_dir
+    if configured is None:
+        return settings.env_dir(env) / wal_access.SPOOL_FOLDER
+    return configured if configured.is_absolute() else settings.root / configured
+
+
+def credentials_path(settings: Settings, env: Environment) -> Path:
+    configured = env.wal.credentials_file
+    if configured is None:
+        return settings.env_dir(env) / wal_access.CREDENTIALS_FILE
+    return configured if configured.is_absolute() else settings.root / configured
+
+
+def write_credentials(settings: Settings, env: Environment, os_user: str | None) -> Path | None:
+    """The S3 credentials the environment names, from the operator's environment into a 0600 file of the server's
+    user; None when the repository needs none or the variables are not set here (then the file is left as is)."""
+    variables = [v for v in (env.backup.s3_access_key_env, env.backup.s3_secret_key_env) if v]
+    if not variables or not repository_url(settings, env).startswith("s3://"):
+        return None
+    values = {variable: settings.secret(variable) for variable in variables}
+    if any(value is None for value in values.values()):
+        return None
+    target = credentials_path(settings, env)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    osuser.make_reachable(target.parent, os_user)
+    temp = target.with_name(f".{target.name}.{os.getpid()}")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write("# S3 credentials for cuisine-db wal push/fetch, written by cuisine-db; keep it 0600\n")
+        for variable, value in values.items():
+            handle.write(f"{variable}={value}\n")
+    if os_user:
+        shutil.chown(temp, os_user)
+    os.replace(temp, target)
+    return target
+
+
+def grant_server_access(settings: Settings, env: Environment, os_user: str | None) -> list[str]:
+    """Let the server's OS user run this program and reach what `wal push`/`fetch` need; say what changed."""
+    notes: list[str] = []
+    if os_user is None:
+        return notes
+    # The virtualenv's python is often a link to an interpreter under root's home (pyenv): its folders too.
+    changed = osuser.make_reachable(Path(sys.executable), os_user)
+    changed += osuser.make_reachable(Path(sys.executable).resolve(), os_user)
+    import cuisine_db
+
+    changed += osuser.make_reachable(Path(cuisine_db.__file__).parent, os_user)
+    changed += osuser.make_reachable(settings.config_path, os_user)
+    spool = spool_dir(settings, env)
+    spool.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    osuser.give_to(spool, os_user)
+    changed += osuser.make_reachable(spool, os_user)
+    if not env.backup.recipients:
+        public = age_keys.keys_dir(settings) / age_keys.PUBLIC_FILE
+        if public.exists():
+            changed += osuser.make_reachable(public, os_user)
+            public.chmod(0o644)  # a public key; the private one beside it stays 0600
+    url = repository_url(settings, env)
+    if url.startswith("file://"):
+        from urllib.parse import unquote, urlparse
+
+        area = Path(unquote(urlparse(url).path)) / names.env_prefix(env.name)
+        area.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        osuser.give_to(area, os_user)
+        changed += osuser.make_reachable(area, os_user)
+    if changed:
+        notes.append(f"gave {os_user} search permission (o+x, nothing became listable) on the folders leading to "
+                     f"python, the program, the configuration and the archive: {', '.join(map(str, changed))}")
+    return notes
+
+
+def check_as_server_user(settings: Settings, env: Environment, os_user: str | None, *, fetch: bool = False) -> None:
+    """`wal check` as the server's OS user, without the operator's secret variables: as the archiver will run."""
+    argv = [*_base(settings, env, "check"), "--spool", str(spool_dir(settings, env))]
+    if fetch:
+        argv.append("--fetch")
+    try:
+        run(argv, user=os_user, timeout=120, drop=env.secret_variables())
+    except ToolError as exc:
+        who = f"OS user {os_user}" if os_user else "this user"
+        raise FailedError(f"the archive command does not work for {who}: {exc.stderr.strip().splitlines()[-1]}",
+                          hint="nothing was changed on the server") from None
+
+
+def enable(settings: Settings, env: Environment, *, archive_timeout: str | None = None,
+           restart: bool = False) -> EnableReport:
+    """Turn WAL archiving on; restart a local cluster when archive_mode changed and `restart` allows it."""
+    timeout = archive_timeout or env.wal.archive_timeout
+    command = archive_command(settings, env)
+    notes: list[str] = []
+    os_user: str | None = None
+    credentials = None
+    if env.is_local:
+        cluster = cluster_for(settings, env)
+        os_user = cluster.os_user
+        notes += grant_server_access(settings, env, os_user)
+        credentials = write_credentials(settings, env, os_user)
+        check_as_server_user(settings, env, os_user)
+    else:
+        notes.append("the database server runs this command itself: install cuisine-db on it with this "
+                     f"configuration at {settings.config_path}, and run cuisine-db wal check there as its OS user")
+    changes_wanted: dict[str, str | None] = {"archive_mode": "on", "archive_command": command,
+                                             "archive_timeout": timeout}
+    with connect(settings, env, "wal enable") as conn:
+        if conn.execute(queries.load("pitr/wal_level")).fetchone() == ("minimal",):
+            raise UsageError(f"wal_level is minimal on {env.name}: archiving needs replica",
+                             hint=f"make db-update-config env={env.name} param=wal_level value=replica restart=1")
+        if conn.info.server_version >= 170000:
+            changes_wanted["summarize_wal"] = "on"  # incremental backups (PostgreSQL 17+)
+        changes = alter_system(conn, changes_wanted)
+        pending = conn.execute(queries.load("pitr/pending_restart")).fetchone()
+    # pg_settings.pending_restart only shows once the reload has been processed, which pg_reload_conf() does not
+    # wait for: a postmaster setting whose running value differs needs the restart whatever it says yet.
+    restart_needed = bool(pending and pending[0]) or any(
+        change.needs_restart and change.old != change.new for change in changes)
+    restarted = False
+    if restart_needed and restart and env.is_local:
+        cluster_for(settings, env).restart()
+        restarted, restart_needed = True, False
+    return EnableReport(env.name, command, changes, restart_needed, restarted, os_user,
+                        str(credentials) if credentials else None, notes)

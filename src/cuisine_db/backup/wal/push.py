@@ -1,0 +1,177 @@
+"""`wal push`: the archive_command. Idempotent, refuses to replace a different segment, and keeps up by pushing
+the other segments waiting in archive_status in the same call.
+
+Each file is read once, hashed (sha256 of its content names the stored object) and streamed through zstd and
+age into a create-only object. The same content stored twice is success without a second upload; a different
+content under the same name is refused loudly and the stored copy stays as it is. Objects become visible only
+when complete (local: temporary name, fsync, link; S3: one PUT or a completed multipart upload), so a push
+killed at any moment leaves nothing that `wal fetch` would accept.
+
+PostgreSQL calls the archive command once per file, one at a time. Like pgBackRest's and WAL-G's asynchronous
+modes, a call also pushes up to `push_batch - 1` other `.ready` files on `push_threads` threads and notes each
+success in a ledger under the spool folder; when PostgreSQL then asks for one of them, the call only checks the
+file's hash against the ledger and returns, without touching the repository.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cuisine_db.backup.wal import names
+from cuisine_db.backup.wal.access import WalAccess
+from cuisine_db.errors import CuisineDbError, FailedError
+from cuisine_db.storage.base import ObjectExists, Repository
+
+LEDGER = "pushed"
+FAILURES = "push-failures.jsonl"
+
+
+class Conflict(FailedError):
+    """The archive holds a different file under this name: never replaced, always reported."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    name: str
+    state: str  # "stored", "present" (same content already archived), "ledger" (pushed ahead earlier)
+    sha256: str
+    size: int
+
+
+def sha256_of(path: Path) -> tuple[str, bytes]:
+    data = path.read_bytes()
+    return hashlib.sha256(data).hexdigest(), data
+
+
+def stored_hashes(repository: Repository, env: str, name: str) -> set[str]:
+    found = set()
+    for info in repository.list(names.prefix(env, name)):
+        parsed = names.parse_key(info.key)
+        if parsed is not None and parsed.name == name:
+            found.add(parsed.sha256)
+    return found
+
+
+def push_one(access: WalAccess, repository: Repository, recipients: list[Any], path: Path) -> Outcome:
+    """Store one file unless the same content is already archived; refuse a different one."""
+    from cuisine_db.storage.pipeline import store
+
+    name = names.check(path.name)
+    digest, data = sha256_of(path)
+    present = stored_hashes(repository, access.env, name)
+    if digest in present:
+        return Outcome(name, "present", digest, len(data))
+    if present:
+        raise Conflict(
+            f"REFUSED: {name} is already archived with different content (archived sha256 "
+            f"{sorted(present)[0][:16]}..., this server's {digest[:16]}...): the archived copy is kept as it is",
+            hint="two servers may be archiving into one place (a restored copy with archiving on?); "
+                 f"cuisine-db wal status --env {access.env} shows the archive")
+    # ObjectExists: another push of the very same content won the race (the hash is in the key).
+    with contextlib.suppress(ObjectExists):
+        store(repository, names.key(access.env, name, digest), io.BytesIO(data), recipients,
+              level=access.compress_level, overwrite=False)
+    return Outcome(name, "stored", digest, len(data))
+
+
+def _ledger(access: WalAccess) -> Path:
+    return access.spool / LEDGER
+
+
+def _from_ledger(access: WalAccess, path: Path) -> Outcome | None:
+    entry = _ledger(access) / path.name
+    try:
+        noted = entry.read_text().strip()
+    except OSError:
+        return None
+    digest, data = sha256_of(path)
+    with contextlib.suppress(OSError):
+        entry.unlink()
+    return Outcome(path.name, "ledger", digest, len(data)) if noted == digest else None
+
+
+def _note(access: WalAccess, outcome: Outcome) -> None:
+    folder = _ledger(access)
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        temp = folder / f".{outcome.name}.{os.getpid()}"
+        temp.write_text(outcome.sha256 + "\n")
+        os.replace(temp, folder / outcome.name)
+
+
+def record_failure(access: WalAccess, name: str, error: CuisineDbError | OSError) -> None:
+    """Best effort: `wal status` shows recent refusals and failures from here as well as pg_stat_archiver."""
+    message = error.message if isinstance(error, CuisineDbError) else str(error)
+    line = json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "name": name,
+                       "conflict": isinstance(error, Conflict), "error": message})
+    with contextlib.suppress(OSError):
+        access.spool.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with (access.spool / FAILURES).open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+def waiting(status_dir: Path, asked: str, limit: int, access: WalAccess) -> list[str]:
+    """Other files PostgreSQL has marked ready, oldest first, that no earlier call pushed ahead already."""
+    if limit <= 0:
+        return []
+    try:
+        entries = os.listdir(status_dir)
+    except OSError:
+        return []
+    ledger = _ledger(access)
+    found = []
+    for entry in sorted(entries):
+        if not entry.endswith(".ready"):
+            continue
+        name = entry[: -len(".ready")]
+        if name == asked or (ledger / name).exists():
+            continue
+        try:
+            names.check(name)
+        except names.BadWalName:
+            continue
+        found.append(name)
+        if len(found) >= limit:
+            break
+    return found
+
+
+def push(access: WalAccess, path: Path) -> list[Outcome]:
+    """Archive `path` (and other waiting files); the first outcome is the asked file's. Raises on failure."""
+    names.check(path.name)
+    if not path.is_file():
+        raise FailedError(f"{path} does not exist or is not a file")
+    noted = _from_ledger(access, path)
+    if noted is not None:
+        return [noted]
+    repository = access.repository()
+    recipients = access.parsed_recipients()
+    others = waiting(path.parent / "archive_status", path.name, access.push_batch - 1, access)
+    if not others:
+        return [push_one(access, repository, recipients, path)]
+    with ThreadPoolExecutor(max_workers=min(access.push_threads, len(others) + 1),
+                            thread_name_prefix="wal-push") as pool:
+        futures = {name: pool.submit(push_one, access, repository, recipients, path.parent / name)
+                   for name in [path.name, *others]}
+        outcomes = []
+        for name, future in futures.items():
+            try:
+                outcome = future.result()
+            except (CuisineDbError, OSError) as exc:
+                if name == path.name:
+                    raise
+                record_failure(access, name, exc)  # PostgreSQL will ask for it again, and hear about it then
+                continue
+            if name != path.name:
+                _note(access, outcome)
+            outcomes.append(outcome)
+    return sorted(outcomes, key=lambda outcome: outcome.name != path.name)

@@ -1,0 +1,19 @@
+"""The `cuisine-db` program: `wal push|fetch|check` take the light path (PostgreSQL runs them once per WAL
+segment, as the server's user); everything else loads the full command-line interface."""
+
+from __future__ import annotations
+
+import sys
+
+LIGHT = ("push", "fetch", "check")
+
+
+def main() -> None:
+    args = sys.argv[1:]
+    if len(args) >= 2 and args[0] == "wal" and args[1] in LIGHT:
+        from cuisine_db.backup.wal.main import main as wal_main
+
+        sys.exit(wal_main(args[1:]))
+    from cuisine_db.cli import main as cli_main
+
+    cli_main()

@@ -1,0 +1,2 @@
+-- forces a checkpoint (after recovery, so a restart replays nothing)
+CHECKPOINT

@@ -1,0 +1,2 @@
+-- whether a role exists
+SELECT 1 FROM pg_roles WHERE rolname = %(name)s

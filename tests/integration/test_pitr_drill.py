@@ -1,0 +1,148 @@
+"""The runbook's Complete Database Failure, verbatim through make, on every PostgreSQL version available and with the
+repository on the S3 test server: a production cluster under continuous writes with WAL archiving is killed
+(-9) and its data directory removed; then maintenance-mode enable, db-restore backup=latest, db-apply-logs,
+maintenance-mode disable. Every transaction whose WAL was archived before the crash is there, none twice, and
+the restored server accepts writes on a new timeline. (`make incident-create` joins when the incidents issue
+lands; every other step is real.)"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import stat
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Server
+from conftest import Server
+from pitr_fixtures import PitrProject, make_pitr_project
+
+from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.storage import Repository, open_repository
+
+pytest_plugins = ["backup_fixtures", "pitr_fixtures"]
+
+
+class Writer:
+    """Inserts one row per transaction until told to stop or the server goes; records each committed id with the
+    WAL insert position read right after its commit (the commit record ends at or before it)."""
+
+    def __init__(self, project: PitrProject) -> None:
+        self.project = project
+        self.committed: list[tuple[int, int]] = []
+        self.attempted = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        try:
+            with self.project.connect() as conn:
+                while not self.stop.is_set():
+                    self.attempted += 1
+                    conn.execute("INSERT INTO drill (id) VALUES (%s)", (self.attempted,))
+                    row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+                    assert row is not None
+                    self.committed.append((self.attempted, wal_names.parse_lsn(row[0])))
+                    time.sleep(0.005)
+        except psycopg.Error:
+            return  # the crash
+
+
+def _repository(project: PitrProject) -> Repository:
+    settings = project.settings
+    return open_repository(settings, settings.env("production"))
+
+
+def archived_end(project: PitrProject) -> int:
+    """The WAL position up to which timeline 1 was archived (the end of its last archived segment)."""
+    from cuisine_db.backup.wal import archive
+
+    listed = archive.list_archive(_repository(project), "production")
+    numbers = [wal_names.segment_number(item.name) for item in listed
+               if wal_names.is_segment(item.name) and wal_names.timeline(item.name) == 1]
+    return wal_names.segment_start(max(numbers) + 1)
+
+
+def drill(project: PitrProject, *, without: tuple[str, ...] = ()) -> None:
+    project.ok("wal", "enable", "--env", "production", "--restart", "--yes")
+    if without:
+        # The server runs on without these variables: archiving must find what it needs elsewhere.
+        project.ok("cluster", "down", "--env", "production")
+        assert project.cli("cluster", "up", "--env", "production", drop=without).returncode == 0
+    with project.connect() as conn:
+        conn.execute("CREATE TABLE drill (id bigint, at timestamptz DEFAULT clock_timestamp())")
+    backup = project.make("db-backup", "env=production", "type=full")
+    assert backup.returncode == 0, backup.stderr
+    writer = Writer(project)
+    writer.thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while len(writer.committed) < 300 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        project.wait_archived(project.switch())  # the archive holds a good share of the rows
+        time.sleep(0.5)  # and some more are written that will never be archived
+    finally:
+        cluster = project.cluster()
+        pid = int((cluster.datadir / "postmaster.pid").read_text().splitlines()[0])
+        os.kill(pid, signal.SIGKILL)
+        writer.stop.set()
+        writer.thread.join(timeout=30)
+    end = archived_end(project)
+    shutil.rmtree(cluster.datadir)
+
+    steps = [
+        (("maintenance-mode", "enable", 'reason=Database restoration in progress'), None),
+        (("db-restore", "env=production", "backup=latest"), "production"),  # typed at the confirmation prompt
+        (("db-apply-logs", "env=production"), None),
+        (("maintenance-mode", "disable"), None),
+    ]
+    for args, typed in steps:
+        result = project.make(*args, typed=typed)
+        log = project.cluster().home / "run" / "recovery.log"
+        assert result.returncode == 0, (f"make {' '.join(args)}: {result.stdout}\n{result.stderr}\n"
+                                        + (log.read_text()[-3000:] if log.exists() else ""))
+
+    must = {row_id for row_id, lsn in writer.committed if lsn <= end}
+    assert len(must) >= 100, "the drill archived too little to prove anything"
+    with project.connect() as conn:
+        ids = [row[0] for row in conn.execute("SELECT id FROM drill").fetchall()]
+        timeline = conn.execute("SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)").fetchone()
+        conn.execute("INSERT INTO drill (id) VALUES (-1)")  # it accepts writes
+    assert len(ids) == len(set(ids)), "a transaction was replayed twice"
+    assert must <= set(ids), f"{len(must - set(ids))} archived transactions are missing"
+    assert set(ids) <= set(range(1, writer.attempted + 1))
+    assert timeline is not None and int(timeline[0], 16) >= 2
+    commands = [entry["command"] for entry in project.journal()]
+    assert commands[-4:] == ["maintenance enable", "restore", "apply-logs", "maintenance disable"]
+    assert not any(project.cluster().home.glob("pre-restore-*")), "the old data directory outlived the recovery"
+
+
+def test_complete_database_failure_drill(pitr: PitrProject) -> None:
+    drill(pitr)
+
+
+@pytest.mark.parametrize("server", [18], indirect=True)
+def test_complete_database_failure_drill_with_s3(server: Server, tmp_path: Path, age_keys: AgeKeys,
+                                                 s3_server: S3Server) -> None:
+    project = make_pitr_project(tmp_path / "pitr", server.major, age_keys, backend="s3", s3=s3_server)
+    try:
+        drill(project, without=(S3_KEY_VAR, S3_SECRET_VAR))
+        listed = [info.key for info in _repository(project).list("wal/production/")]
+        assert any(key.split("/")[-1].startswith("00000002.history-") for key in listed), \
+            "the restored server did not archive its new timeline"
+        # The server found the S3 keys in a 0600 file of its own user, never in its command lines or settings.
+        credentials = project.root / ".cuisine" / "production" / "wal-credentials"
+        info = credentials.stat()
+        assert stat.S_IMODE(info.st_mode) == 0o600
+        assert info.st_uid == (os.geteuid() if project.cluster().os_user is None else
+                               __import__("pwd").getpwnam(project.cluster().os_user).pw_uid)
+        data = project.cluster().datadir
+        for path in [data / "postgresql.auto.conf", data / "postgresql.conf", *data.joinpath("log").glob("*"),
+                     *(project.root / ".cuisine").rglob("*.jsonl")]:
+            assert S3_SECRET not in path.read_text(errors="replace"), f"the S3 secret reached {path}"
+    finally:
+        project.destroy()

@@ -1,0 +1,160 @@
+"""Fixtures of the point-in-time recovery tests: a project whose `production` is a local cluster of its own (a
+physical restore stops it, replaces its data directory and starts it again, so it cannot be the shared session
+server), archiving WAL to a folder or to the S3 test server, encrypted to the session's age keys.
+
+Test modules load these with `pytest_plugins = ["pitr_fixtures"]` (after backup_fixtures).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Server
+from conftest import CLI, REPO, Server
+
+from cuisine_db.config import Settings, load_settings
+from cuisine_db.postgres.local import cluster_for
+from cuisine_db.postgres.ports import free_port
+
+
+@dataclass
+class PitrProject:
+    """A project folder with a local `production` (protected) and `development` cluster of one major version."""
+
+    root: Path
+    config: Path
+    major: int
+    keys: AgeKeys
+    repository: str
+    environ: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return load_settings({"CUISINE_DB_CONFIG": str(self.config), **self.environ})
+
+    def _environ(self, extra: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> dict[str, str]:
+        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config), **self.environ, **(extra or {})}
+        for name in ("CUISINE_DB_ENV", *drop):
+            environ.pop(name, None)
+        return environ
+
+    def cli(self, *args: str, timeout: float = 600, drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*CLI, *args], cwd=self.root, env=self._environ(drop=drop), capture_output=True,
+                              text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+
+    def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
+        result = self.cli(*args)
+        assert result.returncode == 0, f"cuisine-db {' '.join(args)} exited {result.returncode}:\n{result.stderr}"
+        return result
+
+    def make(self, *args: str, typed: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+        """A runbook line through make; `typed` is what the operator types at a confirmation prompt (a terminal)."""
+        argv = ["make", "--no-print-directory", "-C", str(REPO), *args]
+        if typed is None:
+            return subprocess.run(argv, env=self._environ(), capture_output=True, text=True, timeout=timeout,
+                                  check=False, stdin=subprocess.DEVNULL)
+        leader, follower = pty.openpty()
+        try:
+            os.write(leader, typed.encode() + b"\n")
+            process = subprocess.Popen(argv, env=self._environ(), stdin=follower, stdout=subprocess.PIPE,
+                                       stderr=subprocess.PIPE, text=True)
+            drain = threading.Thread(target=_drain, args=(leader,), daemon=True)
+            drain.start()
+            stdout, stderr = process.communicate(timeout=timeout)
+        finally:
+            os.close(follower)
+            os.close(leader)
+        return subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+
+    def connect(self, env: str = "production", dbname: str = "cuisine") -> psycopg.Connection[Any]:
+        settings = self.settings
+        chosen = settings.env(env)
+        return psycopg.connect(host="127.0.0.1", port=chosen.port, user="cuisine", dbname=dbname, autocommit=True,
+                               passfile=str(settings.env_dir(chosen) / "pgpass"), connect_timeout=10)
+
+    def cluster(self, env: str = "production") -> Any:
+        settings = self.settings
+        return cluster_for(settings, settings.env(env))
+
+    def journal(self, env: str = "production") -> list[dict[str, Any]]:
+        path = self.root / ".cuisine" / env / "journal.jsonl"
+        return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+    def wait_archived(self, name: str, deadline: float = 120) -> None:
+        """Until the server has archived `name` (or a later segment)."""
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            with self.connect() as conn:
+                row = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
+            if row and row[0] and row[0][:24] >= name:
+                return
+            time.sleep(0.2)
+        raise AssertionError(f"{name} was not archived within {deadline:.0f}s")
+
+    def switch(self) -> str:
+        """Close the current segment (so the archiver takes it); the name of the segment closed."""
+        with self.connect() as conn:
+            row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+        assert row is not None
+        return str(row[0])
+
+    def destroy(self) -> None:
+        settings = self.settings
+        for env in settings.environments.values():
+            if env.is_local:
+                cluster_for(settings, env).destroy()
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 1024):
+            pass
+    except OSError:
+        return
+
+
+def make_pitr_project(root: Path, major: int, keys: AgeKeys, *, backend: str = "file", s3: S3Server | None = None,
+                      archive_timeout: str = "15min", settings: str = "") -> PitrProject:
+    root.mkdir(parents=True, exist_ok=True)
+    environ: dict[str, str] = {}
+    if backend == "s3":
+        assert s3 is not None
+        repository = f"s3://{s3.bucket()}/cuisine"
+        storage = (f'repository = "{repository}"\ns3_endpoint = "{s3.endpoint}"\n'
+                   f's3_access_key_env = "{S3_KEY_VAR}"\ns3_secret_key_env = "{S3_SECRET_VAR}"\n')
+        environ = {S3_KEY_VAR: "test", S3_SECRET_VAR: S3_SECRET}
+    else:
+        repository = (root / "repository").as_uri()
+        storage = f'repository = "{repository}"\n'
+    lines = ['default_env = "production"\n']
+    for env, protected in (("production", "true"), ("development", "false")):
+        lines.append(
+            f"[environments.{env}]\nport = {free_port()}\npostgres_version = {major}\nprotected = {protected}\n"
+            f"[environments.{env}.server_settings]\nfsync = false\n{settings}"
+            f'[environments.{env}.wal]\narchive_timeout = "{archive_timeout}"\n'
+            f"[environments.{env}.backup]\n{storage}recipients = [\"{keys.recipient}\"]\n"
+            f'identity_file = "{keys.identity_file}"\n')
+    config = root / "cuisine-db.toml"
+    config.write_text("".join(lines))
+    return PitrProject(root, config, major, keys, repository, environ)
+
+
+@pytest.fixture
+def pitr(server: Server, tmp_path: Path, age_keys: AgeKeys) -> Iterator[PitrProject]:
+    """A PITR project on the session server's major version (its skip rules apply), file repository."""
+    project = make_pitr_project(tmp_path / "pitr", server.major, age_keys)
+    try:
+        yield project
+    finally:
+        project.destroy()
