@@ -222,7 +222,7 @@ unexport env severity description id note tables jobs
 DR_ENV_FLAG = $(if $(value env),--env $(call q,$(value env)))
 DR_JOBS_FLAG = $(if $(value jobs),--jobs $(call q,$(value jobs)))
 .PHONY: incident-create incident-list incident-resolve incident-report \
-	db-verify-integrity db-check-corruption db-verify-tables
+	db-verify-integrity db-check-corruption db-verify-tables dr-drill
 incident-create: $(READY) ## Open an incident: severity=1..4 description="..." [env=E: link only E's commands]
 	@$(CLI) incident create --severity $(call q,$(value severity)) --description $(call q,$(value description)) $(DR_ENV_FLAG)
 incident-list: $(READY) ## Incidents, newest first
@@ -237,3 +237,5 @@ db-check-corruption: $(READY) ## pg_amcheck and every other page: damaged tables
 	@$(CLI) integrity corruption $(DR_ENV_FLAG) $(DR_JOBS_FLAG)
 db-verify-tables: $(READY) ## The corruption and constraint checks for tables=a,b only
 	@$(CLI) integrity tables --tables $(call q,$(value tables)) $(DR_ENV_FLAG) $(DR_JOBS_FLAG)
+dr-drill: $(READY) ## Complete Database Failure rehearsed on a scratch copy of env: recovery time, data-loss window
+	@$(CLI) dr-drill $(DR_ENV_FLAG)

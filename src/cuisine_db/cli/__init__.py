@@ -14,6 +14,7 @@ from cuisine_db.cli import (
     backups,
     clusters,
     connections,
+    drill,
     environments,
     indexes,
     locks,
@@ -73,6 +74,7 @@ app.add_typer(wal.app, name="wal")
 app.add_typer(schedule.app, name="schedule")
 app.add_typer(incident_app, name="incident")
 app.add_typer(integrity_app, name="integrity")
+app.command("dr-drill")(drill.dr_drill)
 
 
 def _one_line(text: str) -> str:
