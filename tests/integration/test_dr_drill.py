@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from backup_fixtures import AgeKeys
 from conftest import Server
 from pitr_fixtures import PitrProject
@@ -37,6 +38,8 @@ def _journal(project: PitrProject, env: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
 
 
+# One version: the procedure itself runs on every version in test_pitr_drill.py; this is the rehearsal around it.
+@pytest.mark.parametrize("server", [18], indirect=True)
 def test_dr_drill_rehearses_on_a_scratch_copy_and_measures(server: Server, tmp_path: Path, age_keys: AgeKeys) -> None:
     project = _staging(tmp_path / "drill", server.major, age_keys)
     try:

@@ -108,11 +108,15 @@ def run(settings: Settings, env: Environment, *, notify: Notify = lambda _: None
     from cuisine_db.postgres.local import ensure_up
 
     failure_at = datetime.now(UTC)
-    latest = catalog.resolve(settings, env, "latest", purpose="restore")
+    full_hint = (f"make db-backup env={env.name} type=full, with WAL archiving on (make db-wal-enable env={env.name}): "
+                 "the drill replays the archive onto a full backup")
+    try:
+        latest = catalog.resolve(settings, env, "latest", purpose="restore")
+    except UsageError as exc:
+        raise UsageError(exc.message, hint=full_hint) from None
     if latest.manifest.type not in names.PHYSICAL_TYPES:
-        raise UsageError(f"the newest whole-database backup of {env.name} is {latest.manifest.name}, a logical one: "
-                         "the drill replays the WAL archive onto a full backup",
-                         hint=f"make db-backup env={env.name} type=full (with WAL archiving on: make db-wal-enable)")
+        raise UsageError(f"the newest whole-database backup of {env.name} is {latest.manifest.name}, a logical one",
+                         hint=full_hint)
     drill_settings, scratch = _scratch(settings, env, latest.manifest.server_major)
     notify(f"{env.name}: rehearsing Complete Database Failure on a scratch copy ({scratch.name}, PostgreSQL "
            f"{scratch.postgres_version}, port {scratch.port}); {env.name} itself is not touched")
