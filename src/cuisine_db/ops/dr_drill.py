@@ -151,7 +151,7 @@ def run(settings: Settings, env: Environment, *, notify: Notify = lambda _: None
                 entry.details.update(reached_lsn=opened.reached_lsn, timeline=opened.timeline,
                                      reached_time=opened.reached_time.isoformat() if opened.reached_time else None)
             with step("db-verify-integrity", "db-verify-integrity", {}) as entry:
-                verified = verify_integrity(drill_settings, scratch)
+                verified = verify_integrity(drill_settings, scratch, baseline_env=env)  # E's backups' row counts
                 entry.details.update(findings=len(verified.problems), checked=verified.checked)
             with step("maintenance-mode disable", "maintenance disable", {}):
                 maintenance.disable(drill_settings, scratch)

@@ -74,7 +74,9 @@ class IntegrityReport:
 
 
 def context(conn: Connection, settings: Settings, env: Environment, tables: frozenset[int] | None,
-            need_amcheck: bool, notes: list[str], selected: Sequence[Check] = ()) -> Context:
+            need_amcheck: bool, notes: list[str], selected: Sequence[Check] = (),
+            baseline_env: Environment | None = None) -> Context:
+    """What the planners look at; row counts are compared with `baseline_env`'s backups (default: env's own)."""
     schema = ""
     if need_amcheck:
         schema, installed = extensions.ensure(conn, "amcheck")
@@ -86,7 +88,7 @@ def context(conn: Connection, settings: Settings, env: Environment, tables: froz
     return Context(settings=settings, env=env, catalog=catalog_module.load(conn), tables=tables,
                    amcheck_schema=schema, server_version=conn.info.server_version,
                    in_recovery=bool(row and row[0]), database=database[0], database_quoted=database[1],
-                   baselines=row_counts.baselines(settings, env, notes)
+                   baselines=row_counts.baselines(settings, baseline_env or env, notes)
                    if any(check.plan is checks.row_count_tasks for check in selected) else {})
 
 
@@ -109,12 +111,14 @@ def verify_integrity(
     selected: Sequence[Check] = CHECKS,
     on_progress: Progress | None = None,
     on_plan: Callable[[int], None] | None = None,
+    baseline_env: Environment | None = None,
 ) -> IntegrityReport:
     """Run the checks over the whole database; damaged relations come with their repair."""
     started = time.monotonic()
     notes: list[str] = []
     with connect(settings, env, "db-verify-integrity") as conn:
-        ctx = context(conn, settings, env, None, any(check.amcheck for check in selected), notes, selected)
+        ctx = context(conn, settings, env, None, any(check.amcheck for check in selected), notes, selected,
+                      baseline_env)
         tasks, counts = plan(conn, ctx, selected)
         version = conn.info.parameter_status("server_version") or str(conn.info.server_version)
     if on_plan is not None:
