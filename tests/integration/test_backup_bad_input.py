@@ -18,7 +18,6 @@ def test_bad_input_is_one_line_exit_2_and_nothing_runs(bproject: BackupProject) 
     name = bproject.backup("production", "tables", "--tables", "users")
     before = (bproject.repository_keys(), databases(bproject), bproject.fingerprints("production", ("users",)))
     cases = [
-        (["db-backup", "env=production", "type=full"], "physical backups (type=full) are not built yet"),
         (["db-backup", "env=production", "type=bogus"], "unknown backup type 'bogus'"),
         (["db-backup", "env=production", "type=tables", "tables=users';touch /tmp/pwned;'"], "bad table name"),
         (["db-backup", "env=production", "type=tables", 'tables="users"'], "bad table name"),
