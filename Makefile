@@ -233,3 +233,28 @@ pooler-up: $(READY) ## Start env's PgBouncer (local environments)
 	@$(CLI) pooler start $(ENV_FLAG)
 pooler-down: $(READY) ## Stop env's PgBouncer
 	@$(CLI) pooler stop $(ENV_FLAG)
+
+# --- Disaster Recovery: incidents, integrity, corruption (issue 8) ------------------------------
+# Values are read with $(value ...) and not exported, so make never expands what an operator typed:
+# description='$(shell ...)' reaches the CLI as text, and the CLI refuses it.
+unexport env severity description id note tables jobs
+DR_ENV_FLAG = $(if $(value env),--env $(call q,$(value env)))
+DR_JOBS_FLAG = $(if $(value jobs),--jobs $(call q,$(value jobs)))
+.PHONY: incident-create incident-list incident-resolve incident-report \
+	db-verify-integrity db-check-corruption db-verify-tables dr-drill
+incident-create: $(READY) ## Open an incident: severity=1..4 description="..." [env=E: link only E's commands]
+	@$(CLI) incident create --severity $(call q,$(value severity)) --description $(call q,$(value description)) $(DR_ENV_FLAG)
+incident-list: $(READY) ## Incidents, newest first
+	@$(CLI) incident list
+incident-resolve: $(READY) ## Resolve an incident: id=INC-YYYYMMDD-NN [note="..."]
+	@$(CLI) incident resolve $(call q,$(value id)) $(if $(value note),--note $(call q,$(value note)))
+incident-report: $(READY) ## An incident's Markdown timeline from the journal: id=INC-YYYYMMDD-NN
+	@$(CLI) incident report $(call q,$(value id))
+db-verify-integrity: $(READY) ## amcheck, checksums, collations, constraints, sequences, invalid indexes [jobs=N]
+	@$(CLI) integrity verify $(DR_ENV_FLAG) $(DR_JOBS_FLAG)
+db-check-corruption: $(READY) ## pg_amcheck and every other page: damaged tables and indexes, and their repair
+	@$(CLI) integrity corruption $(DR_ENV_FLAG) $(DR_JOBS_FLAG)
+db-verify-tables: $(READY) ## The corruption and constraint checks for tables=a,b only
+	@$(CLI) integrity tables --tables $(call q,$(value tables)) $(DR_ENV_FLAG) $(DR_JOBS_FLAG)
+dr-drill: $(READY) ## Complete Database Failure rehearsed on a scratch copy of env: recovery time, data-loss window
+	@$(CLI) dr-drill $(DR_ENV_FLAG)

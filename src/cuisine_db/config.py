@@ -356,6 +356,40 @@ class Environment(BaseModel):
         return self
 
 
+class _IncidentsFile(BaseModel):
+    """`[incidents]`: the webhook notified when an incident opens or is resolved (a URL, or a variable naming one,
+    since chat webhooks carry their token in the URL)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    webhook_url: str | None = None
+    webhook_url_env: str | None = None
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is not None and not _is_http_url(value):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("webhook_url_env")
+    @classmethod
+    def _variable(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[A-Z_][A-Z0-9_]*$", value):
+            raise ValueError("names an environment variable (e.g. CUISINE_INCIDENT_WEBHOOK)")
+        return value
+
+
+def _is_http_url(value: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
 class _File(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -365,6 +399,8 @@ class _File(BaseModel):
     state_dir: str = ".cuisine"
     server_user: str | None = None
     environments: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    # Disaster recovery (incidents): where to announce an incident's opening and resolution.
+    incidents: _IncidentsFile = Field(default_factory=lambda: _IncidentsFile())
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,6 +417,9 @@ class Settings:
     server_user: str | None
     environments: Mapping[str, Environment]
     secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Disaster recovery (incidents): the webhook URL may hold a token, so it is never shown.
+    incident_webhook: str | None = field(default=None, repr=False)
+    incident_webhook_env: str | None = None
 
     def env(self, name: str | None = None) -> Environment:
         """The named environment, or the default one; an unknown name is a usage error."""
@@ -478,6 +517,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         for name in env.secret_variables()
         if name in environ
     }
+    webhook = parsed.incidents.webhook_url
+    webhook_env = parsed.incidents.webhook_url_env
+    if webhook_env and environ.get(webhook_env):
+        webhook = environ[webhook_env]
+        if not _is_http_url(webhook):
+            raise ConfigError(f"${webhook_env} (incidents.webhook_url_env) does not hold an http:// or https:// URL")
     return Settings(
         config_path=path.resolve(),
         root=root,
@@ -489,4 +534,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         server_user=parsed.server_user,
         environments=environments,
         secrets=secrets,
+        incident_webhook=webhook,
+        incident_webhook_env=webhook_env,
     )

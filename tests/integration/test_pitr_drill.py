@@ -1,9 +1,9 @@
 """The runbook's Complete Database Failure, verbatim through make, on every PostgreSQL version available and with the
 repository on the S3 test server: a production cluster under continuous writes with WAL archiving is killed
-(-9) and its data directory removed; then maintenance-mode enable, db-restore backup=latest, db-apply-logs,
-maintenance-mode disable. Every transaction whose WAL was archived before the crash is there, none twice, and
-the restored server accepts writes on a new timeline. (`make incident-create` joins when the incidents issue
-lands; every other step is real.)"""
+(-9) and its data directory removed; then incident-create, maintenance-mode enable, db-restore backup=latest,
+db-apply-logs, db-verify-integrity, maintenance-mode disable. Every transaction whose WAL was archived before
+the crash is there, none twice, and the restored server accepts writes on a new timeline. Every step is linked to
+the incident, and db-verify-integrity finds nothing on the recovered cluster."""
 
 from __future__ import annotations
 
@@ -66,9 +66,11 @@ def archived_end(project: PitrProject) -> int:
 
 
 STEPS = [
+    (("incident-create", "severity=1", "description=Database failure"), None),
     (("maintenance-mode", "enable", "reason=Database restoration in progress"), None),
     (("db-restore", "env=production", "backup=latest"), "production"),  # typed at the confirmation prompt
     (("db-apply-logs", "env=production"), None),
+    (("db-verify-integrity", "env=production"), None),
     (("maintenance-mode", "disable"), None),
 ]
 
@@ -127,8 +129,12 @@ def drill(project: PitrProject, *, without: tuple[str, ...] = ()) -> None:
     assert must <= set(ids), f"{len(must - set(ids))} archived transactions are missing"
     assert set(ids) <= set(range(1, writer.attempted + 1))
     assert timeline is not None and int(timeline[0], 16) >= 2
-    commands = [entry["command"] for entry in project.journal()]
-    assert commands[-4:] == ["maintenance enable", "restore", "apply-logs", "maintenance disable"]
+    journal = project.journal()
+    commands = [entry["command"] for entry in journal]
+    assert commands[-6:] == ["incident create", "maintenance enable", "restore", "apply-logs", "db-verify-integrity",
+                             "maintenance disable"]
+    incident = journal[-6]["details"]["incident"]
+    assert all(entry.get("incidents") == [incident] for entry in journal[-6:]), journal[-6:]
     assert not any(project.cluster().home.glob("pre-restore-*")), "the old data directory outlived the recovery"
 
 

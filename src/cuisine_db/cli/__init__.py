@@ -14,6 +14,7 @@ from cuisine_db.cli import (
     backups,
     clusters,
     connections,
+    drill,
     environments,
     indexes,
     locks,
@@ -31,6 +32,8 @@ from cuisine_db.cli import (
     wal,
 )
 from cuisine_db.cli import security as security_cli
+from cuisine_db.cli.incidents import app as incident_app
+from cuisine_db.cli.integrity import app as integrity_app
 from cuisine_db.errors import EXIT_USAGE, CuisineDbError
 
 app = typer.Typer(
@@ -74,6 +77,9 @@ app.add_typer(schedule.app, name="schedule")
 # Read replicas and pooling (issue 9)
 app.add_typer(replicas.app, name="replica")
 app.add_typer(pooler.app, name="pooler")
+app.add_typer(incident_app, name="incident")
+app.add_typer(integrity_app, name="integrity")
+app.command("dr-drill")(drill.dr_drill)
 
 
 def _one_line(text: str) -> str:

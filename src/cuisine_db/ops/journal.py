@@ -1,4 +1,8 @@
-"""The journal: one JSON line per mutating command (who, when, env, command, arguments, outcome, duration)."""
+"""The journal: one JSON line per mutating command (who, when, env, command, arguments, outcome, duration).
+
+While an incident is open, each line also names it (`"incidents": ["INC-20250315-01"]`), so the incident's
+report can be built from the journal.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,11 @@ def redact(arguments: Mapping[str, Any]) -> dict[str, Any]:
     """Arguments safe to record: values under secret-looking names are replaced."""
     return {key: REDACTED if _SECRET_KEY.search(key) and value is not None else value
             for key, value in arguments.items()}
+
+
+def who() -> str:
+    """The operator as the journal records them: OS user at host."""
+    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def journal_path(settings: Settings, env: Environment) -> Path:
@@ -63,11 +72,15 @@ def journaled(
     settings: Settings, env: Environment, command: str, arguments: Mapping[str, Any]
 ) -> Iterator[Entry]:
     """Record the command's outcome and duration, whether it succeeds, fails or is refused."""
+    from cuisine_db.ops.incidents import open_ids
+
     entry = Entry()
+    # Open at the start or at the end: incident create and resolve are linked to their own incident too.
+    linked = open_ids(settings, env.name)
     started = time.monotonic()
     record: dict[str, Any] = {
-        "at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "who": f"{getpass.getuser()}@{socket.gethostname()}",
+        "at": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "who": who(),
         "env": env.name,
         "command": command,
         "arguments": redact(arguments),
@@ -86,4 +99,7 @@ def journaled(
         record["duration_s"] = round(time.monotonic() - started, 3)
         if entry.details:
             record["details"] = entry.details
+        linked += [found for found in open_ids(settings, env.name) if found not in linked]
+        if linked:
+            record["incidents"] = linked
         append(journal_path(settings, env), record)

@@ -1,0 +1,130 @@
+"""`cuisine-db integrity verify|corruption|tables`: db-verify-integrity, db-check-corruption, db-verify-tables."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+
+from cuisine_db.cli.common import EnvOption, JsonOption, environment, err, out, print_json, say, settings
+from cuisine_db.cli.render import show_findings
+from cuisine_db.errors import FailedError
+from cuisine_db.ops.integrity import DEFAULT_JOBS, IntegrityReport, check_corruption, verify_integrity
+from cuisine_db.ops.integrity.catalog import parse_table_names
+from cuisine_db.ops.journal import journaled
+
+app = typer.Typer(help="Integrity and corruption checks (the runbook's Disaster Recovery).", no_args_is_help=True)
+
+JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64,
+                                         help="Connections to check with in parallel.")]
+MarkdownOption = Annotated[Path | None, typer.Option("--markdown", help="Also write the findings as Markdown here.")]
+
+PlanHook = Callable[[int], None]
+ProgressHook = Callable[[int, int, str], None]
+
+
+@contextmanager
+def _progress(enabled: bool, label: str) -> Iterator[tuple[PlanHook | None, ProgressHook | None]]:
+    """A progress bar over pages checked, on a terminal only (never in --json output or logs)."""
+    if not enabled or not sys.stderr.isatty():
+        yield None, None
+        return
+    bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                   TimeElapsedColumn(), console=err, transient=True)
+    task = bar.add_task(label, total=None)
+
+    def planned(total: int) -> None:
+        bar.update(task, total=total)
+
+    def advanced(done: int, total: int, what: str) -> None:
+        bar.update(task, completed=done, total=total, description=f"{label}: {what}"[:70])
+
+    with bar:
+        yield planned, advanced
+
+
+def _render(report: IntegrityReport, title: str, json: bool, markdown: Path | None, clean: str) -> None:
+    for note in report.notes:
+        say(note)
+    if json:
+        print_json({**{name: getattr(report, name) for name in IntegrityReport.__slots__}, "ok": report.ok})
+        if markdown is not None:
+            show_findings(report.findings, title=title, json=False, markdown=markdown)
+        return
+    show_findings(report.findings, title=title, markdown=markdown, clean=clean)
+    if report.findings and report.ok:
+        say(f"{clean}: {len(report.findings)} difference(s) from the newest backup that writes since explain "
+            "(info, above)")
+    checked = ", ".join(f"{count} {what}" for what, count in report.checked.items())
+    say(f"checked {checked} on {report.env} (PostgreSQL {report.server_version}) with {report.jobs} connection(s) "
+        f"in {report.seconds:.1f}s")
+    if report.repair:
+        out.print("\n[bold]Repair, in this order:[/]")
+        for command in report.repair:
+            out.print(f"  {command}", markup=False)
+
+
+def _fail(report: IntegrityReport, what: str) -> None:
+    if report.problems:
+        damaged = f"; damaged: {', '.join(d.relation for d in report.damaged)}" if report.damaged else ""
+        raise FailedError(f"{what} found {len(report.problems)} problem(s) on {report.env}{damaged}",
+                          hint="see the fix column" + (" and the repair commands above" if report.repair else ""))
+
+
+@app.command("verify")
+def verify(env: EnvOption = None, jobs: JobsOption = DEFAULT_JOBS, json: JsonOption = False,
+           markdown: MarkdownOption = None) -> None:
+    """amcheck on every table and B-tree index, checksums, collations, constraints, sequences, invalid indexes;
+    exit 1 on any finding (make db-verify-integrity)."""
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "db-verify-integrity", {"jobs": jobs}) as entry:
+        with _progress(not json, "verifying") as (on_plan, on_progress):
+            report = verify_integrity(s, chosen, jobs=jobs, on_plan=on_plan, on_progress=on_progress)
+        entry.details.update(findings=len(report.problems), damaged=[d.relation for d in report.damaged],
+                             checked=report.checked)
+        _render(report, f"integrity of {chosen.name}", json, markdown, "no problems found")
+        _fail(report, "db-verify-integrity")
+
+
+@app.command("corruption")
+def corruption(env: EnvOption = None, jobs: JobsOption = DEFAULT_JOBS, json: JsonOption = False,
+               markdown: MarkdownOption = None) -> None:
+    """pg_amcheck on every relation plus a read of every other page; names damaged tables and indexes with the
+    exact repair commands; exit 1 on any (make db-check-corruption)."""
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "db-check-corruption", {"jobs": jobs}) as entry:
+        if not json:
+            say(f"{chosen.name}: running pg_amcheck (heap, TOAST, B-tree indexes with heapallindexed) and reading "
+                "the pages it does not read")
+        with _progress(not json, "reading other pages") as (_, on_progress):
+            report = check_corruption(s, chosen, jobs=jobs, on_progress=on_progress)
+        entry.details.update(findings=len(report.problems), damaged=[d.relation for d in report.damaged])
+        _render(report, f"corruption on {chosen.name}", json, markdown, "no damaged relation found")
+        _fail(report, "db-check-corruption")
+
+
+@app.command("tables")
+def tables(
+    names: Annotated[str | None, typer.Option("--tables", "-t", help="Comma-separated tables: users,recipes.")] = None,
+    env: EnvOption = None, jobs: JobsOption = DEFAULT_JOBS, json: JsonOption = False,
+    markdown: MarkdownOption = None,
+) -> None:
+    """The corruption checks limited to some tables, plus their constraints, foreign keys, sequences and indexes;
+    exit 2 on an unknown table, 1 on any finding (make db-verify-tables tables=a,b)."""
+    s = settings()
+    chosen = environment(env)
+    wanted = parse_table_names(names or "")
+    with journaled(s, chosen, "db-verify-tables", {"tables": ",".join(wanted), "jobs": jobs}) as entry:
+        with _progress(not json, "reading other pages") as (_, on_progress):
+            report = check_corruption(s, chosen, tables=wanted, jobs=jobs, on_progress=on_progress)
+        entry.details.update(findings=len(report.problems), damaged=[d.relation for d in report.damaged])
+        _render(report, f"tables {', '.join(wanted)} on {chosen.name}", json, markdown,
+                "no problems found")
+        _fail(report, "db-verify-tables")
