@@ -19,7 +19,6 @@ from pitr_fixtures import PitrProject
 from cuisine_db.postgres.ports import free_port
 
 
-
 def _staging(root: Path, major: int, keys: AgeKeys) -> PitrProject:
     root.mkdir(parents=True, exist_ok=True)
     repository = (root / "repository").as_uri()
