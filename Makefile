@@ -37,7 +37,7 @@ demo: $(READY) ## The tour: three local environments, migrations, seed data, sta
 	@bash scripts/demo.sh
 
 test: $(READY) install-postgres lint ## Everything: lint, types, unit, integration and reliability tests
-	@$(VENV)/bin/python -m pytest -n 2 -q; rc=$$?; \
+	@$(VENV)/bin/python -m pytest -n 3 -q --durations=15; rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; exit $$rc
 
 lint: $(READY) ## ruff and mypy (strict)
