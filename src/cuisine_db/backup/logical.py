@@ -10,10 +10,8 @@ The manifest is written last.
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,6 +24,7 @@ from cuisine_db import sql as queries
 from cuisine_db.backup import names, toc
 from cuisine_db.backup.manifest import MANIFEST, Manifest, ObjectEntry, TableEntry, prefix
 from cuisine_db.backup.names import TableName
+from cuisine_db.backup.streaming import stream_folder
 from cuisine_db.backup.workspace import database_of, dump_client, scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError, UsageError
@@ -34,7 +33,7 @@ from cuisine_db.postgres.runner import ToolError, spawn
 from cuisine_db.postgres.target import Target
 from cuisine_db.storage import Repository, open_repository
 from cuisine_db.storage import keys as age_keys
-from cuisine_db.storage.growing import DirectoryWatch, GrowingFile
+from cuisine_db.storage.growing import GrowingFile
 from cuisine_db.storage.pipeline import StoredObject, store
 
 Progress = Callable[[int], None]
@@ -137,59 +136,18 @@ def _failed(returncode: int, stderr: str, source: Target | None) -> None:
 def _stream_dump(process: Any, folder: Path, repository: Repository, key_prefix: str, recipients: list[Any],
                  level: int, jobs: int, progress: Progress | None) -> dict[str, StoredObject]:
     """Store every file pg_dump writes while it writes them; stop everything at the first failure."""
-    watch = DirectoryWatch(folder)
-    files: dict[str, GrowingFile] = {}
-    running: dict[str, Future[StoredObject]] = {}
-    pool = ThreadPoolExecutor(max_workers=jobs + 1, thread_name_prefix="backup-object")
 
-    def task(name: str, growing: GrowingFile) -> StoredObject:
+    def handle(name: str, growing: GrowingFile) -> StoredObject:
         try:
             rows = name.endswith(".dat") and name[:-4].isdigit()
             return store(repository, key_prefix + object_name(name), growing, recipients, level=level,
                          count_rows=rows, progress=progress)
         finally:
-            growing.close()
             if name != "toc.dat":  # kept for pg_restore --list; the data files go as soon as they are stored
                 with contextlib.suppress(FileNotFoundError):
                     (folder / name).unlink()
 
-    def start(name: str) -> None:
-        if name not in files:
-            files[name] = GrowingFile(folder / name)
-            running[name] = pool.submit(task, name, files[name])
-
-    try:
-        while True:
-            exited = process.poll() is not None
-            fresh, closed = watch.poll(0.05)
-            for name in fresh:
-                start(name)
-            for name in closed:
-                start(name)
-                files[name].finish()
-            for future in running.values():
-                if future.done() and future.exception() is not None:
-                    future.result()
-            if exited:
-                # Whatever inotify missed is complete now that pg_dump is gone.
-                for name in sorted(os.listdir(folder)):
-                    start(name)
-                for growing in files.values():
-                    growing.finish()
-                break
-        return {name: future.result() for name, future in running.items()}
-    except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            process.kill()
-        for growing in files.values():
-            growing.abandon()
-        raise
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
-        watch.close()
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+    return stream_folder(process, folder, handle, wanted=lambda _: True, workers=jobs + 1)
 
 
 def create(settings: Settings, env: Environment, kind: str, tables: Sequence[TableName] = (), *,

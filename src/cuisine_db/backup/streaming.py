@@ -1,5 +1,5 @@
 """Storing every file a tool writes into a folder while it writes it (pg_basebackup's tar files), one thread per
-file, stopping everything at the first failure. The same loop logical.py runs for pg_dump, for any handler."""
+file, stopping everything at the first failure. logical.py runs it for pg_dump."""
 
 from __future__ import annotations
 
