@@ -225,22 +225,25 @@ class BackupProject:
         return [info.key for info in open_repository(settings, settings.env("production")).list("")]
 
 
+def repository_settings(root: Path, backend: str, s3: S3Server | None) -> tuple[str, str, dict[str, str]]:
+    """A test project's repository: its URL, its `[...backup]` lines, and the variables holding S3 credentials."""
+    if backend == "s3":
+        assert s3 is not None
+        repository = f"s3://{s3.bucket()}/cuisine"
+        storage = (f'repository = "{repository}"\ns3_endpoint = "{s3.endpoint}"\n'
+                   f's3_access_key_env = "{S3_KEY_VAR}"\ns3_secret_key_env = "{S3_SECRET_VAR}"\n')
+        return repository, storage, {S3_KEY_VAR: "test", S3_SECRET_VAR: S3_SECRET}
+    repository = (root / "repository").as_uri()
+    return repository, f'repository = "{repository}"\n', {}
+
+
 def make_backup_project(server: Server, root: Path, keys: AgeKeys, *, backend: str = "file",
                         s3: S3Server | None = None, template: str | None = None, extra: str = "") -> BackupProject:
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(MIGRATIONS, root / "db" / "migrations")
     databases = {"production": clone(server, template), "development": clone(server, None),
                  "staging": clone(server, None)}
-    environ: dict[str, str] = {}
-    if backend == "s3":
-        assert s3 is not None
-        repository = f"s3://{s3.bucket()}/cuisine"
-        storage = (f'repository = "{repository}"\ns3_endpoint = "{s3.endpoint}"\n'
-                   f's3_access_key_env = "{S3_KEY_VAR}"\ns3_secret_key_env = "{S3_SECRET_VAR}"\n')
-        environ = {S3_KEY_VAR: "test", S3_SECRET_VAR: S3_SECRET}
-    else:
-        repository = (root / "repository").as_uri()
-        storage = f'repository = "{repository}"\n'
+    repository, storage, environ = repository_settings(root, backend, s3)
     lines = ['default_env = "development"\n']
     for env, database in databases.items():
         lines.append(f'[environments.{env}]\ndsn = "host=127.0.0.1 port={server.port} user=cuisine dbname={database}"\n'

@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Server
+from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Server, repository_settings
 from conftest import CLI, REPO, Server
 
 from cuisine_db.config import Settings, load_settings
@@ -127,16 +127,7 @@ def _drain(fd: int) -> None:
 def make_pitr_project(root: Path, major: int, keys: AgeKeys, *, backend: str = "file", s3: S3Server | None = None,
                       archive_timeout: str = "15min", settings: str = "") -> PitrProject:
     root.mkdir(parents=True, exist_ok=True)
-    environ: dict[str, str] = {}
-    if backend == "s3":
-        assert s3 is not None
-        repository = f"s3://{s3.bucket()}/cuisine"
-        storage = (f'repository = "{repository}"\ns3_endpoint = "{s3.endpoint}"\n'
-                   f's3_access_key_env = "{S3_KEY_VAR}"\ns3_secret_key_env = "{S3_SECRET_VAR}"\n')
-        environ = {S3_KEY_VAR: "test", S3_SECRET_VAR: S3_SECRET}
-    else:
-        repository = (root / "repository").as_uri()
-        storage = f'repository = "{repository}"\n'
+    repository, storage, environ = repository_settings(root, backend, s3)
     lines = ['default_env = "production"\n']
     for env, protected in (("production", "true"), ("development", "false")):
         lines.append(
