@@ -316,7 +316,7 @@ def test_bad_input_and_refusals_change_nothing(topo: Topo) -> None:
         (["table-sizes", "--env", "production", "--replica", "x;y"], 2, "bad replica name"),
         (["backup", "create", "--env", "production", "--type", "logical", "--from", "elsewhere"], 2, "from="),
         (["backup", "create", "--env", "production", "--type", "incremental", "--from", "replica"], 2, "not offered"),
-        (["replica", "create", "--env", "production", "--name", "spare", "--from", "backup"], 4, "does not archive"),
+        (["replica", "create", "--env", "production", "--name", "spare", "--from", "backup"], 2, "no physical backup"),
         (["replica", "promote", "--env", "remote", "--name", "reports1"], 2, "lists no replica"),
     ]
     for args, code, words in cases:
