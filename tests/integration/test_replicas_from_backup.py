@@ -239,6 +239,13 @@ def test_a_full_backup_from_the_replica_verifies_and_restores_to_the_primarys_da
     assert applied.returncode == 0, applied.stderr
     with project.connect("development") as conn:
         assert fingerprint(conn) == live
+    # development runs production's cluster now: its own older backup (of the cluster the restore replaced) is no
+    # seed for it, and backup=latest says so rather than picking it.
+    if any(entry["type"] == "full" for entry in json.loads(project.ok("backup", "list", "--env", "development",
+                                                                      "--json").stdout)):
+        stale = project.cli("replica", "create", "--env", "development", "--name", "spare", "--from", "backup")
+        assert stale.returncode == 4 and "every physical backup of 'development' is of another cluster" in \
+            stale.stderr, stale.stderr
     # Routing as for every read from a replica: a replica behind the bound is passed over, with a warning, and the
     # backup is the primary's (which the primary's log shows).
     with open_replica(project) as replica:

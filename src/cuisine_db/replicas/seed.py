@@ -36,6 +36,7 @@ from cuisine_db.errors import RefusedError, UnavailableError, UsageError
 from cuisine_db.postgres import connect, osuser, server_settings
 from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.target import Target
+from cuisine_db.storage import open_repository
 
 LATEST = "latest"
 STALL_SECONDS = 300.0  # no replay progress and no streaming for this long: the archive cannot take it further
@@ -55,15 +56,29 @@ class Seed:
         return self.resolved.manifest.name
 
 
-def _resolve(settings: Settings, env: Environment, reference: str) -> Resolved:
-    try:
-        resolved = catalog.resolve(settings, env, reference, purpose="physical")
-    except UsageError as exc:
-        if reference != LATEST:
-            raise
-        raise UsageError(f"environment {env.name!r} has no physical backup to seed a replica from ({exc.message})",
-                         hint=f"make db-backup env={env.name} type=full, or leave out from=backup to copy the "
-                              "primary") from None
+def _newest_of_this_cluster(settings: Settings, env: Environment, system: str) -> Resolved:
+    """`latest`: the newest physical backup of the environment taken of this very cluster (a restore from another
+    environment gives it another system identifier; older backups of the cluster it replaced lead elsewhere)."""
+    repository = open_repository(settings, env)
+    physical = [(entry, entry.manifest) for entry in catalog.scan(repository, env=env.name)
+                if entry.manifest is not None and entry.type in laydown.PHYSICAL]
+    ours = [(entry, manifest) for entry, manifest in physical if manifest.system_identifier == system]
+    if not physical:
+        raise UsageError(f"environment {env.name!r} has no physical backup in {repository.url} to seed a replica from",
+                         hint=f"make db-backup env={env.name} type=full, or leave out from=backup to copy the primary")
+    if not ours:
+        newest = physical[-1][1]
+        raise RefusedError(f"every physical backup of {env.name!r} is of another cluster (the newest, {newest.name}, "
+                           f"has system identifier {newest.system_identifier}; the primary is {system})",
+                           hint=f"take one of this cluster: make db-backup env={env.name} type=full")
+    entry, manifest = ours[-1]
+    return Resolved(entry, manifest, repository, env, f"newest physical backup of {env.name}'s cluster")
+
+
+def _resolve(settings: Settings, env: Environment, reference: str, system: str) -> Resolved:
+    if reference == LATEST:
+        return _newest_of_this_cluster(settings, env, system)
+    resolved = catalog.resolve(settings, env, reference)
     if resolved.manifest.type not in laydown.PHYSICAL:
         raise UsageError(f"{resolved.manifest.name} is a {resolved.manifest.type} backup: a replica is seeded from a "
                          "physical one (type=full, or incremental)", hint="backup=latest picks the newest physical one")
@@ -78,7 +93,7 @@ def check(settings: Settings, env: Environment, conn: psycopg.Connection[Any], r
     in_recovery, system, version_num, archive_mode, archive_command = row
     if in_recovery:
         raise UnavailableError(f"{env.name!r}'s primary is in recovery: it is a standby itself")
-    resolved = _resolve(settings, env, reference)
+    resolved = _resolve(settings, env, reference, system)
     manifest = resolved.manifest
     if manifest.system_identifier != system:
         raise RefusedError(f"{manifest.name} is a backup of another cluster (system identifier "
