@@ -223,6 +223,9 @@ def test_a_full_backup_from_the_replica_verifies_and_restores_to_the_primarys_da
     assert system is not None and shown["system_identifier"] == system[0]
     assert timeline is not None and shown["timeline"] == timeline[0]
     assert shown["start_lsn"] and shown["stop_lsn"] and shown["dump"]["stop_wal"]
+    listed = json.loads(project.ok("backup", "list", "--env", "production", "--json").stdout)
+    assert {entry["name"]: entry["source"] for entry in listed}[name] == "replica seeded"
+    assert {entry["name"]: entry["source"] for entry in listed}[lab.backup] == "primary"
     verified = project.make("db-verify-backup", "env=production", f"backup={name}")
     assert verified.returncode == 0, verified.stderr
     # Written after the backup, archived: db-apply-logs brings them onto the restored copy.

@@ -85,6 +85,7 @@ def entry_view(entry: BackupEntry) -> dict[str, Any]:
         "tables": {t.qualified: t.rows for t in manifest.tables} if manifest else {},
         "verification": entry.verification, "test_restore": entry.test_restore, "problem": entry.problem,
         "repository": entry.repository,
+        "source": manifest.dump.get("source", "primary") if manifest else None,  # the primary, or "replica NAME"
     }
 
 
