@@ -170,7 +170,7 @@ MAINTENANCE_WORD = $(firstword $(filter enable disable,$(MAKECMDGOALS)))
 MAINTENANCE = $(CLI) maintenance $(or $(MAINTENANCE_WORD),status) $(ENV_FLAG) \
 	$(if $(and $(filter enable,$(MAINTENANCE_WORD)),$(reason)),--reason $(call q,$(reason)))
 
-db-backup: $(READY) ## Back up env: type=full|incremental (the cluster, PITR base) or logical|schema|data|tables [tables=a,b] [replica=NAME|any or from=replica: logical only]
+db-backup: $(READY) ## Back up env: type=full|incremental (the cluster, PITR base) or logical|schema|data|tables [tables=a,b] [replica=NAME|any or from=replica: full or logical]
 	@$(CLI) backup create $(ENV_FLAG) --type $(call q,$(type)) $(if $(tables),--tables $(call q,$(tables))) $(REPLICA_FLAG) $(if $(from),--from $(call q,$(from)))
 db-backups: $(READY) ## env's backups: name, type, size, duration, last verification and test restore
 	@$(CLI) backup list $(ENV_FLAG)
@@ -215,12 +215,14 @@ db-backup-status: $(READY) ## Exit 1 when the newest full backup is over 26 h ol
 db-schedule: $(READY) ## The runbook's schedule as cron lines or systemd timers [format=cron|systemd] [install=1]
 	@$(CLI) schedule $(if $(filter 1 yes true,$(install)),install,show) $(ENV_FLAG) $(if $(format),--format $(call q,$(format)))
 # --- Read replicas and pooling --------------------------------------------------------------------
-# Variables: name (the replica), port, yes=1; replica=NAME|any on db-size, db-table-sizes, db-slow-queries,
-# db-audit-report and db-backup (from=replica for a logical backup from any replica within the lag bound).
+# Variables: name (the replica), port, yes=1; from=backup [backup=NAME|latest] seeds db-create-replica from the
+# repository's newest physical backup and the WAL archive; replica=NAME|any on db-size, db-table-sizes,
+# db-slow-queries, db-audit-report and db-backup (from=replica: type=full or logical from any replica within the lag
+# bound).
 .PHONY: db-create-replica db-replicas db-promote-replica db-drop-replica db-pooler-config pooler-up pooler-down
 REPLICA_FLAG = $(if $(replica),--replica $(call q,$(replica)))
-db-create-replica: $(READY) ## Streaming replica of env: name=reports1 [port=N] (remote env: prints the steps)
-	@$(CLI) replica create $(ENV_FLAG) --name $(call q,$(name)) $(if $(port),--port $(call q,$(port)))
+db-create-replica: $(READY) ## Streaming replica of env: name=reports1 [port=N] [from=backup [backup=NAME|latest]] (remote env: prints the steps)
+	@$(CLI) replica create $(ENV_FLAG) --name $(call q,$(name)) $(if $(port),--port $(call q,$(port))) $(if $(from),--from $(call q,$(from))) $(if $(backup),--backup $(call q,$(backup)))
 db-replicas: $(READY) ## Each replica's state, write/flush/replay lag (bytes, seconds), slot; exit 1 on a problem
 	@$(CLI) replica list $(ENV_FLAG)
 db-promote-replica: $(READY) ## Make replica name= the primary; the tool follows (asks, or yes=1)

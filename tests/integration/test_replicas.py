@@ -315,7 +315,8 @@ def test_bad_input_and_refusals_change_nothing(topo: Topo) -> None:
         (["size", "--env", "production", "--replica", "nope"], 2, "no replica 'nope'"),
         (["table-sizes", "--env", "production", "--replica", "x;y"], 2, "bad replica name"),
         (["backup", "create", "--env", "production", "--type", "logical", "--from", "elsewhere"], 2, "from="),
-        (["backup", "create", "--env", "production", "--type", "full", "--from", "replica"], 2, "read the primary"),
+        (["backup", "create", "--env", "production", "--type", "incremental", "--from", "replica"], 2, "not offered"),
+        (["replica", "create", "--env", "production", "--name", "spare", "--from", "backup"], 2, "no physical backup"),
         (["replica", "promote", "--env", "remote", "--name", "reports1"], 2, "lists no replica"),
     ]
     for args, code, words in cases:

@@ -29,6 +29,9 @@ def test_every_replication_statement_runs_on_this_version(server: Server) -> Non
         status = conn.execute(sql.load("replication/standby_status")).fetchone()
         assert status is not None and status[0] is False and status[4] is False  # a primary: never paused
         assert conn.execute(sql.load("replication/replay_lsn")).fetchone() == (None,)
+        facts = conn.execute(sql.load("replication/seed_facts")).fetchone()
+        assert facts is not None and facts[0] is False and facts[1].isdigit() and facts[2] // 10000 == server.major
+        assert facts[3] in ("off", "on", "always") and isinstance(facts[4], str)
         capacity = conn.execute(sql.load("replication/capacity")).fetchone()
         assert capacity is not None and capacity[1] == "replica" and capacity[2] >= 1
         assert conn.execute(sql.load("replication/slot"), {"slot": slot}).fetchone() is None

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from cuisine_db.backup.physical import check_source
 from cuisine_db.cli.backups import _source
+from cuisine_db.cli.replicas import seed_backup
 from cuisine_db.config import Environment, PoolerConfig, Settings, load_settings
 from cuisine_db.errors import ConfigError, UnavailableError, UsageError
 from cuisine_db.pooler.setup import render_ini
@@ -159,12 +161,24 @@ def test_pgbouncer_ini_holds_no_secret_and_refuses_values_that_would_break_it(tm
                    local=True)
 
 
-def test_backups_from_a_replica_are_logical_until_physical_backups_exist() -> None:
-    assert _source("logical", None, None) is None
-    assert _source("logical", None, "primary") is None
-    assert _source("logical", None, "replica") == "any"
-    assert _source("logical", "reports1", None) == "reports1"
-    for args in (("logical", None, "standby"), ("logical", "reports1", "primary"), ("full", None, "replica"),
-                 ("full", "reports1", None)):
+def test_a_backup_reads_the_replica_asked_for_and_only_a_full_one_is_physical() -> None:
+    assert _source(None, None) is None
+    assert _source(None, "primary") is None
+    assert _source(None, "replica") == "any"
+    assert _source("reports1", None) == "reports1"
+    for args in ((None, "standby"), ("reports1", "primary")):
         with pytest.raises(UsageError):
             _source(*args)
+    check_source("full", from_replica=True)
+    check_source("incremental", from_replica=False)
+    with pytest.raises(UsageError, match="not offered"):
+        check_source("incremental", from_replica=True)
+
+
+def test_a_replica_is_seeded_from_the_backup_asked_for() -> None:
+    assert seed_backup(None, None) is None and seed_backup("primary", None) is None
+    assert seed_backup("backup", None) == "latest"
+    assert seed_backup(None, "production-full-20260101T000000Z") == "production-full-20260101T000000Z"
+    for args in (("standby", None), ("primary", "latest"), ("backup", "../x")):
+        with pytest.raises(UsageError):
+            seed_backup(*args)

@@ -36,6 +36,7 @@ from cuisine_db.errors import FailedError, RefusedError, UnavailableError, Usage
 from cuisine_db.postgres import binaries
 from cuisine_db.postgres.connect import client_environ, connect, connection_params
 from cuisine_db.postgres.runner import ToolError, spawn
+from cuisine_db.postgres.target import Target
 from cuisine_db.storage import Repository, open_repository
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.growing import GrowingFile
@@ -64,6 +65,7 @@ class PhysicalReport:
     compression: str
     depends_on: str | None
     pg_basebackup: str
+    source: str = "primary"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,9 +91,10 @@ def plain_file(file: str) -> str:
     return file.removesuffix(".zst")
 
 
-def identify_system(settings: Settings, env: Environment) -> tuple[str, int]:
-    """System identifier and timeline, over the replication protocol (the backup role may not read pg_control)."""
-    params = connection_params(settings, env, purpose="backup")
+def identify_system(settings: Settings, env: Environment, target: Target | None = None) -> tuple[str, int]:
+    """System identifier and timeline, over the replication protocol (the backup role may not read pg_control);
+    of one of the environment's replicas with `target`."""
+    params = connection_params(settings, env, purpose="backup", target=target)
     from cuisine_db.postgres import purposes
 
     password = purposes.password_for(settings, env, "backup")
@@ -181,22 +184,39 @@ def _argv(program: Path, folder: Path, name: str, facts: ServerFacts, client_maj
     return argv
 
 
+def check_source(kind: str, *, from_replica: bool) -> None:
+    """Only a full backup is taken from a replica: an incremental one is read against the WAL summaries of the
+    server that took its parent, and those are the primary's."""
+    if from_replica and kind != "full":
+        raise UsageError(f"type={kind} from a replica is not offered: an incremental backup builds on the primary's "
+                         "WAL summaries", hint=f"type=full from=replica, or type={kind} without replica= or from=")
+
+
 def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[[str], None] = lambda _: None,
-           progress: Callable[[int], Progress | None] = lambda _: None) -> PhysicalReport:
-    """Take a full (or, on 17+, incremental) physical backup of env's cluster into its repository."""
+           progress: Callable[[int], Progress | None] = lambda _: None, source: Target | None = None
+           ) -> PhysicalReport:
+    """Take a full (or, on 17+, incremental) physical backup of env's cluster into its repository.
+
+    `source` is a streaming replica to copy instead of the primary (postgres/routing.py): pg_basebackup runs
+    against a standby as it does against a primary, and `-X stream` takes the WAL the backup needs from the
+    standby itself, so the backup never waits for the primary to switch or archive a segment. The copy is the
+    same cluster (system identifier, timeline) at the replica's replay position; the manifest says where it
+    was taken. The archive the backup is a base for stays the primary's."""
     if kind not in ("full", "incremental"):
         raise UsageError(f"type={kind} is not a physical backup type")
+    check_source(kind, from_replica=source is not None)
     recipient_keys = age_keys.recipients(settings, env)
     recipients = age_keys.parse_recipients(recipient_keys)
     repository = open_repository(settings, env)
     level, jobs = env.backup.compress_level, env.backup.jobs
     started = datetime.now(UTC)
     clock = time.monotonic()
-    with connect(settings, env, "backup", purpose="backup") as conn:
+    with connect(settings, env, "backup", purpose="backup", target=source) as conn:
         facts = _facts(conn)
         files, databases = _relations(conn)
         estimate = _estimate(conn)
-    system, timeline = identify_system(settings, env)
+    system, timeline = identify_system(settings, env, source)
+    origin = "primary" if source is None else f"replica {source.name}"
     client = binaries.client_for(facts.major, settings.cache_dir)
     parent: Manifest | None = None
     if kind == "incremental":
@@ -211,7 +231,8 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
     key_prefix = prefix(str(name))
     compression = "server-zstd" if facts.version_num >= SERVER_COMPRESSION_FROM and client.major >= 15 \
         else "client-zstd"
-    notify(f"{env.name}: physical {kind} backup of the cluster (PostgreSQL {facts.version}, pg_basebackup "
+    notify(f"{env.name}: physical {kind} backup of the cluster from the {origin} (PostgreSQL {facts.version}, "
+           f"pg_basebackup "
            f"{client.version}, {compression} level {level}) as {name} into {repository.url}"
            + (f", on top of {parent.name}" if parent else ""))
     report = progress(estimate)
@@ -244,7 +265,8 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
         try:
             folder.mkdir()  # pg_basebackup takes an empty folder; it must exist before it is watched
             with log.open("wb") as errors:
-                process = spawn(argv, env=client_environ(settings, env, purpose="backup"), stderr=errors)
+                process = spawn(argv, env=client_environ(settings, env, purpose="backup", target=source),
+                                stderr=errors)
                 stored = stream_folder(process, folder, handle, workers=jobs + 2,
                                        wanted=lambda f: f.endswith((".tar", ".tar.zst")) and not f.startswith(WAL))
             if process.returncode != 0:
@@ -283,7 +305,7 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
                   wal_names.parse_lsn(start_lsn), segment), segment),
               "stop_wal": wal_names.segment_name(timeline, wal_names.segment_of(wal_names.parse_lsn(stop_lsn),
                                                                                 segment), segment),
-              "relations": files, "databases": databases},
+              "relations": files, "databases": databases, "source": origin},
         encryption={"algorithm": "age-x25519", "recipients": [age_keys.fingerprint(r) for r in recipient_keys]},
         compression={"algorithm": "zstd", "level": level, "where": compression.split("-")[0]},
         tables=(), objects=objects, depends_on=parent.name if parent else None,
@@ -293,7 +315,7 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
         name=str(name), env=env.name, type=kind, repository=repository.url, objects=len(objects), size=manifest.size,
         plain_size=manifest.plain_size, seconds=round(time.monotonic() - clock, 3), timeline=timeline,
         start_lsn=start_lsn, stop_lsn=stop_lsn, compression=compression, depends_on=manifest.depends_on,
-        pg_basebackup=client.version,
+        pg_basebackup=client.version, source=origin,
     )
 
 

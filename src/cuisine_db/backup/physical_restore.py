@@ -207,7 +207,7 @@ def secret_variables(settings: Settings) -> tuple[str, ...]:
     return tuple(sorted({name for env in settings.environments.values() for name in env.secret_variables()}))
 
 
-def _identity_copy(settings: Settings, environments: list[Environment], folder: Path, os_user: str | None) -> Path:
+def identity_copy(settings: Settings, environments: list[Environment], folder: Path, os_user: str | None) -> Path:
     """The age identities, readable by the server's user alone, for the restore_command it runs (removed after)."""
     identities = age_keys.identities(settings, environments)
     target = folder / IDENTITY_COPY
@@ -287,7 +287,7 @@ def _recover(settings: Settings, env: Environment, state: RestoreState, target: 
             enable.grant_server_access(settings, source, cluster.os_user)
             enable.write_credentials(settings, source, cluster.os_user)
             osuser.give_to(spool, cluster.os_user)
-            identity = _identity_copy(settings, [env, source], run_dir, cluster.os_user)
+            identity = identity_copy(settings, [env, source], run_dir, cluster.os_user)
         options = recovery_options(settings, env, source, target, spool=spool, identity=identity, action="promote",
                                    archive_off=state.cross_env)
         with private_server(cluster.build.bindir, cluster.datadir, cluster.port, cluster.os_user,
@@ -474,7 +474,7 @@ def temporary_instance(settings: Settings, env: Environment, resolved: Resolved,
         if source_env is not None:
             enable.grant_server_access(settings, source_env, os_user)
             enable.write_credentials(settings, source_env, os_user)
-            identity = _identity_copy(settings, [env, source_env], work, os_user)
+            identity = identity_copy(settings, [env, source_env], work, os_user)
         from cuisine_db.postgres.ports import free_port
 
         if source_env is None and target.kind != "immediate":

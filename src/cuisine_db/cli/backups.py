@@ -85,24 +85,22 @@ def entry_view(entry: BackupEntry) -> dict[str, Any]:
         "tables": {t.qualified: t.rows for t in manifest.tables} if manifest else {},
         "verification": entry.verification, "test_restore": entry.test_restore, "problem": entry.problem,
         "repository": entry.repository,
+        "source": manifest.dump.get("source", "primary") if manifest else None,  # the primary, or "replica NAME"
     }
 
 
 FromOption = Annotated[str | None, typer.Option(
-    "--from", help="primary (default) or replica: dump a replica within the lag bound (as --replica any).")]
+    "--from", help="primary (default) or replica: back up a replica within the lag bound (as --replica any); "
+                   "type=full or a logical type.")]
 
 
-def _source(kind: str, replica: str | None, origin: str | None) -> str | None:
+def _source(replica: str | None, origin: str | None) -> str | None:
     """The replica a backup reads from: --replica NAME|any, or --from replica (any); --from primary: none."""
     if origin not in (None, "primary", "replica"):
         raise UsageError(f"from={origin}: back up from the primary or a replica", hint="from=primary or from=replica")
     if origin == "primary" and replica is not None:
         raise UsageError("from=primary and replica= contradict each other")
-    wanted = replica or ("any" if origin == "replica" else None)
-    if wanted is not None and kind in names.PHYSICAL_TYPES:
-        raise UsageError(f"type={kind} from a replica is not built yet: physical backups read the primary",
-                         hint=f"type={kind} without replica= or from=, or type=logical from=replica")
-    return wanted
+    return replica or ("any" if origin == "replica" else None)
 
 
 @app.command("create")
@@ -116,14 +114,17 @@ def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = 
         if kind in names.PHYSICAL_TYPES:
             if tables is not None:
                 raise UsageError(f"tables= goes with type=tables; type={kind} backs up the whole cluster")
-            _source(kind, replica, origin)  # refuses a replica: physical backups read the primary
+            wanted_replica = _source(replica, origin)
+            physical.check_source(kind, from_replica=wanted_replica is not None)
+            physical_source = routed(chosen, wanted_replica, "db-backup")
             with progress_bar("backup", not json) as bar:
-                physical_report = physical.create(s, chosen, kind, notify=say, progress=bar)
+                physical_report = physical.create(s, chosen, kind, notify=say, progress=bar, source=physical_source)
             entry.details.update(name=physical_report.name, size=physical_report.size,
-                                 seconds=physical_report.seconds, stop_lsn=physical_report.stop_lsn)
+                                 seconds=physical_report.seconds, stop_lsn=physical_report.stop_lsn,
+                                 source=physical_report.source)
         else:
             wanted = names.parse_tables(tables) if tables is not None else []
-            source = routed(chosen, _source(kind, replica, origin), "db-backup")
+            source = routed(chosen, _source(replica, origin), "db-backup")
             with progress_bar("backup", not json) as bar:
                 report = logical.create(s, chosen, kind, wanted, notify=say, progress=bar, source=source)
             entry.details.update(name=report.name, size=report.size, rows=report.rows, seconds=report.seconds,
@@ -144,9 +145,9 @@ def _physical_done(report: physical.PhysicalReport, json: bool) -> None:
         print_json(report)
         return
     base = f", incremental on {report.depends_on}" if report.depends_on else ""
-    out.print(f"{report.name}: the whole cluster, {size(report.plain_size)} stored as {size(report.size)} in "
-              f"{report.objects} objects ({report.compression}, age, sha256) in {report.seconds:.1f}s; WAL "
-              f"{report.start_lsn} .. {report.stop_lsn} on timeline {report.timeline}{base}")
+    out.print(f"{report.name}: the whole cluster from the {report.source}, {size(report.plain_size)} stored as "
+              f"{size(report.size)} in {report.objects} objects ({report.compression}, age, sha256) in "
+              f"{report.seconds:.1f}s; WAL {report.start_lsn} .. {report.stop_lsn} on timeline {report.timeline}{base}")
     say(f"{report.env}: backup {report.name} is complete in {report.repository}; it is a base for "
         f"db-apply-logs (point-in-time recovery) once WAL archiving is on (cuisine-db wal enable)")
 
@@ -188,7 +189,8 @@ def show(name: Annotated[str, typer.Argument(help="A backup name, or latest.")],
         return
     out.print(f"[bold]{manifest.name}[/] ({manifest.type}) of database {manifest.database!r} on {manifest.env}, "
               f"PostgreSQL {manifest.server_version}, pg_dump {manifest.tool.get('pg_dump')}")
-    out.print(f"taken {manifest.started_at:%Y-%m-%d %H:%M:%S} UTC in {manifest.duration_s:.1f}s, "
+    out.print(f"taken from the {manifest.dump.get('source', 'primary')} "
+              f"{manifest.started_at:%Y-%m-%d %H:%M:%S} UTC in {manifest.duration_s:.1f}s, "
               f"{size(manifest.size)} stored, WAL {manifest.start_lsn} .. {manifest.stop_lsn}")
     out.print(f"encrypted to {', '.join(manifest.encryption.get('recipients', []))}; "
               f"verified: {check_text(resolved.entry.verification)}; test restore: "

@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from cuisine_db.backup import names
 from cuisine_db.cli.common import (
     EnvOption,
     JsonOption,
@@ -25,7 +26,7 @@ from cuisine_db.cli.common import (
 from cuisine_db.cli.render import show_findings
 from cuisine_db.config import Environment
 from cuisine_db.diagnose.humanize import duration, size
-from cuisine_db.errors import FailedError, RefusedError
+from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres.target import Target
 
@@ -72,16 +73,40 @@ def _plan(plan_steps: list[tuple[str, list[str]]], title: str) -> None:
             out.print(f"   {escape(line)}")
 
 
+SeedFromOption = Annotated[str | None, typer.Option(
+    "--from", help="primary (default: pg_basebackup copies it) or backup: lay down the newest physical backup and "
+                   "catch up from the WAL archive, then stream (the primary copies nothing).")]
+BackupOption = Annotated[str | None, typer.Option(
+    "--backup", help="With --from backup: which physical backup, a name or latest (the default).")]
+
+
+def seed_backup(origin: str | None, backup: str | None) -> str | None:
+    """The backup a replica is seeded from (--from backup [--backup NAME|latest]); None: copy the primary."""
+    if origin not in (None, "primary", "backup"):
+        raise UsageError(f"from={origin}: a replica is copied from the primary or seeded from a backup",
+                         hint="from=primary (the default) or from=backup [backup=NAME|latest]")
+    if origin == "primary" and backup is not None:
+        raise UsageError("from=primary and backup= contradict each other", hint="from=backup backup=NAME")
+    if backup is not None and backup != "latest":
+        names.parse(backup)
+    return backup or ("latest" if origin == "backup" else None)
+
+
 @app.command("create")
 def create(env: EnvOption = None, name: NameOption = "",
            port: Annotated[int | None, typer.Option("--port", help="Its port (default: a free one).")] = None,
-           json: JsonOption = False) -> None:
-    """A streaming replica (pg_basebackup -R, a slot) on its own port; for a remote environment, the steps to apply."""
+           origin: SeedFromOption = None, backup: BackupOption = None, json: JsonOption = False) -> None:
+    """A streaming replica (pg_basebackup -R, or a backup and the archive; a slot) on its own port; for a remote
+    environment, the steps to apply."""
     from cuisine_db.replicas import create as creating
     from cuisine_db.replicas import plans
 
     s = settings()
     chosen = environment(env)
+    seed = seed_backup(origin, backup)
+    if seed is not None and not chosen.is_local:
+        raise UsageError(f"{chosen.name!r} is a remote server: seeding from a backup lays files down on the replica's "
+                         "host", hint="run cuisine-db there, or leave out from=backup for the steps to apply")
     if not chosen.is_local:
         plan = plans.create_plan(chosen, name, port)
         if json:
@@ -89,14 +114,15 @@ def create(env: EnvOption = None, name: NameOption = "",
         else:
             _plan(plan.steps, f"Replica {name} of remote environment {chosen.name}: apply these steps")
         return
-    with journaled(s, chosen, "create-replica", {"name": name, "port": port}) as entry:
-        made = creating.create(s, chosen, name, port=port, notify=say)
-        entry.details.update(port=made.port, slot=made.slot, seconds=made.seconds)
+    with journaled(s, chosen, "create-replica", {"name": name, "port": port, "backup": seed}) as entry:
+        made = creating.create(s, chosen, name, port=port, backup=seed, notify=say)
+        entry.details.update(port=made.port, slot=made.slot, seconds=made.seconds, seeded_from=made.seeded_from)
     if json:
         print_json(made)
         return
+    seeded = f", seeded from {made.seeded_from} and the archive" if made.seeded_from else ""
     out.print(f"{chosen.name}: replica [bold]{made.name}[/] streams from {made.primary} on 127.0.0.1:{made.port} "
-              f"through slot {made.slot} ({made.seconds:.1f}s)")
+              f"through slot {made.slot}{seeded} ({made.seconds:.1f}s)")
     say(f"read from it: make db-table-sizes env={chosen.name} replica={made.name}; its lag: make db-replicas "
         f"env={chosen.name}")
 

@@ -7,6 +7,8 @@ The walreceiver logs in as `cuisine_replication` (REPLICATION and nothing else) 
 server user owns; `-R` writes the slot and a `primary_conninfo`, which is then cut down to that file's path,
 the address and `application_name=<name>`. Nothing is recorded until the replica streams; any failure stops
 and removes it and drops the slot, so the environment is as it was.
+
+With `backup=` the copy comes from the repository instead of the primary: replicas/seed.py.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.local import ensure_up, node_cluster
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import ToolError, run
+from cuisine_db.postgres.target import Target
+from cuisine_db.replicas import seed as seeding
 from cuisine_db.replicas.members import check_name, slot_name
 from cuisine_db.replicas.role import REPLICATION_CONNECTION_LIMIT, REPLICATION_ROLE, ensure_login_role
 from cuisine_db.security.passwords import Secret
@@ -57,6 +61,7 @@ class CreatedReplica:
     role: str
     role_created: bool
     seconds: float
+    seeded_from: str | None = None  # the backup it was laid down from (from=backup); None: copied from the primary
 
 
 def _port_is_free(port: int) -> bool:
@@ -216,9 +221,10 @@ def _remove(settings: Settings, env: Environment, replica: LocalCluster, slot: s
                 conn.execute(sql.load("replication/drop_slot"), {"slot": slot})
 
 
-def create(settings: Settings, env: Environment, name: str, *, port: int | None = None,
+def create(settings: Settings, env: Environment, name: str, *, port: int | None = None, backup: str | None = None,
            notify: Callable[[str], None] = lambda _: None) -> CreatedReplica:
-    """Make, start and record a streaming replica of a local environment's primary."""
+    """Make, start and record a streaming replica of a local environment's primary: copied from the primary, or
+    with `backup` (a name or `latest`) seeded from that physical backup and the archive (replicas/seed.py)."""
     check_name(name)
     if not env.is_local:
         raise UsageError(f"{env.name!r} is a remote server: the tool cannot start servers there",
@@ -237,6 +243,7 @@ def create(settings: Settings, env: Environment, name: str, *, port: int | None 
         chosen = choose_port(settings, env, port, edit.current)
         with connect(settings, env, "db-create-replica") as conn:
             _check_primary(conn, env, slot)
+            seed = seeding.check(settings, env, conn, backup) if backup is not None else None
             role = ensure_login_role(conn, settings, env, REPLICATION_ROLE, replication=True,
                                      connection_limit=REPLICATION_CONNECTION_LIMIT)
         replica = node_cluster(settings, env, home, chosen)
@@ -246,11 +253,23 @@ def create(settings: Settings, env: Environment, name: str, *, port: int | None 
             with connect(settings, env, "db-create-replica") as conn:
                 conn.execute(sql.load("replication/create_slot"), {"slot": slot})
                 made_slot = slot
-            notify(f"{env.name}: copying the primary (port {primary.port}) with pg_basebackup into {replica.datadir}")
-            _basebackup(replica, primary.port, slot, name)
+            if seed is None:
+                notify(f"{env.name}: copying the primary (port {primary.port}) with pg_basebackup into "
+                       f"{replica.datadir}")
+                _basebackup(replica, primary.port, slot, name)
+            else:
+                notify(f"{env.name}: laying down {seed.name} from the repository into {replica.datadir}; the WAL "
+                       "since comes from the archive, then streaming (the primary copies nothing)")
+                seeding.lay_down(settings, env, seed, replica, slot=slot,
+                                 conninfo=replication_conninfo(replica.home, primary.port, name))
             _configure(replica, env, name, primary.port)
             replica.start()
-            wait_streaming(settings, env, name, replica)
+            if seed is None:
+                wait_streaming(settings, env, name, replica)
+            else:
+                target = Target(name, {"host": "127.0.0.1", "port": str(chosen)}, replica.datadir)
+                seeding.wait_caught_up(settings, env, name, target, replica, notify=notify)
+                seeding.finish(settings, env, target, replica)
         except BaseException as exc:
             _remove(settings, env, replica, made_slot)
             if isinstance(exc, CuisineDbError):
@@ -258,7 +277,8 @@ def create(settings: Settings, env: Environment, name: str, *, port: int | None 
             raise
         edit.set(edit.current.with_replica(topology.Node(
             name=name, home=topology.replica_home(name), port=chosen, slot=slot,
-            since=datetime.now(UTC).isoformat(timespec="seconds"))))
+            since=datetime.now(UTC).isoformat(timespec="seconds"),
+            note=f"seeded from {seed.name}" if seed else "")))
     return CreatedReplica(env=env.name, name=name, port=chosen, slot=slot, datadir=str(replica.datadir),
                           primary=f"127.0.0.1:{primary.port}", role=role.name, role_created=role.created,
-                          seconds=round(time.monotonic() - clock, 2))
+                          seconds=round(time.monotonic() - clock, 2), seeded_from=seed.name if seed else None)
