@@ -17,9 +17,8 @@ from __future__ import annotations
 import os
 import stat
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cuisine_db.errors import ConfigError, RefusedError, UsageError
 
@@ -33,10 +32,10 @@ SPOOL_FOLDER = "wal-spool"
 CREDENTIALS_FILE = "wal-credentials"
 
 
-@dataclass(frozen=True, slots=True)
-class WalAccess:
+class WalAccess(NamedTuple):
     """One environment's archive as the archive and restore commands see it. Secrets are values read from
-    the environment or the credentials file, and never printed."""
+    the environment or the credentials file, and never printed. (A NamedTuple, not a dataclass, to keep
+    dataclasses' import off the archive command's path: see storage.base.ObjectInfo.)"""
 
     env: str
     config_path: Path
@@ -54,9 +53,12 @@ class WalAccess:
     fetch_threads: int
     spool: Path
     credentials_file: Path
-    secrets: dict[str, str] = field(default_factory=dict, repr=False)
-    s3_access_key_env: str | None = None
-    s3_secret_key_env: str | None = None
+    secrets: dict[str, str]
+    s3_access_key_env: str | None
+    s3_secret_key_env: str | None
+
+    def __repr__(self) -> str:
+        return f"WalAccess(env={self.env!r}, url={self.url!r}, config_path={self.config_path!r})"  # no secrets
 
     def repository(self) -> Any:
         from cuisine_db.storage import open_url

@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
-import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cuisine_db.backup.wal import names
 from cuisine_db.backup.wal.access import WalAccess
@@ -38,8 +35,7 @@ class Conflict(FailedError):
     """The archive holds a different file under this name: never replaced, always reported."""
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     name: str
     state: str  # "stored", "present" (same content already archived), "ledger" (pushed ahead earlier)
     sha256: str
@@ -53,8 +49,8 @@ def sha256_of(path: Path) -> tuple[str, bytes]:
 
 def stored_hashes(repository: Repository, env: str, name: str) -> set[str]:
     found = set()
-    for info in repository.list(names.prefix(env, name)):
-        parsed = names.parse_key(info.key)
+    for key in repository.keys(names.prefix(env, name)):
+        parsed = names.parse_key(key)
         if parsed is not None and parsed.name == name:
             found.add(parsed.sha256)
     return found
@@ -62,7 +58,7 @@ def stored_hashes(repository: Repository, env: str, name: str) -> set[str]:
 
 def push_one(access: WalAccess, repository: Repository, recipients: list[Any], path: Path) -> Outcome:
     """Store one file unless the same content is already archived; refuse a different one."""
-    from cuisine_db.storage.pipeline import store
+    from cuisine_db.storage.pipeline import store_bytes
 
     name = names.check(path.name)
     digest, data = sha256_of(path)
@@ -77,8 +73,8 @@ def push_one(access: WalAccess, repository: Repository, recipients: list[Any], p
                  f"cuisine-db wal status --env {access.env} shows the archive")
     # ObjectExists: another push of the very same content won the race (the hash is in the key).
     with contextlib.suppress(ObjectExists):
-        store(repository, names.key(access.env, name, digest), io.BytesIO(data), recipients,
-              level=access.compress_level, overwrite=False)
+        store_bytes(repository, names.key(access.env, name, digest), data, recipients, level=access.compress_level,
+                    overwrite=False)
     return Outcome(name, "stored", digest, len(data))
 
 
@@ -109,6 +105,8 @@ def _note(access: WalAccess, outcome: Outcome) -> None:
 
 def record_failure(access: WalAccess, name: str, error: CuisineDbError | OSError) -> None:
     """Best effort: `wal status` shows recent refusals and failures from here as well as pg_stat_archiver."""
+    import json
+
     message = error.message if isinstance(error, CuisineDbError) else str(error)
     line = json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "name": name,
                        "conflict": isinstance(error, Conflict), "error": message})
