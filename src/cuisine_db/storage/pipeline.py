@@ -166,11 +166,12 @@ def store(repository: Repository, key: str, source: Source, recipients: Sequence
     return StoredObject(key, sink.size, sink.hash.hexdigest(), tap.size, rows)
 
 
-def store_bytes(repository: Repository, key: str, data: bytes, recipients: Sequence[Any], *, level: int = 3,
-                overwrite: bool = True) -> StoredObject:
-    """Store an object already in memory (a 16 MB WAL segment): the same zstd frame in age as store() writes, but
-    compressed and encrypted in one call each instead of through Python-level streams, which costs a quarter less
-    CPU per segment. The object is created (invisibly) before the work starts, as store() does."""
+def store_bytes(repository: Repository, key: str, data: Any, recipients: Sequence[Any], *, level: int = 3,
+                overwrite: bool = True, before_commit: Callable[[], None] | None = None) -> StoredObject:
+    """Store an object already in memory or mapped (`data`: bytes, or any buffer such as an mmap of a 16 MB WAL
+    segment): the same zstd frame in age as store() writes, but compressed and encrypted in one call each
+    instead of through Python-level streams, which costs a quarter less CPU per segment. The object is created
+    (invisibly) before the work starts, as store() does; `before_commit` may still refuse it by raising."""
     import pyrage
     import zstandard
 
@@ -181,6 +182,8 @@ def store_bytes(repository: Repository, key: str, data: bytes, recipients: Seque
         except pyrage.EncryptError as exc:
             raise IntegrityError(key, f"encryption failed: {exc}") from None
         writer.write(sealed)
+        if before_commit is not None:
+            before_commit()
         writer.commit(overwrite=overwrite)
     return StoredObject(key, len(sealed), hashlib.sha256(sealed).hexdigest(), len(data), None)
 
