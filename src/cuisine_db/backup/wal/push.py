@@ -71,7 +71,9 @@ class Contents:
         finally:
             os.close(fd)
         self.size = len(self.data)
-        self.sha256 = hashlib.sha256(self.data).hexdigest()
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
 
     def unchanged(self) -> None:
         after = os.stat(self.path)
@@ -92,7 +94,7 @@ class Contents:
 
 def sha256_of(path: Path) -> tuple[str, int]:
     with Contents(path) as contents:
-        return contents.sha256, contents.size
+        return contents.sha256(), contents.size
 
 
 def stored_hashes(repository: Repository, env: str, name: str) -> set[str]:
@@ -115,7 +117,7 @@ def _push_contents(access: WalAccess, repository: Repository, recipients: list[A
                    contents: Contents) -> Outcome:
     from cuisine_db.storage.pipeline import store_bytes
 
-    digest = contents.sha256
+    digest = contents.sha256()
     present = stored_hashes(repository, access.env, name)
     if digest in present:
         return Outcome(name, "present", digest, contents.size)
