@@ -61,11 +61,12 @@ class Contents:
         try:
             self.before = os.fstat(fd)
             self.path = path
-            self.data: Any
+            self.data: Any = None
             if self.before.st_size >= MAP_FROM:
-                self.data = mmap.mmap(fd, 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
-                                      prot=mmap.PROT_READ)
-            else:
+                with contextlib.suppress(OSError):  # a file system that cannot map files: read it instead
+                    self.data = mmap.mmap(fd, 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                                          prot=mmap.PROT_READ)
+            if self.data is None:
                 with os.fdopen(os.dup(fd), "rb") as handle:
                     self.data = handle.read()
         finally:
