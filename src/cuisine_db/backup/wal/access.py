@@ -1,9 +1,10 @@
 """What `wal push` and `wal fetch` need from cuisine-db.toml, read without the full configuration model.
 
 The archive command runs as the server's OS user with the server's environment, once per segment: it reads the
-configuration file it names by absolute path with tomllib and takes only the environment's repository,
-encryption keys and WAL settings. The full CLI (`wal enable`, `wal status`) validates the same file with
-pydantic; the defaults below are shared with it (config.py imports them).
+configuration file it names by absolute path with tomllib (or, when the file is the one it read last time, takes
+what it read then from settings_cache) and takes only the environment's repository, encryption keys and WAL
+settings. The full CLI (`wal enable`, `wal status`) validates the same file with pydantic; the defaults below
+are shared with it (config.py imports them).
 
 S3 credentials reach the server user by reference, never in argv or postgresql.conf: the variables the
 environment names (`s3_access_key_env`, `s3_secret_key_env`) are read from the process's environment, else
