@@ -36,7 +36,7 @@ _POSITIONAL = {"push": ("path",), "fetch": ("name", "destination"), "check": ()}
 
 
 class UsageProblem(Exception):
-    """Arguments that do not make a call: exit 2 (or FETCH_FAILED for fetch), with usage on stderr."""
+    """Arguments that do not make a call: one line on stderr, exit 2 (FETCH_FAILED for fetch)."""
 
 
 class Args:
