@@ -209,4 +209,6 @@ def make_wal_archive(root: Path, keys: AgeKeys, *, backend: str = "file", s3: S3
                       f'identity_file = "{keys.identity_file}"\n')
     pg_wal = root / "data" / "pg_wal"
     (pg_wal / "archive_status").mkdir(parents=True)
+    (root / "home").mkdir()
+    environ["HOME"] = str(root / "home")  # the settings cache of wal push/fetch goes under ~/.cache
     return WalArchive(root, config, pg_wal, environ)

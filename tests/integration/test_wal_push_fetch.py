@@ -1,17 +1,20 @@
 """`wal push` and `wal fetch` as PostgreSQL runs them (archive_command, restore_command), against a folder and the S3
 test server: idempotent pushes, a different segment under a stored name refused with the stored one intact, pushes
-ahead of the asked file, exit 1 for "not archived" and above 125 for a storage failure, prefetching."""
+ahead of the asked file, exit 1 for "not archived" and above 125 for a storage failure, prefetching, usage errors,
+and the settings cache that spares each call parsing the configuration."""
 
 from __future__ import annotations
 
+import json
 import os
+import stat
 from pathlib import Path
 
 import pytest
-from backup_fixtures import BACKENDS, AgeKeys
+from backup_fixtures import BACKENDS, S3_SECRET, AgeKeys
 from pitr_fixtures import WalArchive, make_wal_archive
 
-from cuisine_db.backup.wal import names
+from cuisine_db.backup.wal import names, settings_cache
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.storage import open_repository
 
@@ -106,3 +109,49 @@ def test_fetch_refuses_a_stored_copy_that_does_not_match_its_name(tmp_path: Path
     code, data = archive.fetch(SEGMENT)
     assert code > 125 and data is None
 
+
+
+def test_usage_errors_are_one_line_exit_2_and_254_for_fetch(archive: WalArchive) -> None:
+    for args, code in ((("push",), 2), (("push", "a", "b"), 2), (("push", "--bogus", "a"), 2),
+                       (("fetch", SEGMENT), 254), (("check", "extra"), 2)):
+        result = archive.run(*args)
+        message = result.stderr.decode()
+        assert result.returncode == code, (args, message)
+        assert len(message.strip().splitlines()) == 1 and "error" in message, message
+    assert archive.run("push", "--help").returncode == 0
+
+
+def _cache_files(archive: WalArchive) -> list[Path]:
+    return sorted((Path(archive.environ["HOME"]) / ".cache" / "cuisine-db").glob("wal-settings-*.json"))
+
+
+def test_settings_cache_is_private_holds_no_secret_and_follows_the_file(archive: WalArchive, tmp_path: Path) -> None:
+    archive.segment(SEGMENT, os.urandom(SIZE), ready=False)
+    assert archive.run("push", f"pg_wal/{SEGMENT}").returncode == 0
+    (cache,) = _cache_files(archive)
+    assert stat.S_IMODE(cache.stat().st_mode) == 0o600 and stat.S_IMODE(cache.parent.stat().st_mode) == 0o700
+    text = cache.read_text()
+    assert S3_SECRET not in text and "identity" in text
+    cached = json.loads(text)["settings"]
+    assert set(cached["backup"]) <= set(settings_cache.BACKUP_KEYS)
+    assert archive.run("push", f"pg_wal/{SEGMENT}").returncode == 0  # from the cache: still idempotent
+    if "s3://" in archive.config.read_text():
+        return
+    # The configuration changes: the next call reads it again, and archives where it now says.
+    moved = tmp_path / "moved-repository"
+    archive.config.write_text(archive.config.read_text().replace((archive.root / "repository").as_uri(),
+                                                                 moved.as_uri()))
+    other = names.segment_name(1, 2)
+    archive.segment(other, os.urandom(SIZE), ready=False)
+    assert archive.run("push", f"pg_wal/{other}").returncode == 0
+    assert list(moved.rglob(f"{other}-*")) and not list((archive.root / "repository").rglob(f"{other}-*"))
+    # A cache that others could have written is not believed, even with the right stamp.
+    (cache,) = _cache_files(archive)
+    forged = json.loads(cache.read_text())
+    forged["settings"]["backup"]["repository"] = (tmp_path / "forged").as_uri()
+    cache.write_text(json.dumps(forged))
+    cache.chmod(0o644)
+    third = names.segment_name(1, 3)
+    archive.segment(third, os.urandom(SIZE), ready=False)
+    assert archive.run("push", f"pg_wal/{third}").returncode == 0
+    assert list(moved.rglob(f"{third}-*")) and not (tmp_path / "forged").exists()

@@ -10,10 +10,8 @@ import hashlib
 import os
 import stat
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from cuisine_db.errors import RefusedError, UsageError
 
@@ -33,8 +31,7 @@ def keys_dir(settings: Settings) -> Path:
     return settings.state_dir / "keys"
 
 
-@dataclass(frozen=True, slots=True)
-class KeyPair:
+class KeyPair(NamedTuple):  # not a dataclass: `wal push` imports this module (see storage.base.ObjectInfo)
     identity_file: Path
     public_file: Path
     recipient: str
@@ -43,6 +40,8 @@ class KeyPair:
 
 def generate(settings: Settings, *, if_missing: bool = False) -> KeyPair:
     """Write a new X25519 key pair under <state_dir>/keys/; never replace one (older backups need it)."""
+    from datetime import UTC, datetime
+
     import pyrage
 
     folder = keys_dir(settings)

@@ -1,16 +1,17 @@
-"""A repository in a local directory: objects are written under a hidden temporary name, synced, then renamed."""
+"""A repository in a local directory: objects are written under a hidden temporary name, synced, then renamed.
+
+On the WAL archiving path (one process per segment): datetime and shutil are imported where they are used.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import errno
 import os
-import secrets
-import shutil
 import time
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cuisine_db.storage.base import (
     ObjectExists,
@@ -23,6 +24,9 @@ from cuisine_db.storage.base import (
     RepositoryFull,
     check_key,
 )
+
+if TYPE_CHECKING:
+    from datetime import timedelta
 
 _TEMP_MARK = ".tmp-"
 
@@ -44,7 +48,7 @@ class _LocalWriter(ObjectWriter):
         self.folder = self.final.parent
         try:
             self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-            self.temp = self.folder / f".{self.final.name}{_TEMP_MARK}{os.getpid()}-{secrets.token_hex(4)}"
+            self.temp = self.folder / f".{self.final.name}{_TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
             self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except OSError as exc:
             raise _fail(repository, key, exc) from None
@@ -116,6 +120,8 @@ class LocalRepository(Repository):
             raise RepositoryError(f"repository {self.url}: cannot read {key}: {exc.strerror}") from None
 
     def stat(self, key: str) -> ObjectInfo | None:
+        from datetime import UTC, datetime
+
         try:
             info = self.path(key).stat()
         except FileNotFoundError:
@@ -123,22 +129,29 @@ class LocalRepository(Repository):
         return ObjectInfo(key, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC))
 
     def list(self, prefix: str = "") -> Iterator[ObjectInfo]:
+        from datetime import UTC, datetime
+
+        found: list[ObjectInfo] = []
+        for key in self.keys(prefix):
+            with contextlib.suppress(FileNotFoundError):
+                info = os.stat(self.root / key)
+                found.append(ObjectInfo(key, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC)))
+        yield from found
+
+    def keys(self, prefix: str = "") -> Iterator[str]:
         if not self.root.is_dir():
             return
         start = self.root / prefix.rpartition("/")[0] if "/" in prefix else self.root
-        found: list[ObjectInfo] = []
+        found: list[str] = []
         for folder, subfolders, files in os.walk(start):
             subfolders[:] = [name for name in subfolders if not name.startswith(".")]
             for name in files:
                 if name.startswith("."):
                     continue  # temporary names of writes in progress (or killed)
-                full = Path(folder) / name
-                key = full.relative_to(self.root).as_posix()
+                key = (Path(folder) / name).relative_to(self.root).as_posix()
                 if key.startswith(prefix):
-                    with contextlib.suppress(FileNotFoundError):
-                        info = full.stat()
-                        found.append(ObjectInfo(key, info.st_size, datetime.fromtimestamp(info.st_mtime, UTC)))
-        yield from sorted(found, key=lambda item: item.key)
+                    found.append(key)
+        yield from sorted(found)
 
     def delete(self, keys: Iterable[str]) -> None:
         folders = set()
@@ -173,6 +186,8 @@ class LocalRepository(Repository):
 
     def free_bytes(self) -> int | None:
         """Free space where objects go (None when the root does not exist yet)."""
+        import shutil
+
         target = self.root
         while not target.exists():
             if target == target.parent:

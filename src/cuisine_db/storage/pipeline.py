@@ -11,8 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from cuisine_db.errors import CuisineDbError, FailedError
 from cuisine_db.storage.base import Repository
@@ -125,9 +124,9 @@ class _Sink:
         """age calls flush at the end; the repository writer commits separately."""
 
 
-@dataclass(frozen=True, slots=True)
-class StoredObject:
-    """What a store wrote: the stored (encrypted) size and sha256, the plain size, and rows when counted."""
+class StoredObject(NamedTuple):
+    """What a store wrote: the stored (encrypted) size and sha256, the plain size, and rows when counted.
+    (A NamedTuple: this module is on the WAL archiving path, see storage.base.ObjectInfo.)"""
 
     key: str
     size: int
@@ -167,9 +166,39 @@ def store(repository: Repository, key: str, source: Source, recipients: Sequence
     return StoredObject(key, sink.size, sink.hash.hexdigest(), tap.size, rows)
 
 
-def store_bytes(repository: Repository, key: str, data: bytes, recipients: Sequence[Any], *,
-                level: int = 3) -> StoredObject:
-    return store(repository, key, io.BytesIO(data), recipients, level=level)
+def seal(data: Any, recipients: Sequence[Any], *, level: int = 3) -> bytes:
+    """The stored form of an object held in memory or mapped (`data`: bytes or any buffer, such as an mmap of a
+    16 MB WAL segment): the same zstd frame (with its checksum) in age that store() streams, but compressed and
+    encrypted in one call each instead of through Python-level streams, a quarter less CPU per segment.
+    zstd releases the GIL, so another thread may hash `data` meanwhile."""
+    import pyrage
+    import zstandard
+
+    compressed = zstandard.ZstdCompressor(level=level, write_checksum=True).compress(data)
+    try:
+        return bytes(pyrage.encrypt(compressed, list(recipients)))
+    except pyrage.EncryptError as exc:
+        raise FailedError(f"encryption failed: {exc}") from None
+
+
+def store_sealed(repository: Repository, key: str, sealed: Callable[[], bytes], *, plain_size: int,
+                 overwrite: bool = True, before_commit: Callable[[], None] | None = None) -> StoredObject:
+    """Create `key` (invisibly, as store() does), write what `sealed()` returns (seal()'s output, perhaps computed
+    on another thread meanwhile) and commit; `before_commit` may still refuse the object by raising."""
+    with repository.open_write(key) as writer:
+        data = sealed()
+        writer.write(data)
+        if before_commit is not None:
+            before_commit()
+        writer.commit(overwrite=overwrite)
+    return StoredObject(key, len(data), hashlib.sha256(data).hexdigest(), plain_size, None)
+
+
+def store_bytes(repository: Repository, key: str, data: Any, recipients: Sequence[Any], *, level: int = 3,
+                overwrite: bool = True, before_commit: Callable[[], None] | None = None) -> StoredObject:
+    """Store an object held in memory or mapped: seal() then store_sealed()."""
+    return store_sealed(repository, key, lambda: seal(data, recipients, level=level), plain_size=len(data),
+                        overwrite=overwrite, before_commit=before_commit)
 
 
 class _HashingReader:
@@ -229,8 +258,7 @@ class _Plain:
         return self.decompressor is None or bool(self.decompressor.eof)
 
 
-@dataclass(frozen=True, slots=True)
-class FetchedObject:
+class FetchedObject(NamedTuple):
     key: str
     size: int
     sha256: str

@@ -1,9 +1,10 @@
 """What `wal push` and `wal fetch` need from cuisine-db.toml, read without the full configuration model.
 
 The archive command runs as the server's OS user with the server's environment, once per segment: it reads the
-configuration file it names by absolute path with tomllib and takes only the environment's repository,
-encryption keys and WAL settings. The full CLI (`wal enable`, `wal status`) validates the same file with
-pydantic; the defaults below are shared with it (config.py imports them).
+configuration file it names by absolute path with tomllib (or, when the file is the one it read last time, takes
+what it read then from settings_cache) and takes only the environment's repository, encryption keys and WAL
+settings. The full CLI (`wal enable`, `wal status`) validates the same file with pydantic; the defaults below
+are shared with it (config.py imports them).
 
 S3 credentials reach the server user by reference, never in argv or postgresql.conf: the variables the
 environment names (`s3_access_key_env`, `s3_secret_key_env`) are read from the process's environment, else
@@ -16,11 +17,10 @@ from __future__ import annotations
 
 import os
 import stat
-import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
+from cuisine_db.backup.wal import settings_cache
 from cuisine_db.errors import ConfigError, RefusedError, UsageError
 
 # Defaults shared with config.WalConfig.
@@ -33,10 +33,10 @@ SPOOL_FOLDER = "wal-spool"
 CREDENTIALS_FILE = "wal-credentials"
 
 
-@dataclass(frozen=True, slots=True)
-class WalAccess:
+class WalAccess(NamedTuple):
     """One environment's archive as the archive and restore commands see it. Secrets are values read from
-    the environment or the credentials file, and never printed."""
+    the environment or the credentials file, and never printed. (A NamedTuple, not a dataclass, to keep
+    dataclasses' import off the archive command's path: see storage.base.ObjectInfo.)"""
 
     env: str
     config_path: Path
@@ -54,9 +54,12 @@ class WalAccess:
     fetch_threads: int
     spool: Path
     credentials_file: Path
-    secrets: dict[str, str] = field(default_factory=dict, repr=False)
-    s3_access_key_env: str | None = None
-    s3_secret_key_env: str | None = None
+    secrets: dict[str, str]
+    s3_access_key_env: str | None
+    s3_secret_key_env: str | None
+
+    def __repr__(self) -> str:
+        return f"WalAccess(env={self.env!r}, url={self.url!r}, config_path={self.config_path!r})"  # no secrets
 
     def repository(self) -> Any:
         from cuisine_db.storage import open_url
@@ -139,18 +142,12 @@ def read_credentials(path: Path) -> dict[str, str]:
     return values
 
 
-def load(config_path: Path, env: str, *, identity_file: Path | None = None, spool: Path | None = None) -> WalAccess:
-    """The environment's archive settings from the configuration file, plus the secrets it refers to."""
-    if not config_path.is_absolute():
-        raise UsageError(f"the configuration must be named by absolute path, not {config_path}")
+def _parse(text: str, config_path: Path, env: str) -> dict[str, Any]:
+    import tomllib
+
     try:
-        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"configuration file {config_path} does not exist") from None
-    except PermissionError:
-        raise ConfigError(f"configuration file {config_path} cannot be read by this user",
-                          hint="the server's OS user must be able to read it") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
     environments = _table(raw.get("environments"), "environments")
     if env not in environments:
@@ -159,8 +156,41 @@ def load(config_path: Path, env: str, *, identity_file: Path | None = None, spoo
     settings = _table(environments[env], where)
     backup = _table(settings.get("backup"), f"{where}.backup")
     wal = _table(settings.get("wal"), f"{where}.wal")
+    return {"state_dir": raw.get("state_dir", ".cuisine"),
+            "backup": {key: backup[key] for key in settings_cache.BACKUP_KEYS if key in backup},
+            "wal": {key: wal[key] for key in settings_cache.WAL_KEYS if key in wal}}
+
+
+def _settings(config_path: Path, env: str) -> tuple[Any, dict[str, Any], dict[str, Any]]:
+    """state_dir and the environment's backup and wal tables: from the settings cache when it stands for this very
+    file, else parsed (and cached)."""
+    try:
+        with config_path.open("rb") as handle:
+            expected = settings_cache.stamp(config_path, env, os.fstat(handle.fileno()))
+            found = settings_cache.lookup(config_path, env, expected)
+            if found is None:
+                found = _parse(handle.read().decode("utf-8"), config_path, env)
+                settings_cache.keep(config_path, env, expected, found)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {config_path} does not exist") from None
+    except PermissionError:
+        raise ConfigError(f"configuration file {config_path} cannot be read by this user",
+                          hint="the server's OS user must be able to read it") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{config_path}: not valid TOML: {exc}") from None
+    where = f"environments.{env}"
+    return (found.get("state_dir", ".cuisine"), _table(found.get("backup"), f"{where}.backup"),
+            _table(found.get("wal"), f"{where}.wal"))
+
+
+def load(config_path: Path, env: str, *, identity_file: Path | None = None, spool: Path | None = None) -> WalAccess:
+    """The environment's archive settings from the configuration file, plus the secrets it refers to."""
+    if not config_path.is_absolute():
+        raise UsageError(f"the configuration must be named by absolute path, not {config_path}")
+    state_value, backup, wal = _settings(config_path, env)
+    where = f"environments.{env}"
     root = config_path.parent
-    state_dir = root / str(raw.get("state_dir", ".cuisine"))
+    state_dir = root / str(state_value)
     env_dir = state_dir / env
 
     def path_of(value: Any, default: Path) -> Path:

@@ -11,7 +11,7 @@ of the same bytes a no-op that needs no download, and a different segment under 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _SEGMENT = re.compile(r"^[0-9A-F]{24}$")
 _SEGMENT_LIKE = re.compile(r"^[0-9A-F]{24}(\.partial|\.[0-9A-F]{8}\.backup)?$")
@@ -59,9 +59,8 @@ def env_prefix(env: str) -> str:
     return f"wal/{env}/"
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Stored:
-    """One archived file as its key describes it."""
+class Stored(NamedTuple):
+    """One archived file as its key describes it (a NamedTuple, not a dataclass: see storage.base.ObjectInfo)."""
 
     name: str
     sha256: str

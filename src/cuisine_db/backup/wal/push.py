@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import io
-import json
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from cuisine_db.backup.wal import names
 from cuisine_db.backup.wal.access import WalAccess
@@ -38,23 +35,73 @@ class Conflict(FailedError):
     """The archive holds a different file under this name: never replaced, always reported."""
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
     name: str
     state: str  # "stored", "present" (same content already archived), "ledger" (pushed ahead earlier)
     sha256: str
     size: int
 
 
-def sha256_of(path: Path) -> tuple[str, bytes]:
-    data = path.read_bytes()
-    return hashlib.sha256(data).hexdigest(), data
+MAP_FROM = 1 << 20  # files this large are mapped rather than read (segments are 16 MB; history files are tiny)
+
+
+class Contents:
+    """A file's bytes for hashing and storing, and a check that the file did not change meanwhile.
+
+    A segment is mapped (MAP_POPULATE: its pages are in the page cache, PostgreSQL just wrote them) instead of
+    read into a fresh 16 MB buffer, which cost 8 ms of page faults and copying per segment. PostgreSQL never
+    changes a file once it is marked .ready; `unchanged()` still compares size, inode and modification time
+    before the object becomes visible, so that a file changed between hashing and compressing (which a read
+    into memory would have hidden as a torn copy) fails the push instead of storing bytes unlike its name."""
+
+    def __init__(self, path: Path) -> None:
+        import mmap
+
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self.before = os.fstat(fd)
+            self.path = path
+            self.data: Any = None
+            if self.before.st_size >= MAP_FROM:
+                with contextlib.suppress(OSError):  # a file system that cannot map files: read it instead
+                    self.data = mmap.mmap(fd, 0, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0),
+                                          prot=mmap.PROT_READ)
+            if self.data is None:
+                with os.fdopen(os.dup(fd), "rb") as handle:
+                    self.data = handle.read()
+        finally:
+            os.close(fd)
+        self.size = len(self.data)
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
+
+    def unchanged(self) -> None:
+        after = os.stat(self.path)
+        fields = ("st_ino", "st_size", "st_mtime_ns")
+        if any(getattr(after, field) != getattr(self.before, field) for field in fields):
+            raise FailedError(f"{self.path.name} changed while it was being archived; nothing was stored")
+
+    def close(self) -> None:
+        if not isinstance(self.data, bytes):
+            self.data.close()
+
+    def __enter__(self) -> Contents:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def sha256_of(path: Path) -> tuple[str, int]:
+    with Contents(path) as contents:
+        return contents.sha256(), contents.size
 
 
 def stored_hashes(repository: Repository, env: str, name: str) -> set[str]:
     found = set()
-    for info in repository.list(names.prefix(env, name)):
-        parsed = names.parse_key(info.key)
+    for key in repository.keys(names.prefix(env, name)):
+        parsed = names.parse_key(key)
         if parsed is not None and parsed.name == name:
             found.add(parsed.sha256)
     return found
@@ -62,13 +109,19 @@ def stored_hashes(repository: Repository, env: str, name: str) -> set[str]:
 
 def push_one(access: WalAccess, repository: Repository, recipients: list[Any], path: Path) -> Outcome:
     """Store one file unless the same content is already archived; refuse a different one."""
-    from cuisine_db.storage.pipeline import store
-
     name = names.check(path.name)
-    digest, data = sha256_of(path)
+    with Contents(path) as contents:
+        return _push_contents(access, repository, recipients, name, contents)
+
+
+def _push_contents(access: WalAccess, repository: Repository, recipients: list[Any], name: str,
+                   contents: Contents) -> Outcome:
+    from cuisine_db.storage.pipeline import store_bytes
+
+    digest = contents.sha256()
     present = stored_hashes(repository, access.env, name)
     if digest in present:
-        return Outcome(name, "present", digest, len(data))
+        return Outcome(name, "present", digest, contents.size)
     if present:
         raise Conflict(
             f"REFUSED: {name} is already archived with different content (archived sha256 "
@@ -77,9 +130,9 @@ def push_one(access: WalAccess, repository: Repository, recipients: list[Any], p
                  f"cuisine-db wal status --env {access.env} shows the archive")
     # ObjectExists: another push of the very same content won the race (the hash is in the key).
     with contextlib.suppress(ObjectExists):
-        store(repository, names.key(access.env, name, digest), io.BytesIO(data), recipients,
-              level=access.compress_level, overwrite=False)
-    return Outcome(name, "stored", digest, len(data))
+        store_bytes(repository, names.key(access.env, name, digest), contents.data, recipients,
+                    level=access.compress_level, overwrite=False, before_commit=contents.unchanged)
+    return Outcome(name, "stored", digest, contents.size)
 
 
 def _ledger(access: WalAccess) -> Path:
@@ -92,10 +145,10 @@ def _from_ledger(access: WalAccess, path: Path) -> Outcome | None:
         noted = entry.read_text().strip()
     except OSError:
         return None
-    digest, data = sha256_of(path)
+    digest, size = sha256_of(path)
     with contextlib.suppress(OSError):
         entry.unlink()
-    return Outcome(path.name, "ledger", digest, len(data)) if noted == digest else None
+    return Outcome(path.name, "ledger", digest, size) if noted == digest else None
 
 
 def _note(access: WalAccess, outcome: Outcome) -> None:
@@ -109,6 +162,8 @@ def _note(access: WalAccess, outcome: Outcome) -> None:
 
 def record_failure(access: WalAccess, name: str, error: CuisineDbError | OSError) -> None:
     """Best effort: `wal status` shows recent refusals and failures from here as well as pg_stat_archiver."""
+    import json
+
     message = error.message if isinstance(error, CuisineDbError) else str(error)
     line = json.dumps({"at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "name": name,
                        "conflict": isinstance(error, Conflict), "error": message})
