@@ -34,6 +34,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, UnavailableError, UsageError
 from cuisine_db.postgres.binaries import PgBuild
 from cuisine_db.postgres.connect import client_environ, connect
+from cuisine_db.postgres.runner import ToolError
 from cuisine_db.storage import keys as age_keys
 
 Progress = Callable[[int], None]
@@ -156,23 +157,27 @@ def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, 
     feeder = Feeder(folder, workers=jobs + 2, on_error=on_error)
     fetched: dict[str, Any] = {}
     piped: dict[str, str] = {}
-    for entry in source.manifest.objects:
-        if entry.plain_size <= SMALL_FILE or entry.file == "toc.dat":
-            fetched[entry.file] = feeder.write_file(entry.file,
-                                                    functools.partial(_produce, source, entry, progress, False))
-            continue
-        zstd = compressed and entry.file.endswith(".dat")
-        name = f"{entry.file}.zst" if zstd else entry.file
-        piped[name] = entry.file
-        feeder.pipe(name, functools.partial(_produce, source, entry, progress, zstd))
-    sizes = {entry.file: entry.plain_size for entry in source.manifest.objects}
-    lists = balance(data_sizes(toc.data_section(program, folder), sizes), jobs)
+    failed: ToolError | None = None
     try:
+        for entry in source.manifest.objects:
+            if entry.plain_size <= SMALL_FILE or entry.file == "toc.dat":
+                fetched[entry.file] = feeder.write_file(entry.file,
+                                                        functools.partial(_produce, source, entry, progress, False))
+                continue
+            zstd = compressed and entry.file.endswith(".dat")
+            name = f"{entry.file}.zst" if zstd else entry.file
+            piped[name] = entry.file
+            feeder.pipe(name, functools.partial(_produce, source, entry, progress, zstd))
+        sizes = {entry.file: entry.plain_size for entry in source.manifest.objects}
+        lists = balance(data_sizes(toc.data_section(program, folder), sizes), jobs)
         feeder.start()
-        sections.run(lists)
+        try:
+            sections.run(lists)
+        except ToolError as exc:
+            failed = exc  # reported after the streams' own errors, which name the object at fault
     finally:
         feeder.close()
-    error = failure[0] if failure else feeder.first_error()
+    error = failure[0] if failure else (feeder.first_error() or failed)
     if error is not None:
         raise error
     if feeder.unread():
