@@ -170,9 +170,14 @@ def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, 
             feeder.pipe(name, functools.partial(_produce, source, entry, progress, zstd))
         sizes = {entry.file: entry.plain_size for entry in source.manifest.objects}
         lists = balance(data_sizes(toc.data_section(program, folder), sizes), jobs)
+        pipes = {int(file.split(".")[0]): name for name, file in piped.items() if file[:-4].isdigit()}
+        # A partition may be loaded through its root (pg_dump --load-via-partition-root, automatic for some hash
+        # partitioning), whose COPY locks partitions only as rows reach them: no early post-data then.
+        partitioned = any(entry.kind == "TABLE ATTACH" for entry in toc.read_list(program, folder))
         feeder.start()
         try:
-            sections.run(lists)
+            sections.run(lists, loading=lambda dump_id: not partitioned and dump_id in pipes
+                         and feeder.opened(pipes[dump_id]))
         except ToolError as exc:
             failed = exc  # reported after the streams' own errors, which name the object at fault
     finally:

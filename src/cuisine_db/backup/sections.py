@@ -15,7 +15,7 @@ import contextlib
 import subprocess
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from cuisine_db.backup.toc import TocEntry
@@ -44,9 +44,24 @@ def data_sizes(entries: Iterable[TocEntry], files: Mapping[str, int]) -> list[tu
             for entry in items]
 
 
+def post_data_may_start(lists: Mapping[str, Sequence[int]], exited: Mapping[str, int | None],
+                        loading: Callable[[int], bool]) -> bool:
+    """Post-data may start when every data run has exited cleanly, or all but one whose only item is loading."""
+    left = [name for name in lists if exited.get(name) is None]
+    if any(exited.get(name) != 0 for name in lists if name not in left):
+        return False
+    return not left or (len(left) == 1 and len(lists[left[0]]) == 1 and loading(lists[left[0]][0]))
+
+
 class Sections:
-    """Runs pre-data, data and post-data one after the other into `database`; `kill()`, from any thread, stops
-    the section running and the ones after it."""
+    """Runs pre-data, data and post-data into `database`; `kill()`, from any thread, stops the runs and whatever
+    would follow them.
+
+    Post-data starts as soon as every data run is done but one that is loading its only table (`loading(dump
+    id)`: its file is being read, so its COPY has begun and holds the table's lock): the other runs' indexes and
+    constraints are built meanwhile, as one pg_restore would, and whatever needs that table waits for its lock,
+    that is for the COPY to commit, then sees all of its rows. A table not begun yet holds no lock, so post-data
+    never starts before every data run is past that point."""
 
     def __init__(self, program: Path, folder: Path, work: Path, *, database: str, flags: Sequence[str],
                  jobs: int, environ: Mapping[str, str]) -> None:
@@ -67,40 +82,57 @@ class Sections:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
 
-    def run(self, data_lists: Sequence[Sequence[int]]) -> None:
+    def run(self, data_lists: Sequence[Sequence[int]], loading: Callable[[int], bool] = lambda _: False) -> None:
         """Restore everything; call from the main thread (pg_restore dies with the thread that started it)."""
-        lists = []
+        paths = []
         for number, items in enumerate(data_lists):
             path = self.work / f"data-{number}.list"
             path.write_text("".join(f"{dump_id};\n" for dump_id in items))
-            lists.append(path)
-        self._section("pre-data", [[*self.common, "--section=pre-data", self.folder]])
-        self._section("data", [[*self.common, "--section=data", f"--use-list={path}", self.folder]
-                               for path in lists])
-        self._section("post-data", [[*self.common, "--section=post-data", f"--jobs={self.jobs}", self.folder]])
+            paths.append(path)
+        post_data = [*self.common, "--section=post-data", f"--jobs={self.jobs}", self.folder]
+        self._stage({"pre-data": [*self.common, "--section=pre-data", self.folder]})
+        data = {f"data-{number}": [*self.common, "--section=data", f"--use-list={path}", self.folder]
+                for number, path in enumerate(paths)}
+        lists = {f"data-{number}": list(items) for number, items in enumerate(data_lists)}
+        self._stage(data, then=("post-data", post_data),
+                    when=lambda exited: post_data_may_start(lists, exited, loading))
 
-    def _section(self, name: str, argvs: list[list[str | Path]]) -> None:
-        logs = [self.work / f"pg_restore-{name}-{number}.log" for number in range(len(argvs))]
+    def _stage(self, argvs: Mapping[str, list[str | Path]], *, then: tuple[str, list[str | Path]] | None = None,
+               when: Callable[[Mapping[str, int | None]], bool] = lambda _: True) -> None:
+        """Run `argvs` at once and, once `when` holds for their exit codes so far, `then`; wait for all of them.
+        The first run to fail stops the others: its error is the one reported."""
+        processes: dict[str, subprocess.Popen[bytes]] = {}
         with contextlib.ExitStack() as stack:
-            outputs = [stack.enter_context(log.open("wb")) for log in logs]
-            with self.lock:
-                if self.killed.is_set():
-                    return
-                self.running = [spawn(argv, env=self.environ, stderr=output) for argv, output in zip(argvs, outputs,
-                                                                                                    strict=True)]
+
+            def start(name: str, argv: list[str | Path]) -> None:
+                output = stack.enter_context((self.work / f"pg_restore-{name}.log").open("wb"))
+                with self.lock:
+                    if not self.killed.is_set():
+                        processes[name] = spawn(argv, env=self.environ, stderr=output)
+                        self.running = list(processes.values())
+
+            for name, argv in argvs.items():
+                start(name, argv)
             try:
-                # The first run to fail stops the others: its error is the one to report.
-                while any(process.poll() is None for process in self.running) and \
-                        all(process.returncode in (None, 0) for process in self.running):
+                while not self.killed.is_set():
+                    exited = {name: process.poll() for name, process in processes.items()}
+                    if any(code for code in exited.values()):
+                        break
+                    if then is not None and then[0] not in processes and when(exited):
+                        start(*then)
+                        continue
+                    if all(code is not None for code in exited.values()) and (then is None or then[0] in processes):
+                        break
                     time.sleep(0.05)
             finally:
-                for process in self.running:
+                for process in processes.values():
                     if process.poll() is None:
                         process.kill()
                     process.wait()
         if self.killed.is_set():
             return
-        failed = [(process, log) for process, log in zip(self.running, logs, strict=True) if process.returncode]
+        failed = [name for name, process in processes.items() if process.returncode]
         # A run that exited with an error comes before one killed because of it.
-        for process, log in sorted(failed, key=lambda pair: pair[0].returncode < 0):
-            raise ToolError("pg_restore", process.returncode, log.read_text(errors="replace"))
+        for name in sorted(failed, key=lambda name: processes[name].returncode < 0):
+            log = self.work / f"pg_restore-{name}.log"
+            raise ToolError("pg_restore", processes[name].returncode, log.read_text(errors="replace"))
