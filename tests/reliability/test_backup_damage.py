@@ -104,3 +104,27 @@ def test_damage_fails_verification_naming_the_object_and_restores_refuse(bprojec
     assert bproject.fingerprints("development") == before
     assert leftovers(bproject, "development") == []
     assert bproject.cli("backup", "verify", name).returncode == 0
+
+
+@pytest.mark.parametrize("server", [18], indirect=True)
+def test_damage_stops_a_restore_that_hands_pg_restore_the_stored_zstd_frames(bproject: BackupProject) -> None:
+    # pg_restore 16+ gets the data as stored zstd frames and does not itself notice a frame cut short: the
+    # checks on this side (age, sha256, the complete frame, the rows) must still stop the restore.
+    name = bproject.backup("production", "logical")
+    assert bproject.cli("restore", "database", "--env", "development", "--backup", name).returncode == 0
+    before = bproject.fingerprints("development")
+    assert before == bproject.fingerprints("production")
+    assert bproject.cli("restore", "drop-leftover", "--env", "development",
+                        str(leftovers(bproject, "development")[0]["name"])).returncode == 0  # type: ignore[index]
+    repo = repository(bproject)
+    manifest = json.loads(repo.get_bytes(f"backups/{name}/manifest.json"))
+    data = max((o for o in manifest["objects"] if o["table"]), key=lambda o: o["size"])
+    key = f"backups/{name}/{data['name']}"
+    original = repo.get_bytes(key)
+    for damage in (flip(key), truncate(key)):
+        damage(repo)
+        restored = bproject.cli("restore", "database", "--env", "development", "--backup", name)
+        assert restored.returncode == 1 and key in restored.stderr, restored.stderr
+        assert bproject.fingerprints("development") == before
+        assert leftovers(bproject, "development") == []
+        repo.put_bytes(key, original)

@@ -40,6 +40,22 @@ def test_round_trip_counts_rows_and_checks_everything(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "repo" / "backups" / "x").iterdir()) == ["1.dat.zst.age"]
 
 
+def test_a_compressed_fetch_hands_over_the_stored_zstd_frame_and_still_checks_and_counts_it(tmp_path: Path) -> None:
+    import zstandard
+
+    repository = LocalRepository(tmp_path / "repo")
+    data = copy_text(20_000)
+    stored = store(repository, "backups/x/1.dat.zst.age", io.BytesIO(data), [RECIPIENT], count_rows=True)
+    out = io.BytesIO()
+    fetched = fetch(repository, stored.key, out, [IDENTITY], expect_size=stored.size, expect_sha256=stored.sha256,
+                    count_rows=True, compressed=True)
+    frame = out.getvalue()
+    assert len(frame) < len(data) and fetched.rows == 20_000 and fetched.plain_size == len(data)
+    # One standard frame, with its checksum, that any zstd reader (pg_restore 16+, the zstd tool) decompresses.
+    assert zstandard.get_frame_parameters(frame).has_checksum
+    assert zstandard.ZstdDecompressor().stream_reader(io.BytesIO(frame)).read() == data
+
+
 def test_any_flipped_byte_a_truncation_or_the_wrong_key_is_an_error_naming_the_object(tmp_path: Path) -> None:
     repository = LocalRepository(tmp_path / "repo")
     stored = store(repository, "backups/x/1.dat.zst.age", io.BytesIO(copy_text(5_000)), [RECIPIENT])

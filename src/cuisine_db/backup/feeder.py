@@ -80,6 +80,10 @@ class Feeder:
         if not isinstance(exc, BrokenPipeError):
             self.on_error(exc)
 
+    def opened(self, name: str) -> bool:
+        """Whether pg_restore has opened this pipe (it sends the COPY for a table before opening its data)."""
+        return name in self.results
+
     def piped(self) -> dict[str, Any]:
         """What each pipe's producer returned (call after close)."""
         return {name: future.result() for name, future in self.results.items() if future.exception() is None}

@@ -32,11 +32,13 @@ class BackupSource:
         raise IntegrityError(prefix(self.manifest.name) + f"{file}.zst.age",
                              "the manifest lists no such object: the backup is incomplete")
 
-    def stream(self, entry: ObjectEntry, destination: Any, *, progress: Progress | None = None) -> FetchedObject:
-        """Write an object's plain bytes to `destination` (None: only check it); the stored size, sha256 and,
-        for table data, the row count must match the manifest."""
+    def stream(self, entry: ObjectEntry, destination: Any, *, progress: Progress | None = None,
+               compressed: bool = False) -> FetchedObject:
+        """Write an object's plain bytes (or, `compressed`, its zstd frames) to `destination` (None: only check
+        it); the stored size, sha256, plain size and, for table data, the row count must match the manifest."""
         fetched = fetch(self.repository, self.key(entry), destination, self.identities, expect_size=entry.size,
-                        expect_sha256=entry.sha256, count_rows=entry.rows is not None, progress=progress)
+                        expect_sha256=entry.sha256, count_rows=entry.rows is not None, progress=progress,
+                        compressed=compressed)
         if fetched.plain_size != entry.plain_size:
             raise IntegrityError(self.key(entry), f"decrypts to {fetched.plain_size} bytes, the manifest says "
                                                   f"{entry.plain_size}")

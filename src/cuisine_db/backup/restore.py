@@ -28,11 +28,13 @@ from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.feeder import Feeder
 from cuisine_db.backup.manifest import ObjectEntry
 from cuisine_db.backup.objects import BackupSource
+from cuisine_db.backup.sections import Sections, balance, data_sizes
 from cuisine_db.backup.workspace import database_of, restore_client, scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, UnavailableError, UsageError
+from cuisine_db.postgres.binaries import PgBuild
 from cuisine_db.postgres.connect import client_environ, connect
-from cuisine_db.postgres.runner import ToolError, spawn
+from cuisine_db.postgres.runner import ToolError
 from cuisine_db.storage import keys as age_keys
 
 Progress = Callable[[int], None]
@@ -126,58 +128,66 @@ def drop_quietly(settings: Settings, env: Environment, admin: psycopg.Connection
             admin.execute(statement)
 
 
-def _produce(source: BackupSource, entry: ObjectEntry, progress: Progress | None, out: BinaryIO) -> Any:
-    return source.stream(entry, out, progress=progress)
+def _produce(source: BackupSource, entry: ObjectEntry, progress: Progress | None, compressed: bool,
+             out: BinaryIO) -> Any:
+    return source.stream(entry, out, progress=progress, compressed=compressed)
 
 
 def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, work: Path, *, database: str,
-                    flags: list[str], jobs: int, program: Path, progress: Progress | None) -> dict[str, int]:
-    """pg_restore from a folder of pipes fed by the repository; any failure on either side stops both.
-    Returns the rows each table received, as counted in the COPY text on its way (and checked against the
-    manifest by the stream itself)."""
+                    flags: list[str], jobs: int, client: PgBuild, progress: Progress | None) -> dict[str, int]:
+    """pg_restore, section by section (backup/sections.py), from a folder of pipes fed by the repository; any
+    failure on either side stops both. Returns the rows each table received, as counted in the COPY text on its
+    way (and checked against the manifest by the stream itself).
+
+    pg_restore 16+ reads zstd data files itself (`<file>.zst`, found by name whatever the archive's header
+    says): it gets the stored frames, a quarter of the bytes, and decompresses them in its own processes,
+    while this side still decompresses them to check them and count the rows."""
     folder = work / "dump"
     folder.mkdir(exist_ok=True)
-    log = work / "pg_restore.log"
-    process: Any = None
+    program = client.program("pg_restore")
+    compressed = client.major >= 16
+    sections = Sections(program, folder, work, database=database, flags=flags, jobs=jobs,
+                        environ=client_environ(settings, env, dbname=database) | load_options(env))
     failure: list[BaseException] = []
 
     def on_error(exc: BaseException) -> None:
         failure.append(exc)
-        if process is not None:
-            with contextlib.suppress(ProcessLookupError):
-                process.kill()
+        sections.kill()
 
     feeder = Feeder(folder, workers=jobs + 2, on_error=on_error)
     fetched: dict[str, Any] = {}
+    piped: dict[str, str] = {}
+    failed: ToolError | None = None
     try:
         for entry in source.manifest.objects:
-            produce = functools.partial(_produce, source, entry, progress)
             if entry.plain_size <= SMALL_FILE or entry.file == "toc.dat":
-                fetched[entry.file] = feeder.write_file(entry.file, produce)
-            else:
-                feeder.pipe(entry.file, produce)
-        argv: list[str | Path] = [program, f"--jobs={jobs}", "--exit-on-error", *flags, f"--dbname={database}",
-                                  folder]
-        with log.open("wb") as errors:
-            # Started from this (the main) thread: it dies with us if we are killed.
-            process = spawn(argv, env=client_environ(settings, env, dbname=database) | load_options(env),
-                            stderr=errors)
-            feeder.start()
-            while process.poll() is None:
-                time.sleep(0.05)
+                fetched[entry.file] = feeder.write_file(entry.file,
+                                                        functools.partial(_produce, source, entry, progress, False))
+                continue
+            zstd = compressed and entry.file.endswith(".dat")
+            name = f"{entry.file}.zst" if zstd else entry.file
+            piped[name] = entry.file
+            feeder.pipe(name, functools.partial(_produce, source, entry, progress, zstd))
+        sizes = {entry.file: entry.plain_size for entry in source.manifest.objects}
+        lists = balance(data_sizes(toc.data_section(program, folder), sizes), jobs)
+        pipes = {int(file.split(".")[0]): name for name, file in piped.items() if file[:-4].isdigit()}
+        # A partition may be loaded through its root (pg_dump --load-via-partition-root, automatic for some hash
+        # partitioning), whose COPY locks partitions only as rows reach them: no early post-data then.
+        partitioned = any(entry.kind == "TABLE ATTACH" for entry in toc.read_list(program, folder))
+        feeder.start()
+        try:
+            sections.run(lists, loading=lambda dump_id: not partitioned and dump_id in pipes
+                         and feeder.opened(pipes[dump_id]))
+        except ToolError as exc:
+            failed = exc  # reported after the streams' own errors, which name the object at fault
     finally:
-        if process is not None and process.poll() is None:
-            process.kill()
-            process.wait()
         feeder.close()
-    error = failure[0] if failure else feeder.first_error()
+    error = failure[0] if failure else (feeder.first_error() or failed)
     if error is not None:
         raise error
-    if process.returncode != 0:
-        raise ToolError("pg_restore", process.returncode, log.read_text(errors="replace"))
     if feeder.unread():
         raise FailedError(f"pg_restore never read {', '.join(feeder.unread())}: the restore is incomplete")
-    fetched |= feeder.piped()
+    fetched |= {piped[name]: result for name, result in feeder.piped().items()}
     return {entry.table: fetched[entry.file].rows for entry in source.manifest.objects if entry.table is not None}
 
 
@@ -318,8 +328,7 @@ def restore_database(settings: Settings, env: Environment, resolved: Resolved, *
             _create_fresh(admin, fresh, manifest.dump, owner)
             try:
                 streamed = _run_pg_restore(settings, env, source, work, database=fresh, flags=flags,
-                                           jobs=env.backup.jobs, program=client.program("pg_restore"),
-                                           progress=progress(manifest.size))
+                                           jobs=env.backup.jobs, client=client, progress=progress(manifest.size))
                 if test or manifest.type == "schema":
                     # A test restore counts every table in the database itself, as an independent check.
                     with connect(settings, env, "restore check", dbname=fresh) as check:

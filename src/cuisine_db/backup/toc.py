@@ -58,6 +58,15 @@ def read_list(pg_restore: Path, folder: Path) -> list[TocEntry]:
     return parse_list(result.stdout)
 
 
+def data_section(pg_restore: Path, folder: Path) -> list[TocEntry]:
+    """The entries pg_restore restores in its data section (table data, sequence values, large objects)."""
+    try:
+        result = run([pg_restore, "--list", "--section=data", folder], timeout=300)
+    except ToolError as exc:
+        raise FailedError(f"pg_restore cannot read the backup's table of contents: {exc.message}") from None
+    return parse_list(result.stdout)
+
+
 def schema_sql(pg_restore: Path, folder: Path, *, section: str | None = None, entries: Iterable[int] = (),
                extra: Sequence[str] = ()) -> str:
     """The SQL pg_restore would run for the schema (or one section, or listed entries), without a server."""

@@ -225,13 +225,16 @@ class _HashingReader:
 
 
 class _Plain:
-    """The plain side of a fetch: decompresses age's output, counts rows, writes to the destination."""
+    """The plain side of a fetch: decompresses age's output, counts rows, writes to the destination (the plain
+    bytes, or with `compressed` the zstd frames as stored, once they decompress: a reader that decompresses them
+    itself, such as pg_restore 16+, then gets a quarter of the bytes and checked ones)."""
 
-    def __init__(self, destination: Any, rows: bool, decompress: bool) -> None:
+    def __init__(self, destination: Any, rows: bool, decompress: bool, compressed: bool = False) -> None:
         import zstandard
 
         self.destination = destination
-        self.decompressor = zstandard.ZstdDecompressor().decompressobj() if decompress else None
+        self.decompressor = zstandard.ZstdDecompressor().decompressobj() if decompress or compressed else None
+        self.compressed = compressed
         self.counter = RowCounter() if rows else None
         self.size = 0
         self.error: BaseException | None = None
@@ -243,8 +246,10 @@ class _Plain:
                 if self.counter is not None:
                     self.counter.feed(plain)
                 self.size += len(plain)
-                if self.destination is not None:
+                if self.destination is not None and not self.compressed:
                     self.destination.write(plain)
+            if self.compressed and self.destination is not None:
+                self.destination.write(data)
         except BaseException as exc:
             self.error = self.error or exc  # the first failure is the cause; age may write again after it
             raise
@@ -269,15 +274,16 @@ class FetchedObject(NamedTuple):
 
 def fetch(repository: Repository, key: str, destination: Any, identities: Sequence[Any], *,
           expect_size: int | None = None, expect_sha256: str | None = None, decompress: bool = True,
-          count_rows: bool = False, progress: Progress | None = None) -> FetchedObject:
+          count_rows: bool = False, progress: Progress | None = None, compressed: bool = False) -> FetchedObject:
     """Stream an object out through age and zstd into `destination` (anything with write(), or None to check
-    only), then verify its stored size and sha256 against what the manifest recorded."""
+    only), then verify its stored size and sha256 against what the manifest recorded. `compressed` writes the
+    decrypted zstd frames instead of the plain bytes, still decompressing them here to check and count them."""
     import pyrage
     import zstandard
 
     reader = repository.open_read(key)
     hashing = _HashingReader(reader, progress)
-    plain = _Plain(destination, count_rows, decompress)
+    plain = _Plain(destination, count_rows, decompress, compressed)
     try:
         pyrage.decrypt_io(hashing, plain, list(identities))
     except (pyrage.DecryptError, OSError, zstandard.ZstdError) as exc:
