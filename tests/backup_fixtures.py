@@ -157,6 +157,18 @@ def clone(server: Server, template: str | None) -> str:
     return database
 
 
+def table_fingerprints(conn: psycopg.Connection[Any], tables: tuple[str, ...]) -> dict[str, tuple[int, str]]:
+    """Per table: row count and an md5 of its rows in order (equal data gives equal fingerprints)."""
+    found = {}
+    for table in tables:
+        query = sql.SQL("SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
+                        "FROM {} t").format(sql.Identifier(table))
+        row = conn.execute(query).fetchone()
+        assert row is not None
+        found[table] = (row[0], row[1])
+    return found
+
+
 @dataclass
 class BackupProject:
     """A project folder whose production (protected, seeded), development and staging are databases on one
@@ -192,15 +204,8 @@ class BackupProject:
 
     def fingerprints(self, env: str, tables: tuple[str, ...] = TABLES) -> dict[str, tuple[int, str]]:
         """Per table: row count and an md5 of its rows in order."""
-        found = {}
         with self.connect(env) as conn:
-            for table in tables:
-                query = sql.SQL("SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
-                                "FROM {} t").format(sql.Identifier(table))
-                row = conn.execute(query).fetchone()
-                assert row is not None
-                found[table] = (row[0], row[1])
-        return found
+            return table_fingerprints(conn, tables)
 
     def backup(self, env: str = "production", kind: str = "logical", *extra: str) -> str:
         import json

@@ -22,9 +22,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from backup_fixtures import AgeKeys
+from backup_fixtures import AgeKeys, table_fingerprints
 from conftest import CLI, REPO, available
-from psycopg import sql
 
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.postgres import connect, pgpass, routing, topology
@@ -156,13 +155,7 @@ def topo(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Iterato
 
 
 def fingerprint(conn: psycopg.Connection[Any]) -> dict[str, tuple[int, str]]:
-    found = {}
-    for table in TABLES:
-        row = conn.execute(sql.SQL("SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
-                                   "FROM {} t").format(sql.Identifier(table))).fetchone()
-        assert row is not None
-        found[table] = (row[0], row[1])
-    return found
+    return table_fingerprints(conn, TABLES)
 
 
 def test_two_replicas_see_the_primarys_writes_within_the_lag_bound(topo: Topo) -> None:

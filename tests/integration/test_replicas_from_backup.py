@@ -19,10 +19,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from backup_fixtures import AgeKeys
+from backup_fixtures import AgeKeys, table_fingerprints
 from conftest import available, cache_dir
 from pitr_fixtures import PitrProject, make_pitr_project
-from psycopg import sql
 
 from cuisine_db.postgres import binaries, topology
 from cuisine_db.replicas import lag
@@ -78,13 +77,7 @@ def count(conn: psycopg.Connection[Any]) -> int:
 
 
 def fingerprint(conn: psycopg.Connection[Any]) -> dict[str, tuple[int, str]]:
-    found = {}
-    for table in TABLES:
-        row = conn.execute(sql.SQL("SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) "
-                                   "FROM {} t").format(sql.Identifier(table))).fetchone()
-        assert row is not None
-        found[table] = (row[0], row[1])
-    return found
+    return table_fingerprints(conn, TABLES)
 
 
 def caught_up(project: PitrProject) -> bool:
