@@ -56,6 +56,29 @@ def test_a_compressed_fetch_hands_over_the_stored_zstd_frame_and_still_checks_an
     assert zstandard.ZstdDecompressor().stream_reader(io.BytesIO(frame)).read() == data
 
 
+def test_frames_handed_on_without_decompressing_are_still_held_to_the_stored_size_sha256_and_age(
+        tmp_path: Path) -> None:
+    import zstandard
+
+    repository = LocalRepository(tmp_path / "repo")
+    data = copy_text(20_000)
+    stored = store(repository, "backups/x/1.dat.zst.age", io.BytesIO(data), [RECIPIENT], count_rows=True)
+    out = io.BytesIO()
+    fetched = fetch(repository, stored.key, out, [IDENTITY], expect_size=stored.size, expect_sha256=stored.sha256,
+                    compressed=True, decompress=False)
+    frame = out.getvalue()
+    assert fetched.rows is None and fetched.plain_size == len(frame) < len(data)
+    assert zstandard.ZstdDecompressor().stream_reader(io.BytesIO(frame)).read() == data
+    path = repository.path(stored.key)
+    original = path.read_bytes()
+    for damaged in (original[:-1] + bytes([original[-1] ^ 1]), original[: len(original) // 2]):
+        path.write_bytes(damaged)
+        with pytest.raises(IntegrityError) as caught:
+            fetch(repository, stored.key, io.BytesIO(), [IDENTITY], expect_size=stored.size,
+                  expect_sha256=stored.sha256, compressed=True, decompress=False)
+        assert caught.value.key == stored.key
+
+
 def test_any_flipped_byte_a_truncation_or_the_wrong_key_is_an_error_naming_the_object(tmp_path: Path) -> None:
     repository = LocalRepository(tmp_path / "repo")
     stored = store(repository, "backups/x/1.dat.zst.age", io.BytesIO(copy_text(5_000)), [RECIPIENT])

@@ -12,7 +12,7 @@ import functools
 import queue
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +26,7 @@ from cuisine_db import sql as queries
 from cuisine_db.backup import toc
 from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.feeder import Feeder
-from cuisine_db.backup.manifest import ObjectEntry
+from cuisine_db.backup.manifest import ObjectEntry, TableEntry
 from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.sections import Sections, balance, data_sizes
 from cuisine_db.backup.workspace import database_of, restore_client, scratch
@@ -128,24 +128,27 @@ def drop_quietly(settings: Settings, env: Environment, admin: psycopg.Connection
             admin.execute(statement)
 
 
-def _produce(source: BackupSource, entry: ObjectEntry, progress: Progress | None, compressed: bool,
+def _produce(source: BackupSource, entry: ObjectEntry, progress: Progress | None, frames: bool,
              out: BinaryIO) -> Any:
-    return source.stream(entry, out, progress=progress, compressed=compressed)
+    return source.stream(entry, out, progress=progress, compressed=frames, decompress=not frames)
 
 
 def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, work: Path, *, database: str,
-                    flags: list[str], jobs: int, client: PgBuild, progress: Progress | None) -> dict[str, int]:
+                    flags: list[str], jobs: int, client: PgBuild, progress: Progress | None,
+                    after_pre_data: Callable[[], None] = lambda: None) -> dict[str, int | None]:
     """pg_restore, section by section (backup/sections.py), from a folder of pipes fed by the repository; any
-    failure on either side stops both. Returns the rows each table received, as counted in the COPY text on its
-    way (and checked against the manifest by the stream itself).
+    failure on either side stops both. Returns the rows each table received as counted in the COPY text on its
+    way (checked against the manifest by the stream itself), or None for a table whose rows are to be checked
+    in the database (`loaded_rows`).
 
     pg_restore 16+ reads zstd data files itself (`<file>.zst`, found by name whatever the archive's header
-    says): it gets the stored frames, a quarter of the bytes, and decompresses them in its own processes,
-    while this side still decompresses them to check them and count the rows."""
+    says): it gets the stored frames, a quarter of the bytes, and decompresses them in its own processes. They
+    are not decompressed here too: their stored size and sha256 pin them to the backup's own bytes, age
+    authenticates every chunk, and the rows are checked where they arrive. (Decompressing and counting them
+    here as well cost a second core-second per GB of COPY text, on the restore's critical path.)"""
     folder = work / "dump"
     folder.mkdir(exist_ok=True)
     program = client.program("pg_restore")
-    compressed = client.major >= 16
     sections = Sections(program, folder, work, database=database, flags=flags, jobs=jobs,
                         environ=client_environ(settings, env, dbname=database) | load_options(env))
     failure: list[BaseException] = []
@@ -155,29 +158,35 @@ def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, 
         sections.kill()
 
     feeder = Feeder(folder, workers=jobs + 2, on_error=on_error)
-    fetched: dict[str, Any] = {}
+    fetched: dict[str, Any] = {
+        "toc.dat": feeder.write_file("toc.dat", functools.partial(_produce, source, source.entry("toc.dat"),
+                                                                  progress, False))}
+    # A partition may be loaded through its root (pg_dump --load-via-partition-root, automatic for some hash
+    # partitioning), whose COPY locks partitions only as rows reach them: no early post-data then; and its rows
+    # may land in another partition than the file's, so each file's rows are counted on the way.
+    partitioned = any(entry.kind == "TABLE ATTACH" for entry in toc.read_list(program, folder))
+    frames_for_restore = client.major >= 16 and not partitioned
     piped: dict[str, str] = {}
     failed: ToolError | None = None
     try:
         for entry in source.manifest.objects:
-            if entry.plain_size <= SMALL_FILE or entry.file == "toc.dat":
+            if entry.file == "toc.dat":
+                continue
+            if entry.plain_size <= SMALL_FILE:
                 fetched[entry.file] = feeder.write_file(entry.file,
                                                         functools.partial(_produce, source, entry, progress, False))
                 continue
-            zstd = compressed and entry.file.endswith(".dat")
-            name = f"{entry.file}.zst" if zstd else entry.file
+            frames = frames_for_restore and entry.file.endswith(".dat")
+            name = f"{entry.file}.zst" if frames else entry.file
             piped[name] = entry.file
-            feeder.pipe(name, functools.partial(_produce, source, entry, progress, zstd))
+            feeder.pipe(name, functools.partial(_produce, source, entry, progress, frames))
         sizes = {entry.file: entry.plain_size for entry in source.manifest.objects}
         lists = balance(data_sizes(toc.data_section(program, folder), sizes), jobs)
         pipes = {int(file.split(".")[0]): name for name, file in piped.items() if file[:-4].isdigit()}
-        # A partition may be loaded through its root (pg_dump --load-via-partition-root, automatic for some hash
-        # partitioning), whose COPY locks partitions only as rows reach them: no early post-data then.
-        partitioned = any(entry.kind == "TABLE ATTACH" for entry in toc.read_list(program, folder))
         feeder.start()
         try:
             sections.run(lists, loading=lambda dump_id: not partitioned and dump_id in pipes
-                         and feeder.opened(pipes[dump_id]))
+                         and feeder.opened(pipes[dump_id]), after_pre_data=after_pre_data)
         except ToolError as exc:
             failed = exc  # reported after the streams' own errors, which name the object at fault
     finally:
@@ -200,11 +209,11 @@ def load_options(env: Environment) -> dict[str, str]:
                          "-c synchronous_commit=off"}
 
 
-def check_counts(conn: psycopg.Connection[Any], source: BackupSource) -> dict[str, int]:
-    """Every table's row count in the restored database against the manifest; any difference fails."""
+def check_counts(conn: psycopg.Connection[Any], tables: Iterable[TableEntry]) -> dict[str, int]:
+    """Each table's row count in the restored database against the manifest's; any difference fails."""
     counted: dict[str, int] = {}
     problems = []
-    for table in source.manifest.tables:
+    for table in tables:
         try:
             row = conn.execute(queries.load("restore/count_rows").format(
                 table=sql.Identifier(table.schema, table.name))).fetchone()
@@ -219,6 +228,22 @@ def check_counts(conn: psycopg.Connection[Any], source: BackupSource) -> dict[st
         raise FailedError("the restored database does not match the backup's manifest: " + "; ".join(problems),
                           hint="nothing was swapped; the environment is as it was")
     return counted
+
+
+def loaded_rows(conn: psycopg.Connection[Any], tables: Iterable[TableEntry]) -> dict[str, int]:
+    """The rows a load inserted into each table of a fresh database, checked against the manifest's.
+
+    The server's own counter of inserted rows (pg_stat_user_tables.n_tup_ins: exact since PostgreSQL 15 keeps
+    statistics in shared memory, and a backend flushes its counts when it exits) answers without reading the
+    tables. Any table whose counter disagrees with the manifest (statistics off, a pg_restore session not gone
+    yet, PostgreSQL 14's collector, which may drop a message) is counted with count(*), which decides."""
+    wanted = list(tables)
+    inserted: dict[str, int] = {}
+    if conn.info.server_version >= 150000:
+        inserted = {f"{schema}.{name}": rows
+                    for schema, name, rows in conn.execute(queries.load("restore/inserted_rows")).fetchall()}
+    agreed = {t.qualified: t.rows or 0 for t in wanted if inserted.get(t.qualified) == (t.rows or 0)}
+    return agreed | check_counts(conn, [t for t in wanted if t.qualified not in agreed])
 
 
 def analyze(settings: Settings, env: Environment, database: str, tables: list[tuple[str, str]], jobs: int) -> None:
@@ -240,6 +265,30 @@ def analyze(settings: Settings, env: Environment, database: str, tables: list[tu
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(tables)))) as pool:
         for done in [pool.submit(work) for _ in range(max(1, min(jobs, len(tables))))]:
             done.result()
+
+
+def pause_autovacuum(settings: Settings, env: Environment, database: str) -> list[tuple[str, str]]:
+    """Keep autovacuum off the fresh database's tables while they load: its insert-triggered VACUUM and ANALYZE
+    of a half-loaded table would take CPU from the load, do again what the restore's own ANALYZE does, and hold
+    the lock that ANALYZE then waits for (deadlock_timeout) before autovacuum yields it. Tables that set
+    autovacuum_enabled themselves keep their setting; a table this role may not alter is left as it is.
+    Returns the tables paused, for resume_autovacuum."""
+    paused = []
+    with connect(settings, env, "restore load", dbname=database) as conn:
+        for schema, name in conn.execute(queries.load("restore/autovacuum_tables")).fetchall():
+            with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+                conn.execute(queries.load("restore/pause_autovacuum").format(table=sql.Identifier(schema, name)))
+                paused.append((schema, name))
+    return paused
+
+
+def resume_autovacuum(settings: Settings, env: Environment, database: str, tables: list[tuple[str, str]]) -> None:
+    """Give the paused tables back to autovacuum's defaults (before the swap: nothing of the pause stays)."""
+    if not tables:
+        return
+    with connect(settings, env, "restore load", dbname=database) as conn:
+        for table in tables:
+            conn.execute(queries.load("restore/resume_autovacuum").format(table=sql.Identifier(*table)))
 
 
 def _terminate(admin: psycopg.Connection[Any], database: str, deadline: float = 30) -> None:
@@ -326,19 +375,28 @@ def restore_database(settings: Settings, env: Environment, resolved: Resolved, *
             notify(f"{env.name}: restoring {manifest.name} into a fresh database {fresh!r} "
                    f"(pg_restore {client.version}, {env.backup.jobs} jobs)")
             _create_fresh(admin, fresh, manifest.dump, owner)
+            paused: list[tuple[str, str]] = []
             try:
-                streamed = _run_pg_restore(settings, env, source, work, database=fresh, flags=flags,
-                                           jobs=env.backup.jobs, client=client, progress=progress(manifest.size))
+                streamed = _run_pg_restore(
+                    settings, env, source, work, database=fresh, flags=flags, jobs=env.backup.jobs, client=client,
+                    progress=progress(manifest.size),
+                    after_pre_data=lambda: paused.extend(pause_autovacuum(settings, env, fresh)))
                 if test or manifest.type == "schema":
                     # A test restore counts every table in the database itself, as an independent check.
                     with connect(settings, env, "restore check", dbname=fresh) as check:
-                        counted = check_counts(check, source)
+                        counted = check_counts(check, manifest.tables)
                 else:
-                    # Each table received exactly the manifest's rows (counted on the way in, pg_restore
-                    # succeeded, every object was read): that is the check before the swap.
+                    # Each table received exactly the manifest's rows (counted on the way in, or by the server
+                    # for the frames pg_restore decompressed itself; pg_restore succeeded; every object was read
+                    # and matched its sha256): that is the check before the swap.
                     counted = {table: rows for table, rows in streamed.items() if rows is not None}
+                    unchecked = [t for t in manifest.tables if t.qualified in streamed and t.qualified not in counted]
+                    if unchecked:
+                        with connect(settings, env, "restore check", dbname=fresh) as check:
+                            counted |= loaded_rows(check, unchecked)
                 if statistics:
                     analyze(settings, env, fresh, [(t.schema, t.name) for t in manifest.tables], env.backup.jobs)
+                resume_autovacuum(settings, env, fresh, paused)
                 if test:
                     seconds = round(time.monotonic() - started, 3)
                     if not keep:

@@ -82,8 +82,10 @@ class Sections:
                 with contextlib.suppress(ProcessLookupError):
                     process.kill()
 
-    def run(self, data_lists: Sequence[Sequence[int]], loading: Callable[[int], bool] = lambda _: False) -> None:
-        """Restore everything; call from the main thread (pg_restore dies with the thread that started it)."""
+    def run(self, data_lists: Sequence[Sequence[int]], loading: Callable[[int], bool] = lambda _: False,
+            after_pre_data: Callable[[], None] = lambda: None) -> None:
+        """Restore everything; call from the main thread (pg_restore dies with the thread that started it).
+        `after_pre_data` runs once the tables exist and before any row is loaded."""
         paths = []
         for number, items in enumerate(data_lists):
             path = self.work / f"data-{number}.list"
@@ -91,6 +93,9 @@ class Sections:
             paths.append(path)
         post_data = [*self.common, "--section=post-data", f"--jobs={self.jobs}", self.folder]
         self._stage({"pre-data": [*self.common, "--section=pre-data", self.folder]})
+        if self.killed.is_set():
+            return
+        after_pre_data()
         data = {f"data-{number}": [*self.common, "--section=data", f"--use-list={path}", self.folder]
                 for number, path in enumerate(paths)}
         lists = {f"data-{number}": list(items) for number, items in enumerate(data_lists)}

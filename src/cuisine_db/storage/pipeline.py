@@ -227,13 +227,14 @@ class _HashingReader:
 class _Plain:
     """The plain side of a fetch: decompresses age's output, counts rows, writes to the destination (the plain
     bytes, or with `compressed` the zstd frames as stored, once they decompress: a reader that decompresses them
-    itself, such as pg_restore 16+, then gets a quarter of the bytes and checked ones)."""
+    itself, such as pg_restore 16+, then gets a quarter of the bytes and checked ones). `compressed` without
+    `decompress` passes the frames on untouched (size counts the frames' bytes)."""
 
     def __init__(self, destination: Any, rows: bool, decompress: bool, compressed: bool = False) -> None:
         import zstandard
 
         self.destination = destination
-        self.decompressor = zstandard.ZstdDecompressor().decompressobj() if decompress or compressed else None
+        self.decompressor = zstandard.ZstdDecompressor().decompressobj() if decompress else None
         self.compressed = compressed
         self.counter = RowCounter() if rows else None
         self.size = 0
@@ -277,7 +278,8 @@ def fetch(repository: Repository, key: str, destination: Any, identities: Sequen
           count_rows: bool = False, progress: Progress | None = None, compressed: bool = False) -> FetchedObject:
     """Stream an object out through age and zstd into `destination` (anything with write(), or None to check
     only), then verify its stored size and sha256 against what the manifest recorded. `compressed` writes the
-    decrypted zstd frames instead of the plain bytes, still decompressing them here to check and count them."""
+    decrypted zstd frames instead of the plain bytes, still decompressing them here to check and count them
+    unless `decompress` is false (then plain_size is the frames' size and rows None)."""
     import pyrage
     import zstandard
 

@@ -1,0 +1,2 @@
+-- Keeps autovacuum off one table while a restore loads it; returns nothing.
+ALTER TABLE {table} SET (autovacuum_enabled = false)
