@@ -87,3 +87,30 @@ def test_autovacuum_is_kept_off_the_tables_while_they_load_and_handed_back_befor
     assert options.pop("kitchens") == ["autovacuum_enabled=false", "fillfactor=90"]
     assert options and all(value is None for value in options.values()), options
     assert bproject.fingerprints("development") == bproject.fingerprints("production")
+
+
+@pytest.mark.parametrize("server", [18], indirect=True)
+def test_post_data_beside_the_last_table_loading_never_reads_or_needs_it_early(bproject: BackupProject) -> None:
+    # A table far larger than the rest loads alone while the others' indexes and keys are built: what depends
+    # on it (its keys, a key referencing it, a materialized view over it) must wait for its rows, and its own
+    # foreign key needs a primary key built beside it.
+    with bproject.connect("production") as conn:
+        conn.execute("CREATE TABLE ledger (id bigint PRIMARY KEY, user_id bigint NOT NULL REFERENCES users (id), "
+                     "amount numeric NOT NULL, note text NOT NULL)")
+        conn.execute("INSERT INTO ledger SELECT n, (SELECT min(id) FROM users) + n % 50, n * 1.5, "
+                     "repeat('x', 20) || n FROM generate_series(1, 600000) AS n")
+        conn.execute("CREATE TABLE ledger_notes (ledger_id bigint NOT NULL REFERENCES ledger (id), body text)")
+        conn.execute("INSERT INTO ledger_notes SELECT n, 'note' FROM generate_series(1, 600000, 1000) AS n")
+        conn.execute("CREATE MATERIALIZED VIEW ledger_totals AS SELECT user_id, count(*) AS n, sum(amount) AS total "
+                     "FROM ledger GROUP BY user_id")
+        conn.execute("CREATE UNIQUE INDEX ledger_totals_user ON ledger_totals (user_id)")
+        expected = conn.execute("SELECT * FROM ledger_totals ORDER BY user_id").fetchall()
+    name = bproject.backup("production", "logical")
+    restored = bproject.cli("restore", "database", "--env", "development", "--backup", name)
+    assert restored.returncode == 0, restored.stderr
+    with bproject.connect("development") as conn:
+        assert conn.execute("SELECT * FROM ledger_totals ORDER BY user_id").fetchall() == expected
+        keys = conn.execute("SELECT count(*) FROM pg_constraint WHERE contype IN ('p', 'f') AND conrelid IN "
+                            "('ledger'::regclass, 'ledger_notes'::regclass)").fetchone()
+        assert keys == (3,)
+    assert bproject.fingerprints("development") == bproject.fingerprints("production")

@@ -28,7 +28,7 @@ from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.feeder import Feeder
 from cuisine_db.backup.manifest import ObjectEntry, TableEntry
 from cuisine_db.backup.objects import BackupSource
-from cuisine_db.backup.sections import Sections, balance, data_sizes
+from cuisine_db.backup.sections import Sections, Split, balance, data_sizes
 from cuisine_db.backup.workspace import database_of, restore_client, scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, UnavailableError, UsageError
@@ -133,8 +133,62 @@ def _produce(source: BackupSource, entry: ObjectEntry, progress: Progress | None
     return source.stream(entry, out, progress=progress, compressed=frames, decompress=not frames)
 
 
+def post_data_split(schema: dict[int, tuple[str, frozenset[int]]], entries: list[toc.TocEntry],
+                    post_data: list[toc.TocEntry]) -> Callable[[int], Split]:
+    """For a data item being loaded: the post-data entries that may run meanwhile (they depend on nothing of its
+    table), and the others (its table's indexes and constraints, foreign keys referencing it, materialized view
+    data, anything not in `schema`: the dependencies `pg_restore --verbose` writes), with what those need of the
+    first ones, which go first."""
+    tables = {(entry.schema, entry.name): entry.dump_id for entry in entries if entry.kind == "TABLE"}
+    data = {entry.dump_id: (entry.schema, entry.name) for entry in entries if entry.kind == "TABLE DATA"}
+
+    def split(data_id: int) -> Split:
+        table = tables.get(data.get(data_id, (None, "")))
+        closures = {entry.dump_id: toc.closure(schema, entry.dump_id) for entry in post_data}
+        first: list[int] = []
+        later: list[int] = []
+        for entry in post_data:
+            free = (table is not None and entry.dump_id in schema and entry.kind != "MATERIALIZED VIEW DATA"
+                    and table not in closures[entry.dump_id])
+            (first if free else later).append(entry.dump_id)
+        needed = frozenset(first) & frozenset().union(*(closures[item] for item in later))
+        return Split(sorted(first, key=lambda item: item not in needed), later, needed)
+
+    return split
+
+
+class _Presence:
+    """Whether post-data entries (constraints and indexes) exist yet in the database being restored: each is
+    committed on its own, so once it is in the catalog it is done. Other kinds never count as done here (the
+    run that makes them is waited for instead). One connection, opened at the first question."""
+
+    def __init__(self, settings: Settings, env: Environment, database: str, entries: list[toc.TocEntry]) -> None:
+        self.settings, self.env, self.database = settings, env, database
+        self.entries = {entry.dump_id: entry for entry in entries}
+        self.conn: psycopg.Connection[Any] | None = None
+
+    def __call__(self, wanted: frozenset[int]) -> bool:
+        constraints = [self.entries[i] for i in wanted if self.entries[i].kind in ("CONSTRAINT", "FK CONSTRAINT")]
+        indexes = [self.entries[i] for i in wanted if self.entries[i].kind == "INDEX"]
+        if len(constraints) + len(indexes) != len(wanted) or any(" " not in e.name for e in constraints):
+            return False
+        if self.conn is None:
+            self.conn = connect(self.settings, self.env, "restore load", dbname=self.database)
+        tables, names = zip(*(e.name.split(" ", 1) for e in constraints), strict=True) if constraints else ((), ())
+        row = self.conn.execute(queries.load("restore/present_objects"), {
+            "constraint_schemas": [e.schema for e in constraints], "constraint_tables": list(tables),
+            "constraint_names": list(names), "index_schemas": [e.schema for e in indexes],
+            "index_names": [e.name for e in indexes]}).fetchone()
+        return row is not None and row[0] == len(wanted)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+
+
 def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, work: Path, *, database: str,
                     flags: list[str], jobs: int, client: PgBuild, progress: Progress | None,
+                    schema: dict[int, tuple[str, frozenset[int]]],
                     after_pre_data: Callable[[], None] = lambda: None) -> dict[str, int | None]:
     """pg_restore, section by section (backup/sections.py), from a folder of pipes fed by the repository; any
     failure on either side stops both. Returns the rows each table received as counted in the COPY text on its
@@ -164,7 +218,8 @@ def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, 
     # A partition may be loaded through its root (pg_dump --load-via-partition-root, automatic for some hash
     # partitioning), whose COPY locks partitions only as rows reach them: no early post-data then; and its rows
     # may land in another partition than the file's, so each file's rows are counted on the way.
-    partitioned = any(entry.kind == "TABLE ATTACH" for entry in toc.read_list(program, folder))
+    entries = toc.read_list(program, folder)
+    partitioned = any(entry.kind == "TABLE ATTACH" for entry in entries)
     frames_for_restore = client.major >= 16 and not partitioned
     piped: dict[str, str] = {}
     failed: ToolError | None = None
@@ -185,8 +240,15 @@ def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, 
         pipes = {int(file.split(".")[0]): name for name, file in piped.items() if file[:-4].isdigit()}
         feeder.start()
         try:
-            sections.run(lists, loading=lambda dump_id: not partitioned and dump_id in pipes
-                         and feeder.opened(pipes[dump_id]), after_pre_data=after_pre_data)
+            post_data = toc.data_section(program, folder, "post-data")
+            split = None if partitioned else post_data_split(schema, entries, post_data)
+            presence = _Presence(settings, env, database, post_data)
+            try:
+                sections.run(lists, loading=lambda dump_id: not partitioned and dump_id in pipes
+                             and feeder.opened(pipes[dump_id]), after_pre_data=after_pre_data, split=split,
+                             done=presence)
+            finally:
+                presence.close()
         except ToolError as exc:
             failed = exc  # reported after the streams' own errors, which name the object at fault
     finally:
@@ -370,7 +432,10 @@ def restore_database(settings: Settings, env: Environment, resolved: Resolved, *
         old = admin.execute(queries.load("restore/database_info"), {"name": target}).fetchone()
         owner = old[1] if old else admin.info.user
         with scratch(settings, f"restore-{manifest.name}") as work:
-            statements = toc.statements(toc.schema_sql(client.program("pg_restore"), source.write_toc(work / "toc")))
+            # --verbose: each entry's SQL comes after a header naming its dependencies (post_data_split).
+            schema_sql = toc.schema_sql(client.program("pg_restore"), source.write_toc(work / "toc"),
+                                        extra=["--verbose"])
+            statements = toc.statements(schema_sql)
             flags, warnings = role_flags(admin, statements)
             notify(f"{env.name}: restoring {manifest.name} into a fresh database {fresh!r} "
                    f"(pg_restore {client.version}, {env.backup.jobs} jobs)")
@@ -379,7 +444,7 @@ def restore_database(settings: Settings, env: Environment, resolved: Resolved, *
             try:
                 streamed = _run_pg_restore(
                     settings, env, source, work, database=fresh, flags=flags, jobs=env.backup.jobs, client=client,
-                    progress=progress(manifest.size),
+                    progress=progress(manifest.size), schema=toc.dependencies(schema_sql),
                     after_pre_data=lambda: paused.extend(pause_autovacuum(settings, env, fresh)))
                 if test or manifest.type == "schema":
                     # A test restore counts every table in the database itself, as an independent check.

@@ -58,10 +58,11 @@ def read_list(pg_restore: Path, folder: Path) -> list[TocEntry]:
     return parse_list(result.stdout)
 
 
-def data_section(pg_restore: Path, folder: Path) -> list[TocEntry]:
-    """The entries pg_restore restores in its data section (table data, sequence values, large objects)."""
+def data_section(pg_restore: Path, folder: Path, section: str = "data") -> list[TocEntry]:
+    """The entries pg_restore restores in its data section (table data, sequence values, large objects), or in
+    another `section`."""
     try:
-        result = run([pg_restore, "--list", "--section=data", folder], timeout=300)
+        result = run([pg_restore, "--list", f"--section={section}", folder], timeout=300)
     except ToolError as exc:
         raise FailedError(f"pg_restore cannot read the backup's table of contents: {exc.message}") from None
     return parse_list(result.stdout)
@@ -83,6 +84,29 @@ def schema_sql(pg_restore: Path, folder: Path, *, section: str | None = None, en
         return run(argv, timeout=600).stdout
     except ToolError as exc:
         raise FailedError(f"pg_restore cannot read the backup's schema: {exc.message}") from None
+
+
+_HEADER = re.compile(r"^-- TOC entry (\d+) \(class \d+ OID \d+\)\n(?:-- Dependencies: ([\d ]+)\n)?"
+                     r"-- Name: [^\n]*?; Type: ([^;\n]+);", re.MULTILINE)
+
+
+def dependencies(verbose_sql: str) -> dict[int, tuple[str, frozenset[int]]]:
+    """Each entry's type and the dump ids it depends on, from the headers `pg_restore --verbose --file=-` writes
+    before each entry (`-- TOC entry N (...)`, `-- Dependencies: ...`, `-- Name: ...; Type: ...;`)."""
+    return {int(found[1]): (found[3], frozenset(int(d) for d in (found[2] or "").split()))
+            for found in _HEADER.finditer(verbose_sql)}
+
+
+def closure(graph: dict[int, tuple[str, frozenset[int]]], dump_id: int) -> set[int]:
+    """Every entry `dump_id` depends on, directly or through other entries of `graph`."""
+    seen: set[int] = set()
+    pending = [dump_id]
+    while pending:
+        for dependency in graph.get(pending.pop(), ("", frozenset()))[1]:
+            if dependency not in seen:
+                seen.add(dependency)
+                pending.append(dependency)
+    return seen
 
 
 def data_files(entries: Iterable[TocEntry]) -> dict[int, TocEntry]:
