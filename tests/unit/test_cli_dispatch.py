@@ -19,7 +19,7 @@ LISTED = ["psql", "seed", "size", "table-sizes", "connections", "locks", "termin
           "backup", "restore", "maintenance", "security", "metrics", "archive", "index", "config", "wal", "schedule",
           "replica", "pooler", "incident", "integrity"]
 
-# Runs the real entry point with ARGV and prints which cuisine_db modules were imported by the end.
+# Runs the real entry point with ARGV and prints which cuisine_db (and rich.progress) modules it imported.
 PROBE = """
 import json, sys
 sys.argv = ["cuisine-db", *json.loads(sys.argv[1])]
@@ -28,7 +28,7 @@ try:
     main()
 except SystemExit:
     pass
-print("MODULES " + json.dumps(sorted(m for m in sys.modules if m.startswith("cuisine_db"))))
+print("MODULES " + json.dumps(sorted(m for m in sys.modules if m.startswith(("cuisine_db", "rich.progress")))))
 """
 
 
@@ -55,7 +55,8 @@ def test_a_command_imports_its_own_module_only(args: tuple[str, ...], needed: st
     assert needed in modules
     unrelated = {"cuisine_db.cli.archive", "cuisine_db.archive.service", "cuisine_db.cli.security",
                  "cuisine_db.cli.migrate", "cuisine_db.migrations.runner", "cuisine_db.cli.integrity",
-                 "cuisine_db.cli.incidents", "cuisine_db.cli.indexes"}
+                 "cuisine_db.cli.incidents", "cuisine_db.cli.indexes",
+                 "rich.progress"}  # drawn only on a terminal
     assert not modules & unrelated, modules & unrelated
 
 
@@ -101,3 +102,21 @@ def test_no_arguments_shows_the_help_and_exits_2() -> None:
     result = cli()
     assert result.returncode == 2
     assert "Usage: cuisine-db [OPTIONS] COMMAND [ARGS]..." in result.stdout and "dr-drill" in result.stdout
+
+
+def test_the_progress_bar_draws_on_a_terminal_and_stays_silent_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from cuisine_db.cli import backups
+
+    screen = io.StringIO()
+    monkeypatch.setattr(backups, "err", Console(file=screen, force_terminal=True, width=100))
+    with backups.progress_bar("backup", enabled=True) as start:
+        advance = start(2_000_000)
+        assert advance is not None
+        advance(1_000_000)
+    assert "backup" in screen.getvalue() and "MB" in screen.getvalue()
+    with backups.progress_bar("backup", enabled=False) as start:
+        assert start(10) is None
