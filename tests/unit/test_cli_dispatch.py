@@ -55,7 +55,8 @@ def test_a_command_imports_its_own_module_only(args: tuple[str, ...], needed: st
     assert needed in modules
     unrelated = {"cuisine_db.cli.archive", "cuisine_db.archive.service", "cuisine_db.cli.security",
                  "cuisine_db.cli.migrate", "cuisine_db.migrations.runner", "cuisine_db.cli.integrity",
-                 "cuisine_db.cli.incidents", "cuisine_db.cli.indexes",
+                 "cuisine_db.cli.incidents", "cuisine_db.cli.indexes", "cuisine_db.diagnose.connections",
+                 "cuisine_db.diagnose.locks", "cuisine_db.diagnose.sizes",
                  "rich.progress"}  # drawn only on a terminal
     assert not modules & unrelated, modules & unrelated
 
