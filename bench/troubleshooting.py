@@ -31,7 +31,9 @@ import psycopg
 from psycopg import sql
 
 from cuisine_db.config import load_settings
-from cuisine_db.diagnose import connection_usage, database_size, show_locks, table_sizes
+from cuisine_db.diagnose.connections import connection_usage
+from cuisine_db.diagnose.locks import show_locks
+from cuisine_db.diagnose.sizes import database_size, table_sizes
 from cuisine_db.migrations import migrate
 from cuisine_db.monitor import growth_report, run_monitor
 from cuisine_db.postgres import client_environ

@@ -1,85 +1,125 @@
-"""The `cuisine-db` command: parse, call a service, render. No SQL here."""
+"""The `cuisine-db` command: parse, call a service, render. No SQL here.
+
+Every command is listed in COMMANDS with the module that holds it (`cuisine_db.cli.<module>`). Only the module of
+the command being run is imported: start-up is paid on every command, and the backup and restore benchmarks
+(issue 3) measure it. `cuisine-db --help` loads them all, since it shows each command's help.
+"""
 
 from __future__ import annotations
 
+import importlib
 import sys
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import typer
 
 # Typer vendors click; its usage errors are caught here so each becomes one line and exit 2.
+from typer._click import Command
 from typer._click import exceptions as click_exceptions
+from typer.core import TyperGroup
 
-from cuisine_db.cli import (
-    archive,
-    backups,
-    clusters,
-    connections,
-    drill,
-    environments,
-    indexes,
-    locks,
-    maintenance,
-    migrate,
-    monitor,
-    pooler,
-    queries,
-    replicas,
-    restore,
-    schedule,
-    seed,
-    server_config,
-    sizes,
-    wal,
-)
-from cuisine_db.cli import security as security_cli
-from cuisine_db.cli.incidents import app as incident_app
-from cuisine_db.cli.integrity import app as integrity_app
 from cuisine_db.errors import EXIT_USAGE, CuisineDbError
+
+# command name -> (module in cuisine_db.cli, attribute): a Typer app is a group of subcommands, a function is
+# one command. In the order `cuisine-db --help` lists them: single commands first, then groups.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "psql": ("environments", "psql"),
+    "seed": ("seed", "seed"),
+    "size": ("sizes", "size"),
+    "table-sizes": ("sizes", "sizes"),
+    "connections": ("connections", "connections"),
+    "locks": ("locks", "locks"),
+    "terminate-query": ("locks", "terminate_query"),
+    "monitor": ("monitor", "monitor"),
+    "growth": ("monitor", "growth"),
+    # Performance tuning (issue 5)
+    "slow-queries": ("queries", "slow_queries"),
+    "explain": ("queries", "explain"),
+    "analyze": ("indexes", "analyze"),
+    "vacuum-analyze": ("indexes", "vacuum_analyze"),
+    "dr-drill": ("drill", "dr_drill"),
+    "env": ("environments", "env_app"),
+    "postgres": ("clusters", "postgres_app"),
+    "cluster": ("clusters", "cluster_app"),
+    "migrate": ("migrate", "app"),
+    "backup": ("backups", "app"),
+    "restore": ("restore", "app"),
+    "maintenance": ("maintenance", "app"),
+    "security": ("security", "app"),
+    "metrics": ("monitor", "metrics_app"),
+    "archive": ("archive", "app"),
+    "index": ("indexes", "app"),
+    "config": ("server_config", "app"),
+    # Point-in-time recovery (issue 4): WAL archiving (push/fetch/check take the light path in entry.py)
+    "wal": ("wal", "app"),
+    "schedule": ("schedule", "app"),
+    # Read replicas and pooling (issue 9)
+    "replica": ("replicas", "app"),
+    "pooler": ("pooler", "app"),
+    "incident": ("incidents", "app"),
+    "integrity": ("integrity", "app"),
+}
+
+# psql hands what it does not know (after `--`) to psql itself.
+CONTEXT_SETTINGS: dict[str, dict[str, Any]] = {
+    "psql": {"allow_extra_args": True, "ignore_unknown_options": True},
+}
+
+
+def load(name: str) -> Command:
+    """The click command for `cuisine-db NAME`, built exactly as Typer builds a registered command or group."""
+    module, attribute = COMMANDS[name]
+    target = getattr(importlib.import_module(f"cuisine_db.cli.{module}"), attribute)
+    holder = typer.Typer()  # a throwaway parent: Typer only turns a sub-app into a group through add_typer
+    if isinstance(target, typer.Typer):
+        holder.add_typer(target, name=name)
+    else:
+        holder.command(name, context_settings=CONTEXT_SETTINGS.get(name))(target)
+    return typer.main.get_group(holder).commands[name]
+
+
+class _Commands(Mapping[str, Command]):
+    """The registry as the mapping click reads: every name is listed, a command is built when it is looked up."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Command] = {}
+
+    def __getitem__(self, name: str) -> Command:
+        if name not in self._loaded:
+            if name not in COMMANDS:
+                raise KeyError(name)
+            self._loaded[name] = load(name)
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(COMMANDS)
+
+    def __len__(self) -> int:
+        return len(COMMANDS)
+
+
+class LazyGroup(TyperGroup):
+    """The top-level group: lists every command in COMMANDS and imports only the one looked up."""
+
+    def __init__(self, **attrs: Any) -> None:
+        super().__init__(**attrs)
+        self.commands = _Commands()  # type: ignore[assignment]  # read-only: nothing adds commands at run time
+
 
 app = typer.Typer(
     name="cuisine-db",
+    cls=LazyGroup,
     help="The Cuisine Code database runbook, as commands.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(environments.env_app, name="env")
-app.add_typer(clusters.postgres_app, name="postgres")
-app.add_typer(clusters.cluster_app, name="cluster")
-app.add_typer(migrate.app, name="migrate")
-app.add_typer(backups.app, name="backup")
-app.add_typer(restore.app, name="restore")
-app.add_typer(maintenance.app, name="maintenance")
-app.command("psql", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(
-    environments.psql
-)
-app.command("seed")(seed.seed)
-app.command("size")(sizes.size)
-app.command("table-sizes")(sizes.sizes)
-app.add_typer(security_cli.app, name="security")
-app.command("connections")(connections.connections)
-app.command("locks")(locks.locks)
-app.command("terminate-query")(locks.terminate_query)
-app.command("monitor")(monitor.monitor)
-app.command("growth")(monitor.growth)
-app.add_typer(monitor.metrics_app, name="metrics")
-app.add_typer(archive.app, name="archive")
-# Performance tuning (issue 5)
-app.command("slow-queries")(queries.slow_queries)
-app.command("explain")(queries.explain)
-app.command("analyze")(indexes.analyze)
-app.command("vacuum-analyze")(indexes.vacuum_analyze)
-app.add_typer(indexes.app, name="index")
-app.add_typer(server_config.app, name="config")
-# Point-in-time recovery (issue 4): WAL archiving (push/fetch/check take the light path in entry.py)
-app.add_typer(wal.app, name="wal")
-app.add_typer(schedule.app, name="schedule")
-# Read replicas and pooling (issue 9)
-app.add_typer(replicas.app, name="replica")
-app.add_typer(pooler.app, name="pooler")
-app.add_typer(incident_app, name="incident")
-app.add_typer(integrity_app, name="integrity")
-app.command("dr-drill")(drill.dr_drill)
+
+
+@app.callback()
+def _root() -> None:
+    """Without a callback Typer would not build a group, as no command is added to `app` itself."""
 
 
 def _one_line(text: str) -> str:

@@ -9,9 +9,9 @@ from rich.markup import escape
 from rich.tree import Tree
 
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
-from cuisine_db.diagnose import show_locks, terminate
+from cuisine_db.diagnose import terminate
 from cuisine_db.diagnose.humanize import duration
-from cuisine_db.diagnose.locks import BlockNode
+from cuisine_db.diagnose.locks import BlockNode, show_locks
 from cuisine_db.ops.journal import journaled
 
 
