@@ -110,6 +110,11 @@ def test_post_data_beside_the_last_table_loading_never_reads_or_needs_it_early(b
     assert restored.returncode == 0, restored.stderr
     with bproject.connect("development") as conn:
         assert conn.execute("SELECT * FROM ledger_totals ORDER BY user_id").fetchall() == expected
+        # Every table with rows was analysed, whether beside the last of post-data or after it.
+        unanalysed = conn.execute("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                                  "WHERE n.nspname = 'public' AND c.relkind = 'r' AND c.reltuples > 0 AND NOT EXISTS "
+                                  "(SELECT FROM pg_statistic s WHERE s.starelid = c.oid)").fetchall()
+        assert unanalysed == []
         keys = conn.execute("SELECT count(*) FROM pg_constraint WHERE contype IN ('p', 'f') AND conrelid IN "
                             "('ledger'::regclass, 'ledger_notes'::regclass)").fetchone()
         assert keys == (3,)

@@ -11,6 +11,7 @@ import contextlib
 import functools
 import queue
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -152,7 +153,12 @@ def post_data_split(schema: dict[int, tuple[str, frozenset[int]]], entries: list
                     and table not in closures[entry.dump_id])
             (first if free else later).append(entry.dump_id)
         needed = frozenset(first) & frozenset().union(*(closures[item] for item in later))
-        return Split(sorted(first, key=lambda item: item not in needed), later, needed)
+        used = set().union(*(schema[item][1] for item in later if item in schema))
+        known = all(item in schema for item in later)
+        settled = frozenset(name for name, dump_id in tables.items()
+                            if known and dump_id != table and dump_id not in used and name[0] is not None)
+        return Split(sorted(first, key=lambda item: item not in needed), later, needed,
+                     settled)  # type: ignore[arg-type]  # TABLE entries always have a schema
 
     return split
 
@@ -189,7 +195,8 @@ class _Presence:
 def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, work: Path, *, database: str,
                     flags: list[str], jobs: int, client: PgBuild, progress: Progress | None,
                     schema: dict[int, tuple[str, frozenset[int]]],
-                    after_pre_data: Callable[[], None] = lambda: None) -> dict[str, int | None]:
+                    after_pre_data: Callable[[], None] = lambda: None,
+                    early_done: Callable[[Split], None] = lambda _: None) -> dict[str, int | None]:
     """pg_restore, section by section (backup/sections.py), from a folder of pipes fed by the repository; any
     failure on either side stops both. Returns the rows each table received as counted in the COPY text on its
     way (checked against the manifest by the stream itself), or None for a table whose rows are to be checked
@@ -246,7 +253,7 @@ def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, 
             try:
                 sections.run(lists, loading=lambda dump_id: not partitioned and dump_id in pipes
                              and feeder.opened(pipes[dump_id]), after_pre_data=after_pre_data, split=split,
-                             done=presence)
+                             done=presence, early_done=early_done)
             finally:
                 presence.close()
         except ToolError as exc:
@@ -327,6 +334,53 @@ def analyze(settings: Settings, env: Environment, database: str, tables: list[tu
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(tables)))) as pool:
         for done in [pool.submit(work) for _ in range(max(1, min(jobs, len(tables))))]:
             done.result()
+
+
+class EarlyAnalyze:
+    """ANALYZE, while the last post-data entries run, the tables post-data is done with (Split.settled: their
+    indexes, expression indexes and statistics objects exist, and nothing still to come locks them), one at a
+    time and only while the database being restored has fewer working sessions than `jobs`: a core to spare
+    at the tail of post-data, where the foreign keys of the last table run one after the other. What it has not
+    reached when post-data ends is analysed with the rest."""
+
+    def __init__(self, settings: Settings, env: Environment, database: str, tables: list[tuple[str, str]],
+                 jobs: int) -> None:
+        self.settings, self.env, self.database, self.tables, self.jobs = settings, env, database, tables, jobs
+        self.stopping = threading.Event()
+        self.analyzed: list[tuple[str, str]] = []
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def start(self, plan: Split) -> None:
+        wanted = [table for table in self.tables if table in plan.settled]
+        if wanted and self.thread is None:
+            self.thread = threading.Thread(target=self._run, args=(wanted,), name="restore-analyze", daemon=True)
+            self.thread.start()
+
+    def _run(self, wanted: list[tuple[str, str]]) -> None:
+        try:
+            with connect(self.settings, self.env, "restore analyze", dbname=self.database) as conn:
+                for table in wanted:
+                    while not self.stopping.is_set():
+                        row = conn.execute(queries.load("restore/working_sessions")).fetchone()
+                        if row is None or row[0] < self.jobs:
+                            break
+                        self.stopping.wait(0.05)
+                    if self.stopping.is_set():
+                        return
+                    conn.execute(queries.load("restore/analyze_tables").format(tables=sql.Identifier(*table)))
+                    self.analyzed.append(table)
+        except BaseException as exc:
+            self.error = exc
+
+    def finish(self) -> list[tuple[str, str]]:
+        """Stop starting ANALYZEs (one running ends first); the tables analysed."""
+        self.stopping.set()
+        if self.thread is not None:
+            self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return list(self.analyzed)
 
 
 def pause_autovacuum(settings: Settings, env: Environment, database: str) -> list[tuple[str, str]]:
@@ -441,11 +495,20 @@ def restore_database(settings: Settings, env: Environment, resolved: Resolved, *
                    f"(pg_restore {client.version}, {env.backup.jobs} jobs)")
             _create_fresh(admin, fresh, manifest.dump, owner)
             paused: list[tuple[str, str]] = []
+            tables = [(t.schema, t.name) for t in manifest.tables]
+            early = EarlyAnalyze(settings, env, fresh, tables, env.backup.jobs)
             try:
-                streamed = _run_pg_restore(
-                    settings, env, source, work, database=fresh, flags=flags, jobs=env.backup.jobs, client=client,
-                    progress=progress(manifest.size), schema=toc.dependencies(schema_sql),
-                    after_pre_data=lambda: paused.extend(pause_autovacuum(settings, env, fresh)))
+                try:
+                    streamed = _run_pg_restore(
+                        settings, env, source, work, database=fresh, flags=flags, jobs=env.backup.jobs,
+                        client=client, progress=progress(manifest.size), schema=toc.dependencies(schema_sql),
+                        after_pre_data=lambda: paused.extend(pause_autovacuum(settings, env, fresh)),
+                        early_done=early.start if statistics else lambda _: None)
+                except BaseException:
+                    with contextlib.suppress(Exception):
+                        early.finish()  # the restore's own error is the one to report
+                    raise
+                analyzed = early.finish()
                 if test or manifest.type == "schema":
                     # A test restore counts every table in the database itself, as an independent check.
                     with connect(settings, env, "restore check", dbname=fresh) as check:
@@ -460,7 +523,7 @@ def restore_database(settings: Settings, env: Environment, resolved: Resolved, *
                         with connect(settings, env, "restore check", dbname=fresh) as check:
                             counted |= loaded_rows(check, unchecked)
                 if statistics:
-                    analyze(settings, env, fresh, [(t.schema, t.name) for t in manifest.tables], env.backup.jobs)
+                    analyze(settings, env, fresh, [t for t in tables if t not in analyzed], env.backup.jobs)
                 resume_autovacuum(settings, env, fresh, paused)
                 if test:
                     seconds = round(time.monotonic() - started, 3)

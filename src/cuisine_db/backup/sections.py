@@ -55,6 +55,7 @@ class Split(NamedTuple):
     first: list[int]
     later: list[int]
     needed: frozenset[int]
+    settled: frozenset[tuple[str, str]] = frozenset()  # tables whose post-data is all in `first`, unused by `later`
 
 
 def post_data_may_start(lists: Mapping[str, Sequence[int]], exited: Mapping[str, int | None],
@@ -101,13 +102,14 @@ class Sections:
 
     def run(self, data_lists: Sequence[Sequence[int]], loading: Callable[[int], bool] = lambda _: False,
             after_pre_data: Callable[[], None] = lambda: None,
-            split: Callable[[int], Split] | None = None, done: Callable[[frozenset[int]], bool] = lambda _: False
-            ) -> None:
+            split: Callable[[int], Split] | None = None, done: Callable[[frozenset[int]], bool] = lambda _: False,
+            early_done: Callable[[Split], None] = lambda _: None) -> None:
         """Restore everything; call from the main thread (pg_restore dies with the thread that started it).
         `after_pre_data` runs once the tables exist and before any row is loaded. `split(data dump id)` gives the
         post-data entries that do not depend on that data item's table, and the others: with it, post-data may
         start early (see the class), in two runs, the second once the last table is loaded and what it needs of the
-        first is done (`done(dump ids)`: those entries exist in the database; or the first run exited)."""
+        first is done (`done(dump ids)`: those entries exist in the database; or the first run exited).
+        `early_done(split)` runs when that first run has finished."""
         paths = [self._list(f"data-{number}", items) for number, items in enumerate(data_lists)]
         self._stage({"pre-data": [*self.common, "--section=pre-data", self.folder]})
         if self.killed.is_set():
@@ -147,7 +149,14 @@ class Sections:
                 return None
             return post_data("post-data", planned[0].later, self.jobs) if planned[0].later else SKIP
 
-        self._stage(data, followers=[("post-data-early", early), ("post-data", late)])
+        def after_early(exited: Mapping[str, int | None]) -> list[str | Path] | None:
+            if planned and exited.get("post-data-early") != 0:
+                return None
+            if planned:
+                early_done(planned[0])
+            return SKIP
+
+        self._stage(data, followers=[("post-data-early", early), ("post-data", late), ("early-done", after_early)])
 
     def _list(self, name: str, entries: Sequence[int]) -> Path:
         path = self.work / f"{name}.list"
