@@ -135,13 +135,18 @@ def _failed(returncode: int, stderr: str, source: Target | None) -> None:
 
 def _stream_dump(process: Any, folder: Path, repository: Repository, key_prefix: str, recipients: list[Any],
                  level: int, jobs: int, progress: Progress | None) -> dict[str, StoredObject]:
-    """Store every file pg_dump writes while it writes them; stop everything at the first failure."""
+    """Store every file pg_dump writes while it writes them; stop everything at the first failure.
+
+    Table data is compressed on `jobs` of zstd's own threads (the stored frame is the same single standard
+    frame): one thread per file fell behind pg_dump on the largest table, whose last second was then compressed
+    on one core after pg_dump had exited (measured at seed scale 30: 1.1-1.5 s after pg_dump's exit, 0.4 s with
+    two threads)."""
 
     def handle(name: str, growing: GrowingFile) -> StoredObject:
         try:
             rows = name.endswith(".dat") and name[:-4].isdigit()
             return store(repository, key_prefix + object_name(name), growing, recipients, level=level,
-                         count_rows=rows, progress=progress)
+                         count_rows=rows, progress=progress, threads=jobs if rows else 0)
         finally:
             if name != "toc.dat":  # kept for pg_restore --list; the data files go as soon as they are stored
                 with contextlib.suppress(FileNotFoundError):
