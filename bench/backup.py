@@ -7,6 +7,7 @@ over 1 GB of table data), then alternates, `--repeat` times:
     repository, through the CLI as an operator runs it;
   - raw `pg_restore --jobs=2` of that folder into a new database, and `cuisine-db restore database` of the
     backup (fresh database fed from the repository, row counts checked, ANALYZE, swap).
+Autovacuum is off in the scratch cluster while timing, so that no run pays for vacuuming the one before it.
 Prints every run, the medians and the ratios as JSON.
 
     .venv/bin/python bench/backup.py --scale 30 --repeat 3 [--version 18]
@@ -73,6 +74,12 @@ def main() -> None:
         migrate(scratch, env)
         seeded = load(scratch, env, scale=args.scale)
         with connect(scratch, env, "bench") as conn:
+            # No autovacuum in the timed runs: otherwise each restore competes with autovacuum's first VACUUM
+            # of the database the run before it just loaded (1.1 GB), whichever tool that was. (db-restore keeps
+            # autovacuum off its own tables while they load either way.)
+            conn.execute("ALTER SYSTEM SET autovacuum = off")
+            conn.execute("SELECT pg_reload_conf()")
+            conn.execute("VACUUM ANALYZE")
             conn.execute("CHECKPOINT")
         params = connection_params(scratch, env)
         identity = pyrage.x25519.Identity.generate()
