@@ -76,10 +76,11 @@ class Sections:
     constraints of the tables already loaded, as one pg_restore would meanwhile, and takes only the entries
     that do not depend on the loading table (`split`, from the archive's own dependencies: its indexes,
     constraints, the foreign keys that reference it, and every materialized view's data, whose refresh would
-    read the table without waiting for its COPY). The rest runs once that table is loaded and the first run
-    is done: no post-data worker sits waiting on the loading table's lock while other entries are ready (with
-    one post-data run, both workers were seen blocked on it for 1.7 s at seed scale 30). A table not begun
-    yet holds no lock, so post-data never starts before every data run is past that point."""
+    read the table without waiting for its COPY). The rest runs once that table is loaded and what it needs of
+    the first run exists (the first run may still be finishing the rest of its own): no post-data worker sits
+    waiting on the loading table's lock while other entries are ready (with one post-data run, both workers
+    were seen blocked on it for 1.7 s at seed scale 30). A table not begun yet holds no lock, so post-data
+    never starts before every data run is past that point."""
 
     def __init__(self, program: Path, folder: Path, work: Path, *, database: str, flags: Sequence[str],
                  jobs: int, environ: Mapping[str, str]) -> None:
