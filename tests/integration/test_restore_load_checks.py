@@ -10,7 +10,7 @@ from backup_fixtures import BackupProject, clone
 from conftest import Server
 
 from cuisine_db.backup.manifest import TableEntry
-from cuisine_db.backup.restore import loaded_rows, pause_autovacuum, resume_autovacuum
+from cuisine_db.backup.restore_load import loaded_rows, pause_autovacuum, resume_autovacuum
 from cuisine_db.errors import FailedError
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cuisine_db.backup.restore import post_data_split
+from cuisine_db.backup.restore_load import post_data_split
 from cuisine_db.backup.sections import balance, data_sizes, post_data_may_start
 from cuisine_db.backup.toc import TocEntry, closure, dependencies
 
