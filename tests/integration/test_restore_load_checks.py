@@ -8,6 +8,7 @@ import time
 import pytest
 from backup_fixtures import BackupProject, clone
 from conftest import Server
+from psycopg import sql
 
 from cuisine_db.backup.manifest import TableEntry
 from cuisine_db.backup.restore_load import loaded_rows, pause_autovacuum, resume_autovacuum
@@ -20,7 +21,7 @@ def insert(server: Server, database: str, table: str, rows: int, *, counted: boo
     with server.admin(database) as conn:
         if not counted:
             conn.execute("SET track_counts = off")
-        conn.execute(f"INSERT INTO {table} SELECT generate_series(1, {rows})")
+        conn.execute(sql.SQL("INSERT INTO {} SELECT generate_series(1, %s)").format(sql.Identifier(table)), [rows])
         pid = conn.info.backend_pid
     with server.admin() as conn:
         for _ in range(100):

@@ -14,7 +14,7 @@ import pytest
 
 from cuisine_db.storage import LocalRepository, ObjectExists
 from cuisine_db.storage.growing import GrowingFile
-from cuisine_db.storage.pipeline import IntegrityError, fetch, store
+from cuisine_db.storage.pipeline import FetchedObject, IntegrityError, StoredObject, fetch, store
 
 IDENTITY = pyrage.x25519.Identity.generate()
 RECIPIENT = IDENTITY.to_public()
@@ -40,16 +40,22 @@ def test_round_trip_counts_rows_and_checks_everything(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "repo" / "backups" / "x").iterdir()) == ["1.dat.zst.age"]
 
 
-def test_a_compressed_fetch_hands_over_the_stored_zstd_frame_and_still_checks_and_counts_it(tmp_path: Path) -> None:
-    import zstandard
-
+def fetch_frames(tmp_path: Path, **options: bool) -> tuple[LocalRepository, StoredObject, bytes, FetchedObject, bytes]:
+    """A stored table file fetched with compressed=True: the repository, what was stored, the plain data, what
+    the fetch returned and the frames it wrote."""
     repository = LocalRepository(tmp_path / "repo")
     data = copy_text(20_000)
     stored = store(repository, "backups/x/1.dat.zst.age", io.BytesIO(data), [RECIPIENT], count_rows=True)
     out = io.BytesIO()
     fetched = fetch(repository, stored.key, out, [IDENTITY], expect_size=stored.size, expect_sha256=stored.sha256,
-                    count_rows=True, compressed=True)
-    frame = out.getvalue()
+                    compressed=True, **options)
+    return repository, stored, data, fetched, out.getvalue()
+
+
+def test_a_compressed_fetch_hands_over_the_stored_zstd_frame_and_still_checks_and_counts_it(tmp_path: Path) -> None:
+    import zstandard
+
+    _, _, data, fetched, frame = fetch_frames(tmp_path, count_rows=True)
     assert len(frame) < len(data) and fetched.rows == 20_000 and fetched.plain_size == len(data)
     # One standard frame, with its checksum, that any zstd reader (pg_restore 16+, the zstd tool) decompresses.
     assert zstandard.get_frame_parameters(frame).has_checksum
@@ -60,13 +66,7 @@ def test_frames_handed_on_without_decompressing_are_still_held_to_the_stored_siz
         tmp_path: Path) -> None:
     import zstandard
 
-    repository = LocalRepository(tmp_path / "repo")
-    data = copy_text(20_000)
-    stored = store(repository, "backups/x/1.dat.zst.age", io.BytesIO(data), [RECIPIENT], count_rows=True)
-    out = io.BytesIO()
-    fetched = fetch(repository, stored.key, out, [IDENTITY], expect_size=stored.size, expect_sha256=stored.sha256,
-                    compressed=True, decompress=False)
-    frame = out.getvalue()
+    repository, stored, data, fetched, frame = fetch_frames(tmp_path, decompress=False)
     assert fetched.rows is None and fetched.plain_size == len(frame) < len(data)
     assert zstandard.ZstdDecompressor().stream_reader(io.BytesIO(frame)).read() == data
     path = repository.path(stored.key)

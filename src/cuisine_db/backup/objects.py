@@ -33,17 +33,18 @@ class BackupSource:
                              "the manifest lists no such object: the backup is incomplete")
 
     def stream(self, entry: ObjectEntry, destination: Any, *, progress: Progress | None = None,
-               compressed: bool = False, decompress: bool = True) -> FetchedObject:
-        """Write an object's plain bytes (or, `compressed`, its zstd frames) to `destination` (None: only check
-        it); the stored size, sha256, plain size and, for table data, the row count must match the manifest.
+               frames: bool = False) -> FetchedObject:
+        """Write an object's plain bytes to `destination` (None: only check it); the stored size, sha256, plain
+        size and, for table data, the row count must match the manifest.
 
-        `compressed` without `decompress` hands the frames on without decompressing them here: the stored size
-        and sha256 (the exact bytes the backup wrote, whose rows the manifest counted) and age's authentication
-        of every chunk are then the check, and the caller checks the rows where they arrive (rows is None)."""
+        `frames` writes its zstd frames as stored instead, for a reader that decompresses them itself (pg_restore
+        16+), without decompressing them here: the stored size and sha256 (the exact bytes the backup wrote, whose
+        rows the manifest counted) and age's authentication of every chunk are then the check, and the caller
+        checks the rows where they arrive (rows is None)."""
         fetched = fetch(self.repository, self.key(entry), destination, self.identities, expect_size=entry.size,
-                        expect_sha256=entry.sha256, count_rows=entry.rows is not None and decompress,
-                        progress=progress, compressed=compressed, decompress=decompress)
-        if not decompress:
+                        expect_sha256=entry.sha256, count_rows=entry.rows is not None and not frames,
+                        progress=progress, compressed=frames, decompress=not frames)
+        if frames:
             return fetched
         if fetched.plain_size != entry.plain_size:
             raise IntegrityError(self.key(entry), f"decrypts to {fetched.plain_size} bytes, the manifest says "

@@ -138,7 +138,7 @@ def drop_quietly(settings: Settings, env: Environment, admin: psycopg.Connection
 
 def _produce(source: BackupSource, entry: ObjectEntry, progress: Progress | None, frames: bool,
              out: BinaryIO) -> Any:
-    return source.stream(entry, out, progress=progress, compressed=frames, decompress=not frames)
+    return source.stream(entry, out, progress=progress, frames=frames)
 
 
 def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, work: Path, *, database: str,
@@ -192,11 +192,11 @@ def _run_pg_restore(settings: Settings, env: Environment, source: BackupSource, 
             piped[name] = entry.file
             feeder.pipe(name, functools.partial(_produce, source, entry, progress, frames))
         sizes = {entry.file: entry.plain_size for entry in source.manifest.objects}
-        lists = balance(data_sizes(toc.data_section(program, folder), sizes), jobs)
+        lists = balance(data_sizes(toc.read_list(program, folder, "data"), sizes), jobs)
         pipes = {int(file.split(".")[0]): name for name, file in piped.items() if file[:-4].isdigit()}
         feeder.start()
         try:
-            post_data = toc.data_section(program, folder, "post-data")
+            post_data = toc.read_list(program, folder, "post-data")
             split = None if partitioned else post_data_split(schema, entries, post_data)
             presence = Presence(settings, env, database, post_data)
             try:

@@ -50,19 +50,11 @@ def parse_list(text: str) -> list[TocEntry]:
     return entries
 
 
-def read_list(pg_restore: Path, folder: Path) -> list[TocEntry]:
+def read_list(pg_restore: Path, folder: Path, section: str | None = None) -> list[TocEntry]:
+    """The entries of `pg_restore --list`, or only those it restores in one `section` (pre-data, data: table data,
+    sequence values and large objects; post-data)."""
     try:
-        result = run([pg_restore, "--list", folder], timeout=300)
-    except ToolError as exc:
-        raise FailedError(f"pg_restore cannot read the backup's table of contents: {exc.message}") from None
-    return parse_list(result.stdout)
-
-
-def data_section(pg_restore: Path, folder: Path, section: str = "data") -> list[TocEntry]:
-    """The entries pg_restore restores in its data section (table data, sequence values, large objects), or in
-    another `section`."""
-    try:
-        result = run([pg_restore, "--list", f"--section={section}", folder], timeout=300)
+        result = run([pg_restore, "--list", *([f"--section={section}"] if section else []), folder], timeout=300)
     except ToolError as exc:
         raise FailedError(f"pg_restore cannot read the backup's table of contents: {exc.message}") from None
     return parse_list(result.stdout)
