@@ -57,7 +57,7 @@ def test_retention_keeps_every_segment_a_kept_backup_needs(tmp_path: Path, age_k
         binaries.install(MAJOR, cache_dir())
     project = make_pitr_project(tmp_path / "retention", MAJOR, age_keys)
     with project.config.open("a") as config:
-        config.write("[environments.production.backup.retention]\ndaily = 1\nweekly = 0\nmonthly = 0\n")
+        config.write("[environments.production.backup.retention]\ndaily = 0\nweekly = 0\nmonthly = 0\n")
     try:
         project.ok("wal", "enable", "--env", "production", "--restart", "--yes")
         with project.connect() as conn:
@@ -82,7 +82,7 @@ def test_retention_keeps_every_segment_a_kept_backup_needs(tmp_path: Path, age_k
         assert preview["wal_expired"] == len(before - needed)
         assert _archived(project) == before, "a dry run removed something"
 
-        done = json.loads(project.ok("backup", "expire", "--env", "production", "--json").stdout)
+        done = json.loads(project.ok("backup", "expire", "--env", "production", "--json", "--yes").stdout)
         assert done["expired"] == [older.name] and done["wal_kept_from"] == newer.dump["start_wal"]
         assert _archived(project) == needed, "retention removed WAL the kept backup needs, or kept older WAL"
         assert [e.name for e in catalog.list_backups(project.settings, env)] == [newer.name]

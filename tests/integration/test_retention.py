@@ -34,7 +34,7 @@ def fake_backup(repository: Repository, at: datetime, *, complete: bool = True) 
 
 
 def expire(config: Path, environ: dict[str, str], *extra: str) -> dict[str, object]:
-    result = subprocess.run([*CLI, "backup", "expire", "--env", "production", "--json", *extra],
+    result = subprocess.run([*CLI, "backup", "expire", "--env", "production", "--json", "--yes", *extra],
                             env={**os.environ, "CUISINE_DB_CONFIG": str(config), **environ},
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
