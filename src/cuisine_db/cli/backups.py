@@ -278,7 +278,7 @@ def expire(env: EnvOption = None,
 
 
 def _when(at: datetime | None) -> str:
-    return f"{at:%Y-%m-%d %H:%M} UTC" if at is not None else "none (no physical backup)"
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC" if at is not None else "none (no physical backup)"
 
 
 def _show_retention(report: retention.ExpireReport) -> None:
