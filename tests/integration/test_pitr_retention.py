@@ -130,6 +130,8 @@ def test_schedule_show(tmp_path: Path) -> None:
     assert "OnCalendar=*-*-* 01:00:00 UTC" in units and "OnCalendar=*:0/15" in units
     assert [step[:2] for step in body["jobs"]["nightly"]["steps"]] == [["backup", "create"], ["backup", "expire"],
                                                                         ["backup", "verify"]]
+    # The schedule confirms retention explicitly: unattended, a protected environment would refuse it otherwise.
+    assert body["jobs"]["nightly"]["steps"][1] == ["backup", "expire", "--env", "production", "--yes"]
     bad = show("--format", "crontab")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     config.write_text(config.read_text().replace('"01:00"', '"25:00"'))

@@ -74,6 +74,23 @@ def test_a_physical_test_restore_replays_checks_and_records_its_recovery_time(ma
         assert kept.returncode == 2 and _record(project, full["name"]) == before, kept.stderr
         listed = json.loads(project.ok("backup", "list", "--env", "production", "--json").stdout)
         assert next(b for b in listed if b["name"] == full["name"])["test_restore"]["ok"] is True
+        if major >= 17:
+            # An incremental chain: combined (pg_combinebackup) in the throwaway cluster, with the rows added since.
+            made = json.loads(project.ok("backup", "create", "--env", "production", "--type", "incremental",
+                                         "--json").stdout)
+            assert made["depends_on"] == full["name"]
+            project.ok("restore", "test", "--env", "production", "--backup", made["name"])
+            chained = catalog.Check.from_json(_record(project, made["name"]) or b"")
+            assert chained is not None and chained.ok and chained.details["tables"]["public.dishes"] == 5100
+        # A real failure (an object of the backup is gone) is recorded, and the throwaway cluster goes all the same.
+        repository = open_repository(project.settings, project.settings.env("production"))
+        repository.delete([i.key for i in repository.list(prefix(full["name"])) if "pg_wal.tar" in i.key])
+        broken = project.cli("restore", "test", "--env", "production", "--backup", full["name"])
+        assert broken.returncode in (1, 3), broken.stdout + broken.stderr
+        failed = catalog.Check.from_json(_record(project, full["name"]) or b"")
+        assert failed is not None and not failed.ok and failed.problems
+        assert not workspace.exists() or not any(workspace.iterdir())
+        assert not [line for line in _postgres_on(project.root) if "/tmp/" in line]
     finally:
         project.destroy()
 
