@@ -68,6 +68,13 @@ def test_a_physical_test_restore_replays_checks_and_records_its_recovery_time(ma
         workspace = project.root / ".cuisine" / "tmp"
         assert not workspace.exists() or not any(workspace.iterdir())
         assert not [line for line in _postgres_on(project.root) if "/tmp/" in line]
+        # As the runbook writes it: production's backup tested from another environment, reading production's keys
+        # and archive; that environment's own server is not needed.
+        beside = project.cli("restore", "test", "--env", "development", "--backup", full["name"], "--json")
+        assert beside.returncode == 0, beside.stderr
+        assert json.loads(beside.stdout)["physical"] is True
+        elsewhere = catalog.Check.from_json(_record(project, full["name"]) or b"")
+        assert elsewhere is not None and elsewhere.ok and elsewhere.details["env"] == "development"
         # --keep means nothing for a throwaway cluster: bad input, and the good record stays as it was.
         before = _record(project, full["name"])
         kept = project.cli("restore", "test", "--env", "production", "--backup", full["name"], "--keep")

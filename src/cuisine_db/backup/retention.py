@@ -65,7 +65,7 @@ def plan(backups: Sequence[Candidate], policy: Retention) -> dict[str, list[str]
     newest_first = sorted(backups, key=lambda b: (b.taken_at, b.name), reverse=True)
     keep: dict[str, list[str]] = defaultdict(list)
 
-    def rule(label: str, count: int, bucket: Callable[[datetime], Hashable]) -> None:
+    def rule(label: str, count: int, bucket: Callable[[datetime], str]) -> None:
         seen: set[Hashable] = set()
         for backup in newest_first:
             key = bucket(backup.taken_at.astimezone(UTC))
@@ -74,11 +74,11 @@ def plan(backups: Sequence[Candidate], policy: Retention) -> dict[str, list[str]
             if len(seen) >= count:
                 return
             seen.add(key)
-            keep[backup.name].append(label)
+            keep[backup.name].append(f"{label} {key}")  # the slot it fills: "daily 2026-12-05"
 
-    rule("daily", policy.daily, lambda at: at.date())
-    rule("weekly", policy.weekly, lambda at: tuple(at.isocalendar())[:2])
-    rule("monthly", policy.monthly, lambda at: (at.year, at.month))
+    rule("daily", policy.daily, lambda at: f"{at:%Y-%m-%d}")
+    rule("weekly", policy.weekly, lambda at: "{}-W{:02d}".format(*at.isocalendar()[:2]))
+    rule("monthly", policy.monthly, lambda at: f"{at:%Y-%m}")
     if newest_first:
         keep[newest_first[0].name].append("newest")
     _with_chains(keep, backups)
