@@ -20,6 +20,7 @@ environment before the operator typed the environment's name (or passed --yes: t
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -248,13 +249,11 @@ def expire(settings: Settings, env: Environment, *, dry_run: bool = False, yes: 
     repository.delete([key for name in going + abandoned for key in again.objects.get(name, ())])
     repository.delete([item.key for item in wal])
     temporaries = repository.cleanup(timedelta(hours=env.backup.retention.incomplete_after_hours))
-    report = again.report
-    kept = {name: reasons for name, reasons in report.kept.items() if name not in going}
-    return ExpireReport(report.env, report.repository, False, kept, going, abandoned, report.damaged,
-                        report.in_progress, temporaries, len(wal), sum(item.size for item in wal),
-                        report.wal_kept_from, report.types, min((i.name for i in wal), default=None),
-                        max((i.name for i in wal), default=None), report.window_before, report.window_after,
-                        report.promised_from, report.protected)
+    return dataclasses.replace(
+        again.report, dry_run=False, expired=going, abandoned=abandoned, temporaries=temporaries,
+        wal_expired=len(wal), wal_bytes=sum(item.size for item in wal),
+        wal_first=min((item.name for item in wal), default=None),
+        wal_last=max((item.name for item in wal), default=None))
 
 
 def _expired_wal(repository: Repository, env: Environment, kept: list[BackupEntry]
