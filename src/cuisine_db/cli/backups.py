@@ -260,7 +260,7 @@ def expire(env: EnvOption = None,
     s = settings()
     chosen = environment(env)
     ask = None
-    if sys.stdin.isatty():
+    if sys.stdin.isatty() and not json:  # --json is for scripts: they confirm with --yes
         def ask(question: str) -> str:
             return str(typer.prompt(question, default="", show_default=False, err=True))
     with journaled(s, chosen, "backup expire", {"dry_run": dry_run, "yes": yes}) as entry:
@@ -303,9 +303,8 @@ def _show_retention(report: retention.ExpireReport) -> None:
         say(f"archived WAL: none goes (kept from {report.wal_kept_from})")
     say(f"point-in-time window: from {_when(report.window_before)} to now; afterwards from "
         f"{_when(report.window_after)} to now (the policy promises from {_when(report.promised_from)})")
-    going = len([name for name in report.types if name not in report.kept]) + len(report.abandoned)
-    say(f"{report.env}: {going} backup(s) and {report.wal_expired} WAL file(s) to delete, "
-        f"{len(report.kept)} backup(s) stay")
+    say(f"{report.env}: {len(report.expired) + len(report.abandoned)} backup(s) and {report.wal_expired} WAL "
+        f"file(s) to delete, {len(report.kept)} backup(s) stay")
 
 
 @app.command("status")
