@@ -13,7 +13,12 @@ import pytest
 from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR, S3Server, gfs_by_calendar
 from conftest import CLI
 
-from cuisine_db.backup.manifest import Manifest, ObjectEntry, prefix
+from cuisine_db.backup import catalog
+from cuisine_db.backup.manifest import VERIFICATION, Manifest, ObjectEntry, prefix
+from cuisine_db.backup.retention import ExpireReport
+from cuisine_db.backup.retention import expire as run_expire
+from cuisine_db.config import load_settings
+from cuisine_db.errors import RefusedError
 from cuisine_db.storage import LocalRepository, Repository
 from cuisine_db.storage.s3 import S3Location, S3Repository
 
@@ -83,13 +88,6 @@ def test_400_days_of_daily_backups_leave_exactly_the_gfs_set(backend: str, tmp_p
 
 
 def test_confirmation_lives_in_the_service_and_only_what_was_shown_and_still_goes_is_deleted(tmp_path: Path) -> None:
-    from cuisine_db.backup import catalog
-    from cuisine_db.backup.manifest import VERIFICATION
-    from cuisine_db.backup.retention import ExpireReport
-    from cuisine_db.backup.retention import expire as run_expire
-    from cuisine_db.config import load_settings
-    from cuisine_db.errors import RefusedError
-
     repository = LocalRepository(tmp_path / "repo")
     config = tmp_path / "cuisine-db.toml"
     config.write_text('[environments.production]\ndsn = "host=127.0.0.1 port=1 dbname=x"\nprotected = true\n'
