@@ -182,8 +182,8 @@ db-verify-backup: $(READY) ## Checksums, decryption and pg_restore --list of bac
 	@$(CLI) backup verify $(call q,$(backup)) $(ENV_FLAG)
 db-test-restore: $(READY) ## Restore backup=NAME beside env's database (staging), compare row counts, time it
 	@$(CLI) restore test $(ENV_FLAG) --backup $(call q,$(backup))
-db-expire-backups: $(READY) ## Grandfather-father-son retention of env's backups (dry-run=1 to preview)
-	@$(CLI) backup expire $(ENV_FLAG) $(if $(filter 1 yes true,$(dry-run)),--dry-run)
+db-expire-backups: $(READY) ## Retention of env's backups: shows the plan, then asks on protected envs (yes=1; dry-run=1 only shows)
+	@$(CLI) backup expire $(ENV_FLAG) $(if $(filter 1 yes true,$(dry-run)),--dry-run) $(YES_FLAG)
 db-restore-leftovers: $(READY) ## Databases kept by restores on env (drop: cuisine-db restore drop-leftover)
 	@$(CLI) restore leftovers $(ENV_FLAG)
 db-maintenance-mode: $(READY) ## enable|disable (status without either): block application roles [reason="..."]

@@ -85,7 +85,8 @@ def test_retention_over_400_days_keeps_exactly_the_gfs_set(today: date) -> None:
     history = daily(400, today)
     kept = plan(history, Retention())
     assert {c.taken_at.date() for c in history if c.name in kept} == gfs_by_calendar(today, 7, 4, 12)
-    assert kept[history[-1].name][0] == "daily"
+    assert kept[history[-1].name][0] == f"daily {today:%Y-%m-%d}"
+    assert kept[history[-1].name][1] == "weekly {}-W{:02d}".format(*today.isocalendar()[:2])
     custom = plan(history, Retention(daily=3, weekly=2, monthly=6))
     assert {c.taken_at.date() for c in history if c.name in custom} == gfs_by_calendar(today, 3, 2, 6)
 
