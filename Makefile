@@ -142,8 +142,8 @@ flag01 = $(if $(filter 1 yes true,$($(1))),$(2),$(if $(filter-out 0 no false,$($
 	db-vacuum-analyze db-show-config db-update-config db-recommend-config
 db-slow-queries: $(READY) ## Statements with the most total time (pg_stat_statements): limit=N
 	@$(CLI) slow-queries $(ENV_FLAG) $(if $(limit),--limit $(call q,$(limit))) $(REPLICA_FLAG)
-db-explain: $(READY) ## EXPLAIN (ANALYZE, BUFFERS), always rolled back: query="..." [analyze=0] [params=v1,v2] [timeout=30s]
-	@$(CLI) explain $(ENV_FLAG) $(call q,$(query)) $(if $(filter 0 no false,$(analyze)),--plan-only,$(call flag01,analyze,)) $(if $(params),--params $(call q,$(params))) $(if $(timeout),--timeout $(call q,$(timeout)))
+db-explain: $(READY) ## EXPLAIN (ANALYZE, BUFFERS), always rolled back: query="..." [analyze=0] [params=v1,v2] [timeout=30s] [yes=1]
+	@$(CLI) explain $(ENV_FLAG) $(call q,$(query)) $(if $(filter 0 no false,$(analyze)),--plan-only,$(call flag01,analyze,)) $(if $(params),--params $(call q,$(params))) $(if $(timeout),--timeout $(call q,$(timeout))) $(YES_FLAG)
 db-analyze: $(READY) ## Weekly index analysis and recommended indexes, all tables: [method=auto|hypopg|rules] [min_days=N]
 	@$(CLI) analyze $(ENV_FLAG) $(if $(method),--method $(call q,$(method))) $(if $(min_days),--min-days $(call q,$(min_days)))
 db-analyze-table: $(READY) ## Index analysis and recommended indexes for one table: table=recipes

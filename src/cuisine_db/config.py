@@ -80,7 +80,7 @@ class Monitoring(BaseModel):
                 raise ValueError(f"{low} must not be above {high}")
         return self
 # The purposes the tool connects for besides "admin" (the environment's own connection): see postgres/purposes.py.
-Purpose = Literal["backup", "monitoring", "operator"]
+Purpose = Literal["backup", "monitoring", "operator", "explain"]
 
 
 class RoleRef(BaseModel):
