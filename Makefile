@@ -14,6 +14,7 @@ READY := $(VENV)/.installed
 q = '$(subst ','\'',$(1))'
 ENV_FLAG = $(if $(env),--env $(call q,$(env)))
 YES_FLAG = $(if $(filter 1 yes true,$(yes)),--yes)
+OVERWRITE_FLAG = $(if $(filter 1 yes true,$(overwrite)),--overwrite)
 
 .DEFAULT_GOAL := help
 .PHONY: help demo test lint install-postgres \
@@ -104,10 +105,10 @@ db-setup-roles: $(READY) ## The tool's own least-privilege roles: backup, monito
 	@$(CLI) security setup-roles $(ENV_FLAG) $(if $(filter 1 yes true,$(rotate)),--rotate)
 db-enable-audit: $(READY) ## pgaudit (or log_statement=ddl) and connection logging [classes="ddl, role, write"] [yes=1]
 	@$(CLI) security enable-audit $(ENV_FLAG) $(if $(classes),--classes $(call q,$(classes))) $(YES_FLAG)
-db-audit-report: $(READY) ## Audit report from the server's logs: start=YYYY-MM-DD end=YYYY-MM-DD [markdown=FILE]
-	@$(CLI) security audit-report $(ENV_FLAG) $(if $(start),--start $(call q,$(start))) $(if $(end),--end $(call q,$(end))) $(if $(hours),--hours $(call q,$(hours))) $(if $(markdown),--markdown $(call q,$(markdown))) $(REPLICA_FLAG)
-db-security-check: $(READY) ## CIS-benchmark checks with fixes; exit 1 on high findings [markdown=FILE]
-	@$(CLI) security check $(ENV_FLAG) $(if $(markdown),--markdown $(call q,$(markdown)))
+db-audit-report: $(READY) ## Audit report from the server's logs: start=YYYY-MM-DD end=YYYY-MM-DD [markdown=FILE [overwrite=1]]
+	@$(CLI) security audit-report $(ENV_FLAG) $(if $(start),--start $(call q,$(start))) $(if $(end),--end $(call q,$(end))) $(if $(hours),--hours $(call q,$(hours))) $(if $(markdown),--markdown $(call q,$(markdown))) $(OVERWRITE_FLAG) $(REPLICA_FLAG)
+db-security-check: $(READY) ## CIS-benchmark checks with fixes; exit 1 on high findings [markdown=FILE [overwrite=1]]
+	@$(CLI) security check $(ENV_FLAG) $(if $(markdown),--markdown $(call q,$(markdown))) $(OVERWRITE_FLAG)
 
 # --- Troubleshooting and monitoring ---------------------------------------------------------------
 # Variables: pid (db-terminate-query), mode=auto|cancel|terminate, nagios=1 and window=SECONDS (db-monitor),
