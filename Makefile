@@ -157,8 +157,8 @@ db-vacuum-analyze: $(READY) ## VACUUM (ANALYZE) table=T (comma-separated for sev
 	@$(CLI) vacuum-analyze $(ENV_FLAG) --table $(call q,$(table))
 db-show-config: $(READY) ## Non-default settings: source, context, pending restart ([all=1] for every one)
 	@$(CLI) config show $(ENV_FLAG) $(call flag01,all,--all)
-db-update-config: $(READY) ## Validated ALTER SYSTEM + reload: param=max_connections value=200 [restart=1] [reset=1] (yes=1 on protected envs)
-	@$(CLI) config update $(ENV_FLAG) $(call q,$(param)) $(if $(filter 1 yes true,$(reset)),--reset $(if $(value),$(call q,$(value))),$(call flag01,reset,) $(call q,$(value))) $(call flag01,restart,--restart) $(YES_FLAG)
+db-update-config: $(READY) ## Validated ALTER SYSTEM + reload: param=max_connections value=200 [restart=1] [reset=1] [ram=16GB] (yes=1 on protected envs and for *_command/libraries)
+	@$(CLI) config update $(ENV_FLAG) $(call q,$(param)) $(if $(filter 1 yes true,$(reset)),--reset $(if $(value),$(call q,$(value))),$(call flag01,reset,) $(call q,$(value))) $(call flag01,restart,--restart) $(if $(ram),--ram $(call q,$(ram))) $(YES_FLAG)
 db-recommend-config: $(READY) ## Runbook rules + PGTune + live evidence, as db-update-config lines: [disk=ssd|hdd] [ram=16GB] [cpus=N]
 	@$(CLI) config recommend $(ENV_FLAG) $(if $(disk),--disk $(call q,$(disk))) $(if $(ram),--ram $(call q,$(ram))) $(if $(cpus),--cpus $(call q,$(cpus)))
 
