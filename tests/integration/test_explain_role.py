@@ -3,16 +3,20 @@ through dblink or read server files, and a DML with ANALYZE on a protected envir
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
 from conftest import Project
 from perf_helpers import explain_role, make, migrated
 from psycopg import sql
+from security_support import local_environment
 
 from cuisine_db.diagnose.explain import explain
 from cuisine_db.errors import RefusedError, UsageError
+from cuisine_db.postgres import pgpass
 from cuisine_db.postgres.local import cluster_for
 
 
@@ -136,3 +140,24 @@ def test_the_generated_password_never_shows(explained: Project) -> None:
                           user=f"exp_{explained.database[-12:]}", password=password) as conn,
           pytest.raises(psycopg.errors.InsufficientPrivilege)):
         conn.execute("SELECT * FROM pg_authid")
+
+
+def test_a_local_cluster_gets_the_role_on_first_use_and_journals_it(tmp_path: Path) -> None:
+    with local_environment(tmp_path / "local", 18) as local:
+        with local.admin() as conn:
+            conn.execute("CREATE TABLE dishes (id serial PRIMARY KEY, name text)")
+            conn.execute("INSERT INTO dishes (name) SELECT 'dish ' || g FROM generate_series(1, 10) g")
+        first = local.cli("explain", "INSERT INTO dishes (name) VALUES ('soup')")
+        assert first.returncode == 0, first.stderr
+        assert "created cuisine_explain" in first.stderr and "ran as cuisine_explain" in first.stderr
+        assert [e.user for e in pgpass.read(local.cluster.passfile)] == ["cuisine", "cuisine_explain"]
+        journal = [json.loads(line) for line in
+                   (local.settings.env_dir(local.env) / "journal.jsonl").read_text().splitlines()]
+        assert any(e["command"] == "security setup-roles" and e["outcome"] == "ok" for e in journal)
+        second = local.cli("explain", "SELECT count(*) FROM dishes")
+        assert second.returncode == 0 and "created" not in second.stderr, second.stderr
+        with local.admin() as conn:
+            assert conn.execute("SELECT count(*) FROM dishes").fetchone() == (10,)
+            # A table made after the role still works: default privileges follow the admin's new tables.
+            conn.execute("CREATE TABLE later (id int)")
+        assert local.cli("explain", "SELECT * FROM later").returncode == 0
