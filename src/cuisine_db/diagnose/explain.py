@@ -168,6 +168,17 @@ def _table_rows(conn: psycopg.Connection[Any], plan: dict[str, Any]) -> dict[str
     return {name: float(count) for name, count in rows}
 
 
+def confirmation_needed(env: Environment, query: str, *, analyze: bool = True,
+                        params: Sequence[str] | None = None) -> str | None:
+    """What needs confirming before db-explain runs the query: a write with ANALYZE on a protected environment."""
+    parsed = parse_one(query)
+    run = analyze and not (parsed.parameters > 0 and not params)
+    if run and parsed.writes and env.protected:
+        return (f"Running this {parsed.kind.upper()} with ANALYZE (it executes, its locks held and its triggers and "
+                "cascades fired, before the rollback)")
+    return None
+
+
 def explain(settings: Settings, env: Environment, query: str, *, analyze: bool = True,
             params: Sequence[str] | None = None, timeout_ms: int | None = None, yes: bool = False) -> ExplainResult:
     """EXPLAIN one statement as the explain role; with analyze it runs, inside a transaction always rolled back."""
@@ -182,12 +193,11 @@ def explain(settings: Settings, env: Environment, query: str, *, analyze: bool =
         notes.append(f"the query has parameters ($1..${parsed.parameters}): this is the generic plan, for unknown "
                      "values; give params=v1,v2 to run it with values")
     run = analyze and not generic
-    if run and parsed.writes and env.protected and not yes:
+    action = confirmation_needed(env, query, analyze=analyze, params=params)
+    if action and not yes:
         # Refused before any connection: not one lock is taken.
-        raise RefusedError(
-            f"db-explain would run this {parsed.kind.upper()} on protected environment {env.name!r}: ANALYZE "
-            "executes it (its locks held, its triggers and cascades fired) before rolling it back",
-            hint="add yes=1 (or --yes) once you are sure, or analyze=0 for the plan without running it")
+        raise RefusedError(f"{action} on protected environment {env.name!r} needs confirmation",
+                           hint="add yes=1 (or --yes) once you are sure, or analyze=0 for the plan without running it")
     notes += _role_ready(settings, env)
     with connect(settings, env, "explain", autocommit=False, purpose="explain") as conn:
         runner = conn.info.user
