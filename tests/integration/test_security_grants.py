@@ -129,7 +129,8 @@ BAD_GRANTS = [
     (["username={role}", "permission=SELEKT", "tables=users"], "unknown table privilege"),
     (["username={role}", "permission=SELECT", "tables=users,nosuchtable"], "no such table: nosuchtable"),
     (["username={role}", "permission=SELECT", "tables=users", "schema=nosuch"], "schema 'nosuch' does not exist"),
-    (["username={role}", "permission=SELECT", "tables=pg_catalog.pg_authid"], "schema 'pg_catalog' is PostgreSQL's own"),
+    (["username={role}", "permission=SELECT", "tables=pg_catalog.pg_authid"],
+     "schema 'pg_catalog' is PostgreSQL's own"),
 ]
 
 
