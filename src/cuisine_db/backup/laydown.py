@@ -164,11 +164,13 @@ def _relocate_tablespaces(data: Path, tablespaces: Path, os_user: str | None, oi
 
 def lay_down(settings: Settings, sources: list[BackupSource], data: Path, tablespaces: Path, os_user: str | None,
              work: Path, progress: Progress | None = None, *,
-             own_settings: Mapping[str, str | int | bool] | None = None, keep_config: bool = False) -> list[str]:
+             own_settings: Mapping[str, str | int | bool] | None = None,
+             keep_settings: Mapping[str, str | None] | None = None, keep_config: bool = False) -> list[str]:
     """A whole chain into `data`: a full backup directly; an incremental chain through pg_combinebackup.
 
     Its server configuration is then replaced by `own_settings` (the environment's; by default what a fresh cluster
-    of its major version has): the warnings returned say what the backup carried that was not applied.
+    of its major version has; `keep_settings` as restored_config.take_over() says): the warnings returned say
+    what the backup carried that was not applied.
     `keep_config` leaves the backup's files as they are, for checking them against backup_manifest (no server
     starts on such a folder)."""
     newest: Manifest = sources[-1].manifest
@@ -179,7 +181,7 @@ def lay_down(settings: Settings, sources: list[BackupSource], data: Path, tables
     if keep_config:
         return []
     own = own_settings if own_settings is not None else base_settings(newest.server_major, 5432)
-    return restored_config.take_over(data, os_user, own, newest.name)
+    return restored_config.take_over(data, os_user, own, newest.name, keep_settings)
 
 
 def _combine(settings: Settings, sources: list[BackupSource], data: Path, tablespaces: Path, os_user: str | None,

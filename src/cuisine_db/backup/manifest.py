@@ -146,14 +146,14 @@ def check_names(manifest: Manifest, key: str) -> None:
     folder = parts[-2] if len(parts) >= 2 else ""
     found = _FOLDER.match(manifest.name) if isinstance(manifest.name, str) else None
     if found is None or manifest.name != folder:
-        raise UnsafeManifestError(key, f"names the backup {str(manifest.name)[:80]!r}, not its folder {folder!r}: "
+        raise UnsafeManifestError(key, f"names the backup {str(manifest.name)[:200]!r}, not its folder {folder!r}: "
                                        "refused")
     if manifest.env != found["env"] or manifest.type != found["type"]:
         raise UnsafeManifestError(key, f"says environment {str(manifest.env)[:40]!r}, type "
                                        f"{str(manifest.type)[:40]!r}; its folder {folder} says otherwise: refused")
     if manifest.depends_on is not None and (not isinstance(manifest.depends_on, str)
                                             or _FOLDER.match(manifest.depends_on) is None):
-        raise UnsafeManifestError(key, f"depends on {str(manifest.depends_on)[:80]!r}, not a backup name: refused")
+        raise UnsafeManifestError(key, f"depends on {str(manifest.depends_on)[:200]!r}, not a backup name: refused")
     seen: set[str] = set()
     for entry in manifest.objects:
         file = entry.file if isinstance(entry.file, str) else ""
@@ -161,8 +161,8 @@ def check_names(manifest: Manifest, key: str) -> None:
         if manifest.type in PHYSICAL_TYPES:
             plain = plain and _PHYSICAL_FILE.match(file) is not None
         if not plain or entry.name != f"{file}.zst.age" or file in seen:
-            raise UnsafeManifestError(key, f"lists an object {str(entry.name)[:80]!r} restoring to "
-                                           f"{str(entry.file)[:80]!r}: not a file name this tool writes; refused")
+            raise UnsafeManifestError(key, f"lists an object {str(entry.name)[:200]!r} restoring to "
+                                           f"{str(entry.file)[:200]!r}: not a file name this tool writes; refused")
         if not (isinstance(entry.size, int) and isinstance(entry.plain_size, int) and entry.size >= 0
                 and entry.plain_size >= 0):
             raise UnsafeManifestError(key, f"lists object {file} with a size that is not a count of bytes: refused")

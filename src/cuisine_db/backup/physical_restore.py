@@ -143,7 +143,8 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
             osuser.give_to(work, cluster.os_user, 0o711)
             warnings = laydown.lay_down(settings, sources, cluster.datadir, cluster.home / "tablespaces",
                                         cluster.os_user, work, progress(sum(s.manifest.size for s in sources)),
-                                        own_settings=own_settings(cluster))
+                                        own_settings=own_settings(cluster),
+                                        keep_settings=own_archiving(settings, env, manifest.env))
         for stray in ("standby.signal", "postmaster.pid"):
             safe_files.remove(cluster.datadir / stray)
         safe_files.write(cluster.datadir / "recovery.signal", b"", owner=cluster.os_user)
@@ -177,7 +178,15 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
         "with exactly the backup's data",
     ]
     return LaidReport(env.name, newest.name, state.chain, state.lay_seconds, state.kept if not opened else None,
-                      opened, steps, notes=[f"from the backup, not applied: {line}" for line in warnings])
+                      opened, steps, notes=[f"from the backup: {line}" for line in warnings])
+
+
+def own_archiving(settings: Settings, env: Environment, source: str) -> dict[str, str | None]:
+    """What `wal enable` wrote into postgresql.auto.conf that a restore of the environment's own backup keeps:
+    archiving goes on as before, but only with exactly this installation's archive command."""
+    if source != env.name:
+        return {}
+    return {"archive_mode": None, "archive_timeout": None, "archive_command": enable.archive_command(settings, env)}
 
 
 def own_settings(cluster: LocalCluster) -> dict[str, str | int | bool]:

@@ -89,9 +89,13 @@ def _hba_warnings(text: str) -> list[str]:
     return notes
 
 
-def take_over(data: Path, owner: str | None, own: Mapping[str, str | int | bool], source: str) -> list[str]:
+def take_over(data: Path, owner: str | None, own: Mapping[str, str | int | bool], source: str,
+              keep: Mapping[str, str | None] | None = None) -> list[str]:
     """Replace the four configuration files in `data` with the environment's own (`own`: its settings); what the
-    backup carried that runs code, opens access or names a path comes back as warnings."""
+    backup carried that runs code, opens access or names a path comes back as warnings. `keep` names settings of
+    the backup's postgresql.auto.conf that stay when their value is exactly the one given (None: any value), such
+    as the environment's own archive command written there by `wal enable`."""
+    keep = keep or {}
     warnings: list[str] = []
     kept_capacity: dict[str, str] = {}
     for name, value in parse((safe_files.read(data / CONF) or b"").decode("utf-8", errors="replace")):
@@ -104,6 +108,9 @@ def take_over(data: Path, owner: str | None, own: Mapping[str, str | int | bool]
                 kept_capacity[name] = value.strip("'")
     tuning: dict[str, str] = {}
     for name, value in parse((safe_files.read(data / AUTO_CONF) or b"").decode("utf-8", errors="replace")):
+        if name in keep and keep[name] in (None, unquote(value)):
+            tuning[name] = value
+            continue
         reason = danger(name, value)
         if reason:
             warnings.append(f"{AUTO_CONF}: {name} = {value[:120]} not applied: {reason}")

@@ -26,7 +26,7 @@ from cuisine_db import sql
 from cuisine_db.backup import catalog, laydown
 from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.objects import BackupSource
-from cuisine_db.backup.physical_restore import IDENTITY_COPY, identity_copy, own_settings
+from cuisine_db.backup.physical_restore import IDENTITY_COPY, identity_copy, own_archiving, own_settings
 from cuisine_db.backup.wal import enable, fetch
 from cuisine_db.backup.workspace import scratch
 from cuisine_db.config import Environment, Settings
@@ -120,7 +120,8 @@ def lay_down(settings: Settings, env: Environment, seed: Seed, replica: LocalClu
         osuser.make_reachable(work, replica.os_user)
         osuser.give_to(work, replica.os_user, 0o711)
         warnings = laydown.lay_down(settings, seed.sources, replica.datadir, replica.home / "tablespaces",
-                                    replica.os_user, work, own_settings=own_settings(replica))
+                                    replica.os_user, work, own_settings=own_settings(replica),
+                                    keep_settings=own_archiving(settings, env, seed.resolved.manifest.env))
     for stray in ("recovery.signal", "postmaster.pid", laydown.MANIFEST_FILE):
         safe_files.remove(replica.datadir / stray)
     enable.grant_server_access(settings, env, replica.os_user)
