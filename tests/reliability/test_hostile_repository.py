@@ -256,11 +256,9 @@ def test_declared_sizes_are_enforced_while_streaming(tmp_path: Path, age_keys: A
 def _config_attack_backup(project: PitrProject, canary: Canary) -> str:
     """A real full backup of development, with the attacker's configuration put into its base.tar."""
     project.ok("wal", "enable", "--env", "development", "--restart", "--yes")
-    project.ok("backup", "create", "--env", "development", "--type", "full")
+    real = json.loads(project.ok("backup", "create", "--env", "development", "--type", "full", "--json").stdout)["name"]
     settings = project.settings
     env = settings.env("development")
-    listed = json.loads(project.ok("backup", "list", "--env", "development", "--json").stdout)
-    real = [item["name"] for item in listed if item["type"] == "full"][-1]
     from cuisine_db.backup import catalog
 
     resolved = catalog.find(settings, env, real)
