@@ -114,7 +114,8 @@ def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | 
             raise ours[0]  # a refused member or a damaged object: tar was stopped for it
         for entry, process, log in processes:
             if process.wait() != 0:
-                raise ToolError(f"tar (extracting {entry.file})", process.returncode, log.read_text(errors="replace"))
+                said = (safe_files.read(log) or b"").decode(errors="replace")
+                raise ToolError(f"tar (extracting {entry.file})", process.returncode, said)
         if failures:
             raise failures[0]
         manifest_entry = next((e for e in source.manifest.objects if e.file == MANIFEST_FILE), None)
