@@ -493,6 +493,21 @@ def _describe(error: ValidationError, path: Path, prefix: tuple[str, ...] = ()) 
     return f"{path}: {where}: {message}"
 
 
+# Secrets this process took out of its own environment: a second load in the same process still finds them.
+_TAKEN: dict[str, str] = {}
+
+
+def _take_secrets(environ: Mapping[str, str], names: list[str]) -> dict[str, str]:
+    """The values of the secret variables the environments name. Read from this process's own environment, they
+    leave it: no child (pg_ctl, the server, pg_dump) inherits them; each gets only what it needs, explicitly."""
+    if environ is not os.environ:
+        return {name: environ[name] for name in names if name in environ}
+    for name in names:
+        if name in os.environ:
+            _TAKEN[name] = os.environ.pop(name)
+    return {name: _TAKEN[name] for name in names if name in _TAKEN}
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the configuration file the environment points at."""
     environ = os.environ if environ is None else environ
@@ -532,12 +547,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     ports = [env.port for env in environments.values() if env.port is not None]
     if len(ports) != len(set(ports)):
         raise ConfigError(f"{path}: environments: two local environments share a port")
-    secrets = {
-        name: environ[name]
-        for env in environments.values()
-        for name in env.secret_variables()
-        if name in environ
-    }
+    secrets = _take_secrets(environ, [name for env in environments.values() for name in env.secret_variables()])
     webhook = parsed.incidents.webhook_url
     webhook_env = parsed.incidents.webhook_url_env
     if webhook_env and environ.get(webhook_env):

@@ -154,6 +154,8 @@ def find(settings: Settings, env: Environment, name: str) -> Resolved:
             continue
         entry = found[0]
         if entry.problem:
+            # Read again for the precise error: a manifest naming unsafe paths is refused (exit 4), not "damaged".
+            Manifest.from_json(repository.get_bytes(prefix(name) + MANIFEST), prefix(name) + MANIFEST)
             raise IntegrityError(prefix(name) + MANIFEST, entry.problem.split(": ", 1)[-1])
         if entry.manifest is None:
             raise UsageError(f"backup {name} is incomplete: it has no manifest (interrupted, or still being written)",
