@@ -20,6 +20,7 @@ from cuisine_db.config import Environment, RoleRef, Settings
 from cuisine_db.postgres import pgpass
 
 ADMIN = "admin"
+MONITORING = "monitoring"
 PURPOSES = ("backup", "monitoring", "operator")
 LOCAL_ROLES = {"backup": "cuisine_backup", "monitoring": "cuisine_monitor", "operator": "cuisine_operator"}
 
