@@ -149,14 +149,14 @@ _SERVER_DOWN = ("connection refused", "timeout expired", "no route to host", "ne
 
 def _role_refused(settings: Settings, env: Environment, user: str, purpose: str, first: str) -> UnavailableError:
     """The role the server refused and why: a maintenance window that blocked it, or its own connection limit."""
-    # Maintenance mode (ops/) records whom it blocked next to each environment's state; read here only to explain.
-    from cuisine_db.ops.maintenance import state
+    # Maintenance mode records whom it blocked in each environment's state folder: read here only to explain.
+    from cuisine_db.ops.maintenance_state import state
 
     others = [other for other in settings.environments.values() if other.name != env.name]
     for holder in (env, *others):
         current = state(settings, holder)
         if current is not None and user in current.roles:
-            where = "" if holder.name == env.name else f" on {holder.name}"
+            where = "" if holder.name == env.name else f" for {holder.name}"
             return UnavailableError(
                 f"{user}: connection limit 0 — maintenance mode is on{where} since "
                 f"{current.since:%Y-%m-%d %H:%M:%S} UTC by {current.who} ({current.reason}); environment "

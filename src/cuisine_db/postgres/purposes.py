@@ -22,6 +22,8 @@ from cuisine_db.postgres import pgpass
 ADMIN = "admin"
 MONITORING = "monitoring"
 PURPOSES = ("backup", "monitoring", "operator")
+# The replicas' streaming role (replicas/role.py creates it); named here with the others the tool logs in as.
+REPLICATION_ROLE = "cuisine_replication"
 LOCAL_ROLES = {"backup": "cuisine_backup", "monitoring": "cuisine_monitor", "operator": "cuisine_operator"}
 
 
