@@ -282,3 +282,19 @@ def test_a_refused_role_is_named_with_the_reason(maintained: tuple[Place, str]) 
     assert blind.returncode == 3
     line = one_error(blind)
     assert line.startswith("error: cuisine_monitor: its connection limit is reached") and "monitoring" in line
+
+
+def test_maintenance_mode_on_a_stopped_production_is_recorded_without_starting_it(stopped: Place) -> None:
+    # The Complete Database Failure begins with maintenance mode on a dead server: it must not start (or initdb) it.
+    state = stopped.root / ".cuisine" / "production" / "maintenance.json"
+    enabled = stopped.cli("maintenance", "enable", "--env", "production", "--reason", "server lost")
+    assert enabled.returncode == 0, enabled.stderr
+    assert "the server is down" in enabled.stderr and "no role was changed" in enabled.stderr
+    assert not stopped.pid_file("production").exists()
+    assert json.loads(state.read_text())["reason"] == "server lost"
+    refused = stopped.cli("maintenance", "disable", "--env", "production")
+    assert refused.returncode == 3 and "make cluster-up env=production" in refused.stderr
+    assert state.exists() and not stopped.pid_file("production").exists()
+    stopped.up("production")
+    assert stopped.cli("maintenance", "disable", "--env", "production").returncode == 0
+    assert not state.exists()

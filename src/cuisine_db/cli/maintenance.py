@@ -51,9 +51,9 @@ def enable(env: EnvOption = None,
     with journaled(s, chosen, "maintenance enable", {"reason": reason}) as entry:
         report = maintenance.enable(s, chosen, reason)
         entry.details.update(roles=report.roles, terminated=report.terminated, ended=report.ended,
-                             left_connected=sorted(report.left_connected))
+                             left_connected=sorted(report.left_connected), server_reached=report.server_reached)
     _show(report, json)
-    if not json:
+    if not json and report.server_reached:
         blocked = ", ".join(sorted(report.roles)) or "none"
         ended = ", ".join(f"{role}: {count}" for role, count in sorted(report.ended.items()))
         kept = ", ".join(f"{role} ({why})" for role, why in sorted(report.left_connected.items())) or "none"

@@ -18,7 +18,7 @@ from psycopg import sql
 
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, PoolerConfig, Settings
-from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.errors import FailedError, ServerDownError, UsageError
 from cuisine_db.ops.maintenance_state import MaintenanceState as MaintenanceState
 from cuisine_db.ops.maintenance_state import save
 from cuisine_db.ops.maintenance_state import state as state
@@ -43,6 +43,7 @@ class MaintenanceReport:
     terminated: int = 0
     ended: dict[str, int] = field(default_factory=dict)        # sessions ended, per role
     left_connected: dict[str, str] = field(default_factory=dict)  # the tool's own roles on the server: what for
+    server_reached: bool = True  # False: the server was down, only the window was recorded
     notes: list[str] = field(default_factory=list)
 
 
@@ -101,9 +102,30 @@ def _sessions(conn: psycopg.Connection[Any], roles: list[str]) -> dict[str, int]
 
 
 def enable(settings: Settings, env: Environment, reason: str | None) -> MaintenanceReport:
-    """Block application roles (connection limit 0) and end their sessions; idempotent."""
-    with connect(settings, env, "maintenance enable") as conn:
+    """Block application roles (connection limit 0) and end their sessions; idempotent.
+
+    A server that is down (the Complete Database Failure) is not started for this: the window is recorded, and
+    db-restore blocks the roles on the restored server before anyone else can connect (enable_on)."""
+    try:
+        conn = connect(settings, env, "maintenance enable")
+    except ServerDownError as down:
+        return _record_while_down(settings, env, reason, down)
+    with conn:
         return enable_on(conn, settings, env, reason)
+
+
+def _record_while_down(settings: Settings, env: Environment, reason: str | None,
+                       down: ServerDownError) -> MaintenanceReport:
+    current = state(settings, env)
+    recorded = current or MaintenanceState(env=env.name, reason=reason or DEFAULT_REASON, who=who(),
+                                           since=datetime.now(UTC), roles={})
+    save(state_path(settings, env), recorded)
+    return MaintenanceReport(
+        env=env.name, on=True, reason=recorded.reason, who=recorded.who, since=recorded.since,
+        roles=recorded.roles, server_reached=False,
+        notes=[f"the server is down ({down.message}): maintenance mode is recorded and no role was changed; "
+               f"db-restore blocks the application roles on the restored server before it opens, or run "
+               f"make db-maintenance-mode enable env={env.name} again once it runs"])
 
 
 def enable_on(conn: psycopg.Connection[Any], settings: Settings, env: Environment,

@@ -126,7 +126,7 @@ def _open(
                      f"cuisine-db security setup-roles --env {env.name} --rotate",
             ) from None
         # Nothing answered (or it is not accepting sessions): monitoring calls this critical, not unknown.
-        error = ServerDownError if any(sign in first.lower() for sign in _SERVER_DOWN) else UnavailableError
+        error = ServerDownError if any(sign in str(exc).lower() for sign in _SERVER_DOWN) else UnavailableError
         if target is not None:
             raise error(f"cannot connect to replica {target.name!r} of {env.name!r}: {first}",
                         hint=f"make db-replicas env={env.name} shows each replica's state") from None
