@@ -245,7 +245,8 @@ def test_maintenance_mode_keeps_the_tools_roles_connected_and_names_whom_it_bloc
     # A configuration that lists a tool role as an application role is refused, naming the key.
     text = place.config.read_text()
     try:
-        place.config.write_text(text + '[environments.production.maintenance]\napplication_roles = ["cuisine_monitor"]\n')
+        place.config.write_text(text + "[environments.production.maintenance]\n"
+                                       'application_roles = ["cuisine_monitor"]\n')
         listed = place.cli("maintenance", "enable", "--env", "production")
         assert listed.returncode == 2 and "application_roles" in listed.stderr and "monitoring role" in listed.stderr
     finally:
