@@ -113,8 +113,9 @@ def start_on_demand(settings: Settings, env: Environment, purpose: str, failure:
         state = "is stopped" if cluster.initialized() else "has not been created"
         raise ServerDownError(f"{env.name}'s cluster {state} (127.0.0.1:{cluster.port}); nothing was started: "
                               f"{refusal}", hint=f"make cluster-up env={env.name} starts it")
-    was = "was stopped" if cluster.initialized() else "did not exist"
+    notice = (f"started {env.name}'s cluster (it was stopped)" if cluster.initialized()
+              else f"created and started {env.name}'s cluster (it did not exist)")
     ensure_up(settings, env)
     # Adapters do not print; this one line is the exception: a start nobody asked for must never be silent.
-    sys.stderr.write(f"started {env.name}'s cluster (it {was})\n")
+    sys.stderr.write(notice + "\n")
     return cluster
