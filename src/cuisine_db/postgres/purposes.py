@@ -23,7 +23,10 @@ from cuisine_db.config import Environment, RoleRef, Settings
 from cuisine_db.postgres import pgpass
 
 ADMIN = "admin"
+MONITORING = "monitoring"
 PURPOSES = ("backup", "monitoring", "operator", "explain")
+# The replicas' streaming role (replicas/role.py creates it); named here with the others the tool logs in as.
+REPLICATION_ROLE = "cuisine_replication"
 LOCAL_ROLES = {"backup": "cuisine_backup", "monitoring": "cuisine_monitor", "operator": "cuisine_operator",
                "explain": "cuisine_explain"}
 # Purposes that never fall back to admin: their connections run what a person typed.
