@@ -422,7 +422,10 @@ class Settings:
     incident_webhook_env: str | None = None
 
     def env(self, name: str | None = None) -> Environment:
-        """The named environment, or the default one; an unknown name is a usage error."""
+        """The named environment, or the default one; an unknown or empty name is a usage error."""
+        if name is not None and not name.strip():
+            # `make target env=` typed with nothing after it: a slip, not a request for the default environment.
+            raise UsageError("env= is empty", hint="name an environment, or leave env= out for the default one")
         chosen = name or self.default_env
         try:
             return self.environments[chosen]
