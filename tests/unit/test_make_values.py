@@ -161,18 +161,31 @@ def test_targets_without_the_cli_ignore_every_variable(recorder: Recorder, canar
     assert run.result.returncode == 0 and run.argv is None, run.result.stderr
 
 
+def test_the_issue_lines_as_written(recorder: Recorder, canary: Path) -> None:
+    """Issue 16's reports, word for word but for the canary's path: each reaches the CLI as typed, nothing runs."""
+    touch = f"touch {canary}"
+    cases = [
+        (["db-seed", f"scale=1 --help; {touch}"], [b"seed", b"--scale", f"1 --help; {touch}".encode()]),
+        (["db-explain", f"query=$(shell {touch})"], [b"explain", b"--", f"$(shell {touch})".encode()]),
+        (["maintenance-mode", "enable", f"reason=$(shell {touch})"],
+         [b"maintenance", b"enable", b"--reason", f"$(shell {touch})".encode()]),
+        (["db-explain", "query=SELECT * FROM recipes WHERE user_id = $1", "params=123"],
+         [b"explain", b"--params", b"123", b"--", b"SELECT * FROM recipes WHERE user_id = $1"]),
+        (["db-update-config", "param=x", "value=-1"], [b"config", b"update", b"--", b"x", b"-1"]),
+    ]
+    for args, argv in cases:
+        for dry_run in (True, False):
+            run = recorder.make(*args, dry_run=dry_run)
+            assert_untouched(canary, run)
+            assert run.result.returncode == 0 and run.argv == (None if dry_run else argv), run.result.stderr
+
+
 def test_an_empty_env_reaches_the_cli_as_an_empty_word(recorder: Recorder) -> None:
     """`env=` typed with nothing after it is passed on (the CLI refuses it), not taken as the default environment."""
     assert (recorder.make("db-migrate", "env=").argv or [])[-2:] == [b"--env", b""]
     assert recorder.make("db-migrate").argv == [b"migrate", b"up"]
     # An empty flag is an absent one; an empty data value is the CLI's to judge.
     assert recorder.make("db-seed", "yes=", "scale=").argv == [b"seed", b"--scale", b""]
-
-
-def test_positional_values_follow_a_double_dash(recorder: Recorder) -> None:
-    assert recorder.make("db-update-config", "param=x", "value=-1").argv == [b"config", b"update", b"--", b"x", b"-1"]
-    argv = recorder.make("db-explain", "query=SELECT * FROM recipes WHERE user_id = $1", "params=123").argv
-    assert argv == [b"explain", b"--params", b"123", b"--", b"SELECT * FROM recipes WHERE user_id = $1"]
 
 
 def test_command_line_variables_stay_out_of_the_cli_environment(recorder: Recorder, canary: Path) -> None:
