@@ -218,6 +218,11 @@ def cli_problem(argv: list[str]) -> str | None:
     return None
 
 
+def documents(documented: str, target: str) -> bool:
+    """Whether docs/runbook.md shows `make TARGET` (alone, or among alternatives: `make a\\|b\\|c`)."""
+    return re.search(r"`make (?:[a-z-]+\\\|)*" + re.escape(target) + r"[ `\\]", documented) is not None
+
+
 def sync_problems(commands: Iterable[list[str]], targets: set[str], documented: str,
                   cli_argv: Callable[[list[str]], list[str] | None]) -> list[str]:
     """For each runbook make command: a Makefile target, a row in docs/runbook.md, a real CLI command line behind it.
@@ -230,7 +235,7 @@ def sync_problems(commands: Iterable[list[str]], targets: set[str], documented: 
         if missing:
             problems.append(f"{shown}: no Makefile target {', '.join(missing)}")
             continue
-        if not re.search(rf"`make {re.escape(goals[0])}[ `\\]", documented):
+        if not documents(documented, goals[0]):
             problems.append(f"{shown}: `make {goals[0]}` is not documented in docs/runbook.md")
         argv = cli_argv(words)
         problem = cli_problem(argv or [])

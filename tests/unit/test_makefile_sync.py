@@ -11,7 +11,9 @@ from make_support import (
     MAKEFILE,
     Recorder,
     cli_problem,
+    documents,
     find_runbook,
+    help_targets,
     makefile_reads,
     runbook_commands,
     sync_problems,
@@ -39,6 +41,13 @@ def test_every_runbook_make_command_is_a_documented_target_running_a_real_cli_co
     assert len(commands) >= 40 and ["db-maintenance-mode", "enable"] in commands
     targets = set(makefile_reads(MAKEFILE.read_text()))
     assert sync_problems(commands, targets, DOCS_RUNBOOK.read_text(), recorded_argv(recorder)) == []
+
+
+def test_every_target_of_make_help_has_a_row_in_docs_runbook() -> None:
+    documented = DOCS_RUNBOOK.read_text()
+    assert [target for target in help_targets() if not documents(documented, target)] == []
+    assert documents("| `make cluster-up\\|cluster-down env=E` |", "cluster-down")
+    assert not documents("| `make db-seeded` |", "db-seed")
 
 
 def test_the_check_finds_each_kind_of_mismatch() -> None:
