@@ -9,6 +9,7 @@
 #                             rule). -x 1,2: exit codes the tour expects (shown, the tour goes on). Any other
 #                             failure stops the tour: its last lines are shown, then the clean-up runs.
 #   TOUR_DONE="..."           printed last when every step succeeded
+#   skip_step "make db-..." REASON   a step this machine cannot run, shown as skipped with its reason
 #   on_cleanup KEY COMMAND... / cleanup_done KEY
 #                             what the EXIT trap undoes if the tour stops before KEY's own step undid it.
 # The caller runs under `set -euo pipefail`; a failing command inside a step's function stops the tour there.
@@ -21,7 +22,7 @@ tour_start() {
   TOUR_CURRENT=""
   TOUR_PART=""
   TOUR_PARTS=()
-  declare -gA TOUR_PART_TIME=() TOUR_PART_STEPS=() TOUR_PART_RESULT=() TOUR_CLEANUP=()
+  declare -gA TOUR_PART_TIME=() TOUR_PART_STEPS=() TOUR_PART_RESULT=() TOUR_PART_SKIPPED=() TOUR_CLEANUP=()
   TOUR_CLEANUP_ORDER=()
   mkdir -p "$(dirname "$TOUR_LOG")"
   : >"$TOUR_LOG"
@@ -40,6 +41,15 @@ part() {
   TOUR_PART_STEPS[$1]=0
   TOUR_PART_RESULT[$1]=ok
   printf '\033[1m── %s\033[0m\n' "$1"
+}
+
+# A step this machine cannot run (a package is missing): one line saying why, counted in its part's summary.
+skip_step() {
+  local title=$1 reason=$2
+  printf '\n== %s\nskipped: %s\n' "$title" "$reason" >>"$TOUR_LOG"
+  title=${title%% (*}
+  _tour_line "–" "" "${title%"${title##*[! ]}"}" "skipped: $reason"
+  [ -z "$TOUR_PART" ] || TOUR_PART_SKIPPED[$TOUR_PART]=$((${TOUR_PART_SKIPPED[$TOUR_PART]:-0} + 1))
 }
 
 on_cleanup() {
@@ -76,7 +86,7 @@ _tour_result() {
 
 _tour_line() {
   local mark=$1 elapsed=$2 title=$3 result=$4 line
-  line=$(printf '  %s %5ss  %s' "$mark" "$elapsed" "$title")
+  line=$(printf '  %s %6s  %s' "$mark" "$elapsed" "$title")
   [ -z "$result" ] || line="$line · $result"
   if [ "${#line}" -gt "$TOUR_COLUMNS" ]; then
     line="${line:0:$((TOUR_COLUMNS - 1))}…"
@@ -125,7 +135,7 @@ step() {
   [ -t 1 ] && [ "$TOUR_VERBOSE" != 1 ] && printf '\033[K'
   [ "$TOUR_VERBOSE" != 1 ] || { printf '\n\033[1m== %s\033[0m\n' "$title"; cat "$TOUR_OUT"; }
   title=${title%% (*}
-  _tour_line "✓" "$elapsed" "${title%"${title##*[! ]}"}" "$result"
+  _tour_line "✓" "${elapsed}s" "${title%"${title##*[! ]}"}" "$result"
   TOUR_CURRENT=""
   if [ -n "$TOUR_PART" ]; then
     TOUR_PART_STEPS[$TOUR_PART]=$((${TOUR_PART_STEPS[$TOUR_PART]} + 1))
@@ -145,7 +155,7 @@ tour_finish() {
     [ ! -f "$TOUR_OUT" ] || [ "${TOUR_LOGGED:-0}" = 1 ] || cat "$TOUR_OUT" >>"$TOUR_LOG"
     local how="failed (exit $rc)"
     [ "$rc" != 130 ] && [ "$rc" != 143 ] || how="interrupted (exit $rc)"
-    _tour_line "✗" "$(_tour_seconds "$TOUR_STEP_STARTED" "$EPOCHREALTIME")" "${TOUR_CURRENT%% (*}" "$how"
+    _tour_line "✗" "$(_tour_seconds "$TOUR_STEP_STARTED" "$EPOCHREALTIME")s" "${TOUR_CURRENT%% (*}" "$how"
     if [ "$TOUR_VERBOSE" = 1 ]; then
       cat "$TOUR_OUT"
     else
@@ -169,8 +179,9 @@ tour_finish() {
   local name total=0 steps=0
   printf '\n%-40s %6s %8s  %s\n' "part" "steps" "time" "result"
   for name in "${TOUR_PARTS[@]}"; do
-    printf '%-40s %6s %7ss  %s\n' "${name:0:40}" "${TOUR_PART_STEPS[$name]}" "${TOUR_PART_TIME[$name]}" \
-      "${TOUR_PART_RESULT[$name]}"
+    local outcome=${TOUR_PART_RESULT[$name]}
+    [ -z "${TOUR_PART_SKIPPED[$name]:-}" ] || outcome="$outcome, ${TOUR_PART_SKIPPED[$name]} skipped"
+    printf '%-40s %6s %7ss  %s\n' "${name:0:40}" "${TOUR_PART_STEPS[$name]}" "${TOUR_PART_TIME[$name]}" "$outcome"
     steps=$((steps + ${TOUR_PART_STEPS[$name]}))
   done
   total=$(_tour_seconds "$TOUR_STARTED" "$EPOCHREALTIME")

@@ -22,24 +22,30 @@ step -r "stored as" "make db-backup env=production type=logical from=replica (th
 step -r "stored as" "make db-backup env=production type=full replica=reports2 (pg_basebackup against the replica)" \
   $cli backup create --env production --type full --replica reports2
 
-# The copy sits next to the config it extends, so its relative paths (state_dir, repository) mean the same.
-pooled=$(mktemp "$(dirname "$config")/.demo-pooler-XXXXXX.toml")
-on_cleanup "PgBouncer" bash -c "CUISINE_DB_CONFIG=$pooled $cli pooler stop --env production; rm -f $pooled"
-{ cat "$config"
-  printf '\n[environments.production.pooler]\nport = %s\n' \
-    "$(.venv/bin/python -c 'from cuisine_db.postgres.ports import free_port; print(free_port())')"; } >"$pooled"
-pooler_up() {
-  CUISINE_DB_CONFIG=$pooled $cli pooler config --env production
-  CUISINE_DB_CONFIG=$pooled $cli pooler start --env production
-}
-step -r "listens on" "make db-pooler-config env=production, make pooler-up (a [pooler] table added for the tour)" pooler_up
-pooled_connections() {
-  CUISINE_DB_CONFIG=$pooled $cli connections --env production || echo "(exit $?)"
-  CUISINE_DB_CONFIG=$pooled $cli pooler stop --env production
-}
-step -r "verdict" "make db-connections env=production, make pooler-down (with PgBouncer's SHOW POOLS)" pooled_connections
-rm -f "$pooled"
-cleanup_done "PgBouncer"
+if command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ]; then
+  # The copy sits next to the config it extends, so its relative paths (state_dir, repository) mean the same.
+  pooled=$(mktemp "$(dirname "$config")/.demo-pooler-XXXXXX.toml")
+  on_cleanup "PgBouncer" bash -c "CUISINE_DB_CONFIG=$pooled $cli pooler stop --env production; rm -f $pooled"
+  { cat "$config"
+    printf '\n[environments.production.pooler]\nport = %s\n' \
+      "$(.venv/bin/python -c 'from cuisine_db.postgres.ports import free_port; print(free_port())')"; } >"$pooled"
+  pooler_up() {
+    CUISINE_DB_CONFIG=$pooled $cli pooler config --env production
+    CUISINE_DB_CONFIG=$pooled $cli pooler start --env production
+  }
+  step -r "listens on" "make db-pooler-config env=production, make pooler-up (a [pooler] table added for the tour)" pooler_up
+  pooled_connections() {
+    CUISINE_DB_CONFIG=$pooled $cli connections --env production || echo "(exit $?)"
+    CUISINE_DB_CONFIG=$pooled $cli pooler stop --env production
+  }
+  step -r "verdict" "make db-connections env=production, make pooler-down (with PgBouncer's SHOW POOLS)" pooled_connections
+  rm -f "$pooled"
+  cleanup_done "PgBouncer"
+else
+  for title in "make db-pooler-config env=production, make pooler-up" "make db-connections env=production, make pooler-down"; do
+    skip_step "$title" "pgbouncer is not installed (sudo make deps installs it)"
+  done
+fi
 
 drop_both() {
   $cli replica drop --env production --name reports1 --yes
