@@ -69,4 +69,4 @@ journal() {
 }
 step -r "journaled" "tail -n 3 .cuisine/production/journal.jsonl (one line per mutating command)" journal
 
-TOUR_DONE="Next: make db-psql env=production, make db-rollback env=staging steps=1, make help"
+TOUR_DONE="Next: make db-psql env=production, make help"

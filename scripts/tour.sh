@@ -186,7 +186,7 @@ tour_finish() {
   done
   total=$(_tour_seconds "$TOUR_STARTED" "$EPOCHREALTIME")
   printf '%-40s %6s %7ss  %s\n' "the whole tour" "$steps" "$total" "$([ "$rc" = 0 ] && echo ok || echo "failed (exit $rc)")"
-  printf '\nEvery step'"'"'s output: %s (VERBOSE=1 shows it on the terminal too).' "$TOUR_LOG"
+  printf '\nEach step'"'"'s output: %s (VERBOSE=1 shows it too).' "$TOUR_LOG"
   [ "$rc" != 0 ] || [ -z "${TOUR_DONE:-}" ] || printf ' %s' "$TOUR_DONE"
   printf '\n'
   exit "$rc"

@@ -99,7 +99,7 @@ def test_a_tour_that_succeeds_prints_one_line_per_step_and_verbose_shows_the_out
 def test_every_line_fits_the_terminal(tmp_path: Path) -> None:
     result = run_tour(tmp_path, failing="true")
     lines = result.stdout.splitlines()
-    assert lines[-1].startswith("Every step's output: ")  # the log's path: as long as the folder's
+    assert lines[-1].startswith("Each step's output: ")  # the log's path: as long as the folder's
     assert max(len(line) for line in lines[:-1]) <= 100
 
 
