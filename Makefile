@@ -14,6 +14,7 @@ READY := $(VENV)/.installed
 q = '$(subst ','\'',$(1))'
 ENV_FLAG = $(if $(env),--env $(call q,$(env)))
 YES_FLAG = $(if $(filter 1 yes true,$(yes)),--yes)
+OVERWRITE_FLAG = $(if $(filter 1 yes true,$(overwrite)),--overwrite)
 
 .DEFAULT_GOAL := help
 .PHONY: help deps demo test lint install-postgres \
@@ -106,10 +107,10 @@ db-setup-roles: $(READY) ## The tool's own least-privilege roles: backup, monito
 	@$(CLI) security setup-roles $(ENV_FLAG) $(if $(filter 1 yes true,$(rotate)),--rotate)
 db-enable-audit: $(READY) ## pgaudit (or log_statement=ddl) and connection logging [classes="ddl, role, write"] [yes=1]
 	@$(CLI) security enable-audit $(ENV_FLAG) $(if $(classes),--classes $(call q,$(classes))) $(YES_FLAG)
-db-audit-report: $(READY) ## Audit report from the server's logs: start=YYYY-MM-DD end=YYYY-MM-DD [markdown=FILE]
-	@$(CLI) security audit-report $(ENV_FLAG) $(if $(start),--start $(call q,$(start))) $(if $(end),--end $(call q,$(end))) $(if $(hours),--hours $(call q,$(hours))) $(if $(markdown),--markdown $(call q,$(markdown))) $(REPLICA_FLAG)
-db-security-check: $(READY) ## CIS-benchmark checks with fixes; exit 1 on high findings [markdown=FILE]
-	@$(CLI) security check $(ENV_FLAG) $(if $(markdown),--markdown $(call q,$(markdown)))
+db-audit-report: $(READY) ## Audit report from the server's logs: start=YYYY-MM-DD end=YYYY-MM-DD [markdown=FILE [overwrite=1]]
+	@$(CLI) security audit-report $(ENV_FLAG) $(if $(start),--start $(call q,$(start))) $(if $(end),--end $(call q,$(end))) $(if $(hours),--hours $(call q,$(hours))) $(if $(markdown),--markdown $(call q,$(markdown))) $(OVERWRITE_FLAG) $(REPLICA_FLAG)
+db-security-check: $(READY) ## CIS-benchmark checks with fixes; exit 1 on high findings [markdown=FILE [overwrite=1]]
+	@$(CLI) security check $(ENV_FLAG) $(if $(markdown),--markdown $(call q,$(markdown))) $(OVERWRITE_FLAG)
 
 # --- Troubleshooting and monitoring ---------------------------------------------------------------
 # Variables: pid (db-terminate-query), mode=auto|cancel|terminate, nagios=1 and window=SECONDS (db-monitor),
@@ -144,8 +145,8 @@ flag01 = $(if $(filter 1 yes true,$($(1))),$(2),$(if $(filter-out 0 no false,$($
 	db-vacuum-analyze db-show-config db-update-config db-recommend-config
 db-slow-queries: $(READY) ## Statements with the most total time (pg_stat_statements): limit=N
 	@$(CLI) slow-queries $(ENV_FLAG) $(if $(limit),--limit $(call q,$(limit))) $(REPLICA_FLAG)
-db-explain: $(READY) ## EXPLAIN (ANALYZE, BUFFERS), always rolled back: query="..." [analyze=0] [params=v1,v2] [timeout=30s]
-	@$(CLI) explain $(ENV_FLAG) $(call q,$(query)) $(if $(filter 0 no false,$(analyze)),--plan-only,$(call flag01,analyze,)) $(if $(params),--params $(call q,$(params))) $(if $(timeout),--timeout $(call q,$(timeout)))
+db-explain: $(READY) ## EXPLAIN (ANALYZE, BUFFERS), always rolled back: query="..." [analyze=0] [params=v1,v2] [timeout=30s] [yes=1]
+	@$(CLI) explain $(ENV_FLAG) $(call q,$(query)) $(if $(filter 0 no false,$(analyze)),--plan-only,$(call flag01,analyze,)) $(if $(params),--params $(call q,$(params))) $(if $(timeout),--timeout $(call q,$(timeout))) $(YES_FLAG)
 db-analyze: $(READY) ## Weekly index analysis and recommended indexes, all tables: [method=auto|hypopg|rules] [min_days=N]
 	@$(CLI) analyze $(ENV_FLAG) $(if $(method),--method $(call q,$(method))) $(if $(min_days),--min-days $(call q,$(min_days)))
 db-analyze-table: $(READY) ## Index analysis and recommended indexes for one table: table=recipes
@@ -158,8 +159,8 @@ db-vacuum-analyze: $(READY) ## VACUUM (ANALYZE) table=T (comma-separated for sev
 	@$(CLI) vacuum-analyze $(ENV_FLAG) --table $(call q,$(table))
 db-show-config: $(READY) ## Non-default settings: source, context, pending restart ([all=1] for every one)
 	@$(CLI) config show $(ENV_FLAG) $(call flag01,all,--all)
-db-update-config: $(READY) ## Validated ALTER SYSTEM + reload: param=max_connections value=200 [restart=1] [reset=1] (yes=1 on protected envs)
-	@$(CLI) config update $(ENV_FLAG) $(call q,$(param)) $(if $(filter 1 yes true,$(reset)),--reset $(if $(value),$(call q,$(value))),$(call flag01,reset,) $(call q,$(value))) $(call flag01,restart,--restart) $(YES_FLAG)
+db-update-config: $(READY) ## Validated ALTER SYSTEM + reload: param=max_connections value=200 [restart=1] [reset=1] [ram=16GB] (yes=1 on protected envs and for *_command/libraries)
+	@$(CLI) config update $(ENV_FLAG) $(call q,$(param)) $(if $(filter 1 yes true,$(reset)),--reset $(if $(value),$(call q,$(value))),$(call flag01,reset,) $(call q,$(value))) $(call flag01,restart,--restart) $(if $(ram),--ram $(call q,$(ram))) $(YES_FLAG)
 db-recommend-config: $(READY) ## Runbook rules + PGTune + live evidence, as db-update-config lines: [disk=ssd|hdd] [ram=16GB] [cpus=N]
 	@$(CLI) config recommend $(ENV_FLAG) $(if $(disk),--disk $(call q,$(disk))) $(if $(ram),--ram $(call q,$(ram))) $(if $(cpus),--cpus $(call q,$(cpus)))
 
@@ -184,8 +185,8 @@ db-verify-backup: $(READY) ## Checksums, decryption and pg_restore --list of bac
 	@$(CLI) backup verify $(call q,$(backup)) $(ENV_FLAG)
 db-test-restore: $(READY) ## Restore backup=NAME beside env's database (staging), compare row counts, time it
 	@$(CLI) restore test $(ENV_FLAG) --backup $(call q,$(backup))
-db-expire-backups: $(READY) ## Grandfather-father-son retention of env's backups (dry-run=1 to preview)
-	@$(CLI) backup expire $(ENV_FLAG) $(if $(filter 1 yes true,$(dry-run)),--dry-run)
+db-expire-backups: $(READY) ## Retention of env's backups: shows the plan, then asks on protected envs (yes=1; dry-run=1 only shows)
+	@$(CLI) backup expire $(ENV_FLAG) $(if $(filter 1 yes true,$(dry-run)),--dry-run) $(YES_FLAG)
 db-restore-leftovers: $(READY) ## Databases kept by restores on env (drop: cuisine-db restore drop-leftover)
 	@$(CLI) restore leftovers $(ENV_FLAG)
 db-maintenance-mode: $(READY) ## enable|disable (status without either): block application roles [reason="..."]

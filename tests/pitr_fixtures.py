@@ -138,7 +138,10 @@ def make_pitr_project(root: Path, major: int, keys: AgeKeys, *, backend: str = "
             f'identity_file = "{keys.identity_file}"\n')
     config = root / "cuisine-db.toml"
     config.write_text("".join(lines))
-    return PitrProject(root, config, major, keys, repository, environ)
+    project = PitrProject(root, config, major, keys, repository, environ)
+    # The operator starts a protected environment's cluster (make cluster-up); no other command starts it.
+    project.ok("cluster", "up", "--env", "production")
+    return project
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
 from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.errors import ConfigError, UsageError
@@ -21,6 +21,8 @@ CACHE_ENV_VAR = "CUISINE_DB_CACHE"
 CONFIG_FILE_NAME = "cuisine-db.toml"
 SUPPORTED_MAJORS = (14, 15, 16, 17, 18)
 ENV_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,30}$")
+# An environment of this name is protected unless its table says `protected = false`.
+PROTECTED_BY_NAME = "production"
 
 
 # --- Monitoring (issue 6): thresholds for db-monitor, db-connections and metrics ---------------------
@@ -80,7 +82,7 @@ class Monitoring(BaseModel):
                 raise ValueError(f"{low} must not be above {high}")
         return self
 # The purposes the tool connects for besides "admin" (the environment's own connection): see postgres/purposes.py.
-Purpose = Literal["backup", "monitoring", "operator"]
+Purpose = Literal["backup", "monitoring", "operator", "explain"]
 
 
 class RoleRef(BaseModel):
@@ -257,7 +259,8 @@ class Environment(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    protected: bool = False
+    # true or false only ("off" or 0 are refused, not read as a wish); production is protected unless it says false.
+    protected: StrictBool = False
     database: str = "cuisine"
     # A local cluster managed under .cuisine/<name>/ (used when dsn is absent).
     port: int | None = Field(default=None, ge=1024, le=65535)
@@ -309,6 +312,13 @@ class Environment(BaseModel):
     @property
     def is_local(self) -> bool:
         return self.dsn is None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _production_is_protected(cls, values: Any) -> Any:
+        if isinstance(values, dict) and values.get("name") == PROTECTED_BY_NAME and "protected" not in values:
+            return {**values, "protected": True}
+        return values
 
     @field_validator("name")
     @classmethod
@@ -422,7 +432,11 @@ class Settings:
     incident_webhook_env: str | None = None
 
     def env(self, name: str | None = None) -> Environment:
-        """The named environment, or the default one; an unknown name is a usage error."""
+        """The named environment, or the default one; an unknown or empty name is a usage error."""
+        if name is not None and not name.strip():
+            known = ", ".join(sorted(self.environments))
+            raise UsageError("env= (--env) is empty: name an environment, or leave it out for the default "
+                             f"({self.default_env})", hint=f"known environments: {known}")
         chosen = name or self.default_env
         try:
             return self.environments[chosen]
@@ -479,6 +493,21 @@ def _describe(error: ValidationError, path: Path, prefix: tuple[str, ...] = ()) 
     return f"{path}: {where}: {message}"
 
 
+# Secrets this process took out of its own environment: a second load in the same process still finds them.
+_TAKEN: dict[str, str] = {}
+
+
+def _take_secrets(environ: Mapping[str, str], names: list[str]) -> dict[str, str]:
+    """The values of the secret variables the environments name. Read from this process's own environment, they
+    leave it: no child (pg_ctl, the server, pg_dump) inherits them; each gets only what it needs, explicitly."""
+    if environ is not os.environ:
+        return {name: environ[name] for name in names if name in environ}
+    for name in names:
+        if name in os.environ:
+            _TAKEN[name] = os.environ.pop(name)
+    return {name: _TAKEN[name] for name in names if name in _TAKEN}
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate the configuration file the environment points at."""
     environ = os.environ if environ is None else environ
@@ -486,7 +515,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ConfigError(f"configuration file {path} does not exist") from None
+        named = f" (${CONFIG_ENV_VAR})" if environ.get(CONFIG_ENV_VAR) else ""
+        raise ConfigError(f"configuration file {path}{named} does not exist") from None
     except OSError as exc:
         raise ConfigError(f"cannot read configuration file {path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -505,18 +535,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"{path}: environments: at least one environment is required")
     root = path.resolve().parent
     fallback = "development" if "development" in environments else next(iter(environments))
-    default_env = environ.get(DEFAULT_ENV_VAR) or parsed.default_env or fallback
-    if default_env not in environments:
-        raise ConfigError(f"{path}: default_env: {default_env!r} is not a defined environment")
+    known = ", ".join(sorted(environments))
+    if parsed.default_env is not None and parsed.default_env not in environments:
+        raise ConfigError(f"{path}: default_env: {parsed.default_env!r} is not a defined environment",
+                          hint=f"known environments: {known}")
+    chosen = environ.get(DEFAULT_ENV_VAR)
+    if chosen and chosen not in environments:
+        raise ConfigError(f"${DEFAULT_ENV_VAR} is {chosen!r}, which is not an environment of {path}",
+                          hint=f"known environments: {known}; unset {DEFAULT_ENV_VAR} for the file's default_env")
+    default_env = chosen or parsed.default_env or fallback
     ports = [env.port for env in environments.values() if env.port is not None]
     if len(ports) != len(set(ports)):
         raise ConfigError(f"{path}: environments: two local environments share a port")
-    secrets = {
-        name: environ[name]
-        for env in environments.values()
-        for name in env.secret_variables()
-        if name in environ
-    }
+    secrets = _take_secrets(environ, [name for env in environments.values() for name in env.secret_variables()])
     webhook = parsed.incidents.webhook_url
     webhook_env = parsed.incidents.webhook_url_env
     if webhook_env and environ.get(webhook_env):

@@ -36,6 +36,10 @@ class UnavailableError(CuisineDbError):
     exit_code = EXIT_UNAVAILABLE
 
 
+class ServerDownError(UnavailableError):
+    """The server is not running or does not answer (monitoring reports it as critical, not unknown)."""
+
+
 class RefusedError(CuisineDbError):
     """A safety rail refused the command (protected environment, drift, maintenance mode)."""
 

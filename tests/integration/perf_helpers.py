@@ -93,6 +93,23 @@ def auto_conf(server: Server) -> str:
     return (cluster_for(server.settings, server.env).datadir / "postgresql.auto.conf").read_text()
 
 
+def explain_role(project: Project) -> str:
+    """Give the project's environments db-explain's own role (as a remote operator would: setup-roles, then
+    roles.explain in cuisine-db.toml); db-explain refuses a remote environment without one."""
+    from cuisine_db.security.roles import setup_roles
+
+    role = f"exp_{project.database[-12:]}"
+    passfile = project.root / "explain.pgpass"
+    passfile.write_text(f"127.0.0.1:{project.server.port}:{project.database}:{role}:{uuid.uuid4().hex}\n")
+    passfile.chmod(0o600)
+    text = project.config.read_text()
+    for env in ("development", "production"):
+        text += f'[environments.{env}.roles]\nexplain = {{ user = "{role}", passfile = "{passfile}" }}\n'
+    project.config.write_text(text)
+    setup_roles(project.settings, project.env(), only=("explain",))
+    return role
+
+
 def has_hypopg(server: Server) -> bool:
     with server.admin() as conn:
         row = conn.execute("SELECT count(*) FROM pg_available_extensions WHERE name = 'hypopg'").fetchone()

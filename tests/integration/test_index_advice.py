@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import Project, Server
-from perf_helpers import WORKLOAD_QUERY, clone, error_lines, has_hypopg, make, seeded_template, workload
+from perf_helpers import WORKLOAD_QUERY, clone, error_lines, explain_role, has_hypopg, make, seeded_template, workload
 
 from cuisine_db.diagnose.analysis import analyze
 from cuisine_db.diagnose.index_advice import HYPOPG, RULES
@@ -76,6 +76,7 @@ def node_types(plan: dict[str, object]) -> list[str]:
 
 
 def test_the_recommended_command_builds_the_index_and_the_plans_change(seeded: Project) -> None:
+    explain_role(seeded)
     users = workload(seeded)
     heavy = WORKLOAD_QUERY.replace("%s", str(users[0]))
     before = explain_json(seeded, heavy)

@@ -296,3 +296,14 @@ def test_a_database_migrated_by_dbmate_is_taken_over_without_reapplying(project:
         assert conn.execute("SELECT checksum IS NULL FROM schema_migrations WHERE version = '20250101090000'"
                             ).fetchone() == (True,)
     assert project.cli("migrate", "status").returncode == 0
+
+
+def test_an_empty_migration_is_refused_naming_the_file(empty_project: Project) -> None:
+    project = empty_project
+    write(project, "20250101000000_a.sql", "-- migrate:up\nCREATE TABLE a (id int);\n-- migrate:down\nDROP TABLE a;\n")
+    write(project, "20250102000000_empty.sql", "-- migrate:up\n-- to do\n\n-- migrate:down\nSELECT 1;\n")
+    result = project.cli("migrate", "up")
+    assert result.returncode == 2, result.stderr
+    assert "20250102000000_empty.sql: its '-- migrate:up' section has no statement" in result.stderr
+    assert project.tables() in ([], ["schema_migrations"])  # not even the good one before it ran
+    assert project.cli("migrate", "status").returncode == 0  # listing is not refused: only applying

@@ -195,14 +195,15 @@ def test_monitor_exit_codes_keep_bad_input_distinct(project: Project, tmp_path: 
     unknown_env = project.cli("monitor", "--env", "nope")
     assert unknown_env.returncode == 2 and unknown_env.stderr.startswith("error: unknown environment")
 
-    # Nagios mode: whatever stops the check is UNKNOWN (3) with a status line, never a false CRITICAL.
+    # Nagios mode: what stops the check (bad input) is UNKNOWN (3) with a status line, never a false CRITICAL;
+    # a server that does not answer is CRITICAL (2), as Nagios's own check_pgsql says.
     bad_nagios = make(project.config, "db-monitor", "env=development", "window=soon", "nagios=1")
     assert "Error 3" in bad_nagios.stderr
     assert bad_nagios.stdout.startswith("CUISINE-DB UNKNOWN - development: --window takes seconds")
     down = tmp_path / "down.toml"
     down.write_text('[environments.gone]\ndsn = "host=127.0.0.1 port=1 user=x dbname=x connect_timeout=2"\n')
     unreachable = project.cli("monitor", "--nagios", extra_env={"CUISINE_DB_CONFIG": str(down)})
-    assert unreachable.returncode == 3 and unreachable.stdout.startswith("CUISINE-DB UNKNOWN - default environment:")
+    assert unreachable.returncode == 2 and unreachable.stdout.startswith("CUISINE-DB CRITICAL - gone: server down:")
     plain = project.cli("monitor", extra_env={"CUISINE_DB_CONFIG": str(down)})
     assert plain.returncode == 3 and plain.stderr.startswith("error: cannot connect")
 

@@ -57,7 +57,7 @@ def test_retention_keeps_every_segment_a_kept_backup_needs(tmp_path: Path, age_k
         binaries.install(MAJOR, cache_dir())
     project = make_pitr_project(tmp_path / "retention", MAJOR, age_keys)
     with project.config.open("a") as config:
-        config.write("[environments.production.backup.retention]\ndaily = 1\nweekly = 0\nmonthly = 0\n")
+        config.write("[environments.production.backup.retention]\ndaily = 0\nweekly = 0\nmonthly = 0\n")
     try:
         project.ok("wal", "enable", "--env", "production", "--restart", "--yes")
         with project.connect() as conn:
@@ -82,7 +82,7 @@ def test_retention_keeps_every_segment_a_kept_backup_needs(tmp_path: Path, age_k
         assert preview["wal_expired"] == len(before - needed)
         assert _archived(project) == before, "a dry run removed something"
 
-        done = json.loads(project.ok("backup", "expire", "--env", "production", "--json").stdout)
+        done = json.loads(project.ok("backup", "expire", "--env", "production", "--json", "--yes").stdout)
         assert done["expired"] == [older.name] and done["wal_kept_from"] == newer.dump["start_wal"]
         assert _archived(project) == needed, "retention removed WAL the kept backup needs, or kept older WAL"
         assert [e.name for e in catalog.list_backups(project.settings, env)] == [newer.name]
@@ -130,6 +130,8 @@ def test_schedule_show(tmp_path: Path) -> None:
     assert "OnCalendar=*-*-* 01:00:00 UTC" in units and "OnCalendar=*:0/15" in units
     assert [step[:2] for step in body["jobs"]["nightly"]["steps"]] == [["backup", "create"], ["backup", "expire"],
                                                                         ["backup", "verify"]]
+    # The schedule confirms retention explicitly: unattended, a protected environment would refuse it otherwise.
+    assert body["jobs"]["nightly"]["steps"][1] == ["backup", "expire", "--env", "production", "--yes"]
     bad = show("--format", "crontab")
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1, bad.stderr
     config.write_text(config.read_text().replace('"01:00"', '"25:00"'))

@@ -13,7 +13,12 @@ import pytest
 from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR, S3Server, gfs_by_calendar
 from conftest import CLI
 
-from cuisine_db.backup.manifest import Manifest, ObjectEntry, prefix
+from cuisine_db.backup import catalog
+from cuisine_db.backup.manifest import VERIFICATION, Manifest, ObjectEntry, prefix
+from cuisine_db.backup.retention import ExpireReport
+from cuisine_db.backup.retention import expire as run_expire
+from cuisine_db.config import load_settings
+from cuisine_db.errors import RefusedError
 from cuisine_db.storage import LocalRepository, Repository
 from cuisine_db.storage.s3 import S3Location, S3Repository
 
@@ -34,7 +39,7 @@ def fake_backup(repository: Repository, at: datetime, *, complete: bool = True) 
 
 
 def expire(config: Path, environ: dict[str, str], *extra: str) -> dict[str, object]:
-    result = subprocess.run([*CLI, "backup", "expire", "--env", "production", "--json", *extra],
+    result = subprocess.run([*CLI, "backup", "expire", "--env", "production", "--json", "--yes", *extra],
                             env={**os.environ, "CUISINE_DB_CONFIG": str(config), **environ},
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stderr
@@ -80,3 +85,38 @@ def test_400_days_of_daily_backups_leave_exactly_the_gfs_set(backend: str, tmp_p
     assert left == set(report["kept"]) | {writing}  # type: ignore[arg-type]
     # Running again changes nothing: the set is stable.
     assert expire(config, environ)["expired"] == []
+
+
+def test_confirmation_lives_in_the_service_and_only_what_was_shown_and_still_goes_is_deleted(tmp_path: Path) -> None:
+    repository = LocalRepository(tmp_path / "repo")
+    config = tmp_path / "cuisine-db.toml"
+    config.write_text('[environments.production]\ndsn = "host=127.0.0.1 port=1 dbname=x"\nprotected = true\n'
+                      f'[environments.production.backup]\nrepository = "{(tmp_path / "repo").as_uri()}"\n'
+                      "[environments.production.backup.retention]\ndaily = 1\nweekly = 0\nmonthly = 0\n")
+    settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
+    env = settings.env("production")
+    now = datetime.now(UTC)
+    names = [fake_backup(repository, now - timedelta(minutes=minutes)) for minutes in (30, 20, 10)]
+    before = {info.key for info in repository.list("")}
+    shown: list[list[str]] = []
+
+    def show(report: ExpireReport) -> None:
+        shown.append(list(report.expired))
+
+    with pytest.raises(RefusedError, match="no terminal"):
+        run_expire(settings, env, show=show, ask=None)
+    with pytest.raises(RefusedError, match="did not match"):
+        run_expire(settings, env, show=show, ask=lambda _question: "staging")
+    assert {info.key for info in repository.list("")} == before
+    assert shown == [names[:2], names[:2]]  # the plan came first, every time
+
+    def verified_meanwhile(_question: str) -> str:
+        # While the operator reads the plan, the oldest backup is verified: it is now the newest verified one.
+        catalog.record(repository, names[0], VERIFICATION, catalog.Check(
+            at=datetime.now(UTC), ok=True, by="test", seconds=1, problems=[], details={}))
+        return "production"
+
+    done = run_expire(settings, env, show=show, ask=verified_meanwhile)
+    assert done.expired == [names[1]] and "newest verified" in done.kept[names[0]]
+    left = {info.key.split("/")[1] for info in repository.list("backups/")}
+    assert left == {names[0], names[2]}

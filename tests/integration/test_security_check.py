@@ -15,7 +15,8 @@ RUNNABLE = ("cuisine-db ", "make ", "chmod ", "chown ", "openssl ", "sed ")
 
 
 def findings(local: LocalEnv) -> tuple[int, list[dict[str, str]]]:
-    result = local.cli("security", "check", "--json", "--markdown", str(local.config.parent / "check.md"))
+    result = local.cli("security", "check", "--json", "--markdown", str(local.config.parent / "check.md"),
+                       "--overwrite")
     return result.returncode, json.loads(result.stdout)
 
 

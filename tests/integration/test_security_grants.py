@@ -129,6 +129,8 @@ BAD_GRANTS = [
     (["username={role}", "permission=SELEKT", "tables=users"], "unknown table privilege"),
     (["username={role}", "permission=SELECT", "tables=users,nosuchtable"], "no such table: nosuchtable"),
     (["username={role}", "permission=SELECT", "tables=users", "schema=nosuch"], "schema 'nosuch' does not exist"),
+    (["username={role}", "permission=SELECT", "tables=pg_catalog.pg_authid"],
+     "schema 'pg_catalog' is PostgreSQL's own"),
 ]
 
 
@@ -217,3 +219,48 @@ def test_fuzz_unknown_privileges_and_missing_tables_change_nothing(migrated: tup
     assert run_in_process(project, monkeypatch, "security", "grant", "-u", role, "-p", "SELECT",
                           "-t", f"users,{table}") == 2
     assert snapshot(project) == before
+
+
+CATALOG_GRANTS = [
+    (["tables=pg_catalog.pg_authid"], "schema 'pg_catalog' is PostgreSQL's own"),
+    (["tables=Pg_Catalog.pg_authid"], "schema 'Pg_Catalog' is PostgreSQL's own"),
+    (["tables=pg_authid"], "pg_authid is a PostgreSQL system catalog"),
+    (["tables=PG_SHADOW,users"], "pg_shadow is a PostgreSQL system catalog"),
+    (["tables=ALL", "schema=pg_catalog"], "schema 'pg_catalog' is PostgreSQL's own"),
+    (["tables=ALL", "schema=information_schema"], "schema 'information_schema' is PostgreSQL's own"),
+    (["tables=pg_toast.pg_toast_1260"], "schema 'pg_toast' is PostgreSQL's own"),
+]
+
+
+def test_catalogs_are_refused_and_a_grant_made_by_hand_is_flagged(migrated: tuple[Project, str]) -> None:
+    project, role = migrated
+    before = snapshot(project)
+    for args, expected in CATALOG_GRANTS:
+        result = cli(project.config, "security", "grant", "--username", role, "--permission", "SELECT",
+                     *_options(args))
+        assert result.returncode == 2, (args, result.stderr)
+        lines = error_lines(result.stderr)
+        assert len(lines) == 1 and expected in lines[0], (args, result.stderr)
+    assert snapshot(project) == before
+    # What db-grant-permission refuses, a hand-made GRANT can still do: db-security-check flags it, with the fix.
+    with project.connect() as conn:
+        conn.execute(sql.SQL("GRANT SELECT ON pg_catalog.pg_authid TO {}").format(sql.Identifier(role)))
+        conn.execute(sql.SQL("GRANT SELECT (rolpassword) ON pg_catalog.pg_authid TO {}").format(sql.Identifier(role)))
+    checked = cli(project.config, "security", "check", "--admin", "--json")
+    assert checked.returncode == 1, checked.stderr
+    [finding] = [f for f in json.loads(checked.stdout) if f["check"] == "catalog-grants"]
+    assert finding["severity"] == "error" and finding["subject"] == "pg_catalog.pg_authid"
+    assert role in finding["evidence"] and "SELECT" in finding["evidence"]
+    assert f"REVOKE ALL ON TABLE pg_catalog.pg_authid FROM {role}" in finding["fix"]
+    with project.connect() as conn:
+        conn.execute(sql.SQL("REVOKE ALL ON TABLE pg_catalog.pg_authid FROM {}").format(sql.Identifier(role)))
+    after = cli(project.config, "security", "check", "--admin", "--json")
+    assert not [f for f in json.loads(after.stdout) if f["check"] == "catalog-grants"]
+
+
+def _options(args: list[str]) -> list[str]:
+    options = []
+    for arg in args:
+        key, _, value = arg.partition("=")
+        options += [f"--{key}", value]
+    return options

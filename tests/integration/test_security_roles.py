@@ -111,7 +111,7 @@ def test_a_local_cluster_uses_its_purpose_roles_once_set_up(tmp_path: Path) -> N
         assert not any(f["check"] == "stored-passwords" for f in before), "admin reads pg_authid"
         assert local.make("db-setup-roles").returncode == 0
         users = [entry.user for entry in pgpass.read(local.cluster.passfile)]
-        assert users == ["cuisine", "cuisine_backup", "cuisine_monitor", "cuisine_operator"]
+        assert users == ["cuisine", "cuisine_backup", "cuisine_monitor", "cuisine_operator", "cuisine_explain"]
         after = json.loads(local.cli("security", "check", "--json").stdout)
         assert any(f["check"] == "stored-passwords" and "cuisine_monitor" in f["evidence"] for f in after)
         as_admin = json.loads(local.cli("security", "check", "--json", "--admin").stdout)

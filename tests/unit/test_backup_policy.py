@@ -48,6 +48,9 @@ def test_row_counter_takes_off_pg_dumps_end_marker_only() -> None:
     assert plain.rows == 2 and not plain.has_trailer
 
 
+KEY = "backups/production-logical-20250315T010000Z/manifest.json"
+
+
 def sample_manifest() -> Manifest:
     at = datetime(2025, 3, 15, 1, tzinfo=UTC)
     return Manifest(
@@ -63,15 +66,15 @@ def sample_manifest() -> Manifest:
 def test_a_manifest_detects_any_change_to_itself() -> None:
     manifest = sample_manifest()
     data = manifest.to_json()
-    again = Manifest.from_json(data, "m")
+    again = Manifest.from_json(data, KEY)
     assert again == manifest and again.size == 100 and again.dump_major == 14
     for position in range(0, len(data), 7):
         damaged = bytearray(data)
         damaged[position] ^= 0x01
         with pytest.raises(IntegrityError):
-            Manifest.from_json(bytes(damaged), "m")
+            Manifest.from_json(bytes(damaged), KEY)
     with pytest.raises(IntegrityError, match="damaged"):
-        Manifest.from_json(data[: len(data) // 2], "m")
+        Manifest.from_json(data[: len(data) // 2], KEY)
 
 
 def daily(days: int, today: date) -> list[Candidate]:
@@ -85,7 +88,8 @@ def test_retention_over_400_days_keeps_exactly_the_gfs_set(today: date) -> None:
     history = daily(400, today)
     kept = plan(history, Retention())
     assert {c.taken_at.date() for c in history if c.name in kept} == gfs_by_calendar(today, 7, 4, 12)
-    assert kept[history[-1].name][0] == "daily"
+    assert kept[history[-1].name][0] == f"daily {today:%Y-%m-%d}"
+    assert kept[history[-1].name][1] == "weekly {}-W{:02d}".format(*today.isocalendar()[:2])
     custom = plan(history, Retention(daily=3, weekly=2, monthly=6))
     assert {c.taken_at.date() for c in history if c.name in custom} == gfs_by_calendar(today, 3, 2, 6)
 

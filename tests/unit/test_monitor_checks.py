@@ -156,6 +156,13 @@ def test_only_positive_whole_pids_pass(text: str) -> None:
         parse_pid(text)
 
 
+@pytest.mark.parametrize("text", ["99999999999999999999", "2147483648", "9" * 5000])
+def test_pids_out_of_range_are_called_so_not_negative(text: str) -> None:
+    with pytest.raises(UsageError, match=r"is not a valid process id \(out of range") as caught:
+        parse_pid(text)
+    assert "positive" not in caught.value.message and caught.value.exit_code == 2
+
+
 def test_pids_and_modes_that_pass() -> None:
     assert parse_pid("12345") == 12345 and parse_pid(" 7 ") == 7
     assert parse_mode("terminate") == "terminate"

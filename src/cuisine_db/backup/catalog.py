@@ -13,7 +13,7 @@ from cuisine_db.backup import names
 from cuisine_db.backup.manifest import MANIFEST, TEST_RESTORE, VERIFICATION, Manifest, prefix
 from cuisine_db.backup.names import TableName
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import UsageError
+from cuisine_db.errors import CuisineDbError, RefusedError, UsageError
 from cuisine_db.storage import ObjectInfo, Repository, open_repository
 from cuisine_db.storage.pipeline import IntegrityError
 
@@ -154,6 +154,8 @@ def find(settings: Settings, env: Environment, name: str) -> Resolved:
             continue
         entry = found[0]
         if entry.problem:
+            # Read again for the precise error: a manifest naming unsafe paths is refused (exit 4), not "damaged".
+            Manifest.from_json(repository.get_bytes(prefix(name) + MANIFEST), prefix(name) + MANIFEST)
             raise IntegrityError(prefix(name) + MANIFEST, entry.problem.split(": ", 1)[-1])
         if entry.manifest is None:
             raise UsageError(f"backup {name} is incomplete: it has no manifest (interrupted, or still being written)",
@@ -206,6 +208,13 @@ def resolve(settings: Settings, env: Environment, reference: str, *, purpose: st
                      hint=f"make db-backup env={env.name} type=logical makes one")
 
 
+def counts_as_failure(exc: BaseException) -> bool:
+    """Whether an error ends a real attempt that failed, and so is recorded against the backup. Bad input and a
+    refusal by a safety rail (exit 2 and 4) say nothing about the backup: they leave the catalog as it was."""
+    return isinstance(exc, CuisineDbError) and not isinstance(exc, UsageError | RefusedError)
+
+
 def record(repository: Repository, name: str, which: str, check: Check) -> None:
-    """Store a verification or test-restore result next to the backup (the manifest itself never changes)."""
+    """Store a verification or test-restore result next to the backup (the manifest itself never changes).
+    A failed check is recorded only for a real attempt (`counts_as_failure`)."""
     repository.put_bytes(prefix(name) + which, check.to_json())

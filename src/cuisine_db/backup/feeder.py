@@ -18,6 +18,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from cuisine_db.postgres import safe_files
+
 Produce = Callable[[BinaryIO], Any]
 _F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 
@@ -35,10 +37,11 @@ class Feeder:
 
     def write_file(self, name: str, produce: Produce) -> Any:
         """Write a small file outright (toc.dat, tiny tables): simpler than a pipe and just as cheap."""
-        with (self.folder / name).open("wb") as handle:
+        with safe_files.create(self.folder / name) as fd, os.fdopen(os.dup(fd), "wb") as handle:
             return produce(handle)
 
     def pipe(self, name: str, produce: Produce) -> None:
+        safe_files.remove(self.folder / name)  # a plain name in our folder (checked); mkfifo never follows a link
         os.mkfifo(self.folder / name, 0o600)
         with self.lock:
             self.pending[name] = produce

@@ -1,25 +1,34 @@
 """Laying a physical backup down into a data directory: each tar object streamed out of the repository (sha256,
 age, zstd, checked against the manifest) straight into `tar -x`, run as the server's OS user so every file is
 already its own; an incremental chain is extracted backup by backup and combined with `pg_combinebackup`.
-No decrypted copy of an object is ever written anywhere but its place in the data directory."""
+No decrypted copy of an object is ever written anywhere but its place in the data directory.
+
+A backup is not trusted to stay in its folder: every tar member is checked before tar sees it (tar_guard.py: no
+links but the manifest's tablespaces, no hard links, devices or names leaving the folder), tar runs as the
+server's OS user without keeping owners, every file written as root goes through postgres/safe_files.py
+(never through a link), and the backup's server configuration is replaced by the environment's own
+(restored_config.py)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from cuisine_db.backup import catalog
+from cuisine_db.backup import catalog, restored_config
 from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.manifest import Manifest, ObjectEntry
 from cuisine_db.backup.objects import BackupSource
+from cuisine_db.backup.tar_guard import TarGuard
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UsageError
-from cuisine_db.postgres import binaries, osuser
+from cuisine_db.postgres import binaries, osuser, safe_files
+from cuisine_db.postgres.cluster import base_settings
 from cuisine_db.postgres.runner import ToolError, run, spawn
 from cuisine_db.storage import keys as age_keys
 
@@ -54,15 +63,21 @@ def _destination(entry: ObjectEntry, data: Path, tablespaces: Path) -> Path | No
     return None
 
 
+def tablespace_oids(manifest: Manifest) -> frozenset[str]:
+    """The tablespaces a backup holds (`<oid>.tar`): the only `pg_tblspc/<oid>` links its base.tar may carry."""
+    return frozenset(e.file[:-4] for e in manifest.objects if e.file.endswith(".tar") and e.file[:-4].isdigit())
+
+
 def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | None, work: Path,
             progress: Progress | None = None) -> None:
     """One backup's objects into `data` (and its tablespaces under `tablespaces/<oid>`), all in parallel.
     tar reads to the end of its input (--ignore-zeros): pg_basebackup pads past the end-of-archive blocks, and a
-    tar that stopped there would leave the stream half read."""
+    tar that stopped there would leave the stream half read. Every member passes TarGuard before tar sees it."""
     osuser.give_to(data, os_user)
     processes: list[tuple[ObjectEntry, Any, Path]] = []
     failures: list[BaseException] = []
     threads = []
+    links = tablespace_oids(source.manifest)
     try:
         for entry in source.manifest.objects:
             target = _destination(entry, data, tablespaces)
@@ -70,14 +85,16 @@ def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | 
                 continue
             osuser.give_to(target, os_user)
             log = work / f"tar-{entry.file}.log"
-            with log.open("wb") as errors:
-                process = spawn(["tar", "--extract", "--ignore-zeros", "--file=-", f"--directory={target}"],
+            with safe_files.create(log) as fd, os.fdopen(os.dup(fd), "wb") as errors:
+                process = spawn(["tar", "--extract", "--ignore-zeros", "--no-same-owner", "--no-same-permissions",
+                                 "--file=-", f"--directory={target}"],
                                 stdin=subprocess.PIPE, stderr=errors, user=os_user)
             processes.append((entry, process, log))
 
         def feed(entry: ObjectEntry, process: Any) -> None:
             try:
-                source.stream(entry, process.stdin, progress=progress)
+                guard = TarGuard(process.stdin, source.key(entry), links if entry.file == "base.tar" else frozenset())
+                source.stream(entry, guard, progress=progress)
             except BaseException as exc:
                 failures.append(exc)
                 with contextlib.suppress(ProcessLookupError):
@@ -92,17 +109,20 @@ def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | 
             threads.append(thread)
         for thread in threads:
             thread.join()
+        ours = [failure for failure in failures if not isinstance(failure, BrokenPipeError)]
+        if ours:
+            raise ours[0]  # a refused member or a damaged object: tar was stopped for it
         for entry, process, log in processes:
-            if process.wait() != 0 and not failures:
-                raise ToolError(f"tar (extracting {entry.file})", process.returncode, log.read_text(errors="replace"))
+            if process.wait() != 0:
+                said = (safe_files.read(log) or b"").decode(errors="replace")
+                raise ToolError(f"tar (extracting {entry.file})", process.returncode, said)
         if failures:
             raise failures[0]
         manifest_entry = next((e for e in source.manifest.objects if e.file == MANIFEST_FILE), None)
         if manifest_entry is not None:
-            with (data / MANIFEST_FILE).open("wb") as handle:
+            with safe_files.create(data / MANIFEST_FILE, owner=os_user) as fd, \
+                    os.fdopen(os.dup(fd), "wb") as handle:
                 source.stream(manifest_entry, handle, progress=progress)
-            if os_user:
-                shutil.chown(data / MANIFEST_FILE, os_user, os_user_group(os_user))
     finally:
         for _, process, _ in processes:
             if process.poll() is None:
@@ -110,7 +130,7 @@ def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | 
                 process.wait()
         for thread in threads:
             thread.join()
-    _relocate_tablespaces(data, tablespaces, os_user)
+    _relocate_tablespaces(data, tablespaces, os_user, links)
 
 
 def os_user_group(user: str) -> int:
@@ -119,27 +139,54 @@ def os_user_group(user: str) -> int:
     return pwd.getpwnam(user).pw_gid
 
 
-def _relocate_tablespaces(data: Path, tablespaces: Path, os_user: str | None) -> None:
-    """The backup's tablespace_map names the source's folders; point it at the ones laid down here."""
-    mapping = data / "tablespace_map"
-    if not mapping.exists():
-        return
-    lines = []
-    for line in mapping.read_text().splitlines():
-        oid, _, _ = line.partition(" ")
-        if oid.isdigit():
-            lines.append(f"{oid} {tablespaces / oid}")
-    mapping.write_text("\n".join(lines) + ("\n" if lines else ""))
-    if os_user:
-        shutil.chown(mapping, os_user, os_user_group(os_user))
+def _relocate_tablespaces(data: Path, tablespaces: Path, os_user: str | None, oids: frozenset[str]) -> None:
+    """The backup's tablespace_map names the source's folders; point it at the ones laid down here (only the
+    tablespaces the manifest lists), and its pg_tblspc links too."""
+    text = safe_files.read(data / "tablespace_map")
+    if text is not None:
+        lines = []
+        for line in text.decode("utf-8", errors="replace").splitlines():
+            oid, _, _ = line.partition(" ")
+            if oid in oids:
+                lines.append(f"{oid} {tablespaces / oid}")
+        safe_files.write(data / "tablespace_map", "\n".join(lines) + ("\n" if lines else ""), owner=os_user)
+    links = data / "pg_tblspc"
+    if not oids or not links.is_dir() or links.is_symlink() or tablespaces == links:
+        return  # (verification extracts tablespaces into pg_tblspc itself: no links to point)
+    ids = safe_files.owner_ids(os_user)
+    with safe_files.folder(links) as parent:
+        for oid in sorted(oids):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(oid, dir_fd=parent)
+            os.symlink(tablespaces / oid, oid, dir_fd=parent)
+            if ids is not None:
+                os.chown(oid, *ids, dir_fd=parent, follow_symlinks=False)
 
 
 def lay_down(settings: Settings, sources: list[BackupSource], data: Path, tablespaces: Path, os_user: str | None,
-             work: Path, progress: Progress | None = None) -> None:
-    """A whole chain into `data`: a full backup directly; an incremental chain through pg_combinebackup."""
+             work: Path, progress: Progress | None = None, *,
+             own_settings: Mapping[str, str | int | bool] | None = None,
+             keep_settings: Mapping[str, str | None] | None = None, keep_config: bool = False) -> list[str]:
+    """A whole chain into `data`: a full backup directly; an incremental chain through pg_combinebackup.
+
+    Its server configuration is then replaced by `own_settings` (the environment's; by default what a fresh cluster
+    of its major version has; `keep_settings` as restored_config.take_over() says): the warnings returned say
+    what the backup carried that was not applied.
+    `keep_config` leaves the backup's files as they are, for checking them against backup_manifest (no server
+    starts on such a folder)."""
+    newest: Manifest = sources[-1].manifest
     if len(sources) == 1:
         extract(sources[0], data, tablespaces, os_user, work, progress)
-        return
+    else:
+        _combine(settings, sources, data, tablespaces, os_user, work, progress)
+    if keep_config:
+        return []
+    own = own_settings if own_settings is not None else base_settings(newest.server_major, 5432)
+    return restored_config.take_over(data, os_user, own, newest.name, keep_settings)
+
+
+def _combine(settings: Settings, sources: list[BackupSource], data: Path, tablespaces: Path, os_user: str | None,
+             work: Path, progress: Progress | None) -> None:
     newest: Manifest = sources[-1].manifest
     if any(_destination(e, data, tablespaces) not in (data, data / "pg_wal") for s in sources
            for e in s.manifest.objects if e.file.endswith(".tar")):
@@ -155,9 +202,10 @@ def lay_down(settings: Settings, sources: list[BackupSource], data: Path, tables
     program = binaries.find(newest.server_major, settings.cache_dir).program("pg_combinebackup")
     osuser.give_to(data, os_user)  # an empty folder of the server's user: pg_combinebackup fills it
     run([program, f"--output={data}", *folders], user=os_user, timeout=None)
-    # pg_combinebackup leaves pg_wal empty: the WAL that makes the newest backup consistent is its own.
+    # pg_combinebackup leaves pg_wal empty: the WAL that makes the newest backup consistent is its own. Moved by
+    # the server's user (the folders are its own), so a link planted there leads nowhere it could not go anyway.
     wal = folders[-1] / "pg_wal"
     for item in sorted(wal.iterdir()) if wal.is_dir() else []:
-        if item.is_file() and not (data / "pg_wal" / item.name).exists():
-            shutil.move(str(item), data / "pg_wal" / item.name)
+        if item.is_file() and not item.is_symlink() and not (data / "pg_wal" / item.name).exists():
+            run(["mv", "--no-clobber", "--", item, data / "pg_wal" / item.name], user=os_user, timeout=None)
     shutil.rmtree(parts, ignore_errors=True)

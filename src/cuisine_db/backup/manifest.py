@@ -4,16 +4,31 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from cuisine_db.backup.names import PHYSICAL_TYPES
+from cuisine_db.errors import EXIT_REFUSED
 from cuisine_db.storage.pipeline import IntegrityError
 
 FORMAT = 1
 MANIFEST = "manifest.json"
 VERIFICATION = "verification.json"
 TEST_RESTORE = "test-restore.json"
+# What a folder may be called, by repository area: a backup's `<env>-<type>-<UTC>`, an archive's `<env>-archive-<UTC>`.
+_FOLDER = re.compile(r"^(?P<env>[a-z][a-z0-9_-]{0,30})-(?P<type>[a-z]+)-\d{8}T\d{6}Z$")
+# A file a backup restores to is one plain name in one folder: letters, digits, `_`, `-`, `.`; never a path.
+_PLAIN_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")
+# What a physical backup's objects restore to: pg_basebackup's tars and its backup_manifest, nothing else.
+_PHYSICAL_FILE = re.compile(r"^(base\.tar|pg_wal\.tar|[1-9][0-9]{0,9}\.tar|backup_manifest)$")
+
+
+class UnsafeManifestError(IntegrityError):
+    """A manifest names something a restore would turn into a path outside its folder: refused (exit 4)."""
+
+    exit_code = EXIT_REFUSED
 
 
 def prefix(name: str) -> str:
@@ -116,9 +131,42 @@ class Manifest:
             body["finished_at"] = datetime.fromisoformat(body["finished_at"])
             body["tables"] = tuple(TableEntry(**item) for item in body["tables"])
             body["objects"] = tuple(ObjectEntry(**item) for item in body["objects"])
-            return replace(cls(**body), checksum=stored)
+            manifest = replace(cls(**body), checksum=stored)
         except (KeyError, TypeError, ValueError):
             raise IntegrityError(key, "the manifest lacks fields this version needs") from None
+        check_names(manifest, key)
+        return manifest
+
+
+def check_names(manifest: Manifest, key: str) -> None:
+    """Every name a restore turns into a path must be one the tool writes: the manifest's name is its folder's
+    (and carries its env and type), each object is a plain file name of its kind, stored as `<file>.zst.age`.
+    Checked before anything is used, so a forged manifest cannot point a restore outside its folder."""
+    parts = key.split("/")
+    folder = parts[-2] if len(parts) >= 2 else ""
+    found = _FOLDER.match(manifest.name) if isinstance(manifest.name, str) else None
+    if found is None or manifest.name != folder:
+        raise UnsafeManifestError(key, f"names the backup {str(manifest.name)[:200]!r}, not its folder {folder!r}: "
+                                       "refused")
+    if manifest.env != found["env"] or manifest.type != found["type"]:
+        raise UnsafeManifestError(key, f"says environment {str(manifest.env)[:40]!r}, type "
+                                       f"{str(manifest.type)[:40]!r}; its folder {folder} says otherwise: refused")
+    if manifest.depends_on is not None and (not isinstance(manifest.depends_on, str)
+                                            or _FOLDER.match(manifest.depends_on) is None):
+        raise UnsafeManifestError(key, f"depends on {str(manifest.depends_on)[:200]!r}, not a backup name: refused")
+    seen: set[str] = set()
+    for entry in manifest.objects:
+        file = entry.file if isinstance(entry.file, str) else ""
+        plain = _PLAIN_FILE.match(file) is not None and ".." not in file
+        if manifest.type in PHYSICAL_TYPES:
+            plain = plain and _PHYSICAL_FILE.match(file) is not None
+        if not plain or entry.name != f"{file}.zst.age" or file in seen:
+            raise UnsafeManifestError(key, f"lists an object {str(entry.name)[:200]!r} restoring to "
+                                           f"{str(entry.file)[:200]!r}: not a file name this tool writes; refused")
+        if not (isinstance(entry.size, int) and isinstance(entry.plain_size, int) and entry.size >= 0
+                and entry.plain_size >= 0):
+            raise UnsafeManifestError(key, f"lists object {file} with a size that is not a count of bytes: refused")
+        seen.add(file)
 
 
 def _body(manifest: Manifest) -> dict[str, Any]:

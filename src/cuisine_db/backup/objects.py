@@ -43,7 +43,8 @@ class BackupSource:
         checks the rows where they arrive (rows is None)."""
         fetched = fetch(self.repository, self.key(entry), destination, self.identities, expect_size=entry.size,
                         expect_sha256=entry.sha256, count_rows=entry.rows is not None and not frames,
-                        progress=progress, compressed=frames, decompress=not frames)
+                        progress=progress, compressed=frames, decompress=not frames,
+                        expect_plain_size=None if frames else entry.plain_size)
         if frames:
             return fetched
         if fetched.plain_size != entry.plain_size:

@@ -21,7 +21,6 @@ been written since.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets as random
 import shutil
 import time
@@ -48,8 +47,8 @@ from cuisine_db.backup.workspace import scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, RefusedError, UsageError
 from cuisine_db.ops import maintenance
-from cuisine_db.postgres import osuser, pgpass
-from cuisine_db.postgres.cluster import SUPERUSER, LocalCluster, base_settings, conf_value
+from cuisine_db.postgres import osuser, pgpass, safe_files
+from cuisine_db.postgres.cluster import SUPERUSER, LocalCluster, base_settings
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.server_settings import alter_system
 from cuisine_db.storage import keys as age_keys
@@ -142,16 +141,13 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
         with scratch(settings, f"lay-down-{manifest.name}") as work:
             osuser.make_reachable(work, cluster.os_user)
             osuser.give_to(work, cluster.os_user, 0o711)
-            laydown.lay_down(settings, sources, cluster.datadir, cluster.home / "tablespaces", cluster.os_user, work,
-                             progress(sum(s.manifest.size for s in sources)))
+            warnings = laydown.lay_down(settings, sources, cluster.datadir, cluster.home / "tablespaces",
+                                        cluster.os_user, work, progress(sum(s.manifest.size for s in sources)),
+                                        own_settings=own_settings(cluster),
+                                        keep_settings=own_archiving(settings, env, manifest.env))
         for stray in ("standby.signal", "postmaster.pid"):
-            (cluster.datadir / stray).unlink(missing_ok=True)
-        if manifest.env != env.name:
-            _own_settings(cluster, manifest.env)
-        signal = cluster.datadir / "recovery.signal"
-        signal.touch()
-        if cluster.os_user:
-            shutil.chown(signal, cluster.os_user, laydown.os_user_group(cluster.os_user))
+            safe_files.remove(cluster.datadir / stray)
+        safe_files.write(cluster.datadir / "recovery.signal", b"", owner=cluster.os_user)
     except BaseException:
         # Put the old cluster back exactly as it was; the half-laid one goes.
         shutil.rmtree(cluster.datadir, ignore_errors=True)
@@ -182,17 +178,21 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
         "with exactly the backup's data",
     ]
     return LaidReport(env.name, newest.name, state.chain, state.lay_seconds, state.kept if not opened else None,
-                      opened, steps)
+                      opened, steps, notes=[f"from the backup: {line}" for line in warnings])
 
 
-def _own_settings(cluster: LocalCluster, source: str) -> None:
-    """Another environment's cluster carries that environment's port and settings in its postgresql.conf: this
-    environment's own go after them (the last line for a setting wins), as init() writes them."""
-    settings = {**base_settings(cluster.build.major, cluster.port), **(cluster.extra_settings or {})}
-    lines = [f"{key} = {conf_value(value)}" for key, value in settings.items()]
-    with (cluster.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:
-        conf.write(f"\n# Set by cuisine-db: restored from {source}, this environment's own settings\n"
-                   + "\n".join(lines) + "\n")
+def own_archiving(settings: Settings, env: Environment, source: str) -> dict[str, str | None]:
+    """What `wal enable` wrote into postgresql.auto.conf that a restore of the environment's own backup keeps:
+    archiving goes on as before, but only with exactly this installation's archive command."""
+    if source != env.name:
+        return {}
+    return {"archive_mode": None, "archive_timeout": None, "archive_command": enable.archive_command(settings, env)}
+
+
+def own_settings(cluster: LocalCluster) -> dict[str, str | int | bool]:
+    """The settings a fresh cluster of this environment gets (init() writes them): a restored one gets them too,
+    whatever the backup's configuration said."""
+    return {**base_settings(cluster.build.major, cluster.port), **(cluster.extra_settings or {})}
 
 
 def stopped_at(manifest: Any) -> datetime:
@@ -211,11 +211,8 @@ def identity_copy(settings: Settings, environments: list[Environment], folder: P
     """The age identities, readable by the server's user alone, for the restore_command it runs (removed after)."""
     identities = age_keys.identities(settings, environments)
     target = folder / IDENTITY_COPY
-    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write("\n".join(str(identity) for identity in identities) + "\n")
-    if os_user:
-        shutil.chown(target, os_user, laydown.os_user_group(os_user))
+    # The folder may be the server user's: never through a link it planted, 0600 and its owner from the start.
+    safe_files.write(target, "\n".join(str(identity) for identity in identities) + "\n", owner=os_user)
     return target
 
 
@@ -236,8 +233,7 @@ def _fix_passwords(conn: psycopg.Connection[Any], settings: Settings, env: Envir
     entries = pgpass.read(cluster.passfile)
     if not any(entry.user == SUPERUSER for entry in entries):
         password = random.token_urlsafe(24)
-        cluster.passfile.write_text(f"*:*:*:{SUPERUSER}:{password}\n")
-        cluster.passfile.chmod(0o600)
+        pgpass.put(cluster.passfile, SUPERUSER, password)
         entries = pgpass.read(cluster.passfile)
     done = []
     for entry in entries:
@@ -301,7 +297,7 @@ def _recover(settings: Settings, env: Environment, state: RestoreState, target: 
         if identity is not None:
             identity.unlink(missing_ok=True)
         fetch.clear_prefetched(spool)
-    (cluster.datadir / "backup_manifest").unlink(missing_ok=True)
+    safe_files.remove(cluster.datadir / "backup_manifest")
     return reached, next_xid[0] if next_xid else None, notes
 
 
@@ -464,10 +460,7 @@ def temporary_instance(settings: Settings, env: Environment, resolved: Resolved,
         data = work / "data"
         notify(f"laying {manifest.name} down in a temporary instance, replaying to {target.describe()}")
         laydown.lay_down(settings, sources, data, work / "tablespaces", os_user, work)
-        signal = data / "recovery.signal"
-        signal.touch()
-        if os_user:
-            shutil.chown(signal, os_user, laydown.os_user_group(os_user))
+        safe_files.write(data / "recovery.signal", b"", owner=os_user)
         identity = None
         spool = work / "spool"
         osuser.give_to(spool, os_user)

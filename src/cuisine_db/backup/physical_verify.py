@@ -12,7 +12,7 @@ from cuisine_db.backup.manifest import prefix
 from cuisine_db.backup.workspace import scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError
-from cuisine_db.postgres import binaries
+from cuisine_db.postgres import binaries, osuser
 from cuisine_db.postgres.runner import run
 from cuisine_db.storage.pipeline import IntegrityError
 
@@ -27,10 +27,15 @@ def structure(settings: Settings, env: Environment, resolved: Resolved, *,
         sources = laydown.chain(settings, env, resolved)
     except CuisineDbError as exc:
         return [(prefix(name) + "manifest.json", exc.message)], 0
+    # tar runs as the server's OS user (never as root), the backup's files as they are (nothing starts on them).
+    os_user = osuser.server_user(settings.server_user)
     with scratch(settings, f"verify-{name}") as work:
+        osuser.make_reachable(work, os_user)
+        osuser.give_to(work, os_user, 0o711)
         data = work / "data"
         try:
-            laydown.lay_down(settings, sources, data, data / "pg_tblspc", None, work, progress)
+            laydown.lay_down(settings, sources, data, data / "pg_tblspc", os_user, work, progress,
+                             keep_config=True)
         except IntegrityError as exc:
             return [(exc.key, exc.problem)], 0
         except CuisineDbError as exc:
@@ -40,5 +45,5 @@ def structure(settings: Settings, env: Environment, resolved: Resolved, *,
         if result.returncode != 0:
             lines = [line for line in (result.stderr or result.stdout).strip().splitlines() if line] or ["failed"]
             return [(prefix(name) + "backup_manifest", f"pg_verifybackup: {line}") for line in lines[-3:]], 0
-        checked = sum(1 for path in data.rglob("*") if path.is_file())
+        checked = sum(1 for path in data.rglob("*") if path.is_file() and not path.is_symlink())
     return [], checked

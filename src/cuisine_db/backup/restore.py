@@ -289,7 +289,8 @@ def restore_database(settings: Settings, env: Environment, resolved: Resolved, *
     """Restore a whole-database backup (logical or schema) into env's database, or (test) beside it."""
     manifest = resolved.manifest
     if manifest.type in ("full", "incremental"):
-        raise UsageError(f"{manifest.name} is a physical backup; restoring those comes with the PITR issue")
+        raise UsageError(f"{manifest.name} is a physical backup: it is restored as a whole cluster, not into a "
+                         "database", hint="db-restore and db-test-restore take physical backups their own way")
     if manifest.type not in ("logical", "schema"):
         raise UsageError(f"{manifest.name} is a {manifest.type} backup: it holds tables, not a whole database",
                          hint=f"db-restore-tables (or db-restore, which restores them in place) with {manifest.name}")

@@ -1,15 +1,26 @@
-"""Retention: grandfather-father-son per environment and backup type, and the removal of what it lets go.
+"""Retention: grandfather-father-son per environment and backup type, the backups no policy may take, and the
+removal of what it lets go — previewed, and confirmed on a protected environment.
 
 A backup is kept when it is the newest of one of the `daily` most recent UTC days that have a backup, of one
 of the `weekly` most recent ISO weeks, or of one of the `monthly` most recent months; plus whatever a kept
-backup depends on (an incremental's base, of the other type). The newest backup always stays, so the only
-backup is never deleted, and a backup without a manifest (being written) is never a candidate: only abandoned
-ones, older than `incomplete_after_hours`, are cleared away. Archived WAL is kept from the oldest kept
-physical backup's start on.
+backup depends on (an incremental's base, of the other type). Whatever the counts say, these always stay:
+
+- the newest backup of each type (so the only backup is never deleted);
+- the newest backup that passed verification, and the newest one whose test restore passed: the last ones known
+  to be good;
+- the newest physical backup, and the base of the point-in-time window the policy promises (the last `daily`
+  days): the newest physical backup that was consistent at the window's start, or the oldest one when none is
+  that old. Archived WAL is kept from the oldest kept physical backup's start on, so every point from that
+  base to now stays reachable.
+
+A backup without a manifest (being written) is never a candidate: only abandoned ones, older than
+`incomplete_after_hours`, are cleared away. Nothing is deleted before the plan has been shown, and on a protected
+environment before the operator typed the environment's name (or passed --yes: the schedule does).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
@@ -17,13 +28,18 @@ from datetime import UTC, datetime, timedelta
 
 from cuisine_db.backup import catalog
 from cuisine_db.backup.catalog import BackupEntry
-from cuisine_db.backup.manifest import MANIFEST, prefix
+from cuisine_db.backup.manifest import MANIFEST, Manifest, prefix
 from cuisine_db.backup.names import PHYSICAL_TYPES
 from cuisine_db.backup.wal import archive
 from cuisine_db.backup.wal import names as wal_names
 from cuisine_db.backup.wal.archive import Archived
 from cuisine_db.config import Environment, Retention, Settings
+from cuisine_db.errors import RefusedError
 from cuisine_db.storage import Repository, open_repository
+
+NEWEST_VERIFIED = "newest verified"
+NEWEST_TESTED = "newest test-restored"
+NEWEST_PHYSICAL = "newest physical (point-in-time base)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +47,26 @@ class Candidate:
     name: str
     taken_at: datetime
     depends_on: str | None = None
+    type: str = "logical"
+    verified: bool = False  # its last verification passed
+    test_restored: bool = False  # its last test restore passed
+    consistent_at: datetime | None = None  # physical: from when it is a point-in-time base (its end)
+
+    @property
+    def physical(self) -> bool:
+        return self.type in PHYSICAL_TYPES
+
+    @property
+    def base_from(self) -> datetime:
+        return self.consistent_at or self.taken_at
 
 
 def plan(backups: Sequence[Candidate], policy: Retention) -> dict[str, list[str]]:
-    """Which backups to keep, each with the rules that keep it; every other one may go."""
+    """Which backups of one type to keep by the calendar, each with the rules that keep it."""
     newest_first = sorted(backups, key=lambda b: (b.taken_at, b.name), reverse=True)
     keep: dict[str, list[str]] = defaultdict(list)
 
-    def rule(label: str, count: int, bucket: Callable[[datetime], Hashable]) -> None:
+    def rule(label: str, count: int, bucket: Callable[[datetime], str]) -> None:
         seen: set[Hashable] = set()
         for backup in newest_first:
             key = bucket(backup.taken_at.astimezone(UTC))
@@ -47,24 +75,74 @@ def plan(backups: Sequence[Candidate], policy: Retention) -> dict[str, list[str]
             if len(seen) >= count:
                 return
             seen.add(key)
-            keep[backup.name].append(label)
+            keep[backup.name].append(f"{label} {key}")  # the slot it fills: "daily 2026-12-05"
 
-    rule("daily", policy.daily, lambda at: at.date())
-    rule("weekly", policy.weekly, lambda at: tuple(at.isocalendar())[:2])
-    rule("monthly", policy.monthly, lambda at: (at.year, at.month))
+    rule("daily", policy.daily, lambda at: f"{at:%Y-%m-%d}")
+    rule("weekly", policy.weekly, lambda at: "{}-W{:02d}".format(*at.isocalendar()[:2]))
+    rule("monthly", policy.monthly, lambda at: f"{at:%Y-%m}")
     if newest_first:
         keep[newest_first[0].name].append("newest")
+    _with_chains(keep, backups)
+    return {name: sorted(set(reasons), key=reasons.index) for name, reasons in keep.items()}
+
+
+def window_start(policy: Retention, now: datetime) -> datetime:
+    """The oldest point the policy promises to recover to: `daily` days back."""
+    return now - timedelta(days=policy.daily)
+
+
+def decide(backups: Sequence[Candidate], policy: Retention, now: datetime) -> dict[str, list[str]]:
+    """Every backup to keep, with why: the calendar per type, then the protected ones, then what kept ones need."""
+    keep: dict[str, list[str]] = defaultdict(list)
+    by_type: dict[str, list[Candidate]] = defaultdict(list)
+    for backup in backups:
+        by_type[backup.type].append(backup)
+    for group in by_type.values():
+        for name, reasons in plan(group, policy).items():
+            keep[name] += reasons
+
+    def newest(label: str, chosen: Sequence[Candidate]) -> None:
+        if chosen:
+            keep[max(chosen, key=lambda b: (b.taken_at, b.name)).name].append(label)
+
+    newest(NEWEST_VERIFIED, [b for b in backups if b.verified])
+    newest(NEWEST_TESTED, [b for b in backups if b.test_restored])
+    physical = [b for b in backups if b.physical]
+    newest(NEWEST_PHYSICAL, physical)
+    if physical:
+        start = window_start(policy, now)
+        covering = [b for b in physical if b.base_from <= start]
+        if covering:
+            base = max(covering, key=lambda b: (b.base_from, b.name))
+        else:
+            base = min(physical, key=lambda b: (b.base_from, b.name))
+        keep[base.name].append(f"point-in-time base of the promised window (from {start:%Y-%m-%d %H:%M} UTC)")
+    _with_chains(keep, backups)
+    return {name: sorted(set(reasons), key=reasons.index) for name, reasons in keep.items()}
+
+
+def _with_chains(keep: dict[str, list[str]], backups: Sequence[Candidate]) -> None:
+    """An incremental builds on another backup (a full one, of another type): its whole chain stays with it."""
     by_name = {backup.name: backup for backup in backups}
     for name in list(keep):
-        parent = by_name[name].depends_on
+        parent = by_name[name].depends_on if name in by_name else None
         while parent is not None and parent in by_name:
-            keep[parent].append(f"needed by {name}")
+            if f"needed by {name}" not in keep[parent]:
+                keep[parent].append(f"needed by {name}")
             parent = by_name[parent].depends_on
-    return {name: sorted(set(reasons), key=reasons.index) for name, reasons in keep.items()}
+
+
+def oldest_point(backups: Sequence[Candidate]) -> datetime | None:
+    """The oldest point a point-in-time recovery can reach with these backups (and the archive after them)."""
+    physical = [b.base_from for b in backups if b.physical]
+    return min(physical) if physical else None
 
 
 @dataclass(frozen=True, slots=True)
 class ExpireReport:
+    """What retention keeps (and why), what goes, the WAL that goes, and the point-in-time window before and after.
+    `dry_run`: nothing was deleted (a preview, or the plan shown before asking)."""
+
     env: str
     repository: str
     dry_run: bool
@@ -78,55 +156,104 @@ class ExpireReport:
     wal_expired: int = 0
     wal_bytes: int = 0
     wal_kept_from: str | None = None
+    types: dict[str, str] = field(default_factory=dict)  # every complete backup's type
+    wal_first: str | None = None  # the oldest and newest WAL file that goes
+    wal_last: str | None = None
+    window_before: datetime | None = None  # oldest restorable point (a physical backup's end) now ...
+    window_after: datetime | None = None  # ... and once the expired ones are gone
+    promised_from: datetime | None = None  # the start of the window the policy promises
+    protected: bool = False
+
+    @property
+    def deletes(self) -> bool:
+        return bool(self.expired or self.abandoned or self.wal_expired)
 
 
-def expire(settings: Settings, env: Environment, *, dry_run: bool = False,
-           now: datetime | None = None) -> ExpireReport:
-    """Apply the environment's retention to its repository (or, dry run, say what would go)."""
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    report: ExpireReport
+    objects: dict[str, tuple[str, ...]]
+    wal: list[Archived]
+
+
+def _candidate(entry: BackupEntry, manifest: Manifest) -> Candidate:
+    consistent = None
+    if entry.type in PHYSICAL_TYPES:
+        stop = manifest.dump.get("stop_time")
+        consistent = datetime.fromisoformat(stop) if stop else manifest.finished_at
+    return Candidate(entry.name, entry.taken_at, manifest.depends_on, entry.type,
+                     verified=entry.verification is not None and entry.verification.ok,
+                     test_restored=entry.test_restore is not None and entry.test_restore.ok,
+                     consistent_at=consistent)
+
+
+def _plan(settings: Settings, env: Environment, now: datetime) -> _Plan:
     policy = env.backup.retention
     repository = open_repository(settings, env)
     entries = catalog.scan(repository, env=env.name)
-    now = now or datetime.now(UTC)
     grace = timedelta(hours=policy.incomplete_after_hours)
-    by_type: dict[str, list[BackupEntry]] = defaultdict(list)
+    candidates: list[Candidate] = []
     abandoned, damaged, in_progress = [], [], []
     for entry in entries:
         if entry.manifest is not None:
-            by_type[entry.type].append(entry)
+            candidates.append(_candidate(entry, entry.manifest))
         elif entry.problem:
             damaged.append(entry.name)  # never deleted automatically: a person should look
         elif now - entry.taken_at > grace:
             abandoned.append(entry.name)
         else:
             in_progress.append(entry.name)
-    kept: dict[str, list[str]] = {}
-    for group in by_type.values():
-        decided = plan([Candidate(e.name, e.taken_at, e.manifest.depends_on if e.manifest else None)
-                        for e in group], policy)
-        kept.update(decided)
-    # An incremental (one type) builds on a full backup (another): its whole chain stays with it.
-    parents = {e.name: e.manifest.depends_on for e in entries if e.manifest is not None}
-    for name in list(kept):
-        parent = parents.get(name)
-        while parent is not None and parent in parents:
-            kept.setdefault(parent, [])
-            if f"needed by {name}" not in kept[parent]:
-                kept[parent].append(f"needed by {name}")
-            parent = parents.get(parent)
-    expired = [entry.name for group in by_type.values() for entry in group if entry.name not in kept]
+    kept = decide(candidates, policy, now)
+    expired = sorted(c.name for c in candidates if c.name not in kept)
     wal_going, kept_from = _expired_wal(repository, env, [e for e in entries if e.name in kept])
-    temporaries = 0
-    if not dry_run:
-        objects = {entry.name: entry.objects for entry in entries}
-        going = sorted(expired) + abandoned
-        # Manifests go first: from then on those backups no longer count, whatever happens next.
-        repository.delete([prefix(name) + MANIFEST for name in going])
-        repository.delete([info.key for name in going for info in objects[name]])
-        repository.delete([item.key for item in wal_going])
-        temporaries = repository.cleanup(grace)
-    return ExpireReport(env.name, repository.url, dry_run, dict(sorted(kept.items())), sorted(expired), abandoned,
-                        damaged, in_progress, temporaries, len(wal_going), sum(item.size for item in wal_going),
-                        kept_from)
+    wal_names_going = sorted(item.name for item in wal_going)
+    report = ExpireReport(
+        env.name, repository.url, True, dict(sorted(kept.items())), expired, abandoned, damaged, in_progress, 0,
+        len(wal_going), sum(item.size for item in wal_going), kept_from,
+        types={c.name: c.type for c in candidates},
+        wal_first=wal_names_going[0] if wal_names_going else None,
+        wal_last=wal_names_going[-1] if wal_names_going else None,
+        window_before=oldest_point(candidates), window_after=oldest_point([c for c in candidates if c.name in kept]),
+        promised_from=window_start(policy, now), protected=env.protected)
+    objects = {entry.name: tuple(info.key for info in entry.objects) for entry in entries}
+    return _Plan(report, objects, wal_going)
+
+
+def expire(settings: Settings, env: Environment, *, dry_run: bool = False, yes: bool = False,
+           show: Callable[[ExpireReport], None] = lambda _: None, ask: Callable[[str], str] | None = None,
+           now: datetime | None = None) -> ExpireReport:
+    """Apply the environment's retention to its repository. The plan is shown first (`show`); a dry run stops
+    there. On a protected environment, deleting anything needs `yes` or the environment's name typed in answer to
+    `ask` (None: there is no terminal to ask, so it is refused)."""
+    now = now or datetime.now(UTC)
+    shown = _plan(settings, env, now)
+    show(shown.report)
+    if dry_run:
+        return shown.report
+    if shown.report.deletes and env.protected and not yes:
+        if ask is None:
+            raise RefusedError(f"expiring backups of protected environment {env.name!r} needs confirmation and there "
+                               "is no terminal to ask; nothing was deleted",
+                               hint="check the plan (dry-run=1), then add yes=1 to the make command (or --yes)")
+        if ask(f"Type {env.name!r} to delete what is listed above").strip() != env.name:
+            raise RefusedError("confirmation did not match the environment's name; nothing was deleted")
+    # Only what was shown and still goes: a backup verified (or taken) while the operator read the plan stays.
+    again = _plan(settings, env, now) if ask is not None else shown
+    going = sorted(set(shown.report.expired) & set(again.report.expired))
+    abandoned = sorted(set(shown.report.abandoned) & set(again.report.abandoned))
+    shown_wal = {item.key for item in shown.wal}
+    wal = [item for item in again.wal if item.key in shown_wal]
+    repository = open_repository(settings, env)
+    # Manifests go first: from then on those backups no longer count, whatever happens next.
+    repository.delete([prefix(name) + MANIFEST for name in going + abandoned])
+    repository.delete([key for name in going + abandoned for key in again.objects.get(name, ())])
+    repository.delete([item.key for item in wal])
+    temporaries = repository.cleanup(timedelta(hours=env.backup.retention.incomplete_after_hours))
+    return dataclasses.replace(
+        again.report, dry_run=False, expired=going, abandoned=abandoned, temporaries=temporaries,
+        wal_expired=len(wal), wal_bytes=sum(item.size for item in wal),
+        wal_first=min((item.name for item in wal), default=None),
+        wal_last=max((item.name for item in wal), default=None))
 
 
 def _expired_wal(repository: Repository, env: Environment, kept: list[BackupEntry]

@@ -91,6 +91,8 @@ def verify(settings: Settings, env: Environment, name: str, *,
             except IntegrityError as exc:
                 return Problem(exc.key, exc.problem)
             except CuisineDbError as exc:
+                if not catalog.counts_as_failure(exc):
+                    raise  # bad input or a refusal: nothing was checked, nothing is recorded
                 return Problem(source.key(item), exc.message)
             return None
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -12,7 +14,17 @@ from rich.table import Table
 from cuisine_db.backup import catalog, logical, names, physical, retention
 from cuisine_db.backup import verify as verification
 from cuisine_db.backup.catalog import BackupEntry, Check
-from cuisine_db.cli.common import EnvOption, JsonOption, environment, err, out, print_json, say, settings
+from cuisine_db.cli.common import (
+    EnvOption,
+    JsonOption,
+    YesOption,
+    environment,
+    err,
+    out,
+    print_json,
+    say,
+    settings,
+)
 from cuisine_db.cli.replicas import ReplicaOption, routed
 from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, UsageError
@@ -239,34 +251,60 @@ def verify(name: Annotated[str | None, typer.Argument(help="A backup name, or la
 
 
 @app.command("expire")
-def expire(env: EnvOption = None, dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would go.")
-                                                     ] = False, json: JsonOption = False) -> None:
-    """Apply grandfather-father-son retention (7 daily, 4 weekly, 12 monthly by default) to env's backups."""
+def expire(env: EnvOption = None,
+           dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the plan.")] = False,
+           yes: YesOption = False, json: JsonOption = False) -> None:
+    """Apply grandfather-father-son retention (7 daily, 4 weekly, 12 monthly by default) to env's backups: the plan
+    first (what goes, what stays and why, the WAL, the point-in-time window), then, on a protected environment, a
+    confirmation (the environment's name typed, or --yes) (make db-expire-backups [dry-run=1] [yes=1])."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "backup expire", {"dry_run": dry_run}) as entry:
-        report = retention.expire(s, chosen, dry_run=dry_run)
-        entry.details.update(expired=report.expired, abandoned=report.abandoned)
+    ask = None
+    if sys.stdin.isatty() and not json:  # --json is for scripts: they confirm with --yes
+        def ask(question: str) -> str:
+            return str(typer.prompt(question, default="", show_default=False, err=True))
+    with journaled(s, chosen, "backup expire", {"dry_run": dry_run, "yes": yes}) as entry:
+        report = retention.expire(s, chosen, dry_run=dry_run, yes=yes, ask=ask,
+                                  show=(lambda _: None) if json else _show_retention)
+        entry.details.update(expired=report.expired, abandoned=report.abandoned, wal_expired=report.wal_expired)
     if json:
         print_json(report)
         return
-    verb = "would remove" if dry_run else "removed"
-    table = Table("backup", "kept because", title=f"retention of {chosen.name}")
-    for name, reasons in report.kept.items():
-        table.add_row(name, ", ".join(reasons))
-    for name in report.expired:
-        table.add_row(f"[red]{name}[/]", verb)
+    if dry_run:
+        say(f"{chosen.name}: dry run, nothing was deleted")
+        return
+    say(f"{chosen.name}: removed {len(report.expired)} backup(s) and {report.wal_expired} archived WAL file(s) "
+        f"({size(report.wal_bytes)}); kept {len(report.kept)}")
+
+
+def _when(at: datetime | None) -> str:
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC" if at is not None else "none (no physical backup)"
+
+
+def _show_retention(report: retention.ExpireReport) -> None:
+    """The plan, before anything goes: every backup with its type and why it stays, or that it goes."""
+    table = Table("backup", "type", "plan", title=f"retention of {report.env} ({report.repository})")
+    for name, kind in sorted(report.types.items(), key=lambda item: item[0].rsplit("-", 1)[-1]):
+        if name in report.kept:
+            table.add_row(name, kind, "[green]stays[/]: " + ", ".join(report.kept[name]))
+        else:
+            table.add_row(f"[red]{name}[/]", kind, "[red]goes[/]")
     for name in report.abandoned:
-        table.add_row(f"[yellow]{name}[/]", f"{verb} (abandoned: no manifest)")
+        table.add_row(f"[yellow]{name}[/]", "", "[yellow]goes[/] (abandoned: no manifest)")
     out.print(table)
     for name in report.damaged:
         say(f"[yellow]warning:[/] {name} has a damaged manifest; it is left for a person to look at")
     for name in report.in_progress:
         say(f"{name} has no manifest yet (being written?): left alone")
-    say(f"{chosen.name}: {verb} {len(report.expired)} backup(s), kept {len(report.kept)}")
-    if report.wal_kept_from:
-        say(f"{chosen.name}: {verb} {report.wal_expired} archived WAL file(s) ({size(report.wal_bytes)}) older than "
-            f"{report.wal_kept_from}, where the oldest kept physical backup starts")
+    if report.wal_expired:
+        say(f"archived WAL that goes: {report.wal_expired} file(s), {size(report.wal_bytes)}, {report.wal_first} .. "
+            f"{report.wal_last} (older than {report.wal_kept_from}, where the oldest kept physical backup starts)")
+    elif report.wal_kept_from:
+        say(f"archived WAL: none goes (kept from {report.wal_kept_from})")
+    say(f"point-in-time window: from {_when(report.window_before)} to now; afterwards from "
+        f"{_when(report.window_after)} to now (the policy promises from {_when(report.promised_from)})")
+    say(f"{report.env}: {len(report.expired) + len(report.abandoned)} backup(s) and {report.wal_expired} WAL "
+        f"file(s) to delete, {len(report.kept)} backup(s) stay")
 
 
 @app.command("status")

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
 from cuisine_db.config import SUPPORTED_MAJORS
-from cuisine_db.errors import UsageError
+from cuisine_db.errors import EXIT_UNAVAILABLE, UsageError
 from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import binaries, cluster_for, ensure_up
 
@@ -80,16 +80,21 @@ def down(env: EnvOption = None) -> None:
 
 @cluster_app.command("status")
 def status(env: EnvOption = None, json: JsonOption = False) -> None:
-    """Whether the environment's local cluster exists and runs, its port, version and data directory."""
+    """Whether the environment's local cluster exists and runs, its port, version and data directory.
+    Exit 0 running, 3 stopped or not created (it is never started here)."""
     s = settings()
     chosen = environment(env)
     state = cluster_for(s, chosen).status()
     if json:
         print_json({"env": chosen.name, **{k: getattr(state, k) for k in state.__slots__}})
-        return
-    word = "running" if state.running else ("stopped" if state.initialized else "not created")
-    pid = f", pid {state.pid}" if state.pid else ""
-    out.print(f"{chosen.name}: {word}{pid}; PostgreSQL {state.version}, port {state.port}, data {state.datadir}")
+    else:
+        word = "running" if state.running else ("stopped" if state.initialized else "not created")
+        pid = f", pid {state.pid}" if state.pid else ""
+        out.print(f"{chosen.name}: {word}{pid}; PostgreSQL {state.version}, port {state.port}, data {state.datadir}")
+    if not state.running:
+        if not json:
+            say(f"make cluster-up env={chosen.name} starts it")
+        raise typer.Exit(EXIT_UNAVAILABLE)
 
 
 @cluster_app.command("destroy")

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from cuisine_db.cli.common import JsonOption, environment, out, print_json, say, settings
+from cuisine_db.cli.render import OverwriteOption, check_output, write_output
 from cuisine_db.config import Settings
 from cuisine_db.errors import UnavailableError
 from cuisine_db.ops import incidents, webhook
@@ -176,13 +177,14 @@ def copy(incident_id: IdArgument, json: JsonOption = False) -> None:
 def report(
     incident_id: IdArgument,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the Markdown here.")] = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """The incident's Markdown timeline from the journal: what ran, outcome, durations, time to recovery."""
     s = settings()
+    check_output(output, overwrite)
     incident = incidents.get(s, incident_id)
     text = markdown(incident, incidents.linked_entries(s, incident))
     if output is None:
         out.print(text, markup=False, end="")
         return
-    output.write_text(text, encoding="utf-8")
-    say(f"wrote {output}")
+    write_output(output, text, overwrite=overwrite)

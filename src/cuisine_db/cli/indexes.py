@@ -22,7 +22,7 @@ from cuisine_db.cli.common import (
     say,
     settings,
 )
-from cuisine_db.cli.render import show_findings
+from cuisine_db.cli.render import OverwriteOption, check_output, show_findings
 from cuisine_db.cli.sizes import human
 from cuisine_db.durations import duration_ms
 from cuisine_db.errors import EXIT_FINDINGS, FailedError, RefusedError
@@ -49,12 +49,14 @@ def analyze(
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write the findings to this file.")
                         ] = None,
     json: JsonOption = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Index and table analysis: unused, duplicate, overlapping, invalid indexes, unindexed foreign keys,
     sequential-scan-heavy tables, bloat, stale statistics, and recommended indexes. Exit 1 on warnings."""
     from cuisine_db.diagnose.analysis import analyze as analyze_indexes
 
     chosen = environment(env)
+    check_output(markdown, overwrite)
     report = analyze_indexes(settings(), chosen, table, method=method, min_days=min_days)
     scope = f"table {report.table}" if report.table else "all tables"
     if json:
@@ -62,7 +64,7 @@ def analyze(
     else:
         say(f"{chosen.name}, {scope}: {report.stats_window}; index advice: {report.advice_method or 'none'}")
         show_findings(report.findings, title=f"index analysis of {chosen.name} ({scope})", markdown=markdown,
-                      clean="no problems found")
+                      clean="no problems found", overwrite=overwrite)
         for note in report.notes:
             say(f"note: {note}")
     if any(SEVERITIES.index(f.severity) >= SEVERITIES.index("warning") for f in report.findings):

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, err, out, print_json, say, settings
-from cuisine_db.cli.render import show_findings
+from cuisine_db.cli.render import OverwriteOption, check_output, findings_markdown, show_findings, write_output
 from cuisine_db.errors import FailedError
 from cuisine_db.ops.integrity import DEFAULT_JOBS, IntegrityReport, check_corruption, verify_integrity
 from cuisine_db.ops.integrity.catalog import parse_table_names
@@ -48,15 +48,16 @@ def _progress(enabled: bool, label: str) -> Iterator[tuple[PlanHook | None, Prog
         yield planned, advanced
 
 
-def _render(report: IntegrityReport, title: str, json: bool, markdown: Path | None, clean: str) -> None:
+def _render(report: IntegrityReport, title: str, json: bool, markdown: Path | None, clean: str,
+            overwrite: bool) -> None:
     for note in report.notes:
         say(note)
     if json:
         print_json({**{name: getattr(report, name) for name in IntegrityReport.__slots__}, "ok": report.ok})
         if markdown is not None:
-            show_findings(report.findings, title=title, json=False, markdown=markdown)
+            write_output(markdown, findings_markdown(report.findings, title), overwrite=overwrite)
         return
-    show_findings(report.findings, title=title, markdown=markdown, clean=clean)
+    show_findings(report.findings, title=title, markdown=markdown, clean=clean, overwrite=overwrite)
     if report.findings and report.ok:
         say(f"{clean}: {len(report.findings)} difference(s) from the newest backup that writes since explain "
             "(info, above)")
@@ -78,27 +79,29 @@ def _fail(report: IntegrityReport, what: str) -> None:
 
 @app.command("verify")
 def verify(env: EnvOption = None, jobs: JobsOption = DEFAULT_JOBS, json: JsonOption = False,
-           markdown: MarkdownOption = None) -> None:
+           markdown: MarkdownOption = None, overwrite: OverwriteOption = False) -> None:
     """amcheck on every table and B-tree index, checksums, collations, constraints, sequences, invalid indexes;
     exit 1 on any finding (make db-verify-integrity)."""
     s = settings()
     chosen = environment(env)
+    check_output(markdown, overwrite)
     with journaled(s, chosen, "db-verify-integrity", {"jobs": jobs}) as entry:
         with _progress(not json, "verifying") as (on_plan, on_progress):
             report = verify_integrity(s, chosen, jobs=jobs, on_plan=on_plan, on_progress=on_progress)
         entry.details.update(findings=len(report.problems), damaged=[d.relation for d in report.damaged],
                              checked=report.checked)
-        _render(report, f"integrity of {chosen.name}", json, markdown, "no problems found")
+        _render(report, f"integrity of {chosen.name}", json, markdown, "no problems found", overwrite)
         _fail(report, "db-verify-integrity")
 
 
 @app.command("corruption")
 def corruption(env: EnvOption = None, jobs: JobsOption = DEFAULT_JOBS, json: JsonOption = False,
-               markdown: MarkdownOption = None) -> None:
+               markdown: MarkdownOption = None, overwrite: OverwriteOption = False) -> None:
     """pg_amcheck on every relation plus a read of every other page; names damaged tables and indexes with the
     exact repair commands; exit 1 on any (make db-check-corruption)."""
     s = settings()
     chosen = environment(env)
+    check_output(markdown, overwrite)
     with journaled(s, chosen, "db-check-corruption", {"jobs": jobs}) as entry:
         if not json:
             say(f"{chosen.name}: running pg_amcheck (heap, TOAST, B-tree indexes with heapallindexed) and reading "
@@ -106,7 +109,7 @@ def corruption(env: EnvOption = None, jobs: JobsOption = DEFAULT_JOBS, json: Jso
         with _progress(not json, "reading other pages") as (_, on_progress):
             report = check_corruption(s, chosen, jobs=jobs, on_progress=on_progress)
         entry.details.update(findings=len(report.problems), damaged=[d.relation for d in report.damaged])
-        _render(report, f"corruption on {chosen.name}", json, markdown, "no damaged relation found")
+        _render(report, f"corruption on {chosen.name}", json, markdown, "no damaged relation found", overwrite)
         _fail(report, "db-check-corruption")
 
 
@@ -114,17 +117,18 @@ def corruption(env: EnvOption = None, jobs: JobsOption = DEFAULT_JOBS, json: Jso
 def tables(
     names: Annotated[str | None, typer.Option("--tables", "-t", help="Comma-separated tables: users,recipes.")] = None,
     env: EnvOption = None, jobs: JobsOption = DEFAULT_JOBS, json: JsonOption = False,
-    markdown: MarkdownOption = None,
+    markdown: MarkdownOption = None, overwrite: OverwriteOption = False,
 ) -> None:
     """The corruption checks limited to some tables, plus their constraints, foreign keys, sequences and indexes;
     exit 2 on an unknown table, 1 on any finding (make db-verify-tables tables=a,b)."""
     s = settings()
     chosen = environment(env)
     wanted = parse_table_names(names or "")
+    check_output(markdown, overwrite)
     with journaled(s, chosen, "db-verify-tables", {"tables": ",".join(wanted), "jobs": jobs}) as entry:
         with _progress(not json, "reading other pages") as (_, on_progress):
             report = check_corruption(s, chosen, tables=wanted, jobs=jobs, on_progress=on_progress)
         entry.details.update(findings=len(report.problems), damaged=[d.relation for d in report.damaged])
         _render(report, f"tables {', '.join(wanted)} on {chosen.name}", json, markdown,
-                "no problems found")
+                "no problems found", overwrite)
         _fail(report, "db-verify-tables")

@@ -50,11 +50,16 @@ def enable(env: EnvOption = None,
     chosen = environment(env)
     with journaled(s, chosen, "maintenance enable", {"reason": reason}) as entry:
         report = maintenance.enable(s, chosen, reason)
-        entry.details.update(roles=report.roles, terminated=report.terminated)
+        entry.details.update(roles=report.roles, terminated=report.terminated, ended=report.ended,
+                             left_connected=sorted(report.left_connected), server_reached=report.server_reached)
     _show(report, json)
-    if not json:
-        say(f"{chosen.name}: {len(report.roles)} application role(s) blocked, {report.terminated} session(s) ended; "
-            f"make db-maintenance-mode disable env={chosen.name} gives them back their limits")
+    if not json and report.server_reached:
+        blocked = ", ".join(sorted(report.roles)) or "none"
+        ended = ", ".join(f"{role}: {count}" for role, count in sorted(report.ended.items()))
+        kept = ", ".join(f"{role} ({why})" for role, why in sorted(report.left_connected.items())) or "none"
+        say(f"{chosen.name}: blocked {len(report.roles)} application role(s): {blocked}; "
+            f"{report.terminated} session(s) ended{f' ({ended})' if ended else ''}; left connected: {kept}")
+        say(f"make db-maintenance-mode disable env={chosen.name} gives the blocked roles back their limits")
 
 
 @app.command("disable")

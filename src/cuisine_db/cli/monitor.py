@@ -15,7 +15,7 @@ from rich.table import Table
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, say, settings
 from cuisine_db.cli.render import show_findings
 from cuisine_db.diagnose.humanize import size
-from cuisine_db.errors import CuisineDbError, UsageError
+from cuisine_db.errors import CuisineDbError, ServerDownError, UsageError
 from cuisine_db.monitor import growth_report, run_monitor
 from cuisine_db.monitor import nagios as plugin
 
@@ -47,14 +47,20 @@ def monitor(
                                                                 "seconds (default: since the previous run if "
                                                                 "it was within 15 minutes, else 1 s).")] = None,
 ) -> None:
-    """The daily monitoring checks. Exit 0 all ok, 1 a warning or critical finding (--nagios: see its codes)."""
+    """The daily monitoring checks. Exit 0 all ok, 1 a warning or critical finding, 3 the server is down (never
+    started here: make cluster-up starts it); --nagios: see its codes (a server down is CRITICAL)."""
     if nagios:
+        name = env or "default environment"
         try:
             chosen = environment(env)
+            name = chosen.name
             report = run_monitor(settings(), chosen, _window(window))
+        except ServerDownError as exc:
+            sys.stdout.write(plugin.down_line(name, exc.message, exc.hint) + "\n")
+            raise typer.Exit(plugin.CRITICAL) from None
         except CuisineDbError as exc:
-            # A plugin that cannot judge says UNKNOWN, whatever stopped it (bad input, server unreachable).
-            sys.stdout.write(plugin.unknown_line(env or "default environment", exc.message) + "\n")
+            # A plugin that cannot judge says UNKNOWN, whatever else stopped it (bad input, a refused role).
+            sys.stdout.write(plugin.unknown_line(name, exc.message) + "\n")
             raise typer.Exit(plugin.UNKNOWN) from None
         lines = [plugin.status_line(report)]
         lines += [f"{f.severity.upper()}: {f.check}: {f.subject}: {f.evidence}" for f in report.findings]

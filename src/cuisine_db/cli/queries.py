@@ -9,7 +9,17 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, say, settings
+from cuisine_db.cli.common import (
+    EnvOption,
+    JsonOption,
+    YesOption,
+    confirm,
+    environment,
+    out,
+    print_json,
+    say,
+    settings,
+)
 from cuisine_db.cli.plan_text import plan_lines
 from cuisine_db.cli.render import show_findings
 from cuisine_db.cli.replicas import ReplicaOption, routed
@@ -79,14 +89,20 @@ def explain(
     timeout: Annotated[str | None, typer.Option("--timeout", help="Statement timeout, e.g. 30s (default: the "
                                                 "environment's explain_timeout_seconds).")] = None,
     json: JsonOption = False,
+    yes: YesOption = False,
 ) -> None:
-    """EXPLAIN (ANALYZE, BUFFERS) in a transaction that is always rolled back, with a short diagnosis."""
+    """EXPLAIN (ANALYZE, BUFFERS) as db-explain's own role, in a transaction always rolled back, with a diagnosis."""
+    from cuisine_db.diagnose.explain import confirmation_needed
     from cuisine_db.diagnose.explain import explain as explain_query
 
     chosen = environment(env)
     values = [part.strip() for part in params.split(",")] if params is not None else None
+    action = confirmation_needed(chosen, query, analyze=not plan_only, params=values)
+    if action:
+        confirm(chosen, action, yes)  # a terminal asks for the environment's name; otherwise yes=1 or exit 4
+        yes = True
     result = explain_query(settings(), chosen, query, analyze=not plan_only, params=values,
-                           timeout_ms=duration_ms(timeout) if timeout else None)
+                           timeout_ms=duration_ms(timeout) if timeout else None, yes=yes)
     if json:
         print_json(result)
         return

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Annotated
 
+import typer
 from rich.markup import escape
 from rich.table import Table
 
 from cuisine_db.cli.common import out, print_json, say
+from cuisine_db.errors import UsageError
 from cuisine_db.findings import Finding
+
+# One name everywhere a command writes a file a person named (markdown=, --output): make's overwrite=1.
+OverwriteOption = Annotated[bool, typer.Option(
+    "--overwrite", help="Replace the output file if it exists (make: overwrite=1); without it an existing file is "
+                        "refused.")]
 
 _COLOURS = {"info": "cyan", "warning": "yellow", "error": "red", "critical": "bold red"}
 
@@ -38,12 +46,40 @@ def findings_markdown(findings: Sequence[Finding], title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_output(path: Path | None, overwrite: bool) -> None:
+    """Checked before the command does its work: the folder exists, and an existing file is replaced only when
+    asked (exit 2 otherwise, one line)."""
+    if path is None:
+        return
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: the folder {path.parent} does not exist",
+                         hint="create the folder first, or give a path in an existing one")
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a folder", hint="give a file name")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise UsageError(f"{path} already exists; it was not overwritten",
+                         hint="add overwrite=1 (or --overwrite) to replace it, or give another path")
+
+
+def write_output(path: Path, text: str, *, overwrite: bool) -> None:
+    """Write a file a person named: created exclusively unless overwrite is given, errors as one line."""
+    check_output(path, overwrite)
+    try:
+        with path.open("w" if overwrite else "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        raise UsageError(f"{path} appeared while the command ran; it was not overwritten",
+                         hint="add overwrite=1 (or --overwrite) to replace it") from None
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from None
+    say(f"wrote {path}")
+
+
 def show_findings(findings: Sequence[Finding], *, title: str, json: bool = False,
-                  markdown: Path | None = None, clean: str = "nothing found") -> None:
+                  markdown: Path | None = None, clean: str = "nothing found", overwrite: bool = False) -> None:
     """Print findings as a table (or JSON), optionally also writing a Markdown file."""
     if markdown is not None:
-        markdown.write_text(findings_markdown(findings, title), encoding="utf-8")
-        say(f"wrote {markdown}")
+        write_output(markdown, findings_markdown(findings, title), overwrite=overwrite)
     if json:
         print_json(list(findings))
     elif findings:

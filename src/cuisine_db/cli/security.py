@@ -15,7 +15,7 @@ from rich.table import Table
 from cuisine_db import security
 from cuisine_db.cli import audit_render
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
-from cuisine_db.cli.render import show_findings
+from cuisine_db.cli.render import OverwriteOption, check_output, show_findings, write_output
 from cuisine_db.cli.replicas import ReplicaOption, routed
 from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, RefusedError, UsageError
@@ -363,23 +363,28 @@ def audit_report(
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Where to write the Markdown record.")] = None,
     json: JsonOption = False,
     replica: ReplicaOption = None,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """Connections, failed logins, role and DDL changes, writes, superusers and unusual activity from the logs."""
     s = settings()
     chosen = environment(env)
     last = _day(end, "end") or datetime.now(UTC).date()
     first = _day(start, "start") or last - timedelta(days=29)
+    check_output(markdown, overwrite)
     thresholds = security.Thresholds(work_hours=security.parse_hours(hours))
     report = security.audit_report(s, chosen, start=first, end=last, thresholds=thresholds,
                                    target=routed(chosen, replica, "db-audit-report"))
-    path = markdown or s.env_dir(chosen) / "reports" / f"audit-{chosen.name}-{first}-to-{last}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(audit_render.markdown(report), encoding="utf-8")
+    if markdown is None:
+        # The tool's own reports folder: a report of the same days is simply brought up to date.
+        path = s.env_dir(chosen) / "reports" / f"audit-{chosen.name}-{first}-to-{last}.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_output(path, audit_render.markdown(report), overwrite=True)
+    else:
+        write_output(markdown, audit_render.markdown(report), overwrite=overwrite)
     if json:
         print_json(report)
     else:
         audit_render.show(report)
-    say(f"wrote {path}")
 
 
 @app.command("check")
@@ -388,12 +393,14 @@ def check(
     admin: Annotated[bool, typer.Option("--admin", help="Connect as the admin role (sees pg_authid).")] = False,
     markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write the findings here.")] = None,
     json: JsonOption = False,
+    overwrite: OverwriteOption = False,
 ) -> None:
     """CIS-benchmark checks SQL can see, plus local file modes (make db-security-check); exit 1 on high findings."""
     chosen = environment(env)
+    check_output(markdown, overwrite)
     findings = security.security_check(settings(), chosen, admin=admin)
     show_findings(findings, title=f"security check of {chosen.name}", json=json, markdown=markdown,
-                  clean="no findings")
+                  clean="no findings", overwrite=overwrite)
     high = [f for f in findings if f.severity in ("error", "critical")]
     if high:
         raise FailedError(f"{len(high)} high finding(s) on {chosen.name} (worst: {worst(high)})",

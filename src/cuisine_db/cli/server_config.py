@@ -86,8 +86,11 @@ def update(
                        ] = False,
     yes: YesOption = False,
     json: JsonOption = False,
+    ram: Annotated[str | None, typer.Option("--ram", help="The server host's memory, e.g. 16GB, for the memory check "
+                                                          "(default: this machine's for a local or loopback server)."
+                                            )] = None,
 ) -> None:
-    """Validate against pg_settings, ALTER SYSTEM, reload; say plainly whether a restart is needed."""
+    """Validate against pg_settings and the host's memory, ALTER SYSTEM, reload; say whether a restart is needed."""
     from cuisine_db.diagnose.server_config import update_config
 
     if reset == (value is not None and value != ""):
@@ -99,7 +102,7 @@ def update(
     with journaled(s, chosen, "update-config", arguments) as entry:
         action = f"Resetting {param}" if reset else f"Setting {param}"
         confirm(chosen, action + (" and restarting the server" if restart else ""), yes)
-        result = update_config(s, chosen, param, None if reset else value, restart=restart)
+        result = update_config(s, chosen, param, None if reset else value, restart=restart, yes=yes, ram=ram)
         entry.details.update(old=_visible(result.name, result.old), new=_visible(result.name, result.new),
                              needs_restart=result.needs_restart, restarted=result.restarted)
     if json:
@@ -109,6 +112,8 @@ def update(
         return
     old, new = _visible(result.name, result.old), _visible(result.name, result.new)
     say(f"{chosen.name}: {result.name}: {old} -> {new} (written to postgresql.auto.conf, configuration reloaded)")
+    for note in result.notes:
+        say(f"[yellow]warning:[/] {note}")
     if result.restarted:
         say(f"restarted the server: {result.name} is now {_visible(result.name, result.in_effect)}")
     elif result.needs_restart:

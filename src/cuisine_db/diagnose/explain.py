@@ -1,5 +1,11 @@
 """The runbook's "explain a specific query" (db-explain): EXPLAIN (ANALYZE, BUFFERS) in a transaction that is
-always rolled back, under a statement timeout, with a short diagnosis of the plan."""
+always rolled back, under a statement timeout, with a short diagnosis of the plan.
+
+The statement is whatever a person typed, so it runs as the `explain` purpose role (security/roles.py), never
+as admin: a role with table privileges on the application's schemas only, no superuser, no predefined role that
+signals sessions or touches server files, no dblink or foreign-data wrapper. A rollback undoes row changes, not
+what lives outside the transaction (sequences, a function's side effects), and the messages say which.
+"""
 
 from __future__ import annotations
 
@@ -18,9 +24,9 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.plan_diagnosis import diagnose, nodes
 from cuisine_db.diagnose.query_shape import ParsedQuery, parse_one
 from cuisine_db.durations import shown
-from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.findings import Finding
-from cuisine_db.postgres import connect
+from cuisine_db.postgres import connect, purposes
 
 GENERIC_PLAN_VERSION = 160000
 # PREPARE is not transactional: each statement gets its own name, so one that failed mid-way cannot block the next.
@@ -84,30 +90,74 @@ def _explain(conn: psycopg.Connection[Any], parsed: ParsedQuery, params: Sequenc
     return dict(row[0][0])
 
 
+def undone(parsed: ParsedQuery, ran: bool) -> str:
+    """What the rollback undid, and what no rollback can undo, for a statement that ran (or did not)."""
+    if not ran:
+        return "it did not run"
+    if not parsed.writes:
+        return "it ran read-only and was rolled back"
+    return ("it was rolled back: its row changes are undone, but sequences it advanced and what functions it called "
+            "did outside the transaction are not")
+
+
 @contextmanager
-def _explained_errors(timeout_ms: int) -> Iterator[None]:
+def _explained_errors(timeout_ms: int, parsed: ParsedQuery, ran: bool) -> Iterator[None]:
     """Server errors as one line each; the transaction is rolled back whatever happens."""
+    after = undone(parsed, ran)
     try:
         yield
     except psycopg.errors.QueryCanceled:
-        raise FailedError(f"the query ran past the {shown(timeout_ms)} statement timeout and was cancelled; "
-                          "nothing was changed",
+        raise FailedError(f"the query ran past the {shown(timeout_ms)} statement timeout and was cancelled; {after}",
                           hint="timeout=120s to let it run longer, or analyze=0 for the plan without running it"
                           ) from None
     except psycopg.errors.LockNotAvailable:
         raise FailedError("the query waited too long for a lock held by another session and was cancelled; "
-                          "nothing was changed", hint="see who holds it: make db-show-locks") from None
+                          f"{after}", hint="see who holds it: make db-show-locks") from None
     except psycopg.errors.InsufficientPrivilege as exc:
-        raise UsageError(f"permission denied: {exc.diag.message_primary}",
-                         hint="explain it as a role that may run the query") from None
+        raise UsageError(f"permission denied to db-explain's role: {exc.diag.message_primary}",
+                         hint="db-explain may read and write the application's tables only; for a table created "
+                              "since setup-roles ran, run make db-setup-roles again") from None
     except (psycopg.errors.SyntaxErrorOrAccessRuleViolation, psycopg.errors.DataException) as exc:
+        # Only the primary message: a value in an error's detail (a cast of a file read, say) is not echoed.
         raise UsageError(f"the server refused the query: {exc.diag.message_primary}",
                          hint=exc.diag.message_hint) from None
     except psycopg.errors.ReadOnlySqlTransaction:
-        raise UsageError("the query writes (through a function) although it is a SELECT; nothing was changed",
-                         hint="analyze=0 shows its plan without running it") from None
+        raise UsageError("the query writes (through a function) although it is a SELECT; it ran read-only and "
+                         "was rolled back", hint="analyze=0 shows its plan without running it") from None
     except psycopg.Error as exc:
-        raise FailedError(f"the query failed: {exc.diag.message_primary or exc}; nothing was changed") from None
+        raise FailedError(f"the query failed: {exc.diag.message_primary or exc}; {after}") from None
+
+
+def _role_ready(settings: Settings, env: Environment) -> list[str]:
+    """Make sure db-explain has its own role: created on a local cluster, else a refusal naming setup-roles."""
+    if purposes.is_set_up(settings, env, "explain"):
+        return []
+    if not env.is_local:
+        raise RefusedError(
+            f"db-explain runs statements as its own least-privileged role, and {env.name!r} has none configured; "
+            "it never runs them as the admin role",
+            hint=f"make db-setup-roles env={env.name}, then add the roles.explain line it prints to cuisine-db.toml")
+    from cuisine_db.ops.journal import journaled
+    from cuisine_db.security.roles import setup_roles
+
+    with journaled(settings, env, "security setup-roles", {"only": "explain", "for": "db-explain"}):
+        made = setup_roles(settings, env, only=("explain",))
+    role = made.roles[0].role
+    return [f"created {role}, the role db-explain runs statements as (tables of the application only), as "
+            f"make db-setup-roles env={env.name} does"]
+
+
+def _refuse_reach(conn: psycopg.Connection[Any], env: Environment) -> None:
+    """Refuse to run a statement as a role that can signal sessions, touch server files or leave the transaction."""
+    powers = [row[0] for row in conn.execute(queries.load("security/explain_reach")).fetchall()]
+    conn.rollback()
+    if powers:
+        raise RefusedError(
+            f"db-explain's role {conn.info.user!r} on {env.name!r} can do more than read and write the application's "
+            f"tables, so the statement is not run: {'; '.join(powers)}",
+            hint="dblink is executable by every role unless revoked: REVOKE EXECUTE ON its functions FROM PUBLIC "
+                 "and grant them to the roles that use it; other powers: make db-setup-roles again, or configure "
+                 "roles.explain as a role without them; analyze=0 shows the plan without running it")
 
 
 def _table_rows(conn: psycopg.Connection[Any], plan: dict[str, Any]) -> dict[str, float]:
@@ -118,9 +168,20 @@ def _table_rows(conn: psycopg.Connection[Any], plan: dict[str, Any]) -> dict[str
     return {name: float(count) for name, count in rows}
 
 
+def confirmation_needed(env: Environment, query: str, *, analyze: bool = True,
+                        params: Sequence[str] | None = None) -> str | None:
+    """What needs confirming before db-explain runs the query: a write with ANALYZE on a protected environment."""
+    parsed = parse_one(query)
+    run = analyze and not (parsed.parameters > 0 and not params)
+    if run and parsed.writes and env.protected:
+        return (f"Running this {parsed.kind.upper()} with ANALYZE (it executes, its locks held and its triggers and "
+                "cascades fired, before the rollback)")
+    return None
+
+
 def explain(settings: Settings, env: Environment, query: str, *, analyze: bool = True,
-            params: Sequence[str] | None = None, timeout_ms: int | None = None) -> ExplainResult:
-    """EXPLAIN one statement; with analyze it runs, inside a transaction that is always rolled back."""
+            params: Sequence[str] | None = None, timeout_ms: int | None = None, yes: bool = False) -> ExplainResult:
+    """EXPLAIN one statement as the explain role; with analyze it runs, inside a transaction always rolled back."""
     parsed = parse_one(query)
     timeout_ms = timeout_ms or round(env.explain_timeout_seconds * 1000)
     notes: list[str] = []
@@ -132,9 +193,18 @@ def explain(settings: Settings, env: Environment, query: str, *, analyze: bool =
         notes.append(f"the query has parameters ($1..${parsed.parameters}): this is the generic plan, for unknown "
                      "values; give params=v1,v2 to run it with values")
     run = analyze and not generic
-    with connect(settings, env, "explain", autocommit=False) as conn:
+    action = confirmation_needed(env, query, analyze=analyze, params=params)
+    if action and not yes:
+        # Refused before any connection: not one lock is taken.
+        raise RefusedError(f"{action} on protected environment {env.name!r} needs confirmation",
+                           hint="add yes=1 (or --yes) once you are sure, or analyze=0 for the plan without running it")
+    notes += _role_ready(settings, env)
+    with connect(settings, env, "explain", autocommit=False, purpose="explain") as conn:
+        runner = conn.info.user
+        if run:
+            _refuse_reach(conn, env)
         try:
-            with _explained_errors(timeout_ms):
+            with _explained_errors(timeout_ms, parsed, run):
                 if not parsed.writes:
                     conn.execute(queries.load("performance/read_only"))
                 set_local(conn, "statement_timeout", str(timeout_ms))
@@ -146,8 +216,7 @@ def explain(settings: Settings, env: Environment, query: str, *, analyze: bool =
         rows = _table_rows(conn, whole["Plan"])
         conn.rollback()
     if run and parsed.writes:
-        notes.append(f"the {parsed.kind.upper()} ran and was rolled back: no row changed (sequences may have "
-                     "advanced)")
+        notes.append(f"the {parsed.kind.upper()} ran as {runner} and {undone(parsed, run).removeprefix('it ')}")
     plan = dict(whole["Plan"])
     return ExplainResult(
         env=env.name, query=parsed.text, analyzed=run, generic=generic, plan=plan,

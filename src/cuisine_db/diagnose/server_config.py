@@ -5,7 +5,7 @@ of a local cluster only when asked)."""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -14,9 +14,21 @@ from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import FailedError, UnavailableError, UsageError
+from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.postgres import cluster_for, connect
-from cuisine_db.postgres.server_settings import alter_system, describe, with_unit
+from cuisine_db.postgres.server_settings import alter_system, bytes_of, count_of, describe, validate, with_unit
+
+# Settings that make the server run a program or load a library: db-update-config wants yes=1 for them on every
+# environment (besides these, every *_command), since a wrong value runs code as the server's OS user.
+LOADS_CODE = frozenset({"shared_preload_libraries", "session_preload_libraries", "local_preload_libraries",
+                        "dynamic_library_path", "archive_library", "jit_provider"})
+# What the worst case of the server's memory is made of: shared_buffers, one work_mem per connection, and the
+# maintenance memory of each autovacuum worker plus one manual VACUUM or CREATE INDEX.
+MEMORY_TERMS = ("shared_buffers", "work_mem", "max_connections", "maintenance_work_mem", "autovacuum_work_mem",
+                "autovacuum_max_workers")
+# Past this share of the host's memory the worst case is a warning; past all of it, a refusal.
+MEMORY_WARNING_SHARE = 0.75
+_LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +110,61 @@ class ConfigUpdate:
     in_effect: str
     pending_restart: bool
     restarted: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def runs_code(name: str) -> bool:
+    """Whether setting this parameter makes the server run a program or load a library."""
+    return name.strip().lower() in LOADS_CODE or name.strip().lower().endswith("_command")
+
+
+def host_memory(env: Environment, ram: str | None) -> tuple[int, str] | None:
+    """The server host's memory and where the figure comes from; None when it is unknown (a remote host)."""
+    from cuisine_db.diagnose.config_advice import _machine_ram, parse_size
+
+    if ram is not None:
+        return parse_size(ram), "as given (ram=)"
+    if env.is_local:
+        return _machine_ram(), "this machine's (the local cluster runs here)"
+    from psycopg.conninfo import conninfo_to_dict
+
+    # No host at all is libpq's default Unix socket: this machine too.
+    hosts = [host for host in str(conninfo_to_dict(env.dsn or "").get("host") or "").split(",") if host]
+    if all(host in _LOOPBACK or host.startswith("/") for host in hosts):
+        return _machine_ram(), "this machine's (the dsn points at this host)"
+    return None
+
+
+def _gib(value: float) -> str:
+    return f"{value / 1024**3:.1f} GB" if value >= 1024**3 else f"{value / 1024**2:.0f} MB"
+
+
+def _memory_check(conn: psycopg.Connection[Any], name: str, value: str, memory: tuple[int, str]) -> str | None:
+    """Refuse a value the host cannot hold in the worst case; a warning line when it comes close."""
+    terms = {term: describe(conn, term) for term in MEMORY_TERMS}
+    texts = {term: value if setting.name == name else with_unit(setting.setting, setting.unit)
+             for term, setting in terms.items()}
+    shared = bytes_of(terms["shared_buffers"], texts["shared_buffers"]) or 0
+    work = bytes_of(terms["work_mem"], texts["work_mem"]) or 0
+    maintenance = bytes_of(terms["maintenance_work_mem"], texts["maintenance_work_mem"]) or 0
+    autovacuum = bytes_of(terms["autovacuum_work_mem"], texts["autovacuum_work_mem"]) or maintenance
+    connections = count_of(terms["max_connections"], texts["max_connections"])
+    workers = count_of(terms["autovacuum_max_workers"], texts["autovacuum_max_workers"])
+    worst = shared + connections * work + workers * autovacuum + maintenance
+    ram, source = memory
+    formula = (f"shared_buffers {_gib(shared)} + {connections} connections x work_mem {_gib(work)} + "
+               f"{workers} autovacuum workers x {_gib(autovacuum)} + maintenance_work_mem {_gib(maintenance)} "
+               f"= {_gib(worst)}")
+    if worst > ram:
+        raise RefusedError(
+            f"{name} = {value} would let the server need up to {_gib(worst)} ({formula}), more than the host's "
+            f"{_gib(ram)} of memory ({source}); nothing was changed",
+            hint="choose a smaller value (make db-recommend-config sizes them for this host), or fewer connections "
+                 "behind a pooler; ram=SIZE if the host's memory is not what was used")
+    if worst > ram * MEMORY_WARNING_SHARE:
+        return (f"{name} = {value}: in the worst case the server needs {_gib(worst)} ({formula}), over "
+                f"{MEMORY_WARNING_SHARE:.0%} of the host's {_gib(ram)} ({source})")
+    return None
 
 
 def _after_reload(conn: psycopg.Connection[Any], requested: datetime) -> None:
@@ -120,20 +187,37 @@ def _file_value(conn: psycopg.Connection[Any], name: str, default: str) -> str:
     return str(row[0]) if row else default
 
 
-def update_config(settings: Settings, env: Environment, name: str, value: str | None, *, restart: bool = False
-                  ) -> ConfigUpdate:
+def update_config(settings: Settings, env: Environment, name: str, value: str | None, *, restart: bool = False,
+                  yes: bool = False, ram: str | None = None) -> ConfigUpdate:
     """Validate, ALTER SYSTEM (None resets), reload; with restart=True restart a local cluster if the change needs it.
 
-    A local cluster that will not start with the new value gets its previous postgresql.auto.conf back and is
-    started again, so a bad restart never leaves the environment down.
+    Memory settings are checked against the host's memory (the worst case of MEMORY_TERMS); settings that run a
+    program or load a library need `yes` on every environment. A local cluster that will not start with the new
+    value gets its previous postgresql.auto.conf back and is started again, so a bad restart never leaves the
+    environment down.
     """
     if restart and not env.is_local:
         raise UsageError(f"restart=1 restarts local clusters only; {env.name!r} is a remote server",
                          hint="restart it with your platform's tools after the change")
+    if value is not None and runs_code(name) and not yes:
+        raise RefusedError(f"{name.strip().lower()} makes the server run a program or load a library (as its OS "
+                           f"user, on {env.name!r}): it needs confirmation on every environment",
+                           hint="add yes=1 (or --yes) once the value is checked")
+    memory = host_memory(env, ram) if value is not None else None
+    notes: list[str] = []
     cluster = cluster_for(settings, env) if restart else None
     auto_conf = cluster.datadir / "postgresql.auto.conf" if cluster else None
     saved = auto_conf.read_bytes() if auto_conf and auto_conf.exists() else None
     with connect(settings, env, "update-config") as conn:
+        if value is not None and describe(conn, name).name in MEMORY_TERMS:
+            checked = describe(conn, name)
+            if memory is None:
+                notes.append(f"{checked.name} was not checked against the host's memory: {env.name!r} is a remote "
+                             "server (give ram=SIZE to check it)")
+            else:
+                warning = _memory_check(conn, checked.name, validate(checked, value), memory)
+                if warning:
+                    notes.append(warning)
         [change] = alter_system(conn, {name: value})
         # One more reload, requested after the file was written: once this session has seen a reload newer than
         # that, it (and every new session) runs with the new file, whatever reloads others asked for meanwhile.
@@ -161,4 +245,4 @@ def update_config(settings: Settings, env: Environment, name: str, value: str | 
         with connect(settings, env, "update-config") as conn:
             current = describe(conn, change.name)
     return ConfigUpdate(env.name, change.name, change.old, new, needs_restart, current.shown(),
-                        current.pending_restart, restarted)
+                        current.pending_restart, restarted, notes)

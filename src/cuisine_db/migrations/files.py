@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -89,6 +90,17 @@ def parse(path: Path) -> MigrationFile:
         down=sections.get("down", Section("", True)),
         checksum=checksum(text),
     )
+
+
+def refuse_empty(pending: Iterable[MigrationFile]) -> None:
+    """An up section without a statement (a file just created, say) is a mistake, never a migration to record."""
+    from cuisine_db.migrations.split import statements
+
+    for migration in pending:
+        if not statements(migration.up.sql):
+            raise UsageError(f"{migration.path.name}: its '-- migrate:up' section has no statement; "
+                             "nothing was applied",
+                             hint="write the migration's SQL under '-- migrate:up', or delete the file")
 
 
 def discover(folder: Path) -> list[MigrationFile]:

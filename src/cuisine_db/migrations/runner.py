@@ -18,7 +18,7 @@ from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.findings import Finding
-from cuisine_db.migrations.files import MigrationFile, Section, check_version, discover
+from cuisine_db.migrations.files import MigrationFile, Section, check_version, discover, refuse_empty
 from cuisine_db.migrations.lint import lint
 from cuisine_db.migrations.split import statements
 from cuisine_db.migrations.state import AppliedRow, MigrationState, compare, read_applied
@@ -219,6 +219,7 @@ def migrate(settings: Settings, env: Environment, *, dry_run: bool = False, lock
         states = compare(files, read_applied(conn))
         _refuse_drift(states, by_version)
         pending = [by_version[state.version] for state in states if state.state == "pending"]
+        refuse_empty(pending)
         # Risky statements are reported before anything runs, so the operator sees them first.
         findings = [finding for migration in pending for finding in lint(migration)]
         for finding in findings:

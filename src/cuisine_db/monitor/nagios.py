@@ -56,3 +56,9 @@ def status_line(report: MonitorReport) -> str:
 
 def unknown_line(env: str, message: str) -> str:
     return f"CUISINE-DB UNKNOWN - {env}: {message}"
+
+
+def down_line(env: str, message: str, hint: str | None) -> str:
+    """A server that is not running is the most critical finding there is, not a failure to judge."""
+    advice = f" ({hint})" if hint else ""
+    return f"CUISINE-DB CRITICAL - {env}: server down: {message}{advice}"

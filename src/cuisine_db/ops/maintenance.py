@@ -1,5 +1,6 @@
 """Maintenance mode: application roles cannot connect, their sessions are ended, and on disable each role gets
-back exactly the connection limit it had.
+back exactly the connection limit it had. The tool's own roles (monitoring, backup, operator, replication, the
+pooler's auth role) stay connected: monitoring must see the maintenance, not go blind during it.
 
 The previous limits are written to the environment's state folder *before* any role is changed, so a crash
 between enable and disable loses nothing: disable (or enable again) finishes from that file. Superusers ignore
@@ -8,36 +9,25 @@ connection limits, so they are never application roles; neither is the role this
 
 from __future__ import annotations
 
-import getpass
-import json
-import os
-import socket
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
 from cuisine_db import sql as queries
-from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.config import Environment, PoolerConfig, Settings
+from cuisine_db.errors import FailedError, ServerDownError, UsageError
+from cuisine_db.ops.maintenance_state import MaintenanceState as MaintenanceState
+from cuisine_db.ops.maintenance_state import save
+from cuisine_db.ops.maintenance_state import state as state
+from cuisine_db.ops.maintenance_state import state_path as state_path
+from cuisine_db.ops.maintenance_state import who as who
+from cuisine_db.postgres import purposes
 from cuisine_db.postgres.connect import connect
 
-STATE_FILE = "maintenance.json"
 DEFAULT_REASON = "maintenance (no reason given)"
-
-
-@dataclass(frozen=True, slots=True)
-class MaintenanceState:
-    """What enable recorded: why, who, since when, and each blocked role's previous connection limit."""
-
-    env: str
-    reason: str
-    who: str
-    since: datetime
-    roles: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,58 +41,32 @@ class MaintenanceReport:
     limits_now: dict[str, int] = field(default_factory=dict)   # what the server says now
     sessions: dict[str, int] = field(default_factory=dict)     # application sessions still connected
     terminated: int = 0
+    ended: dict[str, int] = field(default_factory=dict)        # sessions ended, per role
+    left_connected: dict[str, str] = field(default_factory=dict)  # the tool's own roles on the server: what for
+    server_reached: bool = True  # False: the server was down, only the window was recorded
     notes: list[str] = field(default_factory=list)
 
 
-def who() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
+def tool_roles(env: Environment) -> dict[str, str]:
+    """The roles cuisine-db itself connects as (name: what for); maintenance mode never blocks them."""
+    roles = {purposes.role_name(env, purpose): f"the tool's {purpose} role" for purpose in purposes.PURPOSES}
+    roles.setdefault(purposes.REPLICATION_ROLE, "the replicas' replication role")
+    roles.setdefault((env.pooler or PoolerConfig()).auth_user, "the pooler's auth role")
+    return roles
 
 
-def state_path(settings: Settings, env: Environment) -> Path:
-    return settings.env_dir(env) / STATE_FILE
-
-
-def state(settings: Settings, env: Environment) -> MaintenanceState | None:
-    """The recorded maintenance state, or None when maintenance mode is off."""
-    path = state_path(settings, env)
-    try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-        return MaintenanceState(env=body["env"], reason=body["reason"], who=body["who"],
-                                since=datetime.fromisoformat(body["since"]),
-                                roles={str(k): int(v) for k, v in body["roles"].items()})
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise FailedError(f"{path} is damaged; it holds the roles' previous connection limits",
-                          hint="repair it by hand (JSON: env, reason, who, since, roles) before enabling or "
-                               "disabling maintenance mode") from None
-
-
-def _save(path: Path, current: MaintenanceState) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    body = asdict(current)
-    body["since"] = current.since.isoformat()
-    temp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+def _login_roles(conn: psycopg.Connection[Any]) -> dict[str, dict[str, Any]]:
+    with conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+        return {row["name"]: row for row in cursor.execute(queries.load("maintenance/login_roles"))}
 
 
 def application_roles(conn: psycopg.Connection[Any], env: Environment) -> dict[str, int]:
     """The roles maintenance mode blocks, with their connection limits now."""
-    with conn.cursor(row_factory=psycopg.rows.dict_row) as cursor:
-        roles = {row["name"]: row for row in cursor.execute(queries.load("maintenance/login_roles"))}
+    roles = _login_roles(conn)
+    own = tool_roles(env)
     configured = env.maintenance.application_roles
     if configured is None:
-        exempt = set(env.maintenance.exempt_roles)
+        exempt = set(env.maintenance.exempt_roles) | set(own)
         return {name: row["connlimit"] for name, row in roles.items()
                 if not (row["superuser"] or row["replication"] or row["is_current"] or name in exempt)}
     chosen = {}
@@ -111,10 +75,12 @@ def application_roles(conn: psycopg.Connection[Any], env: Environment) -> dict[s
         if row is None:
             raise UsageError(f"environments.{env.name}.maintenance.application_roles names {name!r}, "
                              "which is not a login role on the server")
-        if row["superuser"] or row["is_current"]:
-            raise UsageError(f"maintenance mode cannot block {name!r}: it is "
+        if row["superuser"] or row["is_current"] or name in own:
+            raise UsageError(f"environments.{env.name}.maintenance.application_roles: maintenance mode cannot block "
+                             f"{name!r}: it is "
                              + ("a superuser (connection limits do not apply)" if row["superuser"]
-                                else "the role cuisine-db connects as"))
+                                else "the role cuisine-db connects as" if row["is_current"]
+                                else f"{own[name]}, which stays connected so the tool keeps working during it"))
         chosen[name] = row["connlimit"]
     return chosen
 
@@ -136,9 +102,30 @@ def _sessions(conn: psycopg.Connection[Any], roles: list[str]) -> dict[str, int]
 
 
 def enable(settings: Settings, env: Environment, reason: str | None) -> MaintenanceReport:
-    """Block application roles (connection limit 0) and end their sessions; idempotent."""
-    with connect(settings, env, "maintenance enable") as conn:
+    """Block application roles (connection limit 0) and end their sessions; idempotent.
+
+    A server that is down (the Complete Database Failure) is not started for this: the window is recorded, and
+    db-restore blocks the roles on the restored server before anyone else can connect (enable_on)."""
+    try:
+        conn = connect(settings, env, "maintenance enable")
+    except ServerDownError as down:
+        return _record_while_down(settings, env, reason, down)
+    with conn:
         return enable_on(conn, settings, env, reason)
+
+
+def _record_while_down(settings: Settings, env: Environment, reason: str | None,
+                       down: ServerDownError) -> MaintenanceReport:
+    current = state(settings, env)
+    recorded = current or MaintenanceState(env=env.name, reason=reason or DEFAULT_REASON, who=who(),
+                                           since=datetime.now(UTC), roles={})
+    save(state_path(settings, env), recorded)
+    return MaintenanceReport(
+        env=env.name, on=True, reason=recorded.reason, who=recorded.who, since=recorded.since,
+        roles=recorded.roles, server_reached=False,
+        notes=[f"the server is down ({down.message}): maintenance mode is recorded and no role was changed; "
+               f"db-restore blocks the application roles on the restored server before it opens, or run "
+               f"make db-maintenance-mode enable env={env.name} again once it runs"])
 
 
 def enable_on(conn: psycopg.Connection[Any], settings: Settings, env: Environment,
@@ -149,6 +136,12 @@ def enable_on(conn: psycopg.Connection[Any], settings: Settings, env: Environmen
     found = application_roles(conn, env)
     saved = dict(current.roles) if current else {}
     notes = []
+    own = tool_roles(env)
+    # A window opened by an older cuisine-db may hold the tool's own roles: they get their limits back now.
+    released = {role: limit for role, limit in saved.items() if role in own}
+    for role in released:
+        del saved[role]
+        notes.append(f"role {role} is {own[role]}: given back its connection limit, it stays connected")
     for role, limit in found.items():
         # A role already blocked by this maintenance window keeps its recorded previous limit.
         if role not in saved:
@@ -165,20 +158,24 @@ def enable_on(conn: psycopg.Connection[Any], settings: Settings, env: Environmen
     if current and reason and reason != current.reason:
         notes.append(f"maintenance mode was already on (reason kept: {current.reason!r})")
     # The previous limits reach the disk before any role changes.
-    _save(path, recorded)
+    save(path, recorded)
     existing = {row[0] for row in conn.execute(queries.load("maintenance/role_limits"),
                                                {"names": list(saved)}).fetchall()}
     try:
-        _set_limits(conn, {role: 0 for role in saved if role in existing})
+        _set_limits(conn, {**{role: 0 for role in saved if role in existing}, **released})
     except BaseException:
         if current is None:
             path.unlink(missing_ok=True)
         raise
-    terminated = conn.execute(queries.load("maintenance/terminate_role_sessions"),
-                              {"roles": list(saved)}).fetchall()
+    ended: dict[str, int] = {}
+    for row in conn.execute(queries.load("maintenance/terminate_role_sessions"), {"roles": list(saved)}).fetchall():
+        ended[row[1]] = ended.get(row[1], 0) + 1
     limits_now = dict(conn.execute(queries.load("maintenance/role_limits"), {"names": list(saved)}).fetchall())
+    present = _login_roles(conn)
     return MaintenanceReport(env=env.name, on=True, reason=recorded.reason, who=recorded.who, since=recorded.since,
-                             roles=saved, limits_now=limits_now, terminated=len(terminated), notes=notes)
+                             roles=saved, limits_now=limits_now, terminated=sum(ended.values()), ended=ended,
+                             left_connected={role: why for role, why in own.items() if role in present},
+                             notes=notes)
 
 
 def disable(settings: Settings, env: Environment) -> MaintenanceReport:

@@ -45,7 +45,7 @@ def jobs(env: Environment) -> dict[str, Job]:
     return {
         "nightly": Job("nightly", f"full backup at {at} UTC, then retention, then verification of the newest",
                        [["backup", "create", "--env", env.name, "--type", "full"],
-                        ["backup", "expire", "--env", env.name],
+                        ["backup", "expire", "--env", env.name, "--yes"],
                         ["backup", "verify", "latest", "--env", env.name]]),
         "status": Job("status", f"backup status every {env.schedule.status_every_minutes} min",
                       [["backup", "status", "--env", env.name]]),

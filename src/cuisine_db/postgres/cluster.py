@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cuisine_db.errors import UnavailableError
-from cuisine_db.postgres import osuser
+from cuisine_db.postgres import osuser, safe_files
 from cuisine_db.postgres.binaries import PgBuild
 from cuisine_db.postgres.runner import run
 
@@ -94,11 +94,9 @@ class LocalCluster:
         osuser.give_to(self._run_dir, self.os_user)
         password = secrets.token_urlsafe(24)
         pwfile = self._run_dir / "initdb.pw"
-        pwfile.write_text(password + "\n")
-        pwfile.chmod(0o600)
+        # run/ is the server user's folder: created 0600 through no link, owned by that user from the start.
+        safe_files.write(pwfile, password + "\n", owner=self.os_user)
         osuser.give_to(self.datadir, self.os_user)
-        if self.os_user:
-            shutil.chown(pwfile, self.os_user)
         try:
             run(
                 [
@@ -111,8 +109,7 @@ class LocalCluster:
             )
         finally:
             pwfile.unlink(missing_ok=True)
-        self.passfile.write_text(f"*:*:*:{SUPERUSER}:{password}\n")
-        self.passfile.chmod(0o600)
+        safe_files.write(self.passfile, f"*:*:*:{SUPERUSER}:{password}\n")  # 0600 from its creation
         settings = {**base_settings(self.build.major, self.port), **(self.extra_settings or {})}
         lines = [f"{key} = {conf_value(value)}" for key, value in settings.items()]
         with (self.datadir / "postgresql.conf").open("a", encoding="utf-8") as conf:

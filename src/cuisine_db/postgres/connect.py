@@ -10,7 +10,7 @@ from psycopg import sql
 
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import UnavailableError
+from cuisine_db.errors import ServerDownError, UnavailableError
 from cuisine_db.postgres import purposes, topology
 from cuisine_db.postgres.cluster import SUPERUSER
 from cuisine_db.postgres.target import Target
@@ -82,19 +82,21 @@ def connect(
     purpose: str = purposes.ADMIN,
     target: Target | None = None,
 ) -> psycopg.Connection[Any]:
-    """Open a connection for one command, creating or starting the local cluster when it is not up.
+    """Open a connection for one command; a local cluster that is down is started only where the start policy
+    (postgres/local.py: `start_refusal`) lets this purpose start it, else the error says it is stopped.
 
-    `purpose` picks the least-privileged role meant for the command (postgres/purposes.py); `target` one of
+    `start=False` never starts it whatever the policy says (status commands); `purpose` picks the least-privileged
+    role meant for the command (postgres/purposes.py) and decides whether starting is allowed; `target` is one of
     the environment's replicas (postgres/routing.py), which is never started here."""
-    if target is not None or not (env.is_local and start):
-        return _open(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose, target=target)
     try:
-        return _open(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose)
-    except UnavailableError:
-        # Not created, not running, or its database is missing: ensure_up mends each of these.
-        from cuisine_db.postgres.local import ensure_up
+        return _open(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose, target=target)
+    except UnavailableError as failure:
+        if target is not None or not env.is_local:
+            raise
+        # Not created, not running, or its database is missing: the start policy decides what may be mended.
+        from cuisine_db.postgres.local import start_on_demand
 
-        ensure_up(settings, env)
+        start_on_demand(settings, env, purpose, failure, allowed=start)
         return _open(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose)
 
 
@@ -114,21 +116,58 @@ def _open(
     except psycopg.OperationalError as exc:
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no reason given"
         role = purposes.role_for(settings, env, purpose)
+        user = str(params.get("user") or "the default user")
+        if "too many connections for role" in first:
+            raise _role_refused(settings, env, user, purpose, first) from None
         if role is not None and "authentication failed" in first:
             raise UnavailableError(
                 f"cannot connect to environment {env.name!r} as its {purpose} role {role.user!r}: {first}",
                 hint=f"check roles.{purpose} in cuisine-db.toml, or reset the role's password: "
                      f"cuisine-db security setup-roles --env {env.name} --rotate",
             ) from None
+        # Nothing answered (or it is not accepting sessions): monitoring calls this critical, not unknown.
+        error = ServerDownError if any(sign in str(exc).lower() for sign in _SERVER_DOWN) else UnavailableError
         if target is not None:
-            raise UnavailableError(f"cannot connect to replica {target.name!r} of {env.name!r}: {first}",
-                                   hint=f"make db-replicas env={env.name} shows each replica's state") from None
-        raise UnavailableError(
-            f"cannot connect to environment {env.name!r} ({describe(settings, env)}): {first}",
-            hint="is the server running? try: cuisine-db cluster status --env " + env.name
-            if env.is_local
+            raise error(f"cannot connect to replica {target.name!r} of {env.name!r}: {first}",
+                        hint=f"make db-replicas env={env.name} shows each replica's state") from None
+        raise error(
+            f"cannot connect to environment {env.name!r} as {user} ({_where(params)}): {first}",
+            hint=f"make cluster-status env={env.name} says whether it runs; make cluster-up env={env.name} "
+                 "starts it" if env.is_local
             else "check the dsn, the network and the password reference in cuisine-db.toml",
         ) from None
+
+
+def _where(params: dict[str, Any]) -> str:
+    shown = {key: str(params[key]) for key in ("host", "hostaddr", "port", "dbname") if params.get(key)}
+    return psycopg.conninfo.make_conninfo(**shown)
+
+
+_SERVER_DOWN = ("connection refused", "timeout expired", "no route to host", "network is unreachable",
+                "the database system is", "server closed the connection unexpectedly")
+
+
+def _role_refused(settings: Settings, env: Environment, user: str, purpose: str, first: str) -> UnavailableError:
+    """The role the server refused and why: a maintenance window that blocked it, or its own connection limit."""
+    # Maintenance mode records whom it blocked in each environment's state folder: read here only to explain.
+    from cuisine_db.ops.maintenance_state import state
+
+    others = [other for other in settings.environments.values() if other.name != env.name]
+    for holder in (env, *others):
+        current = state(settings, holder)
+        if current is not None and user in current.roles:
+            where = "" if holder.name == env.name else f" for {holder.name}"
+            return UnavailableError(
+                f"{user}: connection limit 0 — maintenance mode is on{where} since "
+                f"{current.since:%Y-%m-%d %H:%M:%S} UTC by {current.who} ({current.reason}); environment "
+                f"{env.name!r} refused this {purpose} connection",
+                hint=f"make maintenance-mode status env={holder.name}; make maintenance-mode disable "
+                     f"env={holder.name} gives the role back its limit when the work is done")
+    return UnavailableError(
+        f"{user}: its connection limit is reached — environment {env.name!r} refused this {purpose} connection "
+        f"({first})",
+        hint=f"make db-connections env={env.name} shows its sessions; ALTER ROLE {user} CONNECTION LIMIT n raises "
+             "the limit (0 means blocked)")
 
 
 def ensure_database(settings: Settings, env: Environment) -> None:

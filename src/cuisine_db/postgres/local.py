@@ -1,15 +1,22 @@
-"""The local clusters behind environments without a DSN: found, created and started on demand."""
+"""The local clusters behind environments without a DSN: found, created, and started explicitly or on demand.
+
+Starting on demand is decided here and nowhere else (`start_refusal`): a protected environment's cluster is
+started only by the operator (`make cluster-up env=E`), and a command that only looks (the `monitoring`
+purpose: db-monitor, metrics, db-connections, db-show-locks, sizes, status commands) never starts any: a stopped
+server is what it must report. Other commands on unprotected environments start it and say so on stderr.
+"""
 
 from __future__ import annotations
 
 import fcntl
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import RefusedError, UsageError
-from cuisine_db.postgres import binaries, osuser, topology
+from cuisine_db.errors import RefusedError, ServerDownError, UnavailableError, UsageError
+from cuisine_db.postgres import binaries, osuser, purposes, topology
 from cuisine_db.postgres.cluster import LocalCluster
 
 
@@ -70,4 +77,45 @@ def ensure_up(settings: Settings, env: Environment) -> LocalCluster:
         from cuisine_db.postgres.connect import ensure_database
 
         ensure_database(settings, env)
+    return cluster
+
+
+# Purposes whose commands only look: starting the server would hide the outage they exist to report.
+OBSERVING = frozenset({purposes.MONITORING})
+
+
+def start_refusal(env: Environment, purpose: str, *, allowed: bool = True) -> str | None:
+    """Why a command of this purpose may not start the environment's cluster on demand; None when it may.
+    `allowed=False`: the command itself never starts one (status commands, clean-ups)."""
+    if not allowed:
+        return "this command never starts a server"
+    if env.protected:
+        return f"{env.name} is protected: only the operator starts it"
+    if purpose in OBSERVING:
+        return "a command that only looks never starts the server it reports on"
+    return None
+
+
+def start_on_demand(settings: Settings, env: Environment, purpose: str, failure: UnavailableError | None = None,
+                    *, allowed: bool = True) -> LocalCluster:
+    """The running local cluster a command of this purpose needs: created, started or mended (its database) when
+    the policy allows, saying so in one line on stderr; otherwise an error saying what is wrong (stopped:
+    ServerDownError, with the way to start it). `failure`: the connection error that brought us here."""
+    cluster = cluster_for(settings, env)
+    refusal = start_refusal(env, purpose, allowed=allowed)
+    if cluster.running():
+        if refusal is None:
+            return ensure_up(settings, env)
+        if failure is not None:
+            raise failure  # not a stopped server: a missing database, a refused role; nothing is mended here
+        return cluster
+    if refusal is not None:
+        state = "is stopped" if cluster.initialized() else "has not been created"
+        raise ServerDownError(f"{env.name}'s cluster {state} (127.0.0.1:{cluster.port}); nothing was started: "
+                              f"{refusal}", hint=f"make cluster-up env={env.name} starts it")
+    notice = (f"started {env.name}'s cluster (it was stopped)" if cluster.initialized()
+              else f"created and started {env.name}'s cluster (it did not exist)")
+    ensure_up(settings, env)
+    # Adapters do not print; this one line is the exception: a start nobody asked for must never be silent.
+    sys.stderr.write(notice + "\n")
     return cluster

@@ -11,6 +11,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cuisine_db.postgres import safe_files
+
 
 @dataclass(frozen=True, slots=True)
 class Entry:
@@ -71,12 +73,12 @@ def lookup(path: Path, host: str, port: str, database: str, user: str) -> str | 
 
 def put(path: Path, user: str, password: str) -> None:
     """Set a wildcard line for one user (replacing its earlier lines), atomically, mode 0600."""
-    kept = [line for line in (path.read_text(encoding="utf-8").splitlines() if path.exists() else [])
+    current = (safe_files.read(path) or b"").decode("utf-8")
+    kept = [line for line in current.splitlines()
             if not (line.strip() and len(_split(line)) == 5 and _split(line)[3] == user)]
     kept.append(f"*:*:*:{_escape(user)}:{_escape(password)}")
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".pgpass-")
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".pgpass-")  # O_EXCL, mode 0600 from the start
     try:
-        os.fchmod(handle, 0o600)
         os.write(handle, ("\n".join(kept) + "\n").encode("utf-8"))
         os.fsync(handle)
     finally:

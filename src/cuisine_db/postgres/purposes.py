@@ -6,12 +6,15 @@ user management, grants, configuration. The other purposes have roles of their o
 
 - `monitoring` (pg_monitor): sizes, migration status, permissions, security checks, audit reports;
 - `backup` (REPLICATION, pg_read_all_data): pg_dump and pg_basebackup;
-- `operator` (pg_signal_backend, pg_monitor): cancelling and terminating queries.
+- `operator` (pg_signal_backend, pg_monitor): cancelling and terminating queries;
+- `explain` (no predefined role; SELECT, INSERT, UPDATE, DELETE on the application's tables, used only inside
+  db-explain's rolled-back transaction): db-explain, which runs a statement a person typed.
 
 An environment names them in cuisine-db.toml (`[environments.E.roles] monitoring = { user = "...",
 password_env = "..." }`). A local cluster needs no configuration: once setup-roles has written a role's
 generated password to the cluster's 0600 pgpass, commands of that purpose connect as it. Where no role is
-configured or set up, a purpose falls back to `admin`, so commands keep working before setup-roles runs.
+configured or set up, a purpose falls back to `admin`, so commands keep working before setup-roles runs —
+except `explain` (`STRICT`): a statement typed at db-explain never runs as admin (see diagnose/explain.py).
 """
 
 from __future__ import annotations
@@ -20,8 +23,14 @@ from cuisine_db.config import Environment, RoleRef, Settings
 from cuisine_db.postgres import pgpass
 
 ADMIN = "admin"
-PURPOSES = ("backup", "monitoring", "operator")
-LOCAL_ROLES = {"backup": "cuisine_backup", "monitoring": "cuisine_monitor", "operator": "cuisine_operator"}
+MONITORING = "monitoring"
+PURPOSES = ("backup", "monitoring", "operator", "explain")
+# The replicas' streaming role (replicas/role.py creates it); named here with the others the tool logs in as.
+REPLICATION_ROLE = "cuisine_replication"
+LOCAL_ROLES = {"backup": "cuisine_backup", "monitoring": "cuisine_monitor", "operator": "cuisine_operator",
+               "explain": "cuisine_explain"}
+# Purposes that never fall back to admin: their connections run what a person typed.
+STRICT = ("explain",)
 
 
 def check(purpose: str) -> str:
@@ -51,6 +60,11 @@ def role_for(settings: Settings, env: Environment, purpose: str) -> RoleRef | No
     if env.is_local and any(e.user == LOCAL_ROLES[purpose] for e in pgpass.read(settings.env_dir(env) / "pgpass")):
         return RoleRef(user=LOCAL_ROLES[purpose])
     return None
+
+
+def is_set_up(settings: Settings, env: Environment, purpose: str) -> bool:
+    """Whether the purpose has a role of its own to connect as (configured, or set up on a local cluster)."""
+    return role_for(settings, env, purpose) is not None
 
 
 def password_for(settings: Settings, env: Environment, purpose: str) -> str | None:

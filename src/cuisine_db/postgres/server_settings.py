@@ -26,6 +26,8 @@ _QUANTITY = re.compile(r"^\s*(?P<number>[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)
                        re.ASCII)
 _MEMORY_UNITS = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 _TIME_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
+_MEMORY_FAMILY = {k: float(v) for k, v in _MEMORY_UNITS.items()}
+_TIME_FAMILY = dict(_TIME_UNITS)
 # Lists the server quotes element by element (GUC_LIST_QUOTE): ALTER SYSTEM must get one literal per element,
 # or 'pg_stat_statements,pgaudit' becomes a single library name and the server no longer starts.
 _LIST_QUOTED = {"search_path", "temp_tablespaces", "shared_preload_libraries", "session_preload_libraries",
@@ -100,9 +102,9 @@ def _unit_scale(unit: str) -> tuple[dict[str, float], float] | None:
     if match is None:
         return None
     count = int(match.group(1) or 1)
-    for family in (_MEMORY_UNITS, _TIME_UNITS):
+    for family in (_MEMORY_FAMILY, _TIME_FAMILY):
         if match.group(2) in family:
-            return {k: float(v) for k, v in family.items()}, count * float(family[match.group(2)])
+            return family, count * family[match.group(2)]
     return None
 
 
@@ -123,6 +125,20 @@ def _number(setting: Setting, value: str) -> float:
         raise UsageError(f"{unit!r} is not a unit {setting.name} accepts",
                          hint=f"valid units: {', '.join(family)} (case matters)")
     return number * family[unit] / own
+
+
+def bytes_of(setting: Setting, value: str) -> int | None:
+    """A memory parameter's value (as validated) in bytes: '1TB' -> 1099511627776; None for -1 or non-memory."""
+    scale = _unit_scale(setting.unit or "")
+    if scale is None or scale[0] is not _MEMORY_FAMILY:
+        return None
+    number = _number(setting, value)
+    return None if number < 0 else int(number * scale[1])
+
+
+def count_of(setting: Setting, value: str) -> int:
+    """A plain integer parameter's value (max_connections, autovacuum_max_workers)."""
+    return int(_number(setting, value))
 
 
 def _range_hint(setting: Setting) -> str:

@@ -28,9 +28,9 @@ import psycopg
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError, UsageError
-from cuisine_db.postgres import connect, osuser, pgpass, topology
+from cuisine_db.postgres import connect, osuser, pgpass, purposes, topology
 from cuisine_db.postgres.cluster import LocalCluster
-from cuisine_db.postgres.local import ensure_up, node_cluster
+from cuisine_db.postgres.local import node_cluster, start_on_demand
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import ToolError, run
 from cuisine_db.postgres.target import Target
@@ -230,7 +230,7 @@ def create(settings: Settings, env: Environment, name: str, *, port: int | None 
         raise UsageError(f"{env.name!r} is a remote server: the tool cannot start servers there",
                          hint="cuisine-db replica create prints what to apply for a remote environment")
     clock = time.monotonic()
-    primary = ensure_up(settings, env)
+    primary = start_on_demand(settings, env, purposes.ADMIN)  # never a protected environment's: exit 3
     slot = slot_name(name)
     with topology.editing(settings, env) as edit:
         if name in edit.current.names():

@@ -17,10 +17,10 @@ from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UsageError
 from cuisine_db.postgres import pgpass
+from cuisine_db.postgres.purposes import REPLICATION_ROLE as REPLICATION_ROLE
 from cuisine_db.security.passwords import Secret, generate, verifier
 from cuisine_db.security.users import find_role
 
-REPLICATION_ROLE = "cuisine_replication"
 REPLICATION_CONNECTION_LIMIT = 20
 
 

@@ -15,11 +15,9 @@ to the tool's archive), a backup of another cluster (system identifier) or anoth
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -28,12 +26,12 @@ from cuisine_db import sql
 from cuisine_db.backup import catalog, laydown
 from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.objects import BackupSource
-from cuisine_db.backup.physical_restore import IDENTITY_COPY, identity_copy
+from cuisine_db.backup.physical_restore import IDENTITY_COPY, identity_copy, own_archiving, own_settings
 from cuisine_db.backup.wal import enable, fetch
 from cuisine_db.backup.workspace import scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UnavailableError, UsageError
-from cuisine_db.postgres import connect, osuser, server_settings
+from cuisine_db.postgres import connect, osuser, safe_files, server_settings
 from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.target import Target
 from cuisine_db.storage import open_repository
@@ -110,24 +108,22 @@ def check(settings: Settings, env: Environment, conn: psycopg.Connection[Any], r
     return Seed(resolved, laydown.chain(settings, env, resolved))
 
 
-def _owned(path: Path, os_user: str | None) -> None:
-    if os_user:
-        shutil.chown(path, os_user, laydown.os_user_group(os_user))
-
-
 def _conf_line(name: str, value: str) -> str:
     return f"{name} = '" + value.replace("'", "''") + "'"
 
 
 def lay_down(settings: Settings, env: Environment, seed: Seed, replica: LocalCluster, *, slot: str,
-             conninfo: str) -> None:
-    """The backup into the replica's (empty) data directory, made a standby of the archive and the primary."""
+             conninfo: str) -> list[str]:
+    """The backup into the replica's (empty) data directory, made a standby of the archive and the primary; what
+    the backup's configuration carried that was not applied comes back as warnings."""
     with scratch(settings, f"seed-{replica.home.name}") as work:
         osuser.make_reachable(work, replica.os_user)
         osuser.give_to(work, replica.os_user, 0o711)
-        laydown.lay_down(settings, seed.sources, replica.datadir, replica.home / "tablespaces", replica.os_user, work)
+        warnings = laydown.lay_down(settings, seed.sources, replica.datadir, replica.home / "tablespaces",
+                                    replica.os_user, work, own_settings=own_settings(replica),
+                                    keep_settings=own_archiving(settings, env, seed.resolved.manifest.env))
     for stray in ("recovery.signal", "postmaster.pid", laydown.MANIFEST_FILE):
-        (replica.datadir / stray).unlink(missing_ok=True)
+        safe_files.remove(replica.datadir / stray)
     enable.grant_server_access(settings, env, replica.os_user)
     enable.write_credentials(settings, env, replica.os_user)
     spool = replica.home / SPOOL
@@ -136,12 +132,12 @@ def lay_down(settings: Settings, env: Environment, seed: Seed, replica: LocalClu
     command = enable.restore_command(settings, env, spool=spool, identity_file=identity)
     lines = [_conf_line("restore_command", command), _conf_line("primary_conninfo", conninfo),
              _conf_line("primary_slot_name", slot)]
-    with (replica.datadir / "postgresql.auto.conf").open("a", encoding="utf-8") as auto_conf:
-        auto_conf.write(f"# Set by cuisine-db: a standby seeded from {seed.name}; restore_command until it streams\n"
-                        + "\n".join(lines) + "\n")
-    signal = replica.datadir / "standby.signal"
-    signal.touch()
-    _owned(signal, replica.os_user)
+    auto_conf = replica.datadir / "postgresql.auto.conf"
+    kept = (safe_files.read(auto_conf) or b"").decode("utf-8")
+    safe_files.write(auto_conf, kept + f"# Set by cuisine-db: a standby seeded from {seed.name}; restore_command "
+                                       "until it streams\n" + "\n".join(lines) + "\n", owner=replica.os_user)
+    safe_files.write(replica.datadir / "standby.signal", b"", owner=replica.os_user)
+    return warnings
 
 
 def _replayed(settings: Settings, env: Environment, target: Target) -> str | None:

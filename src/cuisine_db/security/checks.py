@@ -68,6 +68,13 @@ class PublicTable:
 
 
 @dataclass(frozen=True, slots=True)
+class CatalogGrant:
+    catalog: str
+    grantee: str
+    privileges: str
+
+
+@dataclass(frozen=True, slots=True)
 class DefinerRoutine:
     routine: str
     owner: str
@@ -102,6 +109,7 @@ class Facts:
     expected: dict[str, set[str]]
     tool_roles: set[str]
     today: date = field(default_factory=lambda: datetime.now(UTC).date())
+    catalog_grants: list[CatalogGrant] = field(default_factory=list)
 
 
 def _fetch(conn: psycopg.Connection[Any], name: str, row: type[Row], **params: Any) -> list[Row]:
@@ -142,6 +150,7 @@ def gather(conn: psycopg.Connection[Any], settings: Settings, env: Environment) 
                   # The replicas' walreceivers log in as cuisine_replication (issue 9, replicas/role.py).
                   "replication": allowed | {purposes.role_name(env, "backup"), "cuisine_replication"}},
         tool_roles=tool_roles,
+        catalog_grants=_fetch(conn, "catalog_grants", CatalogGrant),
     )
 
 
@@ -264,6 +273,17 @@ def public_tables(facts: Facts) -> list[Finding]:
     return findings
 
 
+def catalog_grants(facts: Facts) -> list[Finding]:
+    """Grants on catalogs that hold password hashes, column samples or user-mapping passwords: only superusers
+    should read them (PostgreSQL grants them to no one)."""
+    return [Finding("catalog-grants", "error", f"pg_catalog.{row.catalog}",
+                    f"{row.grantee} holds {row.privileges}: it can read what this catalog hides from every other "
+                    "role (password hashes, sampled column values or stored passwords)",
+                    _psql(facts.env, f"REVOKE ALL ON TABLE pg_catalog.{row.catalog} FROM {_quoted(row.grantee)}"
+                          if row.grantee != "PUBLIC" else f"REVOKE ALL ON TABLE pg_catalog.{row.catalog} FROM PUBLIC"))
+            for row in facts.catalog_grants]
+
+
 def definer_routines(facts: Facts) -> list[Finding]:
     return [Finding("security-definer-search-path", "error", row.routine,
                     f"runs with {row.owner}'s rights and the caller's search_path: the caller can substitute objects",
@@ -366,7 +386,8 @@ def run_checks(facts: Facts, *, datadir: str | None = None, server_user: str | N
     """Every SQL-visible check, worst first."""
     findings = [
         *password_encryption(facts), *stored_passwords(facts), *privileged_roles(facts), *hba(facts),
-        *ssl(facts, datadir, server_user), *public_schemas(facts), *public_tables(facts), *definer_routines(facts),
+        *ssl(facts, datadir, server_user), *public_schemas(facts), *public_tables(facts), *catalog_grants(facts),
+        *definer_routines(facts),
         *logging(facts), *audit(facts), *checksums(facts, datadir), *connection_limits(facts),
         *password_expiry(facts), *version_support(facts),
     ]

@@ -17,6 +17,10 @@ from cuisine_db.postgres import connect
 from cuisine_db.security import names
 from cuisine_db.security.users import existing_role
 
+# PostgreSQL's own schemas: their catalogs hold password hashes and sampled values; no grant there is routine.
+_SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
+_SYSTEM_PREFIXES = ("pg_toast", "pg_temp")
+
 # Privileges that write rows: a serial column's sequence must be usable for INSERT to work.
 _NEEDS_SEQUENCES = {"INSERT", "UPDATE", names.ALL}
 
@@ -94,6 +98,29 @@ def _resolve(conn: psycopg.Connection[Any], schema: str, wanted: list[tuple[str 
     return _Target(schemas, tables)
 
 
+def _refuse_system_schemas(schemas: list[str]) -> None:
+    """Before connecting: a system schema, however it is cased, is never a grant target (exit 2)."""
+    for schema in schemas:
+        folded = schema.lower()
+        if folded in _SYSTEM_SCHEMAS or folded.startswith(_SYSTEM_PREFIXES):
+            raise UsageError(f"schema {schema!r} is PostgreSQL's own (system catalogs): db-grant-permission grants "
+                             "on the application's tables only",
+                             hint="roles that need server statistics get pg_monitor or pg_read_all_stats; "
+                                  "never grant on catalogs such as pg_authid")
+
+
+def _refuse_catalog_names(conn: psycopg.Connection[Any], tables: list[tuple[str | None, str]] | None) -> None:
+    """A table named like a catalog (pg_authid, PG_SHADOW) is refused too: the operator meant the catalog."""
+    if not tables:
+        return
+    wanted = sorted({table.lower() for _, table in tables})
+    found = [row[0] for row in conn.execute(queries.load("security/catalog_relations"), {"names": wanted})]
+    if found:
+        raise UsageError(f"{', '.join(found)} is a PostgreSQL system catalog: db-grant-permission grants on the "
+                         "application's tables only",
+                         hint="roles that need server statistics get pg_monitor or pg_read_all_stats")
+
+
 def _privileges_sql(privileges: list[str]) -> sql.Composable:
     # Keywords from names.privileges' fixed list, never from input.
     return sql.SQL(", ").join(sql.SQL("ALL PRIVILEGES" if p == names.ALL else p) for p in privileges)
@@ -110,9 +137,13 @@ def change(settings: Settings, env: Environment, *, grant: bool, username: str, 
     role = names.role_name(username)
     schema_name = names.object_name(schema, "schema")
     wanted = names.table_list(tables)
+    if grant:  # revoking there stays possible: it undoes a grant made by hand
+        _refuse_system_schemas([schema_name, *(s for s, _ in wanted or [] if s is not None)])
     verb = "grant" if grant else "revoke"
     with connect(settings, env, f"db-{verb}-permission") as conn:
         privileges = names.privileges(permission, conn.info.server_version)
+        if grant:
+            _refuse_catalog_names(conn, wanted)
         existing_role(conn, role, env)
         target = _resolve(conn, schema_name, wanted)
         if wanted is not None and not target.tables:

@@ -35,6 +35,9 @@ SPECS = {
                            "sizes, statistics, settings, migration status, permissions, security checks"),
     "operator": RoleSpec(False, ("pg_signal_backend", "pg_monitor"), 5,
                          "sees every session and may cancel or end those of non-superusers"),
+    # No predefined role at all: not pg_signal_backend, not the server-file roles; table privileges only.
+    "explain": RoleSpec(False, (), 3,
+                        "runs the statement db-explain is given, on the application's tables only, always rolled back"),
 }
 
 
@@ -105,6 +108,8 @@ def _ensure(conn: psycopg.Connection[Any], settings: Settings, env: Environment,
                 grants.append("SELECT on schema_migrations")
             else:
                 notes.append("schema_migrations does not exist yet: run setup-roles again after the first db-migrate")
+        if purpose == "explain":
+            grants += _grant_application_tables(conn, identifier)
         if env.is_local:
             known = any(entry.user == name for entry in pgpass.read(local_pgpass))
             if existing is None or rotate or not known:
@@ -127,6 +132,22 @@ def _ensure(conn: psycopg.Connection[Any], settings: Settings, env: Environment,
     return PurposeRole(purpose, name, action, list(spec.memberships), grants, where, notes)
 
 
+def _grant_application_tables(conn: psycopg.Connection[Any], role: sql.Identifier) -> list[str]:
+    """Table and sequence privileges in the application's schemas, now and for tables the admin creates later."""
+    done = []
+    creator = sql.Identifier(conn.info.user)
+    for (schema_name,) in conn.execute(queries.load("security/application_schemas")).fetchall():
+        schema = sql.Identifier(schema_name)
+        conn.execute(queries.load("security/grant_schema_usage").format(schema=schema, role=role))
+        conn.execute(queries.load("security/grant_explain_tables").format(schema=schema, role=role))
+        conn.execute(queries.load("security/grant_all_sequences").format(schema=schema, role=role))
+        conn.execute(queries.load("security/grant_default_explain_tables").format(
+            creator=creator, schema=schema, role=role))
+        conn.execute(queries.load("security/grant_default_sequences").format(creator=creator, schema=schema, role=role))
+        done.append(f"SELECT, INSERT, UPDATE, DELETE on the tables of schema {schema_name} (and its future ones)")
+    return done
+
+
 def _snippet(env: Environment, roles: list[PurposeRole]) -> str | None:
     """The cuisine-db.toml lines a remote environment needs so that commands use these roles."""
     missing = [role for role in roles if purposes.configured(env, role.purpose) is None]
@@ -138,11 +159,12 @@ def _snippet(env: Environment, roles: list[PurposeRole]) -> str | None:
     return "\n".join(lines)
 
 
-def setup_roles(settings: Settings, env: Environment, *, rotate: bool = False) -> RolesSetup:
-    """Create or repair the backup, monitoring and operator roles, each in its own transaction."""
+def setup_roles(settings: Settings, env: Environment, *, rotate: bool = False,
+                only: tuple[str, ...] = purposes.PURPOSES) -> RolesSetup:
+    """Create or repair the tool's purpose roles (backup, monitoring, operator, explain), each in a transaction."""
     done = []
     with connect(settings, env, "security setup-roles") as conn:
-        for purpose in purposes.PURPOSES:
+        for purpose in only:
             try:
                 done.append(_ensure(conn, settings, env, purpose, rotate))
             except pgerrors.InsufficientPrivilege as exc:

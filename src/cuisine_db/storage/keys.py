@@ -99,9 +99,10 @@ def _read_identity_file(path: Path) -> str:
         info = path.stat()
     except FileNotFoundError:
         raise UsageError(f"age identity file {path} does not exist") from None
-    if info.st_mode & (stat.S_IROTH | stat.S_IWOTH):
-        raise RefusedError(f"age identity file {path} can be read by other users (mode {stat.S_IMODE(info.st_mode):o})",
-                           hint=f"chmod 600 {path}")
+    if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        who = "other users" if info.st_mode & stat.S_IRWXO else "its group"
+        raise RefusedError(f"age identity file {path} is open to {who} (mode {stat.S_IMODE(info.st_mode):o}): "
+                           "a private key must be its owner's alone", hint=f"chmod 600 {path}")
     return path.read_text()
 
 

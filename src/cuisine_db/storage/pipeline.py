@@ -204,16 +204,25 @@ def store_bytes(repository: Repository, key: str, data: Any, recipients: Sequenc
 class _HashingReader:
     """The stored side of a fetch: hashes and counts bytes as age reads them."""
 
-    def __init__(self, reader: Any, progress: Progress | None) -> None:
+    def __init__(self, reader: Any, progress: Progress | None, key: str = "", limit: int | None = None) -> None:
         self.reader = reader
         self.hash = hashlib.sha256()
         self.size = 0
         self.progress = progress
         self.error: BaseException | None = None
+        self.key = key
+        self.limit = limit
 
     def read(self, size: int = -1) -> bytes:
+        if self.limit is not None:
+            # Never more than one byte past the declared size: a forged object cannot make us read (or write) more.
+            room = self.limit + 1 - self.size
+            size = room if size is None or size < 0 else min(size, room)
         try:
-            data: bytes = self.reader.read(size)
+            data: bytes = self.reader.read(size) if size != 0 else b""
+            if self.limit is not None and self.size + len(data) > self.limit:
+                raise IntegrityError(self.key, f"holds more than the manifest's {self.limit} bytes: refused while "
+                                               "reading")
         except BaseException as exc:
             self.error = exc
             raise
@@ -230,8 +239,12 @@ class _Plain:
     itself, such as pg_restore 16+, then gets a quarter of the bytes and checked ones). `compressed` without
     `decompress` passes the frames on untouched (size counts the frames' bytes)."""
 
-    def __init__(self, destination: Any, rows: bool, decompress: bool, compressed: bool = False) -> None:
+    def __init__(self, destination: Any, rows: bool, decompress: bool, compressed: bool = False, key: str = "",
+                 limit: int | None = None) -> None:
         import zstandard
+
+        self.key = key
+        self.limit = limit
 
         self.destination = destination
         self.decompressor = zstandard.ZstdDecompressor().decompressobj() if decompress else None
@@ -243,6 +256,9 @@ class _Plain:
     def write(self, data: bytes) -> int:
         try:
             plain = self.decompressor.decompress(data) if self.decompressor is not None else data
+            if self.limit is not None and self.size + len(plain) > self.limit:
+                raise IntegrityError(self.key, f"decompresses to more than the manifest's {self.limit} bytes: "
+                                               "refused while reading")
             if plain:
                 if self.counter is not None:
                     self.counter.feed(plain)
@@ -275,17 +291,19 @@ class FetchedObject(NamedTuple):
 
 def fetch(repository: Repository, key: str, destination: Any, identities: Sequence[Any], *,
           expect_size: int | None = None, expect_sha256: str | None = None, decompress: bool = True,
-          count_rows: bool = False, progress: Progress | None = None, compressed: bool = False) -> FetchedObject:
+          count_rows: bool = False, progress: Progress | None = None, compressed: bool = False,
+          expect_plain_size: int | None = None) -> FetchedObject:
     """Stream an object out through age and zstd into `destination` (anything with write(), or None to check
     only), then verify its stored size and sha256 against what the manifest recorded. `compressed` writes the
     decrypted zstd frames instead of the plain bytes, still decompressing them here to check and count them
-    unless `decompress` is false (then plain_size is the frames' size and rows None)."""
+    unless `decompress` is false (then plain_size is the frames' size and rows None). The sizes are enforced while
+    reading: one byte past `expect_size` stored or `expect_plain_size` plain bytes and the read stops, refused."""
     import pyrage
     import zstandard
 
     reader = repository.open_read(key)
-    hashing = _HashingReader(reader, progress)
-    plain = _Plain(destination, count_rows, decompress, compressed)
+    hashing = _HashingReader(reader, progress, key, expect_size)
+    plain = _Plain(destination, count_rows, decompress, compressed, key, expect_plain_size)
     try:
         pyrage.decrypt_io(hashing, plain, list(identities))
     except (pyrage.DecryptError, OSError, zstandard.ZstdError) as exc:

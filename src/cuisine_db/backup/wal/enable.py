@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +22,7 @@ from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.backup.wal import names
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UsageError
-from cuisine_db.postgres import osuser
+from cuisine_db.postgres import osuser, safe_files
 from cuisine_db.postgres.connect import connect
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.runner import ToolError, run
@@ -96,13 +95,9 @@ def write_credentials(settings: Settings, env: Environment, os_user: str | None)
     target.parent.mkdir(parents=True, exist_ok=True)
     osuser.make_reachable(target.parent, os_user)
     temp = target.with_name(f".{target.name}.{os.getpid()}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("# S3 credentials for cuisine-db wal push/fetch, written by cuisine-db; keep it 0600\n")
-        for variable, value in values.items():
-            handle.write(f"{variable}={value}\n")
-    if os_user:
-        shutil.chown(temp, os_user)
+    # The folder may be the server user's: created through no link, 0600 and its owner from the start.
+    safe_files.write(temp, "# S3 credentials for cuisine-db wal push/fetch, written by cuisine-db; keep it 0600\n"
+                     + "".join(f"{variable}={value}\n" for variable, value in values.items()), owner=os_user)
     os.replace(temp, target)
     return target
 
@@ -150,7 +145,8 @@ def grant_server_access(settings: Settings, env: Environment, os_user: str | Non
         osuser.give_to(area, os_user)
         changed += osuser.make_reachable(area, os_user)
     if changed:
-        notes.append(f"gave {os_user} search permission (o+x, nothing became listable) on the folders leading to "
+        notes.append(f"gave {os_user} search permission (an ACL entry for that user alone; nothing became listable) "
+                     "on the folders leading to "
                      f"python, the program, the configuration and the archive: {', '.join(map(str, changed))}")
     return notes
 
