@@ -45,5 +45,5 @@ drop_leftovers() {
 step -r "dropped|leftover" "cuisine-db restore leftovers --env production, then drop-leftover (what restores kept)" \
   drop_leftovers
 
-step -r "would remove [0-9]+ backup" "make db-expire-backups env=production dry-run=1 (7 daily, 4 weekly, 12 monthly)" \
+step -r "backup\(s\).*to delete|would remove [0-9]+ backup" "make db-expire-backups env=production dry-run=1 (7 daily, 4 weekly, 12 monthly)" \
   $cli backup expire --env production --dry-run
