@@ -36,7 +36,7 @@ deps: ## Install the Debian packages of scripts/deps.txt (as root); otherwise sa
 install-postgres: $(READY) ## Provision PostgreSQL 14 and 18 builds into the cache
 	@$(CLI) postgres install 14 18
 
-demo: deps $(READY) ## The tour: three local environments, migrations, seed data, status and sizes
+demo: deps $(READY) ## The tour: the runbook on three local environments, one line per step (VERBOSE=1: all output)
 	@bash scripts/demo.sh
 
 test: deps $(READY) install-postgres lint ## Everything: lint, types, unit, integration and reliability tests
