@@ -40,7 +40,7 @@ YES_FLAG = $(call flag01,yes,--yes)
 OVERWRITE_FLAG = $(call flag01,overwrite,--overwrite)
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test lint install-postgres \
+.PHONY: help deps demo test lint install-postgres \
 	db-psql db-create-migration db-migrate db-migrate-status db-migrate-lint db-migrate-verify db-rollback db-seed \
 	db-size db-table-sizes cluster-up cluster-down cluster-status
 
@@ -54,13 +54,15 @@ help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 26
 
 # --- Set-up, demo, tests --------------------------------------------------------------------------
+deps: ## Install the Debian packages of scripts/deps.txt (as root); otherwise say in one line what is missing
+	@bash scripts/deps.sh
 install-postgres: $(READY) ## Provision PostgreSQL 14 and 18 builds into the cache
 	@$(call cli,postgres install 14 18)
 
-demo: $(READY) ## The tour: three local environments, migrations, seed data, status and sizes
+demo: deps $(READY) ## The tour: the runbook on three local environments, one line per step (VERBOSE=1: all output)
 	@bash scripts/demo.sh
 
-test: $(READY) install-postgres lint ## Everything: lint, types, unit, integration and reliability tests
+test: deps $(READY) install-postgres lint ## Everything: lint, types, unit, integration and reliability tests
 	@$(VENV)/bin/python -m pytest -n 3 -q --durations=15; rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; exit $$rc
 

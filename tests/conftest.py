@@ -21,8 +21,9 @@ from cuisine_db.postgres import binaries
 from cuisine_db.postgres.local import cluster_for, ensure_up
 from cuisine_db.postgres.ports import free_port
 
-# Fixtures of the backup tests (S3 server, age keys, seeded projects) live in their own module.
-pytest_plugins = ["backup_fixtures", "pitr_fixtures"]
+# Fixtures of the backup tests (S3 server, age keys, seeded projects) live in their own module; deps_guard fails
+# a run that skips for lack of a package `make deps` installs.
+pytest_plugins = ["backup_fixtures", "pitr_fixtures", "deps_guard"]
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "db" / "migrations"

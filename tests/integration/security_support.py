@@ -82,7 +82,7 @@ def local_environment(folder: Path, major: int, name: str = "local") -> Iterator
     if available(major) is None:
         import pytest
 
-        pytest.skip(f"PostgreSQL {major} is not installed on this machine")
+        pytest.skip(f"PostgreSQL {major} is not installed on this machine (Debian's postgresql-{major})")
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "cuisine-db.toml"
     config.write_text(f'default_env = "{name}"\n[environments.{name}]\nport = {free_port()}\n'
