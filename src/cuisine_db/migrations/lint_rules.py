@@ -239,6 +239,11 @@ def drops_data(stmt: ast.Node, ctx: Context) -> Iterator[Finding]:
                               "DROP removes data that only a backup can bring back; it "
                               + held("ACCESS EXCLUSIVE", ", ".join(old), CONSTANT),
                               "take a backup first (make db-backup) and make sure no code still reads it")
+    if isinstance(stmt, ast.DropdbStmt):
+        yield ctx.finding("drops-data", "warning", str(stmt.dbname),
+                          "DROP DATABASE removes a whole database; it waits for (or, WITH (FORCE), ends) every session"
+                          " connected to it, for a constant time",
+                          "take a backup first (make db-backup type=logical) and drop it by hand, not in a migration")
     if isinstance(stmt, ast.TruncateStmt) and stmt.behavior != DropBehavior.DROP_CASCADE:
         names = ", ".join(ctx.name(rel) for rel in stmt.relations or () if isinstance(rel, ast.RangeVar))
         yield ctx.finding("drops-data", "warning", names,
