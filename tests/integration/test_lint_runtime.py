@@ -90,6 +90,9 @@ def test_protected_env_refuses_an_error_unless_waived_with_a_reason(server: Serv
     code, stderr = _cli_up(project)
     assert code == 0, stderr
     assert _orders(project) == 0 and _recorded(project, "20250301000000")
+    journal = [json.loads(line) for line in
+               (project.root / ".cuisine" / "production" / "journal.jsonl").read_text().splitlines()]
+    assert journal[-1]["details"]["waived"] == ["20250301000000_reset_accounts.sql: accounts: truncate-cascade"]
 
 
 def test_force_applies_past_an_error_and_is_journaled(server: Server, tmp_path: Path) -> None:

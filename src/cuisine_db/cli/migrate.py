@@ -67,6 +67,9 @@ def up(env: EnvOption = None, dry_run: DryRunOption = False, json: JsonOption = 
         entry.details["applied"] = [step.version for step in result.steps]
         if force:
             entry.details["forced_past"] = [f"{f.subject}: {f.check}" for f in lint_errors(result.findings)]
+        waived = [f"{f.subject}: {f.check}" for f in result.findings if f.evidence.startswith("waived (")]
+        if waived:
+            entry.details["waived"] = waived
     _report(result, "would apply" if dry_run else "applied", json)
     if not json:
         total = len(result.steps)
