@@ -83,12 +83,12 @@ db-psql: $(READY) ## psql on env
 # --- Database Migrations --------------------------------------------------------------------------
 db-create-migration: $(READY) ## New migration: name=add_user_preferences
 	@$(call cli,migrate create -- $(call v,name))
-db-migrate: $(READY) ## Apply pending migrations to env
-	@$(call cli,migrate up $(ENV_FLAG))
+db-migrate: $(READY) ## Apply pending migrations to env (force=1: past lint errors on a protected env, journaled)
+	@$(call cli,migrate up $(ENV_FLAG) $(call flag01,force,--force))
 db-migrate-status: $(READY) ## Applied, pending and drifted migrations on env
 	@$(call cli,migrate status $(ENV_FLAG))
 db-migrate-lint: $(READY) ## Risky statements (locks, rewrites, data loss) in the migrations
-	@$(call cli,migrate lint)
+	@$(call cli,migrate lint $(ENV_FLAG))
 db-migrate-verify: $(READY) ## Up, down, up on a scratch cluster; compare schemas
 	@$(call cli,migrate verify $(ENV_FLAG))
 db-rollback: $(READY) ## Roll back: steps=1 or version=YYYYMMDDHHMMSS (yes=1 on protected envs)

@@ -19,7 +19,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.findings import Finding
 from cuisine_db.migrations.files import MigrationFile, Section, check_version, discover, refuse_empty
-from cuisine_db.migrations.lint import lint
+from cuisine_db.migrations.lint_gate import check_pending
 from cuisine_db.migrations.split import statements
 from cuisine_db.migrations.state import AppliedRow, MigrationState, compare, read_applied
 from cuisine_db.postgres import connect
@@ -210,7 +210,7 @@ def status(settings: Settings, env: Environment) -> list[MigrationState]:
 
 
 def migrate(settings: Settings, env: Environment, *, dry_run: bool = False, lock_wait: float = 600,
-            notify: Notify = _quiet) -> RunResult:
+            notify: Notify = _quiet, force: bool = False) -> RunResult:
     """Apply every pending migration in version order, each in its own transaction unless it opts out."""
     files = discover(settings.migrations_dir)
     by_version = {migration.version: migration for migration in files}
@@ -220,10 +220,8 @@ def migrate(settings: Settings, env: Environment, *, dry_run: bool = False, lock
         _refuse_drift(states, by_version)
         pending = [by_version[state.version] for state in states if state.state == "pending"]
         refuse_empty(pending)
-        # Risky statements are reported before anything runs, so the operator sees them first.
-        findings = [finding for migration in pending for finding in lint(migration)]
-        for finding in findings:
-            notify(f"{finding.severity}: {finding.subject}: {finding.evidence} (fix: {finding.fix})")
+        # Risky statements are reported before anything runs; unwaived errors stop a protected environment.
+        findings = check_pending(files, pending, conn.info.server_version, env, force=force, notify=notify)
         def record(migration: MigrationFile, duration_ms: int) -> None:
             conn.execute(sql.load("migrations/record"), {
                 "version": migration.version, "name": migration.name, "checksum": migration.checksum,
