@@ -14,8 +14,13 @@ if [ -x "$program" ] && "$program" --version >/dev/null 2>&1; then
   echo "$program"
   exit 0
 fi
-if ! command -v npm >/dev/null || ! command -v node >/dev/null; then
-  echo "deps: node and npm are missing (Debian's nodejs): dbmate $version is not installed; its tests will skip" >&2
+if ! command -v node >/dev/null; then
+  echo "deps: node is missing (Debian's nodejs): dbmate $version is not installed; its tests will skip" >&2
+  exit 0
+fi
+if ! command -v npm >/dev/null; then
+  # Debian ships npm apart from nodejs (NodeSource's nodejs includes it): named so, not as a listed package.
+  echo "deps: npm is missing (Debian: apt-get install npm): dbmate $version is not installed; its tests will skip" >&2
   exit 0
 fi
 mkdir -p "$folder"

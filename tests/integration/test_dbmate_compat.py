@@ -23,7 +23,8 @@ def dbmate() -> Path:
                            timeout=600, check=False)
     assert found.returncode == 0, found.stderr
     if not found.stdout.strip():
-        pytest.skip(f"dbmate cannot be installed without node and npm (Debian's nodejs): {found.stderr.strip()}")
+        # The script's one line names what is missing: node (Debian's nodejs) or npm.
+        pytest.skip(found.stderr.strip())
     return Path(found.stdout.strip())
 
 
