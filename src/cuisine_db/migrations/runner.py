@@ -275,6 +275,8 @@ def _rollback_targets(files: list[MigrationFile], applied: list[AppliedRow], ste
             raise UsageError(f"migration {version} is not applied; nothing to roll back to",
                              hint="see applied versions with: cuisine-db migrate status")
         kept = next((index for index, migration in enumerate(newest_first) if migration.version == version), None)
+        if kept is None:  # V is applied but its file is gone: undo the ones whose version sorts after it
+            return [migration for migration in newest_first if migration.version.encode() > version.encode()]
         return newest_first[:kept]
     if steps is None or steps < 1:
         raise UsageError("steps must be a positive number", hint="e.g. steps=1")
