@@ -56,6 +56,7 @@ help: ## List the targets
 # --- Set-up, demo, tests --------------------------------------------------------------------------
 deps: ## Install the Debian packages of scripts/deps.txt (as root); otherwise say in one line what is missing
 	@bash scripts/deps.sh
+	@bash scripts/dbmate.sh >/dev/null
 install-postgres: $(READY) ## Provision PostgreSQL 14 and 18 builds into the cache
 	@$(call cli,postgres install 14 18)
 

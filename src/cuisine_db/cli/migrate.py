@@ -32,9 +32,8 @@ LockWaitOption = Annotated[
 
 def _write_schema(env: Environment) -> None:
     s = settings()
-    applied = [state.version for state in migrations.status(s, env) if state.state == "applied"]
     try:
-        path = schema_dump.write(s, env, applied)
+        path = schema_dump.write(s, env)
     except CuisineDbError as exc:
         say(f"[yellow]warning:[/] could not write {s.schema_file}: {exc.message}")
         return
