@@ -20,7 +20,6 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from activity import Background, wait_until, waiting_for_lock
@@ -31,6 +30,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cuisine_db.monitor.metrics import ServerCollector
+from cuisine_db.monitor.store import SizeSnapshot, Store, store_path
 from cuisine_db.postgres import binaries, topology
 from cuisine_db.postgres.local import node_cluster
 from cuisine_db.postgres.ports import free_port
@@ -112,7 +112,7 @@ def scrape(project: PitrProject, *extra: str) -> str:
             with socket.socket() as probe:
                 return probe.connect_ex(("127.0.0.1", port)) == 0
         wait_until(listening, "the metrics endpoint to listen")
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as response:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as response:
             return str(response.read().decode())
     finally:
         server.terminate()
@@ -141,8 +141,16 @@ def lab(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Iterator
         project.ok("security", "setup-roles", "--env", "production")
         replica = project.make("db-create-replica", "env=production", "name=standby1")
         assert replica.returncode == 0, replica.stderr
-        pgbench("-i", "-s", "1", "-q")
-        ran = pgbench("-T", "4", "-c", "2", "-n")
+        # Growth history: the database's size now, recorded as db-monitor would have two hours ago; db-monitor
+        # records today's after pgbench, so the disk forecast (disk_full_in_seconds) has a slope to go on.
+        settings = project.settings
+        with project.connect() as conn:
+            size = conn.execute("SELECT pg_database_size(current_database())").fetchone()
+        assert size is not None
+        Store(store_path(settings, settings.env("production"))).add_snapshot(
+            SizeSnapshot(time.time() - 7200, int(size[0]), None, None))
+        pgbench(project, "-i", "-s", "1", "-q")
+        ran = pgbench(project, "-T", "4", "-c", "2", "-n")
         transactions = int(re.search(r"number of transactions actually processed: (\d+)", ran).group(1))  # type: ignore[union-attr]
         with project.connect() as conn:
             # A sort larger than work_mem spills to a temporary file; a checkpoint writes the dirty buffers.
@@ -150,11 +158,13 @@ def lab(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Iterator
             conn.execute("SELECT aid FROM pgbench_accounts ORDER BY abalance, filler, aid").fetchall()
             conn.execute("CHECKPOINT")
         project.wait_archived(project.switch())
+        monitored = project.cli("monitor", "--env", "production", "--json")
+        assert monitored.returncode in (0, 1), monitored.stderr
         holder = project.connect()
         holder.autocommit = False
         holder.execute("LOCK TABLE pgbench_branches IN ACCESS EXCLUSIVE MODE")
-        waiter = Background(project.connect, "LOCK TABLE pgbench_branches IN SHARE ROW EXCLUSIVE MODE",
-                            application="metrics-waiter")
+        waiter = Background(project.connect, "BEGIN", "LOCK TABLE pgbench_branches IN SHARE ROW EXCLUSIVE MODE",
+                            "COMMIT", application="metrics-waiter")
         try:
             with project.connect() as watch:
                 wait_until(lambda: waiting_for_lock(watch, waiter.pid), "the second session to wait for the lock")
@@ -201,6 +211,7 @@ def test_every_new_family_is_scraped_from_a_busy_primary_with_plausible_values(l
     assert value(s, "wal_directory_bytes") >= 16 * 2**20 and value(s, "wal_directory_files") >= 1
     # Archiving on, a segment just archived; the replica streams.
     assert 0 <= value(s, "archiver_last_archived_age_seconds") < 300
+    assert value(s, "disk_full_in_seconds") > 0
     assert value(s, "replication_lag_bytes", standby="standby1") >= 0
     # Every pgbench table, not only the largest: scans, rows, vacuum and analyze (pgbench -i vacuums them).
     assert value(s, "tables") == 4 and value(s, "tables_unlisted") == 0

@@ -165,8 +165,9 @@ class ServerCollector(Collector):
         free = growth.free_bytes(snapshots[-1], self.env) if snapshots else None
         forecast = growth.forecast([(s.taken_at, s.database_bytes) for s in snapshots], free)
         if forecast.days_until_full is not None:
-            yield _gauge("days_until_disk_full", "Days until the disk is full at the recent growth rate",
-                         forecast.days_until_full)
+            # In seconds, Prometheus' base unit (promtool refuses "days"); the alert rules and dashboard divide.
+            yield _gauge("disk_full_in_seconds", "Seconds until the disk is full at the recent growth rate",
+                         forecast.days_until_full * growth.DAY)
         checks, _ = evaluate(f, forecast, self.env.monitoring)
         status = _gauge("check_status", "db-monitor's verdict per check: 0 ok, 1 warning, 2 critical",
                         labels=["check"])
