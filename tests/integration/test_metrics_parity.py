@@ -287,3 +287,13 @@ def test_every_family_reads_on_each_server_version(project: Project) -> None:
     assert value(s, "database_backends", database=project.database) >= 1
     if PROMTOOL is not None:
         assert promtool_problems(text) == ""
+    # Per-table series stop at the limit, largest first; the rest are counted.
+    with project.connect() as conn:
+        conn.execute("CREATE TABLE recipes (id int PRIMARY KEY, title text)")
+        conn.execute("INSERT INTO recipes SELECT g, repeat('x', 200) FROM generate_series(1, 2000) g")
+        conn.execute("ANALYZE recipes")
+    bounded = CollectorRegistry(auto_describe=False)
+    bounded.register(ServerCollector(project.settings, project.env(), table_series_limit=1))
+    s = parse(generate_latest(bounded).decode())
+    assert value(s, "tables") == 2 and value(s, "tables_unlisted") == 1
+    assert [labels["table"] for labels, _ in s["table_live_rows"]] == ["recipes"]
