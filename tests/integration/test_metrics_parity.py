@@ -297,3 +297,7 @@ def test_every_family_reads_on_each_server_version(project: Project) -> None:
     s = parse(generate_latest(bounded).decode())
     assert value(s, "tables") == 2 and value(s, "tables_unlisted") == 1
     assert [labels["table"] for labels, _ in s["table_live_rows"]] == ["recipes"]
+    # The largest tables' sizes are measured, not estimated, for the candidates the page counts put first.
+    with project.connect() as conn:
+        exact = conn.execute("SELECT pg_total_relation_size('recipes')").fetchone()
+    assert exact is not None and value(s, "table_size_bytes", schema="public", table="recipes") == exact[0]

@@ -20,7 +20,6 @@ from prometheus_client.registry import Collector
 
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.session import set_timeouts
-from cuisine_db.diagnose.sizes import read_table_sizes
 from cuisine_db.errors import CuisineDbError, UsageError
 from cuisine_db.monitor import growth
 from cuisine_db.monitor.checks import evaluate
@@ -28,7 +27,7 @@ from cuisine_db.monitor.figures import Figures, gather, read_counters
 from cuisine_db.monitor.metric_families import PREFIX, families
 from cuisine_db.monitor.metric_families import counter as _counter
 from cuisine_db.monitor.metric_families import gauge as _gauge
-from cuisine_db.monitor.server_stats import TABLE_SERIES_LIMIT, read_server_stats
+from cuisine_db.monitor.server_stats import TABLE_SERIES_LIMIT, read_largest_tables, read_server_stats
 from cuisine_db.monitor.store import Store, store_path
 from cuisine_db.postgres import connect
 from cuisine_db.postgres.target import Target
@@ -66,7 +65,7 @@ class ServerCollector(Collector):
             try:
                 conn = self._connection()
                 figures = gather(self.settings, conn, self.env, read_counters(conn), None)
-                tables = read_table_sizes(conn, self.table_limit)
+                tables = read_largest_tables(conn, self.table_limit)
                 stats = read_server_stats(conn, self.table_series_limit)
             except (psycopg.Error, CuisineDbError):
                 if self._conn is not None:
