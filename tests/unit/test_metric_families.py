@@ -23,7 +23,7 @@ def database(name: str) -> DatabaseActivity:
 
 
 def table(name: str, vacuumed: float | None, tables: int = 2) -> TableActivity:
-    return TableActivity("public", name, 4, 40, 100, 5, 7, 1, 2, vacuumed, None, tables)
+    return TableActivity("public", name, 4, 40, 100, 5, 7, vacuumed, None, tables)
 
 
 STATS = ServerStats(

@@ -92,8 +92,6 @@ class TableActivity:
     live_rows: int
     dead_rows: int
     changed_since_analyze: int
-    vacuums: int
-    analyzes: int
     vacuum_age_seconds: float | None
     analyze_age_seconds: float | None
     tables: int  # every user table of the database, listed or not

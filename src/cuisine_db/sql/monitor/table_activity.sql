@@ -1,4 +1,4 @@
--- Every user table of this database, largest first, at most row_limit of them: scans, live and dead rows, rows changed since the last analyze, vacuum and analyze counts and ages (manual or auto, seconds; null: never); one pass over the statistics and pg_class, no table opened.
+-- Every user table of this database, largest first, at most row_limit of them: scans, live and dead rows, rows changed since the last analyze, vacuum and analyze ages (manual or auto, seconds; null: never); one pass over the statistics and pg_class, no table opened.
 SELECT s.schemaname AS schema,
        s.relname AS table_name,
        s.seq_scan AS seq_scans,
@@ -6,8 +6,6 @@ SELECT s.schemaname AS schema,
        s.n_live_tup AS live_rows,
        s.n_dead_tup AS dead_rows,
        s.n_mod_since_analyze AS changed_since_analyze,
-       s.vacuum_count + s.autovacuum_count AS vacuums,
-       s.analyze_count + s.autoanalyze_count AS analyzes,
        extract(epoch FROM now() - greatest(s.last_vacuum, s.last_autovacuum))::float8 AS vacuum_age_seconds,
        extract(epoch FROM now() - greatest(s.last_analyze, s.last_autoanalyze))::float8 AS analyze_age_seconds,
        count(*) OVER () AS tables
