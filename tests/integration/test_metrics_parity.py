@@ -299,3 +299,9 @@ def test_every_family_reads_on_each_server_version(project: Project) -> None:
     with project.connect() as conn:
         exact = conn.execute("SELECT pg_total_relation_size('recipes')").fetchone()
     assert exact is not None and value(s, "table_size_bytes", schema="public", table="recipes") == exact[0]
+
+
+def test_an_unknown_replica_is_bad_input(project: Project) -> None:
+    result = project.cli("metrics", "serve", "--replica", "nosuch", "--port", str(free_port()))
+    assert result.returncode == 2, result.stderr
+    assert "has no replica 'nosuch'" in result.stderr
