@@ -112,7 +112,13 @@ def scrape(project: PitrProject, *extra: str) -> str:
                 return probe.connect_ex(("127.0.0.1", port)) == 0
         wait_until(listening, "the metrics endpoint to listen")
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=60) as response:
-            return str(response.read().decode())
+            text = str(response.read().decode())
+        if not extra:  # the primary's endpoint: its kept connection is the monitoring role's, not the superuser's
+            with project.connect() as conn:
+                users = conn.execute("SELECT usename FROM pg_stat_activity "
+                                     "WHERE application_name = 'cuisine-db metrics'").fetchall()
+            assert users == [("cuisine_monitor",)], users
+        return text
     finally:
         server.terminate()
         server.communicate(timeout=30)
