@@ -1,0 +1,198 @@
+"""The dashboard's web application: five read-only pages rendered on the server, behind a token off loopback.
+
+Nothing here acts: there is no form, no POST route and no script; every page names the `make` line that acts.
+Unknown pages and unexpected query parameters get a plain 404, a missing or wrong token a plain 401; no error
+ever shows a traceback (Starlette's debug stays off and a last handler turns any failure into a plain 500)."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from jinja2 import Environment as Jinja, PackageLoader
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.base import BaseHTTPMiddleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from cuisine_db.config import Environment, Settings
+from cuisine_db.dashboard import reads, svg
+from cuisine_db.errors import CuisineDbError
+
+COOKIE = "cuisine_dashboard"
+LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
+LIVE_REFRESH_SECONDS = 5
+PAGES = [("overview", "/", "Overview"), ("recovery", "/recovery", "Recovery"), ("database", "/database", "Database"),
+         ("live", "/live", "Live"), ("incidents", "/incidents", "Incidents")]
+HEADERS = {
+    # No script at all, styles inline, nothing from elsewhere; never framed; never cached; no referrer leaves.
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; "
+                               "form-action 'none'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def size(value: float | None) -> str:
+    if value is None:
+        return "–"
+    for name, unit in (("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
+        if abs(value) >= unit:
+            return f"{value / unit:,.1f} {name}"
+    return f"{value:,.0f} B"
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    seconds = float(seconds)
+    if seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172_800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
+def ago(moment: datetime | str | None) -> str:
+    if moment is None:
+        return "never"
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return f"{duration((datetime.now(UTC) - moment).total_seconds())} ago"
+
+
+def when(moment: datetime | str | None) -> str:
+    if moment is None:
+        return "–"
+    if isinstance(moment, str):
+        try:
+            moment = datetime.fromisoformat(moment)
+        except ValueError:
+            return moment
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+
+
+def templates() -> Jinja:
+    jinja = Jinja(loader=PackageLoader("cuisine_db.dashboard", "templates"), autoescape=True,
+                  trim_blocks=True, lstrip_blocks=True)
+    jinja.filters.update(size=size, duration=duration, ago=ago, when=when)
+    jinja.globals.update(pages=PAGES, svg=svg, refresh=LIVE_REFRESH_SECONDS)
+    return jinja
+
+
+class _Guard(BaseHTTPMiddleware):
+    """The token (off loopback) and the headers every answer carries."""
+
+    def __init__(self, app: Any, token: str | None) -> None:
+        super().__init__(app)
+        self.token = token
+
+    def _allowed(self, request: Request) -> bool:
+        if self.token is None:
+            return True
+        offered = request.cookies.get(COOKIE) or request.query_params.get("token") or ""
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("bearer "):
+            offered = header[7:].strip()
+        return hmac.compare_digest(offered.encode(), self.token.encode())
+
+    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        if not self._allowed(request):
+            response: Response = PlainTextResponse("401: a valid access token is needed", status_code=401)
+        elif self.token is not None and "token" in request.query_params:
+            # The token moves into an HttpOnly cookie and leaves the address bar (and the browser's history).
+            response = RedirectResponse(request.url.path, status_code=303)
+            response.set_cookie(COOKIE, self.token, httponly=True, samesite="strict")
+        else:
+            response = await call_next(request)
+        response.headers.update(HEADERS)
+        return response
+
+
+def create_app(settings: Settings, env: Environment, *, token: str | None = None, loopback: bool = True) -> Starlette:
+    """The application for one environment; `token` is required on every request when given."""
+    jinja = templates()
+
+    def page(request: Request, name: str, **values: Any) -> HTMLResponse:
+        allowed = {"token"} if token is not None else set()
+        if set(request.query_params) - allowed:
+            raise HTTPException(404)
+        return HTMLResponse(jinja.get_template(f"{name}.html").render(env=env, active=name, **values))
+
+    def timed(read: Callable[[], Any]) -> tuple[Any, float]:
+        started = time.perf_counter()
+        data = read()
+        return data, time.perf_counter() - started
+
+    def overview(request: Request) -> HTMLResponse:
+        data, seconds = timed(lambda: reads.overview(settings, env))
+        return page(request, "overview", data=data, seconds=seconds)
+
+    def recovery(request: Request) -> HTMLResponse:
+        data, seconds = timed(lambda: reads.recovery(settings, env))
+        return page(request, "recovery", data=data, seconds=seconds)
+
+    def database(request: Request) -> HTMLResponse:
+        data, seconds = timed(lambda: reads.database(settings, env))
+        return page(request, "database", data=data, seconds=seconds)
+
+    def plan(request: Request) -> HTMLResponse:
+        from cuisine_db.diagnose.explain import explain
+
+        queryid = int(request.path_params["queryid"])
+        problem = result = None
+        started = time.perf_counter()
+        try:
+            text = reads.statement_text(settings, env, queryid)
+            if text is None:
+                raise HTTPException(404)
+            result = explain(settings, env, text, analyze=False, timeout_ms=3000)
+        except CuisineDbError as exc:
+            problem = exc.message + (f" ({exc.hint})" if exc.hint else "")
+        return page(request, "plan", queryid=queryid, result=result, problem=problem,
+                    seconds=time.perf_counter() - started, active_page="database")
+
+    def live(request: Request) -> HTMLResponse:
+        data, seconds = timed(lambda: reads.live(settings, env))
+        return page(request, "live", data=data, seconds=seconds)
+
+    def incidents(request: Request) -> HTMLResponse:
+        data, seconds = timed(lambda: reads.incidents(settings, env))
+        return page(request, "incidents", data=data, seconds=seconds)
+
+    def plain(status: int, text: str) -> Callable[[Request, Exception], Awaitable[Response]]:
+        async def handler(request: Request, exc: Exception) -> Response:
+            return HTMLResponse(jinja.get_template("error.html").render(env=env, active=None, status=status,
+                                                                        text=text), status_code=status)
+        return handler
+
+    middleware = [Middleware(_Guard, token=token)]
+    if loopback:
+        # A name that resolves to 127.0.0.1 from a web page elsewhere (DNS rebinding) gets nothing.
+        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS))
+    return Starlette(
+        debug=False,
+        routes=[Route("/", overview), Route("/recovery", recovery), Route("/database", database),
+                Route("/database/plan/{queryid:int}", plan), Route("/live", live), Route("/incidents", incidents)],
+        middleware=middleware,
+        exception_handlers={404: plain(404, "no such page"), 405: plain(405, "this dashboard only reads"),
+                            500: plain(500, "the page failed; the server's log says why")},
+    )
