@@ -64,7 +64,8 @@ def _wait_up(url: str, process: subprocess.Popen[str]) -> None:
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError(f"the dashboard exited {process.returncode}: {process.stderr.read() if process.stderr else ''}")
+            said = process.stderr.read() if process.stderr else ""
+            raise AssertionError(f"the dashboard exited {process.returncode}: {said}")
         try:
             urllib.request.urlopen(url + "incidents", timeout=2).close()  # noqa: S310 - our own loopback URL
             return

@@ -12,7 +12,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from jinja2 import Environment as Jinja, PackageLoader
+from jinja2 import Environment as Jinja
+from jinja2 import PackageLoader
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -27,6 +28,7 @@ from cuisine_db.dashboard import reads, svg
 from cuisine_db.errors import CuisineDbError
 
 COOKIE = "cuisine_dashboard"
+NOTHING = "\u2013"  # an en dash: no figure
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
 LIVE_REFRESH_SECONDS = 5
 PAGES = [("overview", "/", "Overview"), ("recovery", "/recovery", "Recovery"), ("database", "/database", "Database"),
@@ -44,7 +46,7 @@ HEADERS = {
 
 def size(value: float | None) -> str:
     if value is None:
-        return "–"
+        return NOTHING
     for name, unit in (("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
         if abs(value) >= unit:
             return f"{value / unit:,.1f} {name}"
@@ -53,7 +55,7 @@ def size(value: float | None) -> str:
 
 def duration(seconds: float | None) -> str:
     if seconds is None:
-        return "–"
+        return NOTHING
     seconds = float(seconds)
     if seconds < 1:
         return f"{seconds * 1000:.0f} ms"
@@ -66,27 +68,32 @@ def duration(seconds: float | None) -> str:
     return f"{seconds / 86400:.1f} days"
 
 
-def ago(moment: datetime | str | None) -> str:
-    if moment is None:
+def _moment(value: datetime | str) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+def ago(value: datetime | str | None) -> str:
+    if value is None:
         return "never"
-    if isinstance(moment, str):
-        try:
-            moment = datetime.fromisoformat(moment)
-        except ValueError:
-            return moment
+    moment = _moment(value)
+    if moment is None:
+        return str(value)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return f"{duration((datetime.now(UTC) - moment).total_seconds())} ago"
 
 
-def when(moment: datetime | str | None) -> str:
+def when(value: datetime | str | None) -> str:
+    if value is None:
+        return NOTHING
+    moment = _moment(value)
     if moment is None:
-        return "–"
-    if isinstance(moment, str):
-        try:
-            moment = datetime.fromisoformat(moment)
-        except ValueError:
-            return moment
+        return str(value)
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
@@ -180,8 +187,8 @@ def create_app(settings: Settings, env: Environment, *, token: str | None = None
 
     def plain(status: int, text: str) -> Callable[[Request, Exception], Awaitable[Response]]:
         async def handler(request: Request, exc: Exception) -> Response:
-            return HTMLResponse(jinja.get_template("error.html").render(env=env, active=None, status=status,
-                                                                        text=text), status_code=status)
+            body = jinja.get_template("error.html").render(env=env, active=None, status=status, text=text)
+            return HTMLResponse(body, status_code=status)
         return handler
 
     middleware = [Middleware(_Guard, token=token)]

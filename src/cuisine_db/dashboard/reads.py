@@ -179,6 +179,7 @@ def overview(settings: Settings, env: Environment) -> Overview:
         else:
             checks.append(Check("db-monitor checks", "grey", "could not be read (below)", "overview",
                                 f"make db-monitor env={e}"))
+        up = r.conn is not None
     backups = r.part("backup status", lambda: backup_status.status(settings, env), needs_server=False)
     if backups is not None:
         full_findings = [f for f in backups.findings if f.check == "full backup"]
@@ -191,9 +192,10 @@ def overview(settings: Settings, env: Environment) -> Overview:
                             "; ".join(f.evidence for f in wal_findings[:2]) or backups.wal.summary, "recovery",
                             wal_findings[0].fix if wal_findings else f"make db-wal-status env={e}"))
     else:
-        checks.append(Check("backups", "grey", "could not be read (below)", "recovery", f"make db-backup-status env={e}"))
-    if r.conn is not None or r.down is None:
-        security = r.part("security check", lambda: security_check(settings, env))
+        checks.append(Check("backups", "grey", "could not be read (below)", "recovery",
+                            f"make db-backup-status env={e}"))
+    if up:
+        security = r.part("security check", lambda: security_check(settings, env), needs_server=False)
     else:
         security = None
         r.unread.append(f"security check: the server is not answering ({r.down})")
@@ -262,7 +264,8 @@ def _last_drill(settings: Settings, env: Environment) -> Drill | None:
         return None
     last = drills[-1]
     details = last.get("details") or {}
-    return Drill(at=str(last.get("at", "")), ok=last.get("outcome") == "ok", recovery_seconds=details.get("recovery_seconds"),
+    return Drill(at=str(last.get("at", "")), ok=last.get("outcome") == "ok",
+                 recovery_seconds=details.get("recovery_seconds"),
                  data_loss_seconds=details.get("data_loss_seconds"), incident=details.get("incident"))
 
 
