@@ -147,7 +147,8 @@ def test_every_page_loads_at_both_widths_without_console_errors(dashboard: Dashb
             assert page.locator("nav a.on").count() == 1
             assert "Traceback" not in page.content()
             name = (path.strip("/") or "overview") + f"-{width}.png"
-            page.screenshot(path=str(tmp_path / name), full_page=True)
+            # The phone's first screen as a person sees it; the whole page on the desktop.
+            page.screenshot(path=str(tmp_path / name), full_page=width > 375)
             if keep:
                 SCREENSHOTS.mkdir(exist_ok=True)
                 shutil.copy(tmp_path / name, SCREENSHOTS / name)
@@ -204,6 +205,10 @@ def test_a_blocking_chain_appears_root_first(dashboard: Dashboard, browser: Any)
         assert f"pid={root.info.backend_pid}" in page.locator("#blocking").inner_text()
         assert page.locator('meta[http-equiv="refresh"]').count() == 1
         assert errors == []
+        if os.environ.get("CUISINE_DB_DASHBOARD_SCREENSHOTS") == "1":
+            page.screenshot(path=str(SCREENSHOTS / "live-1440.png"), full_page=True)
+            narrow = _open(browser, dashboard.url + "/live", 375, errors)
+            narrow.screenshot(path=str(SCREENSHOTS / "live-375.png"))
     finally:
         root.rollback()
         root.close()

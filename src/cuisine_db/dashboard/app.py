@@ -31,6 +31,8 @@ COOKIE = "cuisine_dashboard"
 NOTHING = "\u2013"  # an en dash: no figure
 LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
 LIVE_REFRESH_SECONDS = 5
+# Statements db-explain can plan (COPY, ANALYZE, utility statements have no plan: no link is offered).
+EXPLAINABLE = ("select", "with", "insert", "update", "delete", "values", "table")
 PAGES = [("overview", "/", "Overview"), ("recovery", "/recovery", "Recovery"), ("database", "/database", "Database"),
          ("live", "/live", "Live"), ("incidents", "/incidents", "Incidents")]
 HEADERS = {
@@ -101,7 +103,7 @@ def templates() -> Jinja:
     jinja = Jinja(loader=PackageLoader("cuisine_db.dashboard", "templates"), autoescape=True,
                   trim_blocks=True, lstrip_blocks=True)
     jinja.filters.update(size=size, duration=duration, ago=ago, when=when)
-    jinja.globals.update(pages=PAGES, svg=svg, refresh=LIVE_REFRESH_SECONDS)
+    jinja.globals.update(pages=PAGES, svg=svg, refresh=LIVE_REFRESH_SECONDS, explainable=EXPLAINABLE)
     return jinja
 
 
