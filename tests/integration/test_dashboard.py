@@ -175,6 +175,22 @@ def test_pages_show_the_expected_figures(dashboard: Dashboard, browser: Any) -> 
     assert errors == []
 
 
+def test_a_plan_is_shown_on_demand_without_running_the_statement(dashboard: Dashboard, browser: Any) -> None:
+    with dashboard.project.connect() as conn:
+        for step in range(200):  # enough total time to be among the top statements
+            conn.execute("SELECT count(*) FROM recipe_steps WHERE position > %s", (step % 5,))
+    errors: list[str] = []
+    page = _open(browser, dashboard.url + "/database", 1440, errors)
+    row = page.locator("#queries tr", has_text="FROM recipe_steps WHERE position")
+    assert row.count() >= 1, page.locator("#queries").inner_text()
+    row.first.get_by_role("link", name="plan").click()
+    page.wait_for_load_state("load")
+    text = page.locator("main").inner_text()
+    assert "recipe_steps" in text and "Aggregate" in text, text
+    assert "Could not be read" not in text and "nothing ran" in text, text
+    assert errors == []
+
+
 def test_a_table_named_script_renders_as_text(dashboard: Dashboard, browser: Any) -> None:
     errors: list[str] = []
     page = _open(browser, dashboard.url + "/database", 1440, errors)
@@ -238,6 +254,7 @@ def test_every_page_loads_under_an_access_exclusive_lock_on_recipes(dashboard: D
 
 def test_hostile_requests_get_plain_404s(dashboard: Dashboard) -> None:
     for path in ["/nope", "/../../etc/passwd", "/database/plan/abc", "/database/plan/999999999",
+                 "/database/plan/1%3B%20DROP%20TABLE%20recipes",
                  "/?q=1%27%20OR%201=1--", "/recovery?x=%3Cscript%3Ealert(1)%3C/script%3E",
                  "/live?env=staging", "/%3Cscript%3E"]:
         status, html = dashboard.get(path)
@@ -300,3 +317,23 @@ def test_a_failing_archive_turns_the_overview_red(dashboard: Dashboard, browser:
     assert statuses["archiving"] == "red" or statuses["WAL archive"] == "red", statuses
     assert "action needed" in page.locator("h1").inner_text()
     assert errors == []
+
+
+def test_a_stopped_server_shows_as_down_and_is_not_started(dashboard: Dashboard) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from cuisine_db.dashboard.app import create_app
+
+    settings = dashboard.project.settings
+    app = create_app(settings, settings.env("development"))  # never started in this project
+    with TestClient(app, base_url="http://127.0.0.1:8080", raise_server_exceptions=False) as client:
+        for path in PAGES:
+            answer = client.get(path)
+            assert answer.status_code == 200, (path, answer.status_code)
+            assert "Traceback" not in answer.text
+        overview = client.get("/").text
+        assert 'data-check="server" data-status="red"' in overview and "Could not be read" in overview
+        assert "make cluster-up env=development" in overview
+    assert not dashboard.project.cluster("development").running()

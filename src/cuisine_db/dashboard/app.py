@@ -7,6 +7,7 @@ ever shows a traceback (Starlette's debug stays off and a last handler turns any
 from __future__ import annotations
 
 import hmac
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from starlette.routing import Route
 
 from cuisine_db.config import Environment, Settings
 from cuisine_db.dashboard import reads, svg
+from cuisine_db.diagnose.query_text import shown
 from cuisine_db.errors import CuisineDbError
 
 COOKIE = "cuisine_dashboard"
@@ -102,7 +104,7 @@ def when(value: datetime | str | None) -> str:
 def templates() -> Jinja:
     jinja = Jinja(loader=PackageLoader("cuisine_db.dashboard", "templates"), autoescape=True,
                   trim_blocks=True, lstrip_blocks=True)
-    jinja.filters.update(size=size, duration=duration, ago=ago, when=when)
+    jinja.filters.update(size=size, duration=duration, ago=ago, when=when, redacted=lambda text: shown(text, 4000))
     jinja.globals.update(pages=PAGES, svg=svg, refresh=LIVE_REFRESH_SECONDS, explainable=EXPLAINABLE)
     return jinja
 
@@ -166,7 +168,11 @@ def create_app(settings: Settings, env: Environment, *, token: str | None = None
     def plan(request: Request) -> HTMLResponse:
         from cuisine_db.diagnose.explain import explain
 
-        queryid = int(request.path_params["queryid"])
+        text_id = str(request.path_params["queryid"])
+        # pg_stat_statements' queryid is a signed bigint: digits with an optional minus, nothing else.
+        if not re.fullmatch(r"-?[0-9]{1,20}", text_id):
+            raise HTTPException(404)
+        queryid = int(text_id)
         problem = result = None
         started = time.perf_counter()
         try:
@@ -200,7 +206,7 @@ def create_app(settings: Settings, env: Environment, *, token: str | None = None
     return Starlette(
         debug=False,
         routes=[Route("/", overview), Route("/recovery", recovery), Route("/database", database),
-                Route("/database/plan/{queryid:int}", plan), Route("/live", live), Route("/incidents", incidents)],
+                Route("/database/plan/{queryid}", plan), Route("/live", live), Route("/incidents", incidents)],
         middleware=middleware,
         exception_handlers={404: plain(404, "no such page"), 405: plain(405, "this dashboard only reads"),
                             500: plain(500, "the page failed; the server's log says why")},

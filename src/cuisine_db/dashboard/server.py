@@ -45,7 +45,8 @@ def plan(settings: Settings, env: Environment, address: str, port: int) -> Plan:
         return Plan(address, port, loopback=True)
     variable = env.dashboard_token_env
     if variable is None:
-        raise RefusedError(f"the dashboard of {env.name!r} listens on {address} only with an access token",
+        raise RefusedError(f"the dashboard of {env.name!r} listens on {address} only with an access token "
+                           "(dashboard_token_env)",
                            hint=f"set dashboard_token_env = \"NAME\" under [environments.{env.name}] in "
                                 "cuisine-db.toml and export NAME with a long random value; or use address=127.0.0.1")
     token = settings.secret(variable)
