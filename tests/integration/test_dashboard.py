@@ -220,6 +220,7 @@ def test_a_blocking_chain_appears_root_first(dashboard: Dashboard, browser: Any)
         assert set(pids[1:]) == {first.pid, second.pid}, pids
         assert f"pid={root.info.backend_pid}" in page.locator("#blocking").inner_text()
         assert page.locator('meta[http-equiv="refresh"]').count() == 1
+        assert page.locator("#connections svg.meter").count() >= 2, "connections by state, drawn"
         assert errors == []
         if os.environ.get("CUISINE_DB_DASHBOARD_SCREENSHOTS") == "1":
             page.screenshot(path=str(SCREENSHOTS / "live-1440.png"), full_page=True)

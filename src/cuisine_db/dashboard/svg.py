@@ -75,7 +75,7 @@ def bars(counts: dict[str, int], *, label: str) -> Markup:
     rows = []
     for name, count in counts.items():
         length = max(1.0, 100 * count / most)
-        rows.append(f'<tr><td>{escape(name)}</td><td class="barcell"><svg class="bar" viewBox="0 0 100 10" '
+        rows.append(f'<tr><td>{escape(name)}</td><td class="barcell"><svg class="meter" viewBox="0 0 100 10" '
                     f'preserveAspectRatio="none" aria-hidden="true"><rect x="0" y="0" width="{_number(length)}" '
                     f'height="10" fill="{LINE}"/></svg></td><td class="n">{count}</td></tr>')
     return Markup(  # noqa: S704 - every text in it went through escape()
