@@ -262,6 +262,18 @@ def test_hostile_requests_get_plain_404s(dashboard: Dashboard) -> None:
         assert status == 404, (path, status)
         assert "Traceback" not in html and "<script>" not in html and "alert(1)" not in html, path
     assert dashboard.get("/incidents")[0] == 200
+    posted = urllib.request.Request(dashboard.url + "/live", data=b"pid=1", method="POST")  # noqa: S310
+    try:
+        urllib.request.urlopen(posted, timeout=30)  # noqa: S310 - our own loopback URL
+        raise AssertionError("a POST was answered")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 405 and "Traceback" not in exc.read().decode()
+    rebound = urllib.request.Request(dashboard.url + "/", headers={"Host": "attacker.example"})  # noqa: S310
+    try:
+        urllib.request.urlopen(rebound, timeout=30)  # noqa: S310 - our own loopback URL
+        raise AssertionError("a foreign Host was answered")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400
 
 
 def test_off_loopback_the_token_is_required(dashboard: Dashboard) -> None:

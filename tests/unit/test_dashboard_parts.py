@@ -71,3 +71,12 @@ def test_another_address_takes_the_token_from_its_reference(tmp_path: Path) -> N
 def test_filters_read_as_people_write() -> None:
     assert size(None) == "\u2013" and size(1536) == "1.5 kB" and size(3 * 1024**3) == "3.0 GB"
     assert duration(0.25) == "250 ms" and duration(90) == "90.0 s" and duration(7200) == "2.0 h"
+
+
+def test_on_loopback_only_loopback_host_names_are_answered() -> None:
+    from cuisine_db.dashboard.app import _loopback_host
+
+    for host in ("127.0.0.1:8080", "localhost:8080", "[::1]:8080", "127.0.0.2", "localhost"):
+        assert _loopback_host(host), host
+    for host in ("evil.example:8080", "192.0.2.1:8080", "", "[2001:db8::1]:8080", "127.0.0.1.evil.example"):
+        assert not _loopback_host(host), host

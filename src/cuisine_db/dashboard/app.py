@@ -7,6 +7,7 @@ ever shows a traceback (Starlette's debug stays off and a last handler turns any
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,6 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -31,7 +31,6 @@ from cuisine_db.errors import CuisineDbError
 
 COOKIE = "cuisine_dashboard"
 NOTHING = "\u2013"  # an en dash: no figure
-LOOPBACK_HOSTS = ["127.0.0.1", "localhost", "[::1]", "::1"]
 LIVE_REFRESH_SECONDS = 5
 # Statements db-explain can plan (COPY, ANALYZE, utility statements have no plan: no link is offered).
 EXPLAINABLE = ("select", "with", "insert", "update", "delete", "values", "table")
@@ -109,12 +108,24 @@ def templates() -> Jinja:
     return jinja
 
 
-class _Guard(BaseHTTPMiddleware):
-    """The token (off loopback) and the headers every answer carries."""
+def _loopback_host(header: str) -> bool:
+    """Whether a Host header names this machine's loopback (with or without a port; IPv6 in brackets)."""
+    name = header[1:header.find("]")] if header.startswith("[") else header.rsplit(":", 1)[0]
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
-    def __init__(self, app: Any, token: str | None) -> None:
+
+class _Guard(BaseHTTPMiddleware):
+    """The Host (on loopback), the token (elsewhere) and the headers every answer carries."""
+
+    def __init__(self, app: Any, token: str | None, loopback: bool) -> None:
         super().__init__(app)
         self.token = token
+        self.loopback = loopback
 
     def _allowed(self, request: Request) -> bool:
         if self.token is None:
@@ -126,8 +137,12 @@ class _Guard(BaseHTTPMiddleware):
         return hmac.compare_digest(offered.encode(), self.token.encode())
 
     async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        if not self._allowed(request):
-            response: Response = PlainTextResponse("401: a valid access token is needed", status_code=401)
+        if self.loopback and not _loopback_host(request.headers.get("host", "")):
+            # A name that resolves to 127.0.0.1 from a web page elsewhere (DNS rebinding) gets nothing.
+            response: Response = PlainTextResponse("400: this dashboard answers on loopback names only",
+                                                   status_code=400)
+        elif not self._allowed(request):
+            response = PlainTextResponse("401: a valid access token is needed", status_code=401)
         elif self.token is not None and "token" in request.query_params:
             # The token moves into an HttpOnly cookie and leaves the address bar (and the browser's history).
             response = RedirectResponse(request.url.path, status_code=303)
@@ -199,15 +214,11 @@ def create_app(settings: Settings, env: Environment, *, token: str | None = None
             return HTMLResponse(body, status_code=status)
         return handler
 
-    middleware = [Middleware(_Guard, token=token)]
-    if loopback:
-        # A name that resolves to 127.0.0.1 from a web page elsewhere (DNS rebinding) gets nothing.
-        middleware.insert(0, Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_HOSTS))
     return Starlette(
         debug=False,
         routes=[Route("/", overview), Route("/recovery", recovery), Route("/database", database),
                 Route("/database/plan/{queryid}", plan), Route("/live", live), Route("/incidents", incidents)],
-        middleware=middleware,
+        middleware=[Middleware(_Guard, token=token, loopback=loopback)],
         exception_handlers={404: plain(404, "no such page"), 405: plain(405, "this dashboard only reads"),
                             500: plain(500, "the page failed; the server's log says why")},
     )
