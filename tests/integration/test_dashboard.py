@@ -25,6 +25,7 @@ from backup_fixtures import AgeKeys
 from conftest import CLI, MIGRATIONS, REPO, available, cache_dir
 from pitr_fixtures import PitrProject, make_pitr_project
 
+from cuisine_db.dashboard.app import REUSE_SECONDS
 from cuisine_db.postgres import binaries
 from cuisine_db.postgres.ports import free_port
 
@@ -213,6 +214,7 @@ def test_a_blocking_chain_appears_root_first(dashboard: Dashboard, browser: Any)
             wait_until(lambda: waiting_for_lock(watch, first.pid), "the first waiter to queue")
             second = Background(project.connect, "SELECT count(*) FROM kitchens", application="waiter-2")
             wait_until(lambda: waiting_for_lock(watch, second.pid), "the second waiter to queue")
+        time.sleep(REUSE_SECONDS + 0.2)  # no reading from before the chain is reused
         errors: list[str] = []
         page = _open(browser, dashboard.url + "/live", 1440, errors)
         pids = page.locator("#tree [data-pid]").evaluate_all("rows => rows.map(r => Number(r.dataset.pid))")
@@ -239,6 +241,7 @@ def test_every_page_loads_under_an_access_exclusive_lock_on_recipes(dashboard: D
     holder = dashboard.project.connect()
     holder.autocommit = False
     holder.execute("LOCK TABLE recipes IN ACCESS EXCLUSIVE MODE")
+    time.sleep(REUSE_SECONDS + 0.2)  # every page read anew, under the lock
     try:
         for path in PAGES:
             started = time.monotonic()
@@ -309,6 +312,7 @@ def test_a_failing_archive_turns_the_overview_red(dashboard: Dashboard, browser:
     """Last: it breaks the archive (the deleted backup is checked first, on a repository still whole)."""
     project = dashboard.project
     shutil.rmtree(Path(project.repository.removeprefix("file://")) / "backups" / dashboard.backups[2])
+    time.sleep(REUSE_SECONDS + 0.2)
     errors: list[str] = []
     page = _open(browser, dashboard.url + "/recovery", 1440, errors)
     listed = page.locator("[data-backup]").evaluate_all("rows => rows.map(r => r.dataset.backup)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import re
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -32,6 +33,8 @@ from cuisine_db.errors import CuisineDbError
 COOKIE = "cuisine_dashboard"
 NOTHING = "\u2013"  # an en dash: no figure
 LIVE_REFRESH_SECONDS = 5
+# Viewers within this many seconds of a page's last read share it (the Live page refreshes every 5 s).
+REUSE_SECONDS = 2.0
 # Statements db-explain can plan (COPY, ANALYZE, utility statements have no plan: no link is offered).
 EXPLAINABLE = ("select", "with", "insert", "update", "delete", "values", "table")
 PAGES = [("overview", "/", "Overview"), ("recovery", "/recovery", "Recovery"), ("database", "/database", "Database"),
@@ -100,6 +103,28 @@ def when(value: datetime | str | None) -> str:
     return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
+class _Shared:
+    """One page's latest reading, reused by viewers who ask within `reuse` seconds; one read at a time, so twenty
+    viewers arriving together cost the database one read, not twenty."""
+
+    def __init__(self, reuse: float) -> None:
+        self.reuse = reuse
+        self.lock = threading.Lock()
+        self.value: Any = None
+        self.read_at = 0.0
+        self.seconds = 0.0
+
+    def get(self, read: Callable[[], Any]) -> tuple[Any, float, float]:
+        """(the reading, how long it took, how old it is)."""
+        with self.lock:
+            if self.value is None or time.monotonic() - self.read_at > self.reuse:
+                started = time.perf_counter()
+                self.value = read()
+                self.seconds = time.perf_counter() - started
+                self.read_at = time.monotonic()
+            return self.value, self.seconds, time.monotonic() - self.read_at
+
+
 def templates() -> Jinja:
     jinja = Jinja(loader=PackageLoader("cuisine_db.dashboard", "templates"), autoescape=True,
                   trim_blocks=True, lstrip_blocks=True)
@@ -153,9 +178,12 @@ class _Guard(BaseHTTPMiddleware):
         return response
 
 
-def create_app(settings: Settings, env: Environment, *, token: str | None = None, loopback: bool = True) -> Starlette:
-    """The application for one environment; `token` is required on every request when given."""
+def create_app(settings: Settings, env: Environment, *, token: str | None = None, loopback: bool = True,
+               reuse_seconds: float = REUSE_SECONDS) -> Starlette:
+    """The application for one environment; `token` is required on every request when given; a page read less
+    than `reuse_seconds` ago is shown again instead of read anew."""
     jinja = templates()
+    shared = {name: _Shared(reuse_seconds) for name in ("overview", "recovery", "database", "live", "incidents")}
 
     def page(request: Request, name: str, **values: Any) -> HTMLResponse:
         allowed = {"token"} if token is not None else set()
@@ -163,22 +191,21 @@ def create_app(settings: Settings, env: Environment, *, token: str | None = None
             raise HTTPException(404)
         return HTMLResponse(jinja.get_template(f"{name}.html").render(env=env, active=name, **values))
 
-    def timed(read: Callable[[], Any]) -> tuple[Any, float]:
-        started = time.perf_counter()
-        data = read()
-        return data, time.perf_counter() - started
+    def shown(request: Request, name: str, read: Callable[[], Any]) -> HTMLResponse:
+        allowed = {"token"} if token is not None else set()
+        if set(request.query_params) - allowed:
+            raise HTTPException(404)  # before any read
+        data, seconds, age = shared[name].get(read)
+        return page(request, name, data=data, seconds=seconds, age=age)
 
     def overview(request: Request) -> HTMLResponse:
-        data, seconds = timed(lambda: reads.overview(settings, env))
-        return page(request, "overview", data=data, seconds=seconds)
+        return shown(request, "overview", lambda: reads.overview(settings, env))
 
     def recovery(request: Request) -> HTMLResponse:
-        data, seconds = timed(lambda: reads.recovery(settings, env))
-        return page(request, "recovery", data=data, seconds=seconds)
+        return shown(request, "recovery", lambda: reads.recovery(settings, env))
 
     def database(request: Request) -> HTMLResponse:
-        data, seconds = timed(lambda: reads.database(settings, env))
-        return page(request, "database", data=data, seconds=seconds)
+        return shown(request, "database", lambda: reads.database(settings, env))
 
     def plan(request: Request) -> HTMLResponse:
         from cuisine_db.diagnose.explain import explain
@@ -201,12 +228,10 @@ def create_app(settings: Settings, env: Environment, *, token: str | None = None
                     seconds=time.perf_counter() - started, active_page="database")
 
     def live(request: Request) -> HTMLResponse:
-        data, seconds = timed(lambda: reads.live(settings, env))
-        return page(request, "live", data=data, seconds=seconds)
+        return shown(request, "live", lambda: reads.live(settings, env))
 
     def incidents(request: Request) -> HTMLResponse:
-        data, seconds = timed(lambda: reads.incidents(settings, env))
-        return page(request, "incidents", data=data, seconds=seconds)
+        return shown(request, "incidents", lambda: reads.incidents(settings, env))
 
     def plain(status: int, text: str) -> Callable[[Request, Exception], Awaitable[Response]]:
         async def handler(request: Request, exc: Exception) -> Response:

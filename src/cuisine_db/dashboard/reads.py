@@ -39,12 +39,14 @@ class Reading:
     conn: psycopg.Connection[Any] | None
     down: str | None = None
     unread: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds each part took
 
     def part(self, what: str, read: Callable[[], T], *, needs_server: bool = True) -> T | None:
         """`read()`, or None with a line saying why `what` could not be read."""
         if needs_server and self.conn is None:
             self.unread.append(f"{what}: the server is not answering ({self.down})")
             return None
+        started = time.perf_counter()
         try:
             return read()
         except psycopg.errors.LockNotAvailable:
@@ -61,6 +63,8 @@ class Reading:
             self.unread.append(f"{what}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
         except OSError as exc:
             self.unread.append(f"{what}: {exc.strerror or exc}")
+        finally:
+            self.timings[what] = time.perf_counter() - started
         if self.conn is not None and self.conn.closed:
             self.conn = None
             self.down = "the connection was lost"
@@ -307,6 +311,7 @@ class Database:
     dead_tables: list[Any] | None
     config: list[Any] | None  # diagnose.config_advice.ConfigRecommendation
     unread: list[str]
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def daily_points(self) -> list[tuple[datetime, float]]:
@@ -419,7 +424,7 @@ def database(settings: Settings, env: Environment, *, tables: int = 30, statemen
                                                   "min_share": t.dead_share_warning}))
         config = r.part("configuration advice", lambda: _config(r))
     grown = r.part("growth snapshots", lambda: _growth(settings, env), needs_server=False)
-    return Database(env.name, top, advice, sizes, grown, wrap, horizon, dead, config, r.unread)
+    return Database(env.name, top, advice, sizes, grown, wrap, horizon, dead, config, r.unread, r.timings)
 
 
 # --- Live -----------------------------------------------------------------------------------------------------
