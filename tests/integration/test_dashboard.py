@@ -306,6 +306,9 @@ def test_the_cli_refuses_another_address_without_a_token(dashboard: Dashboard) -
     assert refused.returncode == 4 and "dashboard_token_env" in refused.stderr, refused.stderr
     bad = dashboard.project.cli("dashboard", "--env", "production", "--address", "not-an-address")
     assert bad.returncode == 2 and "not an IP address" in bad.stderr, bad.stderr
+    through_make = dashboard.project.make("db-dashboard", "env=production", "address=192.0.2.1")
+    assert through_make.returncode != 0 and "exit 4" in through_make.stderr, through_make.stderr
+    assert "dashboard_token_env" in through_make.stderr
 
 
 def test_a_failing_archive_turns_the_overview_red(dashboard: Dashboard, browser: Any) -> None:
