@@ -189,6 +189,7 @@ def test_a_plan_is_shown_on_demand_without_running_the_statement(dashboard: Dash
     text = page.locator("main").inner_text()
     assert "recipe_steps" in text and "Aggregate" in text, text
     assert "Could not be read" not in text and "nothing ran" in text, text
+    assert page.locator("nav a.on").inner_text() == "Database"
     assert errors == []
 
 

@@ -189,7 +189,8 @@ def create_app(settings: Settings, env: Environment, *, token: str | None = None
         allowed = {"token"} if token is not None else set()
         if set(request.query_params) - allowed:
             raise HTTPException(404)
-        return HTMLResponse(jinja.get_template(f"{name}.html").render(env=env, active=name, **values))
+        active = "database" if name == "plan" else name
+        return HTMLResponse(jinja.get_template(f"{name}.html").render(env=env, active=active, **values))
 
     def shown(request: Request, name: str, read: Callable[[], Any]) -> HTMLResponse:
         allowed = {"token"} if token is not None else set()
@@ -225,7 +226,7 @@ def create_app(settings: Settings, env: Environment, *, token: str | None = None
         except CuisineDbError as exc:
             problem = exc.message + (f" ({exc.hint})" if exc.hint else "")
         return page(request, "plan", queryid=queryid, result=result, problem=problem,
-                    seconds=time.perf_counter() - started, active_page="database")
+                    seconds=time.perf_counter() - started)
 
     def live(request: Request) -> HTMLResponse:
         return shown(request, "live", lambda: reads.live(settings, env))
