@@ -149,6 +149,9 @@ db-monitor: $(READY) ## The daily checks; exit 1 on a finding (nagios=1: Nagios 
 	@$(call cli,monitor $(ENV_FLAG) $(call flag01,nagios,--nagios) $(call opt,window,--window))
 db-growth: $(READY) ## Growth per table over time and days until the disk is full: days=N limit=N
 	@$(call cli,growth $(ENV_FLAG) $(call opt,days,--days) $(call opt,limit,--limit))
+.PHONY: db-dashboard
+db-dashboard: $(READY) ## Read-only web dashboard on 127.0.0.1:8080: [port=N] [address=IP (needs dashboard_token_env)]
+	@$(call cli,dashboard $(ENV_FLAG) $(call opt,port,--port) $(call opt,address,--address))
 # Archiving old data (the runbook's Monthly "Archive old data if applicable"): table=, older-than=365d (h, d or w),
 # column= (default started_at for executions, else created_at), batch=N rows per delete transaction, pause=200ms
 # between batches, dry-run=1; restore=1 archive=NAME|latest brings an archive's rows back.
