@@ -39,6 +39,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("indexes", "analyze"),
     "vacuum-analyze": ("indexes", "vacuum_analyze"),
     "dr-drill": ("drill", "dr_drill"),
+    # Major-version upgrades (issue 18)
+    "upgrade": ("upgrade", "upgrade"),
     "env": ("environments", "env_app"),
     "postgres": ("clusters", "postgres_app"),
     "cluster": ("clusters", "cluster_app"),
