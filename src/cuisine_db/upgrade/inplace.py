@@ -359,6 +359,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
     if not current.maintenance_was_on:
         maintenance.disable(settings, at_major(env, current.source))
     states.forget(settings, env)
+    shutil.rmtree(states.folder(settings, env), ignore_errors=True)
     return current
 
 

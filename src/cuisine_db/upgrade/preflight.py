@@ -9,6 +9,7 @@ its extensions, its settings and its collation versions.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from collections.abc import Callable
@@ -313,6 +314,8 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
             new_facts = _new_facts(fresh, sorted({coll for _i, coll, _p, _v in facts.collation_indexes}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            work.parent.rmdir()  # the upgrade/ folder, unless a run keeps its state there
     extensions = {database: [name for name, _version in found] for database, found in facts.extensions.items()}
     indexes: list[str] = []
     if new_facts is not None:
