@@ -18,9 +18,9 @@ from typing import Any
 
 import psycopg
 import pytest
-
 from backup_fixtures import TABLES, AgeKeys, make_keys, table_fingerprints
 from conftest import CLI, MIGRATIONS, available
+
 from cuisine_db.config import load_settings
 from cuisine_db.postgres.ports import free_port
 
