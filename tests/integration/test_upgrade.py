@@ -197,6 +197,23 @@ def test_copy_upgrade_then_rollback_restores_the_old_cluster_exactly(pg14: Local
         assert conn.execute("SELECT to_regclass('only_on_18')").fetchone() == (None,)
 
 
+def test_rehearsal_predicts_the_downtime_and_leaves_env_alone(pg14: LocalProject) -> None:
+    before = pg14.fingerprints()
+    result = pg14.cli("upgrade", "--env", "production", "--to", "18", "--method", "link", "--rehearse", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["go"] is True
+    assert report["predicted_downtime_seconds"] > 0
+    assert report["row_count_differences"] == [] and report["migrations_missing"] == []
+    assert report["amcheck_problems"] == []
+    _unchanged(pg14, before)
+    assert not (pg14.root / ".cuisine" / "rehearse-production").exists()
+    listed = json.loads(pg14.cli("backup", "list", "--env", "production", "--json").stdout)
+    rehearsed = next(b for b in listed if b["name"] == report["backup"])
+    assert rehearsed["test_restore"]["details"]["upgrade_rehearsal"] is True
+    assert rehearsed["test_restore"]["ok"] is True
+
+
 PHASES = ("preflight", "stopped", "upgrading", "upgraded", "switched", "started", "done")
 
 
@@ -248,7 +265,8 @@ def test_link_upgrade_and_the_commands_after_it(pg14: LocalProject) -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["can_roll_back"] is False
-    assert report["backup"] is None  # the copy run's backup is recent and verified
+    assert report["backup"] is None  # the copy run's backup is recent, verified, and of this very cluster
+    assert report["backup_after"]  # the new system identifier's first full backup
     assert pg14.major() == 18
     assert pg14.fingerprints() == before
     with pg14.connect() as conn:

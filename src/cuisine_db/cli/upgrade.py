@@ -11,6 +11,7 @@ from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops.journal import journaled
 
 if TYPE_CHECKING:
+    from cuisine_db.config import Environment
     from cuisine_db.upgrade.inplace import UpgradeReport
 
 ToOption = Annotated[int | None, typer.Option("--to", help="The major version to upgrade to (15-18).")]
@@ -20,6 +21,8 @@ MethodOption = Annotated[str | None, typer.Option(
 
 def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = None,
             check: Annotated[bool, typer.Option("--check", help="Only the pre-flight: nothing is changed.")] = False,
+            rehearse: Annotated[bool, typer.Option("--rehearse", help="Upgrade a restore of the newest full backup "
+                                                   "instead, check it and predict the downtime.")] = False,
             rollback: Annotated[bool, typer.Option("--rollback", help="Return to the old major (before the point "
                                                    "of no return).")] = False,
             finish: Annotated[bool, typer.Option("--finish", help="Remove the old cluster: the end of the way "
@@ -29,8 +32,8 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
     verified full backup if needed, maintenance mode, the upgrade, extension updates, statistics."""
     from cuisine_db.upgrade import inplace
 
-    if sum((check, rollback, finish)) > 1:
-        raise UsageError("--check, --rollback and --finish are separate steps: give one")
+    if sum((check, rehearse, rollback, finish)) > 1:
+        raise UsageError("--check, --rehearse, --rollback and --finish are separate steps: give one")
     s = settings()
     chosen = environment(env)
     if rollback or finish:
@@ -46,13 +49,17 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
                                   f"PostgreSQL {done.source}'s cluster removed; {chosen.name} stays on "
                                   f"{done.target}"))
         return
+    if rehearse:
+        _rehearse(chosen, to, method, json)
+        return
     arguments = {"to": to, "method": method, "check": check}
     with journaled(s, chosen, "upgrade", arguments) as entry:
         report = inplace.upgrade(s, chosen, to, method, check_only=check, notify=say,
                                  confirm=lambda action: confirm(chosen, action, yes))
         entry.details.update(source=report.source, target=report.target, method=report.method,
                              go=report.preflight.go if report.preflight else None,
-                             downtime_seconds=report.downtime_seconds, backup=report.backup)
+                             downtime_seconds=report.downtime_seconds, backup=report.backup,
+                             backup_after=report.backup_after)
         if json:
             print_json(report)
         else:
@@ -60,6 +67,36 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
         if report.preflight is not None and not report.preflight.go:
             raise FailedError(f"pre-flight: no-go for {report.env} to PostgreSQL {report.target}; nothing was "
                               "changed", hint="fix the no-go rows above and run it again")
+
+
+def _rehearse(env: Environment, to: int | None, method: str | None, json: bool) -> None:
+    from cuisine_db.upgrade import rehearsal, validate
+
+    s = settings()
+    request = validate(env, to, method)
+    with journaled(s, env, "upgrade rehearse", {"to": to, "method": method}) as entry:
+        report = rehearsal.rehearse(s, env, request, notify=say)
+        entry.details.update(backup=report.backup, go=report.go,
+                             predicted_downtime_seconds=report.predicted_downtime_seconds)
+    if json:
+        print_json(report)
+    else:
+        out.print(f"[bold]rehearsal of {env.name} PostgreSQL {report.source} → {report.target}, "
+                  f"method={report.method}[/] on {report.backup} (restored, upgraded, removed)")
+        out.print(f"predicted downtime: {report.predicted_downtime_seconds:.1f}s (stop to maintenance mode off); "
+                  f"full statistics {report.statistics_seconds:.1f}s later; the rehearsal took "
+                  f"{report.total_seconds:.1f}s")
+        out.print(f"amcheck: {len(report.amcheck_problems)} problem(s); row counts: "
+                  f"{len(report.row_count_differences)} difference(s); migrations missing: "
+                  f"{len(report.migrations_missing)}")
+        out.print(f"plans: {report.plans_compared} compared, {report.plans_skipped} with parameters skipped, "
+                  f"{len(report.plan_changes)} changed cost by 2x or more")
+        for change in report.plan_changes:
+            out.print(f"  {change.cost_before:.0f} → {change.cost_after:.0f}: {change.query[:100]}", markup=False)
+        for line in (*report.amcheck_problems, *report.row_count_differences, *report.migrations_missing):
+            out.print(f"  {line}", markup=False)
+    if not report.go:
+        raise FailedError(f"the rehearsal of {env.name}'s upgrade found problems; {env.name} was not touched")
 
 
 def _render(report: UpgradeReport) -> None:
@@ -81,5 +118,9 @@ def _render(report: UpgradeReport) -> None:
                   f"{report.downtime_seconds:.1f}s; full statistics {report.statistics_seconds:.1f}s later")
         for line in (*report.extensions_updated, *report.reindexed):
             out.print(f"  {line}", markup=False)
+    if report.backup is not None:
+        out.print(f"full backup before the upgrade (the way back): {report.backup}", markup=False)
+    if report.backup_after is not None:
+        out.print(f"first full backup of PostgreSQL {report.target}: {report.backup_after}", markup=False)
     for note in report.notes:
         out.print(note, markup=False)

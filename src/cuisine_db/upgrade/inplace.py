@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import fcntl
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,7 +33,7 @@ from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.connect import client_environ, connect
 from cuisine_db.postgres.local import node_cluster
 from cuisine_db.postgres.ports import free_port
-from cuisine_db.postgres.runner import run
+from cuisine_db.postgres.runner import ToolError, run, spawn
 from cuisine_db.upgrade import preflight
 from cuisine_db.upgrade import state as states
 from cuisine_db.upgrade.request import UpgradeRequest, validate
@@ -54,6 +55,7 @@ class UpgradeReport:
     extensions_updated: tuple[str, ...]
     reindexed: tuple[str, ...]
     backup: str | None
+    backup_after: str | None
     can_roll_back: bool
     notes: tuple[str, ...]
 
@@ -142,17 +144,19 @@ def upgrade(settings: Settings, env: Environment, to: int | None, method: str | 
     if check_only or not report.go:
         return _report(request, report, notes=("pre-flight only: nothing was changed",) if check_only else ())
     backup = _fresh_backup(settings, env, notify) if report.take_backup else None
+    notify(f"point of no return of method={request.method}: {point_of_no_return(request.method)}; lost then: "
+           f"{what_is_lost(request.method, request.source)}")
     confirm(f"upgrade {env.name} from PostgreSQL {request.source} to {request.target} with method={request.method}. "
             f"Point of no return: {point_of_no_return(request.method)}. Lost then: "
             f"{what_is_lost(request.method, request.source)}")
-    return _run(settings, env, request, report, backup, notify)
+    return run_on(settings, env, request, report, backup=backup, notify=notify)
 
 
-def _report(request: UpgradeRequest, report: preflight.PreflightReport | None, **extra: object) -> UpgradeReport:
-    fields: dict[str, object] = {"downtime_seconds": None, "statistics_seconds": None, "extensions_updated": (),
-                                 "reindexed": (), "backup": None, "can_roll_back": False, "notes": ()}
-    fields.update(extra)
-    return UpgradeReport(request.env, request.source, request.target, request.method, report, **fields)  # type: ignore[arg-type]
+def _report(request: UpgradeRequest, report: preflight.PreflightReport | None,
+            notes: tuple[str, ...] = ()) -> UpgradeReport:
+    """The report of a run that stopped at the pre-flight (no-go, or check only): nothing was changed."""
+    return UpgradeReport(request.env, request.source, request.target, request.method, report, None, None, (), (),
+                         None, None, False, notes)
 
 
 def _fresh_backup(settings: Settings, env: Environment, notify: Notify) -> str:
@@ -168,8 +172,10 @@ def _fresh_backup(settings: Settings, env: Environment, notify: Notify) -> str:
     return taken.name
 
 
-def _run(settings: Settings, env: Environment, request: UpgradeRequest, report: preflight.PreflightReport,
-         backup: str | None, notify: Notify) -> UpgradeReport:
+def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report: preflight.PreflightReport, *,
+           backup: str | None = None, backup_after: bool = True, notify: Notify = lambda _: None) -> UpgradeReport:
+    """The upgrade itself, after a go from the pre-flight (and the confirmation): `backup_after` takes the new
+    cluster's first full backup (the rehearsal's scratch copy takes none)."""
     from cuisine_db.ops import maintenance
 
     was_on = maintenance.status(settings, env).on
@@ -197,7 +203,7 @@ def _run(settings: Settings, env: Environment, request: UpgradeRequest, report: 
             notify("pg_upgrade did not finish: putting the old cluster back")
             rollback(settings, env, notify=notify)
         raise
-    return _forward(settings, env, current, report, backup, started, notify)
+    return _forward(settings, env, current, report, backup, started, notify, backup_after=backup_after)
 
 
 def _pg_upgrade(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> UpgradeState:
@@ -219,7 +225,12 @@ def _pg_upgrade(settings: Settings, env: Environment, current: UpgradeState, not
                                      new_port, current.method, check=False)
     notify(f"pg_upgrade --{current.method}")
     try:
-        run(argv, user=owner, cwd=new.home / "run", env={"PGPASSFILE": str(passfile)}, timeout=6 * 3600)
+        # spawn(): pg_upgrade dies with this process, so a killed run leaves no pg_upgrade writing behind the next.
+        process = spawn(argv, user=owner, cwd=new.home / "run", env={"PGPASSFILE": str(passfile)},
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        output, _ = process.communicate()
+        if process.returncode != 0:
+            raise ToolError("pg_upgrade", process.returncode, output.decode(errors="replace"))
     finally:
         passfile.unlink(missing_ok=True)
     new.passfile.unlink(missing_ok=True)  # the roles, passwords included, are the old cluster's now
@@ -249,7 +260,7 @@ def _switch(settings: Settings, env: Environment, current: UpgradeState) -> None
 
 
 def _forward(settings: Settings, env: Environment, current: UpgradeState, report: preflight.PreflightReport | None,
-             backup: str | None, started: float, notify: Notify) -> UpgradeReport:
+             backup: str | None, started: float, notify: Notify, *, backup_after: bool = True) -> UpgradeReport:
     from cuisine_db.ops import maintenance
 
     new_env = at_major(env, current.target)
@@ -263,14 +274,22 @@ def _forward(settings: Settings, env: Environment, current: UpgradeState, report
             states.save(settings, env, current)
         notify(f"starting PostgreSQL {current.target}")
         _cluster(settings, env, current.target).start()
-    downtime = time.monotonic() - started
     updated = _update_extensions(settings, new_env)
     reindexed = _reindex(settings, new_env, report.indexes_to_rebuild if report else ())
-    clock = time.monotonic()
-    _statistics(settings, new_env, current.target)
-    statistics = time.monotonic() - clock
     if not current.maintenance_was_on:
         maintenance.disable(settings, new_env)
+    downtime = time.monotonic() - started  # stop to maintenance mode off: how long applications could not write
+    clock = time.monotonic()
+    notify("statistics: vacuumdb --analyze-in-stages" + (" --missing-stats-only" if current.target >= 18 else ""))
+    _statistics(settings, new_env, current.target)
+    statistics = time.monotonic() - clock
+    # The first base backup of the new system identifier: the earlier ones restore only into the old major.
+    from cuisine_db.backup import physical
+
+    after = None
+    if backup_after:
+        notify(f"a full backup of PostgreSQL {current.target}, the new cluster's first")
+        after = physical.create(settings, new_env, "full", notify=notify).name
     current = current.at("done")
     states.save(settings, env, current)
     notes = [f"{env.name} now runs PostgreSQL {current.target}; recorded in {settings.env_dir(env) / 'postgres_major'} "
@@ -282,7 +301,7 @@ def _forward(settings: Settings, env: Environment, current: UpgradeState, report
         notes.append(f"PostgreSQL {current.source} is kept in {states.home(settings, env, current.source)}: "
                      "--rollback returns to it (losing writes made since), --finish removes it")
     return UpgradeReport(env.name, current.source, current.target, current.method, report, round(downtime, 2),
-                         round(statistics, 2), tuple(updated), tuple(reindexed), backup,
+                         round(statistics, 2), tuple(updated), tuple(reindexed), backup, after,
                          not current.point_of_no_return, tuple(notes))
 
 

@@ -104,6 +104,7 @@ class _OldFacts:
     collation_indexes: list[tuple[str, str, str, str]]
     altered: list[str]
     archive_mode: str
+    system_identifier: str
 
 
 def _old_facts(settings: Settings, env: Environment) -> _OldFacts:
@@ -114,6 +115,7 @@ def _old_facts(settings: Settings, env: Environment) -> _OldFacts:
         slots = [tuple(found) for found in conn.execute(queries.load("upgrade/replication_slots")).fetchall()]
         altered = [name for (name,) in conn.execute(queries.load("upgrade/altered_settings")).fetchall()]
         archiving = conn.execute(queries.load("upgrade/archiving")).fetchone()
+        system = conn.execute(queries.load("upgrade/system_identifier")).fetchone()
     extensions: dict[str, list[tuple[str, str]]] = {}
     indexes: list[tuple[str, str, str, str]] = []
     for name in names:
@@ -123,7 +125,7 @@ def _old_facts(settings: Settings, env: Environment) -> _OldFacts:
             indexes += [(f"{name}: {index}", coll, provider, version) for index, coll, provider, version in
                         conn.execute(queries.load("upgrade/collation_indexes")).fetchall()]
     return _OldFacts(init, extensions, slots, indexes, altered,
-                     str(archiving[0]) if archiving else "off")
+                     str(archiving[0]) if archiving else "off", str(system[0]) if system else "")
 
 
 def _connect_local(cluster: LocalCluster) -> psycopg.Connection[Any]:
@@ -245,11 +247,13 @@ def _pg_upgrade_check(settings: Settings, env: Environment, request: UpgradeRequ
     return row, fresh
 
 
-def _backup_row(settings: Settings, env: Environment, max_age: timedelta) -> tuple[Row, bool]:
+def _backup_row(settings: Settings, env: Environment, max_age: timedelta, system: str) -> tuple[Row, bool]:
+    """The newest full backup *of this cluster* (its system identifier: not one of a cluster rolled back from)."""
     from cuisine_db.backup.catalog import list_backups
 
     fulls = [entry for entry in list_backups(settings, env) if entry.type == "full" and entry.complete
-             and entry.env == env.name]
+             and entry.env == env.name and entry.manifest is not None
+             and entry.manifest.system_identifier == system]
     if not fulls:
         return Row("newest full backup", NOTE, "none yet: one is taken and verified before the run"), True
     newest = max(fulls, key=lambda entry: entry.taken_at)
@@ -301,7 +305,7 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
     else:
         rows.append(Row("WAL archive", GO, "archiving is off"))
     work = upgrade_state.folder(settings, env) / "check"
-    shutil.rmtree(work, ignore_errors=True)
+    _clear(work, old, new, osuser.server_user(settings.server_user))
     new_facts: _NewFacts | None = None
     try:
         fresh: LocalCluster | None = None
@@ -313,7 +317,7 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
         if fresh is not None and fresh.initialized():
             new_facts = _new_facts(fresh, sorted({coll for _i, coll, _p, _v in facts.collation_indexes}))
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        _clear(work, old, new, osuser.server_user(settings.server_user))
         with contextlib.suppress(OSError):
             work.parent.rmdir()  # the upgrade/ folder, unless a run keeps its state there
     extensions = {database: [name for name, _version in found] for database, found in facts.extensions.items()}
@@ -323,10 +327,24 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
         rows.append(_settings_row(env, facts.altered, new_facts.settings))
         row, indexes = _collations_row(facts.collation_indexes, new_facts.collations)
         rows.append(row)
-    backup, take = _backup_row(settings, env, max_backup_age)
+    backup, take = _backup_row(settings, env, max_backup_age, facts.system_identifier)
     rows.append(backup)
     return PreflightReport(env.name, request.source, request.target, request.method, old.version, new.version,
                            tuple(rows), size, take, extensions, tuple(indexes))
+
+
+def stop_leftover(build: PgBuild, datadir: Path, owner: str | None) -> None:
+    """Stop a server still running on `datadir` (left by a killed run), immediately."""
+    if (datadir / "postmaster.pid").exists():
+        run([build.program("pg_ctl"), "--pgdata", datadir, "stop", "--mode", "immediate", "--wait"], user=owner,
+            timeout=120, check=False)
+
+
+def _clear(work: Path, old: PgBuild, new: PgBuild, owner: str | None) -> None:
+    """Remove the check's folder, stopping first whatever a killed pre-flight left running there."""
+    stop_leftover(old, work / "old" / "data", owner)
+    stop_leftover(new, work / "new" / "data", owner)
+    shutil.rmtree(work, ignore_errors=True)
 
 
 def _extensions_row(installed: dict[str, list[tuple[str, str]]], available: dict[str, str]) -> Row:
