@@ -39,8 +39,6 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("indexes", "analyze"),
     "vacuum-analyze": ("indexes", "vacuum_analyze"),
     "dr-drill": ("drill", "dr_drill"),
-    # Major-version upgrades (issue 18)
-    "upgrade": ("upgrade", "upgrade"),
     "env": ("environments", "env_app"),
     "postgres": ("clusters", "postgres_app"),
     "cluster": ("clusters", "cluster_app"),
@@ -61,6 +59,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pooler": ("pooler", "app"),
     "incident": ("incidents", "app"),
     "integrity": ("integrity", "app"),
+    # Major-version upgrades (issue 18)
+    "upgrade": ("upgrade", "upgrade"),
 }
 
 # psql hands what it does not know (after `--`) to psql itself.
