@@ -1,7 +1,8 @@
 """db-upgrade: major-version upgrades of a local environment's cluster with pg_upgrade, pre-flighted and reversible.
 
 `request.py` checks what the operator typed, `preflight.py` the go/no-go table, `state.py` the crash-safe state
-file under `.cuisine/<env>/upgrade/`, `inplace.py` the run itself (clone, copy, link, swap), its rollback and finish, `rehearsal.py` the
+file under `.cuisine/<env>/upgrade/`, `inplace.py` the run itself (clone, copy, link, swap), its rollback and finish,
+`rehearsal.py` the
 same run on a restore of the newest full backup.
 """
 
