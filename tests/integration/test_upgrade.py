@@ -300,7 +300,7 @@ def test_14_to_15_debian_build(tmp_path: Path, keys: AgeKeys) -> None:
     try:
         before = project.fingerprints()
         result = project.cli("upgrade", "--env", "production", "--to", "15", "--method", "link", "--yes")
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 0, result.stdout + result.stderr
         assert project.major() == 15
         assert project.fingerprints() == before
     finally:
@@ -314,7 +314,7 @@ def test_swap_upgrade(tmp_path: Path, keys: AgeKeys) -> None:
     try:
         before = project.fingerprints()
         result = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "swap", "--yes")
-        assert result.returncode == 0, result.stderr
+        assert result.returncode == 0, result.stdout + result.stderr
         assert project.major() == 18
         assert project.fingerprints() == before
     finally:

@@ -221,14 +221,15 @@ def _pg_upgrade(settings: Settings, env: Environment, current: UpgradeState, not
     old_port, new_port = free_port(), free_port()
     preflight.upgrade_passfile(passfile, owner, {old_port: old_password,
                                                  new_port: preflight.superuser_password(new.passfile)})
-    argv = preflight.pg_upgrade_argv(old_build, new.build, settings.env_dir(env) / "data", new.datadir, old_port,
-                                     new_port, current.method, check=False)
     notify(f"pg_upgrade --{current.method}")
     try:
-        # spawn(): pg_upgrade dies with this process, so a killed run leaves no pg_upgrade writing behind the next.
-        process = spawn(argv, user=owner, cwd=new.home / "run", env={"PGPASSFILE": str(passfile)},
-                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        output, _ = process.communicate()
+        with preflight.socket_dir(owner) as sockets:
+            argv = preflight.pg_upgrade_argv(old_build, new.build, settings.env_dir(env) / "data", new.datadir,
+                                             old_port, new_port, current.method, check=False, sockets=sockets)
+            # spawn(): pg_upgrade dies with this process, so a killed run leaves no pg_upgrade writing behind the next.
+            process = spawn(argv, user=owner, cwd=new.home / "run", env={"PGPASSFILE": str(passfile)},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            output, _ = process.communicate()
         if process.returncode != 0:
             raise ToolError("pg_upgrade", process.returncode, output.decode(errors="replace"))
     finally:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,11 +185,23 @@ def superuser_password(passfile: Path) -> str:
     raise CuisineDbError(f"{passfile} holds no password for {SUPERUSER}")
 
 
+@contextlib.contextmanager
+def socket_dir(owner: str | None) -> Iterator[Path]:
+    """A short private folder for pg_upgrade's sockets: its default, the working folder, can exceed the 107 bytes a
+    socket path may have under a deep project folder."""
+    folder = Path(tempfile.mkdtemp(prefix="cuisine-db-", dir="/tmp"))
+    try:
+        osuser.give_to(folder, owner)
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def pg_upgrade_argv(old: PgBuild, new: PgBuild, old_data: Path, new_data: Path, old_port: int, new_port: int,
-                    method: str, *, check: bool, jobs: int = 2) -> list[str | Path]:
+                    method: str, *, check: bool, sockets: Path, jobs: int = 2) -> list[str | Path]:
     """pg_upgrade's command line; archiving is off on both servers while it runs (nothing reaches the archive)."""
     argv: list[str | Path] = [
-        new.program("pg_upgrade"), "--old-bindir", old.bindir, "--new-bindir", new.bindir,
+        new.program("pg_upgrade"), "--old-bindir", old.bindir, "--new-bindir", new.bindir, "--socketdir", sockets,
         "--old-datadir", old_data, "--new-datadir", new_data, "--username", SUPERUSER,
         "--old-port", str(old_port), "--new-port", str(new_port), "--jobs", str(jobs),
         "--old-options", "-c archive_mode=off", "--new-options", "-c archive_mode=off", f"--{method}",
@@ -230,10 +243,12 @@ def _pg_upgrade_check(settings: Settings, env: Environment, request: UpgradeRequ
     old_port, new_port = free_port(), free_port()
     upgrade_passfile(passfile, owner, {old_port: old_password,
                                        new_port: superuser_password(fresh.passfile)})
-    argv = pg_upgrade_argv(old, new, snapshot, fresh.datadir, old_port, new_port, request.method, check=True)
     runs = work / "new" / "run"
     try:
-        result = run(argv, user=owner, cwd=runs, env={"PGPASSFILE": str(passfile)}, timeout=3600, check=False)
+        with socket_dir(owner) as sockets:
+            argv = pg_upgrade_argv(old, new, snapshot, fresh.datadir, old_port, new_port, request.method, check=True,
+                                   sockets=sockets)
+            result = run(argv, user=owner, cwd=runs, env={"PGPASSFILE": str(passfile)}, timeout=3600, check=False)
     finally:
         passfile.unlink(missing_ok=True)
     if result.returncode == 0:
@@ -373,7 +388,8 @@ def _collations_row(indexes: list[tuple[str, str, str, str]], versions: dict[str
     if changed:
         return (Row("collations", NOTE, f"collation versions differ between the builds: {len(changed)} index(es) "
                     f"to rebuild after: {', '.join(changed[:10])}{' ...' if len(changed) > 10 else ''}",
-                    "REINDEX runs after the upgrade, then ALTER COLLATION ... REFRESH VERSION"), changed)
+                    "db-upgrade runs REINDEX INDEX on each once the new server is up, before maintenance mode "
+                    "ends"), changed)
     return Row("collations", GO, f"{len(indexes)} index(es) on non-C collations, versions identical"
                if indexes else "no index depends on a collation other than C"), []
 
