@@ -82,15 +82,16 @@ class LocalProject:
         return loaded
 
 
-def make_local_project(root: Path, keys: AgeKeys, major: int) -> LocalProject:
+def make_local_project(root: Path, keys: AgeKeys, major: int, *, protected: bool = True) -> LocalProject:
     import shutil
 
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(MIGRATIONS, root / "db" / "migrations")
     config = root / "cuisine-db.toml"
+    flag = "true" if protected else "false"
     config.write_text(
         f'default_env = "production"\n[environments.production]\nport = {free_port()}\npostgres_version = {major}\n'
-        f'protected = true\n[environments.production.backup]\nrecipients = ["{keys.recipient}"]\n'
+        f'protected = {flag}\n[environments.production.backup]\nrecipients = ["{keys.recipient}"]\n'
         f'identity_file = "{keys.identity_file}"\n'
         "[environments.production.server_settings]\nfsync = false\nsynchronous_commit = false\n")
     project = LocalProject(root, config)
@@ -183,6 +184,7 @@ def test_copy_upgrade_then_rollback_restores_the_old_cluster_exactly(pg14: Local
     report = json.loads(result.stdout)
     assert report["preflight"]["take_backup"] is True  # the first run takes the verified full backup
     assert report["backup"]
+    assert report["rehearsal"] == report["backup"]  # protected: rehearsed first, on the backup just taken
     assert report["can_roll_back"] is True
     assert pg14.major() == 18
     assert pg14.fingerprints() == before
@@ -212,6 +214,18 @@ def test_rehearsal_predicts_the_downtime_and_leaves_env_alone(pg14: LocalProject
     rehearsed = next(b for b in listed if b["name"] == report["backup"])
     assert rehearsed["test_restore"]["details"]["upgrade_rehearsal"] is True
     assert rehearsed["test_restore"]["ok"] is True
+    unrehearsed = next(b["name"] for b in listed if not b["test_restore"])
+    refused = pg14.cli("upgrade", "--env", "production", "--to", "18", "--rehearsed", unrehearsed, "--yes")
+    assert refused.returncode == 4, refused.stderr
+    assert "no passing rehearsal" in refused.stderr
+    _unchanged(pg14, before)
+
+
+def _rehearsed(project: LocalProject) -> str:
+    """The backup whose passing upgrade rehearsal stands for the protected environment's runs."""
+    listed = json.loads(project.cli("backup", "list", "--env", "production", "--json").stdout)
+    return next(b["name"] for b in listed if b["test_restore"] and b["test_restore"]["ok"]
+                and b["test_restore"]["details"].get("upgrade_rehearsal"))
 
 
 PHASES = ("preflight", "stopped", "upgrading", "upgraded", "switched", "started", "done")
@@ -243,8 +257,10 @@ def _kill_at(project: LocalProject, phase: str, *args: str) -> str:
 def test_kill_in_every_phase_leaves_the_old_cluster_or_the_new_one(pg14: LocalProject, phase: str) -> None:
     """kill -9 at each phase of a copy upgrade; the re-run either rolls back and upgrades again, or finishes."""
     before = pg14.fingerprints()
-    _kill_at(pg14, phase, "--method", "copy")
-    again = pg14.cli("upgrade", "--env", "production", "--to", "18", "--method", "copy", "--yes")
+    rehearsed = _rehearsed(pg14)
+    _kill_at(pg14, phase, "--method", "copy", "--rehearsed", rehearsed)
+    again = pg14.cli("upgrade", "--env", "production", "--to", "18", "--method", "copy", "--rehearsed", rehearsed,
+                     "--yes")
     assert again.returncode == 0, again.stderr
     assert pg14.major() == 18
     assert pg14.fingerprints() == before
@@ -261,7 +277,8 @@ def test_link_upgrade_and_the_commands_after_it(pg14: LocalProject) -> None:
     old_full = next(b["name"] for b in json.loads(listed.stdout) if b["type"] == "full")
     eol = pg14.cli("security", "check", "--env", "production", "--json")
     assert "version-support" in eol.stdout  # PostgreSQL 14 is past its end of life
-    result = pg14.cli("upgrade", "--env", "production", "--to", "18", "--method", "link", "--yes", "--json")
+    result = pg14.cli("upgrade", "--env", "production", "--to", "18", "--method", "link", "--rehearsed",
+                      _rehearsed(pg14), "--yes", "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["can_roll_back"] is False
@@ -296,7 +313,7 @@ def test_link_upgrade_and_the_commands_after_it(pg14: LocalProject) -> None:
 def test_14_to_15_debian_build(tmp_path: Path, keys: AgeKeys) -> None:
     _need(14)
     _need(15)
-    project = make_local_project(tmp_path / "p15", keys, 14)
+    project = make_local_project(tmp_path / "p15", keys, 14, protected=False)
     try:
         before = project.fingerprints()
         result = project.cli("upgrade", "--env", "production", "--to", "15", "--method", "link", "--yes")
@@ -310,7 +327,7 @@ def test_14_to_15_debian_build(tmp_path: Path, keys: AgeKeys) -> None:
 def test_swap_upgrade(tmp_path: Path, keys: AgeKeys) -> None:
     _need(14)
     _need(18)
-    project = make_local_project(tmp_path / "swap", keys, 14)
+    project = make_local_project(tmp_path / "swap", keys, 14, protected=False)
     try:
         before = project.fingerprints()
         result = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "swap", "--yes")

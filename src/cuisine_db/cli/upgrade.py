@@ -23,6 +23,8 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
             check: Annotated[bool, typer.Option("--check", help="Only the pre-flight: nothing is changed.")] = False,
             rehearse: Annotated[bool, typer.Option("--rehearse", help="Upgrade a restore of the newest full backup "
                                                    "instead, check it and predict the downtime.")] = False,
+            rehearsed: Annotated[str | None, typer.Option("--rehearsed", help="A backup whose passing rehearsal "
+                                                          "stands for this run (protected environments).")] = None,
             rollback: Annotated[bool, typer.Option("--rollback", help="Return to the old major (before the point "
                                                    "of no return).")] = False,
             finish: Annotated[bool, typer.Option("--finish", help="Remove the old cluster: the end of the way "
@@ -52,14 +54,14 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
     if rehearse:
         _rehearse(chosen, to, method, json)
         return
-    arguments = {"to": to, "method": method, "check": check}
+    arguments = {"to": to, "method": method, "check": check, "rehearsed": rehearsed}
     with journaled(s, chosen, "upgrade", arguments) as entry:
-        report = inplace.upgrade(s, chosen, to, method, check_only=check, notify=say,
+        report = inplace.upgrade(s, chosen, to, method, check_only=check, rehearsed=rehearsed, notify=say,
                                  confirm=lambda action: confirm(chosen, action, yes))
         entry.details.update(source=report.source, target=report.target, method=report.method,
                              go=report.preflight.go if report.preflight else None,
                              downtime_seconds=report.downtime_seconds, backup=report.backup,
-                             backup_after=report.backup_after)
+                             backup_after=report.backup_after, rehearsal=report.rehearsal)
         if json:
             print_json(report)
         else:

@@ -58,6 +58,7 @@ class UpgradeReport:
     backup_after: str | None
     can_roll_back: bool
     notes: tuple[str, ...]
+    rehearsal: str | None = None  # the backup whose passing rehearsal preceded the run
 
 
 def at_major(env: Environment, major: int) -> Environment:
@@ -122,10 +123,10 @@ def what_is_lost(method: str, source: int) -> str:
 
 
 def upgrade(settings: Settings, env: Environment, to: int | None, method: str | None, *,
-            confirm: Callable[[str], None], check_only: bool = False, notify: Notify = lambda _: None
-            ) -> UpgradeReport:
-    """The whole run: pre-flight, backup, confirmation, pg_upgrade, switch, start, fix-ups. A state left by a killed
-    run is resumed (past the switch) or rolled back first (before it)."""
+            confirm: Callable[[str], None], check_only: bool = False, rehearsed: str | None = None,
+            notify: Notify = lambda _: None) -> UpgradeReport:
+    """The whole run: pre-flight, backup, rehearsal (protected environments), confirmation, pg_upgrade, switch,
+    start, fix-ups. A state left by a killed run is resumed (past the switch) or rolled back first (before it)."""
     current = states.load(settings, env)
     if current is not None and not check_only:
         if current.phase == "done":
@@ -144,12 +145,31 @@ def upgrade(settings: Settings, env: Environment, to: int | None, method: str | 
     if check_only or not report.go:
         return _report(request, report, notes=("pre-flight only: nothing was changed",) if check_only else ())
     backup = _fresh_backup(settings, env, notify) if report.take_backup else None
+    rehearsal = (_rehearsal(settings, env, request, rehearsed, notify) if env.protected or rehearsed is not None
+                 else None)
     notify(f"point of no return of method={request.method}: {point_of_no_return(request.method)}; lost then: "
            f"{what_is_lost(request.method, request.source)}")
     confirm(f"upgrade {env.name} from PostgreSQL {request.source} to {request.target} with method={request.method}. "
             f"Point of no return: {point_of_no_return(request.method)}. Lost then: "
             f"{what_is_lost(request.method, request.source)}")
-    return run_on(settings, env, request, report, backup=backup, notify=notify)
+    done = run_on(settings, env, request, report, backup=backup, notify=notify)
+    return replace(done, rehearsal=rehearsal)
+
+
+def _rehearsal(settings: Settings, env: Environment, request: UpgradeRequest, rehearsed: str | None,
+               notify: Notify) -> str:
+    """A protected environment's real run comes after a passing rehearsal: the one named, or one run now."""
+    from cuisine_db.upgrade import rehearsal
+
+    if rehearsed is not None:
+        return rehearsal.require_passing(settings, env, request, rehearsed)
+    notify(f"{env.name} is protected: rehearsing the upgrade on a restore of its newest full backup first")
+    result = rehearsal.rehearse(settings, env, request, notify=notify)
+    if not result.go:
+        raise FailedError(f"the rehearsal on {result.backup} found problems; {env.name} was not touched",
+                          hint=f"make db-upgrade env={env.name} to={request.target} rehearse=1 shows them")
+    notify(f"rehearsal passed on {result.backup}: predicted downtime {result.predicted_downtime_seconds:.1f}s")
+    return result.backup
 
 
 def _report(request: UpgradeRequest, report: preflight.PreflightReport | None,

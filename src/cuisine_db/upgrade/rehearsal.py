@@ -205,3 +205,20 @@ def _remove(settings: Settings, scratch: Environment) -> None:
         version = (datadir / "PG_VERSION").read_text().strip()
         stop_leftover(binaries.find(int(version), settings.cache_dir), datadir, owner)
     shutil.rmtree(home, ignore_errors=True)
+
+
+def require_passing(settings: Settings, env: Environment, request: UpgradeRequest, name: str) -> str:
+    """`rehearsed=NAME`: NAME's recorded test restore is a passing rehearsal of the same upgrade (same majors), else
+    refused; the rehearsal is then not run again."""
+    from cuisine_db.backup import catalog
+    from cuisine_db.errors import RefusedError
+
+    found = catalog.find(settings, env, name)
+    record = found.entry.test_restore
+    details = record.details if record is not None else {}
+    if (record is None or not record.ok or not details.get("upgrade_rehearsal")
+            or details.get("source") != request.source or details.get("target") != request.target):
+        raise RefusedError(f"rehearsed={name}: {name} has no passing rehearsal of PostgreSQL {request.source} → "
+                           f"{request.target} recorded", hint=f"make db-upgrade env={env.name} to={request.target} "
+                           "rehearse=1 records one (or leave rehearsed= out: the run rehearses first)")
+    return name
