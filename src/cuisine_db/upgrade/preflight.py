@@ -284,7 +284,7 @@ def _backup_row(settings: Settings, env: Environment, max_age: timedelta, system
 
 def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest, *,
                   notify: Callable[[str], None] = lambda _: None,
-                  max_backup_age: timedelta = timedelta(hours=26)) -> PreflightReport:
+                  max_backup_age: timedelta | None = None) -> PreflightReport:
     """Every check, nothing changed (the snapshot and the check cluster are removed whatever happens)."""
     old, new = builds(settings, request)
     cluster = cluster_for(settings, env)
@@ -342,7 +342,9 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
         rows.append(_settings_row(env, facts.altered, new_facts.settings))
         row, indexes = _collations_row(facts.collation_indexes, new_facts.collations)
         rows.append(row)
-    backup, take = _backup_row(settings, env, max_backup_age, facts.system_identifier)
+    # The policy's age: db-backup-status's limit for the newest full backup ([environments.E.wal]).
+    max_age = max_backup_age or timedelta(hours=env.wal.max_full_backup_age_hours)
+    backup, take = _backup_row(settings, env, max_age, facts.system_identifier)
     rows.append(backup)
     return PreflightReport(env.name, request.source, request.target, request.method, old.version, new.version,
                            tuple(rows), size, take, extensions, tuple(indexes))
