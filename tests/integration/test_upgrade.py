@@ -176,7 +176,16 @@ def test_clone_without_reflinks_is_a_no_go(pg14: LocalProject) -> None:
     _unchanged(pg14, before)
 
 
+def _limit(project: LocalProject, role: str) -> int:
+    with project.connect() as conn:
+        row = conn.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = %s", (role,)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
 def test_copy_upgrade_then_rollback_restores_the_old_cluster_exactly(pg14: LocalProject) -> None:
+    with pg14.connect() as conn:  # an application role: maintenance mode blocks it during the upgrade
+        conn.execute("CREATE ROLE cuisine_app LOGIN CONNECTION LIMIT 7")
     before = pg14.fingerprints()
     system = pg14.system_identifier()
     result = pg14.cli("upgrade", "--env", "production", "--to", "18", "--method", "copy", "--yes", "--json")
@@ -189,11 +198,13 @@ def test_copy_upgrade_then_rollback_restores_the_old_cluster_exactly(pg14: Local
     assert pg14.major() == 18
     assert pg14.fingerprints() == before
     assert pg14.system_identifier() != system
+    assert _limit(pg14, "cuisine_app") == 7  # maintenance mode is off again on the new cluster
     with pg14.connect() as conn:
         conn.execute("CREATE TABLE only_on_18 (id int)")
     back = pg14.cli("upgrade", "--env", "production", "--rollback", "--yes")
     assert back.returncode == 0, back.stderr
     assert pg14.system_identifier() == system
+    assert _limit(pg14, "cuisine_app") == 7  # the old cluster stopped with it blocked: given back
     _unchanged(pg14, before)
     with pg14.connect() as conn:
         assert conn.execute("SELECT to_regclass('only_on_18')").fetchone() == (None,)

@@ -28,6 +28,7 @@ from psycopg import sql
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError
+from cuisine_db.ops import maintenance_state
 from cuisine_db.postgres import binaries, osuser
 from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.connect import client_environ, connect
@@ -41,6 +42,7 @@ from cuisine_db.upgrade.state import UpgradeState
 
 Notify = Callable[[str], None]
 CONFIG_FILES = ("pg_hba.conf", "pg_ident.conf", "postgresql.auto.conf")
+MAINTENANCE_COPY = "maintenance.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,9 @@ def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report
     states.save(settings, env, current)
     if not was_on:
         maintenance.enable(settings, env, f"upgrade to PostgreSQL {request.target}")
+    blocked = maintenance_state.state(settings, env)
+    if blocked is not None:  # the roles' own limits: the old cluster stops with them at 0, a rollback gives them back
+        maintenance_state.save(states.folder(settings, env) / MAINTENANCE_COPY, blocked)
     started = time.monotonic()
     old = _cluster(settings, env, request.source)
     with connect(settings, env, "upgrade") as conn:
@@ -397,6 +402,11 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         notify(f"starting PostgreSQL {current.source}")
         _cluster(settings, env, current.source).start()
     if not current.maintenance_was_on:
+        # The old cluster stopped with the application roles blocked; the upgrade may have ended maintenance mode
+        # on the new one since: its saved state gives the old cluster's roles their limits back.
+        kept = states.folder(settings, env) / MAINTENANCE_COPY
+        if maintenance_state.state(settings, env) is None and kept.exists():
+            shutil.copy2(kept, maintenance_state.state_path(settings, env))
         maintenance.disable(settings, at_major(env, current.source))
     states.forget(settings, env)
     shutil.rmtree(states.folder(settings, env), ignore_errors=True)
