@@ -61,7 +61,8 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
         entry.details.update(source=report.source, target=report.target, method=report.method,
                              go=report.preflight.go if report.preflight else None,
                              downtime_seconds=report.downtime_seconds, backup=report.backup,
-                             backup_after=report.backup_after, rehearsal=report.rehearsal)
+                             backup_after=report.backup_after, rehearsal=report.rehearsal,
+                             point_of_no_return_passed=report.downtime_seconds is not None and not report.can_roll_back)
         if json:
             print_json(report)
         else:
