@@ -312,6 +312,17 @@ def test_link_upgrade_and_the_commands_after_it(pg14: LocalProject) -> None:
         done = pg14.cli(*args)
         assert done.returncode in (0, 1), (args, done.stderr)  # 1: the monitor's or analysis's findings
         assert "Traceback" not in done.stderr
+    # db-restore on the new major: its first full backup, in place of the whole cluster; a backup from before the
+    # upgrade is refused there (another major), and names the way it does restore.
+    assert pg14.cli("maintenance", "enable", "--env", "production", "--reason", "restore").returncode == 0
+    wrong = pg14.cli("restore", "database", "--env", "production", "--backup", old_full, "--yes")
+    assert wrong.returncode == 2 and "PostgreSQL 14" in wrong.stderr, wrong.stderr
+    again = pg14.cli("restore", "database", "--env", "production", "--backup", report["backup_after"], "--open",
+                     "--yes")
+    assert again.returncode == 0, again.stderr
+    assert pg14.cli("maintenance", "disable", "--env", "production").returncode == 0
+    assert pg14.major() == 18
+    assert pg14.fingerprints() == before
     # A backup from before the upgrade still restores, into a scratch cluster of its own major.
     restored = pg14.cli("restore", "test", "--env", "production", "--backup", old_full, "--json")
     assert restored.returncode == 0, restored.stderr
