@@ -154,6 +154,15 @@ def test_hostile_input_is_refused_with_nothing_changed(pg14: LocalProject, args:
     _unchanged(pg14, before)
 
 
+def test_protected_without_confirmation_is_refused_before_any_work(pg14: LocalProject) -> None:
+    before = pg14.fingerprints()
+    result = pg14.cli("upgrade", "--env", "production", "--to", "18")
+    assert result.returncode == 4
+    assert "needs confirmation" in result.stderr
+    assert "pre-flight" not in result.stderr  # nothing ran: no snapshot, no backup
+    _unchanged(pg14, before)
+
+
 def test_remote_environment_refuses_in_place_methods(tmp_path: Path) -> None:
     config = tmp_path / "cuisine-db.toml"
     config.write_text('[environments.far]\ndsn = "host=db.invalid user=cuisine dbname=cuisine"\n')

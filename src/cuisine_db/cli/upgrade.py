@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -56,6 +57,9 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
         return
     arguments = {"to": to, "method": method, "check": check, "rehearsed": rehearsed}
     with journaled(s, chosen, "upgrade", arguments) as entry:
+        if not check and chosen.protected and not yes and not sys.stdin.isatty():
+            # Refused now rather than after a backup and a rehearsal: there is nobody to ask at the end.
+            confirm(chosen, "upgrade", yes)
         report = inplace.upgrade(s, chosen, to, method, check_only=check, rehearsed=rehearsed, notify=say,
                                  confirm=lambda action: confirm(chosen, action, yes))
         entry.details.update(source=report.source, target=report.target, method=report.method,
