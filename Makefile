@@ -281,3 +281,8 @@ db-verify-tables: $(READY) ## The corruption and constraint checks for tables=a,
 	@$(call cli,integrity tables --tables $(call v,tables) $(ENV_FLAG) $(DR_JOBS_FLAG))
 dr-drill: $(READY) ## Complete Database Failure rehearsed on a scratch copy of env: recovery time, data-loss window
 	@$(call cli,dr-drill $(ENV_FLAG))
+
+# --- Major-version upgrades (issue 18) ---------------------------------------------------------------
+.PHONY: db-upgrade
+db-upgrade: $(READY) ## Upgrade env's local cluster to=MAJOR with pg_upgrade after a pre-flight [method=clone|copy|link|swap] [check=1|rehearse=1] [rehearsed=BACKUP] [rollback=1|finish=1] [yes=1]
+	@$(call cli,upgrade $(ENV_FLAG) $(call opt,to,--to) $(call opt,method,--method) $(call flag01,check,--check) $(call flag01,rehearse,--rehearse) $(call opt,rehearsed,--rehearsed) $(call flag01,rollback,--rollback) $(call flag01,finish,--finish) $(YES_FLAG))

@@ -461,6 +461,20 @@ class Settings:
         return self.secrets.get(env.password_env)
 
 
+# db-upgrade records the major a local environment's cluster runs after an upgrade here (under .cuisine/<env>/)
+# rather than editing the operator's cuisine-db.toml; it wins over postgres_version (cuisine_db/upgrade/state.py).
+MAJOR_FILE = "postgres_major"
+
+
+def recorded_major(env_dir: Path) -> int | None:
+    """The major version db-upgrade recorded for a local environment, if any."""
+    try:
+        text = (env_dir / MAJOR_FILE).read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return int(text) if text.isdigit() and int(text) in SUPPORTED_MAJORS else None
+
+
 def _find_config(environ: Mapping[str, str]) -> Path:
     explicit = environ.get(CONFIG_ENV_VAR)
     if explicit:
@@ -547,6 +561,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
                           hint=f"known environments: {known}; unset {DEFAULT_ENV_VAR} for the file's default_env")
     default_env = chosen or parsed.default_env or fallback
     ports = [env.port for env in environments.values() if env.port is not None]
+    state_dir = root / parsed.state_dir
+    for name, env in environments.items():
+        upgraded = recorded_major(state_dir / name) if env.is_local else None
+        if upgraded is not None and upgraded != env.postgres_version:
+            environments[name] = env.model_copy(update={"postgres_version": upgraded})
     if len(ports) != len(set(ports)):
         raise ConfigError(f"{path}: environments: two local environments share a port")
     secrets = _take_secrets(environ, [name for env in environments.values() for name in env.secret_variables()])
@@ -559,7 +578,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         config_path=path.resolve(),
         root=root,
-        state_dir=root / parsed.state_dir,
+        state_dir=state_dir,
         cache_dir=_default_cache(environ),
         migrations_dir=root / parsed.migrations_dir,
         schema_file=root / parsed.schema_file,

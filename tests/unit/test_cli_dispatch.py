@@ -18,7 +18,7 @@ LISTED = ["psql", "seed", "size", "table-sizes", "connections", "locks", "termin
           "slow-queries", "explain", "analyze", "vacuum-analyze", "dr-drill", "dashboard", "env", "postgres", "cluster",
           "migrate",
           "backup", "restore", "maintenance", "security", "metrics", "archive", "index", "config", "wal", "schedule",
-          "replica", "pooler", "incident", "integrity"]
+          "replica", "pooler", "incident", "integrity", "upgrade"]
 
 # Runs the real entry point with ARGV and prints which cuisine_db (and rich.progress) modules it imported.
 PROBE = """

@@ -60,6 +60,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pooler": ("pooler", "app"),
     "incident": ("incidents", "app"),
     "integrity": ("integrity", "app"),
+    # Major-version upgrades (issue 18)
+    "upgrade": ("upgrade", "upgrade"),
 }
 
 # psql hands what it does not know (after `--`) to psql itself.

@@ -1,0 +1,133 @@
+"""`cuisine-db upgrade`: major-version upgrades of a local environment (make db-upgrade env=E to=18)."""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.ops.journal import journaled
+
+if TYPE_CHECKING:
+    from cuisine_db.config import Environment
+    from cuisine_db.upgrade.inplace import UpgradeReport
+
+ToOption = Annotated[int | None, typer.Option("--to", help="The major version to upgrade to (15-18).")]
+MethodOption = Annotated[str | None, typer.Option(
+    "--method", help="clone|copy|link|swap (default link): see docs/upgrade.md for downtime, disk and the way back.")]
+
+
+def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = None,
+            check: Annotated[bool, typer.Option("--check", help="Only the pre-flight: nothing is changed.")] = False,
+            rehearse: Annotated[bool, typer.Option("--rehearse", help="Upgrade a restore of the newest full backup "
+                                                   "instead, check it and predict the downtime.")] = False,
+            rehearsed: Annotated[str | None, typer.Option("--rehearsed", help="A backup whose passing rehearsal "
+                                                          "stands for this run (protected environments).")] = None,
+            rollback: Annotated[bool, typer.Option("--rollback", help="Return to the old major (before the point "
+                                                   "of no return).")] = False,
+            finish: Annotated[bool, typer.Option("--finish", help="Remove the old cluster: the end of the way "
+                                                 "back.")] = False,
+            yes: YesOption = False, json: JsonOption = False) -> None:
+    """Upgrade env's local cluster to PostgreSQL `to` with pg_upgrade: pre-flight table (exit 1 on no-go), a fresh
+    verified full backup if needed, maintenance mode, the upgrade, extension updates, statistics."""
+    from cuisine_db.upgrade import inplace
+
+    if sum((check, rehearse, rollback, finish)) > 1:
+        raise UsageError("--check, --rehearse, --rollback and --finish are separate steps: give one")
+    s = settings()
+    chosen = environment(env)
+    if rollback or finish:
+        if to is not None or method is not None:
+            raise UsageError(f"--{'rollback' if rollback else 'finish'} takes no to= or method=: it acts on the "
+                             "upgrade in progress")
+        step = "rollback" if rollback else "finish"
+        with journaled(s, chosen, f"upgrade {step}", {}) as entry:
+            confirm(chosen, f"{step} of the upgrade", yes)
+            done = (inplace.rollback if rollback else inplace.finish)(s, chosen, notify=say)
+            entry.details.update(source=done.source, target=done.target, method=done.method)
+        say(f"{chosen.name}: " + (f"back on PostgreSQL {done.source}; the upgrade is undone" if rollback else
+                                  f"PostgreSQL {done.source}'s cluster removed; {chosen.name} stays on "
+                                  f"{done.target}"))
+        return
+    if rehearse:
+        _rehearse(chosen, to, method, json)
+        return
+    arguments = {"to": to, "method": method, "check": check, "rehearsed": rehearsed}
+    with journaled(s, chosen, "upgrade", arguments) as entry:
+        if not check and chosen.protected and not yes and not sys.stdin.isatty():
+            # Refused now rather than after a backup and a rehearsal: there is nobody to ask at the end.
+            confirm(chosen, "upgrade", yes)
+        report = inplace.upgrade(s, chosen, to, method, check_only=check, rehearsed=rehearsed, notify=say,
+                                 confirm=lambda action: confirm(chosen, action, yes))
+        entry.details.update(source=report.source, target=report.target, method=report.method,
+                             go=report.preflight.go if report.preflight else None,
+                             downtime_seconds=report.downtime_seconds, backup=report.backup,
+                             backup_after=report.backup_after, rehearsal=report.rehearsal,
+                             point_of_no_return_passed=report.downtime_seconds is not None and not report.can_roll_back)
+        if json:
+            print_json(report)
+        else:
+            _render(report)
+        if report.preflight is not None and not report.preflight.go:
+            raise FailedError(f"pre-flight: no-go for {report.env} to PostgreSQL {report.target}; nothing was "
+                              "changed", hint="fix the no-go rows above and run it again")
+
+
+def _rehearse(env: Environment, to: int | None, method: str | None, json: bool) -> None:
+    from cuisine_db.upgrade import rehearsal, validate
+
+    s = settings()
+    request = validate(env, to, method)
+    with journaled(s, env, "upgrade rehearse", {"to": to, "method": method}) as entry:
+        report = rehearsal.rehearse(s, env, request, notify=say)
+        entry.details.update(backup=report.backup, go=report.go,
+                             predicted_downtime_seconds=report.predicted_downtime_seconds)
+    if json:
+        print_json(report)
+    else:
+        out.print(f"[bold]rehearsal of {env.name} PostgreSQL {report.source} → {report.target}, "
+                  f"method={report.method}[/] on {report.backup} (restored, upgraded, removed)")
+        out.print(f"predicted downtime: {report.predicted_downtime_seconds:.1f}s (stop to maintenance mode off); "
+                  f"full statistics {report.statistics_seconds:.1f}s later; the rehearsal took "
+                  f"{report.total_seconds:.1f}s")
+        out.print(f"amcheck: {len(report.amcheck_problems)} problem(s); row counts: "
+                  f"{len(report.row_count_differences)} difference(s); migrations missing: "
+                  f"{len(report.migrations_missing)}")
+        out.print(f"plans: {report.plans_compared} compared, {report.plans_skipped} with parameters skipped, "
+                  f"{len(report.plan_changes)} changed cost by 2x or more")
+        for change in report.plan_changes:
+            out.print(f"  {change.cost_before:.0f} → {change.cost_after:.0f}: {change.query[:100]}", markup=False)
+        for line in (*report.amcheck_problems, *report.row_count_differences, *report.migrations_missing):
+            out.print(f"  {line}", markup=False)
+    if not report.go:
+        raise FailedError(f"the rehearsal of {env.name}'s upgrade found problems; {env.name} was not touched")
+
+
+def _render(report: UpgradeReport) -> None:
+    from rich.table import Table
+
+    checks = report.preflight
+    if checks is not None:
+        table = Table(title=f"pre-flight: {checks.env} PostgreSQL {checks.old_version} → {checks.new_version}, "
+                            f"method={checks.method}")
+        for column in ("check", "status", "detail", "fix"):
+            table.add_column(column, overflow="fold")
+        for row in checks.rows:
+            style = {"go": "green", "no-go": "bold red", "note": "yellow"}[row.status]
+            table.add_row(row.check, f"[{style}]{row.status}[/]", row.detail, row.fix)
+        out.print(table)
+        out.print(f"[bold]{'GO' if checks.go else 'NO-GO'}[/]")
+    if report.downtime_seconds is not None:
+        out.print(f"upgraded {report.env} to PostgreSQL {report.target} with {report.method}: downtime "
+                  f"{report.downtime_seconds:.1f}s; full statistics {report.statistics_seconds:.1f}s later")
+        for line in (*report.extensions_updated, *report.reindexed):
+            out.print(f"  {line}", markup=False)
+    if report.backup is not None:
+        out.print(f"full backup before the upgrade (the way back): {report.backup}", markup=False)
+    if report.backup_after is not None:
+        out.print(f"first full backup of PostgreSQL {report.target}: {report.backup_after}", markup=False)
+    for note in report.notes:
+        out.print(note, markup=False)

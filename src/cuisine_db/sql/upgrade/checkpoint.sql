@@ -1,0 +1,2 @@
+-- Flush everything to disk so the shutdown that follows is quick.
+CHECKPOINT

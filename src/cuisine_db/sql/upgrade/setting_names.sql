@@ -1,0 +1,2 @@
+-- Every setting name this server knows.
+SELECT name FROM pg_settings ORDER BY name

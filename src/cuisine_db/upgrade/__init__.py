@@ -1,0 +1,11 @@
+"""db-upgrade: major-version upgrades of a local environment's cluster with pg_upgrade, pre-flighted and reversible.
+
+`request.py` checks what the operator typed, `preflight.py` the go/no-go table, `state.py` the crash-safe state
+file under `.cuisine/<env>/upgrade/`, `inplace.py` the run itself (clone, copy, link, swap), its rollback and finish,
+`rehearsal.py` the
+same run on a restore of the newest full backup.
+"""
+
+from cuisine_db.upgrade.request import METHODS, UpgradeRequest, validate
+
+__all__ = ["METHODS", "UpgradeRequest", "validate"]

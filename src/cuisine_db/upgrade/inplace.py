@@ -1,0 +1,429 @@
+"""db-upgrade in place: pg_upgrade on a local environment's cluster, crash-safe, with a way back.
+
+Layout: the environment's cluster is always `.cuisine/<env>/data`. The new major is built in
+`.cuisine/<env>/upgrade/pg<new>/data`; at the switch the old data directory moves to `upgrade/pg<old>/data` and the
+new one takes its place (two renames, replayed by a re-run), and `.cuisine/<env>/postgres_major` records the new
+major for every later command. Each phase is written to `upgrade/state.json` before its work starts, so a killed
+run is either rolled back (the old cluster exactly as it was) or finished (the new one complete).
+
+The point of no return: clone and copy never touch the old data directory, so --rollback works until --finish
+removes it. link shares the data files: once the new server has started they are the new cluster's, so its point
+is the first start. swap moves the old files into the new cluster while pg_upgrade runs: its point is pg_upgrade.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import shutil
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from psycopg import sql
+
+from cuisine_db import sql as queries
+from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import FailedError, RefusedError
+from cuisine_db.ops import maintenance_state
+from cuisine_db.postgres import binaries, osuser
+from cuisine_db.postgres.cluster import LocalCluster
+from cuisine_db.postgres.connect import client_environ, connect
+from cuisine_db.postgres.local import node_cluster
+from cuisine_db.postgres.ports import free_port
+from cuisine_db.postgres.runner import ToolError, run, spawn
+from cuisine_db.upgrade import preflight
+from cuisine_db.upgrade import state as states
+from cuisine_db.upgrade.request import UpgradeRequest, validate
+from cuisine_db.upgrade.state import UpgradeState
+
+Notify = Callable[[str], None]
+CONFIG_FILES = ("pg_hba.conf", "pg_ident.conf", "postgresql.auto.conf")
+MAINTENANCE_COPY = "maintenance.json"
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeReport:
+    env: str
+    source: int
+    target: int
+    method: str
+    preflight: preflight.PreflightReport | None
+    downtime_seconds: float | None
+    statistics_seconds: float | None
+    extensions_updated: tuple[str, ...]
+    reindexed: tuple[str, ...]
+    backup: str | None
+    backup_after: str | None
+    can_roll_back: bool
+    notes: tuple[str, ...]
+    rehearsal: str | None = None  # the backup whose passing rehearsal preceded the run
+
+
+def at_major(env: Environment, major: int) -> Environment:
+    return env.model_copy(update={"postgres_version": major})
+
+
+def _cluster(settings: Settings, env: Environment, major: int) -> LocalCluster:
+    return node_cluster(settings, at_major(env, major), settings.env_dir(env), env.port or 0)
+
+
+def _waiting(settings: Settings, env: Environment, major: int) -> LocalCluster:
+    """The cluster of `major` in its waiting place under upgrade/ (new before the switch, old after)."""
+    build = binaries.find(major, settings.cache_dir)
+    return preflight.new_cluster(settings, env, states.home(settings, env, major), build, env.port or 0)
+
+
+@contextmanager
+def _startup_lock(settings: Settings, env: Environment) -> Iterator[None]:
+    """The lock postgres/local.py takes to start a cluster on demand: no command starts one mid-upgrade."""
+    path = settings.state_dir / f".{env.name}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _pg_version(datadir: Path) -> int | None:
+    try:
+        return int((datadir / "PG_VERSION").read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _stop_any(build_major: int, datadir: Path, settings: Settings) -> None:
+    """Stop a server left running on `datadir` (a killed run's pg_upgrade started it), immediately."""
+    if not (datadir / "postmaster.pid").exists():
+        return
+    build = binaries.find(build_major, settings.cache_dir)
+    run([build.program("pg_ctl"), "--pgdata", datadir, "stop", "--mode", "immediate", "--wait"],
+        user=osuser.server_user(settings.server_user), timeout=120, check=False)
+
+
+def point_of_no_return(method: str) -> str:
+    return {"clone": "--finish (the old cluster is kept untouched until then)",
+            "copy": "--finish (the old cluster is kept untouched until then)",
+            "link": "the new server's first start (the old and new clusters share the data files)",
+            "swap": "pg_upgrade itself (it moves the old cluster's files into the new one)"}[method]
+
+
+def what_is_lost(method: str, source: int) -> str:
+    if method in ("clone", "copy"):
+        return (f"nothing yet: PostgreSQL {source} stays on disk until --finish; a rollback loses the writes made "
+                "on the new server")
+    if method == "link":
+        return (f"the way back: once PostgreSQL starts on the linked files, the PostgreSQL {source} cluster can no "
+                "longer start; only a backup taken before brings it back")
+    return (f"the way back: pg_upgrade moves PostgreSQL {source}'s files into the new cluster; if it fails or is "
+            "killed midway, only a backup taken before brings the data back")
+
+
+def upgrade(settings: Settings, env: Environment, to: int | None, method: str | None, *,
+            confirm: Callable[[str], None], check_only: bool = False, rehearsed: str | None = None,
+            notify: Notify = lambda _: None) -> UpgradeReport:
+    """The whole run: pre-flight, backup, rehearsal (protected environments), confirmation, pg_upgrade, switch,
+    start, fix-ups. A state left by a killed run is resumed (past the switch) or rolled back first (before it)."""
+    current = states.load(settings, env)
+    if current is not None and not check_only:
+        if current.phase == "done":
+            raise RefusedError(f"{env.name} was upgraded to PostgreSQL {current.target} with {current.method} and "
+                               "awaits --finish (remove the old cluster) or --rollback",
+                               hint=f"cuisine-db upgrade --env {env.name} --finish")
+        if current.reached("upgraded"):
+            notify(f"resuming the upgrade of {env.name} to PostgreSQL {current.target} (it stopped at "
+                   f"{current.phase})")
+            return _forward(settings, env, current, None, None, time.monotonic(), notify)
+        notify(f"an upgrade of {env.name} stopped at {current.phase}: putting PostgreSQL {current.source} back first")
+        rollback(settings, env, notify=notify)
+        env = at_major(env, current.source)
+    request = validate(env, to, method)
+    report = preflight.run_preflight(settings, env, request, notify=notify)
+    if check_only or not report.go:
+        return _report(request, report, notes=("pre-flight only: nothing was changed",) if check_only else ())
+    backup = _fresh_backup(settings, env, notify) if report.take_backup else None
+    rehearsal = (_rehearsal(settings, env, request, rehearsed, notify) if env.protected or rehearsed is not None
+                 else None)
+    notify(f"point of no return of method={request.method}: {point_of_no_return(request.method)}; lost then: "
+           f"{what_is_lost(request.method, request.source)}")
+    confirm(f"upgrade {env.name} from PostgreSQL {request.source} to {request.target} with method={request.method}. "
+            f"Point of no return: {point_of_no_return(request.method)}. Lost then: "
+            f"{what_is_lost(request.method, request.source)}")
+    done = run_on(settings, env, request, report, backup=backup, notify=notify)
+    return replace(done, rehearsal=rehearsal)
+
+
+def _rehearsal(settings: Settings, env: Environment, request: UpgradeRequest, rehearsed: str | None,
+               notify: Notify) -> str:
+    """A protected environment's real run comes after a passing rehearsal: the one named, or one run now."""
+    from cuisine_db.upgrade import rehearsal
+
+    if rehearsed is not None:
+        return rehearsal.require_passing(settings, env, request, rehearsed)
+    notify(f"{env.name} is protected: rehearsing the upgrade on a restore of its newest full backup first")
+    result = rehearsal.rehearse(settings, env, request, notify=notify)
+    if not result.go:
+        raise FailedError(f"the rehearsal on {result.backup} found problems; {env.name} was not touched",
+                          hint=f"make db-upgrade env={env.name} to={request.target} rehearse=1 shows them")
+    notify(f"rehearsal passed on {result.backup}: predicted downtime {result.predicted_downtime_seconds:.1f}s")
+    return result.backup
+
+
+def _report(request: UpgradeRequest, report: preflight.PreflightReport | None,
+            notes: tuple[str, ...] = ()) -> UpgradeReport:
+    """The report of a run that stopped at the pre-flight (no-go, or check only): nothing was changed."""
+    return UpgradeReport(request.env, request.source, request.target, request.method, report, None, None, (), (),
+                         None, None, False, notes)
+
+
+def _fresh_backup(settings: Settings, env: Environment, notify: Notify) -> str:
+    from cuisine_db.backup import physical
+    from cuisine_db.backup.verify import verify
+
+    notify(f"taking a full backup of {env.name} before the upgrade")
+    taken = physical.create(settings, env, "full", notify=notify)
+    checked = verify(settings, env, taken.name)
+    if not checked.ok:
+        raise FailedError(f"the full backup {taken.name} taken before the upgrade did not verify; nothing changed",
+                          hint=f"make db-verify-backup env={env.name} backup={taken.name}")
+    return taken.name
+
+
+def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report: preflight.PreflightReport, *,
+           backup: str | None = None, backup_after: bool = True, notify: Notify = lambda _: None) -> UpgradeReport:
+    """The upgrade itself, after a go from the pre-flight (and the confirmation): `backup_after` takes the new
+    cluster's first full backup (the rehearsal's scratch copy takes none)."""
+    from cuisine_db.ops import maintenance
+
+    was_on = maintenance.status(settings, env).on
+    current = UpgradeState(env=env.name, source=request.source, target=request.target, method=request.method,
+                           phase="preflight", maintenance_was_on=was_on,
+                           major_file_before=states.current_major_file(settings, env),
+                           started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    states.save(settings, env, current)
+    if not was_on:
+        maintenance.enable(settings, env, f"upgrade to PostgreSQL {request.target}")
+    blocked = maintenance_state.state(settings, env)
+    if blocked is not None:  # the roles' own limits: the old cluster stops with them at 0, a rollback gives them back
+        maintenance_state.save(states.folder(settings, env) / MAINTENANCE_COPY, blocked)
+    started = time.monotonic()
+    old = _cluster(settings, env, request.source)
+    with connect(settings, env, "upgrade") as conn:
+        conn.execute(queries.load("upgrade/checkpoint"))
+    try:
+        with _startup_lock(settings, env):
+            notify(f"stopping PostgreSQL {request.source} (downtime starts)")
+            old.stop()
+            current = current.at("stopped")
+            states.save(settings, env, current)
+            current = _pg_upgrade(settings, env, current, notify)
+    except BaseException:
+        latest = states.load(settings, env)
+        if latest is not None and not latest.point_of_no_return and not latest.reached("upgraded"):
+            notify("pg_upgrade did not finish: putting the old cluster back")
+            rollback(settings, env, notify=notify)
+        raise
+    return _forward(settings, env, current, report, backup, started, notify, backup_after=backup_after)
+
+
+def _pg_upgrade(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> UpgradeState:
+    owner = osuser.server_user(settings.server_user)
+    old_build = binaries.find(current.source, settings.cache_dir)
+    new = _waiting(settings, env, current.target)
+    current = replace(current, phase="upgrading", point_of_no_return=current.method == "swap")
+    states.save(settings, env, current)
+    shutil.rmtree(new.home, ignore_errors=True)
+    notify(f"initialising PostgreSQL {current.target} like {env.name}'s cluster")
+    new.init()
+    preflight.trust_own_socket(new, owner)
+    old_password = preflight.superuser_password(settings.env_dir(env) / "pgpass")
+    passfile = new.home / "run" / "pgpass.upgrade"
+    old_port, new_port = free_port(), free_port()
+    preflight.upgrade_passfile(passfile, owner, {old_port: old_password,
+                                                 new_port: preflight.superuser_password(new.passfile)})
+    notify(f"pg_upgrade --{current.method}")
+    try:
+        with preflight.socket_dir(owner) as sockets:
+            argv = preflight.pg_upgrade_argv(old_build, new.build, settings.env_dir(env) / "data", new.datadir,
+                                             old_port, new_port, current.method, check=False, sockets=sockets)
+            # spawn(): pg_upgrade dies with this process, so a killed run leaves no pg_upgrade writing behind the next.
+            process = spawn(argv, user=owner, cwd=new.home / "run", env={"PGPASSFILE": str(passfile)},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            output, _ = process.communicate()
+        if process.returncode != 0:
+            raise ToolError("pg_upgrade", process.returncode, output.decode(errors="replace"))
+    finally:
+        passfile.unlink(missing_ok=True)
+    new.passfile.unlink(missing_ok=True)  # the roles, passwords included, are the old cluster's now
+    for name in CONFIG_FILES:
+        source = settings.env_dir(env) / "data" / name
+        if source.exists():
+            shutil.copy2(source, new.datadir / name)
+            if owner:
+                shutil.chown(new.datadir / name, owner, owner)
+    current = current.at("upgraded")
+    states.save(settings, env, current)
+    return current
+
+
+def _switch(settings: Settings, env: Environment, current: UpgradeState) -> None:
+    """data → upgrade/pg<old>/data, upgrade/pg<new>/data → data; each step replayable after a kill."""
+    live = settings.env_dir(env) / "data"
+    old_home = states.home(settings, env, current.source)
+    new_data = states.home(settings, env, current.target) / "data"
+    if _pg_version(live) == current.source:
+        old_home.mkdir(parents=True, exist_ok=True)
+        old_home.chmod(0o711)
+        live.rename(old_home / "data")
+    if not live.exists() and new_data.exists():
+        new_data.rename(live)
+    states.record_major(settings, env, current.target)
+
+
+def _forward(settings: Settings, env: Environment, current: UpgradeState, report: preflight.PreflightReport | None,
+             backup: str | None, started: float, notify: Notify, *, backup_after: bool = True) -> UpgradeReport:
+    from cuisine_db.ops import maintenance
+
+    new_env = at_major(env, current.target)
+    with _startup_lock(settings, env):
+        if not current.reached("switched"):
+            _switch(settings, env, current)
+            current = current.at("switched")
+            states.save(settings, env, current)
+        if not current.reached("started"):
+            current = replace(current, phase="started", point_of_no_return=current.method in ("link", "swap"))
+            states.save(settings, env, current)
+        notify(f"starting PostgreSQL {current.target}")
+        _cluster(settings, env, current.target).start()
+    updated = _update_extensions(settings, new_env)
+    reindexed = _reindex(settings, new_env, report.indexes_to_rebuild if report else ())
+    if not current.maintenance_was_on:
+        maintenance.disable(settings, new_env)
+    downtime = time.monotonic() - started  # stop to maintenance mode off: how long applications could not write
+    clock = time.monotonic()
+    notify("statistics: vacuumdb --analyze-in-stages" + (" --missing-stats-only" if current.target >= 18 else ""))
+    _statistics(settings, new_env, current.target)
+    statistics = time.monotonic() - clock
+    # The first base backup of the new system identifier: the earlier ones restore only into the old major.
+    from cuisine_db.backup import physical
+
+    after = None
+    if backup_after:
+        notify(f"a full backup of PostgreSQL {current.target}, the new cluster's first")
+        after = physical.create(settings, new_env, "full", notify=notify).name
+    current = current.at("done")
+    states.save(settings, env, current)
+    notes = [f"{env.name} now runs PostgreSQL {current.target}; recorded in {settings.env_dir(env) / 'postgres_major'} "
+             "(cuisine-db.toml's postgres_version is left as you wrote it)"]
+    if current.point_of_no_return:
+        notes.append(f"the PostgreSQL {current.source} cluster can no longer start; --finish removes what is left "
+                     "of it")
+    else:
+        notes.append(f"PostgreSQL {current.source} is kept in {states.home(settings, env, current.source)}: "
+                     "--rollback returns to it (losing writes made since), --finish removes it")
+    return UpgradeReport(env.name, current.source, current.target, current.method, report, round(downtime, 2),
+                         round(statistics, 2), tuple(updated), tuple(reindexed), backup, after,
+                         not current.point_of_no_return, tuple(notes))
+
+
+def _databases(settings: Settings, env: Environment) -> list[str]:
+    with connect(settings, env, "upgrade") as conn:
+        return [name for (name,) in conn.execute(queries.load("upgrade/databases")).fetchall()
+                if name != "template0"]
+
+
+def _update_extensions(settings: Settings, env: Environment) -> list[str]:
+    updated = []
+    for database in _databases(settings, env):
+        with connect(settings, env, "upgrade", dbname=database) as conn:
+            for name, before, after in conn.execute(queries.load("upgrade/outdated_extensions")).fetchall():
+                conn.execute(preflight.quote_update(name))
+                updated.append(f"{database}: {name} {before}→{after}")
+    return updated
+
+
+def _reindex(settings: Settings, env: Environment, indexes: tuple[str, ...]) -> list[str]:
+    done = []
+    for item in indexes:
+        database, index = item.split(": ", 1)
+        with connect(settings, env, "upgrade", dbname=database) as conn:
+            # The name is the server's own regclass text (quoted where needed), read by the pre-flight.
+            conn.execute(queries.load("upgrade/reindex").format(index=sql.SQL(index)))
+        done.append(item)
+    return done
+
+
+def _statistics(settings: Settings, env: Environment, target: int) -> None:
+    """18's pg_upgrade keeps the planner statistics (extended statistics excepted); older ones keep none."""
+    build = binaries.find(target, settings.cache_dir)
+    argv: list[str | Path] = [build.program("vacuumdb"), "--all", "--analyze-in-stages"]
+    if target >= 18:
+        argv.append("--missing-stats-only")
+    run(argv, env=client_environ(settings, env, dbname="postgres"), timeout=24 * 3600)
+
+
+def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> UpgradeState:
+    """Put the old major back exactly as it was before the upgrade (before the point of no return only)."""
+    from cuisine_db.ops import maintenance
+
+    current = states.load(settings, env)
+    if current is None:
+        raise RefusedError(f"{env.name} has no upgrade to roll back")
+    if current.point_of_no_return:
+        raise RefusedError(f"{env.name}'s upgrade with method={current.method} is past its point of no return "
+                           f"({point_of_no_return(current.method)}): PostgreSQL {current.source} cannot come back "
+                           "from this disk", hint="restore a backup taken before the upgrade into a cluster of "
+                           f"PostgreSQL {current.source} (its manifest names the major)")
+    live = settings.env_dir(env) / "data"
+    old_home = states.home(settings, env, current.source)
+    new_home = states.home(settings, env, current.target)
+    with _startup_lock(settings, env):
+        for major, datadir in ((current.target, live), (current.target, new_home / "data"),
+                               (current.source, live), (current.source, old_home / "data")):
+            if _pg_version(datadir) == major:
+                _stop_any(major, datadir, settings)
+        if _pg_version(live) == current.target:
+            notify(f"stopping PostgreSQL {current.target}")
+            _cluster(settings, env, current.target).stop()
+            live.rename(new_home / "data")
+        if not live.exists() and (old_home / "data").exists():
+            (old_home / "data").rename(live)
+        control = live / "global" / "pg_control"
+        if not control.exists() and control.with_name("pg_control.old").exists():
+            control.with_name("pg_control.old").rename(control)  # pg_upgrade --link disabled it
+        states.record_major(settings, env, current.major_file_before)
+        shutil.rmtree(new_home, ignore_errors=True)
+        shutil.rmtree(old_home, ignore_errors=True)
+        notify(f"starting PostgreSQL {current.source}")
+        _cluster(settings, env, current.source).start()
+    if not current.maintenance_was_on:
+        # The old cluster stopped with the application roles blocked; the upgrade may have ended maintenance mode
+        # on the new one since: its saved state gives the old cluster's roles their limits back.
+        kept = states.folder(settings, env) / MAINTENANCE_COPY
+        if maintenance_state.state(settings, env) is None and kept.exists():
+            shutil.copy2(kept, maintenance_state.state_path(settings, env))
+        maintenance.disable(settings, at_major(env, current.source))
+    states.forget(settings, env)
+    shutil.rmtree(states.folder(settings, env), ignore_errors=True)
+    return current
+
+
+def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> UpgradeState:
+    """Remove the old cluster once the new one is trusted: the end of the way back."""
+    current = states.load(settings, env)
+    if current is None:
+        raise RefusedError(f"{env.name} has no upgrade to finish")
+    if current.phase != "done":
+        raise RefusedError(f"{env.name}'s upgrade stopped at {current.phase}; run the upgrade again to complete it, "
+                           "or --rollback")
+    notify(f"removing PostgreSQL {current.source}'s data directory")
+    states.save(settings, env, replace(current, point_of_no_return=True))
+    shutil.rmtree(states.home(settings, env, current.source), ignore_errors=True)
+    states.forget(settings, env)
+    shutil.rmtree(states.folder(settings, env), ignore_errors=True)
+    return current

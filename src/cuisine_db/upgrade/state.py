@@ -1,0 +1,103 @@
+"""The upgrade's state file, `.cuisine/<env>/upgrade/state.json`, written atomically at every phase.
+
+Where the old and new data directories are, and which phase the run reached, is all a re-run needs after a
+kill -9: before the point of no return it puts the old cluster back exactly; after it, it finishes the new one.
+The major a local environment runs afterwards is recorded in `.cuisine/<env>/postgres_major` (read by
+config.py), so the operator's cuisine-db.toml is never edited.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+from cuisine_db.config import MAJOR_FILE, Environment, Settings, recorded_major
+
+# In order. A run killed before `switched` leaves the old cluster as it was (link: its pg_control renamed back);
+# from `started` on, the new cluster is the environment's.
+PHASES = ("preflight", "stopped", "upgrading", "upgraded", "switched", "started", "done")
+
+
+@dataclass(frozen=True, slots=True)
+class UpgradeState:
+    """One upgrade of an environment, from the pre-flight to --finish (or --rollback)."""
+
+    env: str
+    source: int
+    target: int
+    method: str
+    phase: str
+    maintenance_was_on: bool
+    major_file_before: int | None
+    started_at: str
+    point_of_no_return: bool = False
+
+    def at(self, phase: str) -> UpgradeState:
+        return replace(self, phase=phase)
+
+    def reached(self, phase: str) -> bool:
+        return PHASES.index(self.phase) >= PHASES.index(phase)
+
+
+def folder(settings: Settings, env: Environment) -> Path:
+    return settings.env_dir(env) / "upgrade"
+
+
+def home(settings: Settings, env: Environment, major: int) -> Path:
+    """Where the cluster of `major` waits while it is not the environment's (its data/ beneath)."""
+    return folder(settings, env) / f"pg{major}"
+
+
+def path(settings: Settings, env: Environment) -> Path:
+    return folder(settings, env) / "state.json"
+
+
+def load(settings: Settings, env: Environment) -> UpgradeState | None:
+    try:
+        body = json.loads(path(settings, env).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    return UpgradeState(**body)
+
+
+def _atomic_write(file: Path, text: str) -> None:
+    file.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, file)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    directory = os.open(file.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def save(settings: Settings, env: Environment, state: UpgradeState) -> None:
+    _atomic_write(path(settings, env), json.dumps(asdict(state), indent=2, sort_keys=True) + "\n")
+
+
+def forget(settings: Settings, env: Environment) -> None:
+    path(settings, env).unlink(missing_ok=True)
+
+
+def current_major_file(settings: Settings, env: Environment) -> int | None:
+    return recorded_major(settings.env_dir(env))
+
+
+def record_major(settings: Settings, env: Environment, major: int | None) -> None:
+    """The major every later command uses for env's cluster; None removes the record (cuisine-db.toml's holds)."""
+    file = settings.env_dir(env) / MAJOR_FILE
+    if major is None:
+        file.unlink(missing_ok=True)
+    else:
+        _atomic_write(file, f"{major}\n")
