@@ -24,9 +24,10 @@ from typing import Any
 import pytest
 from backup_fixtures import S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Server
 from conftest import CLI, available, cache_dir
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pitr_fixtures import PitrProject, make_pitr_project
 
-from cuisine_db.backup.manifest import MANIFEST, Manifest, ObjectEntry, prefix
+from cuisine_db.backup.manifest import MANIFEST, SIGNATURE, Manifest, ObjectEntry, prefix
 from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.tar_guard import TarGuard, UnsafeMemberError
 from cuisine_db.postgres import binaries, osuser, pgpass, safe_files
@@ -117,12 +118,15 @@ _STAMPS = iter(range(10, 60))
 
 
 def forge(project: PitrProject, env: str, kind: str, files: dict[str, bytes], *, name: str | None = None,
-          file_names: dict[str, str] | None = None, base: Manifest | None = None) -> str:
-    """A backup folder written straight into the repository with the public key only; `name` and `file_names`
-    (object file -> the path the manifest says it restores to) are what the attacker puts in the manifest."""
+          file_names: dict[str, str] | None = None, base: Manifest | None = None, sign: str = "ours",
+          stamp: str | None = None) -> str:
+    """A backup folder written straight into the repository with the public key; `name` and `file_names`
+    (object file -> the path the manifest says it restores to) are what the attacker puts in the manifest.
+    `sign`: "ours" signs it with the project's own key, as if that key had leaked (the restore's own guards are
+    still tested behind the signature), "unknown" with a key nobody trusts, "none" leaves it unsigned."""
     settings = project.settings
     repository = open_repository(settings, settings.env(env))
-    folder = f"{env}-{kind}-20990101T0000{next(_STAMPS):02d}Z"
+    folder = f"{env}-{kind}-{stamp or f'20260101T0000{next(_STAMPS):02d}Z'}"
     recipients = keys.parse_recipients([project.keys.recipient])
     entries = []
     for file, data in files.items():
@@ -136,7 +140,13 @@ def forge(project: PitrProject, env: str, kind: str, files: dict[str, bytes], *,
         stop_lsn="0/2000100", started_at=AT, finished_at=AT, tool={"pg_dump": f"{major}.1"}, dump={},
         encryption={"recipients": []}, compression={"level": 3}, tables=(), objects=())
     manifest = replace(manifest, name=name or folder, objects=tuple(entries))
-    repository.put_bytes(prefix(folder) + MANIFEST, manifest.to_json())
+    body = manifest.to_json()
+    if sign == "ours":
+        repository.put_bytes(prefix(folder) + SIGNATURE, keys.signer(settings, settings.env(env)).sign(body))
+    elif sign == "unknown":
+        stranger = Ed25519PrivateKey.generate()
+        repository.put_bytes(prefix(folder) + SIGNATURE, stranger.sign(body))
+    repository.put_bytes(prefix(folder) + MANIFEST, body)
     return folder
 
 
@@ -197,7 +207,9 @@ def test_manifest_paths_are_checked_before_anything_is_written(hostile: PitrProj
     assert result.returncode == 4, result.stderr
     assert expected in result.stderr and "refused" in result.stderr
     listed = hostile.ok("backup", "list", "--env", "development", "--json")
-    assert name not in [item["name"] for item in json.loads(listed.stdout)], "a refused backup is never complete"
+    shown = {item["name"]: item for item in json.loads(listed.stdout)}
+    assert name not in shown or not shown[name]["complete"], "a refused backup is never complete"
+    assert name not in shown or shown[name]["problem"].startswith("untrusted: "), "it is listed as untrusted"
 
 
 @pytest.mark.parametrize(("members", "words"), [
@@ -437,3 +449,140 @@ def test_secrets_reach_no_server_and_no_child_but_the_one_that_needs_it(tmp_path
             assert S3_SECRET_VAR.encode() not in environ
     finally:
         project.destroy()
+
+
+# --- Signed manifests (issue 15 items 1-3): trust before use, no rollback, no future -------------------------
+
+def _logical(project: PitrProject) -> str:
+    created = project.ok("backup", "create", "--env", "development", "--type", "logical", "--json")
+    return str(json.loads(created.stdout)["name"])
+
+
+def _listed(project: PitrProject) -> dict[str, dict[str, Any]]:
+    shown = project.ok("backup", "list", "--env", "development", "--all", "--json")
+    return {item["name"]: item for item in json.loads(shown.stdout)}
+
+
+def test_a_forged_future_latest_is_never_picked_and_status_turns_red(hostile: PitrProject) -> None:
+    real = _logical(hostile)
+    forged = forge(hostile, "development", "logical", {"toc.dat": b"forged"}, sign="none", stamp="29991231T235959Z")
+    future = forge(hostile, "development", "logical", {"toc.dat": b"forged"}, sign="ours", stamp="29991231T235958Z")
+    listed = _listed(hostile)
+    assert "untrusted: unsigned" in listed[forged]["problem"]
+    assert "dated in the future" in listed[future]["problem"]
+    assert listed[real]["trusted"] is True and listed[forged]["trusted"] is False
+    shown = hostile.cli("backup", "show", "latest", "--env", "development", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["manifest"]["name"] == real
+    status = hostile.cli("backup", "status", "--env", "development", "--json")
+    assert status.returncode == 1, status.stdout
+    assert future in status.stdout and "dated in the future" in status.stdout
+    refused = _restore(hostile, forged)
+    assert refused.returncode == 4, refused.stderr
+    assert f"backups/{forged}/manifest.json" in refused.stderr
+    _delete(hostile, forged, future)
+
+
+def _delete(project: PitrProject, *folders: str) -> None:
+    repository = open_repository(project.settings, project.settings.env("development"))
+    for folder in folders:
+        repository.delete([info.key for info in repository.list(prefix(folder))])
+
+
+def test_an_old_manifest_under_a_newer_name_is_untrusted(hostile: PitrProject) -> None:
+    old = _logical(hostile)
+    newer = _logical(hostile)
+    repository = open_repository(hostile.settings, hostile.settings.env("development"))
+    rolled = f"development-logical-{datetime.now(UTC):%Y%m%dT%H%M%S}Z"
+    if rolled <= newer:
+        time.sleep(1.1)
+        rolled = f"development-logical-{datetime.now(UTC):%Y%m%dT%H%M%S}Z"
+    for info in repository.list(prefix(old)):
+        repository.put_bytes(prefix(rolled) + info.key.rsplit("/", 1)[1], repository.get_bytes(info.key))
+    listed = _listed(hostile)
+    assert listed[rolled]["problem"].startswith("untrusted"), listed[rolled]
+    assert not listed[rolled]["complete"]
+    latest = json.loads(hostile.ok("backup", "show", "latest", "--env", "development", "--json").stdout)
+    assert latest["manifest"]["name"] == newer
+    refused = _restore(hostile, rolled)
+    assert refused.returncode == 4 and f"backups/{rolled}/manifest.json" in refused.stderr, refused.stderr
+    _delete(hostile, rolled)
+
+
+def test_a_backup_signed_by_an_unknown_key_is_untrusted(hostile: PitrProject) -> None:
+    stranger = forge(hostile, "development", "logical", {"toc.dat": b"forged"}, sign="unknown")
+    listed = _listed(hostile)
+    assert "does not verify" in listed[stranger]["problem"], listed[stranger]
+    refused = _restore(hostile, stranger)
+    assert refused.returncode == 4 and f"backups/{stranger}/manifest.json" in refused.stderr, refused.stderr
+    refused = hostile.cli("restore", "database", "--env", "development", "--backup", stranger, "--yes",
+                          "--trust-unsigned")
+    assert refused.returncode == 4, "trust_unsigned never covers a wrong signature"
+    _delete(hostile, stranger)
+
+
+def test_unsigned_old_backups_need_trust_unsigned_by_name(hostile: PitrProject) -> None:
+    name = _logical(hostile)
+    repository = open_repository(hostile.settings, hostile.settings.env("development"))
+    repository.delete([prefix(name) + SIGNATURE])  # as a backup made before signatures existed
+    listed = _listed(hostile)
+    assert listed[name]["problem"] == "untrusted: unsigned"
+    refused = _restore(hostile, name)
+    assert refused.returncode == 4 and "trust_unsigned=1" in refused.stderr, refused.stderr
+    latest = hostile.cli("restore", "database", "--env", "development", "--backup", "latest", "--yes",
+                         "--trust-unsigned")
+    assert latest.returncode == 2, latest.stderr
+    restored = hostile.cli("restore", "database", "--env", "development", "--backup", name, "--yes",
+                           "--trust-unsigned")
+    assert restored.returncode == 0, restored.stderr
+    assert "unsigned" in restored.stderr
+    journaled = [e for e in hostile.journal("development") if e.get("command") == "restore"]
+    assert journaled[-1]["arguments"]["trust_unsigned"] is True, journaled[-1]
+    _delete(hostile, name)
+
+
+def test_a_manifest_signature_checks_by_hand_with_openssl(hostile: PitrProject, tmp_path: Path) -> None:
+    name = _logical(hostile)
+    repository = open_repository(hostile.settings, hostile.settings.env("development"))
+    body, signature = tmp_path / "manifest.json", tmp_path / "manifest.sig"
+    body.write_bytes(repository.get_bytes(prefix(name) + MANIFEST))
+    signature.write_bytes(repository.get_bytes(prefix(name) + SIGNATURE))
+    pem = hostile.root / ".cuisine" / "keys" / "signing.pem"
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(pem), "-rawin", "-in",
+                               str(body), "-sigfile", str(signature)], capture_output=True, text=True, check=False)
+
+    good = check()
+    assert good.returncode == 0 and "Signature Verified Successfully" in good.stdout, good.stdout + good.stderr
+    body.write_bytes(body.read_bytes().replace(b'"type":"logical"', b'"type":"logicaL"'))
+    assert check().returncode != 0
+
+
+def test_retention_wipe_by_future_folders_deletes_nothing_trusted(hostile: PitrProject) -> None:
+    full = json.loads(hostile.ok("backup", "create", "--env", "development", "--type", "full", "--json").stdout)["name"]
+    logical = _logical(hostile)
+    repository = open_repository(hostile.settings, hostile.settings.env("development"))
+    settled = hostile.cli("backup", "expire", "--env", "development", "--yes", "--json")  # what goes anyway
+    assert settled.returncode == 0, settled.stderr
+    wal_before = sorted(info.key for info in repository.list("wal/development/"))
+    planted = []
+    for month in range(1, 13):
+        planted.append(forge(hostile, "development", "full", {}, sign="none", stamp=f"2999{month:02d}01T000000Z",
+                             base=replace(_physical_template(hostile), dump={"start_wal": "00000001FFFFFFFF000000FF"})))
+    expired = hostile.cli("backup", "expire", "--env", "development", "--yes", "--json")
+    assert expired.returncode == 0, expired.stderr
+    left = {info.key.split("/")[1] for info in repository.list("backups/")}
+    assert {full, logical} <= left
+    assert set(planted) <= left, "untrusted folders are left for a person to look at, never counted"
+    assert sorted(info.key for info in repository.list("wal/development/")) == wal_before
+    _delete(hostile, *planted)
+
+
+def _physical_template(project: PitrProject) -> Manifest:
+    major = project.major
+    return Manifest(
+        name="x", env="development", type="full", database="cuisine", server_version=f"{major}.1",
+        server_version_num=major * 10000 + 1, system_identifier="7", timeline=1, start_lsn="FFFF/2000028",
+        stop_lsn="FFFF/2000100", started_at=AT, finished_at=AT, tool={"pg_basebackup": f"{major}.1"}, dump={},
+        encryption={"recipients": []}, compression={"level": 3}, tables=(), objects=())

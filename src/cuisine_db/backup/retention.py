@@ -190,7 +190,7 @@ def _candidate(entry: BackupEntry, manifest: Manifest) -> Candidate:
 def _plan(settings: Settings, env: Environment, now: datetime) -> _Plan:
     policy = env.backup.retention
     repository = open_repository(settings, env)
-    entries = catalog.scan(repository, env=env.name)
+    entries = catalog.trusted_scan(settings, env, repository)
     grace = timedelta(hours=policy.incomplete_after_hours)
     candidates: list[Candidate] = []
     abandoned, damaged, in_progress = [], [], []
@@ -268,6 +268,10 @@ def _expired_wal(repository: Repository, env: Environment, kept: list[BackupEntr
     size = int(physical[0].dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE))
     first = min(physical, key=lambda m: wal_names.segment_number(m.dump["start_wal"], size))
     start = wal_names.segment_number(first.dump["start_wal"], size)
-    going = [item for item in archive.list_archive(repository, env.name)
-             if not wal_names.is_history(item.name) and wal_names.segment_number(item.name[:24], size) < start]
+    archived = [item for item in archive.list_archive(repository, env.name) if not wal_names.is_history(item.name)]
+    end = max((wal_names.segment_number(item.name[:24], size) for item in archived), default=-1)
+    if start > end + 1:
+        # A backup that starts beyond the archive's end (only a forged or broken manifest can): nothing goes.
+        return [], None
+    going = [item for item in archived if wal_names.segment_number(item.name[:24], size) < start]
     return going, first.dump["start_wal"]
