@@ -7,6 +7,7 @@ PostgreSQL 14 and 18 with a local folder repository; the forged-tar attack also 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -22,16 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from backup_fixtures import S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Server
+from backup_fixtures import BACKENDS, S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Server
 from conftest import CLI, available, cache_dir
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from pitr_fixtures import PitrProject, make_pitr_project
+from pitr_fixtures import PitrProject, WalArchive, make_pitr_project, make_wal_archive
 
 from cuisine_db.backup.manifest import MANIFEST, SIGNATURE, Manifest, ObjectEntry, prefix
 from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.tar_guard import TarGuard, UnsafeMemberError
+from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import records
 from cuisine_db.postgres import binaries, osuser, pgpass, safe_files
-from cuisine_db.storage import keys, open_repository, pipeline
+from cuisine_db.storage import keys, open_repository, pipeline, signing
 from cuisine_db.storage.local import LocalRepository
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -586,3 +589,78 @@ def _physical_template(project: PitrProject) -> Manifest:
         server_version_num=major * 10000 + 1, system_identifier="7", timeline=1, start_lsn="FFFF/2000028",
         stop_lsn="FFFF/2000100", started_at=AT, finished_at=AT, tool={"pg_basebackup": f"{major}.1"}, dump={},
         encryption={"recipients": []}, compression={"level": 3}, tables=(), objects=())
+
+
+# --- The WAL archive (issue 15 item 4): planted objects, create-only claims, signed records -------------------
+
+SEGMENT = "000000010000000000000001"
+
+
+@pytest.fixture(params=BACKENDS)
+def wal_archive(request: pytest.FixtureRequest, tmp_path: Path, age_keys: AgeKeys) -> WalArchive:
+    s3 = request.getfixturevalue("s3_server") if request.param == "s3" else None
+    return make_wal_archive(tmp_path / "wal", age_keys, backend=request.param, s3=s3)
+
+
+def _plant(archive: WalArchive, name: str, data: bytes) -> str:
+    """What an attacker with write access and the public key can put under a WAL file's name."""
+    settings = archive.settings
+    repository = open_repository(settings, settings.env("production"))
+    digest = hashlib.sha256(data).hexdigest()
+    pipeline.store_bytes(repository, wal_names.key("production", name, digest), data,
+                         keys.parse_recipients([archive_recipient(archive)]), level=1, overwrite=False)
+    return digest
+
+
+def archive_recipient(archive: WalArchive) -> str:
+    return str(archive.settings.env("production").backup.recipients[0])
+
+
+def test_wal_push_keeps_archiving_past_a_planted_object(wal_archive: WalArchive) -> None:
+    planted = os.urandom(4096)
+    _plant(wal_archive, SEGMENT, planted)
+    ours = os.urandom(1 << 20)
+    wal_archive.segment(SEGMENT, ours, ready=False)
+    pushed = wal_archive.run("push", f"pg_wal/{SEGMENT}")
+    assert pushed.returncode == 0, pushed.stderr
+    assert wal_archive.run("push", f"pg_wal/{SEGMENT}").returncode == 0, "a second push of the same bytes is fine"
+    assert wal_archive.fetch(SEGMENT) == (0, ours), "wal fetch takes our signed copy, not the planted one"
+    status = subprocess.run([*CLI, "wal", "status", "--env", "production", "--json"], capture_output=True, text=True,
+                            env={**os.environ, "CUISINE_DB_CONFIG": str(wal_archive.config), **wal_archive.environ},
+                            check=False, cwd=wal_archive.root)
+    assert "foreign objects" in status.stdout and SEGMENT in status.stdout, status.stdout + status.stderr
+
+
+def test_two_pushes_of_different_content_for_one_name_cannot_both_win(wal_archive: WalArchive) -> None:
+    first, second = os.urandom(1 << 20), os.urandom(1 << 20)
+    other = wal_archive.root / "data2" / "pg_wal"
+    (other / "archive_status").mkdir(parents=True)
+    (other / SEGMENT).write_bytes(second)
+    wal_archive.segment(SEGMENT, first, ready=False)
+    environ = {**os.environ, **wal_archive.environ}
+    argv = [*CLI, "wal", "push", "--config", str(wal_archive.config), "--env", "production"]
+    racing = [subprocess.Popen([*argv, f"pg_wal/{SEGMENT}"], cwd=folder, env=environ, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE) for folder in (wal_archive.pg_wal.parent, other.parent)]
+    codes = [process.wait(timeout=120) for process in racing]
+    assert sorted(codes) == [0, 1], codes
+    winner = first if codes[0] == 0 else second
+    assert wal_archive.fetch(SEGMENT) == (0, winner)
+    loser = racing[codes.index(1)].stderr
+    assert loser is not None and "already archived with different content" in loser.read().decode()
+
+
+def test_a_forged_wal_segment_is_refused_by_fetch(wal_archive: WalArchive) -> None:
+    forged_name = "000000010000000000000002"
+    _plant(wal_archive, forged_name, os.urandom(4096))
+    code, data = wal_archive.fetch(forged_name)
+    assert code > 125 and data is None, "a forged segment stops recovery: never replayed, never taken as the end"
+    # A record signed by a key nobody trusts, under any claim name, changes nothing.
+    settings = wal_archive.settings
+    repository = open_repository(settings, settings.env("production"))
+    stranger = signing.Signer(Ed25519PrivateKey.generate(), "0" * 16)
+    digest = hashlib.sha256(b"x").hexdigest()
+    repository.put_bytes(records.claim_key(stranger, "production", forged_name),
+                         records.make(stranger, "production", forged_name, digest, 1, None))
+    code, data = wal_archive.fetch(forged_name)
+    assert code > 125 and data is None
+    assert wal_archive.fetch("000000010000000000000003")[0] == 1, "nothing under a name is still the archive's end"

@@ -248,12 +248,23 @@ def expire(settings: Settings, env: Environment, *, dry_run: bool = False, yes: 
     repository.delete([prefix(name) + MANIFEST for name in going + abandoned])
     repository.delete([key for name in going + abandoned for key in again.objects.get(name, ())])
     repository.delete([item.key for item in wal])
+    repository.delete(_records_of(repository, env, {item.name for item in wal}))
     temporaries = repository.cleanup(timedelta(hours=env.backup.retention.incomplete_after_hours))
     return dataclasses.replace(
         again.report, dry_run=False, expired=going, abandoned=abandoned, temporaries=temporaries,
         wal_expired=len(wal), wal_bytes=sum(item.size for item in wal),
         wal_first=min((item.name for item in wal), default=None),
         wal_last=max((item.name for item in wal), default=None))
+
+
+def _records_of(repository: Repository, env: Environment, going: set[str]) -> list[str]:
+    """The signed records of WAL files that went (never of one that stays)."""
+    from cuisine_db.backup.wal import records
+
+    if not going:
+        return []
+    return [info.key for info in repository.list(wal_names.env_prefix(env.name))
+            if records.is_claim(info.key) in going]
 
 
 def _expired_wal(repository: Repository, env: Environment, kept: list[BackupEntry]

@@ -1,5 +1,10 @@
 """`wal fetch %f %p`: the restore_command, with prefetching.
 
+Only the copy our signed record names is taken (records.py): the record's signature is checked against the
+pinned keys before its hash is used. A name that has objects but no record we trust — a forged or planted
+segment — is not "no more WAL": it exits 254, so recovery stops with an error instead of replaying it or ending
+quietly before it.
+
 Exit codes follow PostgreSQL's contract: 0 when the file is in place; 1 only when the archive certainly does
 not hold it (the end of the archive, or a history file that was never written); any other failure — storage
 unreachable after retries, a stored copy that does not decrypt or hash to its name, two different copies, a
@@ -14,6 +19,7 @@ following calls only rename their file into place.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -39,6 +45,10 @@ class NotArchived(Exception):
 
 class Duplicate(FailedError):
     """Two different copies under one name: which one is right is a person's call, never ours."""
+
+
+class Forged(FailedError):
+    """Objects under a WAL file's name without a record signed by a trusted key: never replayed."""
 
 
 def retrying(action: Callable[[], T], *, attempts: int = RETRIES, pause: float = 1.0) -> T:
@@ -70,12 +80,58 @@ class _Hashing:
 
 def listing(repository: Repository, env: str, folder: str) -> dict[str, set[str]]:
     """Every file archived in one folder, with the hashes of its stored copies."""
+    return signed_listing(repository, env, folder)[0]
+
+
+def signed_listing(repository: Repository, env: str, folder: str) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
+    """Every file archived in one folder with the hashes of its stored copies, and the record keys of each."""
+    from cuisine_db.backup.wal import records
+
     found: dict[str, set[str]] = {}
+    claims: dict[str, list[str]] = {}
     for info in repository.list(f"{names.env_prefix(env)}{folder}/"):
         parsed = names.parse_key(info.key)
         if parsed is not None:
             found.setdefault(parsed.name, set()).add(parsed.sha256)
-    return found
+            continue
+        claimed = records.is_claim(info.key)
+        if claimed is not None:
+            claims.setdefault(claimed, []).append(info.key)
+    return found, claims
+
+
+def ours(access: WalAccess, repository: Repository, trust: Any, name: str, claims: list[str],
+         copies: set[str]) -> str | None:
+    """The hash our trusted record of `name` names, if it is stored; None when nothing of ours is archived.
+    Forged when there are objects under the name but none we trust, Duplicate when our records disagree."""
+    from cuisine_db.backup.wal import records
+    from cuisine_db.storage import signing
+
+    trusted: set[str] = set()
+    why = []
+    for key in claims:
+        try:
+            data = retrying(functools.partial(repository.get_bytes, key))
+            trusted.add(records.read(data, trust, access.env, name).sha256)
+        except signing.Untrusted as exc:
+            why.append(exc.why)
+        except ObjectMissing:
+            continue
+    if len(trusted) > 1:
+        raise Duplicate(f"{name} has two signed records with different content; recovery stops here rather than "
+                        "guess", hint="see cuisine-db wal status")
+    if trusted:
+        digest = next(iter(trusted))
+        if digest in copies:
+            return digest
+        if not copies:
+            return None  # our record, and its copy not stored yet (a push killed in between): not archived
+    if copies or claims:
+        reason = f" ({why[0]})" if why else ""
+        raise Forged(f"REFUSED: {name} is in the archive only as copies no trusted record names{reason}: "
+                     "recovery stops here rather than replay them",
+                     hint="someone may have written to the repository (docs/security.md); see cuisine-db wal status")
+    return None
 
 
 def download(access: WalAccess, repository: Repository, identities: list[Any], name: str, sha256: str,
@@ -121,25 +177,27 @@ def fetch(access: WalAccess, name: str, destination: Path) -> str:
         return "prefetched"
     repository = access.repository()
     folder = names.folder(name)
-    archived = retrying(lambda: listing(repository, access.env, folder))
-    copies = archived.get(name, set())
-    if not copies:
+    archived, claims = retrying(lambda: signed_listing(repository, access.env, folder))
+    trust = access.trust()
+    digest = ours(access, repository, trust, name, claims.get(name, []), archived.get(name, set()))
+    if digest is None:
         raise NotArchived(name)
-    if len(copies) > 1:
-        raise Duplicate(f"{name} is archived twice with different content ({', '.join(sorted(h[:16] for h in copies))})"
-                        "; recovery stops here rather than guess", hint="see cuisine-db wal status")
+    copies = {digest}
     identities = access.identities()
-    ahead: list[tuple[str, str]] = []
+    ahead: list[tuple[str, set[str], list[str]]] = []
     following: dict[str, set[str]] = {}
+    following_claims: dict[str, list[str]] = {}
     if names.is_segment(name) and access.prefetch > 1:
         later = sorted(n for n in archived if names.is_segment(n) and n > name)
         if len(later) < access.prefetch - 1:
-            following = retrying(lambda: listing(repository, access.env, _next_folder(folder)))
+            following, following_claims = retrying(lambda: signed_listing(repository, access.env,
+                                                                          _next_folder(folder)))
             later += sorted(n for n in following if names.is_segment(n))
         for candidate in later[: access.prefetch - 1]:
             hashes = archived.get(candidate) or following.get(candidate, set())
-            if len(hashes) == 1 and not (cache / candidate).exists():
-                ahead.append((candidate, next(iter(hashes))))
+            records_of = claims.get(candidate) or following_claims.get(candidate, [])
+            if records_of and not (cache / candidate).exists():
+                ahead.append((candidate, hashes, records_of))
     if not ahead:
         download(access, repository, identities, name, next(iter(copies)), destination)
         return "fetched"
@@ -147,18 +205,21 @@ def fetch(access: WalAccess, name: str, destination: Path) -> str:
         cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     with ThreadPoolExecutor(max_workers=access.fetch_threads, thread_name_prefix="wal-fetch") as pool:
         wanted = pool.submit(download, access, repository, identities, name, next(iter(copies)), destination)
-        for candidate, digest in ahead:
-            pool.submit(_prefetch, access, repository, identities, candidate, digest, cache / candidate)
+        for candidate, hashes, records_of in ahead:
+            pool.submit(_prefetch, access, repository, identities, trust, candidate, hashes, records_of,
+                        cache / candidate)
         wanted.result()
     _forget_older(cache, name)
     return "fetched"
 
 
-def _prefetch(access: WalAccess, repository: Repository, identities: list[Any], name: str, digest: str,
-              target: Path) -> None:
+def _prefetch(access: WalAccess, repository: Repository, identities: list[Any], trust: Any, name: str,
+              hashes: set[str], claims: list[str], target: Path) -> None:
     # A segment that cannot be prefetched is fetched again when PostgreSQL asks for it, and fails loudly then.
     with contextlib.suppress(Exception):
-        download(access, repository, identities, name, digest, target)
+        digest = ours(access, repository, trust, name, claims, hashes)
+        if digest is not None:
+            download(access, repository, identities, name, digest, target)
 
 
 def _forget_older(cache: Path, name: str) -> None:
