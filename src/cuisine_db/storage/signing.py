@@ -29,6 +29,48 @@ SIGNING_PUBLIC_FILE = "signing.pub"  # one line: the value to pin in trusted_sig
 SIGNING_PEM_FILE = "signing.pem"  # the same public key as PEM, for openssl
 PREFIX = "ed25519:"
 SIGNATURE_SIZE = 64
+# The DER header of an Ed25519 private key in PKCS#8 (RFC 8410): the 32-byte seed follows it.
+_PKCS8_ED25519 = bytes.fromhex("302e020100300506032b657004220420")
+
+
+def _ed25519() -> Any:
+    """cryptography's Ed25519 in its Rust core, without the Python layers above it: importing those costs ~25 ms
+    of CPU, a fifth of a `wal push` (docs/benchmarks.md). None where this cryptography lays it out otherwise."""
+    try:
+        from cryptography.hazmat.bindings._rust import openssl
+
+        return openssl.ed25519
+    except (ImportError, AttributeError):
+        return None
+
+
+def _private_key(seed: bytes) -> Any:
+    fast = _ed25519()
+    if fast is not None:
+        return fast.from_private_bytes(seed)
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def _public_raw(key: Any) -> bytes:
+    raw: bytes = key.public_key().public_bytes_raw()
+    return raw
+
+
+def _verifies(public_raw: bytes, signature: bytes, body: bytes) -> bool:
+    fast = _ed25519()
+    if fast is None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+        public: Any = Ed25519PublicKey.from_public_bytes(public_raw)
+    else:
+        public = fast.from_public_bytes(public_raw)
+    try:
+        public.verify(signature, body)
+    except Exception:  # InvalidSignature (its module is among the slow imports): never trusted
+        return False
+    return True
 
 
 class Untrusted(Exception):
@@ -91,16 +133,9 @@ class Trust(NamedTuple):
             raise Untrusted("the signature is not an Ed25519 signature")
         if not self.keys:
             raise Untrusted("no signing key is trusted here (backup.trusted_signers is empty)")
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
-        order = sorted(self.keys, key=lambda kid: kid != signer)
-        for kid in order:
-            try:
-                Ed25519PublicKey.from_public_bytes(self.keys[kid]).verify(signature, body)
+        for kid in sorted(self.keys, key=lambda kid: kid != signer):
+            if _verifies(self.keys[kid], signature, body):
                 return kid
-            except InvalidSignature:
-                continue
         if signer is not None and signer not in self.keys:
             raise Untrusted(f"signed by key {signer[:16]}, which is not among the trusted signers")
         raise Untrusted("the signature does not verify against any trusted signer (changed, or an unknown key)")
@@ -129,6 +164,15 @@ def _check_private_file(path: Path) -> None:
 
 def load_signer(text: str, source: str) -> Signer:
     """A PEM (PKCS#8) Ed25519 private key; the text is never echoed."""
+    lines = text.strip().splitlines()
+    if len(lines) >= 3 and lines[0] == "-----BEGIN PRIVATE KEY-----" and lines[-1] == "-----END PRIVATE KEY-----":
+        try:
+            der = base64.b64decode("".join(lines[1:-1]), validate=True)
+        except ValueError:
+            der = b""
+        if len(der) == len(_PKCS8_ED25519) + 32 and der.startswith(_PKCS8_ED25519):
+            key = _private_key(der[len(_PKCS8_ED25519):])
+            return Signer(key, key_id(_public_raw(key)))
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat, load_pem_private_key
 
@@ -157,10 +201,7 @@ class SigningKeys(NamedTuple):
 
 
 def public_of_signer(signer: Signer) -> bytes:
-    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
-
-    raw: bytes = signer.key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return raw
+    return _public_raw(signer.key)
 
 
 def generate(folder: Path) -> SigningKeys:
