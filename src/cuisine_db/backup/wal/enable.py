@@ -213,7 +213,9 @@ def enable(settings: Settings, env: Environment, *, archive_timeout: str | None 
         check_as_server_user(settings, env, os_user)
     else:
         notes.append("the database server runs this command itself: install cuisine-db on it with this "
-                     f"configuration at {settings.config_path}, and run cuisine-db wal check there as its OS user")
+                     f"configuration at {settings.config_path}, give its OS user a signing key for the WAL records "
+                     f"(<state_dir>/{env.name}/{wal_access.WAL_SIGNING_KEY}, or backup.signing_key_env) whose public "
+                     "key is pinned in backup.trusted_signers, and run cuisine-db wal check there as its OS user")
     changes_wanted: dict[str, str | None] = {"archive_mode": "on", "archive_command": command,
                                              "archive_timeout": timeout}
     with connect(settings, env, "wal enable") as conn:
