@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 from backup_fixtures import BACKENDS, S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Server
@@ -650,17 +651,82 @@ def test_two_pushes_of_different_content_for_one_name_cannot_both_win(wal_archiv
 
 
 def test_a_forged_wal_segment_is_refused_by_fetch(wal_archive: WalArchive) -> None:
-    forged_name = "000000010000000000000002"
-    _plant(wal_archive, forged_name, os.urandom(4096))
-    code, data = wal_archive.fetch(forged_name)
-    assert code > 125 and data is None, "a forged segment stops recovery: never replayed, never taken as the end"
+    first, hole, third, beyond = (f"0000000100000000000000{n:02X}" for n in (1, 2, 3, 4))
+    for name in (first, third):
+        wal_archive.segment(name, os.urandom(1 << 16), ready=False)
+        assert wal_archive.run("push", f"pg_wal/{name}").returncode == 0
+    _plant(wal_archive, hole, os.urandom(4096))
+    code, data = wal_archive.fetch(hole)
+    assert code > 125 and data is None, "a forged segment where ours follow stops recovery: never replayed"
     # A record signed by a key nobody trusts, under any claim name, changes nothing.
     settings = wal_archive.settings
     repository = open_repository(settings, settings.env("production"))
     stranger = signing.Signer(Ed25519PrivateKey.generate(), "0" * 16)
     digest = hashlib.sha256(b"x").hexdigest()
-    repository.put_bytes(records.claim_key(stranger, "production", forged_name),
-                         records.make(stranger, "production", forged_name, digest, 1, None))
-    code, data = wal_archive.fetch(forged_name)
+    repository.put_bytes(records.claim_key(stranger, "production", hole),
+                         records.make(stranger, "production", hole, digest, 1, None))
+    code, data = wal_archive.fetch(hole)
     assert code > 125 and data is None
-    assert wal_archive.fetch("000000010000000000000003")[0] == 1, "nothing under a name is still the archive's end"
+    _plant(wal_archive, beyond, os.urandom(4096))
+    assert wal_archive.fetch(beyond) == (1, None), "planted beyond our last file: the archive ends, nothing replayed"
+    assert wal_archive.fetch(third)[0] == 0
+
+
+def _wait_archived(project: PitrProject, name: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with project.connect("development", "postgres") as conn:
+            archived = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
+        if archived and archived[0] and archived[0][:24] >= name:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} was not archived")
+
+
+def _switch(project: PitrProject, value: int) -> str:
+    with project.connect("development", "postgres") as conn:
+        conn.execute("INSERT INTO kept VALUES (%s)", [value])
+        row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_recovery_stops_at_a_forged_segment_rather_than_replaying_it(hostile: PitrProject) -> None:
+    hostile.ok("wal", "enable", "--env", "development", "--restart", "--yes")
+    full = json.loads(hostile.ok("backup", "create", "--env", "development", "--type", "full", "--json").stdout)["name"]
+    hole = _switch(hostile, 7)
+    last = _switch(hostile, 8)
+    _wait_archived(hostile, last)
+    laid = hostile.cli("restore", "database", "--env", "development", "--backup", full, "--yes", "--no-open")
+    assert laid.returncode == 0, laid.stderr
+    settings = hostile.settings
+    repository = open_repository(settings, settings.env("development"))
+    # Our copy and our record moved aside on disk (kept as the server's user wrote them, to be put back).
+    folder = Path(urlparse(hostile.repository).path)
+    mine = [folder / info.key for info in repository.list(wal_names.prefix("development", hole))]
+    assert len(mine) == 2, mine
+    for path in mine:
+        path.rename(path.with_name(path.name + ".aside"))
+    recipients = keys.parse_recipients([hostile.keys.recipient])
+    pipeline.store_bytes(repository, wal_names.key("development", hole, "0" * 64), os.urandom(1 << 20), recipients,
+                         level=1, overwrite=False)
+    stopped = hostile.cli("restore", "apply-logs", "--env", "development")
+    assert stopped.returncode != 0, stopped.stdout
+    assert "254" in stopped.stderr and hole in stopped.stderr, stopped.stderr
+    # Ours back; a forged segment planted just past the archive's end is never replayed: recovery ends at the real
+    # end and every real transaction is there.
+    repository.delete([wal_names.key("development", hole, "0" * 64)])
+    for path in mine:
+        path.with_name(path.name + ".aside").rename(path)
+    archived = sorted(info.key.rsplit("/", 1)[1][:24] for info in repository.list("wal/development/")
+                      if wal_names.parse_key(info.key) is not None and wal_names.is_segment(
+                          info.key.rsplit("/", 1)[1][:24]))
+    beyond = wal_names.segment_name(1, wal_names.segment_number(archived[-1]) + 1)
+    pipeline.store_bytes(repository, wal_names.key("development", beyond, "0" * 64), os.urandom(1 << 20),
+                         recipients, level=1, overwrite=False)
+    laid = hostile.cli("restore", "database", "--env", "development", "--backup", full, "--yes", "--no-open")
+    assert laid.returncode == 0, laid.stderr
+    replayed = hostile.cli("restore", "apply-logs", "--env", "development")
+    assert replayed.returncode == 0, replayed.stderr
+    assert {(7,), (8,), (42,)} <= set(_kept(hostile))
+    repository.delete([wal_names.key("development", beyond, "0" * 64)])

@@ -1,9 +1,10 @@
 """`wal fetch %f %p`: the restore_command, with prefetching.
 
 Only the copy our signed record names is taken (records.py): the record's signature is checked against the
-pinned keys before its hash is used. A name that has objects but no record we trust — a forged or planted
-segment — is not "no more WAL": it exits 254, so recovery stops with an error instead of replaying it or ending
-quietly before it.
+pinned keys before its hash is used. A name that has objects but no record we trust, followed by files we did
+archive, is a hole someone filled: it exits 254, so recovery stops with an error instead of replaying it or
+ending quietly before it. Followed by nothing of ours, it lies beyond the archive's end: exit 1, the archive
+ends there (never replayed, and a planted object cannot block every restore).
 
 Exit codes follow PostgreSQL's contract: 0 when the file is in place; 1 only when the archive certainly does
 not hold it (the end of the archive, or a history file that was never written); any other failure — storage
@@ -101,9 +102,14 @@ def signed_listing(repository: Repository, env: str, folder: str) -> tuple[dict[
 
 
 def ours(access: WalAccess, repository: Repository, trust: Any, name: str, claims: list[str],
-         copies: set[str]) -> str | None:
+         copies: set[str], later_ours: Callable[[], bool] = lambda: True) -> str | None:
     """The hash our trusted record of `name` names, if it is stored; None when nothing of ours is archived.
-    Forged when there are objects under the name but none we trust, Duplicate when our records disagree."""
+
+    Copies under the name that no trusted record names are never taken. Whether they end the archive or stop
+    recovery depends on what follows: when a later file has a record of ours (`later_ours`), this name is a hole
+    someone filled (Forged: 254, recovery stops loudly rather than end early at it); when nothing of ours
+    follows, they are planted beyond the archive's end and the archive simply ends here (None: exit 1), so a
+    planted object cannot hold every restore hostage either. Duplicate when our own records disagree."""
     from cuisine_db.backup.wal import records
     from cuisine_db.storage import signing
 
@@ -126,7 +132,10 @@ def ours(access: WalAccess, repository: Repository, trust: Any, name: str, claim
             return digest
         if not copies:
             return None  # our record, and its copy not stored yet (a push killed in between): not archived
-    if copies or claims:
+        raise Forged(f"REFUSED: {name}'s copy named by our record is gone and only copies no trusted record names "
+                     "are there: recovery stops here rather than replay them",
+                     hint="someone may have written to the repository (docs/security.md); see cuisine-db wal status")
+    if (copies or claims) and later_ours():
         reason = f" ({why[0]})" if why else ""
         raise Forged(f"REFUSED: {name} is in the archive only as copies no trusted record names{reason}: "
                      "recovery stops here rather than replay them",
@@ -179,7 +188,27 @@ def fetch(access: WalAccess, name: str, destination: Path) -> str:
     folder = names.folder(name)
     archived, claims = retrying(lambda: signed_listing(repository, access.env, folder))
     trust = access.trust()
-    digest = ours(access, repository, trust, name, claims.get(name, []), archived.get(name, set()))
+
+    def later_ours() -> bool:
+        """Whether one of the next few files after `name` (this folder, else the next one) has a trusted record."""
+        from cuisine_db.backup.wal import records
+        from cuisine_db.storage import signing
+
+        found = claims
+        after = sorted(n for n in found if n > name)[:3]
+        if not after and names.is_segment(name):
+            found = retrying(lambda: signed_listing(repository, access.env, _next_folder(folder)))[1]
+            after = sorted(found)[:3]
+        for later in after:
+            for key in found[later]:
+                try:
+                    records.read(retrying(functools.partial(repository.get_bytes, key)), trust, access.env, later)
+                    return True
+                except (signing.Untrusted, ObjectMissing):
+                    continue
+        return False
+
+    digest = ours(access, repository, trust, name, claims.get(name, []), archived.get(name, set()), later_ours)
     if digest is None:
         raise NotArchived(name)
     copies = {digest}
