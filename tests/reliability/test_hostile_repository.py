@@ -18,7 +18,7 @@ import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -485,6 +485,33 @@ def test_a_forged_future_latest_is_never_picked_and_status_turns_red(hostile: Pi
     assert refused.returncode == 4, refused.stderr
     assert f"backups/{forged}/manifest.json" in refused.stderr
     _delete(hostile, forged, future)
+
+
+def test_signatures_hold_with_an_s3_repository(tmp_path: Path, age_keys: AgeKeys, s3_server: S3Server) -> None:
+    """The same trust rules on S3 (moto): forged future `latest`, an unknown key, a rolled-back copy, retention."""
+    major = 18 if available(18) is not None else 14
+    project = _project(tmp_path / "s3", major, age_keys, "s3", s3_server)
+    try:
+        real = _logical(project)
+        forged = forge(project, "development", "logical", {"toc.dat": b"x"}, sign="none", stamp="29991231T235959Z")
+        stranger = forge(project, "development", "logical", {"toc.dat": b"x"}, sign="unknown")
+        repository = open_repository(project.settings, project.settings.env("development"))
+        rolled = f"development-logical-{datetime.now(UTC) + timedelta(minutes=1):%Y%m%dT%H%M%S}Z"
+        for info in repository.list(prefix(real)):
+            repository.put_bytes(prefix(rolled) + info.key.rsplit("/", 1)[1], repository.get_bytes(info.key))
+        listed = _listed(project)
+        assert listed[real]["trusted"] is True
+        for name in (forged, stranger, rolled):
+            assert listed[name]["problem"].startswith("untrusted: "), listed[name]
+            refused = _restore(project, name)
+            assert refused.returncode == 4 and f"backups/{name}/manifest.json" in refused.stderr, refused.stderr
+        latest = json.loads(project.ok("backup", "show", "latest", "--env", "development", "--json").stdout)
+        assert latest["manifest"]["name"] == real
+        expired = project.cli("backup", "expire", "--env", "development", "--yes", "--json")
+        assert expired.returncode == 0, expired.stderr
+        assert {real, forged, stranger, rolled} <= {info.key.split("/")[1] for info in repository.list("backups/")}
+    finally:
+        project.destroy()
 
 
 def _delete(project: PitrProject, *folders: str) -> None:
