@@ -58,6 +58,7 @@ class Check:
     def from_json(cls, data: bytes) -> Check | None:
         try:
             body = json.loads(data)
+            body.pop("backup", None)  # the signed body names its backup (catalog.record)
             body["at"] = datetime.fromisoformat(body["at"])
             return cls(**body)
         except (ValueError, KeyError, TypeError):
