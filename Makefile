@@ -56,6 +56,7 @@ help: ## List the targets
 # --- Set-up, demo, tests --------------------------------------------------------------------------
 deps: ## Install the Debian packages of scripts/deps.txt (as root); otherwise say in one line what is missing
 	@bash scripts/deps.sh
+	@bash scripts/dbmate.sh >/dev/null
 install-postgres: $(READY) ## Provision PostgreSQL 14 and 18 builds into the cache
 	@$(call cli,postgres install 14 18)
 
@@ -83,12 +84,12 @@ db-psql: $(READY) ## psql on env
 # --- Database Migrations --------------------------------------------------------------------------
 db-create-migration: $(READY) ## New migration: name=add_user_preferences
 	@$(call cli,migrate create -- $(call v,name))
-db-migrate: $(READY) ## Apply pending migrations to env
-	@$(call cli,migrate up $(ENV_FLAG))
+db-migrate: $(READY) ## Apply pending migrations to env (force=1: past lint errors on a protected env, journaled)
+	@$(call cli,migrate up $(ENV_FLAG) $(call flag01,force,--force))
 db-migrate-status: $(READY) ## Applied, pending and drifted migrations on env
 	@$(call cli,migrate status $(ENV_FLAG))
 db-migrate-lint: $(READY) ## Risky statements (locks, rewrites, data loss) in the migrations
-	@$(call cli,migrate lint)
+	@$(call cli,migrate lint $(ENV_FLAG))
 db-migrate-verify: $(READY) ## Up, down, up on a scratch cluster; compare schemas
 	@$(call cli,migrate verify $(ENV_FLAG))
 db-rollback: $(READY) ## Roll back: steps=1 or version=YYYYMMDDHHMMSS (yes=1 on protected envs)
@@ -148,6 +149,9 @@ db-monitor: $(READY) ## The daily checks; exit 1 on a finding (nagios=1: Nagios 
 	@$(call cli,monitor $(ENV_FLAG) $(call flag01,nagios,--nagios) $(call opt,window,--window))
 db-growth: $(READY) ## Growth per table over time and days until the disk is full: days=N limit=N
 	@$(call cli,growth $(ENV_FLAG) $(call opt,days,--days) $(call opt,limit,--limit))
+.PHONY: db-dashboard
+db-dashboard: $(READY) ## Read-only web dashboard on 127.0.0.1:8080: [port=N] [address=IP (needs dashboard_token_env)]
+	@$(call cli,dashboard $(ENV_FLAG) $(call opt,port,--port) $(call opt,address,--address))
 # Archiving old data (the runbook's Monthly "Archive old data if applicable"): table=, older-than=365d (h, d or w),
 # column= (default started_at for executions, else created_at), batch=N rows per delete transaction, pause=200ms
 # between batches, dry-run=1; restore=1 archive=NAME|latest brings an archive's rows back.

@@ -261,7 +261,7 @@ CREATE TABLE public.schema_migrations (
     version character varying(128) NOT NULL,
     name text,
     checksum text,
-    applied_at timestamp with time zone,
+    applied_at timestamp with time zone DEFAULT clock_timestamp(),
     applied_by text,
     duration_ms integer,
     applied_seq bigint
@@ -575,9 +575,13 @@ ALTER TABLE ONLY public.recipes
 -- PostgreSQL database dump complete
 --
 
--- Applied migrations (production):
---   20250101090000
---   20250101090100
---   20250101090200
---   20250101090300
---   20250101090400
+--
+-- Applied migrations: `dbmate load` and `psql -f` record them as applied
+--
+
+INSERT INTO public.schema_migrations (version) VALUES
+    ('20250101090000'),
+    ('20250101090100'),
+    ('20250101090200'),
+    ('20250101090300'),
+    ('20250101090400');

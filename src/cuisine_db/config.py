@@ -316,13 +316,15 @@ class Environment(BaseModel):
     replica_max_lag_seconds: float = Field(default=30, gt=0, le=86_400)
     replica_max_lag_bytes: int = Field(default=64 * 1024**2, gt=0)
     pooler: PoolerConfig | None = None
+    # The web dashboard (issue 21): off loopback it needs this token, read from the variable named here.
+    dashboard_token_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
 
     def secret_variables(self) -> list[str]:
         """Names of the environment variables this environment reads secrets from."""
         names = [self.password_env, self.backup.s3_access_key_env, self.backup.s3_secret_key_env,
                  self.backup.identity_env, self.backup.signing_key_env,
                  *(ref.password_env for ref in self.roles.values()),
-                 self.pooler.auth_password_env if self.pooler else None]
+                 self.pooler.auth_password_env if self.pooler else None, self.dashboard_token_env]
         return [name for name in names if name]
 
     @property

@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 from conftest import REPO, Project
+from perf_helpers import explain_role
 
 pytestmark = pytest.mark.parametrize("server", [18], indirect=True)
 
@@ -22,6 +23,7 @@ def make(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_a_dollar_parameter_in_db_explain_reaches_the_cli(project: Project) -> None:
     project.cli("migrate", "up", check=True)
+    explain_role(project)  # db-explain runs statements only as its own role
     query = "query=SELECT * FROM recipes WHERE user_id = $1"
     generic = make(project, "db-explain", "env=development", query, "analyze=0")
     assert generic.returncode == 0, generic.stderr

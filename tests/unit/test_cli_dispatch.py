@@ -15,7 +15,8 @@ from cuisine_db.cli import COMMANDS, load
 
 # What `cuisine-db --help` listed before commands were loaded lazily, in its order.
 LISTED = ["psql", "seed", "size", "table-sizes", "connections", "locks", "terminate-query", "monitor", "growth",
-          "slow-queries", "explain", "analyze", "vacuum-analyze", "dr-drill", "env", "postgres", "cluster", "migrate",
+          "slow-queries", "explain", "analyze", "vacuum-analyze", "dr-drill", "dashboard", "env", "postgres", "cluster",
+          "migrate",
           "backup", "restore", "maintenance", "security", "metrics", "archive", "index", "config", "wal", "schedule",
           "replica", "pooler", "incident", "integrity"]
 

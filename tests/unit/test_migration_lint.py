@@ -47,7 +47,7 @@ def test_tables_created_in_the_same_migration_are_exempt(tmp_path: Path) -> None
 
 
 def test_concurrently_inside_a_transaction_is_an_error(tmp_path: Path) -> None:
-    assert "concurrently-in-transaction" in checks(tmp_path, "CREATE INDEX CONCURRENTLY i ON recipes (title);")
+    assert "cannot-run-in-transaction" in checks(tmp_path, "CREATE INDEX CONCURRENTLY i ON recipes (title);")
     assert checks(tmp_path, "CREATE INDEX CONCURRENTLY i ON recipes (title);", " transaction:false") == []
 
 

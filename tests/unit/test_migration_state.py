@@ -41,3 +41,20 @@ def test_a_pending_migration_newer_than_all_applied_is_in_order(tmp_path: Path) 
     b = parse(migration(tmp_path, "20250101000002"))
     states = compare([a, b], [row(a.version, a.checksum, 1)])
     assert states[1].state == "pending" and states[1].out_of_order is False
+
+
+def test_rollback_takes_dbmate_order_and_stops_at_the_version(tmp_path: Path) -> None:
+    from cuisine_db.migrations.runner import _rollback_targets
+
+    files = [parse(migration(tmp_path, v)) for v in ("20250101000001", "20250101000002", "20250101000003")]
+    # Applied 3 before 2 (a late merge): rollback still undoes the highest version first, as dbmate does.
+    applied = [row("20250101000001", None, None), row("20250101000003", None, 2), row("20250101000002", None, 3)]
+    assert [m.version for m in _rollback_targets(files, applied, 1, None)] == ["20250101000003"]
+    assert [m.version for m in _rollback_targets(files, applied, None, "20250101000001")] == [
+        "20250101000003", "20250101000002"]
+    # A version whose file is gone bounds the rollback by version, never widens it to everything.
+    gone = [row("20250101000000", None, 1), *applied]
+    assert [m.version for m in _rollback_targets(files[1:], gone, None, "20250101000001")] == [
+        "20250101000003", "20250101000002"]
+    assert [m.version for m in _rollback_targets(files[1:], gone, None, "20250101000000")] == [
+        "20250101000003", "20250101000002"]

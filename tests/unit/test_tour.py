@@ -46,12 +46,19 @@ def run_tour(folder: Path, failing: str = "false", verbose: bool = False) -> sub
                           timeout=60, check=False)
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def alive(pid: int, grace: float = 5.0) -> bool:
+    """Whether pid still runs once the clean-up's signal had `grace` seconds to land (a zombie is not running)."""
+    deadline = time.monotonic() + grace
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        if state in ("Z", "X"):
+            return False
+        if time.monotonic() >= deadline:
+            return True
+        time.sleep(0.05)
 
 
 def test_a_failing_step_stops_the_tour_shows_why_and_cleans_up(tmp_path: Path) -> None:

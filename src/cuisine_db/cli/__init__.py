@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "analyze": ("indexes", "analyze"),
     "vacuum-analyze": ("indexes", "vacuum_analyze"),
     "dr-drill": ("drill", "dr_drill"),
+    "dashboard": ("dashboard", "dashboard"),
     "env": ("environments", "env_app"),
     "postgres": ("clusters", "postgres_app"),
     "cluster": ("clusters", "cluster_app"),

@@ -15,7 +15,9 @@ from cuisine_db.config import Environment
 from cuisine_db.errors import CuisineDbError, FailedError
 from cuisine_db.migrations import schema_dump
 from cuisine_db.migrations.files import parse
-from cuisine_db.migrations.lint import lint
+from cuisine_db.migrations.lint import errors as lint_errors
+from cuisine_db.migrations.lint import lint_folder
+from cuisine_db.migrations.lint_context import DEFAULT_MAJOR
 from cuisine_db.migrations.verify import VerifyResult
 from cuisine_db.migrations.verify import verify as verify_round_trip
 from cuisine_db.ops.journal import journaled
@@ -30,9 +32,8 @@ LockWaitOption = Annotated[
 
 def _write_schema(env: Environment) -> None:
     s = settings()
-    applied = [state.version for state in migrations.status(s, env) if state.state == "applied"]
     try:
-        path = schema_dump.write(s, env, applied)
+        path = schema_dump.write(s, env)
     except CuisineDbError as exc:
         say(f"[yellow]warning:[/] could not write {s.schema_file}: {exc.message}")
         return
@@ -54,13 +55,20 @@ def _report(result: migrations.RunResult, verb: str, json: bool) -> None:
 
 @app.command("up")
 def up(env: EnvOption = None, dry_run: DryRunOption = False, json: JsonOption = False,
-       lock_wait: LockWaitOption = 600) -> None:
+       lock_wait: LockWaitOption = 600,
+       force: Annotated[bool, typer.Option("--force", help="Apply even with lint errors on a protected env "
+                                                           "(journaled).")] = False) -> None:
     """Apply pending migrations in version order (make db-migrate)."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "migrate", {"dry_run": dry_run}) as entry:
-        result = migrations.migrate(s, chosen, dry_run=dry_run, lock_wait=lock_wait, notify=say)
+    with journaled(s, chosen, "migrate", {"dry_run": dry_run, "force": force}) as entry:
+        result = migrations.migrate(s, chosen, dry_run=dry_run, lock_wait=lock_wait, notify=say, force=force)
         entry.details["applied"] = [step.version for step in result.steps]
+        if force:
+            entry.details["forced_past"] = [f"{f.subject}: {f.check}" for f in lint_errors(result.findings)]
+        waived = [f"{f.subject}: {f.check}" for f in result.findings if f.evidence.startswith("waived (")]
+        if waived:
+            entry.details["waived"] = waived
     _report(result, "would apply" if dry_run else "applied", json)
     if not json:
         total = len(result.steps)
@@ -131,14 +139,20 @@ def status(env: EnvOption = None, json: JsonOption = False) -> None:
 @app.command("lint")
 def lint_files(
     files: Annotated[list[Path] | None, typer.Argument(help="Migration files (default: all in db/migrations).")] = None,
+    env: Annotated[str | None, typer.Option("--env", help="Judge for this environment's PostgreSQL version "
+                                                          f"(default {DEFAULT_MAJOR}, the oldest supported).")] = None,
     json: JsonOption = False,
 ) -> None:
-    """Report risky statements (locks, rewrites, data loss) with PostgreSQL's parser; exit 1 on any finding."""
-    chosen = [parse(path) for path in files] if files else migrations.discover(settings().migrations_dir)
-    findings = [finding for migration in chosen for finding in lint(migration)]
+    """Report risky statements (locks, rewrites, data loss) with PostgreSQL's parser; exit 1 on any unwaived one."""
+    folder = migrations.discover(settings().migrations_dir)
+    chosen = [parse(path) for path in files] if files else folder
+    known = {m.version: m for m in folder} | {m.version: m for m in chosen}
+    major = environment(env).postgres_version if env else DEFAULT_MAJOR
+    findings = lint_folder(list(known.values()), chosen, major=major)
     show_findings(findings, title="migration lint", json=json, clean=f"{len(chosen)} migration(s), no risky statements")
-    if findings:
-        raise FailedError(f"{len(findings)} risky statement(s) in {len({f.subject for f in findings})} place(s)")
+    risky = [finding for finding in findings if finding.severity != "info"]
+    if risky:
+        raise FailedError(f"{len(risky)} risky statement(s) in {len({f.subject for f in risky})} place(s)")
 
 
 @app.command("create")

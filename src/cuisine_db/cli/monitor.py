@@ -136,6 +136,8 @@ def metrics_serve(
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")] = 9187,
     address: Annotated[str, typer.Option("--address", help="Address to listen on (loopback by default).")]
     = "127.0.0.1",
+    replica: Annotated[str | None, typer.Option("--replica", help="Serve this replica's metrics instead of the "
+                                                "primary's (a name db-replicas lists).")] = None,
 ) -> None:
     """Serve the monitoring figures as Prometheus metrics at http://ADDRESS:PORT/metrics until stopped."""
     # prometheus_client is imported only here: every other command starts faster without it.
@@ -144,12 +146,13 @@ def metrics_serve(
     chosen = environment(env)
     if not check_address(address):
         say(f"[yellow]warning:[/] {address} is not loopback: anyone who reaches it can read these metrics")
-    server, thread = serve(settings(), chosen, address, port)
+    server, thread = serve(settings(), chosen, address, port, replica)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     host = f"[{address}]" if ":" in address else address
-    say(f"serving {chosen.name}'s metrics on http://{host}:{port}/metrics (Ctrl-C to stop)")
+    member = f"replica {replica} of {chosen.name}" if replica else chosen.name
+    say(f"serving {member}'s metrics on http://{host}:{port}/metrics (Ctrl-C to stop)")
     stop.wait()
     server.shutdown()
     thread.join(timeout=10)

@@ -242,9 +242,9 @@ class _Checkpoints:
 
 
 def gather(settings: Settings, env: Environment, *, ram: str | None = None, cpus: int | None = None,
-           disk: str | None = None) -> tuple[ServerFacts, list[str]]:
+           disk: str | None = None, conn: psycopg.Connection[Any] | None = None) -> tuple[ServerFacts, list[str]]:
     """The facts for the rules: memory, CPUs and disk (this machine for a local cluster, else as given) and the
-    server's settings and evidence."""
+    server's settings and evidence (read on `conn` when given: the dashboard's monitoring session)."""
     if disk is not None and disk not in ("ssd", "hdd"):
         raise UsageError(f"disk={disk!r}: choose ssd or hdd")
     assumptions: list[str] = []
@@ -266,8 +266,10 @@ def gather(settings: Settings, env: Environment, *, ram: str | None = None, cpus
         disk_source = "given"
     assumptions.append(f"RAM {size_text(ram_bytes)}: {ram_source}; disk {disk}: {disk_source}; "
                        f"CPUs: {cpus if cpus is not None else 'unknown (give cpus=N for parallel settings)'}")
-    with connect(settings, env, "recommend-config") as conn:
-        facts = _read(conn, ram_bytes, ram_source, cpus, disk, disk_source)
+    if conn is not None:
+        return _read(conn, ram_bytes, ram_source, cpus, disk, disk_source), assumptions
+    with connect(settings, env, "recommend-config") as own:
+        facts = _read(own, ram_bytes, ram_source, cpus, disk, disk_source)
     return facts, assumptions
 
 

@@ -18,8 +18,15 @@ from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.findings import Finding
-from cuisine_db.migrations.files import MigrationFile, Section, check_version, discover, refuse_empty
-from cuisine_db.migrations.lint import lint
+from cuisine_db.migrations.files import (
+    MigrationFile,
+    Section,
+    check_version,
+    discover,
+    refuse_empty,
+    refuse_problems,
+)
+from cuisine_db.migrations.lint_gate import check_pending
 from cuisine_db.migrations.split import statements
 from cuisine_db.migrations.state import AppliedRow, MigrationState, compare, read_applied
 from cuisine_db.postgres import connect
@@ -210,7 +217,7 @@ def status(settings: Settings, env: Environment) -> list[MigrationState]:
 
 
 def migrate(settings: Settings, env: Environment, *, dry_run: bool = False, lock_wait: float = 600,
-            notify: Notify = _quiet) -> RunResult:
+            notify: Notify = _quiet, force: bool = False) -> RunResult:
     """Apply every pending migration in version order, each in its own transaction unless it opts out."""
     files = discover(settings.migrations_dir)
     by_version = {migration.version: migration for migration in files}
@@ -219,11 +226,10 @@ def migrate(settings: Settings, env: Environment, *, dry_run: bool = False, lock
         states = compare(files, read_applied(conn))
         _refuse_drift(states, by_version)
         pending = [by_version[state.version] for state in states if state.state == "pending"]
+        refuse_problems(pending)
         refuse_empty(pending)
-        # Risky statements are reported before anything runs, so the operator sees them first.
-        findings = [finding for migration in pending for finding in lint(migration)]
-        for finding in findings:
-            notify(f"{finding.severity}: {finding.subject}: {finding.evidence} (fix: {finding.fix})")
+        # Risky statements are reported before anything runs; unwaived errors stop a protected environment.
+        findings = check_pending(files, pending, conn.info.server_version, env, force=force, notify=notify)
         def record(migration: MigrationFile, duration_ms: int) -> None:
             conn.execute(sql.load("migrations/record"), {
                 "version": migration.version, "name": migration.name, "checksum": migration.checksum,
@@ -252,46 +258,56 @@ def _run_sections(
     return results
 
 
-def _rollback_targets(applied: list[AppliedRow], steps: int | None, version: str | None) -> list[AppliedRow]:
-    newest_first = list(reversed(applied))
+def _rollback_targets(files: list[MigrationFile], applied: list[AppliedRow], steps: int | None,
+                      version: str | None) -> list[MigrationFile]:
+    """What rollback undoes, in the order it undoes them: dbmate's choice, repeated.
+
+    dbmate rolls back the applied migration whose file sorts last by name (for timestamped names, the highest
+    version), whenever it was applied; both tools therefore agree on the same data. Rows whose file is gone are
+    not candidates.
+    """
+    versions = {row.version for row in applied}
+    newest_first = [migration for migration in reversed(files) if migration.version in versions]
     if version is not None:
-        check_version(version)
-        if version not in {row.version for row in applied}:
+        if version not in versions:
             raise UsageError(f"migration {version} is not applied; nothing to roll back to",
                              hint="see applied versions with: cuisine-db migrate status")
-        return [row for row in newest_first if row.version > version]
+        kept = next((index for index, migration in enumerate(newest_first) if migration.version == version), None)
+        if kept is None:  # V is applied but its file is gone: undo the ones whose version sorts after it
+            return [migration for migration in newest_first if migration.version.encode() > version.encode()]
+        return newest_first[:kept]
     if steps is None or steps < 1:
         raise UsageError("steps must be a positive number", hint="e.g. steps=1")
-    if steps > len(applied):
-        raise UsageError(f"cannot roll back {steps} migrations: only {len(applied)} applied")
+    if steps > len(newest_first):
+        raise UsageError(f"cannot roll back {steps} migrations: only {len(newest_first)} applied")
     return newest_first[:steps]
 
 
 def rollback(settings: Settings, env: Environment, *, steps: int | None = None, version: str | None = None,
              dry_run: bool = False, lock_wait: float = 600, notify: Notify = _quiet) -> RunResult:
-    """Undo applied migrations newest-applied first: the last `steps`, or every one newer than `version`."""
+    """Undo applied migrations as dbmate would, the one sorting last first: the last `steps`, or every one
+    after `version`."""
     if (steps is None) == (version is None):
-        raise UsageError("give either steps=N or version=YYYYMMDDHHMMSS")
+        raise UsageError("give either steps=N or version=VERSION")
     if version is not None:
         check_version(version)
-    files = {migration.version: migration for migration in discover(settings.migrations_dir)}
+    files = discover(settings.migrations_dir)
+    by_version = {migration.version: migration for migration in files}
     with connect(settings, env, "rollback") as conn, runner_lock(conn, lock_wait, notify):
         _prepare(conn)
         applied = read_applied(conn)
-        targets = _rollback_targets(applied, steps, version)
-        _refuse_drift(compare(list(files.values()), [r for r in applied if r.version in files]), files)
-        for row in targets:
-            migration = files.get(row.version)
-            if migration is None:
-                raise RefusedError(f"cannot roll back {row.version}: its file is missing",
-                                   hint="restore the file from version control")
+        # A row whose file is gone is not a candidate, as in dbmate; an edited file is refused as in migrate.
+        _refuse_drift(compare(files, [row for row in applied if row.version in by_version]), by_version)
+        chosen = _rollback_targets(files, applied, steps, version)
+        refuse_problems(chosen)
+        for migration in chosen:
             if not migration.down.sql.strip():
                 raise RefusedError(f"cannot roll back {migration.path.name}: its down section is empty",
                                    hint="write a '-- migrate:down' section first")
+
         def forget(migration: MigrationFile, _: int) -> None:
             conn.execute(sql.load("migrations/forget"), {"version": migration.version})
 
-        chosen = [files[row.version] for row in targets]
         results = _run_sections(conn, env, "down", chosen, forget, dry_run, notify)
         return RunResult(env.name, results, _invalid_indexes(conn))
 

@@ -6,6 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.postgres import binaries, client_environ, connect
 from cuisine_db.postgres.runner import run
@@ -34,10 +35,21 @@ def normalise(text: str) -> str:
     return "\n".join(kept).strip() + "\n"
 
 
-def write(settings: Settings, env: Environment, applied: list[str]) -> Path:
-    """Write db/schema.sql atomically, with the applied versions listed at the end as dbmate does."""
-    text = dump(settings, env)
-    text += "\n-- Applied migrations (" + env.name + "):\n" + "".join(f"--   {v}\n" for v in applied)
+def applied_inserts(settings: Settings, env: Environment) -> str:
+    """The applied versions as the INSERT that `dbmate load` runs: every row, in byte order, schema-qualified
+    (pg_dump's output empties search_path)."""
+    with connect(settings, env, "schema dump") as conn:
+        rows = conn.execute(sql.load("migrations/dump_versions")).fetchall()
+    text = "\n--\n-- Applied migrations: `dbmate load` and `psql -f` record them as applied\n--\n\n"
+    if rows:
+        text += f"INSERT INTO {rows[0][0]} (version) VALUES\n    " + ",\n    ".join(f"({row[1]})" for row in rows)
+        text += ";\n"
+    return text
+
+
+def write(settings: Settings, env: Environment) -> Path:
+    """Write db/schema.sql atomically: the schema, then the applied versions as dbmate writes them."""
+    text = dump(settings, env) + applied_inserts(settings, env)
     target = settings.schema_file
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".schema-", suffix=".sql")

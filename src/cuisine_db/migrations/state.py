@@ -39,31 +39,47 @@ class MigrationState:
     out_of_order: bool = False
 
 
+_RECORDED = {"name", "checksum", "applied_at", "applied_by", "duration_ms", "applied_seq"}
+
+
 def read_applied(conn: psycopg.Connection[Any]) -> list[AppliedRow]:
-    """Applied migrations in applied order; none when the table does not exist yet."""
-    present = conn.execute(sql.load("migrations/table_exists")).fetchone()
-    if not present or not present[0]:
+    """Applied migrations in version order; none when the table does not exist yet.
+
+    A table dbmate created has only `version` until cuisine-db first writes to it; it is read as it is (a
+    read-only status must not alter it), with the other fields empty.
+    """
+    row = conn.execute(sql.load("migrations/columns")).fetchone()
+    columns = set(row[0]) if row else set()
+    if "version" not in columns:
         return []
+    query = "migrations/applied" if columns >= _RECORDED else "migrations/applied_versions"
     with conn.cursor(row_factory=class_row(AppliedRow)) as cur:
-        return cur.execute(sql.load("migrations/applied")).fetchall()
+        return cur.execute(sql.load(query)).fetchall()
+
+
+def _order(file_name: str) -> bytes:
+    # dbmate orders migrations by file name, byte by byte: applying, listing and choosing what to roll back.
+    return file_name.encode()
 
 
 def compare(files: list[MigrationFile], applied: list[AppliedRow]) -> list[MigrationState]:
-    """Every migration known to either side, in version order."""
+    """Every migration known to either side, in dbmate's order (file names; a missing file by its version)."""
     by_version = {row.version: row for row in applied}
-    newest_applied = max(by_version, default="")
-    states: list[MigrationState] = []
+    names = {migration.version: migration.path.name for migration in files}
+    newest_applied = max((_order(names.get(version, version)) for version in by_version), default=b"")
+    states: list[tuple[bytes, MigrationState]] = []
     for migration in files:
+        key = _order(migration.path.name)
         row = by_version.pop(migration.version, None)
         if row is None:
-            states.append(MigrationState(migration.version, migration.name, "pending",
-                                         out_of_order=migration.version < newest_applied))
+            states.append((key, MigrationState(migration.version, migration.name, "pending",
+                                               out_of_order=key < newest_applied)))
             continue
         # Rows dbmate wrote carry no checksum; they cannot drift until one is recorded.
         drifted = row.checksum is not None and row.checksum != migration.checksum
-        states.append(MigrationState(migration.version, migration.name, "drifted" if drifted else "applied",
-                                     row.applied_at, row.applied_by, row.duration_ms))
+        states.append((key, MigrationState(migration.version, migration.name, "drifted" if drifted else "applied",
+                                           row.applied_at, row.applied_by, row.duration_ms)))
     for row in by_version.values():
-        states.append(MigrationState(row.version, row.name or "?", "missing",
-                                     row.applied_at, row.applied_by, row.duration_ms))
-    return sorted(states, key=lambda state: state.version)
+        states.append((_order(row.version), MigrationState(row.version, row.name or "?", "missing",
+                                                           row.applied_at, row.applied_by, row.duration_ms)))
+    return [state for _, state in sorted(states, key=lambda pair: pair[0])]

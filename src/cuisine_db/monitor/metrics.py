@@ -1,4 +1,8 @@
-"""The monitoring figures as Prometheus metrics (`cuisine-db metrics serve`), read afresh at every scrape."""
+"""The monitoring figures as Prometheus metrics (`cuisine-db metrics serve`), read afresh at every scrape.
+
+db-monitor's figures (`figures.py`) and the server's statistics (`server_stats.py`, turned into families by
+`metric_families.py`) are read on one kept connection, to the primary or to one replica (`member`).
+"""
 
 from __future__ import annotations
 
@@ -11,44 +15,47 @@ from typing import Any
 
 import psycopg
 from prometheus_client import CollectorRegistry, start_http_server
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.session import set_timeouts
-from cuisine_db.diagnose.sizes import read_table_sizes
 from cuisine_db.errors import CuisineDbError, UsageError
 from cuisine_db.monitor import growth
 from cuisine_db.monitor.checks import evaluate
 from cuisine_db.monitor.figures import Figures, gather, read_counters
+from cuisine_db.monitor.metric_families import PREFIX, families
+from cuisine_db.monitor.metric_families import counter as _counter
+from cuisine_db.monitor.metric_families import gauge as _gauge
+from cuisine_db.monitor.server_stats import TABLE_SERIES_LIMIT, read_largest_tables, read_server_stats
 from cuisine_db.monitor.store import Store, store_path
 from cuisine_db.postgres import connect
+from cuisine_db.postgres.target import Target
+from cuisine_db.replicas.members import find as find_replica
 
-PREFIX = "cuisine_db"
+__all__ = ["PREFIX", "ServerCollector", "check_address", "serve"]
+
 _STATUS = {"ok": 0, "warning": 1, "critical": 2}
-
-
-def _gauge(name: str, doc: str, value: float | None = None, labels: list[str] | None = None) -> GaugeMetricFamily:
-    return GaugeMetricFamily(f"{PREFIX}_{name}", doc, value=value, labels=labels)
-
-
-def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
-    return CounterMetricFamily(f"{PREFIX}_{name}", doc, value=value)
 
 
 class ServerCollector(Collector):
     """Collects at scrape time on one kept connection, reopened after any failure; `up` says whether it worked."""
 
-    def __init__(self, settings: Settings, env: Environment, table_limit: int = 20) -> None:
+    def __init__(self, settings: Settings, env: Environment, table_limit: int = 20, target: Target | None = None,
+                 table_series_limit: int = TABLE_SERIES_LIMIT) -> None:
         self.settings = settings
         self.env = env
-        self.table_limit = table_limit
+        self.table_limit = table_limit  # the largest tables' sizes and bloat (each estimate reads pg_stats)
+        self.table_series_limit = table_series_limit  # per-table statistics: one cheap pass, bounded
+        self.target = target
+        self.member = target.name if target is not None else "primary"
         self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
-            self._conn = connect(self.settings, self.env, "metrics", start=False, purpose="monitoring")
+            self._conn = connect(self.settings, self.env, "metrics", start=False, purpose="monitoring",
+                                 target=self.target)
             set_timeouts(self._conn)
         return self._conn
 
@@ -58,7 +65,8 @@ class ServerCollector(Collector):
             try:
                 conn = self._connection()
                 figures = gather(self.settings, conn, self.env, read_counters(conn), None)
-                tables = read_table_sizes(conn, self.table_limit)
+                tables = read_largest_tables(conn, self.table_limit)
+                stats = read_server_stats(conn, self.table_series_limit)
             except (psycopg.Error, CuisineDbError):
                 if self._conn is not None:
                     self._conn.close()
@@ -69,22 +77,21 @@ class ServerCollector(Collector):
         yield from self._figures(figures)
         table_size = _gauge("table_size_bytes", "Total size of the largest tables (heap, indexes, TOAST)",
                             labels=["schema", "table"])
-        dead = _gauge("table_dead_rows", "Dead rows of the largest tables", labels=["schema", "table"])
         bloat = _gauge("table_bloat_bytes", "Estimated heap bloat of the largest tables", labels=["schema", "table"])
         for table in tables:
             labels = [table.schema, table.table_name]
             table_size.add_metric(labels, table.total_bytes)
-            dead.add_metric(labels, table.dead_rows)
             if table.bloat_bytes is not None:
                 bloat.add_metric(labels, table.bloat_bytes)
-        yield from (table_size, dead, bloat)
+        yield from (table_size, bloat)
+        yield from families(stats)
         yield _gauge("scrape_duration_seconds", "Time this scrape took", time.monotonic() - started)
 
     def _figures(self, f: Figures) -> Iterator[Metric]:
         u = f.connections
-        info = _gauge("info", "The environment and server this endpoint reads", labels=["env", "database",
-                                                                                        "server_version"])
-        info.add_metric([self.env.name, f.counters.database, str(f.server_version)], 1)
+        info = _gauge("info", "The environment, member (primary or a replica's name) and server this endpoint reads",
+                      labels=["env", "member", "database", "server_version"])
+        info.add_metric([self.env.name, self.member, f.counters.database, str(f.server_version)], 1)
         yield info
         yield _gauge("max_connections", "max_connections", u.max_connections)
         yield _gauge("connections_available", "Slots for ordinary roles (max_connections minus reserved)",
@@ -112,7 +119,9 @@ class ServerCollector(Collector):
         yield _counter("blocks_read", "Blocks read from disk or the OS cache", c.blks_read)
         yield _counter("temp_bytes", "Bytes written to temporary files", c.temp_bytes)
         if f.cache_hit_ratio is not None:
-            yield _gauge("cache_hit_ratio", "Share of block reads found in shared buffers", f.cache_hit_ratio)
+            yield _gauge("cache_hit_ratio", "Share of block reads found in shared buffers since the statistics were "
+                         "reset (a recent ratio: rate() of database_blocks_hit and database_blocks_read)",
+                         f.cache_hit_ratio)
         yield _gauge("database_size_bytes", "Size of the database", f.database_bytes)
         if f.filesystem is not None:
             yield _gauge("filesystem_size_bytes", "Size of the data directory's filesystem", f.filesystem.total_bytes)
@@ -144,13 +153,20 @@ class ServerCollector(Collector):
         yield _counter("archiver_archived", "WAL segments archived", f.archiver.archived_count)
         yield _counter("archiver_failed", "Failed WAL archive attempts", f.archiver.failed_count)
         yield _gauge("archiver_failing", "1 when the last archive attempt failed", int(f.archiver.failing))
+        if f.archiver.last_archived_seconds is not None:
+            yield _gauge("archiver_last_archived_age_seconds", "Seconds since a WAL segment was last archived",
+                         f.archiver.last_archived_seconds)
+        if f.archiver.last_failed_seconds is not None:
+            yield _gauge("archiver_last_failed_age_seconds", "Seconds since an archive attempt last failed",
+                         f.archiver.last_failed_seconds)
         store = Store(store_path(self.settings, self.env))
         snapshots = store.snapshots(time.time() - 30 * growth.DAY)
         free = growth.free_bytes(snapshots[-1], self.env) if snapshots else None
         forecast = growth.forecast([(s.taken_at, s.database_bytes) for s in snapshots], free)
         if forecast.days_until_full is not None:
-            yield _gauge("days_until_disk_full", "Days until the disk is full at the recent growth rate",
-                         forecast.days_until_full)
+            # In seconds, Prometheus' base unit (promtool refuses "days"); the alert rules and dashboard divide.
+            yield _gauge("disk_full_in_seconds", "Seconds until the disk is full at the recent growth rate",
+                         forecast.days_until_full * growth.DAY)
         checks, _ = evaluate(f, forecast, self.env.monitoring)
         status = _gauge("check_status", "db-monitor's verdict per check: 0 ok, 1 warning, 2 critical",
                         labels=["check"])
@@ -167,10 +183,13 @@ def check_address(address: str) -> bool:
         raise UsageError(f"{address!r} is not an IP address", hint="e.g. 127.0.0.1 (the default) or ::1") from None
 
 
-def serve(settings: Settings, env: Environment, address: str, port: int) -> tuple[Any, threading.Thread]:
-    """Start the HTTP endpoint in a background thread; returns the server (to shut down) and its thread."""
+def serve(settings: Settings, env: Environment, address: str, port: int,
+          replica: str | None = None) -> tuple[Any, threading.Thread]:
+    """Start the HTTP endpoint in a background thread (for the primary, or the replica named `replica`); returns
+    the server (to shut down) and its thread."""
+    target = find_replica(settings, env, replica).target if replica is not None else None
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(ServerCollector(settings, env))
+    registry.register(ServerCollector(settings, env, target=target))
     try:
         return start_http_server(port, addr=address, registry=registry)
     except OSError as exc:

@@ -25,6 +25,8 @@ VARIANTS.update({
     "performance/checkpoints": [(170000, "performance/checkpoints_pg17"), (0, "performance/checkpoints")],
     "performance/index_inventory": [(160000, "performance/index_inventory_pg16"), (0, "performance/index_inventory")],
 })
+# Metrics (issue 20): PostgreSQL 17 moved the checkpoint counters from pg_stat_bgwriter to pg_stat_checkpointer.
+VARIANTS["monitor/checkpointer"] = [(170000, "monitor/checkpointer_pg17"), (0, "monitor/checkpointer")]
 
 
 @cache

@@ -1,4 +1,4 @@
--- Applied migrations in the order they were applied (rows dbmate applied, without a sequence, first by version).
+-- Applied migrations in version order, with what cuisine-db records beyond the version (NULL where dbmate wrote the row).
 SELECT version::text AS version, name, checksum, applied_at, applied_by, duration_ms, applied_seq
 FROM schema_migrations
-ORDER BY applied_seq NULLS FIRST, version
+ORDER BY version COLLATE "C"

@@ -1,0 +1,7 @@
+-- migrate:up
+-- expect: warning
+-- rules: drops-data
+-- why: TRUNCATE empties the named table
+TRUNCATE orders;
+
+-- migrate:down

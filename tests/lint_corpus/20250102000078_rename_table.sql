@@ -1,0 +1,7 @@
+-- migrate:up
+-- expect: warning
+-- rules: rename-breaks-running-code
+-- why: running code still asks for the old name
+ALTER TABLE orders RENAME TO purchases;
+
+-- migrate:down
