@@ -200,8 +200,8 @@ db-backup: $(READY) ## Back up env: type=full|incremental (the cluster, PITR bas
 	@$(call cli,backup create $(ENV_FLAG) --type $(call v,type) $(call opt,tables,--tables) $(REPLICA_FLAG) $(call opt,from,--from))
 db-backups: $(READY) ## env's backups: name, type, size, duration, last verification and test restore
 	@$(call cli,backup list $(ENV_FLAG))
-db-restore: $(READY) ## Full restore of env from backup=NAME|latest (protected: maintenance mode and yes=1) [open=0|1]
-	@$(call cli,restore database $(ENV_FLAG) --backup $(call v,backup) $(YES_FLAG) $(call flag01,analyze,,--no-analyze) $(OPEN_FLAG))
+db-restore: $(READY) ## Full restore of env from backup=NAME|latest (protected: maintenance mode and yes=1) [open=0|1] [trust_unsigned=1]
+	@$(call cli,restore database $(ENV_FLAG) --backup $(call v,backup) $(YES_FLAG) $(call flag01,analyze,,--no-analyze) $(OPEN_FLAG) $(call flag01,trust_unsigned,--trust-unsigned))
 db-restore-tables: $(READY) ## Restore tables=a,b of env from backup=NAME|latest in one transaction [target=|lsn=|xid= [inclusive=0]]
 	@$(call cli,restore tables $(ENV_FLAG) --backup $(call v,backup) --tables $(call v,tables) $(TARGET_FLAGS) $(YES_FLAG))
 db-verify-backup: $(READY) ## Checksums, decryption and pg_restore --list of backup=NAME; recorded in the catalog

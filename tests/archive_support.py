@@ -22,7 +22,7 @@ def archived_lines(project: BackupProject, env: str = "production") -> dict[str,
     repository = open_repository(settings, chosen)
     identities = age_keys.identities(settings, [chosen])
     found = {}
-    for entry in catalog.scan(repository, env=env):
+    for entry in catalog.trusted_scan(settings, chosen, repository):
         if entry.manifest is None:
             continue
         item = next(o for o in entry.manifest.objects if o.file == "rows.copy")

@@ -26,6 +26,7 @@ from conftest import CLI, REPO, Server
 from cuisine_db.config import Settings, load_settings
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.ports import free_port
+from cuisine_db.storage import signing
 
 
 @dataclass
@@ -210,6 +211,7 @@ def make_wal_archive(root: Path, keys: AgeKeys, *, backend: str = "file", s3: S3
                       f"[environments.production.wal]\n{extra}"
                       f"[environments.production.backup]\n{storage}recipients = [\"{keys.recipient}\"]\n"
                       f'identity_file = "{keys.identity_file}"\n')
+    signing.generate(root / ".cuisine" / "keys")  # what `backup keygen` makes: WAL records are signed with it
     pg_wal = root / "data" / "pg_wal"
     (pg_wal / "archive_status").mkdir(parents=True)
     (root / "home").mkdir()

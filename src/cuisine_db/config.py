@@ -131,6 +131,13 @@ class BackupConfig(BaseModel):
     # The private identity, needed only where restores and verification run: a 0600 file or a variable.
     identity_file: Path | None = None
     identity_env: str | None = None
+    # The Ed25519 key that signs manifests, records and WAL (storage/signing.py), needed only where backups are
+    # taken: a 0600 PEM file or a variable. Default: <state_dir>/keys/signing.key (cuisine-db backup keygen).
+    signing_key_file: Path | None = None
+    signing_key_env: str | None = None
+    # Public keys (ed25519:<base64>) whose signatures are trusted; several for rotation. Default: the one in
+    # <state_dir>/keys/signing.pub. Anything in the repository not signed by one of them is never used.
+    trusted_signers: list[str] = Field(default_factory=list)
     jobs: int = Field(default=2, ge=1, le=64)
     # zstd level: 1 compresses about twice as fast as 3 for about 10% more bytes (docs/benchmarks.md).
     compress_level: int = Field(default=1, ge=1, le=19)
@@ -139,7 +146,7 @@ class BackupConfig(BaseModel):
     restore_maintenance_work_mem: str = Field(default="256MB", pattern=r"^[1-9][0-9]{0,6}(kB|MB|GB)$")
     retention: Retention = Field(default_factory=Retention)
 
-    @field_validator("s3_access_key_env", "s3_secret_key_env", "identity_env")
+    @field_validator("s3_access_key_env", "s3_secret_key_env", "identity_env", "signing_key_env")
     @classmethod
     def _variables(cls, value: str | None) -> str | None:
         return _variable_name(value)
@@ -150,6 +157,14 @@ class BackupConfig(BaseModel):
         for recipient in value:
             if not re.match(r"^age1[02-9ac-hj-np-z]{58}$", recipient):
                 raise ValueError(f"{recipient[:12]!r}... is not an age public key (age1...)")
+        return value
+
+    @field_validator("trusted_signers")
+    @classmethod
+    def _signers(cls, value: list[str]) -> list[str]:
+        for signer in value:
+            if not re.match(r"^ed25519:[A-Za-z0-9+/]{43}=$", signer):
+                raise ValueError(f"{signer[:20]!r}... is not a signing public key (ed25519:<base64>)")
         return value
 
     @field_validator("repository")
@@ -307,7 +322,8 @@ class Environment(BaseModel):
     def secret_variables(self) -> list[str]:
         """Names of the environment variables this environment reads secrets from."""
         names = [self.password_env, self.backup.s3_access_key_env, self.backup.s3_secret_key_env,
-                 self.backup.identity_env, *(ref.password_env for ref in self.roles.values()),
+                 self.backup.identity_env, self.backup.signing_key_env,
+                 *(ref.password_env for ref in self.roles.values()),
                  self.pooler.auth_password_env if self.pooler else None, self.dashboard_token_env]
         return [name for name in names if name]
 

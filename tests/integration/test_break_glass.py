@@ -34,6 +34,7 @@ def test_the_break_glass_commands_restore_a_backup_by_hand(bproject: BackupProje
     build = binaries.find(14, bproject.settings.cache_dir)
     environ = {**os.environ, "BACKUP": str(bproject.root / "repository" / "backups" / name),
                "IDENTITY": str(bproject.keys.identity_file), "TARGET": target, "PG_BIN": str(build.bindir),
+               "SIGNER": str(bproject.root / ".cuisine" / "keys" / "signing.pem"),
                "PGHOST": "127.0.0.1", "PGPORT": str(bproject.server.port), "PGUSER": "cuisine",
                "PGPASSFILE": str(bproject.server.passfile), "PGDATABASE": "postgres"}
     result = subprocess.run(["bash", "-c", doc_commands()], env=environ, capture_output=True, text=True,

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pyrage
 import pytest
 from conftest import CLI, REPO
 
@@ -200,6 +201,9 @@ def test_an_incident_is_copied_to_every_repository_and_survives_the_host(tmp_pat
     place = Place(tmp_path)
     monkeypatch.setenv(S3_KEY_VAR, "test")
     monkeypatch.setenv(S3_SECRET_VAR, S3_SECRET)
+    assert place.cli("backup", "keygen").returncode == 0
+    kept = tmp_path / "off-host"  # the operator's copy of the age key and the signing public key, kept elsewhere
+    shutil.copytree(tmp_path / ".cuisine" / "keys", kept)
     created = place.make("incident-create", "severity=2", "description=Disk failing on the primary")
     assert created.returncode == 0, created.stderr
     incident_id = created.stdout.strip()
@@ -210,11 +214,31 @@ def test_an_incident_is_copied_to_every_repository_and_survives_the_host(tmp_pat
     local = tmp_path / "repository" / "incidents" / incident_id
     s3 = s3_server.client()
 
-    def in_s3(name: str) -> str:
-        body: bytes = s3.get_object(Bucket=bucket, Key=f"cuisine/incidents/{incident_id}/{name}")["Body"].read()
-        return body.decode()
+    identity = pyrage.x25519.Identity.from_str((kept / "backup.key").read_text().splitlines()[-1])
 
-    for read in ((lambda name: (local / name).read_text()), in_s3):
+    def opened(name: str, encrypted: bytes, signature: bytes) -> str:
+        """Decrypted with the age key and checked with openssl against the signing key, as by hand."""
+        plain = pyrage.decrypt(encrypted, [identity])
+        (tmp_path / "body").write_bytes(plain)
+        (tmp_path / "sig").write_bytes(signature)
+        checked = subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(kept / "signing.pem"),
+                                  "-rawin", "-in", str(tmp_path / "body"), "-sigfile", str(tmp_path / "sig")],
+                                 capture_output=True, check=False)
+        assert checked.returncode == 0, f"{name}: {checked.stderr!r}"
+        return plain.decode()
+
+    def in_s3(name: str) -> str:
+        def get(key: str) -> bytes:
+            body: bytes = s3.get_object(Bucket=bucket, Key=f"cuisine/incidents/{incident_id}/{key}")["Body"].read()
+            return body
+
+        return opened(name, get(name + ".age"), get(name + ".sig"))
+
+    def in_folder(name: str) -> str:
+        assert not (local / name).exists(), "no plain copy in the repository"
+        return opened(name, (local / f"{name}.age").read_bytes(), (local / f"{name}.sig").read_bytes())
+
+    for read in (in_folder, in_s3):
         record = json.loads(read("incident.json"))
         assert (record["status"], record["description"], record["resolution"]) == \
             ("resolved", "Disk failing on the primary", "replaced the disk")

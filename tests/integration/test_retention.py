@@ -19,11 +19,16 @@ from cuisine_db.backup.retention import ExpireReport
 from cuisine_db.backup.retention import expire as run_expire
 from cuisine_db.config import load_settings
 from cuisine_db.errors import RefusedError
-from cuisine_db.storage import LocalRepository, Repository
+from cuisine_db.storage import LocalRepository, Repository, signing
 from cuisine_db.storage.s3 import S3Location, S3Repository
 
 
-def fake_backup(repository: Repository, at: datetime, *, complete: bool = True) -> str:
+def signer_of(root: Path) -> signing.Signer:
+    """The project's default signing key (what `backup keygen` makes): fake backups are signed like real ones."""
+    return signing.signer_from_file(signing.generate(root / ".cuisine" / "keys").key_file)
+
+
+def fake_backup(repository: Repository, at: datetime, signer: signing.Signer, *, complete: bool = True) -> str:
     name = f"production-logical-{at.strftime('%Y%m%dT%H%M%SZ')}"
     if not complete:
         repository.put_bytes(prefix(name) + "1.dat.zst.age", b"rows")
@@ -34,7 +39,9 @@ def fake_backup(repository: Repository, at: datetime, *, complete: bool = True) 
             started_at=at, finished_at=at + timedelta(minutes=3), tool={"pg_dump": "14.23"}, dump={},
             encryption={}, compression={}, tables=(),
             objects=(ObjectEntry("1.dat.zst.age", "1.dat", 4, "0" * 64, 4),))
-        repository.put_bytes(prefix(name) + "manifest.json", manifest.to_json())
+        body = manifest.to_json()
+        repository.put_bytes(prefix(name) + "manifest.sig", signer.sign(body))
+        repository.put_bytes(prefix(name) + "manifest.json", body)
     return name
 
 
@@ -68,9 +75,10 @@ def test_400_days_of_daily_backups_leave_exactly_the_gfs_set(backend: str, tmp_p
     now = datetime.now(UTC)
     today = now.date()
     days = [today - timedelta(days=n) for n in range(400)]
-    names = {fake_backup(repository, datetime.combine(day, time(1), UTC)): day for day in days}
-    writing = fake_backup(repository, now - timedelta(minutes=5), complete=False)
-    abandoned = fake_backup(repository, now - timedelta(days=3, minutes=5), complete=False)
+    signer = signer_of(tmp_path)
+    names = {fake_backup(repository, datetime.combine(day, time(1), UTC), signer): day for day in days}
+    writing = fake_backup(repository, now - timedelta(minutes=5), signer, complete=False)
+    abandoned = fake_backup(repository, now - timedelta(days=3, minutes=5), signer, complete=False)
     expected = gfs_by_calendar(today, 7, 4, 12)
 
     preview = expire(config, environ, "--dry-run")
@@ -96,7 +104,8 @@ def test_confirmation_lives_in_the_service_and_only_what_was_shown_and_still_goe
     settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
     env = settings.env("production")
     now = datetime.now(UTC)
-    names = [fake_backup(repository, now - timedelta(minutes=minutes)) for minutes in (30, 20, 10)]
+    signer = signer_of(tmp_path)
+    names = [fake_backup(repository, now - timedelta(minutes=minutes), signer) for minutes in (30, 20, 10)]
     before = {info.key for info in repository.list("")}
     shown: list[list[str]] = []
 
@@ -112,7 +121,7 @@ def test_confirmation_lives_in_the_service_and_only_what_was_shown_and_still_goe
 
     def verified_meanwhile(_question: str) -> str:
         # While the operator reads the plan, the oldest backup is verified: it is now the newest verified one.
-        catalog.record(repository, names[0], VERIFICATION, catalog.Check(
+        catalog.record(settings, env, repository, names[0], VERIFICATION, catalog.Check(
             at=datetime.now(UTC), ok=True, by="test", seconds=1, problems=[], details={}))
         return "production"
 

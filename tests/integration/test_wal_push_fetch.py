@@ -102,7 +102,7 @@ def test_fetch_refuses_a_stored_copy_that_does_not_match_its_name(tmp_path: Path
     archive = make_wal_archive(tmp_path / "wal", age_keys)
     archive.segment(SEGMENT, os.urandom(SIZE), ready=False)
     assert archive.run("push", f"pg_wal/{SEGMENT}").returncode == 0
-    (stored,) = (archive.root / "repository").rglob(f"{SEGMENT}-*")
+    (stored,) = (archive.root / "repository").rglob(f"{SEGMENT}-*.zst.age")
     body = bytearray(stored.read_bytes())
     body[len(body) // 2] ^= 0xFF
     stored.write_bytes(bytes(body))

@@ -7,6 +7,7 @@ PostgreSQL 14 and 18 with a local folder repository; the forged-tar attack also 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -17,20 +18,24 @@ import tarfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
-from backup_fixtures import S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Server
+from backup_fixtures import BACKENDS, S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Server
 from conftest import CLI, available, cache_dir
-from pitr_fixtures import PitrProject, make_pitr_project
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from pitr_fixtures import PitrProject, WalArchive, make_pitr_project, make_wal_archive
 
-from cuisine_db.backup.manifest import MANIFEST, Manifest, ObjectEntry, prefix
+from cuisine_db.backup.manifest import MANIFEST, SIGNATURE, Manifest, ObjectEntry, prefix
 from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.tar_guard import TarGuard, UnsafeMemberError
+from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import records
 from cuisine_db.postgres import binaries, osuser, pgpass, safe_files
-from cuisine_db.storage import keys, open_repository, pipeline
+from cuisine_db.storage import keys, open_repository, pipeline, signing
 from cuisine_db.storage.local import LocalRepository
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -117,12 +122,15 @@ _STAMPS = iter(range(10, 60))
 
 
 def forge(project: PitrProject, env: str, kind: str, files: dict[str, bytes], *, name: str | None = None,
-          file_names: dict[str, str] | None = None, base: Manifest | None = None) -> str:
-    """A backup folder written straight into the repository with the public key only; `name` and `file_names`
-    (object file -> the path the manifest says it restores to) are what the attacker puts in the manifest."""
+          file_names: dict[str, str] | None = None, base: Manifest | None = None, sign: str = "ours",
+          stamp: str | None = None) -> str:
+    """A backup folder written straight into the repository with the public key; `name` and `file_names`
+    (object file -> the path the manifest says it restores to) are what the attacker puts in the manifest.
+    `sign`: "ours" signs it with the project's own key, as if that key had leaked (the restore's own guards are
+    still tested behind the signature), "unknown" with a key nobody trusts, "none" leaves it unsigned."""
     settings = project.settings
     repository = open_repository(settings, settings.env(env))
-    folder = f"{env}-{kind}-20990101T0000{next(_STAMPS):02d}Z"
+    folder = f"{env}-{kind}-{stamp or f'20260101T0000{next(_STAMPS):02d}Z'}"
     recipients = keys.parse_recipients([project.keys.recipient])
     entries = []
     for file, data in files.items():
@@ -136,7 +144,13 @@ def forge(project: PitrProject, env: str, kind: str, files: dict[str, bytes], *,
         stop_lsn="0/2000100", started_at=AT, finished_at=AT, tool={"pg_dump": f"{major}.1"}, dump={},
         encryption={"recipients": []}, compression={"level": 3}, tables=(), objects=())
     manifest = replace(manifest, name=name or folder, objects=tuple(entries))
-    repository.put_bytes(prefix(folder) + MANIFEST, manifest.to_json())
+    body = manifest.to_json()
+    if sign == "ours":
+        repository.put_bytes(prefix(folder) + SIGNATURE, keys.signer(settings, settings.env(env)).sign(body))
+    elif sign == "unknown":
+        stranger = Ed25519PrivateKey.generate()
+        repository.put_bytes(prefix(folder) + SIGNATURE, stranger.sign(body))
+    repository.put_bytes(prefix(folder) + MANIFEST, body)
     return folder
 
 
@@ -197,7 +211,9 @@ def test_manifest_paths_are_checked_before_anything_is_written(hostile: PitrProj
     assert result.returncode == 4, result.stderr
     assert expected in result.stderr and "refused" in result.stderr
     listed = hostile.ok("backup", "list", "--env", "development", "--json")
-    assert name not in [item["name"] for item in json.loads(listed.stdout)], "a refused backup is never complete"
+    shown = {item["name"]: item for item in json.loads(listed.stdout)}
+    assert name not in shown or not shown[name]["complete"], "a refused backup is never complete"
+    assert name not in shown or shown[name]["problem"].startswith("untrusted: "), "it is listed as untrusted"
 
 
 @pytest.mark.parametrize(("members", "words"), [
@@ -437,3 +453,307 @@ def test_secrets_reach_no_server_and_no_child_but_the_one_that_needs_it(tmp_path
             assert S3_SECRET_VAR.encode() not in environ
     finally:
         project.destroy()
+
+
+# --- Signed manifests (issue 15 items 1-3): trust before use, no rollback, no future -------------------------
+
+def _logical(project: PitrProject) -> str:
+    created = project.ok("backup", "create", "--env", "development", "--type", "logical", "--json")
+    return str(json.loads(created.stdout)["name"])
+
+
+def _listed(project: PitrProject) -> dict[str, dict[str, Any]]:
+    shown = project.ok("backup", "list", "--env", "development", "--all", "--json")
+    return {item["name"]: item for item in json.loads(shown.stdout)}
+
+
+def test_a_forged_future_latest_is_never_picked_and_status_turns_red(hostile: PitrProject) -> None:
+    real = _logical(hostile)
+    forged = forge(hostile, "development", "logical", {"toc.dat": b"forged"}, sign="none", stamp="29991231T235959Z")
+    future = forge(hostile, "development", "logical", {"toc.dat": b"forged"}, sign="ours", stamp="29991231T235958Z")
+    listed = _listed(hostile)
+    assert "untrusted: unsigned" in listed[forged]["problem"]
+    assert "dated in the future" in listed[future]["problem"]
+    assert listed[real]["trusted"] is True and listed[forged]["trusted"] is False
+    shown = hostile.cli("backup", "show", "latest", "--env", "development", "--json")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["manifest"]["name"] == real
+    status = hostile.cli("backup", "status", "--env", "development", "--json")
+    assert status.returncode == 1, status.stdout
+    assert future in status.stdout and "dated in the future" in status.stdout
+    refused = _restore(hostile, forged)
+    assert refused.returncode == 4, refused.stderr
+    assert f"backups/{forged}/manifest.json" in refused.stderr
+    _delete(hostile, forged, future)
+
+
+def test_signatures_hold_with_an_s3_repository(tmp_path: Path, age_keys: AgeKeys, s3_server: S3Server) -> None:
+    """The same trust rules on S3 (moto): forged future `latest`, an unknown key, a rolled-back copy, retention."""
+    major = 18 if available(18) is not None else 14
+    project = _project(tmp_path / "s3", major, age_keys, "s3", s3_server)
+    try:
+        real = _logical(project)
+        forged = forge(project, "development", "logical", {"toc.dat": b"x"}, sign="none", stamp="29991231T235959Z")
+        stranger = forge(project, "development", "logical", {"toc.dat": b"x"}, sign="unknown")
+        repository = open_repository(project.settings, project.settings.env("development"))
+        rolled = f"development-logical-{datetime.now(UTC) + timedelta(minutes=1):%Y%m%dT%H%M%S}Z"
+        for info in repository.list(prefix(real)):
+            repository.put_bytes(prefix(rolled) + info.key.rsplit("/", 1)[1], repository.get_bytes(info.key))
+        listed = _listed(project)
+        assert listed[real]["trusted"] is True
+        for name in (forged, stranger, rolled):
+            assert listed[name]["problem"].startswith("untrusted: "), listed[name]
+            refused = _restore(project, name)
+            assert refused.returncode == 4 and f"backups/{name}/manifest.json" in refused.stderr, refused.stderr
+        latest = json.loads(project.ok("backup", "show", "latest", "--env", "development", "--json").stdout)
+        assert latest["manifest"]["name"] == real
+        expired = project.cli("backup", "expire", "--env", "development", "--yes", "--json")
+        assert expired.returncode == 0, expired.stderr
+        assert {real, forged, stranger, rolled} <= {info.key.split("/")[1] for info in repository.list("backups/")}
+    finally:
+        project.destroy()
+
+
+def _delete(project: PitrProject, *folders: str) -> None:
+    repository = open_repository(project.settings, project.settings.env("development"))
+    for folder in folders:
+        repository.delete([info.key for info in repository.list(prefix(folder))])
+
+
+def test_an_old_manifest_under_a_newer_name_is_untrusted(hostile: PitrProject) -> None:
+    old = _logical(hostile)
+    newer = _logical(hostile)
+    repository = open_repository(hostile.settings, hostile.settings.env("development"))
+    rolled = f"development-logical-{datetime.now(UTC):%Y%m%dT%H%M%S}Z"
+    if rolled <= newer:
+        time.sleep(1.1)
+        rolled = f"development-logical-{datetime.now(UTC):%Y%m%dT%H%M%S}Z"
+    for info in repository.list(prefix(old)):
+        repository.put_bytes(prefix(rolled) + info.key.rsplit("/", 1)[1], repository.get_bytes(info.key))
+    listed = _listed(hostile)
+    assert listed[rolled]["problem"].startswith("untrusted"), listed[rolled]
+    assert not listed[rolled]["complete"]
+    latest = json.loads(hostile.ok("backup", "show", "latest", "--env", "development", "--json").stdout)
+    assert latest["manifest"]["name"] == newer
+    refused = _restore(hostile, rolled)
+    assert refused.returncode == 4 and f"backups/{rolled}/manifest.json" in refused.stderr, refused.stderr
+    _delete(hostile, rolled)
+
+
+def test_a_backup_signed_by_an_unknown_key_is_untrusted(hostile: PitrProject) -> None:
+    stranger = forge(hostile, "development", "logical", {"toc.dat": b"forged"}, sign="unknown")
+    listed = _listed(hostile)
+    assert "does not verify" in listed[stranger]["problem"], listed[stranger]
+    refused = _restore(hostile, stranger)
+    assert refused.returncode == 4 and f"backups/{stranger}/manifest.json" in refused.stderr, refused.stderr
+    refused = hostile.cli("restore", "database", "--env", "development", "--backup", stranger, "--yes",
+                          "--trust-unsigned")
+    assert refused.returncode == 4, "trust_unsigned never covers a wrong signature"
+    _delete(hostile, stranger)
+
+
+def test_unsigned_old_backups_need_trust_unsigned_by_name(hostile: PitrProject) -> None:
+    name = _logical(hostile)
+    repository = open_repository(hostile.settings, hostile.settings.env("development"))
+    repository.delete([prefix(name) + SIGNATURE])  # as a backup made before signatures existed
+    listed = _listed(hostile)
+    assert listed[name]["problem"] == "untrusted: unsigned"
+    refused = _restore(hostile, name)
+    assert refused.returncode == 4 and "trust_unsigned=1" in refused.stderr, refused.stderr
+    latest = hostile.cli("restore", "database", "--env", "development", "--backup", "latest", "--yes",
+                         "--trust-unsigned")
+    assert latest.returncode == 2, latest.stderr
+    restored = hostile.cli("restore", "database", "--env", "development", "--backup", name, "--yes",
+                           "--trust-unsigned")
+    assert restored.returncode == 0, restored.stderr
+    assert "unsigned" in restored.stderr
+    journaled = [e for e in hostile.journal("development") if e.get("command") == "restore"]
+    assert journaled[-1]["arguments"]["trust_unsigned"] is True, journaled[-1]
+    _delete(hostile, name)
+
+
+def test_a_manifest_signature_checks_by_hand_with_openssl(hostile: PitrProject, tmp_path: Path) -> None:
+    name = _logical(hostile)
+    repository = open_repository(hostile.settings, hostile.settings.env("development"))
+    body, signature = tmp_path / "manifest.json", tmp_path / "manifest.sig"
+    body.write_bytes(repository.get_bytes(prefix(name) + MANIFEST))
+    signature.write_bytes(repository.get_bytes(prefix(name) + SIGNATURE))
+    pem = hostile.root / ".cuisine" / "keys" / "signing.pem"
+
+    def check() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["openssl", "pkeyutl", "-verify", "-pubin", "-inkey", str(pem), "-rawin", "-in",
+                               str(body), "-sigfile", str(signature)], capture_output=True, text=True, check=False)
+
+    good = check()
+    assert good.returncode == 0 and "Signature Verified Successfully" in good.stdout, good.stdout + good.stderr
+    body.write_bytes(body.read_bytes().replace(b'"type":"logical"', b'"type":"logicaL"'))
+    assert check().returncode != 0
+
+
+def test_retention_wipe_by_future_folders_deletes_nothing_trusted(hostile: PitrProject) -> None:
+    full = json.loads(hostile.ok("backup", "create", "--env", "development", "--type", "full", "--json").stdout)["name"]
+    logical = _logical(hostile)
+    repository = open_repository(hostile.settings, hostile.settings.env("development"))
+    settled = hostile.cli("backup", "expire", "--env", "development", "--yes", "--json")  # what goes anyway
+    assert settled.returncode == 0, settled.stderr
+    wal_before = sorted(info.key for info in repository.list("wal/development/"))
+    planted = []
+    for month in range(1, 13):
+        planted.append(forge(hostile, "development", "full", {}, sign="none", stamp=f"2999{month:02d}01T000000Z",
+                             base=replace(_physical_template(hostile), dump={"start_wal": "00000001FFFFFFFF000000FF"})))
+    expired = hostile.cli("backup", "expire", "--env", "development", "--yes", "--json")
+    assert expired.returncode == 0, expired.stderr
+    left = {info.key.split("/")[1] for info in repository.list("backups/")}
+    assert {full, logical} <= left
+    assert set(planted) <= left, "untrusted folders are left for a person to look at, never counted"
+    assert sorted(info.key for info in repository.list("wal/development/")) == wal_before
+    _delete(hostile, *planted)
+
+
+def _physical_template(project: PitrProject) -> Manifest:
+    major = project.major
+    return Manifest(
+        name="x", env="development", type="full", database="cuisine", server_version=f"{major}.1",
+        server_version_num=major * 10000 + 1, system_identifier="7", timeline=1, start_lsn="FFFF/2000028",
+        stop_lsn="FFFF/2000100", started_at=AT, finished_at=AT, tool={"pg_basebackup": f"{major}.1"}, dump={},
+        encryption={"recipients": []}, compression={"level": 3}, tables=(), objects=())
+
+
+# --- The WAL archive (issue 15 item 4): planted objects, create-only claims, signed records -------------------
+
+SEGMENT = "000000010000000000000001"
+
+
+@pytest.fixture(params=BACKENDS)
+def wal_archive(request: pytest.FixtureRequest, tmp_path: Path, age_keys: AgeKeys) -> WalArchive:
+    s3 = request.getfixturevalue("s3_server") if request.param == "s3" else None
+    return make_wal_archive(tmp_path / "wal", age_keys, backend=request.param, s3=s3)
+
+
+def _plant(archive: WalArchive, name: str, data: bytes) -> str:
+    """What an attacker with write access and the public key can put under a WAL file's name."""
+    settings = archive.settings
+    repository = open_repository(settings, settings.env("production"))
+    digest = hashlib.sha256(data).hexdigest()
+    pipeline.store_bytes(repository, wal_names.key("production", name, digest), data,
+                         keys.parse_recipients([archive_recipient(archive)]), level=1, overwrite=False)
+    return digest
+
+
+def archive_recipient(archive: WalArchive) -> str:
+    return str(archive.settings.env("production").backup.recipients[0])
+
+
+def test_wal_push_keeps_archiving_past_a_planted_object(wal_archive: WalArchive) -> None:
+    planted = os.urandom(4096)
+    _plant(wal_archive, SEGMENT, planted)
+    ours = os.urandom(1 << 20)
+    wal_archive.segment(SEGMENT, ours, ready=False)
+    pushed = wal_archive.run("push", f"pg_wal/{SEGMENT}")
+    assert pushed.returncode == 0, pushed.stderr
+    assert wal_archive.run("push", f"pg_wal/{SEGMENT}").returncode == 0, "a second push of the same bytes is fine"
+    assert wal_archive.fetch(SEGMENT) == (0, ours), "wal fetch takes our signed copy, not the planted one"
+    status = subprocess.run([*CLI, "wal", "status", "--env", "production", "--json"], capture_output=True, text=True,
+                            env={**os.environ, "CUISINE_DB_CONFIG": str(wal_archive.config), **wal_archive.environ},
+                            check=False, cwd=wal_archive.root)
+    assert "foreign objects" in status.stdout and SEGMENT in status.stdout, status.stdout + status.stderr
+
+
+def test_two_pushes_of_different_content_for_one_name_cannot_both_win(wal_archive: WalArchive) -> None:
+    first, second = os.urandom(1 << 20), os.urandom(1 << 20)
+    other = wal_archive.root / "data2" / "pg_wal"
+    (other / "archive_status").mkdir(parents=True)
+    (other / SEGMENT).write_bytes(second)
+    wal_archive.segment(SEGMENT, first, ready=False)
+    environ = {**os.environ, **wal_archive.environ}
+    argv = [*CLI, "wal", "push", "--config", str(wal_archive.config), "--env", "production"]
+    racing = [subprocess.Popen([*argv, f"pg_wal/{SEGMENT}"], cwd=folder, env=environ, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE) for folder in (wal_archive.pg_wal.parent, other.parent)]
+    codes = [process.wait(timeout=120) for process in racing]
+    assert sorted(codes) == [0, 1], codes
+    winner = first if codes[0] == 0 else second
+    assert wal_archive.fetch(SEGMENT) == (0, winner)
+    loser = racing[codes.index(1)].stderr
+    assert loser is not None and "already archived with different content" in loser.read().decode()
+
+
+def test_a_forged_wal_segment_is_refused_by_fetch(wal_archive: WalArchive) -> None:
+    first, hole, third, beyond = (f"0000000100000000000000{n:02X}" for n in (1, 2, 3, 4))
+    for name in (first, third):
+        wal_archive.segment(name, os.urandom(1 << 16), ready=False)
+        assert wal_archive.run("push", f"pg_wal/{name}").returncode == 0
+    _plant(wal_archive, hole, os.urandom(4096))
+    code, data = wal_archive.fetch(hole)
+    assert code > 125 and data is None, "a forged segment where ours follow stops recovery: never replayed"
+    # A record signed by a key nobody trusts, under any claim name, changes nothing.
+    settings = wal_archive.settings
+    repository = open_repository(settings, settings.env("production"))
+    stranger = signing.Signer(Ed25519PrivateKey.generate(), "0" * 16)
+    digest = hashlib.sha256(b"x").hexdigest()
+    repository.put_bytes(records.claim_key(stranger, "production", hole),
+                         records.make(stranger, "production", hole, digest, 1, None))
+    code, data = wal_archive.fetch(hole)
+    assert code > 125 and data is None
+    _plant(wal_archive, beyond, os.urandom(4096))
+    assert wal_archive.fetch(beyond) == (1, None), "planted beyond our last file: the archive ends, nothing replayed"
+    assert wal_archive.fetch(third)[0] == 0
+
+
+def _wait_archived(project: PitrProject, name: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with project.connect("development", "postgres") as conn:
+            archived = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
+        if archived and archived[0] and archived[0][:24] >= name:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} was not archived")
+
+
+def _switch(project: PitrProject, value: int) -> str:
+    with project.connect("development", "postgres") as conn:
+        conn.execute("INSERT INTO kept VALUES (%s)", [value])
+        row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_recovery_stops_at_a_forged_segment_rather_than_replaying_it(hostile: PitrProject) -> None:
+    hostile.ok("wal", "enable", "--env", "development", "--restart", "--yes")
+    full = json.loads(hostile.ok("backup", "create", "--env", "development", "--type", "full", "--json").stdout)["name"]
+    hole = _switch(hostile, 7)
+    last = _switch(hostile, 8)
+    _wait_archived(hostile, last)
+    laid = hostile.cli("restore", "database", "--env", "development", "--backup", full, "--yes", "--no-open")
+    assert laid.returncode == 0, laid.stderr
+    settings = hostile.settings
+    repository = open_repository(settings, settings.env("development"))
+    # Our copy and our record moved aside on disk (kept as the server's user wrote them, to be put back).
+    folder = Path(urlparse(hostile.repository).path)
+    mine = [folder / info.key for info in repository.list(wal_names.prefix("development", hole))]
+    assert len(mine) == 2, mine
+    for path in mine:
+        path.rename(path.with_name(path.name + ".aside"))
+    recipients = keys.parse_recipients([hostile.keys.recipient])
+    pipeline.store_bytes(repository, wal_names.key("development", hole, "0" * 64), os.urandom(1 << 20), recipients,
+                         level=1, overwrite=False)
+    stopped = hostile.cli("restore", "apply-logs", "--env", "development")
+    assert stopped.returncode != 0, stopped.stdout
+    assert "254" in stopped.stderr and hole in stopped.stderr, stopped.stderr
+    # Ours back; a forged segment planted just past the archive's end is never replayed: recovery ends at the real
+    # end and every real transaction is there.
+    repository.delete([wal_names.key("development", hole, "0" * 64)])
+    for path in mine:
+        path.with_name(path.name + ".aside").rename(path)
+    archived = sorted(info.key.rsplit("/", 1)[1][:24] for info in repository.list("wal/development/")
+                      if wal_names.parse_key(info.key) is not None and wal_names.is_segment(
+                          info.key.rsplit("/", 1)[1][:24]))
+    beyond = wal_names.segment_name(1, wal_names.segment_number(archived[-1]) + 1)
+    pipeline.store_bytes(repository, wal_names.key("development", beyond, "0" * 64), os.urandom(1 << 20),
+                         recipients, level=1, overwrite=False)
+    laid = hostile.cli("restore", "database", "--env", "development", "--backup", full, "--yes", "--no-open")
+    assert laid.returncode == 0, laid.stderr
+    replayed = hostile.cli("restore", "apply-logs", "--env", "development")
+    assert replayed.returncode == 0, replayed.stderr
+    assert {(7,), (8,), (42,)} <= set(_kept(hostile))
+    repository.delete([wal_names.key("development", beyond, "0" * 64)])

@@ -8,6 +8,11 @@ deleted), then `verification.json` (the last check, as for backups), `deletion.j
 the archive may delete is gone) and `restored.json` (the last time its rows were brought back).
 An archive with a manifest and neither of the last two is *pending*: its deletion was interrupted, and the next
 run for that table finishes it before archiving anything new.
+
+Every one of these files is signed like a backup's manifest (`<file>.sig`, raw Ed25519 over its exact bytes;
+storage/signing.py), and nothing in a file whose signature does not verify against a pinned key is used: a forged
+manifest could otherwise make the next run "finish" a deletion of rows it names. Archives made before signatures
+are used only by explicit name with trust_unsigned.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from cuisine_db.backup.catalog import Check, search_order
-from cuisine_db.backup.manifest import MANIFEST, VERIFICATION, Manifest
+from cuisine_db.backup.catalog import UNTRUSTED, Check, UntrustedError, search_order
+from cuisine_db.backup.manifest import MANIFEST, SIGNATURE, VERIFICATION, Manifest, UnsafeManifestError
 from cuisine_db.backup.names import STAMP_FORMAT
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import UsageError
-from cuisine_db.storage import ObjectInfo, Repository, open_repository
+from cuisine_db.errors import CuisineDbError, UsageError
+from cuisine_db.storage import ObjectInfo, Repository, open_repository, signing
+from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import IntegrityError
 
 ROOT = "archives/"
@@ -161,32 +167,77 @@ class ArchiveEntry:
         return "deleted" if self.deletion is not None else "deletion pending"
 
 
-def _entry(repository: Repository, name: str, objects: list[ObjectInfo]) -> ArchiveEntry | None:
+MAX_FILE = 64 << 20
+
+
+def signature_of(file: str) -> str:
+    """Where a file's signature is: `manifest.sig` (as for backups), else `<file>.sig`."""
+    return SIGNATURE if file == MANIFEST else f"{file}.sig"
+
+
+def _trusted(repository: Repository, sizes: dict[str, int], name: str, file: str, trust: signing.Trust,
+             trust_unsigned: bool) -> bytes | None:
+    """A file of the archive's folder if its signature verifies (or it is unsigned and trust_unsigned says so);
+    None when it is absent; signing.Untrusted when it is there but not trusted."""
+    if file not in sizes:
+        return None
+    if sizes[file] > MAX_FILE:
+        raise signing.Untrusted(f"{file} is larger than any this tool writes")
+    data = repository.get_bytes(prefix(name) + file)
+    signature = (repository.get_bytes(prefix(name) + signature_of(file))
+                 if sizes.get(signature_of(file)) == signing.SIGNATURE_SIZE else None)
+    try:
+        trust.verify(data, signature)
+    except signing.Untrusted as exc:
+        if not (trust_unsigned and exc.why == "unsigned"):
+            raise
+    return data
+
+
+def _record(repository: Repository, sizes: dict[str, int], name: str, file: str, trust: signing.Trust,
+            trust_unsigned: bool) -> bytes | None:
+    try:
+        return _trusted(repository, sizes, name, file, trust, trust_unsigned)
+    except signing.Untrusted:
+        return None  # an untrusted record is as good as none
+
+
+def _entry(repository: Repository, name: str, objects: list[ObjectInfo], trust: signing.Trust,
+           trust_unsigned: bool) -> ArchiveEntry | None:
     try:
         env, taken = parse_name(name)
     except UsageError:
         return None  # not a folder this tool wrote
-    files = {info.key.rsplit("/", 1)[1] for info in objects}
+    sizes = {info.key.rsplit("/", 1)[1]: info.size for info in objects}
     manifest = problem = None
-    if MANIFEST in files:
+    if MANIFEST in sizes:
         key = prefix(name) + MANIFEST
         try:
-            manifest = Manifest.from_json(repository.get_bytes(key), key)
-            if manifest.type != TYPE or len(manifest.tables) != 1:
-                manifest, problem = None, f"{key}: not an archive's manifest"
+            data = _trusted(repository, sizes, name, MANIFEST, trust, trust_unsigned)
+            if data is not None:
+                manifest = Manifest.from_json(data, key)
+                if manifest.type != TYPE or len(manifest.tables) != 1:
+                    manifest, problem = None, f"{key}: not an archive's manifest"
+        except signing.Untrusted as exc:
+            problem = f"{key}: {UNTRUSTED}{exc.why}"
+        except UnsafeManifestError as exc:
+            problem = f"{key}: {UNTRUSTED}{exc.problem}"
         except IntegrityError as exc:
             problem = exc.message
-    intent = Intent.from_json(repository.get_bytes(prefix(name) + INTENT)) if INTENT in files else None
-    verification = (Check.from_json(repository.get_bytes(prefix(name) + VERIFICATION))
-                    if VERIFICATION in files else None)
-    deletion = Outcome.from_json(repository.get_bytes(prefix(name) + DELETION)) if DELETION in files else None
-    restored = Outcome.from_json(repository.get_bytes(prefix(name) + RESTORED)) if RESTORED in files else None
-    return ArchiveEntry(name, env, taken, manifest, intent, verification, deletion, restored, problem,
+    intent_data = _record(repository, sizes, name, INTENT, trust, trust_unsigned)
+    verification_data = _record(repository, sizes, name, VERIFICATION, trust, trust_unsigned)
+    deletion_data = _record(repository, sizes, name, DELETION, trust, trust_unsigned)
+    restored_data = _record(repository, sizes, name, RESTORED, trust, trust_unsigned)
+    return ArchiveEntry(name, env, taken, manifest, Intent.from_json(intent_data) if intent_data else None,
+                        Check.from_json(verification_data) if verification_data else None,
+                        Outcome.from_json(deletion_data) if deletion_data else None,
+                        Outcome.from_json(restored_data) if restored_data else None, problem,
                         repository.url, tuple(objects))
 
 
-def scan(repository: Repository, *, env: str | None = None, only: str | None = None) -> list[ArchiveEntry]:
-    """Every archive folder (of one environment, or one name), oldest first."""
+def scan(repository: Repository, *, trust: signing.Trust, env: str | None = None, only: str | None = None,
+         trust_unsigned: bool = False) -> list[ArchiveEntry]:
+    """Every archive folder (of one environment, or one name), oldest first; only trusted files are used."""
     grouped: dict[str, list[ObjectInfo]] = defaultdict(list)
     for info in repository.list(prefix(only) if only else ROOT):
         parts = info.key.split("/")
@@ -194,14 +245,34 @@ def scan(repository: Repository, *, env: str | None = None, only: str | None = N
             grouped[parts[1]].append(info)
     entries = []
     for name in sorted(grouped, key=lambda n: (n.rsplit("-", 1)[-1], n)):
-        entry = _entry(repository, name, grouped[name])
+        entry = _entry(repository, name, grouped[name], trust, trust_unsigned)
         if entry is not None and (env is None or entry.env == env):
             entries.append(entry)
     return entries
 
 
+def trusted_scan(settings: Settings, env: Environment, repository: Repository | None = None) -> list[ArchiveEntry]:
+    return scan(repository or open_repository(settings, env), trust=age_keys.trust(settings, [env]), env=env.name)
+
+
+def sign_and_put(settings: Settings, env: Environment, repository: Repository, key: str, body: bytes, *,
+                 overwrite: bool = True, required: bool = True) -> None:
+    """Store `body` at `key` with its signature at `key.sig` (first: the file is the mark). Without the signing
+    key a `required` file is an error; a record is then stored unsigned (and is not trusted)."""
+    try:
+        signer = age_keys.signer(settings, env, create_default=required)
+    except CuisineDbError:
+        if required:
+            raise
+        signer = None
+    if signer is not None:
+        folder, _, file = key.rpartition("/")
+        repository.put_bytes(f"{folder}/{signature_of(file)}", signer.sign(body), overwrite=True)
+    repository.put_bytes(key, body, overwrite=overwrite)
+
+
 def list_archives(settings: Settings, env: Environment) -> list[ArchiveEntry]:
-    return scan(open_repository(settings, env), env=env.name)
+    return trusted_scan(settings, env)
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,12 +283,13 @@ class Found:
     source_env: Environment | None
 
 
-def find(settings: Settings, env: Environment, reference: str, table: str | None = None) -> Found:
+def find(settings: Settings, env: Environment, reference: str, table: str | None = None, *,
+         trust_unsigned: bool = False) -> Found:
     """An archive by name (any environment's, in env's repository or its own), or `latest`: env's newest
-    complete archive (of `table`, a qualified name, when given)."""
+    complete (trusted) archive (of `table`, a qualified name, when given)."""
     if reference == "latest":
         repository = open_repository(settings, env)
-        complete = [(e, e.manifest) for e in scan(repository, env=env.name) if e.manifest is not None
+        complete = [(e, e.manifest) for e in trusted_scan(settings, env, repository) if e.manifest is not None
                     and (table is None or e.table == table)]
         if not complete:
             of = f" of {table}" if table else ""
@@ -226,11 +298,18 @@ def find(settings: Settings, env: Environment, reference: str, table: str | None
         newest, manifest = complete[-1]
         return Found(newest, manifest, repository, env)
     archive_env, _ = parse_name(reference)
-    for _, repository in search_order(settings, env, archive_env):
-        found = scan(repository, only=reference)
+    for source, repository in search_order(settings, env, archive_env):
+        found = scan(repository, trust=age_keys.trust(settings, [env, source]), only=reference,
+                     trust_unsigned=trust_unsigned)
         if not found:
             continue
         entry = found[0]
+        if entry.problem and UNTRUSTED in entry.problem:
+            why = entry.problem.split(UNTRUSTED, 1)[1]
+            raise UntrustedError(prefix(reference) + MANIFEST, f"untrusted ({why}): refused",
+                                 hint="an archive made before signatures can be used by name with trust_unsigned=1"
+                                 if why == "unsigned" else "docs/security.md: someone may have written to the "
+                                 "repository")
         if entry.problem:
             raise IntegrityError(prefix(reference) + MANIFEST, entry.problem.split(": ", 1)[-1])
         if entry.manifest is None:
@@ -240,6 +319,7 @@ def find(settings: Settings, env: Environment, reference: str, table: str | None
     raise UsageError(f"no archive named {reference}", hint=f"make db-archives env={archive_env} lists them")
 
 
-def record(repository: Repository, name: str, which: str, body: bytes) -> None:
-    """Store a verification, deletion or restore record next to the archive (the manifest never changes)."""
-    repository.put_bytes(prefix(name) + which, body)
+def record(settings: Settings, env: Environment, repository: Repository, name: str, which: str, body: bytes) -> None:
+    """Store a verification, deletion or restore record next to the archive (the manifest never changes), signed
+    where the signing key is."""
+    sign_and_put(settings, env, repository, prefix(name) + which, body, required=False)

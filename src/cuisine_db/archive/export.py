@@ -168,7 +168,7 @@ def export(settings: Settings, env: Environment, meta: psycopg.Connection[Any], 
         folder = catalog.prefix(name)
         notify(f"{env.name}: archiving {rows:,} rows of {table.qualified} with {table.column} before "
                f"{cutoff:%Y-%m-%d %H:%M:%S} UTC as {name} in {repository.url}")
-        repository.put_bytes(folder + catalog.INTENT, Intent(
+        catalog.sign_and_put(settings, env, repository, folder + catalog.INTENT, Intent(
             env.name, database, table.qualified, table.column, cutoff, request.older_than, started, who()).to_json(),
             overwrite=False)
         try:
@@ -216,12 +216,12 @@ def export(settings: Settings, env: Environment, meta: psycopg.Connection[Any], 
             if not check.ok:
                 raise FailedError(f"{name} failed its check after writing: {check.problems[0]}; nothing was deleted",
                                   hint="check the repository's storage and the age keys, then run again")
-            repository.put_bytes(folder + MANIFEST, manifest.to_json(), overwrite=False)
+            catalog.sign_and_put(settings, env, repository, folder + MANIFEST, manifest.to_json(), overwrite=False)
         except BaseException:
             with contextlib.suppress(Exception):
                 snap.rollback()
             with contextlib.suppress(Exception):
                 repository.delete([info.key for info in repository.list(folder)])
             raise
-    catalog.record(repository, name, VERIFICATION, check.to_json())
+    catalog.record(settings, env, repository, name, VERIFICATION, check.to_json())
     return Exported(manifest, table, round((datetime.now(UTC) - started).total_seconds(), 3))

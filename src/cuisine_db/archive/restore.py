@@ -130,6 +130,7 @@ def restore(settings: Settings, env: Environment, reference: str, table_text: st
     seconds = round(time.monotonic() - started, 3)
     outcome = Outcome(datetime.now(UTC), who(), seconds, {"rows": expected, "inserted": inserted,
                                                           "present": expected - inserted})
-    catalog.record(found.repository, manifest.name, catalog.RESTORED, outcome.to_json())
+    catalog.record(settings, found.source_env or env, found.repository, manifest.name, catalog.RESTORED,
+                   outcome.to_json())
     return RestoreReport(env.name, manifest.name, qualified, expected, inserted, expected - inserted, seconds)
 

@@ -182,7 +182,7 @@ def plan(settings: Settings, env: Environment, request: ArchiveRequest) -> Archi
         refuse_references(conn, table, cutoff)
         counted = one_row(conn.execute(queries.load("archive/candidates").format(
             table=table.ident(), column=sql.Identifier(table.column)), {"cutoff": cutoff}).fetchone())
-    pending = _pending(catalog.scan(repository, env=env.name), env.name, database, table.qualified)
+    pending = _pending(catalog.trusted_scan(settings, env, repository), env.name, database, table.qualified)
     return ArchivePlan(env.name, database, repository.url, table.qualified, table.column, table.column_type,
                        table.key, [f"{r.name} from {r.child}" for r in table.references], request.older_than,
                        cutoff, counted[0], counted[1], counted[2],
@@ -198,7 +198,7 @@ def _finish(settings: Settings, env: Environment, conn: psycopg.Connection[Any],
                           "left in the table", hint="bring the archive back (restore=1), or delete by hand")
     if check_first:
         check = check_objects(repository, manifest, identities)
-        catalog.record(repository, manifest.name, VERIFICATION, check.to_json())
+        catalog.record(settings, env, repository, manifest.name, VERIFICATION, check.to_json())
         if not check.ok:
             raise FailedError(f"{manifest.name} fails its check, so none of its rows are deleted: {check.problems[0]}",
                               hint=f"cuisine-db archive verify {manifest.name} --env {env.name} shows every problem")
@@ -215,7 +215,7 @@ def _finish(settings: Settings, env: Environment, conn: psycopg.Connection[Any],
                                  lock_timeout=env.lock_timeout, retries=env.lock_retries, notify=notify)
     if result.rows != rows:
         raise FailedError(f"{manifest.name}: its ledger lists {result.rows:,} rows, the manifest {rows:,}")
-    catalog.record(repository, manifest.name, catalog.DELETION, Outcome(
+    catalog.record(settings, env, repository, manifest.name, catalog.DELETION, Outcome(
         datetime.now(UTC), who(), result.seconds,
         {"rows": result.rows, "deleted": result.deleted, "gone": result.gone, "kept": result.kept}).to_json())
     return result
@@ -247,7 +247,7 @@ def run(settings: Settings, env: Environment, request: ArchiveRequest, *, notify
         conn.execute(queries.load("archive/session"))
         table = inspect(conn, request.table, request.column)
         with _locked(conn, table, notify):
-            entries = catalog.scan(repository, env=env.name)
+            entries = catalog.trusted_scan(settings, env, repository)
             for manifest in _pending(entries, env.name, database, table.qualified):
                 notify(f"{env.name}: {manifest.name} was interrupted before all its rows were deleted: finishing it")
                 done = _finish(settings, env, conn, repository, manifest, table, request, identities,

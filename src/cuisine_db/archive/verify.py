@@ -66,6 +66,7 @@ def verify(settings: Settings, env: Environment, reference: str) -> VerifyReport
     found = catalog.find(settings, env, reference)
     identities = age_keys.identities(settings, [env] + ([found.source_env] if found.source_env else []))
     check = check_objects(found.repository, found.manifest, identities)
-    catalog.record(found.repository, found.manifest.name, VERIFICATION, check.to_json())
+    catalog.record(settings, found.source_env or env, found.repository, found.manifest.name, VERIFICATION,
+                   check.to_json())
     return VerifyReport(found.manifest.name, found.repository.url, check.ok, found.entry.table, found.entry.rows,
                         int(check.details["objects"]), int(check.details["bytes"]), check.seconds, check.problems)

@@ -5,21 +5,31 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
-from datetime import datetime
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from cuisine_db.backup import names
-from cuisine_db.backup.manifest import MANIFEST, TEST_RESTORE, VERIFICATION, Manifest, prefix
+from cuisine_db.backup import names, watermark
+from cuisine_db.backup.manifest import (
+    MANIFEST,
+    SIGNATURE,
+    TEST_RESTORE,
+    VERIFICATION,
+    Manifest,
+    UnsafeManifestError,
+    prefix,
+)
 from cuisine_db.backup.names import TableName
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import CuisineDbError, RefusedError, UsageError
-from cuisine_db.storage import ObjectInfo, Repository, open_repository
+from cuisine_db.errors import EXIT_REFUSED, CuisineDbError, RefusedError, UsageError
+from cuisine_db.storage import ObjectInfo, Repository, open_repository, signing
+from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import IntegrityError
 
 # What `backup=latest` may pick, by purpose: the first group of types that has a complete backup wins, newest
 # first within the group. Physical backups (full, or incremental on top of one: the PITR base) take precedence
 # for a whole-database restore so that db-apply-logs can follow.
+SIGNATURE_SUFFIX = ".sig"  # a record's signature: verification.json.sig, test-restore.json.sig
 LATEST: dict[str, tuple[tuple[str, ...], ...]] = {
     "restore": (names.PHYSICAL_TYPES, ("logical",)),
     "restore-tables": (("logical",), ("data",), ("tables",)),
@@ -48,6 +58,7 @@ class Check:
     def from_json(cls, data: bytes) -> Check | None:
         try:
             body = json.loads(data)
+            body.pop("backup", None)  # the signed body names its backup (catalog.record)
             body["at"] = datetime.fromisoformat(body["at"])
             return cls(**body)
         except (ValueError, KeyError, TypeError):
@@ -70,38 +81,124 @@ class BackupEntry:
     problem: str | None
     repository: str
     objects: tuple[ObjectInfo, ...]
+    signer: str | None = None  # the id of the trusted key that signed it (or why it is used unsigned)
 
     @property
     def duration_s(self) -> float | None:
         return self.manifest.duration_s if self.manifest else None
 
 
-def _entry(repository: Repository, name: str, objects: list[ObjectInfo]) -> BackupEntry | None:
+# A clock a little ahead of ours is not an attack; a backup dated further ahead is never trusted.
+FUTURE_SKEW = timedelta(minutes=10)
+# Nothing the tool writes as a manifest or record is this large: a bigger one is not read at all.
+MAX_MANIFEST = 64 << 20
+MAX_RECORD = 1 << 20
+UNTRUSTED = "untrusted: "
+
+
+def _signature(repository: Repository, files: dict[str, ObjectInfo], key: str) -> bytes | None:
+    name = key.rsplit("/", 1)[1]
+    info = files.get(name)
+    if info is None or info.size != signing.SIGNATURE_SIZE:
+        return None
+    return repository.get_bytes(key)
+
+
+def _check(repository: Repository, files: dict[str, ObjectInfo], name: str, record: str,
+           trust: signing.Trust) -> Check | None:
+    """A verification or test-restore record, if it is signed by a trusted key and names this backup."""
+    info = files.get(record)
+    if info is None or info.size > MAX_RECORD:
+        return None
+    key = prefix(name) + record
+    data = repository.get_bytes(key)
+    try:
+        trust.verify(data, _signature(repository, files, key + SIGNATURE_SUFFIX))
+        body = json.loads(data)
+        if not isinstance(body, dict) or body.pop("backup", None) != name:
+            return None
+    except (signing.Untrusted, ValueError):
+        return None
+    return Check.from_json(json.dumps(body).encode())
+
+
+def _entry(repository: Repository, name: str, objects: list[ObjectInfo], trust: signing.Trust,
+           trust_unsigned: bool, now: datetime) -> BackupEntry | None:
     try:
         parsed = names.parse(name)
     except UsageError:
         return None  # not a folder this tool wrote
     files = {info.key.rsplit("/", 1)[1]: info for info in objects}
     manifest = problem = None
+    signer = None
     if MANIFEST in files:
+        key = prefix(name) + MANIFEST
         try:
-            manifest = Manifest.from_json(repository.get_bytes(prefix(name) + MANIFEST), prefix(name) + MANIFEST)
+            if files[MANIFEST].size > MAX_MANIFEST:
+                raise signing.Untrusted(f"its manifest is {files[MANIFEST].size} bytes, more than any this tool writes")
+            data = repository.get_bytes(key)
+            # The signature first: nothing in an unsigned manifest (name, paths, sizes) is used before it verifies.
+            try:
+                signer = trust.verify(data, _signature(repository, files, prefix(name) + SIGNATURE))
+            except signing.Untrusted as exc:
+                if not (trust_unsigned and exc.why == "unsigned"):
+                    raise
+                signer = "unsigned (trusted by trust_unsigned=1)"
+            manifest = Manifest.from_json(data, key)
+            if parsed.taken_at > now + FUTURE_SKEW or manifest.started_at > now + FUTURE_SKEW:
+                ahead = max(parsed.taken_at, manifest.started_at)
+                raise signing.Untrusted(f"dated in the future ({ahead:%Y-%m-%d %H:%M} UTC)")
+        except signing.Untrusted as exc:
+            manifest, problem = None, UNTRUSTED + exc.why
+        except UnsafeManifestError as exc:
+            manifest, problem = None, UNTRUSTED + exc.message
         except IntegrityError as exc:
-            problem = exc.message
-    checks = {}
-    for record in (VERIFICATION, TEST_RESTORE):
-        if record in files:
-            checks[record] = Check.from_json(repository.get_bytes(prefix(name) + record))
+            manifest, problem = None, exc.message
+    checks = {record: _check(repository, files, name, record, trust) for record in (VERIFICATION, TEST_RESTORE)}
     return BackupEntry(
         name=name, env=parsed.env, type=parsed.type, taken_at=parsed.taken_at, complete=manifest is not None,
         size=manifest.size if manifest else sum(info.size for info in objects), manifest=manifest,
         verification=checks.get(VERIFICATION), test_restore=checks.get(TEST_RESTORE), problem=problem,
-        repository=repository.url, objects=tuple(objects),
+        repository=repository.url, objects=tuple(objects), signer=signer,
     )
 
 
-def scan(repository: Repository, *, env: str | None = None, only: str | None = None) -> list[BackupEntry]:
-    """Every backup folder in the repository (of one environment, or one name), oldest first."""
+def _no_rollback(entries: list[BackupEntry], mark: watermark.Mark | None) -> list[BackupEntry]:
+    """Within one environment, sequence numbers grow with names: a signed manifest whose sequence is not above an
+    older-named one's (or the local high-water mark's, for a newer name) is an old backup presented as new."""
+    checked: list[BackupEntry] = []
+    highest: dict[str, tuple[int, str]] = {}
+    for entry in entries:
+        sequence = entry.manifest.sequence if entry.manifest is not None else None
+        if sequence is None:
+            checked.append(entry)
+            continue
+        before = highest.get(entry.env)
+        seen = mark if mark is not None and entry.env == mark_env(mark) else None
+        why = None
+        if before is not None and sequence <= before[0]:
+            why = f"rolled back: its sequence {sequence} is not above {before[0]} of the older {before[1]}"
+        elif seen is not None and entry.taken_at > names.parse(seen.name).taken_at and sequence <= seen.sequence:
+            why = f"rolled back: its sequence {sequence} is not above {seen.sequence}, already seen here ({seen.name})"
+        if why is not None:
+            checked.append(replace(entry, manifest=None, complete=False, problem=UNTRUSTED + why, signer=None))
+            continue
+        highest[entry.env] = (sequence, entry.name)
+        checked.append(entry)
+    return checked
+
+
+def mark_env(mark: watermark.Mark) -> str:
+    return names.parse(mark.name).env
+
+
+def scan(repository: Repository, *, trust: signing.Trust, env: str | None = None, only: str | None = None,
+         trust_unsigned: bool = False, mark: watermark.Mark | None = None,
+         now: datetime | None = None) -> list[BackupEntry]:
+    """Every backup folder in the repository (of one environment, or one name), oldest first. Only a manifest
+    signed by a trusted key, named as its folder, not dated in the future and not rolled back has `manifest`;
+    any other says why in `problem` ("untrusted: ...")."""
+    now = now or datetime.now(UTC)
     grouped: dict[str, list[ObjectInfo]] = defaultdict(list)
     for info in repository.list(prefix(only) if only else "backups/"):
         parts = info.key.split("/")
@@ -111,16 +208,55 @@ def scan(repository: Repository, *, env: str | None = None, only: str | None = N
     for name in sorted(grouped, key=lambda n: (n.rsplit("-", 1)[-1], n)):
         if env is not None and not name.startswith(f"{env}-"):
             continue
-        entry = _entry(repository, name, grouped[name])
+        entry = _entry(repository, name, grouped[name], trust, trust_unsigned, now)
         if entry is not None and (env is None or entry.env == env):
             entries.append(entry)
+    return _no_rollback(entries, mark)
+
+
+def trusted_scan(settings: Settings, env: Environment, repository: Repository | None = None) -> list[BackupEntry]:
+    """`scan` of the environment's own backups with its pinned keys and high-water mark, which it then raises."""
+    repository = repository or open_repository(settings, env)
+    entries = scan(repository, trust=age_keys.trust(settings, [env]), env=env.name,
+                   mark=watermark.load(settings, env))
+    _raise_mark(settings, env, entries)
     return entries
 
 
+def _raise_mark(settings: Settings, env: Environment, entries: list[BackupEntry]) -> None:
+    signed = [(e.manifest.sequence, e.name, e.manifest.started_at) for e in entries
+              if e.manifest is not None and e.manifest.sequence is not None and e.env == env.name]
+    if signed:
+        watermark.save(settings, env, watermark.Mark(*max(signed)))
+
+
 def list_backups(settings: Settings, env: Environment, *, include_incomplete: bool = False) -> list[BackupEntry]:
-    """The environment's backups in its repository, oldest first; complete ones only unless asked."""
-    entries = scan(open_repository(settings, env), env=env.name)
+    """The environment's backups in its repository, oldest first; complete (trusted) ones only unless asked."""
+    entries = trusted_scan(settings, env)
     return entries if include_incomplete else [entry for entry in entries if entry.complete]
+
+
+def next_sequence(settings: Settings, env: Environment, repository: Repository) -> int:
+    """The sequence number of the environment's next backup: above everything seen here and in the repository."""
+    mark = watermark.load(settings, env)
+    if mark is not None:
+        return mark.sequence + 1
+    signed = [e.manifest.sequence for e in trusted_scan(settings, env, repository)
+              if e.manifest is not None and e.manifest.sequence is not None]
+    return max(signed, default=0) + 1
+
+
+def publish(settings: Settings, env: Environment, repository: Repository, manifest: Manifest) -> Manifest:
+    """Sign and store a backup's manifest: the signature first, then manifest.json (written last: from then on
+    the backup exists). Raises the local high-water mark."""
+    signer = age_keys.signer(settings, env)
+    signed = replace(manifest, sequence=next_sequence(settings, env, repository), signer=signer.key_id)
+    body = signed.to_json()
+    repository.put_bytes(prefix(manifest.name) + SIGNATURE, signer.sign(body), overwrite=False)
+    repository.put_bytes(prefix(manifest.name) + MANIFEST, body, overwrite=False)
+    if signed.sequence is not None:
+        watermark.save(settings, env, watermark.Mark(signed.sequence, signed.name, signed.started_at))
+    return signed
 
 
 def search_order(settings: Settings, env: Environment, backup_env: str) -> list[tuple[Environment, Repository]]:
@@ -145,17 +281,32 @@ class Resolved:
     reason: str
 
 
-def find(settings: Settings, env: Environment, name: str) -> Resolved:
-    """A backup by name (any environment's), complete and with a sound manifest, else a clear error."""
+class UntrustedError(IntegrityError):
+    """A backup whose manifest is not signed by a trusted key (or is rolled back, or dated in the future): never
+    used (exit 4, naming the object)."""
+
+    exit_code = EXIT_REFUSED
+
+
+def find(settings: Settings, env: Environment, name: str, *, trust_unsigned: bool = False) -> Resolved:
+    """A backup by name (any environment's), complete and with a trusted manifest, else a clear error. An unsigned
+    backup (made before signatures) is used only when `trust_unsigned` says so."""
     parsed = names.parse(name)
-    for _, repository in search_order(settings, env, parsed.env):
-        found = scan(repository, only=name)
+    for source, repository in search_order(settings, env, parsed.env):
+        pinned = [env, source] + ([settings.environments[parsed.env]] if parsed.env in settings.environments else [])
+        found = scan(repository, trust=age_keys.trust(settings, pinned), only=name, trust_unsigned=trust_unsigned,
+                     mark=watermark.load(settings, source) if source.name == parsed.env else None)
         if not found:
             continue
         entry = found[0]
+        if entry.problem and entry.problem.startswith(UNTRUSTED):
+            why = entry.problem[len(UNTRUSTED):]
+            hint = ("only a backup made before signatures existed may be used unsigned, by name, with trust_unsigned=1 "
+                    f"(--trust-unsigned); docs/break-glass.md shows how to check {SIGNATURE} by hand"
+                    if why == "unsigned" else "docs/security.md: someone may have written to the repository")
+            raise UntrustedError(prefix(name) + MANIFEST, f"untrusted ({why.removesuffix(': refused')}): refused",
+                                 hint=hint)
         if entry.problem:
-            # Read again for the precise error: a manifest naming unsafe paths is refused (exit 4), not "damaged".
-            Manifest.from_json(repository.get_bytes(prefix(name) + MANIFEST), prefix(name) + MANIFEST)
             raise IntegrityError(prefix(name) + MANIFEST, entry.problem.split(": ", 1)[-1])
         if entry.manifest is None:
             raise UsageError(f"backup {name} is incomplete: it has no manifest (interrupted, or still being written)",
@@ -182,13 +333,14 @@ def match_table(manifest: Manifest, table: TableName) -> str | None:
 
 
 def resolve(settings: Settings, env: Environment, reference: str, *, purpose: str = "any",
-            tables: Sequence[TableName] = ()) -> Resolved:
+            tables: Sequence[TableName] = (), trust_unsigned: bool = False) -> Resolved:
     """`latest` or a name. `latest` is the newest complete backup of `env` that can do what the command asks:
     for a restore the whole database; for a table restore one holding every table asked for."""
     if reference != "latest":
-        return find(settings, env, reference)
+        return find(settings, env, reference, trust_unsigned=trust_unsigned)
     repository = open_repository(settings, env)
-    entries = [entry for entry in scan(repository, env=env.name) if entry.manifest is not None]
+    # Only trusted backups: an unsigned one is never `latest`, whatever trust_unsigned says.
+    entries = [entry for entry in trusted_scan(settings, env, repository) if entry.manifest is not None]
     for kinds in LATEST[purpose]:
         candidates = [entry for entry in entries if entry.type in kinds]
         if tables:
@@ -214,7 +366,18 @@ def counts_as_failure(exc: BaseException) -> bool:
     return isinstance(exc, CuisineDbError) and not isinstance(exc, UsageError | RefusedError)
 
 
-def record(repository: Repository, name: str, which: str, check: Check) -> None:
-    """Store a verification or test-restore result next to the backup (the manifest itself never changes).
-    A failed check is recorded only for a real attempt (`counts_as_failure`)."""
-    repository.put_bytes(prefix(name) + which, check.to_json())
+def record(settings: Settings, env: Environment, repository: Repository, name: str, which: str, check: Check) -> None:
+    """Store a verification or test-restore result next to the backup (the manifest itself never changes), signed
+    where the signing key is (`<which>.sig`; an unsigned record is ignored, never trusted). The signed body names
+    the backup, so a record cannot be moved to another. A failed check is recorded only for a real attempt
+    (`counts_as_failure`)."""
+    body = json.loads(check.to_json())
+    body["backup"] = name
+    data = signing.canonical(body)
+    try:
+        signer = age_keys.signer(settings, env, create_default=False)
+    except CuisineDbError:
+        signer = None  # a restore host without the signing key: the record stays, unsigned and so not counted
+    if signer is not None:
+        repository.put_bytes(prefix(name) + which + SIGNATURE_SUFFIX, signer.sign(data))
+    repository.put_bytes(prefix(name) + which, data)

@@ -21,8 +21,8 @@ import psycopg
 
 from cuisine_db import __version__
 from cuisine_db import sql as queries
-from cuisine_db.backup import names, toc
-from cuisine_db.backup.manifest import MANIFEST, Manifest, ObjectEntry, TableEntry, prefix
+from cuisine_db.backup import catalog, names, toc
+from cuisine_db.backup.manifest import Manifest, ObjectEntry, TableEntry, prefix
 from cuisine_db.backup.names import TableName
 from cuisine_db.backup.streaming import stream_folder
 from cuisine_db.backup.workspace import database_of, dump_client, scratch
@@ -166,6 +166,7 @@ def create(settings: Settings, env: Environment, kind: str, tables: Sequence[Tab
     _check_request(kind, tables)
     recipient_keys = age_keys.recipients(settings, env)
     recipients = age_keys.parse_recipients(recipient_keys)
+    age_keys.signer(settings, env)  # before any work: a backup that cannot be signed would never be used
     repository = open_repository(settings, env)
     jobs = env.backup.jobs
     started = datetime.now(UTC)
@@ -238,7 +239,7 @@ def create(settings: Settings, env: Environment, kind: str, tables: Sequence[Tab
                      for schema, table_name in sorted(table_entries)),
         objects=tuple(objects),
     )
-    repository.put_bytes(key_prefix + MANIFEST, manifest.to_json(), overwrite=False)
+    manifest = catalog.publish(settings, env, repository, manifest)
     return BackupReport(
         name=str(name), env=env.name, type=kind, repository=repository.url, objects=len(objects),
         size=manifest.size, plain_size=manifest.plain_size,

@@ -15,6 +15,7 @@ from cuisine_db.storage.pipeline import IntegrityError
 
 FORMAT = 1
 MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"  # raw Ed25519 signature over manifest.json's exact bytes (storage/signing.py)
 VERIFICATION = "verification.json"
 TEST_RESTORE = "test-restore.json"
 # What a folder may be called, by repository area: a backup's `<env>-<type>-<UTC>`, an archive's `<env>-archive-<UTC>`.
@@ -83,6 +84,9 @@ class Manifest:
     tables: tuple[TableEntry, ...]
     objects: tuple[ObjectEntry, ...]
     depends_on: str | None = None
+    # Signed backups (issue 15): the environment's backup counter (no rollback) and the signing key's id.
+    sequence: int | None = None
+    signer: str | None = None
     format: int = FORMAT
     checksum: str = field(default="", compare=False)
 
@@ -110,9 +114,10 @@ class Manifest:
         return next((t for t in self.tables if t.qualified == qualified), None)
 
     def to_json(self) -> bytes:
+        """The canonical body (sorted keys, no spaces, UTF-8): the exact bytes manifest.sig signs."""
         body = _body(self)
         body["checksum"] = _checksum(body)
-        return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
+        return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
     @classmethod
     def from_json(cls, data: bytes, key: str) -> Manifest:

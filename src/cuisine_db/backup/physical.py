@@ -27,7 +27,7 @@ from cuisine_db import __version__
 from cuisine_db import sql as queries
 from cuisine_db.backup import catalog
 from cuisine_db.backup.logical import _unique_name
-from cuisine_db.backup.manifest import MANIFEST, Manifest, ObjectEntry, prefix
+from cuisine_db.backup.manifest import Manifest, ObjectEntry, prefix
 from cuisine_db.backup.streaming import stream_folder
 from cuisine_db.backup.wal import names as wal_names
 from cuisine_db.backup.workspace import database_of, scratch
@@ -142,7 +142,7 @@ def _estimate(conn: psycopg.Connection[Any]) -> int:
 
 def _parent(settings: Settings, env: Environment, repository: Repository, system: str) -> Manifest:
     """The newest complete physical backup of this cluster: the base an incremental builds on."""
-    entries = [entry.manifest for entry in catalog.scan(repository, env=env.name)
+    entries = [entry.manifest for entry in catalog.trusted_scan(settings, env, repository)
                if entry.manifest is not None and entry.type in ("full", "incremental")
                and entry.manifest.system_identifier == system]
     if not entries:
@@ -207,6 +207,7 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
     check_source(kind, from_replica=source is not None)
     recipient_keys = age_keys.recipients(settings, env)
     recipients = age_keys.parse_recipients(recipient_keys)
+    age_keys.signer(settings, env)  # before any work: a backup that cannot be signed would never be used
     repository = open_repository(settings, env)
     level, jobs = env.backup.compress_level, env.backup.jobs
     started = datetime.now(UTC)
@@ -310,7 +311,7 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
         compression={"algorithm": "zstd", "level": level, "where": compression.split("-")[0]},
         tables=(), objects=objects, depends_on=parent.name if parent else None,
     )
-    repository.put_bytes(key_prefix + MANIFEST, manifest.to_json(), overwrite=False)
+    manifest = catalog.publish(settings, env, repository, manifest)
     return PhysicalReport(
         name=str(name), env=env.name, type=kind, repository=repository.url, objects=len(objects), size=manifest.size,
         plain_size=manifest.plain_size, seconds=round(time.monotonic() - clock, 3), timeline=timeline,

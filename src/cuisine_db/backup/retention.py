@@ -190,7 +190,7 @@ def _candidate(entry: BackupEntry, manifest: Manifest) -> Candidate:
 def _plan(settings: Settings, env: Environment, now: datetime) -> _Plan:
     policy = env.backup.retention
     repository = open_repository(settings, env)
-    entries = catalog.scan(repository, env=env.name)
+    entries = catalog.trusted_scan(settings, env, repository)
     grace = timedelta(hours=policy.incomplete_after_hours)
     candidates: list[Candidate] = []
     abandoned, damaged, in_progress = [], [], []
@@ -248,12 +248,23 @@ def expire(settings: Settings, env: Environment, *, dry_run: bool = False, yes: 
     repository.delete([prefix(name) + MANIFEST for name in going + abandoned])
     repository.delete([key for name in going + abandoned for key in again.objects.get(name, ())])
     repository.delete([item.key for item in wal])
+    repository.delete(_records_of(repository, env, {item.name for item in wal}))
     temporaries = repository.cleanup(timedelta(hours=env.backup.retention.incomplete_after_hours))
     return dataclasses.replace(
         again.report, dry_run=False, expired=going, abandoned=abandoned, temporaries=temporaries,
         wal_expired=len(wal), wal_bytes=sum(item.size for item in wal),
         wal_first=min((item.name for item in wal), default=None),
         wal_last=max((item.name for item in wal), default=None))
+
+
+def _records_of(repository: Repository, env: Environment, going: set[str]) -> list[str]:
+    """The signed records of WAL files that went (never of one that stays)."""
+    from cuisine_db.backup.wal import records
+
+    if not going:
+        return []
+    return [info.key for info in repository.list(wal_names.env_prefix(env.name))
+            if records.is_claim(info.key) in going]
 
 
 def _expired_wal(repository: Repository, env: Environment, kept: list[BackupEntry]
@@ -268,6 +279,10 @@ def _expired_wal(repository: Repository, env: Environment, kept: list[BackupEntr
     size = int(physical[0].dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE))
     first = min(physical, key=lambda m: wal_names.segment_number(m.dump["start_wal"], size))
     start = wal_names.segment_number(first.dump["start_wal"], size)
-    going = [item for item in archive.list_archive(repository, env.name)
-             if not wal_names.is_history(item.name) and wal_names.segment_number(item.name[:24], size) < start]
+    archived = [item for item in archive.list_archive(repository, env.name) if not wal_names.is_history(item.name)]
+    end = max((wal_names.segment_number(item.name[:24], size) for item in archived), default=-1)
+    if start > end + 1:
+        # A backup that starts beyond the archive's end (only a forged or broken manifest can): nothing goes.
+        return [], None
+    going = [item for item in archived if wal_names.segment_number(item.name[:24], size) < start]
     return going, first.dump["start_wal"]

@@ -39,12 +39,28 @@ def full_backup_age(newest: datetime | None, env: Environment, now: datetime) ->
                    f"make db-backup env={env.name} type=full; cuisine-db schedule show --env {env.name}")
 
 
+def untrusted(entries: list[catalog.BackupEntry], env: Environment) -> list[Finding]:
+    """Backups in the repository that are not trusted: dated in the future or rolled back is an error (someone
+    wrote to the repository, or a clock is wrong), any other untrusted one a warning."""
+    found = []
+    for entry in entries:
+        if not (entry.problem or "").startswith(catalog.UNTRUSTED):
+            continue
+        why = (entry.problem or "")[len(catalog.UNTRUSTED):]
+        severity = "error" if why.startswith(("dated in the future", "rolled back")) else "warning"
+        found.append(Finding("untrusted backup", severity, entry.name, f"{entry.name} is untrusted: {why}",
+                             "docs/security.md: check who can write to the repository; it is never used"))
+    return found
+
+
 def status(settings: Settings, env: Environment, *, now: datetime | None = None) -> BackupStatus:
     now = now or datetime.now(UTC)
-    physical = [entry for entry in catalog.list_backups(settings, env) if entry.type in PHYSICAL_TYPES]
+    entries = catalog.list_backups(settings, env, include_incomplete=True)
+    physical = [entry for entry in entries if entry.complete and entry.type in PHYSICAL_TYPES]
     newest = physical[-1] if physical else None
     newest_at = newest.manifest.finished_at if newest and newest.manifest else None
     wal = wal_status.status(settings, env, now=now)
-    findings = [finding for finding in [full_backup_age(newest_at, env, now)] if finding] + wal.findings
+    findings = ([finding for finding in [full_backup_age(newest_at, env, now)] if finding] + untrusted(entries, env)
+                + wal.findings)
     age = round((now - newest_at).total_seconds() / 3600, 2) if newest_at else None
     return BackupStatus(env.name, newest.name if newest else None, newest_at, age, wal, findings)

@@ -89,17 +89,17 @@ def test_restore(settings: Settings, env: Environment, resolved: Resolved, *, ke
                                        restored.tables, dropped=restored.dropped, warnings=restored.warnings)
     except CuisineDbError as exc:
         if catalog.counts_as_failure(exc):
-            catalog.record(resolved.repository, manifest.name, TEST_RESTORE, Check(
-                at=started, ok=False, by=who(), seconds=0, problems=[exc.message],
-                details={"env": env.name, "type": manifest.type}))
+            catalog.record(settings, resolved.source_env or env, resolved.repository, manifest.name, TEST_RESTORE,
+                           Check(at=started, ok=False, by=who(), seconds=0, problems=[exc.message],
+                                 details={"env": env.name, "type": manifest.type}))
         raise
     details: dict[str, Any] = {"env": env.name, "type": manifest.type, "tables": report.tables,
                                "database": report.database}
     if physical:
         details.update(amcheck=report.amcheck, check_seconds=report.check_seconds, reached_lsn=report.reached_lsn,
                        server_version=report.server_version, scratch="a throwaway cluster, removed")
-    catalog.record(resolved.repository, manifest.name, TEST_RESTORE, Check(
-        at=started, ok=True, by=who(), seconds=report.seconds, problems=[], details=details))
+    catalog.record(settings, resolved.source_env or env, resolved.repository, manifest.name, TEST_RESTORE,
+                   Check(at=started, ok=True, by=who(), seconds=report.seconds, problems=[], details=details))
     return report
 
 

@@ -61,7 +61,8 @@ def verify(settings: Settings, env: Environment, name: str, *,
     """Check a backup end to end without restoring it, and record the result in the catalog."""
     started = time.monotonic()
     repository, source_env = _locate(settings, env, name)
-    (entry,) = catalog.scan(repository, only=name)
+    pinned = [env] + ([source_env] if source_env else [])
+    (entry,) = catalog.scan(repository, trust=age_keys.trust(settings, pinned), only=name)
     problems: list[Problem] = []
     checked = size = entries = 0
     manifest_key = prefix(name) + MANIFEST
@@ -132,7 +133,7 @@ def verify(settings: Settings, env: Environment, name: str, *,
     seconds = round(time.monotonic() - started, 3)
     physical = entry.manifest is not None and entry.manifest.type in names.PHYSICAL_TYPES
     result = VerifyReport(name, repository.url, not problems, checked, size, seconds, problems, entries, physical)
-    catalog.record(repository, name, VERIFICATION, Check(
+    catalog.record(settings, source_env or env, repository, name, VERIFICATION, Check(
         at=datetime.now(UTC), ok=result.ok, by=who(), seconds=seconds, problems=[str(p) for p in problems],
         details={"objects": checked, "bytes": size, "toc_entries": entries}))
     return result

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cuisine_db.backup import catalog, logical, names, physical, retention
@@ -29,7 +30,7 @@ from cuisine_db.cli.replicas import ReplicaOption, routed
 from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops.journal import journaled
-from cuisine_db.storage import keys
+from cuisine_db.storage import keys, signing
 
 app = typer.Typer(help="Backups: create (physical or logical), list, show, verify, expire, status; keys.",
                   no_args_is_help=True)
@@ -99,7 +100,8 @@ def entry_view(entry: BackupEntry) -> dict[str, Any]:
         "complete": entry.complete, "size": entry.size, "duration_s": entry.duration_s,
         "tables": {t.qualified: t.rows for t in manifest.tables} if manifest else {},
         "verification": entry.verification, "test_restore": entry.test_restore, "problem": entry.problem,
-        "repository": entry.repository,
+        "repository": entry.repository, "trusted": entry.complete and entry.signer is not None
+        and not entry.signer.startswith("unsigned"), "signer": entry.signer,
         "source": manifest.dump.get("source", "primary") if manifest else None,  # the primary, or "replica NAME"
     }
 
@@ -174,7 +176,8 @@ def list_backups(env: EnvOption = None, all_: Annotated[bool, typer.Option(
     """An environment's backups, oldest first: name, type, size, duration, last verification (make db-backups)."""
     chosen = environment(env)
     entries = catalog.list_backups(settings(), chosen, include_incomplete=True)
-    shown = entries if all_ else [entry for entry in entries if entry.complete]
+    untrusted = [entry for entry in entries if (entry.problem or "").startswith(catalog.UNTRUSTED)]
+    shown = entries if all_ else [entry for entry in entries if entry.complete or entry in untrusted]
     if json:
         print_json([entry_view(entry) for entry in shown])
         return
@@ -182,6 +185,9 @@ def list_backups(env: EnvOption = None, all_: Annotated[bool, typer.Option(
     for entry in shown:
         took = f"{entry.duration_s:.1f}s" if entry.duration_s is not None else ""
         name = entry.name if entry.complete else f"[yellow]{entry.name} (incomplete)[/]"
+        if entry in untrusted:
+            why = escape((entry.problem or "")[len(catalog.UNTRUSTED):])
+            name = f"[red]{escape(entry.name)} untrusted ({why})[/]"
         table.add_row(name, entry.type, size(entry.size), took, check_text(entry.verification),
                       check_text(entry.test_restore))
     out.print(table)
@@ -330,13 +336,24 @@ def status(env: EnvOption = None, json: JsonOption = False) -> None:
 @app.command("keygen")
 def keygen(if_missing: Annotated[bool, typer.Option("--if-missing", help="Do nothing when a key exists.")] = False
            ) -> None:
-    """Make the age key pair under .cuisine/keys/ that backups use when no recipients are configured."""
+    """Make the age key pair and the Ed25519 signing key under .cuisine/keys/ (backups use them when the
+    configuration names no others); prints the trusted_signers line to pin in cuisine-db.toml."""
     s = settings()
     with journaled(s, s.env(None), "backup keygen", {"if_missing": if_missing}):
-        pair = keys.generate(s, if_missing=if_missing)
+        signer = signing.generate(keys.signing_folder(s))
+        # A signing key added beside an existing age key (made before signatures existed) is not a refusal.
+        pair = keys.generate(s, if_missing=if_missing or signer.created)
     if pair.created:
         say(f"wrote {pair.identity_file} (private, 0600: keep a copy somewhere safe, off this machine) and "
             f"{pair.public_file}")
     else:
         say(f"using the existing key pair in {pair.identity_file.parent}")
+    if signer.created:
+        say(f"wrote the signing key {signer.key_file} (private, 0600: only where backups are taken), its public "
+            f"key {signer.public_file} and {signer.pem_file} (for openssl)")
+    else:
+        say(f"using the existing signing key {signer.key_file}")
+    say("environments without trusted_signers trust this signing key; to pin it (other hosts, remote "
+        "environments), add to their [environments.<env>.backup] section:")
     out.print(pair.recipient)
+    out.print(f'trusted_signers = ["{signer.public}"]')

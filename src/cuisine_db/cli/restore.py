@@ -26,11 +26,17 @@ BackupOption = Annotated[str | None, typer.Option("--backup", "-b", help="A back
 
 
 def _resolve(env: Environment, backup: str | None, purpose: str,
-             tables: list[names.TableName] | None = None) -> Resolved:
+             tables: list[names.TableName] | None = None, trust_unsigned: bool = False) -> Resolved:
     reference = required(backup, "the backup: backup=NAME (or backup=latest)")
     if reference != "latest":
         names.parse(reference)
-    resolved = catalog.resolve(settings(), env, reference, purpose=purpose, tables=tables or ())
+    if trust_unsigned and reference == "latest":
+        raise UsageError("trust_unsigned=1 (--trust-unsigned) needs a backup named explicitly, never latest",
+                         hint=f"make db-backups env={env.name} lists them")
+    resolved = catalog.resolve(settings(), env, reference, purpose=purpose, tables=tables or (),
+                               trust_unsigned=trust_unsigned)
+    if resolved.entry.signer and resolved.entry.signer.startswith("unsigned"):
+        say(f"[yellow]warning:[/] backup {resolved.manifest.name} is unsigned: used because trust_unsigned=1 said so")
     if reference == "latest":
         say(f"using backup {resolved.manifest.name} ({resolved.reason})")
     return resolved
@@ -58,13 +64,18 @@ def database(env: EnvOption = None, backup: BackupOption = None, yes: YesOption 
              open_: Annotated[bool | None, typer.Option(
                  "--open/--no-open", help="Physical backups: open the restored server now, or leave it laid down for "
                                           "db-apply-logs (default: wait under maintenance mode, open otherwise).")
-             ] = None, json: JsonOption = False) -> None:
+             ] = None,
+             trust_unsigned: Annotated[bool, typer.Option(
+                 "--trust-unsigned", help="Use an unsigned backup (made before signatures), named explicitly; "
+                                          "journaled.")] = False,
+             json: JsonOption = False) -> None:
     """Full restore (make db-restore): a logical backup into a fresh database, checked, then swapped in (the old one
     is kept); a physical one in place of the whole cluster (the old data directory kept until it opens)."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "restore", {"backup": backup, "no_analyze": no_analyze, "open": open_}) as entry:
-        resolved = _resolve(chosen, backup, "restore")
+    with journaled(s, chosen, "restore", {"backup": backup, "no_analyze": no_analyze, "open": open_,
+                                          "trust_unsigned": trust_unsigned}) as entry:
+        resolved = _resolve(chosen, backup, "restore", trust_unsigned=trust_unsigned)
         name = resolved.manifest.name
         if chosen.protected:
             maintenance.require(s, chosen, "A full restore")

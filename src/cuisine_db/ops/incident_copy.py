@@ -1,10 +1,12 @@
 """Copies of an incident in the backup repositories, so that it survives the host that filed it.
 
 An incident, its journal lines and its report are written under `incidents/<id>/` in the repository of every
-environment it covers (each repository once), as plain JSON and Markdown: they hold no secret (the journal
-removes them before it writes) and whoever rebuilds the host must be able to read them with nothing but
-`aws s3 cp` or `cat`. A copy that fails is reported, never raised: the repository may well be part of the
-outage, and the incident is open all the same.
+environment it covers (each repository once). They hold no secret (the journal removes them before it writes),
+but they describe the outage to whoever can read the bucket: each file is age-encrypted to the environment's
+recipients (`<file>.age`) and signed like a backup's manifest (`<file>.sig`, raw Ed25519 over the plain bytes),
+so whoever rebuilds the host reads them with `age -d -i backup.key` and checks them with `openssl pkeyutl
+-verify` (docs/break-glass.md), and nobody with write access can plant a false history. A copy that fails is
+reported, never raised: the repository may well be part of the outage, and the incident is open all the same.
 """
 
 from __future__ import annotations
@@ -51,9 +53,17 @@ def copy_incident(settings: Settings, incident_id: str) -> list[Copy]:
     urls, results = _repositories(settings, incident)
     for url, env_name in urls.items():
         try:
-            repository = open_repository(settings, settings.env(env_name))
+            import pyrage
+
+            from cuisine_db.storage import keys
+
+            env = settings.env(env_name)
+            recipients = keys.parse_recipients(keys.recipients(settings, env))
+            signer = keys.signer(settings, env)
+            repository = open_repository(settings, env)
             for key, data in blobs.items():
-                repository.put_bytes(key, data)
+                repository.put_bytes(key + ".sig", signer.sign(data))
+                repository.put_bytes(key + ".age", pyrage.encrypt(data, recipients))
         except CuisineDbError as exc:
             results.append(Copy(url, False, exc.message))
         except OSError as exc:  # a local repository on a full or read-only disk

@@ -58,7 +58,7 @@ def _newest_of_this_cluster(settings: Settings, env: Environment, system: str) -
     """`latest`: the newest physical backup of the environment taken of this very cluster (a restore from another
     environment gives it another system identifier; older backups of the cluster it replaced lead elsewhere)."""
     repository = open_repository(settings, env)
-    physical = [(entry, entry.manifest) for entry in catalog.scan(repository, env=env.name)
+    physical = [(entry, entry.manifest) for entry in catalog.trusted_scan(settings, env, repository)
                 if entry.manifest is not None and entry.type in laydown.PHYSICAL]
     ours = [(entry, manifest) for entry, manifest in physical if manifest.system_identifier == system]
     if not physical:

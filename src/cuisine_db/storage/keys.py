@@ -169,3 +169,49 @@ def identities_from_text(text: str, source: str) -> list[Any]:
 def recipients_from_file(path: Path) -> list[str]:
     """The age public keys in a file such as <state_dir>/keys/backup.pub."""
     return [line.strip() for line in path.read_text().splitlines() if line.strip().startswith("age1")]
+
+
+# --- Signing (storage/signing.py): which key signs this environment's backups, and which keys are trusted ---
+
+def signing_folder(settings: Settings) -> Path:
+    return keys_dir(settings)
+
+
+def signer(settings: Settings, env: Environment, *, create_default: bool = True) -> Any:
+    """The key that signs `env`'s backups: `signing_key_env`, `signing_key_file`, else <state_dir>/keys/signing.key.
+    The default one is made on first use when the environment pins no signer of its own (the local default works
+    out of the box; `backup keygen` makes it too)."""
+    from cuisine_db.storage import signing
+
+    if env.backup.signing_key_env:
+        value = settings.secret(env.backup.signing_key_env)
+        if value is None:
+            raise UsageError(f"${env.backup.signing_key_env} (backup.signing_key_env of {env.name}) is not set",
+                             hint="backups are signed where they are taken: export it there")
+        return signing.load_signer(value, f"${env.backup.signing_key_env}")
+    if env.backup.signing_key_file is not None:
+        path = env.backup.signing_key_file
+        return signing.signer_from_file(path if path.is_absolute() else settings.root / path)
+    path = keys_dir(settings) / signing.SIGNING_KEY_FILE
+    if not path.exists() and create_default and not env.backup.trusted_signers:
+        signing.generate(keys_dir(settings))
+    return signing.signer_from_file(path)
+
+
+def trusted_signers(settings: Settings, environments: Iterable[Environment]) -> list[str]:
+    """The pinned public keys of the given environments; where one pins none, the local <state_dir>/keys/ one."""
+    from cuisine_db.storage import signing
+
+    found: list[str] = []
+    for env in environments:
+        pinned = list(env.backup.trusted_signers) or signing.read_public_file(
+            keys_dir(settings) / signing.SIGNING_PUBLIC_FILE)
+        found += [value for value in pinned if value not in found]
+    return found
+
+
+def trust(settings: Settings, environments: Iterable[Environment]) -> Any:
+    """A signing.Trust of the keys `trusted_signers` names."""
+    from cuisine_db.storage import signing
+
+    return signing.trust_of(trusted_signers(settings, environments))

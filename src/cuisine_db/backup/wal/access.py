@@ -31,6 +31,10 @@ PREFETCH = 8
 FETCH_THREADS = 4
 SPOOL_FOLDER = "wal-spool"
 CREDENTIALS_FILE = "wal-credentials"
+# The environment's WAL signing key, its server user's own (made by `wal enable`): the archive command signs each
+# file's record with it, so the backup signing key never has to be readable by the server's OS user.
+WAL_SIGNING_KEY = "wal-signing.key"
+WAL_SIGNING_PUBLIC = "wal-signing.pub"
 
 
 class WalAccess(NamedTuple):
@@ -57,6 +61,10 @@ class WalAccess(NamedTuple):
     secrets: dict[str, str]
     s3_access_key_env: str | None
     s3_secret_key_env: str | None
+    signing_env: str | None = None
+    signing_sources: tuple[Path, ...] = ()
+    trusted: tuple[str, ...] = ()
+    trusted_files: tuple[Path, ...] = ()
 
     def __repr__(self) -> str:
         return f"WalAccess(env={self.env!r}, url={self.url!r}, config_path={self.config_path!r})"  # no secrets
@@ -85,6 +93,30 @@ class WalAccess(NamedTuple):
             return [pyrage.x25519.Recipient.from_str(value) for value in self.recipients]
         except Exception:
             raise UsageError(f"environment {self.env!r} has a recipient that is not an age public key") from None
+
+    def signer(self) -> Any:
+        """The key that signs this environment's WAL records: `signing_key_env`, else the first readable of the
+        environment's WAL signing key, `signing_key_file`, <state_dir>/keys/signing.key."""
+        from cuisine_db.storage import signing
+
+        if self.signing_env and os.environ.get(self.signing_env):
+            return signing.load_signer(os.environ[self.signing_env], f"${self.signing_env}")
+        for path in self.signing_sources:
+            if os.access(path, os.R_OK):
+                return signing.signer_from_file(path)
+        tried = ", ".join([f"${self.signing_env}"] * bool(self.signing_env) + [str(p) for p in self.signing_sources])
+        raise UsageError(f"no signing key this user can read for {self.env}'s WAL records (looked at {tried})",
+                         hint=f"cuisine-db wal enable --env {self.env} makes the server user's own")
+
+    def trust(self) -> Any:
+        """The pinned keys (backup.trusted_signers, else <state_dir>/keys/signing.pub) and the environment's own
+        WAL signing key's public half."""
+        from cuisine_db.storage import signing
+
+        values = list(self.trusted)
+        for path in self.trusted_files:
+            values += [value for value in signing.read_public_file(path) if value not in values]
+        return signing.trust_of(values)
 
     def identities(self) -> list[Any]:
         from cuisine_db.storage import keys
@@ -211,6 +243,12 @@ def load(config_path: Path, env: str, *, identity_file: Path | None = None, spoo
         identity_sources.append(path_of(backup["identity_file"], root))
     identity_sources.append(state_dir / "keys" / KEY_FILE)
     credentials = path_of(wal.get("credentials_file"), env_dir / CREDENTIALS_FILE)
+    signing_sources = [env_dir / WAL_SIGNING_KEY]
+    if backup.get("signing_key_file"):
+        signing_sources.append(path_of(backup["signing_key_file"], root))
+    signing_sources.append(state_dir / "keys" / "signing.key")
+    trusted = [str(value) for value in backup.get("trusted_signers") or []]
+    trusted_files = [env_dir / WAL_SIGNING_PUBLIC] + ([] if trusted else [state_dir / "keys" / "signing.pub"])
     variables = [backup.get("s3_access_key_env"), backup.get("s3_secret_key_env")]
     secrets: dict[str, str] = {}
     if any(variables):
@@ -235,4 +273,6 @@ def load(config_path: Path, env: str, *, identity_file: Path | None = None, spoo
         spool=spool or path_of(wal.get("spool_dir"), env_dir / SPOOL_FOLDER),
         credentials_file=credentials, secrets=secrets,
         s3_access_key_env=backup.get("s3_access_key_env"), s3_secret_key_env=backup.get("s3_secret_key_env"),
+        signing_env=backup.get("signing_key_env"), signing_sources=tuple(dict.fromkeys(signing_sources)),
+        trusted=tuple(trusted), trusted_files=tuple(trusted_files),
     )

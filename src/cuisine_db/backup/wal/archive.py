@@ -47,6 +47,52 @@ def list_archive(repository: Repository, env: str) -> list[Archived]:
     return sorted(found, key=lambda item: (item.name, item.sha256))
 
 
+@dataclass(frozen=True, slots=True)
+class Ownership:
+    """Which archived copies our signed records name. `foreign`: names with copies no trusted record names
+    (planted, or archived before records were signed); `orphans`: of those, names with no copy of ours at all;
+    `disagreeing`: names with two trusted records of different content; `claims`: record keys by name."""
+
+    foreign: list[str]
+    orphans: list[str]
+    disagreeing: list[str]
+    claims: dict[str, list[str]]
+
+
+def ownership(repository: Repository, env: str, archived: Sequence[Archived], trust: Any) -> Ownership:
+    """Reads and verifies records only where a name is not simply one copy and one record (the usual case, which
+    `wal fetch` verifies when it takes the file)."""
+    from cuisine_db.backup.wal import records
+    from cuisine_db.storage import signing
+
+    claims: dict[str, list[str]] = defaultdict(list)
+    for info in repository.list(names.env_prefix(env)):
+        claimed = records.is_claim(info.key)
+        if claimed is not None:
+            claims[claimed].append(info.key)
+    copies: dict[str, set[str]] = defaultdict(set)
+    for item in archived:
+        copies[item.name].add(item.sha256)
+    foreign, orphans, disagreeing = [], [], []
+    for name, hashes in sorted(copies.items()):
+        keys = claims.get(name, [])
+        if len(hashes) == 1 and len(keys) == 1:
+            continue
+        trusted = set()
+        for key in keys:
+            try:
+                trusted.add(records.read(repository.get_bytes(key), trust, env, name).sha256)
+            except signing.Untrusted:
+                continue
+        if len(trusted) > 1:
+            disagreeing.append(name)
+        if hashes - trusted:
+            foreign.append(name)
+        if not hashes & trusted:
+            orphans.append(name)
+    return Ownership(foreign, orphans, disagreeing, dict(claims))
+
+
 def duplicates(archived: Sequence[Archived]) -> list[str]:
     """Names stored with two different contents (never written by our push; a person must look)."""
     counts: dict[str, int] = defaultdict(int)

@@ -102,6 +102,31 @@ def write_credentials(settings: Settings, env: Environment, os_user: str | None)
     return target
 
 
+def write_wal_signing_key(settings: Settings, env: Environment, os_user: str | None) -> Path:
+    """The environment's own WAL signing key, private to the server's OS user (which runs `wal push`): made once,
+    never replaced; its public half beside it (trusted for this environment's WAL records only)."""
+    from cuisine_db.storage import signing
+
+    folder = settings.env_dir(env)
+    key_path, public_path = folder / wal_access.WAL_SIGNING_KEY, folder / wal_access.WAL_SIGNING_PUBLIC
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not key_path.exists():
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+        key = Ed25519PrivateKey.generate()
+        temp = key_path.with_name(f".{key_path.name}.{os.getpid()}")
+        safe_files.write(temp, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()), owner=os_user)
+        os.replace(temp, key_path)
+        public = signing.encode_public(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
+        temp = public_path.with_name(f".{public_path.name}.{os.getpid()}")
+        safe_files.write(temp, public + "\n", mode=0o644)
+        os.replace(temp, public_path)
+    osuser.make_reachable(key_path, os_user)
+    osuser.make_reachable(public_path, os_user)
+    return key_path
+
+
 def precompile() -> None:
     """Write the package's byte-code now, as the operator: the server's user runs `wal push`/`fetch` once per segment
     and cannot write __pycache__ beside the code (nor can anyone under PYTHONDONTWRITEBYTECODE), so each call would
@@ -136,6 +161,13 @@ def grant_server_access(settings: Settings, env: Environment, os_user: str | Non
         if public.exists():
             changed += osuser.make_reachable(public, os_user)
             public.chmod(0o644)  # a public key; the private one beside it stays 0600
+    # The public keys `wal fetch` checks records against (the private ones stay 0600, the operator's).
+    from cuisine_db.storage import signing
+
+    for public in (age_keys.keys_dir(settings) / signing.SIGNING_PUBLIC_FILE,
+                   settings.env_dir(env) / wal_access.WAL_SIGNING_PUBLIC):
+        if public.exists():
+            changed += osuser.make_reachable(public, os_user)
     url = repository_url(settings, env)
     if url.startswith("file://"):
         from urllib.parse import unquote, urlparse
@@ -177,10 +209,16 @@ def enable(settings: Settings, env: Environment, *, archive_timeout: str | None 
         os_user = cluster.os_user
         notes += grant_server_access(settings, env, os_user)
         credentials = write_credentials(settings, env, os_user)
+        key = write_wal_signing_key(settings, env, os_user)
+        public = key.with_name(wal_access.WAL_SIGNING_PUBLIC).read_text().strip()
+        notes.append(f"{env.name}'s WAL records are signed with {key} (the server user's own key); wherever its "
+                     f"backups may be restored on another machine, pin it: trusted_signers = [..., \"{public}\"]")
         check_as_server_user(settings, env, os_user)
     else:
         notes.append("the database server runs this command itself: install cuisine-db on it with this "
-                     f"configuration at {settings.config_path}, and run cuisine-db wal check there as its OS user")
+                     f"configuration at {settings.config_path}, give its OS user a signing key for the WAL records "
+                     f"(<state_dir>/{env.name}/{wal_access.WAL_SIGNING_KEY}, or backup.signing_key_env) whose public "
+                     "key is pinned in backup.trusted_signers, and run cuisine-db wal check there as its OS user")
     changes_wanted: dict[str, str | None] = {"archive_mode": "on", "archive_command": command,
                                              "archive_timeout": timeout}
     with connect(settings, env, "wal enable") as conn:

@@ -1,5 +1,11 @@
 """`wal fetch %f %p`: the restore_command, with prefetching.
 
+Only the copy our signed record names is taken (records.py): the record's signature is checked against the
+pinned keys before its hash is used. A name that has objects but no record we trust, followed by files we did
+archive, is a hole someone filled: it exits 254, so recovery stops with an error instead of replaying it or
+ending quietly before it. Followed by nothing of ours, it lies beyond the archive's end: exit 1, the archive
+ends there (never replayed, and a planted object cannot block every restore).
+
 Exit codes follow PostgreSQL's contract: 0 when the file is in place; 1 only when the archive certainly does
 not hold it (the end of the archive, or a history file that was never written); any other failure — storage
 unreachable after retries, a stored copy that does not decrypt or hash to its name, two different copies, a
@@ -14,6 +20,7 @@ following calls only rename their file into place.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import shutil
@@ -39,6 +46,10 @@ class NotArchived(Exception):
 
 class Duplicate(FailedError):
     """Two different copies under one name: which one is right is a person's call, never ours."""
+
+
+class Forged(FailedError):
+    """Objects under a WAL file's name without a record signed by a trusted key: never replayed."""
 
 
 def retrying(action: Callable[[], T], *, attempts: int = RETRIES, pause: float = 1.0) -> T:
@@ -70,12 +81,66 @@ class _Hashing:
 
 def listing(repository: Repository, env: str, folder: str) -> dict[str, set[str]]:
     """Every file archived in one folder, with the hashes of its stored copies."""
+    return signed_listing(repository, env, folder)[0]
+
+
+def signed_listing(repository: Repository, env: str, folder: str) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
+    """Every file archived in one folder with the hashes of its stored copies, and the record keys of each."""
+    from cuisine_db.backup.wal import records
+
     found: dict[str, set[str]] = {}
+    claims: dict[str, list[str]] = {}
     for info in repository.list(f"{names.env_prefix(env)}{folder}/"):
         parsed = names.parse_key(info.key)
         if parsed is not None:
             found.setdefault(parsed.name, set()).add(parsed.sha256)
-    return found
+            continue
+        claimed = records.is_claim(info.key)
+        if claimed is not None:
+            claims.setdefault(claimed, []).append(info.key)
+    return found, claims
+
+
+def ours(access: WalAccess, repository: Repository, trust: Any, name: str, claims: list[str],
+         copies: set[str], later_ours: Callable[[], bool] = lambda: True) -> str | None:
+    """The hash our trusted record of `name` names, if it is stored; None when nothing of ours is archived.
+
+    Copies under the name that no trusted record names are never taken. Whether they end the archive or stop
+    recovery depends on what follows: when a later file has a record of ours (`later_ours`), this name is a hole
+    someone filled (Forged: 254, recovery stops loudly rather than end early at it); when nothing of ours
+    follows, they are planted beyond the archive's end and the archive simply ends here (None: exit 1), so a
+    planted object cannot hold every restore hostage either. Duplicate when our own records disagree."""
+    from cuisine_db.backup.wal import records
+    from cuisine_db.storage import signing
+
+    trusted: set[str] = set()
+    why = []
+    for key in claims:
+        try:
+            data = retrying(functools.partial(repository.get_bytes, key))
+            trusted.add(records.read(data, trust, access.env, name).sha256)
+        except signing.Untrusted as exc:
+            why.append(exc.why)
+        except ObjectMissing:
+            continue
+    if len(trusted) > 1:
+        raise Duplicate(f"{name} has two signed records with different content; recovery stops here rather than "
+                        "guess", hint="see cuisine-db wal status")
+    if trusted:
+        digest = next(iter(trusted))
+        if digest in copies:
+            return digest
+        if not copies:
+            return None  # our record, and its copy not stored yet (a push killed in between): not archived
+        raise Forged(f"REFUSED: {name}'s copy named by our record is gone and only copies no trusted record names "
+                     "are there: recovery stops here rather than replay them",
+                     hint="someone may have written to the repository (docs/security.md); see cuisine-db wal status")
+    if (copies or claims) and later_ours():
+        reason = f" ({why[0]})" if why else ""
+        raise Forged(f"REFUSED: {name} is in the archive only as copies no trusted record names{reason}: "
+                     "recovery stops here rather than replay them",
+                     hint="someone may have written to the repository (docs/security.md); see cuisine-db wal status")
+    return None
 
 
 def download(access: WalAccess, repository: Repository, identities: list[Any], name: str, sha256: str,
@@ -121,25 +186,47 @@ def fetch(access: WalAccess, name: str, destination: Path) -> str:
         return "prefetched"
     repository = access.repository()
     folder = names.folder(name)
-    archived = retrying(lambda: listing(repository, access.env, folder))
-    copies = archived.get(name, set())
-    if not copies:
+    archived, claims = retrying(lambda: signed_listing(repository, access.env, folder))
+    trust = access.trust()
+
+    def later_ours() -> bool:
+        """Whether one of the next few files after `name` (this folder, else the next one) has a trusted record."""
+        from cuisine_db.backup.wal import records
+        from cuisine_db.storage import signing
+
+        found = claims
+        after = sorted(n for n in found if n > name)[:3]
+        if not after and names.is_segment(name):
+            found = retrying(lambda: signed_listing(repository, access.env, _next_folder(folder)))[1]
+            after = sorted(found)[:3]
+        for later in after:
+            for key in found[later]:
+                try:
+                    records.read(retrying(functools.partial(repository.get_bytes, key)), trust, access.env, later)
+                    return True
+                except (signing.Untrusted, ObjectMissing):
+                    continue
+        return False
+
+    digest = ours(access, repository, trust, name, claims.get(name, []), archived.get(name, set()), later_ours)
+    if digest is None:
         raise NotArchived(name)
-    if len(copies) > 1:
-        raise Duplicate(f"{name} is archived twice with different content ({', '.join(sorted(h[:16] for h in copies))})"
-                        "; recovery stops here rather than guess", hint="see cuisine-db wal status")
+    copies = {digest}
     identities = access.identities()
-    ahead: list[tuple[str, str]] = []
+    ahead: list[tuple[str, set[str], list[str]]] = []
     following: dict[str, set[str]] = {}
+    following_claims: dict[str, list[str]] = {}
     if names.is_segment(name) and access.prefetch > 1:
         later = sorted(n for n in archived if names.is_segment(n) and n > name)
         if len(later) < access.prefetch - 1:
-            following = retrying(lambda: listing(repository, access.env, _next_folder(folder)))
+            following, following_claims = retrying(lambda: signed_listing(repository, access.env,
+                                                                          _next_folder(folder)))
             later += sorted(n for n in following if names.is_segment(n))
         for candidate in later[: access.prefetch - 1]:
             hashes = archived.get(candidate) or following.get(candidate, set())
-            if len(hashes) == 1 and not (cache / candidate).exists():
-                ahead.append((candidate, next(iter(hashes))))
+            records_of = claims.get(candidate) or following_claims.get(candidate, [])
+            if records_of and not (cache / candidate).exists():
+                ahead.append((candidate, hashes, records_of))
     if not ahead:
         download(access, repository, identities, name, next(iter(copies)), destination)
         return "fetched"
@@ -147,18 +234,21 @@ def fetch(access: WalAccess, name: str, destination: Path) -> str:
         cache.mkdir(parents=True, exist_ok=True, mode=0o700)
     with ThreadPoolExecutor(max_workers=access.fetch_threads, thread_name_prefix="wal-fetch") as pool:
         wanted = pool.submit(download, access, repository, identities, name, next(iter(copies)), destination)
-        for candidate, digest in ahead:
-            pool.submit(_prefetch, access, repository, identities, candidate, digest, cache / candidate)
+        for candidate, hashes, records_of in ahead:
+            pool.submit(_prefetch, access, repository, identities, trust, candidate, hashes, records_of,
+                        cache / candidate)
         wanted.result()
     _forget_older(cache, name)
     return "fetched"
 
 
-def _prefetch(access: WalAccess, repository: Repository, identities: list[Any], name: str, digest: str,
-              target: Path) -> None:
+def _prefetch(access: WalAccess, repository: Repository, identities: list[Any], trust: Any, name: str,
+              hashes: set[str], claims: list[str], target: Path) -> None:
     # A segment that cannot be prefetched is fetched again when PostgreSQL asks for it, and fails loudly then.
     with contextlib.suppress(Exception):
-        download(access, repository, identities, name, digest, target)
+        digest = ours(access, repository, trust, name, claims, hashes)
+        if digest is not None:
+            download(access, repository, identities, name, digest, target)
 
 
 def _forget_older(cache: Path, name: str) -> None:

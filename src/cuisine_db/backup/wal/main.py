@@ -146,6 +146,7 @@ def _check(args: Args) -> int:
     try:
         loaded = access.load(args.config, args.env, spool=args.spool)
         loaded.parsed_recipients()
+        loaded.signer()  # the WAL records must be signable by this user
         if args.fetch:
             loaded.identities()
         repository = loaded.repository()

@@ -2,8 +2,11 @@
 the other segments waiting in archive_status in the same call.
 
 Each file is read once, hashed (sha256 of its content names the stored object) and streamed through zstd and
-age into a create-only object. The same content stored twice is success without a second upload; a different
-content under the same name is refused loudly and the stored copy stays as it is. Objects become visible only
+age into a create-only object. First, a signed record of it is claimed (records.py): a create-only object whose
+key only our signing key can derive. The same content pushed twice is success without a second upload; a
+different content under the same name finds our claim naming another hash and is refused loudly, the stored copy
+staying as it is. Objects someone else planted under a file's name are not ours: they stop nothing (`wal status`
+reports them). Objects become visible only
 when complete (local: temporary name, fsync, link; S3: one PUT or a completed multipart upload), so a push
 killed at any moment leaves nothing that `wal fetch` would accept.
 
@@ -107,27 +110,44 @@ def stored_hashes(repository: Repository, env: str, name: str) -> set[str]:
     return found
 
 
-def push_one(access: WalAccess, repository: Repository, recipients: list[Any], path: Path) -> Outcome:
+def push_one(access: WalAccess, repository: Repository, recipients: list[Any], path: Path,
+             signer: Any = None) -> Outcome:
     """Store one file unless the same content is already archived; refuse a different one."""
     name = names.check(path.name)
     with Contents(path) as contents:
-        return _push_contents(access, repository, recipients, name, contents)
+        return _push_contents(access, repository, recipients, name, contents, signer or access.signer())
 
 
 def _push_contents(access: WalAccess, repository: Repository, recipients: list[Any], name: str,
-                   contents: Contents) -> Outcome:
+                   contents: Contents, signer: Any) -> Outcome:
+    from cuisine_db.backup.wal import records
     from cuisine_db.storage.pipeline import store_bytes
 
     digest = contents.sha256()
-    present = stored_hashes(repository, access.env, name)
-    if digest in present:
-        return Outcome(name, "present", digest, contents.size)
-    if present:
-        raise Conflict(
-            f"REFUSED: {name} is already archived with different content (archived sha256 "
-            f"{sorted(present)[0][:16]}..., this server's {digest[:16]}...): the archived copy is kept as it is",
-            hint="two servers may be archiving into one place (a restored copy with archiving on?); "
-                 f"cuisine-db wal status --env {access.env} shows the archive")
+    claim = records.claim_key(signer, access.env, name)
+    record = records.make(signer, access.env, name, digest, contents.size,
+                          records.system_identifier(name, contents.data))
+    contents.unchanged()
+    try:
+        repository.put_bytes(claim, record, overwrite=False)
+    except ObjectExists:
+        from cuisine_db.storage import signing
+
+        try:
+            claimed = records.read(repository.get_bytes(claim), access.trust(), access.env, name)
+        except signing.Untrusted as exc:
+            raise Conflict(f"REFUSED: {name}'s record in the archive does not verify ({exc.why}); nothing was "
+                           "stored", hint="the signing key changed, or trusted_signers lacks it: "
+                                          f"cuisine-db wal status --env {access.env}") from None
+        if claimed.sha256 != digest:
+            raise Conflict(
+                f"REFUSED: {name} is already archived with different content (archived sha256 "
+                f"{claimed.sha256[:16]}..., this server's {digest[:16]}...): the archived copy is kept as it is",
+                hint="two servers may be archiving into one place (a restored copy with archiving on?); "
+                     f"cuisine-db wal status --env {access.env} shows the archive") from None
+        if digest in stored_hashes(repository, access.env, name):
+            return Outcome(name, "present", digest, contents.size)
+        # Our record without its copy: a push killed between the two. Store the copy now.
     # ObjectExists: another push of the very same content won the race (the hash is in the key).
     with contextlib.suppress(ObjectExists):
         store_bytes(repository, names.key(access.env, name, digest), contents.data, recipients,
@@ -209,14 +229,15 @@ def push(access: WalAccess, path: Path) -> list[Outcome]:
         return [noted]
     repository = access.repository()
     recipients = access.parsed_recipients()
+    signer = access.signer()
     others = waiting(path.parent / "archive_status", path.name, access.push_batch - 1, access)
     if not others:
-        return [push_one(access, repository, recipients, path)]
+        return [push_one(access, repository, recipients, path, signer)]
     from concurrent.futures import ThreadPoolExecutor  # here: its import (with logging) is ~7 ms of a lone call's CPU
 
     with ThreadPoolExecutor(max_workers=min(access.push_threads, len(others) + 1),
                             thread_name_prefix="wal-push") as pool:
-        futures = {name: pool.submit(push_one, access, repository, recipients, path.parent / name)
+        futures = {name: pool.submit(push_one, access, repository, recipients, path.parent / name, signer)
                    for name in [path.name, *others]}
         outcomes = []
         for name, future in futures.items():

@@ -19,9 +19,10 @@ import stat
 from pathlib import Path
 from typing import Any
 
-VERSION = 1
+VERSION = 2  # 2: the signing keys (issue 15)
 BACKUP_KEYS = ("repository", "s3_endpoint", "s3_region", "s3_access_key_env", "s3_secret_key_env", "recipients",
-               "identity_file", "identity_env", "compress_level")
+               "identity_file", "identity_env", "compress_level", "signing_key_file", "signing_key_env",
+               "trusted_signers")
 WAL_KEYS = ("push_batch", "push_threads", "prefetch", "fetch_threads", "spool_dir", "credentials_file")
 
 

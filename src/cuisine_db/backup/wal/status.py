@@ -17,6 +17,7 @@ from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.backup import catalog
+from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.backup.wal import archive, enable, names, push
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError
@@ -152,6 +153,16 @@ def holes(missing: list[str], env: Environment, end: str | None, *, newest: bool
                    f"only up to {missing[0]}", "nothing to do for the latest backup; retention removes the older ones")
 
 
+def planted(foreign: list[str], env: Environment) -> Finding | None:
+    """Objects under WAL file names that no record signed by a trusted key names: never fetched, never in the way."""
+    if not foreign:
+        return None
+    return Finding("foreign objects", "warning", foreign[0],
+                   f"{len(foreign)} WAL file name(s) hold copies no trusted record names (planted by someone with "
+                   "write access to the repository, or archived before records were signed): wal fetch never "
+                   "takes them", "docs/security.md: find who can write to the repository; remove them by hand")
+
+
 def doubled(names_: list[str], env: Environment) -> Finding | None:
     if not names_:
         return None
@@ -200,7 +211,11 @@ def status(settings: Settings, env: Environment, *, now: datetime | None = None)
     """The archive of `env` as the server and the repository see it, with every finding."""
     now = now or datetime.now(UTC)
     repository = open_repository(settings, env)
-    listed = archive.list_archive(repository, env.name)
+    everything = archive.list_archive(repository, env.name)
+    owned = archive.ownership(repository, env.name, everything,
+                              wal_access.load(settings.config_path.resolve(), env.name).trust())
+    # Copies no trusted record names fill no hole and end no archive.
+    listed = [item for item in everything if item.name not in owned.orphans]
     stats = server_stats(settings, env)
     oldest, start, size = _starts(settings, env, listed)
     if stats is not None:
@@ -222,11 +237,11 @@ def status(settings: Settings, env: Environment, *, now: datetime | None = None)
     newest_at = max((item.modified for item in listed), default=None)
     waiting = stats.waiting() if stats is not None else None
     behind = waiting[0] if waiting else None
-    duplicates = archive.duplicates(listed)
+    duplicates = owned.disagreeing
     findings += [archiving_off(stats, env), archiver_failing(stats, env), archiver_behind(behind, env),
                  stale(stats, newest_at, env, now),
                  holes(covered.missing if covered else [], env, covered.end if covered else None),
-                 doubled(duplicates, env), refusals(settings, env, now)]
+                 doubled(duplicates, env), planted(owned.foreign, env), refusals(settings, env, now)]
     if not listed and (stats is None or stats.archive_mode != "off"):
         findings.append(Finding("archive", "error", env.name, "nothing has been archived yet",
                                 f"cuisine-db wal enable --env {env.name}; then SELECT pg_switch_wal() to test it"))

@@ -1,0 +1,52 @@
+"""No rollback: sequence numbers must grow with backup names, within the repository and against the local
+high-water mark (backup/catalog.py, backup/watermark.py; no server)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cuisine_db.backup import catalog, watermark
+from cuisine_db.backup.manifest import Manifest
+from cuisine_db.config import load_settings
+
+AT = datetime(2026, 11, 1, 1, tzinfo=UTC)
+
+
+def entry(day: int, sequence: int | None) -> catalog.BackupEntry:
+    at = AT + timedelta(days=day)
+    name = f"production-logical-{at:%Y%m%dT%H%M%SZ}"
+    manifest = Manifest(
+        name=name, env="production", type="logical", database="cuisine", server_version="18.1",
+        server_version_num=180001, system_identifier=None, timeline=None, start_lsn=None, stop_lsn=None,
+        started_at=at, finished_at=at, tool={}, dump={}, encryption={}, compression={}, tables=(), objects=(),
+        sequence=sequence, signer="k")
+    return catalog.BackupEntry(name, "production", "logical", at, True, 0, manifest, None, None, None, "file:///r",
+                               (), "k")
+
+
+def test_a_sequence_not_above_an_older_names_is_rolled_back() -> None:
+    entries = [entry(0, 1), entry(1, 2), entry(2, 2), entry(3, 3), entry(4, None)]
+    checked = catalog._no_rollback(entries, None)
+    assert [e.complete for e in checked] == [True, True, False, True, True]
+    assert checked[2].problem is not None and checked[2].problem.startswith("untrusted: rolled back")
+    assert checked[2].manifest is None, "nothing of a rolled-back manifest is used"
+
+
+def test_the_local_high_water_mark_outlives_deleted_newer_backups(tmp_path: Path) -> None:
+    config = tmp_path / "cuisine-db.toml"
+    config.write_text('[environments.production]\ndsn = "host=127.0.0.1 port=1 dbname=x"\n')
+    settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
+    env = settings.env("production")
+    seen = entry(5, 9)
+    assert seen.manifest is not None
+    watermark.save(settings, env, watermark.Mark(9, seen.name, seen.manifest.started_at))
+    watermark.save(settings, env, watermark.Mark(3, entry(1, 3).name, AT))  # never lowered
+    mark = watermark.load(settings, env)
+    assert mark is not None and mark.sequence == 9
+    # The repository now shows an old backup (sequence 4) under a name newer than any seen: not trusted.
+    replayed = replace(entry(6, 4))
+    checked = catalog._no_rollback([entry(0, 1), replayed, entry(7, 10)], mark)
+    assert [e.complete for e in checked] == [True, False, True]
+    assert "already seen here" in (checked[1].problem or "")
