@@ -178,7 +178,7 @@ def rehearse(settings: Settings, env: Environment, request: UpgradeRequest, *,
                              round(time.monotonic() - clock, 2), problems, differences, missing,
                              len(set(costs_before) & set(costs_after)), skipped, changes,
                              not (problems or differences or missing))
-    catalog.record(resolved.repository, newest.name, TEST_RESTORE, Check(
+    catalog.record(settings, resolved.source_env or env, resolved.repository, newest.name, TEST_RESTORE, Check(
         at=started_at, ok=report.go, by=who(), seconds=report.total_seconds,
         problems=[*problems, *differences, *(f"migration {v} missing" for v in missing)],
         details={"env": env.name, "type": "full", "upgrade_rehearsal": True, "source": request.source,
