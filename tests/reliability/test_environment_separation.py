@@ -258,11 +258,11 @@ def test_secrets_reach_no_server_and_no_child_but_the_one_that_needs_it(tmp_path
                     conn.execute("CREATE TABLE bulk AS SELECT g, md5(g::text) FROM generate_series(1, 200000) g")
                 project.ok("backup", "create", "--env", "production", "--type", "logical")
                 project.ok("backup", "create", "--env", "production", "--type", "full")
-                project.wait_archived(project.switch())
+                project.wait_archived(project.switch(), deadline=300)
                 for _ in range(2):
                     with project.connect() as conn:
                         conn.execute("INSERT INTO bulk SELECT g, md5(g::text) FROM generate_series(1, 20000) g")
-                    project.wait_archived(project.switch())
+                    project.wait_archived(project.switch(), deadline=300)
                 project.ok("restore", "test", "--env", "production", "--backup", "latest")  # the full one
             finally:
                 subprocess.Popen = original  # type: ignore[misc]
