@@ -8,9 +8,11 @@ Real clusters on PostgreSQL 18 (14 where 18 is missing), a shared local reposito
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import stat
+import struct
 import subprocess
 import threading
 import time
@@ -226,7 +228,8 @@ class Sampler:
 
 
 def test_secrets_reach_no_server_and_no_child_but_the_one_that_needs_it(tmp_path: Path, age_keys: AgeKeys,
-                                                                        s3_server: S3Server) -> None:
+                                                                        s3_server: S3Server,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     project = make_pitr_project(tmp_path / "secrets", _major(), age_keys, backend="s3", s3=s3_server)
     try:
         password = pgpass.lookup(project.root / ".cuisine" / "production" / "pgpass", "h", "1", "d", "cuisine")
@@ -251,7 +254,7 @@ def test_secrets_reach_no_server_and_no_child_but_the_one_that_needs_it(tmp_path
                 sampler.exempt.add(process.pid)
                 return process
 
-            subprocess.Popen = tracked  # type: ignore[misc]
+            monkeypatch.setattr(subprocess, "Popen", tracked)
             try:
                 project.ok("wal", "enable", "--env", "production", "--restart", "--yes")
                 with project.connect() as conn:
@@ -265,7 +268,7 @@ def test_secrets_reach_no_server_and_no_child_but_the_one_that_needs_it(tmp_path
                     project.wait_archived(project.switch(), deadline=300)
                 project.ok("restore", "test", "--env", "production", "--backup", "latest")  # the full one
             finally:
-                subprocess.Popen = original  # type: ignore[misc]
+                monkeypatch.undo()
         assert started
         assert any(pid in started for pid in sampler.holders), "the sampler saw no secret, not even the operator's"
         kinds = {kind for pid, cmdline in sampler.seen.items() if sampler.ours(pid)
@@ -283,3 +286,36 @@ def test_secrets_reach_no_server_and_no_child_but_the_one_that_needs_it(tmp_path
             assert program in LIBPQ_TOOLS and held == {"password"}, f"{shown!r} held {sorted(held)}"
     finally:
         project.destroy()
+
+
+def _acl_users(path: Path) -> set[int]:
+    """The uids named in a file's access ACL."""
+    try:
+        raw = os.getxattr(path, "system.posix_acl_access", follow_symlinks=False)
+    except OSError:
+        return set()
+    entries = [struct.unpack_from("<HHI", raw, offset) for offset in range(4, len(raw) - 7, 8)]
+    return {ident for tag, _, ident in entries if tag == 0x02}
+
+
+def test_a_restore_into_another_environment_reads_the_source_archive_only_while_it_runs(two: PitrProject) -> None:
+    with two.connect("production") as conn:
+        conn.execute("INSERT INTO kept VALUES (1)")
+    name = json.loads(two.ok("backup", "create", "--env", "production", "--type", "full", "--json").stdout)["name"]
+    with two.connect("production") as conn:
+        conn.execute("INSERT INTO kept VALUES (2)")  # only in production's WAL archive, after the backup
+    two.wait_archived(two.switch(), deadline=300)
+    two.ok("restore", "database", "--env", "development", "--backup", name, "--yes", "--no-open")
+    two.ok("restore", "apply-logs", "--env", "development")
+    with two.connect("development") as conn:
+        assert sorted(row[0] for row in conn.execute("SELECT id FROM kept")) == [1, 2], "production's WAL replayed"
+    assert osuser.owner_of(two.cluster("development").datadir) == "cuisine-development"
+    reader = pwd.getpwnam("cuisine-development").pw_uid
+    area = two.root / "repository" / "wal" / "production"
+    leftovers = [path for path in [area, *area.rglob("*")] if reader in _acl_users(path)]
+    assert not leftovers, f"development kept read access to production's archive: {leftovers[:3]}"
+    assert "Permission denied" in _as_server(two, "development", f"ls {area}")
+    assert not (two.cluster("development").home / "run" / "wal-credentials").exists()
+    owner = pwd.getpwnam("cuisine-production").pw_uid
+    assert area.stat().st_uid == owner and (two.root / ".cuisine" / "production" / "wal-spool").stat().st_uid == owner
+    two.wait_archived(two.switch(), deadline=300)  # production archives on, its folders still its own
