@@ -319,3 +319,27 @@ def test_a_restore_into_another_environment_reads_the_source_archive_only_while_
     owner = pwd.getpwnam("cuisine-production").pw_uid
     assert area.stat().st_uid == owner and (two.root / ".cuisine" / "production" / "wal-spool").stat().st_uid == owner
     two.wait_archived(two.switch(), deadline=300)  # production archives on, its folders still its own
+
+
+def test_a_data_directory_from_before_keeps_its_owner_and_a_conflicting_os_user_is_one_line(tmp_path: Path) -> None:
+    from cuisine_db.config import load_settings
+    from cuisine_db.errors import UsageError
+    from cuisine_db.postgres.local import os_user_of
+
+    legacy = osuser.ensure_user(osuser.env_user_name("sep-legacy"))  # stands for the single user of old
+    config = tmp_path / "cuisine-db.toml"
+    config.write_text("[environments.old]\nport = 54998\n[environments.fresh]\nport = 54999\n")
+    data = tmp_path / ".cuisine" / "old" / "data"
+    data.mkdir(parents=True)
+    (data / "PG_VERSION").write_text("18\n")
+    entry = pwd.getpwnam(legacy)
+    os.chown(data, entry.pw_uid, entry.pw_gid)
+    settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
+    assert os_user_of(settings, settings.env("old")) == legacy, "an upgrade moves nothing"
+    assert os_user_of(settings, settings.env("fresh")) == "cuisine-fresh"
+    config.write_text('[environments.old]\nport = 54998\nos_user = "cuisine-fresh"\n')
+    settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
+    with pytest.raises(UsageError, match=f"belongs to OS user {legacy}, but os_user says cuisine-fresh") as raised:
+        os_user_of(settings, settings.env("old"))
+    assert "chown -R cuisine-fresh:" in (raised.value.hint or "")
+    assert osuser.owner_of(data) == legacy, "nothing was changed"
