@@ -125,11 +125,14 @@ def grant_read(tree: Path, user: str | None) -> list[Path]:
     changed: list[Path] = []
     for folder, folders, files in os.walk(tree):
         for path, perm in [(Path(folder), 5), *((Path(folder) / name, 4) for name in files)]:
-            info = path.lstat()
-            if info.st_uid == uid or not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+            try:  # the archive command may rename or remove names meanwhile (a push's temporary name)
+                info = path.lstat()
+                if info.st_uid == uid or not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+                    continue
+                if not _set_entry(path, uid, perm, info.st_mode):
+                    raise UnavailableError(f"{path} has no POSIX ACLs: OS user {user} cannot be let read it alone")
+            except FileNotFoundError:
                 continue
-            if not _set_entry(path, uid, perm, info.st_mode):
-                raise UnavailableError(f"{path} has no POSIX ACLs: OS user {user} cannot be let read it alone")
             changed.append(path)
         folders[:] = [name for name in folders if not (Path(folder) / name).is_symlink()]
     return changed
