@@ -281,6 +281,9 @@ class Environment(BaseModel):
     port: int | None = Field(default=None, ge=1024, le=65535)
     postgres_version: int = 14
     pg_bin: Path | None = None
+    # The OS user its servers run as when the tool runs as root (default: cuisine-<name>, or the owner of a data
+    # directory made before environments had users of their own); replicas and pgbouncer run as it too.
+    os_user: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_-]{0,31}$")
     server_settings: dict[str, str | int | bool] = Field(default_factory=dict)
     # A remote server: the password only by reference, never inline.
     dsn: str | None = None
@@ -371,8 +374,8 @@ class Environment(BaseModel):
     def _shape(self) -> Environment:
         if self.dsn is None and self.port is None:
             raise ValueError("a local environment needs a port (or give a dsn for a remote server)")
-        if self.dsn is not None and (self.port is not None or self.pg_bin is not None):
-            raise ValueError("port and pg_bin are for local clusters; a remote environment has only dsn")
+        if self.dsn is not None and (self.port is not None or self.pg_bin is not None or self.os_user is not None):
+            raise ValueError("port, pg_bin and os_user are for local clusters; a remote environment has only dsn")
         if self.password_env is not None and not re.match(r"^[A-Z_][A-Z0-9_]*$", self.password_env):
             raise ValueError("password_env names an environment variable (e.g. CUISINE_PROD_PASSWORD)")
         if self.dsn is None and self.replicas:

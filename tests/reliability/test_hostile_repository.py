@@ -35,6 +35,7 @@ from cuisine_db.backup.tar_guard import TarGuard, UnsafeMemberError
 from cuisine_db.backup.wal import names as wal_names
 from cuisine_db.backup.wal import records
 from cuisine_db.postgres import binaries, osuser, pgpass, safe_files
+from cuisine_db.postgres.local import os_user_of
 from cuisine_db.storage import keys, open_repository, pipeline, signing
 from cuisine_db.storage.local import LocalRepository
 
@@ -325,7 +326,7 @@ def test_a_backups_own_configuration_is_reported_not_applied(hostile: PitrProjec
 def test_root_writes_into_server_folders_never_follow_a_planted_link(hostile: PitrProject, canary: Canary) -> None:
     settings = hostile.settings
     env = settings.env("development")
-    os_user = osuser.server_user(settings.server_user)
+    os_user = os_user_of(settings, env)
     folder = hostile.root / "server-owned"
     osuser.give_to(folder, os_user, 0o711)
     from cuisine_db.backup.physical_restore import IDENTITY_COPY, identity_copy
@@ -363,7 +364,7 @@ def test_identity_files_open_to_their_group_are_refused(tmp_path: Path, age_keys
 
 
 def test_reachable_folders_grant_only_the_server_user(tmp_path: Path) -> None:
-    os_user = osuser.server_user(None)
+    os_user = osuser.ensure_user(osuser.env_user_name("development")) if os.geteuid() == 0 else None
     if os_user is None:
         pytest.skip("needs root: the server runs as the tool's own user otherwise")
     private = tmp_path / "private"

@@ -49,7 +49,7 @@ from cuisine_db.errors import CuisineDbError, FailedError, RefusedError, UsageEr
 from cuisine_db.ops import maintenance
 from cuisine_db.postgres import osuser, pgpass, safe_files
 from cuisine_db.postgres.cluster import SUPERUSER, LocalCluster, base_settings
-from cuisine_db.postgres.local import cluster_for
+from cuisine_db.postgres.local import cluster_for, os_user_of
 from cuisine_db.postgres.server_settings import alter_system
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage import open_repository
@@ -102,9 +102,7 @@ def _local(settings: Settings, env: Environment) -> LocalCluster:
 
 def _prepare_home(cluster: LocalCluster) -> None:
     """What init() would have made: a home the server's user can pass, its run folder, the binaries reachable."""
-    cluster.home.mkdir(parents=True, exist_ok=True)
-    cluster.home.chmod(0o711 if cluster.os_user else 0o700)
-    osuser.make_reachable(cluster.home, cluster.os_user)
+    osuser.own_home(cluster.home, cluster.os_user)
     osuser.make_reachable(cluster.build.bindir, cluster.os_user)
     osuser.give_to(cluster.home / "run", cluster.os_user)
 
@@ -217,9 +215,11 @@ def identity_copy(settings: Settings, environments: list[Environment], folder: P
 
 
 def recovery_options(settings: Settings, env: Environment, source: Environment | None, target: RecoveryTarget, *,
-                     spool: Path, identity: Path | None, action: str, archive_off: bool) -> dict[str, str]:
+                     spool: Path, identity: Path | None, action: str, archive_off: bool,
+                     credentials: Path | None = None) -> dict[str, str]:
     """The settings a private recovery starts with (on the command line, never in a file)."""
-    command = enable.restore_command(settings, source, spool=spool, identity_file=identity) if source else "false"
+    command = enable.restore_command(settings, source, spool=spool, identity_file=identity,
+                                     credentials_file=credentials) if source else "false"
     options = {"restore_command": command, **target.settings(), "recovery_target_action": action}
     if archive_off:
         options["archive_mode"] = "off"
@@ -279,26 +279,33 @@ def _recover(settings: Settings, env: Environment, state: RestoreState, target: 
     identity: Path | None = None
     run_dir = cluster.home / "run"
     try:
-        if source is not None:
-            enable.grant_server_access(settings, source, cluster.os_user)
-            enable.write_credentials(settings, source, cluster.os_user)
-            osuser.give_to(spool, cluster.os_user)
-            identity = identity_copy(settings, [env, source], run_dir, cluster.os_user)
-        options = recovery_options(settings, env, source, target, spool=spool, identity=identity, action="promote",
-                                   archive_off=state.cross_env)
-        with private_server(cluster.build.bindir, cluster.datadir, cluster.port, cluster.os_user,
-                            run_dir / "recovery.log", options, secret_variables(settings)) as server:
-            reached = server.wait(pause=False, report=report)
-            with server.connect() as conn:
-                notes = _finish(settings, env, cluster, state, conn)
-                next_xid = conn.execute(queries.load("pitr/next_xid")).fetchone()
-                conn.execute(queries.load("pitr/checkpoint"))
+        access = contextlib.nullcontext(None) if source is None else \
+            enable.archive_access(settings, source, cluster.os_user, run_dir)
+        with access as credentials:
+            if source is not None:
+                osuser.give_to(spool, cluster.os_user)
+                identity = identity_copy(settings, [env, source], run_dir, cluster.os_user)
+            options = recovery_options(settings, env, source, target, spool=spool, identity=identity,
+                                       action="promote", archive_off=state.cross_env, credentials=credentials)
+            reached, next_xid, notes = _replay(settings, env, cluster, state, options, report)
     finally:
         if identity is not None:
             identity.unlink(missing_ok=True)
         fetch.clear_prefetched(spool)
     safe_files.remove(cluster.datadir / "backup_manifest")
     return reached, next_xid[0] if next_xid else None, notes
+
+
+def _replay(settings: Settings, env: Environment, cluster: LocalCluster, state: RestoreState, options: dict[str, str],
+            report: Callable[[Progress], None]) -> tuple[Reached, Any, list[str]]:
+    with private_server(cluster.build.bindir, cluster.datadir, cluster.port, cluster.os_user,
+                        cluster.home / "run" / "recovery.log", options, secret_variables(settings)) as server:
+        reached = server.wait(pause=False, report=report)
+        with server.connect() as conn:
+            notes = _finish(settings, env, cluster, state, conn)
+            next_xid = conn.execute(queries.load("pitr/next_xid")).fetchone()
+            conn.execute(queries.load("pitr/checkpoint"))
+    return reached, next_xid, notes
 
 
 def _opened(settings: Settings, env: Environment, state: RestoreState, reached: Reached, next_xid: str | None,
@@ -452,7 +459,9 @@ def temporary_instance(settings: Settings, env: Environment, resolved: Resolved,
     sources = laydown.chain(settings, env, resolved)
     source_env = resolved.source_env or settings.environments.get(manifest.env)
     build = binaries.find(manifest.server_major, settings.cache_dir)
-    os_user = osuser.server_user(settings.server_user)
+    # The source environment's user: the instance holds that environment's data and reads its WAL archive, which
+    # no other environment's user can (each archive area is its user's alone).
+    os_user = os_user_of(settings, source_env or env)
     osuser.make_reachable(build.bindir, os_user)
     with scratch(settings, f"pitr-{manifest.name}") as work:
         osuser.make_reachable(work, os_user)
@@ -464,18 +473,19 @@ def temporary_instance(settings: Settings, env: Environment, resolved: Resolved,
         identity = None
         spool = work / "spool"
         osuser.give_to(spool, os_user)
-        if source_env is not None:
-            enable.grant_server_access(settings, source_env, os_user)
-            enable.write_credentials(settings, source_env, os_user)
-            identity = identity_copy(settings, [env, source_env], work, os_user)
         from cuisine_db.postgres.ports import free_port
 
         if source_env is None and target.kind != "immediate":
             raise UsageError(f"{manifest.name} came from environment {manifest.env!r}, which cuisine-db.toml no "
                              "longer names: its archive cannot be read")
-        options = recovery_options(settings, env, source_env, target, spool=spool, identity=identity,
-                                   action="pause", archive_off=True)
-        with private_server(build.bindir, data, free_port(), os_user, work / "recovery.log", options,
-                            secret_variables(settings)) as server:
-            reached = server.wait(pause=target.kind != "end")
-            yield server, reached
+        access = contextlib.nullcontext(None) if source_env is None else \
+            enable.archive_access(settings, source_env, os_user, work)
+        with access as credentials:
+            if source_env is not None:
+                identity = identity_copy(settings, [env, source_env], work, os_user)
+            options = recovery_options(settings, env, source_env, target, spool=spool, identity=identity,
+                                       action="pause", archive_off=True, credentials=credentials)
+            with private_server(build.bindir, data, free_port(), os_user, work / "recovery.log", options,
+                                secret_variables(settings)) as server:
+                reached = server.wait(pause=target.kind != "end")
+                yield server, reached

@@ -13,6 +13,7 @@ from cuisine_db.backup.workspace import scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError
 from cuisine_db.postgres import binaries, osuser
+from cuisine_db.postgres.local import os_user_of
 from cuisine_db.postgres.runner import run
 from cuisine_db.storage.pipeline import IntegrityError
 
@@ -28,7 +29,7 @@ def structure(settings: Settings, env: Environment, resolved: Resolved, *,
     except CuisineDbError as exc:
         return [(prefix(name) + "manifest.json", exc.message)], 0
     # tar runs as the server's OS user (never as root), the backup's files as they are (nothing starts on them).
-    os_user = osuser.server_user(settings.server_user)
+    os_user = os_user_of(settings, env)  # the environment's own user: the backup holds its data
     with scratch(settings, f"verify-{name}") as work:
         osuser.make_reachable(work, os_user)
         osuser.give_to(work, os_user, 0o711)

@@ -67,6 +67,7 @@ def scratch_name(env: Environment) -> str:
 
 def _scratch(settings: Settings, env: Environment, major: int) -> tuple[Settings, Environment]:
     """The project's settings plus a local environment that reads E's repository, on a free port."""
+    from cuisine_db.postgres.local import os_user_of
     from cuisine_db.postgres.ports import free_port
 
     name = scratch_name(env)
@@ -77,6 +78,8 @@ def _scratch(settings: Settings, env: Environment, major: int) -> tuple[Settings
         "name": name, "protected": False, "port": free_port(), "postgres_version": major, "dsn": None,
         "password_env": None, "passfile": None, "roles": {}, "server_settings": {"fsync": False},
         "pg_bin": env.pg_bin if env.is_local else None,
+        # E's own OS user: the copy holds E's data and replays E's WAL archive, which only that user can read.
+        "os_user": os_user_of(settings, env) if env.is_local else None,
     })
     return dataclasses.replace(settings, environments={**settings.environments, name: scratch}), scratch
 

@@ -61,7 +61,9 @@ def config_dir(settings: Settings, env: Environment) -> Path:
 
 def server_user(settings: Settings, env: Environment) -> str | None:
     """Who runs PgBouncer: for a local environment, the servers' OS user (None: this user)."""
-    return osuser.server_user(settings.server_user) if env.is_local else None
+    from cuisine_db.postgres.local import os_user_of
+
+    return os_user_of(settings, env) if env.is_local else None
 
 
 def _quote_auth(value: str) -> str:

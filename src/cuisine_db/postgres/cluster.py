@@ -87,9 +87,7 @@ class LocalCluster:
 
     def init(self) -> None:
         """initdb with checksums and SCRAM authentication; the superuser's password goes to a 0600 pgpass."""
-        self.home.mkdir(parents=True, exist_ok=True)
-        self.home.chmod(0o711 if self.os_user else 0o700)
-        osuser.make_reachable(self.home, self.os_user)
+        osuser.own_home(self.home, self.os_user)
         osuser.make_reachable(self.build.bindir, self.os_user)
         osuser.give_to(self._run_dir, self.os_user)
         password = secrets.token_urlsafe(24)

@@ -8,14 +8,16 @@ server is what it must report. Other commands on unprotected environments start 
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import RefusedError, ServerDownError, UnavailableError, UsageError
+from cuisine_db.errors import CuisineDbError, RefusedError, ServerDownError, UnavailableError, UsageError
 from cuisine_db.postgres import binaries, osuser, purposes, topology
 from cuisine_db.postgres.cluster import LocalCluster
 
@@ -36,9 +38,42 @@ def node_cluster(settings: Settings, env: Environment, home: Path, port: int) ->
         home=home,
         port=port,
         build=build,
-        os_user=osuser.server_user(settings.server_user),
+        os_user=os_user_of(settings, env),
         extra_settings=env.server_settings,
     )
+
+
+def os_user_of(settings: Settings, env: Environment) -> str | None:
+    """The OS user an environment's servers (primary, replicas, pgbouncer) run as; None when we are not root (they
+    run as us). Each environment has its own, so one environment's superuser (COPY ... TO PROGRAM) cannot read or
+    delete another's data directory or WAL: the environment's `os_user`, else a data directory's owner from before
+    environments had users of their own (it keeps working as it is), else the top-level `server_user` (one user
+    for every environment, by the operator's choice), else `cuisine-<env>`, created on first use."""
+    if os.geteuid() != 0:
+        return None
+    existing = _data_owner(settings, env)
+    if env.os_user is not None:
+        if existing is not None and existing != env.os_user:
+            raise UsageError(f"{env.name}'s data directory belongs to OS user {existing}, but os_user says "
+                             f"{env.os_user}", hint=f"stop the cluster and chown -R {env.os_user}: its data, run and "
+                             f"wal-spool folders (then wal enable again), or remove os_user to keep {existing}")
+        return osuser.ensure_user(env.os_user)
+    if existing is not None:
+        return existing
+    return osuser.ensure_user(settings.server_user or osuser.env_user_name(env.name))
+
+
+def _data_owner(settings: Settings, env: Environment) -> str | None:
+    """Who owns the environment's existing data directory (its own, or the promoted replica's)."""
+    homes = [settings.env_dir(env)]
+    with contextlib.suppress(CuisineDbError, OSError, ValueError):
+        homes.insert(0, topology.home_of(settings, env, topology.primary_node(settings, env)))
+    for home in homes:
+        if (home / "data" / "PG_VERSION").exists():
+            owner = osuser.owner_of(home / "data")
+            if owner is not None:
+                return owner
+    return None
 
 
 @contextmanager

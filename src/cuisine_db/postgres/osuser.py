@@ -2,42 +2,72 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import hashlib
 import os
 import pwd
 import stat
 import struct
 import subprocess
+import time
 from pathlib import Path
 
 from cuisine_db.errors import UnavailableError
 
-FALLBACK_USER = "cuisine-db"
+USER_PREFIX = "cuisine-"
+# Where the environments' users get their homes: `wal push`/`fetch` keep their settings cache there (~/.cache).
+HOMES = Path("/var/lib/cuisine-db/users")
+_NAME_LIMIT = 32  # useradd's longest name
 
 
-def server_user(configured: str | None) -> str | None:
-    """The OS user servers run as: None when we are not root (the server runs as us)."""
-    if os.geteuid() != 0:
+def env_user_name(env: str) -> str:
+    """The OS user an environment's servers run as unless cuisine-db.toml names one: `cuisine-<env>`, shortened with
+    a digest when the name would pass useradd's limit (environment names may be 31 characters)."""
+    name = USER_PREFIX + env
+    if len(name) <= _NAME_LIMIT:
+        return name
+    digest = hashlib.sha256(env.encode()).hexdigest()[:8]
+    return f"{name[:_NAME_LIMIT - 9]}-{digest}"
+
+
+def owner_of(path: Path) -> str | None:
+    """The name of the user owning `path` (not root, not a link), or None."""
+    try:
+        info = path.lstat()
+    except OSError:
         return None
-    for candidate in [configured] if configured else ["postgres", FALLBACK_USER]:
-        try:
-            pwd.getpwnam(candidate)
-            return candidate
-        except KeyError:
-            continue
-    name = configured or FALLBACK_USER
-    result = subprocess.run(
-        ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise UnavailableError(
-            f"cannot create OS user {name!r} to run PostgreSQL: {result.stderr.strip()}",
-            hint="create an unprivileged user and name it as server_user in cuisine-db.toml",
+    if stat.S_ISLNK(info.st_mode) or info.st_uid == 0:
+        return None
+    try:
+        return pwd.getpwuid(info.st_uid).pw_name
+    except KeyError:
+        return None
+
+
+def ensure_user(name: str) -> str:
+    """The unprivileged OS user `name`, created (a system user, no login shell, a home of its own under HOMES)
+    when it does not exist yet; only root calls this."""
+    with contextlib.suppress(KeyError):
+        pwd.getpwnam(name)
+        return name
+    HOMES.mkdir(parents=True, exist_ok=True, mode=0o755)
+    failure = ""
+    for _ in range(20):  # two commands may create it at once: useradd then finds it locked or already there
+        result = subprocess.run(
+            ["useradd", "--system", "--user-group", "--create-home", "--home-dir", str(HOMES / name),
+             "--shell", "/usr/sbin/nologin", "--comment", "cuisine-db server user", name],
+            capture_output=True, text=True, check=False,
         )
-    return name
+        with contextlib.suppress(KeyError):
+            pwd.getpwnam(name)
+            return name
+        failure = result.stderr.strip()
+        time.sleep(0.1)
+    raise UnavailableError(
+        f"cannot create OS user {name!r} to run PostgreSQL: {failure}",
+        hint="create an unprivileged user and name it as the environment's os_user in cuisine-db.toml",
+    )
 
 
 def give_to(path: Path, user: str | None, mode: int = 0o700) -> None:
@@ -49,13 +79,21 @@ def give_to(path: Path, user: str | None, mode: int = 0o700) -> None:
     path.chmod(mode)
 
 
+def own_home(home: Path, user: str | None) -> None:
+    """A server's folder (data/, run/, its spool and credentials): root's and 0700, passable (never listable) by
+    its server user alone through an ACL entry, so no other environment's user can even reach a name in it."""
+    home.mkdir(parents=True, exist_ok=True)
+    home.chmod(0o700)
+    make_reachable(home / "run", user)
+
+
 def make_reachable(path: Path, user: str | None) -> list[Path]:
     """Let the server user pass (search, never list) every ancestor it cannot pass yet; return what changed.
 
     The server chdirs into its data directory and the archive command runs this tool's Python, which is often an
     interpreter under root's home (pyenv): each folder on the way must be searchable by that user. The grant is
     a POSIX ACL entry for that one user (`u:<user>:--x`), so no other user gains anything: root's home never
-    becomes traversable for others. Only on a file system without ACLs is the execute bit for others added.
+    becomes traversable for others. A file system without ACLs is refused: the tool never adds o+x.
     """
     if user is None:
         return []
@@ -69,10 +107,45 @@ def make_reachable(path: Path, user: str | None) -> list[Path]:
             continue
         if _acl_grants_search(folder, entry.pw_uid):
             continue
-        if not _grant_search(folder, entry.pw_uid, info.st_mode):
-            folder.chmod(stat.S_IMODE(info.st_mode) | stat.S_IXOTH)
+        if not _set_entry(folder, entry.pw_uid, 1, info.st_mode):
+            raise UnavailableError(f"{folder} has no POSIX ACLs: OS user {user} cannot be let through it alone",
+                                   hint="keep the project, the cache and the interpreter on a file system with ACLs "
+                                        "(ext4, xfs, btrfs, tmpfs), or in folders every user may pass")
         changed.append(folder)
     return changed
+
+
+def grant_read(tree: Path, user: str | None) -> list[Path]:
+    """Let `user` read the folders and files under `tree` as they are now (an ACL entry for that user alone, links
+    never followed); what changed, for revoke(). A cross-environment restore reads another environment's WAL
+    archive this way, for as long as its recovery runs."""
+    if user is None or not tree.is_dir():
+        return []
+    uid = pwd.getpwnam(user).pw_uid
+    changed: list[Path] = []
+    for folder, folders, files in os.walk(tree):
+        for path, perm in [(Path(folder), 5), *((Path(folder) / name, 4) for name in files)]:
+            try:  # the archive command may rename or remove names meanwhile (a push's temporary name)
+                info = path.lstat()
+                if info.st_uid == uid or not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
+                    continue
+                if not _set_entry(path, uid, perm, info.st_mode):
+                    raise UnavailableError(f"{path} has no POSIX ACLs: OS user {user} cannot be let read it alone")
+            except FileNotFoundError:
+                continue
+            changed.append(path)
+        folders[:] = [name for name in folders if not (Path(folder) / name).is_symlink()]
+    return changed
+
+
+def revoke(paths: list[Path], user: str | None) -> None:
+    """Take back what grant_read() or make_reachable() gave `user` on these paths (absent ones are skipped)."""
+    if user is None:
+        return
+    uid = pwd.getpwnam(user).pw_uid
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            _drop_entry(path, uid)
 
 
 _ACL = "system.posix_acl_access"
@@ -80,9 +153,9 @@ _USER_OBJ, _USER, _GROUP_OBJ, _GROUP, _MASK, _OTHER = 0x01, 0x02, 0x04, 0x08, 0x
 _NO_ID = 0xFFFFFFFF
 
 
-def _acl_entries(folder: Path) -> list[tuple[int, int, int]] | None:
+def _acl_entries(path: Path) -> list[tuple[int, int, int]] | None:
     try:
-        raw = os.getxattr(folder, _ACL)
+        raw = os.getxattr(path, _ACL, follow_symlinks=False)
     except OSError:
         return None
     if len(raw) < 4 or struct.unpack_from("<I", raw)[0] != 2:
@@ -96,25 +169,43 @@ def _acl_grants_search(folder: Path, uid: int) -> bool:
     return any(tag == _USER and ident == uid and perm & mask & 1 for tag, perm, ident in entries)
 
 
-def _grant_search(folder: Path, uid: int, mode: int) -> bool:
-    """Add `u:<uid>:--x` to the folder's ACL (kept otherwise as it is); False when the file system has none."""
-    entries = _acl_entries(folder) or [(_USER_OBJ, (mode >> 6) & 7, _NO_ID), (_GROUP_OBJ, (mode >> 3) & 7, _NO_ID),
-                                       (_OTHER, mode & 7, _NO_ID)]
-    kept = [(tag, perm, ident) for tag, perm, ident in entries if not (tag == _USER and ident == uid)]
-    named = [perm for tag, perm, _ in kept if tag in (_USER, _GROUP)]
-    group = next(perm for tag, perm, _ in kept if tag == _GROUP_OBJ)
-    old_mask = next((perm for tag, perm, _ in kept if tag == _MASK), None)
-    mask = (old_mask if old_mask is not None else group | _or(named)) | 1
-    kept = [item for item in kept if item[0] != _MASK] + [(_USER, 1, uid), (_MASK, mask, _NO_ID)]
-    kept.sort(key=lambda item: (item[0], item[2]))
-    data = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *item) for item in kept)
+def _write_acl(path: Path, entries: list[tuple[int, int, int]]) -> bool:
+    entries = sorted(entries, key=lambda item: (item[0], item[2]))
+    data = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", *item) for item in entries)
     try:
-        os.setxattr(folder, _ACL, data)
+        os.setxattr(path, _ACL, data, follow_symlinks=False)
     except OSError as exc:
         if exc.errno in (errno.EOPNOTSUPP, errno.ENOTSUP):
             return False
         raise
     return True
+
+
+def _base_entries(mode: int) -> list[tuple[int, int, int]]:
+    return [(_USER_OBJ, (mode >> 6) & 7, _NO_ID), (_GROUP_OBJ, (mode >> 3) & 7, _NO_ID), (_OTHER, mode & 7, _NO_ID)]
+
+
+def _set_entry(path: Path, uid: int, perm: int, mode: int) -> bool:
+    """Add `u:<uid>:<perm>` to the ACL (kept otherwise as it is); False when the file system has none."""
+    entries = _acl_entries(path) or _base_entries(mode)
+    kept = [(tag, bits, ident) for tag, bits, ident in entries if not (tag == _USER and ident == uid)]
+    named = [bits for tag, bits, _ in kept if tag in (_USER, _GROUP)]
+    group = next(bits for tag, bits, _ in kept if tag == _GROUP_OBJ)
+    old_mask = next((bits for tag, bits, _ in kept if tag == _MASK), None)
+    mask = (old_mask if old_mask is not None else group | _or(named)) | perm
+    return _write_acl(path, [item for item in kept if item[0] != _MASK] + [(_USER, perm, uid), (_MASK, mask, _NO_ID)])
+
+
+def _drop_entry(path: Path, uid: int) -> None:
+    """Remove `u:<uid>:...`; with no named entry left the ACL becomes the plain mode again (the group keeps its own
+    bits, not the mask's)."""
+    entries = _acl_entries(path)
+    if not entries or not any(tag == _USER and ident == uid for tag, _, ident in entries):
+        return
+    kept = [(tag, bits, ident) for tag, bits, ident in entries if not (tag == _USER and ident == uid)]
+    if not any(tag in (_USER, _GROUP) for tag, _, _ in kept):
+        kept = [item for item in kept if item[0] != _MASK]
+    _write_acl(path, kept)
 
 
 def _or(values: list[int]) -> int:

@@ -124,8 +124,7 @@ def _check_primary(conn: psycopg.Connection[Any], env: Environment, slot: str) -
 def _prepare(replica: LocalCluster, password: Secret) -> None:
     """The replica's folder: reachable by the server user, with its own password file for the walreceiver."""
     replica.home.mkdir(parents=True, exist_ok=False)
-    replica.home.chmod(0o711 if replica.os_user else 0o700)
-    osuser.make_reachable(replica.home, replica.os_user)
+    osuser.own_home(replica.home, replica.os_user)
     run_dir = replica.home / "run"
     osuser.give_to(run_dir, replica.os_user)
     passfile = run_dir / PASSFILE

@@ -47,7 +47,7 @@ class _LocalWriter(ObjectWriter):
         self.final = repository.path(key)
         self.folder = self.final.parent
         try:
-            self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+            private_folders(self.folder)
             self.temp = self.folder / f".{self.final.name}{_TEMP_MARK}{os.getpid()}-{os.urandom(4).hex()}"
             self.fd = os.open(self.temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except OSError as exc:
@@ -88,6 +88,20 @@ class _LocalWriter(ObjectWriter):
             self.fd = -1
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.temp)
+
+
+def private_folders(folder: Path) -> None:
+    """Create `folder` and each missing folder above it 0700 (pathlib gives the parents 0777 less the umask): a
+    repository is its writer's alone; the server users reach their WAL areas through ACL entries (wal enable)."""
+    missing = []
+    while not folder.is_dir():
+        missing.append(folder)
+        if folder == folder.parent:
+            break
+        folder = folder.parent
+    for path in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            path.mkdir(mode=0o700)
 
 
 def _sync_folder(folder: Path) -> None:

@@ -14,6 +14,7 @@ is the first start. swap moves the old files into the new cluster while pg_upgra
 from __future__ import annotations
 
 import fcntl
+import os
 import shutil
 import subprocess
 import time
@@ -32,7 +33,7 @@ from cuisine_db.ops import maintenance_state
 from cuisine_db.postgres import binaries, osuser
 from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.connect import client_environ, connect
-from cuisine_db.postgres.local import node_cluster
+from cuisine_db.postgres.local import node_cluster, os_user_of
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import ToolError, run, spawn
 from cuisine_db.upgrade import preflight
@@ -103,7 +104,7 @@ def _stop_any(build_major: int, datadir: Path, settings: Settings) -> None:
         return
     build = binaries.find(build_major, settings.cache_dir)
     run([build.program("pg_ctl"), "--pgdata", datadir, "stop", "--mode", "immediate", "--wait"],
-        user=osuser.server_user(settings.server_user), timeout=120, check=False)
+        user=osuser.owner_of(datadir) if os.geteuid() == 0 else None, timeout=120, check=False)
 
 
 def point_of_no_return(method: str) -> str:
@@ -232,7 +233,7 @@ def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report
 
 
 def _pg_upgrade(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> UpgradeState:
-    owner = osuser.server_user(settings.server_user)
+    owner = os_user_of(settings, env)
     old_build = binaries.find(current.source, settings.cache_dir)
     new = _waiting(settings, env, current.target)
     current = replace(current, phase="upgrading", point_of_no_return=current.method == "swap")

@@ -29,7 +29,7 @@ from cuisine_db.postgres import binaries, osuser, pgpass, safe_files
 from cuisine_db.postgres.binaries import PgBuild
 from cuisine_db.postgres.cluster import SUPERUSER, LocalCluster
 from cuisine_db.postgres.connect import connect
-from cuisine_db.postgres.local import cluster_for
+from cuisine_db.postgres.local import cluster_for, os_user_of
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import run
 from cuisine_db.upgrade import state as upgrade_state
@@ -144,7 +144,7 @@ class _NewFacts:
 
 def new_cluster(settings: Settings, env: Environment, home: Path, build: PgBuild, port: int) -> LocalCluster:
     """A cluster of the target build made by the project's own cluster code (same initdb options, same settings)."""
-    return LocalCluster(home=home, port=port, build=build, os_user=osuser.server_user(settings.server_user),
+    return LocalCluster(home=home, port=port, build=build, os_user=os_user_of(settings, env),
                         extra_settings=env.server_settings)
 
 
@@ -228,7 +228,7 @@ def _snapshot(settings: Settings, env: Environment, cluster: LocalCluster, old: 
 def _pg_upgrade_check(settings: Settings, env: Environment, request: UpgradeRequest, cluster: LocalCluster,
                       old: PgBuild, new: PgBuild, work: Path, notify: Callable[[str], None]
                       ) -> tuple[Row, LocalCluster]:
-    owner = osuser.server_user(settings.server_user)
+    owner = os_user_of(settings, env)
     old_password = superuser_password(cluster.passfile)
     osuser.give_to(work, owner, 0o711)
     passfile = work / "pgpass.upgrade"
@@ -320,7 +320,7 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
     else:
         rows.append(Row("WAL archive", GO, "archiving is off"))
     work = upgrade_state.folder(settings, env) / "check"
-    _clear(work, old, new, osuser.server_user(settings.server_user))
+    _clear(work, old, new, os_user_of(settings, env))
     new_facts: _NewFacts | None = None
     try:
         fresh: LocalCluster | None = None
@@ -332,7 +332,7 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
         if fresh is not None and fresh.initialized():
             new_facts = _new_facts(fresh, sorted({coll for _i, coll, _p, _v in facts.collation_indexes}))
     finally:
-        _clear(work, old, new, osuser.server_user(settings.server_user))
+        _clear(work, old, new, os_user_of(settings, env))
         with contextlib.suppress(OSError):
             work.parent.rmdir()  # the upgrade/ folder, unless a run keeps its state there
     extensions = {database: [name for name, _version in found] for database, found in facts.extensions.items()}

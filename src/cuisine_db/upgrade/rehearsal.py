@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -24,7 +25,9 @@ from psycopg import sql
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError
+from cuisine_db.postgres import osuser
 from cuisine_db.postgres.connect import connect
+from cuisine_db.postgres.local import os_user_of
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.upgrade.request import UpgradeRequest
 
@@ -71,7 +74,9 @@ def _scratch(settings: Settings, env: Environment, major: int) -> tuple[Settings
     scratch = env.model_copy(update={
         "name": name, "protected": False, "port": free_port(), "postgres_version": major, "dsn": None,
         "password_env": None, "passfile": None, "roles": {}, "server_settings": {**env.server_settings},
-        "pg_bin": None, "replicas": {}})
+        "pg_bin": None, "replicas": {},
+        # The copy runs as the environment's own OS user: it holds that environment's data anyway (as dr-drill does).
+        "os_user": os_user_of(settings, env) if env.is_local else None})
     return dataclasses.replace(settings, environments={**settings.environments, name: scratch}), scratch
 
 
@@ -195,15 +200,15 @@ def _factor(before: float, after: float) -> float:
 
 def _remove(settings: Settings, scratch: Environment) -> None:
     """Stop whatever server runs in the scratch copy's folder (either major, any phase) and remove it all."""
-    from cuisine_db.postgres import binaries, osuser
+    from cuisine_db.postgres import binaries
     from cuisine_db.upgrade.preflight import stop_leftover
 
     home = settings.env_dir(scratch)
-    owner = osuser.server_user(settings.server_user)
     for pid_file in home.rglob("postmaster.pid") if home.is_dir() else []:
         datadir = pid_file.parent
         version = (datadir / "PG_VERSION").read_text().strip()
-        stop_leftover(binaries.find(int(version), settings.cache_dir), datadir, owner)
+        stop_leftover(binaries.find(int(version), settings.cache_dir), datadir,
+                      osuser.owner_of(datadir) if os.geteuid() == 0 else None)
     shutil.rmtree(home, ignore_errors=True)
 
 

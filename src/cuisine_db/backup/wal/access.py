@@ -215,7 +215,8 @@ def _settings(config_path: Path, env: str) -> tuple[Any, dict[str, Any], dict[st
             _table(found.get("wal"), f"{where}.wal"))
 
 
-def load(config_path: Path, env: str, *, identity_file: Path | None = None, spool: Path | None = None) -> WalAccess:
+def load(config_path: Path, env: str, *, identity_file: Path | None = None, spool: Path | None = None,
+         credentials_file: Path | None = None) -> WalAccess:
     """The environment's archive settings from the configuration file, plus the secrets it refers to."""
     if not config_path.is_absolute():
         raise UsageError(f"the configuration must be named by absolute path, not {config_path}")
@@ -242,7 +243,7 @@ def load(config_path: Path, env: str, *, identity_file: Path | None = None, spoo
     if backup.get("identity_file"):
         identity_sources.append(path_of(backup["identity_file"], root))
     identity_sources.append(state_dir / "keys" / KEY_FILE)
-    credentials = path_of(wal.get("credentials_file"), env_dir / CREDENTIALS_FILE)
+    credentials = credentials_file or path_of(wal.get("credentials_file"), env_dir / CREDENTIALS_FILE)
     signing_sources = [env_dir / WAL_SIGNING_KEY]
     if backup.get("signing_key_file"):
         signing_sources.append(path_of(backup["signing_key_file"], root))

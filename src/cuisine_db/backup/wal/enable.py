@@ -14,6 +14,7 @@ import contextlib
 import os
 import shlex
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from cuisine_db.postgres.runner import ToolError, run
 from cuisine_db.postgres.server_settings import SettingChange, alter_system
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage import repository_url
+from cuisine_db.storage.local import private_folders
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +61,16 @@ def archive_command(settings: Settings, env: Environment) -> str:
     return shlex.join(_base(settings, env, "push")) + " %p"
 
 
-def restore_command(settings: Settings, source: Environment, *, spool: Path, identity_file: Path | None) -> str:
+def restore_command(settings: Settings, source: Environment, *, spool: Path, identity_file: Path | None,
+                    credentials_file: Path | None = None) -> str:
     """The restore_command reading `source`'s archive; prefetched segments go to `spool` (the restored
-    environment's, cleared before each recovery)."""
+    environment's, cleared before each recovery); `credentials_file`: the reading server's own copy of the S3 keys
+    when it is not `source`'s own user (archive_access())."""
     argv = [*_base(settings, source, "fetch"), "--spool", str(spool)]
     if identity_file is not None:
         argv += ["--identity-file", str(identity_file)]
+    if credentials_file is not None:
+        argv += ["--credentials-file", str(credentials_file)]
     return shlex.join(argv) + " %f %p"
 
 
@@ -82,18 +88,20 @@ def credentials_path(settings: Settings, env: Environment) -> Path:
     return configured if configured.is_absolute() else settings.root / configured
 
 
-def write_credentials(settings: Settings, env: Environment, os_user: str | None) -> Path | None:
+def write_credentials(settings: Settings, env: Environment, os_user: str | None, *,
+                      target: Path | None = None) -> Path | None:
     """The S3 credentials the environment names, from the operator's environment into a 0600 file of the server's
-    user; None when the repository needs none or the variables are not set here (then the file is left as is)."""
+    user (the environment's own file unless `target` names another); None when the repository needs none or the
+    variables are not set here (then the file is left as is)."""
     variables = [v for v in (env.backup.s3_access_key_env, env.backup.s3_secret_key_env) if v]
     if not variables or not repository_url(settings, env).startswith("s3://"):
         return None
     values = {variable: settings.secret(variable) for variable in variables}
     if any(value is None for value in values.values()):
         return None
-    target = credentials_path(settings, env)
+    target = target or credentials_path(settings, env)
     target.parent.mkdir(parents=True, exist_ok=True)
-    osuser.make_reachable(target.parent, os_user)
+    osuser.make_reachable(target, os_user)
     temp = target.with_name(f".{target.name}.{os.getpid()}")
     # The folder may be the server user's: created through no link, 0600 and its owner from the start.
     safe_files.write(temp, "# S3 credentials for cuisine-db wal push/fetch, written by cuisine-db; keep it 0600\n"
@@ -139,12 +147,9 @@ def precompile() -> None:
         compileall.compile_dir(Path(cuisine_db.__file__).parent, quiet=2)
 
 
-def grant_server_access(settings: Settings, env: Environment, os_user: str | None) -> list[str]:
-    """Let the server's OS user run this program and reach what `wal push`/`fetch` need; say what changed."""
-    precompile()
-    notes: list[str] = []
-    if os_user is None:
-        return notes
+def _reach_program(settings: Settings, env: Environment, os_user: str) -> list[Path]:
+    """Let `os_user` run this program with this configuration (and the default public key): search permission on
+    the folders on the way, for that user alone."""
     # The virtualenv's python is often a link to an interpreter under root's home (pyenv): its folders too.
     changed = osuser.make_reachable(Path(sys.executable), os_user)
     changed += osuser.make_reachable(Path(sys.executable).resolve(), os_user)
@@ -152,10 +157,6 @@ def grant_server_access(settings: Settings, env: Environment, os_user: str | Non
 
     changed += osuser.make_reachable(Path(cuisine_db.__file__).parent, os_user)
     changed += osuser.make_reachable(settings.config_path, os_user)
-    spool = spool_dir(settings, env)
-    spool.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    osuser.give_to(spool, os_user)
-    changed += osuser.make_reachable(spool, os_user)
     if not env.backup.recipients:
         public = age_keys.keys_dir(settings) / age_keys.PUBLIC_FILE
         if public.exists():
@@ -168,12 +169,35 @@ def grant_server_access(settings: Settings, env: Environment, os_user: str | Non
                    settings.env_dir(env) / wal_access.WAL_SIGNING_PUBLIC):
         if public.exists():
             changed += osuser.make_reachable(public, os_user)
-    url = repository_url(settings, env)
-    if url.startswith("file://"):
-        from urllib.parse import unquote, urlparse
+    return changed
 
-        area = Path(unquote(urlparse(url).path)) / names.env_prefix(env.name)
-        area.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+def wal_area(settings: Settings, env: Environment) -> Path | None:
+    """The environment's WAL archive folder in a local repository (None for S3)."""
+    url = repository_url(settings, env)
+    if not url.startswith("file://"):
+        return None
+    from urllib.parse import unquote, urlparse
+
+    return Path(unquote(urlparse(url).path)) / names.env_prefix(env.name)
+
+
+def grant_server_access(settings: Settings, env: Environment, os_user: str | None) -> list[str]:
+    """Let the environment's own server user run this program and reach what `wal push`/`fetch` need: its spool and
+    its WAL area in a local repository become that user's, 0700 (the repository's other folders stay root's,
+    0700: one environment's user never reaches another's archive); say what changed."""
+    precompile()
+    notes: list[str] = []
+    if os_user is None:
+        return notes
+    changed = _reach_program(settings, env, os_user)
+    spool = spool_dir(settings, env)
+    spool.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    osuser.give_to(spool, os_user)
+    changed += osuser.make_reachable(spool, os_user)
+    area = wal_area(settings, env)
+    if area is not None:
+        private_folders(area.parent)
         osuser.give_to(area, os_user)
         changed += osuser.make_reachable(area, os_user)
     if changed:
@@ -181,6 +205,37 @@ def grant_server_access(settings: Settings, env: Environment, os_user: str | Non
                      "on the folders leading to "
                      f"python, the program, the configuration and the archive: {', '.join(map(str, changed))}")
     return notes
+
+
+@contextlib.contextmanager
+def archive_access(settings: Settings, source: Environment, os_user: str | None, folder: Path) -> Iterator[Path | None]:
+    """A server of `os_user` reads `source`'s WAL archive while the block runs. Source's own user (or a shared one
+    from before environments had their own): as `wal enable` grants it, nothing to yield. Another environment's
+    user (a cross-environment restore): read-only ACL entries for that user on the archive's folders and files as
+    they are now, and a copy of the S3 keys in `folder` (its own), both taken back on the way out; yields that
+    copy for `restore_command(credentials_file=)`."""
+    from cuisine_db.postgres.local import os_user_of
+
+    owner = os_user_of(settings, source) if source.is_local else None
+    if os_user is None or owner == os_user:
+        grant_server_access(settings, source, os_user)
+        write_credentials(settings, source, os_user)
+        yield None
+        return
+    precompile()
+    _reach_program(settings, source, os_user)
+    area = wal_area(settings, source)
+    granted: list[Path] = []
+    copy = folder / wal_access.CREDENTIALS_FILE
+    try:
+        if area is not None and area.is_dir():
+            osuser.make_reachable(area, os_user)
+            granted = osuser.grant_read(area, os_user)
+        written = write_credentials(settings, source, os_user, target=copy)
+        yield written
+    finally:
+        osuser.revoke(granted, os_user)
+        safe_files.remove(copy)
 
 
 def check_as_server_user(settings: Settings, env: Environment, os_user: str | None, *, fetch: bool = False) -> None:

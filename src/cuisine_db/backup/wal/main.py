@@ -16,7 +16,8 @@ from pathlib import Path
 FETCH_FAILED = 254  # > 125: PostgreSQL stops recovery instead of taking the failure for the end of the archive
 
 USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] path
-       cuisine-db wal fetch --config PATH --env NAME [--spool PATH] [--identity-file PATH] name destination
+       cuisine-db wal fetch --config PATH --env NAME [--spool PATH] [--identity-file PATH]
+                            [--credentials-file PATH] name destination
        cuisine-db wal check --config PATH --env NAME [--spool PATH] [--fetch]
 
   push    archive one WAL file (archive_command = '... wal push ... %p')
@@ -27,9 +28,10 @@ USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] pa
   --env NAME            the environment whose archive this is
   --spool PATH          spool folder (default: <state_dir>/<env>/wal-spool)
   --identity-file PATH  fetch: an age identity file to decrypt with
+  --credentials-file PATH  fetch: the S3 keys file (another environment's server reading this archive)
 """
 _VALUED = {"push": ("--config", "--env", "--spool"),
-           "fetch": ("--config", "--env", "--spool", "--identity-file"),
+           "fetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file"),
            "check": ("--config", "--env", "--spool")}
 _FLAGS = {"push": (), "fetch": (), "check": ("--fetch",)}
 _POSITIONAL = {"push": ("path",), "fetch": ("name", "destination"), "check": ()}
@@ -48,6 +50,7 @@ class Args:
         self.env = values["--env"]
         self.spool = Path(values["--spool"]) if "--spool" in values else None
         self.identity_file = Path(values["--identity-file"]) if "--identity-file" in values else None
+        self.credentials_file = Path(values["--credentials-file"]) if "--credentials-file" in values else None
         self.fetch = "--fetch" in flags
         named = dict(zip(_POSITIONAL[command], positional, strict=True))
         self.path = named.get("path", "")
@@ -127,7 +130,8 @@ def _fetch(args: Args) -> int:
     from cuisine_db.backup.wal import access, fetch
 
     try:
-        loaded = access.load(args.config, args.env, identity_file=args.identity_file, spool=args.spool)
+        loaded = access.load(args.config, args.env, identity_file=args.identity_file, spool=args.spool,
+                             credentials_file=args.credentials_file)
         destination = Path(args.destination)
         fetch.fetch(loaded, args.name, destination if destination.is_absolute() else Path.cwd() / destination)
     except fetch.NotArchived:
