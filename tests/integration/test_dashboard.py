@@ -209,6 +209,8 @@ def test_the_archive_lag_is_charted_after_a_few_readings(dashboard: Dashboard, b
     assert len(points) >= 3, points
     assert "Minutes since the newest archived segment" in page.locator("#archive-lag").inner_text()
     assert errors == []
+    if os.environ.get("CUISINE_DB_DASHBOARD_SCREENSHOTS") == "1":  # the Recovery page with its lag chart drawn
+        page.screenshot(path=str(SCREENSHOTS / "recovery-1440.png"), full_page=True)
 
 
 def test_a_plan_is_shown_on_demand_without_running_the_statement(dashboard: Dashboard, browser: Any) -> None:
