@@ -176,6 +176,43 @@ def test_pages_show_the_expected_figures(dashboard: Dashboard, browser: Any) -> 
     assert errors == []
 
 
+def test_the_archive_lag_is_charted_after_a_few_readings(dashboard: Dashboard, browser: Any) -> None:
+    with warnings.catch_warnings():  # Starlette's TestClient prefers a newer HTTP client; this one still works
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+
+    from cuisine_db.dashboard.app import create_app
+    from cuisine_db.monitor.store import Store, store_path
+
+    project = dashboard.project
+    settings, env = project.settings, project.settings.env("production")
+    before = len(Store(store_path(settings, env)).archive_lag(0))
+    # A second dashboard on the same environment that records every reading instead of one a minute.
+    app = create_app(settings, env, reuse_seconds=0, lag_every=0)
+    with TestClient(app, base_url="http://127.0.0.1:8080", raise_server_exceptions=False) as client:
+        for _ in range(3):
+            with project.connect() as conn:
+                conn.execute("SELECT txid_current()")  # some WAL, so that the switch closes a segment
+            project.wait_archived(project.switch())
+            time.sleep(1.1)
+            assert client.get("/recovery").status_code == 200
+    rows = Store(store_path(settings, env)).archive_lag(0)
+    assert len(rows) >= before + 3, rows
+    assert all(age is not None and age >= 0 for _, age, _ in rows[-3:]), rows
+    # The dashboard the person runs draws what every reading recorded (the local history file is shared).
+    time.sleep(REUSE_SECONDS + 0.2)
+    errors: list[str] = []
+    page = _open(browser, dashboard.url + "/recovery", 1440, errors)
+    chart = page.locator("#archive-lag svg polyline")
+    assert chart.count() == 1, page.locator("#archive").inner_text()
+    points = (chart.get_attribute("points") or "").split()
+    assert len(points) >= 3, points
+    assert "Minutes since the newest archived segment" in page.locator("#archive-lag").inner_text()
+    assert errors == []
+    if os.environ.get("CUISINE_DB_DASHBOARD_SCREENSHOTS") == "1":  # the Recovery page with its lag chart drawn
+        page.screenshot(path=str(SCREENSHOTS / "recovery-1440.png"), full_page=True)
+
+
 def test_a_plan_is_shown_on_demand_without_running_the_statement(dashboard: Dashboard, browser: Any) -> None:
     with dashboard.project.connect() as conn:
         for step in range(200):  # enough total time to be among the top statements

@@ -80,3 +80,65 @@ def test_on_loopback_only_loopback_host_names_are_answered() -> None:
         assert _loopback_host(host), host
     for host in ("evil.example:8080", "192.0.2.1:8080", "", "[2001:db8::1]:8080", "127.0.0.1.evil.example"):
         assert not _loopback_host(host), host
+
+
+def test_a_timed_chart_places_points_by_their_time() -> None:
+    now = datetime.now(UTC)
+    points = [(now - timedelta(minutes=60), 1.0), (now - timedelta(minutes=45), 2.0), (now, 3.0)]
+    timed = svg.line_chart(points, label="lag", width=600, timed=True)
+    even = svg.line_chart(points, label="lag", width=600)
+    # 15 of 60 minutes: a quarter of the way across, where even spacing puts it half way.
+    assert 'points="0.0,' in timed and " 150.0," in timed, timed
+    assert " 300.0," in even and " 150.0," not in even, even
+
+
+def test_a_slow_part_is_shared_refreshed_in_the_background_and_never_keeps_a_failure() -> None:
+    import threading
+    import time
+
+    from cuisine_db.dashboard.reads import Slow
+
+    calls: list[int] = []
+    gate = threading.Event()
+    gate.set()
+
+    def read() -> int:
+        gate.wait(5)
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("the third read fails")
+        return len(calls)
+
+    slow = Slow(seconds=0.2)
+    assert slow.get("part", read)[0] == 1
+    assert slow.get("part", read)[0] == 1 and len(calls) == 1  # shared: not read again
+    time.sleep(0.3)
+    gate.clear()  # the background read waits: the viewer is answered with the older value meanwhile
+    value, age = slow.get("part", read)
+    assert value == 1 and age >= 0.2
+    gate.set()
+    deadline = time.monotonic() + 5
+    while slow.get("part", read)[0] != 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert slow.get("part", read)[0] == 2
+    time.sleep(0.3)
+    slow.get("part", read)  # starts the third read, which fails in the background
+    deadline = time.monotonic() + 5
+    while len(calls) < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.05)
+    # The failure was not kept: the next viewer reads in the foreground (the fourth read) and gets its value.
+    assert slow.get("part", read)[0] == 4
+
+
+def test_the_archive_lag_is_kept_once_a_minute_for_a_week(tmp_path: Path) -> None:
+    from cuisine_db.monitor.store import Store
+
+    store = Store(tmp_path / "monitor.sqlite")
+    now = 1_800_000_000.0
+    assert store.add_archive_lag(now - 8 * 86_400, 30.0, 0)
+    assert store.add_archive_lag(now - 60, 45.0, 1)
+    assert not store.add_archive_lag(now - 30, 50.0, 1)  # within the minute: not recorded
+    assert store.add_archive_lag(now, 12.5, None)
+    # The row from eight days ago went when the newer ones came.
+    assert store.archive_lag(0) == [(now - 60, 45.0, 1), (now, 12.5, None)]

@@ -94,6 +94,11 @@ def ago(value: datetime | str | None) -> str:
     return f"{duration((datetime.now(UTC) - moment).total_seconds())} ago"
 
 
+def since(seconds: float) -> str:
+    """How long ago a shared reading was taken."""
+    return "just now" if seconds < 1 else f"{duration(seconds)} ago"
+
+
 def when(value: datetime | str | None) -> str:
     if value is None:
         return NOTHING
@@ -128,7 +133,8 @@ class _Shared:
 def templates() -> Jinja:
     jinja = Jinja(loader=PackageLoader("cuisine_db.dashboard", "templates"), autoescape=True,
                   trim_blocks=True, lstrip_blocks=True)
-    jinja.filters.update(size=size, duration=duration, ago=ago, when=when, redacted=lambda text: shown(text, 4000))
+    jinja.filters.update(size=size, duration=duration, ago=ago, since=since, when=when,
+                         redacted=lambda text: shown(text, 4000))
     jinja.globals.update(pages=PAGES, svg=svg, refresh=LIVE_REFRESH_SECONDS, explainable=EXPLAINABLE)
     return jinja
 
@@ -179,10 +185,14 @@ class _Guard(BaseHTTPMiddleware):
 
 
 def create_app(settings: Settings, env: Environment, *, token: str | None = None, loopback: bool = True,
-               reuse_seconds: float = REUSE_SECONDS) -> Starlette:
+               reuse_seconds: float = REUSE_SECONDS, slow_seconds: float = reads.SLOW_SECONDS,
+               lag_every: float = reads.ARCHIVE_LAG_EVERY) -> Starlette:
     """The application for one environment; `token` is required on every request when given; a page read less
-    than `reuse_seconds` ago is shown again instead of read anew."""
+    than `reuse_seconds` ago is shown again instead of read anew; the slow parts (index advice, security check)
+    are read at most once per `slow_seconds` for every viewer; the archive's lag is recorded at most once per
+    `lag_every` seconds."""
     jinja = templates()
+    slow = reads.Slow(slow_seconds)
     shared = {name: _Shared(reuse_seconds) for name in ("overview", "recovery", "database", "live", "incidents")}
 
     def page(request: Request, name: str, **values: Any) -> HTMLResponse:
@@ -200,13 +210,13 @@ def create_app(settings: Settings, env: Environment, *, token: str | None = None
         return page(request, name, data=data, seconds=seconds, age=age)
 
     def overview(request: Request) -> HTMLResponse:
-        return shown(request, "overview", lambda: reads.overview(settings, env))
+        return shown(request, "overview", lambda: reads.overview(settings, env, slow=slow))
 
     def recovery(request: Request) -> HTMLResponse:
-        return shown(request, "recovery", lambda: reads.recovery(settings, env))
+        return shown(request, "recovery", lambda: reads.recovery(settings, env, lag_every=lag_every))
 
     def database(request: Request) -> HTMLResponse:
-        return shown(request, "database", lambda: reads.database(settings, env))
+        return shown(request, "database", lambda: reads.database(settings, env, slow=slow))
 
     def plan(request: Request) -> HTMLResponse:
         from cuisine_db.diagnose.explain import explain

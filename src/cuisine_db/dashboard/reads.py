@@ -4,6 +4,8 @@ repository) is named on the page instead of failing it."""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +30,11 @@ LOCK_TIMEOUT = "500ms"
 PGOPTIONS = (f"-c statement_timeout={STATEMENT_TIMEOUT} -c lock_timeout={LOCK_TIMEOUT} "
              "-c default_transaction_read_only=on")
 COMMAND = "dashboard"
+# Parts that change slowly and cost most on a large database (the index catalog of every index, the security
+# check): read at most once a minute for all viewers, the page saying how old they are.
+SLOW_SECONDS = 60.0
+# The archive's lag is recorded for its chart at most once a minute, and kept a week (monitor/store.py).
+ARCHIVE_LAG_EVERY = 60.0
 
 
 @dataclass(slots=True)
@@ -40,6 +47,7 @@ class Reading:
     down: str | None = None
     unread: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds each part took
+    ages: dict[str, float] = field(default_factory=dict)  # seconds since a shared slow part was read
 
     def part(self, what: str, read: Callable[[], T], *, needs_server: bool = True) -> T | None:
         """`read()`, or None with a line saying why `what` could not be read."""
@@ -63,12 +71,82 @@ class Reading:
             self.unread.append(f"{what}: {exc.message}" + (f" ({exc.hint})" if exc.hint else ""))
         except OSError as exc:
             self.unread.append(f"{what}: {exc.strerror or exc}")
+        except sqlite3.Error as exc:
+            self.unread.append(f"{what}: the local monitoring store: {exc}")
         finally:
             self.timings[what] = time.perf_counter() - started
         if self.conn is not None and self.conn.closed:
             self.conn = None
             self.down = "the connection was lost"
         return None
+
+
+    def slow_part(self, what: str, slow: Slow | None, read: Callable[[], T], *, needs_server: bool = True) -> T | None:
+        """Like part(), but through `slow` when given: a reading shared by every viewer and at most
+        `slow.seconds` old, its age kept in `ages`."""
+        if slow is None:
+            return self.part(what, read, needs_server=needs_server)
+        shared = self.part(what, lambda: slow.get(what, read), needs_server=needs_server)
+        if shared is None:
+            return None
+        value, age = shared
+        self.ages[what] = age
+        return value
+
+
+class _Entry:
+    __slots__ = ("lock", "read_at", "refreshing", "value")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.value: Any = None
+        self.read_at: float | None = None
+        self.refreshing = False
+
+
+class Slow:
+    """Slow parts shared by every viewer of this process, each read at most once per `seconds`. Once a part is
+    older than that, the next viewer still gets it (with its age) and a thread reads it anew in the background,
+    so no viewer waits for a slow read but the very first. A failed read is never kept: the next viewer reads
+    again and sees why. Each read must open its own session (the background thread outlives the page's)."""
+
+    def __init__(self, seconds: float = SLOW_SECONDS) -> None:
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.entries: dict[str, _Entry] = {}
+
+    def get(self, key: str, read: Callable[[], T]) -> tuple[T, float]:
+        """(the value, seconds since it was read)."""
+        with self.lock:
+            entry = self.entries.setdefault(key, _Entry())
+        with entry.lock:  # held through a read only for the first one: later reads happen in the background
+            if entry.read_at is None:
+                entry.value = read()
+                entry.read_at = time.monotonic()
+            elif time.monotonic() - entry.read_at > self.seconds and not entry.refreshing:
+                entry.refreshing = True
+                threading.Thread(target=self._refresh, args=(entry, read), daemon=True,
+                                 name=f"dashboard: {key}").start()
+            return entry.value, time.monotonic() - entry.read_at
+
+    @staticmethod
+    def _refresh(entry: _Entry, read: Callable[[], Any]) -> None:
+        try:
+            value = read()
+        except Exception:  # forgotten: the next viewer reads in the foreground and sees why
+            with entry.lock:
+                entry.value, entry.read_at, entry.refreshing = None, None, False
+            return
+        with entry.lock:
+            entry.value, entry.read_at, entry.refreshing = value, time.monotonic(), False
+
+
+def _in_own_session(settings: Settings, env: Environment, read: Callable[[Reading], T]) -> T:
+    """`read` on a session of its own (a shared slow part, possibly read in the background)."""
+    with reading(settings, env) as r:
+        if r.conn is None:
+            raise CuisineDbError(f"the server is not answering ({r.down})")
+        return read(r)
 
 
 def _first_line(exc: BaseException) -> str:
@@ -151,6 +229,8 @@ class Overview:
     env: str
     checks: list[Check]
     unread: list[str]
+    ages: dict[str, float] = field(default_factory=dict)  # shared slow parts: seconds since they were read
+    timings: dict[str, float] = field(default_factory=dict)  # seconds each part took
 
     @property
     def status(self) -> str:
@@ -161,7 +241,8 @@ class Overview:
         return "green"
 
 
-def overview(settings: Settings, env: Environment) -> Overview:
+def overview(settings: Settings, env: Environment, *, slow: Slow | None = None) -> Overview:
+    """The runbook's checks at a glance; with `slow`, the security check is shared and at most a minute old."""
     from cuisine_db.backup import status as backup_status
     from cuisine_db.monitor.checks import evaluate
     from cuisine_db.security.checks import security_check
@@ -199,7 +280,7 @@ def overview(settings: Settings, env: Environment) -> Overview:
         checks.append(Check("backups", "grey", "could not be read (below)", "recovery",
                             f"make db-backup-status env={e}"))
     if up:
-        security = r.part("security check", lambda: security_check(settings, env), needs_server=False)
+        security = r.slow_part("security check", slow, lambda: security_check(settings, env), needs_server=False)
     else:
         security = None
         r.unread.append(f"security check: the server is not answering ({r.down})")
@@ -210,7 +291,7 @@ def overview(settings: Settings, env: Environment) -> Overview:
                    else f"no high findings; {len(mediums)} hardening warning(s)")
         checks.append(Check("security check", "red" if highs else "amber" if mediums else "green", summary,
                             "overview", f"make db-security-check env={e}"))
-    return Overview(env=e, checks=checks, unread=r.unread)
+    return Overview(env=e, checks=checks, unread=r.unread, ages=r.ages, timings=r.timings)
 
 
 # --- Recovery -------------------------------------------------------------------------------------------------
@@ -249,6 +330,18 @@ class Recovery:
     drill: Drill | None
     unread: list[str]
     backup_marks: list[tuple[datetime, str]] = field(default_factory=list)  # physical backups on the timeline
+    # The archive's lag over the last week: (when, seconds since the newest archived segment, segments waiting).
+    lag: list[tuple[datetime, float | None, int | None]] = field(default_factory=list)
+
+    @property
+    def lag_points(self) -> list[tuple[datetime, float]]:
+        """Minutes since the newest archived segment, for the chart."""
+        return [(at, age / 60) for at, age, _ in self.lag if age is not None]
+
+    @property
+    def most_waiting(self) -> int | None:
+        waiting = [w for _, _, w in self.lag if w is not None]
+        return max(waiting) if waiting else None
 
 
 def _check(check: Any) -> tuple[str, datetime | None, float | None]:
@@ -273,7 +366,27 @@ def _last_drill(settings: Settings, env: Environment) -> Drill | None:
                  data_loss_seconds=details.get("data_loss_seconds"), incident=details.get("incident"))
 
 
-def recovery(settings: Settings, env: Environment) -> Recovery:
+def _archive_lag(settings: Settings, env: Environment, wal: Any, every: float) -> list[tuple[datetime, float | None,
+                                                                                          int | None]]:
+    """Record this reading of the archive (at most one row per `every` seconds, in the monitoring store, which is
+    this machine's file: the database is only read) and return the last week's rows."""
+    from cuisine_db.monitor.store import Store, store_path
+
+    store = Store(store_path(settings, env))
+    if wal is not None:
+        stats = wal.server
+        now = stats.now if stats is not None else datetime.now(UTC)
+        last = (stats.last_archived_time if stats is not None and stats.last_archived_time
+                else wal.last_archived_at)
+        age = max(0.0, (now - last).total_seconds()) if last is not None else None
+        store.add_archive_lag(now.timestamp(), age, wal.behind, every=every)
+    week = time.time() - 7 * 86_400
+    return [(datetime.fromtimestamp(at, UTC), age, waiting) for at, age, waiting in store.archive_lag(week)]
+
+
+def recovery(settings: Settings, env: Environment, *, lag_every: float = ARCHIVE_LAG_EVERY) -> Recovery:
+    """Backups, the archive, the window and the last drill; each reading of the archive adds to its lag's history
+    (at most one row per `lag_every` seconds)."""
     from cuisine_db.backup import catalog, retention
     from cuisine_db.backup.wal import status as wal_status
 
@@ -288,12 +401,14 @@ def recovery(settings: Settings, env: Environment) -> Recovery:
     wal = r.part("WAL archive", lambda: wal_status.status(settings, env), needs_server=False)
     plan = r.part("retention plan", lambda: retention.expire(settings, env, dry_run=True), needs_server=False)
     drill = r.part("last DR drill", lambda: _last_drill(settings, env), needs_server=False)
+    lag = r.part("archive lag history", lambda: _archive_lag(settings, env, wal, lag_every), needs_server=False)
     from cuisine_db.backup.names import PHYSICAL_TYPES
 
     marks = [(entry.manifest.finished_at, entry.name) for entry in entries
              if entry.type in PHYSICAL_TYPES and entry.manifest is not None]
     return Recovery(env=env.name, backups=rows, wal=wal, window_from=plan.window_before if plan else None,
-                    now=datetime.now(UTC), retention=plan, drill=drill, unread=r.unread, backup_marks=marks)
+                    now=datetime.now(UTC), retention=plan, drill=drill, unread=r.unread, backup_marks=marks,
+                    lag=lag or [])
 
 
 # --- Database -------------------------------------------------------------------------------------------------
@@ -312,6 +427,7 @@ class Database:
     config: list[Any] | None  # diagnose.config_advice.ConfigRecommendation
     unread: list[str]
     timings: dict[str, float] = field(default_factory=dict)
+    ages: dict[str, float] = field(default_factory=dict)  # shared slow parts: seconds since they were read
 
     @property
     def daily_points(self) -> list[tuple[datetime, float]]:
@@ -408,23 +524,30 @@ def _rows(r: Reading, row: type[Any], name: str, params: dict[str, Any] | None =
         return cur.execute(sql.load(name), params).fetchall()
 
 
-def database(settings: Settings, env: Environment, *, tables: int = 30, statements: int = 15) -> Database:
-    from cuisine_db.diagnose.sizes import read_table_sizes
+def database(settings: Settings, env: Environment, *, tables: int = 30, statements: int = 15,
+             slow: Slow | None = None) -> Database:
+    """Where the time goes and how big things are. Only the largest tables' sizes are measured (the candidates
+    pg_class's page counts put first, as the metrics do: no stat of every file); with `slow`, the index advice
+    (a read of every index) and the configuration advice are shared and about a minute old at most."""
     from cuisine_db.monitor.figures import DeadTable, HorizonHolder, WraparoundAge
+    from cuisine_db.monitor.server_stats import read_largest_tables
 
     t = env.monitoring
     with reading(settings, env) as r:
         top = r.part("top queries (pg_stat_statements)", lambda: _statements(r, statements))
-        advice = r.part("index advice", lambda: _index_findings(r))
-        sizes = r.part("table sizes", lambda: read_table_sizes(r.conn, tables))  # type: ignore[arg-type]
+        advice = r.slow_part("index advice", slow,
+                             (lambda: _index_findings(r)) if slow is None
+                             else lambda: _in_own_session(settings, env, _index_findings))
+        sizes = r.part("table sizes", lambda: read_largest_tables(r.conn, tables))  # type: ignore[arg-type]
         wrap = r.part("freeze ages", lambda: _rows(r, WraparoundAge, "monitor/wraparound"))
         horizon = r.part("xmin horizon", lambda: _rows(r, HorizonHolder, "monitor/horizon_holders"))
         dead = r.part("dead rows", lambda: _rows(r, DeadTable, "monitor/dead_tuples",
                                                  {"min_rows": t.dead_rows_minimum,
                                                   "min_share": t.dead_share_warning}))
-        config = r.part("configuration advice", lambda: _config(r))
+        config = r.slow_part("configuration advice", slow,
+                             (lambda: _config(r)) if slow is None else lambda: _in_own_session(settings, env, _config))
     grown = r.part("growth snapshots", lambda: _growth(settings, env), needs_server=False)
-    return Database(env.name, top, advice, sizes, grown, wrap, horizon, dead, config, r.unread, r.timings)
+    return Database(env.name, top, advice, sizes, grown, wrap, horizon, dead, config, r.unread, r.timings, r.ages)
 
 
 # --- Live -----------------------------------------------------------------------------------------------------

@@ -36,8 +36,10 @@ def sparkline(values: Sequence[float], *, width: int = 160, height: int = 36, la
         f'points="{path}"/></svg>')
 
 
-def line_chart(points: Sequence[tuple[datetime, float]], *, label: str, width: int = 640, height: int = 120) -> Markup:
-    """Values over time (database size by day), stretched to the box's width; its labels are the page's text."""
+def line_chart(points: Sequence[tuple[datetime, float]], *, label: str, width: int = 640, height: int = 120,
+               timed: bool = False) -> Markup:
+    """Values over time (database size by day), stretched to the box's width; its labels are the page's text.
+    Points are evenly spaced, or with `timed` placed by their time (readings taken at uneven intervals)."""
     if not points:
         return Markup()
     values = [v for _, v in points]
@@ -46,7 +48,10 @@ def line_chart(points: Sequence[tuple[datetime, float]], *, label: str, width: i
     low -= span * 0.1
     span *= 1.2
     step = width / max(len(points) - 1, 1)
-    xy = [(i * step, height - (v - low) / span * height) for i, (_, v) in enumerate(points)]
+    first, last = points[0][0], points[-1][0]
+    spread = (last - first).total_seconds()
+    xy = [((t - first).total_seconds() / spread * width if timed and spread > 0 else i * step,
+           height - (v - low) / span * height) for i, (t, v) in enumerate(points)]
     if len(xy) == 1:
         xy.append((width, xy[0][1]))
     path = " ".join(f"{_number(x)},{_number(y)}" for x, y in xy)

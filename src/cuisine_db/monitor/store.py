@@ -1,4 +1,5 @@
-"""The monitoring state of an environment: size snapshots for growth, and the last counters for rates.
+"""The monitoring state of an environment: size snapshots for growth, the last counters for rates, and the WAL
+archive's lag over the last week (written by the dashboard's Recovery page, for its chart).
 
 One SQLite file in the environment's state folder (`.cuisine/<env>/monitor.sqlite`): written by every
 db-monitor run, safe for two runs at once (SQLite's own locking), kept small by thinning old snapshots.
@@ -29,13 +30,17 @@ CREATE TABLE IF NOT EXISTS snapshots (
 CREATE TABLE IF NOT EXISTS table_sizes (
     snapshot_id INTEGER NOT NULL REFERENCES snapshots (id) ON DELETE CASCADE, schema TEXT NOT NULL,
     name TEXT NOT NULL, total_bytes INTEGER NOT NULL, row_estimate INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS archive_lag (
+    taken_at REAL NOT NULL, last_archived_age REAL, segments_waiting INTEGER);
 CREATE INDEX IF NOT EXISTS snapshots_taken ON snapshots (taken_at);
+CREATE INDEX IF NOT EXISTS archive_lag_taken ON archive_lag (taken_at);
 CREATE INDEX IF NOT EXISTS table_sizes_snapshot ON table_sizes (snapshot_id);
 """
 _DAY = 86_400.0
 # Every snapshot of the last week is kept, then the first of each day, for two years.
 _KEEP_ALL_DAYS = 7
 _KEEP_DAYS = 800
+_KEEP_ARCHIVE_LAG_DAYS = 7
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,3 +145,22 @@ class Store:
         for schema, name, taken_at, total in rows:
             series.setdefault((schema, name), []).append((taken_at, total))
         return series
+
+    def add_archive_lag(self, taken_at: float, last_archived_age: float | None, segments_waiting: int | None,
+                        *, every: float = 60.0) -> bool:
+        """Record the archive's lag unless a row is less than `every` seconds old; rows older than a week go.
+        Whether a row was added."""
+        with self._db() as db:
+            row = db.execute("SELECT max(taken_at) FROM archive_lag").fetchone()
+            if row and row[0] is not None and taken_at - row[0] < every:
+                return False
+            db.execute("INSERT INTO archive_lag VALUES (?, ?, ?)", (taken_at, last_archived_age, segments_waiting))
+            db.execute("DELETE FROM archive_lag WHERE taken_at < ?", (taken_at - _KEEP_ARCHIVE_LAG_DAYS * _DAY,))
+        return True
+
+    def archive_lag(self, since: float) -> list[tuple[float, float | None, int | None]]:
+        """(time, seconds since the newest archived segment, finished segments waiting) since the given time."""
+        with self._db() as db:
+            rows = db.execute("SELECT taken_at, last_archived_age, segments_waiting FROM archive_lag "
+                              "WHERE taken_at >= ? ORDER BY taken_at", (since,)).fetchall()
+        return [(row[0], row[1], row[2]) for row in rows]
