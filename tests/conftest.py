@@ -25,6 +25,11 @@ from cuisine_db.postgres.ports import free_port
 # a run that skips for lack of a package `make deps` installs.
 pytest_plugins = ["backup_fixtures", "pitr_fixtures", "deps_guard"]
 
+# `make test` runs pytest inside make: its MAKELEVEL and MAKEFLAGS would turn every `make` a test runs into a sub-make
+# (`make[1]:` in its messages, the parent's flags inherited). Tests run make as an operator types it.
+for _variable in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR"):
+    os.environ.pop(_variable, None)
+
 REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "db" / "migrations"
 CLI = [sys.executable, "-m", "cuisine_db"]

@@ -93,7 +93,10 @@ def test_dr_drill_rehearses_on_a_scratch_copy_and_measures(server: Server, tmp_p
         assert datetime.fromisoformat(applied["details"]["reached_time"]) >= last_archived_commit
         report = project.ok("incident", "report", incident).stdout
         assert "| status | resolved |" in report and "db-verify-integrity" in report
-        assert (project.root / "repository" / "incidents" / incident / "report.md").exists()
+        copied = project.root / "repository" / "incidents" / incident
+        # The copy is encrypted to the recipients and signed (ops/incident_copy.py), never in plain text.
+        assert (copied / "report.md.age").exists() and (copied / "report.md.sig").exists()
+        assert not (copied / "report.md").exists()
         dr_line = _journal(project, "staging")[-1]
         assert dr_line["command"] == "dr-drill" and dr_line["details"]["incident"] == incident
 

@@ -67,7 +67,7 @@ def test_a_physical_test_restore_replays_checks_and_records_its_recovery_time(ma
         # The throwaway cluster is gone: no folder left in the workspace, no server on it.
         workspace = project.root / ".cuisine" / "tmp"
         assert not workspace.exists() or not any(workspace.iterdir())
-        assert not [line for line in _postgres_on(project.root) if "/tmp/" in line]
+        assert not _postgres_on(workspace)  # the throwaway cluster lives in the workspace
         # As the runbook writes it: production's backup tested from another environment, reading production's keys
         # and archive; that environment's own server is not needed.
         beside = project.cli("restore", "test", "--env", "development", "--backup", full["name"], "--json")
@@ -97,7 +97,7 @@ def test_a_physical_test_restore_replays_checks_and_records_its_recovery_time(ma
         failed = catalog.Check.from_json(_record(project, full["name"]) or b"")
         assert failed is not None and not failed.ok and failed.problems
         assert not workspace.exists() or not any(workspace.iterdir())
-        assert not [line for line in _postgres_on(project.root) if "/tmp/" in line]
+        assert not _postgres_on(workspace)  # the throwaway cluster lives in the workspace
     finally:
         project.destroy()
 
