@@ -64,8 +64,10 @@ demo: deps $(READY) ## The tour: the runbook on three local environments, one li
 	@bash scripts/demo.sh
 
 test: deps $(READY) install-postgres lint ## Everything: lint, types, unit, integration and reliability tests
-	@$(VENV)/bin/python -m pytest -n 3 --dist loadgroup -q --durations=15; rc=$$?; \
-	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; exit $$rc
+	@$(VENV)/bin/python -m pytest -n 3 -q --durations=15 -m 'not serial'; rc=$$?; \
+	 $(VENV)/bin/python -m pytest -p no:xdist -q -m serial; serial=$$?; \
+	 if [ $$rc -eq 5 ] || [ $$serial -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; \
+	 [ $$rc -ne 0 ] && exit $$rc; exit $$serial
 
 lint: $(READY) ## ruff and mypy (strict)
 	@$(VENV)/bin/ruff check src tests bench

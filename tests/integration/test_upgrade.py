@@ -24,9 +24,9 @@ from conftest import CLI, MIGRATIONS, available
 from cuisine_db.config import load_settings
 from cuisine_db.postgres.ports import free_port
 
-# The tests build on each other's work in file order (the pre-flight's backup, a passing rehearsal), so they run on
-# one worker, in order (`make test` distributes with --dist loadgroup).
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("upgrade")]
+# The tests build on each other's work in file order (the pre-flight's backup, a passing rehearsal), so they run in
+# make test's second, single-process pytest run (marker `serial`).
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 
 @dataclass
