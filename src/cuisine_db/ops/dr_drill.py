@@ -16,7 +16,6 @@ incident's timeline can still be read, and the incident (resolved) is copied to 
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import time
 from collections.abc import Callable, Iterator
@@ -67,21 +66,10 @@ def scratch_name(env: Environment) -> str:
 
 def _scratch(settings: Settings, env: Environment, major: int) -> tuple[Settings, Environment]:
     """The project's settings plus a local environment that reads E's repository, on a free port."""
-    from cuisine_db.postgres.local import os_user_of
-    from cuisine_db.postgres.ports import free_port
+    from cuisine_db.postgres.scratch import environment_copy
 
-    name = scratch_name(env)
-    if name in settings.environments:
-        raise UsageError(f"{name} is an environment of cuisine-db.toml: dr-drill needs the name for its scratch copy",
-                         hint="rename that environment")
-    scratch = env.model_copy(update={
-        "name": name, "protected": False, "port": free_port(), "postgres_version": major, "dsn": None,
-        "password_env": None, "passfile": None, "roles": {}, "server_settings": {"fsync": False},
-        "pg_bin": env.pg_bin if env.is_local else None,
-        # E's own OS user: the copy holds E's data and replays E's WAL archive, which only that user can read.
-        "os_user": os_user_of(settings, env) if env.is_local else None,
-    })
-    return dataclasses.replace(settings, environments={**settings.environments, name: scratch}), scratch
+    return environment_copy(settings, env, scratch_name(env), major=major, what="dr-drill",
+                            server_settings={"fsync": False}, pg_bin=env.pg_bin if env.is_local else None)
 
 
 @contextmanager

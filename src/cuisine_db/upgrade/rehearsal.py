@@ -27,8 +27,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError
 from cuisine_db.postgres import osuser
 from cuisine_db.postgres.connect import connect
-from cuisine_db.postgres.local import os_user_of
-from cuisine_db.postgres.ports import free_port
+from cuisine_db.postgres.scratch import environment_copy
 from cuisine_db.upgrade.request import UpgradeRequest
 
 Notify = Callable[[str], None]
@@ -67,17 +66,8 @@ def scratch_name(env: Environment) -> str:
 
 
 def _scratch(settings: Settings, env: Environment, major: int) -> tuple[Settings, Environment]:
-    name = scratch_name(env)
-    if name in settings.environments:
-        raise UsageError(f"{name} is an environment of cuisine-db.toml: the rehearsal needs the name for its copy",
-                         hint="rename that environment")
-    scratch = env.model_copy(update={
-        "name": name, "protected": False, "port": free_port(), "postgres_version": major, "dsn": None,
-        "password_env": None, "passfile": None, "roles": {}, "server_settings": {**env.server_settings},
-        "pg_bin": None, "replicas": {},
-        # The copy runs as the environment's own OS user: it holds that environment's data anyway (as dr-drill does).
-        "os_user": os_user_of(settings, env) if env.is_local else None})
-    return dataclasses.replace(settings, environments={**settings.environments, name: scratch}), scratch
+    return environment_copy(settings, env, scratch_name(env), major=major, what="the rehearsal",
+                            server_settings={**env.server_settings}, pg_bin=None, replicas={})
 
 
 def _counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
