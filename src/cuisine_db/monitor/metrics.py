@@ -140,8 +140,11 @@ class ServerCollector(Collector):
         lag_bytes = _gauge("replication_lag_bytes", "WAL bytes each standby has yet to replay",
                            labels=["standby", "client"])
         for replica in f.replicas:
-            if replica.lag_seconds is not None:
-                lag.add_metric([replica.name, replica.client], replica.lag_seconds)
+            # PostgreSQL leaves replay_lag NULL once a standby has replayed everything and nothing new came: caught
+            # up, so 0 rather than a series that comes and goes (an alert on it would see gaps).
+            seconds = 0.0 if replica.lag_seconds is None and replica.lag_bytes == 0 else replica.lag_seconds
+            if seconds is not None:
+                lag.add_metric([replica.name, replica.client], seconds)
             if replica.lag_bytes is not None:
                 lag_bytes.add_metric([replica.name, replica.client], replica.lag_bytes)
         yield from (lag, lag_bytes)
