@@ -54,6 +54,13 @@ class Check:
     def to_json(self) -> bytes:
         return records.encode(self)
 
+    @classmethod
+    def from_json(cls, data: bytes, where: str = "a check record") -> Check:
+        """A record's bytes as a Check (the signed body's `backup` is not part of it), or DamagedRecord."""
+        body = records.decode(dict, data, where)
+        body.pop("backup", None)
+        return records.from_body(cls, body, where)
+
 
 @dataclass(frozen=True, slots=True)
 class BackupEntry:
@@ -118,13 +125,9 @@ def _check(repository: Repository, files: dict[str, ObjectInfo], name: str, reco
         if exc.why == "unsigned":
             return None
         raise records.DamagedRecord(where, f"untrusted: {exc.why}") from None
-    try:
-        body = json.loads(data)
-    except ValueError:
-        raise records.DamagedRecord(where, "not JSON") from None
-    if not isinstance(body, dict) or body.pop("backup", None) != name:
+    if records.decode(dict, data, where).get("backup") != name:
         raise records.DamagedRecord(where, f"it does not name backup {name}")
-    return records.from_body(Check, body, where)
+    return Check.from_json(data, where)
 
 
 def _checks(repository: Repository, files: dict[str, ObjectInfo], name: str,
