@@ -13,6 +13,7 @@ from conftest import Server
 
 from cuisine_db.archive import catalog as archives
 from cuisine_db.backup.manifest import VERIFICATION, prefix
+from cuisine_db.dashboard import reads
 from cuisine_db.storage import Repository, open_repository
 
 EVENTS = """
@@ -60,6 +61,11 @@ def test_a_corrupt_verification_record_shows_as_damaged_naming_it(bproject: Back
     status = bproject.cli("backup", "status", "--env", "production", "--json")
     findings = [f for f in json.loads(status.stdout)["findings"] if f["check"] == "damaged record"]
     assert [(f["subject"], where in f["evidence"]) for f in findings] == [(name, True)]
+
+    settings = bproject.settings
+    (row,) = reads.recovery(settings, settings.env("production")).backups  # the dashboard's Recovery page
+    assert (row.verified, row.test_restore) == ("damaged", "never") and [d.split(": ")[0] for d in row.damaged] == [
+        where]
 
     # Verifying again writes a sound record: damaged no more.
     assert bproject.cli("backup", "verify", name).returncode == 0
