@@ -1,4 +1,4 @@
-"""What every command shares: options, the settings, confirmations, output and the error handler."""
+"""What every command shares: options, the settings, confirmations, required values, replica routing, output."""
 
 from __future__ import annotations
 
@@ -6,13 +6,17 @@ import json
 import sys
 from dataclasses import asdict, is_dataclass
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cuisine_db.config import Environment, Settings, load_settings
-from cuisine_db.errors import RefusedError
+from cuisine_db.errors import RefusedError, UsageError
+
+if TYPE_CHECKING:
+    from cuisine_db.postgres.target import Target
 
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; give them room instead.
 _WIDTH = None if sys.stdout.isatty() else 160
@@ -27,6 +31,10 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable
 YesOption = Annotated[
     bool, typer.Option("--yes", "-y", help="Confirm destructive work on a protected environment without a prompt.")
 ]
+
+ReplicaOption = Annotated[str | None, typer.Option(
+    "--replica", help="Read from a replica: its name, or 'any' for the least lagging one within the environment's "
+                      "lag bound; falls back to the primary with a warning.")]
 
 
 @cache
@@ -72,3 +80,24 @@ def print_json(value: Any) -> None:
 def say(message: str) -> None:
     """Progress for people, on stderr so that --json output stays clean."""
     err.print(message)
+
+
+def required(value: str | None, what: str) -> str:
+    """A value the command cannot go without, stripped; missing or blank is a usage error (exit 2)."""
+    if value is None or not value.strip():
+        raise UsageError(f"give {what}")
+    return value.strip()
+
+
+def routed(env: Environment, replica: str | None, command: str) -> Target | None:
+    """Where a read-only command reads: the replica routing picks (said on stderr), or None for the primary."""
+    if replica is None:
+        return None
+    from cuisine_db.postgres import routing
+
+    route = routing.choose(settings(), env, replica, command=command)
+    if route.warning:
+        err.print(f"[yellow]warning:[/] {escape(route.warning)}")
+    else:
+        say(f"{env.name}: reading from {route.reason}")
+    return route.target

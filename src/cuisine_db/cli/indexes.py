@@ -23,7 +23,7 @@ from cuisine_db.cli.common import (
     settings,
 )
 from cuisine_db.cli.render import OverwriteOption, check_output, show_findings
-from cuisine_db.cli.sizes import human
+from cuisine_db.diagnose.humanize import size as human
 from cuisine_db.durations import duration_ms
 from cuisine_db.errors import EXIT_FINDINGS, FailedError, RefusedError
 from cuisine_db.findings import SEVERITIES
