@@ -13,7 +13,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from cuisine_db.config import Environment, Settings, load_settings
-from cuisine_db.errors import RefusedError, UsageError
+from cuisine_db.errors import UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
 
 if TYPE_CHECKING:
     from cuisine_db.postgres.target import Target
@@ -47,19 +49,22 @@ def environment(name: str | None) -> Environment:
     return settings().env(name)
 
 
+def asker(env: Environment) -> Ask | None:
+    """How a service asks the operator to confirm: on a terminal, the action in red, then env's name typed; None
+    without a terminal (the service refuses then, unless --yes was given)."""
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(action: str) -> str:
+        err.print(f"[bold red]{action}[/] on protected environment [bold]{env.name}[/].")
+        return str(typer.prompt(f"Type {env.name!r} to go on", default="", show_default=False))
+
+    return ask
+
+
 def confirm(env: Environment, action: str, yes: bool) -> None:
     """Protected environments need the operator to type the environment's name, or --yes; never a hidden prompt."""
-    if not env.protected or yes:
-        return
-    if not sys.stdin.isatty():
-        raise RefusedError(
-            f"{action} on protected environment {env.name!r} needs confirmation and there is no terminal to ask",
-            hint="add yes=1 to the make command (or --yes) once you are sure",
-        )
-    err.print(f"[bold red]{action}[/] on protected environment [bold]{env.name}[/].")
-    typed = typer.prompt(f"Type {env.name!r} to go on", default="", show_default=False)
-    if typed.strip() != env.name:
-        raise RefusedError("confirmation did not match the environment's name; nothing was done")
+    confirmation.require(env, action, yes=yes, ask=asker(env))
 
 
 def _plain(value: Any) -> Any:
