@@ -4,7 +4,7 @@ byte sizes, check records, progress bars. Renderers never query."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -95,7 +95,8 @@ def show_findings(findings: Sequence[Finding], *, title: str, json: bool = False
 
 @contextmanager
 def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int], Callable[[int], None] | None]]:
-    """A byte progress bar on stderr when it is a terminal; the services get a callback factory either way."""
+    """A byte progress bar on stderr when it is a terminal; the services get a callback factory either way. The bar
+    is drawn from the first object on, so a service may still ask for a confirmation before any data flows."""
     if not enabled or not err.is_terminal:
         yield lambda _total: None
         return
@@ -104,9 +105,13 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int], Callable
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
     columns = (TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
+    with ExitStack() as stack:
+        shown: list[Progress] = []
 
         def start(total: int) -> Callable[[int], None]:
+            if not shown:
+                shown.append(stack.enter_context(Progress(*columns, console=err, transient=True)))
+            bar = shown[0]
             task = bar.add_task(label, total=total or None)
             return lambda count: bar.advance(task, count)
 
