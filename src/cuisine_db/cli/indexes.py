@@ -15,7 +15,7 @@ from cuisine_db.cli.common import (
     EnvOption,
     JsonOption,
     YesOption,
-    confirm,
+    asker,
     environment,
     out,
     print_json,
@@ -25,7 +25,7 @@ from cuisine_db.cli.common import (
 from cuisine_db.cli.render import OverwriteOption, check_output, show_findings
 from cuisine_db.diagnose.humanize import size as human
 from cuisine_db.durations import duration_ms
-from cuisine_db.errors import EXIT_FINDINGS, FailedError, RefusedError
+from cuisine_db.errors import EXIT_FINDINGS
 from cuisine_db.findings import SEVERITIES
 from cuisine_db.ops.journal import journaled
 
@@ -116,7 +116,8 @@ def remove_unused(
     """DROP INDEX CONCURRENTLY every index unused while the statistics were collected, never one backing a primary
     key, unique or exclusion constraint, a foreign key's lookups or the replica identity. Definitions are kept in
     the journal."""
-    from cuisine_db.diagnose.index_changes import drop_planned, plan_removal
+    from cuisine_db.diagnose.index_changes import plan_removal
+    from cuisine_db.diagnose.index_changes import remove_unused as drop_unused
 
     s = settings()
     chosen = environment(env)
@@ -143,26 +144,7 @@ def remove_unused(
             say(f"dry run: {len(plan.indexes)} index(es) would be dropped; nothing was changed"
                 + ("" if plan.long_enough else " (and the statistics are still too recent to drop them)"))
         return
-    arguments = {"dry_run": dry_run, "min_days": min_days, "yes": yes}
-    with journaled(s, chosen, "remove-unused-indexes", arguments) as entry:
-        entry.details["indexes"] = [{"index": i.index, "table": i.table, "definition": i.definition,
-                                     "reason": i.reason} for i in plan.indexes]
-        if not plan.long_enough:
-            raise RefusedError(f"{plan.stats_window}: too short to call an index unused (an index used by a monthly "
-                               "report shows 0 scans for weeks)",
-                               hint="wait until the statistics cover more time, or give min-days=0 if you are sure")
-        confirm(chosen, f"Dropping {len(plan.indexes)} unused index(es)", yes)
-        # The definitions reach the journal before the first DROP, even if this process is killed midway.
-        with journaled(s, chosen, "remove-unused-indexes (plan)", arguments) as planned:
-            planned.details["indexes"] = entry.details["indexes"]
-        say(f"dropping {len(plan.indexes)} index(es) concurrently")
-        done = drop_planned(s, chosen, plan, notify=say)
-        entry.details["indexes"] = [{"index": i.index, "table": i.table, "definition": i.definition,
-                                     "outcome": i.outcome} for i in done]
-        failed = [i for i in done if i.outcome.startswith("failed")]
-        if failed:
-            raise FailedError(f"{len(failed)} of {len(done)} index(es) could not be dropped: "
-                              + "; ".join(f"{i.index}: {i.outcome}" for i in failed))
+    done = drop_unused(s, chosen, plan, min_days=min_days, yes=yes, ask=asker(chosen), notify=say)
     if json:
         print_json(done)
     else:
