@@ -116,35 +116,35 @@ def remove_unused(
     """DROP INDEX CONCURRENTLY every index unused while the statistics were collected, never one backing a primary
     key, unique or exclusion constraint, a foreign key's lookups or the replica identity. Definitions are kept in
     the journal."""
-    from cuisine_db.diagnose.index_changes import plan_removal
-    from cuisine_db.diagnose.index_changes import remove_unused as drop_unused
+    from cuisine_db.diagnose.index_changes import RemovalPlan
+    from cuisine_db.diagnose.index_changes import remove_unused as removing
 
-    s = settings()
     chosen = environment(env)
-    plan = plan_removal(s, chosen, min_days=min_days)
-    table = Table("index", "table", "size", "why it is unused", "definition (kept in the journal)",
-                  title=f"unused indexes on {chosen.name}")
-    for item in plan.indexes:
-        table.add_row(escape(item.index), escape(item.table), human(item.bytes), escape(item.reason),
-                      escape(item.definition))
-    if not json:
+
+    def show(plan: RemovalPlan) -> None:
+        if json:
+            return
         say(f"{chosen.name}: {plan.stats_window}")
         if plan.indexes:
+            table = Table("index", "table", "size", "why it is unused", "definition (kept in the journal)",
+                          title=f"unused indexes on {chosen.name}")
+            for item in plan.indexes:
+                table.add_row(escape(item.index), escape(item.table), human(item.bytes), escape(item.reason),
+                              escape(item.definition))
             out.print(table)
-    if not plan.indexes:
+
+    run = removing(settings(), chosen, min_days=min_days, dry_run=dry_run, yes=yes, ask=asker(chosen), show=show,
+                   notify=say)
+    plan, done = run.plan, run.done
+    if done is None:
         if json:
             print_json(plan)
-        else:
+        elif not plan.indexes:
             say("no unused indexes: nothing to do")
-        return
-    if dry_run:
-        if json:
-            print_json(plan)
         else:
             say(f"dry run: {len(plan.indexes)} index(es) would be dropped; nothing was changed"
                 + ("" if plan.long_enough else " (and the statistics are still too recent to drop them)"))
         return
-    done = drop_unused(s, chosen, plan, min_days=min_days, yes=yes, ask=asker(chosen), notify=say)
     if json:
         print_json(done)
     else:

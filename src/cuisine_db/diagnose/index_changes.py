@@ -290,12 +290,27 @@ def drop_planned(settings: Settings, env: Environment, plan: RemovalPlan, *, not
     return done
 
 
-def remove_unused(settings: Settings, env: Environment, plan: RemovalPlan, *, min_days: float | None = None,
-                  yes: bool = False, ask: Ask | None = None, notify: Notify = lambda _: None) -> list[IndexRemoval]:
-    """db-remove-unused-indexes after its plan was shown, journaled as `remove-unused-indexes`: refused (exit 4)
-    while the statistics cover less than min_days, confirmed on a protected environment, and every definition in
-    the journal before the first DROP, so a killed run still leaves them there. Raises when a drop failed."""
-    arguments = {"dry_run": False, "min_days": min_days, "yes": yes}
+@dataclass(frozen=True, slots=True)
+class RemovalRun:
+    """What db-remove-unused-indexes did: the plan, and what became of each index (None: a dry run or nothing to
+    drop)."""
+
+    plan: RemovalPlan
+    done: list[IndexRemoval] | None
+
+
+def remove_unused(settings: Settings, env: Environment, *, min_days: float | None = None, dry_run: bool = False,
+                  yes: bool = False, ask: Ask | None = None, show: Callable[[RemovalPlan], None] = lambda _: None,
+                  notify: Notify = lambda _: None) -> RemovalRun:
+    """db-remove-unused-indexes: the plan is shown first (`show`); a dry run, or nothing to drop, stops there. Then,
+    journaled as `remove-unused-indexes`: refused (exit 4) while the statistics cover less than min_days, confirmed
+    on a protected environment (`yes`, or env's name typed in answer to `ask`), and every definition in the journal
+    before the first DROP, so a killed run still leaves them there. Raises when a drop failed."""
+    plan = plan_removal(settings, env, min_days=min_days)
+    show(plan)
+    if not plan.indexes or dry_run:
+        return RemovalRun(plan, None)
+    arguments = {"dry_run": dry_run, "min_days": min_days, "yes": yes}
     with journaled(settings, env, "remove-unused-indexes", arguments) as entry:
         entry.details["indexes"] = [{"index": i.index, "table": i.table, "definition": i.definition,
                                      "reason": i.reason} for i in plan.indexes]
@@ -315,4 +330,4 @@ def remove_unused(settings: Settings, env: Environment, plan: RemovalPlan, *, mi
         if failed:
             raise FailedError(f"{len(failed)} of {len(done)} index(es) could not be dropped: "
                               + "; ".join(f"{i.index}: {i.outcome}" for i in failed))
-    return done
+    return RemovalRun(plan, done)
