@@ -11,8 +11,19 @@ from cuisine_db.archive import catalog, request, service
 from cuisine_db.archive import restore as restoring
 from cuisine_db.archive import verify as verification
 from cuisine_db.backup.manifest import VERIFICATION
-from cuisine_db.cli.backups import check_text, required, show_damage, size
-from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.cli.common import (
+    EnvOption,
+    JsonOption,
+    YesOption,
+    confirm,
+    environment,
+    out,
+    print_json,
+    required,
+    say,
+    settings,
+)
+from cuisine_db.cli.render import check_text, show_damage, size
 from cuisine_db.errors import FailedError
 from cuisine_db.ops.journal import journaled
 

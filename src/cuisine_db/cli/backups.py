@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -19,19 +17,20 @@ from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION
 from cuisine_db.cli.common import (
     EnvOption,
     JsonOption,
+    ReplicaOption,
     YesOption,
     environment,
-    err,
     out,
     print_json,
+    required,
+    routed,
     say,
     settings,
 )
-from cuisine_db.cli.replicas import ReplicaOption, routed
+from cuisine_db.cli.render import check_text, progress_bar, show_damage, size
 from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops.journal import journaled
-from cuisine_db.records import Damaged
 from cuisine_db.storage import keys, signing
 
 app = typer.Typer(help="Backups: create (physical or logical), list, show, verify, expire, status; keys.",
@@ -42,52 +41,6 @@ TypeOption = Annotated[str, typer.Option("--type", "-t", help="full or increment
 TablesOption = Annotated[str | None, typer.Option("--tables", help="With --type tables: users,recipes.")]
 
 
-@contextmanager
-def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int], Callable[[int], None] | None]]:
-    """A byte progress bar on stderr when it is a terminal; the services get a callback factory either way."""
-    if not enabled or not err.is_terminal:
-        yield lambda _total: None
-        return
-    # Imported here: rich.progress costs every backup and restore command ~8 ms of start-up, and it is only
-    # needed on a terminal.
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    columns = (TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-
-        def start(total: int) -> Callable[[int], None]:
-            task = bar.add_task(label, total=total or None)
-            return lambda count: bar.advance(task, count)
-
-        yield start
-
-
-def size(value: int | None) -> str:
-    if value is None:
-        return ""
-    amount = float(value)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if amount < 1000 or unit == "TB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1000
-    return str(value)
-
-
-def check_text(check: Check | None, damage: Damaged | None = None) -> str:
-    if damage is not None:
-        return "[red]damaged[/] (below)"
-    if check is None:
-        return "never"
-    verdict = "[green]ok[/]" if check.ok else "[red]FAILED[/]"
-    return f"{verdict} {check.at.strftime('%Y-%m-%d %H:%M')}"
-
-
-def show_damage(damaged: list[Damaged]) -> None:
-    """Each damaged record on a line of its own, the file in full (never wrapped into a table cell)."""
-    for damage in damaged:
-        out.print(escape(str(damage)), soft_wrap=True)
-
-
 def backup_env(name: str, env: str | None) -> Environment:
     """The environment a command about one backup runs in: the one given, else the backup's own, else the default."""
     if env is None and name != "latest":
@@ -95,12 +48,6 @@ def backup_env(name: str, env: str | None) -> Environment:
         if own in settings().environments:
             return settings().env(own)
     return environment(env)
-
-
-def required(value: str | None, what: str) -> str:
-    if value is None or not value.strip():
-        raise UsageError(f"give {what}")
-    return value.strip()
 
 
 def _record_view(entry: BackupEntry, record: str) -> Check | str | None:
