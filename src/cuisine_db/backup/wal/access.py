@@ -233,7 +233,7 @@ def load(config_path: Path, env: str, *, identity_file: Path | None = None, spoo
         return path if path.is_absolute() else root / path
 
     from cuisine_db.storage import resolve_url
-    from cuisine_db.storage.keys import KEY_FILE, PUBLIC_FILE, recipients_from_file
+    from cuisine_db.storage.keys import KEY_FILE, PUBLIC_FILE, recipients_from_file, retired_identity_files
 
     recipients = [str(r) for r in backup.get("recipients") or []]
     public = state_dir / "keys" / PUBLIC_FILE
@@ -243,6 +243,7 @@ def load(config_path: Path, env: str, *, identity_file: Path | None = None, spoo
     if backup.get("identity_file"):
         identity_sources.append(path_of(backup["identity_file"], root))
     identity_sources.append(state_dir / "keys" / KEY_FILE)
+    identity_sources += retired_identity_files(state_dir / "keys")
     credentials = credentials_file or path_of(wal.get("credentials_file"), env_dir / CREDENTIALS_FILE)
     signing_sources = [env_dir / WAL_SIGNING_KEY]
     if backup.get("signing_key_file"):

@@ -1,0 +1,502 @@
+"""Key rotation: `backup rotate-keys` makes a new age key pair and signing key (the old identity kept for the old
+backups); `backup reencrypt` moves existing backups and archived WAL onto the keys in use now.
+
+Re-encryption creates before it swaps, one atomic object write at a time, so that a kill -9 at any moment leaves
+every backup restorable with the old identity or the new one (both are kept until the operator retires the old):
+- a backup: each object is decrypted and encrypted again to the new recipients (age only: its zstd frames are
+  kept as they are) under a new name `<file>.kN.zst.age` beside the old; the new manifest (same sequence number,
+  new objects, recipients and signer) is signed and its signature written as `manifest.next.sig`; manifest.json is
+  replaced (it verifies against manifest.next.sig, catalog.py), then manifest.sig; then the old objects and
+  manifest.next.sig go. A rerun finishes or tidies whatever a killed run left.
+- a WAL file: its copy is stored under the sha256 of its plain content, which re-encryption does not change, so the
+  new copy replaces the old in one write (local rename, S3 PUT) and its signed record stays true. A record signed
+  by a key that no longer signs is signed again: the new record is created, then the old removed.
+- verification and test-restore records: the same body, signed again (one write of `<record>.sig`).
+Only what is trusted now is re-signed: an untrusted or unsigned backup or WAL file is left as it is, and listed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cuisine_db.backup import catalog
+from cuisine_db.backup.manifest import (
+    MANIFEST,
+    NEXT_SIGNATURE,
+    SIGNATURE,
+    TEST_RESTORE,
+    VERIFICATION,
+    Manifest,
+    generation,
+    prefix,
+)
+from cuisine_db.backup.wal import access as wal_access
+from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import records as wal_records
+from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import RefusedError, UsageError
+from cuisine_db.storage import LocalRepository, ObjectExists, Repository, open_repository, pipeline, signing
+from cuisine_db.storage import keys as age_keys
+from cuisine_db.storage.pipeline import IntegrityError
+
+LOCK = "reencrypt.lock"
+
+
+# --- rotate-keys ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class RotatedKeys:
+    """What `backup rotate-keys` wrote, and what the operator must still do."""
+
+    env: str
+    folder: str
+    recipient: str  # the new age public key
+    recipient_fingerprint: str
+    signer: str  # the new trusted_signers value
+    signer_id: str
+    retired: list[str]  # files now holding the old identities
+    written: list[str]
+    shared_with: list[str]  # other environments that use the same default keys
+    config_lines: list[str]  # cuisine-db.toml lines to set (environments with keys of their own)
+
+
+def _own_keys(env: Environment) -> bool:
+    backup = env.backup
+    return bool(backup.recipients or backup.identity_file or backup.identity_env or backup.signing_key_file
+                or backup.signing_key_env or backup.trusted_signers)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """A private file written whole or not at all: a temporary 0600 name (O_EXCL|O_NOFOLLOW), fsync, rename."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        temp.unlink()
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temp, path)
+    _sync(path.parent)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    _write_private(path, data)
+    path.chmod(0o644)
+
+
+def _sync(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _new_age() -> tuple[bytes, str]:
+    import pyrage
+
+    identity = pyrage.x25519.Identity.generate()
+    recipient = str(identity.to_public())
+    created = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return f"# created: {created} (backup rotate-keys)\n# public key: {recipient}\n{identity}\n".encode(), recipient
+
+
+def _new_signing() -> tuple[bytes, bytes, str, str]:
+    """A new Ed25519 key: its private PEM, public PEM, trusted_signers value and key id."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+
+    key = Ed25519PrivateKey.generate()
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return (key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()),
+            key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo),
+            signing.encode_public(raw), signing.key_id(raw))
+
+
+def _retire(folder: Path, identities: list[Any]) -> list[str]:
+    """Each old identity into retired/backup-<fingerprint>.key (0600), before anything replaces it."""
+    retired = folder / age_keys.RETIRED
+    retired.mkdir(mode=0o700, exist_ok=True)
+    written = []
+    for identity in identities:
+        public = str(identity.to_public())
+        path = retired / f"backup-{age_keys.fingerprint(public).removeprefix('sha256:')}.key"
+        if not path.exists():
+            _write_private(path, f"# retired by backup rotate-keys\n# public key: {public}\n{identity}\n".encode())
+        written.append(str(path))
+    return written
+
+
+def rotate_keys(settings: Settings, env: Environment) -> RotatedKeys:
+    """A new age key pair and signing key for `env`. With the default keys (<state_dir>/keys/, shared by every
+    environment that configures none) they are replaced in place: the old identities move to keys/retired/
+    (still read for old backups), signing.pub keeps the old public key after the new one (old signatures stay
+    trusted), signing.key and signing.pem become the new key's. An environment with keys of its own gets new ones
+    in a folder of their own and the cuisine-db.toml lines to change; nothing in the file is edited."""
+    folder = age_keys.keys_dir(settings)
+    if _own_keys(env):
+        return _rotate_configured(settings, env, folder)
+    key_file = folder / age_keys.KEY_FILE
+    if not key_file.exists():
+        raise UsageError(f"there are no keys to rotate in {folder}", hint="run `cuisine-db backup keygen` first")
+    old = age_keys.identities_from_file(key_file)
+    old_signers = signing.read_public_file(folder / signing.SIGNING_PUBLIC_FILE)
+    old_signing = folder / signing.SIGNING_KEY_FILE
+    if old_signing.exists():
+        current = signing.encode_public(signing.public_of_signer(signing.signer_from_file(old_signing)))
+        old_signers = [current] + [value for value in old_signers if value != current]
+    retired = _retire(folder, old)
+    age_text, recipient = _new_age()
+    private_pem, public_pem, signer_value, signer_id = _new_signing()
+    # Order: every old key is kept (retired/, signing.pub) before a new one replaces it; signing.pub trusts the new
+    # key before signing.key holds it, so that no moment signs with a key this machine does not trust.
+    _write_private(key_file, age_text)
+    _write_public(folder / age_keys.PUBLIC_FILE, (recipient + "\n").encode())
+    trusted = [signer_value] + [value for value in old_signers if value != signer_value]
+    _write_public(folder / signing.SIGNING_PUBLIC_FILE, "".join(f"{value}\n" for value in trusted).encode())
+    for value in old_signers:
+        retired_pem = folder / age_keys.RETIRED / f"signing-{signing.key_id(signing.decode_public(value))}.pem"
+        if not retired_pem.exists():
+            _write_public(retired_pem, signing.public_pem(value))
+    _write_private(old_signing, private_pem)
+    _write_public(folder / signing.SIGNING_PEM_FILE, public_pem)
+    shared = sorted(name for name, other in settings.environments.items()
+                    if name != env.name and not _own_keys(other))
+    written = [str(key_file), str(folder / age_keys.PUBLIC_FILE), str(old_signing),
+               str(folder / signing.SIGNING_PUBLIC_FILE), str(folder / signing.SIGNING_PEM_FILE)]
+    return RotatedKeys(env.name, str(folder), recipient, age_keys.fingerprint(recipient), signer_value, signer_id,
+                       retired, written, shared, [])
+
+
+def _rotate_configured(settings: Settings, env: Environment, keys_folder: Path) -> RotatedKeys:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    folder = keys_folder / f"{env.name}-{stamp}"
+    folder.mkdir(parents=True, mode=0o700)
+    retired: list[str] = []
+    if env.backup.identity_file is not None:
+        path = env.backup.identity_file
+        path = path if path.is_absolute() else settings.root / path
+        if path.exists():
+            retired = _retire(keys_folder, age_keys.identities_from_file(path))
+    age_text, recipient = _new_age()
+    private_pem, public_pem, signer_value, signer_id = _new_signing()
+    _write_private(folder / age_keys.KEY_FILE, age_text)
+    _write_public(folder / age_keys.PUBLIC_FILE, (recipient + "\n").encode())
+    _write_private(folder / signing.SIGNING_KEY_FILE, private_pem)
+    _write_public(folder / signing.SIGNING_PUBLIC_FILE, (signer_value + "\n").encode())
+    _write_public(folder / signing.SIGNING_PEM_FILE, public_pem)
+    old_trusted = age_keys.trusted_signers(settings, [env])
+    trusted = ", ".join(f'"{value}"' for value in [signer_value, *old_trusted])
+    lines = [f"[environments.{env.name}.backup]", f'recipients = ["{recipient}"]',
+             f'identity_file = "{folder / age_keys.KEY_FILE}"',
+             f'signing_key_file = "{folder / signing.SIGNING_KEY_FILE}"', f"trusted_signers = [{trusted}]"]
+    if env.backup.identity_env:
+        lines.insert(3, f"# ${env.backup.identity_env}: keep the old identity there until reencrypt is done")
+    written = [str(folder / name) for name in (age_keys.KEY_FILE, age_keys.PUBLIC_FILE, signing.SIGNING_KEY_FILE,
+                                               signing.SIGNING_PUBLIC_FILE, signing.SIGNING_PEM_FILE)]
+    return RotatedKeys(env.name, str(folder), recipient, age_keys.fingerprint(recipient), signer_value, signer_id,
+                       retired, written, [], lines)
+
+
+# --- reencrypt --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One thing re-encryption changes (or would change, in a dry run), or leaves alone and why."""
+
+    kind: str  # backup, record, wal, claim, leftover
+    subject: str
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReencryptReport:
+    env: str
+    repository: str
+    dry_run: bool
+    recipients: list[str]  # fingerprints of the keys everything is encrypted to afterwards
+    signer: str  # the key id everything is signed with afterwards
+    changes: list[Change] = field(default_factory=list)
+    skipped: list[Change] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def backups(self) -> int:
+        return sum(1 for change in self.changes if change.kind == "backup")
+
+    @property
+    def wal(self) -> int:
+        return sum(1 for change in self.changes if change.kind == "wal")
+
+
+@dataclass
+class _Keys:
+    recipients: list[Any]
+    fingerprints: list[str]
+    signer: signing.Signer
+    trust: signing.Trust
+    identities: list[Any]
+    new_identities: list[Any]
+    wal_signers: set[str]
+    spool: Path  # where an object's zstd frames wait between decryption and encryption (unnamed, 0600)
+
+
+def _keys(settings: Settings, env: Environment) -> _Keys:
+    values = age_keys.recipients(settings, env)
+    fingerprints = sorted(age_keys.fingerprint(value) for value in values)
+    signer = age_keys.signer(settings, env, create_default=False)
+    trust = age_keys.trust(settings, [env])
+    if signer.key_id not in trust.keys:
+        raise RefusedError(f"the signing key of {env.name} (key {signer.key_id}) is not among its trusted signers: "
+                           "what reencrypt signs would not be trusted; nothing was changed",
+                           hint="add its public key to backup.trusted_signers (backup rotate-keys printed it)")
+    identities = age_keys.identities(settings, [env])
+    new = [identity for identity in identities if age_keys.fingerprint(str(identity.to_public())) in fingerprints]
+    if not new:
+        raise UsageError(f"no age identity on this machine matches {env.name}'s recipients "
+                         f"({', '.join(fingerprints)}): reencrypt reads back what it writes",
+                         hint="set backup.identity_file to the new key's identity (backup rotate-keys said where)")
+    wal_signers = {signer.key_id}
+    wal_public = settings.env_dir(env) / wal_access.WAL_SIGNING_PUBLIC
+    for value in signing.read_public_file(wal_public):
+        wal_signers.add(signing.key_id(signing.decode_public(value)))
+    return _Keys(age_keys.parse_recipients(values), fingerprints, signer, trust, identities, new, wal_signers,
+                 settings.state_dir)
+
+
+@contextlib.contextmanager
+def _locked(settings: Settings, env: Environment) -> Iterator[None]:
+    folder = settings.env_dir(env)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RefusedError(f"another backup reencrypt of {env.name} is running", hint="let it finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def reencrypt(settings: Settings, env: Environment, *, dry_run: bool = False, yes: bool = False,
+              ask: Callable[[str], str] | None = None, notify: Callable[[str], None] = lambda _: None
+              ) -> ReencryptReport:
+    """Every trusted backup and archived WAL file of `env` onto the recipients and signing key it uses now (the
+    plan only with `dry_run`). On a protected environment the changes need `yes` or the environment's name typed
+    in answer to `ask` (None: no terminal to ask: refused)."""
+    started = time.monotonic()
+    keys = _keys(settings, env)
+    repository = open_repository(settings, env)
+    if not dry_run and env.protected and not yes:
+        if ask is None:
+            raise RefusedError(f"re-encrypting the backups of protected environment {env.name!r} needs confirmation "
+                               "and there is no terminal to ask; nothing was changed",
+                               hint="look at the plan (dry-run=1), then add yes=1 to the make command (or --yes)")
+        if ask(f"Type {env.name!r} to re-encrypt and re-sign its backups and WAL").strip() != env.name:
+            raise RefusedError("confirmation did not match the environment's name; nothing was changed")
+    changes: list[Change] = []
+    skipped: list[Change] = []
+    with _locked(settings, env):
+        for entry in catalog.trusted_scan(settings, env, repository):
+            _backup(repository, entry, keys, dry_run, changes, skipped, notify)
+        _wal(repository, env, keys, dry_run, changes, skipped, notify)
+    return ReencryptReport(env.name, repository.url, dry_run, keys.fingerprints, keys.signer.key_id, changes,
+                           skipped, round(time.monotonic() - started, 3))
+
+
+def _backup(repository: Repository, entry: catalog.BackupEntry, keys: _Keys, dry_run: bool, changes: list[Change],
+            skipped: list[Change], notify: Callable[[str], None]) -> None:
+    name = entry.name
+    manifest = entry.manifest
+    if manifest is None or entry.signer is None:
+        if entry.problem is not None:
+            skipped.append(Change("backup", name, f"left as it is: {entry.problem}"))
+        return
+    folder = prefix(name)
+    stored = {info.key.rsplit("/", 1)[1] for info in entry.objects}
+    encrypted_to = sorted(manifest.encryption.get("recipients", []))
+    if encrypted_to != keys.fingerprints:
+        changes.append(Change("backup", name, f"re-encrypt {len(manifest.objects)} object(s) to "
+                                              f"{', '.join(keys.fingerprints)} and re-sign"))
+        if not dry_run:
+            notify(f"re-encrypting {name}")
+            manifest = _reencrypt_backup(repository, manifest, keys)
+            stored |= {item.name for item in manifest.objects}
+    elif manifest.signer != keys.signer.key_id:
+        changes.append(Change("backup", name, f"re-sign with key {keys.signer.key_id}"))
+        if not dry_run:
+            manifest = _swap(repository, replace(manifest, signer=keys.signer.key_id), keys.signer)
+    for record in (VERIFICATION, TEST_RESTORE):
+        _record(repository, folder + record, stored, keys, dry_run, changes)
+    # What a killed run left: objects of an older generation, the swap's signature.
+    current = {item.name for item in manifest.objects}
+    files = {item.file for item in manifest.objects}
+    leftovers = sorted(folder + object_name for object_name in stored if object_name not in current
+                       and any(generation(object_name, file) is not None for file in files))
+    if NEXT_SIGNATURE in stored:
+        leftovers.append(folder + NEXT_SIGNATURE)
+    if leftovers:
+        if not any(change.subject == name for change in changes):
+            changes.append(Change("leftover", name, f"remove {len(leftovers)} object(s) an interrupted run left"))
+        if not dry_run:
+            repository.delete(leftovers)
+
+
+def _reencrypt_backup(repository: Repository, manifest: Manifest, keys: _Keys) -> Manifest:
+    folder = prefix(manifest.name)
+    number = max((generation(item.name, item.file) or 0) for item in manifest.objects) + 1 if manifest.objects else 1
+    renamed = []
+    for item in manifest.objects:
+        new_name = f"{item.file}.k{number}.zst.age"
+        # The zstd frames spool through an unnamed 0600 file in the state folder (they are the backup's data).
+        with tempfile.TemporaryFile(prefix=".reencrypt-", dir=keys.spool) as frames:
+            fetched = pipeline.fetch(repository, folder + item.name, frames, keys.identities, expect_size=item.size,
+                                     expect_sha256=item.sha256, compressed=True, expect_plain_size=item.plain_size)
+            if fetched.plain_size != item.plain_size:
+                raise IntegrityError(folder + item.name, f"decrypts to {fetched.plain_size} bytes, the manifest says "
+                                                         f"{item.plain_size}")
+            frames.seek(0)
+            written = pipeline.store(repository, folder + new_name, frames, keys.recipients, compress=False)
+        renamed.append(replace(item, name=new_name, size=written.size, sha256=written.sha256))
+    new = replace(manifest, objects=tuple(renamed), signer=keys.signer.key_id,
+                  encryption={**manifest.encryption, "recipients": keys.fingerprints})
+    return _swap(repository, new, keys.signer, old=manifest)
+
+
+def _swap(repository: Repository, new: Manifest, signer: signing.Signer, old: Manifest | None = None) -> Manifest:
+    """The new manifest in place of the old, each step one atomic write: its signature beside (next.sig), the
+    manifest, its signature in place; then what only the old one named."""
+    folder = prefix(new.name)
+    body = new.to_json()
+    signature = signer.sign(body)
+    repository.put_bytes(folder + NEXT_SIGNATURE, signature)
+    repository.put_bytes(folder + MANIFEST, body)
+    repository.put_bytes(folder + SIGNATURE, signature)
+    kept = {item.name for item in new.objects}
+    gone = [folder + item.name for item in (old.objects if old else ()) if item.name not in kept]
+    repository.delete([*gone, folder + NEXT_SIGNATURE])
+    return Manifest.from_json(body, folder + MANIFEST)
+
+
+def _record(repository: Repository, key: str, stored: set[str], keys: _Keys, dry_run: bool,
+            changes: list[Change]) -> None:
+    """A verification or test-restore record signed by another trusted key: the same body, signed again. One not
+    trusted at all is left alone (never laundered into a trusted one)."""
+    record = key.rsplit("/", 1)[1]
+    if record not in stored or record + catalog.SIGNATURE_SUFFIX not in stored:
+        return
+    data = repository.get_bytes(key)
+    if len(data) > catalog.MAX_RECORD:
+        return
+    try:
+        kid = keys.trust.verify(data, repository.get_bytes(key + catalog.SIGNATURE_SUFFIX))
+    except signing.Untrusted:
+        return
+    if kid == keys.signer.key_id:
+        return
+    changes.append(Change("record", key, f"re-sign with key {keys.signer.key_id}"))
+    if not dry_run:
+        repository.put_bytes(key + catalog.SIGNATURE_SUFFIX, keys.signer.sign(data))
+
+
+def _wal(repository: Repository, env: Environment, keys: _Keys, dry_run: bool, changes: list[Change],
+         skipped: list[Change], notify: Callable[[str], None]) -> None:
+    copies: dict[str, set[str]] = {}
+    claims: dict[str, list[str]] = {}
+    for info in repository.list(wal_names.env_prefix(env.name)):
+        parsed = wal_names.parse_key(info.key)
+        if parsed is not None:
+            copies.setdefault(parsed.name, set()).add(parsed.sha256)
+            continue
+        claimed = wal_records.is_claim(info.key)
+        if claimed is not None:
+            claims.setdefault(claimed, []).append(info.key)
+    for name in sorted(set(copies) | set(claims)):
+        trusted: list[tuple[str, dict[str, Any], str]] = []
+        for claim in claims.get(name, []):
+            data = repository.get_bytes(claim)
+            try:
+                record = wal_records.read(data, keys.trust, env.name, name)
+            except signing.Untrusted:
+                continue
+            trusted.append((claim, json.loads(data.partition(b"\n")[0]), record.signer))
+        digests = {body["sha256"] for _, body, _ in trusted}
+        if len(digests) != 1:
+            skipped.append(Change("wal", name, "left as it is: " + ("no record signed by a trusted key (archived "
+                                                                    "before signatures, or not ours)" if not digests
+                                                                    else "two signed records disagree")))
+            continue
+        digest = next(iter(digests))
+        if digest not in copies.get(name, set()):
+            continue  # a record whose copy was never stored (a push killed in between): nothing to move
+        key = wal_names.key(env.name, name, digest)
+        if _needs_reencrypt(repository, key, keys):
+            changes.append(Change("wal", name, f"re-encrypt to {', '.join(keys.fingerprints)}"))
+            if not dry_run:
+                notify(f"re-encrypting {name}")
+                _reencrypt_wal(repository, key, digest, keys)
+        if not any(signer in keys.wal_signers for _, _, signer in trusted):
+            changes.append(Change("claim", name, f"re-sign its record with key {keys.signer.key_id}"))
+            if not dry_run:
+                _resign_claim(repository, env.name, name, trusted, keys)
+
+
+def _needs_reencrypt(repository: Repository, key: str, keys: _Keys) -> bool:
+    """Whether the stored copy cannot be read with the new identities alone (age's header names no recipient)."""
+    try:
+        pipeline.fetch(repository, key, None, keys.new_identities, decompress=False)
+    except IntegrityError as exc:
+        if "no matching key" in exc.message:
+            return True
+        raise
+    return False
+
+
+def _reencrypt_wal(repository: Repository, key: str, digest: str, keys: _Keys) -> None:
+    import pyrage
+    import zstandard
+
+    frames = io.BytesIO()
+    pipeline.fetch(repository, key, frames, keys.identities, compressed=True)
+    plain = zstandard.ZstdDecompressor().decompressobj().decompress(frames.getvalue())
+    if hashlib.sha256(plain).hexdigest() != digest:
+        raise IntegrityError(key, "decrypts to content whose sha256 differs from its name: left as it is")
+    sealed = bytes(pyrage.encrypt(frames.getvalue(), list(keys.recipients)))
+    pipeline.store_sealed(repository, key, lambda: sealed, plain_size=len(plain))
+    _give_back(repository, key)
+
+
+def _resign_claim(repository: Repository, env: str, name: str, trusted: list[tuple[str, dict[str, Any], str]],
+                  keys: _Keys) -> None:
+    _, body, _ = trusted[0]
+    new_key = wal_records.claim_key(keys.signer, env, name)
+    data = wal_records.make(keys.signer, env, name, body["sha256"], body["size"], body.get("system_identifier"))
+    with contextlib.suppress(ObjectExists):
+        repository.put_bytes(new_key, data, overwrite=False)  # already there: a rerun after a kill
+    wal_records.read(repository.get_bytes(new_key), keys.trust, env, name)  # ours, and it verifies
+    _give_back(repository, new_key)
+    repository.delete([claim for claim, _, signer in trusted if claim != new_key and signer not in keys.wal_signers])
+
+
+def _give_back(repository: Repository, key: str) -> None:
+    """A file root wrote into a local WAL area: owned like its folder (the server user fetches it as itself)."""
+    if not isinstance(repository, LocalRepository) or os.geteuid() != 0:
+        return
+    path = repository.path(key)
+    folder = path.parent.stat()
+    if folder.st_uid != 0:
+        os.chown(path, folder.st_uid, folder.st_gid, follow_symlinks=False)

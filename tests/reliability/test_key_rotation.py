@@ -1,0 +1,167 @@
+"""Issue 15 item 7, key rotation: `backup rotate-keys` then `backup reencrypt` keep every backup restorable, with a
+kill -9 at any moment, and afterwards without the old identity (and without trusting the old signing key)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from backup_fixtures import AgeKeys, BackupProject, S3Server, make_backup_project, seeded_template
+from conftest import CLI, Server
+
+from cuisine_db.storage import open_repository
+
+
+def _default_keys_project(server: Server, root: Path, age_keys: AgeKeys, tmp_path_factory: pytest.TempPathFactory,
+                          backend: str = "file", s3: S3Server | None = None) -> BackupProject:
+    """Environments that name no keys: they use <state_dir>/keys/ made by `backup keygen`."""
+    project = make_backup_project(server, root, age_keys, backend=backend, s3=s3,
+                                  template=seeded_template(server, tmp_path_factory))
+    text = project.config.read_text()
+    text = text.replace(f'recipients = ["{age_keys.recipient}"]\n', "")
+    text = text.replace(f'identity_file = "{age_keys.identity_file}"\n', "")
+    project.config.write_text(text)
+    made = project.cli("backup", "keygen")
+    assert made.returncode == 0, made.stderr
+    return project
+
+
+def _snapshot(project: BackupProject) -> dict[str, str]:
+    settings = project.settings
+    repository = open_repository(settings, settings.env("production"))
+    return {info.key: hashlib.sha256(repository.get_bytes(info.key)).hexdigest() for info in repository.list("")}
+
+
+def _keys_of(project: BackupProject) -> dict[str, dict[str, object]]:
+    return {entry["name"]: entry for entry in project.backups("production")}
+
+
+def _fingerprint(recipient: str) -> str:
+    return "sha256:" + hashlib.sha256(recipient.strip().encode()).hexdigest()[:16]
+
+
+def _verify_all(project: BackupProject, names: list[str]) -> None:
+    for name in names:
+        verified = project.cli("backup", "verify", name, "--env", "production")
+        assert verified.returncode == 0, (name, verified.stdout, verified.stderr)
+
+
+def _restore_into_development(project: BackupProject, name: str) -> None:
+    restored = project.cli("restore", "database", "--env", "development", "--backup", name, "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert project.fingerprints("development") == project.fingerprints("production")
+
+
+@pytest.mark.parametrize("backend", ["file", "s3"])
+def test_rotate_and_reencrypt_round_trip_without_the_old_identity(
+        server: Server, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys, backend: str,
+        request: pytest.FixtureRequest) -> None:
+    s3 = request.getfixturevalue("s3_server") if backend == "s3" else None
+    project = _default_keys_project(server, tmp_path / "project", age_keys, tmp_path_factory, backend, s3)
+    keys = project.root / ".cuisine" / "keys"
+    old_recipient = (keys / "backup.pub").read_text().strip()
+    old = project.backup("production")
+    assert project.cli("backup", "verify", old, "--env", "production").returncode == 0
+
+    rotated = project.cli("backup", "rotate-keys", "--env", "production", "--json")
+    assert rotated.returncode == 0, rotated.stderr
+    report = json.loads(rotated.stdout)
+    new_recipient = (keys / "backup.pub").read_text().strip()
+    assert new_recipient == report["recipient"] != old_recipient
+    assert report["retired"] and all(Path(path).exists() for path in report["retired"])
+    assert set(report["shared_with"]) == {"development", "staging"}
+    assert (keys / "signing.pub").read_text().splitlines()[0] == report["signer"]
+    new = project.backup("production")
+
+    listed = _keys_of(project)
+    assert listed[old]["key"]["recipients"] == [_fingerprint(old_recipient)]
+    assert listed[new]["key"]["recipients"] == [_fingerprint(new_recipient)]
+    assert listed[new]["key"]["signer"] == report["signer_id"] != listed[old]["key"]["signer"]
+
+    before = _snapshot(project)
+    planned = project.cli("backup", "reencrypt", "--env", "production", "--dry-run", "--json")
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert [c["subject"] for c in plan["changes"] if c["kind"] == "backup"] == [old]
+    assert any(c["kind"] == "record" and old in c["subject"] for c in plan["changes"])
+    assert _snapshot(project) == before, "a dry run changes nothing"
+    refused = project.cli("backup", "reencrypt", "--env", "production")
+    assert refused.returncode == 4 and "confirmation" in refused.stderr, refused.stderr
+    assert _snapshot(project) == before, "a refused run changes nothing"
+
+    done = project.cli("backup", "reencrypt", "--env", "production", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert _snapshot(project) != before
+    listed = _keys_of(project)
+    assert listed[old]["key"] == listed[new]["key"], listed[old]
+    assert listed[old]["trusted"] and listed[old]["verification"] is not None
+    again = json.loads(project.cli("backup", "reencrypt", "--env", "production", "--dry-run", "--json").stdout)
+    assert again["changes"] == [], "a second run has nothing left to do"
+
+    # The old identity gone, the old signing key no longer trusted: everything still verifies and restores.
+    for path in report["retired"]:
+        os.unlink(path)
+    (keys / "signing.pub").write_text(report["signer"] + "\n")
+    listed = _keys_of(project)
+    assert listed[old]["trusted"] and listed[old]["verification"] is not None, listed[old]
+    _verify_all(project, [old, new])
+    _restore_into_development(project, old)
+    commands = [entry["command"] for entry in _journal(project, "production")]
+    assert "backup rotate-keys" in commands and commands.count("backup reencrypt") >= 3
+
+
+def _journal(project: BackupProject, env: str) -> list[dict[str, object]]:
+    path = project.root / ".cuisine" / env / "journal.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _wait_for(process: subprocess.Popen[bytes], repository: Path, what: str) -> bool:
+    """Poll the repository until `what` holds (then the caller kills the run); False if the run ended first."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        found = [path for path in (repository / "backups").rglob("*") if path.is_file()]
+        if what == "new object" and any(".k1." in path.name for path in found):
+            return True
+        if what == "swap" and any(path.name == "manifest.next.sig" for path in found):
+            return True
+        if what == "second backup" and len({p.parent for p in found if ".k1." in p.name}) >= 2:
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+def test_kill_9_during_reencrypt_leaves_every_backup_restorable(
+        server: Server, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> None:
+    project = _default_keys_project(server, tmp_path / "project", age_keys, tmp_path_factory)
+    names = [project.backup("production") for _ in range(3)]
+    rotated = json.loads(project.cli("backup", "rotate-keys", "--env", "production", "--json").stdout)
+    repository = Path(project.repository.removeprefix("file://"))
+    environ = {**os.environ, "CUISINE_DB_CONFIG": str(project.config), **project.environ}
+    caught = []
+    for point in ("new object", "swap", "second backup", "new object"):
+        process = subprocess.Popen([*CLI, "backup", "reencrypt", "--env", "production", "--yes"], cwd=project.root,
+                                   env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if _wait_for(process, repository, point):
+            os.kill(process.pid, signal.SIGKILL)
+            caught.append(point)
+        process.wait(timeout=120)
+        # Whatever the moment, every backup is complete, trusted and readable with the identities kept.
+        listed = _keys_of(project)
+        assert all(listed[name]["trusted"] for name in names), listed
+        _verify_all(project, names)
+    assert caught, "no kill landed while reencrypt was running"
+    done = project.cli("backup", "reencrypt", "--env", "production", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    leftovers = [p.name for p in (repository / "backups").rglob("*") if p.name == "manifest.next.sig"
+                 or (p.name.endswith(".zst.age") and ".k1." not in p.name)]
+    assert leftovers == [], leftovers
+    for path in rotated["retired"]:
+        os.unlink(path)
+    _verify_all(project, names)
+    _restore_into_development(project, names[0])
