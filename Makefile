@@ -194,7 +194,7 @@ db-recommend-config: $(READY) ## Runbook rules + PGTune + live evidence, as db-u
 # The runbook writes `make db-maintenance-mode enable` and `make maintenance-mode disable`: the word arrives as a
 # second goal, read here from MAKECMDGOALS; `enable` and `disable` themselves do nothing.
 .PHONY: db-backup db-backups db-restore db-restore-tables db-verify-backup db-test-restore db-expire-backups \
-	db-restore-leftovers db-maintenance-mode maintenance-mode enable disable
+	db-rotate-keys db-reencrypt db-restore-leftovers db-maintenance-mode maintenance-mode enable disable
 MAINTENANCE_WORD = $(firstword $(filter enable disable,$(MAKECMDGOALS)))
 MAINTENANCE = maintenance $(or $(MAINTENANCE_WORD),status) $(ENV_FLAG) $(if $(filter enable,$(MAINTENANCE_WORD)),$(call opt,reason,--reason))
 
@@ -212,6 +212,10 @@ db-test-restore: $(READY) ## Restore backup=NAME beside env's database (staging)
 	@$(call cli,restore test $(ENV_FLAG) --backup $(call v,backup))
 db-expire-backups: $(READY) ## Retention of env's backups: shows the plan, then asks on protected envs (yes=1; dry-run=1 only shows)
 	@$(call cli,backup expire $(ENV_FLAG) $(call flag01,dry-run,--dry-run) $(YES_FLAG))
+db-rotate-keys: $(READY) ## New age and signing keys for env's backups; the old identity kept for old backups
+	@$(call cli,backup rotate-keys $(ENV_FLAG))
+db-reencrypt: $(READY) ## Re-encrypt and re-sign env's backups and WAL to its current keys (dry_run=1 only lists; yes=1)
+	@$(call cli,backup reencrypt $(ENV_FLAG) $(call flag01,dry_run,--dry-run) $(YES_FLAG))
 db-restore-leftovers: $(READY) ## Databases kept by restores on env (drop: cuisine-db restore drop-leftover)
 	@$(call cli,restore leftovers $(ENV_FLAG))
 db-maintenance-mode: $(READY) ## enable|disable (status without either): block application roles [reason="..."]
