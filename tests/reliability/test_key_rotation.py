@@ -13,9 +13,13 @@ from pathlib import Path
 
 import pytest
 from backup_fixtures import AgeKeys, BackupProject, S3Server, make_backup_project, seeded_template
-from conftest import CLI, Server
+from conftest import CLI, Server, available, cache_dir
+from pitr_fixtures import PitrProject, make_pitr_project
 
-from cuisine_db.storage import open_repository
+from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.postgres import binaries
+from cuisine_db.storage import keys, open_repository, pipeline
+from cuisine_db.storage.pipeline import IntegrityError
 
 
 def _default_keys_project(server: Server, root: Path, age_keys: AgeKeys, tmp_path_factory: pytest.TempPathFactory,
@@ -165,3 +169,70 @@ def test_kill_9_during_reencrypt_leaves_every_backup_restorable(
         os.unlink(path)
     _verify_all(project, names)
     _restore_into_development(project, names[0])
+
+
+def _switch(project: PitrProject, value: int) -> str:
+    with project.connect("development", "postgres") as conn:
+        conn.execute("INSERT INTO kept VALUES (%s)", [value])
+        row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _wait_archived(project: PitrProject, name: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with project.connect("development", "postgres") as conn:
+            archived = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
+        if archived and archived[0] and archived[0][:24] >= name:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} was not archived")
+
+
+@pytest.mark.parametrize("major", [14, 18])
+def test_archived_wal_is_reencrypted_and_replays_without_the_old_identity(tmp_path: Path, age_keys: AgeKeys,
+                                                                          major: int) -> None:
+    """Keys of its own in cuisine-db.toml: rotate-keys prints the lines, the operator changes them, reencrypt moves
+    the full backup and every archived WAL file; with the old identity gone, restore + apply-logs replay it all."""
+    if available(major) is None:
+        binaries.install(major, cache_dir())
+    project = make_pitr_project(tmp_path / "pitr", major, age_keys)
+    try:
+        project.ok("cluster", "up", "--env", "development")
+        with project.connect("development", "postgres") as conn:
+            conn.execute("CREATE TABLE kept (id int)")
+        project.ok("wal", "enable", "--env", "development", "--restart", "--yes")
+        full = json.loads(project.ok("backup", "create", "--env", "development", "--type", "full",
+                                     "--json").stdout)["name"]
+        _wait_archived(project, _switch(project, 1))
+        rotated = json.loads(project.ok("backup", "rotate-keys", "--env", "development", "--json").stdout)
+        assert rotated["config_lines"][0] == "[environments.development.backup]"
+        # The operator's edit: the lines rotate-keys printed, in place of development's own.
+        head, _, tail = project.config.read_text().partition("[environments.development.backup]\n")
+        tail = tail.replace(f'recipients = ["{age_keys.recipient}"]\n', "")
+        tail = tail.replace(f'identity_file = "{age_keys.identity_file}"\n', "")
+        project.config.write_text(head + "\n".join(rotated["config_lines"]) + "\n" + tail)
+        _wait_archived(project, _switch(project, 2))  # archived to the new key already
+        planned = json.loads(project.ok("backup", "reencrypt", "--env", "development", "--dry-run",
+                                        "--json").stdout)
+        moved = {c["subject"] for c in planned["changes"] if c["kind"] == "wal"}
+        assert moved and {c["subject"] for c in planned["changes"] if c["kind"] == "backup"} == {full}
+        project.ok("backup", "reencrypt", "--env", "development", "--json")
+        for path in rotated["retired"]:
+            os.unlink(path)
+        settings = project.settings
+        repository = open_repository(settings, settings.env("development"))
+        old = keys.identities_from_file(age_keys.identity_file)
+        for info in repository.list("wal/development/"):
+            if wal_names.parse_key(info.key) is not None:
+                with pytest.raises(IntegrityError, match="no matching key"):
+                    pipeline.fetch(repository, info.key, None, old, decompress=False)
+        laid = project.cli("restore", "database", "--env", "development", "--backup", full, "--yes", "--no-open")
+        assert laid.returncode == 0, laid.stderr
+        replayed = project.cli("restore", "apply-logs", "--env", "development")
+        assert replayed.returncode == 0, replayed.stderr
+        with project.connect("development", "postgres") as conn:
+            assert {row[0] for row in conn.execute("SELECT id FROM kept")} == {1, 2}
+    finally:
+        project.destroy()

@@ -46,7 +46,7 @@ from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.backup.wal import names as wal_names
 from cuisine_db.backup.wal import records as wal_records
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import RefusedError, UsageError
+from cuisine_db.errors import CuisineDbError, RefusedError, UsageError
 from cuisine_db.storage import LocalRepository, ObjectExists, Repository, open_repository, pipeline, signing
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import IntegrityError
@@ -251,6 +251,7 @@ class _Keys:
     identities: list[Any]
     new_identities: list[Any]
     wal_signers: set[str]
+    wal_trust: signing.Trust  # what `wal fetch` trusts: the pinned keys and the environment's WAL signing key
     spool: Path  # where an object's zstd frames wait between decryption and encryption (unnamed, 0600)
 
 
@@ -273,8 +274,12 @@ def _keys(settings: Settings, env: Environment) -> _Keys:
     wal_public = settings.env_dir(env) / wal_access.WAL_SIGNING_PUBLIC
     for value in signing.read_public_file(wal_public):
         wal_signers.add(signing.key_id(signing.decode_public(value)))
+    try:
+        wal_trust = wal_access.load(settings.config_path.resolve(), env.name).trust()
+    except CuisineDbError:  # an environment the file does not name (built-in defaults): the pinned keys alone
+        wal_trust = trust
     return _Keys(age_keys.parse_recipients(values), fingerprints, signer, trust, identities, new, wal_signers,
-                 settings.state_dir)
+                 wal_trust, settings.state_dir)
 
 
 @contextlib.contextmanager
@@ -430,7 +435,7 @@ def _wal(repository: Repository, env: Environment, keys: _Keys, dry_run: bool, c
         for claim in claims.get(name, []):
             data = repository.get_bytes(claim)
             try:
-                record = wal_records.read(data, keys.trust, env.name, name)
+                record = wal_records.read(data, keys.wal_trust, env.name, name)
             except signing.Untrusted:
                 continue
             trusted.append((claim, json.loads(data.partition(b"\n")[0]), record.signer))
@@ -487,7 +492,7 @@ def _resign_claim(repository: Repository, env: str, name: str, trusted: list[tup
     data = wal_records.make(keys.signer, env, name, body["sha256"], body["size"], body.get("system_identifier"))
     with contextlib.suppress(ObjectExists):
         repository.put_bytes(new_key, data, overwrite=False)  # already there: a rerun after a kill
-    wal_records.read(repository.get_bytes(new_key), keys.trust, env, name)  # ours, and it verifies
+    wal_records.read(repository.get_bytes(new_key), keys.wal_trust, env, name)  # ours, and it verifies
     _give_back(repository, new_key)
     repository.delete([claim for claim, _, signer in trusted if claim != new_key and signer not in keys.wal_signers])
 
