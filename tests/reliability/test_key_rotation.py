@@ -18,7 +18,7 @@ from pitr_fixtures import PitrProject, make_pitr_project
 
 from cuisine_db.backup.wal import names as wal_names
 from cuisine_db.postgres import binaries
-from cuisine_db.storage import keys, open_repository, pipeline
+from cuisine_db.storage import Repository, keys, open_repository, pipeline
 from cuisine_db.storage.pipeline import IntegrityError
 
 
@@ -83,6 +83,8 @@ def test_rotate_and_reencrypt_round_trip_without_the_old_identity(
     assert (keys / "signing.pub").read_text().splitlines()[0] == report["signer"]
     new = project.backup("production")
 
+    shown = project.cli("backup", "list", "--env", "production")
+    assert shown.returncode == 0 and _fingerprint(new_recipient).removeprefix("sha256:") in shown.stdout, shown.stdout
     listed = _keys_of(project)
     assert listed[old]["key"]["recipients"] == [_fingerprint(old_recipient)]
     assert listed[new]["key"]["recipients"] == [_fingerprint(new_recipient)]
@@ -125,27 +127,31 @@ def _journal(project: BackupProject, env: str) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _wait_for(process: subprocess.Popen[bytes], repository: Path, what: str) -> bool:
+def _wait_for(process: subprocess.Popen[bytes], repository: Repository, what: str) -> bool:
     """Poll the repository until `what` holds (then the caller kills the run); False if the run ended first."""
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        found = [path for path in (repository / "backups").rglob("*") if path.is_file()]
-        if what == "new object" and any(".k1." in path.name for path in found):
+        found = [key.split("/")[1:] for key in repository.keys("backups/")]
+        if what == "new object" and any(".k1." in parts[-1] for parts in found):
             return True
-        if what == "swap" and any(path.name == "manifest.next.sig" for path in found):
+        if what == "swap" and any(parts[-1] == "manifest.next.sig" for parts in found):
             return True
-        if what == "second backup" and len({p.parent for p in found if ".k1." in p.name}) >= 2:
+        if what == "second backup" and len({parts[0] for parts in found if ".k1." in parts[-1]}) >= 2:
             return True
         time.sleep(0.0005)
     return False
 
 
+@pytest.mark.parametrize("backend", ["file", "s3"])
 def test_kill_9_during_reencrypt_leaves_every_backup_restorable(
-        server: Server, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> None:
-    project = _default_keys_project(server, tmp_path / "project", age_keys, tmp_path_factory)
+        server: Server, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys, backend: str,
+        request: pytest.FixtureRequest) -> None:
+    s3 = request.getfixturevalue("s3_server") if backend == "s3" else None
+    project = _default_keys_project(server, tmp_path / "project", age_keys, tmp_path_factory, backend, s3)
     names = [project.backup("production") for _ in range(3)]
     rotated = json.loads(project.cli("backup", "rotate-keys", "--env", "production", "--json").stdout)
-    repository = Path(project.repository.removeprefix("file://"))
+    settings = project.settings
+    repository = open_repository(settings, settings.env("production"))
     environ = {**os.environ, "CUISINE_DB_CONFIG": str(project.config), **project.environ}
     caught = []
     for point in ("new object", "swap", "second backup", "new object"):
@@ -157,13 +163,13 @@ def test_kill_9_during_reencrypt_leaves_every_backup_restorable(
         process.wait(timeout=120)
         # Whatever the moment, every backup is complete, trusted and readable with the identities kept.
         listed = _keys_of(project)
-        assert all(listed[name]["trusted"] for name in names), listed
+        assert all(listed[name]["trusted"] for name in names), (point, [listed[n]["problem"] for n in names])
         _verify_all(project, names)
     assert caught, "no kill landed while reencrypt was running"
     done = project.cli("backup", "reencrypt", "--env", "production", "--yes", "--json")
     assert done.returncode == 0, done.stderr
-    leftovers = [p.name for p in (repository / "backups").rglob("*") if p.name == "manifest.next.sig"
-                 or (p.name.endswith(".zst.age") and ".k1." not in p.name)]
+    leftovers = [key for key in repository.keys("backups/") if key.endswith("/manifest.next.sig")
+                 or (key.endswith(".zst.age") and ".k1." not in key)]
     assert leftovers == [], leftovers
     for path in rotated["retired"]:
         os.unlink(path)
@@ -236,3 +242,27 @@ def test_archived_wal_is_reencrypted_and_replays_without_the_old_identity(tmp_pa
             assert {row[0] for row in conn.execute("SELECT id FROM kept")} == {1, 2}
     finally:
         project.destroy()
+
+
+def test_a_swap_killed_after_the_manifest_was_replaced_is_finished_by_the_next_run(
+        server: Server, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> None:
+    """The moment between manifest.json and manifest.sig, made exactly: the new manifest verifies only against
+    manifest.next.sig; it is trusted as it is, and the next run puts its signature in place before tidying."""
+    project = _default_keys_project(server, tmp_path / "project", age_keys, tmp_path_factory)
+    name = project.backup("production")
+    settings = project.settings
+    repository = open_repository(settings, settings.env("production"))
+    folder = f"backups/{name}/"
+    old_signature = repository.get_bytes(folder + "manifest.sig")
+    project.cli("backup", "rotate-keys", "--env", "production")
+    assert project.cli("backup", "reencrypt", "--env", "production", "--yes").returncode == 0
+    repository.put_bytes(folder + "manifest.next.sig", repository.get_bytes(folder + "manifest.sig"))
+    repository.put_bytes(folder + "manifest.sig", old_signature)
+    assert _keys_of(project)[name]["trusted"], "the swapped manifest verifies against manifest.next.sig"
+    again = project.cli("backup", "reencrypt", "--env", "production", "--yes", "--json")
+    assert again.returncode == 0, again.stderr
+    assert [c["kind"] for c in json.loads(again.stdout)["changes"]] == ["leftover"]
+    assert not repository.exists(folder + "manifest.next.sig")
+    assert repository.get_bytes(folder + "manifest.sig") != old_signature
+    assert _keys_of(project)[name]["trusted"]
+    _verify_all(project, [name])

@@ -47,7 +47,15 @@ from cuisine_db.backup.wal import names as wal_names
 from cuisine_db.backup.wal import records as wal_records
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, RefusedError, UsageError
-from cuisine_db.storage import LocalRepository, ObjectExists, Repository, open_repository, pipeline, signing
+from cuisine_db.storage import (
+    LocalRepository,
+    ObjectExists,
+    ObjectMissing,
+    Repository,
+    open_repository,
+    pipeline,
+    signing,
+)
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import IntegrityError
 
@@ -352,7 +360,7 @@ def _backup(repository: Repository, entry: catalog.BackupEntry, keys: _Keys, dry
     files = {item.file for item in manifest.objects}
     leftovers = sorted(folder + object_name for object_name in stored if object_name not in current
                        and any(generation(object_name, file) is not None for file in files))
-    if NEXT_SIGNATURE in stored:
+    if NEXT_SIGNATURE in stored and _finish_swap(repository, folder, keys, dry_run):
         leftovers.append(folder + NEXT_SIGNATURE)
     if leftovers:
         if not any(change.subject == name for change in changes):
@@ -395,6 +403,23 @@ def _swap(repository: Repository, new: Manifest, signer: signing.Signer, old: Ma
     gone = [folder + item.name for item in (old.objects if old else ()) if item.name not in kept]
     repository.delete([*gone, folder + NEXT_SIGNATURE])
     return Manifest.from_json(body, folder + MANIFEST)
+
+
+def _finish_swap(repository: Repository, folder: str, keys: _Keys, dry_run: bool) -> bool:
+    """A swap killed after manifest.json was replaced: manifest.sig still signs the old one and only
+    manifest.next.sig the manifest there now. manifest.sig gets that signature before manifest.next.sig may go;
+    True when it may go."""
+    body = repository.get_bytes(folder + MANIFEST)
+    for signature in (SIGNATURE, NEXT_SIGNATURE):
+        try:
+            found = repository.get_bytes(folder + signature)
+            keys.trust.verify(body, found)
+        except (signing.Untrusted, ObjectMissing):
+            continue
+        if signature == NEXT_SIGNATURE and not dry_run:
+            repository.put_bytes(folder + SIGNATURE, found)
+        return True
+    return False
 
 
 def _record(repository: Repository, key: str, stored: set[str], keys: _Keys, dry_run: bool,
@@ -458,6 +483,11 @@ def _wal(repository: Repository, env: Environment, keys: _Keys, dry_run: bool, c
             changes.append(Change("claim", name, f"re-sign its record with key {keys.signer.key_id}"))
             if not dry_run:
                 _resign_claim(repository, env.name, name, trusted, keys)
+        elif any(signer not in keys.wal_signers for _, _, signer in trusted):
+            # A killed run's: the new record is there, the one signed with the retired key still beside it.
+            changes.append(Change("leftover", name, "remove its record signed with a retired key"))
+            if not dry_run:
+                repository.delete([claim for claim, _, signer in trusted if signer not in keys.wal_signers])
 
 
 def _needs_reencrypt(repository: Repository, key: str, keys: _Keys) -> bool:
