@@ -31,6 +31,8 @@ def _default_keys_project(server: Server, root: Path, age_keys: AgeKeys, tmp_pat
     text = text.replace(f'recipients = ["{age_keys.recipient}"]\n', "")
     text = text.replace(f'identity_file = "{age_keys.identity_file}"\n', "")
     project.config.write_text(text)
+    nothing = project.cli("backup", "rotate-keys", "--env", "production")
+    assert nothing.returncode == 2 and "backup keygen" in nothing.stderr, nothing.stderr
     made = project.cli("backup", "keygen")
     assert made.returncode == 0, made.stderr
     return project
@@ -218,6 +220,15 @@ def test_archived_wal_is_reencrypted_and_replays_without_the_old_identity(tmp_pa
         head, _, tail = project.config.read_text().partition("[environments.development.backup]\n")
         tail = tail.replace(f'recipients = ["{age_keys.recipient}"]\n', "")
         tail = tail.replace(f'identity_file = "{age_keys.identity_file}"\n', "")
+        # Half the edit first: the new signing key but not yet trusted. Nothing may be re-signed with it.
+        untrusted = [line for line in rotated["config_lines"] if not line.startswith("trusted_signers")]
+        project.config.write_text(head + "\n".join(untrusted) + "\n" + tail)
+        before = sorted((info.key, info.size) for info in open_repository(
+            project.settings, project.settings.env("development")).list(""))
+        refused = project.cli("backup", "reencrypt", "--env", "development")
+        assert refused.returncode == 4 and "not among its trusted signers" in refused.stderr, refused.stderr
+        assert sorted((info.key, info.size) for info in open_repository(
+            project.settings, project.settings.env("development")).list("")) == before
         project.config.write_text(head + "\n".join(rotated["config_lines"]) + "\n" + tail)
         _wait_archived(project, _switch(project, 2))  # archived to the new key already
         planned = json.loads(project.ok("backup", "reencrypt", "--env", "development", "--dry-run",
