@@ -16,7 +16,7 @@ from cuisine_db.storage.pipeline import IntegrityError
 FORMAT = 1
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"  # raw Ed25519 signature over manifest.json's exact bytes (storage/signing.py)
-# Written only while `backup reencrypt` swaps a manifest (backup/key_rotation.py): the new manifest's signature,
+# Written only while `backup reencrypt` swaps a manifest (backup/reencrypt.py): the new manifest's signature,
 # so that manifest.json verifies against one of the two at every moment.
 NEXT_SIGNATURE = "manifest.next.sig"
 VERIFICATION = "verification.json"

@@ -412,7 +412,7 @@ def reencrypt(env: EnvOption = None,
               yes: YesOption = False, json: JsonOption = False) -> None:
     """Re-encrypt and re-sign env's trusted backups and archived WAL to the keys it uses now, creating before
     swapping (kill -9 safe); protected environments need confirmation (make db-reencrypt env=E [dry_run=1] [yes=1])."""
-    from cuisine_db.backup import key_rotation
+    from cuisine_db.backup import reencrypt as reencryption
 
     s = settings()
     chosen = environment(env)
@@ -421,7 +421,7 @@ def reencrypt(env: EnvOption = None,
         def ask(question: str) -> str:
             return str(typer.prompt(question, default="", show_default=False, err=True))
     with journaled(s, chosen, "backup reencrypt", {"dry_run": dry_run, "yes": yes}) as entry:
-        report = key_rotation.reencrypt(s, chosen, dry_run=dry_run, yes=yes, ask=ask,
+        report = reencryption.reencrypt(s, chosen, dry_run=dry_run, yes=yes, ask=ask,
                                         notify=(lambda _: None) if json else say)
         entry.details.update(backups=report.backups, wal=report.wal, changes=len(report.changes),
                              skipped=len(report.skipped), recipients=report.recipients, signer=report.signer)
