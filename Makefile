@@ -161,7 +161,7 @@ db-dashboard: $(READY) ## Read-only web dashboard on 127.0.0.1:8080: [port=N] [a
 ARCHIVE_CREATE = create --older-than $(call v,older-than) $(call opt,column,--column) $(call opt,batch,--batch-size) \
 	$(call opt,pause,--pause) $(call flag01,dry-run,--dry-run)
 db-archive-data: $(READY) ## Archive rows of table= older than older-than=365d to the repository, then delete them in batches (restore=1 archive=NAME: back; yes=1 on protected envs)
-	@$(call cli,archive $(or $(call flag01,restore,restore --archive $(call v,archive)),$(ARCHIVE_CREATE)) $(ENV_FLAG) $(call opt,table,--table) $(YES_FLAG))
+	@$(call cli,archive $(or $(call flag01,restore,restore --archive $(call v,archive) $(call flag01,trust_unsigned,--trust-unsigned)),$(ARCHIVE_CREATE)) $(ENV_FLAG) $(call opt,table,--table) $(YES_FLAG))
 db-archives: $(READY) ## env's archives: table, cutoff, rows, size, state (deleted, pending, restored), last check
 	@$(call cli,archive list $(ENV_FLAG))
 db-verify-archive: $(READY) ## Decrypt archive=NAME and check its checksums and row counts; recorded next to it
@@ -194,7 +194,7 @@ db-recommend-config: $(READY) ## Runbook rules + PGTune + live evidence, as db-u
 # The runbook writes `make db-maintenance-mode enable` and `make maintenance-mode disable`: the word arrives as a
 # second goal, read here from MAKECMDGOALS; `enable` and `disable` themselves do nothing.
 .PHONY: db-backup db-backups db-restore db-restore-tables db-verify-backup db-test-restore db-expire-backups \
-	db-restore-leftovers db-maintenance-mode maintenance-mode enable disable
+	db-rotate-keys db-reencrypt db-restore-leftovers db-maintenance-mode maintenance-mode enable disable
 MAINTENANCE_WORD = $(firstword $(filter enable disable,$(MAKECMDGOALS)))
 MAINTENANCE = maintenance $(or $(MAINTENANCE_WORD),status) $(ENV_FLAG) $(if $(filter enable,$(MAINTENANCE_WORD)),$(call opt,reason,--reason))
 
@@ -204,14 +204,18 @@ db-backups: $(READY) ## env's backups: name, type, size, duration, last verifica
 	@$(call cli,backup list $(ENV_FLAG))
 db-restore: $(READY) ## Full restore of env from backup=NAME|latest (protected: maintenance mode and yes=1) [open=0|1] [trust_unsigned=1]
 	@$(call cli,restore database $(ENV_FLAG) --backup $(call v,backup) $(YES_FLAG) $(call flag01,analyze,,--no-analyze) $(OPEN_FLAG) $(call flag01,trust_unsigned,--trust-unsigned))
-db-restore-tables: $(READY) ## Restore tables=a,b of env from backup=NAME|latest in one transaction [target=|lsn=|xid= [inclusive=0]]
-	@$(call cli,restore tables $(ENV_FLAG) --backup $(call v,backup) --tables $(call v,tables) $(TARGET_FLAGS) $(YES_FLAG))
+db-restore-tables: $(READY) ## Restore tables=a,b of env from backup=NAME|latest in one transaction [target=|lsn=|xid= [inclusive=0]] [trust_unsigned=1]
+	@$(call cli,restore tables $(ENV_FLAG) --backup $(call v,backup) --tables $(call v,tables) $(TARGET_FLAGS) $(YES_FLAG) $(call flag01,trust_unsigned,--trust-unsigned))
 db-verify-backup: $(READY) ## Checksums, decryption and pg_restore --list of backup=NAME; recorded in the catalog
 	@$(call cli,backup verify $(ENV_FLAG) -- $(call v,backup))
-db-test-restore: $(READY) ## Restore backup=NAME beside env's database (staging), compare row counts, time it
-	@$(call cli,restore test $(ENV_FLAG) --backup $(call v,backup))
+db-test-restore: $(READY) ## Restore backup=NAME beside env's database (staging), compare row counts, time it [trust_unsigned=1]
+	@$(call cli,restore test $(ENV_FLAG) --backup $(call v,backup) $(call flag01,trust_unsigned,--trust-unsigned))
 db-expire-backups: $(READY) ## Retention of env's backups: shows the plan, then asks on protected envs (yes=1; dry-run=1 only shows)
 	@$(call cli,backup expire $(ENV_FLAG) $(call flag01,dry-run,--dry-run) $(YES_FLAG))
+db-rotate-keys: $(READY) ## New age and signing keys for env's backups; the old identity kept for old backups
+	@$(call cli,backup rotate-keys $(ENV_FLAG))
+db-reencrypt: $(READY) ## Re-encrypt and re-sign env's backups and WAL to its current keys (dry_run=1 only lists; yes=1)
+	@$(call cli,backup reencrypt $(ENV_FLAG) $(call flag01,dry_run,--dry-run) $(YES_FLAG))
 db-restore-leftovers: $(READY) ## Databases kept by restores on env (drop: cuisine-db restore drop-leftover)
 	@$(call cli,restore leftovers $(ENV_FLAG))
 db-maintenance-mode: $(READY) ## enable|disable (status without either): block application roles [reason="..."]
@@ -229,8 +233,8 @@ enable disable:
 .PHONY: db-apply-logs db-find-target db-wal-enable db-wal-status db-backup-status db-schedule
 TARGET_FLAGS = $(call opt,target,--target) $(call opt,lsn,--lsn) $(call opt,xid,--xid) $(call flag01,inclusive,,--exclusive)
 OPEN_FLAG = $(call flag01,open,--open,--no-open)
-db-apply-logs: $(READY) ## Replay archived WAL onto the restored full backup, then open it: [target="..." | lsn= | xid=] [inclusive=0]
-	@$(call cli,restore apply-logs $(ENV_FLAG) $(TARGET_FLAGS) $(call flag01,force,--force))
+db-apply-logs: $(READY) ## Replay archived WAL onto the restored full backup, then open it: [target="..." | lsn= | xid=] [inclusive=0] [trust_unsigned=1]
+	@$(call cli,restore apply-logs $(ENV_FLAG) $(TARGET_FLAGS) $(call flag01,force,--force) $(call flag01,trust_unsigned,--trust-unsigned))
 db-find-target: $(READY) ## DROP, TRUNCATE, big DELETE/UPDATE in the archived WAL, each with the command that stops before it [table=]
 	@$(call cli,restore find-target $(ENV_FLAG) $(call opt,table,--table) $(call opt,min_rows,--min-rows) $(call opt,hours,--hours))
 db-wal-enable: $(READY) ## WAL archiving on: archive_mode, archive_command (cuisine-db wal push), archive_timeout [restart=1]

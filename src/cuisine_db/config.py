@@ -138,6 +138,9 @@ class BackupConfig(BaseModel):
     # Public keys (ed25519:<base64>) whose signatures are trusted; several for rotation. Default: the one in
     # <state_dir>/keys/signing.pub. Anything in the repository not signed by one of them is never used.
     trusted_signers: list[str] = Field(default_factory=list)
+    # S3 only: every object written carries Object Lock retention (COMPLIANCE) until now + this many days; the
+    # bucket must have Object Lock enabled (docs/security.md). Unset: no retention from the tool.
+    object_lock_days: int | None = Field(default=None, ge=1, le=36500)
     jobs: int = Field(default=2, ge=1, le=64)
     # zstd level: 1 compresses about twice as fast as 3 for about 10% more bytes (docs/benchmarks.md).
     compress_level: int = Field(default=1, ge=1, le=19)
@@ -173,6 +176,12 @@ class BackupConfig(BaseModel):
         if value is not None and "://" in value and not value.startswith(("file://", "s3://")):
             raise ValueError("the repository is file:///path, a path, or s3://bucket/prefix")
         return value
+
+    @model_validator(mode="after")
+    def _lock_on_s3_only(self) -> BackupConfig:
+        if self.object_lock_days is not None and not (self.repository or "").startswith("s3://"):
+            raise ValueError("object_lock_days is S3 Object Lock: it needs an s3:// repository")
+        return self
 
 
 class MaintenanceConfig(BaseModel):

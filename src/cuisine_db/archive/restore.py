@@ -71,7 +71,7 @@ def _columns_fit(manifest_columns: list[str], present: list[str], key: list[str]
 
 
 def restore(settings: Settings, env: Environment, reference: str, table_text: str | None = None, *,
-            notify: Callable[[str], None] = lambda _: None) -> RestoreReport:
+            notify: Callable[[str], None] = lambda _: None, trust_unsigned: bool = False) -> RestoreReport:
     """Insert the archive's rows that its table lacks; record the restore next to the archive."""
     started = time.monotonic()
     with connect(settings, env, "archive-data restore", autocommit=False) as conn:
@@ -80,7 +80,7 @@ def restore(settings: Settings, env: Environment, reference: str, table_text: st
             found_table = find_table(conn, table_text)
             named = f"{found_table.schema}.{found_table.table_name}"
             conn.rollback()
-        found = catalog.find(settings, env, reference, named)
+        found = catalog.find(settings, env, reference, named, trust_unsigned=trust_unsigned)
         manifest = found.manifest
         identities = age_keys.identities(settings, [env] + ([found.source_env] if found.source_env else []))
         dump = manifest.dump

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from cuisine_db import records
 from cuisine_db.backup import names, watermark
 from cuisine_db.backup.manifest import (
     MANIFEST,
+    NEXT_SIGNATURE,
     SIGNATURE,
     TEST_RESTORE,
     VERIFICATION,
@@ -106,6 +108,20 @@ def _signature(repository: Repository, files: dict[str, ObjectInfo], key: str) -
     return repository.get_bytes(key)
 
 
+def _verify_manifest(repository: Repository, files: dict[str, ObjectInfo], name: str, data: bytes,
+                     trust: signing.Trust) -> str:
+    """The trusted key that signed manifest.json: against manifest.sig, else (a `backup reencrypt` interrupted
+    while it swapped the manifest) against manifest.next.sig."""
+    try:
+        return trust.verify(data, _signature(repository, files, prefix(name) + SIGNATURE))
+    except signing.Untrusted:
+        if NEXT_SIGNATURE not in files:
+            raise
+        with contextlib.suppress(signing.Untrusted):
+            return trust.verify(data, _signature(repository, files, prefix(name) + NEXT_SIGNATURE))
+        raise
+
+
 def _check(repository: Repository, files: dict[str, ObjectInfo], name: str, record: str,
            trust: signing.Trust) -> Check | None:
     """A verification or test-restore record: None when there is none (or it is unsigned: a restore host without
@@ -160,7 +176,7 @@ def _entry(repository: Repository, name: str, objects: list[ObjectInfo], trust: 
             data = repository.get_bytes(key)
             # The signature first: nothing in an unsigned manifest (name, paths, sizes) is used before it verifies.
             try:
-                signer = trust.verify(data, _signature(repository, files, prefix(name) + SIGNATURE))
+                signer = _verify_manifest(repository, files, name, data, trust)
             except signing.Untrusted as exc:
                 if not (trust_unsigned and exc.why == "unsigned"):
                     raise

@@ -16,6 +16,9 @@ from cuisine_db.storage.pipeline import IntegrityError
 FORMAT = 1
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"  # raw Ed25519 signature over manifest.json's exact bytes (storage/signing.py)
+# Written only while `backup reencrypt` swaps a manifest (backup/reencrypt.py): the new manifest's signature,
+# so that manifest.json verifies against one of the two at every moment.
+NEXT_SIGNATURE = "manifest.next.sig"
 VERIFICATION = "verification.json"
 TEST_RESTORE = "test-restore.json"
 # What a folder may be called, by repository area: a backup's `<env>-<type>-<UTC>`, an archive's `<env>-archive-<UTC>`.
@@ -24,6 +27,20 @@ _FOLDER = re.compile(r"^(?P<env>[a-z][a-z0-9_-]{0,30})-(?P<type>[a-z]+)-\d{8}T\d
 _PLAIN_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,200}$")
 # What a physical backup's objects restore to: pg_basebackup's tars and its backup_manifest, nothing else.
 _PHYSICAL_FILE = re.compile(r"^(base\.tar|pg_wal\.tar|[1-9][0-9]{0,9}\.tar|backup_manifest)$")
+# An object's stored name: `<file>.zst.age`, or `<file>.k<N>.zst.age` once `backup reencrypt` wrote its N-th
+# generation (the new copy is written beside the old before the manifest swaps to it).
+_GENERATION = re.compile(r"^\.k(?P<n>[1-9][0-9]{0,5})$")
+
+
+def generation(entry_name: str, file: str) -> int | None:
+    """0 for `<file>.zst.age`, N for `<file>.kN.zst.age`, None for any other name."""
+    if not entry_name.startswith(file) or not entry_name.endswith(".zst.age"):
+        return None
+    middle = entry_name[len(file):-len(".zst.age")]
+    if not middle:
+        return 0
+    found = _GENERATION.match(middle)
+    return int(found["n"]) if found else None
 
 
 class UnsafeManifestError(IntegrityError):
@@ -145,7 +162,8 @@ class Manifest:
 
 def check_names(manifest: Manifest, key: str) -> None:
     """Every name a restore turns into a path must be one the tool writes: the manifest's name is its folder's
-    (and carries its env and type), each object is a plain file name of its kind, stored as `<file>.zst.age`.
+    (and carries its env and type), each object is a plain file name of its kind, stored as `<file>.zst.age`
+    (`<file>.kN.zst.age` once re-encrypted).
     Checked before anything is used, so a forged manifest cannot point a restore outside its folder."""
     parts = key.split("/")
     folder = parts[-2] if len(parts) >= 2 else ""
@@ -165,7 +183,8 @@ def check_names(manifest: Manifest, key: str) -> None:
         plain = _PLAIN_FILE.match(file) is not None and ".." not in file
         if manifest.type in PHYSICAL_TYPES:
             plain = plain and _PHYSICAL_FILE.match(file) is not None
-        if not plain or entry.name != f"{file}.zst.age" or file in seen:
+        stored_as = generation(entry.name, file) if isinstance(entry.name, str) else None
+        if not plain or stored_as is None or file in seen:
             raise UnsafeManifestError(key, f"lists an object {str(entry.name)[:200]!r} restoring to "
                                            f"{str(entry.file)[:200]!r}: not a file name this tool writes; refused")
         if not (isinstance(entry.size, int) and isinstance(entry.plain_size, int) and entry.size >= 0

@@ -216,10 +216,10 @@ def identity_copy(settings: Settings, environments: list[Environment], folder: P
 
 def recovery_options(settings: Settings, env: Environment, source: Environment | None, target: RecoveryTarget, *,
                      spool: Path, identity: Path | None, action: str, archive_off: bool,
-                     credentials: Path | None = None) -> dict[str, str]:
+                     credentials: Path | None = None, trust_unsigned: bool = False) -> dict[str, str]:
     """The settings a private recovery starts with (on the command line, never in a file)."""
     command = enable.restore_command(settings, source, spool=spool, identity_file=identity,
-                                     credentials_file=credentials) if source else "false"
+                                     credentials_file=credentials, trust_unsigned=trust_unsigned) if source else "false"
     options = {"restore_command": command, **target.settings(), "recovery_target_action": action}
     if archive_off:
         options["archive_mode"] = "off"
@@ -266,7 +266,8 @@ def _finish(settings: Settings, env: Environment, cluster: LocalCluster, state: 
 
 
 def _recover(settings: Settings, env: Environment, state: RestoreState, target: RecoveryTarget,
-             report: Callable[[Progress], None]) -> tuple[Reached, str | None, list[str]]:
+             report: Callable[[Progress], None], trust_unsigned: bool = False
+             ) -> tuple[Reached, str | None, list[str]]:
     """Replay privately to `target`, promote, fix up, checkpoint and stop (the caller records it, then starts)."""
     cluster = cluster_for(settings, env)
     _prepare_home(cluster)
@@ -286,7 +287,8 @@ def _recover(settings: Settings, env: Environment, state: RestoreState, target: 
                 osuser.give_to(spool, cluster.os_user)
                 identity = identity_copy(settings, [env, source], run_dir, cluster.os_user)
             options = recovery_options(settings, env, source, target, spool=spool, identity=identity,
-                                       action="promote", archive_off=state.cross_env, credentials=credentials)
+                                       action="promote", archive_off=state.cross_env, credentials=credentials,
+                                       trust_unsigned=trust_unsigned)
             reached, next_xid, notes = _replay(settings, env, cluster, state, options, report)
     finally:
         if identity is not None:
@@ -409,8 +411,10 @@ def check_archive(settings: Settings, env: Environment, state: RestoreState, *, 
 
 
 def apply_logs(settings: Settings, env: Environment, target: RecoveryTarget, *, force: bool = False,
-               notify: Notify = lambda _: None, report: Callable[[Progress], None] = lambda _: None) -> OpenReport:
-    """Replay the archive onto the laid-down restore, to its end or to `target`, then open it."""
+               notify: Notify = lambda _: None, report: Callable[[Progress], None] = lambda _: None,
+               trust_unsigned: bool = False) -> OpenReport:
+    """Replay the archive onto the laid-down restore, to its end or to `target`, then open it. WAL archived before
+    signatures is replayed only with `trust_unsigned` (wal fetch takes signed files alone otherwise)."""
     _local(settings, env)
     state = states.load(settings, env)
     if state is None:
@@ -432,7 +436,7 @@ def apply_logs(settings: Settings, env: Environment, target: RecoveryTarget, *, 
            f"{target.describe()}" + (f" (archived up to {end})" if end else ""))
     started = time.monotonic()
     try:
-        reached, next_xid, notes = _recover(settings, env, state, target, report)
+        reached, next_xid, notes = _recover(settings, env, state, target, report, trust_unsigned)
     except StoppedEarly as exc:
         if "recovery ended before configured recovery target was reached" in exc.log:
             states.save(settings, env, state.with_(notes=[*state.notes, "replayed to the end of the archive without "

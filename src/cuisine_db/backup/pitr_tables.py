@@ -28,10 +28,11 @@ from cuisine_db.storage import open_repository
 Notify = Callable[[str], None]
 
 
-def resolve(settings: Settings, env: Environment, reference: str, target: RecoveryTarget) -> Resolved:
+def resolve(settings: Settings, env: Environment, reference: str, target: RecoveryTarget, *,
+            trust_unsigned: bool = False) -> Resolved:
     """A named physical backup, or `latest`: the newest physical backup of env that ends before the target."""
     if reference != "latest":
-        resolved = catalog.find(settings, env, reference)
+        resolved = catalog.find(settings, env, reference, trust_unsigned=trust_unsigned)
         if resolved.manifest.type not in PHYSICAL_TYPES:
             raise UsageError(f"{reference} is a {resolved.manifest.type} backup: a point in time needs a physical "
                              "one", hint=f"make db-backups env={env.name} lists them (type full or incremental)")

@@ -114,22 +114,27 @@ def restore_database(settings: Settings, env: Environment, backup: str | None, *
 def restore_tables(settings: Settings, env: Environment, backup: str | None, tables: str | None, *,
                    target: str | None = None, lsn: str | None = None, xid: str | None = None,
                    inclusive: bool = True, yes: bool = False, ask: Ask | None = None,
-                   notify: Notify = lambda _: None, progress: Progress = lambda _: None) -> RestoreReport:
+                   trust_unsigned: bool = False, notify: Notify = lambda _: None,
+                   progress: Progress = lambda _: None) -> RestoreReport:
     """Table restore (db-restore-tables), journaled as `restore-tables`: from a logical backup directly, from a
     physical one through a temporary instance (to a point in time with target=, lsn= or xid=); confirmed on a
     protected environment before anything changes."""
     arguments = {"backup": backup, "tables": tables, "target": target, "lsn": lsn, "xid": xid,
-                 "inclusive": inclusive}
+                 "inclusive": inclusive, "trust_unsigned": trust_unsigned}
     with journaled(settings, env, "restore-tables", arguments) as entry:
         wanted = names.parse_tables(tables)
         point = targets.parse(target, lsn, xid, inclusive=inclusive)
         reference = _reference(backup)
         if point.kind != "end" or (reference != "latest" and names.parse(reference).type in names.PHYSICAL_TYPES):
-            resolved = pitr_tables.resolve(settings, env, reference, point)
+            if trust_unsigned and reference == "latest":
+                raise UsageError("trust_unsigned=1 (--trust-unsigned) needs a backup named explicitly, never latest",
+                                 hint=f"make db-backups env={env.name} lists them")
+            resolved = pitr_tables.resolve(settings, env, reference, point, trust_unsigned=trust_unsigned)
             if reference == "latest":
                 notify(f"using backup {resolved.manifest.name} ({resolved.reason})")
         else:
-            resolved = resolve(settings, env, reference, purpose="restore-tables", tables=wanted, notify=notify)
+            resolved = resolve(settings, env, reference, purpose="restore-tables", tables=wanted,
+                               trust_unsigned=trust_unsigned, notify=notify)
         listed = ", ".join(str(t) for t in wanted)
         confirmation.require(env, f"Replacing the rows of {listed} with those of backup {resolved.manifest.name}",
                              yes=yes, ask=ask)
@@ -143,11 +148,12 @@ def restore_tables(settings: Settings, env: Environment, backup: str | None, tab
 
 
 def test_restore(settings: Settings, env: Environment, backup: str | None, *, keep: bool = False,
-                 notify: Notify = lambda _: None, progress: Callable[[int], Any] = lambda _: None
-                 ) -> TestRestoreReport:
+                 trust_unsigned: bool = False, notify: Notify = lambda _: None,
+                 progress: Callable[[int], Any] = lambda _: None) -> TestRestoreReport:
     """db-test-restore, journaled as `test-restore`: the backup restored where it cannot hurt, checked, timed."""
-    with journaled(settings, env, "test-restore", {"backup": backup, "keep": keep}) as entry:
-        resolved = resolve(settings, env, backup, purpose="restore", notify=notify)
+    arguments = {"backup": backup, "keep": keep, "trust_unsigned": trust_unsigned}
+    with journaled(settings, env, "test-restore", arguments) as entry:
+        resolved = resolve(settings, env, backup, purpose="restore", trust_unsigned=trust_unsigned, notify=notify)
         report = testing.test_restore(settings, env, resolved, keep=keep, notify=notify, progress=progress)
         entry.details.update(backup=report.backup, seconds=report.seconds, physical=report.physical)
     return report

@@ -24,7 +24,7 @@ from cuisine_db.cli.common import (
     settings,
 )
 from cuisine_db.cli.render import check_text, show_damage, size
-from cuisine_db.errors import FailedError
+from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="Archive old rows to the backup repository (and back); list and verify archives.",
@@ -114,17 +114,24 @@ def restore(
     archive: Annotated[str | None, typer.Option("--archive", help="An archive name, or latest.")] = None,
     table: TableOption = None,
     yes: YesOption = False,
+    trust_unsigned: Annotated[bool, typer.Option(
+        "--trust-unsigned", help="Use an unsigned archive (made before signatures), named explicitly; journaled.")
+    ] = False,
     json: JsonOption = False,
 ) -> None:
     """Bring an archive's rows back into their table; rows already there stay as they are (restore=1)."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "archive-restore", {"archive": archive, "table": table}) as entry:
+    with journaled(s, chosen, "archive-restore", {"archive": archive, "table": table,
+                                                  "trust_unsigned": trust_unsigned}) as entry:
         reference = required(archive, "the archive: archive=NAME (or archive=latest); make db-archives lists them")
         if reference != "latest":
             catalog.parse_name(reference)
+        elif trust_unsigned:
+            raise UsageError("trust_unsigned=1 (--trust-unsigned) needs an archive named explicitly, never latest",
+                             hint=f"make db-archives env={chosen.name} lists them")
         confirm(chosen, f"Bringing back the rows of archive {reference}", yes)
-        report = restoring.restore(s, chosen, reference, table, notify=say)
+        report = restoring.restore(s, chosen, reference, table, notify=say, trust_unsigned=trust_unsigned)
         entry.details.update(archive=report.archive, inserted=report.inserted, present=report.present)
     if json:
         print_json(report)

@@ -33,7 +33,8 @@ from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops.journal import journaled
 from cuisine_db.storage import keys, signing
 
-app = typer.Typer(help="Backups: create (physical or logical), list, show, verify, expire, status; keys.",
+app = typer.Typer(help="Backups: create (physical or logical), list, show, verify, expire, status; keys: keygen, "
+                       "rotate-keys, reencrypt.",
                   no_args_is_help=True)
 
 TypeOption = Annotated[str, typer.Option("--type", "-t", help="full or incremental (physical, the whole cluster); "
@@ -68,7 +69,15 @@ def entry_view(entry: BackupEntry) -> dict[str, Any]:
         "repository": entry.repository, "trusted": entry.complete and entry.signer is not None
         and not entry.signer.startswith("unsigned"), "signer": entry.signer,
         "source": manifest.dump.get("source", "primary") if manifest else None,  # the primary, or "replica NAME"
+        "key": key_needed(entry),
     }
+
+
+def key_needed(entry: BackupEntry) -> dict[str, Any]:
+    """Which keys a backup needs: the age recipients it is encrypted to and the key that signed it (fingerprints)."""
+    manifest = entry.manifest
+    return {"recipients": list(manifest.encryption.get("recipients", [])) if manifest else [],
+            "signer": manifest.signer if manifest else None}
 
 
 FromOption = Annotated[str | None, typer.Option(
@@ -146,16 +155,20 @@ def list_backups(env: EnvOption = None, all_: Annotated[bool, typer.Option(
     if json:
         print_json([entry_view(entry) for entry in shown])
         return
-    table = Table("name", "type", "size", "took", "verified", "test restore", title=f"backups of {chosen.name}")
+    table = Table("name", "type", "size", "took", "verified", "test restore", "key (age / signer)",
+                  title=f"backups of {chosen.name}")
     for entry in shown:
         took = f"{entry.duration_s:.1f}s" if entry.duration_s is not None else ""
         name = entry.name if entry.complete else f"[yellow]{entry.name} (incomplete)[/]"
         if entry in untrusted:
             why = escape((entry.problem or "")[len(catalog.UNTRUSTED):])
             name = f"[red]{escape(entry.name)} untrusted ({why})[/]"
+        needed = key_needed(entry)
+        key = " ".join(value.removeprefix("sha256:") for value in needed["recipients"])
+        key += f" / {needed['signer']}" if needed["signer"] else ""
         table.add_row(name, entry.type, size(entry.size), took,
                       check_text(entry.verification, entry.damage(VERIFICATION)),
-                      check_text(entry.test_restore, entry.damage(TEST_RESTORE)))
+                      check_text(entry.test_restore, entry.damage(TEST_RESTORE)), key)
     out.print(table)
     show_damage([damage for entry in shown for damage in entry.damaged])
     hidden = len(entries) - len(shown)
@@ -326,3 +339,71 @@ def keygen(if_missing: Annotated[bool, typer.Option("--if-missing", help="Do not
         "environments), add to their [environments.<env>.backup] section:")
     out.print(pair.recipient)
     out.print(f'trusted_signers = ["{signer.public}"]')
+
+
+@app.command("rotate-keys")
+def rotate_keys(env: EnvOption = None, json: JsonOption = False) -> None:
+    """A new age key pair and signing key for env's backups, the old identity kept for the old backups; then
+    `backup reencrypt` moves the existing backups and WAL onto them (make db-rotate-keys env=E)."""
+    from cuisine_db.backup import key_rotation
+
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "backup rotate-keys", {}) as entry:
+        rotated = key_rotation.rotate_keys(s, chosen)
+        entry.details.update(recipient=rotated.recipient_fingerprint, signer=rotated.signer_id,
+                             folder=rotated.folder, shared_with=rotated.shared_with)
+    if json:
+        print_json(rotated)
+        return
+    say(f"{chosen.name}: new age recipient {rotated.recipient_fingerprint} and signing key {rotated.signer_id}, "
+        f"written to {', '.join(rotated.written)} (private keys 0600)")
+    if rotated.retired:
+        say(f"the old identity is kept in {', '.join(rotated.retired)}: old backups and WAL still need it until "
+            "`backup reencrypt` has run; remove it after that (keep a copy off this machine until you are sure)")
+    if rotated.shared_with:
+        say(f"these default keys are also {', '.join(rotated.shared_with)}'s: new backups of those encrypt to the new "
+            "key too; run backup reencrypt for each of them as well")
+    if rotated.config_lines:
+        say(f"{chosen.name} names keys of its own in cuisine-db.toml: change these lines, then run "
+            f"cuisine-db backup reencrypt --env {chosen.name}:")
+        for line in rotated.config_lines:
+            out.print(line, markup=False, highlight=False)
+    else:
+        say("environments that pin trusted_signers elsewhere (other hosts) add the new key before the old one:")
+        out.print(f'trusted_signers = ["{rotated.signer}", ...]', markup=False, highlight=False)
+    say(f"next: cuisine-db backup reencrypt --env {chosen.name} --dry-run, then without --dry-run")
+
+
+@app.command("reencrypt")
+def reencrypt(env: EnvOption = None,
+              dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would change.")] = False,
+              yes: YesOption = False, json: JsonOption = False) -> None:
+    """Re-encrypt and re-sign env's trusted backups and archived WAL to the keys it uses now, creating before
+    swapping (kill -9 safe); protected environments need confirmation (make db-reencrypt env=E [dry_run=1] [yes=1])."""
+    from cuisine_db.backup import reencrypt as reencryption
+
+    s = settings()
+    chosen = environment(env)
+    ask = None
+    if sys.stdin.isatty() and not json:
+        def ask(question: str) -> str:
+            return str(typer.prompt(question, default="", show_default=False, err=True))
+    with journaled(s, chosen, "backup reencrypt", {"dry_run": dry_run, "yes": yes}) as entry:
+        report = reencryption.reencrypt(s, chosen, dry_run=dry_run, yes=yes, ask=ask,
+                                        notify=(lambda _: None) if json else say)
+        entry.details.update(backups=report.backups, wal=report.wal, changes=len(report.changes),
+                             skipped=len(report.skipped), recipients=report.recipients, signer=report.signer)
+    if json:
+        print_json(report)
+        return
+    table = Table("what", "object", "change", title=f"reencrypt of {chosen.name} ({report.repository})")
+    for change in report.changes:
+        table.add_row(change.kind, escape(change.subject), escape(change.action))
+    for change in report.skipped:
+        table.add_row(change.kind, f"[yellow]{escape(change.subject)}[/]", f"[yellow]{escape(change.action)}[/]")
+    out.print(table)
+    verb = "would change" if dry_run else "changed"
+    say(f"{chosen.name}: {verb} {report.backups} backup(s), {report.wal} WAL file(s), {len(report.changes)} item(s) "
+        f"in all, to recipients {', '.join(report.recipients)} and signing key {report.signer}"
+        + ("; dry run, nothing was changed" if dry_run else f" in {report.seconds:.1f}s"))

@@ -29,6 +29,8 @@ from cuisine_db.ops.journal import journaled
 app = typer.Typer(help="Restores: whole database, chosen tables, test restores, leftovers.", no_args_is_help=True)
 
 BackupOption = Annotated[str | None, typer.Option("--backup", "-b", help="A backup name, or latest.")]
+TrustUnsignedOption = Annotated[bool, typer.Option(
+    "--trust-unsigned", help="Use an unsigned backup (made before signatures), named explicitly; journaled.")]
 
 
 def _notify(message: str) -> None:
@@ -89,16 +91,23 @@ def apply_logs(env: EnvOption = None,
                                                        "transaction (default) or stop just before it.")] = True,
                force: Annotated[bool, typer.Option("--force", help="Replay even across a hole in the archive (up to "
                                                    "the hole).")] = False,
+               trust_unsigned: Annotated[bool, typer.Option(
+                   "--trust-unsigned", help="Also replay WAL archived before signatures (no signed record); "
+                                            "journaled.")] = False,
                json: JsonOption = False) -> None:
     """Replay archived WAL onto the restored full backup, to the end or to a target, then open it (make
     db-apply-logs). Prints the point it reached."""
     s = settings()
     chosen = environment(env)
-    arguments = {"target": target, "lsn": lsn, "xid": xid, "inclusive": inclusive, "force": force}
+    arguments = {"target": target, "lsn": lsn, "xid": xid, "inclusive": inclusive, "force": force,
+                 "trust_unsigned": trust_unsigned}
     with journaled(s, chosen, "apply-logs", arguments) as entry:
         wanted = targets.parse(target, lsn, xid, inclusive=inclusive)
+        if trust_unsigned:
+            say("[yellow]warning:[/] WAL archived before signatures is replayed too: trust_unsigned=1 said so")
         report = physical_restore.apply_logs(s, chosen, wanted, force=force, notify=say,
-                                             report=pitr_render.replay_progress(not json))
+                                             report=pitr_render.replay_progress(not json),
+                                             trust_unsigned=trust_unsigned)
         entry.details.update(backup=report.backup, reached_lsn=report.reached_lsn, timeline=report.timeline,
                              reached_time=report.reached_time, recovery_seconds=report.recovery_seconds)
     pitr_render.opened(report, json)
@@ -150,14 +159,14 @@ def tables(env: EnvOption = None, backup: BackupOption = None,
            xid: Annotated[str | None, typer.Option("--xid", help="As of this transaction.")] = None,
            inclusive: Annotated[bool, typer.Option("--inclusive/--exclusive", help="With the target's own "
                                                    "transaction (default) or just before it.")] = True,
-           yes: YesOption = False, json: JsonOption = False) -> None:
+           yes: YesOption = False, trust_unsigned: TrustUnsignedOption = False, json: JsonOption = False) -> None:
     """Restore only these tables (rows, indexes, constraints) in one transaction (make db-restore-tables); from a
     physical backup through a temporary instance, to a point in time with target=, lsn= or xid=."""
     chosen = environment(env)
     with progress_bar("restore", not json) as bar:
         report = restore_service.restore_tables(settings(), chosen, backup, tables, target=target, lsn=lsn, xid=xid,
-                                                inclusive=inclusive, yes=yes, ask=asker(chosen), notify=_notify,
-                                                progress=bar)
+                                                inclusive=inclusive, yes=yes, ask=asker(chosen),
+                                                trust_unsigned=trust_unsigned, notify=_notify, progress=bar)
     _report(report, json)
 
 
@@ -165,13 +174,14 @@ def tables(env: EnvOption = None, backup: BackupOption = None,
 def test(env: EnvOption = None, backup: BackupOption = None,
          keep: Annotated[bool, typer.Option("--keep", help="Keep the test database afterwards (logical backups).")
                          ] = False,
-         json: JsonOption = False) -> None:
+         trust_unsigned: TrustUnsignedOption = False, json: JsonOption = False) -> None:
     """Restore a backup where it cannot hurt, check it and report the time it took, the measured recovery time (make
     db-test-restore env=staging): a logical one into a scratch database on env's server, row counts compared with
     the manifest; a physical one into a throwaway cluster of its major version, replayed to consistency, amcheck."""
     chosen = environment(env)
     with progress_bar("test restore", not json) as bar:
-        report = restore_service.test_restore(settings(), chosen, backup, keep=keep, notify=_notify, progress=bar)
+        report = restore_service.test_restore(settings(), chosen, backup, keep=keep, trust_unsigned=trust_unsigned,
+                                              notify=_notify, progress=bar)
     if json:
         print_json(report)
         return

@@ -58,7 +58,7 @@ def repository_url(settings: Settings, env: Environment) -> str:
 
 
 def open_url(url: str, where: str, *, endpoint: str | None = None, region: str | None = None,
-             access_key: str | None = None, secret_key: str | None = None) -> Repository:
+             access_key: str | None = None, secret_key: str | None = None, lock_days: int | None = None) -> Repository:
     """A repository by URL; `where` names the setting it came from, for errors."""
     parsed = urlparse(url)
     if parsed.scheme == "file":
@@ -70,7 +70,8 @@ def open_url(url: str, where: str, *, endpoint: str | None = None, region: str |
     from cuisine_db.storage.s3 import S3Location, S3Repository
 
     return S3Repository(S3Location(bucket=parsed.netloc, prefix=parsed.path.strip("/"), endpoint=endpoint,
-                                   region=region, access_key=access_key, secret_key=secret_key))
+                                   region=region, access_key=access_key, secret_key=secret_key,
+                                   lock_days=lock_days))
 
 
 def open_repository(settings: Settings, env: Environment) -> Repository:
@@ -83,4 +84,4 @@ def open_repository(settings: Settings, env: Environment) -> Repository:
                                   "but it is not set", hint=f"export {variable}=... before running the command")
     return open_url(url, f"environments.{env.name}.backup.repository", endpoint=env.backup.s3_endpoint,
                     region=env.backup.s3_region, access_key=settings.secret(env.backup.s3_access_key_env),
-                    secret_key=settings.secret(env.backup.s3_secret_key_env))
+                    secret_key=settings.secret(env.backup.s3_secret_key_env), lock_days=env.backup.object_lock_days)

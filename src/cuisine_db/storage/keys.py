@@ -20,6 +20,17 @@ if TYPE_CHECKING:  # kept off the WAL archiving path, which reads keys without t
 
 KEY_FILE = "backup.key"
 PUBLIC_FILE = "backup.pub"
+# Identities replaced by `backup rotate-keys`, one file each (`backup-<fingerprint>.key`, 0600): still read for the
+# backups encrypted to them until `backup reencrypt` has moved those onto the new key and the operator removes them.
+RETIRED = "retired"
+
+
+def retired_identity_files(folder: Path) -> list[Path]:
+    """The retired identity files under a keys folder (none when it cannot be read)."""
+    try:
+        return sorted((folder / RETIRED).glob("backup-*.key"))
+    except OSError:
+        return []
 
 
 def fingerprint(recipient: str) -> str:
@@ -143,6 +154,7 @@ def identities(settings: Settings, environments: Iterable[Environment]) -> list[
             path = env.backup.identity_file
             files.append(path if path.is_absolute() else settings.root / path)
     files.append(keys_dir(settings) / KEY_FILE)
+    files += retired_identity_files(keys_dir(settings))
     for path in dict.fromkeys(files):
         tried.append(str(path))
         if path.exists():

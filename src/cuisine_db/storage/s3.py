@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from cuisine_db.errors import RefusedError
 from cuisine_db.storage.base import (
     ObjectExists,
     ObjectInfo,
@@ -32,6 +33,7 @@ UPLOAD_THREADS = 4
 READ_RETRIES = 3
 _MISSING_CODES = {"NoSuchKey", "404", "NotFound"}
 _EXISTS_CODES = {"PreconditionFailed", "412", "ConditionalRequestConflict"}
+LOCK_MODE = "COMPLIANCE"  # nobody, not even the account's root user, can shorten it or delete a locked version
 _AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "403", "ExpiredToken"}
 
 
@@ -45,6 +47,8 @@ class S3Location:
     region: str | None = None
     access_key: str | None = None
     secret_key: str | None = None
+    # Object Lock retention on every object written: COMPLIANCE mode until now + this many days (docs/security.md).
+    lock_days: int | None = None
 
     def __repr__(self) -> str:  # never print credentials, whatever asks
         return f"S3Location(bucket={self.bucket!r}, prefix={self.prefix!r}, endpoint={self.endpoint!r})"
@@ -71,6 +75,12 @@ class _Errors:
             if code == "NoSuchBucket":
                 raise RepositoryError(f"repository {url}: bucket {self.repository.location.bucket!r} does not exist",
                                       hint="create the bucket, or fix backup.repository in cuisine-db.toml") from None
+            if code == "InvalidRequest" and "ObjectLock" in str(exc.response.get("Error", {}).get("Message", "")):
+                raise RefusedError(f"repository {url}: bucket {self.repository.location.bucket!r} has no Object Lock, "
+                                   f"so object_lock_days = {self.repository.location.lock_days} cannot be honoured; "
+                                   f"{key} was not written",
+                                   hint="use a bucket created with Object Lock enabled, or remove object_lock_days"
+                                   ) from None
             if code in _AUTH_CODES:
                 raise RepositoryError(f"repository {url}: access denied ({code}) for {key}",
                                       hint="check backup.s3_access_key_env / s3_secret_key_env and the bucket policy"
@@ -110,8 +120,9 @@ class _MultipartWriter(ObjectWriter):
     def _send(self, part: bytes) -> None:
         client = self.repository.client
         if self.upload_id is None:
+            lock = self.repository.lock()
             started = self.repository.errors.call(self.key, lambda: client.create_multipart_upload(
-                Bucket=self.repository.location.bucket, Key=self.name))
+                Bucket=self.repository.location.bucket, Key=self.name, **lock))
             self.upload_id = started["UploadId"]
             self.pool = ThreadPoolExecutor(max_workers=UPLOAD_THREADS, thread_name_prefix="s3-part")
         number = len(self.parts) + 1
@@ -131,7 +142,7 @@ class _MultipartWriter(ObjectWriter):
             try:
                 answer = self.repository.errors.call(self.key, lambda: client.upload_part(
                     Bucket=self.repository.location.bucket, Key=self.name, UploadId=upload_id,
-                    PartNumber=number, Body=part))
+                    PartNumber=number, Body=part, **self.repository.md5(part)))
                 return {"PartNumber": number, "ETag": answer["ETag"]}
             finally:
                 self.slots.release()
@@ -144,8 +155,9 @@ class _MultipartWriter(ObjectWriter):
         conditions: dict[str, Any] = {} if overwrite else {"IfNoneMatch": "*"}
         if self.upload_id is None:
             body = bytes(self.buffer)
+            extra = {**conditions, **self.repository.lock(), **self.repository.md5(body)}
             self.repository.errors.call(self.key, lambda: client.put_object(
-                Bucket=bucket, Key=self.name, Body=body, **conditions))
+                Bucket=bucket, Key=self.name, Body=body, **extra))
             return
         if self.buffer or not self.parts:
             self._send(bytes(self.buffer))
@@ -239,6 +251,22 @@ class S3Repository(Repository):
                     aws_access_key_id=self.location.access_key, aws_secret_access_key=self.location.secret_key,
                     config=config)
             return self._client
+
+    def lock(self) -> dict[str, Any]:
+        """The Object Lock retention a new object carries (none without object_lock_days)."""
+        if not self.location.lock_days:
+            return {}
+        return {"ObjectLockMode": LOCK_MODE,
+                "ObjectLockRetainUntilDate": datetime.now(UTC) + timedelta(days=self.location.lock_days)}
+
+    def md5(self, body: bytes) -> dict[str, Any]:
+        """S3 takes a write with Object Lock retention only with the body's Content-MD5."""
+        if not self.location.lock_days:
+            return {}
+        import base64
+        import hashlib
+
+        return {"ContentMD5": base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()}
 
     def name(self, key: str) -> str:
         check_key(key)

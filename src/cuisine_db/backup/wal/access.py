@@ -31,6 +31,7 @@ PREFETCH = 8
 FETCH_THREADS = 4
 SPOOL_FOLDER = "wal-spool"
 CREDENTIALS_FILE = "wal-credentials"
+LOCK_DAYS_MAX = 36500
 # The environment's WAL signing key, its server user's own (made by `wal enable`): the archive command signs each
 # file's record with it, so the backup signing key never has to be readable by the server's OS user.
 WAL_SIGNING_KEY = "wal-signing.key"
@@ -65,6 +66,7 @@ class WalAccess(NamedTuple):
     signing_sources: tuple[Path, ...] = ()
     trusted: tuple[str, ...] = ()
     trusted_files: tuple[Path, ...] = ()
+    object_lock_days: int | None = None
 
     def __repr__(self) -> str:
         return f"WalAccess(env={self.env!r}, url={self.url!r}, config_path={self.config_path!r})"  # no secrets
@@ -81,7 +83,7 @@ class WalAccess(NamedTuple):
                                       hint=f"run cuisine-db wal enable --env {self.env} with ${variable} exported")
         return open_url(self.url, where, endpoint=self.s3_endpoint, region=self.s3_region,
                         access_key=self.secrets.get(self.s3_access_key_env or ""),
-                        secret_key=self.secrets.get(self.s3_secret_key_env or ""))
+                        secret_key=self.secrets.get(self.s3_secret_key_env or ""), lock_days=self.object_lock_days)
 
     def parsed_recipients(self) -> list[Any]:
         import pyrage
@@ -233,7 +235,7 @@ def load(config_path: Path, env: str, *, identity_file: Path | None = None, spoo
         return path if path.is_absolute() else root / path
 
     from cuisine_db.storage import resolve_url
-    from cuisine_db.storage.keys import KEY_FILE, PUBLIC_FILE, recipients_from_file
+    from cuisine_db.storage.keys import KEY_FILE, PUBLIC_FILE, recipients_from_file, retired_identity_files
 
     recipients = [str(r) for r in backup.get("recipients") or []]
     public = state_dir / "keys" / PUBLIC_FILE
@@ -243,6 +245,7 @@ def load(config_path: Path, env: str, *, identity_file: Path | None = None, spoo
     if backup.get("identity_file"):
         identity_sources.append(path_of(backup["identity_file"], root))
     identity_sources.append(state_dir / "keys" / KEY_FILE)
+    identity_sources += retired_identity_files(state_dir / "keys")
     credentials = credentials_file or path_of(wal.get("credentials_file"), env_dir / CREDENTIALS_FILE)
     signing_sources = [env_dir / WAL_SIGNING_KEY]
     if backup.get("signing_key_file"):
@@ -276,4 +279,13 @@ def load(config_path: Path, env: str, *, identity_file: Path | None = None, spoo
         s3_access_key_env=backup.get("s3_access_key_env"), s3_secret_key_env=backup.get("s3_secret_key_env"),
         signing_env=backup.get("signing_key_env"), signing_sources=tuple(dict.fromkeys(signing_sources)),
         trusted=tuple(trusted), trusted_files=tuple(trusted_files),
+        object_lock_days=_lock_days(backup.get("object_lock_days"), f"{where}.backup"),
     )
+
+
+def _lock_days(value: Any, where: str) -> int | None:
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= LOCK_DAYS_MAX:
+        raise ConfigError(f"{where}.object_lock_days must be a whole number of days from 1 to {LOCK_DAYS_MAX}")
+    return value

@@ -63,7 +63,7 @@ def archive_command(settings: Settings, env: Environment) -> str:
 
 
 def restore_command(settings: Settings, source: Environment, *, spool: Path, identity_file: Path | None,
-                    credentials_file: Path | None = None) -> str:
+                    credentials_file: Path | None = None, trust_unsigned: bool = False) -> str:
     """The restore_command reading `source`'s archive; prefetched segments go to `spool` (the restored
     environment's, cleared before each recovery); `credentials_file`: the reading server's own copy of the S3 keys
     when it is not `source`'s own user (archive_access())."""
@@ -72,6 +72,8 @@ def restore_command(settings: Settings, source: Environment, *, spool: Path, ide
         argv += ["--identity-file", str(identity_file)]
     if credentials_file is not None:
         argv += ["--credentials-file", str(credentials_file)]
+    if trust_unsigned:
+        argv.append("--trust-unsigned")
     return shlex.join(argv) + " %f %p"
 
 

@@ -102,7 +102,8 @@ def signed_listing(repository: Repository, env: str, folder: str) -> tuple[dict[
 
 
 def ours(access: WalAccess, repository: Repository, trust: Any, name: str, claims: list[str],
-         copies: set[str], later_ours: Callable[[], bool] = lambda: True) -> str | None:
+         copies: set[str], later_ours: Callable[[], bool] = lambda: True, *, trust_unsigned: bool = False
+         ) -> str | None:
     """The hash our trusted record of `name` names, if it is stored; None when nothing of ours is archived.
 
     Copies under the name that no trusted record names are never taken. Whether they end the archive or stop
@@ -135,6 +136,14 @@ def ours(access: WalAccess, repository: Repository, trust: Any, name: str, claim
         raise Forged(f"REFUSED: {name}'s copy named by our record is gone and only copies no trusted record names "
                      "are there: recovery stops here rather than replay them",
                      hint="someone may have written to the repository (docs/security.md); see cuisine-db wal status")
+    if trust_unsigned and copies and not claims:
+        # Archived before signatures: no record at all (a wrong or unknown signature is never "unsigned"). Used
+        # only because the operator said trust_unsigned=1 (journaled by db-apply-logs); one copy, whose content
+        # download() checks against the sha256 in its name.
+        if len(copies) > 1:
+            raise Duplicate(f"{name} is archived unsigned twice with different content; recovery stops here "
+                            "rather than guess", hint="see cuisine-db wal status")
+        return next(iter(copies))
     if (copies or claims) and later_ours():
         reason = f" ({why[0]})" if why else ""
         raise Forged(f"REFUSED: {name} is in the archive only as copies no trusted record names{reason}: "
@@ -177,8 +186,9 @@ def _next_folder(folder: str) -> str:
     return f"{folder[:8]}{int(folder[8:16], 16) + 1:08X}"
 
 
-def fetch(access: WalAccess, name: str, destination: Path) -> str:
-    """Put `name` at `destination`; 'prefetched' or 'fetched', or NotArchived / an error."""
+def fetch(access: WalAccess, name: str, destination: Path, *, trust_unsigned: bool = False) -> str:
+    """Put `name` at `destination`; 'prefetched' or 'fetched', or NotArchived / an error. `trust_unsigned` takes a
+    file archived before signatures (no record at all) too."""
     names.check(name)
     cache = access.spool / PREFETCH_FOLDER
     if names.is_segment(name) and _deliver_cached(cache / name, destination):
@@ -208,7 +218,8 @@ def fetch(access: WalAccess, name: str, destination: Path) -> str:
                     continue
         return False
 
-    digest = ours(access, repository, trust, name, claims.get(name, []), archived.get(name, set()), later_ours)
+    digest = ours(access, repository, trust, name, claims.get(name, []), archived.get(name, set()), later_ours,
+                  trust_unsigned=trust_unsigned)
     if digest is None:
         raise NotArchived(name)
     copies = {digest}

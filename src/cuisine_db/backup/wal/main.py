@@ -17,7 +17,7 @@ FETCH_FAILED = 254  # > 125: PostgreSQL stops recovery instead of taking the fai
 
 USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] path
        cuisine-db wal fetch --config PATH --env NAME [--spool PATH] [--identity-file PATH]
-                            [--credentials-file PATH] name destination
+                            [--credentials-file PATH] [--trust-unsigned] name destination
        cuisine-db wal check --config PATH --env NAME [--spool PATH] [--fetch]
 
   push    archive one WAL file (archive_command = '... wal push ... %p')
@@ -29,11 +29,12 @@ USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] pa
   --spool PATH          spool folder (default: <state_dir>/<env>/wal-spool)
   --identity-file PATH  fetch: an age identity file to decrypt with
   --credentials-file PATH  fetch: the S3 keys file (another environment's server reading this archive)
+  --trust-unsigned      fetch: also take a file archived before signatures (db-apply-logs trust_unsigned=1)
 """
 _VALUED = {"push": ("--config", "--env", "--spool"),
            "fetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file"),
            "check": ("--config", "--env", "--spool")}
-_FLAGS = {"push": (), "fetch": (), "check": ("--fetch",)}
+_FLAGS = {"push": (), "fetch": ("--trust-unsigned",), "check": ("--fetch",)}
 _POSITIONAL = {"push": ("path",), "fetch": ("name", "destination"), "check": ()}
 
 
@@ -52,6 +53,7 @@ class Args:
         self.identity_file = Path(values["--identity-file"]) if "--identity-file" in values else None
         self.credentials_file = Path(values["--credentials-file"]) if "--credentials-file" in values else None
         self.fetch = "--fetch" in flags
+        self.trust_unsigned = "--trust-unsigned" in flags
         named = dict(zip(_POSITIONAL[command], positional, strict=True))
         self.path = named.get("path", "")
         self.name = named.get("name", "")
@@ -133,7 +135,8 @@ def _fetch(args: Args) -> int:
         loaded = access.load(args.config, args.env, identity_file=args.identity_file, spool=args.spool,
                              credentials_file=args.credentials_file)
         destination = Path(args.destination)
-        fetch.fetch(loaded, args.name, destination if destination.is_absolute() else Path.cwd() / destination)
+        fetch.fetch(loaded, args.name, destination if destination.is_absolute() else Path.cwd() / destination,
+                    trust_unsigned=args.trust_unsigned)
     except fetch.NotArchived:
         return 1
     except BaseException as exc:  # anything else, bugs included, must stop recovery rather than end it

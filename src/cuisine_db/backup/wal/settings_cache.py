@@ -22,7 +22,7 @@ from typing import Any
 VERSION = 2  # 2: the signing keys (issue 15)
 BACKUP_KEYS = ("repository", "s3_endpoint", "s3_region", "s3_access_key_env", "s3_secret_key_env", "recipients",
                "identity_file", "identity_env", "compress_level", "signing_key_file", "signing_key_env",
-               "trusted_signers")
+               "trusted_signers", "object_lock_days")
 WAL_KEYS = ("push_batch", "push_threads", "prefetch", "fetch_threads", "spool_dir", "credentials_file")
 
 

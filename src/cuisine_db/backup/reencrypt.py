@@ -1,0 +1,377 @@
+"""`backup reencrypt`: existing backups and archived WAL moved onto the keys an environment uses now (after
+`backup rotate-keys`, backup/key_rotation.py).
+
+Re-encryption creates before it swaps, one atomic object write at a time, so that a kill -9 at any moment leaves
+every backup restorable with the old identity or the new one (both are kept until the operator retires the old):
+- a backup: each object is decrypted and encrypted again to the new recipients (age only: its zstd frames are
+  kept as they are) under a new name `<file>.kN.zst.age` beside the old; the new manifest (same sequence number,
+  new objects, recipients and signer) is signed and its signature written as `manifest.next.sig`; manifest.json is
+  replaced (it verifies against manifest.next.sig, catalog.py), then manifest.sig; then the old objects and
+  manifest.next.sig go. A rerun finishes or tidies whatever a killed run left.
+- a WAL file: its copy is stored under the sha256 of its plain content, which re-encryption does not change, so the
+  new copy replaces the old in one write (local rename, S3 PUT) and its signed record stays true. A record signed
+  by a key that no longer signs is signed again: the new record is created, then the old removed.
+- verification and test-restore records: the same body, signed again (one write of `<record>.sig`).
+Only what is trusted now is re-signed: an untrusted or unsigned backup or WAL file is left as it is, and listed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import io
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from cuisine_db.backup import catalog
+from cuisine_db.backup.manifest import (
+    MANIFEST,
+    NEXT_SIGNATURE,
+    SIGNATURE,
+    TEST_RESTORE,
+    VERIFICATION,
+    Manifest,
+    generation,
+    prefix,
+)
+from cuisine_db.backup.wal import access as wal_access
+from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import records as wal_records
+from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import CuisineDbError, RefusedError, UsageError
+from cuisine_db.storage import (
+    LocalRepository,
+    ObjectExists,
+    ObjectMissing,
+    Repository,
+    open_repository,
+    pipeline,
+    signing,
+)
+from cuisine_db.storage import keys as age_keys
+from cuisine_db.storage.pipeline import IntegrityError
+
+LOCK = "reencrypt.lock"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One thing re-encryption changes (or would change, in a dry run), or leaves alone and why."""
+
+    kind: str  # backup, record, wal, claim, leftover
+    subject: str
+    action: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReencryptReport:
+    env: str
+    repository: str
+    dry_run: bool
+    recipients: list[str]  # fingerprints of the keys everything is encrypted to afterwards
+    signer: str  # the key id everything is signed with afterwards
+    changes: list[Change] = field(default_factory=list)
+    skipped: list[Change] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def backups(self) -> int:
+        return sum(1 for change in self.changes if change.kind == "backup")
+
+    @property
+    def wal(self) -> int:
+        return sum(1 for change in self.changes if change.kind == "wal")
+
+
+@dataclass
+class _Keys:
+    recipients: list[Any]
+    fingerprints: list[str]
+    signer: signing.Signer
+    trust: signing.Trust
+    identities: list[Any]
+    new_identities: list[Any]
+    wal_signers: set[str]
+    wal_trust: signing.Trust  # what `wal fetch` trusts: the pinned keys and the environment's WAL signing key
+    spool: Path  # where an object's zstd frames wait between decryption and encryption (unnamed, 0600)
+
+
+def _keys(settings: Settings, env: Environment) -> _Keys:
+    values = age_keys.recipients(settings, env)
+    fingerprints = sorted(age_keys.fingerprint(value) for value in values)
+    signer = age_keys.signer(settings, env, create_default=False)
+    trust = age_keys.trust(settings, [env])
+    if signer.key_id not in trust.keys:
+        raise RefusedError(f"the signing key of {env.name} (key {signer.key_id}) is not among its trusted signers: "
+                           "what reencrypt signs would not be trusted; nothing was changed",
+                           hint="add its public key to backup.trusted_signers (backup rotate-keys printed it)")
+    identities = age_keys.identities(settings, [env])
+    new = [identity for identity in identities if age_keys.fingerprint(str(identity.to_public())) in fingerprints]
+    if not new:
+        raise UsageError(f"no age identity on this machine matches {env.name}'s recipients "
+                         f"({', '.join(fingerprints)}): reencrypt reads back what it writes",
+                         hint="set backup.identity_file to the new key's identity (backup rotate-keys said where)")
+    wal_signers = {signer.key_id}
+    wal_public = settings.env_dir(env) / wal_access.WAL_SIGNING_PUBLIC
+    for value in signing.read_public_file(wal_public):
+        wal_signers.add(signing.key_id(signing.decode_public(value)))
+    try:
+        wal_trust = wal_access.load(settings.config_path.resolve(), env.name).trust()
+    except CuisineDbError:  # an environment the file does not name (built-in defaults): the pinned keys alone
+        wal_trust = trust
+    return _Keys(age_keys.parse_recipients(values), fingerprints, signer, trust, identities, new, wal_signers,
+                 wal_trust, settings.state_dir)
+
+
+@contextlib.contextmanager
+def _locked(settings: Settings, env: Environment) -> Iterator[None]:
+    folder = settings.env_dir(env)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RefusedError(f"another backup reencrypt of {env.name} is running", hint="let it finish") from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def reencrypt(settings: Settings, env: Environment, *, dry_run: bool = False, yes: bool = False,
+              ask: Callable[[str], str] | None = None, notify: Callable[[str], None] = lambda _: None
+              ) -> ReencryptReport:
+    """Every trusted backup and archived WAL file of `env` onto the recipients and signing key it uses now (the
+    plan only with `dry_run`). On a protected environment the changes need `yes` or the environment's name typed
+    in answer to `ask` (None: no terminal to ask: refused)."""
+    started = time.monotonic()
+    keys = _keys(settings, env)
+    repository = open_repository(settings, env)
+    if not dry_run and env.protected and not yes:
+        if ask is None:
+            raise RefusedError(f"re-encrypting the backups of protected environment {env.name!r} needs confirmation "
+                               "and there is no terminal to ask; nothing was changed",
+                               hint="look at the plan (dry-run=1), then add yes=1 to the make command (or --yes)")
+        if ask(f"Type {env.name!r} to re-encrypt and re-sign its backups and WAL").strip() != env.name:
+            raise RefusedError("confirmation did not match the environment's name; nothing was changed")
+    changes: list[Change] = []
+    skipped: list[Change] = []
+    with _locked(settings, env):
+        for entry in catalog.trusted_scan(settings, env, repository):
+            _backup(repository, entry, keys, dry_run, changes, skipped, notify)
+        _wal(repository, env, keys, dry_run, changes, skipped, notify)
+    return ReencryptReport(env.name, repository.url, dry_run, keys.fingerprints, keys.signer.key_id, changes,
+                           skipped, round(time.monotonic() - started, 3))
+
+
+def _backup(repository: Repository, entry: catalog.BackupEntry, keys: _Keys, dry_run: bool, changes: list[Change],
+            skipped: list[Change], notify: Callable[[str], None]) -> None:
+    name = entry.name
+    manifest = entry.manifest
+    if manifest is None or entry.signer is None:
+        if entry.problem is not None:
+            skipped.append(Change("backup", name, f"left as it is: {entry.problem}"))
+        return
+    folder = prefix(name)
+    stored = {info.key.rsplit("/", 1)[1] for info in entry.objects}
+    encrypted_to = sorted(manifest.encryption.get("recipients", []))
+    if encrypted_to != keys.fingerprints:
+        changes.append(Change("backup", name, f"re-encrypt {len(manifest.objects)} object(s) to "
+                                              f"{', '.join(keys.fingerprints)} and re-sign"))
+        if not dry_run:
+            notify(f"re-encrypting {name}")
+            manifest = _reencrypt_backup(repository, manifest, keys)
+            stored |= {item.name for item in manifest.objects}
+    elif manifest.signer != keys.signer.key_id:
+        changes.append(Change("backup", name, f"re-sign with key {keys.signer.key_id}"))
+        if not dry_run:
+            manifest = _swap(repository, replace(manifest, signer=keys.signer.key_id), keys.signer)
+    for record in (VERIFICATION, TEST_RESTORE):
+        _record(repository, folder + record, stored, keys, dry_run, changes)
+    # What a killed run left: objects of an older generation, the swap's signature.
+    current = {item.name for item in manifest.objects}
+    files = {item.file for item in manifest.objects}
+    leftovers = sorted(folder + object_name for object_name in stored if object_name not in current
+                       and any(generation(object_name, file) is not None for file in files))
+    if NEXT_SIGNATURE in stored and _finish_swap(repository, folder, keys, dry_run):
+        leftovers.append(folder + NEXT_SIGNATURE)
+    if leftovers:
+        if not any(change.subject == name for change in changes):
+            changes.append(Change("leftover", name, f"remove {len(leftovers)} object(s) an interrupted run left"))
+        if not dry_run:
+            repository.delete(leftovers)
+
+
+def _reencrypt_backup(repository: Repository, manifest: Manifest, keys: _Keys) -> Manifest:
+    folder = prefix(manifest.name)
+    number = max((generation(item.name, item.file) or 0) for item in manifest.objects) + 1 if manifest.objects else 1
+    renamed = []
+    for item in manifest.objects:
+        new_name = f"{item.file}.k{number}.zst.age"
+        # The zstd frames spool through an unnamed 0600 file in the state folder (they are the backup's data).
+        with tempfile.TemporaryFile(prefix=".reencrypt-", dir=keys.spool) as frames:
+            fetched = pipeline.fetch(repository, folder + item.name, frames, keys.identities, expect_size=item.size,
+                                     expect_sha256=item.sha256, compressed=True, expect_plain_size=item.plain_size)
+            if fetched.plain_size != item.plain_size:
+                raise IntegrityError(folder + item.name, f"decrypts to {fetched.plain_size} bytes, the manifest says "
+                                                         f"{item.plain_size}")
+            frames.seek(0)
+            written = pipeline.store(repository, folder + new_name, frames, keys.recipients, compress=False)
+        renamed.append(replace(item, name=new_name, size=written.size, sha256=written.sha256))
+    new = replace(manifest, objects=tuple(renamed), signer=keys.signer.key_id,
+                  encryption={**manifest.encryption, "recipients": keys.fingerprints})
+    return _swap(repository, new, keys.signer, old=manifest)
+
+
+def _swap(repository: Repository, new: Manifest, signer: signing.Signer, old: Manifest | None = None) -> Manifest:
+    """The new manifest in place of the old, each step one atomic write: its signature beside (next.sig), the
+    manifest, its signature in place; then what only the old one named."""
+    folder = prefix(new.name)
+    body = new.to_json()
+    signature = signer.sign(body)
+    repository.put_bytes(folder + NEXT_SIGNATURE, signature)
+    repository.put_bytes(folder + MANIFEST, body)
+    repository.put_bytes(folder + SIGNATURE, signature)
+    kept = {item.name for item in new.objects}
+    gone = [folder + item.name for item in (old.objects if old else ()) if item.name not in kept]
+    repository.delete([*gone, folder + NEXT_SIGNATURE])
+    return Manifest.from_json(body, folder + MANIFEST)
+
+
+def _finish_swap(repository: Repository, folder: str, keys: _Keys, dry_run: bool) -> bool:
+    """A swap killed after manifest.json was replaced: manifest.sig still signs the old one and only
+    manifest.next.sig the manifest there now. manifest.sig gets that signature before manifest.next.sig may go;
+    True when it may go."""
+    body = repository.get_bytes(folder + MANIFEST)
+    for signature in (SIGNATURE, NEXT_SIGNATURE):
+        try:
+            found = repository.get_bytes(folder + signature)
+            keys.trust.verify(body, found)
+        except (signing.Untrusted, ObjectMissing):
+            continue
+        if signature == NEXT_SIGNATURE and not dry_run:
+            repository.put_bytes(folder + SIGNATURE, found)
+        return True
+    return False
+
+
+def _record(repository: Repository, key: str, stored: set[str], keys: _Keys, dry_run: bool,
+            changes: list[Change]) -> None:
+    """A verification or test-restore record signed by another trusted key: the same body, signed again. One not
+    trusted at all is left alone (never laundered into a trusted one)."""
+    record = key.rsplit("/", 1)[1]
+    if record not in stored or record + catalog.SIGNATURE_SUFFIX not in stored:
+        return
+    data = repository.get_bytes(key)
+    if len(data) > catalog.MAX_RECORD:
+        return
+    try:
+        kid = keys.trust.verify(data, repository.get_bytes(key + catalog.SIGNATURE_SUFFIX))
+    except signing.Untrusted:
+        return
+    if kid == keys.signer.key_id:
+        return
+    changes.append(Change("record", key, f"re-sign with key {keys.signer.key_id}"))
+    if not dry_run:
+        repository.put_bytes(key + catalog.SIGNATURE_SUFFIX, keys.signer.sign(data))
+
+
+def _wal(repository: Repository, env: Environment, keys: _Keys, dry_run: bool, changes: list[Change],
+         skipped: list[Change], notify: Callable[[str], None]) -> None:
+    copies: dict[str, set[str]] = {}
+    claims: dict[str, list[str]] = {}
+    for info in repository.list(wal_names.env_prefix(env.name)):
+        parsed = wal_names.parse_key(info.key)
+        if parsed is not None:
+            copies.setdefault(parsed.name, set()).add(parsed.sha256)
+            continue
+        claimed = wal_records.is_claim(info.key)
+        if claimed is not None:
+            claims.setdefault(claimed, []).append(info.key)
+    for name in sorted(set(copies) | set(claims)):
+        trusted: list[tuple[str, dict[str, Any], str]] = []
+        for claim in claims.get(name, []):
+            data = repository.get_bytes(claim)
+            try:
+                record = wal_records.read(data, keys.wal_trust, env.name, name)
+            except signing.Untrusted:
+                continue
+            trusted.append((claim, json.loads(data.partition(b"\n")[0]), record.signer))
+        digests = {body["sha256"] for _, body, _ in trusted}
+        if len(digests) != 1:
+            skipped.append(Change("wal", name, "left as it is: " + ("no record signed by a trusted key (archived "
+                                                                    "before signatures, or not ours)" if not digests
+                                                                    else "two signed records disagree")))
+            continue
+        digest = next(iter(digests))
+        if digest not in copies.get(name, set()):
+            continue  # a record whose copy was never stored (a push killed in between): nothing to move
+        key = wal_names.key(env.name, name, digest)
+        if _needs_reencrypt(repository, key, keys):
+            changes.append(Change("wal", name, f"re-encrypt to {', '.join(keys.fingerprints)}"))
+            if not dry_run:
+                notify(f"re-encrypting {name}")
+                _reencrypt_wal(repository, key, digest, keys)
+        if not any(signer in keys.wal_signers for _, _, signer in trusted):
+            changes.append(Change("claim", name, f"re-sign its record with key {keys.signer.key_id}"))
+            if not dry_run:
+                _resign_claim(repository, env.name, name, trusted, keys)
+        elif any(signer not in keys.wal_signers for _, _, signer in trusted):
+            # A killed run's: the new record is there, the one signed with the retired key still beside it.
+            changes.append(Change("leftover", name, "remove its record signed with a retired key"))
+            if not dry_run:
+                repository.delete([claim for claim, _, signer in trusted if signer not in keys.wal_signers])
+
+
+def _needs_reencrypt(repository: Repository, key: str, keys: _Keys) -> bool:
+    """Whether the stored copy cannot be read with the new identities alone (age's header names no recipient)."""
+    try:
+        pipeline.fetch(repository, key, None, keys.new_identities, decompress=False)
+    except IntegrityError as exc:
+        if "no matching key" in exc.message:
+            return True
+        raise
+    return False
+
+
+def _reencrypt_wal(repository: Repository, key: str, digest: str, keys: _Keys) -> None:
+    import pyrage
+    import zstandard
+
+    frames = io.BytesIO()
+    pipeline.fetch(repository, key, frames, keys.identities, compressed=True)
+    plain = zstandard.ZstdDecompressor().decompressobj().decompress(frames.getvalue())
+    if hashlib.sha256(plain).hexdigest() != digest:
+        raise IntegrityError(key, "decrypts to content whose sha256 differs from its name: left as it is")
+    sealed = bytes(pyrage.encrypt(frames.getvalue(), list(keys.recipients)))
+    pipeline.store_sealed(repository, key, lambda: sealed, plain_size=len(plain))
+    _give_back(repository, key)
+
+
+def _resign_claim(repository: Repository, env: str, name: str, trusted: list[tuple[str, dict[str, Any], str]],
+                  keys: _Keys) -> None:
+    _, body, _ = trusted[0]
+    new_key = wal_records.claim_key(keys.signer, env, name)
+    data = wal_records.make(keys.signer, env, name, body["sha256"], body["size"], body.get("system_identifier"))
+    with contextlib.suppress(ObjectExists):
+        repository.put_bytes(new_key, data, overwrite=False)  # already there: a rerun after a kill
+    wal_records.read(repository.get_bytes(new_key), keys.wal_trust, env, name)  # ours, and it verifies
+    _give_back(repository, new_key)
+    repository.delete([claim for claim, _, signer in trusted if claim != new_key and signer not in keys.wal_signers])
+
+
+def _give_back(repository: Repository, key: str) -> None:
+    """A file root wrote into a local WAL area: owned like its folder (the server user fetches it as itself)."""
+    if not isinstance(repository, LocalRepository) or os.geteuid() != 0:
+        return
+    path = repository.path(key)
+    folder = path.parent.stat()
+    if folder.st_uid != 0:
+        os.chown(path, folder.st_uid, folder.st_gid, follow_symlinks=False)

@@ -1,0 +1,279 @@
+"""Issue 15 item 7, key rotation: `backup rotate-keys` then `backup reencrypt` keep every backup restorable, with a
+kill -9 at any moment, and afterwards without the old identity (and without trusting the old signing key)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from backup_fixtures import AgeKeys, BackupProject, S3Server, make_backup_project, seeded_template
+from conftest import CLI, Server, available, cache_dir
+from pitr_fixtures import PitrProject, make_pitr_project
+
+from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.postgres import binaries
+from cuisine_db.storage import Repository, keys, open_repository, pipeline
+from cuisine_db.storage.pipeline import IntegrityError
+
+
+def _default_keys_project(server: Server, root: Path, age_keys: AgeKeys, tmp_path_factory: pytest.TempPathFactory,
+                          backend: str = "file", s3: S3Server | None = None) -> BackupProject:
+    """Environments that name no keys: they use <state_dir>/keys/ made by `backup keygen`."""
+    project = make_backup_project(server, root, age_keys, backend=backend, s3=s3,
+                                  template=seeded_template(server, tmp_path_factory))
+    text = project.config.read_text()
+    text = text.replace(f'recipients = ["{age_keys.recipient}"]\n', "")
+    text = text.replace(f'identity_file = "{age_keys.identity_file}"\n', "")
+    project.config.write_text(text)
+    nothing = project.cli("backup", "rotate-keys", "--env", "production")
+    assert nothing.returncode == 2 and "backup keygen" in nothing.stderr, nothing.stderr
+    made = project.cli("backup", "keygen")
+    assert made.returncode == 0, made.stderr
+    return project
+
+
+def _snapshot(project: BackupProject) -> dict[str, str]:
+    settings = project.settings
+    repository = open_repository(settings, settings.env("production"))
+    return {info.key: hashlib.sha256(repository.get_bytes(info.key)).hexdigest() for info in repository.list("")}
+
+
+def _keys_of(project: BackupProject) -> dict[str, dict[str, object]]:
+    return {entry["name"]: entry for entry in project.backups("production")}
+
+
+def _fingerprint(recipient: str) -> str:
+    return "sha256:" + hashlib.sha256(recipient.strip().encode()).hexdigest()[:16]
+
+
+def _verify_all(project: BackupProject, names: list[str]) -> None:
+    for name in names:
+        verified = project.cli("backup", "verify", name, "--env", "production")
+        assert verified.returncode == 0, (name, verified.stdout, verified.stderr)
+
+
+def _restore_into_development(project: BackupProject, name: str) -> None:
+    restored = project.cli("restore", "database", "--env", "development", "--backup", name, "--yes")
+    assert restored.returncode == 0, restored.stderr
+    assert project.fingerprints("development") == project.fingerprints("production")
+
+
+@pytest.mark.parametrize("backend", ["file", "s3"])
+def test_rotate_and_reencrypt_round_trip_without_the_old_identity(
+        server: Server, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys, backend: str,
+        request: pytest.FixtureRequest) -> None:
+    s3 = request.getfixturevalue("s3_server") if backend == "s3" else None
+    project = _default_keys_project(server, tmp_path / "project", age_keys, tmp_path_factory, backend, s3)
+    keys = project.root / ".cuisine" / "keys"
+    old_recipient = (keys / "backup.pub").read_text().strip()
+    old = project.backup("production")
+    assert project.cli("backup", "verify", old, "--env", "production").returncode == 0
+
+    rotated = project.cli("backup", "rotate-keys", "--env", "production", "--json")
+    assert rotated.returncode == 0, rotated.stderr
+    report = json.loads(rotated.stdout)
+    new_recipient = (keys / "backup.pub").read_text().strip()
+    assert new_recipient == report["recipient"] != old_recipient
+    assert report["retired"] and all(Path(path).exists() for path in report["retired"])
+    assert set(report["shared_with"]) == {"development", "staging"}
+    assert (keys / "signing.pub").read_text().splitlines()[0] == report["signer"]
+    new = project.backup("production")
+
+    shown = project.cli("backup", "list", "--env", "production")
+    assert shown.returncode == 0 and _fingerprint(new_recipient).removeprefix("sha256:") in shown.stdout, shown.stdout
+    listed = _keys_of(project)
+    assert listed[old]["key"]["recipients"] == [_fingerprint(old_recipient)]
+    assert listed[new]["key"]["recipients"] == [_fingerprint(new_recipient)]
+    assert listed[new]["key"]["signer"] == report["signer_id"] != listed[old]["key"]["signer"]
+
+    before = _snapshot(project)
+    planned = project.cli("backup", "reencrypt", "--env", "production", "--dry-run", "--json")
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)
+    assert [c["subject"] for c in plan["changes"] if c["kind"] == "backup"] == [old]
+    assert any(c["kind"] == "record" and old in c["subject"] for c in plan["changes"])
+    assert _snapshot(project) == before, "a dry run changes nothing"
+    refused = project.cli("backup", "reencrypt", "--env", "production")
+    assert refused.returncode == 4 and "confirmation" in refused.stderr, refused.stderr
+    assert _snapshot(project) == before, "a refused run changes nothing"
+
+    done = project.cli("backup", "reencrypt", "--env", "production", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    assert _snapshot(project) != before
+    listed = _keys_of(project)
+    assert listed[old]["key"] == listed[new]["key"], listed[old]
+    assert listed[old]["trusted"] and listed[old]["verification"] is not None
+    again = json.loads(project.cli("backup", "reencrypt", "--env", "production", "--dry-run", "--json").stdout)
+    assert again["changes"] == [], "a second run has nothing left to do"
+
+    # The old identity gone, the old signing key no longer trusted: everything still verifies and restores.
+    for path in report["retired"]:
+        os.unlink(path)
+    (keys / "signing.pub").write_text(report["signer"] + "\n")
+    listed = _keys_of(project)
+    assert listed[old]["trusted"] and listed[old]["verification"] is not None, listed[old]
+    _verify_all(project, [old, new])
+    _restore_into_development(project, old)
+    commands = [entry["command"] for entry in _journal(project, "production")]
+    assert "backup rotate-keys" in commands and commands.count("backup reencrypt") >= 3
+
+
+def _journal(project: BackupProject, env: str) -> list[dict[str, object]]:
+    path = project.root / ".cuisine" / env / "journal.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _wait_for(process: subprocess.Popen[bytes], repository: Repository, what: str) -> bool:
+    """Poll the repository until `what` holds (then the caller kills the run); False if the run ended first."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        found = [key.split("/")[1:] for key in repository.keys("backups/")]
+        if what == "new object" and any(".k1." in parts[-1] for parts in found):
+            return True
+        if what == "swap" and any(parts[-1] == "manifest.next.sig" for parts in found):
+            return True
+        if what == "second backup" and len({parts[0] for parts in found if ".k1." in parts[-1]}) >= 2:
+            return True
+        time.sleep(0.0005)
+    return False
+
+
+@pytest.mark.parametrize("backend", ["file", "s3"])
+def test_kill_9_during_reencrypt_leaves_every_backup_restorable(
+        server: Server, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys, backend: str,
+        request: pytest.FixtureRequest) -> None:
+    s3 = request.getfixturevalue("s3_server") if backend == "s3" else None
+    project = _default_keys_project(server, tmp_path / "project", age_keys, tmp_path_factory, backend, s3)
+    names = [project.backup("production") for _ in range(3)]
+    rotated = json.loads(project.cli("backup", "rotate-keys", "--env", "production", "--json").stdout)
+    settings = project.settings
+    repository = open_repository(settings, settings.env("production"))
+    environ = {**os.environ, "CUISINE_DB_CONFIG": str(project.config), **project.environ}
+    caught = []
+    for point in ("new object", "swap", "second backup", "new object"):
+        process = subprocess.Popen([*CLI, "backup", "reencrypt", "--env", "production", "--yes"], cwd=project.root,
+                                   env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if _wait_for(process, repository, point):
+            os.kill(process.pid, signal.SIGKILL)
+            caught.append(point)
+        process.wait(timeout=120)
+        # Whatever the moment, every backup is complete, trusted and readable with the identities kept.
+        listed = _keys_of(project)
+        assert all(listed[name]["trusted"] for name in names), (point, [listed[n]["problem"] for n in names])
+        _verify_all(project, names)
+    assert caught, "no kill landed while reencrypt was running"
+    done = project.cli("backup", "reencrypt", "--env", "production", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    leftovers = [key for key in repository.keys("backups/") if key.endswith("/manifest.next.sig")
+                 or (key.endswith(".zst.age") and ".k1." not in key)]
+    assert leftovers == [], leftovers
+    for path in rotated["retired"]:
+        os.unlink(path)
+    _verify_all(project, names)
+    _restore_into_development(project, names[0])
+
+
+def _switch(project: PitrProject, value: int) -> str:
+    with project.connect("development", "postgres") as conn:
+        conn.execute("INSERT INTO kept VALUES (%s)", [value])
+        row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _wait_archived(project: PitrProject, name: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        with project.connect("development", "postgres") as conn:
+            archived = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
+        if archived and archived[0] and archived[0][:24] >= name:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} was not archived")
+
+
+@pytest.mark.parametrize("major", [14, 18])
+def test_archived_wal_is_reencrypted_and_replays_without_the_old_identity(tmp_path: Path, age_keys: AgeKeys,
+                                                                          major: int) -> None:
+    """Keys of its own in cuisine-db.toml: rotate-keys prints the lines, the operator changes them, reencrypt moves
+    the full backup and every archived WAL file; with the old identity gone, restore + apply-logs replay it all."""
+    if available(major) is None:
+        binaries.install(major, cache_dir())
+    project = make_pitr_project(tmp_path / "pitr", major, age_keys)
+    try:
+        project.ok("cluster", "up", "--env", "development")
+        with project.connect("development", "postgres") as conn:
+            conn.execute("CREATE TABLE kept (id int)")
+        project.ok("wal", "enable", "--env", "development", "--restart", "--yes")
+        full = json.loads(project.ok("backup", "create", "--env", "development", "--type", "full",
+                                     "--json").stdout)["name"]
+        _wait_archived(project, _switch(project, 1))
+        rotated = json.loads(project.ok("backup", "rotate-keys", "--env", "development", "--json").stdout)
+        assert rotated["config_lines"][0] == "[environments.development.backup]"
+        # The operator's edit: the lines rotate-keys printed, in place of development's own.
+        head, _, tail = project.config.read_text().partition("[environments.development.backup]\n")
+        tail = tail.replace(f'recipients = ["{age_keys.recipient}"]\n', "")
+        tail = tail.replace(f'identity_file = "{age_keys.identity_file}"\n', "")
+        # Half the edit first: the new signing key but not yet trusted. Nothing may be re-signed with it.
+        untrusted = [line for line in rotated["config_lines"] if not line.startswith("trusted_signers")]
+        project.config.write_text(head + "\n".join(untrusted) + "\n" + tail)
+        before = sorted((info.key, info.size) for info in open_repository(
+            project.settings, project.settings.env("development")).list(""))
+        refused = project.cli("backup", "reencrypt", "--env", "development")
+        assert refused.returncode == 4 and "not among its trusted signers" in refused.stderr, refused.stderr
+        assert sorted((info.key, info.size) for info in open_repository(
+            project.settings, project.settings.env("development")).list("")) == before
+        project.config.write_text(head + "\n".join(rotated["config_lines"]) + "\n" + tail)
+        _wait_archived(project, _switch(project, 2))  # archived to the new key already
+        planned = json.loads(project.ok("backup", "reencrypt", "--env", "development", "--dry-run",
+                                        "--json").stdout)
+        moved = {c["subject"] for c in planned["changes"] if c["kind"] == "wal"}
+        assert moved and {c["subject"] for c in planned["changes"] if c["kind"] == "backup"} == {full}
+        project.ok("backup", "reencrypt", "--env", "development", "--json")
+        for path in rotated["retired"]:
+            os.unlink(path)
+        settings = project.settings
+        repository = open_repository(settings, settings.env("development"))
+        old = keys.identities_from_file(age_keys.identity_file)
+        for info in repository.list("wal/development/"):
+            if wal_names.parse_key(info.key) is not None:
+                with pytest.raises(IntegrityError, match="no matching key"):
+                    pipeline.fetch(repository, info.key, None, old, decompress=False)
+        laid = project.cli("restore", "database", "--env", "development", "--backup", full, "--yes", "--no-open")
+        assert laid.returncode == 0, laid.stderr
+        replayed = project.cli("restore", "apply-logs", "--env", "development")
+        assert replayed.returncode == 0, replayed.stderr
+        with project.connect("development", "postgres") as conn:
+            assert {row[0] for row in conn.execute("SELECT id FROM kept")} == {1, 2}
+    finally:
+        project.destroy()
+
+
+def test_a_swap_killed_after_the_manifest_was_replaced_is_finished_by_the_next_run(
+        server: Server, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> None:
+    """The moment between manifest.json and manifest.sig, made exactly: the new manifest verifies only against
+    manifest.next.sig; it is trusted as it is, and the next run puts its signature in place before tidying."""
+    project = _default_keys_project(server, tmp_path / "project", age_keys, tmp_path_factory)
+    name = project.backup("production")
+    settings = project.settings
+    repository = open_repository(settings, settings.env("production"))
+    folder = f"backups/{name}/"
+    old_signature = repository.get_bytes(folder + "manifest.sig")
+    project.cli("backup", "rotate-keys", "--env", "production")
+    assert project.cli("backup", "reencrypt", "--env", "production", "--yes").returncode == 0
+    repository.put_bytes(folder + "manifest.next.sig", repository.get_bytes(folder + "manifest.sig"))
+    repository.put_bytes(folder + "manifest.sig", old_signature)
+    assert _keys_of(project)[name]["trusted"], "the swapped manifest verifies against manifest.next.sig"
+    again = project.cli("backup", "reencrypt", "--env", "production", "--yes", "--json")
+    assert again.returncode == 0, again.stderr
+    assert [c["kind"] for c in json.loads(again.stdout)["changes"]] == ["leftover"]
+    assert not repository.exists(folder + "manifest.next.sig")
+    assert repository.get_bytes(folder + "manifest.sig") != old_signature
+    assert _keys_of(project)[name]["trusted"]
+    _verify_all(project, [name])
