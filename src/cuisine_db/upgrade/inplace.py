@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from psycopg import sql
 
@@ -214,8 +215,17 @@ def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report
         maintenance_state.save(states.folder(settings, env) / MAINTENANCE_COPY, blocked)
     started = time.monotonic()
     old = _cluster(settings, env, request.source)
-    with connect(settings, env, "upgrade") as conn:
-        conn.execute(queries.load("upgrade/checkpoint"))
+    try:
+        with connect(settings, env, "upgrade") as conn:
+            conn.execute(queries.load("upgrade/checkpoint"))
+            current = replace(current, archiving=_archive_last_segment(conn, notify))
+            states.save(settings, env, current)
+    except BaseException:
+        # Nothing has stopped: the old cluster goes on as it was.
+        if not was_on:
+            maintenance.disable(settings, env)
+        states.forget(settings, env)
+        raise
     try:
         with _startup_lock(settings, env):
             notify(f"stopping PostgreSQL {request.source} (downtime starts)")
@@ -230,6 +240,52 @@ def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report
             rollback(settings, env, notify=notify)
         raise
     return _forward(settings, env, current, report, backup, started, notify, backup_after=backup_after)
+
+
+def _archive_last_segment(conn: Any, notify: Notify, *, timeout: float = 300) -> bool:
+    """With writes blocked, close the old cluster's current WAL segment and wait until the archiver has stored it:
+    the old archive area then holds every commit up to the upgrade (the shutdown checkpoint that follows carries
+    no data). Nothing to do when archiving is off (False)."""
+    row = conn.execute(queries.load("upgrade/archiving")).fetchone()
+    if row is None or row[0] == "off":
+        return False
+    last = conn.execute(queries.load("upgrade/switch_wal")).fetchone()[0]
+    notify(f"waiting for the archiver to store {last}, the old cluster's last segment")
+    deadline = time.monotonic() + timeout
+    while True:
+        archived, failed, _when = conn.execute(queries.load("upgrade/archived_wal")).fetchone()
+        if archived is not None and str(archived)[:24] >= last:
+            return True
+        if time.monotonic() > deadline:
+            raise FailedError(f"the archiver has not stored {last} within {timeout:.0f}s (last failure: "
+                              f"{failed or 'none'}); nothing was stopped",
+                              hint="cuisine-db wal status shows why archiving stalls")
+        time.sleep(0.2)
+
+
+def _system_identifier(datadir: Path) -> str:
+    """From pg_control's first 8 bytes (pg_upgrade --link renames the old one to pg_control.old)."""
+    for name in ("pg_control", "pg_control.old"):
+        try:
+            data = (datadir / "global" / name).read_bytes()[:8]
+        except FileNotFoundError:
+            continue
+        return str(int.from_bytes(data, "little"))
+    raise FailedError(f"{datadir} has no pg_control: cannot read its system identifier")
+
+
+def _new_archive_area(settings: Settings, env: Environment, current: UpgradeState) -> str:
+    """Before the new server first starts: its system identifier gets its own WAL archive area (and the old one is
+    closed in the timeline record), so its segments never mix with the old cluster's; idempotent."""
+    from cuisine_db.backup.wal import areas, enable
+
+    old_data = states.home(settings, env, current.source) / "data"
+    area = areas.begin(env.name, settings.env_dir(env), old_system=_system_identifier(old_data),
+                       old_major=current.source, new_system=_system_identifier(settings.env_dir(env) / "data"),
+                       new_major=current.target, at=datetime.now(UTC).isoformat(timespec="seconds"))
+    if current.archiving:  # its server user must be able to write the new area
+        enable.grant_server_access(settings, env, os_user_of(settings, env))
+    return area
 
 
 def _pg_upgrade(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> UpgradeState:
@@ -297,6 +353,7 @@ def _forward(settings: Settings, env: Environment, current: UpgradeState, report
             current = current.at("switched")
             states.save(settings, env, current)
         if not current.reached("started"):
+            notify(f"the new cluster archives into its own area: wal/{_new_archive_area(settings, env, current)}/")
             current = replace(current, phase="started", point_of_no_return=current.method in ("link", "swap"))
             states.save(settings, env, current)
         notify(f"starting PostgreSQL {current.target}")
@@ -398,6 +455,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         if not control.exists() and control.with_name("pg_control.old").exists():
             control.with_name("pg_control.old").rename(control)  # pg_upgrade --link disabled it
         states.record_major(settings, env, current.major_file_before)
+        _take_back_area(settings, env, new_home / "data", live)
         shutil.rmtree(new_home, ignore_errors=True)
         shutil.rmtree(old_home, ignore_errors=True)
         notify(f"starting PostgreSQL {current.source}")
@@ -412,6 +470,17 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
     states.forget(settings, env)
     shutil.rmtree(states.folder(settings, env), ignore_errors=True)
     return current
+
+
+def _take_back_area(settings: Settings, env: Environment, new_data: Path, old_data: Path) -> None:
+    """The rolled-back cluster archives into its old area again; the new one's area stays unused."""
+    from cuisine_db.backup.wal import areas
+
+    try:
+        new_system, old_system = _system_identifier(new_data), _system_identifier(old_data)
+    except FailedError:
+        return  # pg_upgrade never made the new cluster: the record was never written
+    areas.take_back(settings.env_dir(env), old_system=old_system, new_system=new_system)
 
 
 def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> UpgradeState:

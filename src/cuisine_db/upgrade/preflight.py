@@ -106,6 +106,7 @@ class _OldFacts:
     altered: list[str]
     archive_mode: str
     system_identifier: str
+    archive_command: str = ""
 
 
 def _old_facts(settings: Settings, env: Environment) -> _OldFacts:
@@ -126,7 +127,8 @@ def _old_facts(settings: Settings, env: Environment) -> _OldFacts:
             indexes += [(f"{name}: {index}", coll, provider, version) for index, coll, provider, version in
                         conn.execute(queries.load("upgrade/collation_indexes")).fetchall()]
     return _OldFacts(init, extensions, slots, indexes, altered,
-                     str(archiving[0]) if archiving else "off", str(system[0]) if system else "")
+                     str(archiving[0]) if archiving else "off", str(system[0]) if system else "",
+                     str(archiving[1]) if archiving else "")
 
 
 def _connect_local(cluster: LocalCluster) -> psycopg.Connection[Any]:
@@ -313,10 +315,17 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
     else:
         rows.append(Row("replication slots", GO, "none"))
     if facts.archive_mode != "off":
-        rows.append(Row("WAL archive", NO_GO, f"archive_mode={facts.archive_mode}: the new cluster starts a new system "
-                        "identifier on timeline 1, whose WAL names the archive already holds; a separate archive "
-                        "area per system identifier is not built yet", "upgrade a copy restored from a backup, or "
-                        "by hand with pg_upgrade and a new repository (docs/upgrade.md)"))
+        from cuisine_db.backup.wal import enable
+
+        if facts.archive_command != enable.archive_command(settings, env):
+            rows.append(Row("WAL archive", NO_GO, f"archive_mode={facts.archive_mode} with an archive_command that "
+                            "is not this installation's cuisine-db wal push: the new cluster (a new system identifier, "
+                            "timeline 1 again) would archive WAL names the archive already holds",
+                            f"cuisine-db wal enable --env {env.name}, or archive_mode=off while upgrading"))
+        else:
+            rows.append(Row("WAL archive", GO, f"archive_mode={facts.archive_mode}: the old cluster's last segment is "
+                            "archived before the stop; the new cluster archives into an area of its own, "
+                            f"wal/{env.name}+<new system identifier>/ (the old area stays for the backups before)"))
     else:
         rows.append(Row("WAL archive", GO, "archiving is off"))
     work = upgrade_state.folder(settings, env) / "check"

@@ -34,6 +34,7 @@ class UpgradeState:
     major_file_before: int | None
     started_at: str
     point_of_no_return: bool = False
+    archiving: bool = False  # the old server archived WAL: the new one archives into its own area
 
     def at(self, phase: str) -> UpgradeState:
         return replace(self, phase=phase)

@@ -1,0 +1,173 @@
+"""Backups across a major-version upgrade: a production of PostgreSQL 14 on seeded Cuisine Code data, archiving WAL,
+upgraded to 18 with method=link. The new system identifier archives into its own area; the backup from before
+still verifies and restores (into 14, with the old area's WAL); db-apply-logs refuses to cross the upgrade in
+either direction and names the backup to use; retention keeps the last pre-upgrade full backup.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from backup_fixtures import AgeKeys
+from conftest import MIGRATIONS, available
+from pitr_fixtures import PitrProject, make_pitr_project
+
+from cuisine_db.postgres.ports import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.serial]
+
+
+@dataclass
+class Upgraded:
+    project: PitrProject
+    before_backup: str  # the full backup of PostgreSQL 14
+    after_backup: str  # the upgraded cluster's first full backup
+    old_system: str
+    new_system: str
+    before_mark: datetime  # just after the last write on 14
+    old_area_at_upgrade: set[str]
+    report: dict[str, Any]
+
+
+def _system(project: PitrProject, env: str = "production") -> str:
+    with project.connect(env) as conn:
+        row = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def _area(project: PitrProject, area: str) -> Path:
+    return Path(project.repository.removeprefix("file://")) / "wal" / area
+
+
+def _keys(folder: Path) -> set[str]:
+    return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+
+
+def _claims(folder: Path) -> list[dict[str, Any]]:
+    """The bodies of the signed records in one archive area (the first line of each claim file)."""
+    return [json.loads(path.read_bytes().split(b"\n", 1)[0]) for path in folder.rglob("*-claim-*")]
+
+
+@pytest.fixture(scope="module")
+def upgraded(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Iterator[Upgraded]:
+    if available(14) is None or available(18) is None:
+        pytest.skip("PostgreSQL 14 and 18 are both needed")
+    project = make_pitr_project(tmp_path_factory.mktemp("upgrade-archive"), 14, age_keys)
+    text = project.config.read_text().replace("protected = true", "protected = false", 1)
+    backup_lines = text.split("[environments.development.backup]\n", 1)[1]
+    project.config.write_text(
+        text + f"[environments.staging]\nport = {free_port()}\npostgres_version = 18\nprotected = false\n"
+        "[environments.staging.server_settings]\nfsync = false\n"
+        f"[environments.staging.backup]\n{backup_lines}")
+    try:
+        import shutil
+
+        from cuisine_db import migrations
+
+        shutil.copytree(MIGRATIONS, project.root / "db" / "migrations")
+        from cuisine_db.seed import load
+
+        settings = project.settings
+        migrations.migrate(settings, settings.env("production"))
+        load(settings, settings.env("production"), scale=1, seed=7)
+        project.ok("wal", "enable", "--env", "production", "--restart", "--yes")
+        project.ok("backup", "create", "--env", "production", "--type", "full")
+        before_backup = json.loads(project.ok("backup", "list", "--env", "production", "--json").stdout)[-1]["name"]
+        with project.connect() as conn:
+            conn.execute("CREATE TABLE marks (note text PRIMARY KEY)")
+            conn.execute("INSERT INTO marks VALUES ('written on 14')")
+            mark = conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index]
+            time.sleep(0.05)
+            conn.execute("INSERT INTO marks VALUES ('written on 14 after the mark')")  # a commit past the target
+        old_system = _system(project)
+        result = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "link", "--yes", "--json")
+        assert result.returncode == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout)
+        old_area = _keys(_area(project, "production"))
+        new_system = _system(project)
+        with project.connect() as conn:
+            conn.execute("INSERT INTO marks VALUES ('written on 18')")
+        project.wait_archived(project.switch())
+        yield Upgraded(project, before_backup, report["backup_after"], old_system, new_system, mark, old_area,
+                       report)
+    finally:
+        project.destroy()
+
+
+def test_the_new_system_identifier_archives_into_its_own_area(upgraded: Upgraded) -> None:
+    project = upgraded.project
+    archive_row = next(row for row in upgraded.report["preflight"]["rows"] if row["check"] == "WAL archive")
+    assert archive_row["status"] == "go", archive_row
+    record = json.loads((project.root / ".cuisine" / "production" / "wal-areas.json").read_text())
+    assert [(a["system_identifier"], a["area"], a["major"]) for a in record["areas"]] == [
+        (upgraded.old_system, "production", 14),
+        (upgraded.new_system, f"production+{upgraded.new_system}", 18)]
+    assert record["areas"][0]["until"] == record["areas"][1]["since"]
+    new_area = _area(project, f"production+{upgraded.new_system}")
+    new_claims = _claims(new_area)
+    assert new_claims, "nothing archived into the new area"
+    assert {c["system_identifier"] for c in new_claims if c["system_identifier"]} == {upgraded.new_system}
+    old_claims = _claims(_area(project, "production"))
+    assert {c["system_identifier"] for c in old_claims if c["system_identifier"]} == {upgraded.old_system}
+    # The old cluster's last segment was archived before the stop; nothing reached its area since.
+    assert _keys(_area(project, "production")) == upgraded.old_area_at_upgrade
+    status = project.cli("wal", "status", "--env", "production", "--json")
+    assert status.returncode == 0, status.stdout + status.stderr
+
+
+def test_the_backup_from_before_is_listed_verified_and_restores_into_14(upgraded: Upgraded) -> None:
+    project = upgraded.project
+    listed = json.loads(project.ok("backup", "list", "--env", "production", "--json").stdout)
+    names = [b["name"] for b in listed]
+    assert upgraded.before_backup in names and upgraded.after_backup in names
+    project.ok("backup", "verify", "--env", "production", upgraded.before_backup)
+    restored = project.cli("restore", "test", "--env", "production", "--backup", upgraded.before_backup, "--json")
+    assert restored.returncode == 0, restored.stdout + restored.stderr
+
+
+def test_apply_logs_refuses_to_cross_the_upgrade_and_names_the_backup(upgraded: Upgraded) -> None:
+    project = upgraded.project
+    # The backup from before, restored into an environment of 14: its WAL ends at the upgrade.
+    project.ok("cluster", "up", "--env", "development")
+    project.ok("maintenance", "enable", "--env", "development", "--reason", "upgrade boundary test")
+    project.ok("restore", "database", "--env", "development", "--backup", upgraded.before_backup, "--yes")
+    across = project.cli("restore", "apply-logs", "--env", "development")
+    assert across.returncode == 4, across.stdout + across.stderr
+    assert "upgraded to PostgreSQL 18" in across.stderr and upgraded.after_backup in across.stderr
+    before = upgraded.before_mark.isoformat()
+    project.ok("restore", "apply-logs", "--env", "development", "--target", before)
+    with project.connect("development") as conn:  # replayed from the old area (the backup's system identifier)
+        assert conn.execute("SELECT note FROM marks").fetchall() == [("written on 14",)]
+    project.ok("maintenance", "disable", "--env", "development")
+    # The new cluster's first backup, restored into an environment of 18: replay cannot go back before the upgrade.
+    project.ok("cluster", "up", "--env", "staging")
+    project.ok("maintenance", "enable", "--env", "staging", "--reason", "upgrade boundary test")
+    project.ok("restore", "database", "--env", "staging", "--backup", upgraded.after_backup, "--yes")
+    back = project.cli("restore", "apply-logs", "--env", "staging", "--target", before)
+    assert back.returncode == 4, back.stdout + back.stderr
+    assert "before production's upgrade from PostgreSQL 14 to 18" in back.stderr
+    assert upgraded.before_backup in back.stderr
+    project.ok("restore", "apply-logs", "--env", "staging")
+    with project.connect("staging") as conn:  # replayed from the new area
+        assert ("written on 18",) in conn.execute("SELECT note FROM marks").fetchall()
+        assert conn.execute("SHOW server_version_num").fetchone()[0].startswith("18")  # type: ignore[index]
+    project.ok("maintenance", "disable", "--env", "staging")
+
+
+def test_retention_keeps_the_last_full_backup_from_before_the_upgrade(upgraded: Upgraded) -> None:
+    project = upgraded.project
+    plan = project.cli("backup", "expire", "--env", "production", "--dry-run", "--json")
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    kept = json.loads(plan.stdout)["kept"]
+    last_before = upgraded.report["backup"] or upgraded.before_backup  # the pre-flight's, when it took one
+    assert any("before the upgrade" in reason for reason in kept[last_before]), kept
+    assert not any("before the upgrade" in reason for name, reasons in kept.items() if name != last_before
+                   for reason in reasons), kept
