@@ -1,7 +1,9 @@
-"""Backups across a major-version upgrade: a production of PostgreSQL 14 on seeded Cuisine Code data, archiving WAL,
-upgraded to 18 with method=link. The new system identifier archives into its own area; the backup from before
-still verifies and restores (into 14, with the old area's WAL); db-apply-logs refuses to cross the upgrade in
-either direction and names the backup to use; retention keeps the last pre-upgrade full backup.
+"""Backups, replicas and the pooler across a major-version upgrade: a production of PostgreSQL 14 on seeded Cuisine
+Code data, archiving WAL, with a replica and PgBouncer, upgraded to 18 with method=link. The new system identifier
+archives into its own area; the backup from before still verifies and restores (into 14, with the old area's WAL);
+db-apply-logs refuses to cross the upgrade in either direction and names the backup to use; retention keeps the
+last pre-upgrade full backup; the replica is rebuilt from the new backup and the archive (the primary serves one
+BASE_BACKUP: the backup's); a client connected through PgBouncer before the upgrade goes on after it.
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from backup_fixtures import AgeKeys
 from conftest import MIGRATIONS, available
 from pitr_fixtures import PitrProject, make_pitr_project
 
 from cuisine_db.postgres.ports import free_port
+
+APP_PASSWORD = "pooled-app-Secret-42"
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
@@ -34,6 +39,9 @@ class Upgraded:
     before_mark: datetime  # just after the last write on 14
     old_area_at_upgrade: set[str]
     report: dict[str, Any]
+    pooled_before: int  # server_version_num a pooled client saw before the upgrade
+    pooled_after: int  # ... and on the same connection after it
+    pooler_port: int
 
 
 def _system(project: PitrProject, env: str = "production") -> str:
@@ -60,13 +68,22 @@ def _claims(folder: Path) -> list[dict[str, Any]]:
 def upgraded(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Iterator[Upgraded]:
     if available(14) is None or available(18) is None:
         pytest.skip("PostgreSQL 14 and 18 are both needed")
-    project = make_pitr_project(tmp_path_factory.mktemp("upgrade-archive"), 14, age_keys)
+    try:
+        from cuisine_db.pooler import process
+
+        process.program()
+    except Exception:
+        pytest.skip("pgbouncer is not installed here (Debian's pgbouncer package)")
+    project = make_pitr_project(tmp_path_factory.mktemp("upgrade-archive"), 14, age_keys,
+                                settings='log_replication_commands = "on"\n')
     text = project.config.read_text().replace("protected = true", "protected = false", 1)
     backup_lines = text.split("[environments.development.backup]\n", 1)[1]
+    pooler_port = free_port()
     project.config.write_text(
         text + f"[environments.staging]\nport = {free_port()}\npostgres_version = 18\nprotected = false\n"
         "[environments.staging.server_settings]\nfsync = false\n"
-        f"[environments.staging.backup]\n{backup_lines}")
+        f"[environments.staging.backup]\n{backup_lines}"
+        f"[environments.production.pooler]\nport = {pooler_port}\n")
     try:
         import shutil
 
@@ -81,6 +98,14 @@ def upgraded(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Ite
         project.ok("wal", "enable", "--env", "production", "--restart", "--yes")
         project.ok("backup", "create", "--env", "production", "--type", "full")
         before_backup = json.loads(project.ok("backup", "list", "--env", "production", "--json").stdout)[-1]["name"]
+        project.ok("replica", "create", "--env", "production", "--name", "r1", "--from", "backup")
+        with project.connect() as conn:
+            conn.execute(f"CREATE ROLE pool_app LOGIN PASSWORD '{APP_PASSWORD}'")
+        project.ok("pooler", "config", "--env", "production")
+        project.ok("pooler", "start", "--env", "production")
+        pooled = psycopg.connect(host="127.0.0.1", port=pooler_port, user="pool_app", password=APP_PASSWORD,
+                                 dbname="cuisine", autocommit=True, prepare_threshold=None, connect_timeout=10)
+        pooled_before = _version(pooled)
         with project.connect() as conn:
             conn.execute("CREATE TABLE marks (note text PRIMARY KEY)")
             conn.execute("INSERT INTO marks VALUES ('written on 14')")
@@ -93,13 +118,22 @@ def upgraded(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Ite
         report = json.loads(result.stdout)
         old_area = _keys(_area(project, "production"))
         new_system = _system(project)
+        pooled_after = _version(pooled)
+        pooled.close()
         with project.connect() as conn:
             conn.execute("INSERT INTO marks VALUES ('written on 18')")
         project.wait_archived(project.switch())
         yield Upgraded(project, before_backup, report["backup_after"], old_system, new_system, mark, old_area,
-                       report)
+                       report, pooled_before, pooled_after, pooler_port)
     finally:
+        project.cli("pooler", "stop", "--env", "production")
         project.destroy()
+
+
+def _version(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SELECT current_setting('server_version_num')::int").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def test_the_new_system_identifier_archives_into_its_own_area(upgraded: Upgraded) -> None:
@@ -171,3 +205,29 @@ def test_retention_keeps_the_last_full_backup_from_before_the_upgrade(upgraded: 
     assert any("before the upgrade" in reason for reason in kept[last_before]), kept
     assert not any("before the upgrade" in reason for name, reasons in kept.items() if name != last_before
                    for reason in reasons), kept
+
+
+def test_the_replica_is_rebuilt_from_the_new_backup_and_the_pooler_keeps_its_clients(upgraded: Upgraded) -> None:
+    project = upgraded.project
+    slots = next(row for row in upgraded.report["preflight"]["rows"] if row["check"] == "replication slots")
+    assert slots["status"] == "go" and "r1" in slots["detail"], slots
+    project.ok("replica", "list", "--env", "production", "--json")
+    with project.connect() as conn:
+        streaming = conn.execute("SELECT application_name, state FROM pg_stat_replication").fetchall()
+    assert ("r1", "streaming") in streaming, streaming
+    topology = json.loads((project.root / ".cuisine" / "production" / "replicas.json").read_text())
+    node = next(node for node in topology["replicas"] if node["name"] == "r1")
+    assert node["note"] == f"seeded from {upgraded.after_backup}"  # the new cluster's first full backup
+    replica_port = node["port"]
+    settings = project.settings
+    with psycopg.connect(host="127.0.0.1", port=replica_port, user="cuisine", dbname="cuisine", autocommit=True,
+                         passfile=str(settings.env_dir(settings.env("production")) / "pgpass")) as conn:
+        assert _version(conn) // 10000 == 18
+    # The new primary served exactly one base backup (its first full backup); the replica came from the repository.
+    logs = "".join(path.read_text(errors="replace")
+                   for path in (project.root / ".cuisine" / "production" / "data" / "log").glob("*"))
+    assert logs.count("received replication command: BASE_BACKUP") == 1
+    assert upgraded.pooled_before // 10000 == 14 and upgraded.pooled_after // 10000 == 18
+    with psycopg.connect(host="127.0.0.1", port=upgraded.pooler_port, user="pool_app", password=APP_PASSWORD,
+                         dbname="cuisine", autocommit=True, prepare_threshold=None, connect_timeout=10) as conn:
+        assert _version(conn) // 10000 == 18

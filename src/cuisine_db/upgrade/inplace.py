@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -208,6 +209,9 @@ def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report
                            major_file_before=states.current_major_file(settings, env),
                            started_at=datetime.now(UTC).isoformat(timespec="seconds"))
     states.save(settings, env, current)
+    if _pause_pooler(settings, env, notify):
+        current = replace(current, pooler_paused=True)
+        states.save(settings, env, current)
     if not was_on:
         maintenance.enable(settings, env, f"upgrade to PostgreSQL {request.target}")
     blocked = maintenance_state.state(settings, env)
@@ -224,10 +228,12 @@ def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report
         # Nothing has stopped: the old cluster goes on as it was.
         if not was_on:
             maintenance.disable(settings, env)
+        _resume_pooler(settings, env, current)
         states.forget(settings, env)
         raise
     try:
         with _startup_lock(settings, env):
+            current = _stop_replicas(settings, env, current, notify)
             notify(f"stopping PostgreSQL {request.source} (downtime starts)")
             old.stop()
             current = current.at("stopped")
@@ -362,6 +368,7 @@ def _forward(settings: Settings, env: Environment, current: UpgradeState, report
     reindexed = _reindex(settings, new_env, report.indexes_to_rebuild if report else ())
     if not current.maintenance_was_on:
         maintenance.disable(settings, new_env)
+    _resume_pooler(settings, env, current)
     downtime = time.monotonic() - started  # stop to maintenance mode off: how long applications could not write
     clock = time.monotonic()
     notify("statistics: vacuumdb --analyze-in-stages" + (" --missing-stats-only" if current.target >= 18 else ""))
@@ -374,6 +381,7 @@ def _forward(settings: Settings, env: Environment, current: UpgradeState, report
     if backup_after:
         notify(f"a full backup of PostgreSQL {current.target}, the new cluster's first")
         after = physical.create(settings, new_env, "full", notify=notify).name
+        _rebuild_replicas(settings, new_env, current.replicas, after, notify)
     current = current.at("done")
     states.save(settings, env, current)
     notes = [f"{env.name} now runs PostgreSQL {current.target}; recorded in {settings.env_dir(env) / 'postgres_major'} "
@@ -460,6 +468,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         shutil.rmtree(old_home, ignore_errors=True)
         notify(f"starting PostgreSQL {current.source}")
         _cluster(settings, env, current.source).start()
+    _replicas_back(settings, at_major(env, current.source), current, notify)
     if not current.maintenance_was_on:
         # The old cluster stopped with the application roles blocked; the upgrade may have ended maintenance mode
         # on the new one since: its saved state gives the old cluster's roles their limits back.
@@ -467,9 +476,83 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         if maintenance_state.state(settings, env) is None and kept.exists():
             shutil.copy2(kept, maintenance_state.state_path(settings, env))
         maintenance.disable(settings, at_major(env, current.source))
+    _resume_pooler(settings, env, current)
     states.forget(settings, env)
     shutil.rmtree(states.folder(settings, env), ignore_errors=True)
     return current
+
+
+def _pooler_pid(settings: Settings, env: Environment) -> int | None:
+    if env.pooler is None:
+        return None
+    from cuisine_db.pooler import process
+
+    return process.status(settings, env).pid
+
+
+def _pause_pooler(settings: Settings, env: Environment, notify: Notify) -> bool:
+    """PgBouncer's PAUSE (SIGUSR1): queries in flight finish, its server connections close, clients stay connected
+    and wait; False when the environment runs no pooler."""
+    pid = _pooler_pid(settings, env)
+    if pid is None:
+        return False
+    notify(f"pausing PgBouncer (pid {pid}): its clients wait through the switch")
+    os.kill(pid, signal.SIGUSR1)
+    return True
+
+
+def _resume_pooler(settings: Settings, env: Environment, current: UpgradeState) -> None:
+    """RESUME (SIGUSR2): the waiting clients' queries go to the server now on the environment's port."""
+    pid = _pooler_pid(settings, env) if current.pooler_paused else None
+    if pid is not None:
+        os.kill(pid, signal.SIGUSR2)
+
+
+def _stop_replicas(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> UpgradeState:
+    """The recorded local replicas stop before the primary (kept on disk, their slots kept on the old cluster, so
+    a rollback starts them again); their names and ports are kept to rebuild them on the new cluster."""
+    nodes = preflight.replicas_to_rebuild(settings, env)
+    if not nodes or current.replicas:
+        return current
+    for node in nodes:
+        notify(f"stopping replica {node.name} (port {node.port}); it is rebuilt on the new cluster")
+        node_cluster(settings, env, settings.env_dir(env) / node.home, node.port).stop()
+    current = replace(current, replicas=tuple((node.name, node.port) for node in nodes))
+    states.save(settings, env, current)
+    return current
+
+
+def _rebuild_replicas(settings: Settings, env: Environment, replicas: tuple[tuple[str, int], ...], backup: str,
+                      notify: Notify) -> None:
+    """Each replica again, of `env`'s current cluster, under its name and on its port: seeded from `backup` and the
+    WAL archive (replicas/seed.py), so the primary serves no copy. A re-run after a kill drops a half-made one."""
+    from cuisine_db.postgres import topology
+    from cuisine_db.replicas import create, drop
+
+    for name, port in replicas:
+        if topology.load(settings, env).replica(name) is not None:
+            drop.drop(settings, env, name)
+        shutil.rmtree(settings.env_dir(env) / topology.replica_home(name), ignore_errors=True)
+        notify(f"rebuilding replica {name} on port {port} from {backup} and the archive")
+        create.create(settings, env, name, port=port, backup=backup, notify=notify)
+
+
+def _replicas_back(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> None:
+    """After a rollback: replicas stopped by the run start again on their slots; ones already rebuilt on the new
+    cluster are rebuilt on the old one from its newest full backup."""
+    from cuisine_db.postgres import topology
+
+    rebuild = []
+    for name, port in current.replicas:
+        node = topology.load(settings, env).replica(name)
+        datadir = settings.env_dir(env) / topology.replica_home(name) / "data"
+        if node is not None and _pg_version(datadir) == current.source:
+            _stop_any(current.source, datadir, settings)
+            node_cluster(settings, env, settings.env_dir(env) / node.home, node.port).start()
+        else:
+            rebuild.append((name, port))
+    if rebuild:
+        _rebuild_replicas(settings, env, tuple(rebuild), "latest", notify)
 
 
 def _take_back_area(settings: Settings, env: Environment, new_data: Path, old_data: Path) -> None:

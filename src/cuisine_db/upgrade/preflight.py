@@ -284,6 +284,21 @@ def _backup_row(settings: Settings, env: Environment, max_age: timedelta, system
     return Row("newest full backup", GO, f"{newest.name}, verified, {age.total_seconds() / 3600:.1f} h old"), False
 
 
+def _our_archive_command(settings: Settings, env: Environment, command: str) -> bool:
+    from cuisine_db.backup.wal import enable
+
+    return command == enable.archive_command(settings, env)
+
+
+def replicas_to_rebuild(settings: Settings, env: Environment) -> list[Any]:
+    """The environment's recorded local replicas, when its own cluster is the primary (after a promotion the
+    upgrade is refused: the slots then belong to a primary that is not the environment's cluster)."""
+    from cuisine_db.postgres import topology
+
+    recorded = topology.load(settings, env)
+    return [] if recorded.primary is not None else [node for node in recorded.replicas if node.slot]
+
+
 def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest, *,
                   notify: Callable[[str], None] = lambda _: None,
                   max_backup_age: timedelta | None = None) -> PreflightReport:
@@ -307,7 +322,14 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
                     f"{_gib(size)} (removed after)", "" if free >= need + size else "free space, or method=link"))
     physical = [slot for slot in facts.slots if slot[1] == "physical"]
     logical = [slot for slot in facts.slots if slot[1] == "logical"]
-    if physical or logical:
+    rebuilt = replicas_to_rebuild(settings, env)
+    ours = {node.slot for node in rebuilt}
+    archived_by_us = facts.archive_mode != "off" and _our_archive_command(settings, env, facts.archive_command)
+    if physical and not logical and {slot[0] for slot in physical} <= ours and archived_by_us:
+        rows.append(Row("replication slots", GO, f"replicas {', '.join(node.name for node in rebuilt)}: stopped "
+                        "before the primary, rebuilt after the upgrade from the new cluster's first full backup and "
+                        "the archive (on their ports, under their names; nothing is copied from the primary)"))
+    elif physical or logical:
         names = ", ".join(f"{name} ({kind})" for name, kind, _db, _active in facts.slots)
         rows.append(Row("replication slots", NO_GO, f"{names}: pg_upgrade carries no physical slot, and replicas "
                         "must be rebuilt from the new cluster", "drop the replicas (make db-drop-replica) before "
@@ -315,9 +337,7 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
     else:
         rows.append(Row("replication slots", GO, "none"))
     if facts.archive_mode != "off":
-        from cuisine_db.backup.wal import enable
-
-        if facts.archive_command != enable.archive_command(settings, env):
+        if not _our_archive_command(settings, env, facts.archive_command):
             rows.append(Row("WAL archive", NO_GO, f"archive_mode={facts.archive_mode} with an archive_command that "
                             "is not this installation's cuisine-db wal push: the new cluster (a new system identifier, "
                             "timeline 1 again) would archive WAL names the archive already holds",
