@@ -209,6 +209,11 @@ def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report
                            major_file_before=states.current_major_file(settings, env),
                            started_at=datetime.now(UTC).isoformat(timespec="seconds"))
     states.save(settings, env, current)
+    try:
+        _prepare_new(settings, env, current, notify)
+    except BaseException:
+        shutil.rmtree(states.folder(settings, env), ignore_errors=True)  # only the new cluster's folder: nothing else
+        raise
     if _pause_pooler(settings, env, notify):
         current = replace(current, pooler_paused=True)
         states.save(settings, env, current)
@@ -294,16 +299,22 @@ def _new_archive_area(settings: Settings, env: Environment, current: UpgradeStat
     return area
 
 
+def _prepare_new(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> None:
+    """The new cluster, initialised in its waiting place while the old one still serves (initdb is no part of
+    the downtime, as in pg_upgrade's own procedure); a rollback removes it."""
+    new = _waiting(settings, env, current.target)
+    shutil.rmtree(new.home, ignore_errors=True)
+    notify(f"initialising PostgreSQL {current.target} like {env.name}'s cluster")
+    new.init()
+    preflight.trust_own_socket(new, os_user_of(settings, env))
+
+
 def _pg_upgrade(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> UpgradeState:
     owner = os_user_of(settings, env)
     old_build = binaries.find(current.source, settings.cache_dir)
     new = _waiting(settings, env, current.target)
     current = replace(current, phase="upgrading", point_of_no_return=current.method == "swap")
     states.save(settings, env, current)
-    shutil.rmtree(new.home, ignore_errors=True)
-    notify(f"initialising PostgreSQL {current.target} like {env.name}'s cluster")
-    new.init()
-    preflight.trust_own_socket(new, owner)
     old_password = preflight.superuser_password(settings.env_dir(env) / "pgpass")
     passfile = new.home / "run" / "pgpass.upgrade"
     old_port, new_port = free_port(), free_port()
