@@ -223,6 +223,10 @@ def test_the_replica_is_rebuilt_from_the_new_backup_and_the_pooler_keeps_its_cli
     with psycopg.connect(host="127.0.0.1", port=replica_port, user="cuisine", dbname="cuisine", autocommit=True,
                          passfile=str(settings.env_dir(settings.env("production")) / "pgpass")) as conn:
         assert _version(conn) // 10000 == 18
+    # Routing follows: a read-only command sent to "any replica" reads from the rebuilt one.
+    routed = project.cli("table-sizes", "--env", "production", "--replica", "any", "--limit", "3")
+    assert routed.returncode == 0, routed.stderr
+    assert "reading from" in routed.stdout + routed.stderr and "r1" in routed.stdout + routed.stderr, routed
     # The new primary served exactly one base backup (its first full backup); the replica came from the repository.
     logs = "".join(path.read_text(errors="replace")
                    for path in (project.root / ".cuisine" / "production" / "data" / "log").glob("*"))
