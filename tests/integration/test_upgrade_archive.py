@@ -235,3 +235,38 @@ def test_the_replica_is_rebuilt_from_the_new_backup_and_the_pooler_keeps_its_cli
     with psycopg.connect(host="127.0.0.1", port=upgraded.pooler_port, user="pool_app", password=APP_PASSWORD,
                          dbname="cuisine", autocommit=True, prepare_threshold=None, connect_timeout=10) as conn:
         assert _version(conn) // 10000 == 18
+
+
+def test_a_copy_upgrade_rolled_back_brings_the_replica_back_on_14(tmp_path: Path, age_keys: AgeKeys) -> None:
+    """copy keeps the old cluster: after the upgrade (the replica rebuilt on 18) a rollback restores PostgreSQL 14
+    exactly, archiving into its own area again, and its replica streams again, rebuilt from 14's newest backup."""
+    if available(14) is None or available(18) is None:
+        pytest.skip("PostgreSQL 14 and 18 are both needed")
+    project = make_pitr_project(tmp_path / "copy", 14, age_keys)
+    project.config.write_text(project.config.read_text().replace("protected = true", "protected = false", 1))
+    try:
+        with project.connect() as conn:
+            conn.execute("CREATE TABLE kept AS SELECT g AS id FROM generate_series(1, 1000) g")
+        project.ok("wal", "enable", "--env", "production", "--restart", "--yes")
+        project.ok("backup", "create", "--env", "production", "--type", "full")
+        project.ok("replica", "create", "--env", "production", "--name", "r1", "--from", "backup")
+        system = _system(project)
+        project.ok("upgrade", "--env", "production", "--to", "18", "--method", "copy", "--yes")
+        assert _system(project) != system
+        with project.connect() as conn:
+            assert ("r1", "streaming") in conn.execute("SELECT application_name, state FROM pg_stat_replication")
+        project.ok("upgrade", "--env", "production", "--rollback", "--yes")
+        assert _system(project) == system
+        assert not (project.root / ".cuisine" / "production" / "wal-areas.json").exists()
+        with project.connect() as conn:
+            assert _version(conn) // 10000 == 14
+            assert conn.execute("SELECT count(*) FROM kept").fetchone() == (1000,)
+            deadline = time.monotonic() + 120
+            while ("r1", "streaming") not in conn.execute("SELECT application_name, state FROM pg_stat_replication"):
+                assert time.monotonic() < deadline, "the replica does not stream from 14 again"
+                time.sleep(0.5)
+        project.wait_archived(project.switch())  # archiving into the first area again
+        claims = _claims(_area(project, "production"))
+        assert {c["system_identifier"] for c in claims if c["system_identifier"]} == {system}
+    finally:
+        project.destroy()
