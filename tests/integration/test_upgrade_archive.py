@@ -127,6 +127,7 @@ def upgraded(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Ite
                        report, pooled_before, pooled_after, pooler_port)
     finally:
         project.cli("pooler", "stop", "--env", "production")
+        project.cli("replica", "drop", "--env", "production", "--name", "r1", "--yes")
         project.destroy()
 
 
@@ -269,4 +270,5 @@ def test_a_copy_upgrade_rolled_back_brings_the_replica_back_on_14(tmp_path: Path
         claims = _claims(_area(project, "production"))
         assert {c["system_identifier"] for c in claims if c["system_identifier"]} == {system}
     finally:
+        project.cli("replica", "drop", "--env", "production", "--name", "r1", "--yes")
         project.destroy()
