@@ -36,3 +36,13 @@ step -r "^wrote" "make db-audit-report env=production start=$(date -u +%F) end=$
 
 step -x 1 -r "finding" "make db-security-check env=production (exit 1 on high findings: each comes with its fix)" \
   $cli security check --env production
+
+# PostgreSQL 14 is past its end of life (a finding above). The upgrade to 18 rehearsed on a restore of production's
+# newest full backup in a scratch environment, production untouched: checked, and its downtime measured as the
+# prediction for the real run (make db-upgrade env=production to=18; docs/upgrade.md).
+rehearse_upgrade() {
+  $cli postgres install 18
+  $cli upgrade --env production --to 18 --method link --rehearse
+}
+step -r "predicted downtime" "make db-upgrade env=production to=18 rehearse=1 (the prediction; production untouched)" \
+  rehearse_upgrade

@@ -370,3 +370,36 @@ def test_swap_upgrade(tmp_path: Path, keys: AgeKeys) -> None:
     finally:
         project.cli("cluster", "down", "--env", "production")
 
+
+
+
+@pytest.mark.parametrize("phase", ["upgrading", "upgraded", "started"])
+def test_link_killed_in_a_phase_leaves_the_old_cluster_or_the_new_one(tmp_path: Path, keys: AgeKeys,
+                                                                      phase: str) -> None:
+    """kill -9 of a link upgrade (each on its own 14 environment: link cannot go back once the new server started).
+    Before the point of no return --rollback brings PostgreSQL 14 back exactly (pg_upgrade's pg_control.old renamed
+    back); after it, --rollback is refused and the re-run finishes the upgrade."""
+    _need(14)
+    _need(18)
+    project = make_local_project(tmp_path / "link", keys, 14, protected=False)
+    try:
+        before = project.fingerprints()
+        system = project.system_identifier()
+        killed = _kill_at(project, phase, "--method", "link")
+        state = project.state()
+        assert state is not None, killed
+        if not state["point_of_no_return"]:
+            back = project.cli("upgrade", "--env", "production", "--rollback", "--yes")
+            assert back.returncode == 0, back.stderr
+            assert project.system_identifier() == system
+            _unchanged(project, before)
+        else:  # the kill landed at or after the first start (it can, even when asked for an earlier phase)
+            assert PHASES.index(killed) >= PHASES.index("started"), killed
+            refused = project.cli("upgrade", "--env", "production", "--rollback", "--yes")
+            assert refused.returncode == 4 and "point of no return" in refused.stderr, refused.stderr
+            again = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "link", "--yes")
+            assert again.returncode == 0, again.stderr
+            assert project.major() == 18
+            assert project.fingerprints() == before
+    finally:
+        project.cli("cluster", "down", "--env", "production")

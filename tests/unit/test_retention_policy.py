@@ -78,3 +78,19 @@ def test_a_short_history_keeps_its_oldest_physical_backup_and_chains_stay_whole(
     assert NEWEST_PHYSICAL in kept[incremental.name]
     assert decide([], policy, NOW) == {}
     assert oldest_point([logical]) is None
+
+
+def test_the_last_full_backup_before_an_upgrade_is_kept_for_the_window() -> None:
+    policy = Retention(daily=7, weekly=0, monthly=0)
+    old = [Candidate(f"production-full-2026120{day}T010000Z", NOW - timedelta(days=9 - day), type="full",
+                     system="1") for day in (1, 2, 3)]
+    new = [Candidate(f"production-full-2026120{day}T010000Z", NOW - timedelta(days=9 - day), type="full",
+                     system="2") for day in (4, 5, 6, 7, 8, 9)]
+    upgraded_at = NOW - timedelta(days=5, hours=12)
+    kept = decide([*old, *new], policy, NOW, [("1", upgraded_at)])
+    reasons = [reason for reason in kept[old[-1].name] if "before the upgrade" in reason]
+    assert reasons, kept
+    assert not any("before the upgrade" in r for name, rs in kept.items() if name != old[-1].name for r in rs)
+    # Once the upgrade is older than the window, the rule no longer holds it.
+    later = decide([*old, *new], policy, NOW + timedelta(days=3), [("1", upgraded_at)])
+    assert not any("before the upgrade" in r for rs in later.values() for r in rs)

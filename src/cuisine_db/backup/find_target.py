@@ -24,7 +24,7 @@ from cuisine_db import sql as queries
 from cuisine_db.backup import catalog, waldump
 from cuisine_db.backup.manifest import Manifest
 from cuisine_db.backup.names import PHYSICAL_TYPES, TableName
-from cuisine_db.backup.wal import archive
+from cuisine_db.backup.wal import archive, areas
 from cuisine_db.backup.wal import names as wal_names
 from cuisine_db.backup.workspace import scratch
 from cuisine_db.config import Environment, Settings
@@ -155,7 +155,7 @@ def find(settings: Settings, env: Environment, *, table: TableName | None = None
                          hint=f"make db-backup env={env.name} type=full, with WAL archiving on")
     newest = manifests[-1]
     size = int(newest.dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE))
-    listed = archive.list_archive(repository, env.name)
+    listed = archive.list_archive(repository, areas.current(env.name, settings.env_dir(env)))
     identities = age_keys.identities(settings, [env])
     switches = archive.newest_history(repository, listed, identities)
     start = newest.dump.get("start_wal")

@@ -41,7 +41,7 @@ from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.recovery import PrivateServer, Progress, Reached, StoppedEarly, private_server
 from cuisine_db.backup.restore_state import RestoreState
 from cuisine_db.backup.targets import IMMEDIATE, RecoveryTarget
-from cuisine_db.backup.wal import archive, enable, fetch
+from cuisine_db.backup.wal import archive, areas, enable, fetch
 from cuisine_db.backup.wal import names as wal_names
 from cuisine_db.backup.workspace import scratch
 from cuisine_db.config import Environment, Settings
@@ -216,10 +216,13 @@ def identity_copy(settings: Settings, environments: list[Environment], folder: P
 
 def recovery_options(settings: Settings, env: Environment, source: Environment | None, target: RecoveryTarget, *,
                      spool: Path, identity: Path | None, action: str, archive_off: bool,
-                     credentials: Path | None = None, trust_unsigned: bool = False) -> dict[str, str]:
-    """The settings a private recovery starts with (on the command line, never in a file)."""
+                     credentials: Path | None = None, trust_unsigned: bool = False,
+                     system_identifier: str | None = None) -> dict[str, str]:
+    """The settings a private recovery starts with (on the command line, never in a file); the archive area read
+    is the one of the backup's `system_identifier`."""
     command = enable.restore_command(settings, source, spool=spool, identity_file=identity,
-                                     credentials_file=credentials, trust_unsigned=trust_unsigned) if source else "false"
+                                     credentials_file=credentials, trust_unsigned=trust_unsigned,
+                                     system_identifier=system_identifier) if source else "false"
     options = {"restore_command": command, **target.settings(), "recovery_target_action": action}
     if archive_off:
         options["archive_mode"] = "off"
@@ -288,7 +291,7 @@ def _recover(settings: Settings, env: Environment, state: RestoreState, target: 
                 identity = identity_copy(settings, [env, source], run_dir, cluster.os_user)
             options = recovery_options(settings, env, source, target, spool=spool, identity=identity,
                                        action="promote", archive_off=state.cross_env, credentials=credentials,
-                                       trust_unsigned=trust_unsigned)
+                                       trust_unsigned=trust_unsigned, system_identifier=state.system_identifier)
             reached, next_xid, notes = _replay(settings, env, cluster, state, options, report)
     finally:
         if identity is not None:
@@ -386,7 +389,8 @@ def check_archive(settings: Settings, env: Environment, state: RestoreState, *, 
     and open the database without everything after it. Returns the last archived segment on the path."""
     source = settings.environments.get(state.source_env) or env
     repository = open_repository(settings, source)
-    listed = archive.list_archive(repository, source.name)
+    listed = archive.list_archive(repository, areas.area_for(source.name, settings.env_dir(source),
+                                                             state.system_identifier))
     doubled = archive.duplicates(listed)
     if doubled and not force:
         raise RefusedError(f"the archive holds {doubled[0]} twice with different content; replay would stop there",
@@ -430,6 +434,9 @@ def apply_logs(settings: Settings, env: Environment, target: RecoveryTarget, *, 
                  "db-restore-tables ... target=")
     if env.protected:
         maintenance.require(settings, env, "Applying the logs")
+    from cuisine_db.backup.upgrade_boundary import refuse_crossing
+
+    refuse_crossing(settings, env, settings.environments.get(state.source_env) or env, state, target)
     check_target(settings, env, state, target)
     end = check_archive(settings, env, state, force=force)
     notify(f"{env.name}: replaying the archive of {state.source_env} onto {state.backup} up to "
@@ -488,7 +495,8 @@ def temporary_instance(settings: Settings, env: Environment, resolved: Resolved,
             if source_env is not None:
                 identity = identity_copy(settings, [env, source_env], work, os_user)
             options = recovery_options(settings, env, source_env, target, spool=spool, identity=identity,
-                                       action="pause", archive_off=True, credentials=credentials)
+                                       action="pause", archive_off=True, credentials=credentials,
+                                       system_identifier=manifest.system_identifier)
             with private_server(build.bindir, data, free_port(), os_user, work / "recovery.log", options,
                                 secret_variables(settings)) as server:
                 reached = server.wait(pause=target.kind != "end")

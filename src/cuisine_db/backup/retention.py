@@ -11,7 +11,11 @@ backup depends on (an incremental's base, of the other type). Whatever the count
 - the newest physical backup, and the base of the point-in-time window the policy promises (the last `daily`
   days): the newest physical backup that was consistent at the window's start, or the oldest one when none is
   that old. Archived WAL is kept from the oldest kept physical backup's start on, so every point from that
-  base to now stays reachable.
+  base to now stays reachable;
+- after a major-version upgrade (a new system identifier, its own WAL archive area: backup/wal/areas.py), the last
+  full backup from before it, with its WAL, for as long as the upgrade is within the promised window. WAL is
+  measured per area against the kept backups of that area's cluster; a superseded area with no kept backup left
+  goes entirely.
 
 A backup without a manifest (being written) is never a candidate: only abandoned ones, older than
 `incomplete_after_hours`, are cleared away. Nothing is deleted before the plan has been shown, and on a protected
@@ -30,7 +34,7 @@ from cuisine_db.backup import catalog
 from cuisine_db.backup.catalog import BackupEntry
 from cuisine_db.backup.manifest import MANIFEST, Manifest, prefix
 from cuisine_db.backup.names import PHYSICAL_TYPES
-from cuisine_db.backup.wal import archive
+from cuisine_db.backup.wal import archive, areas
 from cuisine_db.backup.wal import names as wal_names
 from cuisine_db.backup.wal.archive import Archived
 from cuisine_db.config import Environment, Retention, Settings
@@ -51,6 +55,7 @@ class Candidate:
     verified: bool = False  # its last verification passed
     test_restored: bool = False  # its last test restore passed
     consistent_at: datetime | None = None  # physical: from when it is a point-in-time base (its end)
+    system: str | None = None  # the cluster's system identifier (a major-version upgrade changes it)
 
     @property
     def physical(self) -> bool:
@@ -91,8 +96,10 @@ def window_start(policy: Retention, now: datetime) -> datetime:
     return now - timedelta(days=policy.daily)
 
 
-def decide(backups: Sequence[Candidate], policy: Retention, now: datetime) -> dict[str, list[str]]:
-    """Every backup to keep, with why: the calendar per type, then the protected ones, then what kept ones need."""
+def decide(backups: Sequence[Candidate], policy: Retention, now: datetime,
+           upgraded: Sequence[tuple[str, datetime]] = ()) -> dict[str, list[str]]:
+    """Every backup to keep, with why: the calendar per type, then the protected ones, then what kept ones need.
+    `upgraded`: (system identifier, when it was upgraded away) of every cluster an upgrade replaced."""
     keep: dict[str, list[str]] = defaultdict(list)
     by_type: dict[str, list[Candidate]] = defaultdict(list)
     for backup in backups:
@@ -117,6 +124,10 @@ def decide(backups: Sequence[Candidate], policy: Retention, now: datetime) -> di
         else:
             base = min(physical, key=lambda b: (b.base_from, b.name))
         keep[base.name].append(f"point-in-time base of the promised window (from {start:%Y-%m-%d %H:%M} UTC)")
+    for system, until in upgraded:
+        if until >= window_start(policy, now):
+            newest(f"last full backup before the upgrade of {until:%Y-%m-%d %H:%M} UTC (within the window)",
+                   [b for b in backups if b.type == "full" and b.system == system])
     _with_chains(keep, backups)
     return {name: sorted(set(reasons), key=reasons.index) for name, reasons in keep.items()}
 
@@ -184,7 +195,8 @@ def _candidate(entry: BackupEntry, manifest: Manifest) -> Candidate:
     return Candidate(entry.name, entry.taken_at, manifest.depends_on, entry.type,
                      verified=entry.verification is not None and entry.verification.ok,
                      test_restored=entry.test_restore is not None and entry.test_restore.ok,
-                     consistent_at=consistent)
+                     consistent_at=consistent,
+                     system=str(manifest.system_identifier) if manifest.system_identifier is not None else None)
 
 
 def _plan(settings: Settings, env: Environment, now: datetime) -> _Plan:
@@ -203,9 +215,12 @@ def _plan(settings: Settings, env: Environment, now: datetime) -> _Plan:
             abandoned.append(entry.name)
         else:
             in_progress.append(entry.name)
-    kept = decide(candidates, policy, now)
+    listed_areas = areas.read(settings.env_dir(env))
+    upgraded = [(str(item["system_identifier"]), datetime.fromisoformat(item["until"])) for item in listed_areas
+                if item.get("until")]
+    kept = decide(candidates, policy, now, upgraded)
     expired = sorted(c.name for c in candidates if c.name not in kept)
-    wal_going, kept_from = _expired_wal(repository, env, [e for e in entries if e.name in kept])
+    wal_going, kept_from = _expired_areas(repository, env, listed_areas, [e for e in entries if e.name in kept])
     wal_names_going = sorted(item.name for item in wal_going)
     report = ExpireReport(
         env.name, repository.url, True, dict(sorted(kept.items())), expired, abandoned, damaged, in_progress, 0,
@@ -248,7 +263,7 @@ def expire(settings: Settings, env: Environment, *, dry_run: bool = False, yes: 
     repository.delete([prefix(name) + MANIFEST for name in going + abandoned])
     repository.delete([key for name in going + abandoned for key in again.objects.get(name, ())])
     repository.delete([item.key for item in wal])
-    repository.delete(_records_of(repository, env, {item.name for item in wal}))
+    repository.delete(_records_of(repository, wal))
     temporaries = repository.cleanup(timedelta(hours=env.backup.retention.incomplete_after_hours))
     return dataclasses.replace(
         again.report, dry_run=False, expired=going, abandoned=abandoned, temporaries=temporaries,
@@ -257,17 +272,40 @@ def expire(settings: Settings, env: Environment, *, dry_run: bool = False, yes: 
         wal_last=max((item.name for item in wal), default=None))
 
 
-def _records_of(repository: Repository, env: Environment, going: set[str]) -> list[str]:
-    """The signed records of WAL files that went (never of one that stays)."""
+def _records_of(repository: Repository, wal: Sequence[Archived]) -> list[str]:
+    """The signed records of WAL files that went (never of one that stays), area by area (names repeat across
+    a major-version upgrade's areas)."""
     from cuisine_db.backup.wal import records
 
-    if not going:
-        return []
-    return [info.key for info in repository.list(wal_names.env_prefix(env.name))
-            if records.is_claim(info.key) in going]
+    going: dict[str, set[str]] = defaultdict(set)
+    for item in wal:
+        going[item.key.split("/")[1]].add(item.name)
+    return [info.key for area, names_going in going.items() for info in repository.list(wal_names.env_prefix(area))
+            if records.is_claim(info.key) in names_going]
 
 
-def _expired_wal(repository: Repository, env: Environment, kept: list[BackupEntry]
+def _expired_areas(repository: Repository, env: Environment, listed_areas: list[dict[str, object]],
+                   kept: list[BackupEntry]) -> tuple[list[Archived], str | None]:
+    """WAL no kept backup needs, in each archive area (one per system identifier) against that cluster's kept
+    backups. A superseded area none of whose backups is kept any more goes whole."""
+    if not listed_areas:
+        return _expired_wal(repository, env.name, kept)
+    going: list[Archived] = []
+    kept_from = None
+    for place, item in enumerate(listed_areas):
+        system, area = str(item["system_identifier"]), str(item["area"])
+        own = [e for e in kept if e.manifest is not None and str(e.manifest.system_identifier) == system]
+        if not own and place < len(listed_areas) - 1:
+            going += [entry for entry in archive.list_archive(repository, area)
+                      if not wal_names.is_history(entry.name)]
+            continue
+        found, start = _expired_wal(repository, area, own)
+        going += found
+        kept_from = start if place == len(listed_areas) - 1 else kept_from
+    return going, kept_from
+
+
+def _expired_wal(repository: Repository, area: str, kept: list[BackupEntry]
                  ) -> tuple[list[Archived], str | None]:
     """WAL no kept physical backup needs: segments before the oldest one's start (any timeline: replay from a
     backup never reads behind its start). History files always stay (tiny, and timelines need them). Without a
@@ -279,7 +317,7 @@ def _expired_wal(repository: Repository, env: Environment, kept: list[BackupEntr
     size = int(physical[0].dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE))
     first = min(physical, key=lambda m: wal_names.segment_number(m.dump["start_wal"], size))
     start = wal_names.segment_number(first.dump["start_wal"], size)
-    archived = [item for item in archive.list_archive(repository, env.name) if not wal_names.is_history(item.name)]
+    archived = [item for item in archive.list_archive(repository, area) if not wal_names.is_history(item.name)]
     end = max((wal_names.segment_number(item.name[:24], size) for item in archived), default=-1)
     if start > end + 1:
         # A backup that starts beyond the archive's end (only a forged or broken manifest can): nothing goes.

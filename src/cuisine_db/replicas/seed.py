@@ -129,7 +129,8 @@ def lay_down(settings: Settings, env: Environment, seed: Seed, replica: LocalClu
     spool = replica.home / SPOOL
     osuser.give_to(spool, replica.os_user)
     identity = identity_copy(settings, [env], replica.home / IDENTITY_FOLDER, replica.os_user)
-    command = enable.restore_command(settings, env, spool=spool, identity_file=identity)
+    command = enable.restore_command(settings, env, spool=spool, identity_file=identity,
+                                     system_identifier=seed.resolved.manifest.system_identifier)
     lines = [_conf_line("restore_command", command), _conf_line("primary_conninfo", conninfo),
              _conf_line("primary_slot_name", slot)]
     auto_conf = replica.datadir / "postgresql.auto.conf"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from psycopg import sql
 
@@ -207,6 +209,14 @@ def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report
                            major_file_before=states.current_major_file(settings, env),
                            started_at=datetime.now(UTC).isoformat(timespec="seconds"))
     states.save(settings, env, current)
+    try:
+        _prepare_new(settings, env, current, notify)
+    except BaseException:
+        shutil.rmtree(states.folder(settings, env), ignore_errors=True)  # only the new cluster's folder: nothing else
+        raise
+    if _pause_pooler(settings, env, notify):
+        current = replace(current, pooler_paused=True)
+        states.save(settings, env, current)
     if not was_on:
         maintenance.enable(settings, env, f"upgrade to PostgreSQL {request.target}")
     blocked = maintenance_state.state(settings, env)
@@ -214,10 +224,21 @@ def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report
         maintenance_state.save(states.folder(settings, env) / MAINTENANCE_COPY, blocked)
     started = time.monotonic()
     old = _cluster(settings, env, request.source)
-    with connect(settings, env, "upgrade") as conn:
-        conn.execute(queries.load("upgrade/checkpoint"))
+    try:
+        with connect(settings, env, "upgrade") as conn:
+            conn.execute(queries.load("upgrade/checkpoint"))
+            current = replace(current, archiving=_archive_last_segment(conn, notify))
+            states.save(settings, env, current)
+    except BaseException:
+        # Nothing has stopped: the old cluster goes on as it was.
+        if not was_on:
+            maintenance.disable(settings, env)
+        _resume_pooler(settings, env, current)
+        states.forget(settings, env)
+        raise
     try:
         with _startup_lock(settings, env):
+            current = _stop_replicas(settings, env, current, notify)
             notify(f"stopping PostgreSQL {request.source} (downtime starts)")
             old.stop()
             current = current.at("stopped")
@@ -232,16 +253,68 @@ def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report
     return _forward(settings, env, current, report, backup, started, notify, backup_after=backup_after)
 
 
+def _archive_last_segment(conn: Any, notify: Notify, *, timeout: float = 300) -> bool:
+    """With writes blocked, close the old cluster's current WAL segment and wait until the archiver has stored it:
+    the old archive area then holds every commit up to the upgrade (the shutdown checkpoint that follows carries
+    no data). Nothing to do when archiving is off (False)."""
+    row = conn.execute(queries.load("upgrade/archiving")).fetchone()
+    if row is None or row[0] == "off":
+        return False
+    last = conn.execute(queries.load("upgrade/switch_wal")).fetchone()[0]
+    notify(f"waiting for the archiver to store {last}, the old cluster's last segment")
+    deadline = time.monotonic() + timeout
+    while True:
+        archived, failed, _when = conn.execute(queries.load("upgrade/archived_wal")).fetchone()
+        if archived is not None and str(archived)[:24] >= last:
+            return True
+        if time.monotonic() > deadline:
+            raise FailedError(f"the archiver has not stored {last} within {timeout:.0f}s (last failure: "
+                              f"{failed or 'none'}); nothing was stopped",
+                              hint="cuisine-db wal status shows why archiving stalls")
+        time.sleep(0.2)
+
+
+def _system_identifier(datadir: Path) -> str:
+    """From pg_control's first 8 bytes (pg_upgrade --link renames the old one to pg_control.old)."""
+    for name in ("pg_control", "pg_control.old"):
+        try:
+            data = (datadir / "global" / name).read_bytes()[:8]
+        except FileNotFoundError:
+            continue
+        return str(int.from_bytes(data, "little"))
+    raise FailedError(f"{datadir} has no pg_control: cannot read its system identifier")
+
+
+def _new_archive_area(settings: Settings, env: Environment, current: UpgradeState) -> str:
+    """Before the new server first starts: its system identifier gets its own WAL archive area (and the old one is
+    closed in the timeline record), so its segments never mix with the old cluster's; idempotent."""
+    from cuisine_db.backup.wal import areas, enable
+
+    old_data = states.home(settings, env, current.source) / "data"
+    area = areas.begin(env.name, settings.env_dir(env), old_system=_system_identifier(old_data),
+                       old_major=current.source, new_system=_system_identifier(settings.env_dir(env) / "data"),
+                       new_major=current.target, at=datetime.now(UTC).isoformat(timespec="seconds"))
+    if current.archiving:  # its server user must be able to write the new area
+        enable.grant_server_access(settings, env, os_user_of(settings, env))
+    return area
+
+
+def _prepare_new(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> None:
+    """The new cluster, initialised in its waiting place while the old one still serves (initdb is no part of
+    the downtime, as in pg_upgrade's own procedure); a rollback removes it."""
+    new = _waiting(settings, env, current.target)
+    shutil.rmtree(new.home, ignore_errors=True)
+    notify(f"initialising PostgreSQL {current.target} like {env.name}'s cluster")
+    new.init()
+    preflight.trust_own_socket(new, os_user_of(settings, env))
+
+
 def _pg_upgrade(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> UpgradeState:
     owner = os_user_of(settings, env)
     old_build = binaries.find(current.source, settings.cache_dir)
     new = _waiting(settings, env, current.target)
     current = replace(current, phase="upgrading", point_of_no_return=current.method == "swap")
     states.save(settings, env, current)
-    shutil.rmtree(new.home, ignore_errors=True)
-    notify(f"initialising PostgreSQL {current.target} like {env.name}'s cluster")
-    new.init()
-    preflight.trust_own_socket(new, owner)
     old_password = preflight.superuser_password(settings.env_dir(env) / "pgpass")
     passfile = new.home / "run" / "pgpass.upgrade"
     old_port, new_port = free_port(), free_port()
@@ -297,6 +370,7 @@ def _forward(settings: Settings, env: Environment, current: UpgradeState, report
             current = current.at("switched")
             states.save(settings, env, current)
         if not current.reached("started"):
+            notify(f"the new cluster archives into its own area: wal/{_new_archive_area(settings, env, current)}/")
             current = replace(current, phase="started", point_of_no_return=current.method in ("link", "swap"))
             states.save(settings, env, current)
         notify(f"starting PostgreSQL {current.target}")
@@ -305,6 +379,7 @@ def _forward(settings: Settings, env: Environment, current: UpgradeState, report
     reindexed = _reindex(settings, new_env, report.indexes_to_rebuild if report else ())
     if not current.maintenance_was_on:
         maintenance.disable(settings, new_env)
+    _resume_pooler(settings, env, current)
     downtime = time.monotonic() - started  # stop to maintenance mode off: how long applications could not write
     clock = time.monotonic()
     notify("statistics: vacuumdb --analyze-in-stages" + (" --missing-stats-only" if current.target >= 18 else ""))
@@ -317,6 +392,7 @@ def _forward(settings: Settings, env: Environment, current: UpgradeState, report
     if backup_after:
         notify(f"a full backup of PostgreSQL {current.target}, the new cluster's first")
         after = physical.create(settings, new_env, "full", notify=notify).name
+        _rebuild_replicas(settings, new_env, current.replicas, after, notify)
     current = current.at("done")
     states.save(settings, env, current)
     notes = [f"{env.name} now runs PostgreSQL {current.target}; recorded in {settings.env_dir(env) / 'postgres_major'} "
@@ -398,10 +474,12 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         if not control.exists() and control.with_name("pg_control.old").exists():
             control.with_name("pg_control.old").rename(control)  # pg_upgrade --link disabled it
         states.record_major(settings, env, current.major_file_before)
+        _take_back_area(settings, env, new_home / "data", live)
         shutil.rmtree(new_home, ignore_errors=True)
         shutil.rmtree(old_home, ignore_errors=True)
         notify(f"starting PostgreSQL {current.source}")
         _cluster(settings, env, current.source).start()
+    _replicas_back(settings, at_major(env, current.source), current, notify)
     if not current.maintenance_was_on:
         # The old cluster stopped with the application roles blocked; the upgrade may have ended maintenance mode
         # on the new one since: its saved state gives the old cluster's roles their limits back.
@@ -409,9 +487,94 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         if maintenance_state.state(settings, env) is None and kept.exists():
             shutil.copy2(kept, maintenance_state.state_path(settings, env))
         maintenance.disable(settings, at_major(env, current.source))
+    _resume_pooler(settings, env, current)
     states.forget(settings, env)
     shutil.rmtree(states.folder(settings, env), ignore_errors=True)
     return current
+
+
+def _pooler_pid(settings: Settings, env: Environment) -> int | None:
+    if env.pooler is None:
+        return None
+    from cuisine_db.pooler import process
+
+    return process.status(settings, env).pid
+
+
+def _pause_pooler(settings: Settings, env: Environment, notify: Notify) -> bool:
+    """PgBouncer's PAUSE (SIGUSR1): queries in flight finish, its server connections close, clients stay connected
+    and wait; False when the environment runs no pooler."""
+    pid = _pooler_pid(settings, env)
+    if pid is None:
+        return False
+    notify(f"pausing PgBouncer (pid {pid}): its clients wait through the switch")
+    os.kill(pid, signal.SIGUSR1)
+    return True
+
+
+def _resume_pooler(settings: Settings, env: Environment, current: UpgradeState) -> None:
+    """RESUME (SIGUSR2): the waiting clients' queries go to the server now on the environment's port."""
+    pid = _pooler_pid(settings, env) if current.pooler_paused else None
+    if pid is not None:
+        os.kill(pid, signal.SIGUSR2)
+
+
+def _stop_replicas(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> UpgradeState:
+    """The recorded local replicas stop before the primary (kept on disk, their slots kept on the old cluster, so
+    a rollback starts them again); their names and ports are kept to rebuild them on the new cluster."""
+    nodes = preflight.replicas_to_rebuild(settings, env)
+    if not nodes or current.replicas:
+        return current
+    for node in nodes:
+        notify(f"stopping replica {node.name} (port {node.port}); it is rebuilt on the new cluster")
+        node_cluster(settings, env, settings.env_dir(env) / node.home, node.port).stop()
+    current = replace(current, replicas=tuple((node.name, node.port) for node in nodes))
+    states.save(settings, env, current)
+    return current
+
+
+def _rebuild_replicas(settings: Settings, env: Environment, replicas: tuple[tuple[str, int], ...], backup: str,
+                      notify: Notify) -> None:
+    """Each replica again, of `env`'s current cluster, under its name and on its port: seeded from `backup` and the
+    WAL archive (replicas/seed.py), so the primary serves no copy. A re-run after a kill drops a half-made one."""
+    from cuisine_db.postgres import topology
+    from cuisine_db.replicas import create, drop
+
+    for name, port in replicas:
+        if topology.load(settings, env).replica(name) is not None:
+            drop.drop(settings, env, name)
+        shutil.rmtree(settings.env_dir(env) / topology.replica_home(name), ignore_errors=True)
+        notify(f"rebuilding replica {name} on port {port} from {backup} and the archive")
+        create.create(settings, env, name, port=port, backup=backup, notify=notify)
+
+
+def _replicas_back(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> None:
+    """After a rollback: replicas stopped by the run start again on their slots; ones already rebuilt on the new
+    cluster are rebuilt on the old one from its newest full backup."""
+    from cuisine_db.postgres import topology
+
+    rebuild = []
+    for name, port in current.replicas:
+        node = topology.load(settings, env).replica(name)
+        datadir = settings.env_dir(env) / topology.replica_home(name) / "data"
+        if node is not None and _pg_version(datadir) == current.source:
+            _stop_any(current.source, datadir, settings)
+            node_cluster(settings, env, settings.env_dir(env) / node.home, node.port).start()
+        else:
+            rebuild.append((name, port))
+    if rebuild:
+        _rebuild_replicas(settings, env, tuple(rebuild), "latest", notify)
+
+
+def _take_back_area(settings: Settings, env: Environment, new_data: Path, old_data: Path) -> None:
+    """The rolled-back cluster archives into its old area again; the new one's area stays unused."""
+    from cuisine_db.backup.wal import areas
+
+    try:
+        new_system, old_system = _system_identifier(new_data), _system_identifier(old_data)
+    except FailedError:
+        return  # pg_upgrade never made the new cluster: the record was never written
+    areas.take_back(settings.env_dir(env), old_system=old_system, new_system=new_system)
 
 
 def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> UpgradeState:

@@ -106,6 +106,7 @@ class _OldFacts:
     altered: list[str]
     archive_mode: str
     system_identifier: str
+    archive_command: str = ""
 
 
 def _old_facts(settings: Settings, env: Environment) -> _OldFacts:
@@ -126,7 +127,8 @@ def _old_facts(settings: Settings, env: Environment) -> _OldFacts:
             indexes += [(f"{name}: {index}", coll, provider, version) for index, coll, provider, version in
                         conn.execute(queries.load("upgrade/collation_indexes")).fetchall()]
     return _OldFacts(init, extensions, slots, indexes, altered,
-                     str(archiving[0]) if archiving else "off", str(system[0]) if system else "")
+                     str(archiving[0]) if archiving else "off", str(system[0]) if system else "",
+                     str(archiving[1]) if archiving else "")
 
 
 def _connect_local(cluster: LocalCluster) -> psycopg.Connection[Any]:
@@ -282,6 +284,21 @@ def _backup_row(settings: Settings, env: Environment, max_age: timedelta, system
     return Row("newest full backup", GO, f"{newest.name}, verified, {age.total_seconds() / 3600:.1f} h old"), False
 
 
+def _our_archive_command(settings: Settings, env: Environment, command: str) -> bool:
+    from cuisine_db.backup.wal import enable
+
+    return command == enable.archive_command(settings, env)
+
+
+def replicas_to_rebuild(settings: Settings, env: Environment) -> list[Any]:
+    """The environment's recorded local replicas, when its own cluster is the primary (after a promotion the
+    upgrade is refused: the slots then belong to a primary that is not the environment's cluster)."""
+    from cuisine_db.postgres import topology
+
+    recorded = topology.load(settings, env)
+    return [] if recorded.primary is not None else [node for node in recorded.replicas if node.slot]
+
+
 def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest, *,
                   notify: Callable[[str], None] = lambda _: None,
                   max_backup_age: timedelta | None = None) -> PreflightReport:
@@ -305,7 +322,14 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
                     f"{_gib(size)} (removed after)", "" if free >= need + size else "free space, or method=link"))
     physical = [slot for slot in facts.slots if slot[1] == "physical"]
     logical = [slot for slot in facts.slots if slot[1] == "logical"]
-    if physical or logical:
+    rebuilt = replicas_to_rebuild(settings, env)
+    ours = {node.slot for node in rebuilt}
+    archived_by_us = facts.archive_mode != "off" and _our_archive_command(settings, env, facts.archive_command)
+    if physical and not logical and {slot[0] for slot in physical} <= ours and archived_by_us:
+        rows.append(Row("replication slots", GO, f"replicas {', '.join(node.name for node in rebuilt)}: stopped "
+                        "before the primary, rebuilt after the upgrade from the new cluster's first full backup and "
+                        "the archive (on their ports, under their names; nothing is copied from the primary)"))
+    elif physical or logical:
         names = ", ".join(f"{name} ({kind})" for name, kind, _db, _active in facts.slots)
         rows.append(Row("replication slots", NO_GO, f"{names}: pg_upgrade carries no physical slot, and replicas "
                         "must be rebuilt from the new cluster", "drop the replicas (make db-drop-replica) before "
@@ -313,10 +337,15 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
     else:
         rows.append(Row("replication slots", GO, "none"))
     if facts.archive_mode != "off":
-        rows.append(Row("WAL archive", NO_GO, f"archive_mode={facts.archive_mode}: the new cluster starts a new system "
-                        "identifier on timeline 1, whose WAL names the archive already holds; a separate archive "
-                        "area per system identifier is not built yet", "upgrade a copy restored from a backup, or "
-                        "by hand with pg_upgrade and a new repository (docs/upgrade.md)"))
+        if not _our_archive_command(settings, env, facts.archive_command):
+            rows.append(Row("WAL archive", NO_GO, f"archive_mode={facts.archive_mode} with an archive_command that "
+                            "is not this installation's cuisine-db wal push: the new cluster (a new system identifier, "
+                            "timeline 1 again) would archive WAL names the archive already holds",
+                            f"cuisine-db wal enable --env {env.name}, or archive_mode=off while upgrading"))
+        else:
+            rows.append(Row("WAL archive", GO, f"archive_mode={facts.archive_mode}: the old cluster's last segment is "
+                            "archived before the stop; the new cluster archives into an area of its own, "
+                            f"wal/{env.name}+<new system identifier>/ (the old area stays for the backups before)"))
     else:
         rows.append(Row("WAL archive", GO, "archiving is off"))
     work = upgrade_state.folder(settings, env) / "check"

@@ -34,6 +34,9 @@ class UpgradeState:
     major_file_before: int | None
     started_at: str
     point_of_no_return: bool = False
+    archiving: bool = False  # the old server archived WAL: the new one archives into its own area
+    replicas: tuple[tuple[str, int], ...] = ()  # (name, port) of the local replicas stopped, rebuilt after
+    pooler_paused: bool = False  # PgBouncer holds its clients (PAUSE) until the new server is open
 
     def at(self, phase: str) -> UpgradeState:
         return replace(self, phase=phase)

@@ -67,6 +67,12 @@ class WalAccess(NamedTuple):
     trusted: tuple[str, ...] = ()
     trusted_files: tuple[Path, ...] = ()
     object_lock_days: int | None = None
+    system_area: str | None = None  # the archive area of this system identifier (backup/wal/areas.py)
+
+    @property
+    def area(self) -> str:
+        """The name WAL keys and records use: the environment's first area, or an upgraded cluster's own."""
+        return self.system_area or self.env
 
     def __repr__(self) -> str:
         return f"WalAccess(env={self.env!r}, url={self.url!r}, config_path={self.config_path!r})"  # no secrets
@@ -218,8 +224,9 @@ def _settings(config_path: Path, env: str) -> tuple[Any, dict[str, Any], dict[st
 
 
 def load(config_path: Path, env: str, *, identity_file: Path | None = None, spool: Path | None = None,
-         credentials_file: Path | None = None) -> WalAccess:
-    """The environment's archive settings from the configuration file, plus the secrets it refers to."""
+         credentials_file: Path | None = None, system_identifier: str | None = None) -> WalAccess:
+    """The environment's archive settings from the configuration file, plus the secrets it refers to; the archive
+    area is the one of `system_identifier`, else the environment's current one (backup/wal/areas.py)."""
     if not config_path.is_absolute():
         raise UsageError(f"the configuration must be named by absolute path, not {config_path}")
     state_value, backup, wal = _settings(config_path, env)
@@ -280,6 +287,7 @@ def load(config_path: Path, env: str, *, identity_file: Path | None = None, spoo
         signing_env=backup.get("signing_key_env"), signing_sources=tuple(dict.fromkeys(signing_sources)),
         trusted=tuple(trusted), trusted_files=tuple(trusted_files),
         object_lock_days=_lock_days(backup.get("object_lock_days"), f"{where}.backup"),
+        system_area=_area(env, env_dir, system_identifier),
     )
 
 
@@ -289,3 +297,15 @@ def _lock_days(value: Any, where: str) -> int | None:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= LOCK_DAYS_MAX:
         raise ConfigError(f"{where}.object_lock_days must be a whole number of days from 1 to {LOCK_DAYS_MAX}")
     return value
+
+
+def _area(env: str, env_dir: Path, system_identifier: str | None) -> str | None:
+    from cuisine_db.backup.wal import areas
+
+    try:
+        area = areas.area_for(env, env_dir, system_identifier)
+    except (ValueError, KeyError) as exc:
+        raise ConfigError(f"{env}'s WAL archive areas record cannot be read: {exc}") from None
+    except PermissionError:
+        raise ConfigError(f"{env_dir / areas.RECORD} cannot be read by this user") from None
+    return None if area == env else area

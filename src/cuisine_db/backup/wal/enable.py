@@ -63,11 +63,15 @@ def archive_command(settings: Settings, env: Environment) -> str:
 
 
 def restore_command(settings: Settings, source: Environment, *, spool: Path, identity_file: Path | None,
-                    credentials_file: Path | None = None, trust_unsigned: bool = False) -> str:
+                    credentials_file: Path | None = None, trust_unsigned: bool = False,
+                    system_identifier: str | None = None) -> str:
     """The restore_command reading `source`'s archive; prefetched segments go to `spool` (the restored
     environment's, cleared before each recovery); `credentials_file`: the reading server's own copy of the S3 keys
-    when it is not `source`'s own user (archive_access())."""
+    when it is not `source`'s own user (archive_access()); `system_identifier`: the backup's, whose archive area
+    is read (backup/wal/areas.py; an upgrade gives the new cluster its own)."""
     argv = [*_base(settings, source, "fetch"), "--spool", str(spool)]
+    if system_identifier is not None:
+        argv += ["--system-id", str(system_identifier)]
     if identity_file is not None:
         argv += ["--identity-file", str(identity_file)]
     if credentials_file is not None:
@@ -171,14 +175,22 @@ def _reach_program(settings: Settings, env: Environment, os_user: str) -> list[P
     return changed
 
 
-def wal_area(settings: Settings, env: Environment) -> Path | None:
-    """The environment's WAL archive folder in a local repository (None for S3)."""
+def wal_area(settings: Settings, env: Environment, area: str | None = None) -> Path | None:
+    """The environment's WAL archive folder in a local repository (None for S3): its first area, or `area`."""
     url = repository_url(settings, env)
     if not url.startswith("file://"):
         return None
     from urllib.parse import unquote, urlparse
 
-    return Path(unquote(urlparse(url).path)) / names.env_prefix(env.name)
+    return Path(unquote(urlparse(url).path)) / names.env_prefix(area or env.name)
+
+
+def wal_areas(settings: Settings, env: Environment) -> list[Path]:
+    """Every archive area of the environment in a local repository (one per system identifier), oldest first."""
+    from cuisine_db.backup.wal import areas
+
+    found = [wal_area(settings, env, area) for area in areas.all_areas(env.name, settings.env_dir(env))]
+    return [path for path in found if path is not None]
 
 
 def grant_server_access(settings: Settings, env: Environment, os_user: str | None) -> list[str]:
@@ -194,8 +206,7 @@ def grant_server_access(settings: Settings, env: Environment, os_user: str | Non
     spool.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     osuser.give_to(spool, os_user)
     changed += osuser.make_reachable(spool, os_user)
-    area = wal_area(settings, env)
-    if area is not None:
+    for area in wal_areas(settings, env):
         private_folders(area.parent)
         osuser.give_to(area, os_user)
         changed += osuser.make_reachable(area, os_user)
@@ -223,13 +234,13 @@ def archive_access(settings: Settings, source: Environment, os_user: str | None,
         return
     precompile()
     _reach_program(settings, source, os_user)
-    area = wal_area(settings, source)
     granted: list[Path] = []
     copy = folder / wal_access.CREDENTIALS_FILE
     try:
-        if area is not None and area.is_dir():
-            osuser.make_reachable(area, os_user)
-            granted = osuser.grant_read(area, os_user)
+        for area in wal_areas(settings, source):
+            if area.is_dir():
+                osuser.make_reachable(area, os_user)
+                granted += osuser.grant_read(area, os_user)
         written = write_credentials(settings, source, os_user, target=copy)
         yield written
     finally:

@@ -119,7 +119,7 @@ def ours(access: WalAccess, repository: Repository, trust: Any, name: str, claim
     for key in claims:
         try:
             data = retrying(functools.partial(repository.get_bytes, key))
-            trusted.add(records.read(data, trust, access.env, name).sha256)
+            trusted.add(records.read(data, trust, access.area, name).sha256)
         except signing.Untrusted as exc:
             why.append(exc.why)
         except ObjectMissing:
@@ -161,7 +161,7 @@ def download(access: WalAccess, repository: Repository, identities: list[Any], n
     try:
         with temp.open("wb") as handle:
             sink = _Hashing(handle)
-            retrying(lambda: fetch_object(repository, names.key(access.env, name, sha256), sink, identities))
+            retrying(lambda: fetch_object(repository, names.key(access.area, name, sha256), sink, identities))
         if sink.hash.hexdigest() != sha256:
             raise FailedError(f"{name}: the archived copy decrypts to content whose sha256 differs from its name")
         os.replace(temp, destination)
@@ -196,7 +196,7 @@ def fetch(access: WalAccess, name: str, destination: Path, *, trust_unsigned: bo
         return "prefetched"
     repository = access.repository()
     folder = names.folder(name)
-    archived, claims = retrying(lambda: signed_listing(repository, access.env, folder))
+    archived, claims = retrying(lambda: signed_listing(repository, access.area, folder))
     trust = access.trust()
 
     def later_ours() -> bool:
@@ -207,12 +207,12 @@ def fetch(access: WalAccess, name: str, destination: Path, *, trust_unsigned: bo
         found = claims
         after = sorted(n for n in found if n > name)[:3]
         if not after and names.is_segment(name):
-            found = retrying(lambda: signed_listing(repository, access.env, _next_folder(folder)))[1]
+            found = retrying(lambda: signed_listing(repository, access.area, _next_folder(folder)))[1]
             after = sorted(found)[:3]
         for later in after:
             for key in found[later]:
                 try:
-                    records.read(retrying(functools.partial(repository.get_bytes, key)), trust, access.env, later)
+                    records.read(retrying(functools.partial(repository.get_bytes, key)), trust, access.area, later)
                     return True
                 except (signing.Untrusted, ObjectMissing):
                     continue
@@ -230,7 +230,7 @@ def fetch(access: WalAccess, name: str, destination: Path, *, trust_unsigned: bo
     if names.is_segment(name) and access.prefetch > 1:
         later = sorted(n for n in archived if names.is_segment(n) and n > name)
         if len(later) < access.prefetch - 1:
-            following, following_claims = retrying(lambda: signed_listing(repository, access.env,
+            following, following_claims = retrying(lambda: signed_listing(repository, access.area,
                                                                           _next_folder(folder)))
             later += sorted(n for n in following if names.is_segment(n))
         for candidate in later[: access.prefetch - 1]:

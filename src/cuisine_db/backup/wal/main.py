@@ -17,7 +17,7 @@ FETCH_FAILED = 254  # > 125: PostgreSQL stops recovery instead of taking the fai
 
 USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] path
        cuisine-db wal fetch --config PATH --env NAME [--spool PATH] [--identity-file PATH]
-                            [--credentials-file PATH] [--trust-unsigned] name destination
+                            [--credentials-file PATH] [--system-id N] [--trust-unsigned] name destination
        cuisine-db wal check --config PATH --env NAME [--spool PATH] [--fetch]
 
   push    archive one WAL file (archive_command = '... wal push ... %p')
@@ -30,9 +30,10 @@ USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] pa
   --identity-file PATH  fetch: an age identity file to decrypt with
   --credentials-file PATH  fetch: the S3 keys file (another environment's server reading this archive)
   --trust-unsigned      fetch: also take a file archived before signatures (db-apply-logs trust_unsigned=1)
+  --system-id N         fetch: read the archive area of this system identifier (a backup from before an upgrade)
 """
 _VALUED = {"push": ("--config", "--env", "--spool"),
-           "fetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file"),
+           "fetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file", "--system-id"),
            "check": ("--config", "--env", "--spool")}
 _FLAGS = {"push": (), "fetch": ("--trust-unsigned",), "check": ("--fetch",)}
 _POSITIONAL = {"push": ("path",), "fetch": ("name", "destination"), "check": ()}
@@ -52,6 +53,9 @@ class Args:
         self.spool = Path(values["--spool"]) if "--spool" in values else None
         self.identity_file = Path(values["--identity-file"]) if "--identity-file" in values else None
         self.credentials_file = Path(values["--credentials-file"]) if "--credentials-file" in values else None
+        self.system_id = values.get("--system-id")
+        if self.system_id is not None and not self.system_id.isdigit():
+            raise UsageProblem(f"--system-id takes a system identifier (digits), not {self.system_id!r}")
         self.fetch = "--fetch" in flags
         self.trust_unsigned = "--trust-unsigned" in flags
         named = dict(zip(_POSITIONAL[command], positional, strict=True))
@@ -133,7 +137,7 @@ def _fetch(args: Args) -> int:
 
     try:
         loaded = access.load(args.config, args.env, identity_file=args.identity_file, spool=args.spool,
-                             credentials_file=args.credentials_file)
+                             credentials_file=args.credentials_file, system_identifier=args.system_id)
         destination = Path(args.destination)
         fetch.fetch(loaded, args.name, destination if destination.is_absolute() else Path.cwd() / destination,
                     trust_unsigned=args.trust_unsigned)
@@ -157,7 +161,7 @@ def _check(args: Args) -> int:
         if args.fetch:
             loaded.identities()
         repository = loaded.repository()
-        probe = f"wal/{loaded.env}/probe-{socket.gethostname()}-{os.getpid()}"
+        probe = f"wal/{loaded.area}/probe-{socket.gethostname()}-{os.getpid()}"
         repository.put_bytes(probe, b"cuisine-db wal check\n")
         repository.delete([probe])
         loaded.spool.mkdir(parents=True, exist_ok=True, mode=0o700)

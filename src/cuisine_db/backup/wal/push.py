@@ -124,9 +124,14 @@ def _push_contents(access: WalAccess, repository: Repository, recipients: list[A
     from cuisine_db.storage.pipeline import store_bytes
 
     digest = contents.sha256()
-    claim = records.claim_key(signer, access.env, name)
-    record = records.make(signer, access.env, name, digest, contents.size,
-                          records.system_identifier(name, contents.data))
+    system = records.system_identifier(name, contents.data)
+    if system is not None and access.system_area is not None and access.system_area != f"{access.env}+{system}":
+        # An upgraded environment's area holds its own system identifier's WAL only (backup/wal/areas.py).
+        raise Conflict(f"REFUSED: {name} is from system identifier {system}, not the one archiving into "
+                       f"{access.system_area}; nothing was stored",
+                       hint=f"an old cluster of {access.env} running again? cuisine-db wal status --env {access.env}")
+    claim = records.claim_key(signer, access.area, name)
+    record = records.make(signer, access.area, name, digest, contents.size, system)
     contents.unchanged()
     try:
         repository.put_bytes(claim, record, overwrite=False)
@@ -134,7 +139,7 @@ def _push_contents(access: WalAccess, repository: Repository, recipients: list[A
         from cuisine_db.storage import signing
 
         try:
-            claimed = records.read(repository.get_bytes(claim), access.trust(), access.env, name)
+            claimed = records.read(repository.get_bytes(claim), access.trust(), access.area, name)
         except signing.Untrusted as exc:
             raise Conflict(f"REFUSED: {name}'s record in the archive does not verify ({exc.why}); nothing was "
                            "stored", hint="the signing key changed, or trusted_signers lacks it: "
@@ -145,12 +150,12 @@ def _push_contents(access: WalAccess, repository: Repository, recipients: list[A
                 f"{claimed.sha256[:16]}..., this server's {digest[:16]}...): the archived copy is kept as it is",
                 hint="two servers may be archiving into one place (a restored copy with archiving on?); "
                      f"cuisine-db wal status --env {access.env} shows the archive") from None
-        if digest in stored_hashes(repository, access.env, name):
+        if digest in stored_hashes(repository, access.area, name):
             return Outcome(name, "present", digest, contents.size)
         # Our record without its copy: a push killed between the two. Store the copy now.
     # ObjectExists: another push of the very same content won the race (the hash is in the key).
     with contextlib.suppress(ObjectExists):
-        store_bytes(repository, names.key(access.env, name, digest), contents.data, recipients,
+        store_bytes(repository, names.key(access.area, name, digest), contents.data, recipients,
                     level=access.compress_level, overwrite=False, before_commit=contents.unchanged)
     return Outcome(name, "stored", digest, contents.size)
 

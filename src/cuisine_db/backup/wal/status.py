@@ -18,7 +18,7 @@ from psycopg.rows import class_row
 from cuisine_db import sql as queries
 from cuisine_db.backup import catalog
 from cuisine_db.backup.wal import access as wal_access
-from cuisine_db.backup.wal import archive, enable, names, push
+from cuisine_db.backup.wal import archive, areas, enable, names, push
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError
 from cuisine_db.findings import Finding
@@ -197,8 +197,11 @@ def _starts(settings: Settings, env: Environment, listed: list[archive.Archived]
             ) -> tuple[str | None, str | None, int]:
     """Where replays begin: the oldest and the newest complete physical backup's last segment (else the first
     archived segment for both); and the segment size."""
+    listed_areas = areas.read(settings.env_dir(env))
+    system = str(listed_areas[-1]["system_identifier"]) if listed_areas else None  # an upgraded cluster's own
     physical = [entry.manifest for entry in catalog.list_backups(settings, env)
-                if entry.manifest is not None and entry.type in ("full", "incremental")]
+                if entry.manifest is not None and entry.type in ("full", "incremental")
+                and (system is None or str(entry.manifest.system_identifier) == system)]
     if physical:
         size = int(physical[-1].dump.get("wal_segment_size", names.DEFAULT_SEGMENT_SIZE))
         return physical[0].dump.get("stop_wal"), physical[-1].dump.get("stop_wal"), size
@@ -211,8 +214,9 @@ def status(settings: Settings, env: Environment, *, now: datetime | None = None)
     """The archive of `env` as the server and the repository see it, with every finding."""
     now = now or datetime.now(UTC)
     repository = open_repository(settings, env)
-    everything = archive.list_archive(repository, env.name)
-    owned = archive.ownership(repository, env.name, everything,
+    area = areas.current(env.name, settings.env_dir(env))
+    everything = archive.list_archive(repository, area)
+    owned = archive.ownership(repository, area, everything,
                               wal_access.load(settings.config_path.resolve(), env.name).trust())
     # Copies no trusted record names fill no hole and end no archive.
     listed = [item for item in everything if item.name not in owned.orphans]
