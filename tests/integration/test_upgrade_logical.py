@@ -213,7 +213,7 @@ def test_rollback_returns_to_the_old_cluster_with_the_writes_made_since(project:
     assert len(_rows(project)) == len(rows)
     assert _sequences_ahead(project) == []
     with project.connect() as conn:
-        assert conn.execute("SELECT count(*) FROM kitchen_notes WHERE body LIKE '%after the cutover'"
+        assert conn.execute("SELECT count(*) FROM kitchen_notes WHERE body LIKE '%(after the cutover)'"
                             ).fetchone() == (1,)
     assert not (project.home / "upgrade").exists()
     assert not (project.home / "postgres_major").exists()

@@ -9,6 +9,7 @@ and follows the old one's changes until the cutover (`logical_cutover.py`). Prog
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -24,7 +25,7 @@ from cuisine_db import sql as queries
 from cuisine_db.config import SUPPORTED_MAJORS, Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.ops.journal import journaled
-from cuisine_db.postgres import binaries, osuser, topology
+from cuisine_db.postgres import binaries, topology
 from cuisine_db.postgres.cluster import SUPERUSER, LocalCluster
 from cuisine_db.postgres.connect import client_environ
 from cuisine_db.postgres.local import os_user_of
@@ -94,6 +95,7 @@ def load_state(settings: Settings, env: Environment) -> LogicalState | None:
 
 
 def save_state(settings: Settings, env: Environment, current: LogicalState) -> None:
+    states.folder(settings, env).mkdir(parents=True, exist_ok=True)
     records.save(state_path(settings, env), current)
 
 
@@ -214,11 +216,16 @@ def upgrade(settings: Settings, env: Environment, to: int | None, *, identity_fu
                            maintenance_was_on=maintenance.status(settings, env).on,
                            major_file_before=states.current_major_file(settings, env), identity_full=tuple(missing),
                            started_at=datetime.now(UTC).isoformat(timespec="seconds"))
-    with journaled(settings, env, "upgrade logical: prepare", {"to": target}) as entry:
-        _prepare(settings, env, current, notify)
-        entry.details.update(new_port=current.new_port, identity_full=list(missing))
-    with journaled(settings, env, "upgrade logical: catch-up", {}) as entry:
-        entry.details.update(lag_bytes=catch_up(settings, env, current, notify))
+    try:
+        with journaled(settings, env, "upgrade logical: prepare", {"to": target}) as entry:
+            _prepare(settings, env, current, notify)
+            entry.details.update(new_port=current.new_port, identity_full=list(missing))
+        with journaled(settings, env, "upgrade logical: catch-up", {}) as entry:
+            entry.details.update(lag_bytes=catch_up(settings, env, current, notify))
+    except Exception:
+        notify(f"the new cluster could not be prepared: removing it; {env.name} stays on PostgreSQL {source}")
+        logical_cutover.rollback(settings, env, notify=notify)
+        raise
     return logical_cutover.cutover(settings, env, current, notify=notify)
 
 
@@ -245,8 +252,9 @@ def _prepare(settings: Settings, env: Environment, current: LogicalState, notify
     notify(f"initialising PostgreSQL {current.target} on port {current.new_port} in {new.home}")
     new.init()
     hba = settings.env_dir(env) / "data" / "pg_hba.conf"
-    (new.datadir / "pg_hba.conf").write_bytes(hba.read_bytes())
-    osuser.give_to(new.datadir / "pg_hba.conf", owner)
+    shutil.copy2(hba, new.datadir / "pg_hba.conf")
+    if owner:
+        shutil.chown(new.datadir / "pg_hba.conf", owner, owner)
     new.start()
     build = new.build
     old_env = client_environ(settings, env, dbname="postgres")
@@ -315,12 +323,17 @@ def wait_confirmed(conn: psycopg.Connection[Any], slot: str, lsn: str, *, deadli
 
 
 def copy_sequences(source: psycopg.Connection[Any], target: psycopg.Connection[Any]) -> int:
-    """Every sequence on `target` set SEQUENCE_MARGIN past `source`'s value (logical replication carries none)."""
+    """Every sequence on `target` set SEQUENCE_MARGIN past both `source`'s value and the highest value its column
+    holds (logical replication carries no sequences; rows inserted with explicit ids never moved them)."""
     count = 0
-    for name, last_value in source.execute(queries.load("upgrade/logical_sequences")).fetchall():
-        if last_value is None:
-            continue
-        target.execute(queries.load("upgrade/logical_setval"), {"name": name, "value": last_value + SEQUENCE_MARGIN})
+    for name, last_value, schema, table, column in source.execute(
+            queries.load("upgrade/logical_sequences")).fetchall():
+        highest = last_value or 0
+        if table is not None:
+            row = target.execute(queries.load("upgrade/logical_column_max").format(
+                column=sql.Identifier(column), table=sql.Identifier(schema, table))).fetchone()
+            highest = max(highest, int(row[0]) if row else 0)
+        target.execute(queries.load("upgrade/logical_setval"), {"name": name, "value": highest + SEQUENCE_MARGIN})
         count += 1
     return count
 
