@@ -27,7 +27,7 @@ from cuisine_db.errors import FailedError, RefusedError, UnavailableError, Usage
 from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import binaries, topology
 from cuisine_db.postgres.cluster import SUPERUSER, LocalCluster
-from cuisine_db.postgres.connect import client_environ
+from cuisine_db.postgres.connect import client_environ, connect
 from cuisine_db.postgres.local import os_user_of
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import run
@@ -132,6 +132,13 @@ def validate(settings: Settings, env: Environment, to: int | None) -> tuple[int,
 def check_target_dsn(dsn: str) -> None:
     """A remote target is reachable (exit 3 otherwise); remote cutovers are not built yet (exit 2)."""
     try:
+        given = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        raise UsageError("to_dsn: not a libpq connection string (host=... port=... dbname=... user=...)") from None
+    if "password" in given:
+        raise UsageError("to_dsn: holds a password, which would reach the process list and the shell's history",
+                         hint="put the password in a passfile (passfile=PATH in to_dsn) or ~/.pgpass instead")
+    try:
         with psycopg.connect(dsn, connect_timeout=10, application_name="cuisine-db upgrade") as conn:
             conn.execute("SELECT 1")
     except psycopg.OperationalError as exc:
@@ -158,9 +165,13 @@ def new_cluster(settings: Settings, env: Environment, major: int, port: int) -> 
 
 def open_at(settings: Settings, env: Environment, port: int, dbname: str | None = None) -> psycopg.Connection[Any]:
     """The superuser on one of the environment's two local clusters (both share its roles and password file)."""
-    return psycopg.connect(host="127.0.0.1", port=port, user=SUPERUSER, dbname=dbname or env.database,
-                           passfile=str(settings.env_dir(env) / "pgpass"), autocommit=True, connect_timeout=10,
-                           application_name="cuisine-db upgrade logical")
+    try:
+        return psycopg.connect(host="127.0.0.1", port=port, user=SUPERUSER, dbname=dbname or env.database,
+                               passfile=str(settings.env_dir(env) / "pgpass"), autocommit=True, connect_timeout=10,
+                               application_name="cuisine-db upgrade logical")
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnavailableError(f"{env.name}: the cluster on port {port} cannot be reached ({first})") from None
 
 
 def passfile(settings: Settings, env: Environment, target: int) -> Path:
@@ -202,8 +213,16 @@ def upgrade(settings: Settings, env: Environment, to: int | None, *, identity_fu
     from cuisine_db.upgrade import logical_cutover
 
     source, target = validate(settings, env, to)
+    with connect(settings, env, "upgrade logical"):
+        pass  # a stopped cluster is started here where the start policy allows it, else the error says so
     with open_at(settings, env, env.port or 0) as conn:
         missing = tables(conn, "logical_without_identity")
+        archiving = conn.execute(queries.load("upgrade/archiving")).fetchone()
+    if archiving is not None and archiving[0] != "off":
+        # The new cluster would start without archiving, so point-in-time recovery would end silently at the switch.
+        raise RefusedError(f"{env.name} archives WAL: method=logical does not carry WAL archiving to the new cluster "
+                           "yet; nothing was changed", hint="the in-place methods have the same limit for now "
+                           "(docs/upgrade.md, 'Not built yet')")
     if missing and not identity_full:
         raise RefusedError(f"{len(missing)} table(s) have no primary key or replica identity, so logical replication "
                            f"cannot send their UPDATE and DELETE: {', '.join(missing)}; nothing was changed",
