@@ -157,6 +157,24 @@ def test_unreachable_to_dsn_is_exit_3_with_nothing_changed(project: LocalProject
     assert not (project.home / "upgrade").exists()
 
 
+@pytest.mark.parametrize(("dsn", "reason"), [
+    ("host=127.0.0.1 port={port} dbname=cuisine user=cuisine password=secret", "holds a password"),
+    ("host=127.0.0.1 port={port} dbname=cuisine user=cuisine passfile={passfile}", "not built yet"),
+    ("not a = connection string =", "not a libpq connection string"),
+])
+def test_to_dsn_refusals_are_exit_2_with_nothing_changed(project: LocalProject, dsn: str, reason: str) -> None:
+    before = project.fingerprints()
+    given = dsn.format(port=_port(project), passfile=project.home / "pgpass")
+    result = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "logical", "--to-dsn", given,
+                         "--replica-identity-full", "--yes")
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert reason in result.stderr
+    assert "secret" not in result.stdout + result.stderr + (project.home / "journal.jsonl").read_text()
+    assert project.major() == 14
+    assert project.fingerprints() == before
+    assert not (project.home / "upgrade").exists()
+
+
 def test_logical_upgrade_under_writes_keeps_every_committed_row(project: LocalProject) -> None:
     writer = Writer(_port(project), first=1)
     writer.start()
