@@ -235,3 +235,22 @@ def test_rollback_returns_to_the_old_cluster_with_the_writes_made_since(project:
                             ).fetchone() == (1,)
     assert not (project.home / "upgrade").exists()
     assert not (project.home / "postgres_major").exists()
+
+
+def test_finish_removes_the_old_cluster_and_the_reverse_replication(project: LocalProject) -> None:
+    result = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "logical",
+                         "--replica-identity-full", "--yes", timeout=1200)
+    assert result.returncode == 0, result.stdout + result.stderr
+    state = json.loads((project.home / "upgrade" / "logical.json").read_text())
+    result = project.cli("upgrade", "--env", "production", "--finish", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.major() == 18
+    assert not (project.home / "upgrade").exists()
+    with project.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
+    with pytest.raises(psycopg.OperationalError):
+        psycopg.connect(host="127.0.0.1", port=state["back_port"], user="cuisine", dbname="cuisine",
+                        passfile=str(project.home / "pgpass"), connect_timeout=3)
+    again = project.cli("upgrade", "--env", "production", "--rollback", "--yes")
+    assert again.returncode == 4, again.stdout + again.stderr

@@ -19,6 +19,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError
 from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import osuser
+from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.local import os_user_of
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.upgrade import logical
@@ -42,7 +43,8 @@ def _checked(settings: Settings, env: Environment, publisher: int, subscriber: i
         notify(f"waiting for the subscriber to confirm the last LSN {row[0]}")
         logical.wait_confirmed(old, slot, row[0])
         sequences = logical.copy_sequences(old, new)
-        notify(f"{sequences} sequence(s) set {logical.SEQUENCE_MARGIN} past their old values")
+        notify(f"{sequences} sequence(s) set {logical.SEQUENCE_MARGIN} past their old values and their columns' "
+               "highest ids")
         checks = logical.compare(old, new)
     differing = [check for check in checks if not check.same]
     notify(f"{len(checks)} table(s) compared (row counts and checksums): {len(differing)} differ")
@@ -162,11 +164,17 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
             old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
         _remove_new(settings, env, current)
         return current
+    _waiting_old(settings, env, current).start()  # after a reboot nothing else starts it
     maintenance_was_on = maintenance.status(settings, env).on
     notify("rollback: maintenance mode on the new cluster")
     maintenance.enable(settings, env, f"rollback to PostgreSQL {current.source}")
-    with journaled(settings, env, "upgrade logical: rollback verify", {}):
-        _checked(settings, env, port, current.back_port, BACKWARD, notify)
+    try:
+        with journaled(settings, env, "upgrade logical: rollback verify", {}):
+            _checked(settings, env, port, current.back_port, BACKWARD, notify)
+    except BaseException:
+        if not maintenance_was_on:
+            maintenance.disable(settings, env)
+        raise
     with logical.open_at(settings, env, current.back_port) as old:
         maintenance.enable_on(old, settings, env, None)
         old.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(BACKWARD)))
@@ -180,6 +188,12 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
     _remove_new(settings, env, current)
     notify(f"{env.name} is back on PostgreSQL {current.source}, with the writes made since the cutover")
     return current
+
+
+def _waiting_old(settings: Settings, env: Environment, current: LogicalState) -> LocalCluster:
+    """The old cluster in its waiting place after the cutover."""
+    return logical.old_cluster(settings, env, current.source, states.home(settings, env, current.source),
+                               current.back_port)
 
 
 def _remove_new(settings: Settings, env: Environment, current: LogicalState) -> None:
@@ -199,6 +213,7 @@ def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: N
         raise RefusedError(f"{env.name} has no finished logical cutover to finish")
     home = states.home(settings, env, current.source)
     notify(f"removing PostgreSQL {current.source} (port {current.back_port}) and the reverse replication")
+    _waiting_old(settings, env, current).start()  # DROP SUBSCRIPTION on it also drops its slot on the new cluster
     with logical.open_at(settings, env, current.back_port) as old:
         old.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(BACKWARD)))
     with logical.open_at(settings, env, env.port or 0) as new:
