@@ -55,9 +55,10 @@ class Writer(threading.Thread):
     """Inserts numbered rows as an application role; remembers each number whose commit it saw succeed. A commit
     whose outcome is unknown (the connection broke) is looked up before the number is written again."""
 
-    def __init__(self, port: int, first: int) -> None:
+    def __init__(self, port: int, first: int, *, pooled: bool = False) -> None:
         super().__init__(daemon=True)
         self.port = port
+        self.pooled = pooled
         self.next = first
         self.committed: list[int] = []
         self.failures = 0
@@ -65,7 +66,8 @@ class Writer(threading.Thread):
 
     def _connect(self) -> psycopg.Connection[Any]:
         return psycopg.connect(host="127.0.0.1", port=self.port, user=WRITER, password=WRITER_PASSWORD,
-                               dbname="cuisine", autocommit=True, connect_timeout=3)
+                               dbname="cuisine", autocommit=True, connect_timeout=3,
+                               prepare_threshold=None if self.pooled else 5)
 
     def run(self) -> None:
         uncertain = False
@@ -181,8 +183,10 @@ def test_logical_upgrade_under_writes_keeps_every_committed_row(project: LocalPr
     time.sleep(1)
     result = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "logical",
                          "--replica-identity-full", "--yes", timeout=1200)
+    at_return = len(writer.committed)
     time.sleep(2)  # writes after the cutover go to the new cluster
     writer.stop()
+    assert len(writer.committed) > at_return, "the writer wrote nothing after the cutover"
     assert result.returncode == 0, result.stdout + result.stderr
     assert "caught up: lag" in result.stderr + result.stdout
     assert project.major() == 18
@@ -220,14 +224,15 @@ def test_rollback_returns_to_the_old_cluster_with_the_writes_made_since(project:
     writer.start()
     time.sleep(1)
     result = project.cli("upgrade", "--env", "production", "--rollback", "--yes", timeout=600)
+    at_return = len(writer.committed)
     time.sleep(2)
     writer.stop()
+    assert len(writer.committed) > at_return, "the writer wrote nothing on the old cluster after the rollback"
     assert result.returncode == 0, result.stdout + result.stderr
     assert project.major() == 14
     rows = set(_rows(project))
     missing = set(writer.committed) - rows
     assert not missing, f"rows written on PostgreSQL 18 missing after the rollback: {sorted(missing)[:10]}"
-    assert writer.committed and writer.committed[-1] in rows  # writes continued on the old cluster
     assert len(_rows(project)) == len(rows)
     assert _sequences_ahead(project) == []
     with project.connect() as conn:
@@ -254,3 +259,53 @@ def test_finish_removes_the_old_cluster_and_the_reverse_replication(project: Loc
                         passfile=str(project.home / "pgpass"), connect_timeout=3)
     again = project.cli("upgrade", "--env", "production", "--rollback", "--yes")
     assert again.returncode == 4, again.stdout + again.stderr
+
+
+def test_pgbouncer_follows_the_cutover(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The pooler points at the environment's port, which the new cluster takes: clients of PgBouncer write to
+    PostgreSQL 18 after the cutover without being told, and no committed row is lost on the way."""
+    from cuisine_db.pooler import process
+
+    for major in (14, 18):
+        if available(major) is None:
+            pytest.skip(f"PostgreSQL {major} is not installed on this machine")
+    try:
+        process.program()
+    except Exception:
+        pytest.skip("pgbouncer is not installed here (Debian's pgbouncer package)")
+    made = make_local_project(tmp_path_factory.mktemp("logical-pooled"), make_keys(
+        tmp_path_factory.mktemp("logical-pooled-keys")), 14, protected=False)
+    pooler_port = free_port()
+    with made.config.open("a") as config:
+        config.write(f"[environments.production.pooler]\nport = {pooler_port}\nreserved_server_connections = 20\n"
+                     "applications = 2\nconnections_per_application = 10\n")
+    try:
+        with made.connect() as conn:
+            conn.execute("CREATE TABLE tickets (id bigserial PRIMARY KEY, n integer NOT NULL)")
+            conn.execute(f"CREATE ROLE {WRITER} LOGIN PASSWORD '{WRITER_PASSWORD}'")
+            conn.execute(f"GRANT INSERT, SELECT ON tickets TO {WRITER}")
+            conn.execute(f"GRANT USAGE ON SEQUENCE tickets_id_seq TO {WRITER}")
+        for step in (("pooler", "config", "--env", "production"), ("pooler", "start", "--env", "production")):
+            done = made.cli(*step)
+            assert done.returncode == 0, done.stdout + done.stderr
+        writer = Writer(pooler_port, first=1, pooled=True)
+        writer.start()
+        time.sleep(1)
+        result = made.cli("upgrade", "--env", "production", "--to", "18", "--method", "logical", "--yes",
+                          timeout=1200)
+        at_return = len(writer.committed)
+        time.sleep(3)
+        writer.stop()
+        assert result.returncode == 0, result.stdout + result.stderr
+        with psycopg.connect(host="127.0.0.1", port=pooler_port, user=WRITER, password=WRITER_PASSWORD,
+                             dbname="cuisine", prepare_threshold=None, connect_timeout=10) as through:
+            version = through.execute("SHOW server_version_num").fetchone()
+        assert version is not None and int(version[0]) // 10000 == 18
+        rows = _rows(made)
+        assert len(rows) == len(set(rows))
+        assert not set(writer.committed) - set(rows)
+        assert len(writer.committed) > at_return, "no write went through PgBouncer after the cutover"
+    finally:
+        made.cli("pooler", "stop", "--env", "production")
+        made.cli("upgrade", "--env", "production", "--finish", "--yes")
+        made.cli("cluster", "down", "--env", "production")
