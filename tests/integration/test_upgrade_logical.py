@@ -309,3 +309,58 @@ def test_pgbouncer_follows_the_cutover(tmp_path_factory: pytest.TempPathFactory)
         made.cli("pooler", "stop", "--env", "production")
         made.cli("upgrade", "--env", "production", "--finish", "--yes")
         made.cli("cluster", "down", "--env", "production")
+
+
+def test_kill_during_the_switch_then_rollback_puts_the_old_cluster_back(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """kill -9 of the upgrade while the clusters swap places: --rollback puts PostgreSQL 14 back on the
+    environment's port with every committed row, and removes the new cluster."""
+    import signal
+
+    for major in (14, 18):
+        if available(major) is None:
+            pytest.skip(f"PostgreSQL {major} is not installed on this machine")
+    made = make_local_project(tmp_path_factory.mktemp("logical-killed"), make_keys(
+        tmp_path_factory.mktemp("logical-killed-keys")), 14, protected=False)
+    try:
+        with made.connect() as conn:
+            conn.execute("CREATE TABLE tickets (id bigserial PRIMARY KEY, n integer NOT NULL)")
+            conn.execute(f"CREATE ROLE {WRITER} LOGIN PASSWORD '{WRITER_PASSWORD}'")
+            conn.execute(f"GRANT INSERT, SELECT ON tickets TO {WRITER}")
+            conn.execute(f"GRANT USAGE ON SEQUENCE tickets_id_seq TO {WRITER}")
+        before = made.fingerprints()
+        writer = Writer(_port(made), first=1)
+        writer.start()
+        process = made.popen("upgrade", "--env", "production", "--to", "18", "--method", "logical", "--yes")
+        state_file = made.home / "upgrade" / "logical.json"
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and process.poll() is None:
+            try:
+                if json.loads(state_file.read_text())["phase"] == "switching":
+                    break
+            except (FileNotFoundError, json.JSONDecodeError, KeyError):
+                pass
+            time.sleep(0.02)
+        assert process.poll() is None, "the upgrade ended before its switch"
+        process.send_signal(signal.SIGKILL)
+        process.communicate()
+        time.sleep(3)  # a pg_ctl the killed run had started finishes
+        result = made.cli("upgrade", "--env", "production", "--rollback", "--yes")
+        at_return = len(writer.committed)
+        time.sleep(2)
+        writer.stop()
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "interrupted" in result.stdout + result.stderr
+        assert made.major() == 14
+        assert not (made.home / "upgrade").exists()
+        assert not (made.home / "postgres_major").exists()
+        rows = _rows(made)
+        assert len(rows) == len(set(rows))
+        assert not set(writer.committed) - set(rows)
+        assert len(writer.committed) > at_return, "the application roles were not given back their limits"
+        assert made.fingerprints() == before  # the seeded tables, as they were
+    finally:
+        made.cli("cluster", "down", "--env", "production")
+        settings = load_settings({"CUISINE_DB_CONFIG": str(made.config)})
+        for leftover in sorted(made.home.glob("upgrade/pg*/data")):
+            _stop_any(int(leftover.parent.name.removeprefix("pg")), leftover, settings)

@@ -149,11 +149,10 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
     if current is None:
         raise RefusedError(f"{env.name} has no logical upgrade to roll back")
     port = env.port or 0
+    if current.phase == "switching":
+        _undo_switch(settings, env, current, notify)
+        return current
     if current.phase != "done":
-        if current.phase == "switching":
-            raise RefusedError(f"{env.name}'s logical upgrade stopped in the middle of its switch",
-                               hint=f"see {logical.state_path(settings, env)} and the journal; the clusters are in "
-                                    f"{settings.env_dir(env)}/data and {states.folder(settings, env)}")
         notify(f"removing the new PostgreSQL {current.target} cluster (the cutover never happened)")
         unused = logical.new_cluster(settings, env, current.target, current.new_port)
         if unused.initialized():
@@ -162,10 +161,12 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
                 conn.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(FORWARD)))
         with logical.open_at(settings, env, port) as old:
             old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
+        if current.phase == "cutover" and not current.maintenance_was_on:  # a run killed during its checks
+            maintenance.disable(settings, env)
         _remove_new(settings, env, current)
         return current
     _waiting_old(settings, env, current).start()  # after a reboot nothing else starts it
-    maintenance_was_on = maintenance.status(settings, env).on
+    maintenance_was_on = current.maintenance_was_on
     notify("rollback: maintenance mode on the new cluster")
     maintenance.enable(settings, env, f"rollback to PostgreSQL {current.source}")
     try:
@@ -188,6 +189,39 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
     _remove_new(settings, env, current)
     notify(f"{env.name} is back on PostgreSQL {current.source}, with the writes made since the cutover")
     return current
+
+
+def _undo_switch(settings: Settings, env: Environment, current: LogicalState, notify: Notify) -> None:
+    """A run killed during its switch: no application wrote to the new cluster yet (its roles were blocked before
+    the switch began), so the old cluster goes back on the environment's port as it was, and the new one is removed.
+    The servers are stopped, the data folders put back, and the ports the switch set with ALTER SYSTEM forgotten."""
+    from cuisine_db.ops import maintenance
+    from cuisine_db.upgrade.inplace import _pg_version, _stop_any
+
+    live = settings.env_dir(env) / "data"
+    old_data = states.home(settings, env, current.source) / "data"
+    new_data = states.home(settings, env, current.target) / "data"
+    notify(f"the switch to PostgreSQL {current.target} was interrupted: putting PostgreSQL {current.source} back")
+    with _startup_lock(settings, env):
+        for datadir in (live, old_data, new_data):
+            major = _pg_version(datadir)
+            if major is not None:
+                _stop_any(major, datadir, settings)
+        if _pg_version(live) == current.target:
+            live.rename(new_data)
+        if not live.exists() and old_data.exists():
+            old_data.rename(live)
+        auto = live / "postgresql.auto.conf"
+        if auto.exists():  # rewritten in place: the file keeps its owner and mode
+            kept = [line for line in auto.read_text().splitlines(keepends=True) if not line.startswith("port =")]
+            auto.write_text("".join(kept))
+        states.record_major(settings, env, current.major_file_before)
+        logical.old_cluster(settings, env, current.source, settings.env_dir(env), env.port or 0).start()
+    with logical.open_at(settings, env, env.port or 0) as old:
+        old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
+    if not current.maintenance_was_on:
+        maintenance.disable(settings, at_major(env, current.source))
+    _remove_new(settings, env, current)
 
 
 def _waiting_old(settings: Settings, env: Environment, current: LogicalState) -> LocalCluster:
