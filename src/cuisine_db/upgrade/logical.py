@@ -281,7 +281,11 @@ def _prepare(settings: Settings, env: Environment, current: LogicalState, notify
     notify("roles: pg_dumpall --roles-only → the new cluster")
     roles = run([build.program("pg_dumpall"), "--roles-only"], env=old_env, timeout=600).stdout
     # "role already exists" for the superuser is expected; the ALTER ROLE after it still gives it the old password.
-    run([build.program("psql"), "-X", "-q", "-d", "postgres"], env=new_env, input_text=roles, timeout=600)
+    applied = run([build.program("psql"), "-X", "-q", "-d", "postgres"], env=new_env, input_text=roles, timeout=600)
+    errors = [line for line in applied.stderr.splitlines() if "ERROR:" in line and "already exists" not in line]
+    if errors:
+        raise FailedError(f"roles could not be carried to PostgreSQL {current.target}: {errors[0]}",
+                          hint=f"{len(errors)} error(s); the new cluster is removed and the old one keeps serving")
     new.passfile.unlink(missing_ok=True)  # the superuser's password is the old cluster's now
     notify(f"schema: pg_dump --schema-only {env.database} → the new cluster")
     schema = run([build.program("pg_dump"), "--schema-only", "--create", env.database],
