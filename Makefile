@@ -290,5 +290,5 @@ dr-drill: $(READY) ## Complete Database Failure rehearsed on a scratch copy of e
 
 # --- Major-version upgrades (issue 18) ---------------------------------------------------------------
 .PHONY: db-upgrade
-db-upgrade: $(READY) ## Upgrade env's local cluster to=MAJOR with pg_upgrade after a pre-flight [method=clone|copy|link|swap] [check=1|rehearse=1] [rehearsed=BACKUP] [rollback=1|finish=1] [yes=1]
-	@$(call cli,upgrade $(ENV_FLAG) $(call opt,to,--to) $(call opt,method,--method) $(call flag01,check,--check) $(call flag01,rehearse,--rehearse) $(call opt,rehearsed,--rehearsed) $(call flag01,rollback,--rollback) $(call flag01,finish,--finish) $(YES_FLAG))
+db-upgrade: $(READY) ## Upgrade env's local cluster to=MAJOR with pg_upgrade after a pre-flight [method=clone|copy|link|swap|logical] [replica_identity_full=1] [to_dsn=DSN] [check=1|rehearse=1] [rehearsed=BACKUP] [rollback=1|finish=1] [yes=1]
+	@$(call cli,upgrade $(ENV_FLAG) $(call opt,to,--to) $(call opt,method,--method) $(call flag01,replica_identity_full,--replica-identity-full) $(call opt,to_dsn,--to-dsn) $(call flag01,check,--check) $(call flag01,rehearse,--rehearse) $(call opt,rehearsed,--rehearsed) $(call flag01,rollback,--rollback) $(call flag01,finish,--finish) $(YES_FLAG))

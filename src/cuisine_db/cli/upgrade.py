@@ -17,7 +17,12 @@ if TYPE_CHECKING:
 
 ToOption = Annotated[int | None, typer.Option("--to", help="The major version to upgrade to (15-18).")]
 MethodOption = Annotated[str | None, typer.Option(
-    "--method", help="clone|copy|link|swap (default link): see docs/upgrade.md for downtime, disk and the way back.")]
+    "--method", help="clone|copy|link|swap|logical (default link): see docs/upgrade.md for downtime, disk and the "
+                     "way back.")]
+ToDsnOption = Annotated[str | None, typer.Option("--to-dsn", help="method=logical: a remote target server (not "
+                                                 "built yet: only checked); default a new local cluster.")]
+IdentityOption = Annotated[bool, typer.Option("--replica-identity-full", help="method=logical: give tables without "
+                                              "a primary key REPLICA IDENTITY FULL instead of refusing.")]
 
 
 def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = None,
@@ -30,6 +35,7 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
                                                    "of no return).")] = False,
             finish: Annotated[bool, typer.Option("--finish", help="Remove the old cluster: the end of the way "
                                                  "back.")] = False,
+            to_dsn: ToDsnOption = None, replica_identity_full: IdentityOption = False,
             yes: YesOption = False, json: JsonOption = False) -> None:
     """Upgrade env's local cluster to PostgreSQL `to` with pg_upgrade: pre-flight table (exit 1 on no-go), a fresh
     verified full backup if needed, maintenance mode, the upgrade, extension updates, statistics."""
@@ -39,6 +45,10 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
         raise UsageError("--check, --rehearse, --rollback and --finish are separate steps: give one")
     s = settings()
     chosen = environment(env)
+    if method == "logical" or to_dsn is not None or replica_identity_full or _logical_in_progress(chosen):
+        _logical(chosen, to, method, to_dsn, replica_identity_full, check=check, rehearse=rehearse,
+                 rollback=rollback, finish=finish, yes=yes, json=json)
+        return
     if rollback or finish:
         if to is not None or method is not None:
             raise UsageError(f"--{'rollback' if rollback else 'finish'} takes no to= or method=: it acts on the "
@@ -74,6 +84,58 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
         if report.preflight is not None and not report.preflight.go:
             raise FailedError(f"pre-flight: no-go for {report.env} to PostgreSQL {report.target}; nothing was "
                               "changed", hint="fix the no-go rows above and run it again")
+
+
+def _logical_in_progress(env: Environment) -> bool:
+    from cuisine_db.upgrade import logical
+
+    return env.is_local and logical.load_state(settings(), env) is not None
+
+
+def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str | None, identity_full: bool, *,
+             check: bool, rehearse: bool, rollback: bool, finish: bool, yes: bool, json: bool) -> None:
+    """method=logical, and --rollback/--finish of a logical upgrade in progress."""
+    from cuisine_db.upgrade import logical, logical_cutover
+
+    s = settings()
+    if rollback or finish:
+        if to is not None or method is not None or to_dsn is not None:
+            raise UsageError(f"--{'rollback' if rollback else 'finish'} takes no to=, method= or to_dsn=: it acts on "
+                             "the upgrade in progress")
+        step = "rollback" if rollback else "finish"
+        with journaled(s, env, f"upgrade {step}", {"method": "logical"}) as entry:
+            confirm(env, f"{step} of the logical upgrade", yes)
+            done = (logical_cutover.rollback if rollback else logical_cutover.finish)(s, env, notify=say)
+            entry.details.update(source=done.source, target=done.target, method="logical")
+        say(f"{env.name}: " + (f"back on PostgreSQL {done.source}" if rollback else
+                               f"PostgreSQL {done.source}'s cluster removed; {env.name} stays on {done.target}"))
+        return
+    if method != "logical":
+        raise UsageError("to_dsn= and replica_identity_full= belong to method=logical" if method is None or
+                         not _logical_in_progress(env) else
+                         f"{env.name} has a logical upgrade in progress: --rollback or --finish it first")
+    if check or rehearse:
+        raise UsageError("--check and --rehearse are for the in-place methods; method=logical rehearses nothing yet")
+    arguments = {"to": to, "method": method, "to_dsn": to_dsn is not None, "replica_identity_full": identity_full}
+    with journaled(s, env, "upgrade", arguments) as entry:
+        if to_dsn is not None:
+            logical.validate(s, env, to)
+            logical.check_target_dsn(to_dsn)
+        if env.protected and not yes and not sys.stdin.isatty():
+            confirm(env, "upgrade", yes)
+        report = logical.upgrade(s, env, to, identity_full=identity_full, notify=say,
+                                 confirm=lambda action: confirm(env, action, yes))
+        entry.details.update(source=report.source, target=report.target, method="logical",
+                             downtime_seconds=report.downtime_seconds, identity_full=list(report.identity_full),
+                             tables=len(report.tables), sequences=report.sequences, back_port=report.back_port)
+    if json:
+        print_json(report)
+        return
+    out.print(f"upgraded {report.env} to PostgreSQL {report.target} with method=logical: write downtime "
+              f"{report.downtime_seconds:.1f}s; {len(report.tables)} tables identical, {report.sequences} sequences "
+              "moved ahead")
+    for note in report.notes:
+        out.print(note, markup=False)
 
 
 def _rehearse(env: Environment, to: int | None, method: str | None, json: bool) -> None:

@@ -3,7 +3,8 @@
 `request.py` checks what the operator typed, `preflight.py` the go/no-go table, `state.py` the crash-safe state
 file under `.cuisine/<env>/upgrade/`, `inplace.py` the run itself (clone, copy, link, swap), its rollback and finish,
 `rehearsal.py` the
-same run on a restore of the newest full backup.
+same run on a restore of the newest full backup; `logical.py` and `logical_cutover.py` the logical method (a new
+cluster filled by logical replication, a cutover under maintenance mode, reverse replication for the way back).
 """
 
 from cuisine_db.upgrade.request import METHODS, UpgradeRequest, validate

@@ -28,7 +28,7 @@ def validate(env: Environment, to: int | None, method: str | None) -> UpgradeReq
     chosen = DEFAULT_METHOD if method is None else method
     if chosen not in METHODS:
         shown = chosen if chosen.strip() else "(empty)"
-        raise UsageError(f"method={shown} is not an upgrade method; choose one of {', '.join(METHODS)}")
+        raise UsageError(f"method={shown} is not an upgrade method; choose one of {', '.join(METHODS)}, logical")
     if not env.is_local:
         raise UsageError(
             f"{env.name} is a remote server: method={chosen} runs pg_upgrade on the server's own disk, which this "

@@ -1,0 +1,2 @@
+-- Removes a publication.
+DROP PUBLICATION IF EXISTS {name}

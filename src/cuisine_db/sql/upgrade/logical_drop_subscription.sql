@@ -1,0 +1,2 @@
+-- Removes a subscription and the replication slot it holds on its publisher.
+DROP SUBSCRIPTION IF EXISTS {name}

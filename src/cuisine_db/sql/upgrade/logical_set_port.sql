@@ -1,0 +1,2 @@
+-- The port the server listens on from its next start.
+ALTER SYSTEM SET port = {port}

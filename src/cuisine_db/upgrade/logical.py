@@ -1,0 +1,378 @@
+"""db-upgrade method=logical: a new cluster of the target major filled by logical replication, then a cutover.
+
+The new cluster is made by the project's own cluster code (as the environment's OS user, on a free port) in
+`.cuisine/<env>/upgrade/pg<new>/`; the roles come over with `pg_dumpall --roles-only` and the schema with
+`pg_dump --schema-only` (both the target major's programs), then a subscription on the new cluster copies the rows
+and follows the old one's changes until the cutover (`logical_cutover.py`). Progress is kept in
+`upgrade/logical.json`, so `--rollback` and `--finish` know a logical upgrade from an in-place one.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from cuisine_db import records
+from cuisine_db import sql as queries
+from cuisine_db.config import SUPPORTED_MAJORS, Environment, Settings
+from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
+from cuisine_db.ops.journal import journaled
+from cuisine_db.postgres import binaries, topology
+from cuisine_db.postgres.cluster import SUPERUSER, LocalCluster
+from cuisine_db.postgres.connect import client_environ, connect
+from cuisine_db.postgres.local import os_user_of
+from cuisine_db.postgres.ports import free_port
+from cuisine_db.postgres.runner import run
+from cuisine_db.upgrade import preflight
+from cuisine_db.upgrade import state as states
+
+Notify = Callable[[str], None]
+METHOD = "logical"
+FORWARD = "cuisine_db_upgrade"        # publication on the old cluster, subscription (and slot) on the new one
+BACKWARD = "cuisine_db_upgrade_back"  # after the cutover: publication on the new cluster, subscription on the old
+MAX_LAG_BYTES = 1024 * 1024           # catch-up is done when the new cluster is this close behind
+SEQUENCE_MARGIN = 1000                # how far past the old cluster's value each sequence is set
+CATCH_UP_SECONDS = 3600.0
+STATE_FILE = "logical.json"
+
+
+@dataclass(frozen=True, slots=True)
+class LogicalState:
+    """One logical upgrade: where the clusters are and how far the run went."""
+
+    env: str
+    database: str
+    source: int
+    target: int
+    phase: str  # replicating, cutover, switched, done
+    new_port: int  # the new cluster's port until the switch
+    back_port: int  # the old cluster's port after the switch
+    maintenance_was_on: bool
+    major_file_before: int | None
+    identity_full: tuple[str, ...]
+    started_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class TableCheck:
+    table: str
+    rows_old: int
+    rows_new: int
+    same: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LogicalReport:
+    env: str
+    source: int
+    target: int
+    method: str
+    identity_full: tuple[str, ...]
+    tables: tuple[TableCheck, ...]
+    sequences: int
+    downtime_seconds: float
+    back_port: int
+    notes: tuple[str, ...]
+
+
+def state_path(settings: Settings, env: Environment) -> Path:
+    return states.folder(settings, env) / STATE_FILE
+
+
+def load_state(settings: Settings, env: Environment) -> LogicalState | None:
+    try:
+        return records.load(LogicalState, state_path(settings, env))
+    except records.DamagedRecord as exc:
+        raise UnavailableError(exc.message) from None
+
+
+def save_state(settings: Settings, env: Environment, current: LogicalState) -> None:
+    states.folder(settings, env).mkdir(parents=True, exist_ok=True)
+    records.save(state_path(settings, env), current)
+
+
+def forget_state(settings: Settings, env: Environment) -> None:
+    state_path(settings, env).unlink(missing_ok=True)
+
+
+def validate(settings: Settings, env: Environment, to: int | None) -> tuple[int, int]:
+    """(source, target) majors, or a UsageError/RefusedError; nothing has been touched yet."""
+    if not env.is_local:
+        raise UsageError(f"{env.name} is a remote server: method=logical from a remote source is not built yet",
+                         hint="see docs/upgrade.md, 'Remote servers', for the steps to run there")
+    source = env.postgres_version
+    if to is None:
+        raise UsageError("to= (--to) is missing: name the major version to upgrade to",
+                         hint=f"{env.name} runs PostgreSQL {source}; e.g. to=18")
+    if to <= source:
+        raise UsageError(f"to={to}: {env.name} runs PostgreSQL {source}; the logical method only goes forward")
+    if to not in SUPPORTED_MAJORS:
+        raise UsageError(f"to={to} is not a major version the tool can run; choose one of "
+                         f"{', '.join(str(major) for major in SUPPORTED_MAJORS if major > source)}")
+    if env.pg_bin is not None:
+        raise UsageError(f"{env.name} runs the build in pg_bin ({env.pg_bin}); db-upgrade picks builds itself")
+    shape = topology.load(settings, env)
+    if shape.primary is not None or shape.replicas:
+        raise RefusedError(f"{env.name} has streaming replicas or a promoted primary: method=logical moves only "
+                           "the primary's cluster", hint="drop the replicas first (make db-drop-replica), upgrade, "
+                           "then create them again on the new major")
+    if states.load(settings, env) is not None or load_state(settings, env) is not None:
+        raise RefusedError(f"{env.name} has an upgrade in progress", hint="finish it (--finish) or --rollback first")
+    return source, to
+
+
+def check_target_dsn(dsn: str) -> None:
+    """A remote target is reachable (exit 3 otherwise); remote cutovers are not built yet (exit 2)."""
+    try:
+        given = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError:
+        raise UsageError("to_dsn: not a libpq connection string (host=... port=... dbname=... user=...)") from None
+    if "password" in given:
+        raise UsageError("to_dsn: holds a password, which would reach the process list and the shell's history",
+                         hint="put the password in a passfile (passfile=PATH in to_dsn) or ~/.pgpass instead")
+    try:
+        with psycopg.connect(dsn, connect_timeout=10, application_name="cuisine-db upgrade") as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnavailableError(f"to_dsn: the target server cannot be reached ({first}); nothing was changed") \
+            from None
+    raise UsageError("to_dsn: a remote target for method=logical is not built yet; nothing was changed",
+                     hint="leave to_dsn out: the new cluster is then made locally")
+
+
+def old_cluster(settings: Settings, env: Environment, major: int, home: Path, port: int) -> LocalCluster:
+    build = binaries.find(major, settings.cache_dir)
+    return LocalCluster(home=home, port=port, build=build, os_user=os_user_of(settings, env),
+                        extra_settings=env.server_settings)
+
+
+def new_cluster(settings: Settings, env: Environment, major: int, port: int) -> LocalCluster:
+    build = binaries.find(major, settings.cache_dir)
+    # wal_level=logical from the start: after the cutover it publishes the changes back to the old cluster.
+    return LocalCluster(home=states.home(settings, env, major), port=port, build=build,
+                        os_user=os_user_of(settings, env),
+                        extra_settings={**env.server_settings, "wal_level": "logical"})
+
+
+def open_at(settings: Settings, env: Environment, port: int, dbname: str | None = None) -> psycopg.Connection[Any]:
+    """The superuser on one of the environment's two local clusters (both share its roles and password file)."""
+    try:
+        return psycopg.connect(host="127.0.0.1", port=port, user=SUPERUSER, dbname=dbname or env.database,
+                               passfile=str(settings.env_dir(env) / "pgpass"), autocommit=True, connect_timeout=10,
+                               application_name="cuisine-db upgrade logical")
+    except psycopg.OperationalError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UnavailableError(f"{env.name}: the cluster on port {port} cannot be reached ({first})") from None
+
+
+def passfile(settings: Settings, env: Environment, target: int) -> Path:
+    """The subscriptions' password file, readable by the servers' OS user (both clusters run as it)."""
+    return states.home(settings, env, target) / "run" / "pgpass.logical"
+
+
+def write_passfile(settings: Settings, env: Environment, target: int, ports: list[int]) -> Path:
+    password = preflight.superuser_password(settings.env_dir(env) / "pgpass")
+    path = passfile(settings, env, target)
+    preflight.upgrade_passfile(path, os_user_of(settings, env), dict.fromkeys(ports, password))
+    return path
+
+
+def conninfo(env: Environment, port: int, pgpass: Path) -> str:
+    return psycopg.conninfo.make_conninfo(host="127.0.0.1", port=str(port), user=SUPERUSER, dbname=env.database,
+                                          passfile=str(pgpass), application_name="cuisine-db upgrade")
+
+
+def subscribe(conn: psycopg.Connection[Any], name: str, info: str, *, copy_data: bool) -> None:
+    conn.execute(queries.load("upgrade/logical_create_subscription").format(
+        name=sql.Identifier(name), conninfo=sql.Literal(info), publication=sql.Identifier(name),
+        copy_data=sql.SQL("true" if copy_data else "false")))
+
+
+def tables(conn: psycopg.Connection[Any], query: str) -> list[str]:
+    return [f"{schema}.{name}" for schema, name in conn.execute(queries.load(f"upgrade/{query}")).fetchall()]
+
+
+def identifier(qualified: str) -> sql.Identifier:
+    schema, name = qualified.split(".", 1)
+    return sql.Identifier(schema, name)
+
+
+def upgrade(settings: Settings, env: Environment, to: int | None, *, identity_full: bool,
+            confirm: Callable[[str], None], notify: Notify = lambda _: None) -> LogicalReport:
+    """The whole logical method: new cluster, roles, schema, subscription, catch-up, then the cutover."""
+    from cuisine_db.ops import maintenance
+    from cuisine_db.upgrade import logical_cutover
+
+    source, target = validate(settings, env, to)
+    with connect(settings, env, "upgrade logical"):
+        pass  # a stopped cluster is started here where the start policy allows it, else the error says so
+    with open_at(settings, env, env.port or 0) as conn:
+        missing = tables(conn, "logical_without_identity")
+        archiving = conn.execute(queries.load("upgrade/archiving")).fetchone()
+    if archiving is not None and archiving[0] != "off":
+        # The new cluster would start without archiving, so point-in-time recovery would end silently at the switch.
+        raise RefusedError(f"{env.name} archives WAL: method=logical does not carry WAL archiving to the new cluster "
+                           "yet; nothing was changed", hint="the in-place methods have the same limit for now "
+                           "(docs/upgrade.md, 'Not built yet')")
+    if missing and not identity_full:
+        raise RefusedError(f"{len(missing)} table(s) have no primary key or replica identity, so logical replication "
+                           f"cannot send their UPDATE and DELETE: {', '.join(missing)}; nothing was changed",
+                           hint="add primary keys, or run again with replica_identity_full=1 "
+                                "(--replica-identity-full) to give them REPLICA IDENTITY FULL")
+    confirm(f"upgrade {env.name} from PostgreSQL {source} to {target} with method=logical: a new cluster is filled "
+            "by logical replication, then a cutover under maintenance mode; --rollback returns to the old one")
+    current = LogicalState(env=env.name, database=env.database, source=source, target=target, phase="replicating",
+                           new_port=free_port(), back_port=0,
+                           maintenance_was_on=maintenance.status(settings, env).on,
+                           major_file_before=states.current_major_file(settings, env), identity_full=tuple(missing),
+                           started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    try:
+        with journaled(settings, env, "upgrade logical: prepare", {"to": target}) as entry:
+            _prepare(settings, env, current, notify)
+            entry.details.update(new_port=current.new_port, identity_full=list(missing))
+        with journaled(settings, env, "upgrade logical: catch-up", {}) as entry:
+            entry.details.update(lag_bytes=catch_up(settings, env, current, notify))
+    except Exception:
+        notify(f"the new cluster could not be prepared: removing it; {env.name} stays on PostgreSQL {source}")
+        logical_cutover.rollback(settings, env, notify=notify)
+        raise
+    return logical_cutover.cutover(settings, env, current, notify=notify)
+
+
+def _prepare(settings: Settings, env: Environment, current: LogicalState, notify: Notify) -> None:
+    save_state(settings, env, current)
+    with open_at(settings, env, env.port or 0) as conn:
+        if conn.execute(queries.load("upgrade/logical_show_wal_level")).fetchone() != ("logical",):
+            notify(f"wal_level=logical on PostgreSQL {current.source} (a restart: a few seconds without "
+                   "connections)")
+            conn.execute(queries.load("upgrade/logical_wal_level"))
+            restart_needed = True
+        else:
+            restart_needed = False
+        for table in current.identity_full:
+            notify(f"REPLICA IDENTITY FULL on {table}")
+            conn.execute(queries.load("upgrade/logical_identity_full").format(table=identifier(table)))
+    if restart_needed:
+        from cuisine_db.upgrade.inplace import _cluster, _startup_lock
+
+        with _startup_lock(settings, env):
+            _cluster(settings, env, current.source).restart()
+    new = new_cluster(settings, env, current.target, current.new_port)
+    owner = os_user_of(settings, env)
+    notify(f"initialising PostgreSQL {current.target} on port {current.new_port} in {new.home}")
+    new.init()
+    hba = settings.env_dir(env) / "data" / "pg_hba.conf"
+    shutil.copy2(hba, new.datadir / "pg_hba.conf")
+    if owner:
+        shutil.chown(new.datadir / "pg_hba.conf", owner, owner)
+    new.start()
+    build = new.build
+    old_env = client_environ(settings, env, dbname="postgres")
+    new_env = {**old_env, "PGPORT": str(current.new_port), "PGPASSFILE": str(new.passfile)}
+    notify("roles: pg_dumpall --roles-only → the new cluster")
+    roles = run([build.program("pg_dumpall"), "--roles-only"], env=old_env, timeout=600).stdout
+    # "role already exists" for the superuser is expected; the ALTER ROLE after it still gives it the old password.
+    applied = run([build.program("psql"), "-X", "-q", "-d", "postgres"], env=new_env, input_text=roles, timeout=600)
+    errors = [line for line in applied.stderr.splitlines() if "ERROR:" in line and "already exists" not in line]
+    if errors:
+        raise FailedError(f"roles could not be carried to PostgreSQL {current.target}: {errors[0]}",
+                          hint=f"{len(errors)} error(s); the new cluster is removed and the old one keeps serving")
+    new.passfile.unlink(missing_ok=True)  # the superuser's password is the old cluster's now
+    notify(f"schema: pg_dump --schema-only {env.database} → the new cluster")
+    schema = run([build.program("pg_dump"), "--schema-only", "--create", env.database],
+                 env={**old_env, "PGDATABASE": env.database}, timeout=3600).stdout
+    run([build.program("psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "postgres"],
+        env={**new_env, "PGPASSFILE": str(settings.env_dir(env) / "pgpass")}, input_text=schema, timeout=3600)
+    pgpass = write_passfile(settings, env, current.target, [env.port or 0])
+    notify(f"publication {FORWARD} on PostgreSQL {current.source}, subscription on PostgreSQL {current.target}")
+    with open_at(settings, env, env.port or 0) as conn:
+        conn.execute(queries.load("upgrade/logical_create_publication").format(name=sql.Identifier(FORWARD)))
+    with open_at(settings, env, current.new_port) as conn:
+        subscribe(conn, FORWARD, conninfo(env, env.port or 0, pgpass), copy_data=True)
+
+
+def lag(conn: psycopg.Connection[Any], slot: str, lsn: str = "0/0") -> tuple[int, bool]:
+    """(bytes the slot's subscriber is behind, whether it confirmed `lsn`) on the publishing cluster."""
+    row = conn.execute(queries.load("upgrade/logical_slot_lag"), {"slot": slot, "lsn": lsn}).fetchone()
+    if row is None:
+        raise FailedError(f"replication slot {slot} is missing on the publishing cluster")
+    return int(row[2]), bool(row[3])
+
+
+def catch_up(settings: Settings, env: Environment, current: LogicalState, notify: Notify, *,
+             deadline: float = CATCH_UP_SECONDS) -> int:
+    """Wait for the initial copy and then until the new cluster is within MAX_LAG_BYTES; the lag is shown."""
+    until = time.monotonic() + deadline
+    shown = 0.0
+    while True:
+        with open_at(settings, env, current.new_port) as new:
+            row = new.execute(queries.load("upgrade/logical_sync_pending"), {"name": FORWARD}).fetchone()
+        pending, total = (int(row[0]), int(row[1])) if row else (0, 0)
+        with open_at(settings, env, env.port or 0) as old:
+            behind, _ = lag(old, FORWARD)
+        if time.monotonic() - shown >= 2:
+            notify(f"catch-up: {total - pending}/{total} tables copied, lag {behind} bytes")
+            shown = time.monotonic()
+        if pending == 0 and behind <= MAX_LAG_BYTES:
+            notify(f"caught up: lag {behind} bytes (bound {MAX_LAG_BYTES})")
+            return behind
+        if time.monotonic() > until:
+            raise FailedError(f"the new cluster did not catch up within {deadline:.0f}s ({pending} table(s) still "
+                              f"copying, lag {behind} bytes); the old cluster still serves {env.name}",
+                              hint=f"--rollback removes the new cluster; see {current.target}'s log in "
+                                   f"{states.home(settings, env, current.target) / 'data' / 'log'}")
+        time.sleep(0.5)
+
+
+def wait_confirmed(conn: psycopg.Connection[Any], slot: str, lsn: str, *, deadline: float = 120) -> None:
+    """The subscriber behind `slot` has applied and flushed everything up to `lsn`."""
+    until = time.monotonic() + deadline
+    while True:
+        behind, reached = lag(conn, slot, lsn)
+        if reached:
+            return
+        if time.monotonic() > until:
+            raise FailedError(f"the subscriber did not confirm {lsn} within {deadline:.0f}s ({behind} bytes behind)")
+        time.sleep(0.1)
+
+
+def copy_sequences(source: psycopg.Connection[Any], target: psycopg.Connection[Any]) -> int:
+    """Every sequence on `target` set SEQUENCE_MARGIN past both `source`'s value and the highest value its column
+    holds (logical replication carries no sequences; rows inserted with explicit ids never moved them)."""
+    count = 0
+    for name, last_value, schema, table, column in source.execute(
+            queries.load("upgrade/logical_sequences")).fetchall():
+        highest = last_value or 0
+        if table is not None:
+            row = target.execute(queries.load("upgrade/logical_column_max").format(
+                column=sql.Identifier(column), table=sql.Identifier(schema, table))).fetchone()
+            highest = max(highest, int(row[0]) if row else 0)
+        target.execute(queries.load("upgrade/logical_setval"), {"name": name, "value": highest + SEQUENCE_MARGIN})
+        count += 1
+    return count
+
+
+def compare(old: psycopg.Connection[Any], new: psycopg.Connection[Any]) -> list[TableCheck]:
+    """Row counts and order-independent checksums of every table on both clusters."""
+    checks = []
+    for table in tables(old, "logical_tables"):
+        statement = queries.load("upgrade/logical_table_checksum").format(table=identifier(table))
+        before = old.execute(statement).fetchone()
+        after = new.execute(statement).fetchone()
+        if before is None or after is None:
+            raise FailedError(f"no checksum for {table}")
+        checks.append(TableCheck(table, int(before[0]), int(after[0]), tuple(before) == tuple(after)))
+    return checks
+
+
+def with_phase(current: LogicalState, phase: str, **changes: Any) -> LogicalState:
+    return replace(current, phase=phase, **changes)

@@ -1,0 +1,259 @@
+"""The logical method's cutover, its rollback and its finish.
+
+Cutover, under maintenance mode: the old cluster's last LSN confirmed applied on the new one, sequences set past
+the old values, row counts and checksums compared, the forward replication removed and a backward one prepared,
+then the switch: the new cluster's data directory becomes `.cuisine/<env>/data` on the environment's port (so every
+command, the pooler and the applications follow it), the old one waits in `upgrade/pg<old>/` on another port,
+subscribed to the new one. `--rollback` reverses the same steps; `--finish` removes the old cluster.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+from psycopg import sql
+
+from cuisine_db import sql as queries
+from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import FailedError, RefusedError
+from cuisine_db.ops.journal import journaled
+from cuisine_db.postgres import osuser
+from cuisine_db.postgres.cluster import LocalCluster
+from cuisine_db.postgres.local import os_user_of
+from cuisine_db.postgres.ports import free_port
+from cuisine_db.upgrade import logical
+from cuisine_db.upgrade import state as states
+from cuisine_db.upgrade.inplace import _startup_lock, at_major
+from cuisine_db.upgrade.logical import BACKWARD, FORWARD, LogicalReport, LogicalState, Notify, TableCheck
+
+
+def _set_port(settings: Settings, env: Environment, at: int, port: int) -> None:
+    with logical.open_at(settings, env, at, dbname="postgres") as conn:
+        conn.execute(queries.load("upgrade/logical_set_port").format(port=sql.Literal(port)))
+
+
+def _checked(settings: Settings, env: Environment, publisher: int, subscriber: int, slot: str,
+             notify: Notify) -> tuple[list[TableCheck], int]:
+    """Writes are stopped: the publisher's last LSN applied, sequences carried, every table compared."""
+    with logical.open_at(settings, env, publisher) as old, logical.open_at(settings, env, subscriber) as new:
+        row = old.execute(queries.load("upgrade/logical_current_lsn")).fetchone()
+        if row is None:
+            raise FailedError("the publisher reported no WAL position")
+        notify(f"waiting for the subscriber to confirm the last LSN {row[0]}")
+        logical.wait_confirmed(old, slot, row[0])
+        sequences = logical.copy_sequences(old, new)
+        notify(f"{sequences} sequence(s) set {logical.SEQUENCE_MARGIN} past their old values and their columns' "
+               "highest ids")
+        checks = logical.compare(old, new)
+    differing = [check for check in checks if not check.same]
+    notify(f"{len(checks)} table(s) compared (row counts and checksums): {len(differing)} differ")
+    if differing:
+        raise FailedError("tables differ after catch-up: " + ", ".join(
+            f"{check.table} ({check.rows_old} rows before, {check.rows_new} after)" for check in differing))
+    return checks, sequences
+
+
+def cutover(settings: Settings, env: Environment, current: LogicalState, *,
+            notify: Notify = lambda _: None) -> LogicalReport:
+    from cuisine_db.ops import maintenance
+
+    port = env.port or 0
+    started = time.monotonic()
+    notify("cutover: maintenance mode on (application roles blocked, their sessions ended)")
+    maintenance.enable(settings, env, f"upgrade to PostgreSQL {current.target} (logical cutover)")
+    current = logical.with_phase(current, "cutover")
+    logical.save_state(settings, env, current)
+    try:
+        with journaled(settings, env, "upgrade logical: verify", {}) as entry:
+            checks, sequences = _checked(settings, env, port, current.new_port, FORWARD, notify)
+            entry.details.update(tables=len(checks), sequences=sequences)
+    except BaseException:
+        if not current.maintenance_was_on:
+            maintenance.disable(settings, env)
+        logical.save_state(settings, env, logical.with_phase(current, "replicating"))
+        raise
+    with journaled(settings, env, "upgrade logical: switch", {}) as entry:
+        with logical.open_at(settings, env, current.new_port) as new:
+            # Blocks the new cluster's application roles too (the saved limits stay those of the old cluster).
+            maintenance.enable_on(new, settings, env, None)
+            new.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(FORWARD)))
+            new.execute(queries.load("upgrade/logical_create_publication").format(name=sql.Identifier(BACKWARD)))
+        with logical.open_at(settings, env, port) as old:
+            old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
+        current = logical.with_phase(current, "switching", back_port=free_port())
+        logical.save_state(settings, env, current)
+        notify(f"switch: PostgreSQL {current.target} takes port {port}; PostgreSQL {current.source} moves to "
+               f"{current.back_port}")
+        _swap(settings, env, current, forward=True)
+        entry.details.update(back_port=current.back_port)
+    with journaled(settings, env, "upgrade logical: reverse replication", {}):
+        pgpass = logical.write_passfile(settings, env, current.target, [port])
+        with logical.open_at(settings, env, current.back_port) as old:
+            logical.subscribe(old, BACKWARD, logical.conninfo(env, port, pgpass), copy_data=False)
+        notify(f"reverse replication: PostgreSQL {current.source} subscribes to {current.target} "
+               f"({BACKWARD}); --rollback returns to it")
+        current = logical.with_phase(current, "done")
+        logical.save_state(settings, env, current)
+    new_env = at_major(env, current.target)
+    if not current.maintenance_was_on:
+        maintenance.disable(settings, new_env)
+        notify("maintenance mode off: applications write to the new cluster")
+    downtime = time.monotonic() - started
+    notes = (f"{env.name} now runs PostgreSQL {current.target} on port {port}",
+             f"PostgreSQL {current.source} waits on port {current.back_port}, following the new cluster: "
+             "--rollback returns to it, --finish removes it")
+    return LogicalReport(env.name, current.source, current.target, logical.METHOD, current.identity_full,
+                         tuple(checks), sequences, round(downtime, 2), current.back_port, notes)
+
+
+def _swap(settings: Settings, env: Environment, current: LogicalState, *, forward: bool) -> None:
+    """Exchange the two clusters' places: ports first (ALTER SYSTEM), then both stopped, data folders renamed,
+    the major recorded, both started. `forward`: the new cluster becomes the environment's."""
+    port = env.port or 0
+    live = settings.env_dir(env) / "data"
+    old_home = states.home(settings, env, current.source)
+    new_home = states.home(settings, env, current.target)
+    if forward:
+        _set_port(settings, env, current.new_port, port)
+        _set_port(settings, env, port, current.back_port)
+        leaving, arriving, waiting = current.source, current.target, old_home
+        leaving_home, arriving_home = settings.env_dir(env), new_home
+        parked_at = current.back_port
+    else:
+        _set_port(settings, env, current.back_port, port)
+        _set_port(settings, env, port, current.new_port)
+        leaving, arriving, waiting = current.target, current.source, new_home
+        leaving_home, arriving_home = settings.env_dir(env), old_home
+        parked_at = current.new_port
+    with _startup_lock(settings, env):
+        logical.old_cluster(settings, env, leaving, leaving_home, port).stop()
+        logical.old_cluster(settings, env, arriving, arriving_home, parked_at).stop()
+        waiting.mkdir(parents=True, exist_ok=True)
+        waiting.chmod(0o711)
+        osuser.give_to(waiting / "run", os_user_of(settings, env))
+        live.rename(waiting / "data")
+        (arriving_home / "data").rename(live)
+        states.record_major(settings, env, current.target if forward else current.major_file_before)
+        logical.old_cluster(settings, env, arriving, settings.env_dir(env), port).start()
+        if forward:  # the old cluster follows the new one from its waiting place; a rolled-back new one is removed
+            logical.old_cluster(settings, env, leaving, waiting, parked_at).start()
+
+
+def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> LogicalState:
+    """Back to the old cluster: before the cutover by removing the new one; after it once the reverse replication
+    has caught up (writes stopped meanwhile), with the writes made on the new cluster."""
+    from cuisine_db.ops import maintenance
+
+    current = logical.load_state(settings, env)
+    if current is None:
+        raise RefusedError(f"{env.name} has no logical upgrade to roll back")
+    port = env.port or 0
+    if current.phase == "switching":
+        _undo_switch(settings, env, current, notify)
+        return current
+    if current.phase != "done":
+        notify(f"removing the new PostgreSQL {current.target} cluster (the cutover never happened)")
+        unused = logical.new_cluster(settings, env, current.target, current.new_port)
+        if unused.initialized():
+            unused.start()
+            with logical.open_at(settings, env, current.new_port) as conn:  # drops its slot on the old cluster too
+                conn.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(FORWARD)))
+        with logical.open_at(settings, env, port) as old:
+            old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
+        if current.phase == "cutover" and not current.maintenance_was_on:  # a run killed during its checks
+            maintenance.disable(settings, env)
+        _remove_new(settings, env, current)
+        return current
+    _waiting_old(settings, env, current).start()  # after a reboot nothing else starts it
+    maintenance_was_on = current.maintenance_was_on
+    notify("rollback: maintenance mode on the new cluster")
+    maintenance.enable(settings, env, f"rollback to PostgreSQL {current.source}")
+    try:
+        with journaled(settings, env, "upgrade logical: rollback verify", {}):
+            _checked(settings, env, port, current.back_port, BACKWARD, notify)
+    except BaseException:
+        if not maintenance_was_on:
+            maintenance.disable(settings, env)
+        raise
+    with logical.open_at(settings, env, current.back_port) as old:
+        maintenance.enable_on(old, settings, env, None)
+        old.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(BACKWARD)))
+    with logical.open_at(settings, env, port) as new:
+        new.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(BACKWARD)))
+    with journaled(settings, env, "upgrade logical: switch back", {}):
+        notify(f"switch: PostgreSQL {current.source} takes port {port} again")
+        _swap(settings, env, current, forward=False)
+    if not maintenance_was_on:
+        maintenance.disable(settings, at_major(env, current.source))
+    _remove_new(settings, env, current)
+    notify(f"{env.name} is back on PostgreSQL {current.source}, with the writes made since the cutover")
+    return current
+
+
+def _undo_switch(settings: Settings, env: Environment, current: LogicalState, notify: Notify) -> None:
+    """A run killed during its switch: no application wrote to the new cluster yet (its roles were blocked before
+    the switch began), so the old cluster goes back on the environment's port as it was, and the new one is removed.
+    The servers are stopped, the data folders put back, and the ports the switch set with ALTER SYSTEM forgotten."""
+    from cuisine_db.ops import maintenance
+    from cuisine_db.upgrade.inplace import _pg_version, _stop_any
+
+    live = settings.env_dir(env) / "data"
+    old_data = states.home(settings, env, current.source) / "data"
+    new_data = states.home(settings, env, current.target) / "data"
+    notify(f"the switch to PostgreSQL {current.target} was interrupted: putting PostgreSQL {current.source} back")
+    with _startup_lock(settings, env):
+        for datadir in (live, old_data, new_data):
+            major = _pg_version(datadir)
+            if major is not None:
+                _stop_any(major, datadir, settings)
+        if _pg_version(live) == current.target:
+            live.rename(new_data)
+        if not live.exists() and old_data.exists():
+            old_data.rename(live)
+        auto = live / "postgresql.auto.conf"
+        if auto.exists():  # rewritten in place: the file keeps its owner and mode
+            kept = [line for line in auto.read_text().splitlines(keepends=True) if not line.startswith("port =")]
+            auto.write_text("".join(kept))
+        states.record_major(settings, env, current.major_file_before)
+        logical.old_cluster(settings, env, current.source, settings.env_dir(env), env.port or 0).start()
+    with logical.open_at(settings, env, env.port or 0) as old:
+        old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
+    if not current.maintenance_was_on:
+        maintenance.disable(settings, at_major(env, current.source))
+    _remove_new(settings, env, current)
+
+
+def _waiting_old(settings: Settings, env: Environment, current: LogicalState) -> LocalCluster:
+    """The old cluster in its waiting place after the cutover."""
+    return logical.old_cluster(settings, env, current.source, states.home(settings, env, current.source),
+                               current.back_port)
+
+
+def _remove_new(settings: Settings, env: Environment, current: LogicalState) -> None:
+    home = states.home(settings, env, current.target)
+    cluster = logical.new_cluster(settings, env, current.target, current.new_port)
+    if cluster.initialized():
+        cluster.stop(mode="immediate")
+    shutil.rmtree(home, ignore_errors=True)
+    logical.forget_state(settings, env)
+    shutil.rmtree(states.folder(settings, env), ignore_errors=True)
+
+
+def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> LogicalState:
+    """Remove the old cluster and the reverse replication: the end of the way back."""
+    current = logical.load_state(settings, env)
+    if current is None or current.phase != "done":
+        raise RefusedError(f"{env.name} has no finished logical cutover to finish")
+    home = states.home(settings, env, current.source)
+    notify(f"removing PostgreSQL {current.source} (port {current.back_port}) and the reverse replication")
+    _waiting_old(settings, env, current).start()  # DROP SUBSCRIPTION on it also drops its slot on the new cluster
+    with logical.open_at(settings, env, current.back_port) as old:
+        old.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(BACKWARD)))
+    with logical.open_at(settings, env, env.port or 0) as new:
+        new.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(BACKWARD)))
+    logical.old_cluster(settings, env, current.source, home, current.back_port).stop(mode="immediate")
+    shutil.rmtree(home, ignore_errors=True)
+    logical.forget_state(settings, env)
+    shutil.rmtree(states.folder(settings, env), ignore_errors=True)
+    return current
