@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
 from backup_fixtures import BACKENDS, S3_SECRET, AgeKeys
 from pitr_fixtures import WalArchive, make_wal_archive
 
-from cuisine_db.backup.wal import names, settings_cache
+from cuisine_db.backup.wal import names, settings_cache, spool
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.storage import open_repository
 
@@ -78,15 +79,25 @@ def test_fetch_missing_is_exit_1_and_prefetches_ahead(archive: WalArchive) -> No
     for name, body in contents.items():
         archive.segment(name, body)
     assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
-    assert archive.fetch(min(contents)) == (0, contents[min(contents)])
-    prefetched = archive.root / ".cuisine" / "production" / "wal-spool" / "prefetch"
-    assert sorted(p.name for p in prefetched.iterdir()) == sorted(contents)[1:]
-    for name in sorted(contents)[1:]:
-        assert archive.fetch(name) == (0, contents[name])
-    assert archive.fetch(names.segment_name(1, 9)) == (1, None)  # past the end of the archive
-    assert archive.fetch("00000002.history")[0] == 1
-    bad = archive.run("fetch", "../../etc/passwd", "x")
-    assert bad.returncode > 125, "a name that is not WAL must stop recovery, not end it"
+    spool_dir = archive.root / ".cuisine" / "production" / "wal-spool"
+    try:
+        assert archive.fetch(min(contents)) == (0, contents[min(contents)])  # a miss: it starts the prefetcher
+        prefetched = spool.folder(spool_dir)
+        deadline = time.monotonic() + 60
+        while sorted(p.name for p in prefetched.glob("0*")) != sorted(contents)[1:]:
+            assert time.monotonic() < deadline, (list(prefetched.iterdir()), (spool_dir / spool.LOG).read_text())
+            time.sleep(0.05)
+        assert spool.alive(spool_dir) is not None
+        for name in sorted(contents)[1:]:
+            assert archive.fetch(name) == (0, contents[name])
+            assert not (prefetched / name).exists(), "served from the spool: moved, not copied"
+        assert archive.fetch(names.segment_name(1, 9)) == (1, None)  # past the end of the archive
+        assert archive.fetch("00000002.history")[0] == 1
+        bad = archive.run("fetch", "../../etc/passwd", "x")
+        assert bad.returncode > 125, "a name that is not WAL must stop recovery, not end it"
+    finally:
+        spool.stop(spool_dir)
+    assert spool.alive(spool_dir) is None and not prefetched.exists()
 
 
 def test_fetch_exits_above_125_when_the_storage_fails(tmp_path: Path, age_keys: AgeKeys) -> None:

@@ -19,10 +19,13 @@ USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] pa
        cuisine-db wal fetch --config PATH --env NAME [--spool PATH] [--identity-file PATH]
                             [--credentials-file PATH] name destination
        cuisine-db wal check --config PATH --env NAME [--spool PATH] [--fetch]
+       cuisine-db wal prefetch --config PATH --env NAME [--spool PATH] [--identity-file PATH]
+                            [--credentials-file PATH] [--detach] name
 
   push    archive one WAL file (archive_command = '... wal push ... %p')
   fetch   restore one WAL file (restore_command = '... wal fetch ... %f %p')
   check   check that this OS user can archive (and, with --fetch, restore)
+  prefetch  fill the spool with the segments after `name` (wal fetch starts it; --detach: in the background)
 
   --config PATH         cuisine-db.toml, by absolute path
   --env NAME            the environment whose archive this is
@@ -32,9 +35,13 @@ USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] pa
 """
 _VALUED = {"push": ("--config", "--env", "--spool"),
            "fetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file"),
-           "check": ("--config", "--env", "--spool")}
-_FLAGS = {"push": (), "fetch": (), "check": ("--fetch",)}
-_POSITIONAL = {"push": ("path",), "fetch": ("name", "destination"), "check": ()}
+           "check": ("--config", "--env", "--spool"),
+           "prefetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file")}
+_FLAGS = {"push": (), "fetch": (), "check": ("--fetch",), "prefetch": ("--detach",)}
+_POSITIONAL = {"push": ("path",), "fetch": ("name", "destination"), "check": (), "prefetch": ("name",)}
+_HEX = "0123456789ABCDEF"
+_SPOOLED = "prefetch"  # spool.FOLDER and spool.ASKED, repeated here to keep spool.py off the served path
+_ASKED = ".asked"
 
 
 class UsageProblem(Exception):
@@ -52,6 +59,7 @@ class Args:
         self.identity_file = Path(values["--identity-file"]) if "--identity-file" in values else None
         self.credentials_file = Path(values["--credentials-file"]) if "--credentials-file" in values else None
         self.fetch = "--fetch" in flags
+        self.detach = "--detach" in flags
         named = dict(zip(_POSITIONAL[command], positional, strict=True))
         self.path = named.get("path", "")
         self.name = named.get("name", "")
@@ -61,7 +69,7 @@ class Args:
 def parse(argv: list[str]) -> Args:
     """`push|fetch|check` with their options (`--name value` or `--name=value`, anywhere) and positionals."""
     if not argv or argv[0] not in _VALUED:
-        raise UsageProblem("expected push, fetch or check" + (f", not {argv[0]!r}" if argv else ""))
+        raise UsageProblem("expected push, fetch, check or prefetch" + (f", not {argv[0]!r}" if argv else ""))
     command, rest = argv[0], argv[1:]
     values: dict[str, str] = {}
     flags: set[str] = set()
@@ -126,14 +134,51 @@ def _push(args: Args) -> int:
     return 0
 
 
+def _served(args: Args) -> bool:
+    """The segment from the spool, renamed into place, with nothing imported: the prefetcher verified it."""
+    name = args.name
+    if args.spool is None or len(name) != 24 or name.strip(_HEX):
+        return False
+    spooled = os.path.join(args.spool, _SPOOLED)
+    try:
+        os.replace(os.path.join(spooled, name), os.path.join(os.getcwd(), args.destination))
+    except OSError:  # not there (or on another filesystem: fetch.deliver copies it)
+        return False
+    marker = os.path.join(spooled, _ASKED)
+    temp = f"{marker}.{os.getpid()}"
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, name.encode())
+        finally:
+            os.close(fd)
+        os.replace(temp, marker)
+    except OSError:
+        pass  # the prefetcher then cleans behind a little later
+    return True
+
+
+def _options(args: Args, spool: Path) -> list[str]:
+    """The call's own options, for the prefetcher it starts."""
+    options = ["--config", str(args.config), "--env", args.env, "--spool", str(spool)]
+    if args.identity_file is not None:
+        options += ["--identity-file", str(args.identity_file)]
+    if args.credentials_file is not None:
+        options += ["--credentials-file", str(args.credentials_file)]
+    return options
+
+
 def _fetch(args: Args) -> int:
+    if _served(args):
+        return 0
     from cuisine_db.backup.wal import access, fetch
 
     try:
         loaded = access.load(args.config, args.env, identity_file=args.identity_file, spool=args.spool,
                              credentials_file=args.credentials_file)
         destination = Path(args.destination)
-        fetch.fetch(loaded, args.name, destination if destination.is_absolute() else Path.cwd() / destination)
+        fetch.fetch(loaded, args.name, destination if destination.is_absolute() else Path.cwd() / destination,
+                    _options(args, loaded.spool))
     except fetch.NotArchived:
         return 1
     except BaseException as exc:  # anything else, bugs included, must stop recovery rather than end it
@@ -167,6 +212,22 @@ def _check(args: Args) -> int:
     return 0
 
 
+def _prefetch(args: Args) -> int:
+    from cuisine_db.backup.wal import access, names, spool
+
+    try:
+        names.check(args.name)
+        loaded = access.load(args.config, args.env, identity_file=args.identity_file, spool=args.spool,
+                             credentials_file=args.credentials_file)
+        if args.detach:
+            spool.start(loaded, args.name, _options(args, loaded.spool))
+            return 0
+        return spool.Prefetcher(loaded, args.name).run()
+    except Exception as exc:
+        _say("prefetch", _describe(exc))
+        return 1
+
+
 def main(argv: list[str]) -> int:
     if "-h" in argv or "--help" in argv:
         sys.stdout.write(USAGE)
@@ -177,4 +238,4 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"cuisine-db wal: error: {exc} (cuisine-db wal --help shows the usage)\n")
         # A usage error in the restore command must stop recovery too, not read as "not archived".
         return FETCH_FAILED if argv[:1] == ["fetch"] else 2
-    return {"push": _push, "fetch": _fetch, "check": _check}[args.command](args)
+    return {"push": _push, "fetch": _fetch, "check": _check, "prefetch": _prefetch}[args.command](args)
