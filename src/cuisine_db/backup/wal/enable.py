@@ -61,17 +61,32 @@ def archive_command(settings: Settings, env: Environment) -> str:
     return shlex.join(_base(settings, env, "push")) + " %p"
 
 
+def _fetch_options(settings: Settings, source: Environment, verb: str, *, spool: Path, identity_file: Path | None,
+                   credentials_file: Path | None) -> list[str]:
+    argv = [*_base(settings, source, verb), "--spool", str(spool)]
+    if identity_file is not None:
+        argv += ["--identity-file", str(identity_file)]
+    if credentials_file is not None:
+        argv += ["--credentials-file", str(credentials_file)]
+    return argv
+
+
 def restore_command(settings: Settings, source: Environment, *, spool: Path, identity_file: Path | None,
                     credentials_file: Path | None = None) -> str:
     """The restore_command reading `source`'s archive; prefetched segments go to `spool` (the restored
     environment's, cleared before each recovery); `credentials_file`: the reading server's own copy of the S3 keys
     when it is not `source`'s own user (archive_access())."""
-    argv = [*_base(settings, source, "fetch"), "--spool", str(spool)]
-    if identity_file is not None:
-        argv += ["--identity-file", str(identity_file)]
-    if credentials_file is not None:
-        argv += ["--credentials-file", str(credentials_file)]
-    return shlex.join(argv) + " %f %p"
+    return shlex.join(_fetch_options(settings, source, "fetch", spool=spool, identity_file=identity_file,
+                                     credentials_file=credentials_file)) + " %f %p"
+
+
+def prefetch_command(settings: Settings, source: Environment, after: str, *, spool: Path, identity_file: Path | None,
+                     credentials_file: Path | None = None, until: str | None = None) -> list[str]:
+    """`wal prefetch --detach`: starts the spool's prefetcher ahead of `after` with what restore_command() gets, and
+    returns at once (run it as the server's user: the spool and what lands in pg_wal are its own)."""
+    argv = _fetch_options(settings, source, "prefetch", spool=spool, identity_file=identity_file,
+                          credentials_file=credentials_file)
+    return [*argv, "--detach", *(["--until", until] if until else []), after]
 
 
 def spool_dir(settings: Settings, env: Environment) -> Path:

@@ -20,7 +20,7 @@ USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] pa
                             [--credentials-file PATH] name destination
        cuisine-db wal check --config PATH --env NAME [--spool PATH] [--fetch]
        cuisine-db wal prefetch --config PATH --env NAME [--spool PATH] [--identity-file PATH]
-                            [--credentials-file PATH] [--detach] name
+                            [--credentials-file PATH] [--until NAME] [--detach] name
 
   push    archive one WAL file (archive_command = '... wal push ... %p')
   fetch   restore one WAL file (restore_command = '... wal fetch ... %f %p')
@@ -36,7 +36,7 @@ USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] pa
 _VALUED = {"push": ("--config", "--env", "--spool"),
            "fetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file"),
            "check": ("--config", "--env", "--spool"),
-           "prefetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file")}
+           "prefetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file", "--until")}
 _FLAGS = {"push": (), "fetch": (), "check": ("--fetch",), "prefetch": ("--detach",)}
 _POSITIONAL = {"push": ("path",), "fetch": ("name", "destination"), "check": (), "prefetch": ("name",)}
 _HEX = "0123456789ABCDEF"
@@ -60,6 +60,7 @@ class Args:
         self.credentials_file = Path(values["--credentials-file"]) if "--credentials-file" in values else None
         self.fetch = "--fetch" in flags
         self.detach = "--detach" in flags
+        self.until = values.get("--until")
         named = dict(zip(_POSITIONAL[command], positional, strict=True))
         self.path = named.get("path", "")
         self.name = named.get("name", "")
@@ -217,12 +218,13 @@ def _prefetch(args: Args) -> int:
 
     try:
         names.check(args.name)
+        until = names.check(args.until) if args.until else None
         loaded = access.load(args.config, args.env, identity_file=args.identity_file, spool=args.spool,
                              credentials_file=args.credentials_file)
         if args.detach:
-            spool.start(loaded, args.name, _options(args, loaded.spool))
+            spool.start(loaded, args.name, _options(args, loaded.spool) + (["--until", until] if until else []))
             return 0
-        return spool.Prefetcher(loaded, args.name).run()
+        return spool.Prefetcher(loaded, args.name, until=until).run()
     except Exception as exc:
         _say("prefetch", _describe(exc))
         return 1

@@ -20,6 +20,7 @@ itself when PostgreSQL asks, and fails loudly then (exit 254, naming it). Killed
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from pathlib import Path
@@ -120,8 +121,10 @@ def start(access: WalAccess, after: str, options: list[str]) -> None:
 class Prefetcher:
     """Fills one spool ahead of recovery, within its bound, until recovery no longer needs it."""
 
-    def __init__(self, access: WalAccess, after: str, *, idle: float = IDLE_SECONDS) -> None:
+    def __init__(self, access: WalAccess, after: str, *, until: str | None = None,
+                 idle: float = IDLE_SECONDS) -> None:
         self.access = access
+        self.until = until  # nothing after this segment is wanted (a recovery to the backup's own end)
         self.where = folder(access.spool)
         self.start_after = after
         self.idle = idle
@@ -159,7 +162,7 @@ class Prefetcher:
             if now - self.listed_folders.get(name, -RELIST_SECONDS) < RELIST_SECONDS:
                 continue
             self.listed_folders[name] = now
-            found, claims = retrying(lambda name=name: signed_listing(repository, self.access.env, name))
+            found, claims = retrying(functools.partial(signed_listing, repository, self.access.env, name))
             for segment, records_of in claims.items():
                 if names.is_segment(segment) and segment > asked:
                     self.known[segment] = (found.get(segment, set()), records_of)
@@ -189,7 +192,7 @@ class Prefetcher:
 
         for key in records_of:
             try:
-                return records.read(retrying(lambda key=key: repository.get_bytes(key)), trust, self.access.env,
+                return records.read(retrying(functools.partial(repository.get_bytes, key)), trust, self.access.env,
                                     name).size
             except (signing.Untrusted, ObjectMissing):
                 continue
@@ -230,6 +233,8 @@ class Prefetcher:
                 asked = max(asked or self.start_after, self.start_after)
                 if time.time() - max(touched, 0.0) > self.idle and time.monotonic() - started > self.idle:
                     break
+                if self.until is not None and asked >= self.until and not futures:
+                    break
                 self._forget_behind(asked)
                 for name in [n for n in self.known if n <= asked]:
                     del self.known[name]
@@ -239,7 +244,8 @@ class Prefetcher:
                     import sys
 
                     sys.stderr.write(f"cuisine-db wal prefetch: listing the archive: {exc}\n")
-                ahead = sorted(n for n in self.known if n > asked and n[:8] == asked[:8])[: self.max_segments]
+                ahead = sorted(n for n in self.known if n > asked and n[:8] == asked[:8]
+                               and (self.until is None or n <= self.until))[: self.max_segments]
                 count, size = self._on_disk()
                 reserved = sum(self.running.values())
                 for name in ahead:
