@@ -44,11 +44,11 @@ def test_private_replay_is_tuned_and_the_opened_cluster_has_its_own_settings(pit
     name = catalog.list_backups(settings, env)[-1].name
     tuned = fast_replay.replay_settings(pitr.major)
     assert ("recovery_prefetch" in tuned) == (pitr.major >= 15)
-    with physical_restore.temporary_instance(settings, env, catalog.find(settings, env, name),
-                                             targets.END) as (server, _):
-        with server.connect("cuisine") as conn:
-            private = _settings(conn, tuple(tuned))
-            assert conn.execute("SELECT count(*) FROM fast").fetchone() == (3,)
+    resolved = catalog.find(settings, env, name)
+    with physical_restore.temporary_instance(settings, env, resolved, targets.END) as (server, _), \
+            server.connect("cuisine") as conn:
+        private = _settings(conn, tuple(tuned))
+        assert conn.execute("SELECT count(*) FROM fast").fetchone() == (3,)
     expected = {"maintenance_io_concurrency": "128", "max_wal_size": "8GB", "checkpoint_timeout": "30min",
                 "recovery_init_sync_method": "syncfs", "recovery_prefetch": "on", "wal_decode_buffer_size": "4MB"}
     assert private == {key: value for key, value in expected.items() if key in tuned}
