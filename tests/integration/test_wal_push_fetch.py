@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pytest
 from backup_fixtures import BACKENDS, S3_SECRET, AgeKeys
 from pitr_fixtures import WalArchive, make_wal_archive
 
-from cuisine_db.backup.wal import names, settings_cache, spool
+from cuisine_db.backup.wal import names, served, settings_cache, spool
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.storage import open_repository
 
@@ -88,7 +90,18 @@ def test_fetch_missing_is_exit_1_and_prefetches_ahead(archive: WalArchive) -> No
             assert time.monotonic() < deadline, (list(prefetched.iterdir()), (spool_dir / spool.LOG).read_text())
             time.sleep(0.05)
         assert spool.alive(spool_dir) is not None
-        for name in sorted(contents)[1:]:
+        # As restore_command runs it (enable.restore_command): served with Python's site setup skipped, nothing but
+        # os imported.
+        first = sorted(contents)[1]
+        destination = archive.pg_wal.parent / "restored" / first
+        lean = subprocess.run([sys.executable, "-X", "importtime", "-S", served.__file__, "fetch", "--config",
+                               str(archive.config), "--env", "production", "--spool", str(spool_dir), first,
+                               str(destination)], capture_output=True, text=True, check=False, timeout=60,
+                              env={**os.environ, **archive.environ})
+        assert lean.returncode == 0 and destination.read_bytes() == contents[first], lean.stderr
+        imported = {line.rsplit("|", 1)[-1].strip() for line in lean.stderr.splitlines() if "|" in line}
+        assert "os" in imported and not imported & {"site", "pathlib", "re", "cuisine_db"}, imported
+        for name in sorted(contents)[2:]:
             assert archive.fetch(name) == (0, contents[name])
             assert not (prefetched / name).exists(), "served from the spool: moved, not copied"
         assert archive.fetch(names.segment_name(1, 9)) == (1, None)  # past the end of the archive

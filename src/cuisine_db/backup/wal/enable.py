@@ -76,8 +76,13 @@ def restore_command(settings: Settings, source: Environment, *, spool: Path, ide
     """The restore_command reading `source`'s archive; prefetched segments go to `spool` (the restored
     environment's, cleared before each recovery); `credentials_file`: the reading server's own copy of the S3 keys
     when it is not `source`'s own user (archive_access())."""
-    return shlex.join(_fetch_options(settings, source, "fetch", spool=spool, identity_file=identity_file,
-                                     credentials_file=credentials_file)) + " %f %p"
+    from cuisine_db.backup.wal import served
+
+    argv = _fetch_options(settings, source, "fetch", spool=spool, identity_file=identity_file,
+                          credentials_file=credentials_file)
+    # served.py first, without Python's site setup: a segment already in the spool costs no more than that.
+    lean = [sys.executable, "-S", served.__file__, *argv[argv.index("wal") + 1:]]
+    return shlex.join(lean) + " %f %p"
 
 
 def prefetch_command(settings: Settings, source: Environment, after: str, *, spool: Path, identity_file: Path | None,

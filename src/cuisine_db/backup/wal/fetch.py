@@ -172,8 +172,6 @@ def fetch(access: WalAccess, name: str, destination: Path, options: list[str] | 
     names.check(name)
     if names.is_segment(name) and deliver(access.spool, name, destination):
         return "prefetched"
-    if names.is_segment(name) and options is not None:
-        spool.start(access, name, options)
     repository = access.repository()
     folder = names.folder(name)
     archived, claims = retrying(lambda: signed_listing(repository, access.env, folder))
@@ -201,6 +199,8 @@ def fetch(access: WalAccess, name: str, destination: Path, options: list[str] | 
     digest = ours(access, repository, trust, name, claims.get(name, []), archived.get(name, set()), later_ours)
     if digest is None:
         raise NotArchived(name)
+    if names.is_segment(name) and options is not None:
+        spool.start(access, name, options)
     download(access, repository, access.identities(), name, digest, destination)
     if names.is_segment(name):
         spool.note_asked(access.spool, name)

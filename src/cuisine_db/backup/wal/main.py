@@ -39,9 +39,7 @@ _VALUED = {"push": ("--config", "--env", "--spool"),
            "prefetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file", "--until")}
 _FLAGS = {"push": (), "fetch": (), "check": ("--fetch",), "prefetch": ("--detach",)}
 _POSITIONAL = {"push": ("path",), "fetch": ("name", "destination"), "check": (), "prefetch": ("name",)}
-_HEX = "0123456789ABCDEF"
-_SPOOLED = "prefetch"  # spool.FOLDER and spool.ASKED, repeated here to keep spool.py off the served path
-_ASKED = ".asked"
+
 
 
 class UsageProblem(Exception):
@@ -136,27 +134,9 @@ def _push(args: Args) -> int:
 
 
 def _served(args: Args) -> bool:
-    """The segment from the spool, renamed into place, with nothing imported: the prefetcher verified it."""
-    name = args.name
-    if args.spool is None or len(name) != 24 or name.strip(_HEX):
-        return False
-    spooled = os.path.join(args.spool, _SPOOLED)
-    try:
-        os.replace(os.path.join(spooled, name), os.path.join(os.getcwd(), args.destination))
-    except OSError:  # not there (or on another filesystem: fetch.deliver copies it)
-        return False
-    marker = os.path.join(spooled, _ASKED)
-    temp = f"{marker}.{os.getpid()}"
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, name.encode())
-        finally:
-            os.close(fd)
-        os.replace(temp, marker)
-    except OSError:
-        pass  # the prefetcher then cleans behind a little later
-    return True
+    from cuisine_db.backup.wal import served
+
+    return args.spool is not None and served.serve(str(args.spool), args.name, args.destination)
 
 
 def _options(args: Args, spool: Path) -> list[str]:

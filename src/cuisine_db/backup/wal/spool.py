@@ -171,18 +171,21 @@ class Prefetcher:
                 break
 
     def _fetch_one(self, repository: Any, identities: list[Any], trust: Any, name: str, copies: set[str],
-                   records_of: list[str]) -> None:
+                   records_of: list[str]) -> bool:
+        """Whether `name` is settled: in the spool, or failed (left to wal fetch). Not settled: its record is there
+        but its copy is not stored yet (a push in progress), so it is tried again after the next listing."""
         from cuisine_db.backup.wal import fetch
 
         try:
             digest = fetch.ours(self.access, repository, trust, name, records_of, copies)
             if digest is None:
-                return
+                return False
             fetch.download(self.access, repository, identities, name, digest, self.where / name)
         except Exception as exc:  # wal fetch fetches it itself when asked, and reports the failure then
             import sys
 
             sys.stderr.write(f"cuisine-db wal prefetch: {name}: {type(exc).__name__}: {exc} (left to wal fetch)\n")
+        return True
 
     def _record_size(self, repository: Any, trust: Any, name: str, records_of: list[str]) -> int | None:
         from cuisine_db.backup.wal import records
@@ -220,7 +223,7 @@ class Prefetcher:
         trust = self.access.trust()
         identities = self.access.identities()
         sizes: dict[str, int] = {}
-        futures: dict[Future[None], str] = {}
+        futures: dict[Future[bool], str] = {}
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=self.access.fetch_threads, thread_name_prefix="wal-prefetch") as pool:
             while True:
@@ -271,7 +274,8 @@ class Prefetcher:
                     for future in finished:
                         name = futures.pop(future)
                         self.running.pop(name, None)
-                        self.done.add(name)
+                        if future.result():
+                            self.done.add(name)
                 else:
                     time.sleep(0.05)
         return 0
