@@ -126,6 +126,15 @@ def timed(argv: list[str], **kwargs: Any) -> tuple[float, float, str]:
 class RecoveryBench(Bench):
     """bench/physical.py's cluster, with both tools archiving and the WAL written after the backups."""
 
+    def write_config(self) -> None:
+        """bench/physical.py's, but `walbench` (restored into here, never started there) keeps its socket in its own
+        run folder: it runs as its own OS user, who cannot use the bench user's socket folder."""
+        super().write_config()
+        text = self.config.read_text()
+        head, sep, tail = text.partition("[environments.walbench]")
+        tail = "\n".join(line for line in tail.splitlines() if not line.startswith("unix_socket_directories"))
+        self.config.write_text(head + sep + tail + "\n")
+
     def archive_with(self, tool: str) -> None:
         ours = wal_enable.archive_command(self.settings, self.env).replace(" %p", "")
         theirs = f"pgbackrest --config={self.pgbr_conf} --stanza=bench archive-push"
