@@ -19,8 +19,8 @@ Each reports the seconds until writable, the replay's share, the redo rate (MB o
 the archive's end, per second of replay), and the CPU seconds spent outside PostgreSQL (the tool's own commands
 by rusage, plus every non-`postgres` process of the server's OS user sampled from /proc every 10 ms: calls shorter
 than that are undercounted). Then the per-call path (`--calls` consecutive segments, tools alternating per run,
-p50 of the calls after the first): `wal push` answered from its ledger (the first call pushed the batch ahead)
-against `pgbackrest archive-push` of a segment its archive already holds (synchronous: its asynchronous mode
+p50 of the calls after the first), on segments both archives hold already: `wal push` answered from its ledger
+(the first call of a batch found them stored) against `pgbackrest archive-push` (synchronous: its asynchronous mode
 works from the real cluster's archive_status), and `wal fetch` served from the spool (as restore_command runs it)
 against `pgbackrest archive-get` served from its asynchronous queue.
 
@@ -229,7 +229,7 @@ class RecoveryBench(Bench):
                 "cpu_outside_s": round(lay_cpu + apply_cpu + sampled.seconds, 2)}
 
     def start_until_writable(self, data: Path, options: str, started: float) -> float:
-        log = self.work / f"{data.name}.log"
+        log = self.pgbr / "log" / f"{data.name}.log"  # the server user writes it
         subprocess.run([str(self.bindir / "pg_ctl"), "--pgdata", str(data), "--log", str(log), "-o", options,
                         "start"], check=True, capture_output=True, cwd="/", env=tool_environ(),
                        **self.as_server_user())
@@ -289,7 +289,6 @@ class RecoveryBench(Bench):
         `count` segments (served from the spool / pgBackRest's queue after the first)."""
         folder = self.work / "floor-wal"
         segments = sorted(name for name in os.listdir(folder) if wal_names.is_segment(name))[:count]
-        walbench = self.settings.env("walbench")
         results: dict[str, Any] = {}
         order = ["ours", "pgbackrest"] if attempt % 2 == 0 else ["pgbackrest", "ours"]
         environ = {key: value for key, value in tool_environ().items() if key != "CUISINE_DB_CONFIG"}
@@ -306,14 +305,15 @@ class RecoveryBench(Bench):
                     shutil.chown(stage / "pg_wal" / name, self.os_user)
                     shutil.chown(stage / "pg_wal" / "archive_status" / f"{name}.ready", self.os_user)
             if tool == "ours":
-                shutil.rmtree(self.work / "walbench-repository" / "wal", ignore_errors=True)
-                wal_enable.grant_server_access(self.settings, walbench, self.os_user)
-                push = shlex.split(wal_enable.archive_command(self.settings, walbench).replace(" %p", ""))
+                # Into the archive that holds them already (as pgBackRest's below): the first call of each batch
+                # finds them stored and notes the batch in the ledger, which answers the calls that follow.
+                push = shlex.split(wal_enable.archive_command(self.settings, self.env).replace(" %p", ""))
                 spool_dir = self.work / "calls-spool"
                 wal_spool.stop(spool_dir)
                 self.own(spool_dir)
                 identity = stage / "identity"
                 shutil.copyfile(self.key, identity)
+                identity.chmod(0o600)
                 if self.os_user:
                     shutil.chown(identity, self.os_user)
                 fetch = shlex.split(wal_enable.restore_command(self.settings, self.env, spool=spool_dir,
@@ -326,8 +326,8 @@ class RecoveryBench(Bench):
                 # its asynchronous mode pushes what the real cluster's archive_status lists, not this folder.
                 base = ["pgbackrest", f"--config={self.pgbr_conf}", "--stanza=bench"]
                 shutil.rmtree(self.pgbr / "spool" / "archive" / "bench" / "in", ignore_errors=True)
-                pushes = [[*base, "--no-archive-async", "archive-push", str(stage / "pg_wal" / name)]
-                          for name in segments]
+                sync = ["--no-archive-async", "--reset-archive-push-queue-max"]
+                pushes = [[*base, *sync, "archive-push", str(stage / "pg_wal" / name)] for name in segments]
                 fetches = [[*base, "archive-get", name, str(stage / "restored" / name)] for name in segments]
                 env = pgbr_environ
             self.own(stage / "restored")
