@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 from backup_fixtures import BACKENDS, S3_SECRET, AgeKeys
 from pitr_fixtures import WalArchive, make_wal_archive
 
-from cuisine_db.backup.wal import names, served, settings_cache, spool
+from cuisine_db.backup.wal import enable, names, served, settings_cache, spool
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.storage import open_repository
 
@@ -111,6 +112,40 @@ def test_fetch_missing_is_exit_1_and_prefetches_ahead(archive: WalArchive) -> No
     finally:
         spool.stop(spool_dir)
     assert spool.alive(spool_dir) is None and not prefetched.exists()
+
+
+def test_archive_command_answers_a_pushed_ahead_segment_from_the_ledger_with_almost_no_imports(
+        archive: WalArchive) -> None:
+    """As PostgreSQL runs archive_command (enable.archive_command: served.py under python -S, in the data
+    directory): the first call pushes the others ahead; the next is answered from the ledger after hashing the file,
+    importing only os and hashlib; a file changed since it was pushed ahead is not taken from the ledger but refused."""
+    settings = archive.settings
+    command = enable.archive_command(settings, settings.env("production"))
+    assert " wal push " in f" {command} " and " -S " in command
+    contents = {names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 4)}
+    for name, body in contents.items():
+        archive.segment(name, body)
+    first, second, third = sorted(contents)
+    ledger = archive.root / ".cuisine" / "production" / "wal-spool" / "pushed"
+
+    def run(name: str, *python: str) -> subprocess.CompletedProcess[str]:
+        argv = shlex.split(command.replace("%p", f"pg_wal/{name}"))
+        return subprocess.run([argv[0], *python, *argv[1:]], cwd=archive.pg_wal.parent, capture_output=True,
+                              text=True, check=False, timeout=120, env={**os.environ, **archive.environ})
+
+    pushed = run(first)
+    assert pushed.returncode == 0 and "pushed ahead 2" in pushed.stderr, pushed.stderr
+    assert sorted(p.name for p in ledger.iterdir()) == [second, third]
+    lean = run(second, "-X", "importtime")
+    assert lean.returncode == 0, lean.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in lean.stderr.splitlines() if "|" in line}
+    assert "hashlib" in imported and not imported & {"site", "pathlib", "re", "cuisine_db"}, imported
+    assert not (ledger / second).exists()
+    archive.segment(third, os.urandom(SIZE // 4), ready=False)  # changed after it was pushed ahead
+    refused = run(third)
+    assert refused.returncode != 0 and "REFUSED" in refused.stderr, refused.stderr
+    for name, body in contents.items():
+        assert archive.fetch(name) == (0, body)
 
 
 def test_fetch_exits_above_125_when_the_storage_fails(tmp_path: Path, age_keys: AgeKeys) -> None:

@@ -57,8 +57,17 @@ def _base(settings: Settings, env: Environment, verb: str) -> list[str]:
     return [*program(), "wal", verb, "--config", str(settings.config_path), "--env", env.name]
 
 
+def _lean(argv: list[str]) -> list[str]:
+    """`argv` (a `cuisine-db wal ...` command) through served.py under `python -S`: a segment already in the spool
+    (fetch) or already stored (push, the ledger) costs no more than that (" wal push " stays in the command, as
+    `wal status` and replica seeding look for it)."""
+    from cuisine_db.backup.wal import served
+
+    return [sys.executable, "-S", served.__file__, *argv[argv.index("wal"):]]
+
+
 def archive_command(settings: Settings, env: Environment) -> str:
-    return shlex.join(_base(settings, env, "push")) + " %p"
+    return shlex.join(_lean([*_base(settings, env, "push"), "--spool", str(spool_dir(settings, env))])) + " %p"
 
 
 def _fetch_options(settings: Settings, source: Environment, verb: str, *, spool: Path, identity_file: Path | None,
@@ -76,13 +85,9 @@ def restore_command(settings: Settings, source: Environment, *, spool: Path, ide
     """The restore_command reading `source`'s archive; prefetched segments go to `spool` (the restored
     environment's, cleared before each recovery); `credentials_file`: the reading server's own copy of the S3 keys
     when it is not `source`'s own user (archive_access())."""
-    from cuisine_db.backup.wal import served
-
     argv = _fetch_options(settings, source, "fetch", spool=spool, identity_file=identity_file,
                           credentials_file=credentials_file)
-    # served.py first, without Python's site setup: a segment already in the spool costs no more than that.
-    lean = [sys.executable, "-S", served.__file__, *argv[argv.index("wal") + 1:]]
-    return shlex.join(lean) + " %f %p"
+    return shlex.join(_lean(argv)) + " %f %p"
 
 
 def prefetch_command(settings: Settings, source: Environment, after: str, *, spool: Path, identity_file: Path | None,

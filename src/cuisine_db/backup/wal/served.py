@@ -1,11 +1,14 @@
-"""The restore_command's first step, run as a script without Python's site setup (`python -S served.py fetch ...`):
-a segment the prefetcher has in the spool is renamed into place with nothing but `os` imported.
+"""The archive and restore commands' first step, run as a script without Python's site setup (`python -S served.py
+wal push|fetch ...`): a segment the prefetcher has in the spool is renamed into place with nothing but `os`
+imported, and a segment an earlier `wal push` already stored (pushed ahead, noted in the ledger) is acknowledged
+after hashing it against the ledger, with `hashlib` added.
 
 Python's site initialisation (the virtualenv, the site-packages .pth files) is most of an interpreter's start-up:
 about 20 ms of the 28 ms `python -c pass` takes here, against 7 ms with `-S`. PostgreSQL runs the restore command
-once per segment, so the spool-served call skips it; anything else (a segment not in the spool, a history file,
-options this reader does not know) sets site up as usual and runs `wal` (main.py), which checks everything again.
-Only what the prefetcher verified is ever in the spool (spool.py).
+and the archive command once per segment, so these calls skip it; anything else (a segment not in the spool or not
+in the ledger, a hash that differs from the ledger's, a history file, options this reader does not know) sets site
+up as usual and runs `wal` (main.py), which checks everything again. Only what the prefetcher verified is ever in
+the spool (spool.py); only what push.py stored, with its hash, in the ledger.
 """
 
 from __future__ import annotations
@@ -15,8 +18,10 @@ import sys
 
 FOLDER = "prefetch"  # spool.FOLDER
 ASKED = ".asked"  # spool.ASKED
+LEDGER = "pushed"  # push.LEDGER
 _HEX = "0123456789ABCDEF"
 _VALUED = ("--config", "--env", "--spool", "--identity-file", "--credentials-file")
+_POSITIONAL = {"fetch": 2, "push": 1}
 
 
 def serve(spool: str, name: str, destination: str) -> bool:
@@ -43,9 +48,36 @@ def serve(spool: str, name: str, destination: str) -> bool:
     return True
 
 
+def acknowledged(spool: str, path: str) -> bool:
+    """`path` is the very file an earlier call pushed ahead (the ledger holds its sha256): nothing to do but forget
+    the ledger's entry. False otherwise, leaving the call to main.py (push.py checks the ledger the same way)."""
+    name = os.path.basename(path)
+    if len(name) != 24 or name.strip(_HEX):
+        return False
+    entry = os.path.join(spool, LEDGER, name)
+    try:
+        with open(entry, encoding="ascii") as handle:
+            noted = handle.read().strip()
+        import hashlib
+
+        with open(os.path.join(os.getcwd(), path), "rb") as handle:
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+    except (OSError, ValueError):
+        return False
+    if digest != noted:
+        return False
+    try:  # noqa: SIM105 (contextlib would be one more import on this path)
+        os.unlink(entry)
+    except OSError:
+        pass
+    return True
+
+
 def _served(argv: list[str]) -> bool:
-    """`fetch [--name value]... name destination` with a --spool: served from it?"""
-    if not argv or argv[0] != "fetch":
+    """`[wal] push|fetch [--name value]... arguments` with a --spool: answered here?"""
+    if argv[:1] == ["wal"]:
+        argv = argv[1:]
+    if not argv or argv[0] not in _POSITIONAL:
         return False
     values: dict[str, str] = {}
     positional: list[str] = []
@@ -64,8 +96,10 @@ def _served(argv: list[str]) -> bool:
             values[name] = value
         else:
             positional.append(item)
-    if "--spool" not in values or len(positional) != 2:
+    if "--spool" not in values or len(positional) != _POSITIONAL[argv[0]]:
         return False
+    if argv[0] == "push":
+        return acknowledged(values["--spool"], positional[0])
     return serve(values["--spool"], positional[0], positional[1])
 
 
@@ -79,7 +113,7 @@ def main(argv: list[str]) -> int:
     site.main()
     from cuisine_db.backup.wal.main import main as wal_main
 
-    return wal_main(argv)
+    return wal_main(argv[1:] if argv[:1] == ["wal"] else argv)
 
 
 if __name__ == "__main__":
