@@ -195,17 +195,22 @@ def _prefetching(settings: Settings, env: Environment, cluster: LocalCluster, ne
         yield
         return
     identity: Path | None = None
-    try:
-        with enable.archive_access(settings, source, cluster.os_user, cluster.home / "run") as credentials:
+    with contextlib.ExitStack() as stack:
+        try:
+            credentials = stack.enter_context(enable.archive_access(settings, source, cluster.os_user,
+                                                                    cluster.home / "run"))
             identity = identity_copy(settings, [env, source], cluster.home / "run", cluster.os_user)
             fast_replay.start(settings, source, cluster.os_user, spool, after,
                               for_tag=fast_replay.tag(newest.env, newest.system_identifier, newest.name),
                               identity=identity, credentials=credentials, drop=secret_variables(settings),
                               until=newest.dump.get("stop_wal") if will_open else None)
+        except Exception:  # noqa: S110 (no early fetch: the replay fetches for itself, as it always could)
+            pass
+        try:
             yield
-    finally:
-        if identity is not None:
-            identity.unlink(missing_ok=True)
+        finally:
+            if identity is not None:
+                identity.unlink(missing_ok=True)
 
 
 def own_archiving(settings: Settings, env: Environment, source: str) -> dict[str, str | None]:
