@@ -74,13 +74,22 @@ def alive(spool: Path) -> int | None:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except OSError:
             try:
-                return int(os.read(fd, 32).decode().strip() or 0) or None
+                pid = int(os.read(fd, 32).decode().strip() or 0)
             except ValueError:
                 return None
+            return pid if pid and _is_prefetcher(pid) else None  # (a new holder may not have written its own yet)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
         os.close(fd)
+
+
+def _is_prefetcher(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return b"\0prefetch\0" in handle.read()
+    except OSError:
+        return False
 
 
 def stop(spool: Path) -> None:
@@ -89,13 +98,11 @@ def stop(spool: Path) -> None:
     import shutil
     import signal
 
-    pid = alive(spool)
-    if pid is not None:
+    deadline = time.monotonic() + 10
+    while (pid := alive(spool)) is not None and time.monotonic() < deadline:
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while alive(spool) is not None and time.monotonic() < deadline:
-            time.sleep(0.01)
+        time.sleep(0.01)
     shutil.rmtree(folder(spool), ignore_errors=True)
 
 
