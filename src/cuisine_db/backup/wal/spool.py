@@ -33,7 +33,7 @@ FOLDER = "prefetch"
 ASKED = ".asked"
 LOCK = ".prefetcher"  # in the spool folder (not the prefetch one): flock held by the live prefetcher, its pid
 LOG = "prefetcher.log"
-IDLE_SECONDS = 600.0  # no segment asked for this long: the recovery is over (or waits on an operator)
+IDLE_SECONDS = 60.0  # nothing delivered for this long: the recovery is over or stalled (a miss starts another)
 RELIST_SECONDS = 1.0  # how often the archive is listed again while it has nothing more ahead
 PART = ".part"
 
