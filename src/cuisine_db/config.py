@@ -203,8 +203,9 @@ class WalConfig(BaseModel):
     archive_timeout: str = Field(default=wal_access.ARCHIVE_TIMEOUT, pattern=r"^\d+\s*(s|min|h)?$")
     push_batch: int = Field(default=wal_access.PUSH_BATCH, ge=1, le=64)      # .ready files one call pushes
     push_threads: int = Field(default=wal_access.PUSH_THREADS, ge=1, le=64)
-    prefetch: int = Field(default=wal_access.PREFETCH, ge=1, le=64)          # segments one fetch brings
-    fetch_threads: int = Field(default=wal_access.FETCH_THREADS, ge=1, le=64)
+    prefetch: int = Field(default=wal_access.PREFETCH, ge=1, le=64)  # segments the fetch-ahead spool holds (1: none)
+    spool_mb: int = Field(default=wal_access.SPOOL_MB, ge=16, le=1 << 20)  # and MiB on disk, at most
+    fetch_threads: int = Field(default=wal_access.FETCH_THREADS, ge=0, le=64)  # the prefetcher's; 0: one per core
     spool_dir: Path | None = None          # default <state_dir>/<env>/wal-spool (the server's user writes it)
     credentials_file: Path | None = None   # default <state_dir>/<env>/wal-credentials (S3 keys for the server)
     # backup status: exit 1 past these ages.

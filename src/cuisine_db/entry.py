@@ -1,11 +1,11 @@
-"""The `cuisine-db` program: `wal push|fetch|check` take the light path (PostgreSQL runs them once per WAL
+"""The `cuisine-db` program: `wal push|fetch|check|prefetch` take the light path (PostgreSQL runs them once per WAL
 segment, as the server's user); everything else loads the full command-line interface."""
 
 from __future__ import annotations
 
 import sys
 
-LIGHT = ("push", "fetch", "check")
+LIGHT = ("push", "fetch", "check", "prefetch")
 
 
 def main() -> None:

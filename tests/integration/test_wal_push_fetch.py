@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from backup_fixtures import BACKENDS, S3_SECRET, AgeKeys
 from pitr_fixtures import WalArchive, make_wal_archive
 
-from cuisine_db.backup.wal import names, settings_cache
+from cuisine_db.backup.wal import enable, names, served, settings_cache, spool
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.storage import open_repository
 
@@ -78,15 +82,70 @@ def test_fetch_missing_is_exit_1_and_prefetches_ahead(archive: WalArchive) -> No
     for name, body in contents.items():
         archive.segment(name, body)
     assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
-    assert archive.fetch(min(contents)) == (0, contents[min(contents)])
-    prefetched = archive.root / ".cuisine" / "production" / "wal-spool" / "prefetch"
-    assert sorted(p.name for p in prefetched.iterdir()) == sorted(contents)[1:]
-    for name in sorted(contents)[1:]:
-        assert archive.fetch(name) == (0, contents[name])
-    assert archive.fetch(names.segment_name(1, 9)) == (1, None)  # past the end of the archive
-    assert archive.fetch("00000002.history")[0] == 1
-    bad = archive.run("fetch", "../../etc/passwd", "x")
-    assert bad.returncode > 125, "a name that is not WAL must stop recovery, not end it"
+    spool_dir = archive.root / ".cuisine" / "production" / "wal-spool"
+    try:
+        assert archive.fetch(min(contents)) == (0, contents[min(contents)])  # a miss: it starts the prefetcher
+        prefetched = spool.folder(spool_dir)
+        deadline = time.monotonic() + 60
+        while sorted(p.name for p in prefetched.glob("0*")) != sorted(contents)[1:]:
+            assert time.monotonic() < deadline, (list(prefetched.iterdir()), (spool_dir / spool.LOG).read_text())
+            time.sleep(0.05)
+        assert spool.alive(spool_dir) is not None
+        # As restore_command runs it (enable.restore_command): served with Python's site setup skipped, nothing but
+        # os imported.
+        first = sorted(contents)[1]
+        destination = archive.pg_wal.parent / "restored" / first
+        lean = subprocess.run([sys.executable, "-X", "importtime", "-S", served.__file__, "fetch", "--config",
+                               str(archive.config), "--env", "production", "--spool", str(spool_dir), first,
+                               str(destination)], capture_output=True, text=True, check=False, timeout=60,
+                              env={**os.environ, **archive.environ})
+        assert lean.returncode == 0 and destination.read_bytes() == contents[first], lean.stderr
+        imported = {line.rsplit("|", 1)[-1].strip() for line in lean.stderr.splitlines() if "|" in line}
+        assert "os" in imported and not imported & {"site", "pathlib", "re", "cuisine_db"}, imported
+        for name in sorted(contents)[2:]:
+            assert archive.fetch(name) == (0, contents[name])
+            assert not (prefetched / name).exists(), "served from the spool: moved, not copied"
+        assert archive.fetch(names.segment_name(1, 9)) == (1, None)  # past the end of the archive
+        assert archive.fetch("00000002.history")[0] == 1
+        bad = archive.run("fetch", "../../etc/passwd", "x")
+        assert bad.returncode > 125, "a name that is not WAL must stop recovery, not end it"
+    finally:
+        spool.stop(spool_dir)
+    assert spool.alive(spool_dir) is None and not prefetched.exists()
+
+
+def test_archive_command_answers_a_pushed_ahead_segment_from_the_ledger_with_almost_no_imports(
+        archive: WalArchive) -> None:
+    """As PostgreSQL runs archive_command (enable.archive_command: served.py under python -S, in the data
+    directory): the first call pushes the others ahead; the next is answered from the ledger after hashing the file,
+    importing only os and hashlib; a file changed since it was pushed ahead is not taken from the ledger but refused."""
+    settings = archive.settings
+    command = enable.archive_command(settings, settings.env("production"))
+    assert " wal push " in f" {command} " and " -S " in command
+    contents = {names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 4)}
+    for name, body in contents.items():
+        archive.segment(name, body)
+    first, second, third = sorted(contents)
+    ledger = archive.root / ".cuisine" / "production" / "wal-spool" / "pushed"
+
+    def run(name: str, *python: str) -> subprocess.CompletedProcess[str]:
+        argv = shlex.split(command.replace("%p", f"pg_wal/{name}"))
+        return subprocess.run([argv[0], *python, *argv[1:]], cwd=archive.pg_wal.parent, capture_output=True,
+                              text=True, check=False, timeout=120, env={**os.environ, **archive.environ})
+
+    pushed = run(first)
+    assert pushed.returncode == 0 and "pushed ahead 2" in pushed.stderr, pushed.stderr
+    assert sorted(p.name for p in ledger.iterdir()) == [second, third]
+    lean = run(second, "-X", "importtime")
+    assert lean.returncode == 0, lean.stderr
+    imported = {line.rsplit("|", 1)[-1].strip() for line in lean.stderr.splitlines() if "|" in line}
+    assert "hashlib" in imported and not imported & {"site", "pathlib", "re", "cuisine_db"}, imported
+    assert not (ledger / second).exists()
+    archive.segment(third, os.urandom(SIZE // 4), ready=False)  # changed after it was pushed ahead
+    refused = run(third)
+    assert refused.returncode != 0 and "REFUSED" in refused.stderr, refused.stderr
+    for name, body in contents.items():
+        assert archive.fetch(name) == (0, body)
 
 
 def test_fetch_exits_above_125_when_the_storage_fails(tmp_path: Path, age_keys: AgeKeys) -> None:

@@ -35,7 +35,7 @@ import psycopg
 from psycopg import sql
 
 from cuisine_db import sql as queries
-from cuisine_db.backup import catalog, laydown
+from cuisine_db.backup import catalog, fast_replay, laydown
 from cuisine_db.backup import restore_state as states
 from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.recovery import PrivateServer, Progress, Reached, StoppedEarly, private_server
@@ -128,6 +128,7 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
            + (f" (a chain of {len(sources)}: {', '.join(s.manifest.name for s in sources)})" if len(sources) > 1
               else ""))
     cluster.stop()
+    will_open = open_now if open_now is not None else not _maintenance_on(settings, env)
     kept = cluster.home / f"pre-restore-{stamp}"
     moved = []
     for part in ("data", "tablespaces"):
@@ -135,8 +136,11 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
             kept.mkdir(exist_ok=True, mode=0o700)
             (cluster.home / part).rename(kept / part)
             moved.append(part)
+    spool = enable.spool_dir(settings, env)
+    fetch.clear_prefetched(spool)
     try:
-        with scratch(settings, f"lay-down-{manifest.name}") as work:
+        with _prefetching(settings, env, cluster, sources[-1].manifest, spool, will_open), \
+                scratch(settings, f"lay-down-{manifest.name}") as work:
             osuser.make_reachable(work, cluster.os_user)
             osuser.give_to(work, cluster.os_user, 0o711)
             warnings = laydown.lay_down(settings, sources, cluster.datadir, cluster.home / "tablespaces",
@@ -154,8 +158,8 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
             (kept / part).rename(cluster.home / part)
         with contextlib.suppress(OSError):
             kept.rmdir()
+        fetch.clear_prefetched(spool)
         raise
-    fetch.clear_prefetched(enable.spool_dir(settings, env))
     newest = sources[-1].manifest
     state = RestoreState(
         env=env.name, state=states.LAID_DOWN, backup=newest.name, chain=[s.manifest.name for s in sources],
@@ -177,6 +181,37 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     ]
     return LaidReport(env.name, newest.name, state.chain, state.lay_seconds, state.kept if not opened else None,
                       opened, steps, notes=[f"from the backup: {line}" for line in warnings])
+
+
+@contextmanager
+def _prefetching(settings: Settings, env: Environment, cluster: LocalCluster, newest: Any, spool: Path,
+                 will_open: bool) -> Iterator[None]:
+    """The first segments the replay will ask for are fetched into the spool while the backup is laid down (up to
+    the backup's own end when it opens at once). Best effort: the replay starts its own prefetcher anyway."""
+    source = settings.environments.get(newest.env)
+    size = int(newest.dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE))
+    after = fast_replay.first_needed(newest.timeline, newest.start_lsn, size)
+    if source is None or after is None:
+        yield
+        return
+    identity: Path | None = None
+    with contextlib.ExitStack() as stack:
+        try:
+            credentials = stack.enter_context(enable.archive_access(settings, source, cluster.os_user,
+                                                                    cluster.home / "run"))
+            identity = identity_copy(settings, [env, source], cluster.home / "run", cluster.os_user)
+            fast_replay.start(settings, source, cluster.os_user, spool, after,
+                              for_tag=fast_replay.tag(newest.env, newest.system_identifier, newest.name),
+                              identity=identity, credentials=credentials, drop=secret_variables(settings),
+                              until=newest.dump.get("stop_wal") if will_open else None,
+                              system_identifier=newest.system_identifier)
+        except Exception:  # noqa: S110 (no early fetch: the replay fetches for itself, as it always could)
+            pass
+        try:
+            yield
+        finally:
+            if identity is not None:
+                identity.unlink(missing_ok=True)
 
 
 def own_archiving(settings: Settings, env: Environment, source: str) -> dict[str, str | None]:
@@ -217,13 +252,15 @@ def identity_copy(settings: Settings, environments: list[Environment], folder: P
 def recovery_options(settings: Settings, env: Environment, source: Environment | None, target: RecoveryTarget, *,
                      spool: Path, identity: Path | None, action: str, archive_off: bool,
                      credentials: Path | None = None, trust_unsigned: bool = False,
-                     system_identifier: str | None = None) -> dict[str, str]:
-    """The settings a private recovery starts with (on the command line, never in a file); the archive area read
-    is the one of the backup's `system_identifier`."""
+                     system_identifier: str | None = None, major: int | None = None) -> dict[str, str]:
+    """The settings a private recovery starts with (on the command line, never in a file): the archive area read
+    is the one of the backup's `system_identifier`; with `major`, the settings that make the replay fast too
+    (fast_replay.py)."""
     command = enable.restore_command(settings, source, spool=spool, identity_file=identity,
                                      credentials_file=credentials, trust_unsigned=trust_unsigned,
                                      system_identifier=system_identifier) if source else "false"
-    options = {"restore_command": command, **target.settings(), "recovery_target_action": action}
+    options = {**(fast_replay.replay_settings(major) if major else {}), "restore_command": command,
+               **target.settings(), "recovery_target_action": action}
     if archive_off:
         options["archive_mode"] = "off"
     return options
@@ -279,7 +316,11 @@ def _recover(settings: Settings, env: Environment, state: RestoreState, target: 
         raise UsageError(f"{state.backup} came from environment {state.source_env!r}, which cuisine-db.toml no longer "
                          "names: its archive cannot be read", hint="add it back to replay its WAL")
     spool = enable.spool_dir(settings, env)
-    fetch.clear_prefetched(spool)
+    for_tag = fast_replay.tag(state.source_env, state.system_identifier, state.backup)
+    filled, after = fast_replay.tagged(spool)
+    if filled != for_tag:  # nothing prefetched for another restore (another archive, perhaps) may be delivered
+        fetch.clear_prefetched(spool)
+        after = _before(state.stop_wal, state.wal_segment_size)
     identity: Path | None = None
     run_dir = cluster.home / "run"
     try:
@@ -289,9 +330,15 @@ def _recover(settings: Settings, env: Environment, state: RestoreState, target: 
             if source is not None:
                 osuser.give_to(spool, cluster.os_user)
                 identity = identity_copy(settings, [env, source], run_dir, cluster.os_user)
+                if after is not None:
+                    fast_replay.start(settings, source, cluster.os_user, spool, after, for_tag=for_tag,
+                                      identity=identity, credentials=credentials, drop=secret_variables(settings),
+                                      until=state.stop_wal if target.kind == "immediate" else None,
+                                      system_identifier=state.system_identifier)
             options = recovery_options(settings, env, source, target, spool=spool, identity=identity,
                                        action="promote", archive_off=state.cross_env, credentials=credentials,
-                                       trust_unsigned=trust_unsigned, system_identifier=state.system_identifier)
+                                       trust_unsigned=trust_unsigned, system_identifier=state.system_identifier,
+                                       major=cluster.build.major)
             reached, next_xid, notes = _replay(settings, env, cluster, state, options, report)
     finally:
         if identity is not None:
@@ -299,6 +346,14 @@ def _recover(settings: Settings, env: Environment, state: RestoreState, target: 
         fetch.clear_prefetched(spool)
     safe_files.remove(cluster.datadir / "backup_manifest")
     return reached, next_xid[0] if next_xid else None, notes
+
+
+def _before(name: str | None, segment_size: int) -> str | None:
+    """The segment before `name` (the prefetcher works on what follows it)."""
+    if name is None or not wal_names.is_segment(name):
+        return None
+    number = wal_names.segment_number(name, segment_size)
+    return wal_names.segment_name(wal_names.timeline(name), max(number - 1, 0), segment_size)
 
 
 def _replay(settings: Settings, env: Environment, cluster: LocalCluster, state: RestoreState, options: dict[str, str],
@@ -496,8 +551,11 @@ def temporary_instance(settings: Settings, env: Environment, resolved: Resolved,
                 identity = identity_copy(settings, [env, source_env], work, os_user)
             options = recovery_options(settings, env, source_env, target, spool=spool, identity=identity,
                                        action="pause", archive_off=True, credentials=credentials,
-                                       system_identifier=manifest.system_identifier)
-            with private_server(build.bindir, data, free_port(), os_user, work / "recovery.log", options,
-                                secret_variables(settings)) as server:
-                reached = server.wait(pause=target.kind != "end")
-                yield server, reached
+                                       system_identifier=manifest.system_identifier, major=manifest.server_major)
+            try:
+                with private_server(build.bindir, data, free_port(), os_user, work / "recovery.log", options,
+                                    secret_variables(settings)) as server:
+                    reached = server.wait(pause=target.kind != "end")
+                    yield server, reached
+            finally:
+                fetch.clear_prefetched(spool)

@@ -27,8 +27,9 @@ from cuisine_db.errors import ConfigError, RefusedError, UsageError
 ARCHIVE_TIMEOUT = "15min"
 PUSH_BATCH = 8
 PUSH_THREADS = 4
-PREFETCH = 8
-FETCH_THREADS = 4
+PREFETCH = 32  # segments the fetch-ahead spool holds (spool.py): 512 MB of 16 MB segments
+SPOOL_MB = 1024  # and at most this many MiB on disk, copies being written included
+FETCH_THREADS = 0  # the prefetcher's threads: 0 is one per core
 SPOOL_FOLDER = "wal-spool"
 CREDENTIALS_FILE = "wal-credentials"
 LOCK_DAYS_MAX = 36500
@@ -73,6 +74,7 @@ class WalAccess(NamedTuple):
     def area(self) -> str:
         """The name WAL keys and records use: the environment's first area, or an upgraded cluster's own."""
         return self.system_area or self.env
+    spool_mb: int = SPOOL_MB
 
     def __repr__(self) -> str:
         return f"WalAccess(env={self.env!r}, url={self.url!r}, config_path={self.config_path!r})"  # no secrets
@@ -158,11 +160,23 @@ def _table(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def _number(table: dict[str, Any], name: str, default: int, where: str) -> int:
+def _number(table: dict[str, Any], name: str, default: int, where: str, low: int = 1) -> int:
     value = table.get(name, default)
-    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 64:
-        raise ConfigError(f"{where}.{name} must be a whole number from 1 to 64")
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= 64:
+        raise ConfigError(f"{where}.{name} must be a whole number from {low} to 64")
     return value
+
+
+def _spool_mb(table: dict[str, Any], where: str) -> int:
+    value = table.get("spool_mb", SPOOL_MB)
+    if not isinstance(value, int) or isinstance(value, bool) or not 16 <= value <= 1 << 20:
+        raise ConfigError(f"{where}.spool_mb must be a whole number of MiB from 16 to {1 << 20}")
+    return value
+
+
+def threads(configured: int) -> int:
+    """The prefetcher's threads: as configured, or one per core (0)."""
+    return configured or min(os.cpu_count() or 4, 64)
 
 
 def read_credentials(path: Path) -> dict[str, str]:
@@ -280,7 +294,8 @@ def load(config_path: Path, env: str, *, identity_file: Path | None = None, spoo
         push_batch=_number(wal, "push_batch", PUSH_BATCH, f"{where}.wal"),
         push_threads=_number(wal, "push_threads", PUSH_THREADS, f"{where}.wal"),
         prefetch=_number(wal, "prefetch", PREFETCH, f"{where}.wal"),
-        fetch_threads=_number(wal, "fetch_threads", FETCH_THREADS, f"{where}.wal"),
+        fetch_threads=threads(_number(wal, "fetch_threads", FETCH_THREADS, f"{where}.wal", low=0)),
+        spool_mb=_spool_mb(wal, f"{where}.wal"),
         spool=spool or path_of(wal.get("spool_dir"), env_dir / SPOOL_FOLDER),
         credentials_file=credentials, secrets=secrets,
         s3_access_key_env=backup.get("s3_access_key_env"), s3_secret_key_env=backup.get("s3_secret_key_env"),

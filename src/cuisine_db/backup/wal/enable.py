@@ -58,8 +58,29 @@ def _base(settings: Settings, env: Environment, verb: str) -> list[str]:
     return [*program(), "wal", verb, "--config", str(settings.config_path), "--env", env.name]
 
 
+def _lean(argv: list[str]) -> list[str]:
+    """`argv` (a `cuisine-db wal ...` command) through served.py under `python -S`: a segment already in the spool
+    (fetch) or already stored (push, the ledger) costs no more than that (" wal push " stays in the command, as
+    `wal status` and replica seeding look for it)."""
+    from cuisine_db.backup.wal import served
+
+    return [sys.executable, "-S", served.__file__, *argv[argv.index("wal"):]]
+
+
 def archive_command(settings: Settings, env: Environment) -> str:
-    return shlex.join(_base(settings, env, "push")) + " %p"
+    return shlex.join(_lean([*_base(settings, env, "push"), "--spool", str(spool_dir(settings, env))])) + " %p"
+
+
+def _fetch_options(settings: Settings, source: Environment, verb: str, *, spool: Path, identity_file: Path | None,
+                   credentials_file: Path | None, system_identifier: str | None = None) -> list[str]:
+    argv = [*_base(settings, source, verb), "--spool", str(spool)]
+    if system_identifier is not None:
+        argv += ["--system-id", str(system_identifier)]
+    if identity_file is not None:
+        argv += ["--identity-file", str(identity_file)]
+    if credentials_file is not None:
+        argv += ["--credentials-file", str(credentials_file)]
+    return argv
 
 
 def restore_command(settings: Settings, source: Environment, *, spool: Path, identity_file: Path | None,
@@ -68,17 +89,23 @@ def restore_command(settings: Settings, source: Environment, *, spool: Path, ide
     """The restore_command reading `source`'s archive; prefetched segments go to `spool` (the restored
     environment's, cleared before each recovery); `credentials_file`: the reading server's own copy of the S3 keys
     when it is not `source`'s own user (archive_access()); `system_identifier`: the backup's, whose archive area
-    is read (backup/wal/areas.py; an upgrade gives the new cluster its own)."""
-    argv = [*_base(settings, source, "fetch"), "--spool", str(spool)]
-    if system_identifier is not None:
-        argv += ["--system-id", str(system_identifier)]
-    if identity_file is not None:
-        argv += ["--identity-file", str(identity_file)]
-    if credentials_file is not None:
-        argv += ["--credentials-file", str(credentials_file)]
+    is read (backup/wal/areas.py; an upgrade gives the new cluster its own); `trust_unsigned`: files archived before
+    signatures are taken too (db-apply-logs trust_unsigned=1; the prefetcher never takes them)."""
+    argv = _fetch_options(settings, source, "fetch", spool=spool, identity_file=identity_file,
+                          credentials_file=credentials_file, system_identifier=system_identifier)
     if trust_unsigned:
         argv.append("--trust-unsigned")
-    return shlex.join(argv) + " %f %p"
+    return shlex.join(_lean(argv)) + " %f %p"
+
+
+def prefetch_command(settings: Settings, source: Environment, after: str, *, spool: Path, identity_file: Path | None,
+                     credentials_file: Path | None = None, until: str | None = None,
+                     system_identifier: str | None = None) -> list[str]:
+    """`wal prefetch --detach`: starts the spool's prefetcher ahead of `after` with what restore_command() gets, and
+    returns at once (run it as the server's user: the spool and what lands in pg_wal are its own)."""
+    argv = _fetch_options(settings, source, "prefetch", spool=spool, identity_file=identity_file,
+                          credentials_file=credentials_file, system_identifier=system_identifier)
+    return [*argv, "--detach", *(["--until", until] if until else []), after]
 
 
 def spool_dir(settings: Settings, env: Environment) -> Path:

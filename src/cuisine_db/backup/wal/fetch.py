@@ -12,9 +12,9 @@ unreachable after retries, a stored copy that does not decrypt or hash to its na
 configuration the server's user cannot read — exits 254, which PostgreSQL treats like a signal: recovery
 stops with an error instead of ending early at a hole and opening the database without the rest.
 
-When PostgreSQL asks for a segment that is not prefetched yet, the call fetches it together with the next
-`prefetch - 1` archived segments of the same timeline, on `fetch_threads` threads, into the spool folder; the
-following calls only rename their file into place.
+Segments come from the fetch-ahead spool (spool.py) when the prefetcher has them: a call then only renames the
+file into place (main.py does that before importing anything). A segment not there yet is fetched here, and the
+prefetcher started if none is alive.
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,7 +34,6 @@ from cuisine_db.backup.wal.access import WalAccess
 from cuisine_db.errors import FailedError
 from cuisine_db.storage.base import ObjectMissing, Repository, RepositoryError
 
-PREFETCH_FOLDER = "prefetch"
 RETRIES = 3
 T = TypeVar("T")
 
@@ -170,29 +168,20 @@ def download(access: WalAccess, repository: Repository, identities: list[Any], n
             temp.unlink()
 
 
-def _deliver_cached(cached: Path, destination: Path) -> bool:
-    try:
-        os.replace(cached, destination)
-        return True
-    except FileNotFoundError:
-        return False
-    except OSError:
-        shutil.copyfile(cached, destination)  # another filesystem
-        cached.unlink()
-        return True
-
-
 def _next_folder(folder: str) -> str:
     return f"{folder[:8]}{int(folder[8:16], 16) + 1:08X}"
 
 
-def fetch(access: WalAccess, name: str, destination: Path, *, trust_unsigned: bool = False) -> str:
-    """Put `name` at `destination`; 'prefetched' or 'fetched', or NotArchived / an error. `trust_unsigned` takes a
-    file archived before signatures (no record at all) too."""
+def fetch(access: WalAccess, name: str, destination: Path, options: list[str] | None = None, *,
+          trust_unsigned: bool = False) -> str:
+    """Put `name` at `destination`: from the spool ('prefetched'; main.py does this itself without importing us)
+    or from the archive ('fetched'), or NotArchived / an error. A segment fetched here means the prefetcher is
+    behind or not running: it is started (with `options`, the call's own) unless it is alive. `trust_unsigned`
+    takes a file archived before signatures (no record at all) too; the prefetcher never does."""
+    from cuisine_db.backup.wal import spool
+
     names.check(name)
-    cache = access.spool / PREFETCH_FOLDER
-    if names.is_segment(name) and _deliver_cached(cache / name, destination):
-        _forget_older(cache, name)
+    if names.is_segment(name) and deliver(access.spool, name, destination):
         return "prefetched"
     repository = access.repository()
     folder = names.folder(name)
@@ -222,54 +211,33 @@ def fetch(access: WalAccess, name: str, destination: Path, *, trust_unsigned: bo
                   trust_unsigned=trust_unsigned)
     if digest is None:
         raise NotArchived(name)
-    copies = {digest}
-    identities = access.identities()
-    ahead: list[tuple[str, set[str], list[str]]] = []
-    following: dict[str, set[str]] = {}
-    following_claims: dict[str, list[str]] = {}
-    if names.is_segment(name) and access.prefetch > 1:
-        later = sorted(n for n in archived if names.is_segment(n) and n > name)
-        if len(later) < access.prefetch - 1:
-            following, following_claims = retrying(lambda: signed_listing(repository, access.area,
-                                                                          _next_folder(folder)))
-            later += sorted(n for n in following if names.is_segment(n))
-        for candidate in later[: access.prefetch - 1]:
-            hashes = archived.get(candidate) or following.get(candidate, set())
-            records_of = claims.get(candidate) or following_claims.get(candidate, [])
-            if records_of and not (cache / candidate).exists():
-                ahead.append((candidate, hashes, records_of))
-    if not ahead:
-        download(access, repository, identities, name, next(iter(copies)), destination)
-        return "fetched"
-    with contextlib.suppress(OSError):
-        cache.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with ThreadPoolExecutor(max_workers=access.fetch_threads, thread_name_prefix="wal-fetch") as pool:
-        wanted = pool.submit(download, access, repository, identities, name, next(iter(copies)), destination)
-        for candidate, hashes, records_of in ahead:
-            pool.submit(_prefetch, access, repository, identities, trust, candidate, hashes, records_of,
-                        cache / candidate)
-        wanted.result()
-    _forget_older(cache, name)
+    if names.is_segment(name) and options is not None:
+        spool.start(access, name, options)
+    download(access, repository, access.identities(), name, digest, destination)
+    if names.is_segment(name):
+        spool.note_asked(access.spool, name)
     return "fetched"
 
 
-def _prefetch(access: WalAccess, repository: Repository, identities: list[Any], trust: Any, name: str,
-              hashes: set[str], claims: list[str], target: Path) -> None:
-    # A segment that cannot be prefetched is fetched again when PostgreSQL asks for it, and fails loudly then.
-    with contextlib.suppress(Exception):
-        digest = ours(access, repository, trust, name, claims, hashes)
-        if digest is not None:
-            download(access, repository, identities, name, digest, target)
+def deliver(spool_dir: Path, name: str, destination: Path) -> bool:
+    """Move a prefetched segment into place and note where recovery stands; False when it is not there. (main.py
+    has its own copy of this on the path that imports nothing.)"""
+    from cuisine_db.backup.wal import spool
+
+    cached = spool.folder(spool_dir) / name
+    try:
+        os.replace(cached, destination)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        shutil.copyfile(cached, destination)  # another filesystem
+        cached.unlink()
+    spool.note_asked(spool_dir, name)
+    return True
 
 
-def _forget_older(cache: Path, name: str) -> None:
-    with contextlib.suppress(OSError):
-        for entry in os.listdir(cache):
-            if names.is_segment(entry) and entry < name:
-                with contextlib.suppress(OSError):
-                    (cache / entry).unlink()
+def clear_prefetched(spool_dir: Path) -> None:
+    """Before and after a recovery: its prefetcher stopped, nothing prefetched for it left to deliver."""
+    from cuisine_db.backup.wal import spool
 
-
-def clear_prefetched(spool: Path) -> None:
-    """Before a new recovery: nothing prefetched for an earlier one may be delivered."""
-    shutil.rmtree(spool / PREFETCH_FOLDER, ignore_errors=True)
+    spool.stop(spool_dir)

@@ -19,10 +19,13 @@ USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] pa
        cuisine-db wal fetch --config PATH --env NAME [--spool PATH] [--identity-file PATH]
                             [--credentials-file PATH] [--system-id N] [--trust-unsigned] name destination
        cuisine-db wal check --config PATH --env NAME [--spool PATH] [--fetch]
+       cuisine-db wal prefetch --config PATH --env NAME [--spool PATH] [--identity-file PATH]
+                            [--credentials-file PATH] [--system-id N] [--until NAME] [--detach] name
 
   push    archive one WAL file (archive_command = '... wal push ... %p')
   fetch   restore one WAL file (restore_command = '... wal fetch ... %f %p')
   check   check that this OS user can archive (and, with --fetch, restore)
+  prefetch  fill the spool with the segments after `name` (wal fetch starts it; --detach: in the background)
 
   --config PATH         cuisine-db.toml, by absolute path
   --env NAME            the environment whose archive this is
@@ -34,9 +37,12 @@ USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] pa
 """
 _VALUED = {"push": ("--config", "--env", "--spool"),
            "fetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file", "--system-id"),
-           "check": ("--config", "--env", "--spool")}
-_FLAGS = {"push": (), "fetch": ("--trust-unsigned",), "check": ("--fetch",)}
-_POSITIONAL = {"push": ("path",), "fetch": ("name", "destination"), "check": ()}
+           "check": ("--config", "--env", "--spool"),
+           "prefetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file", "--system-id",
+                        "--until")}
+_FLAGS = {"push": (), "fetch": ("--trust-unsigned",), "check": ("--fetch",), "prefetch": ("--detach",)}
+_POSITIONAL = {"push": ("path",), "fetch": ("name", "destination"), "check": (), "prefetch": ("name",)}
+
 
 
 class UsageProblem(Exception):
@@ -58,6 +64,8 @@ class Args:
             raise UsageProblem(f"--system-id takes a system identifier (digits), not {self.system_id!r}")
         self.fetch = "--fetch" in flags
         self.trust_unsigned = "--trust-unsigned" in flags
+        self.detach = "--detach" in flags
+        self.until = values.get("--until")
         named = dict(zip(_POSITIONAL[command], positional, strict=True))
         self.path = named.get("path", "")
         self.name = named.get("name", "")
@@ -67,7 +75,7 @@ class Args:
 def parse(argv: list[str]) -> Args:
     """`push|fetch|check` with their options (`--name value` or `--name=value`, anywhere) and positionals."""
     if not argv or argv[0] not in _VALUED:
-        raise UsageProblem("expected push, fetch or check" + (f", not {argv[0]!r}" if argv else ""))
+        raise UsageProblem("expected push, fetch, check or prefetch" + (f", not {argv[0]!r}" if argv else ""))
     command, rest = argv[0], argv[1:]
     values: dict[str, str] = {}
     flags: set[str] = set()
@@ -132,7 +140,27 @@ def _push(args: Args) -> int:
     return 0
 
 
+def _served(args: Args) -> bool:
+    from cuisine_db.backup.wal import served
+
+    return args.spool is not None and served.serve(str(args.spool), args.name, args.destination)
+
+
+def _options(args: Args, spool: Path) -> list[str]:
+    """The call's own options, for the prefetcher it starts."""
+    options = ["--config", str(args.config), "--env", args.env, "--spool", str(spool)]
+    if args.identity_file is not None:
+        options += ["--identity-file", str(args.identity_file)]
+    if args.credentials_file is not None:
+        options += ["--credentials-file", str(args.credentials_file)]
+    if args.system_id is not None:
+        options += ["--system-id", args.system_id]
+    return options
+
+
 def _fetch(args: Args) -> int:
+    if _served(args):
+        return 0
     from cuisine_db.backup.wal import access, fetch
 
     try:
@@ -140,7 +168,7 @@ def _fetch(args: Args) -> int:
                              credentials_file=args.credentials_file, system_identifier=args.system_id)
         destination = Path(args.destination)
         fetch.fetch(loaded, args.name, destination if destination.is_absolute() else Path.cwd() / destination,
-                    trust_unsigned=args.trust_unsigned)
+                    _options(args, loaded.spool), trust_unsigned=args.trust_unsigned)
     except fetch.NotArchived:
         return 1
     except BaseException as exc:  # anything else, bugs included, must stop recovery rather than end it
@@ -174,6 +202,23 @@ def _check(args: Args) -> int:
     return 0
 
 
+def _prefetch(args: Args) -> int:
+    from cuisine_db.backup.wal import access, names, spool
+
+    try:
+        names.check(args.name)
+        until = names.check(args.until) if args.until else None
+        loaded = access.load(args.config, args.env, identity_file=args.identity_file, spool=args.spool,
+                             credentials_file=args.credentials_file, system_identifier=args.system_id)
+        if args.detach:
+            spool.start(loaded, args.name, _options(args, loaded.spool) + (["--until", until] if until else []))
+            return 0
+        return spool.Prefetcher(loaded, args.name, until=until).run()
+    except Exception as exc:
+        _say("prefetch", _describe(exc))
+        return 1
+
+
 def main(argv: list[str]) -> int:
     if "-h" in argv or "--help" in argv:
         sys.stdout.write(USAGE)
@@ -184,4 +229,4 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"cuisine-db wal: error: {exc} (cuisine-db wal --help shows the usage)\n")
         # A usage error in the restore command must stop recovery too, not read as "not archived".
         return FETCH_FAILED if argv[:1] == ["fetch"] else 2
-    return {"push": _push, "fetch": _fetch, "check": _check}[args.command](args)
+    return {"push": _push, "fetch": _fetch, "check": _check, "prefetch": _prefetch}[args.command](args)

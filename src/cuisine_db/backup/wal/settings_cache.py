@@ -19,11 +19,12 @@ import stat
 from pathlib import Path
 from typing import Any
 
-VERSION = 2  # 2: the signing keys (issue 15)
+VERSION = 4  # 2: the signing keys (issue 15); 3: spool_mb (issue 22); 4: object_lock_days (issue 15)
 BACKUP_KEYS = ("repository", "s3_endpoint", "s3_region", "s3_access_key_env", "s3_secret_key_env", "recipients",
                "identity_file", "identity_env", "compress_level", "signing_key_file", "signing_key_env",
                "trusted_signers", "object_lock_days")
-WAL_KEYS = ("push_batch", "push_threads", "prefetch", "fetch_threads", "spool_dir", "credentials_file")
+WAL_KEYS = ("push_batch", "push_threads", "prefetch", "fetch_threads", "spool_mb", "spool_dir",
+            "credentials_file")
 
 
 def stamp(config_path: Path, env: str, info: os.stat_result) -> list[Any]:
