@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import getpass
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +28,7 @@ from cuisine_db.migrations.lint_gate import check_pending
 from cuisine_db.migrations.split import statements
 from cuisine_db.migrations.state import AppliedRow, MigrationState, compare, read_applied
 from cuisine_db.postgres import connect
+from cuisine_db.whoami import who
 
 # Any constant shared by every runner; it names no row, only "migrations are being run".
 ADVISORY_LOCK_KEY = 7_236_218_935_412_305_977
@@ -199,10 +198,6 @@ def _refuse_drift(states: list[MigrationState], files: dict[str, MigrationFile])
             )
 
 
-def _who() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
-
-
 def status(settings: Settings, env: Environment) -> list[MigrationState]:
     """Applied, pending, drifted and missing migrations of an environment."""
     files = discover(settings.migrations_dir)
@@ -233,7 +228,7 @@ def migrate(settings: Settings, env: Environment, *, dry_run: bool = False, lock
         def record(migration: MigrationFile, duration_ms: int) -> None:
             conn.execute(sql.load("migrations/record"), {
                 "version": migration.version, "name": migration.name, "checksum": migration.checksum,
-                "applied_by": _who(), "duration_ms": duration_ms,
+                "applied_by": who(), "duration_ms": duration_ms,
             })
 
         steps = _run_sections(conn, env, "up", pending, record, dry_run, notify)

@@ -4,10 +4,8 @@ connection (postgres/connect.py) can read it without the service's imports."""
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
-import socket
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -27,10 +25,6 @@ class MaintenanceState:
     who: str
     since: datetime
     roles: dict[str, int]
-
-
-def who() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def state_path(settings: Settings, env: Environment) -> Path:
