@@ -10,9 +10,10 @@ from rich.table import Table
 from cuisine_db.archive import catalog, request, service
 from cuisine_db.archive import restore as restoring
 from cuisine_db.archive import verify as verification
-from cuisine_db.cli.backups import check_text, required, size
+from cuisine_db.cli.backups import check_text, required
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
 from cuisine_db.errors import FailedError
+from cuisine_db.humanize import size
 from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="Archive old rows to the backup repository (and back); list and verify archives.",

@@ -29,6 +29,7 @@ from cuisine_db.cli.common import (
 from cuisine_db.cli.replicas import ReplicaOption, routed
 from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.humanize import size
 from cuisine_db.ops.journal import journaled
 from cuisine_db.storage import keys, signing
 
@@ -58,17 +59,6 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int], Callable
             return lambda count: bar.advance(task, count)
 
         yield start
-
-
-def size(value: int | None) -> str:
-    if value is None:
-        return ""
-    amount = float(value)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if amount < 1000 or unit == "TB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1000
-    return str(value)
 
 
 def check_text(check: Check | None) -> str:

@@ -13,10 +13,11 @@ from cuisine_db.backup import test_restore as testing
 from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.restore import RestoreReport
 from cuisine_db.cli import pitr_render
-from cuisine_db.cli.backups import progress_bar, required, size
+from cuisine_db.cli.backups import progress_bar, required
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
 from cuisine_db.config import Environment
 from cuisine_db.errors import UsageError
+from cuisine_db.humanize import size
 from cuisine_db.ops import maintenance
 from cuisine_db.ops.journal import journaled
 
