@@ -23,7 +23,7 @@ def duration(seconds: float | None, *, sep: str = "", none: str = "-") -> str:
         return none
     if seconds < 60:
         return f"{seconds:.1f}s"
-    whole = int(seconds)
+    whole = round(seconds)
     days, rest = divmod(whole, 86400)
     hours, rest = divmod(rest, 3600)
     minutes, secs = divmod(rest, 60)
