@@ -24,7 +24,6 @@ import functools
 import hashlib
 import os
 import shutil
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,6 +33,7 @@ from cuisine_db.backup.wal import names
 from cuisine_db.backup.wal.access import WalAccess
 from cuisine_db.errors import FailedError
 from cuisine_db.storage.base import ObjectMissing, Repository, RepositoryError
+from cuisine_db.waiting import retry
 
 PREFETCH_FOLDER = "prefetch"
 RETRIES = 3
@@ -54,16 +54,7 @@ class Forged(FailedError):
 
 def retrying(action: Callable[[], T], *, attempts: int = RETRIES, pause: float = 1.0) -> T:
     """Storage errors are retried with a growing pause; a missing object is an answer, not an error."""
-    for attempt in range(attempts):
-        try:
-            return action()
-        except ObjectMissing:
-            raise
-        except (RepositoryError, OSError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(pause * (2 ** attempt))
-    raise AssertionError("unreachable")
+    return retry(action, on=(RepositoryError, OSError), giving_up=(ObjectMissing,), attempts=attempts, pause=pause)
 
 
 class _Hashing:
