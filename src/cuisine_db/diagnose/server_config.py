@@ -4,7 +4,6 @@ of a local cluster only when asked)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,6 +16,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.postgres import cluster_for, connect
 from cuisine_db.postgres.server_settings import alter_system, bytes_of, count_of, describe, validate, with_unit
+from cuisine_db.waiting import wait_for
 
 # Settings that make the server run a program or load a library: db-update-config wants yes=1 for them on every
 # environment (besides these, every *_command), since a wrong value runs code as the server's OS user.
@@ -170,12 +170,11 @@ def _memory_check(conn: psycopg.Connection[Any], name: str, value: str, memory: 
 def _after_reload(conn: psycopg.Connection[Any], requested: datetime) -> None:
     """Wait (briefly) until this session has re-read the configuration files after `requested`: the postmaster
     re-reads them first, so from then on new sessions start with the new values too."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def reloaded() -> bool | None:
         row = conn.execute(queries.load("performance/conf_load_time")).fetchone()
-        if row is not None and row[0] >= requested:
-            return
-        time.sleep(0.05)
+        return True if row is not None and row[0] >= requested else None
+
+    wait_for(reloaded, seconds=10, interval=0.05)
 
 
 def _file_value(conn: psycopg.Connection[Any], name: str, default: str) -> str:

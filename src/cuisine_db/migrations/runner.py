@@ -28,6 +28,8 @@ from cuisine_db.migrations.lint_gate import check_pending
 from cuisine_db.migrations.split import statements
 from cuisine_db.migrations.state import AppliedRow, MigrationState, compare, read_applied
 from cuisine_db.postgres import connect
+from cuisine_db.postgres.advisory import try_lock
+from cuisine_db.waiting import poll_until
 from cuisine_db.whoami import who
 
 # Any constant shared by every runner; it names no row, only "migrations are being run".
@@ -71,21 +73,11 @@ def runner_lock(conn: psycopg.Connection[Any], wait_seconds: float, notify: Noti
     the runner that holds the lock would wait for it forever; polling leaves the waiter idle instead.
     """
     conn.execute(sql.load("migrations/check_client"))
-    deadline = time.monotonic() + wait_seconds
-    told = False
-    while True:
-        row = conn.execute(sql.load("migrations/try_lock"), {"key": ADVISORY_LOCK_KEY}).fetchone()
-        if row and row[0]:
-            break
-        if time.monotonic() > deadline:
-            raise UnavailableError(
-                f"another migration runner has held the lock for more than {wait_seconds:.0f}s",
-                hint="see who: SELECT * FROM pg_locks WHERE locktype = 'advisory'",
-            )
-        if not told:
-            notify("waiting for another migration runner to finish")
-            told = True
-        time.sleep(POLL_SECONDS)
+    poll_until(lambda: try_lock(conn, "migrations/try_lock", {"key": ADVISORY_LOCK_KEY}), seconds=wait_seconds,
+               interval=POLL_SECONDS,
+               what=f"another migration runner has held the lock for more than {wait_seconds:.0f}s",
+               hint="see who: SELECT * FROM pg_locks WHERE locktype = 'advisory'",
+               waiting=lambda: notify("waiting for another migration runner to finish"))
     try:
         yield
     finally:

@@ -156,8 +156,7 @@ def wait_caught_up(settings: Settings, env: Environment, name: str, target: Targ
     last, moved, told = None, time.monotonic(), time.monotonic()
     with connect(settings, env, "db-create-replica", purpose="monitoring") as primary:
         while True:
-            rows = primary.execute(sql.load("replication/standbys")).fetchall()
-            if any(row[0] == name and row[3] == "streaming" for row in rows):
+            if streaming(primary, name):
                 return
             position = _replayed(settings, env, target)
             now = time.monotonic()
@@ -182,3 +181,9 @@ def finish(settings: Settings, env: Environment, target: Target, replica: LocalC
         server_settings.alter_system(conn, {"restore_command": None})
     (replica.home / IDENTITY_FOLDER / IDENTITY_COPY).unlink(missing_ok=True)
     fetch.clear_prefetched(replica.home / SPOOL)
+
+
+def streaming(conn: psycopg.Connection[Any], name: str) -> bool:
+    """Whether the primary (`conn`) shows replica `name` streaming from it."""
+    rows = conn.execute(sql.load("replication/standbys")).fetchall()
+    return any(row[0] == name and row[3] == "streaming" for row in rows)
