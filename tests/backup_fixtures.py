@@ -23,7 +23,8 @@ from typing import Any
 import psycopg
 import pyrage
 import pytest
-from conftest import CLI, MIGRATIONS, REPO, Server
+from cli_support import run_cli, run_make
+from conftest import MIGRATIONS, Server
 from psycopg import sql
 
 from cuisine_db.config import Settings, load_settings
@@ -188,16 +189,11 @@ class BackupProject:
 
     def cli(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 600,
             input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config), **self.environ, **(extra_env or {})}
-        environ.pop("CUISINE_DB_ENV", None)
-        return subprocess.run([*CLI, *args], cwd=self.root, env=environ, capture_output=True, text=True,
-                              timeout=timeout, check=False, input=input_text)
+        return run_cli(self.config, *args, extra={**self.environ, **(extra_env or {})}, input_text=input_text,
+                       cwd=self.root, timeout=timeout)
 
     def make(self, *args: str) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config), **self.environ}
-        environ.pop("CUISINE_DB_ENV", None)
-        return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ,
-                              capture_output=True, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL)
+        return run_make(self.config, *args, extra=self.environ)
 
     def connect(self, env: str) -> psycopg.Connection[Any]:
         return self.server.admin(self.databases[env])

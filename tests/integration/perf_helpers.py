@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO, Project, Server, make_project
+from cli_support import run_make
+from conftest import Project, Server, make_project
 from psycopg import sql
 
 from cuisine_db import migrations
@@ -21,15 +21,7 @@ WORKLOAD_QUERY = "SELECT * FROM recipes WHERE user_id = %s ORDER BY created_at D
 
 def make(project: Project, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     """A runbook target, as an operator types it, against the project's configuration."""
-    environ = {**os.environ, "CUISINE_DB_CONFIG": str(project.config)}
-    environ.pop("CUISINE_DB_ENV", None)
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ, input=input_text,
-                          capture_output=True, text=True, timeout=600, check=False)
-
-
-def error_lines(stderr: str) -> list[str]:
-    """What the CLI said on stderr, without make's own 'Error N' line."""
-    return [line for line in stderr.splitlines() if not line.startswith("make")]
+    return run_make(project.config, *args, input_text=input_text)
 
 
 def cli_json(project: Project, *args: str) -> Any:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_support import error_lines
 from conftest import Project
-from perf_helpers import error_lines, make, migrated
+from perf_helpers import make, migrated
 
 from cuisine_db.ops.journal import journal_path, read
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from cli_support import run_make
 from conftest import CLI, REPO, Project
 
 from cuisine_db.errors import UsageError
@@ -26,10 +27,7 @@ from cuisine_db.ops.integrity import check_corruption, verify_integrity
 
 
 def make(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "CUISINE_DB_CONFIG": str(project.config)}
-    environ.pop("CUISINE_DB_ENV", None)
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return run_make(project.config, *args)
 
 
 def migrated(project: Project) -> None:

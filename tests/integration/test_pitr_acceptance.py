@@ -24,6 +24,7 @@ from conftest import CLI, available, cache_dir
 from pitr_fixtures import PitrProject, make_pitr_project
 
 from cuisine_db.backup import catalog, physical_restore, targets
+from cuisine_db.backup.recovery import PrivateServer
 from cuisine_db.postgres import binaries
 
 VICTIMS = 1200
@@ -67,7 +68,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Iterator
         backup = project.make("db-backup", "env=production", "type=full")
         assert backup.returncode == 0, backup.stderr
         name = json.loads(project.ok("backup", "list", "--env", "production", "--json").stdout)[-1]["name"]
-        stop, errors = threading.Event(), []
+        stop, errors = threading.Event(), list[BaseException]()
         threads = [threading.Thread(target=_write, args=(project, n, stop, errors)) for n in (1, 2)]
         for thread in threads:
             thread.start()
@@ -93,7 +94,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Iterator
         project.destroy()
 
 
-def _ledger(server: physical_restore.PrivateServer) -> set[int]:
+def _ledger(server: PrivateServer) -> set[int]:
     with psycopg.connect(server.conninfo("cuisine"), autocommit=True) as conn:
         return {row[0] for row in conn.execute("SELECT id FROM ledger")}
 

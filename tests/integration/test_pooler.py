@@ -18,7 +18,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import CLI, REPO, Server
+from cli_support import run_cli, run_env, run_make
+from conftest import CLI, Server
 from psycopg import sql
 
 from cuisine_db.config import load_settings
@@ -38,17 +39,13 @@ class Pooled:
     env: str
 
     def environ(self) -> dict[str, str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config)}
-        environ.pop("CUISINE_DB_ENV", None)
-        return environ
+        return run_env(self.config)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], env=self.environ(), capture_output=True, text=True, timeout=300,
-                              check=False, stdin=subprocess.DEVNULL)
+        return run_cli(self.config, *args)
 
     def make(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=self.environ(),
-                              capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
+        return run_make(self.config, *args)
 
     def app(self, password: str = APP_PASSWORD, user: str = "pool_app") -> psycopg.Connection[Any]:
         return psycopg.connect(host="127.0.0.1", port=self.port, user=user, dbname="cuisine", password=password,

@@ -82,7 +82,7 @@ def test_400_days_of_daily_backups_leave_exactly_the_gfs_set(backend: str, tmp_p
     expected = gfs_by_calendar(today, 7, 4, 12)
 
     preview = expire(config, environ, "--dry-run")
-    assert {names[n] for n in preview["kept"]} == expected  # type: ignore[union-attr]
+    assert {names[n] for n in preview["kept"]} == expected  # type: ignore[attr-defined]
     assert len(preview["expired"]) == 400 - len(expected)  # type: ignore[arg-type]
     assert len({i.key.split("/")[1] for i in repository.list("backups/")}) == 402
 
@@ -90,7 +90,7 @@ def test_400_days_of_daily_backups_leave_exactly_the_gfs_set(backend: str, tmp_p
     assert report["abandoned"] == [abandoned] and report["in_progress"] == [writing]
     left = {i.key.split("/")[1] for i in repository.list("backups/")}
     assert {names[n] for n in left if n in names} == expected
-    assert left == set(report["kept"]) | {writing}  # type: ignore[arg-type]
+    assert left == set(report["kept"]) | {writing}  # type: ignore[call-overload]
     # Running again changes nothing: the set is stable.
     assert expire(config, environ)["expired"] == []
 

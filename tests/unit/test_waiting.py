@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from datetime import datetime
 
 import pytest
@@ -63,7 +64,7 @@ def test_retry_stops_at_once_on_what_gives_up_and_on_other_errors() -> None:
 
 
 def test_retry_keeps_a_deadline_and_returns_a_late_success() -> None:
-    results = iter([OSError("a"), OSError("b"), "done"])
+    results: Iterator[OSError | str] = iter([OSError("a"), OSError("b"), "done"])
 
     def action() -> str:
         result = next(results)
