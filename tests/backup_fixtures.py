@@ -114,15 +114,18 @@ def age_keys(tmp_path_factory: pytest.TempPathFactory) -> AgeKeys:
     return make_keys(tmp_path_factory.mktemp("keys"))
 
 
-_TEMPLATES: dict[str, str] = {}
+_TEMPLATES: dict[tuple[str, int, bool], str] = {}
 
 
-def seeded_template(server: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A database with the Cuisine Code schema and a trimmed scale-1 seed, made once per server, cloned per test."""
+def seeded_template(server: Server, tmp_path_factory: pytest.TempPathFactory, *, seed: int = 7,
+                    trimmed: bool = True) -> str:
+    """A database with the Cuisine Code schema and the scale-1 seed (`trimmed`: a fifth of the executions, a third
+    of the step ingredients), made once per server and seed, cloned per test (CREATE DATABASE ... TEMPLATE)."""
     # Keyed by the server's own folder: a new server may reuse an old one's port.
-    if str(server.passfile) in _TEMPLATES:
-        return _TEMPLATES[str(server.passfile)]
-    name = f"tpl_seed_{server.port}"
+    key = (str(server.passfile), seed, trimmed)
+    if key in _TEMPLATES:
+        return _TEMPLATES[key]
+    name = f"tpl_seed_{server.port}_{seed}" + ("_trimmed" if trimmed else "")
     folder = tmp_path_factory.mktemp(name)
     with server.admin() as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
@@ -137,13 +140,14 @@ def seeded_template(server: Server, tmp_path_factory: pytest.TempPathFactory) ->
     settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
     env = settings.env("seed")
     migrations.migrate(settings, env)
-    load(settings, env, scale=1, seed=7)
-    with server.admin(name) as conn:
-        # A fifth of the executions and a third of the step ingredients: every table kept, tests kept quick.
-        conn.execute("DELETE FROM executions WHERE id % 5 <> 0")
-        conn.execute("DELETE FROM recipe_step_ingredients WHERE step_id % 3 <> 0")
-        conn.execute("VACUUM FULL ANALYZE")
-    _TEMPLATES[str(server.passfile)] = name
+    load(settings, env, scale=1, seed=seed)
+    if trimmed:
+        with server.admin(name) as conn:
+            # A fifth of the executions and a third of the step ingredients: every table kept, tests kept quick.
+            conn.execute("DELETE FROM executions WHERE id % 5 <> 0")
+            conn.execute("DELETE FROM recipe_step_ingredients WHERE step_id % 3 <> 0")
+            conn.execute("VACUUM FULL ANALYZE")
+    _TEMPLATES[key] = name
     return name
 
 

@@ -14,7 +14,6 @@ from psycopg import sql
 
 from cuisine_db import migrations
 from cuisine_db.postgres.local import cluster_for
-from cuisine_db.seed import load
 
 WORKLOAD_QUERY = "SELECT * FROM recipes WHERE user_id = %s ORDER BY created_at DESC LIMIT 20"
 
@@ -38,13 +37,6 @@ def enable_pgss(project: Project) -> None:
 def migrated(project: Project) -> Project:
     migrations.migrate(project.settings, project.env())
     return project
-
-
-def seeded_template(server: Server, root: Path) -> str:
-    """A migrated database with seed scale 1, analyzed: cloned by tests that need real data."""
-    project = migrated(make_project(server, root))
-    load(project.settings, project.env(), scale=1, seed=42)
-    return project.database
 
 
 def clone(server: Server, template: str, root: Path) -> Project:
