@@ -14,6 +14,7 @@ from psycopg.rows import class_row
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
+from cuisine_db.humanize import size
 from cuisine_db.postgres import cluster_for, connect
 from cuisine_db.postgres.server_settings import alter_system, bytes_of, count_of, describe, validate, with_unit
 from cuisine_db.waiting import wait_for
@@ -135,10 +136,6 @@ def host_memory(env: Environment, ram: str | None) -> tuple[int, str] | None:
     return None
 
 
-def _gib(value: float) -> str:
-    return f"{value / 1024**3:.1f} GB" if value >= 1024**3 else f"{value / 1024**2:.0f} MB"
-
-
 def _memory_check(conn: psycopg.Connection[Any], name: str, value: str, memory: tuple[int, str]) -> str | None:
     """Refuse a value the host cannot hold in the worst case; a warning line when it comes close."""
     terms = {term: describe(conn, term) for term in MEMORY_TERMS}
@@ -152,18 +149,18 @@ def _memory_check(conn: psycopg.Connection[Any], name: str, value: str, memory: 
     workers = count_of(terms["autovacuum_max_workers"], texts["autovacuum_max_workers"])
     worst = shared + connections * work + workers * autovacuum + maintenance
     ram, source = memory
-    formula = (f"shared_buffers {_gib(shared)} + {connections} connections x work_mem {_gib(work)} + "
-               f"{workers} autovacuum workers x {_gib(autovacuum)} + maintenance_work_mem {_gib(maintenance)} "
-               f"= {_gib(worst)}")
+    formula = (f"shared_buffers {size(shared)} + {connections} connections x work_mem {size(work)} + "
+               f"{workers} autovacuum workers x {size(autovacuum)} + maintenance_work_mem {size(maintenance)} "
+               f"= {size(worst)}")
     if worst > ram:
         raise RefusedError(
-            f"{name} = {value} would let the server need up to {_gib(worst)} ({formula}), more than the host's "
-            f"{_gib(ram)} of memory ({source}); nothing was changed",
+            f"{name} = {value} would let the server need up to {size(worst)} ({formula}), more than the host's "
+            f"{size(ram)} of memory ({source}); nothing was changed",
             hint="choose a smaller value (make db-recommend-config sizes them for this host), or fewer connections "
                  "behind a pooler; ram=SIZE if the host's memory is not what was used")
     if worst > ram * MEMORY_WARNING_SHARE:
-        return (f"{name} = {value}: in the worst case the server needs {_gib(worst)} ({formula}), over "
-                f"{MEMORY_WARNING_SHARE:.0%} of the host's {_gib(ram)} ({source})")
+        return (f"{name} = {value}: in the worst case the server needs {size(worst)} ({formula}), over "
+                f"{MEMORY_WARNING_SHARE:.0%} of the host's {size(ram)} ({source})")
     return None
 
 
