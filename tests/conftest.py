@@ -162,10 +162,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         major = callspec.params.get("server") if callspec is not None else None
         if not isinstance(major, int):
             raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.postgres needs the server fixture's versions")
-        low, high = marker.kwargs.get("min"), marker.kwargs.get("max")
-        if (low is not None and major < low) or (high is not None and major > high):
-            wanted = (f"PostgreSQL {low}" if low == high else
-                      f"PostgreSQL {low} and later" if high is None else
-                      f"PostgreSQL {high} and earlier" if low is None else f"PostgreSQL {low} to {high}")
-            why = marker.kwargs.get("reason")
-            item.add_marker(pytest.mark.skip(reason=f"runs on {wanted}" + (f": {why}" if why else "")))
+        reason = version_skip(major, marker.kwargs.get("min"), marker.kwargs.get("max"), marker.kwargs.get("reason"))
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def version_skip(major: int, low: int | None, high: int | None, why: str | None = None) -> str | None:
+    """Why a test marked `postgres(min=low, max=high)` does not run on `major`; None when it does."""
+    if (low is None or major >= low) and (high is None or major <= high):
+        return None
+    wanted = (f"PostgreSQL {low}" if low == high else
+              f"PostgreSQL {low} and later" if high is None else
+              f"PostgreSQL {high} and earlier" if low is None else f"PostgreSQL {low} to {high}")
+    return f"runs on {wanted}" + (f": {why}" if why else "")
