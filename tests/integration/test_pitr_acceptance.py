@@ -20,7 +20,8 @@ from pathlib import Path
 import psycopg
 import pytest
 from backup_fixtures import AgeKeys
-from conftest import CLI, available, cache_dir
+from cli_support import run_cli
+from conftest import available, cache_dir
 from pitr_fixtures import PitrProject, make_pitr_project
 
 from cuisine_db.backup import catalog, physical_restore, targets
@@ -218,9 +219,7 @@ def test_backup_status_fresh_then_stale(lab: Lab) -> None:
 
 
 def _cli_with_config(project: PitrProject, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environ = project._environ({"CUISINE_DB_CONFIG": str(config)})
-    return subprocess.run([*CLI, *args], cwd=project.root, env=environ, capture_output=True, text=True, timeout=300,
-                          check=False, stdin=subprocess.DEVNULL)
+    return run_cli(config, *args, extra=project.environ, cwd=project.root, timeout=300)
 
 
 @pytest.mark.parametrize("args", [

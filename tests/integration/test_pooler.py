@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 from cli_support import run_cli, run_env, run_make
-from conftest import CLI, Server
+from conftest import Server
 from psycopg import sql
 
 from cuisine_db.config import load_settings
@@ -171,13 +171,11 @@ def test_pooler_config_without_a_pooler_or_with_no_room_for_pools_is_bad_input(p
     text = pooled.config.read_text()
     bare = tmp_path / "bare.toml"
     bare.write_text(text.split(f"[environments.{pooled.env}.pooler]")[0])
-    result = subprocess.run([*CLI, "pooler", "config", "--env", pooled.env], capture_output=True, text=True,
-                            env={**pooled.environ(), "CUISINE_DB_CONFIG": str(bare)}, timeout=120, check=False)
+    result = run_cli(bare, "pooler", "config", "--env", pooled.env, timeout=120)
     assert result.returncode == 2 and "no pooler configured" in result.stderr
     full = tmp_path / "full.toml"
     full.write_text(re.sub(r"reserved_server_connections = \d+", "reserved_server_connections = 5000", text))
-    result = subprocess.run([*CLI, "pooler", "config", "--env", pooled.env], capture_output=True, text=True,
-                            env={**pooled.environ(), "CUISINE_DB_CONFIG": str(full)}, timeout=120, check=False)
+    result = run_cli(full, "pooler", "config", "--env", pooled.env, timeout=120)
     assert result.returncode == 2 and "no server connections left for the pooler" in result.stderr
     with pooled.server.admin("cuisine") as conn:
         assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [AUTH_USER]).fetchone() is None

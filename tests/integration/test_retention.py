@@ -4,14 +4,12 @@ a backup being written is left alone, an abandoned one goes, and --dry-run chang
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR, S3Server, gfs_by_calendar
-from conftest import CLI
+from cli_support import run_cli
 
 from cuisine_db.backup import catalog
 from cuisine_db.backup.manifest import VERIFICATION, Manifest, ObjectEntry, prefix
@@ -46,9 +44,8 @@ def fake_backup(repository: Repository, at: datetime, signer: signing.Signer, *,
 
 
 def expire(config: Path, environ: dict[str, str], *extra: str) -> dict[str, object]:
-    result = subprocess.run([*CLI, "backup", "expire", "--env", "production", "--json", "--yes", *extra],
-                            env={**os.environ, "CUISINE_DB_CONFIG": str(config), **environ},
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = run_cli(config, "backup", "expire", "--env", "production", "--json", "--yes", *extra, extra=environ,
+                     timeout=300)
     assert result.returncode == 0, result.stderr
     report: dict[str, object] = json.loads(result.stdout)
     return report
