@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import re
-import tempfile
 import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cuisine_db import records
 from cuisine_db.config import Settings
 from cuisine_db.errors import UsageError
 from cuisine_db.ops import journal
@@ -148,37 +148,43 @@ def _to_json(incident: Incident) -> dict[str, Any]:
     return asdict(incident)
 
 
-def _from_json(data: dict[str, Any]) -> Incident:
-    notes = tuple(Notification(**item) for item in data.pop("notifications", []))
-    return Incident(**data, notifications=notes)
+def _read(path: Path) -> Incident:
+    """An incident's file; FileNotFoundError when it is not there, DamagedRecord naming it when it is damaged."""
+    return records.decode(Incident, path.read_bytes(), path)
 
 
 def _write(settings: Settings, incident: Incident) -> None:
     """Replace the incident's file atomically: a reader sees the old version or the new, never half."""
-    target = _path(settings, incident.id)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incident-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(_to_json(incident), handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(temporary, target)
+    records.atomic_write(_path(settings, incident.id), records.encode(incident))
 
 
 def get(settings: Settings, incident_id: str) -> Incident:
     path = _path(settings, validate_id(incident_id))
     try:
-        return _from_json(json.loads(path.read_text(encoding="utf-8")))
+        return _read(path)
     except FileNotFoundError:
         raise UsageError(f"no incident {incident_id}", hint="see: cuisine-db incident list") from None
 
 
-def all_incidents(settings: Settings) -> list[Incident]:
-    """Every incident filed here, newest first."""
-    found = []
+def scan(settings: Settings) -> tuple[list[Incident], list[records.Damaged]]:
+    """Every incident filed here, newest first, and the files that are there but damaged."""
+    found, damaged = [], []
     root = _root(settings)
     if root.is_dir():
-        for path in root.glob("INC-*.json"):
-            found.append(_from_json(json.loads(path.read_text(encoding="utf-8"))))
-    return sorted(found, key=lambda incident: (incident.opened_at, incident.id), reverse=True)
+        for path in sorted(root.glob("INC-*.json")):
+            try:
+                found.append(_read(path))
+            except records.DamagedRecord as exc:
+                damaged.append(records.Damaged.of(exc))
+    return sorted(found, key=lambda incident: (incident.opened_at, incident.id), reverse=True), damaged
+
+
+def all_incidents(settings: Settings) -> list[Incident]:
+    """Every incident filed here, newest first; DamagedRecord (naming the file) when one is damaged."""
+    found, damaged = scan(settings)
+    if damaged:
+        raise records.DamagedRecord(damaged[0].where, damaged[0].why)
+    return found
 
 
 def open_ids(settings: Settings, env_name: str) -> list[str]:
@@ -194,9 +200,9 @@ def open_ids(settings: Settings, env_name: str) -> list[str]:
     linked = []
     for name in names:
         try:
-            incident = _from_json(json.loads(_path(settings, name).read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError):
-            continue
+            incident = _read(_path(settings, name))
+        except (OSError, records.DamagedRecord):
+            continue  # `incident list` reports a damaged file
         if incident.status == "open" and incident.covers(env_name):
             linked.append(incident.id)
     return linked
