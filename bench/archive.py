@@ -56,7 +56,7 @@ class LongestTransaction(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        with psycopg.connect(**self.params, autocommit=True) as conn:  # type: ignore[arg-type]
+        with psycopg.connect(**self.params, autocommit=True) as conn:
             while not self.stop.is_set():
                 row = conn.execute("SELECT max(extract(epoch FROM clock_timestamp() - xact_start)) "
                                    "FROM pg_stat_activity WHERE application_name = %s", [self.application]

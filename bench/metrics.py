@@ -86,7 +86,7 @@ def main() -> None:
         cluster = ensure_up(settings, env)
         server: subprocess.Popen[str] | None = None
         try:
-            params = {"host": "127.0.0.1", "port": env.port, "user": "cuisine", "dbname": "cuisine",
+            params: dict[str, Any] = {"host": "127.0.0.1", "port": env.port, "user": "cuisine", "dbname": "cuisine",
                       "passfile": str(cluster.passfile)}
             with psycopg.connect(**params, autocommit=True) as conn:
                 started = time.monotonic()

@@ -237,7 +237,7 @@ class Bench:
     def query(self, text: str, port: int | None = None, params: tuple[Any, ...] = ()) -> Any:
         with psycopg.connect(host="127.0.0.1", port=port or self.port, user="cuisine", dbname="cuisine",
                              autocommit=True, passfile=str(self.cluster.passfile), connect_timeout=10) as conn:
-            row = conn.execute(text, params or None).fetchone()  # type: ignore[call-overload]
+            row = conn.execute(text, params or None).fetchone()
         return row[0] if row else None
 
     # --- backup --------------------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ def main() -> None:
             if attempt < args.repeat - 1:
                 drop.drop(settings, env, "bench1")
 
-        decide = {"routing_any": [], "db_replicas": []}
+        decide: dict[str, list[float]] = {"routing_any": [], "db_replicas": []}
         for _ in range(20):
             started = time.monotonic()
             route = routing.choose(settings, env, "any")

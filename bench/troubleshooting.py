@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +132,7 @@ def main() -> None:
         try:
             migrate(settings, env)
             load(settings, env, scale=1, seed=42)
-            params = {"host": "127.0.0.1", "port": env.port, "user": "cuisine", "dbname": "cuisine",
+            params: dict[str, Any] = {"host": "127.0.0.1", "port": env.port, "user": "cuisine", "dbname": "cuisine",
                       "passfile": str(cluster.passfile)}
             with psycopg.connect(**params, autocommit=True) as conn:
                 started = time.monotonic()
@@ -166,7 +167,7 @@ def main() -> None:
                     runs[name].append(timed([*cli, *command, "--env", "bench"], environ))
                     anchors[name].append(timed([*psql, ANCHORS[name]], psql_environ))
             # The same work in-process: what each command costs beyond the interpreter's start-up.
-            services = {
+            services: dict[str, Callable[[], object]] = {
                 "connections": lambda: connection_usage(settings, env),
                 "locks": lambda: show_locks(settings, env),
                 "size": lambda: database_size(settings, env),

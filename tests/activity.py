@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -65,13 +63,3 @@ def alive(conn: psycopg.Connection[Any], pid: int) -> bool:
     return conn.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone() is not None
 
 
-def make(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """A runbook target through make, as an operator types it."""
-    environ = {**os.environ, "CUISINE_DB_CONFIG": str(config)}
-    environ.pop("CUISINE_DB_ENV", None)
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ,
-                          stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300, check=False)
-
-
-def error_lines(stderr: str) -> list[str]:
-    return [line for line in stderr.splitlines() if not line.startswith("make")]

@@ -23,7 +23,8 @@ from typing import Any
 import psycopg
 import pyrage
 import pytest
-from conftest import CLI, MIGRATIONS, REPO, Server
+from cli_support import run_cli, run_make
+from conftest import MIGRATIONS, Server
 from psycopg import sql
 
 from cuisine_db.config import Settings, load_settings
@@ -113,15 +114,18 @@ def age_keys(tmp_path_factory: pytest.TempPathFactory) -> AgeKeys:
     return make_keys(tmp_path_factory.mktemp("keys"))
 
 
-_TEMPLATES: dict[str, str] = {}
+_TEMPLATES: dict[tuple[str, int, bool], str] = {}
 
 
-def seeded_template(server: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """A database with the Cuisine Code schema and a trimmed scale-1 seed, made once per server, cloned per test."""
+def seeded_template(server: Server, tmp_path_factory: pytest.TempPathFactory, *, seed: int = 7,
+                    trimmed: bool = True) -> str:
+    """A database with the Cuisine Code schema and the scale-1 seed (`trimmed`: a fifth of the executions, a third
+    of the step ingredients), made once per server and seed, cloned per test (CREATE DATABASE ... TEMPLATE)."""
     # Keyed by the server's own folder: a new server may reuse an old one's port.
-    if str(server.passfile) in _TEMPLATES:
-        return _TEMPLATES[str(server.passfile)]
-    name = f"tpl_seed_{server.port}"
+    key = (str(server.passfile), seed, trimmed)
+    if key in _TEMPLATES:
+        return _TEMPLATES[key]
+    name = f"tpl_seed_{server.port}_{seed}" + ("_trimmed" if trimmed else "")
     folder = tmp_path_factory.mktemp(name)
     with server.admin() as conn:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {}").format(sql.Identifier(name)))
@@ -136,13 +140,14 @@ def seeded_template(server: Server, tmp_path_factory: pytest.TempPathFactory) ->
     settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
     env = settings.env("seed")
     migrations.migrate(settings, env)
-    load(settings, env, scale=1, seed=7)
-    with server.admin(name) as conn:
-        # A fifth of the executions and a third of the step ingredients: every table kept, tests kept quick.
-        conn.execute("DELETE FROM executions WHERE id % 5 <> 0")
-        conn.execute("DELETE FROM recipe_step_ingredients WHERE step_id % 3 <> 0")
-        conn.execute("VACUUM FULL ANALYZE")
-    _TEMPLATES[str(server.passfile)] = name
+    load(settings, env, scale=1, seed=seed)
+    if trimmed:
+        with server.admin(name) as conn:
+            # A fifth of the executions and a third of the step ingredients: every table kept, tests kept quick.
+            conn.execute("DELETE FROM executions WHERE id % 5 <> 0")
+            conn.execute("DELETE FROM recipe_step_ingredients WHERE step_id % 3 <> 0")
+            conn.execute("VACUUM FULL ANALYZE")
+    _TEMPLATES[key] = name
     return name
 
 
@@ -188,16 +193,11 @@ class BackupProject:
 
     def cli(self, *args: str, extra_env: dict[str, str] | None = None, timeout: float = 600,
             input_text: str | None = None) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config), **self.environ, **(extra_env or {})}
-        environ.pop("CUISINE_DB_ENV", None)
-        return subprocess.run([*CLI, *args], cwd=self.root, env=environ, capture_output=True, text=True,
-                              timeout=timeout, check=False, input=input_text)
+        return run_cli(self.config, *args, extra={**self.environ, **(extra_env or {})}, input_text=input_text,
+                       cwd=self.root, timeout=timeout)
 
     def make(self, *args: str) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config), **self.environ}
-        environ.pop("CUISINE_DB_ENV", None)
-        return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ,
-                              capture_output=True, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL)
+        return run_make(self.config, *args, extra=self.environ)
 
     def connect(self, env: str) -> psycopg.Connection[Any]:
         return self.server.admin(self.databases[env])

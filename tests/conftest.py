@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +13,9 @@ from typing import Any
 
 import psycopg
 import pytest
+from cli_support import CLI as CLI
+from cli_support import REPO as REPO
+from cli_support import run_cli
 from psycopg import sql
 
 from cuisine_db.config import Environment, Settings, load_settings
@@ -30,9 +32,7 @@ pytest_plugins = ["backup_fixtures", "pitr_fixtures", "deps_guard"]
 for _variable in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS", "MAKEOVERRIDES", "MAKE_TERMOUT", "MAKE_TERMERR"):
     os.environ.pop(_variable, None)
 
-REPO = Path(__file__).resolve().parents[1]
 MIGRATIONS = REPO / "db" / "migrations"
-CLI = [sys.executable, "-m", "cuisine_db"]
 VERSIONS = (14, 15, 18)
 
 
@@ -108,10 +108,7 @@ class Project:
 
     def cli(self, *args: str, input_text: str | None = None, extra_env: dict[str, str] | None = None,
             check: bool = False) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config), **(extra_env or {})}
-        environ.pop("CUISINE_DB_ENV", None)
-        result = subprocess.run([*CLI, *args], cwd=self.root, env=environ, input=input_text,
-                                capture_output=True, text=True, timeout=600, check=False)
+        result = run_cli(self.config, *args, extra=extra_env, input_text=input_text, cwd=self.root)
         if check and result.returncode != 0:
             raise AssertionError(f"cuisine-db {' '.join(args)} exited {result.returncode}:\n{result.stderr}")
         return result
@@ -152,3 +149,29 @@ def project(server: Server, tmp_path: Path) -> Project:
 def empty_project(server: Server, tmp_path: Path) -> Project:
     """A project with an empty migrations folder, for tests that write their own migrations."""
     return make_project(server, tmp_path / "project", migrations=None)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`@pytest.mark.postgres(min=15)`, `(max=14)`: skip the test on the session servers outside that range of
+    major versions (known from the `server` parameter), before any server starts."""
+    for item in items:
+        marker = item.get_closest_marker("postgres")
+        if marker is None:
+            continue
+        callspec = getattr(item, "callspec", None)
+        major = callspec.params.get("server") if callspec is not None else None
+        if not isinstance(major, int):
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.postgres needs the server fixture's versions")
+        reason = version_skip(major, marker.kwargs.get("min"), marker.kwargs.get("max"), marker.kwargs.get("reason"))
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def version_skip(major: int, low: int | None, high: int | None, why: str | None = None) -> str | None:
+    """Why a test marked `postgres(min=low, max=high)` does not run on `major`; None when it does."""
+    if (low is None or major >= low) and (high is None or major <= high):
+        return None
+    wanted = (f"PostgreSQL {low}" if low == high else
+              f"PostgreSQL {low} and later" if high is None else
+              f"PostgreSQL {high} and earlier" if low is None else f"PostgreSQL {low} to {high}")
+    return f"runs on {wanted}" + (f": {why}" if why else "")

@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Server, repository_settings
+from cli_support import run_cli, run_env, run_make
 from conftest import CLI, REPO, Server
 
 from cuisine_db.config import Settings, load_settings
@@ -45,14 +46,10 @@ class PitrProject:
         return load_settings({"CUISINE_DB_CONFIG": str(self.config), **self.environ})
 
     def _environ(self, extra: dict[str, str] | None = None, drop: tuple[str, ...] = ()) -> dict[str, str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config), **self.environ, **(extra or {})}
-        for name in ("CUISINE_DB_ENV", *drop):
-            environ.pop(name, None)
-        return environ
+        return run_env(self.config, {**self.environ, **(extra or {})}, drop)
 
     def cli(self, *args: str, timeout: float = 600, drop: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], cwd=self.root, env=self._environ(drop=drop), capture_output=True,
-                              text=True, timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+        return run_cli(self.config, *args, extra=self.environ, drop=drop, cwd=self.root, timeout=timeout)
 
     def ok(self, *args: str) -> subprocess.CompletedProcess[str]:
         result = self.cli(*args)
@@ -61,10 +58,9 @@ class PitrProject:
 
     def make(self, *args: str, typed: str | None = None, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """A runbook line through make; `typed` is what the operator types at a confirmation prompt (a terminal)."""
-        argv = ["make", "--no-print-directory", "-C", str(REPO), *args]
         if typed is None:
-            return subprocess.run(argv, env=self._environ(), capture_output=True, text=True, timeout=timeout,
-                                  check=False, stdin=subprocess.DEVNULL)
+            return run_make(self.config, *args, extra=self.environ, timeout=timeout)
+        argv = ["make", "--no-print-directory", "-C", str(REPO), *args]
         leader, follower = pty.openpty()
         try:
             os.write(leader, typed.encode() + b"\n")

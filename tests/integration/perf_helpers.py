@@ -3,33 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
-from conftest import REPO, Project, Server, make_project
+from cli_support import run_make
+from conftest import Project, Server, make_project
 from psycopg import sql
 
 from cuisine_db import migrations
 from cuisine_db.postgres.local import cluster_for
-from cuisine_db.seed import load
 
 WORKLOAD_QUERY = "SELECT * FROM recipes WHERE user_id = %s ORDER BY created_at DESC LIMIT 20"
 
 
 def make(project: Project, *args: str, input_text: str | None = None) -> subprocess.CompletedProcess[str]:
     """A runbook target, as an operator types it, against the project's configuration."""
-    environ = {**os.environ, "CUISINE_DB_CONFIG": str(project.config)}
-    environ.pop("CUISINE_DB_ENV", None)
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ, input=input_text,
-                          capture_output=True, text=True, timeout=600, check=False)
-
-
-def error_lines(stderr: str) -> list[str]:
-    """What the CLI said on stderr, without make's own 'Error N' line."""
-    return [line for line in stderr.splitlines() if not line.startswith("make")]
+    return run_make(project.config, *args, input_text=input_text)
 
 
 def cli_json(project: Project, *args: str) -> Any:
@@ -46,13 +37,6 @@ def enable_pgss(project: Project) -> None:
 def migrated(project: Project) -> Project:
     migrations.migrate(project.settings, project.env())
     return project
-
-
-def seeded_template(server: Server, root: Path) -> str:
-    """A migrated database with seed scale 1, analyzed: cloned by tests that need real data."""
-    project = migrated(make_project(server, root))
-    load(project.settings, project.env(), scale=1, seed=42)
-    return project.database
 
 
 def clone(server: Server, template: str, root: Path) -> Project:

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cli_support
 import psycopg
-from conftest import CLI, REPO, available
+from cli_support import run_cli, run_make
+from conftest import available
 
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.postgres.cluster import LocalCluster
@@ -25,27 +27,19 @@ BIN = str(Path(sys.executable).parent)
 
 
 def run_env(config: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    environ = {**os.environ, "CUISINE_DB_CONFIG": str(config), "PATH": f"{BIN}:{os.environ.get('PATH', '')}"}
-    environ.pop("CUISINE_DB_ENV", None)
-    environ.update(extra or {})
-    return environ
+    """The shared runner's environment, with this interpreter's folder first on PATH (the fixes run its tools)."""
+    return cli_support.run_env(config, {"PATH": f"{BIN}:{os.environ.get('PATH', '')}", **(extra or {})})
 
 
 def make(config: Path, *args: str, input_text: str | None = None,
          extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=run_env(config, extra),
-                          input=input_text, capture_output=True, text=True, timeout=300, check=False)
+    return run_make(config, *args, input_text=input_text, extra={"PATH": run_env(config)["PATH"], **(extra or {})})
 
 
 def cli(config: Path, *args: str, input_text: str | None = None, extra: dict[str, str] | None = None,
         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=run_env(config, extra), input=input_text, capture_output=True,
-                          text=True, timeout=300, check=False, cwd=cwd or config.parent)
-
-
-def error_lines(stderr: str) -> list[str]:
-    """The CLI's own lines, without make's 'Error 2' trailer."""
-    return [line for line in stderr.splitlines() if not line.startswith("make")]
+    return run_cli(config, *args, input_text=input_text, cwd=cwd or config.parent,
+                   extra={"PATH": run_env(config)["PATH"], **(extra or {})})
 
 
 @dataclass

@@ -250,7 +250,7 @@ def doc_commands(section: str) -> str:
     part = text.split(f"\n{section}", 1)[1].split("\n## ", 1)[0]
     blocks = re.findall(r"```bash\n(.*?)```", part, re.DOTALL)
     assert len(blocks) == 1, f"{section!r} of break-glass.md should hold exactly one bash block"
-    return blocks[0]
+    return str(blocks[0])
 
 
 @pytest.mark.skipif(not (shutil.which("age") and shutil.which("zstd")), reason="age and zstd (Debian packages) "

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
+from cli_support import run_make
 from conftest import REPO, Project
 
 
 def make(project: Project, *args: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "CUISINE_DB_CONFIG": str(config or project.config)}
-    environ.pop("CUISINE_DB_ENV", None)
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return run_make(config or project.config, *args)
 
 
 def snapshot(project: Project) -> tuple[list[str], list[str], bool]:

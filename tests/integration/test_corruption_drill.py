@@ -29,7 +29,8 @@ from typing import Any
 import psycopg
 import pytest
 from backup_fixtures import make_keys
-from conftest import MIGRATIONS, REPO, VERSIONS, available, cache_dir
+from cli_support import run_make
+from conftest import MIGRATIONS, VERSIONS, available, cache_dir
 from psycopg import sql
 
 from cuisine_db.config import Settings, load_settings
@@ -71,10 +72,7 @@ class Drill:
         return load_settings({"CUISINE_DB_CONFIG": str(self.config)})
 
     def make(self, *args: str) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config)}
-        environ.pop("CUISINE_DB_ENV", None)
-        return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ,
-                              capture_output=True, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL)
+        return run_make(self.config, *args)
 
     def connect(self) -> psycopg.Connection[Any]:
         cluster = cluster_for(self.settings, self.settings.env("production"))
@@ -95,7 +93,7 @@ class Drill:
         with self.connect() as conn:
             row = conn.execute("SELECT pg_relation_filepath(%s::regclass)", [relation]).fetchone()
         assert row is not None
-        return cluster_for(self.settings, self.settings.env("production")).datadir / row[0]
+        return cluster_for(self.settings, self.settings.env("production")).datadir / str(row[0])
 
 
 @pytest.fixture(params=VERSIONS, ids=[f"pg{v}" for v in VERSIONS])

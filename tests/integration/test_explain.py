@@ -4,8 +4,9 @@ version (GENERIC_PLAN on 16+, a prepared statement below), and diagnoses what it
 from __future__ import annotations
 
 import pytest
+from cli_support import error_lines
 from conftest import Project, Server
-from perf_helpers import error_lines, explain_role, make, migrated
+from perf_helpers import explain_role, make, migrated
 
 from cuisine_db.diagnose.explain import explain
 from cuisine_db.errors import FailedError, UsageError

@@ -8,7 +8,6 @@ to an incident fail as an outage's would, and are recorded all the same.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -20,7 +19,7 @@ from typing import Any
 
 import pyrage
 import pytest
-from conftest import CLI, REPO
+from cli_support import run_cli, run_make
 
 from cuisine_db.postgres.ports import free_port
 
@@ -70,21 +69,17 @@ class Place:
     root: Path
     hook: str | None = None
 
-    def environ(self) -> dict[str, str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.root / "cuisine-db.toml")}
-        environ.pop("CUISINE_DB_ENV", None)
-        environ.pop(HOOK_VARIABLE, None)
-        if self.hook is not None:
-            environ[HOOK_VARIABLE] = self.hook
-        return environ
-
     def make(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=self.environ(),
-                              capture_output=True, text=True, timeout=300, check=False)
+        return run_make(self.root / "cuisine-db.toml", *args, extra=self._hook(), drop=self._unhooked())
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], env=self.environ(), capture_output=True, text=True, timeout=300,
-                              check=False)
+        return run_cli(self.root / "cuisine-db.toml", *args, extra=self._hook(), drop=self._unhooked())
+
+    def _hook(self) -> dict[str, str]:
+        return {} if self.hook is None else {HOOK_VARIABLE: self.hook}
+
+    def _unhooked(self) -> tuple[str, ...]:
+        return () if self.hook is not None else (HOOK_VARIABLE,)
 
     def state(self) -> list[Path]:
         folder = self.root / ".cuisine"
@@ -225,7 +220,7 @@ def test_an_incident_is_copied_to_every_repository_and_survives_the_host(tmp_pat
                                   "-rawin", "-in", str(tmp_path / "body"), "-sigfile", str(tmp_path / "sig")],
                                  capture_output=True, check=False)
         assert checked.returncode == 0, f"{name}: {checked.stderr!r}"
-        return plain.decode()
+        return str(plain.decode())
 
     def in_s3(name: str) -> str:
         def get(key: str) -> bytes:

@@ -9,8 +9,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from backup_fixtures import seeded_template
+from cli_support import error_lines
 from conftest import Project, Server
-from perf_helpers import WORKLOAD_QUERY, clone, error_lines, explain_role, has_hypopg, make, seeded_template, workload
+from perf_helpers import WORKLOAD_QUERY, clone, explain_role, has_hypopg, make, workload
 
 from cuisine_db.diagnose.analysis import analyze
 from cuisine_db.diagnose.index_advice import HYPOPG, RULES
@@ -21,7 +23,7 @@ COMMAND = "make db-create-index env=development table=recipes columns=user_id,cr
 
 @pytest.fixture(scope="module")
 def template(server: Server, tmp_path_factory: pytest.TempPathFactory) -> str:
-    return seeded_template(server, tmp_path_factory.mktemp("seeded"))
+    return seeded_template(server, tmp_path_factory, seed=42, trimmed=False)
 
 
 @pytest.fixture
@@ -70,7 +72,7 @@ def explain_json(project: Project, query: str) -> dict[str, object]:
     return dict(json.loads(result.stdout))
 
 
-def node_types(plan: dict[str, object]) -> list[str]:
+def node_types(plan: object) -> list[str]:
     text = json.dumps(plan)
     return [part.split('"')[0] for part in text.split('"Node Type": "')[1:]]
 

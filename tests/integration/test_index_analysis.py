@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from cli_support import error_lines
 from conftest import Project
-from perf_helpers import error_lines, make, migrated
+from perf_helpers import make, migrated
 
 from cuisine_db.diagnose.index_changes import RemovalPlan, remove_unused
 from cuisine_db.errors import EXIT_REFUSED, RefusedError

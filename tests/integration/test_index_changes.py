@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Any
 
 import pytest
+from cli_support import error_lines
 from conftest import Project
-from perf_helpers import error_lines, make, migrated
+from perf_helpers import make, migrated
 
 from cuisine_db.diagnose.index_changes import create_index
 from cuisine_db.diagnose.vacuum import vacuum_analyze
@@ -81,7 +83,7 @@ def test_create_index_through_make_with_progress_and_the_journal(recipes: Projec
     assert entry["outcome"] == "ok" and entry["details"]["index"] == "recipes_user_id_created_at_idx"
 
 
-BAD = [
+BAD: list[tuple[dict[str, Any], str]] = [
     ({"table": "recipes", "columns": "nope"}, "recipes has no column nope"),
     ({"table": "missing", "columns": "id"}, "no table 'missing'"),
     ({"table": "recipes; DROP TABLE users", "columns": "id"}, "is not a name"),
@@ -98,9 +100,9 @@ def test_bad_input_is_refused_and_builds_nothing(recipes: Project) -> None:
         with pytest.raises(UsageError, match=re.escape(expected)) as caught:
             create_index(recipes.settings, recipes.env(), **arguments)
         assert caught.value.exit_code == 2
-    for arguments, expected in [(["table=recipes; DROP TABLE users", "columns=id"], "is not a name"),
-                                (["table=recipes", "columns=title", "timeout=forever"], "is not a duration")]:
-        result = make(recipes, "db-create-index", *arguments)
+    for words, expected in [(["table=recipes; DROP TABLE users", "columns=id"], "is not a name"),
+                            (["table=recipes", "columns=title", "timeout=forever"], "is not a duration")]:
+        result = make(recipes, "db-create-index", *words)
         lines = error_lines(result.stderr)
         assert "Error 2" in result.stderr and len(lines) == 1 and expected in lines[0], result.stderr
     assert indexes(recipes) == before

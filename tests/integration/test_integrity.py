@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 import pytest
+from cli_support import run_cli, run_make
 from conftest import CLI, REPO, Project
 
 from cuisine_db.errors import UsageError
@@ -26,10 +27,7 @@ from cuisine_db.ops.integrity import check_corruption, verify_integrity
 
 
 def make(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "CUISINE_DB_CONFIG": str(project.config)}
-    environ.pop("CUISINE_DB_ENV", None)
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ,
-                          capture_output=True, text=True, timeout=300, check=False)
+    return run_make(project.config, *args)
 
 
 def migrated(project: Project) -> None:
@@ -240,10 +238,8 @@ def test_bad_table_lists_are_refused_before_anything_runs(tmp_path: Path) -> Non
 def test_a_server_that_cannot_be_reached_is_exit_3(tmp_path: Path) -> None:
     config = tmp_path / "cuisine-db.toml"
     config.write_text('[environments.development]\ndsn = "host=127.0.0.1 port=1 dbname=x user=x"\n')
-    environ = {**os.environ, "CUISINE_DB_CONFIG": str(config)}
     for command in (["integrity", "verify"], ["integrity", "tables", "--tables", "a"]):
-        result = subprocess.run([*CLI, *command], env=environ, capture_output=True, text=True, timeout=60,
-                                check=False)
+        result = run_cli(config, *command, timeout=60)
         assert result.returncode == 3, result.stderr
         assert result.stderr.splitlines()[-1].startswith("error: cannot connect to environment 'development'")
 

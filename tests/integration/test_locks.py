@@ -11,7 +11,9 @@ from typing import Any
 
 import psycopg
 import pytest
-from activity import Background, alive, error_lines, make, wait_until, waiting_for_lock
+from activity import Background, alive, wait_until, waiting_for_lock
+from cli_support import error_lines
+from cli_support import run_make as make
 from conftest import Project, Server
 from psycopg import sql
 

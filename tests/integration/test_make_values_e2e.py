@@ -4,21 +4,18 @@ option). The Makefile side for every target is tests/unit/test_make_values.py.""
 
 from __future__ import annotations
 
-import os
 import subprocess
 
 import pytest
-from conftest import REPO, Project
+from cli_support import run_make
+from conftest import Project
 from perf_helpers import explain_role
 
 pytestmark = pytest.mark.parametrize("server", [18], indirect=True)
 
 
 def make(project: Project, *args: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "CUISINE_DB_CONFIG": str(project.config)}
-    environ.pop("CUISINE_DB_ENV", None)
-    return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=environ, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return run_make(project.config, *args)
 
 
 def test_a_dollar_parameter_in_db_explain_reaches_the_cli(project: Project) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 from activity import Background, wait_until, waiting_for_lock
+from cli_support import run_cli
 from conftest import Server
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -44,9 +45,7 @@ class Small:
                                passfile=str(self.settings.env_dir(self.env) / "pgpass"), autocommit=True)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config)}
-        return subprocess.run([sys.executable, "-m", "cuisine_db", *args], env=environ, capture_output=True,
-                              text=True, timeout=300, check=False)
+        return run_cli(self.config, *args)
 
 
 @pytest.fixture(scope="module")

@@ -9,17 +9,18 @@ real local clusters (the project's own cluster code), a protected production and
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
-from activity import make
-from conftest import CLI, available, cache_dir
+from cli_support import run_cli
+from cli_support import run_make as make
+from conftest import available, cache_dir
 from psycopg import sql
 
 from cuisine_db.config import Settings, load_settings
@@ -41,10 +42,7 @@ class Place:
         return load_settings({"CUISINE_DB_CONFIG": str(self.config)})
 
     def cli(self, *args: str, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config), **(extra_env or {})}
-        environ.pop("CUISINE_DB_ENV", None)
-        return subprocess.run([*CLI, *args], cwd=self.root, env=environ, stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=300, check=False)
+        return run_cli(self.config, *args, extra=extra_env, cwd=self.root)
 
     def pid_file(self, env: str) -> Path:
         return self.root / ".cuisine" / env / "data" / "postmaster.pid"
@@ -63,7 +61,7 @@ class Place:
         assert stopped.returncode == 0, stopped.stderr
         assert not self.pid_file(env).exists()
 
-    def admin(self, env: str, dbname: str = "cuisine") -> psycopg.Connection[object]:
+    def admin(self, env: str, dbname: str = "cuisine") -> psycopg.Connection[Any]:
         return psycopg.connect(host="127.0.0.1", port=self.port(env), user="cuisine", dbname=dbname,
                                passfile=str(self.root / ".cuisine" / env / "pgpass"), autocommit=True)
 
@@ -214,7 +212,7 @@ def maintained(place: Place) -> Iterator[tuple[Place, str]]:
 def limits(place: Place, roles: list[str]) -> dict[str, int]:
     with place.admin("production") as conn:
         rows = conn.execute("SELECT rolname, rolconnlimit FROM pg_roles WHERE rolname = ANY(%s)", [roles])
-        return dict(rows.fetchall())
+        return {str(row[0]): int(row[1]) for row in rows.fetchall()}
 
 
 def test_maintenance_mode_keeps_the_tools_roles_connected_and_names_whom_it_blocked(

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from cli_support import error_lines
 from conftest import Project
-from perf_helpers import error_lines, make
+from perf_helpers import make
 
 from cuisine_db.cli.render import check_output, write_output
 from cuisine_db.errors import UsageError

@@ -20,10 +20,12 @@ from pathlib import Path
 import psycopg
 import pytest
 from backup_fixtures import AgeKeys
-from conftest import CLI, available, cache_dir
+from cli_support import run_cli
+from conftest import available, cache_dir
 from pitr_fixtures import PitrProject, make_pitr_project
 
 from cuisine_db.backup import catalog, physical_restore, targets
+from cuisine_db.backup.recovery import PrivateServer
 from cuisine_db.postgres import binaries
 
 VICTIMS = 1200
@@ -67,7 +69,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Iterator
         backup = project.make("db-backup", "env=production", "type=full")
         assert backup.returncode == 0, backup.stderr
         name = json.loads(project.ok("backup", "list", "--env", "production", "--json").stdout)[-1]["name"]
-        stop, errors = threading.Event(), []
+        stop, errors = threading.Event(), list[BaseException]()
         threads = [threading.Thread(target=_write, args=(project, n, stop, errors)) for n in (1, 2)]
         for thread in threads:
             thread.start()
@@ -93,7 +95,7 @@ def lab(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Iterator
         project.destroy()
 
 
-def _ledger(server: physical_restore.PrivateServer) -> set[int]:
+def _ledger(server: PrivateServer) -> set[int]:
     with psycopg.connect(server.conninfo("cuisine"), autocommit=True) as conn:
         return {row[0] for row in conn.execute("SELECT id FROM ledger")}
 
@@ -217,9 +219,7 @@ def test_backup_status_fresh_then_stale(lab: Lab) -> None:
 
 
 def _cli_with_config(project: PitrProject, config: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    environ = project._environ({"CUISINE_DB_CONFIG": str(config)})
-    return subprocess.run([*CLI, *args], cwd=project.root, env=environ, capture_output=True, text=True, timeout=300,
-                          check=False, stdin=subprocess.DEVNULL)
+    return run_cli(config, *args, extra=project.environ, cwd=project.root, timeout=300)
 
 
 @pytest.mark.parametrize("args", [

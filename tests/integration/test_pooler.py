@@ -18,7 +18,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import CLI, REPO, Server
+from cli_support import run_cli, run_env, run_make
+from conftest import Server
 from psycopg import sql
 
 from cuisine_db.config import load_settings
@@ -38,17 +39,13 @@ class Pooled:
     env: str
 
     def environ(self) -> dict[str, str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config)}
-        environ.pop("CUISINE_DB_ENV", None)
-        return environ
+        return run_env(self.config)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], env=self.environ(), capture_output=True, text=True, timeout=300,
-                              check=False, stdin=subprocess.DEVNULL)
+        return run_cli(self.config, *args)
 
     def make(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=self.environ(),
-                              capture_output=True, text=True, timeout=300, check=False, stdin=subprocess.DEVNULL)
+        return run_make(self.config, *args)
 
     def app(self, password: str = APP_PASSWORD, user: str = "pool_app") -> psycopg.Connection[Any]:
         return psycopg.connect(host="127.0.0.1", port=self.port, user=user, dbname="cuisine", password=password,
@@ -174,13 +171,11 @@ def test_pooler_config_without_a_pooler_or_with_no_room_for_pools_is_bad_input(p
     text = pooled.config.read_text()
     bare = tmp_path / "bare.toml"
     bare.write_text(text.split(f"[environments.{pooled.env}.pooler]")[0])
-    result = subprocess.run([*CLI, "pooler", "config", "--env", pooled.env], capture_output=True, text=True,
-                            env={**pooled.environ(), "CUISINE_DB_CONFIG": str(bare)}, timeout=120, check=False)
+    result = run_cli(bare, "pooler", "config", "--env", pooled.env, timeout=120)
     assert result.returncode == 2 and "no pooler configured" in result.stderr
     full = tmp_path / "full.toml"
     full.write_text(re.sub(r"reserved_server_connections = \d+", "reserved_server_connections = 5000", text))
-    result = subprocess.run([*CLI, "pooler", "config", "--env", pooled.env], capture_output=True, text=True,
-                            env={**pooled.environ(), "CUISINE_DB_CONFIG": str(full)}, timeout=120, check=False)
+    result = run_cli(full, "pooler", "config", "--env", pooled.env, timeout=120)
     assert result.returncode == 2 and "no server connections left for the pooler" in result.stderr
     with pooled.server.admin("cuisine") as conn:
         assert conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [AUTH_USER]).fetchone() is None

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import CLI
+from cli_support import run_cli
 
 from cuisine_db.postgres.ports import free_port
 
@@ -18,11 +17,9 @@ def test_install_into_an_empty_cache_and_run_a_cluster_of_that_version(tmp_path:
     cache = tmp_path / "cache"
     config = tmp_path / "cuisine-db.toml"
     config.write_text(f"[environments.development]\nport = {free_port()}\npostgres_version = 17\n")
-    environ = {**os.environ, "CUISINE_DB_CONFIG": str(config), "CUISINE_DB_CACHE": str(cache)}
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], env=environ, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=600, check=False)
+        return run_cli(config, *args, extra={"CUISINE_DB_CACHE": str(cache)}, cwd=tmp_path)
 
     assert cli("cluster", "up").returncode == 3  # nothing installed yet: a hint, not a traceback
     installed = cli("postgres", "install", "17")

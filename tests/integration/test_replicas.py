@@ -23,7 +23,8 @@ from typing import Any
 import psycopg
 import pytest
 from backup_fixtures import AgeKeys, table_fingerprints
-from conftest import CLI, REPO, available
+from cli_support import run_cli, run_env, run_make
+from conftest import available
 
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.postgres import connect, pgpass, routing, topology
@@ -51,17 +52,13 @@ class Topo:
         return self.settings.env("production")
 
     def environ(self) -> dict[str, str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config)}
-        environ.pop("CUISINE_DB_ENV", None)
-        return environ
+        return run_env(self.config)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args], cwd=self.root, env=self.environ(), capture_output=True, text=True,
-                              timeout=600, check=False, stdin=subprocess.DEVNULL)
+        return run_cli(self.config, *args, cwd=self.root)
 
     def make(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["make", "--no-print-directory", "-C", str(REPO), *args], env=self.environ(),
-                              capture_output=True, text=True, timeout=600, check=False, stdin=subprocess.DEVNULL)
+        return run_make(self.config, *args)
 
     def port(self, name: str) -> int:
         current = topology.load(self.settings, self.env)

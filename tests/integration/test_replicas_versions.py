@@ -9,14 +9,14 @@ judge it, drop it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import CLI, available, cache_dir
+from cli_support import run_cli
+from conftest import available, cache_dir
 
 from cuisine_db.config import load_settings
 from cuisine_db.postgres import binaries, routing, topology
@@ -33,12 +33,9 @@ def test_a_replica_streams_is_judged_and_goes_on_every_version(major: int, tmp_p
     config = tmp_path / "cuisine-db.toml"
     config.write_text(f'default_env = "development"\n[environments.development]\nport = {free_port()}\n'
                       f"postgres_version = {major}\n[environments.development.server_settings]\nfsync = false\n")
-    environ = {**os.environ, "CUISINE_DB_CONFIG": str(config)}
-    environ.pop("CUISINE_DB_ENV", None)
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*CLI, *args, "--env", "development"], cwd=tmp_path, env=environ, text=True,
-                              capture_output=True, timeout=600, check=False, stdin=subprocess.DEVNULL)
+        return run_cli(config, *args, "--env", "development", cwd=tmp_path)
 
     settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
     env = settings.env("development")

@@ -4,14 +4,12 @@ a backup being written is left alone, an abandoned one goes, and --dry-run chang
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
 from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR, S3Server, gfs_by_calendar
-from conftest import CLI
+from cli_support import run_cli
 
 from cuisine_db.backup import catalog
 from cuisine_db.backup.manifest import VERIFICATION, Manifest, ObjectEntry, prefix
@@ -46,9 +44,8 @@ def fake_backup(repository: Repository, at: datetime, signer: signing.Signer, *,
 
 
 def expire(config: Path, environ: dict[str, str], *extra: str) -> dict[str, object]:
-    result = subprocess.run([*CLI, "backup", "expire", "--env", "production", "--json", "--yes", *extra],
-                            env={**os.environ, "CUISINE_DB_CONFIG": str(config), **environ},
-                            capture_output=True, text=True, timeout=300, check=False)
+    result = run_cli(config, "backup", "expire", "--env", "production", "--json", "--yes", *extra, extra=environ,
+                     timeout=300)
     assert result.returncode == 0, result.stderr
     report: dict[str, object] = json.loads(result.stdout)
     return report
@@ -82,7 +79,7 @@ def test_400_days_of_daily_backups_leave_exactly_the_gfs_set(backend: str, tmp_p
     expected = gfs_by_calendar(today, 7, 4, 12)
 
     preview = expire(config, environ, "--dry-run")
-    assert {names[n] for n in preview["kept"]} == expected  # type: ignore[union-attr]
+    assert {names[n] for n in preview["kept"]} == expected  # type: ignore[attr-defined]
     assert len(preview["expired"]) == 400 - len(expected)  # type: ignore[arg-type]
     assert len({i.key.split("/")[1] for i in repository.list("backups/")}) == 402
 
@@ -90,7 +87,7 @@ def test_400_days_of_daily_backups_leave_exactly_the_gfs_set(backend: str, tmp_p
     assert report["abandoned"] == [abandoned] and report["in_progress"] == [writing]
     left = {i.key.split("/")[1] for i in repository.list("backups/")}
     assert {names[n] for n in left if n in names} == expected
-    assert left == set(report["kept"]) | {writing}  # type: ignore[arg-type]
+    assert left == set(report["kept"]) | {writing}  # type: ignore[call-overload]
     # Running again changes nothing: the set is stable.
     assert expire(config, environ)["expired"] == []
 

@@ -8,11 +8,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from cli_support import error_lines
 from conftest import Project
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from psycopg import sql
-from security_support import STRONG, cli, error_lines, make
+from security_support import STRONG, cli, make
 
 from cuisine_db import migrations, security
 from cuisine_db.cli import main
@@ -134,14 +135,12 @@ BAD_GRANTS = [
 ]
 
 
-def once(project: Project) -> None:
-    if project.server.major != 14:
-        pytest.skip("make and the CLI's validation are the same on every server version: runs on PostgreSQL 14")
+once = pytest.mark.postgres(max=14, reason="make and the CLI's validation are the same on every server version")
 
 
+@once
 def test_bad_grants_through_make_are_one_line_exit_2_and_change_nothing(migrated: tuple[Project, str]) -> None:
     project, role = migrated
-    once(project)
     before = snapshot(project)
     for args, expected in BAD_GRANTS:
         result = make(project.config, "db-grant-permission", *[arg.format(role=role) for arg in args])
@@ -150,9 +149,9 @@ def test_bad_grants_through_make_are_one_line_exit_2_and_change_nothing(migrated
     assert snapshot(project) == before
 
 
+@once
 def test_bad_usernames_for_every_user_command_change_nothing(migrated: tuple[Project, str]) -> None:
     project, _ = migrated
-    once(project)
     before = snapshot(project)
     for target in ("db-create-user", "db-update-password", "db-drop-user", "db-revoke-permission", "db-permissions"):
         result = make(project.config, target, "username=x; DROP ROLE postgres", "permission=SELECT", "tables=users",

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from cli_support import error_lines
 from conftest import CLI, REPO, Project
 from psycopg import sql
-from security_support import STRONG, ProcessWatch, cli, error_lines, make, popen_watched, run_env
+from security_support import STRONG, ProcessWatch, cli, make, popen_watched, run_env
 
 from cuisine_db import migrations
 from cuisine_db.postgres.local import cluster_for
@@ -33,9 +34,8 @@ def prefix(project: Project) -> Iterator[str]:
             conn.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(role)))
 
 
-def once(project: Project) -> None:
-    if project.server.major != 14:
-        pytest.skip("the same on every server version (client-side, or catalogs unchanged since 14): runs on 14")
+once = pytest.mark.postgres(max=14, reason="the same on every server version (client-side, or catalogs unchanged "
+                                           "since 14)")
 
 
 def can_log_in(project: Project, user: str, password: str) -> bool:
@@ -116,8 +116,8 @@ def test_the_plain_password_appears_nowhere(project: Project, prefix: str, tmp_p
     assert not any(needle in logged for needle in needles)
 
 
+@once
 def test_the_prompt_asks_twice_without_echo(project: Project, prefix: str) -> None:
-    once(project)
     main, child_end = pty.openpty()
     child = subprocess.Popen([*CLI, "security", "update-password", "-u", f"{prefix}_p"], env=run_env(project.config),
                              stdin=child_end, stdout=child_end, stderr=child_end, cwd=project.root)
@@ -150,6 +150,7 @@ def test_the_prompt_asks_twice_without_echo(project: Project, prefix: str) -> No
     assert can_log_in(project, f"{prefix}_p", f"{STRONG}-new")
 
 
+@once
 @pytest.mark.parametrize(
     ("password", "message"),
     [
@@ -160,7 +161,6 @@ def test_the_prompt_asks_twice_without_echo(project: Project, prefix: str) -> No
 )
 def test_weak_passwords_are_refused_and_nothing_is_created(project: Project, prefix: str, password: str,
                                                            message: str) -> None:
-    once(project)
     result = make(project.config, "db-create-user", f"username={prefix}_w", "password_env=PW",
                   extra={"PW": password.format(user=f"{prefix}_w")})
     lines = error_lines(result.stderr)
@@ -168,17 +168,17 @@ def test_weak_passwords_are_refused_and_nothing_is_created(project: Project, pre
     assert not role_exists(project, f"{prefix}_w")
 
 
+@once
 def test_update_password_refuses_unknown_roles_and_the_tools_own(project: Project, prefix: str) -> None:
-    once(project)
     missing = cli(project.config, "security", "update-password", "-u", f"{prefix}_none", input_text=STRONG + "\n")
     assert missing.returncode == 2 and "does not exist" in missing.stderr
     own = cli(project.config, "security", "update-password", "-u", "cuisine", input_text=STRONG + "\n")
     assert own.returncode == 4 and "lock the tool out" in own.stderr
-    assert project.server.admin().close() is None  # the tool's password still works
+    project.server.admin().close()  # the tool's password still works: connecting raises otherwise
 
 
+@once
 def test_drop_user_reports_what_it_owns_and_never_loses_it(project: Project, prefix: str) -> None:
-    once(project)
     migrations.migrate(project.settings, project.env())
     role = f"{prefix}_owner"
     assert cli(project.config, "security", "create-user", "-u", role, input_text=STRONG + "\n").returncode == 0

@@ -8,10 +8,11 @@ import json
 import re
 
 import pytest
+from cli_support import error_lines
 from conftest import Project, Server
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from perf_helpers import auto_conf, cli_json, error_lines, make
+from perf_helpers import auto_conf, cli_json, make
 
 from cuisine_db.diagnose.server_config import show_config, update_config
 from cuisine_db.errors import UsageError

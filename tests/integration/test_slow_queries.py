@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 import pytest
+from cli_support import error_lines
 from conftest import Project, Server
-from perf_helpers import cli_json, error_lines, make, migrated
+from perf_helpers import cli_json, make, migrated
 from psycopg import sql
 
 from cuisine_db.diagnose.slow_queries import slow_queries
@@ -26,7 +27,7 @@ def test_top_statements_with_each_extension_layout(server: Server, project: Proj
     if version is not None and not layout_available(server, version):
         pytest.skip(f"PostgreSQL {server.major} cannot install pg_stat_statements {version}")
     with project.connect() as conn:
-        statement = sql.SQL("CREATE EXTENSION pg_stat_statements")
+        statement: sql.SQL | sql.Composed = sql.SQL("CREATE EXTENSION pg_stat_statements")
         if version is not None:
             statement += sql.SQL(" VERSION {}").format(sql.Literal(version))
         conn.execute(statement)

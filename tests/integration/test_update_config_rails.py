@@ -4,8 +4,9 @@ that run a program or load a library need yes=1 on every environment; nothing is
 from __future__ import annotations
 
 import pytest
+from cli_support import error_lines
 from conftest import Project, Server
-from perf_helpers import auto_conf, error_lines, make
+from perf_helpers import auto_conf, make
 
 from cuisine_db.config import Environment
 from cuisine_db.diagnose.config_advice import _machine_ram

@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 from backup_fixtures import TABLES, AgeKeys, make_keys, table_fingerprints
+from cli_support import run_cli
 from conftest import CLI, MIGRATIONS, available
 
 from cuisine_db.config import load_settings
@@ -38,10 +39,7 @@ class LocalProject:
     env: str = "production"
 
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config)}
-        environ.pop("CUISINE_DB_ENV", None)
-        return subprocess.run([*CLI, *args], cwd=self.root, env=environ, capture_output=True, text=True,
-                              timeout=timeout, check=False, stdin=subprocess.DEVNULL)
+        return run_cli(self.config, *args, cwd=self.root, timeout=timeout)
 
     def popen(self, *args: str) -> subprocess.Popen[str]:
         environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config)}
@@ -246,7 +244,7 @@ def test_rehearsal_predicts_the_downtime_and_leaves_env_alone(pg14: LocalProject
 def _rehearsed(project: LocalProject) -> str:
     """The backup whose passing upgrade rehearsal stands for the protected environment's runs."""
     listed = json.loads(project.cli("backup", "list", "--env", "production", "--json").stdout)
-    return next(b["name"] for b in listed if b["test_restore"] and b["test_restore"]["ok"]
+    return next(str(b["name"]) for b in listed if b["test_restore"] and b["test_restore"]["ok"]
                 and b["test_restore"]["details"].get("upgrade_rehearsal"))
 
 

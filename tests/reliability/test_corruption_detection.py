@@ -30,7 +30,8 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import CLI, available, cache_dir
+from cli_support import run_cli
+from conftest import available, cache_dir
 
 from cuisine_db.config import load_settings
 from cuisine_db.ops.integrity import check_corruption, verify_integrity
@@ -81,9 +82,7 @@ class Lab:
     pristine: bool = False  # the data directory in place holds the clean copy's data (damage undone)
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        environ = {**os.environ, "CUISINE_DB_CONFIG": str(self.config)}
-        environ.pop("CUISINE_DB_ENV", None)
-        return subprocess.run([*CLI, *args], env=environ, capture_output=True, text=True, timeout=300, check=False)
+        return run_cli(self.config, *args)
 
     def check(self, what: str = "", through_cli: bool = False) -> tuple[int, dict[str, Any]]:
         """db-check-corruption's report: through the CLI (--json), or in this process (the CLI starts slowly)."""

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 
 import pytest
 from backup_fixtures import BACKENDS, S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Server
+from cli_support import run_cli
 from conftest import CLI, available, cache_dir
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pitr_fixtures import PitrProject, WalArchive, make_pitr_project, make_wal_archive
@@ -654,9 +655,8 @@ def test_wal_push_keeps_archiving_past_a_planted_object(wal_archive: WalArchive)
     assert pushed.returncode == 0, pushed.stderr
     assert wal_archive.run("push", f"pg_wal/{SEGMENT}").returncode == 0, "a second push of the same bytes is fine"
     assert wal_archive.fetch(SEGMENT) == (0, ours), "wal fetch takes our signed copy, not the planted one"
-    status = subprocess.run([*CLI, "wal", "status", "--env", "production", "--json"], capture_output=True, text=True,
-                            env={**os.environ, "CUISINE_DB_CONFIG": str(wal_archive.config), **wal_archive.environ},
-                            check=False, cwd=wal_archive.root)
+    status = run_cli(wal_archive.config, "wal", "status", "--env", "production", "--json", extra=wal_archive.environ,
+                     cwd=wal_archive.root)
     assert "foreign objects" in status.stdout and SEGMENT in status.stdout, status.stdout + status.stderr
 
 

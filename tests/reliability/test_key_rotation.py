@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from backup_fixtures import AgeKeys, BackupProject, S3Server, make_backup_project, seeded_template
@@ -44,7 +45,7 @@ def _snapshot(project: BackupProject) -> dict[str, str]:
     return {info.key: hashlib.sha256(repository.get_bytes(info.key)).hexdigest() for info in repository.list("")}
 
 
-def _keys_of(project: BackupProject) -> dict[str, dict[str, object]]:
+def _keys_of(project: BackupProject) -> dict[str, dict[str, Any]]:
     return {entry["name"]: entry for entry in project.backups("production")}
 
 

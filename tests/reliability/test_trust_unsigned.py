@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from backup_fixtures import AgeKeys, BackupProject, make_backup_project
@@ -31,9 +32,9 @@ def _unsign(project: BackupProject | PitrProject, env: str, key: str) -> None:
     repository.delete([key])
 
 
-def _journaled(project: BackupProject, env: str, command: str) -> dict[str, object]:
+def _journaled(project: BackupProject, env: str, command: str) -> dict[str, Any]:
     path = project.root / ".cuisine" / env / "journal.jsonl"
-    entries = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    entries: list[dict[str, Any]] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return [entry for entry in entries if entry.get("command") == command][-1]
 
 

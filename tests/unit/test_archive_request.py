@@ -33,9 +33,9 @@ def test_batch_sizes_and_pauses() -> None:
             request.batch_size(bad)
     assert request.pause_seconds(None) == 0 and request.pause_seconds("0") == 0
     assert request.pause_seconds("200ms") == 0.2 and request.pause_seconds("2s") == 2
-    for bad in ("2m", "1h", "soon", "-1s"):
+    for bad_pause in ("2m", "1h", "soon", "-1s"):
         with pytest.raises(UsageError):
-            request.pause_seconds(bad)
+            request.pause_seconds(bad_pause)
 
 
 def test_a_request_checks_the_table_first_then_the_age() -> None:

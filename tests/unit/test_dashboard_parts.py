@@ -69,7 +69,7 @@ def test_another_address_takes_the_token_from_its_reference(tmp_path: Path) -> N
 
 
 def test_filters_read_as_people_write() -> None:
-    assert size(None) == "\u2013" and size(1536) == "1.5 kB" and size(3 * 1024**3) == "3.0 GB"
+    assert size(None) == "\u2013" and size(1536) == "1.5 KiB" and size(3 * 1024**3) == "3.0 GiB"
     assert duration(0.25) == "250 ms" and duration(90) == "90.0 s" and duration(7200) == "2.0 h"
 
 

@@ -43,7 +43,7 @@ def _usable(value: str) -> bool:
 
 hostile = st.lists(
     st.one_of(st.sampled_from(HOSTILE_PARTS),
-              st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\0"), max_size=3)),
+              st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\0"), max_size=3)),
     min_size=1, max_size=6,
 ).map("".join).filter(_usable)
 

@@ -40,7 +40,8 @@ def test_round_trip_counts_rows_and_checks_everything(tmp_path: Path) -> None:
     assert sorted(p.name for p in (tmp_path / "repo" / "backups" / "x").iterdir()) == ["1.dat.zst.age"]
 
 
-def fetch_frames(tmp_path: Path, **options: bool) -> tuple[LocalRepository, StoredObject, bytes, FetchedObject, bytes]:
+def fetch_frames(tmp_path: Path, *, decompress: bool = True,
+                 count_rows: bool = False) -> tuple[LocalRepository, StoredObject, bytes, FetchedObject, bytes]:
     """A stored table file fetched with compressed=True: the repository, what was stored, the plain data, what
     the fetch returned and the frames it wrote."""
     repository = LocalRepository(tmp_path / "repo")
@@ -48,7 +49,7 @@ def fetch_frames(tmp_path: Path, **options: bool) -> tuple[LocalRepository, Stor
     stored = store(repository, "backups/x/1.dat.zst.age", io.BytesIO(data), [RECIPIENT], count_rows=True)
     out = io.BytesIO()
     fetched = fetch(repository, stored.key, out, [IDENTITY], expect_size=stored.size, expect_sha256=stored.sha256,
-                    compressed=True, **options)
+                    compressed=True, decompress=decompress, count_rows=count_rows)
     return repository, stored, data, fetched, out.getvalue()
 
 

@@ -18,7 +18,6 @@ are used only by explicit name with trust_unsigned.
 from __future__ import annotations
 
 import re
-import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +33,7 @@ from cuisine_db.records import Damaged
 from cuisine_db.storage import ObjectInfo, Repository, open_repository, signing
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import IntegrityError
+from cuisine_db.waiting import free_name
 
 T = TypeVar("T")
 
@@ -64,11 +64,8 @@ def parse_name(name: str) -> tuple[str, datetime]:
 
 def unique_name(repository: Repository, env: str) -> str:
     """A name no other archive has: two runs in the same second wait for the next one."""
-    while True:
-        name = make_name(env, datetime.now(UTC))
-        if next(iter(repository.list(prefix(name))), None) is None:
-            return name
-        time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)
+    return free_name(lambda at: make_name(env, at),
+                     lambda name: next(iter(repository.list(prefix(name))), None) is not None)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ harmless, which is what makes a killed run resumable: the next run simply goes t
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from psycopg import sql
 from cuisine_db import sql as queries
 from cuisine_db.archive.table import ArchiveTable, one_row, pairs, unreferenced
 from cuisine_db.errors import UnavailableError
+from cuisine_db.waiting import retry
 
 BATCH_TABLE = "cuisine_db_archive_batch"
 VERSION_COLUMN = "cuisine_db_row_version"
@@ -86,21 +88,16 @@ def delete_archived(conn: psycopg.Connection[Any], table: ArchiveTable, ledger: 
     try:
         with ledger.open("rb") as handle:
             for lines in _batches(handle, batch_size):
-                attempt = 0
-                while True:
-                    try:
-                        done, present = _one_batch(conn, table, lines, lock_timeout, statement)
-                        break
-                    except _TRANSIENT as exc:
-                        attempt += 1
-                        if attempt > retries:
-                            raise UnavailableError(
-                                f"a batch of {table.qualified} could not be deleted after {retries} retries "
-                                f"({exc.diag.message_primary or type(exc).__name__}); {deleted:,} rows were deleted "
-                                "before it, the rest are still in the table and in the archive",
-                                hint="run the same command again to continue where it stopped (lock_timeout and "
-                                     "lock_retries in cuisine-db.toml set the patience)") from None
-                        time.sleep(min(0.5 * 2 ** (attempt - 1), 5.0))
+                try:
+                    done, present = retry(functools.partial(_one_batch, conn, table, lines, lock_timeout, statement),
+                                          on=_TRANSIENT, attempts=retries + 1, pause=0.5, longest=5.0)
+                except _TRANSIENT as exc:
+                    raise UnavailableError(
+                        f"a batch of {table.qualified} could not be deleted after {retries} retries "
+                        f"({exc.diag.message_primary or type(exc).__name__}); {deleted:,} rows were deleted "
+                        "before it, the rest are still in the table and in the archive",
+                        hint="run the same command again to continue where it stopped (lock_timeout and "
+                             "lock_retries in cuisine-db.toml set the patience)") from None
                 rows += len(lines)
                 deleted += done
                 kept += present - done

@@ -29,7 +29,7 @@ from cuisine_db.archive.request import ArchiveRequest
 from cuisine_db.archive.table import ArchiveTable, inspect, one_row, refuse_references
 from cuisine_db.archive.verify import check_objects
 from cuisine_db.backup.manifest import MANIFEST, VERIFICATION, Manifest, ObjectEntry, TableEntry
-from cuisine_db.backup.workspace import database_of, dump_client, who
+from cuisine_db.backup.workspace import database_of, dump_client
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError
 from cuisine_db.postgres.connect import client_environ, connect
@@ -37,6 +37,7 @@ from cuisine_db.postgres.runner import run
 from cuisine_db.storage import Repository
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import StoredObject, store
+from cuisine_db.whoami import who
 
 ROWS, LEDGER, SCHEMA, RESTORE = "rows.copy", "ledger.copy", "schema.sql", "restore.sql"
 LOCK_WAIT = "60s"

@@ -32,14 +32,17 @@ from cuisine_db.archive.request import ArchiveRequest
 from cuisine_db.archive.table import ArchiveTable, inspect, one_row, refuse_references
 from cuisine_db.archive.verify import check_objects
 from cuisine_db.backup.manifest import VERIFICATION, Manifest
-from cuisine_db.backup.workspace import database_of, scratch, who
+from cuisine_db.backup.workspace import database_of, scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
+from cuisine_db.postgres.advisory import try_lock
 from cuisine_db.postgres.connect import connect
 from cuisine_db.records import DamagedRecord
 from cuisine_db.storage import Repository, open_repository
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import fetch
+from cuisine_db.waiting import poll_until
+from cuisine_db.whoami import who
 
 LOCK_SPACE = 0x61726368  # "arch": the advisory lock space of archive runs; the key is the table's oid
 LOCK_WAIT_S = 30.0
@@ -117,20 +120,10 @@ def _lock_key(oid: int) -> int:
 def _locked(conn: psycopg.Connection[Any], table: ArchiveTable, notify: Notify) -> Iterator[None]:
     """One run per table: wait a little for another (a killed run's session may take a moment to go)."""
     params = {"space": LOCK_SPACE, "key": _lock_key(table.oid)}
-    deadline = time.monotonic() + LOCK_WAIT_S
-    told = False
-    while True:
-        row = conn.execute(queries.load("archive/try_lock"), params).fetchone()
-        if row and row[0]:
-            break
-        if time.monotonic() > deadline:
-            raise UnavailableError(f"another db-archive-data run has been working on {table.qualified} for more "
-                                   f"than {LOCK_WAIT_S:.0f}s", hint="see it with make db-connections; run again "
-                                                                    "once it is done")
-        if not told:
-            notify(f"waiting for another archive run on {table.qualified} to finish")
-            told = True
-        time.sleep(0.5)
+    poll_until(lambda: try_lock(conn, "archive/try_lock", params), seconds=LOCK_WAIT_S, interval=0.5,
+               what=f"another db-archive-data run has been working on {table.qualified} for more than "
+                    f"{LOCK_WAIT_S:.0f}s", hint="see it with make db-connections; run again once it is done",
+               waiting=lambda: notify(f"waiting for another archive run on {table.qualified} to finish"))
     try:
         yield
     finally:

@@ -13,12 +13,12 @@ from typing import Any
 from cuisine_db.archive import catalog
 from cuisine_db.backup.catalog import Check
 from cuisine_db.backup.manifest import VERIFICATION, Manifest
-from cuisine_db.backup.workspace import who
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError
 from cuisine_db.storage import Repository
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import IntegrityError, fetch
+from cuisine_db.whoami import who
 
 
 def check_objects(repository: Repository, manifest: Manifest, identities: Sequence[Any]) -> Check:

@@ -35,6 +35,7 @@ from cuisine_db.storage import Repository, open_repository
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.growing import GrowingFile
 from cuisine_db.storage.pipeline import StoredObject, store
+from cuisine_db.waiting import free_name
 
 Progress = Callable[[int], None]
 LOCK_WAIT = "120s"
@@ -88,11 +89,8 @@ def _resolve_tables(present: list[dict[str, Any]], wanted: Sequence[TableName], 
 
 def _unique_name(repository: Repository, env: Environment, kind: str) -> names.BackupName:
     """A name no other backup has: two backups in the same second wait for the next one."""
-    while True:
-        name = names.make(env.name, kind, datetime.now(UTC))
-        if next(iter(repository.list(prefix(str(name)))), None) is None:
-            return name
-        time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)
+    return free_name(lambda at: names.make(env.name, kind, at),
+                     lambda name: next(iter(repository.list(prefix(str(name)))), None) is not None)
 
 
 def _one(row: tuple[Any, ...] | None) -> tuple[Any, ...]:

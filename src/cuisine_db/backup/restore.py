@@ -39,11 +39,12 @@ from cuisine_db.backup.restore_load import (
 from cuisine_db.backup.sections import Sections, Split, balance, data_sizes
 from cuisine_db.backup.workspace import database_of, restore_client, scratch
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import CuisineDbError, FailedError, UnavailableError, UsageError
+from cuisine_db.errors import CuisineDbError, FailedError, UsageError
 from cuisine_db.postgres.binaries import PgBuild
 from cuisine_db.postgres.connect import client_environ, connect
 from cuisine_db.postgres.runner import ToolError
 from cuisine_db.storage import keys as age_keys
+from cuisine_db.waiting import poll_until
 
 Progress = Callable[[int], None]
 SMALL_FILE = 1 << 20
@@ -228,15 +229,13 @@ def load_options(env: Environment) -> dict[str, str]:
 
 
 def _terminate(admin: psycopg.Connection[Any], database: str, deadline: float = 30) -> None:
-    end = time.monotonic() + deadline
-    while True:
+    def ended() -> bool | None:
         admin.execute(queries.load("restore/terminate_database_sessions"), {"name": database})
         row = admin.execute(queries.load("restore/database_sessions"), {"name": database}).fetchone()
-        if not row or row[0] == 0:
-            return
-        if time.monotonic() > end:
-            raise UnavailableError(f"sessions on {database!r} did not end within {deadline:.0f}s; nothing was swapped")
-        time.sleep(0.2)
+        return True if not row or row[0] == 0 else None
+
+    poll_until(ended, seconds=deadline, interval=0.2,
+               what=f"sessions on {database!r} did not end within {deadline:.0f}s; nothing was swapped")
 
 
 def carry_over(admin: psycopg.Connection[Any], old: str, fresh: str) -> None:

@@ -29,12 +29,12 @@ from cuisine_db.backup.catalog import Check, Resolved
 from cuisine_db.backup.manifest import TEST_RESTORE
 from cuisine_db.backup.names import PHYSICAL_TYPES
 from cuisine_db.backup.restore_load import check_counts
-from cuisine_db.backup.workspace import who
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, UsageError
 from cuisine_db.postgres import binaries
 from cuisine_db.postgres.connect import connect
 from cuisine_db.storage import keys as age_keys
+from cuisine_db.whoami import who
 
 Notify = Callable[[str], None]
 Progress = Callable[[int], Any]

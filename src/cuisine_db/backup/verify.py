@@ -14,13 +14,14 @@ from cuisine_db.backup import catalog, names, toc
 from cuisine_db.backup.catalog import Check
 from cuisine_db.backup.manifest import MANIFEST, VERIFICATION, ObjectEntry, prefix
 from cuisine_db.backup.objects import BackupSource
-from cuisine_db.backup.workspace import scratch, who
+from cuisine_db.backup.workspace import scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UsageError
 from cuisine_db.postgres import binaries
 from cuisine_db.storage import Repository
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import IntegrityError
+from cuisine_db.whoami import who
 
 Progress = Callable[[int], None]
 THREADS = 3

@@ -6,7 +6,6 @@ import contextlib
 import getpass
 import os
 import shutil
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,10 +22,6 @@ def database_of(settings: Settings, env: Environment) -> str:
 
     params = connection_params(settings, env)
     return str(params.get("dbname") or params.get("user") or getpass.getuser())
-
-
-def who() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def _alive(pid: int) -> bool:

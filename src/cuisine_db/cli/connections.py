@@ -10,7 +10,7 @@ from rich.table import Table
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, say, settings
 from cuisine_db.cli.render import show_findings
 from cuisine_db.diagnose.connections import connection_usage, idle_in_transaction, long_transactions, slot_usage
-from cuisine_db.diagnose.humanize import duration
+from cuisine_db.humanize import duration
 from cuisine_db.pooler.pools import PoolerUsage, pool_findings, read_pools
 
 

@@ -23,10 +23,10 @@ from cuisine_db.cli.common import (
     settings,
 )
 from cuisine_db.cli.render import OverwriteOption, check_output, show_findings
-from cuisine_db.diagnose.humanize import size as human
 from cuisine_db.durations import duration_ms
 from cuisine_db.errors import EXIT_FINDINGS
 from cuisine_db.findings import SEVERITIES
+from cuisine_db.humanize import size as human
 from cuisine_db.ops.journal import journaled
 
 if TYPE_CHECKING:

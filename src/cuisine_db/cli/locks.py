@@ -10,8 +10,8 @@ from rich.tree import Tree
 
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
 from cuisine_db.diagnose import terminate
-from cuisine_db.diagnose.humanize import duration
 from cuisine_db.diagnose.locks import BlockNode, show_locks
+from cuisine_db.humanize import duration
 from cuisine_db.ops.journal import journaled
 
 

@@ -14,8 +14,8 @@ from rich.table import Table
 
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, say, settings
 from cuisine_db.cli.render import show_findings
-from cuisine_db.diagnose.humanize import size
 from cuisine_db.errors import CuisineDbError, ServerDownError, UsageError
+from cuisine_db.humanize import size
 from cuisine_db.monitor import growth_report, run_monitor
 from cuisine_db.monitor import nagios as plugin
 

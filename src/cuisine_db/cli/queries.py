@@ -25,19 +25,14 @@ from cuisine_db.cli.common import (
 from cuisine_db.cli.plan_text import plan_lines
 from cuisine_db.cli.render import show_findings
 from cuisine_db.durations import duration_ms
+from cuisine_db.humanize import brief
 
 # The services (and pglast) are imported by the commands that use them: every other command starts faster.
 
 
 def duration(ms: float) -> str:
-    """Milliseconds for people: 0.42 ms, 15.3 ms, 2.1 s, 3.5 min, 1.2 h."""
-    if ms < 1_000:
-        return f"{ms:.2f} ms" if ms < 10 else f"{ms:.1f} ms"
-    if ms < 60_000:
-        return f"{ms / 1000:.1f} s"
-    if ms < 3_600_000:
-        return f"{ms / 60_000:.1f} min"
-    return f"{ms / 3_600_000:.1f} h"
+    """Milliseconds for people: 0.42 ms, 15 ms, 2.1 s, 45 min, 1.2 h."""
+    return brief(ms / 1000)
 
 
 def since(moment: datetime | None) -> str:

@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from cuisine_db import humanize
 from cuisine_db.cli.common import err, out, print_json, say
 from cuisine_db.errors import UsageError
 from cuisine_db.findings import Finding
@@ -120,15 +121,9 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int], Callable
 
 
 def size(value: int | None) -> str:
-    """Bytes in decimal units (kB = 1000 B), as backup, restore and archive listings show them."""
-    if value is None:
-        return ""
-    amount = float(value)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if amount < 1000 or unit == "TB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1000
-    return str(value)
+    """Bytes as backup, restore and archive listings show them: `humanize.size` (one base, 1024), blank when
+    unknown."""
+    return humanize.size(value, none="")
 
 
 def check_text(check: Check | None, damage: Damaged | None = None) -> str:

@@ -25,8 +25,8 @@ from cuisine_db.cli.common import (
 )
 from cuisine_db.cli.render import show_findings
 from cuisine_db.config import Environment
-from cuisine_db.diagnose.humanize import duration, size
 from cuisine_db.errors import FailedError, RefusedError, UsageError
+from cuisine_db.humanize import duration, size
 from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="Streaming replicas: create, list (lag), promote, drop, start, stop.", no_args_is_help=True)

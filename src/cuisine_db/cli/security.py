@@ -118,6 +118,17 @@ def read_password(username: str, *, password_env: str | None, password_file: Pat
         _scrub_environment()
 
 
+def _new_password(username: str, valid_until: str | None, *, password_env: str | None,
+                  password_file: Path | None, from_make: bool) -> tuple[date | None, security.Secret, str]:
+    """create-user's and update-password's expiry and new password (and where it came from); the role name and
+    the day are checked before a password is asked for that the command would then refuse."""
+    expires = _day(valid_until, "valid_until")
+    names.role_name(username)
+    password, source = read_password(username, password_env=password_env, password_file=password_file,
+                                     from_make=from_make)
+    return expires, password, source
+
+
 def _confirm_always(env: Environment, action: str, subject: str, yes: bool) -> None:
     """Ask before destructive work on every environment (protected ones want their name typed)."""
     if yes:
@@ -148,10 +159,8 @@ def create_user(
     """Create a login role (make db-create-user); the server receives only a SCRAM verifier of its password."""
     s = settings()
     chosen = environment(env)
-    expires = _day(valid_until, "valid_until")
-    names.role_name(username)  # before asking for a password the command would then refuse
-    password, source = read_password(username, password_env=password_env, password_file=password_file,
-                                     from_make=from_make)
+    expires, password, source = _new_password(username, valid_until, password_env=password_env,
+                                              password_file=password_file, from_make=from_make)
     arguments = {"username": username, "supplied_by": source, "connection_limit": connection_limit,
                  "valid_until": valid_until}
     with journaled(s, chosen, "db-create-user", arguments):
@@ -184,10 +193,8 @@ def update_password(
     """Set a new password (make db-update-password): asked twice without echo, or one line of standard input."""
     s = settings()
     chosen = environment(env)
-    expires = _day(valid_until, "valid_until")
-    names.role_name(username)
-    password, source = read_password(username, password_env=password_env, password_file=password_file,
-                                     from_make=from_make)
+    expires, password, source = _new_password(username, valid_until, password_env=password_env,
+                                              password_file=password_file, from_make=from_make)
     with journaled(s, chosen, "db-update-password", {"username": username, "supplied_by": source,
                                                      "valid_until": valid_until}):
         result = security.update_password(s, chosen, username, password, valid_until=expires)

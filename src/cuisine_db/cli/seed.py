@@ -9,6 +9,7 @@ import typer
 
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, print_json, say, settings
 from cuisine_db.errors import UsageError
+from cuisine_db.humanize import size
 from cuisine_db.ops.journal import journaled
 from cuisine_db.seed import load
 
@@ -45,6 +46,6 @@ def seed(
         print_json(report)
     else:
         total = sum(report.rows.values())
-        say(f"{chosen.name}: loaded {total:,} rows ({report.bytes / 1e6:.1f} MB of COPY data, "
-            f"{report.table_bytes / 1e6:.1f} MB of tables) in {report.seconds:.1f}s "
-            f"= {report.bytes / 1e6 / max(report.seconds, 1e-6):.1f} MB/s")
+        say(f"{chosen.name}: loaded {total:,} rows ({size(report.bytes)} of COPY data, "
+            f"{size(report.table_bytes)} of tables) in {report.seconds:.1f}s "
+            f"= {size(report.bytes / max(report.seconds, 1e-6))}/s")

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from cuisine_db import humanize
 from cuisine_db.config import Environment, Settings
 from cuisine_db.dashboard import reads, svg
 from cuisine_db.diagnose.query_text import shown
@@ -51,27 +52,11 @@ HEADERS = {
 
 
 def size(value: float | None) -> str:
-    if value is None:
-        return NOTHING
-    for name, unit in (("TB", 1024**4), ("GB", 1024**3), ("MB", 1024**2), ("kB", 1024)):
-        if abs(value) >= unit:
-            return f"{value / unit:,.1f} {name}"
-    return f"{value:,.0f} B"
+    return humanize.size(value, none=NOTHING)
 
 
 def duration(seconds: float | None) -> str:
-    if seconds is None:
-        return NOTHING
-    seconds = float(seconds)
-    if seconds < 1:
-        return f"{seconds * 1000:.0f} ms"
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172_800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
+    return humanize.brief(seconds, none=NOTHING)
 
 
 def _moment(value: datetime | str) -> datetime | None:

@@ -9,6 +9,8 @@ from html import escape
 
 from markupsafe import Markup
 
+from cuisine_db.humanize import size
+
 INK = "#1f2933"
 MUTED = "#7b8794"
 LINE = "#3e6bb0"
@@ -65,10 +67,7 @@ def line_chart(points: Sequence[tuple[datetime, float]], *, label: str, width: i
 def _human(value: float, unit: str) -> str:
     if unit != "bytes":
         return f"{value:,.0f} {unit}"
-    for name, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(value) >= size:
-            return f"{value / size:,.1f} {name}"
-    return f"{value:,.0f} B"
+    return size(value)
 
 
 def bars(counts: dict[str, int], *, label: str) -> Markup:

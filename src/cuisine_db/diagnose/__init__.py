@@ -1,7 +1,6 @@
 """Diagnostics, one module per thing looked at: sizes, connections, locks (the blocking tree), terminate, slow
 queries (slow_queries, pgss), indexes (analysis, index_checks, index_advice, index_changes), explain, vacuum,
-server_config; humanize formats sizes and durations for people.
+server_config (sizes and durations for people: `cuisine_db.humanize`).
 
-Import from the module itself: this package imports nothing, so `diagnose.humanize` (used by the replica and
-backup commands) does not load every diagnostic (~8 ms of each backup and restore command's start-up).
+Import from the module itself: this package imports nothing, so one diagnostic does not load every other.
 """

@@ -12,10 +12,10 @@ from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
-from cuisine_db.diagnose.humanize import duration
 from cuisine_db.diagnose.query_text import shown
 from cuisine_db.diagnose.session import diagnostic
 from cuisine_db.findings import Finding
+from cuisine_db.humanize import duration
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,7 @@ from cuisine_db.ops import confirmation
 from cuisine_db.ops.confirmation import Ask
 from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import connect
+from cuisine_db.waiting import wait_for
 
 Notify = Callable[[str], None]
 NAME_BYTES = 63
@@ -112,25 +113,23 @@ def _drop_leftover(settings: Settings, env: Environment, schema: str, name: str,
     has gone, within the budget.
     """
     statement = f"DROP INDEX CONCURRENTLY {checks.quote(schema)}.{checks.quote(name)};"
-    deadline = time.monotonic() + budget_seconds
-    told = False
     with connect(settings, env, "create-index cleanup") as conn:
         _session_timeouts(conn, lock_timeout, 0)
-        while True:
+
+        def gone() -> bool | None:
             found = _relation(conn, schema, name)
             if found is None or found.is_valid:
-                return None
+                return True
             try:
                 conn.execute(queries.load("performance/drop_index").format(index=sql.Identifier(schema, name)))
-                return None
+                return True
             except psycopg.errors.LockNotAvailable:
-                if time.monotonic() >= deadline:
-                    return statement
-                if not told:
-                    notify(f"  waiting for the session that blocked the build to finish, to drop the INVALID {name} "
-                           f"(up to {budget_seconds:.0f}s)")
-                    told = True
-                time.sleep(1)
+                return None
+
+        waited = wait_for(gone, seconds=budget_seconds, interval=1, waiting=lambda: notify(
+            f"  waiting for the session that blocked the build to finish, to drop the INVALID {name} "
+            f"(up to {budget_seconds:.0f}s)"))
+        return None if waited else statement
 
 
 def create_index(settings: Settings, env: Environment, table: str, columns: str, *, name: str | None = None,

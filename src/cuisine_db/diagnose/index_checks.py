@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from cuisine_db.findings import Finding
+from cuisine_db.humanize import size
 
 _CONSTRAINTS = {"p": "the primary key", "u": "a unique constraint", "x": "an exclusion constraint"}
 
@@ -141,14 +142,6 @@ class StatsWindow:
         return f"statistics cover {self.days:.1f} days ({origin} {self.since:%Y-%m-%d %H:%M} UTC)"
 
 
-def _size(value: float) -> str:
-    for unit in ("bytes", "kB", "MB", "GB"):
-        if value < 1024 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "bytes" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TB"
-
-
 def quote(name: str) -> str:
     """An identifier as SQL text for people to copy (never executed by us: that goes through sql.Identifier)."""
     return '"' + name.replace('"', '""') + '"'
@@ -212,7 +205,7 @@ def unused_indexes(indexes: Iterable[IndexRow], foreign_keys: Sequence[ForeignKe
             continue
         if foreign_key_served(index, keys_by_table.get(index.table_oid, ())):
             continue
-        reason = (f"0 scans; {covering}; {_size(index.bytes)}, updated on every write to {index.table}; "
+        reason = (f"0 scans; {covering}; {size(index.bytes)}, updated on every write to {index.table}; "
                   "scans on read replicas are not counted here")
         found.append(UnusedIndex(index, reason))
     return found
@@ -258,7 +251,7 @@ def duplicate_indexes(indexes: Iterable[IndexRow]) -> list[Finding]:
                 continue
             findings.append(Finding("duplicate-index", "warning", index.name,
                                     f"same definition as {keep.index_name} on {index.table} "
-                                    f"({', '.join(index.key_columns)}); {_size(index.bytes)}, {index.scans} scans",
+                                    f"({', '.join(index.key_columns)}); {size(index.bytes)}, {index.scans} scans",
                                     _drop(index)))
     return findings
 
@@ -284,7 +277,7 @@ def overlapping_indexes(indexes: Sequence[IndexRow]) -> list[Finding]:
                 findings.append(Finding(
                     "overlapping-index", "info", short.name,
                     f"({', '.join(short.key_columns)}) leads {long.index_name} ({', '.join(long.key_columns)}), "
-                    f"which serves the same lookups; {_size(short.bytes)}, {short.scans} scans",
+                    f"which serves the same lookups; {size(short.bytes)}, {short.scans} scans",
                     f"once {long.index_name} has proven itself: {_drop(short)}"))
                 break
     return findings
@@ -335,7 +328,7 @@ def seq_scan_heavy_tables(tables: Iterable[TableActivity], env: str, *, large_ro
         findings.append(Finding("seq-scan-heavy", "warning", table.table,
                                 f"{table.seq_scans:,} of {scans:,} scans were sequential, reading "
                                 f"{average:,.0f} rows each on average ({table.table_rows:,.0f} rows, "
-                                f"{_size(table.bytes)})",
+                                f"{size(table.bytes)})",
                                 f"make db-analyze-table env={env} table={table.table} for index advice; "
                                 f"make db-slow-queries env={env} for the queries"))
     return findings
@@ -368,8 +361,8 @@ def bloated_indexes(rows: Iterable[BloatRow], *, min_bytes: int = 10 * 1024**2, 
             continue
         name = qualified(row.schema, row.index_name)
         findings.append(Finding("index-bloat", "warning", name,
-                                f"{_size(row.pages * row.block_size)} on disk, about "
-                                f"{_size(expected * row.block_size)} if rebuilt "
+                                f"{size(row.pages * row.block_size)} on disk, about "
+                                f"{size(expected * row.block_size)} if rebuilt "
                                 f"({bloat / row.pages:.0%} estimated bloat, from pg_stats widths)",
                                 f"REINDEX INDEX CONCURRENTLY {quote(row.schema)}.{quote(row.index_name)};"))
     return findings

@@ -11,9 +11,9 @@ from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
-from cuisine_db.diagnose.humanize import duration
 from cuisine_db.diagnose.query_text import shown
 from cuisine_db.diagnose.session import diagnostic
+from cuisine_db.humanize import duration
 
 # pg_blocking_pids() reports a prepared transaction that holds a conflicting lock as pid 0.
 PREPARED = 0

@@ -4,7 +4,6 @@ of a local cluster only when asked)."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,8 +14,10 @@ from psycopg.rows import class_row
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
+from cuisine_db.humanize import size
 from cuisine_db.postgres import cluster_for, connect
 from cuisine_db.postgres.server_settings import alter_system, bytes_of, count_of, describe, validate, with_unit
+from cuisine_db.waiting import wait_for
 
 # Settings that make the server run a program or load a library: db-update-config wants yes=1 for them on every
 # environment (besides these, every *_command), since a wrong value runs code as the server's OS user.
@@ -135,10 +136,6 @@ def host_memory(env: Environment, ram: str | None) -> tuple[int, str] | None:
     return None
 
 
-def _gib(value: float) -> str:
-    return f"{value / 1024**3:.1f} GB" if value >= 1024**3 else f"{value / 1024**2:.0f} MB"
-
-
 def _memory_check(conn: psycopg.Connection[Any], name: str, value: str, memory: tuple[int, str]) -> str | None:
     """Refuse a value the host cannot hold in the worst case; a warning line when it comes close."""
     terms = {term: describe(conn, term) for term in MEMORY_TERMS}
@@ -152,30 +149,29 @@ def _memory_check(conn: psycopg.Connection[Any], name: str, value: str, memory: 
     workers = count_of(terms["autovacuum_max_workers"], texts["autovacuum_max_workers"])
     worst = shared + connections * work + workers * autovacuum + maintenance
     ram, source = memory
-    formula = (f"shared_buffers {_gib(shared)} + {connections} connections x work_mem {_gib(work)} + "
-               f"{workers} autovacuum workers x {_gib(autovacuum)} + maintenance_work_mem {_gib(maintenance)} "
-               f"= {_gib(worst)}")
+    formula = (f"shared_buffers {size(shared)} + {connections} connections x work_mem {size(work)} + "
+               f"{workers} autovacuum workers x {size(autovacuum)} + maintenance_work_mem {size(maintenance)} "
+               f"= {size(worst)}")
     if worst > ram:
         raise RefusedError(
-            f"{name} = {value} would let the server need up to {_gib(worst)} ({formula}), more than the host's "
-            f"{_gib(ram)} of memory ({source}); nothing was changed",
+            f"{name} = {value} would let the server need up to {size(worst)} ({formula}), more than the host's "
+            f"{size(ram)} of memory ({source}); nothing was changed",
             hint="choose a smaller value (make db-recommend-config sizes them for this host), or fewer connections "
                  "behind a pooler; ram=SIZE if the host's memory is not what was used")
     if worst > ram * MEMORY_WARNING_SHARE:
-        return (f"{name} = {value}: in the worst case the server needs {_gib(worst)} ({formula}), over "
-                f"{MEMORY_WARNING_SHARE:.0%} of the host's {_gib(ram)} ({source})")
+        return (f"{name} = {value}: in the worst case the server needs {size(worst)} ({formula}), over "
+                f"{MEMORY_WARNING_SHARE:.0%} of the host's {size(ram)} ({source})")
     return None
 
 
 def _after_reload(conn: psycopg.Connection[Any], requested: datetime) -> None:
     """Wait (briefly) until this session has re-read the configuration files after `requested`: the postmaster
     re-reads them first, so from then on new sessions start with the new values too."""
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    def reloaded() -> bool | None:
         row = conn.execute(queries.load("performance/conf_load_time")).fetchone()
-        if row is not None and row[0] >= requested:
-            return
-        time.sleep(0.05)
+        return True if row is not None and row[0] >= requested else None
+
+    wait_for(reloaded, seconds=10, interval=0.05)
 
 
 def _file_value(conn: psycopg.Connection[Any], name: str, default: str) -> str:

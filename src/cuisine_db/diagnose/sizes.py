@@ -54,9 +54,11 @@ class DatabaseSize:
     filesystem: Filesystem | None = None  # None: a remote server, whose disks this machine cannot see
 
 
-def read_table_sizes(conn: psycopg.Connection[Any], limit: int) -> list[TableSize]:
+def read_table_sizes(conn: psycopg.Connection[Any], limit: int, candidates: int | None = None) -> list[TableSize]:
+    """The `limit` largest tables; with `candidates`, measuring only the files of that many tables that pg_class's
+    page counts put first (None: every table's)."""
     with conn.cursor(row_factory=class_row(TableSize)) as cur:
-        return cur.execute(sql.load("diagnose/table_sizes"), {"limit": limit}).fetchall()
+        return cur.execute(sql.load("diagnose/table_sizes"), {"limit": limit, "candidates": candidates}).fetchall()
 
 
 def table_sizes(settings: Settings, env: Environment, limit: int = 50, target: Target | None = None) -> list[TableSize]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -17,6 +16,7 @@ from cuisine_db.diagnose.locks import BlockNode, read_tree
 from cuisine_db.diagnose.query_text import shown
 from cuisine_db.diagnose.session import diagnostic
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
+from cuisine_db.waiting import wait_for
 
 Mode = Literal["auto", "cancel", "terminate"]
 MODES: tuple[Mode, ...] = ("auto", "cancel", "terminate")
@@ -198,10 +198,7 @@ def end(settings: Settings, env: Environment, target: Target, mode: Mode = "auto
             else:
                 sent = _signal(conn, "diagnose/cancel_backend", {"pid": pid})
                 result.steps.append("sent pg_cancel_backend" if sent else "pg_cancel_backend found no such process")
-                deadline = time.monotonic() + wait
-                while not _freed(conn, pid, current) and time.monotonic() < deadline:
-                    time.sleep(0.1)
-                if _freed(conn, pid, current):
+                if wait_for(lambda: _freed(conn, pid, current) or None, seconds=wait, interval=0.1):
                     result = replace(result, cancelled=True)
                     result.steps.append("the query was cancelled and the session blocks nobody now")
                     return _settle(conn, target, result, wait)
@@ -223,10 +220,12 @@ def _settle(conn: psycopg.Connection[Any], target: Target, result: EndResult, wa
     """Which of the sessions it blocked go on now (each gets a moment to take its lock)."""
     if not target.blocks_total:
         return result
-    deadline = time.monotonic() + wait
-    waiting = _pids(conn, "diagnose/waiting_pids", {"pids": target.blocks_total})
-    while waiting and time.monotonic() < deadline:
-        time.sleep(0.1)
-        waiting = _pids(conn, "diagnose/waiting_pids", {"pids": target.blocks_total})
+    waiting: list[int] = []
+
+    def none_waiting() -> bool | None:
+        waiting[:] = _pids(conn, "diagnose/waiting_pids", {"pids": target.blocks_total})
+        return True if not waiting else None
+
+    wait_for(none_waiting, seconds=wait, interval=0.1)
     freed = [pid for pid in target.blocks_total if pid not in waiting]
     return replace(result, freed=freed, still_waiting=waiting)

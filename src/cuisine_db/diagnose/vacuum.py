@@ -3,6 +3,7 @@ since the last (auto)vacuum and (auto)analyze before and after."""
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.names import Table, find_table
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.postgres import connect
+from cuisine_db.waiting import wait_for
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,12 @@ def _state(conn: psycopg.Connection[Any], oid: int) -> Maintenance:
     return row
 
 
+def _counted(conn: psycopg.Connection[Any], oid: int, before: Maintenance) -> Maintenance | None:
+    """The table's state once the statistics count a VACUUM and an ANALYZE since `before`; None until then."""
+    after = _state(conn, oid)
+    return after if after.vacuums > before.vacuums and after.analyzes > before.analyzes else None
+
+
 def _table_list(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",")]
     if not text.strip() or not all(names):
@@ -90,10 +98,8 @@ def vacuum_analyze(settings: Settings, env: Environment, tables: str, *, notify:
             seconds = time.monotonic() - started
             after = _state(conn, target.table_oid)
             # Before PostgreSQL 15 the statistics collector reports asynchronously: wait for it to catch up.
-            deadline = time.monotonic() + 10
-            while (after.vacuums <= before.vacuums or after.analyzes <= before.analyzes) and \
-                    time.monotonic() < deadline:
-                time.sleep(0.2)
-                after = _state(conn, target.table_oid)
+            if after.vacuums <= before.vacuums or after.analyzes <= before.analyzes:
+                after = wait_for(functools.partial(_counted, conn, target.table_oid, before), seconds=10,
+                                 interval=0.2) or _state(conn, target.table_oid)
             done.append(TableUpkeep(target.shown, before, after, round(seconds, 3)))
     return done

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import getpass
-import socket
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,6 +28,9 @@ from cuisine_db.migrations.lint_gate import check_pending
 from cuisine_db.migrations.split import statements
 from cuisine_db.migrations.state import AppliedRow, MigrationState, compare, read_applied
 from cuisine_db.postgres import connect
+from cuisine_db.postgres.advisory import try_lock
+from cuisine_db.waiting import poll_until
+from cuisine_db.whoami import who
 
 # Any constant shared by every runner; it names no row, only "migrations are being run".
 ADVISORY_LOCK_KEY = 7_236_218_935_412_305_977
@@ -72,21 +73,11 @@ def runner_lock(conn: psycopg.Connection[Any], wait_seconds: float, notify: Noti
     the runner that holds the lock would wait for it forever; polling leaves the waiter idle instead.
     """
     conn.execute(sql.load("migrations/check_client"))
-    deadline = time.monotonic() + wait_seconds
-    told = False
-    while True:
-        row = conn.execute(sql.load("migrations/try_lock"), {"key": ADVISORY_LOCK_KEY}).fetchone()
-        if row and row[0]:
-            break
-        if time.monotonic() > deadline:
-            raise UnavailableError(
-                f"another migration runner has held the lock for more than {wait_seconds:.0f}s",
-                hint="see who: SELECT * FROM pg_locks WHERE locktype = 'advisory'",
-            )
-        if not told:
-            notify("waiting for another migration runner to finish")
-            told = True
-        time.sleep(POLL_SECONDS)
+    poll_until(lambda: try_lock(conn, "migrations/try_lock", {"key": ADVISORY_LOCK_KEY}), seconds=wait_seconds,
+               interval=POLL_SECONDS,
+               what=f"another migration runner has held the lock for more than {wait_seconds:.0f}s",
+               hint="see who: SELECT * FROM pg_locks WHERE locktype = 'advisory'",
+               waiting=lambda: notify("waiting for another migration runner to finish"))
     try:
         yield
     finally:
@@ -199,10 +190,6 @@ def _refuse_drift(states: list[MigrationState], files: dict[str, MigrationFile])
             )
 
 
-def _who() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
-
-
 def status(settings: Settings, env: Environment) -> list[MigrationState]:
     """Applied, pending, drifted and missing migrations of an environment."""
     files = discover(settings.migrations_dir)
@@ -233,7 +220,7 @@ def migrate(settings: Settings, env: Environment, *, dry_run: bool = False, lock
         def record(migration: MigrationFile, duration_ms: int) -> None:
             conn.execute(sql.load("migrations/record"), {
                 "version": migration.version, "name": migration.name, "checksum": migration.checksum,
-                "applied_by": _who(), "duration_ms": duration_ms,
+                "applied_by": who(), "duration_ms": duration_ms,
             })
 
         steps = _run_sections(conn, env, "up", pending, record, dry_run, notify)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 from cuisine_db.config import Monitoring
 from cuisine_db.diagnose import connections
-from cuisine_db.diagnose.humanize import duration, size
 from cuisine_db.findings import Finding, worst
+from cuisine_db.humanize import duration, size
 from cuisine_db.monitor.figures import WRAPAROUND_LIMIT, Figures, HorizonHolder, Rates
 from cuisine_db.monitor.growth import Forecast
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING
 
 from cuisine_db.config import Environment
+from cuisine_db.humanize import size
 
 if TYPE_CHECKING:
     from cuisine_db.monitor.store import SizeSnapshot
@@ -53,7 +54,7 @@ def forecast(points: Sequence[tuple[float, int]], free_bytes: int | None, *, rec
     if rate <= 0:
         return Forecast(rate, free_bytes, None, len(recent), span, "not growing")
     return Forecast(rate, free_bytes, free_bytes / rate, len(recent), span,
-                    f"at {rate / 1e6:,.1f} MB/day over the last {span:.1f} days")
+                    f"at {size(rate)}/day over the last {span:.1f} days")
 
 
 def free_bytes(snapshot: SizeSnapshot, env: Environment) -> int | None:

@@ -13,7 +13,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from cuisine_db import sql
-from cuisine_db.diagnose.sizes import TableSize
+from cuisine_db.diagnose.sizes import TableSize, read_table_sizes
 
 # Per-table series are bounded: the largest tables first, at most this many (the rest are counted, not listed).
 TABLE_SERIES_LIMIT = 5000
@@ -145,7 +145,7 @@ def _first(conn: psycopg.Connection[Any], row: type[Any], statement: Any) -> Any
 def read_largest_tables(conn: psycopg.Connection[Any], limit: int) -> list[TableSize]:
     """The `limit` largest tables with sizes and estimated bloat, measuring only the likeliest candidates' files
     (db-table-sizes measures every table's: on 5,000 tables that alone took seconds)."""
-    return _rows(conn, TableSize, sql.load("monitor/largest_tables"), {"limit": limit, "candidates": 4 * limit + 50})
+    return read_table_sizes(conn, limit, candidates=4 * limit + 50)
 
 
 def read_server_stats(conn: psycopg.Connection[Any], table_limit: int = TABLE_SERIES_LIMIT) -> ServerStats:

@@ -6,17 +6,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from cuisine_db import humanize
 from cuisine_db.ops.incidents import Incident, parse_time, started_at
 
 
 def duration(seconds: float) -> str:
     """3725.2 -> '1h 02m 05s'; under a minute keeps a decimal ('4.2s')."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+    return humanize.duration(seconds, sep=" ")
 
 
 def _cell(value: object) -> str:

@@ -27,6 +27,7 @@ from cuisine_db import records
 from cuisine_db.config import Settings
 from cuisine_db.errors import UsageError
 from cuisine_db.ops import journal
+from cuisine_db.whoami import who
 
 SEVERITIES = {1: "critical", 2: "major", 3: "minor", 4: "low"}
 MAX_DESCRIPTION = 500
@@ -223,7 +224,7 @@ def open_incident(settings: Settings, severity: str | int | None, description: s
     now = _now()
     with _locked(settings):
         incident = Incident(id=_next_id(settings, now), severity=level, description=text, env=env_name,
-                            status="open", opened_at=now.isoformat(), opened_by=journal.who())
+                            status="open", opened_at=now.isoformat(), opened_by=who())
         _write(settings, incident)
         _marker(settings, incident.id).write_text((env_name or "") + "\n", encoding="utf-8")
     return incident
@@ -237,7 +238,7 @@ def resolve(settings: Settings, incident_id: str, note: str | None = None) -> In
             raise UsageError(f"incident {incident.id} was already resolved at {incident.resolved_at} "
                              f"by {incident.resolved_by}")
         resolved = replace(incident, status="resolved", resolved_at=_now().isoformat(),
-                           resolved_by=journal.who(), resolution=text or None)
+                           resolved_by=who(), resolution=text or None)
         _write(settings, resolved)
         _marker(settings, incident.id).unlink(missing_ok=True)
     return resolved

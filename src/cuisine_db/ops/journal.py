@@ -7,11 +7,9 @@ report can be built from the journal.
 from __future__ import annotations
 
 import fcntl
-import getpass
 import json
 import os
 import re
-import socket
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -22,6 +20,7 @@ from typing import Any
 
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError
+from cuisine_db.whoami import who
 
 _SECRET_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
 REDACTED = "[redacted]"
@@ -31,11 +30,6 @@ def redact(arguments: Mapping[str, Any]) -> dict[str, Any]:
     """Arguments safe to record: values under secret-looking names are replaced."""
     return {key: REDACTED if _SECRET_KEY.search(key) and value is not None else value
             for key, value in arguments.items()}
-
-
-def who() -> str:
-    """The operator as the journal records them: OS user at host."""
-    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def journal_path(settings: Settings, env: Environment) -> Path:

@@ -23,9 +23,9 @@ from cuisine_db.ops.maintenance_state import MaintenanceState as MaintenanceStat
 from cuisine_db.ops.maintenance_state import save
 from cuisine_db.ops.maintenance_state import state as state
 from cuisine_db.ops.maintenance_state import state_path as state_path
-from cuisine_db.ops.maintenance_state import who as who
 from cuisine_db.postgres import purposes
 from cuisine_db.postgres.connect import connect
+from cuisine_db.whoami import who
 
 DEFAULT_REASON = "maintenance (no reason given)"
 

@@ -4,8 +4,6 @@ connection (postgres/connect.py) can read it without the service's imports."""
 
 from __future__ import annotations
 
-import getpass
-import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -25,10 +23,6 @@ class MaintenanceState:
     who: str
     since: datetime
     roles: dict[str, int]
-
-
-def who() -> str:
-    return f"{getpass.getuser()}@{socket.gethostname()}"
 
 
 def state_path(settings: Settings, env: Environment) -> Path:

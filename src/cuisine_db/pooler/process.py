@@ -7,7 +7,6 @@ import os
 import shutil
 import signal
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError, UsageError
 from cuisine_db.pooler.setup import INI, config_dir, pooler_of, server_user
 from cuisine_db.postgres.runner import run
+from cuisine_db.waiting import poll_until, wait_for
 
 START_SECONDS = 30.0
 STOP_SECONDS = 15.0
@@ -80,13 +80,13 @@ def start(settings: Settings, env: Environment) -> PoolerState:
         raise UnavailableError(f"something else listens on {pooler.host}:{pooler.port}",
                                hint="choose another pooler.port in cuisine-db.toml, then run pooler config again")
     run([program(), "--daemon", folder / INI], user=server_user(settings, env), cwd=folder, timeout=START_SECONDS)
-    deadline = time.monotonic() + START_SECONDS
-    while not _listening(pooler.host, pooler.port):
-        if time.monotonic() > deadline:
-            log = folder / "pgbouncer.log"
-            tail = " ".join(log.read_text(errors="replace").splitlines()[-3:]) if log.exists() else ""
-            raise UnavailableError(f"PgBouncer did not start listening on {pooler.host}:{pooler.port}: {tail}")
-        time.sleep(0.1)
+    def failed() -> UnavailableError:
+        log = folder / "pgbouncer.log"
+        tail = " ".join(log.read_text(errors="replace").splitlines()[-3:]) if log.exists() else ""
+        return UnavailableError(f"PgBouncer did not start listening on {pooler.host}:{pooler.port}: {tail}")
+
+    poll_until(lambda: _listening(pooler.host, pooler.port) or None, seconds=START_SECONDS, interval=0.1,
+               what=failed)
     return status(settings, env)
 
 
@@ -98,10 +98,7 @@ def stop(settings: Settings, env: Environment) -> PoolerState:
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-            deadline = time.monotonic() + STOP_SECONDS
-            while _pid(folder) == pid and time.monotonic() < deadline:
-                time.sleep(0.1)
-            if _pid(folder) != pid:
+            if wait_for(lambda: _pid(folder) != pid or None, seconds=STOP_SECONDS, interval=0.1):
                 break
         else:
             raise UnavailableError(f"PgBouncer (pid {pid}) did not stop")

@@ -77,8 +77,10 @@ def _data_owner(settings: Settings, env: Environment) -> str | None:
 
 
 @contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
-    """Serialise cluster start-up between processes (five `make db-migrate` at once must not race)."""
+def startup_lock(settings: Settings, env: Environment) -> Iterator[None]:
+    """Serialise cluster start-up between processes (five `make db-migrate` at once must not race); db-upgrade
+    holds it too, so that no command starts the cluster mid-upgrade."""
+    path = settings.state_dir / f".{env.name}.lock"
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -103,7 +105,7 @@ def _refuse_pending_restore(settings: Settings, env: Environment) -> None:
 def ensure_up(settings: Settings, env: Environment) -> LocalCluster:
     """Create and start the environment's cluster if needed, and make sure its database exists."""
     cluster = cluster_for(settings, env)
-    with _exclusive(settings.state_dir / f".{env.name}.lock"):
+    with startup_lock(settings, env):
         if not cluster.initialized():
             cluster.init()
         if not cluster.running():

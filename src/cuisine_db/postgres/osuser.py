@@ -10,10 +10,10 @@ import pwd
 import stat
 import struct
 import subprocess
-import time
 from pathlib import Path
 
 from cuisine_db.errors import UnavailableError
+from cuisine_db.waiting import retry
 
 USER_PREFIX = "cuisine-"
 # Where the environments' users get their homes: `wal push`/`fetch` keep their settings cache there (~/.cache).
@@ -52,8 +52,8 @@ def ensure_user(name: str) -> str:
         pwd.getpwnam(name)
         return name
     HOMES.mkdir(parents=True, exist_ok=True, mode=0o755)
-    failure = ""
-    for _ in range(20):  # two commands may create it at once: useradd then finds it locked or already there
+
+    def created() -> str:
         result = subprocess.run(
             ["useradd", "--system", "--user-group", "--create-home", "--home-dir", str(HOMES / name),
              "--shell", "/usr/sbin/nologin", "--comment", "cuisine-db server user", name],
@@ -62,12 +62,19 @@ def ensure_user(name: str) -> str:
         with contextlib.suppress(KeyError):
             pwd.getpwnam(name)
             return name
-        failure = result.stderr.strip()
-        time.sleep(0.1)
-    raise UnavailableError(
-        f"cannot create OS user {name!r} to run PostgreSQL: {failure}",
-        hint="create an unprivileged user and name it as the environment's os_user in cuisine-db.toml",
-    )
+        raise _NotCreated(result.stderr.strip())
+
+    try:  # two commands may create it at once: useradd then finds it locked or already there
+        return retry(created, on=(_NotCreated,), attempts=20, pause=0.1, growth=1)
+    except _NotCreated as failure:
+        raise UnavailableError(
+            f"cannot create OS user {name!r} to run PostgreSQL: {failure}",
+            hint="create an unprivileged user and name it as the environment's os_user in cuisine-db.toml",
+        ) from None
+
+
+class _NotCreated(Exception):
+    """useradd did not leave the user behind (its stderr)."""
 
 
 def give_to(path: Path, user: str | None, mode: int = 0o700) -> None:

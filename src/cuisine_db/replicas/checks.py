@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from cuisine_db.config import Environment
-from cuisine_db.diagnose.humanize import size as _size
 from cuisine_db.findings import Finding
+from cuisine_db.humanize import size as _size
 from cuisine_db.replicas.lag import ReplicaStatus, ReplicationReport, unfit
 
 

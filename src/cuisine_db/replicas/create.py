@@ -38,6 +38,7 @@ from cuisine_db.replicas import seed as seeding
 from cuisine_db.replicas.members import check_name, slot_name
 from cuisine_db.replicas.role import REPLICATION_CONNECTION_LIMIT, REPLICATION_ROLE, ensure_login_role
 from cuisine_db.security.passwords import Secret
+from cuisine_db.waiting import poll_until
 
 STREAMING_DEADLINE = 120.0
 BASEBACKUP_TIMEOUT = 6 * 3600.0
@@ -196,17 +197,10 @@ def _configure(replica: LocalCluster, env: Environment, name: str, primary_port:
 def wait_streaming(settings: Settings, env: Environment, name: str, replica: LocalCluster,
                    deadline_seconds: float = STREAMING_DEADLINE) -> None:
     """Until the primary shows the replica streaming; else an error quoting the replica's last log lines."""
-    deadline = time.monotonic() + deadline_seconds
     with connect(settings, env, "db-create-replica", purpose="monitoring") as conn:
-        while True:
-            rows = conn.execute(sql.load("replication/standbys")).fetchall()
-            if any(row[0] == name and row[3] == "streaming" for row in rows):
-                return
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-    raise UnavailableError(f"replica {name} started but does not stream from the primary after "
-                           f"{deadline_seconds:.0f} s", hint=f"see its log in {replica.datadir / 'log'}")
+        poll_until(lambda: seeding.streaming(conn, name) or None, seconds=deadline_seconds, interval=0.2,
+                   what=f"replica {name} started but does not stream from the primary after "
+                        f"{deadline_seconds:.0f} s", hint=f"see its log in {replica.datadir / 'log'}")
 
 
 def _remove(settings: Settings, env: Environment, replica: LocalCluster, slot: str | None) -> None:

@@ -8,7 +8,6 @@ stop: only its slot is dropped, once the replica no longer streams through it.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +20,7 @@ from cuisine_db.errors import RefusedError, UnavailableError, UsageError
 from cuisine_db.postgres import connect, topology
 from cuisine_db.postgres.local import node_cluster
 from cuisine_db.replicas.members import check_name, find
+from cuisine_db.waiting import poll_until
 
 SLOT_RELEASE_SECONDS = 30.0
 
@@ -52,18 +52,21 @@ def kind_of(settings: Settings, env: Environment, name: str) -> str:
 
 def _drop_slot(conn: psycopg.Connection[Any], slot: str, seconds: float) -> bool:
     """Drop a slot once no walsender holds it; False when there was none."""
-    deadline = time.monotonic() + seconds
-    while True:
+    holder: list[Any] = [None]
+
+    def dropped() -> bool | None:
         row = conn.execute(sql.load("replication/slot"), {"slot": slot}).fetchone()
         if row is None:
             return False
         if not row[0]:
             conn.execute(sql.load("replication/drop_slot"), {"slot": slot})
             return True
-        if time.monotonic() > deadline:
-            raise UnavailableError(f"slot {slot} is still in use (pid {row[1]}) after {seconds:.0f} s",
-                                   hint="is another server streaming through it?")
-        time.sleep(0.2)
+        holder[0] = row[1]
+        return None
+
+    return poll_until(dropped, seconds=seconds, interval=0.2, what=lambda: UnavailableError(
+        f"slot {slot} is still in use (pid {holder[0]}) after {seconds:.0f} s",
+        hint="is another server streaming through it?"))
 
 
 def drop(settings: Settings, env: Environment, name: str, *,

@@ -45,6 +45,7 @@ from cuisine_db.postgres.local import node_cluster
 from cuisine_db.postgres.topology import Node, home_of
 from cuisine_db.postgres.topology import load as load_topology
 from cuisine_db.replicas.members import Member, members
+from cuisine_db.waiting import wait_for
 
 CATCH_UP_WAIT_SECONDS = 2.0
 
@@ -197,10 +198,15 @@ def _behind(reading: _Reading, primary_lsn: int, read_at: float, bound: float) -
     replayed = lsn(view.replay_lsn)
     if replayed is None:
         return None, None
-    deadline = time.monotonic() + min(CATCH_UP_WAIT_SECONDS, bound)
-    while replayed < primary_lsn and not view.paused and time.monotonic() < deadline:
-        time.sleep(0.05)
-        replayed = _replayed(reading.conn) or replayed
+    if replayed < primary_lsn and not view.paused:
+        conn, latest = reading.conn, [replayed]
+
+        def caught_up() -> bool | None:
+            latest[0] = _replayed(conn) or latest[0]
+            return True if latest[0] >= primary_lsn else None
+
+        wait_for(caught_up, seconds=min(CATCH_UP_WAIT_SECONDS, bound), interval=0.05)
+        replayed = latest[0]
     waited = time.monotonic() - read_at
     if replayed >= primary_lsn:
         return 0, round(waited, 3)

@@ -33,6 +33,7 @@ from cuisine_db.postgres.runner import run
 from cuisine_db.replicas.create import replication_conninfo, wait_streaming
 from cuisine_db.replicas.lag import lsn
 from cuisine_db.replicas.members import check_name, local_target
+from cuisine_db.waiting import poll_until
 
 CATCH_UP_SECONDS = 120.0
 FOLLOW_SECONDS = 60.0
@@ -76,17 +77,18 @@ def _standby_state(settings: Settings, env: Environment, node: topology.Node) ->
 def _wait_replayed(settings: Settings, env: Environment, node: topology.Node, position: str,
                    seconds: float) -> None:
     wanted = lsn(position) or 0
-    deadline = time.monotonic() + seconds
+    last: list[str] = ["nothing"]
     with connect(settings, env, "db-promote-replica", target=local_target(settings, env, node)) as conn:
-        while True:
+
+        def past() -> bool | None:
             row = conn.execute(sql.load("replication/replay_lsn")).fetchone()
+            last[0] = str(row[0]) if row else "nothing"
             replayed = lsn(row[0]) if row else None
-            if replayed is not None and replayed > wanted:
-                return
-            if time.monotonic() > deadline:
-                raise UnavailableError(f"replica {node.name} replayed up to {row[0] if row else 'nothing'}, not past "
-                                       f"the old primary's shutdown checkpoint {position}, within {seconds:.0f} s")
-            time.sleep(0.2)
+            return True if replayed is not None and replayed > wanted else None
+
+        poll_until(past, seconds=seconds, interval=0.2, what=lambda: UnavailableError(
+            f"replica {node.name} replayed up to {last[0]}, not past the old primary's shutdown checkpoint "
+            f"{position}, within {seconds:.0f} s"))
 
 
 def follow(settings: Settings, env: Environment, node: topology.Node, primary: topology.Node) -> None:

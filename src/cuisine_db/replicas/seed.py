@@ -15,6 +15,7 @@ to the tool's archive), a backup of another cluster (system identifier) or anoth
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from cuisine_db.postgres import connect, osuser, safe_files, server_settings
 from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.target import Target
 from cuisine_db.storage import open_repository
+from cuisine_db.waiting import wait_for
 
 LATEST = "latest"
 STALL_SECONDS = 300.0  # no replay progress and no streaming for this long: the archive cannot take it further
@@ -156,10 +158,12 @@ def wait_caught_up(settings: Settings, env: Environment, name: str, target: Targ
     stops moving for `stall_seconds` without streaming is an error."""
     last, moved, told = None, time.monotonic(), time.monotonic()
     with connect(settings, env, "db-create-replica", purpose="monitoring") as primary:
-        while True:
-            rows = primary.execute(sql.load("replication/standbys")).fetchall()
-            if any(row[0] == name and row[3] == "streaming" for row in rows):
-                return
+
+        def streams_or_stalls() -> bool | None:
+            """True once streaming, False once replay has stood still for `stall_seconds`; None meanwhile."""
+            nonlocal last, moved, told
+            if streaming(primary, name):
+                return True
             position = _replayed(settings, env, target)
             now = time.monotonic()
             if position != last:
@@ -167,9 +171,11 @@ def wait_caught_up(settings: Settings, env: Environment, name: str, target: Targ
             if now - told > 30:
                 notify(f"replica {name}: replayed the archive up to {position or 'nothing yet'}")
                 told = now
-            if now - moved > stall_seconds:
-                break
-            time.sleep(0.5)
+            return False if now - moved > stall_seconds else None
+
+        # No fixed deadline: a long archive takes as long as it takes, and the stall is the limit.
+        if wait_for(streams_or_stalls, seconds=math.inf, interval=0.5):
+            return
     raise UnavailableError(f"replica {name} replayed the archive up to {last or 'nothing'} and went no further in "
                            f"{stall_seconds:.0f} s, without streaming from the primary",
                            hint=f"a hole in the archive, or WAL the primary no longer has: make db-wal-status "
@@ -183,3 +189,9 @@ def finish(settings: Settings, env: Environment, target: Target, replica: LocalC
         server_settings.alter_system(conn, {"restore_command": None})
     (replica.home / IDENTITY_FOLDER / IDENTITY_COPY).unlink(missing_ok=True)
     fetch.clear_prefetched(replica.home / SPOOL)
+
+
+def streaming(conn: psycopg.Connection[Any], name: str) -> bool:
+    """Whether the primary (`conn`) shows replica `name` streaming from it."""
+    rows = conn.execute(sql.load("replication/standbys")).fetchall()
+    return any(row[0] == name and row[3] == "streaming" for row in rows)

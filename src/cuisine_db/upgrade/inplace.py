@@ -13,14 +13,12 @@ is the first start. swap moves the old files into the new cluster while pg_upgra
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -35,7 +33,7 @@ from cuisine_db.ops import maintenance_state
 from cuisine_db.postgres import binaries, osuser
 from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.connect import client_environ, connect
-from cuisine_db.postgres.local import node_cluster, os_user_of
+from cuisine_db.postgres.local import node_cluster, os_user_of, startup_lock
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import ToolError, run, spawn
 from cuisine_db.upgrade import preflight
@@ -78,19 +76,6 @@ def _waiting(settings: Settings, env: Environment, major: int) -> LocalCluster:
     """The cluster of `major` in its waiting place under upgrade/ (new before the switch, old after)."""
     build = binaries.find(major, settings.cache_dir)
     return preflight.new_cluster(settings, env, states.home(settings, env, major), build, env.port or 0)
-
-
-@contextmanager
-def _startup_lock(settings: Settings, env: Environment) -> Iterator[None]:
-    """The lock postgres/local.py takes to start a cluster on demand: no command starts one mid-upgrade."""
-    path = settings.state_dir / f".{env.name}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _pg_version(datadir: Path) -> int | None:
@@ -237,7 +222,7 @@ def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report
         states.forget(settings, env)
         raise
     try:
-        with _startup_lock(settings, env):
+        with startup_lock(settings, env):
             current = _stop_replicas(settings, env, current, notify)
             notify(f"stopping PostgreSQL {request.source} (downtime starts)")
             old.stop()
@@ -364,7 +349,7 @@ def _forward(settings: Settings, env: Environment, current: UpgradeState, report
     from cuisine_db.ops import maintenance
 
     new_env = at_major(env, current.target)
-    with _startup_lock(settings, env):
+    with startup_lock(settings, env):
         if not current.reached("switched"):
             _switch(settings, env, current)
             current = current.at("switched")
@@ -459,7 +444,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
     live = settings.env_dir(env) / "data"
     old_home = states.home(settings, env, current.source)
     new_home = states.home(settings, env, current.target)
-    with _startup_lock(settings, env):
+    with startup_lock(settings, env):
         for major, datadir in ((current.target, live), (current.target, new_home / "data"),
                                (current.source, live), (current.source, old_home / "data")):
             if _pg_version(datadir) == major:

@@ -262,9 +262,10 @@ def _prepare(settings: Settings, env: Environment, current: LogicalState, notify
             notify(f"REPLICA IDENTITY FULL on {table}")
             conn.execute(queries.load("upgrade/logical_identity_full").format(table=identifier(table)))
     if restart_needed:
-        from cuisine_db.upgrade.inplace import _cluster, _startup_lock
+        from cuisine_db.postgres.local import startup_lock
+        from cuisine_db.upgrade.inplace import _cluster
 
-        with _startup_lock(settings, env):
+        with startup_lock(settings, env):
             _cluster(settings, env, current.source).restart()
     new = new_cluster(settings, env, current.target, current.new_port)
     owner = os_user_of(settings, env)

@@ -20,11 +20,11 @@ from cuisine_db.errors import FailedError, RefusedError
 from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import osuser
 from cuisine_db.postgres.cluster import LocalCluster
-from cuisine_db.postgres.local import os_user_of
+from cuisine_db.postgres.local import os_user_of, startup_lock
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.upgrade import logical
 from cuisine_db.upgrade import state as states
-from cuisine_db.upgrade.inplace import _startup_lock, at_major
+from cuisine_db.upgrade.inplace import at_major
 from cuisine_db.upgrade.logical import BACKWARD, FORWARD, LogicalReport, LogicalState, Notify, TableCheck
 
 
@@ -126,7 +126,7 @@ def _swap(settings: Settings, env: Environment, current: LogicalState, *, forwar
         leaving, arriving, waiting = current.target, current.source, new_home
         leaving_home, arriving_home = settings.env_dir(env), old_home
         parked_at = current.new_port
-    with _startup_lock(settings, env):
+    with startup_lock(settings, env):
         logical.old_cluster(settings, env, leaving, leaving_home, port).stop()
         logical.old_cluster(settings, env, arriving, arriving_home, parked_at).stop()
         waiting.mkdir(parents=True, exist_ok=True)
@@ -202,7 +202,7 @@ def _undo_switch(settings: Settings, env: Environment, current: LogicalState, no
     old_data = states.home(settings, env, current.source) / "data"
     new_data = states.home(settings, env, current.target) / "data"
     notify(f"the switch to PostgreSQL {current.target} was interrupted: putting PostgreSQL {current.source} back")
-    with _startup_lock(settings, env):
+    with startup_lock(settings, env):
         for datadir in (live, old_data, new_data):
             major = _pg_version(datadir)
             if major is not None:

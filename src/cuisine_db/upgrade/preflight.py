@@ -22,6 +22,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
+from cuisine_db import humanize
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError
@@ -91,10 +92,6 @@ def data_size(datadir: Path) -> int:
 def needed_bytes(method: str, size: int) -> int:
     """Free space a method needs beside the old cluster: copy a full second copy, the others new catalogs only."""
     return size + HEADROOM if method == "copy" else size // 20 + HEADROOM
-
-
-def _gib(value: int) -> str:
-    return f"{value / 1024 ** 3:.2f} GiB"
 
 
 @dataclass(frozen=True, slots=True)
@@ -318,8 +315,9 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
     free = shutil.disk_usage(settings.env_dir(env)).free
     need = needed_bytes(request.method, size)
     rows.append(Row("free disk", GO if free >= need + size else NO_GO,
-                    f"{_gib(free)} free; method={request.method} needs {_gib(need)}, the check's snapshot "
-                    f"{_gib(size)} (removed after)", "" if free >= need + size else "free space, or method=link"))
+                    f"{humanize.size(free)} free; method={request.method} needs {humanize.size(need)}, the check's "
+                    f"snapshot {humanize.size(size)} (removed after)",
+                    "" if free >= need + size else "free space, or method=link"))
     physical = [slot for slot in facts.slots if slot[1] == "physical"]
     logical = [slot for slot in facts.slots if slot[1] == "logical"]
     rebuilt = replicas_to_rebuild(settings, env)

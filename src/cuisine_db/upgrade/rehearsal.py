@@ -123,9 +123,9 @@ def rehearse(settings: Settings, env: Environment, request: UpgradeRequest, *,
     from cuisine_db.backup.catalog import Check
     from cuisine_db.backup.manifest import TEST_RESTORE
     from cuisine_db.ops.integrity import CHECKS, verify_integrity
-    from cuisine_db.ops.journal import who
     from cuisine_db.postgres.local import ensure_up
     from cuisine_db.upgrade import inplace, preflight
+    from cuisine_db.whoami import who
 
     fulls = [entry for entry in catalog.list_backups(settings, env) if entry.type == "full" and entry.complete
              and entry.env == env.name and entry.manifest is not None

@@ -24,7 +24,6 @@ import functools
 import hashlib
 import os
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +32,7 @@ from cuisine_db.backup.wal import names
 from cuisine_db.backup.wal.access import WalAccess
 from cuisine_db.errors import FailedError
 from cuisine_db.storage.base import ObjectMissing, Repository, RepositoryError
+from cuisine_db.waiting import retry
 
 RETRIES = 3
 T = TypeVar("T")
@@ -52,16 +52,7 @@ class Forged(FailedError):
 
 def retrying(action: Callable[[], T], *, attempts: int = RETRIES, pause: float = 1.0) -> T:
     """Storage errors are retried with a growing pause; a missing object is an answer, not an error."""
-    for attempt in range(attempts):
-        try:
-            return action()
-        except ObjectMissing:
-            raise
-        except (RepositoryError, OSError):
-            if attempt == attempts - 1:
-                raise
-            time.sleep(pause * (2 ** attempt))
-    raise AssertionError("unreachable")
+    return retry(action, on=(RepositoryError, OSError), giving_up=(ObjectMissing,), attempts=attempts, pause=pause)
 
 
 class _Hashing:

@@ -19,6 +19,7 @@ from cuisine_db import sql
 from cuisine_db.errors import UnavailableError
 from cuisine_db.findings import Finding
 from cuisine_db.ops.integrity.catalog import Relation
+from cuisine_db.waiting import retry
 
 Connection = psycopg.Connection[Any]
 LOCK_TIMEOUT = "10s"
@@ -82,14 +83,7 @@ class _Lost(Exception):
 
 def open_when_ready(open_connection: Callable[[], Connection], wait: float = RECONNECT_WAIT_S) -> Connection:
     """Connect, waiting while the server restarts: after a backend crash it runs crash recovery first."""
-    deadline = time.monotonic() + wait
-    while True:
-        try:
-            return open_connection()
-        except UnavailableError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1)
+    return retry(open_connection, on=(UnavailableError,), pause=1, growth=1, seconds=wait)
 
 
 class _Worker:

@@ -1,4 +1,4 @@
--- Ordinary tables by total size: heap, indexes, TOAST, total, row estimate, dead-tuple share, and the heap's estimated bloat (bytes beyond what its rows need at its fillfactor; null until analyzed). A table under an ACCESS EXCLUSIVE lock (or waiting for one) is not opened, which would wait behind that lock: its sizes come from pg_class and `locked` says so.
+-- Ordinary tables by total size: heap, indexes, TOAST, total, row estimate, dead-tuple share, and the heap's estimated bloat (bytes beyond what its rows need at its fillfactor; null until analyzed). A table under an ACCESS EXCLUSIVE lock (or waiting for one) is not opened, which would wait behind that lock: its sizes come from pg_class and `locked` says so. With %(candidates)s a number (the metrics), only that many tables, those pg_class's page counts put first, have their files measured: a scrape of a 5,000-table database does not stat every file (page counts lag until the next VACUUM/ANALYZE, hence several times more candidates than tables shown); NULL measures every table (db-table-sizes).
 WITH locked AS (
     SELECT DISTINCT l.relation
     FROM pg_locks AS l
@@ -12,9 +12,14 @@ tables AS (
                        AND i.indexrelid IN (SELECT relation FROM locked))) AS locked
     FROM pg_class AS c
     JOIN pg_namespace AS n ON n.oid = c.relnamespace
+    LEFT JOIN pg_class AS toast ON toast.oid = c.reltoastrelid
     WHERE c.relkind IN ('r', 'p', 'm')
       AND n.nspname NOT IN ('pg_catalog', 'information_schema')
       AND n.nspname NOT LIKE 'pg_toast%%'
+    ORDER BY c.relpages::bigint + coalesce(toast.relpages, 0)
+             + (SELECT coalesce(sum(ic.relpages), 0) FROM pg_index AS i JOIN pg_class AS ic ON ic.oid = i.indexrelid
+                WHERE i.indrelid = c.oid) DESC
+    LIMIT %(candidates)s
 ),
 top AS (
     SELECT t.*,
