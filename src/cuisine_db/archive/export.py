@@ -30,9 +30,10 @@ from cuisine_db.archive.table import ArchiveTable, inspect, one_row, refuse_refe
 from cuisine_db.archive.verify import check_objects
 from cuisine_db.backup.manifest import MANIFEST, VERIFICATION, Manifest, ObjectEntry, TableEntry
 from cuisine_db.backup.workspace import database_of, dump_client, who
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError
-from cuisine_db.postgres.connect import client_environ, connect
+from cuisine_db.postgres.connect import client_environ
 from cuisine_db.postgres.runner import run
 from cuisine_db.storage import Repository
 from cuisine_db.storage import keys as age_keys

@@ -33,9 +33,9 @@ from cuisine_db.archive.table import ArchiveTable, inspect, one_row, refuse_refe
 from cuisine_db.archive.verify import check_objects
 from cuisine_db.backup.manifest import VERIFICATION, Manifest
 from cuisine_db.backup.workspace import database_of, scratch, who
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
-from cuisine_db.postgres.connect import connect
 from cuisine_db.storage import Repository, open_repository
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import fetch

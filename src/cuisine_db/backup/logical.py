@@ -26,9 +26,10 @@ from cuisine_db.backup.manifest import Manifest, ObjectEntry, TableEntry, prefix
 from cuisine_db.backup.names import TableName
 from cuisine_db.backup.streaming import stream_folder
 from cuisine_db.backup.workspace import database_of, dump_client, scratch
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError, UsageError
-from cuisine_db.postgres.connect import client_environ, connect
+from cuisine_db.postgres.connect import client_environ
 from cuisine_db.postgres.runner import ToolError, spawn
 from cuisine_db.postgres.target import Target
 from cuisine_db.storage import Repository, open_repository

@@ -31,10 +31,11 @@ from cuisine_db.backup.manifest import Manifest, ObjectEntry, prefix
 from cuisine_db.backup.streaming import stream_folder
 from cuisine_db.backup.wal import names as wal_names
 from cuisine_db.backup.workspace import database_of, scratch
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.postgres import binaries
-from cuisine_db.postgres.connect import client_environ, connect, connection_params
+from cuisine_db.postgres.connect import client_environ, connection_params
 from cuisine_db.postgres.runner import ToolError, spawn
 from cuisine_db.postgres.target import Target
 from cuisine_db.storage import Repository, open_repository

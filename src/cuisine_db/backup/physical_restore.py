@@ -340,7 +340,7 @@ def open_pending(settings: Settings, env: Environment, *, notify: Notify = lambd
 
 
 def _writes_since(settings: Settings, env: Environment, state: RestoreState) -> str:
-    from cuisine_db.postgres.connect import connect
+    from cuisine_db.cluster import connect
 
     try:
         with connect(settings, env, "apply-logs check", dbname="postgres") as conn:

@@ -25,9 +25,9 @@ from cuisine_db.backup.names import TableName
 from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.restore import RestoreReport, source_for
 from cuisine_db.backup.workspace import database_of, restore_client, scratch
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UnavailableError, UsageError
-from cuisine_db.postgres.connect import connect
 
 Progress = Callable[[int], None]
 Table = tuple[str, str]

@@ -30,10 +30,10 @@ from cuisine_db.backup.manifest import TEST_RESTORE
 from cuisine_db.backup.names import PHYSICAL_TYPES
 from cuisine_db.backup.restore_load import check_counts
 from cuisine_db.backup.workspace import who
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, UsageError
 from cuisine_db.postgres import binaries
-from cuisine_db.postgres.connect import connect
 from cuisine_db.storage import keys as age_keys
 
 Notify = Callable[[str], None]

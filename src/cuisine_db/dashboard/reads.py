@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import psycopg
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError
-from cuisine_db.postgres.connect import connect
 
 T = TypeVar("T")
 

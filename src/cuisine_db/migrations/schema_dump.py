@@ -7,8 +7,9 @@ import tempfile
 from pathlib import Path
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
-from cuisine_db.postgres import binaries, client_environ, connect
+from cuisine_db.postgres import binaries, client_environ
 from cuisine_db.postgres.runner import run
 
 

@@ -17,6 +17,7 @@ import psycopg
 from psycopg import sql
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, PoolerConfig, Settings
 from cuisine_db.errors import FailedError, ServerDownError, UsageError
 from cuisine_db.ops.maintenance_state import MaintenanceState as MaintenanceState
@@ -25,7 +26,6 @@ from cuisine_db.ops.maintenance_state import state as state
 from cuisine_db.ops.maintenance_state import state_path as state_path
 from cuisine_db.ops.maintenance_state import who as who
 from cuisine_db.postgres import purposes
-from cuisine_db.postgres.connect import connect
 
 DEFAULT_REASON = "maintenance (no reason given)"
 

@@ -11,9 +11,9 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError, UsageError
-from cuisine_db.postgres import connect
 from cuisine_db.security import names
 from cuisine_db.security.users import existing_role
 

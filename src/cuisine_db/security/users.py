@@ -14,9 +14,10 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UnavailableError, UsageError
-from cuisine_db.postgres import connect, purposes
+from cuisine_db.postgres import purposes
 from cuisine_db.security import defaults, names
 from cuisine_db.security.passwords import Secret, check_strength, verifier
 

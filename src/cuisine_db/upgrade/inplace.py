@@ -27,12 +27,13 @@ from pathlib import Path
 from psycopg import sql
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError
 from cuisine_db.ops import maintenance_state
 from cuisine_db.postgres import binaries, osuser
 from cuisine_db.postgres.cluster import LocalCluster
-from cuisine_db.postgres.connect import client_environ, connect
+from cuisine_db.postgres.connect import client_environ
 from cuisine_db.postgres.local import node_cluster, os_user_of
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import ToolError, run, spawn

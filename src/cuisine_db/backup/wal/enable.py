@@ -21,10 +21,10 @@ from pathlib import Path
 from cuisine_db import sql as queries
 from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.backup.wal import names
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.postgres import osuser, safe_files
-from cuisine_db.postgres.connect import connect
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.runner import ToolError, run
 from cuisine_db.postgres.server_settings import SettingChange, alter_system

@@ -19,10 +19,10 @@ from cuisine_db import sql as queries
 from cuisine_db.backup import catalog
 from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.backup.wal import archive, enable, names, push
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError
 from cuisine_db.findings import Finding
-from cuisine_db.postgres.connect import connect
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage import open_repository
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import psycopg
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.findings import Finding
 from cuisine_db.ops.integrity import catalog as catalog_module
@@ -37,7 +38,7 @@ from cuisine_db.ops.integrity.tasks import (
     run_tasks,
 )
 from cuisine_db.ops.integrity.verify import DEFAULT_JOBS, TABLE_CHECKS, IntegrityReport, context, plan
-from cuisine_db.postgres import binaries, client_environ, connect
+from cuisine_db.postgres import binaries, client_environ
 from cuisine_db.postgres.runner import ToolError, run
 
 _HEADER = re.compile(r'^(?P<what>heap table|btree index) "(?P<name>.*)"(?P<where>(?:, [a-z]+ \d+)*):$')

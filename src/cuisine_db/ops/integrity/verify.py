@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.findings import Finding
 from cuisine_db.ops.integrity import catalog as catalog_module
@@ -17,7 +18,6 @@ from cuisine_db.ops.integrity import checks, damage, extensions, row_counts
 from cuisine_db.ops.integrity.checks import Context, Planner
 from cuisine_db.ops.integrity.damage import Damage
 from cuisine_db.ops.integrity.tasks import Connection, Progress, Task, run_tasks
-from cuisine_db.postgres import connect
 
 DEFAULT_JOBS = 2
 
