@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from cuisine_db.ops.incidents import Incident, parse_time, started_at
+from cuisine_db.ops.incident_record import Incident, parse_time, started_at
 
 
 def duration(seconds: float) -> str:
