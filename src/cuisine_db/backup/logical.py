@@ -162,7 +162,7 @@ def create(settings: Settings, env: Environment, kind: str, tables: Sequence[Tab
            source: Target | None = None) -> BackupReport:
     """Take a logical backup of `env` into its repository; nothing counts as a backup until its manifest exists.
 
-    `source` is a replica to dump from (postgres/routing.py): the same data as the primary's at the replica's
+    `source` is a replica to dump from (replicas/routing.py): the same data as the primary's at the replica's
     replayed position, without the dump's reads on the primary."""
     _check_request(kind, tables)
     recipient_keys = age_keys.recipients(settings, env)

@@ -198,7 +198,7 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
            ) -> PhysicalReport:
     """Take a full (or, on 17+, incremental) physical backup of env's cluster into its repository.
 
-    `source` is a streaming replica to copy instead of the primary (postgres/routing.py): pg_basebackup runs
+    `source` is a streaming replica to copy instead of the primary (replicas/routing.py): pg_basebackup runs
     against a standby as it does against a primary, and `-X stream` takes the WAL the backup needs from the
     standby itself, so the backup never waits for the primary to switch or archive a segment. The copy is the
     same cluster (system identifier, timeline) at the replica's replay position; the manifest says where it

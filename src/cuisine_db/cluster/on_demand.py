@@ -44,7 +44,7 @@ def connect(
 
     `start=False` never starts it whatever the policy says (status commands); `purpose` picks the least-privileged
     role meant for the command (postgres/purposes.py) and decides whether starting is allowed; `target` is one of
-    the environment's replicas (postgres/routing.py), which is never started here."""
+    the environment's replicas (replicas/routing.py), which is never started here."""
     try:
         try:
             return open_connection(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose,

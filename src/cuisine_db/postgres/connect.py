@@ -21,7 +21,7 @@ def connection_params(settings: Settings, env: Environment, dbname: str | None =
     """libpq parameters for an environment and purpose (postgres/purposes.py), without any password.
 
     A local environment's primary is wherever postgres/topology.py says (a promoted replica's port);
-    `target` (postgres/routing.py) points them at one of the environment's replicas instead."""
+    `target` (replicas/routing.py) points them at one of the environment's replicas instead."""
     if env.is_local:
         params: dict[str, Any] = {
             "host": "127.0.0.1",
@@ -85,7 +85,7 @@ def connect(
     services connect through cluster/on_demand.py, which applies the start policy.
 
     `purpose` picks the least-privileged role meant for the command (postgres/purposes.py); `target` is one of the
-    environment's replicas (postgres/routing.py)."""
+    environment's replicas (replicas/routing.py)."""
     return _open(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose, target=target)
 
 
