@@ -8,8 +8,9 @@ there; otherwise it opens it at once. From the laid-down state:
 
 - `apply_logs()` replays the archive onto it — to its end or to a target — without laying anything down
   again, after checking the archive has no hole between the backup and its end;
-- `open_pending()` (maintenance-mode disable, `cuisine-db restore open`, or restore itself) replays only the
-  backup's own WAL and opens it: exactly the backup's data.
+- `open_pending()` (`cuisine-db restore open`, or restore itself: open=1, or no maintenance mode) replays only
+  the backup's own WAL and opens it: exactly the backup's data. Turning maintenance mode off never opens it
+  (it refuses while a restore waits).
 
 Both run the server in private (recovery.py), then set the roles the tool connects as back to the
 environment's pgpass passwords, turn archiving off when the backup came from another environment (its archive
@@ -172,8 +173,8 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     steps = [] if opened else [
         f"make db-apply-logs env={env.name} [target=\"YYYY-MM-DD HH:MM:SS+00\" | lsn= | xid=]: replay the archive "
         "onto it (the disaster flow), or",
-        f"make maintenance-mode disable env={env.name} (or cuisine-db restore open --env {env.name}): open it "
-        "with exactly the backup's data",
+        f"cuisine-db restore open --env {env.name}: open it with exactly the backup's data; then make "
+        f"maintenance-mode disable env={env.name}",
     ]
     return LaidReport(env.name, newest.name, state.chain, state.lay_seconds, state.kept if not opened else None,
                       opened, steps, notes=[f"from the backup: {line}" for line in warnings])

@@ -125,8 +125,8 @@ def apply_logs(env: EnvOption = None,
 
 @app.command("open")
 def open_restored(env: EnvOption = None, json: JsonOption = False) -> None:
-    """Open a physical restore that waits for db-apply-logs as the backup left it (what maintenance-mode disable
-    does first)."""
+    """Open a physical restore that waits for db-apply-logs as the backup left it (before maintenance-mode
+    disable, which never opens it)."""
     s = settings()
     chosen = environment(env)
     with journaled(s, chosen, "restore open", {}) as entry:

@@ -106,8 +106,8 @@ def _refuse_pending_restore(settings: Settings, env: Environment) -> None:
     if waiting is not None:
         raise RefusedError(
             f"{env.name} holds {waiting.backup}, laid down by db-restore and not opened yet",
-            hint=f"make db-apply-logs env={env.name} replays the archive onto it; make maintenance-mode disable "
-                 f"env={env.name} (or cuisine-db restore open --env {env.name}) opens it as the backup left it")
+            hint=f"make db-apply-logs env={env.name} replays the archive onto it; cuisine-db restore open "
+                 f"--env {env.name} opens it as the backup left it")
 
 
 def start_on_demand(settings: Settings, env: Environment, purpose: str, failure: UnavailableError | None = None,
