@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
@@ -252,11 +251,3 @@ def status(settings: Settings, env: Environment, *, now: datetime | None = None)
         checked_from=start, archive_end=covered.end if covered else None,
         missing=covered.missing if covered else [], duplicates=duplicates, server=stats, behind=behind,
         findings=[finding for finding in findings if finding is not None])
-
-
-def needed_from(manifests: list[Any]) -> int | None:
-    """The first segment number any of these physical backups needs (retention keeps WAL from there on)."""
-    numbers = [names.segment_number(m.dump["start_wal"], int(m.dump.get("wal_segment_size",
-                                                                         names.DEFAULT_SEGMENT_SIZE)))
-               for m in manifests if m.dump.get("start_wal")]
-    return min(numbers) if numbers else None
