@@ -51,7 +51,7 @@ from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.backup.wal import archive as wal_archive
 from cuisine_db.backup.wal import enable as wal_enable
 from cuisine_db.backup.wal import fetch as wal_fetch
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.migrations import migrate
 from cuisine_db.postgres import client_environ, connect

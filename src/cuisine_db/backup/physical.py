@@ -29,7 +29,7 @@ from cuisine_db.backup import catalog
 from cuisine_db.backup.logical import _unique_name
 from cuisine_db.backup.manifest import Manifest, ObjectEntry, prefix
 from cuisine_db.backup.streaming import stream_folder
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.backup.workspace import database_of, scratch
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings

@@ -42,8 +42,7 @@ from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.recovery import PrivateServer, Progress, Reached, StoppedEarly, private_server
 from cuisine_db.backup.restore_state import RestoreState
 from cuisine_db.backup.targets import IMMEDIATE, RecoveryTarget
-from cuisine_db.backup.wal import archive, enable, fetch
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import archive, enable, fetch, wal_names
 from cuisine_db.backup.workspace import scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, RefusedError, UsageError

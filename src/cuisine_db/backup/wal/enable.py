@@ -20,7 +20,7 @@ from pathlib import Path
 
 from cuisine_db import sql as queries
 from cuisine_db.backup.wal import access as wal_access
-from cuisine_db.backup.wal import names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UsageError
@@ -179,7 +179,7 @@ def wal_area(settings: Settings, env: Environment) -> Path | None:
         return None
     from urllib.parse import unquote, urlparse
 
-    return Path(unquote(urlparse(url).path)) / names.env_prefix(env.name)
+    return Path(unquote(urlparse(url).path)) / wal_names.env_prefix(env.name)
 
 
 def grant_server_access(settings: Settings, env: Environment, os_user: str | None) -> list[str]:

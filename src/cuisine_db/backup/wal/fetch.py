@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cuisine_db.backup.wal import names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.backup.wal.access import WalAccess
 from cuisine_db.errors import FailedError
 from cuisine_db.storage.base import ObjectMissing, Repository, RepositoryError
@@ -90,8 +90,8 @@ def signed_listing(repository: Repository, env: str, folder: str) -> tuple[dict[
 
     found: dict[str, set[str]] = {}
     claims: dict[str, list[str]] = {}
-    for info in repository.list(f"{names.env_prefix(env)}{folder}/"):
-        parsed = names.parse_key(info.key)
+    for info in repository.list(f"{wal_names.env_prefix(env)}{folder}/"):
+        parsed = wal_names.parse_key(info.key)
         if parsed is not None:
             found.setdefault(parsed.name, set()).add(parsed.sha256)
             continue
@@ -152,7 +152,7 @@ def download(access: WalAccess, repository: Repository, identities: list[Any], n
     try:
         with temp.open("wb") as handle:
             sink = _Hashing(handle)
-            retrying(lambda: fetch_object(repository, names.key(access.env, name, sha256), sink, identities))
+            retrying(lambda: fetch_object(repository, wal_names.key(access.env, name, sha256), sink, identities))
         if sink.hash.hexdigest() != sha256:
             raise FailedError(f"{name}: the archived copy decrypts to content whose sha256 differs from its name")
         os.replace(temp, destination)
@@ -179,13 +179,13 @@ def _next_folder(folder: str) -> str:
 
 def fetch(access: WalAccess, name: str, destination: Path) -> str:
     """Put `name` at `destination`; 'prefetched' or 'fetched', or NotArchived / an error."""
-    names.check(name)
+    wal_names.check(name)
     cache = access.spool / PREFETCH_FOLDER
-    if names.is_segment(name) and _deliver_cached(cache / name, destination):
+    if wal_names.is_segment(name) and _deliver_cached(cache / name, destination):
         _forget_older(cache, name)
         return "prefetched"
     repository = access.repository()
-    folder = names.folder(name)
+    folder = wal_names.folder(name)
     archived, claims = retrying(lambda: signed_listing(repository, access.env, folder))
     trust = access.trust()
 
@@ -196,7 +196,7 @@ def fetch(access: WalAccess, name: str, destination: Path) -> str:
 
         found = claims
         after = sorted(n for n in found if n > name)[:3]
-        if not after and names.is_segment(name):
+        if not after and wal_names.is_segment(name):
             found = retrying(lambda: signed_listing(repository, access.env, _next_folder(folder)))[1]
             after = sorted(found)[:3]
         for later in after:
@@ -216,12 +216,12 @@ def fetch(access: WalAccess, name: str, destination: Path) -> str:
     ahead: list[tuple[str, set[str], list[str]]] = []
     following: dict[str, set[str]] = {}
     following_claims: dict[str, list[str]] = {}
-    if names.is_segment(name) and access.prefetch > 1:
-        later = sorted(n for n in archived if names.is_segment(n) and n > name)
+    if wal_names.is_segment(name) and access.prefetch > 1:
+        later = sorted(n for n in archived if wal_names.is_segment(n) and n > name)
         if len(later) < access.prefetch - 1:
             following, following_claims = retrying(lambda: signed_listing(repository, access.env,
                                                                           _next_folder(folder)))
-            later += sorted(n for n in following if names.is_segment(n))
+            later += sorted(n for n in following if wal_names.is_segment(n))
         for candidate in later[: access.prefetch - 1]:
             hashes = archived.get(candidate) or following.get(candidate, set())
             records_of = claims.get(candidate) or following_claims.get(candidate, [])
@@ -254,7 +254,7 @@ def _prefetch(access: WalAccess, repository: Repository, identities: list[Any], 
 def _forget_older(cache: Path, name: str) -> None:
     with contextlib.suppress(OSError):
         for entry in os.listdir(cache):
-            if names.is_segment(entry) and entry < name:
+            if wal_names.is_segment(entry) and entry < name:
                 with contextlib.suppress(OSError):
                     (cache / entry).unlink()
 

@@ -17,7 +17,7 @@ from psycopg.rows import class_row
 from cuisine_db import sql as queries
 from cuisine_db.backup import catalog
 from cuisine_db.backup.wal import access as wal_access
-from cuisine_db.backup.wal import archive, enable, names, push
+from cuisine_db.backup.wal import archive, enable, push, wal_names
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError
@@ -45,12 +45,12 @@ class ArchiverStats:
 
     def waiting(self) -> tuple[int, int] | None:
         """(finished segments not archived yet, bytes of WAL written since the last archived segment)."""
-        if not self.insert_lsn or not self.last_archived_wal or names.is_history(self.last_archived_wal):
+        if not self.insert_lsn or not self.last_archived_wal or wal_names.is_history(self.last_archived_wal):
             return None
-        last = names.segment_number(self.last_archived_wal[:24], self.wal_segment_size)
-        insert = names.parse_lsn(self.insert_lsn)
-        pending = max(0, insert - names.segment_start(last + 1, self.wal_segment_size))
-        return max(0, names.segment_of(insert, self.wal_segment_size) - last - 1), pending
+        last = wal_names.segment_number(self.last_archived_wal[:24], self.wal_segment_size)
+        insert = wal_names.parse_lsn(self.insert_lsn)
+        pending = max(0, insert - wal_names.segment_start(last + 1, self.wal_segment_size))
+        return max(0, wal_names.segment_of(insert, self.wal_segment_size) - last - 1), pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +199,11 @@ def _starts(settings: Settings, env: Environment, listed: list[archive.Archived]
     physical = [entry.manifest for entry in catalog.list_backups(settings, env)
                 if entry.manifest is not None and entry.type in ("full", "incremental")]
     if physical:
-        size = int(physical[-1].dump.get("wal_segment_size", names.DEFAULT_SEGMENT_SIZE))
+        size = int(physical[-1].dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE))
         return physical[0].dump.get("stop_wal"), physical[-1].dump.get("stop_wal"), size
-    segments = [item.name for item in listed if names.is_segment(item.name)]
+    segments = [item.name for item in listed if wal_names.is_segment(item.name)]
     first = segments[0] if segments else None
-    return first, first, names.DEFAULT_SEGMENT_SIZE
+    return first, first, wal_names.DEFAULT_SEGMENT_SIZE
 
 
 def status(settings: Settings, env: Environment, *, now: datetime | None = None) -> WalStatus:
@@ -231,7 +231,7 @@ def status(settings: Settings, env: Environment, *, now: datetime | None = None)
         covered = archive.coverage(listed, start, switches, size)
         older = archive.coverage(listed, oldest, switches, size)
         findings.append(holes([m for m in older.missing if m < start], env, start, newest=False))
-    segments = [item for item in listed if names.is_segment(item.name)]
+    segments = [item for item in listed if wal_names.is_segment(item.name)]
     last = segments[-1] if segments else None
     newest_at = max((item.modified for item in listed), default=None)
     waiting = stats.waiting() if stats is not None else None
@@ -246,7 +246,7 @@ def status(settings: Settings, env: Environment, *, now: datetime | None = None)
                                 f"cuisine-db wal enable --env {env.name}; then SELECT pg_switch_wal() to test it"))
     return WalStatus(
         env=env.name, repository=repository.url, archived=len(listed),
-        timelines=sorted({names.timeline(item.name) for item in listed}),
+        timelines=sorted({wal_names.timeline(item.name) for item in listed}),
         last_archived=last.name if last else None, last_archived_at=newest_at,
         checked_from=start, archive_end=covered.end if covered else None,
         missing=covered.missing if covered else [], duplicates=duplicates, server=stats, behind=behind,
