@@ -25,9 +25,9 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cuisine_db.backup.backup_names import STAMP_FORMAT
 from cuisine_db.backup.catalog import UNTRUSTED, Check, UntrustedError, search_order
 from cuisine_db.backup.manifest import MANIFEST, SIGNATURE, VERIFICATION, Manifest, UnsafeManifestError
-from cuisine_db.backup.names import STAMP_FORMAT
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UsageError
 from cuisine_db.storage import ObjectInfo, Repository, open_repository, signing

@@ -22,8 +22,8 @@ import psycopg
 
 from cuisine_db import sql as queries
 from cuisine_db.backup import catalog, waldump
+from cuisine_db.backup.backup_names import PHYSICAL_TYPES, TableName
 from cuisine_db.backup.manifest import Manifest
-from cuisine_db.backup.names import PHYSICAL_TYPES, TableName
 from cuisine_db.backup.wal import archive, wal_names
 from cuisine_db.backup.workspace import scratch
 from cuisine_db.cluster import connect

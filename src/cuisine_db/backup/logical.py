@@ -21,9 +21,9 @@ import psycopg
 
 from cuisine_db import __version__
 from cuisine_db import sql as queries
-from cuisine_db.backup import catalog, names, toc
+from cuisine_db.backup import backup_names, catalog, toc
+from cuisine_db.backup.backup_names import TableName
 from cuisine_db.backup.manifest import Manifest, ObjectEntry, TableEntry, prefix
-from cuisine_db.backup.names import TableName
 from cuisine_db.backup.streaming import stream_folder
 from cuisine_db.backup.workspace import database_of, dump_client, scratch
 from cuisine_db.cluster import connect
@@ -63,8 +63,8 @@ def object_name(file: str) -> str:
 
 
 def _check_request(kind: str, tables: Sequence[TableName]) -> None:
-    names.check_type(kind)
-    if kind in names.PHYSICAL_TYPES:
+    backup_names.check_type(kind)
+    if kind in backup_names.PHYSICAL_TYPES:
         raise UsageError(f"type={kind} is a physical backup: backup/physical.py takes those, not pg_dump")
     if kind == "tables" and not tables:
         raise UsageError("type=tables needs the tables: tables=users,recipes")
@@ -87,10 +87,10 @@ def _resolve_tables(present: list[dict[str, Any]], wanted: Sequence[TableName], 
     return resolved
 
 
-def _unique_name(repository: Repository, env: Environment, kind: str) -> names.BackupName:
+def _unique_name(repository: Repository, env: Environment, kind: str) -> backup_names.BackupName:
     """A name no other backup has: two backups in the same second wait for the next one."""
     while True:
-        name = names.make(env.name, kind, datetime.now(UTC))
+        name = backup_names.make(env.name, kind, datetime.now(UTC))
         if next(iter(repository.list(prefix(str(name)))), None) is None:
             return name
         time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)

@@ -20,8 +20,8 @@ from psycopg import sql
 
 from cuisine_db import sql as queries
 from cuisine_db.backup import toc
+from cuisine_db.backup.backup_names import TableName
 from cuisine_db.backup.catalog import Resolved, match_table
-from cuisine_db.backup.names import TableName
 from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.restore import RestoreReport, source_for
 from cuisine_db.backup.workspace import database_of, restore_client, scratch

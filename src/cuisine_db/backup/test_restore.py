@@ -25,9 +25,9 @@ from psycopg import sql as pgsql
 
 from cuisine_db import sql as queries
 from cuisine_db.backup import catalog, laydown, restore
+from cuisine_db.backup.backup_names import PHYSICAL_TYPES
 from cuisine_db.backup.catalog import Check, Resolved
 from cuisine_db.backup.manifest import TEST_RESTORE
-from cuisine_db.backup.names import PHYSICAL_TYPES
 from cuisine_db.backup.restore_load import check_counts
 from cuisine_db.backup.workspace import who
 from cuisine_db.cluster import connect

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cuisine_db.backup import names
+from cuisine_db.backup import backup_names
 from cuisine_db.cli.common import (
     EnvOption,
     JsonOption,
@@ -88,7 +88,7 @@ def seed_backup(origin: str | None, backup: str | None) -> str | None:
     if origin == "primary" and backup is not None:
         raise UsageError("from=primary and backup= contradict each other", hint="from=backup backup=NAME")
     if backup is not None and backup != "latest":
-        names.parse(backup)
+        backup_names.parse(backup)
     return backup or ("latest" if origin == "backup" else None)
 
 

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cuisine_db.backup import catalog, leftovers, names, physical_restore, pitr_tables, restore_tables, targets
+from cuisine_db.backup import backup_names, catalog, leftovers, physical_restore, pitr_tables, restore_tables, targets
 from cuisine_db.backup import restore as restoring
 from cuisine_db.backup import test_restore as testing
 from cuisine_db.backup.catalog import Resolved
@@ -26,10 +26,10 @@ BackupOption = Annotated[str | None, typer.Option("--backup", "-b", help="A back
 
 
 def _resolve(env: Environment, backup: str | None, purpose: str,
-             tables: list[names.TableName] | None = None, trust_unsigned: bool = False) -> Resolved:
+             tables: list[backup_names.TableName] | None = None, trust_unsigned: bool = False) -> Resolved:
     reference = required(backup, "the backup: backup=NAME (or backup=latest)")
     if reference != "latest":
-        names.parse(reference)
+        backup_names.parse(reference)
     if trust_unsigned and reference == "latest":
         raise UsageError("trust_unsigned=1 (--trust-unsigned) needs a backup named explicitly, never latest",
                          hint=f"make db-backups env={env.name} lists them")
@@ -79,7 +79,7 @@ def database(env: EnvOption = None, backup: BackupOption = None, yes: YesOption 
         name = resolved.manifest.name
         if chosen.protected:
             maintenance.require(s, chosen, "A full restore")
-        if resolved.manifest.type in names.PHYSICAL_TYPES:
+        if resolved.manifest.type in backup_names.PHYSICAL_TYPES:
             confirm(chosen, f"Replacing the whole cluster of {chosen.name} with backup {name}", yes)
             with progress_bar("restore", not json) as bar:
                 laid = physical_restore.restore(s, chosen, resolved, open_now=open_, notify=say, progress=bar)
@@ -152,7 +152,7 @@ def find_target(env: EnvOption = None,
 
     s = settings()
     chosen = environment(env)
-    wanted = names.parse_tables(table)[0] if table is not None else None
+    wanted = backup_names.parse_tables(table)[0] if table is not None else None
     report = finding.find(s, chosen, table=wanted, min_rows=min_rows, hours=hours, notify=say)
     if json:
         print_json(report)
@@ -177,10 +177,11 @@ def tables(env: EnvOption = None, backup: BackupOption = None,
     arguments = {"backup": backup, "tables": tables, "target": target, "lsn": lsn, "xid": xid,
                  "inclusive": inclusive}
     with journaled(s, chosen, "restore-tables", arguments) as entry:
-        wanted = names.parse_tables(tables)
+        wanted = backup_names.parse_tables(tables)
         point = targets.parse(target, lsn, xid, inclusive=inclusive)
         reference = required(backup, "the backup: backup=NAME (or backup=latest)")
-        if point.kind != "end" or (reference != "latest" and names.parse(reference).type in names.PHYSICAL_TYPES):
+        if point.kind != "end" or (reference != "latest"
+                                   and backup_names.parse(reference).type in backup_names.PHYSICAL_TYPES):
             resolved = pitr_tables.resolve(s, chosen, reference, point)
             if reference == "latest":
                 say(f"using backup {resolved.manifest.name} ({resolved.reason})")
@@ -189,7 +190,7 @@ def tables(env: EnvOption = None, backup: BackupOption = None,
         listed = ", ".join(str(t) for t in wanted)
         confirm(chosen, f"Replacing the rows of {listed} with those of backup {resolved.manifest.name}", yes)
         with progress_bar("restore", not json) as bar:
-            if resolved.manifest.type in names.PHYSICAL_TYPES:
+            if resolved.manifest.type in backup_names.PHYSICAL_TYPES:
                 report = pitr_tables.restore_tables_at(s, chosen, resolved, wanted, point, notify=say, progress=bar)
             else:
                 report = restore_tables.restore_tables(s, chosen, resolved, wanted, notify=say, progress=bar)

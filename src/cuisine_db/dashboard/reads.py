@@ -402,7 +402,7 @@ def recovery(settings: Settings, env: Environment, *, lag_every: float = ARCHIVE
     plan = r.part("retention plan", lambda: retention.expire(settings, env, dry_run=True), needs_server=False)
     drill = r.part("last DR drill", lambda: _last_drill(settings, env), needs_server=False)
     lag = r.part("archive lag history", lambda: _archive_lag(settings, env, wal, lag_every), needs_server=False)
-    from cuisine_db.backup.names import PHYSICAL_TYPES
+    from cuisine_db.backup.backup_names import PHYSICAL_TYPES
 
     marks = [(entry.manifest.finished_at, entry.name) for entry in entries
              if entry.type in PHYSICAL_TYPES and entry.manifest is not None]
