@@ -17,7 +17,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose import index_checks as checks
 from cuisine_db.diagnose import pgss
 from cuisine_db.diagnose.index_advice import IndexRecommendation, recommend
-from cuisine_db.diagnose.names import find_table
+from cuisine_db.diagnose.table_names import find_table
 from cuisine_db.errors import UnavailableError
 from cuisine_db.findings import SEVERITIES, Finding
 

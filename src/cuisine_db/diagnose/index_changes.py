@@ -19,7 +19,7 @@ from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose import index_checks as checks
 from cuisine_db.diagnose.analysis import read_catalog
-from cuisine_db.diagnose.names import column_names, find_table
+from cuisine_db.diagnose.table_names import column_names, find_table
 from cuisine_db.durations import shown
 from cuisine_db.errors import FailedError, RefusedError, UsageError
 
