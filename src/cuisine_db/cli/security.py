@@ -21,7 +21,7 @@ from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.findings import worst
 from cuisine_db.ops.journal import journaled
-from cuisine_db.security import names
+from cuisine_db.security import typed_input
 from cuisine_db.security.defaults import AUDIT_CLASSES as DEFAULT_CLASSES
 from cuisine_db.security.defaults import CONNECTION_LIMIT as DEFAULT_CONNECTION_LIMIT
 
@@ -138,7 +138,7 @@ def create_user(
     s = settings()
     chosen = environment(env)
     expires = _day(valid_until, "valid_until")
-    names.role_name(username)  # before asking for a password the command would then refuse
+    typed_input.role_name(username)  # before asking for a password the command would then refuse
     password, source = read_password(username, password_env=password_env, password_file=password_file,
                                      from_make=from_make)
     arguments = {"username": username, "supplied_by": source, "connection_limit": connection_limit,
@@ -174,7 +174,7 @@ def update_password(
     s = settings()
     chosen = environment(env)
     expires = _day(valid_until, "valid_until")
-    names.role_name(username)
+    typed_input.role_name(username)
     password, source = read_password(username, password_env=password_env, password_file=password_file,
                                      from_make=from_make)
     with journaled(s, chosen, "db-update-password", {"username": username, "supplied_by": source,
