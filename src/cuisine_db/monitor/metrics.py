@@ -23,8 +23,8 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.session import set_timeouts
 from cuisine_db.errors import CuisineDbError, UsageError
 from cuisine_db.monitor import growth
-from cuisine_db.monitor.checks import evaluate
 from cuisine_db.monitor.figures import Figures, gather, read_counters
+from cuisine_db.monitor.health_checks import evaluate
 from cuisine_db.monitor.metric_families import PREFIX, families
 from cuisine_db.monitor.metric_families import counter as _counter
 from cuisine_db.monitor.metric_families import gauge as _gauge
