@@ -24,7 +24,7 @@ from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.findings import Finding
 from cuisine_db.ops.integrity import catalog as catalog_module
-from cuisine_db.ops.integrity import checks, damage, extensions
+from cuisine_db.ops.integrity import damage, extensions, planners
 from cuisine_db.ops.integrity.catalog import Catalog, Relation
 from cuisine_db.ops.integrity.tasks import (
     CRASH_SETTLE_S,
@@ -255,8 +255,8 @@ def check_corruption(
 def _acknowledge(settings: Settings, env: Environment, notes: list[str]) -> None:
     """After a clean full check, earlier checksum failures have nothing left behind them: stop reporting them."""
     with connect(settings, env, "db-check-corruption") as conn:
-        _, failures, last = checks.checksum_state(conn)
+        _, failures, last = planners.checksum_state(conn)
     if failures:
-        checks.acknowledge_checksum_failures(settings, env, failures, last)
+        planners.acknowledge_checksum_failures(settings, env, failures, last)
         notes.append(f"the {failures} checksum failure(s) the server counted earlier left no damaged page behind; "
                      "db-verify-integrity stops reporting them")
