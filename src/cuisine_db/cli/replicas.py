@@ -136,11 +136,11 @@ def _lag(bytes_: int | None, seconds: float | None) -> str:
 @app.command("list")
 def list_replicas(env: EnvOption = None, json: JsonOption = False) -> None:
     """Each replica's state, write/flush/replay lag in bytes and seconds, its slot; exit 1 on a problem."""
-    from cuisine_db.replicas import checks, lag
+    from cuisine_db.replicas import lag, replica_checks
 
     chosen = environment(env)
     report = lag.measure(settings(), chosen)
-    findings = checks.judge(report, chosen)
+    findings = replica_checks.judge(report, chosen)
     if json:
         print_json({"report": report, "findings": findings})
     else:
