@@ -245,7 +245,7 @@ def overview(settings: Settings, env: Environment, *, slow: Slow | None = None) 
     """The runbook's checks at a glance; with `slow`, the security check is shared and at most a minute old."""
     from cuisine_db.backup import status as backup_status
     from cuisine_db.monitor.health_checks import evaluate
-    from cuisine_db.security.checks import security_check
+    from cuisine_db.security.cis_checks import security_check
 
     e = env.name
     checks: list[Check] = []
