@@ -24,10 +24,10 @@ from psycopg import sql
 from cuisine_db import __version__
 from cuisine_db import sql as queries
 from cuisine_db.archive import catalog
+from cuisine_db.archive.archive_verify import check_objects
 from cuisine_db.archive.catalog import Intent
 from cuisine_db.archive.request import ArchiveRequest
 from cuisine_db.archive.table import ArchiveTable, inspect, one_row, refuse_references
-from cuisine_db.archive.verify import check_objects
 from cuisine_db.backup.manifest import MANIFEST, VERIFICATION, Manifest, ObjectEntry, TableEntry
 from cuisine_db.backup.workspace import database_of, dump_client, who
 from cuisine_db.cluster import connect

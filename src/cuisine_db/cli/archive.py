@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cuisine_db.archive import archive_verify as verification
 from cuisine_db.archive import catalog, request, service
 from cuisine_db.archive import restore as restoring
-from cuisine_db.archive import verify as verification
 from cuisine_db.cli.backups import check_text, required, size
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
 from cuisine_db.errors import FailedError
