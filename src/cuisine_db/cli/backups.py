@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from cuisine_db.backup import backup_names, catalog, logical, physical, retention
-from cuisine_db.backup import verify as verification
+from cuisine_db.backup import backup_verify as verification
 from cuisine_db.backup.catalog import BackupEntry, Check
 from cuisine_db.cli.common import (
     EnvOption,

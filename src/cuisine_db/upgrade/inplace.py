@@ -185,7 +185,7 @@ def _report(request: UpgradeRequest, report: preflight.PreflightReport | None,
 
 def _fresh_backup(settings: Settings, env: Environment, notify: Notify) -> str:
     from cuisine_db.backup import physical
-    from cuisine_db.backup.verify import verify
+    from cuisine_db.backup.backup_verify import verify
 
     notify(f"taking a full backup of {env.name} before the upgrade")
     taken = physical.create(settings, env, "full", notify=notify)
