@@ -26,6 +26,7 @@ from cuisine_db.findings import Finding
 from cuisine_db.ops.integrity import catalog as catalog_module
 from cuisine_db.ops.integrity import damage, extensions, planners
 from cuisine_db.ops.integrity.catalog import Catalog, Relation
+from cuisine_db.ops.integrity.db_verify import DEFAULT_JOBS, TABLE_CHECKS, IntegrityReport, context, plan
 from cuisine_db.ops.integrity.tasks import (
     CRASH_SETTLE_S,
     CRASHED,
@@ -37,7 +38,6 @@ from cuisine_db.ops.integrity.tasks import (
     open_when_ready,
     run_tasks,
 )
-from cuisine_db.ops.integrity.verify import DEFAULT_JOBS, TABLE_CHECKS, IntegrityReport, context, plan
 from cuisine_db.postgres import binaries, client_environ
 from cuisine_db.postgres.runner import ToolError, run
 
