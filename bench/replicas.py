@@ -31,10 +31,11 @@ import pyrage
 from psycopg import sql
 
 from cuisine_db.backup import logical
+from cuisine_db.cluster import connect
 from cuisine_db.config import PoolerConfig, load_settings
 from cuisine_db.migrations import migrate
 from cuisine_db.pooler import process, setup
-from cuisine_db.postgres import cluster_for, connect
+from cuisine_db.postgres import cluster_for
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import run
 from cuisine_db.postgres.scratch import scratch_environment

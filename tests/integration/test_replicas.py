@@ -25,8 +25,9 @@ import pytest
 from backup_fixtures import AgeKeys, table_fingerprints
 from conftest import CLI, REPO, available
 
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings, load_settings
-from cuisine_db.postgres import connect, pgpass, topology
+from cuisine_db.postgres import pgpass, topology
 from cuisine_db.postgres.local import cluster_for, ensure_up, node_cluster
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.replicas import lag, routing
