@@ -60,3 +60,11 @@ def test_a_planted_circle_between_two_services_fails_naming_it(tmp_path: Path) -
     assert "no import circle between any two modules BROKEN" in result.stdout
     assert "cuisine_db.backup.physical_restore -> cuisine_db.ops.maintenance" in " ".join(result.stdout.split())
     assert "layers: cli -> services -> adapters -> base KEPT" in result.stdout
+
+
+def test_a_planted_terminal_import_in_a_service_fails_naming_it(tmp_path: Path) -> None:
+    # Services never print: only cli/ renders.
+    result = lint_imports(planted(tmp_path, "backup/catalog.py", "import rich  # noqa: E402"))
+    assert result.returncode != 0, result.stdout
+    assert "only cli/ renders: no typer or rich below it BROKEN" in result.stdout
+    assert "cuisine_db.backup.catalog -> rich" in " ".join(result.stdout.split())
