@@ -10,6 +10,8 @@ import pytest
 from conftest import Project
 from perf_helpers import error_lines, make, migrated
 
+from cuisine_db.diagnose.index_changes import RemovalPlan, remove_unused
+from cuisine_db.errors import EXIT_REFUSED, RefusedError
 from cuisine_db.ops.journal import journal_path, read
 
 KEPT = {
@@ -109,6 +111,44 @@ def test_remove_unused_indexes_drops_only_what_is_unused_and_journals_definition
     assert plan["details"]["indexes"][0]["definition"] == final["details"]["indexes"][0]["definition"]
     again = make(mistakes, "db-remove-unused-indexes", "min_days=0")
     assert again.returncode == 0 and "nothing to do" in again.stderr
+
+
+def test_the_removal_rules_hold_when_the_service_is_called_directly(mistakes: Project) -> None:
+    """diagnose/index_changes.remove_unused owns the rules, not the CLI: too recent statistics and a missing
+    confirmation are refused with nothing dropped, and the definitions are journaled before the first DROP."""
+    settings, production = mistakes.settings, mistakes.env("production")
+    before = index_names(mistakes)
+    shown: list[RemovalPlan] = []
+    with pytest.raises(RefusedError, match="too short") as refused:
+        remove_unused(settings, production, yes=True, show=shown.append)  # the default min_days: 7
+    assert shown[0].indexes and not shown[0].long_enough
+    assert refused.value.exit_code == EXIT_REFUSED
+    assert index_names(mistakes) == before
+    with pytest.raises(RefusedError, match="needs confirmation"):
+        remove_unused(settings, production, min_days=0)  # protected, no yes, no one to ask
+    dry = remove_unused(settings, production, min_days=0, dry_run=True)
+    assert dry.done is None and [item.index for item in dry.plan.indexes] == ["recipes_title_idx"]
+    assert index_names(mistakes) == before
+
+    seen: list[tuple[dict[str, object], set[str]]] = []
+
+    def notify(line: str) -> None:
+        if line.startswith("dropping"):  # the service's last word before its first DROP
+            seen.append((read(journal_path(settings, production))[-1], index_names(mistakes)))
+
+    run = remove_unused(settings, production, min_days=0, yes=True, notify=notify)
+    done = run.done or []
+    [(planned, indexes_then)] = seen
+    assert planned["command"] == "remove-unused-indexes (plan)"
+    assert planned["details"] == {"indexes": [{
+        "index": "recipes_title_idx", "table": "recipes", "reason": run.plan.indexes[0].reason,
+        "definition": "CREATE INDEX recipes_title_idx ON public.recipes USING btree (title)"}]}
+    assert "recipes_title_idx" in indexes_then
+    assert [(item.index, item.outcome) for item in done] == [("recipes_title_idx", "dropped")]
+    assert index_names(mistakes) == before - {"recipes_title_idx"}
+    outcomes = [line["outcome"] for line in read(journal_path(settings, production))
+                if line["command"] == "remove-unused-indexes"]
+    assert outcomes == ["refused", "refused", "ok"]
 
 
 def test_bad_dry_run_value_and_missing_table_are_refused(mistakes: Project) -> None:

@@ -111,14 +111,14 @@ def test_the_progress_bar_draws_on_a_terminal_and_stays_silent_elsewhere(monkeyp
 
     from rich.console import Console
 
-    from cuisine_db.cli import backups
+    from cuisine_db.cli import render
 
     screen = io.StringIO()
-    monkeypatch.setattr(backups, "err", Console(file=screen, force_terminal=True, width=100))
-    with backups.progress_bar("backup", enabled=True) as start:
+    monkeypatch.setattr(render, "err", Console(file=screen, force_terminal=True, width=100))
+    with render.progress_bar("backup", enabled=True) as start:
         advance = start(2_000_000)
         assert advance is not None
         advance(1_000_000)
     assert "backup" in screen.getvalue() and "MB" in screen.getvalue()
-    with backups.progress_bar("backup", enabled=False) as start:
+    with render.progress_bar("backup", enabled=False) as start:
         assert start(10) is None

@@ -3,6 +3,7 @@ Makefile target, documented in docs/runbook.md, whose recipe is a real `cuisine-
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 import pytest
@@ -18,6 +19,8 @@ from make_support import (
     runbook_commands,
     sync_problems,
 )
+
+from cuisine_db.cli import COMMANDS
 
 RUNBOOK = find_runbook()
 
@@ -82,3 +85,32 @@ def test_runbook_commands_are_read_from_code_blocks_and_inline_code() -> None:
             "   make maintenance-mode enable reason=\"x y\"  # comment\n```\nmake believe is not a command\n")
     assert runbook_commands(text) == [["db-analyze", "env=production"], ["db-backup", "env=production", "type=full"],
                                       ["maintenance-mode", "enable", "reason=x y"]]
+
+
+def module_problems(documented: str) -> list[str]:
+    """Rows of docs/runbook.md's tables that do not name the CLI module holding their command: the command is the
+    first `cuisine-db WORD` of the row's first two cells, its module `cli/<module>.py` from cuisine_db.cli.COMMANDS,
+    and the third cell (the code column) must name it."""
+    problems = []
+    for line in documented.splitlines():
+        if not line.startswith("| ") or line.startswith(("| ---", "|---")):
+            continue
+        cells = [cell.strip() for cell in re.split(r"(?<!\\)\|", line.strip().strip("|"))]
+        if len(cells) < 3:
+            continue
+        found = re.search(r"`cuisine-db ([a-z-]+)", " ".join(cells[:2]))
+        if found is None or found.group(1) not in COMMANDS:
+            continue
+        module = f"cli/{COMMANDS[found.group(1)][0]}.py"
+        if module not in cells[2]:
+            problems.append(f"{cells[0][:60]}: the code column does not name {module}")
+    return problems
+
+
+def test_every_row_of_docs_runbook_names_the_cli_module_of_its_command() -> None:
+    assert module_problems(DOCS_RUNBOOK.read_text()) == []
+    planted = ("| `make db-a` | `cuisine-db restore database`: ... | `backup/restore_service.py` | works |\n"
+               "| `make db-b` | `cuisine-db restore tables` | `cli/restore.py` → `backup/restore_service.py` |\n"
+               "| `make db-c` | `cuisine-db size` | `cli/backups.py` | works |\n| command | what runs | code |\n")
+    assert module_problems(planted) == ["`make db-a`: the code column does not name cli/restore.py",
+                                        "`make db-c`: the code column does not name cli/sizes.py"]

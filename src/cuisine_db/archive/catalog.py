@@ -17,22 +17,25 @@ are used only by explicit name with trust_unsigned.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TypeVar
 
+from cuisine_db import records
 from cuisine_db.backup.backup_names import STAMP_FORMAT
 from cuisine_db.backup.catalog import UNTRUSTED, Check, UntrustedError, search_order
 from cuisine_db.backup.manifest import MANIFEST, SIGNATURE, VERIFICATION, Manifest, UnsafeManifestError
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UsageError
+from cuisine_db.records import Damaged
 from cuisine_db.storage import ObjectInfo, Repository, open_repository, signing
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import IntegrityError
+
+T = TypeVar("T")
 
 ROOT = "archives/"
 TYPE = "archive"
@@ -68,10 +71,6 @@ def unique_name(repository: Repository, env: str) -> str:
         time.sleep(1.05 - datetime.now(UTC).microsecond / 1e6)
 
 
-def _json(data: dict[str, Any]) -> bytes:
-    return (json.dumps(data, indent=2, sort_keys=True, default=str) + "\n").encode()
-
-
 @dataclass(frozen=True, slots=True)
 class Intent:
     """What a run set out to archive, written before its first object: an interrupted export names its table."""
@@ -86,17 +85,7 @@ class Intent:
     by: str
 
     def to_json(self) -> bytes:
-        return _json(asdict(self))
-
-    @classmethod
-    def from_json(cls, data: bytes) -> Intent | None:
-        try:
-            body = json.loads(data)
-            body["cutoff"] = datetime.fromisoformat(body["cutoff"])
-            body["started_at"] = datetime.fromisoformat(body["started_at"])
-            return cls(**body)
-        except (ValueError, KeyError, TypeError):
-            return None
+        return records.encode(self, default=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,16 +98,7 @@ class Outcome:
     rows: dict[str, int] = field(default_factory=dict)
 
     def to_json(self) -> bytes:
-        return _json(asdict(self))
-
-    @classmethod
-    def from_json(cls, data: bytes) -> Outcome | None:
-        try:
-            body = json.loads(data)
-            body["at"] = datetime.fromisoformat(body["at"])
-            return cls(**body)
-        except (ValueError, KeyError, TypeError):
-            return None
+        return records.encode(self, default=str)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +116,11 @@ class ArchiveEntry:
     problem: str | None
     repository: str
     objects: tuple[ObjectInfo, ...]
+    damaged: tuple[Damaged, ...] = ()  # records that are there but unreadable or untrusted (never "none")
+
+    def damage(self, record: str) -> Damaged | None:
+        """Why the record `record` (intent.json, verification.json, ...) is damaged, if it is."""
+        return next((d for d in self.damaged if d.where.endswith("/" + record)), None)
 
     @property
     def complete(self) -> bool:
@@ -153,12 +138,14 @@ class ArchiveEntry:
 
     @property
     def pending(self) -> bool:
-        """Exported and verified, but its deletion has not finished (and it was not brought back since)."""
-        return self.complete and self.deletion is None and self.restored is None
+        """Exported and verified, but its deletion has not finished (and it was not brought back since); not known
+        while either record is damaged."""
+        return (self.complete and self.deletion is None and self.restored is None
+                and self.damage(DELETION) is None and self.damage(RESTORED) is None)
 
     @property
     def state(self) -> str:
-        if self.problem:
+        if self.problem or self.damage(DELETION) or self.damage(RESTORED):
             return "damaged"
         if not self.complete:
             return "incomplete"
@@ -195,11 +182,17 @@ def _trusted(repository: Repository, sizes: dict[str, int], name: str, file: str
 
 
 def _record(repository: Repository, sizes: dict[str, int], name: str, file: str, trust: signing.Trust,
-            trust_unsigned: bool) -> bytes | None:
+            trust_unsigned: bool, kind: type[T]) -> T | None:
+    """A record of the archive: None when absent or unsigned (an unsigned record is as good as none, unless
+    trust_unsigned says otherwise); DamagedRecord naming it when it is there but untrusted or unreadable."""
+    where = f"{repository.url.rstrip('/')}/{prefix(name)}{file}"
     try:
-        return _trusted(repository, sizes, name, file, trust, trust_unsigned)
-    except signing.Untrusted:
-        return None  # an untrusted record is as good as none
+        data = _trusted(repository, sizes, name, file, trust, trust_unsigned)
+    except signing.Untrusted as exc:
+        if exc.why == "unsigned":
+            return None
+        raise records.DamagedRecord(where, f"untrusted: {exc.why}") from None
+    return None if data is None else records.decode(kind, data, where)
 
 
 def _entry(repository: Repository, name: str, objects: list[ObjectInfo], trust: signing.Trust,
@@ -224,15 +217,21 @@ def _entry(repository: Repository, name: str, objects: list[ObjectInfo], trust: 
             problem = f"{key}: {UNTRUSTED}{exc.problem}"
         except IntegrityError as exc:
             problem = exc.message
-    intent_data = _record(repository, sizes, name, INTENT, trust, trust_unsigned)
-    verification_data = _record(repository, sizes, name, VERIFICATION, trust, trust_unsigned)
-    deletion_data = _record(repository, sizes, name, DELETION, trust, trust_unsigned)
-    restored_data = _record(repository, sizes, name, RESTORED, trust, trust_unsigned)
-    return ArchiveEntry(name, env, taken, manifest, Intent.from_json(intent_data) if intent_data else None,
-                        Check.from_json(verification_data) if verification_data else None,
-                        Outcome.from_json(deletion_data) if deletion_data else None,
-                        Outcome.from_json(restored_data) if restored_data else None, problem,
-                        repository.url, tuple(objects))
+    damaged: list[Damaged] = []
+
+    def read(file: str, kind: type[T]) -> T | None:
+        try:
+            return _record(repository, sizes, name, file, trust, trust_unsigned, kind)
+        except records.DamagedRecord as exc:
+            damaged.append(Damaged.of(exc))
+            return None
+
+    intent = read(INTENT, Intent)
+    verification = read(VERIFICATION, Check)
+    deletion = read(DELETION, Outcome)
+    restored = read(RESTORED, Outcome)
+    return ArchiveEntry(name, env, taken, manifest, intent, verification, deletion, restored, problem,
+                        repository.url, tuple(objects), tuple(damaged))
 
 
 def scan(repository: Repository, *, trust: signing.Trust, env: str | None = None, only: str | None = None,

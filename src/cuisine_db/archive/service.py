@@ -36,6 +36,7 @@ from cuisine_db.backup.workspace import database_of, scratch, who
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
+from cuisine_db.records import DamagedRecord
 from cuisine_db.storage import Repository, open_repository
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import fetch
@@ -138,9 +139,18 @@ def _locked(conn: psycopg.Connection[Any], table: ArchiveTable, notify: Notify) 
 
 
 def _pending(entries: list[ArchiveEntry], env: str, database: str, table: str) -> list[Manifest]:
-    """Complete archives of this table whose deletion did not finish (and which were not brought back since)."""
-    return [e.manifest for e in entries if e.pending and e.manifest is not None and e.manifest.env == env
+    """Complete archives of this table whose deletion did not finish (and which were not brought back since).
+    An archive of the table whose deletion or restore record is damaged stops the run (exit 1, naming the file):
+    whether its rows may be deleted is not known."""
+    mine = [e for e in entries if e.manifest is not None and e.manifest.env == env
             and e.manifest.database == database and e.table == table]
+    for entry in mine:
+        damage = entry.damage(catalog.DELETION) or entry.damage(catalog.RESTORED)
+        if damage is not None:
+            raise DamagedRecord(damage.where, damage.why, hint="whether its rows were deleted or brought back is not "
+                                "known: repair or remove that record by hand (the archive itself is intact), then "
+                                "run again")
+    return [e.manifest for e in mine if e.pending and e.manifest is not None]
 
 
 def _ready(settings: Settings, env: Environment) -> list[Any]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from cuisine_db import records
 from cuisine_db.backup import backup_names, watermark
 from cuisine_db.backup.backup_names import TableName
 from cuisine_db.backup.manifest import (
@@ -22,6 +23,7 @@ from cuisine_db.backup.manifest import (
 )
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import EXIT_REFUSED, CuisineDbError, RefusedError, UsageError
+from cuisine_db.records import Damaged
 from cuisine_db.storage import ObjectInfo, Repository, open_repository, signing
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import IntegrityError
@@ -50,19 +52,14 @@ class Check:
     details: dict[str, Any]
 
     def to_json(self) -> bytes:
-        body = asdict(self)
-        body["at"] = self.at.isoformat()
-        return (json.dumps(body, indent=2, sort_keys=True) + "\n").encode()
+        return records.encode(self)
 
     @classmethod
-    def from_json(cls, data: bytes) -> Check | None:
-        try:
-            body = json.loads(data)
-            body.pop("backup", None)  # the signed body names its backup (catalog.record)
-            body["at"] = datetime.fromisoformat(body["at"])
-            return cls(**body)
-        except (ValueError, KeyError, TypeError):
-            return None
+    def from_json(cls, data: bytes, where: str = "a check record") -> Check:
+        """A record's bytes as a Check (the signed body's `backup` is not part of it), or DamagedRecord."""
+        body = records.decode(dict, data, where)
+        body.pop("backup", None)
+        return records.from_body(cls, body, where)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +79,15 @@ class BackupEntry:
     repository: str
     objects: tuple[ObjectInfo, ...]
     signer: str | None = None  # the id of the trusted key that signed it (or why it is used unsigned)
+    damaged: tuple[Damaged, ...] = ()  # records that are there but unreadable or untrusted (never "never")
 
     @property
     def duration_s(self) -> float | None:
         return self.manifest.duration_s if self.manifest else None
+
+    def damage(self, record: str) -> Damaged | None:
+        """Why the record `record` (verification.json, test-restore.json) is damaged, if it is."""
+        return next((d for d in self.damaged if d.where.endswith("/" + record)), None)
 
 
 # A clock a little ahead of ours is not an attack; a backup dated further ahead is never trusted.
@@ -106,20 +108,39 @@ def _signature(repository: Repository, files: dict[str, ObjectInfo], key: str) -
 
 def _check(repository: Repository, files: dict[str, ObjectInfo], name: str, record: str,
            trust: signing.Trust) -> Check | None:
-    """A verification or test-restore record, if it is signed by a trusted key and names this backup."""
+    """A verification or test-restore record: None when there is none (or it is unsigned: a restore host without
+    the signing key writes it so, and it is never trusted); DamagedRecord, naming it, when it is there but too
+    large, not signed by a trusted key, not JSON of a record, or naming another backup."""
     info = files.get(record)
-    if info is None or info.size > MAX_RECORD:
+    if info is None:
         return None
     key = prefix(name) + record
+    where = f"{repository.url.rstrip('/')}/{key}"
+    if info.size > MAX_RECORD:
+        raise records.DamagedRecord(where, f"{info.size} bytes, more than any record this tool writes")
     data = repository.get_bytes(key)
     try:
         trust.verify(data, _signature(repository, files, key + SIGNATURE_SUFFIX))
-        body = json.loads(data)
-        if not isinstance(body, dict) or body.pop("backup", None) != name:
+    except signing.Untrusted as exc:
+        if exc.why == "unsigned":
             return None
-    except (signing.Untrusted, ValueError):
-        return None
-    return Check.from_json(json.dumps(body).encode())
+        raise records.DamagedRecord(where, f"untrusted: {exc.why}") from None
+    if records.decode(dict, data, where).get("backup") != name:
+        raise records.DamagedRecord(where, f"it does not name backup {name}")
+    return Check.from_json(data, where)
+
+
+def _checks(repository: Repository, files: dict[str, ObjectInfo], name: str,
+            trust: signing.Trust) -> tuple[dict[str, Check | None], tuple[Damaged, ...]]:
+    found: dict[str, Check | None] = {}
+    damaged = []
+    for record in (VERIFICATION, TEST_RESTORE):
+        try:
+            found[record] = _check(repository, files, name, record, trust)
+        except records.DamagedRecord as exc:
+            found[record] = None
+            damaged.append(Damaged.of(exc))
+    return found, tuple(damaged)
 
 
 def _entry(repository: Repository, name: str, objects: list[ObjectInfo], trust: signing.Trust,
@@ -154,12 +175,12 @@ def _entry(repository: Repository, name: str, objects: list[ObjectInfo], trust: 
             manifest, problem = None, UNTRUSTED + exc.message
         except IntegrityError as exc:
             manifest, problem = None, exc.message
-    checks = {record: _check(repository, files, name, record, trust) for record in (VERIFICATION, TEST_RESTORE)}
+    checks, damaged = _checks(repository, files, name, trust)
     return BackupEntry(
         name=name, env=parsed.env, type=parsed.type, taken_at=parsed.taken_at, complete=manifest is not None,
         size=manifest.size if manifest else sum(info.size for info in objects), manifest=manifest,
         verification=checks.get(VERIFICATION), test_restore=checks.get(TEST_RESTORE), problem=problem,
-        repository=repository.url, objects=tuple(objects), signer=signer,
+        repository=repository.url, objects=tuple(objects), signer=signer, damaged=damaged,
     )
 
 

@@ -9,15 +9,13 @@ writes; `db-apply-logs` then refuses rather than lay the backup down again over 
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from cuisine_db import records
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import FailedError
 
 STATE_FILE = "restore.json"
 LAID_DOWN = "laid-down"
@@ -58,34 +56,19 @@ def path(settings: Settings, env: Environment) -> Path:
 
 
 def load(settings: Settings, env: Environment) -> RestoreState | None:
-    where = path(settings, env)
+    """The last physical restore's record, None when there is none; DamagedRecord (exit 1, naming the file) when
+    it is there but damaged."""
     try:
-        body = json.loads(where.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError):
-        raise FailedError(f"{where} is damaged", hint="it records the last physical restore; remove it only if no "
-                                                     "restore is half done") from None
-    for name in ("backup_stopped_at", "laid_at", "opened_at", "reached_time"):
-        if body.get(name):
-            body[name] = datetime.fromisoformat(body[name])
-    try:
-        return RestoreState(**body)
-    except TypeError:
-        raise FailedError(f"{where} lacks fields this version needs") from None
+        return records.load(RestoreState, path(settings, env))
+    except records.DamagedRecord as exc:
+        raise records.DamagedRecord(exc.where, exc.why, hint="it records the last physical restore; remove it only "
+                                                             "if no restore is half done") from None
 
 
 def save(settings: Settings, env: Environment, state: RestoreState) -> None:
     where = path(settings, env)
     where.parent.mkdir(parents=True, exist_ok=True)
-    body = {key: value.isoformat() if isinstance(value, datetime) else value for key, value in asdict(state).items()}
-    temp = where.with_name(f".{where.name}.{os.getpid()}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, where)
+    records.save(where, state)
 
 
 def pending(settings: Settings, env: Environment) -> RestoreState | None:

@@ -53,6 +53,14 @@ def untrusted(entries: list[catalog.BackupEntry], env: Environment) -> list[Find
     return found
 
 
+def damaged_records(entries: list[catalog.BackupEntry]) -> list[Finding]:
+    """Verification and test-restore records that are there but damaged: shown, never taken for "never"."""
+    return [Finding("damaged record", "warning", entry.name, f"{damage.where} is damaged: {damage.why}",
+                    "db-verify-backup (verification.json) or db-test-restore (test-restore.json) of "
+                    f"backup={entry.name} writes it again")
+            for entry in entries for damage in entry.damaged]
+
+
 def status(settings: Settings, env: Environment, *, now: datetime | None = None) -> BackupStatus:
     now = now or datetime.now(UTC)
     entries = catalog.list_backups(settings, env, include_incomplete=True)
@@ -61,6 +69,6 @@ def status(settings: Settings, env: Environment, *, now: datetime | None = None)
     newest_at = newest.manifest.finished_at if newest and newest.manifest else None
     wal = wal_status.status(settings, env, now=now)
     findings = ([finding for finding in [full_backup_age(newest_at, env, now)] if finding] + untrusted(entries, env)
-                + wal.findings)
+                + damaged_records(entries) + wal.findings)
     age = round((now - newest_at).total_seconds() / 3600, 2) if newest_at else None
     return BackupStatus(env.name, newest.name if newest else None, newest_at, age, wal, findings)

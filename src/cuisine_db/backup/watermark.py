@@ -1,6 +1,6 @@
 """The local high-water mark of an environment's backups: the newest sequence number and backup seen here.
 
-Kept under `<state_dir>/<env>/backup-watermark.json`, written atomically (temporary file, fsync, rename). It is
+Kept under `<state_dir>/<env>/backup-watermark.json`, written with records.atomic_write. It is
 this machine's memory, never the repository's: a signed manifest whose sequence is not above the newest one
 seen while its name is newer (an older backup presented as a newer one), or one dated in the future, is not
 trusted; and the next backup's sequence continues from here.
@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from cuisine_db import records
 from cuisine_db.config import Environment, Settings
 
 FILE = "backup-watermark.json"
@@ -47,11 +47,5 @@ def save(settings: Settings, env: Environment, mark: Mark) -> None:
     target = path(settings, env)
     with contextlib.suppress(OSError):
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        temp = target.with_name(f".{FILE}.{os.getpid()}")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"sequence": mark.sequence, "name": mark.name, "started_at": mark.started_at.isoformat()},
-                      handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, target)
+        records.atomic_write(target, json.dumps({"sequence": mark.sequence, "name": mark.name,
+                                                 "started_at": mark.started_at.isoformat()}))

@@ -10,8 +10,20 @@ from rich.table import Table
 from cuisine_db.archive import archive_verify as verification
 from cuisine_db.archive import catalog, request, service
 from cuisine_db.archive import restore as restoring
-from cuisine_db.cli.backups import check_text, required, size
-from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.backup.manifest import VERIFICATION
+from cuisine_db.cli.common import (
+    EnvOption,
+    JsonOption,
+    YesOption,
+    confirm,
+    environment,
+    out,
+    print_json,
+    required,
+    say,
+    settings,
+)
+from cuisine_db.cli.render import check_text, show_damage, size
 from cuisine_db.errors import FailedError
 from cuisine_db.ops.journal import journaled
 
@@ -137,8 +149,10 @@ def list_archives(env: EnvOption = None, all_: Annotated[bool, typer.Option(
     for e in shown:
         cutoff = e.manifest.dump.get("cutoff", "")[:19].replace("T", " ") if e.manifest else ""
         listing.add_row(e.name, e.table or "", cutoff, f"{e.rows:,}" if e.rows is not None else "",
-                        size(e.manifest.size) if e.manifest else "", e.state, check_text(e.verification))
+                        size(e.manifest.size) if e.manifest else "", e.state,
+                        check_text(e.verification, e.damage(VERIFICATION)))
     out.print(listing)
+    show_damage([damage for e in shown for damage in e.damaged])
     hidden = len(entries) - len(shown)
     if hidden:
         say(f"{hidden} incomplete archive(s) not shown (interrupted exports: no row was deleted for them): --all")
@@ -150,9 +164,11 @@ def _view(entry: catalog.ArchiveEntry) -> dict[str, object]:
             "rows": entry.rows, "state": entry.state, "complete": entry.complete, "pending": entry.pending,
             "column": manifest.dump.get("column") if manifest else None,
             "cutoff": manifest.dump.get("cutoff") if manifest else None,
-            "size": manifest.size if manifest else None, "verification": entry.verification,
-            "deletion": entry.deletion, "restored": entry.restored, "problem": entry.problem,
-            "repository": entry.repository}
+            "size": manifest.size if manifest else None,
+            "verification": "damaged" if entry.damage(VERIFICATION) else entry.verification,
+            "deletion": "damaged" if entry.damage(catalog.DELETION) else entry.deletion,
+            "restored": "damaged" if entry.damage(catalog.RESTORED) else entry.restored, "problem": entry.problem,
+            "damaged": list(entry.damaged), "repository": entry.repository}
 
 
 @app.command("verify")

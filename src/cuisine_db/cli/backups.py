@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -15,18 +13,21 @@ from rich.table import Table
 from cuisine_db.backup import backup_names, catalog, logical, physical, retention
 from cuisine_db.backup import backup_verify as verification
 from cuisine_db.backup.catalog import BackupEntry, Check
+from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION
 from cuisine_db.cli.common import (
     EnvOption,
     JsonOption,
+    ReplicaOption,
     YesOption,
     environment,
-    err,
     out,
     print_json,
+    required,
+    routed,
     say,
     settings,
 )
-from cuisine_db.cli.replicas import ReplicaOption, routed
+from cuisine_db.cli.render import check_text, progress_bar, show_damage, size
 from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops.journal import journaled
@@ -40,44 +41,6 @@ TypeOption = Annotated[str, typer.Option("--type", "-t", help="full or increment
 TablesOption = Annotated[str | None, typer.Option("--tables", help="With --type tables: users,recipes.")]
 
 
-@contextmanager
-def progress_bar(label: str, enabled: bool) -> Iterator[Callable[[int], Callable[[int], None] | None]]:
-    """A byte progress bar on stderr when it is a terminal; the services get a callback factory either way."""
-    if not enabled or not err.is_terminal:
-        yield lambda _total: None
-        return
-    # Imported here: rich.progress costs every backup and restore command ~8 ms of start-up, and it is only
-    # needed on a terminal.
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
-
-    columns = (TextColumn(label), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-
-        def start(total: int) -> Callable[[int], None]:
-            task = bar.add_task(label, total=total or None)
-            return lambda count: bar.advance(task, count)
-
-        yield start
-
-
-def size(value: int | None) -> str:
-    if value is None:
-        return ""
-    amount = float(value)
-    for unit in ("B", "kB", "MB", "GB", "TB"):
-        if amount < 1000 or unit == "TB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1000
-    return str(value)
-
-
-def check_text(check: Check | None) -> str:
-    if check is None:
-        return "never"
-    verdict = "[green]ok[/]" if check.ok else "[red]FAILED[/]"
-    return f"{verdict} {check.at.strftime('%Y-%m-%d %H:%M')}"
-
-
 def backup_env(name: str, env: str | None) -> Environment:
     """The environment a command about one backup runs in: the one given, else the backup's own, else the default."""
     if env is None and name != "latest":
@@ -87,10 +50,11 @@ def backup_env(name: str, env: str | None) -> Environment:
     return environment(env)
 
 
-def required(value: str | None, what: str) -> str:
-    if value is None or not value.strip():
-        raise UsageError(f"give {what}")
-    return value.strip()
+def _record_view(entry: BackupEntry, record: str) -> Check | str | None:
+    """A record for --json: the check, "damaged" (the file and why are in "damaged"), or null (never)."""
+    if entry.damage(record) is not None:
+        return "damaged"
+    return entry.verification if record == VERIFICATION else entry.test_restore
 
 
 def entry_view(entry: BackupEntry) -> dict[str, Any]:
@@ -99,7 +63,8 @@ def entry_view(entry: BackupEntry) -> dict[str, Any]:
         "name": entry.name, "env": entry.env, "type": entry.type, "taken_at": entry.taken_at,
         "complete": entry.complete, "size": entry.size, "duration_s": entry.duration_s,
         "tables": {t.qualified: t.rows for t in manifest.tables} if manifest else {},
-        "verification": entry.verification, "test_restore": entry.test_restore, "problem": entry.problem,
+        "verification": _record_view(entry, VERIFICATION), "test_restore": _record_view(entry, TEST_RESTORE),
+        "problem": entry.problem, "damaged": list(entry.damaged),
         "repository": entry.repository, "trusted": entry.complete and entry.signer is not None
         and not entry.signer.startswith("unsigned"), "signer": entry.signer,
         "source": manifest.dump.get("source", "primary") if manifest else None,  # the primary, or "replica NAME"
@@ -188,9 +153,11 @@ def list_backups(env: EnvOption = None, all_: Annotated[bool, typer.Option(
         if entry in untrusted:
             why = escape((entry.problem or "")[len(catalog.UNTRUSTED):])
             name = f"[red]{escape(entry.name)} untrusted ({why})[/]"
-        table.add_row(name, entry.type, size(entry.size), took, check_text(entry.verification),
-                      check_text(entry.test_restore))
+        table.add_row(name, entry.type, size(entry.size), took,
+                      check_text(entry.verification, entry.damage(VERIFICATION)),
+                      check_text(entry.test_restore, entry.damage(TEST_RESTORE)))
     out.print(table)
+    show_damage([damage for entry in shown for damage in entry.damaged])
     hidden = len(entries) - len(shown)
     if hidden:
         say(f"{hidden} incomplete backup(s) not shown (being written, interrupted or damaged): --all shows them")
@@ -205,8 +172,9 @@ def show(name: Annotated[str, typer.Argument(help="A backup name, or latest.")],
     resolved = catalog.resolve(s, chosen, name)
     manifest = resolved.manifest
     if json:
-        print_json({"manifest": manifest, "verification": resolved.entry.verification,
-                    "test_restore": resolved.entry.test_restore, "repository": resolved.repository.url})
+        print_json({"manifest": manifest, "verification": _record_view(resolved.entry, VERIFICATION),
+                    "test_restore": _record_view(resolved.entry, TEST_RESTORE), "damaged": list(resolved.entry.damaged),
+                    "repository": resolved.repository.url})
         return
     out.print(f"[bold]{manifest.name}[/] ({manifest.type}) of database {manifest.database!r} on {manifest.env}, "
               f"PostgreSQL {manifest.server_version}, pg_dump {manifest.tool.get('pg_dump')}")
@@ -214,8 +182,9 @@ def show(name: Annotated[str, typer.Argument(help="A backup name, or latest.")],
               f"{manifest.started_at:%Y-%m-%d %H:%M:%S} UTC in {manifest.duration_s:.1f}s, "
               f"{size(manifest.size)} stored, WAL {manifest.start_lsn} .. {manifest.stop_lsn}")
     out.print(f"encrypted to {', '.join(manifest.encryption.get('recipients', []))}; "
-              f"verified: {check_text(resolved.entry.verification)}; test restore: "
-              f"{check_text(resolved.entry.test_restore)}")
+              f"verified: {check_text(resolved.entry.verification, resolved.entry.damage(VERIFICATION))}; "
+              f"test restore: {check_text(resolved.entry.test_restore, resolved.entry.damage(TEST_RESTORE))}")
+    show_damage(list(resolved.entry.damaged))
     table = Table("table", "rows", title="tables")
     for item in manifest.tables:
         table.add_row(item.qualified, "" if item.rows is None else f"{item.rows:,}")

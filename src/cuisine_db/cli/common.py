@@ -1,4 +1,4 @@
-"""What every command shares: options, the settings, confirmations, output and the error handler."""
+"""What every command shares: options, the settings, confirmations, required values, replica routing, output."""
 
 from __future__ import annotations
 
@@ -6,13 +6,19 @@ import json
 import sys
 from dataclasses import asdict, is_dataclass
 from functools import cache
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cuisine_db.config import Environment, Settings, load_settings
-from cuisine_db.errors import RefusedError
+from cuisine_db.errors import UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
+
+if TYPE_CHECKING:
+    from cuisine_db.postgres.target import Target
 
 # Off a terminal (CI logs, pipes) rich would wrap tables at 80 columns; give them room instead.
 _WIDTH = None if sys.stdout.isatty() else 160
@@ -28,6 +34,10 @@ YesOption = Annotated[
     bool, typer.Option("--yes", "-y", help="Confirm destructive work on a protected environment without a prompt.")
 ]
 
+ReplicaOption = Annotated[str | None, typer.Option(
+    "--replica", help="Read from a replica: its name, or 'any' for the least lagging one within the environment's "
+                      "lag bound; falls back to the primary with a warning.")]
+
 
 @cache
 def settings() -> Settings:
@@ -39,19 +49,22 @@ def environment(name: str | None) -> Environment:
     return settings().env(name)
 
 
+def asker(env: Environment) -> Ask | None:
+    """How a service asks the operator to confirm: on a terminal, the action in red, then env's name typed; None
+    without a terminal (the service refuses then, unless --yes was given)."""
+    if not sys.stdin.isatty():
+        return None
+
+    def ask(action: str) -> str:
+        err.print(f"[bold red]{action}[/] on protected environment [bold]{env.name}[/].")
+        return str(typer.prompt(f"Type {env.name!r} to go on", default="", show_default=False))
+
+    return ask
+
+
 def confirm(env: Environment, action: str, yes: bool) -> None:
     """Protected environments need the operator to type the environment's name, or --yes; never a hidden prompt."""
-    if not env.protected or yes:
-        return
-    if not sys.stdin.isatty():
-        raise RefusedError(
-            f"{action} on protected environment {env.name!r} needs confirmation and there is no terminal to ask",
-            hint="add yes=1 to the make command (or --yes) once you are sure",
-        )
-    err.print(f"[bold red]{action}[/] on protected environment [bold]{env.name}[/].")
-    typed = typer.prompt(f"Type {env.name!r} to go on", default="", show_default=False)
-    if typed.strip() != env.name:
-        raise RefusedError("confirmation did not match the environment's name; nothing was done")
+    confirmation.require(env, action, yes=yes, ask=asker(env))
 
 
 def _plain(value: Any) -> Any:
@@ -72,3 +85,24 @@ def print_json(value: Any) -> None:
 def say(message: str) -> None:
     """Progress for people, on stderr so that --json output stays clean."""
     err.print(message)
+
+
+def required(value: str | None, what: str) -> str:
+    """A value the command cannot go without, stripped; missing or blank is a usage error (exit 2)."""
+    if value is None or not value.strip():
+        raise UsageError(f"give {what}")
+    return value.strip()
+
+
+def routed(env: Environment, replica: str | None, command: str) -> Target | None:
+    """Where a read-only command reads: the replica routing picks (said on stderr), or None for the primary."""
+    if replica is None:
+        return None
+    from cuisine_db.replicas import routing
+
+    route = routing.choose(settings(), env, replica, command=command)
+    if route.warning:
+        err.print(f"[yellow]warning:[/] {escape(route.warning)}")
+    else:
+        say(f"{env.name}: reading from {route.reason}")
+    return route.target

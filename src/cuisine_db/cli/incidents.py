@@ -17,6 +17,7 @@ from cuisine_db.ops.incident_copy import Copy, copy_incident
 from cuisine_db.ops.incident_report import duration, markdown
 from cuisine_db.ops.incidents import Incident
 from cuisine_db.ops.journal import journaled
+from cuisine_db.records import Damaged
 
 app = typer.Typer(help="Incidents: open one, and every journaled command is linked to it until it is resolved.",
                   no_args_is_help=True)
@@ -95,12 +96,14 @@ def list_(
     open_only: Annotated[bool, typer.Option("--open", help="Only the open ones.")] = False,
     json: JsonOption = False,
 ) -> None:
-    """Incidents, newest first."""
-    found = [i for i in incidents.all_incidents(settings()) if i.status == "open" or not open_only]
+    """Incidents, newest first; a damaged incident file is listed as damaged (exit 1)."""
+    listed, damaged = incidents.scan(settings())
+    found = [i for i in listed if i.status == "open" or not open_only]
     if json:
-        print_json(found)
+        print_json([*found, *({"status": "damaged", "file": d.where, "why": d.why} for d in damaged)])
+        _damaged_exit(damaged)
         return
-    if not found:
+    if not found and not damaged:
         say("no open incidents" if open_only else "no incidents")
         return
     table = Table("id", "severity", "status", "scope", "opened (UTC)", "by", "time to recovery", "description",
@@ -111,7 +114,17 @@ def list_(
         table.add_row(incident.id, f"{incident.severity} {incident.severity_name}", f"[{colour}]{incident.status}[/]",
                       incident.scope, incident.opened_at[:19].replace("T", " "), incident.opened_by,
                       duration(recovery) if recovery is not None else "", incident.description)
+    for record in damaged:
+        table.add_row(Path(record.where).stem, "", "[red]damaged[/]", "", "", "", "", f"{record.where}: {record.why}")
     out.print(table)
+    _damaged_exit(damaged)
+
+
+def _damaged_exit(damaged: list[Damaged]) -> None:
+    if damaged:
+        say(f"{len(damaged)} incident file(s) damaged: " + ", ".join(d.where for d in damaged)
+            + "; repair or move them away by hand")
+        raise typer.Exit(1)
 
 
 @app.command("show")

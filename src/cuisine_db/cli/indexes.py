@@ -15,7 +15,7 @@ from cuisine_db.cli.common import (
     EnvOption,
     JsonOption,
     YesOption,
-    confirm,
+    asker,
     environment,
     out,
     print_json,
@@ -23,9 +23,9 @@ from cuisine_db.cli.common import (
     settings,
 )
 from cuisine_db.cli.render import OverwriteOption, check_output, show_findings
-from cuisine_db.cli.sizes import human
+from cuisine_db.diagnose.humanize import size as human
 from cuisine_db.durations import duration_ms
-from cuisine_db.errors import EXIT_FINDINGS, FailedError, RefusedError
+from cuisine_db.errors import EXIT_FINDINGS
 from cuisine_db.findings import SEVERITIES
 from cuisine_db.ops.journal import journaled
 
@@ -116,53 +116,35 @@ def remove_unused(
     """DROP INDEX CONCURRENTLY every index unused while the statistics were collected, never one backing a primary
     key, unique or exclusion constraint, a foreign key's lookups or the replica identity. Definitions are kept in
     the journal."""
-    from cuisine_db.diagnose.index_changes import drop_planned, plan_removal
+    from cuisine_db.diagnose.index_changes import RemovalPlan
+    from cuisine_db.diagnose.index_changes import remove_unused as removing
 
-    s = settings()
     chosen = environment(env)
-    plan = plan_removal(s, chosen, min_days=min_days)
-    table = Table("index", "table", "size", "why it is unused", "definition (kept in the journal)",
-                  title=f"unused indexes on {chosen.name}")
-    for item in plan.indexes:
-        table.add_row(escape(item.index), escape(item.table), human(item.bytes), escape(item.reason),
-                      escape(item.definition))
-    if not json:
+
+    def show(plan: RemovalPlan) -> None:
+        if json:
+            return
         say(f"{chosen.name}: {plan.stats_window}")
         if plan.indexes:
+            table = Table("index", "table", "size", "why it is unused", "definition (kept in the journal)",
+                          title=f"unused indexes on {chosen.name}")
+            for item in plan.indexes:
+                table.add_row(escape(item.index), escape(item.table), human(item.bytes), escape(item.reason),
+                              escape(item.definition))
             out.print(table)
-    if not plan.indexes:
+
+    run = removing(settings(), chosen, min_days=min_days, dry_run=dry_run, yes=yes, ask=asker(chosen), show=show,
+                   notify=say)
+    plan, done = run.plan, run.done
+    if done is None:
         if json:
             print_json(plan)
-        else:
+        elif not plan.indexes:
             say("no unused indexes: nothing to do")
-        return
-    if dry_run:
-        if json:
-            print_json(plan)
         else:
             say(f"dry run: {len(plan.indexes)} index(es) would be dropped; nothing was changed"
                 + ("" if plan.long_enough else " (and the statistics are still too recent to drop them)"))
         return
-    arguments = {"dry_run": dry_run, "min_days": min_days, "yes": yes}
-    with journaled(s, chosen, "remove-unused-indexes", arguments) as entry:
-        entry.details["indexes"] = [{"index": i.index, "table": i.table, "definition": i.definition,
-                                     "reason": i.reason} for i in plan.indexes]
-        if not plan.long_enough:
-            raise RefusedError(f"{plan.stats_window}: too short to call an index unused (an index used by a monthly "
-                               "report shows 0 scans for weeks)",
-                               hint="wait until the statistics cover more time, or give min-days=0 if you are sure")
-        confirm(chosen, f"Dropping {len(plan.indexes)} unused index(es)", yes)
-        # The definitions reach the journal before the first DROP, even if this process is killed midway.
-        with journaled(s, chosen, "remove-unused-indexes (plan)", arguments) as planned:
-            planned.details["indexes"] = entry.details["indexes"]
-        say(f"dropping {len(plan.indexes)} index(es) concurrently")
-        done = drop_planned(s, chosen, plan, notify=say)
-        entry.details["indexes"] = [{"index": i.index, "table": i.table, "definition": i.definition,
-                                     "outcome": i.outcome} for i in done]
-        failed = [i for i in done if i.outcome.startswith("failed")]
-        if failed:
-            raise FailedError(f"{len(failed)} of {len(done)} index(es) could not be dropped: "
-                              + "; ".join(f"{i.index}: {i.outcome}" for i in failed))
     if json:
         print_json(done)
     else:

@@ -12,17 +12,18 @@ from rich.table import Table
 from cuisine_db.cli.common import (
     EnvOption,
     JsonOption,
+    ReplicaOption,
     YesOption,
     confirm,
     environment,
     out,
     print_json,
+    routed,
     say,
     settings,
 )
 from cuisine_db.cli.plan_text import plan_lines
 from cuisine_db.cli.render import show_findings
-from cuisine_db.cli.replicas import ReplicaOption, routed
 from cuisine_db.durations import duration_ms
 
 # The services (and pglast) are imported by the commands that use them: every other command starts faster.

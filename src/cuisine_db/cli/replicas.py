@@ -28,28 +28,10 @@ from cuisine_db.config import Environment
 from cuisine_db.diagnose.humanize import duration, size
 from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.ops.journal import journaled
-from cuisine_db.postgres.target import Target
 
 app = typer.Typer(help="Streaming replicas: create, list (lag), promote, drop, start, stop.", no_args_is_help=True)
 
-ReplicaOption = Annotated[str | None, typer.Option(
-    "--replica", help="Read from a replica: its name, or 'any' for the least lagging one within the environment's "
-                      "lag bound; falls back to the primary with a warning.")]
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The replica's name, e.g. reports1.")]
-
-
-def routed(env: Environment, replica: str | None, command: str) -> Target | None:
-    """Where a read-only command reads: the replica routing picks (said on stderr), or None for the primary."""
-    if replica is None:
-        return None
-    from cuisine_db.replicas import routing
-
-    route = routing.choose(settings(), env, replica, command=command)
-    if route.warning:
-        err.print(f"[yellow]warning:[/] {escape(route.warning)}")
-    else:
-        say(f"{env.name}: reading from {route.reason}")
-    return route.target
 
 
 def confirm_always(env: Environment, action: str, word: str, yes: bool) -> None:

@@ -7,17 +7,23 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cuisine_db.backup import backup_names, catalog, leftovers, physical_restore, pitr_tables, restore_tables, targets
-from cuisine_db.backup import restore as restoring
-from cuisine_db.backup import test_restore as testing
-from cuisine_db.backup.catalog import Resolved
+from cuisine_db.backup import backup_names, leftovers, physical_restore, restore_service, targets
 from cuisine_db.backup.restore import RestoreReport
 from cuisine_db.cli import pitr_render
-from cuisine_db.cli.backups import progress_bar, required, size
-from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
-from cuisine_db.config import Environment
+from cuisine_db.cli.common import (
+    EnvOption,
+    JsonOption,
+    YesOption,
+    asker,
+    confirm,
+    environment,
+    out,
+    print_json,
+    say,
+    settings,
+)
+from cuisine_db.cli.render import progress_bar, size
 from cuisine_db.errors import UsageError
-from cuisine_db.ops import maintenance
 from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="Restores: whole database, chosen tables, test restores, leftovers.", no_args_is_help=True)
@@ -25,21 +31,12 @@ app = typer.Typer(help="Restores: whole database, chosen tables, test restores, 
 BackupOption = Annotated[str | None, typer.Option("--backup", "-b", help="A backup name, or latest.")]
 
 
-def _resolve(env: Environment, backup: str | None, purpose: str,
-             tables: list[backup_names.TableName] | None = None, trust_unsigned: bool = False) -> Resolved:
-    reference = required(backup, "the backup: backup=NAME (or backup=latest)")
-    if reference != "latest":
-        backup_names.parse(reference)
-    if trust_unsigned and reference == "latest":
-        raise UsageError("trust_unsigned=1 (--trust-unsigned) needs a backup named explicitly, never latest",
-                         hint=f"make db-backups env={env.name} lists them")
-    resolved = catalog.resolve(settings(), env, reference, purpose=purpose, tables=tables or (),
-                               trust_unsigned=trust_unsigned)
-    if resolved.entry.signer and resolved.entry.signer.startswith("unsigned"):
-        say(f"[yellow]warning:[/] backup {resolved.manifest.name} is unsigned: used because trust_unsigned=1 said so")
-    if reference == "latest":
-        say(f"using backup {resolved.manifest.name} ({resolved.reason})")
-    return resolved
+def _notify(message: str) -> None:
+    """The services' progress lines on stderr, a warning in yellow."""
+    if message.startswith("warning: "):
+        say(f"[yellow]warning:[/] {message.removeprefix('warning: ')}")
+    else:
+        say(message)
 
 
 def _report(report: RestoreReport, json: bool) -> None:
@@ -71,31 +68,15 @@ def database(env: EnvOption = None, backup: BackupOption = None, yes: YesOption 
              json: JsonOption = False) -> None:
     """Full restore (make db-restore): a logical backup into a fresh database, checked, then swapped in (the old one
     is kept); a physical one in place of the whole cluster (the old data directory kept until it opens)."""
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "restore", {"backup": backup, "no_analyze": no_analyze, "open": open_,
-                                          "trust_unsigned": trust_unsigned}) as entry:
-        resolved = _resolve(chosen, backup, "restore", trust_unsigned=trust_unsigned)
-        name = resolved.manifest.name
-        if chosen.protected:
-            maintenance.require(s, chosen, "A full restore")
-        if resolved.manifest.type in backup_names.PHYSICAL_TYPES:
-            confirm(chosen, f"Replacing the whole cluster of {chosen.name} with backup {name}", yes)
-            with progress_bar("restore", not json) as bar:
-                laid = physical_restore.restore(s, chosen, resolved, open_now=open_, notify=say, progress=bar)
-            entry.details.update(backup=name, seconds=laid.seconds, opened=laid.opened is not None)
-            pitr_render.laid(laid, json)
-            return
-        confirm(chosen, f"Replacing database {chosen.database!r} with backup {name}", yes)
-        with progress_bar("restore", not json) as bar:
-            if resolved.manifest.type in ("data", "tables"):
-                say(f"{name} is a {resolved.manifest.type} backup: its tables are restored in place")
-                report = restore_tables.restore_tables(s, chosen, resolved, None, notify=say, progress=bar)
-            else:
-                report = restoring.restore_database(s, chosen, resolved, statistics=not no_analyze, notify=say,
-                                                    progress=bar)
-        entry.details.update(backup=name, kept=report.kept, seconds=report.seconds)
-    _report(report, json)
+    with progress_bar("restore", not json) as bar:
+        done = restore_service.restore_database(settings(), chosen, backup, yes=yes, ask=asker(chosen),
+                                                statistics=not no_analyze, open_now=open_,
+                                                trust_unsigned=trust_unsigned, notify=_notify, progress=bar)
+    if done.laid is not None:
+        pitr_render.laid(done.laid, json)
+    elif done.restored is not None:
+        _report(done.restored, json)
 
 
 @app.command("apply-logs")
@@ -172,29 +153,11 @@ def tables(env: EnvOption = None, backup: BackupOption = None,
            yes: YesOption = False, json: JsonOption = False) -> None:
     """Restore only these tables (rows, indexes, constraints) in one transaction (make db-restore-tables); from a
     physical backup through a temporary instance, to a point in time with target=, lsn= or xid=."""
-    s = settings()
     chosen = environment(env)
-    arguments = {"backup": backup, "tables": tables, "target": target, "lsn": lsn, "xid": xid,
-                 "inclusive": inclusive}
-    with journaled(s, chosen, "restore-tables", arguments) as entry:
-        wanted = backup_names.parse_tables(tables)
-        point = targets.parse(target, lsn, xid, inclusive=inclusive)
-        reference = required(backup, "the backup: backup=NAME (or backup=latest)")
-        if point.kind != "end" or (reference != "latest"
-                                   and backup_names.parse(reference).type in backup_names.PHYSICAL_TYPES):
-            resolved = pitr_tables.resolve(s, chosen, reference, point)
-            if reference == "latest":
-                say(f"using backup {resolved.manifest.name} ({resolved.reason})")
-        else:
-            resolved = _resolve(chosen, backup, "restore-tables", wanted)
-        listed = ", ".join(str(t) for t in wanted)
-        confirm(chosen, f"Replacing the rows of {listed} with those of backup {resolved.manifest.name}", yes)
-        with progress_bar("restore", not json) as bar:
-            if resolved.manifest.type in backup_names.PHYSICAL_TYPES:
-                report = pitr_tables.restore_tables_at(s, chosen, resolved, wanted, point, notify=say, progress=bar)
-            else:
-                report = restore_tables.restore_tables(s, chosen, resolved, wanted, notify=say, progress=bar)
-        entry.details.update(backup=resolved.manifest.name, tables=list(report.tables), seconds=report.seconds)
+    with progress_bar("restore", not json) as bar:
+        report = restore_service.restore_tables(settings(), chosen, backup, tables, target=target, lsn=lsn, xid=xid,
+                                                inclusive=inclusive, yes=yes, ask=asker(chosen), notify=_notify,
+                                                progress=bar)
     _report(report, json)
 
 
@@ -206,13 +169,9 @@ def test(env: EnvOption = None, backup: BackupOption = None,
     """Restore a backup where it cannot hurt, check it and report the time it took, the measured recovery time (make
     db-test-restore env=staging): a logical one into a scratch database on env's server, row counts compared with
     the manifest; a physical one into a throwaway cluster of its major version, replayed to consistency, amcheck."""
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "test-restore", {"backup": backup, "keep": keep}) as entry:
-        resolved = _resolve(chosen, backup, "restore")
-        with progress_bar("test restore", not json) as bar:
-            report = testing.test_restore(s, chosen, resolved, keep=keep, notify=say, progress=bar)
-        entry.details.update(backup=report.backup, seconds=report.seconds, physical=report.physical)
+    with progress_bar("test restore", not json) as bar:
+        report = restore_service.test_restore(settings(), chosen, backup, keep=keep, notify=_notify, progress=bar)
     if json:
         print_json(report)
         return

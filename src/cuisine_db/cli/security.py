@@ -14,9 +14,20 @@ from rich.table import Table
 
 from cuisine_db import security
 from cuisine_db.cli import audit_render
-from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.cli.common import (
+    EnvOption,
+    JsonOption,
+    ReplicaOption,
+    YesOption,
+    confirm,
+    environment,
+    out,
+    print_json,
+    routed,
+    say,
+    settings,
+)
 from cuisine_db.cli.render import OverwriteOption, check_output, show_findings, write_output
-from cuisine_db.cli.replicas import ReplicaOption, routed
 from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.findings import worst

@@ -8,8 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, settings
-from cuisine_db.cli.replicas import ReplicaOption, routed
+from cuisine_db.cli.common import EnvOption, JsonOption, ReplicaOption, environment, out, print_json, routed, settings
 from cuisine_db.diagnose import humanize
 from cuisine_db.diagnose.sizes import database_size, table_sizes
 

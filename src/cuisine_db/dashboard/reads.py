@@ -304,10 +304,11 @@ class BackupRow:
     taken_at: datetime
     size: int
     duration_s: float | None
-    verified: str  # "ok", "failed", "never"
+    verified: str  # "ok", "failed", "never", "damaged"
     verified_at: datetime | None
     test_restore: str
     rto_s: float | None
+    damaged: tuple[str, ...] = ()  # each damaged record: its file and why
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,7 +345,9 @@ class Recovery:
         return max(waiting) if waiting else None
 
 
-def _check(check: Any) -> tuple[str, datetime | None, float | None]:
+def _check(check: Any, damage: Any = None) -> tuple[str, datetime | None, float | None]:
+    if damage is not None:
+        return "damaged", None, None
     if check is None:
         return "never", None, None
     return ("ok" if check.ok else "failed"), check.at, check.seconds
@@ -388,16 +391,17 @@ def recovery(settings: Settings, env: Environment, *, lag_every: float = ARCHIVE
     """Backups, the archive, the window and the last drill; each reading of the archive adds to its lag's history
     (at most one row per `lag_every` seconds)."""
     from cuisine_db.backup import catalog, retention
+    from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION
     from cuisine_db.backup.wal import status as wal_status
 
     r = Reading(settings, env, None)
     entries = r.part("backup catalog", lambda: catalog.list_backups(settings, env), needs_server=False) or []
     rows = []
     for entry in reversed(entries):
-        verified, verified_at, _ = _check(entry.verification)
-        restored, _, rto = _check(entry.test_restore)
+        verified, verified_at, _ = _check(entry.verification, entry.damage(VERIFICATION))
+        restored, _, rto = _check(entry.test_restore, entry.damage(TEST_RESTORE))
         rows.append(BackupRow(entry.name, entry.type, entry.taken_at, entry.size, entry.duration_s, verified,
-                              verified_at, restored, rto))
+                              verified_at, restored, rto, tuple(f"{d.where}: {d.why}" for d in entry.damaged)))
     wal = r.part("WAL archive", lambda: wal_status.status(settings, env), needs_server=False)
     plan = r.part("retention plan", lambda: retention.expire(settings, env, dry_run=True), needs_server=False)
     drill = r.part("last DR drill", lambda: _last_drill(settings, env), needs_server=False)

@@ -1,5 +1,7 @@
 """The runbook's index changes: db-create-index (CREATE INDEX CONCURRENTLY with timeouts, progress, and no
-INVALID index left behind) and db-remove-unused-indexes (DROP INDEX CONCURRENTLY of what analysis proves unused)."""
+INVALID index left behind) and db-remove-unused-indexes (DROP INDEX CONCURRENTLY of what analysis proves unused,
+with its rules: refused while the statistics are too recent, confirmed on a protected environment, every definition
+journaled before the first DROP)."""
 
 from __future__ import annotations
 
@@ -22,6 +24,9 @@ from cuisine_db.diagnose.analysis import read_catalog
 from cuisine_db.diagnose.table_names import column_names, find_table
 from cuisine_db.durations import shown
 from cuisine_db.errors import FailedError, RefusedError, UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
+from cuisine_db.ops.journal import journaled
 
 Notify = Callable[[str], None]
 NAME_BYTES = 63
@@ -283,3 +288,46 @@ def drop_planned(settings: Settings, env: Environment, plan: RemovalPlan, *, not
             notify(f"  {item.index}: {outcome}")
             done.append(IndexRemoval(item.index, item.table, item.definition, item.bytes, item.reason, outcome))
     return done
+
+
+@dataclass(frozen=True, slots=True)
+class RemovalRun:
+    """What db-remove-unused-indexes did: the plan, and what became of each index (None: a dry run or nothing to
+    drop)."""
+
+    plan: RemovalPlan
+    done: list[IndexRemoval] | None
+
+
+def remove_unused(settings: Settings, env: Environment, *, min_days: float | None = None, dry_run: bool = False,
+                  yes: bool = False, ask: Ask | None = None, show: Callable[[RemovalPlan], None] = lambda _: None,
+                  notify: Notify = lambda _: None) -> RemovalRun:
+    """db-remove-unused-indexes: the plan is shown first (`show`); a dry run, or nothing to drop, stops there. Then,
+    journaled as `remove-unused-indexes`: refused (exit 4) while the statistics cover less than min_days, confirmed
+    on a protected environment (`yes`, or env's name typed in answer to `ask`), and every definition in the journal
+    before the first DROP, so a killed run still leaves them there. Raises when a drop failed."""
+    plan = plan_removal(settings, env, min_days=min_days)
+    show(plan)
+    if not plan.indexes or dry_run:
+        return RemovalRun(plan, None)
+    arguments = {"dry_run": dry_run, "min_days": min_days, "yes": yes}
+    with journaled(settings, env, "remove-unused-indexes", arguments) as entry:
+        entry.details["indexes"] = [{"index": i.index, "table": i.table, "definition": i.definition,
+                                     "reason": i.reason} for i in plan.indexes]
+        if not plan.long_enough:
+            raise RefusedError(f"{plan.stats_window}: too short to call an index unused (an index used by a monthly "
+                               "report shows 0 scans for weeks)",
+                               hint="wait until the statistics cover more time, or give min-days=0 if you are sure")
+        confirmation.require(env, f"Dropping {len(plan.indexes)} unused index(es)", yes=yes, ask=ask)
+        # The definitions reach the journal before the first DROP, even if this process is killed midway.
+        with journaled(settings, env, "remove-unused-indexes (plan)", arguments) as planned:
+            planned.details["indexes"] = entry.details["indexes"]
+        notify(f"dropping {len(plan.indexes)} index(es) concurrently")
+        done = drop_planned(settings, env, plan, notify=notify)
+        entry.details["indexes"] = [{"index": i.index, "table": i.table, "definition": i.definition,
+                                     "outcome": i.outcome} for i in done]
+        failed = [i for i in done if i.outcome.startswith("failed")]
+        if failed:
+            raise FailedError(f"{len(failed)} of {len(done)} index(es) could not be dropped: "
+                              + "; ".join(f"{i.index}: {i.outcome}" for i in failed))
+    return RemovalRun(plan, done)

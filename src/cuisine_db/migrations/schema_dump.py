@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
-from cuisine_db import sql
+from cuisine_db import records, sql
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.postgres import binaries, client_environ
@@ -53,9 +51,5 @@ def write(settings: Settings, env: Environment) -> Path:
     text = dump(settings, env) + applied_inserts(settings, env)
     target = settings.schema_file
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".schema-", suffix=".sql")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(temporary, 0o644)
-    os.replace(temporary, target)
+    records.atomic_write(target, text, mode=0o644)
     return target

@@ -92,7 +92,7 @@ def _cleaned(settings: Settings, env: Environment) -> Iterator[None]:
 
 def run(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> DrillReport:
     """Rehearse the Complete Database Failure procedure for `env` on a scratch copy; measure it."""
-    from cuisine_db.backup import backup_names, catalog, physical_restore, targets
+    from cuisine_db.backup import backup_names, catalog, physical_restore, restore_service, targets
     from cuisine_db.ops import maintenance
     from cuisine_db.ops.incident_copy import copy_incident
     from cuisine_db.ops.integrity import verify_integrity
@@ -114,11 +114,15 @@ def run(settings: Settings, env: Environment, *, notify: Notify = lambda _: None
     steps: list[DrillStep] = []
 
     @contextmanager
-    def step(command: str, journal_as: str, arguments: dict[str, object]) -> Iterator[Entry]:
+    def step(command: str, journal_as: str | None, arguments: dict[str, object]) -> Iterator[Entry]:
+        """One runbook step, timed and journaled on the scratch copy (journal_as None: the service journals it)."""
         notify(f"drill: make {command}")
         started = time.monotonic()
-        with journaled(drill_settings, scratch, journal_as, arguments) as entry:
-            yield entry
+        if journal_as is None:
+            yield Entry()
+        else:
+            with journaled(drill_settings, scratch, journal_as, arguments) as entry:
+                yield entry
         steps.append(DrillStep(command, round(time.monotonic() - started, 3)))
 
     ensure_up(drill_settings, scratch)
@@ -133,10 +137,9 @@ def run(settings: Settings, env: Environment, *, notify: Notify = lambda _: None
             reason = "DR drill: database restoration in progress"
             with step(f'maintenance-mode enable reason="{reason}"', "maintenance enable", {"reason": reason}):
                 maintenance.enable(drill_settings, scratch, reason)
-            with step(f"db-restore backup=latest (= {latest.manifest.name})", "restore",
-                      {"backup": latest.manifest.name}):
-                resolved = catalog.find(drill_settings, scratch, latest.manifest.name)
-                physical_restore.restore(drill_settings, scratch, resolved, open_now=False, notify=notify)
+            with step(f"db-restore backup=latest (= {latest.manifest.name})", None, {}):
+                restore_service.restore_database(drill_settings, scratch, latest.manifest.name, open_now=False,
+                                                 notify=notify)
             with step("db-apply-logs", "apply-logs", {}) as entry:
                 opened = physical_restore.apply_logs(drill_settings, scratch, targets.END, notify=notify)
                 entry.details.update(reached_lsn=opened.reached_lsn, timeline=opened.timeline,

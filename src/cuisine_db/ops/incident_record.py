@@ -4,7 +4,6 @@ and below ops/incidents.py (the store's service) and ops/incident_report.py."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Mapping
@@ -13,12 +12,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cuisine_db import records
 from cuisine_db.config import Settings
 from cuisine_db.errors import UsageError
 
-_ID = re.compile(r"^INC-\d{8}-\d{2,6}$")
-
 SEVERITIES = {1: "critical", 2: "major", 3: "minor", 4: "low"}
+_ID = re.compile(r"^INC-\d{8}-\d{2,6}$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,27 +86,38 @@ def to_json(incident: Incident) -> dict[str, Any]:
     return asdict(incident)
 
 
-def from_json(data: dict[str, Any]) -> Incident:
-    notes = tuple(Notification(**item) for item in data.pop("notifications", []))
-    return Incident(**data, notifications=notes)
+def read(path: Path) -> Incident:
+    """An incident's file; FileNotFoundError when it is not there, DamagedRecord naming it when it is damaged."""
+    return records.decode(Incident, path.read_bytes(), path)
 
 
 def get(settings: Settings, incident_id: str) -> Incident:
     path = incident_path(settings, validate_id(incident_id))
     try:
-        return from_json(json.loads(path.read_text(encoding="utf-8")))
+        return read(path)
     except FileNotFoundError:
         raise UsageError(f"no incident {incident_id}", hint="see: cuisine-db incident list") from None
 
 
-def all_incidents(settings: Settings) -> list[Incident]:
-    """Every incident filed here, newest first."""
-    found = []
+def scan(settings: Settings) -> tuple[list[Incident], list[records.Damaged]]:
+    """Every incident filed here, newest first, and the files that are there but damaged."""
+    found, damaged = [], []
     root = incidents_root(settings)
     if root.is_dir():
-        for path in root.glob("INC-*.json"):
-            found.append(from_json(json.loads(path.read_text(encoding="utf-8"))))
-    return sorted(found, key=lambda incident: (incident.opened_at, incident.id), reverse=True)
+        for path in sorted(root.glob("INC-*.json")):
+            try:
+                found.append(read(path))
+            except records.DamagedRecord as exc:
+                damaged.append(records.Damaged.of(exc))
+    return sorted(found, key=lambda incident: (incident.opened_at, incident.id), reverse=True), damaged
+
+
+def all_incidents(settings: Settings) -> list[Incident]:
+    """Every incident filed here, newest first; DamagedRecord (naming the file) when one is damaged."""
+    found, damaged = scan(settings)
+    if damaged:
+        raise records.DamagedRecord(damaged[0].where, damaged[0].why)
+    return found
 
 
 def open_ids(settings: Settings, env_name: str) -> list[str]:
@@ -123,9 +133,9 @@ def open_ids(settings: Settings, env_name: str) -> list[str]:
     linked = []
     for name in names:
         try:
-            incident = from_json(json.loads(incident_path(settings, name).read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError):
-            continue
+            incident = read(incident_path(settings, name))
+        except (OSError, records.DamagedRecord):
+            continue  # `incident list` reports a damaged file
         if incident.status == "open" and incident.covers(env_name):
             linked.append(incident.id)
     return linked

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import tempfile
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cuisine_db import records
 from cuisine_db.config import Settings
 from cuisine_db.errors import UsageError
 from cuisine_db.ops import journal
@@ -34,6 +33,7 @@ from cuisine_db.ops.incident_record import get as get
 from cuisine_db.ops.incident_record import incident_path, incidents_root, to_json
 from cuisine_db.ops.incident_record import open_ids as open_ids
 from cuisine_db.ops.incident_record import parse_time as parse_time
+from cuisine_db.ops.incident_record import scan as scan
 from cuisine_db.ops.incident_record import started_at as started_at
 from cuisine_db.ops.incident_record import validate_id as validate_id
 from cuisine_db.ops.incident_report import markdown
@@ -91,12 +91,7 @@ def _locked(settings: Settings) -> Iterator[None]:
 
 def _write(settings: Settings, incident: Incident) -> None:
     """Replace the incident's file atomically: a reader sees the old version or the new, never half."""
-    target = incident_path(settings, incident.id)
-    fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=".incident-", suffix=".json")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(to_json(incident), handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.replace(temporary, target)
+    records.atomic_write(incident_path(settings, incident.id), records.encode(incident))
 
 
 def _next_id(settings: Settings, now: datetime) -> str:

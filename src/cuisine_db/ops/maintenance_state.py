@@ -5,15 +5,13 @@ connection (cluster/on_demand.py) can read it without the service's imports."""
 from __future__ import annotations
 
 import getpass
-import json
-import os
 import socket
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from cuisine_db import records
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import FailedError
 
 STATE_FILE = "maintenance.json"
 
@@ -38,34 +36,16 @@ def state_path(settings: Settings, env: Environment) -> Path:
 
 
 def state(settings: Settings, env: Environment) -> MaintenanceState | None:
-    """The recorded maintenance state, or None when maintenance mode is off."""
-    path = state_path(settings, env)
+    """The recorded maintenance state, or None when maintenance mode is off; DamagedRecord (exit 1, naming the
+    file) when it is there but damaged."""
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-        return MaintenanceState(env=body["env"], reason=body["reason"], who=body["who"],
-                                since=datetime.fromisoformat(body["since"]),
-                                roles={str(k): int(v) for k, v in body["roles"].items()})
-    except FileNotFoundError:
-        return None
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise FailedError(f"{path} is damaged; it holds the roles' previous connection limits",
-                          hint="repair it by hand (JSON: env, reason, who, since, roles) before enabling or "
-                               "disabling maintenance mode") from None
+        return records.load(MaintenanceState, state_path(settings, env))
+    except records.DamagedRecord as exc:
+        raise records.DamagedRecord(exc.where, exc.why + "; it holds the roles' previous connection limits",
+                                    hint="repair it by hand (JSON: env, reason, who, since, roles) before enabling or "
+                                         "disabling maintenance mode") from None
 
 
 def save(path: Path, current: MaintenanceState) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = asdict(current)
-    body["since"] = current.since.isoformat()
-    temp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(body, indent=2, sort_keys=True) + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
-    folder = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(folder)
-    finally:
-        os.close(folder)
+    records.save(path, current)

@@ -8,14 +8,12 @@ servers run as, who runs PgBouncer too (pooler/process.py). Nothing else in them
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 
+from cuisine_db import records
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, PoolerConfig, Settings
 from cuisine_db.errors import UsageError
@@ -79,16 +77,7 @@ def _ini_value(value: str) -> str:
 
 def _write(path: Path, text: str, owner: str | None) -> None:
     """Atomically, 0600, owned by the pooler's user."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-")
-    try:
-        os.fchmod(handle, 0o600)
-        os.write(handle, text.encode("utf-8"))
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-    if owner:
-        shutil.chown(temporary, owner)
-    os.replace(temporary, path)
+    records.atomic_write(path, text, mode=0o600, owner=owner or None)
 
 
 def render_ini(env: Environment, pooler: PoolerConfig, folder: Path, databases: dict[str, dict[str, str]],

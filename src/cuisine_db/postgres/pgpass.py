@@ -6,11 +6,10 @@ password a remote purpose role is meant to get, and writes one only for the role
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cuisine_db import records
 from cuisine_db.postgres import safe_files
 
 
@@ -77,10 +76,4 @@ def put(path: Path, user: str, password: str) -> None:
     kept = [line for line in current.splitlines()
             if not (line.strip() and len(_split(line)) == 5 and _split(line)[3] == user)]
     kept.append(f"*:*:*:{_escape(user)}:{_escape(password)}")
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=".pgpass-")  # O_EXCL, mode 0600 from the start
-    try:
-        os.write(handle, ("\n".join(kept) + "\n").encode("utf-8"))
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-    os.replace(temporary, path)
+    records.atomic_write(path, "\n".join(kept) + "\n", mode=0o600)

@@ -11,55 +11,25 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pwd
 import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from cuisine_db.errors import RefusedError
+# The primitives live in the records module (under the adapters, beside every other state file's writer).
+from cuisine_db.records import UnsafeFileError as UnsafeFileError
+from cuisine_db.records import folder as folder
+from cuisine_db.records import open_new, write_all
+from cuisine_db.records import owner_ids as owner_ids
+from cuisine_db.records import plain_name as _name
 
-_DIRECTORY = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 MAX_READ = 16 << 20  # configuration files and maps: anything larger is not one
-
-
-class UnsafeFileError(RefusedError):
-    """A path the tool was about to write or read is a link, a device or a folder: refused (exit 4)."""
-
-
-def _name(name: str) -> str:
-    if not name or name in (".", "..") or "/" in name or "\0" in name:
-        raise UnsafeFileError(f"{name!r} is not a plain file name")
-    return name
-
-
-@contextlib.contextmanager
-def folder(path: Path) -> Iterator[int]:
-    """A descriptor of `path`, which must be a real folder (not a link to one)."""
-    try:
-        fd = os.open(path, _DIRECTORY)
-    except OSError as exc:
-        raise UnsafeFileError(f"{path} is not a folder the tool can write into safely ({exc.strerror})") from None
-    try:
-        yield fd
-    finally:
-        os.close(fd)
-
-
-def owner_ids(user: str | None) -> tuple[int, int] | None:
-    """(uid, gid) of an OS user, or None for "leave it ours"."""
-    if user is None:
-        return None
-    entry = pwd.getpwnam(user)
-    return entry.pw_uid, entry.pw_gid
 
 
 def write(path: Path, data: bytes | str, *, mode: int = 0o600, owner: str | None = None) -> None:
     """Create `path` afresh with `data` (see create()), flushed to disk."""
     body = data.encode("utf-8") if isinstance(data, str) else data
     with create(path, mode=mode, owner=owner) as fd:
-        view = memoryview(body)
-        while view:
-            view = view[os.write(fd, view):]
+        write_all(fd, body)
         os.fsync(fd)
 
 
@@ -77,12 +47,8 @@ def create(path: Path, *, mode: int = 0o600, owner: str | None = None) -> Iterat
             if stat.S_ISDIR(info.st_mode):
                 raise UnsafeFileError(f"{path} is a folder where the tool writes a file")
             os.unlink(name, dir_fd=parent)
-        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=parent)
+        fd = open_new(parent, name, mode=mode, owner=owner)
     try:
-        os.fchmod(fd, mode)
-        ids = owner_ids(owner)
-        if ids is not None:
-            os.fchown(fd, *ids)
         yield fd
     finally:
         os.close(fd)

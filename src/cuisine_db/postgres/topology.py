@@ -10,22 +10,19 @@ db-drop-replica did, so that every command finds the same servers:
 - `former`: primaries a promotion left behind. They are stopped, never started again by the tool (they
   would accept writes the new primary never sees), and need a rebuild: db-drop-replica removes one.
 
-Written atomically (temporary file, fsync, rename) under a lock; a missing file is the plain environment.
+Written with records.atomic_write under a lock; a missing file is the plain environment.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
+from cuisine_db import records
 from cuisine_db.config import REPLICA_NAME, Environment, Settings
 from cuisine_db.errors import UnavailableError
 
@@ -90,36 +87,34 @@ def replica_home(name: str) -> str:
     return f"replicas/{name}"
 
 
-def _node(raw: dict[str, Any]) -> Node:
-    node = Node(name=str(raw["name"]), home=str(raw["home"]), port=int(raw["port"]), slot=raw.get("slot"),
-                since=str(raw.get("since", "")), note=str(raw.get("note", "")))
+def _checked(node: Node, file: Path) -> Node:
     # Folders are removed by db-drop-replica: only the two shapes the tool writes are ever accepted.
     if node.home not in (".", replica_home(node.name)) or not REPLICA_NAME.match(node.name):
-        raise ValueError(f"unexpected folder {node.home!r} for {node.name!r}")
+        raise UnavailableError(f"{file} is damaged: unexpected folder {node.home!r} for {node.name!r}", hint=_HINT)
     return node
 
 
+_HINT = ("it records the environment's primary and replicas; restore it from the journal's replica entries, or move "
+         "it away to fall back to the configured cluster")
+
+
 def load(settings: Settings, env: Environment) -> Topology:
-    """The environment's recorded topology; the plain environment when nothing was recorded (or it is remote)."""
+    """The environment's recorded topology; the plain environment when nothing was recorded (or it is remote); a
+    damaged file stops every command that needs the servers (exit 3, as an unreadable one, naming it)."""
     if not env.is_local:
         return Topology()
     file = path(settings, env)
     try:
-        raw = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        recorded = records.load(Topology, file)
+    except records.DamagedRecord as exc:
+        raise UnavailableError(exc.message, hint=_HINT) from None
+    except OSError as exc:
+        raise UnavailableError(f"cannot read {file}: {exc}", hint=_HINT) from None
+    if recorded is None:
         return Topology()
-    except (OSError, ValueError) as exc:
-        raise UnavailableError(f"cannot read {file}: {exc}",
-                               hint="it records the environment's primary and replicas; restore it from the "
-                                    "journal's replica entries, or move it away to fall back to the configured "
-                                    "cluster") from None
-    try:
-        primary = raw.get("primary")
-        return Topology(primary=_node(primary) if primary else None,
-                        replicas=tuple(_node(item) for item in raw.get("replicas", [])),
-                        former=tuple(_node(item) for item in raw.get("former", [])))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise UnavailableError(f"{file} is not a topology this version understands ({exc!r})") from None
+    for node in (*([recorded.primary] if recorded.primary else []), *recorded.replicas, *recorded.former):
+        _checked(node, file)
+    return recorded
 
 
 def _write(file: Path, topology: Topology) -> None:
@@ -127,14 +122,7 @@ def _write(file: Path, topology: Topology) -> None:
             "primary": asdict(topology.primary) if topology.primary else None,
             "replicas": [asdict(node) for node in topology.replicas],
             "former": [asdict(node) for node in topology.former]}
-    handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=".replicas-")
-    try:
-        os.fchmod(handle, 0o600)
-        os.write(handle, (json.dumps(body, indent=2) + "\n").encode("utf-8"))
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-    os.replace(temporary, file)
+    records.atomic_write(file, records.encode(body, sort_keys=False))
 
 
 @contextmanager

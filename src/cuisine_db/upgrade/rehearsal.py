@@ -119,7 +119,7 @@ def _costs(conn: psycopg.Connection[Any], statements: list[str]) -> dict[str, fl
 def rehearse(settings: Settings, env: Environment, request: UpgradeRequest, *,
              notify: Notify = lambda _: None) -> RehearsalReport:
     """Restore, upgrade and check a copy of env's newest full backup; env is not touched."""
-    from cuisine_db.backup import catalog, physical_restore
+    from cuisine_db.backup import catalog, restore_service
     from cuisine_db.backup.catalog import Check
     from cuisine_db.backup.manifest import TEST_RESTORE
     from cuisine_db.ops.integrity import CHECKS, verify_integrity
@@ -142,8 +142,8 @@ def rehearse(settings: Settings, env: Environment, request: UpgradeRequest, *,
     notify(f"rehearsal: {newest.name} restored into {scratch.name} (PostgreSQL {request.source}, port {scratch.port})")
     try:
         ensure_up(rs, scratch)
-        resolved = catalog.find(rs, scratch, newest.name)
-        physical_restore.restore(rs, scratch, resolved, open_now=True, notify=notify)
+        resolved = catalog.find(rs, scratch, newest.name)  # where the rehearsal's record is written
+        restore_service.restore_database(rs, scratch, newest.name, open_now=True, notify=notify)
         with connect(rs, scratch, "upgrade rehearsal") as conn:
             counts_before, applied_before = _counts(conn), _migrations(conn)
             costs_before = _costs(conn, statements)

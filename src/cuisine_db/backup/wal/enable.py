@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cuisine_db import records
 from cuisine_db import sql as queries
 from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.backup.wal import wal_names
@@ -102,11 +103,10 @@ def write_credentials(settings: Settings, env: Environment, os_user: str | None,
     target = target or credentials_path(settings, env)
     target.parent.mkdir(parents=True, exist_ok=True)
     osuser.make_reachable(target, os_user)
-    temp = target.with_name(f".{target.name}.{os.getpid()}")
     # The folder may be the server user's: created through no link, 0600 and its owner from the start.
-    safe_files.write(temp, "# S3 credentials for cuisine-db wal push/fetch, written by cuisine-db; keep it 0600\n"
-                     + "".join(f"{variable}={value}\n" for variable, value in values.items()), owner=os_user)
-    os.replace(temp, target)
+    records.atomic_write(target, "# S3 credentials for cuisine-db wal push/fetch, written by cuisine-db; keep it 0600\n"
+                         + "".join(f"{variable}={value}\n" for variable, value in values.items()), owner=os_user,
+                         follow_folder=False)
     return target
 
 
@@ -123,13 +123,10 @@ def write_wal_signing_key(settings: Settings, env: Environment, os_user: str | N
         from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
         key = Ed25519PrivateKey.generate()
-        temp = key_path.with_name(f".{key_path.name}.{os.getpid()}")
-        safe_files.write(temp, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()), owner=os_user)
-        os.replace(temp, key_path)
+        records.atomic_write(key_path, key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()),
+                             owner=os_user, follow_folder=False)
         public = signing.encode_public(key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw))
-        temp = public_path.with_name(f".{public_path.name}.{os.getpid()}")
-        safe_files.write(temp, public + "\n", mode=0o644)
-        os.replace(temp, public_path)
+        records.atomic_write(public_path, public + "\n", mode=0o644, follow_folder=False)
     osuser.make_reachable(key_path, os_user)
     osuser.make_reachable(public_path, os_user)
     return key_path

@@ -101,12 +101,8 @@ def keep(config_path: Path, env: str, expected: list[Any], settings: dict[str, A
         text = json.dumps({"stamp": expected, "settings": settings})
     except (TypeError, ValueError):  # a value JSON cannot hold (a TOML date): parse every time
         return
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}")
-    try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(temp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+    from cuisine_db.errors import CuisineDbError
+    from cuisine_db.records import atomic_write
+
+    with contextlib.suppress(OSError, CuisineDbError):  # a cache we cannot write is parsed again next time
+        atomic_write(path, text, mode=0o600)

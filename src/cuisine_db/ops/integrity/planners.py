@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql as pgsql
 from psycopg.rows import class_row, dict_row
 
-from cuisine_db import sql
+from cuisine_db import records, sql
 from cuisine_db.config import Environment, Settings
 from cuisine_db.findings import Finding
 from cuisine_db.ops.integrity import row_counts
@@ -108,9 +108,9 @@ def acknowledge_checksum_failures(settings: Settings, env: Environment, failures
     """Remember the failures a full corruption check has since found no damage behind, so they stop being reported."""
     path = settings.env_dir(env) / "integrity.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"checksum_failures_acknowledged": failures,
-                                "checksum_last_failure_acknowledged": last_failure.isoformat() if last_failure
-                                else None}) + "\n", encoding="utf-8")
+    records.atomic_write(path, json.dumps({"checksum_failures_acknowledged": failures,
+                                           "checksum_last_failure_acknowledged": last_failure.isoformat()
+                                           if last_failure else None}) + "\n", mode=0o644)
 
 
 def _acknowledged(ctx: Context) -> tuple[int, str | None]:

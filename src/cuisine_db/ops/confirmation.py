@@ -1,0 +1,25 @@
+"""The confirmation rule for destructive work on a protected environment: `yes`, or the environment's name typed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from cuisine_db.config import Environment
+from cuisine_db.errors import RefusedError
+
+# Asks the operator about `action` and returns what they typed; None where there is no one to ask (no terminal).
+Ask = Callable[[str], str]
+
+
+def require(env: Environment, action: str, *, yes: bool, ask: Ask | None) -> None:
+    """Go on when env is unprotected, `yes` was given, or the operator typed env's name; refuse (exit 4) otherwise,
+    before anything is done."""
+    if not env.protected or yes:
+        return
+    if ask is None:
+        raise RefusedError(
+            f"{action} on protected environment {env.name!r} needs confirmation and there is no terminal to ask",
+            hint="add yes=1 to the make command (or --yes) once you are sure",
+        )
+    if ask(action).strip() != env.name:
+        raise RefusedError("confirmation did not match the environment's name; nothing was done")
