@@ -69,9 +69,10 @@ test: deps $(READY) install-postgres lint ## Everything: lint, types, unit, inte
 	 if [ $$rc -eq 5 ] || [ $$serial -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; \
 	 [ $$rc -ne 0 ] && exit $$rc; exit $$serial
 
-lint: $(READY) ## ruff and mypy (strict)
+lint: $(READY) ## ruff, mypy (strict) and the import contracts (lint-imports: layers, no circles)
 	@$(VENV)/bin/ruff check src tests bench
 	@$(VENV)/bin/mypy
+	@$(VENV)/bin/lint-imports --no-cache
 
 # --- Local clusters -------------------------------------------------------------------------------
 cluster-up: $(READY) ## Create and start env's local cluster

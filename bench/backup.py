@@ -29,9 +29,10 @@ import pyrage
 from psycopg import sql
 
 from cuisine_db.backup.wal.enable import precompile
+from cuisine_db.cluster import connect
 from cuisine_db.config import load_settings
 from cuisine_db.migrations import migrate
-from cuisine_db.postgres import client_environ, connect, connection_params
+from cuisine_db.postgres import client_environ, connection_params
 from cuisine_db.postgres.binaries import find
 from cuisine_db.postgres.runner import tool_environ
 from cuisine_db.postgres.scratch import scratch_environment

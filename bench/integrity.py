@@ -24,10 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.migrations import migrate
 from cuisine_db.ops.integrity import verify_integrity
-from cuisine_db.postgres import binaries, client_environ, connect
+from cuisine_db.postgres import binaries, client_environ
 from cuisine_db.postgres.runner import tool_environ
 from cuisine_db.postgres.scratch import scratch_environment
 from cuisine_db.seed import load

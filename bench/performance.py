@@ -26,8 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from cuisine_db.cluster import connect
 from cuisine_db.config import load_settings
-from cuisine_db.postgres import client_environ, connect
+from cuisine_db.postgres import client_environ
 from cuisine_db.postgres.binaries import find
 from cuisine_db.postgres.runner import tool_environ
 from cuisine_db.postgres.scratch import scratch_environment

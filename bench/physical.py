@@ -51,10 +51,11 @@ from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.backup.wal import archive as wal_archive
 from cuisine_db.backup.wal import enable as wal_enable
 from cuisine_db.backup.wal import fetch as wal_fetch
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import wal_names
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.migrations import migrate
-from cuisine_db.postgres import client_environ, connect
+from cuisine_db.postgres import client_environ
 from cuisine_db.postgres.local import cluster_for, ensure_up
 from cuisine_db.postgres.runner import tool_environ
 from cuisine_db.postgres.server_settings import alter_system

@@ -51,8 +51,8 @@ from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.backup.wal import archive as wal_archive
 from cuisine_db.backup.wal import enable as wal_enable
 from cuisine_db.backup.wal import fetch as wal_fetch
-from cuisine_db.backup.wal import names as wal_names
 from cuisine_db.backup.wal import spool as wal_spool
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.postgres import connect
 from cuisine_db.postgres.local import cluster_for, ensure_up
 from cuisine_db.postgres.runner import tool_environ

@@ -27,9 +27,10 @@ import pyrage
 
 from cuisine_db.backup import physical
 from cuisine_db.backup.wal import enable
+from cuisine_db.cluster import connect
 from cuisine_db.config import load_settings
 from cuisine_db.migrations import migrate
-from cuisine_db.postgres import cluster_for, connect
+from cuisine_db.postgres import cluster_for
 from cuisine_db.postgres.local import ensure_up
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import run

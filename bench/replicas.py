@@ -31,15 +31,16 @@ import pyrage
 from psycopg import sql
 
 from cuisine_db.backup import logical
+from cuisine_db.cluster import connect
 from cuisine_db.config import PoolerConfig, load_settings
 from cuisine_db.migrations import migrate
 from cuisine_db.pooler import process, setup
-from cuisine_db.postgres import cluster_for, connect, routing
+from cuisine_db.postgres import cluster_for
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import run
 from cuisine_db.postgres.scratch import scratch_environment
 from cuisine_db.postgres.server_settings import alter_system
-from cuisine_db.replicas import create, drop, lag
+from cuisine_db.replicas import create, drop, lag, routing
 from cuisine_db.replicas.members import find
 from cuisine_db.seed import load
 

@@ -33,7 +33,7 @@ import psycopg
 import pyrage
 
 from cuisine_db.backup import physical
-from cuisine_db.backup.verify import verify
+from cuisine_db.backup.backup_verify import verify
 from cuisine_db.config import load_settings
 from cuisine_db.migrations import migrate
 from cuisine_db.postgres import binaries, cluster_for

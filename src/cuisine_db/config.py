@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator, model_validator
 
-from cuisine_db.backup.wal import access as wal_access
+from cuisine_db import wal_defaults
 from cuisine_db.errors import ConfigError, UsageError
 
 CONFIG_ENV_VAR = "CUISINE_DB_CONFIG"
@@ -200,12 +200,12 @@ class WalConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # The runbook's "transaction logs every 15 minutes": the longest a committed transaction waits to be archived.
-    archive_timeout: str = Field(default=wal_access.ARCHIVE_TIMEOUT, pattern=r"^\d+\s*(s|min|h)?$")
-    push_batch: int = Field(default=wal_access.PUSH_BATCH, ge=1, le=64)      # .ready files one call pushes
-    push_threads: int = Field(default=wal_access.PUSH_THREADS, ge=1, le=64)
-    prefetch: int = Field(default=wal_access.PREFETCH, ge=1, le=64)  # segments the fetch-ahead spool holds (1: none)
-    spool_mb: int = Field(default=wal_access.SPOOL_MB, ge=16, le=1 << 20)  # and MiB on disk, at most
-    fetch_threads: int = Field(default=wal_access.FETCH_THREADS, ge=0, le=64)  # the prefetcher's; 0: one per core
+    archive_timeout: str = Field(default=wal_defaults.ARCHIVE_TIMEOUT, pattern=r"^\d+\s*(s|min|h)?$")
+    push_batch: int = Field(default=wal_defaults.PUSH_BATCH, ge=1, le=64)      # .ready files one call pushes
+    push_threads: int = Field(default=wal_defaults.PUSH_THREADS, ge=1, le=64)
+    prefetch: int = Field(default=wal_defaults.PREFETCH, ge=1, le=64)  # segments the fetch-ahead spool holds (1: none)
+    spool_mb: int = Field(default=wal_defaults.SPOOL_MB, ge=16, le=1 << 20)  # and MiB on disk, at most
+    fetch_threads: int = Field(default=wal_defaults.FETCH_THREADS, ge=0, le=64)  # the prefetcher's; 0: one per core
     spool_dir: Path | None = None          # default <state_dir>/<env>/wal-spool (the server's user writes it)
     credentials_file: Path | None = None   # default <state_dir>/<env>/wal-credentials (S3 keys for the server)
     # backup status: exit 1 past these ages.

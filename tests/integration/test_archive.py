@@ -20,10 +20,10 @@ from psycopg import sql
 from cuisine_db.archive import service
 from cuisine_db.archive.export import export
 from cuisine_db.archive.request import make_request
+from cuisine_db.cluster import connect
 from cuisine_db.ops.journal import journal_path
 from cuisine_db.ops.journal import read as read_journal
 from cuisine_db.postgres import binaries
-from cuisine_db.postgres.connect import connect
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage import open_repository
 

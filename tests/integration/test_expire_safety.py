@@ -12,7 +12,7 @@ from backup_fixtures import AgeKeys
 from conftest import available, cache_dir
 from pitr_fixtures import PitrProject, make_pitr_project
 
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.postgres import binaries
 from cuisine_db.storage import open_repository
 

@@ -10,7 +10,7 @@ import time
 from pitr_fixtures import PitrProject
 
 from cuisine_db.backup import catalog, fast_replay, physical_restore, targets
-from cuisine_db.backup.wal import names, spool
+from cuisine_db.backup.wal import spool, wal_names
 
 WATCHED = ("maintenance_io_concurrency", "max_wal_size", "checkpoint_timeout", "recovery_init_sync_method",
            "recovery_prefetch", "wal_decode_buffer_size")
@@ -80,12 +80,12 @@ def test_restore_fetches_the_first_segments_while_laying_down_and_apply_logs_use
     folder = spool.folder(spool_dir)
     try:
         tag, after = fast_replay.tagged(spool_dir)
-        assert tag.startswith("production\n") and name in tag and after is not None and names.is_segment(after)
+        assert tag.startswith("production\n") and name in tag and after is not None and wal_names.is_segment(after)
         deadline = time.monotonic() + 60
-        while not any(names.is_segment(p.name) for p in folder.iterdir()):
+        while not any(wal_names.is_segment(p.name) for p in folder.iterdir()):
             assert time.monotonic() < deadline, "db-restore fetched nothing ahead into the spool"
             time.sleep(0.05)
-        fetched_early = {p.name for p in folder.iterdir() if names.is_segment(p.name)}
+        fetched_early = {p.name for p in folder.iterdir() if wal_names.is_segment(p.name)}
         assert fetched_early & set(closed), fetched_early
     except BaseException:
         spool.stop(spool_dir)

@@ -13,12 +13,12 @@ import pytest
 from conftest import REPO, available
 from psycopg import sql
 
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.diagnose.config_advice import recommend_config
 from cuisine_db.diagnose.server_config import update_config
 from cuisine_db.diagnose.slow_queries import slow_queries
 from cuisine_db.errors import FailedError
-from cuisine_db.postgres import connect
 from cuisine_db.postgres.local import cluster_for, ensure_up
 from cuisine_db.postgres.ports import free_port
 

@@ -17,10 +17,11 @@ from cli_support import run_make as make
 from conftest import Project, Server
 from psycopg import sql
 
+from cuisine_db.cluster import connect
 from cuisine_db.diagnose import terminate
 from cuisine_db.errors import UsageError
 from cuisine_db.ops.journal import journal_path, read
-from cuisine_db.postgres import client_environ, connect
+from cuisine_db.postgres import client_environ
 from cuisine_db.postgres.binaries import find
 
 

@@ -24,7 +24,7 @@ from cli_support import run_cli
 from conftest import available, cache_dir
 from pitr_fixtures import PitrProject, make_pitr_project
 
-from cuisine_db.backup import catalog, physical_restore, targets
+from cuisine_db.backup import catalog, physical_restore, restore_state, targets
 from cuisine_db.backup.recovery import PrivateServer
 from cuisine_db.postgres import binaries
 
@@ -177,17 +177,40 @@ def test_restore_tables_from_physical_backup_to_a_time(lab: Lab) -> None:
 
 
 def test_full_restore_flow_holds_the_backup_and_apply_logs_then_refuses(lab: Lab) -> None:
-    """The runbook's full restore into development (maintenance mode, db-restore, maintenance-mode disable): exactly
-    the backup's data, writable; db-apply-logs afterwards refuses (it would throw the new writes away)."""
+    """The runbook's full restore into development (maintenance mode, db-restore, restore open, maintenance-mode
+    disable): exactly the backup's data, writable; db-apply-logs afterwards refuses (it would throw the new writes
+    away). Turning maintenance mode off never opens the laid-down backup: it refuses while the restore waits, and
+    opening is the restore's own explicit step."""
     project = lab.project
+    home = project.root / ".cuisine" / "development"
     project.ok("cluster", "up", "--env", "development")
-    steps = [("maintenance-mode", "enable", "env=development", "reason=full restore test"),
-             ("db-restore", "env=development", f"backup={lab.backup}"),
-             ("maintenance-mode", "disable", "env=development")]
-    for step in steps:
+
+    def run(*step: str) -> None:
         result = project.make(*step)
-        logs = "".join(p.read_text()[-3000:] for p in (project.root / ".cuisine" / "development").rglob("*.log"))
+        logs = "".join(p.read_text()[-3000:] for p in home.rglob("*.log"))
         assert result.returncode == 0, f"make {' '.join(step)}: {result.stdout}\n{result.stderr}\n{logs}"
+
+    run("maintenance-mode", "enable", "env=development", "reason=full restore test")
+    run("db-restore", "env=development", f"backup={lab.backup}")
+    settings = project.settings
+    development = settings.env("development")
+    laid = restore_state.pending(settings, development)
+    assert laid is not None and laid.backup == lab.backup and not (home / "data" / "postmaster.pid").exists()
+
+    refused = project.cli("maintenance", "disable", "--env", "development")
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert "not opened yet: maintenance mode stays on" in refused.stderr
+    assert "cuisine-db restore open --env development" in refused.stderr
+    assert restore_state.pending(settings, development) == laid  # still waiting, not opened
+    assert not (home / "data" / "postmaster.pid").exists() and (home / "maintenance.json").exists()
+
+    opened = project.cli("restore", "open", "--env", "development")  # the explicit step of the restore flow
+    assert opened.returncode == 0, opened.stdout + opened.stderr
+    reopened = restore_state.load(settings, development)
+    assert reopened is not None and reopened.state == restore_state.OPENED
+    assert (home / "data" / "postmaster.pid").exists()
+    run("maintenance-mode", "disable", "env=development")
+    assert not (home / "maintenance.json").exists()
     with project.connect("development") as conn:
         assert conn.execute("SELECT count(*) FROM ledger").fetchone() == (0,)  # the backup came before the workload
         assert conn.execute("SELECT count(*) FROM victim").fetchone() == (VICTIMS,)

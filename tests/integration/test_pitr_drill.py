@@ -21,7 +21,7 @@ from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR, AgeKeys, S3Ser
 from conftest import Server
 from pitr_fixtures import PitrProject, make_pitr_project
 
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.storage import Repository, open_repository
 
 

@@ -13,8 +13,7 @@ from conftest import CLI, available, cache_dir
 from pitr_fixtures import PitrProject, make_pitr_project
 
 from cuisine_db.backup import catalog
-from cuisine_db.backup.wal import archive
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import archive, wal_names
 from cuisine_db.postgres import binaries
 from cuisine_db.storage import open_repository
 

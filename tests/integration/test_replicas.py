@@ -26,11 +26,12 @@ from backup_fixtures import AgeKeys, table_fingerprints
 from cli_support import run_cli, run_env, run_make
 from conftest import available
 
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings, load_settings
-from cuisine_db.postgres import connect, pgpass, routing, topology
+from cuisine_db.postgres import pgpass, topology
 from cuisine_db.postgres.local import cluster_for, ensure_up, node_cluster
 from cuisine_db.postgres.ports import free_port
-from cuisine_db.replicas import lag
+from cuisine_db.replicas import lag, routing
 from cuisine_db.replicas.role import REPLICATION_ROLE
 
 BOUND_SECONDS = 2

@@ -19,9 +19,10 @@ from cli_support import run_cli
 from conftest import available, cache_dir
 
 from cuisine_db.config import load_settings
-from cuisine_db.postgres import binaries, routing, topology
+from cuisine_db.postgres import binaries, topology
 from cuisine_db.postgres.local import cluster_for, ensure_up, node_cluster
 from cuisine_db.postgres.ports import free_port
+from cuisine_db.replicas import routing
 
 
 @pytest.mark.parametrize("major", [15, 18], ids=["pg15", "pg18"])

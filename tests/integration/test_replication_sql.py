@@ -7,7 +7,7 @@ import time
 from conftest import Server
 
 from cuisine_db import sql
-from cuisine_db.replicas import checks, lag
+from cuisine_db.replicas import lag, replica_checks
 
 
 def test_every_replication_statement_runs_on_this_version(server: Server) -> None:
@@ -48,4 +48,4 @@ def test_every_replication_statement_runs_on_this_version(server: Server) -> Non
     # db-replicas on an environment without replicas: nothing to judge.
     report = lag.measure(server.settings, server.env)
     assert report.replicas == [] and lag.lsn(report.primary_lsn)
-    assert checks.judge(report, server.env) == []
+    assert replica_checks.judge(report, server.env) == []

@@ -18,7 +18,7 @@ import pytest
 from backup_fixtures import BACKENDS, S3_SECRET, AgeKeys
 from pitr_fixtures import WalArchive, make_wal_archive
 
-from cuisine_db.backup.wal import enable, names, served, settings_cache, spool
+from cuisine_db.backup.wal import enable, served, settings_cache, spool, wal_names
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.storage import open_repository
 
@@ -32,10 +32,10 @@ def archive(request: pytest.FixtureRequest, tmp_path: Path, age_keys: AgeKeys) -
     return make_wal_archive(tmp_path / "wal", age_keys, backend=request.param, s3=s3)
 
 
-def _stored(archive: WalArchive) -> list[names.Stored]:
+def _stored(archive: WalArchive) -> list[wal_names.Stored]:
     settings = archive.settings
     repository = open_repository(settings, settings.env("production"))
-    found = [names.parse_key(info.key) for info in repository.list(names.env_prefix("production"))]
+    found = [wal_names.parse_key(info.key) for info in repository.list(wal_names.env_prefix("production"))]
     return sorted(item for item in found if item is not None)
 
 
@@ -57,7 +57,7 @@ def test_same_content_twice_succeeds_different_content_is_refused(archive: WalAr
 
 
 def test_push_takes_the_other_ready_files_along(archive: WalArchive) -> None:
-    contents = {names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 6)}
+    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 6)}
     for name, data in contents.items():
         archive.segment(name, data)
     first = min(contents)
@@ -78,7 +78,7 @@ def test_push_takes_the_other_ready_files_along(archive: WalArchive) -> None:
 def test_fetch_missing_is_exit_1_and_prefetches_ahead(archive: WalArchive) -> None:
     code, data = archive.fetch(SEGMENT)
     assert (code, data) == (1, None)
-    contents = {names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 5)}
+    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 5)}
     for name, body in contents.items():
         archive.segment(name, body)
     assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
@@ -105,7 +105,7 @@ def test_fetch_missing_is_exit_1_and_prefetches_ahead(archive: WalArchive) -> No
         for name in sorted(contents)[2:]:
             assert archive.fetch(name) == (0, contents[name])
             assert not (prefetched / name).exists(), "served from the spool: moved, not copied"
-        assert archive.fetch(names.segment_name(1, 9)) == (1, None)  # past the end of the archive
+        assert archive.fetch(wal_names.segment_name(1, 9)) == (1, None)  # past the end of the archive
         assert archive.fetch("00000002.history")[0] == 1
         bad = archive.run("fetch", "../../etc/passwd", "x")
         assert bad.returncode > 125, "a name that is not WAL must stop recovery, not end it"
@@ -122,7 +122,7 @@ def test_archive_command_answers_a_pushed_ahead_segment_from_the_ledger_with_alm
     settings = archive.settings
     command = enable.archive_command(settings, settings.env("production"))
     assert " wal push " in f" {command} " and " -S " in command
-    contents = {names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 4)}
+    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 4)}
     for name, body in contents.items():
         archive.segment(name, body)
     first, second, third = sorted(contents)
@@ -200,7 +200,7 @@ def test_settings_cache_is_private_holds_no_secret_and_follows_the_file(archive:
     moved = tmp_path / "moved-repository"
     archive.config.write_text(archive.config.read_text().replace((archive.root / "repository").as_uri(),
                                                                  moved.as_uri()))
-    other = names.segment_name(1, 2)
+    other = wal_names.segment_name(1, 2)
     archive.segment(other, os.urandom(SIZE), ready=False)
     assert archive.run("push", f"pg_wal/{other}").returncode == 0
     assert list(moved.rglob(f"{other}-*")) and not list((archive.root / "repository").rglob(f"{other}-*"))
@@ -210,7 +210,7 @@ def test_settings_cache_is_private_holds_no_secret_and_follows_the_file(archive:
     forged["settings"]["backup"]["repository"] = (tmp_path / "forged").as_uri()
     cache.write_text(json.dumps(forged))
     cache.chmod(0o644)
-    third = names.segment_name(1, 3)
+    third = wal_names.segment_name(1, 3)
     archive.segment(third, os.urandom(SIZE), ready=False)
     assert archive.run("push", f"pg_wal/{third}").returncode == 0
     assert list(moved.rglob(f"{third}-*")) and not (tmp_path / "forged").exists()

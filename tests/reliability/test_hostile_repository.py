@@ -33,8 +33,7 @@ from pitr_fixtures import PitrProject, WalArchive, make_pitr_project, make_wal_a
 from cuisine_db.backup.manifest import MANIFEST, SIGNATURE, Manifest, ObjectEntry, prefix
 from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.tar_guard import TarGuard, UnsafeMemberError
-from cuisine_db.backup.wal import names as wal_names
-from cuisine_db.backup.wal import records
+from cuisine_db.backup.wal import records, wal_names
 from cuisine_db.postgres import binaries, osuser, pgpass, safe_files
 from cuisine_db.postgres.local import os_user_of
 from cuisine_db.storage import keys, open_repository, pipeline, signing

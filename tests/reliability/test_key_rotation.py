@@ -17,7 +17,7 @@ from backup_fixtures import AgeKeys, BackupProject, S3Server, make_backup_projec
 from conftest import CLI, Server, available, cache_dir
 from pitr_fixtures import PitrProject, make_pitr_project
 
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.postgres import binaries
 from cuisine_db.storage import Repository, keys, open_repository, pipeline
 from cuisine_db.storage.pipeline import IntegrityError

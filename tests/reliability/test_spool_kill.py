@@ -26,7 +26,7 @@ from conftest import available
 from pitr_fixtures import PitrProject, make_pitr_project
 
 from cuisine_db.backup import restore_state
-from cuisine_db.backup.wal import names, spool
+from cuisine_db.backup.wal import spool, wal_names
 
 MAJOR = 18 if available(18) is not None or available(14) is None else 14
 SEGMENTS = 80
@@ -92,12 +92,12 @@ def _spool_usage(folder: Path) -> tuple[int, int]:
     except OSError:
         return 0, 0
     for entry in entries:
-        if names.is_segment(entry.name) or entry.name.endswith(spool.PART):
+        if wal_names.is_segment(entry.name) or entry.name.endswith(spool.PART):
             try:
                 size += entry.stat().st_size
             except OSError:
                 continue
-            count += names.is_segment(entry.name)
+            count += wal_names.is_segment(entry.name)
     return count, size
 
 

@@ -14,7 +14,7 @@ import pytest
 from backup_fixtures import BACKENDS, AgeKeys
 from pitr_fixtures import make_wal_archive
 
-from cuisine_db.backup.wal import names
+from cuisine_db.backup.wal import wal_names
 
 ATTEMPTS = 6
 SIZE = 4 << 20
@@ -28,7 +28,7 @@ def test_kill_9_during_push_never_leaves_a_wrong_segment(backend: str, tmp_path:
     rng = random.Random(9)
     outcomes, killed = [], 0
     for attempt in range(ATTEMPTS if backend == "file" else ATTEMPTS // 2):
-        name = names.segment_name(1, attempt + 1)
+        name = wal_names.segment_name(1, attempt + 1)
         # Half random (incompressible: long uploads), half repetitive, like real WAL.
         original = os.urandom(SIZE // 2) + bytes(rng.randrange(4)) * (SIZE // 2)
         archive.segment(name, original, ready=False)

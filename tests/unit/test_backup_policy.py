@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 from backup_fixtures import gfs_by_calendar
 
-from cuisine_db.backup import names
+from cuisine_db.backup import backup_names
 from cuisine_db.backup.manifest import Manifest, ObjectEntry, TableEntry
 from cuisine_db.backup.retention import Candidate, plan
 from cuisine_db.backup.toc import parse_list, statements
@@ -17,22 +17,22 @@ from cuisine_db.storage.pipeline import IntegrityError, RowCounter
 
 
 def test_backup_names_parse_and_refuse_anything_else() -> None:
-    parsed = names.parse("production-logical-20250315T010000Z")
+    parsed = backup_names.parse("production-logical-20250315T010000Z")
     assert (parsed.env, parsed.type, parsed.taken_at) == ("production", "logical", datetime(2025, 3, 15, 1, tzinfo=UTC))
     assert str(parsed) == "production-logical-20250315T010000Z"
-    assert names.parse("my-env-tables-20250315T010000Z").env == "my-env"
+    assert backup_names.parse("my-env-tables-20250315T010000Z").env == "my-env"
     for bad in ("../production-logical-20250315T010000Z", "production-logical-20250315T010000Z/../x",
                 "production-bogus-20250315T010000Z", "production-logical-2025", "", "latest", "a/b"):
         with pytest.raises(UsageError):
-            names.parse(bad)
+            backup_names.parse(bad)
 
 
 def test_tables_take_plain_identifiers_only() -> None:
-    parsed = names.parse_tables("users, public.Recipes,users")
+    parsed = backup_names.parse_tables("users, public.Recipes,users")
     assert [str(t) for t in parsed] == ["users", "public.recipes"]
     for bad in ("users;drop table x", "'users'", '"users"', "users recipes", "a.b.c", "../x", "", ",", "us-ers"):
         with pytest.raises(UsageError):
-            names.parse_tables(bad)
+            backup_names.parse_tables(bad)
 
 
 def test_row_counter_takes_off_pg_dumps_end_marker_only() -> None:

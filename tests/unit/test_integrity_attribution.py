@@ -7,7 +7,7 @@ import pytest
 
 from cuisine_db import sql
 from cuisine_db.errors import UsageError
-from cuisine_db.ops.integrity import checks  # noqa: F401 - registers the integrity SQL variants
+from cuisine_db.ops.integrity import planners  # noqa: F401 - registers the integrity SQL variants
 from cuisine_db.ops.integrity.catalog import Catalog, Relation, parse_table_names
 from cuisine_db.ops.integrity.corruption import parse_pg_amcheck
 from cuisine_db.ops.integrity.damage import assess, attribute, findings, repair_plan

@@ -15,7 +15,7 @@ from cuisine_db.diagnose.query_text import redact, shown
 from cuisine_db.diagnose.sizes import Filesystem
 from cuisine_db.diagnose.terminate import parse_mode, parse_pid
 from cuisine_db.errors import ConfigError, UsageError
-from cuisine_db.monitor import checks, nagios
+from cuisine_db.monitor import health_checks, nagios
 from cuisine_db.monitor.figures import (
     Archiver,
     Counters,
@@ -47,7 +47,7 @@ def figures(**changes: object) -> Figures:
 
 
 def evaluate(f: Figures, forecast: Forecast = NO_FORECAST, **thresholds: float) -> dict[str, str]:
-    statuses, _ = checks.evaluate(f, forecast, Monitoring(**thresholds))  # type: ignore[arg-type]
+    statuses, _ = health_checks.evaluate(f, forecast, Monitoring(**thresholds))  # type: ignore[arg-type]
     return {s.name: s.status for s in statuses}
 
 
@@ -58,11 +58,11 @@ def test_a_quiet_server_is_ok_everywhere() -> None:
 def test_wraparound_age_warns_then_goes_critical_and_names_what_holds_it_back() -> None:
     holders = [HorizonHolder("prepared transaction", "gid 'x' (app@cuisine)", 1_200_000_000, 86400.0)]
     warned = figures(wraparound=[WraparoundAge("cuisine", 1_200_000_000, 5)], horizon=holders)
-    (finding,) = checks.wraparound(warned)
+    (finding,) = health_checks.wraparound(warned)
     assert finding.severity == "warning" and "56% of the limit" in finding.evidence
     assert "prepared transaction gid 'x'" in finding.evidence
     critical = figures(wraparound=[WraparoundAge("cuisine", 5, 1_700_000_000)])
-    (mxid,) = checks.wraparound(critical)
+    (mxid,) = health_checks.wraparound(critical)
     assert mxid.severity == "critical" and mxid.evidence.startswith("MultiXact ID age 1,700,000,000")
     assert evaluate(critical)["wraparound"] == "critical"
 
@@ -71,27 +71,27 @@ def test_replication_lag_slots_and_a_lagging_standby() -> None:
     f = figures(replicas=[Replica("replica1", "10.0.0.2", "streaming", 10**9, 90.0)],
                 slots=[Slot("old", "physical", False, 5 * 1024**3, "extended"), Slot("lost", "logical", False, 0,
                                                                                     "lost")])
-    found = {x.subject: x for x in checks.replication(f)}
+    found = {x.subject: x for x in health_checks.replication(f)}
     assert found["standby replica1 (10.0.0.2)"].severity == "warning"
     assert found["replication slot old"].severity == "warning" and "inactive" in found["replication slot old"].evidence
     assert found["replication slot lost"].severity == "critical"
     behind = figures(standby=StandbyLag(True, 600.0))
-    (lag,) = checks.replication(behind)
+    (lag,) = health_checks.replication(behind)
     assert lag.subject == "this standby's replay" and lag.severity == "critical"
 
 
 def test_cache_hit_ratio_is_judged_only_with_enough_reads() -> None:
     cold = figures(counters=Counters("cuisine", 1, 0, 0, 80_000, 20_000, 0, STARTED, STARTED, 0.0))
-    (finding,) = checks.cache_hit(cold)
+    (finding,) = health_checks.cache_hit(cold)
     assert finding.severity == "critical" and "80.0%" in finding.evidence
     few = figures(counters=Counters("cuisine", 1, 0, 0, 10, 90, 0, STARTED, STARTED, 0.0))
-    assert checks.cache_hit(few) == []
+    assert health_checks.cache_hit(few) == []
 
 
 def test_storage_free_space_and_days_until_full() -> None:
     fs = Filesystem("/var/lib/postgresql/data", 100 * 1024**3, 8 * 1024**3)
     soon = Forecast(2 * 1024**3, 8 * 1024**3, 4.0, 100, 7.0, "")
-    found = checks.storage(figures(filesystem=fs), soon)
+    found = health_checks.storage(figures(filesystem=fs), soon)
     assert [(f.subject, f.severity) for f in found] == [("filesystem of /var/lib/postgresql/data", "critical"),
                                                         ("days until the disk is full", "critical")]
     assert evaluate(figures(filesystem=fs), soon, disk_free_warning=0.05, disk_free_critical=0.01,
@@ -100,7 +100,7 @@ def test_storage_free_space_and_days_until_full() -> None:
 
 def test_a_failing_archiver_is_critical() -> None:
     f = figures(archiver=Archiver("on", 10, 3, "000000010000000000000003", 5.0, 600.0, True))
-    (finding,) = checks.archiving(f)
+    (finding,) = health_checks.archiving(f)
     assert finding.severity == "critical" and "000000010000000000000003" in finding.subject
 
 
@@ -114,14 +114,15 @@ def test_rates_refuse_counters_across_a_reset_or_restart() -> None:
     assert rates_between(before, replace(after, stats_reset=datetime(2025, 3, 2, tzinfo=UTC)), "x") is None
     never = replace(before, stats_reset=None)  # a new database: counted for the first time meanwhile
     assert rates_between(never, after, "sampled") == rates
-    assert {f.subject for f in checks.transaction_volume(rates)} == {"rollback ratio", "deadlocks"}
-    assert checks.transaction_volume(rates, rollback_min_transactions=5000) == [checks.transaction_volume(rates)[1]]
+    assert {f.subject for f in health_checks.transaction_volume(rates)} == {"rollback ratio", "deadlocks"}
+    assert health_checks.transaction_volume(rates, rollback_min_transactions=5000) == [
+        health_checks.transaction_volume(rates)[1]]
 
 
 def test_the_nagios_line_carries_status_counts_and_perfdata() -> None:
     f = figures(archiver=Archiver("on", 10, 3, "0001", 5.0, 600.0, True),
                 rates=Rates(60.0, 10.0, 0.5, 630, 0.05, 0, "since the previous run"))
-    statuses, found = checks.evaluate(f, NO_FORECAST, Monitoring())
+    statuses, found = health_checks.evaluate(f, NO_FORECAST, Monitoring())
     report = MonitorReport("production", "critical", statuses, found, NO_FORECAST, False, f)
     line = nagios.status_line(report)
     assert line.startswith("CUISINE-DB CRITICAL - production: 1 critical, 1 warning: archiving (WAL archiving "

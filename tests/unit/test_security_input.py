@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from cuisine_db.errors import UsageError
 from cuisine_db.postgres import pgpass
 from cuisine_db.postgres.server_settings import list_elements
-from cuisine_db.security import names
+from cuisine_db.security import typed_input
 from cuisine_db.security.audit_setup import normalise_classes
 from cuisine_db.security.passwords import Secret, check_strength
 
@@ -36,12 +36,12 @@ VALID_ROLE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 )
 def test_bad_role_names_are_refused_with_the_rule_they_break(value: str, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        names.role_name(value)
+        typed_input.role_name(value)
 
 
 def test_a_long_name_is_cut_in_the_message_and_control_characters_escaped() -> None:
     with pytest.raises(UsageError) as caught:
-        names.role_name("x\x1b[31m" + "y" * 200)
+        typed_input.role_name("x\x1b[31m" + "y" * 200)
     assert "\x1b" not in caught.value.message and "..." in caught.value.message
 
 
@@ -51,29 +51,29 @@ def test_any_text_is_either_a_plain_role_name_or_refused(value: str) -> None:
     plain = VALID_ROLE.match(value.strip()) and not value.strip().startswith("pg_") and value.strip() not in (
         "public", "none", "current_user", "current_role", "session_user", "all")
     if plain:
-        assert names.role_name(value) == value.strip()
+        assert typed_input.role_name(value) == value.strip()
     else:
         with pytest.raises(UsageError):
-            names.role_name(value)
+            typed_input.role_name(value)
 
 
 def test_privileges_are_normalised_and_checked_against_the_server_version() -> None:
-    assert names.privileges("insert, select,SELECT", 140000) == ["SELECT", "INSERT"]
-    assert names.privileges("all privileges", 140000) == ["ALL"]
-    assert names.privileges("MAINTAIN", 170000) == ["MAINTAIN"]
+    assert typed_input.privileges("insert, select,SELECT", 140000) == ["SELECT", "INSERT"]
+    assert typed_input.privileges("all privileges", 140000) == ["ALL"]
+    assert typed_input.privileges("MAINTAIN", 170000) == ["MAINTAIN"]
     for bad, message in (("MAINTAIN", "unknown table privilege"), ("SELECT;DROP", "unknown"), ("", "names no"),
                          ("SELECT,", "names no"), ("ALL,SELECT", "give ALL alone"), ("USAGE", "unknown")):
         with pytest.raises(UsageError, match=message):
-            names.privileges(bad, 140000)
+            typed_input.privileges(bad, 140000)
 
 
 def test_tables_are_all_or_plain_names_with_an_optional_schema() -> None:
-    assert names.table_list("ALL") is None
-    assert names.table_list("users, recipes,users") == [(None, "users"), (None, "recipes")]
-    assert names.table_list("audit.events") == [("audit", "events")]
+    assert typed_input.table_list("ALL") is None
+    assert typed_input.table_list("users, recipes,users") == [(None, "users"), (None, "recipes")]
+    assert typed_input.table_list("audit.events") == [("audit", "events")]
     for bad in ("users;drop table x", "a.b.c", "", "users,,recipes", "ta ble", "x" * 64, "tàble"):
         with pytest.raises(UsageError):
-            names.table_list(bad)
+            typed_input.table_list(bad)
 
 
 @pytest.mark.parametrize(

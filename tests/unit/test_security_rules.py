@@ -6,7 +6,7 @@ import dataclasses
 from datetime import date
 from typing import Any
 
-from cuisine_db.security.checks import Facts, LoginRole, PrivilegedRole, run_checks, version_support
+from cuisine_db.security.cis_checks import Facts, LoginRole, PrivilegedRole, run_checks, version_support
 from cuisine_db.security.hba import HbaRule, check_rules
 
 

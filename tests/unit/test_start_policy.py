@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from cuisine_db.cluster import start_refusal
 from cuisine_db.config import Environment
 from cuisine_db.postgres import purposes
-from cuisine_db.postgres.local import start_refusal
 
 
 def env(protected: bool) -> Environment:

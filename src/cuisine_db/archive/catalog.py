@@ -24,9 +24,9 @@ from datetime import UTC, datetime
 from typing import TypeVar
 
 from cuisine_db import records
+from cuisine_db.backup.backup_names import STAMP_FORMAT
 from cuisine_db.backup.catalog import UNTRUSTED, Check, UntrustedError, search_order
 from cuisine_db.backup.manifest import MANIFEST, SIGNATURE, VERIFICATION, Manifest, UnsafeManifestError
-from cuisine_db.backup.names import STAMP_FORMAT
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UsageError
 from cuisine_db.records import Damaged

@@ -24,15 +24,16 @@ from psycopg import sql
 from cuisine_db import __version__
 from cuisine_db import sql as queries
 from cuisine_db.archive import catalog
+from cuisine_db.archive.archive_verify import check_objects
 from cuisine_db.archive.catalog import Intent
 from cuisine_db.archive.request import ArchiveRequest
 from cuisine_db.archive.table import ArchiveTable, inspect, one_row, refuse_references
-from cuisine_db.archive.verify import check_objects
 from cuisine_db.backup.manifest import MANIFEST, VERIFICATION, Manifest, ObjectEntry, TableEntry
 from cuisine_db.backup.workspace import database_of, dump_client
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError
-from cuisine_db.postgres.connect import client_environ, connect
+from cuisine_db.postgres.connect import client_environ
 from cuisine_db.postgres.runner import run
 from cuisine_db.storage import Repository
 from cuisine_db.storage import keys as age_keys

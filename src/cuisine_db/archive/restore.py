@@ -22,10 +22,10 @@ from cuisine_db.archive import catalog
 from cuisine_db.archive.catalog import Outcome
 from cuisine_db.archive.export import ROWS, ROWS_TABLE, object_name
 from cuisine_db.archive.table import inspect, quoted
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
-from cuisine_db.diagnose.names import find_table
+from cuisine_db.diagnose.table_names import find_table
 from cuisine_db.errors import FailedError, UnavailableError, UsageError
-from cuisine_db.postgres.connect import connect
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import fetch
 from cuisine_db.whoami import who

@@ -25,18 +25,18 @@ from psycopg import sql
 
 from cuisine_db import sql as queries
 from cuisine_db.archive import catalog
+from cuisine_db.archive.archive_verify import check_objects
 from cuisine_db.archive.catalog import ArchiveEntry, Outcome
 from cuisine_db.archive.deletion import DeletionResult, delete_archived
 from cuisine_db.archive.export import LEDGER, export
 from cuisine_db.archive.request import ArchiveRequest
 from cuisine_db.archive.table import ArchiveTable, inspect, one_row, refuse_references
-from cuisine_db.archive.verify import check_objects
 from cuisine_db.backup.manifest import VERIFICATION, Manifest
 from cuisine_db.backup.workspace import database_of, scratch
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.postgres.advisory import try_lock
-from cuisine_db.postgres.connect import connect
 from cuisine_db.records import DamagedRecord
 from cuisine_db.storage import Repository, open_repository
 from cuisine_db.storage import keys as age_keys

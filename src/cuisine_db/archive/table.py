@@ -13,7 +13,7 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
-from cuisine_db.diagnose.names import column_names, find_table
+from cuisine_db.diagnose.table_names import column_names, find_table
 from cuisine_db.errors import RefusedError, UnavailableError, UsageError
 
 # The column that dates a row, for tables where it is not `created_at` (the runbook archives executions by start).

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cuisine_db import records
-from cuisine_db.backup import names, watermark
+from cuisine_db.backup import backup_names, watermark
+from cuisine_db.backup.backup_names import TableName
 from cuisine_db.backup.manifest import (
     MANIFEST,
     NEXT_SIGNATURE,
@@ -22,7 +23,6 @@ from cuisine_db.backup.manifest import (
     UnsafeManifestError,
     prefix,
 )
-from cuisine_db.backup.names import TableName
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import EXIT_REFUSED, CuisineDbError, RefusedError, UsageError
 from cuisine_db.records import Damaged
@@ -35,10 +35,10 @@ from cuisine_db.storage.pipeline import IntegrityError
 # for a whole-database restore so that db-apply-logs can follow.
 SIGNATURE_SUFFIX = ".sig"  # a record's signature: verification.json.sig, test-restore.json.sig
 LATEST: dict[str, tuple[tuple[str, ...], ...]] = {
-    "restore": (names.PHYSICAL_TYPES, ("logical",)),
+    "restore": (backup_names.PHYSICAL_TYPES, ("logical",)),
     "restore-tables": (("logical",), ("data",), ("tables",)),
-    "physical": (names.PHYSICAL_TYPES,),
-    "any": (names.TYPES,),
+    "physical": (backup_names.PHYSICAL_TYPES,),
+    "any": (backup_names.TYPES,),
 }
 
 
@@ -162,7 +162,7 @@ def _checks(repository: Repository, files: dict[str, ObjectInfo], name: str,
 def _entry(repository: Repository, name: str, objects: list[ObjectInfo], trust: signing.Trust,
            trust_unsigned: bool, now: datetime) -> BackupEntry | None:
     try:
-        parsed = names.parse(name)
+        parsed = backup_names.parse(name)
     except UsageError:
         return None  # not a folder this tool wrote
     files = {info.key.rsplit("/", 1)[1]: info for info in objects}
@@ -215,7 +215,7 @@ def _no_rollback(entries: list[BackupEntry], mark: watermark.Mark | None) -> lis
         why = None
         if before is not None and sequence <= before[0]:
             why = f"rolled back: its sequence {sequence} is not above {before[0]} of the older {before[1]}"
-        elif seen is not None and entry.taken_at > names.parse(seen.name).taken_at and sequence <= seen.sequence:
+        elif seen is not None and entry.taken_at > backup_names.parse(seen.name).taken_at and sequence <= seen.sequence:
             why = f"rolled back: its sequence {sequence} is not above {seen.sequence}, already seen here ({seen.name})"
         if why is not None:
             checked.append(replace(entry, manifest=None, complete=False, problem=UNTRUSTED + why, signer=None))
@@ -226,7 +226,7 @@ def _no_rollback(entries: list[BackupEntry], mark: watermark.Mark | None) -> lis
 
 
 def mark_env(mark: watermark.Mark) -> str:
-    return names.parse(mark.name).env
+    return backup_names.parse(mark.name).env
 
 
 def scan(repository: Repository, *, trust: signing.Trust, env: str | None = None, only: str | None = None,
@@ -328,7 +328,7 @@ class UntrustedError(IntegrityError):
 def find(settings: Settings, env: Environment, name: str, *, trust_unsigned: bool = False) -> Resolved:
     """A backup by name (any environment's), complete and with a trusted manifest, else a clear error. An unsigned
     backup (made before signatures) is used only when `trust_unsigned` says so."""
-    parsed = names.parse(name)
+    parsed = backup_names.parse(name)
     for source, repository in search_order(settings, env, parsed.env):
         pinned = [env, source] + ([settings.environments[parsed.env]] if parsed.env in settings.environments else [])
         found = scan(repository, trust=age_keys.trust(settings, pinned), only=name, trust_unsigned=trust_unsigned,

@@ -14,8 +14,7 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
-from cuisine_db.backup.wal import enable, spool
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import enable, spool, wal_names
 from cuisine_db.config import Environment, Settings
 from cuisine_db.postgres.runner import run
 

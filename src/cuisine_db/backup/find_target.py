@@ -22,15 +22,14 @@ import psycopg
 
 from cuisine_db import sql as queries
 from cuisine_db.backup import catalog, waldump
+from cuisine_db.backup.backup_names import PHYSICAL_TYPES, TableName
 from cuisine_db.backup.manifest import Manifest
-from cuisine_db.backup.names import PHYSICAL_TYPES, TableName
-from cuisine_db.backup.wal import archive, areas
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import archive, areas, wal_names
 from cuisine_db.backup.workspace import scratch
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError, UsageError
 from cuisine_db.postgres import binaries
-from cuisine_db.postgres.connect import connect
 from cuisine_db.postgres.runner import spawn
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage import open_repository

@@ -133,12 +133,6 @@ def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | 
     _relocate_tablespaces(data, tablespaces, os_user, links)
 
 
-def os_user_group(user: str) -> int:
-    import pwd
-
-    return pwd.getpwnam(user).pw_gid
-
-
 def _relocate_tablespaces(data: Path, tablespaces: Path, os_user: str | None, oids: frozenset[str]) -> None:
     """The backup's tablespace_map names the source's folders; point it at the ones laid down here (only the
     tablespaces the manifest lists), and its pg_tblspc links too."""

@@ -11,9 +11,9 @@ from psycopg import sql
 from cuisine_db import sql as queries
 from cuisine_db.backup.restore import FRESH, KEPT, TEST, admin_database, leftover_pattern
 from cuisine_db.backup.workspace import database_of
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UsageError
-from cuisine_db.postgres.connect import connect
 
 # Most specific first: "_test_restore_" and "_pre_restore_" both end like "_restore_".
 _KINDS = {TEST: "test restore", KEPT: "replaced by a restore", FRESH: "interrupted restore"}

@@ -21,14 +21,15 @@ import psycopg
 
 from cuisine_db import __version__
 from cuisine_db import sql as queries
-from cuisine_db.backup import catalog, names, toc
+from cuisine_db.backup import backup_names, catalog, toc
+from cuisine_db.backup.backup_names import TableName
 from cuisine_db.backup.manifest import Manifest, ObjectEntry, TableEntry, prefix
-from cuisine_db.backup.names import TableName
 from cuisine_db.backup.streaming import stream_folder
 from cuisine_db.backup.workspace import database_of, dump_client, scratch
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError, UsageError
-from cuisine_db.postgres.connect import client_environ, connect
+from cuisine_db.postgres.connect import client_environ
 from cuisine_db.postgres.runner import ToolError, spawn
 from cuisine_db.postgres.target import Target
 from cuisine_db.storage import Repository, open_repository
@@ -63,8 +64,8 @@ def object_name(file: str) -> str:
 
 
 def _check_request(kind: str, tables: Sequence[TableName]) -> None:
-    names.check_type(kind)
-    if kind in names.PHYSICAL_TYPES:
+    backup_names.check_type(kind)
+    if kind in backup_names.PHYSICAL_TYPES:
         raise UsageError(f"type={kind} is a physical backup: backup/physical.py takes those, not pg_dump")
     if kind == "tables" and not tables:
         raise UsageError("type=tables needs the tables: tables=users,recipes")
@@ -87,9 +88,9 @@ def _resolve_tables(present: list[dict[str, Any]], wanted: Sequence[TableName], 
     return resolved
 
 
-def _unique_name(repository: Repository, env: Environment, kind: str) -> names.BackupName:
+def _unique_name(repository: Repository, env: Environment, kind: str) -> backup_names.BackupName:
     """A name no other backup has: two backups in the same second wait for the next one."""
-    return free_name(lambda at: names.make(env.name, kind, at),
+    return free_name(lambda at: backup_names.make(env.name, kind, at),
                      lambda name: next(iter(repository.list(prefix(str(name)))), None) is not None)
 
 
@@ -159,7 +160,7 @@ def create(settings: Settings, env: Environment, kind: str, tables: Sequence[Tab
            source: Target | None = None) -> BackupReport:
     """Take a logical backup of `env` into its repository; nothing counts as a backup until its manifest exists.
 
-    `source` is a replica to dump from (postgres/routing.py): the same data as the primary's at the replica's
+    `source` is a replica to dump from (replicas/routing.py): the same data as the primary's at the replica's
     replayed position, without the dump's reads on the primary."""
     _check_request(kind, tables)
     recipient_keys = age_keys.recipients(settings, env)

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from cuisine_db.backup.names import PHYSICAL_TYPES
+from cuisine_db.backup.backup_names import PHYSICAL_TYPES
 from cuisine_db.errors import EXIT_REFUSED
 from cuisine_db.storage.pipeline import IntegrityError
 

@@ -29,12 +29,13 @@ from cuisine_db.backup import catalog
 from cuisine_db.backup.logical import _unique_name
 from cuisine_db.backup.manifest import Manifest, ObjectEntry, prefix
 from cuisine_db.backup.streaming import stream_folder
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.backup.workspace import database_of, scratch
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.postgres import binaries
-from cuisine_db.postgres.connect import client_environ, connect, connection_params
+from cuisine_db.postgres.connect import client_environ, connection_params
 from cuisine_db.postgres.runner import ToolError, spawn
 from cuisine_db.postgres.target import Target
 from cuisine_db.storage import Repository, open_repository
@@ -197,7 +198,7 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
            ) -> PhysicalReport:
     """Take a full (or, on 17+, incremental) physical backup of env's cluster into its repository.
 
-    `source` is a streaming replica to copy instead of the primary (postgres/routing.py): pg_basebackup runs
+    `source` is a streaming replica to copy instead of the primary (replicas/routing.py): pg_basebackup runs
     against a standby as it does against a primary, and `-X stream` takes the WAL the backup needs from the
     standby itself, so the backup never waits for the primary to switch or archive a segment. The copy is the
     same cluster (system identifier, timeline) at the replica's replay position; the manifest says where it

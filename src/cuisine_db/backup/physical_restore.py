@@ -8,8 +8,9 @@ there; otherwise it opens it at once. From the laid-down state:
 
 - `apply_logs()` replays the archive onto it — to its end or to a target — without laying anything down
   again, after checking the archive has no hole between the backup and its end;
-- `open_pending()` (maintenance-mode disable, `cuisine-db restore open`, or restore itself) replays only the
-  backup's own WAL and opens it: exactly the backup's data.
+- `open_pending()` (`cuisine-db restore open`, or restore itself: open=1, or no maintenance mode) replays only
+  the backup's own WAL and opens it: exactly the backup's data. Turning maintenance mode off never opens it
+  (it refuses while a restore waits).
 
 Both run the server in private (recovery.py), then set the roles the tool connects as back to the
 environment's pgpass passwords, turn archiving off when the backup came from another environment (its archive
@@ -41,8 +42,7 @@ from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.recovery import PrivateServer, Progress, Reached, StoppedEarly, private_server
 from cuisine_db.backup.restore_state import RestoreState
 from cuisine_db.backup.targets import IMMEDIATE, RecoveryTarget
-from cuisine_db.backup.wal import archive, areas, enable, fetch
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import archive, areas, enable, fetch, wal_names
 from cuisine_db.backup.workspace import scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, RefusedError, UsageError
@@ -176,8 +176,8 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     steps = [] if opened else [
         f"make db-apply-logs env={env.name} [target=\"YYYY-MM-DD HH:MM:SS+00\" | lsn= | xid=]: replay the archive "
         "onto it (the disaster flow), or",
-        f"make maintenance-mode disable env={env.name} (or cuisine-db restore open --env {env.name}): open it "
-        "with exactly the backup's data",
+        f"cuisine-db restore open --env {env.name}: open it with exactly the backup's data; then make "
+        f"maintenance-mode disable env={env.name}",
     ]
     return LaidReport(env.name, newest.name, state.chain, state.lay_seconds, state.kept if not opened else None,
                       opened, steps, notes=[f"from the backup: {line}" for line in warnings])
@@ -400,7 +400,7 @@ def open_pending(settings: Settings, env: Environment, *, notify: Notify = lambd
 
 
 def _writes_since(settings: Settings, env: Environment, state: RestoreState) -> str:
-    from cuisine_db.postgres.connect import connect
+    from cuisine_db.cluster import connect
 
     try:
         with connect(settings, env, "apply-logs check", dbname="postgres") as conn:

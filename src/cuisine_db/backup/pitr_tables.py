@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from cuisine_db.backup import catalog, logical, restore_tables
+from cuisine_db.backup.backup_names import PHYSICAL_TYPES, TableName
 from cuisine_db.backup.catalog import Resolved
-from cuisine_db.backup.names import PHYSICAL_TYPES, TableName
 from cuisine_db.backup.physical_restore import stopped_at, temporary_instance
 from cuisine_db.backup.restore import RestoreReport
 from cuisine_db.backup.targets import IMMEDIATE, RecoveryTarget
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.backup.workspace import scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError

@@ -42,8 +42,8 @@ from cuisine_db.backup.manifest import (
     prefix,
 )
 from cuisine_db.backup.wal import access as wal_access
-from cuisine_db.backup.wal import names as wal_names
 from cuisine_db.backup.wal import records as wal_records
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, RefusedError, UsageError
 from cuisine_db.storage import (

@@ -38,10 +38,11 @@ from cuisine_db.backup.restore_load import (
 )
 from cuisine_db.backup.sections import Sections, Split, balance, data_sizes
 from cuisine_db.backup.workspace import database_of, restore_client, scratch
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, UsageError
 from cuisine_db.postgres.binaries import PgBuild
-from cuisine_db.postgres.connect import client_environ, connect
+from cuisine_db.postgres.connect import client_environ
 from cuisine_db.postgres.runner import ToolError
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.waiting import poll_until

@@ -19,9 +19,9 @@ from cuisine_db import sql as queries
 from cuisine_db.backup import toc
 from cuisine_db.backup.manifest import TableEntry
 from cuisine_db.backup.sections import Split
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError
-from cuisine_db.postgres.connect import connect
 
 
 def post_data_split(schema: dict[int, tuple[str, frozenset[int]]], entries: list[toc.TocEntry],

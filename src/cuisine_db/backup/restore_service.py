@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cuisine_db.backup import catalog, names, physical_restore, pitr_tables, targets
+from cuisine_db.backup import backup_names, catalog, physical_restore, pitr_tables, targets
 from cuisine_db.backup import restore as logical_restore
 from cuisine_db.backup import restore_tables as table_restore
 from cuisine_db.backup import test_restore as testing
@@ -44,7 +44,7 @@ class DatabaseRestore:
 
 def kind_of(resolved: Resolved) -> Kind:
     """The restore a backup gets by its manifest's type."""
-    if resolved.manifest.type in names.PHYSICAL_TYPES:
+    if resolved.manifest.type in backup_names.PHYSICAL_TYPES:
         return "physical"
     if resolved.manifest.type in ("data", "tables"):
         return "tables"
@@ -58,13 +58,13 @@ def _reference(backup: str | None) -> str:
 
 
 def resolve(settings: Settings, env: Environment, backup: str | None, *, purpose: str,
-            tables: Sequence[names.TableName] = (), trust_unsigned: bool = False,
+            tables: Sequence[backup_names.TableName] = (), trust_unsigned: bool = False,
             notify: Notify = lambda _: None) -> Resolved:
     """A backup name (checked against the names the tool writes) or `latest`, resolved for `purpose`. An unsigned
     backup is used only by name with `trust_unsigned`, and said so."""
     reference = _reference(backup)
     if reference != "latest":
-        names.parse(reference)
+        backup_names.parse(reference)
     if trust_unsigned and reference == "latest":
         raise UsageError("trust_unsigned=1 (--trust-unsigned) needs a backup named explicitly, never latest",
                          hint=f"make db-backups env={env.name} lists them")
@@ -122,10 +122,11 @@ def restore_tables(settings: Settings, env: Environment, backup: str | None, tab
     arguments = {"backup": backup, "tables": tables, "target": target, "lsn": lsn, "xid": xid,
                  "inclusive": inclusive, "trust_unsigned": trust_unsigned}
     with journaled(settings, env, "restore-tables", arguments) as entry:
-        wanted = names.parse_tables(tables)
+        wanted = backup_names.parse_tables(tables)
         point = targets.parse(target, lsn, xid, inclusive=inclusive)
         reference = _reference(backup)
-        if point.kind != "end" or (reference != "latest" and names.parse(reference).type in names.PHYSICAL_TYPES):
+        if point.kind != "end" or (reference != "latest"
+                                   and backup_names.parse(reference).type in backup_names.PHYSICAL_TYPES):
             if trust_unsigned and reference == "latest":
                 raise UsageError("trust_unsigned=1 (--trust-unsigned) needs a backup named explicitly, never latest",
                                  hint=f"make db-backups env={env.name} lists them")
@@ -138,7 +139,7 @@ def restore_tables(settings: Settings, env: Environment, backup: str | None, tab
         listed = ", ".join(str(t) for t in wanted)
         confirmation.require(env, f"Replacing the rows of {listed} with those of backup {resolved.manifest.name}",
                              yes=yes, ask=ask)
-        if resolved.manifest.type in names.PHYSICAL_TYPES:
+        if resolved.manifest.type in backup_names.PHYSICAL_TYPES:
             report = pitr_tables.restore_tables_at(settings, env, resolved, wanted, point, notify=notify,
                                                    progress=progress)
         else:

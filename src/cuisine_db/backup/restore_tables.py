@@ -20,14 +20,14 @@ from psycopg import sql
 
 from cuisine_db import sql as queries
 from cuisine_db.backup import toc
+from cuisine_db.backup.backup_names import TableName
 from cuisine_db.backup.catalog import Resolved, match_table
-from cuisine_db.backup.names import TableName
 from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.restore import RestoreReport, source_for
 from cuisine_db.backup.workspace import database_of, restore_client, scratch
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UnavailableError, UsageError
-from cuisine_db.postgres.connect import connect
 
 Progress = Callable[[int], None]
 Table = tuple[str, str]

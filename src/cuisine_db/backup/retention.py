@@ -31,11 +31,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cuisine_db.backup import catalog
+from cuisine_db.backup.backup_names import PHYSICAL_TYPES
 from cuisine_db.backup.catalog import BackupEntry
 from cuisine_db.backup.manifest import MANIFEST, Manifest, prefix
-from cuisine_db.backup.names import PHYSICAL_TYPES
-from cuisine_db.backup.wal import archive, areas
-from cuisine_db.backup.wal import names as wal_names
+from cuisine_db.backup.wal import archive, areas, wal_names
 from cuisine_db.backup.wal.archive import Archived
 from cuisine_db.config import Environment, Retention, Settings
 from cuisine_db.errors import RefusedError

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from cuisine_db.backup import catalog
-from cuisine_db.backup.names import PHYSICAL_TYPES
+from cuisine_db.backup.backup_names import PHYSICAL_TYPES
 from cuisine_db.backup.wal import status as wal_status
 from cuisine_db.backup.wal.status import WalStatus
 from cuisine_db.config import Environment, Settings

@@ -25,14 +25,14 @@ from psycopg import sql as pgsql
 
 from cuisine_db import sql as queries
 from cuisine_db.backup import catalog, laydown, restore
+from cuisine_db.backup.backup_names import PHYSICAL_TYPES
 from cuisine_db.backup.catalog import Check, Resolved
 from cuisine_db.backup.manifest import TEST_RESTORE
-from cuisine_db.backup.names import PHYSICAL_TYPES
 from cuisine_db.backup.restore_load import check_counts
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, UsageError
 from cuisine_db.postgres import binaries
-from cuisine_db.postgres.connect import connect
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.whoami import who
 

@@ -7,9 +7,9 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from cuisine_db.archive import archive_verify as verification
 from cuisine_db.archive import catalog, request, service
 from cuisine_db.archive import restore as restoring
-from cuisine_db.archive import verify as verification
 from cuisine_db.backup.manifest import VERIFICATION
 from cuisine_db.cli.common import (
     EnvOption,

@@ -10,8 +10,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cuisine_db.backup import catalog, logical, names, physical, retention
-from cuisine_db.backup import verify as verification
+from cuisine_db.backup import backup_names, catalog, logical, physical, retention
+from cuisine_db.backup import backup_verify as verification
 from cuisine_db.backup.catalog import BackupEntry, Check
 from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION
 from cuisine_db.cli.common import (
@@ -45,7 +45,7 @@ TablesOption = Annotated[str | None, typer.Option("--tables", help="With --type 
 def backup_env(name: str, env: str | None) -> Environment:
     """The environment a command about one backup runs in: the one given, else the backup's own, else the default."""
     if env is None and name != "latest":
-        own = names.parse(name).env
+        own = backup_names.parse(name).env
         if own in settings().environments:
             return settings().env(own)
     return environment(env)
@@ -101,8 +101,8 @@ def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = 
     s = settings()
     chosen = environment(env)
     with journaled(s, chosen, "backup", {"type": kind, "tables": tables, "replica": replica, "from": origin}) as entry:
-        names.check_type(kind)
-        if kind in names.PHYSICAL_TYPES:
+        backup_names.check_type(kind)
+        if kind in backup_names.PHYSICAL_TYPES:
             if tables is not None:
                 raise UsageError(f"tables= goes with type=tables; type={kind} backs up the whole cluster")
             wanted_replica = _source(replica, origin)
@@ -114,13 +114,13 @@ def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = 
                                  seconds=physical_report.seconds, stop_lsn=physical_report.stop_lsn,
                                  source=physical_report.source)
         else:
-            wanted = names.parse_tables(tables) if tables is not None else []
+            wanted = backup_names.parse_tables(tables) if tables is not None else []
             source = routed(chosen, _source(replica, origin), "db-backup")
             with progress_bar("backup", not json) as bar:
                 report = logical.create(s, chosen, kind, wanted, notify=say, progress=bar, source=source)
             entry.details.update(name=report.name, size=report.size, rows=report.rows, seconds=report.seconds,
                                  source="primary" if source is None else source.name)
-    if kind in names.PHYSICAL_TYPES:
+    if kind in backup_names.PHYSICAL_TYPES:
         _physical_done(physical_report, json)
         return
     if json:
@@ -217,7 +217,7 @@ def verify(name: Annotated[str | None, typer.Argument(help="A backup name, or la
             reference = resolved.manifest.name
             say(f"using backup {reference} ({resolved.reason})")
         else:
-            names.parse(reference)
+            backup_names.parse(reference)
         with progress_bar("verify", not json) as bar:
             report = verification.verify(s, chosen, reference, progress=bar)
         entry.details.update(name=report.name, ok=report.ok, problems=[str(p) for p in report.problems])

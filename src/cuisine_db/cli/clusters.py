@@ -8,10 +8,11 @@ import typer
 from rich.table import Table
 
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.cluster import on_demand
 from cuisine_db.config import SUPPORTED_MAJORS
 from cuisine_db.errors import EXIT_UNAVAILABLE, UsageError
 from cuisine_db.ops.journal import journaled
-from cuisine_db.postgres import binaries, cluster_for, ensure_up
+from cuisine_db.postgres import binaries, cluster_for
 
 postgres_app = typer.Typer(help="PostgreSQL server builds (majors 14-18).", no_args_is_help=True)
 cluster_app = typer.Typer(help="The local clusters behind local environments.", no_args_is_help=True)
@@ -61,7 +62,7 @@ def up(env: EnvOption = None) -> None:
     s = settings()
     chosen = environment(env)
     with journaled(s, chosen, "cluster up", {}):
-        cluster = ensure_up(s, chosen)
+        cluster = on_demand.up(s, chosen)
     say(f"{chosen.name}: PostgreSQL {cluster.build.version} running on 127.0.0.1:{cluster.port}, "
         f"database {chosen.database}")
 

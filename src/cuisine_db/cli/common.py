@@ -98,7 +98,7 @@ def routed(env: Environment, replica: str | None, command: str) -> Target | None
     """Where a read-only command reads: the replica routing picks (said on stderr), or None for the primary."""
     if replica is None:
         return None
-    from cuisine_db.postgres import routing
+    from cuisine_db.replicas import routing
 
     route = routing.choose(settings(), env, replica, command=command)
     if route.warning:

@@ -9,8 +9,9 @@ import typer
 from rich.table import Table
 
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, settings
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment
-from cuisine_db.postgres import binaries, client_environ, connect, describe
+from cuisine_db.postgres import binaries, client_environ, describe
 from cuisine_db.postgres.runner import run_attached
 
 env_app = typer.Typer(help="Environments from cuisine-db.toml.", no_args_is_help=True)

@@ -18,8 +18,8 @@ from cuisine_db.migrations.files import parse
 from cuisine_db.migrations.lint import errors as lint_errors
 from cuisine_db.migrations.lint import lint_folder
 from cuisine_db.migrations.lint_context import DEFAULT_MAJOR
-from cuisine_db.migrations.verify import VerifyResult
-from cuisine_db.migrations.verify import verify as verify_round_trip
+from cuisine_db.migrations.round_trip import VerifyResult
+from cuisine_db.migrations.round_trip import verify as verify_round_trip
 from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="Schema migrations (dbmate-compatible files in db/migrations).", no_args_is_help=True)

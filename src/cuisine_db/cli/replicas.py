@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cuisine_db.backup import names
+from cuisine_db.backup import backup_names
 from cuisine_db.cli.common import (
     EnvOption,
     JsonOption,
@@ -70,7 +70,7 @@ def seed_backup(origin: str | None, backup: str | None) -> str | None:
     if origin == "primary" and backup is not None:
         raise UsageError("from=primary and backup= contradict each other", hint="from=backup backup=NAME")
     if backup is not None and backup != "latest":
-        names.parse(backup)
+        backup_names.parse(backup)
     return backup or ("latest" if origin == "backup" else None)
 
 
@@ -118,11 +118,11 @@ def _lag(bytes_: int | None, seconds: float | None) -> str:
 @app.command("list")
 def list_replicas(env: EnvOption = None, json: JsonOption = False) -> None:
     """Each replica's state, write/flush/replay lag in bytes and seconds, its slot; exit 1 on a problem."""
-    from cuisine_db.replicas import checks, lag
+    from cuisine_db.replicas import lag, replica_checks
 
     chosen = environment(env)
     report = lag.measure(settings(), chosen)
-    findings = checks.judge(report, chosen)
+    findings = replica_checks.judge(report, chosen)
     if json:
         print_json({"report": report, "findings": findings})
     else:

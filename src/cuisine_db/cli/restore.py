@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cuisine_db.backup import leftovers, names, physical_restore, restore_service, targets
+from cuisine_db.backup import backup_names, leftovers, physical_restore, restore_service, targets
 from cuisine_db.backup.restore import RestoreReport
 from cuisine_db.cli import pitr_render
 from cuisine_db.cli.common import (
@@ -115,8 +115,8 @@ def apply_logs(env: EnvOption = None,
 
 @app.command("open")
 def open_restored(env: EnvOption = None, json: JsonOption = False) -> None:
-    """Open a physical restore that waits for db-apply-logs as the backup left it (what maintenance-mode disable
-    does first)."""
+    """Open a physical restore that waits for db-apply-logs as the backup left it (before maintenance-mode
+    disable, which never opens it)."""
     s = settings()
     chosen = environment(env)
     with journaled(s, chosen, "restore open", {}) as entry:
@@ -142,7 +142,7 @@ def find_target(env: EnvOption = None,
 
     s = settings()
     chosen = environment(env)
-    wanted = names.parse_tables(table)[0] if table is not None else None
+    wanted = backup_names.parse_tables(table)[0] if table is not None else None
     report = finding.find(s, chosen, table=wanted, min_rows=min_rows, hours=hours, notify=say)
     if json:
         print_json(report)

@@ -32,7 +32,7 @@ from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.findings import worst
 from cuisine_db.ops.journal import journaled
-from cuisine_db.security import names
+from cuisine_db.security import typed_input
 from cuisine_db.security.defaults import AUDIT_CLASSES as DEFAULT_CLASSES
 from cuisine_db.security.defaults import CONNECTION_LIMIT as DEFAULT_CONNECTION_LIMIT
 
@@ -123,7 +123,7 @@ def _new_password(username: str, valid_until: str | None, *, password_env: str |
     """create-user's and update-password's expiry and new password (and where it came from); the role name and
     the day are checked before a password is asked for that the command would then refuse."""
     expires = _day(valid_until, "valid_until")
-    names.role_name(username)
+    typed_input.role_name(username)
     password, source = read_password(username, password_env=password_env, password_file=password_file,
                                      from_make=from_make)
     return expires, password, source

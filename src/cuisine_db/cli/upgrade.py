@@ -123,7 +123,7 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
             logical.check_target_dsn(to_dsn)
         if env.protected and not yes and not sys.stdin.isatty():
             confirm(env, "upgrade", yes)
-        report = logical.upgrade(s, env, to, identity_full=identity_full, notify=say,
+        report = logical_cutover.upgrade(s, env, to, identity_full=identity_full, notify=say,
                                  confirm=lambda action: confirm(env, action, yes))
         entry.details.update(source=report.source, target=report.target, method="logical",
                              downtime_seconds=report.downtime_seconds, identity_full=list(report.identity_full),

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 import psycopg
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError
-from cuisine_db.postgres.connect import connect
 
 T = TypeVar("T")
 
@@ -244,8 +244,8 @@ class Overview:
 def overview(settings: Settings, env: Environment, *, slow: Slow | None = None) -> Overview:
     """The runbook's checks at a glance; with `slow`, the security check is shared and at most a minute old."""
     from cuisine_db.backup import status as backup_status
-    from cuisine_db.monitor.checks import evaluate
-    from cuisine_db.security.checks import security_check
+    from cuisine_db.monitor.health_checks import evaluate
+    from cuisine_db.security.cis_checks import security_check
 
     e = env.name
     checks: list[Check] = []
@@ -406,7 +406,7 @@ def recovery(settings: Settings, env: Environment, *, lag_every: float = ARCHIVE
     plan = r.part("retention plan", lambda: retention.expire(settings, env, dry_run=True), needs_server=False)
     drill = r.part("last DR drill", lambda: _last_drill(settings, env), needs_server=False)
     lag = r.part("archive lag history", lambda: _archive_lag(settings, env, wal, lag_every), needs_server=False)
-    from cuisine_db.backup.names import PHYSICAL_TYPES
+    from cuisine_db.backup.backup_names import PHYSICAL_TYPES
 
     marks = [(entry.manifest.finished_at, entry.name) for entry in entries
              if entry.type in PHYSICAL_TYPES and entry.manifest is not None]

@@ -12,14 +12,14 @@ import psycopg
 from psycopg.rows import args_row, class_row
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose import index_checks as checks
 from cuisine_db.diagnose import pgss
 from cuisine_db.diagnose.index_advice import IndexRecommendation, recommend
-from cuisine_db.diagnose.names import find_table
+from cuisine_db.diagnose.table_names import find_table
 from cuisine_db.errors import UnavailableError
 from cuisine_db.findings import SEVERITIES, Finding
-from cuisine_db.postgres import connect
 
 # Indexes smaller than this are not worth a bloat estimate (10 MB of 8 kB pages).
 BLOAT_MIN_PAGES = 1280

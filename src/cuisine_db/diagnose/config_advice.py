@@ -18,9 +18,10 @@ import psycopg
 from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError
-from cuisine_db.postgres import cluster_for, connect
+from cuisine_db.postgres import cluster_for
 from cuisine_db.postgres.server_settings import Setting, validate
 
 KB, MB, GB = 1024, 1024**2, 1024**3

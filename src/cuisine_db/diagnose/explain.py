@@ -20,13 +20,14 @@ from psycopg import sql
 from psycopg.pq import TransactionStatus
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.plan_diagnosis import diagnose, nodes
 from cuisine_db.diagnose.query_shape import ParsedQuery, parse_one
 from cuisine_db.durations import shown
 from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.findings import Finding
-from cuisine_db.postgres import connect, purposes
+from cuisine_db.postgres import purposes
 
 GENERIC_PLAN_VERSION = 160000
 # PREPARE is not transactional: each statement gets its own name, so one that failed mid-way cannot block the next.

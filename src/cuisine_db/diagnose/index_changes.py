@@ -17,16 +17,16 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose import index_checks as checks
 from cuisine_db.diagnose.analysis import read_catalog
-from cuisine_db.diagnose.names import column_names, find_table
+from cuisine_db.diagnose.table_names import column_names, find_table
 from cuisine_db.durations import shown
 from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.ops import confirmation
 from cuisine_db.ops.confirmation import Ask
 from cuisine_db.ops.journal import journaled
-from cuisine_db.postgres import connect
 from cuisine_db.waiting import wait_for
 
 Notify = Callable[[str], None]

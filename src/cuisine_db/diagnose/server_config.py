@@ -12,10 +12,11 @@ import psycopg
 from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.humanize import size
-from cuisine_db.postgres import cluster_for, connect
+from cuisine_db.postgres import cluster_for
 from cuisine_db.postgres.server_settings import alter_system, bytes_of, count_of, describe, validate, with_unit
 from cuisine_db.waiting import wait_for
 

@@ -9,9 +9,9 @@ from typing import Any
 import psycopg
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError
-from cuisine_db.postgres import connect
 from cuisine_db.postgres.target import Target
 
 STATEMENT_TIMEOUT = "30s"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose import pgss
-from cuisine_db.postgres import connect
 from cuisine_db.postgres.target import Target
 
 

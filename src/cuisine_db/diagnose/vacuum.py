@@ -15,10 +15,10 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
-from cuisine_db.diagnose.names import Table, find_table
+from cuisine_db.diagnose.table_names import Table, find_table
 from cuisine_db.errors import FailedError, UsageError
-from cuisine_db.postgres import connect
 from cuisine_db.waiting import wait_for
 
 

@@ -13,6 +13,7 @@ import psycopg
 from psycopg import errors as pgerrors
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.findings import Finding
@@ -27,7 +28,6 @@ from cuisine_db.migrations.files import (
 from cuisine_db.migrations.lint_gate import check_pending
 from cuisine_db.migrations.split import statements
 from cuisine_db.migrations.state import AppliedRow, MigrationState, compare, read_applied
-from cuisine_db.postgres import connect
 from cuisine_db.postgres.advisory import try_lock
 from cuisine_db.waiting import poll_until
 from cuisine_db.whoami import who

@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from cuisine_db import records, sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
-from cuisine_db.postgres import binaries, client_environ, connect
+from cuisine_db.postgres import binaries, client_environ
 from cuisine_db.postgres.runner import run
 
 

@@ -18,18 +18,18 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import Metric
 from prometheus_client.registry import Collector
 
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.session import set_timeouts
 from cuisine_db.errors import CuisineDbError, UsageError
 from cuisine_db.monitor import growth
-from cuisine_db.monitor.checks import evaluate
 from cuisine_db.monitor.figures import Figures, gather, read_counters
+from cuisine_db.monitor.health_checks import evaluate
 from cuisine_db.monitor.metric_families import PREFIX, families
 from cuisine_db.monitor.metric_families import counter as _counter
 from cuisine_db.monitor.metric_families import gauge as _gauge
 from cuisine_db.monitor.server_stats import TABLE_SERIES_LIMIT, read_largest_tables, read_server_stats
 from cuisine_db.monitor.store import Store, store_path
-from cuisine_db.postgres import connect
 from cuisine_db.postgres.target import Target
 from cuisine_db.replicas.members import find as find_replica
 

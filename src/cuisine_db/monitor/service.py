@@ -15,8 +15,8 @@ from cuisine_db.diagnose.session import diagnostic
 from cuisine_db.diagnose.sizes import data_filesystem, read_database_size
 from cuisine_db.findings import Finding
 from cuisine_db.monitor import growth
-from cuisine_db.monitor.checks import CheckStatus, evaluate
 from cuisine_db.monitor.figures import Counters, Figures, Rates, gather, rates_between, read_counters
+from cuisine_db.monitor.health_checks import CheckStatus, evaluate
 from cuisine_db.monitor.store import SizeSnapshot, Store, TableSnapshot, store_path
 
 # Counters from a previous run give the rates when that run is this recent (a scheduler runs it every minute).

@@ -92,7 +92,7 @@ def _cleaned(settings: Settings, env: Environment) -> Iterator[None]:
 
 def run(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> DrillReport:
     """Rehearse the Complete Database Failure procedure for `env` on a scratch copy; measure it."""
-    from cuisine_db.backup import catalog, names, physical_restore, restore_service, targets
+    from cuisine_db.backup import backup_names, catalog, physical_restore, restore_service, targets
     from cuisine_db.ops import maintenance
     from cuisine_db.ops.incident_copy import copy_incident
     from cuisine_db.ops.integrity import verify_integrity
@@ -105,7 +105,7 @@ def run(settings: Settings, env: Environment, *, notify: Notify = lambda _: None
         latest = catalog.resolve(settings, env, "latest", purpose="restore")
     except UsageError as exc:
         raise UsageError(exc.message, hint=full_hint) from None
-    if latest.manifest.type not in names.PHYSICAL_TYPES:
+    if latest.manifest.type not in backup_names.PHYSICAL_TYPES:
         raise UsageError(f"the newest whole-database backup of {env.name} is {latest.manifest.name}, a logical one",
                          hint=full_hint)
     drill_settings, scratch = _scratch(settings, env, latest.manifest.server_major)

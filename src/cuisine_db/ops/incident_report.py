@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cuisine_db import humanize
-from cuisine_db.ops.incidents import Incident, parse_time, started_at
+from cuisine_db.ops.incident_record import Incident, parse_time, started_at
 
 
 def duration(seconds: float) -> str:

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
-import re
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,59 +25,23 @@ from cuisine_db import records
 from cuisine_db.config import Settings
 from cuisine_db.errors import UsageError
 from cuisine_db.ops import journal
+from cuisine_db.ops.incident_record import SEVERITIES as SEVERITIES
+from cuisine_db.ops.incident_record import Incident as Incident
+from cuisine_db.ops.incident_record import Notification as Notification
+from cuisine_db.ops.incident_record import all_incidents as all_incidents
+from cuisine_db.ops.incident_record import get as get
+from cuisine_db.ops.incident_record import incident_path, incidents_root, to_json
+from cuisine_db.ops.incident_record import open_ids as open_ids
+from cuisine_db.ops.incident_record import parse_time as parse_time
+from cuisine_db.ops.incident_record import scan as scan
+from cuisine_db.ops.incident_record import started_at as started_at
+from cuisine_db.ops.incident_record import validate_id as validate_id
+from cuisine_db.ops.incident_report import markdown
 from cuisine_db.whoami import who
 
-SEVERITIES = {1: "critical", 2: "major", 3: "minor", 4: "low"}
 MAX_DESCRIPTION = 500
-_ID = re.compile(r"^INC-\d{8}-\d{2,6}$")
 # Descriptions travel to chat webhooks, reports and operators' terminals, and get pasted into shells.
 _SHELL_METACHARACTERS = "`$;|&<>\\"
-
-
-@dataclass(frozen=True, slots=True)
-class Notification:
-    """One attempt to announce an incident event on the webhook."""
-
-    event: str  # "opened" or "resolved"
-    at: str
-    delivered: bool
-    detail: str  # "HTTP 200", "connection refused", ... never the URL
-
-
-@dataclass(frozen=True, slots=True)
-class Incident:
-    id: str
-    severity: int
-    description: str
-    env: str | None  # None: every environment
-    status: str  # "open" or "resolved"
-    opened_at: str
-    opened_by: str
-    resolved_at: str | None = None
-    resolved_by: str | None = None
-    resolution: str | None = None
-    notifications: tuple[Notification, ...] = field(default_factory=tuple)
-
-    @property
-    def severity_name(self) -> str:
-        return SEVERITIES[self.severity]
-
-    @property
-    def scope(self) -> str:
-        return self.env or "all environments"
-
-    def covers(self, env_name: str) -> bool:
-        return self.env is None or self.env == env_name
-
-    def time_to_recovery(self) -> float | None:
-        """Seconds from opening to resolution; None while open."""
-        if self.resolved_at is None:
-            return None
-        return (parse_time(self.resolved_at) - parse_time(self.opened_at)).total_seconds()
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 def _now() -> datetime:
@@ -115,102 +77,27 @@ def validate_text(value: str | None, what: str, *, required: bool) -> str:
     return text
 
 
-def validate_id(value: str) -> str:
-    text = value.strip()
-    if not _ID.match(text):
-        raise UsageError(f"{value[:40]!r} is not an incident id", hint="ids look like INC-20250315-01; see: "
-                                                                       "cuisine-db incident list")
-    return text
-
-
-def _root(settings: Settings) -> Path:
-    return settings.state_dir / "incidents"
-
-
-def _path(settings: Settings, incident_id: str) -> Path:
-    return _root(settings) / f"{incident_id}.json"
-
-
 def _marker(settings: Settings, incident_id: str) -> Path:
-    return _root(settings) / "open" / incident_id
+    return incidents_root(settings) / "open" / incident_id
 
 
 @contextmanager
 def _locked(settings: Settings) -> Iterator[None]:
-    root = _root(settings)
+    root = incidents_root(settings)
     (root / "open").mkdir(parents=True, exist_ok=True)
     with (root / ".lock").open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
 
 
-def _to_json(incident: Incident) -> dict[str, Any]:
-    return asdict(incident)
-
-
-def _read(path: Path) -> Incident:
-    """An incident's file; FileNotFoundError when it is not there, DamagedRecord naming it when it is damaged."""
-    return records.decode(Incident, path.read_bytes(), path)
-
-
 def _write(settings: Settings, incident: Incident) -> None:
     """Replace the incident's file atomically: a reader sees the old version or the new, never half."""
-    records.atomic_write(_path(settings, incident.id), records.encode(incident))
-
-
-def get(settings: Settings, incident_id: str) -> Incident:
-    path = _path(settings, validate_id(incident_id))
-    try:
-        return _read(path)
-    except FileNotFoundError:
-        raise UsageError(f"no incident {incident_id}", hint="see: cuisine-db incident list") from None
-
-
-def scan(settings: Settings) -> tuple[list[Incident], list[records.Damaged]]:
-    """Every incident filed here, newest first, and the files that are there but damaged."""
-    found, damaged = [], []
-    root = _root(settings)
-    if root.is_dir():
-        for path in sorted(root.glob("INC-*.json")):
-            try:
-                found.append(_read(path))
-            except records.DamagedRecord as exc:
-                damaged.append(records.Damaged.of(exc))
-    return sorted(found, key=lambda incident: (incident.opened_at, incident.id), reverse=True), damaged
-
-
-def all_incidents(settings: Settings) -> list[Incident]:
-    """Every incident filed here, newest first; DamagedRecord (naming the file) when one is damaged."""
-    found, damaged = scan(settings)
-    if damaged:
-        raise records.DamagedRecord(damaged[0].where, damaged[0].why)
-    return found
-
-
-def open_ids(settings: Settings, env_name: str) -> list[str]:
-    """The open incidents that cover an environment (the journal links its lines to these).
-
-    Never raises: a damaged incident file must not stop an operator's command from running or being journaled.
-    """
-    markers = _root(settings) / "open"
-    try:
-        names = sorted(os.listdir(markers))
-    except OSError:
-        return []
-    linked = []
-    for name in names:
-        try:
-            incident = _read(_path(settings, name))
-        except (OSError, records.DamagedRecord):
-            continue  # `incident list` reports a damaged file
-        if incident.status == "open" and incident.covers(env_name):
-            linked.append(incident.id)
-    return linked
+    records.atomic_write(incident_path(settings, incident.id), records.encode(incident))
 
 
 def _next_id(settings: Settings, now: datetime) -> str:
     day = now.strftime("%Y%m%d")
-    taken = [int(path.stem.rsplit("-", 1)[1]) for path in _root(settings).glob(f"INC-{day}-*.json")]
+    taken = [int(path.stem.rsplit("-", 1)[1]) for path in incidents_root(settings).glob(f"INC-{day}-*.json")]
     return f"INC-{day}-{max(taken, default=0) + 1:02d}"
 
 
@@ -264,23 +151,14 @@ def linked_entries(settings: Settings, incident: Incident) -> list[dict[str, Any
     return sorted(entries, key=started_at)
 
 
-def started_at(entry: Mapping[str, Any]) -> datetime:
-    try:
-        return parse_time(str(entry["at"]))
-    except (KeyError, ValueError):
-        return datetime.min.replace(tzinfo=UTC)
-
-
 def export(settings: Settings, incident_id: str) -> dict[str, bytes]:
     """What must survive the host, as repository-relative names and contents: the incident, its journal lines,
     and its report. Copying an incident elsewhere is `for name, data in export(...).items(): put(name, data)`."""
-    from cuisine_db.ops.incident_report import markdown
-
     incident = get(settings, incident_id)
     entries = linked_entries(settings, incident)
     prefix = f"incidents/{incident.id}"
     return {
-        f"{prefix}/incident.json": (json.dumps(_to_json(incident), indent=2, sort_keys=True) + "\n").encode(),
+        f"{prefix}/incident.json": (json.dumps(to_json(incident), indent=2, sort_keys=True) + "\n").encode(),
         f"{prefix}/journal.jsonl": "".join(json.dumps(entry, sort_keys=True) + "\n" for entry in entries).encode(),
         f"{prefix}/report.md": markdown(incident, entries).encode(),
     }

@@ -20,6 +20,7 @@ from typing import Any
 
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError
+from cuisine_db.ops.incident_record import open_ids
 from cuisine_db.whoami import who
 
 _SECRET_KEY = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
@@ -66,8 +67,6 @@ def journaled(
     settings: Settings, env: Environment, command: str, arguments: Mapping[str, Any]
 ) -> Iterator[Entry]:
     """Record the command's outcome and duration, whether it succeeds, fails or is refused."""
-    from cuisine_db.ops.incidents import open_ids
-
     entry = Entry()
     # Open at the start or at the end: incident create and resolve are linked to their own incident too.
     linked = open_ids(settings, env.name)

@@ -17,14 +17,14 @@ import psycopg
 from psycopg import sql
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, PoolerConfig, Settings
-from cuisine_db.errors import FailedError, ServerDownError, UsageError
+from cuisine_db.errors import FailedError, RefusedError, ServerDownError, UsageError
 from cuisine_db.ops.maintenance_state import MaintenanceState as MaintenanceState
 from cuisine_db.ops.maintenance_state import save
 from cuisine_db.ops.maintenance_state import state as state
 from cuisine_db.ops.maintenance_state import state_path as state_path
 from cuisine_db.postgres import purposes
-from cuisine_db.postgres.connect import connect
 from cuisine_db.whoami import who
 
 DEFAULT_REASON = "maintenance (no reason given)"
@@ -184,10 +184,9 @@ def disable(settings: Settings, env: Environment) -> MaintenanceReport:
     current = state(settings, env)
     if current is None:
         return MaintenanceReport(env=env.name, on=False, notes=["maintenance mode was not on; nothing changed"])
-    # A physical restore still laid down (no db-apply-logs) opens first, with exactly the backup's data.
-    from cuisine_db.backup.physical_restore import open_pending
-
-    opened = open_pending(settings, env)
+    # Maintenance mode only sets connection limits. A physical restore still laid down is opened by its own step
+    # (db-apply-logs, `restore open`, or db-restore open=1), never as a side effect of giving the limits back.
+    _refuse_while_laid_down(settings, env)
     with connect(settings, env, "maintenance disable") as conn:
         existing = {row[0] for row in conn.execute(queries.load("maintenance/role_limits"),
                                                    {"names": list(current.roles)}).fetchall()}
@@ -195,11 +194,21 @@ def disable(settings: Settings, env: Environment) -> MaintenanceReport:
         limits_now = dict(conn.execute(queries.load("maintenance/role_limits"),
                                        {"names": list(current.roles)}).fetchall())
     notes = [f"role {role} no longer exists; nothing to restore" for role in current.roles if role not in existing]
-    if opened is not None:
-        notes.insert(0, f"opened the restored {opened.backup} at the end of the backup (timeline {opened.timeline})")
     path.unlink(missing_ok=True)
     return MaintenanceReport(env=env.name, on=False, reason=current.reason, who=current.who, since=current.since,
                              roles=current.roles, limits_now=limits_now, notes=notes)
+
+
+def _refuse_while_laid_down(settings: Settings, env: Environment) -> None:
+    """Applications stay out while a restore waits laid down: the server is not open yet."""
+    from cuisine_db.backup.restore_state import pending
+
+    waiting = pending(settings, env)
+    if waiting is not None:
+        raise RefusedError(
+            f"{env.name} holds {waiting.backup}, laid down by db-restore and not opened yet: maintenance mode stays on",
+            hint=f"make db-apply-logs env={env.name} replays the archive onto it, or cuisine-db restore open "
+                 f"--env {env.name} opens it as the backup left it; then make maintenance-mode disable env={env.name}")
 
 
 def status(settings: Settings, env: Environment) -> MaintenanceReport:
@@ -222,8 +231,6 @@ def status(settings: Settings, env: Environment) -> MaintenanceReport:
 
 def require(settings: Settings, env: Environment, action: str) -> MaintenanceState:
     """The maintenance state, or a refusal: protected environments restore only in maintenance mode."""
-    from cuisine_db.errors import RefusedError
-
     current = state(settings, env)
     if current is None:
         raise RefusedError(f"{action} on protected environment {env.name!r} needs maintenance mode",

@@ -1,6 +1,6 @@
 """The maintenance window as recorded on disk (`.cuisine/<env>/maintenance.json`): who, why, since when, and each
 blocked role's previous connection limit. Kept apart from ops/maintenance.py so that explaining a refused
-connection (postgres/connect.py) can read it without the service's imports."""
+connection (cluster/on_demand.py) can read it without the service's imports."""
 
 from __future__ import annotations
 

@@ -14,11 +14,12 @@ from pathlib import Path
 import psycopg
 
 from cuisine_db import records
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, PoolerConfig, Settings
 from cuisine_db.errors import UsageError
 from cuisine_db.pooler import auth
 from cuisine_db.pooler.sizing import AUTH_POOL, PoolSizes, size_pools
-from cuisine_db.postgres import connect, connection_params, osuser
+from cuisine_db.postgres import connection_params, osuser
 from cuisine_db.replicas.members import members
 
 INI = "pgbouncer.ini"

@@ -21,7 +21,7 @@ def connection_params(settings: Settings, env: Environment, dbname: str | None =
     """libpq parameters for an environment and purpose (postgres/purposes.py), without any password.
 
     A local environment's primary is wherever postgres/topology.py says (a promoted replica's port);
-    `target` (postgres/routing.py) points them at one of the environment's replicas instead."""
+    `target` (replicas/routing.py) points them at one of the environment's replicas instead."""
     if env.is_local:
         params: dict[str, Any] = {
             "host": "127.0.0.1",
@@ -78,26 +78,15 @@ def connect(
     *,
     autocommit: bool = True,
     dbname: str | None = None,
-    start: bool = True,
     purpose: str = purposes.ADMIN,
     target: Target | None = None,
 ) -> psycopg.Connection[Any]:
-    """Open a connection for one command; a local cluster that is down is started only where the start policy
-    (postgres/local.py: `start_refusal`) lets this purpose start it, else the error says it is stopped.
+    """Open a connection for one command. It never starts a server: a local cluster that is down is an error here;
+    services connect through cluster/on_demand.py, which applies the start policy.
 
-    `start=False` never starts it whatever the policy says (status commands); `purpose` picks the least-privileged
-    role meant for the command (postgres/purposes.py) and decides whether starting is allowed; `target` is one of
-    the environment's replicas (postgres/routing.py), which is never started here."""
-    try:
-        return _open(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose, target=target)
-    except UnavailableError as failure:
-        if target is not None or not env.is_local:
-            raise
-        # Not created, not running, or its database is missing: the start policy decides what may be mended.
-        from cuisine_db.postgres.local import start_on_demand
-
-        start_on_demand(settings, env, purpose, failure, allowed=start)
-        return _open(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose)
+    `purpose` picks the least-privileged role meant for the command (postgres/purposes.py); `target` is one of the
+    environment's replicas (replicas/routing.py)."""
+    return _open(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose, target=target)
 
 
 def _open(
@@ -118,7 +107,7 @@ def _open(
         role = purposes.role_for(settings, env, purpose)
         user = str(params.get("user") or "the default user")
         if "too many connections for role" in first:
-            raise _role_refused(settings, env, user, purpose, first) from None
+            raise RoleLimitReached(env, user, purpose, first) from None
         if role is not None and "authentication failed" in first:
             raise UnavailableError(
                 f"cannot connect to environment {env.name!r} as its {purpose} role {role.user!r}: {first}",
@@ -147,27 +136,18 @@ _SERVER_DOWN = ("connection refused", "timeout expired", "no route to host", "ne
                 "the database system is", "server closed the connection unexpectedly")
 
 
-def _role_refused(settings: Settings, env: Environment, user: str, purpose: str, first: str) -> UnavailableError:
-    """The role the server refused and why: a maintenance window that blocked it, or its own connection limit."""
-    # Maintenance mode records whom it blocked in each environment's state folder: read here only to explain.
-    from cuisine_db.ops.maintenance_state import state
+class RoleLimitReached(UnavailableError):
+    """The server refused the role at its connection limit; cluster/on_demand.py says whether maintenance mode set
+    that limit (connecting reads no service's state)."""
 
-    others = [other for other in settings.environments.values() if other.name != env.name]
-    for holder in (env, *others):
-        current = state(settings, holder)
-        if current is not None and user in current.roles:
-            where = "" if holder.name == env.name else f" for {holder.name}"
-            return UnavailableError(
-                f"{user}: connection limit 0 — maintenance mode is on{where} since "
-                f"{current.since:%Y-%m-%d %H:%M:%S} UTC by {current.who} ({current.reason}); environment "
-                f"{env.name!r} refused this {purpose} connection",
-                hint=f"make maintenance-mode status env={holder.name}; make maintenance-mode disable "
-                     f"env={holder.name} gives the role back its limit when the work is done")
-    return UnavailableError(
-        f"{user}: its connection limit is reached — environment {env.name!r} refused this {purpose} connection "
-        f"({first})",
-        hint=f"make db-connections env={env.name} shows its sessions; ALTER ROLE {user} CONNECTION LIMIT n raises "
-             "the limit (0 means blocked)")
+    def __init__(self, env: Environment, user: str, purpose: str, first: str) -> None:
+        super().__init__(
+            f"{user}: its connection limit is reached — environment {env.name!r} refused this {purpose} connection "
+            f"({first})",
+            hint=f"make db-connections env={env.name} shows its sessions; ALTER ROLE {user} CONNECTION LIMIT n "
+                 "raises the limit (0 means blocked)")
+        self.user = user
+        self.purpose = purpose
 
 
 def ensure_database(settings: Settings, env: Environment) -> None:

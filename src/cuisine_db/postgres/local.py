@@ -1,9 +1,6 @@
-"""The local clusters behind environments without a DSN: found, created, and started explicitly or on demand.
+"""The local clusters behind environments without a DSN: found, created and started when a caller asks.
 
-Starting on demand is decided here and nowhere else (`start_refusal`): a protected environment's cluster is
-started only by the operator (`make cluster-up env=E`), and a command that only looks (the `monitoring`
-purpose: db-monitor, metrics, db-connections, db-show-locks, sizes, status commands) never starts any: a stopped
-server is what it must report. Other commands on unprotected environments start it and say so on stderr.
+Whether a command may start one on demand is the start policy's question (cluster/on_demand.py), not this module's.
 """
 
 from __future__ import annotations
@@ -11,15 +8,15 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import CuisineDbError, RefusedError, ServerDownError, UnavailableError, UsageError
-from cuisine_db.postgres import binaries, osuser, purposes, topology
+from cuisine_db.errors import CuisineDbError, UsageError
+from cuisine_db.postgres import binaries, osuser, topology
 from cuisine_db.postgres.cluster import LocalCluster
+from cuisine_db.postgres.connect import ensure_database
 
 
 def cluster_for(settings: Settings, env: Environment) -> LocalCluster:
@@ -90,18 +87,6 @@ def startup_lock(settings: Settings, env: Environment) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _refuse_pending_restore(settings: Settings, env: Environment) -> None:
-    """A physical restore laid down and not opened starts only through db-apply-logs or by being opened."""
-    from cuisine_db.backup.restore_state import pending
-
-    waiting = pending(settings, env)
-    if waiting is not None:
-        raise RefusedError(
-            f"{env.name} holds {waiting.backup}, laid down by db-restore and not opened yet",
-            hint=f"make db-apply-logs env={env.name} replays the archive onto it; make maintenance-mode disable "
-                 f"env={env.name} (or cuisine-db restore open --env {env.name}) opens it as the backup left it")
-
-
 def ensure_up(settings: Settings, env: Environment) -> LocalCluster:
     """Create and start the environment's cluster if needed, and make sure its database exists."""
     cluster = cluster_for(settings, env)
@@ -109,50 +94,6 @@ def ensure_up(settings: Settings, env: Environment) -> LocalCluster:
         if not cluster.initialized():
             cluster.init()
         if not cluster.running():
-            _refuse_pending_restore(settings, env)
             cluster.start()
-        from cuisine_db.postgres.connect import ensure_database
-
         ensure_database(settings, env)
-    return cluster
-
-
-# Purposes whose commands only look: starting the server would hide the outage they exist to report.
-OBSERVING = frozenset({purposes.MONITORING})
-
-
-def start_refusal(env: Environment, purpose: str, *, allowed: bool = True) -> str | None:
-    """Why a command of this purpose may not start the environment's cluster on demand; None when it may.
-    `allowed=False`: the command itself never starts one (status commands, clean-ups)."""
-    if not allowed:
-        return "this command never starts a server"
-    if env.protected:
-        return f"{env.name} is protected: only the operator starts it"
-    if purpose in OBSERVING:
-        return "a command that only looks never starts the server it reports on"
-    return None
-
-
-def start_on_demand(settings: Settings, env: Environment, purpose: str, failure: UnavailableError | None = None,
-                    *, allowed: bool = True) -> LocalCluster:
-    """The running local cluster a command of this purpose needs: created, started or mended (its database) when
-    the policy allows, saying so in one line on stderr; otherwise an error saying what is wrong (stopped:
-    ServerDownError, with the way to start it). `failure`: the connection error that brought us here."""
-    cluster = cluster_for(settings, env)
-    refusal = start_refusal(env, purpose, allowed=allowed)
-    if cluster.running():
-        if refusal is None:
-            return ensure_up(settings, env)
-        if failure is not None:
-            raise failure  # not a stopped server: a missing database, a refused role; nothing is mended here
-        return cluster
-    if refusal is not None:
-        state = "is stopped" if cluster.initialized() else "has not been created"
-        raise ServerDownError(f"{env.name}'s cluster {state} (127.0.0.1:{cluster.port}); nothing was started: "
-                              f"{refusal}", hint=f"make cluster-up env={env.name} starts it")
-    notice = (f"started {env.name}'s cluster (it was stopped)" if cluster.initialized()
-              else f"created and started {env.name}'s cluster (it did not exist)")
-    ensure_up(settings, env)
-    # Adapters do not print; this one line is the exception: a start nobody asked for must never be silent.
-    sys.stderr.write(notice + "\n")
     return cluster

@@ -26,11 +26,12 @@ from typing import Any
 import psycopg
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect, start_on_demand
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError, UsageError
-from cuisine_db.postgres import connect, osuser, pgpass, purposes, topology
+from cuisine_db.postgres import osuser, pgpass, purposes, topology
 from cuisine_db.postgres.cluster import LocalCluster
-from cuisine_db.postgres.local import node_cluster, start_on_demand
+from cuisine_db.postgres.local import node_cluster
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import ToolError, run
 from cuisine_db.postgres.target import Target

@@ -15,9 +15,10 @@ from typing import Any
 import psycopg
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UnavailableError, UsageError
-from cuisine_db.postgres import connect, topology
+from cuisine_db.postgres import topology
 from cuisine_db.postgres.local import node_cluster
 from cuisine_db.replicas.members import check_name, find
 from cuisine_db.waiting import poll_until

@@ -38,9 +38,10 @@ import psycopg
 from psycopg.rows import class_row
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError
-from cuisine_db.postgres import connect, connection_params
+from cuisine_db.postgres import connection_params
 from cuisine_db.postgres.local import node_cluster
 from cuisine_db.postgres.topology import Node, home_of
 from cuisine_db.postgres.topology import load as load_topology

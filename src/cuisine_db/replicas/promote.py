@@ -24,9 +24,10 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, UnavailableError, UsageError
-from cuisine_db.postgres import connect, server_settings, topology
+from cuisine_db.postgres import server_settings, topology
 from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.local import cluster_for, node_cluster
 from cuisine_db.postgres.runner import run

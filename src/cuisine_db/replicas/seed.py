@@ -30,9 +30,10 @@ from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.physical_restore import IDENTITY_COPY, identity_copy, own_archiving, own_settings
 from cuisine_db.backup.wal import enable, fetch
 from cuisine_db.backup.workspace import scratch
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UnavailableError, UsageError
-from cuisine_db.postgres import connect, osuser, safe_files, server_settings
+from cuisine_db.postgres import osuser, safe_files, server_settings
 from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.target import Target
 from cuisine_db.storage import open_repository

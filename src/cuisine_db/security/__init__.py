@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from cuisine_db.security.audit_reporting import AuditReport, Thresholds, audit_report, parse_hours
     from cuisine_db.security.audit_setup import AuditSetup, enable_audit
-    from cuisine_db.security.checks import security_check
+    from cuisine_db.security.cis_checks import security_check
     from cuisine_db.security.grants import GrantChange, PermissionReport, change, permissions
     from cuisine_db.security.passwords import Secret
     from cuisine_db.security.roles import RolesSetup, setup_roles
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 _MODULES = {
     "audit_reporting": ("AuditReport", "Thresholds", "audit_report", "parse_hours"),
     "audit_setup": ("AuditSetup", "enable_audit"),
-    "checks": ("security_check",),
+    "cis_checks": ("security_check",),
     "grants": ("GrantChange", "PermissionReport", "change", "permissions"),
     "passwords": ("Secret",),
     "roles": ("RolesSetup", "setup_roles"),

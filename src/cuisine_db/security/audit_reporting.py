@@ -14,10 +14,10 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError, UsageError
 from cuisine_db.findings import Finding
-from cuisine_db.postgres import connect
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.target import Target
 from cuisine_db.security import audit_events as events

@@ -16,9 +16,9 @@ from typing import Any
 import psycopg
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError, UsageError
-from cuisine_db.postgres import connect
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.server_settings import SettingChange, alter_system, describe, list_elements
 from cuisine_db.security import defaults

@@ -11,10 +11,10 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError, UsageError
-from cuisine_db.postgres import connect
-from cuisine_db.security import names
+from cuisine_db.security import typed_input
 from cuisine_db.security.users import existing_role
 
 # PostgreSQL's own schemas: their catalogs hold password hashes and sampled values; no grant there is routine.
@@ -22,7 +22,7 @@ _SYSTEM_SCHEMAS = ("pg_catalog", "information_schema")
 _SYSTEM_PREFIXES = ("pg_toast", "pg_temp")
 
 # Privileges that write rows: a serial column's sequence must be usable for INSERT to work.
-_NEEDS_SEQUENCES = {"INSERT", "UPDATE", names.ALL}
+_NEEDS_SEQUENCES = {"INSERT", "UPDATE", typed_input.ALL}
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,8 +122,8 @@ def _refuse_catalog_names(conn: psycopg.Connection[Any], tables: list[tuple[str 
 
 
 def _privileges_sql(privileges: list[str]) -> sql.Composable:
-    # Keywords from names.privileges' fixed list, never from input.
-    return sql.SQL(", ").join(sql.SQL("ALL PRIVILEGES" if p == names.ALL else p) for p in privileges)
+    # Keywords from typed_input.privileges' fixed list, never from input.
+    return sql.SQL(", ").join(sql.SQL("ALL PRIVILEGES" if p == typed_input.ALL else p) for p in privileges)
 
 
 def _translated(exc: pgerrors.InsufficientPrivilege, env: Environment) -> UnavailableError:
@@ -134,14 +134,14 @@ def _translated(exc: pgerrors.InsufficientPrivilege, env: Environment) -> Unavai
 def change(settings: Settings, env: Environment, *, grant: bool, username: str, permission: str,
            tables: str, schema: str = "public") -> GrantChange:
     """Grant or revoke table privileges in one transaction; tables=ALL also covers future tables."""
-    role = names.role_name(username)
-    schema_name = names.object_name(schema, "schema")
-    wanted = names.table_list(tables)
+    role = typed_input.role_name(username)
+    schema_name = typed_input.object_name(schema, "schema")
+    wanted = typed_input.table_list(tables)
     if grant:  # revoking there stays possible: it undoes a grant made by hand
         _refuse_system_schemas([schema_name, *(s for s, _ in wanted or [] if s is not None)])
     verb = "grant" if grant else "revoke"
     with connect(settings, env, f"db-{verb}-permission") as conn:
-        privileges = names.privileges(permission, conn.info.server_version)
+        privileges = typed_input.privileges(permission, conn.info.server_version)
         if grant:
             _refuse_catalog_names(conn, wanted)
         existing_role(conn, role, env)
@@ -202,7 +202,7 @@ def _permissions(conn: psycopg.Connection[Any], username: str | None) -> list[Pe
 
 def permissions(settings: Settings, env: Environment, username: str | None = None) -> PermissionReport:
     """Who can do what on which table (login roles, or one role), including through role membership."""
-    name = names.role_name(username) if username is not None else None
+    name = typed_input.role_name(username) if username is not None else None
     with connect(settings, env, "db-permissions", purpose="monitoring") as conn:
         if name is not None:
             existing_role(conn, name, env)

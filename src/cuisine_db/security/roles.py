@@ -11,9 +11,10 @@ from psycopg import errors as pgerrors
 from psycopg import sql
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UnavailableError
-from cuisine_db.postgres import connect, connection_params, pgpass, purposes
+from cuisine_db.postgres import connection_params, pgpass, purposes
 from cuisine_db.security.passwords import Secret, generate, verifier
 from cuisine_db.security.users import find_role
 

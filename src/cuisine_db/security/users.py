@@ -14,10 +14,11 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UnavailableError, UsageError
-from cuisine_db.postgres import connect, purposes
-from cuisine_db.security import defaults, names
+from cuisine_db.postgres import purposes
+from cuisine_db.security import defaults, typed_input
 from cuisine_db.security.passwords import Secret, check_strength, verifier
 
 DEFAULT_CONNECTION_LIMIT = defaults.CONNECTION_LIMIT
@@ -124,7 +125,7 @@ def _future(day: date | None) -> date | None:
 def create_user(settings: Settings, env: Environment, username: str, password: Secret, *,
                 connection_limit: int = DEFAULT_CONNECTION_LIMIT, valid_until: date | None = None) -> UserChange:
     """Create a login role whose password the server receives only as a SCRAM-SHA-256 verifier."""
-    name = names.role_name(username)
+    name = typed_input.role_name(username)
     _future(valid_until)
     if not 1 <= connection_limit <= 10_000:
         raise UsageError(f"connection limit {connection_limit} is out of range (1 to 10000)")
@@ -157,7 +158,7 @@ def _tool_roles(settings: Settings, env: Environment) -> dict[str, str]:
 def update_password(settings: Settings, env: Environment, username: str, password: Secret, *,
                     valid_until: date | None = None) -> UserChange:
     """Replace a role's password (sent as a verifier); refuse the roles the tool connects as."""
-    name = names.role_name(username)
+    name = typed_input.role_name(username)
     _future(valid_until)
     check_strength(password, name, context=(env.name, env.database, "cuisine"))
     tool_roles = _tool_roles(settings, env)
@@ -184,8 +185,8 @@ def update_password(settings: Settings, env: Environment, username: str, passwor
 
 def plan_drop(settings: Settings, env: Environment, username: str, reassign_to: str | None = None) -> DropPlan:
     """What the role owns, where it holds privileges, whom it belongs to, and who is connected as it."""
-    name = names.role_name(username)
-    target = names.role_name(reassign_to, "reassign_to") if reassign_to else None
+    name = typed_input.role_name(username)
+    target = typed_input.role_name(reassign_to, "reassign_to") if reassign_to else None
     with connect(settings, env, "db-drop-user") as conn:
         role = existing_role(conn, name, env)
         if role.is_current or role.bootstrap:

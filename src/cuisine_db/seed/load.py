@@ -13,9 +13,9 @@ from psycopg import sql
 from psycopg.copy import QueuedLibpqWriter
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UsageError
-from cuisine_db.postgres import connect
 from cuisine_db.seed.generate import CuisineData
 
 

@@ -165,10 +165,6 @@ def identities(settings: Settings, environments: Iterable[Environment]) -> list[
     return found
 
 
-def identity_fingerprints(found: Iterable[Any]) -> list[str]:
-    return [fingerprint(str(identity.to_public())) for identity in found]
-
-
 def identities_from_file(path: Path) -> list[Any]:
     """The identities in one file (it must not be readable by others), for callers without the configuration."""
     return _parse_identities(_read_identity_file(path), str(path))

@@ -334,10 +334,3 @@ def fetch(repository: Repository, key: str, destination: Any, identities: Sequen
     rows = plain.counter.rows if plain.counter is not None else None
     trailer = plain.counter.has_trailer if plain.counter is not None else False
     return FetchedObject(key, hashing.size, digest, plain.size, rows, trailer)
-
-
-def fetch_bytes(repository: Repository, key: str, identities: Sequence[Any], *, expect_size: int | None = None,
-                expect_sha256: str | None = None) -> bytes:
-    buffer = io.BytesIO()
-    fetch(repository, key, buffer, identities, expect_size=expect_size, expect_sha256=expect_sha256)
-    return buffer.getvalue()

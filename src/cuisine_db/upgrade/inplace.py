@@ -27,12 +27,13 @@ from typing import Any
 from psycopg import sql
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError
 from cuisine_db.ops import maintenance_state
 from cuisine_db.postgres import binaries, osuser
 from cuisine_db.postgres.cluster import LocalCluster
-from cuisine_db.postgres.connect import client_environ, connect
+from cuisine_db.postgres.connect import client_environ
 from cuisine_db.postgres.local import node_cluster, os_user_of, startup_lock
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import ToolError, run, spawn
@@ -171,7 +172,7 @@ def _report(request: UpgradeRequest, report: preflight.PreflightReport | None,
 
 def _fresh_backup(settings: Settings, env: Environment, notify: Notify) -> str:
     from cuisine_db.backup import physical
-    from cuisine_db.backup.verify import verify
+    from cuisine_db.backup.backup_verify import verify
 
     notify(f"taking a full backup of {env.name} before the upgrade")
     taken = physical.create(settings, env, "full", notify=notify)

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import shutil
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 
 from psycopg import sql
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError
 from cuisine_db.ops.journal import journaled
@@ -257,3 +260,44 @@ def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: N
     logical.forget_state(settings, env)
     shutil.rmtree(states.folder(settings, env), ignore_errors=True)
     return current
+
+
+def upgrade(settings: Settings, env: Environment, to: int | None, *, identity_full: bool,
+            confirm: Callable[[str], None], notify: Notify = lambda _: None) -> LogicalReport:
+    """The whole logical method: new cluster, roles, schema, subscription, catch-up, then the cutover."""
+    from cuisine_db.ops import maintenance
+
+    source, target = logical.validate(settings, env, to)
+    with connect(settings, env, "upgrade logical"):
+        pass  # a stopped cluster is started here where the start policy allows it, else the error says so
+    with logical.open_at(settings, env, env.port or 0) as conn:
+        missing = logical.tables(conn, "logical_without_identity")
+        archiving = conn.execute(queries.load("upgrade/archiving")).fetchone()
+    if archiving is not None and archiving[0] != "off":
+        # The new cluster would start without archiving, so point-in-time recovery would end silently at the switch.
+        raise RefusedError(f"{env.name} archives WAL: method=logical does not carry WAL archiving to the new cluster "
+                           "yet; nothing was changed", hint="the in-place methods have the same limit for now "
+                           "(docs/upgrade.md, 'Not built yet')")
+    if missing and not identity_full:
+        raise RefusedError(f"{len(missing)} table(s) have no primary key or replica identity, so logical replication "
+                           f"cannot send their UPDATE and DELETE: {', '.join(missing)}; nothing was changed",
+                           hint="add primary keys, or run again with replica_identity_full=1 "
+                                "(--replica-identity-full) to give them REPLICA IDENTITY FULL")
+    confirm(f"upgrade {env.name} from PostgreSQL {source} to {target} with method=logical: a new cluster is filled "
+            "by logical replication, then a cutover under maintenance mode; --rollback returns to the old one")
+    current = LogicalState(env=env.name, database=env.database, source=source, target=target, phase="replicating",
+                           new_port=free_port(), back_port=0,
+                           maintenance_was_on=maintenance.status(settings, env).on,
+                           major_file_before=states.current_major_file(settings, env), identity_full=tuple(missing),
+                           started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+    try:
+        with journaled(settings, env, "upgrade logical: prepare", {"to": target}) as entry:
+            logical.prepare(settings, env, current, notify)
+            entry.details.update(new_port=current.new_port, identity_full=list(missing))
+        with journaled(settings, env, "upgrade logical: catch-up", {}) as entry:
+            entry.details.update(lag_bytes=logical.catch_up(settings, env, current, notify))
+    except Exception:
+        notify(f"the new cluster could not be prepared: removing it; {env.name} stays on PostgreSQL {source}")
+        rollback(settings, env, notify=notify)
+        raise
+    return cutover(settings, env, current, notify=notify)

@@ -24,12 +24,12 @@ from psycopg import sql
 
 from cuisine_db import humanize
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError
 from cuisine_db.postgres import binaries, osuser, pgpass, safe_files
 from cuisine_db.postgres.binaries import PgBuild
 from cuisine_db.postgres.cluster import SUPERUSER, LocalCluster
-from cuisine_db.postgres.connect import connect
 from cuisine_db.postgres.local import cluster_for, os_user_of
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.postgres.runner import run

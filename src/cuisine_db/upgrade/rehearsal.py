@@ -23,10 +23,10 @@ import psycopg
 from psycopg import sql
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError
 from cuisine_db.postgres import osuser
-from cuisine_db.postgres.connect import connect
 from cuisine_db.postgres.scratch import environment_copy
 from cuisine_db.upgrade.request import UpgradeRequest
 

@@ -3,8 +3,8 @@
 The archive command runs as the server's OS user with the server's environment, once per segment: it reads the
 configuration file it names by absolute path with tomllib (or, when the file is the one it read last time, takes
 what it read then from settings_cache) and takes only the environment's repository, encryption keys and WAL
-settings. The full CLI (`wal enable`, `wal status`) validates the same file with pydantic; the defaults below
-are shared with it (config.py imports them).
+settings. The full CLI (`wal enable`, `wal status`) validates the same file with pydantic; both take the
+defaults from wal_defaults.py.
 
 S3 credentials reach the server user by reference, never in argv or postgresql.conf: the variables the
 environment names (`s3_access_key_env`, `s3_secret_key_env`) are read from the process's environment, else
@@ -22,14 +22,8 @@ from typing import Any, NamedTuple
 
 from cuisine_db.backup.wal import settings_cache
 from cuisine_db.errors import ConfigError, RefusedError, UsageError
+from cuisine_db.wal_defaults import FETCH_THREADS, PREFETCH, PUSH_BATCH, PUSH_THREADS, SPOOL_MB
 
-# Defaults shared with config.WalConfig.
-ARCHIVE_TIMEOUT = "15min"
-PUSH_BATCH = 8
-PUSH_THREADS = 4
-PREFETCH = 32  # segments the fetch-ahead spool holds (spool.py): 512 MB of 16 MB segments
-SPOOL_MB = 1024  # and at most this many MiB on disk, copies being written included
-FETCH_THREADS = 0  # the prefetcher's threads: 0 is one per core
 SPOOL_FOLDER = "wal-spool"
 CREDENTIALS_FILE = "wal-credentials"
 LOCK_DAYS_MAX = 36500

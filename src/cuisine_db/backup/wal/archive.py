@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from cuisine_db.backup.wal import names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.storage.base import Repository
 from cuisine_db.storage.pipeline import fetch
 
@@ -40,8 +40,8 @@ class Switch:
 def list_archive(repository: Repository, env: str) -> list[Archived]:
     """Every archived file of an environment, in name order."""
     found = []
-    for info in repository.list(names.env_prefix(env)):
-        parsed = names.parse_key(info.key)
+    for info in repository.list(wal_names.env_prefix(env)):
+        parsed = wal_names.parse_key(info.key)
         if parsed is not None:
             found.append(Archived(parsed.name, parsed.sha256, info.key, info.size, info.modified))
     return sorted(found, key=lambda item: (item.name, item.sha256))
@@ -66,7 +66,7 @@ def ownership(repository: Repository, env: str, archived: Sequence[Archived], tr
     from cuisine_db.storage import signing
 
     claims: dict[str, list[str]] = defaultdict(list)
-    for info in repository.list(names.env_prefix(env)):
+    for info in repository.list(wal_names.env_prefix(env)):
         claimed = records.is_claim(info.key)
         if claimed is not None:
             claims[claimed].append(info.key)
@@ -105,18 +105,18 @@ def read_history(repository: Repository, item: Archived, identities: list[Any]) 
     """A timeline history file's switch points (`parentTLI <tab> LSN <tab> reason` per line)."""
     buffer = io.BytesIO()
     fetch(repository, item.key, buffer, identities)
-    timeline = names.timeline(item.name)
+    timeline = wal_names.timeline(item.name)
     switches = []
     for line in buffer.getvalue().decode(errors="replace").splitlines():
         fields = line.split()
         if len(fields) >= 2 and fields[0].isdigit():
-            switches.append(Switch(timeline, int(fields[0]), names.parse_lsn(fields[1])))
+            switches.append(Switch(timeline, int(fields[0]), wal_names.parse_lsn(fields[1])))
     return switches
 
 
 def newest_history(repository: Repository, archived: Sequence[Archived], identities: list[Any]) -> list[Switch]:
     """The ancestry of the newest timeline (its history file lists every switch that led to it)."""
-    histories = [item for item in archived if names.is_history(item.name)]
+    histories = [item for item in archived if wal_names.is_history(item.name)]
     if not histories:
         return []
     return read_history(repository, max(histories, key=lambda item: item.name), identities)
@@ -148,8 +148,8 @@ def timeline_path(switches: Sequence[Switch], segment_size: int, base: int = 1) 
     ends = {}
     for index, switch in enumerate(switches):
         child = switches[index + 1].parent if index + 1 < len(switches) else newest
-        ends[switch.parent] = names.segment_of(switch.lsn, segment_size)
-        starts[child] = names.segment_of(switch.lsn, segment_size)
+        ends[switch.parent] = wal_names.segment_of(switch.lsn, segment_size)
+        starts[child] = wal_names.segment_of(switch.lsn, segment_size)
     return TimelinePath(starts, ends, newest)
 
 
@@ -166,19 +166,19 @@ class Coverage:
 
 
 def coverage(archived: Sequence[Archived], start_segment: str, switches: Sequence[Switch],
-             segment_size: int = names.DEFAULT_SEGMENT_SIZE) -> Coverage:
+             segment_size: int = wal_names.DEFAULT_SEGMENT_SIZE) -> Coverage:
     """The segments a replay from `start_segment` needs along the newest timeline's ancestry, and those missing
     before the last one archived: a hole ends recovery early, and everything after it would be lost."""
-    start_number = names.segment_number(start_segment, segment_size)
-    path = timeline_path(switches, segment_size, names.timeline(start_segment))
-    if not path.holds(names.timeline(start_segment), start_number):
+    start_number = wal_names.segment_number(start_segment, segment_size)
+    path = timeline_path(switches, segment_size, wal_names.timeline(start_segment))
+    if not path.holds(wal_names.timeline(start_segment), start_number):
         return Coverage(start_segment, None, [], 0, on_path=False)
-    present = {item.name for item in archived if names.is_segment(item.name)}
-    numbers = [names.segment_number(name, segment_size) for name in present]
+    present = {item.name for item in archived if wal_names.is_segment(item.name)}
+    numbers = [wal_names.segment_number(name, segment_size) for name in present]
     last = max((n for n, name in zip(numbers, present, strict=True)
-                if n >= start_number and path.holds(names.timeline(name), n)), default=None)
+                if n >= start_number and path.holds(wal_names.timeline(name), n)), default=None)
     if last is None:
         return Coverage(start_segment, None, [], 0)
-    expected = [names.segment_name(path.timeline_at(n), n, segment_size) for n in range(start_number, last + 1)]
+    expected = [wal_names.segment_name(path.timeline_at(n), n, segment_size) for n in range(start_number, last + 1)]
     missing = [name for name in expected if name not in present]
     return Coverage(start_segment, expected[-1], missing, len(expected) - len(missing))

@@ -21,11 +21,11 @@ from pathlib import Path
 from cuisine_db import records
 from cuisine_db import sql as queries
 from cuisine_db.backup.wal import access as wal_access
-from cuisine_db.backup.wal import names
+from cuisine_db.backup.wal import wal_names
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.postgres import osuser, safe_files
-from cuisine_db.postgres.connect import connect
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.runner import ToolError, run
 from cuisine_db.postgres.server_settings import SettingChange, alter_system
@@ -209,7 +209,7 @@ def wal_area(settings: Settings, env: Environment, area: str | None = None) -> P
         return None
     from urllib.parse import unquote, urlparse
 
-    return Path(unquote(urlparse(url).path)) / names.env_prefix(area or env.name)
+    return Path(unquote(urlparse(url).path)) / wal_names.env_prefix(area or env.name)
 
 
 def wal_areas(settings: Settings, env: Environment) -> list[Path]:

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from cuisine_db.backup.wal import names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.backup.wal.access import WalAccess
 from cuisine_db.errors import FailedError
 from cuisine_db.storage.base import ObjectMissing, Repository, RepositoryError
@@ -79,8 +79,8 @@ def signed_listing(repository: Repository, env: str, folder: str) -> tuple[dict[
 
     found: dict[str, set[str]] = {}
     claims: dict[str, list[str]] = {}
-    for info in repository.list(f"{names.env_prefix(env)}{folder}/"):
-        parsed = names.parse_key(info.key)
+    for info in repository.list(f"{wal_names.env_prefix(env)}{folder}/"):
+        parsed = wal_names.parse_key(info.key)
         if parsed is not None:
             found.setdefault(parsed.name, set()).add(parsed.sha256)
             continue
@@ -150,7 +150,7 @@ def download(access: WalAccess, repository: Repository, identities: list[Any], n
     try:
         with temp.open("wb") as handle:
             sink = _Hashing(handle)
-            retrying(lambda: fetch_object(repository, names.key(access.area, name, sha256), sink, identities))
+            retrying(lambda: fetch_object(repository, wal_names.key(access.area, name, sha256), sink, identities))
         if sink.hash.hexdigest() != sha256:
             raise FailedError(f"{name}: the archived copy decrypts to content whose sha256 differs from its name")
         os.replace(temp, destination)
@@ -171,11 +171,11 @@ def fetch(access: WalAccess, name: str, destination: Path, options: list[str] | 
     takes a file archived before signatures (no record at all) too; the prefetcher never does."""
     from cuisine_db.backup.wal import spool
 
-    names.check(name)
-    if names.is_segment(name) and deliver(access.spool, name, destination):
+    wal_names.check(name)
+    if wal_names.is_segment(name) and deliver(access.spool, name, destination):
         return "prefetched"
     repository = access.repository()
-    folder = names.folder(name)
+    folder = wal_names.folder(name)
     archived, claims = retrying(lambda: signed_listing(repository, access.area, folder))
     trust = access.trust()
 
@@ -186,7 +186,7 @@ def fetch(access: WalAccess, name: str, destination: Path, options: list[str] | 
 
         found = claims
         after = sorted(n for n in found if n > name)[:3]
-        if not after and names.is_segment(name):
+        if not after and wal_names.is_segment(name):
             found = retrying(lambda: signed_listing(repository, access.area, _next_folder(folder)))[1]
             after = sorted(found)[:3]
         for later in after:
@@ -202,10 +202,10 @@ def fetch(access: WalAccess, name: str, destination: Path, options: list[str] | 
                   trust_unsigned=trust_unsigned)
     if digest is None:
         raise NotArchived(name)
-    if names.is_segment(name) and options is not None:
+    if wal_names.is_segment(name) and options is not None:
         spool.start(access, name, options)
     download(access, repository, access.identities(), name, digest, destination)
-    if names.is_segment(name):
+    if wal_names.is_segment(name):
         spool.note_asked(access.spool, name)
     return "fetched"
 

@@ -140,12 +140,6 @@ def _push(args: Args) -> int:
     return 0
 
 
-def _served(args: Args) -> bool:
-    from cuisine_db.backup.wal import served
-
-    return args.spool is not None and served.serve(str(args.spool), args.name, args.destination)
-
-
 def _options(args: Args, spool: Path) -> list[str]:
     """The call's own options, for the prefetcher it starts."""
     options = ["--config", str(args.config), "--env", args.env, "--spool", str(spool)]
@@ -159,8 +153,6 @@ def _options(args: Args, spool: Path) -> list[str]:
 
 
 def _fetch(args: Args) -> int:
-    if _served(args):
-        return 0
     from cuisine_db.backup.wal import access, fetch
 
     try:
@@ -203,17 +195,19 @@ def _check(args: Args) -> int:
 
 
 def _prefetch(args: Args) -> int:
-    from cuisine_db.backup.wal import access, names, spool
+    from cuisine_db.backup.wal import access, spool, wal_names
 
     try:
-        names.check(args.name)
-        until = names.check(args.until) if args.until else None
+        wal_names.check(args.name)
+        until = wal_names.check(args.until) if args.until else None
         loaded = access.load(args.config, args.env, identity_file=args.identity_file, spool=args.spool,
                              credentials_file=args.credentials_file, system_identifier=args.system_id)
         if args.detach:
             spool.start(loaded, args.name, _options(args, loaded.spool) + (["--until", until] if until else []))
             return 0
-        return spool.Prefetcher(loaded, args.name, until=until).run()
+        from cuisine_db.backup.wal.prefetcher import Prefetcher
+
+        return Prefetcher(loaded, args.name, until=until).run()
     except Exception as exc:
         _say("prefetch", _describe(exc))
         return 1

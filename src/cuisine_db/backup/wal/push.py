@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from cuisine_db.backup.wal import names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.backup.wal.access import WalAccess
 from cuisine_db.errors import CuisineDbError, FailedError
 from cuisine_db.storage.base import ObjectExists, Repository
@@ -103,8 +103,8 @@ def sha256_of(path: Path) -> tuple[str, int]:
 
 def stored_hashes(repository: Repository, env: str, name: str) -> set[str]:
     found = set()
-    for key in repository.keys(names.prefix(env, name)):
-        parsed = names.parse_key(key)
+    for key in repository.keys(wal_names.prefix(env, name)):
+        parsed = wal_names.parse_key(key)
         if parsed is not None and parsed.name == name:
             found.add(parsed.sha256)
     return found
@@ -113,7 +113,7 @@ def stored_hashes(repository: Repository, env: str, name: str) -> set[str]:
 def push_one(access: WalAccess, repository: Repository, recipients: list[Any], path: Path,
              signer: Any = None) -> Outcome:
     """Store one file unless the same content is already archived; refuse a different one."""
-    name = names.check(path.name)
+    name = wal_names.check(path.name)
     with Contents(path) as contents:
         return _push_contents(access, repository, recipients, name, contents, signer or access.signer())
 
@@ -155,7 +155,7 @@ def _push_contents(access: WalAccess, repository: Repository, recipients: list[A
         # Our record without its copy: a push killed between the two. Store the copy now.
     # ObjectExists: another push of the very same content won the race (the hash is in the key).
     with contextlib.suppress(ObjectExists):
-        store_bytes(repository, names.key(access.area, name, digest), contents.data, recipients,
+        store_bytes(repository, wal_names.key(access.area, name, digest), contents.data, recipients,
                     level=access.compress_level, overwrite=False, before_commit=contents.unchanged)
     return Outcome(name, "stored", digest, contents.size)
 
@@ -215,8 +215,8 @@ def waiting(status_dir: Path, asked: str, limit: int, access: WalAccess) -> list
         if name == asked or (ledger / name).exists():
             continue
         try:
-            names.check(name)
-        except names.BadWalName:
+            wal_names.check(name)
+        except wal_names.BadWalName:
             continue
         found.append(name)
         if len(found) >= limit:
@@ -226,7 +226,7 @@ def waiting(status_dir: Path, asked: str, limit: int, access: WalAccess) -> list
 
 def push(access: WalAccess, path: Path) -> list[Outcome]:
     """Archive `path` (and other waiting files); the first outcome is the asked file's. Raises on failure."""
-    names.check(path.name)
+    wal_names.check(path.name)
     if not path.is_file():
         raise FailedError(f"{path} does not exist or is not a file")
     noted = _from_ledger(access, path)

@@ -15,7 +15,7 @@ import base64
 import hashlib
 from typing import Any, NamedTuple
 
-from cuisine_db.backup.wal import names
+from cuisine_db.backup.wal import wal_names
 from cuisine_db.storage import signing
 
 CLAIM = "claim-"
@@ -32,7 +32,7 @@ class Record(NamedTuple):
 def claim_key(signer: signing.Signer, env: str, name: str) -> str:
     """Where our record of `name` lives: the same for every push signed with this key, unguessable without it."""
     token = hashlib.sha256(signer.sign(f"cuisine-db wal claim\n{env}\n{name}".encode())).hexdigest()[:32]
-    return f"{names.prefix(env, name)}{CLAIM}{token}"
+    return f"{wal_names.prefix(env, name)}{CLAIM}{token}"
 
 
 def is_claim(key: str) -> str | None:
@@ -42,20 +42,20 @@ def is_claim(key: str) -> str | None:
     if not sep or len(token) != 32:
         return None
     try:
-        return names.check(name)
-    except names.BadWalName:
+        return wal_names.check(name)
+    except wal_names.BadWalName:
         return None
 
 
 def system_identifier(name: str, data: Any) -> str | None:
     """A segment's system identifier, from its first page's long header (bytes 24-31, little-endian)."""
-    if not names.is_segment(name[:24]) or name.endswith(".backup") or len(data) < 32:
+    if not wal_names.is_segment(name[:24]) or name.endswith(".backup") or len(data) < 32:
         return None
     return str(int.from_bytes(bytes(data[24:32]), "little"))
 
 
 def make(signer: signing.Signer, env: str, name: str, sha256: str, size: int, system: str | None) -> bytes:
-    body = signing.canonical({"env": env, "name": name, "timeline": names.timeline(name), "sha256": sha256,
+    body = signing.canonical({"env": env, "name": name, "timeline": wal_names.timeline(name), "sha256": sha256,
                               "size": size, "system_identifier": system, "signer": signer.key_id})
     return body + b"\n" + base64.b64encode(signer.sign(body)) + b"\n"
 

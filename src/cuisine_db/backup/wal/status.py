@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
@@ -18,11 +17,11 @@ from psycopg.rows import class_row
 from cuisine_db import sql as queries
 from cuisine_db.backup import catalog
 from cuisine_db.backup.wal import access as wal_access
-from cuisine_db.backup.wal import archive, areas, enable, names, push
+from cuisine_db.backup.wal import archive, areas, enable, push, wal_names
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError
 from cuisine_db.findings import Finding
-from cuisine_db.postgres.connect import connect
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage import open_repository
 
@@ -46,12 +45,12 @@ class ArchiverStats:
 
     def waiting(self) -> tuple[int, int] | None:
         """(finished segments not archived yet, bytes of WAL written since the last archived segment)."""
-        if not self.insert_lsn or not self.last_archived_wal or names.is_history(self.last_archived_wal):
+        if not self.insert_lsn or not self.last_archived_wal or wal_names.is_history(self.last_archived_wal):
             return None
-        last = names.segment_number(self.last_archived_wal[:24], self.wal_segment_size)
-        insert = names.parse_lsn(self.insert_lsn)
-        pending = max(0, insert - names.segment_start(last + 1, self.wal_segment_size))
-        return max(0, names.segment_of(insert, self.wal_segment_size) - last - 1), pending
+        last = wal_names.segment_number(self.last_archived_wal[:24], self.wal_segment_size)
+        insert = wal_names.parse_lsn(self.insert_lsn)
+        pending = max(0, insert - wal_names.segment_start(last + 1, self.wal_segment_size))
+        return max(0, wal_names.segment_of(insert, self.wal_segment_size) - last - 1), pending
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,11 +202,11 @@ def _starts(settings: Settings, env: Environment, listed: list[archive.Archived]
                 if entry.manifest is not None and entry.type in ("full", "incremental")
                 and (system is None or str(entry.manifest.system_identifier) == system)]
     if physical:
-        size = int(physical[-1].dump.get("wal_segment_size", names.DEFAULT_SEGMENT_SIZE))
+        size = int(physical[-1].dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE))
         return physical[0].dump.get("stop_wal"), physical[-1].dump.get("stop_wal"), size
-    segments = [item.name for item in listed if names.is_segment(item.name)]
+    segments = [item.name for item in listed if wal_names.is_segment(item.name)]
     first = segments[0] if segments else None
-    return first, first, names.DEFAULT_SEGMENT_SIZE
+    return first, first, wal_names.DEFAULT_SEGMENT_SIZE
 
 
 def status(settings: Settings, env: Environment, *, now: datetime | None = None) -> WalStatus:
@@ -236,7 +235,7 @@ def status(settings: Settings, env: Environment, *, now: datetime | None = None)
         covered = archive.coverage(listed, start, switches, size)
         older = archive.coverage(listed, oldest, switches, size)
         findings.append(holes([m for m in older.missing if m < start], env, start, newest=False))
-    segments = [item for item in listed if names.is_segment(item.name)]
+    segments = [item for item in listed if wal_names.is_segment(item.name)]
     last = segments[-1] if segments else None
     newest_at = max((item.modified for item in listed), default=None)
     waiting = stats.waiting() if stats is not None else None
@@ -251,16 +250,8 @@ def status(settings: Settings, env: Environment, *, now: datetime | None = None)
                                 f"cuisine-db wal enable --env {env.name}; then SELECT pg_switch_wal() to test it"))
     return WalStatus(
         env=env.name, repository=repository.url, archived=len(listed),
-        timelines=sorted({names.timeline(item.name) for item in listed}),
+        timelines=sorted({wal_names.timeline(item.name) for item in listed}),
         last_archived=last.name if last else None, last_archived_at=newest_at,
         checked_from=start, archive_end=covered.end if covered else None,
         missing=covered.missing if covered else [], duplicates=duplicates, server=stats, behind=behind,
         findings=[finding for finding in findings if finding is not None])
-
-
-def needed_from(manifests: list[Any]) -> int | None:
-    """The first segment number any of these physical backups needs (retention keeps WAL from there on)."""
-    numbers = [names.segment_number(m.dump["start_wal"], int(m.dump.get("wal_segment_size",
-                                                                         names.DEFAULT_SEGMENT_SIZE)))
-               for m in manifests if m.dump.get("start_wal")]
-    return min(numbers) if numbers else None

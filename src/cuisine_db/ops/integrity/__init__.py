@@ -2,6 +2,6 @@
 
 from cuisine_db.ops.integrity.corruption import check_corruption
 from cuisine_db.ops.integrity.damage import Damage
-from cuisine_db.ops.integrity.verify import CHECKS, DEFAULT_JOBS, Check, IntegrityReport, verify_integrity
+from cuisine_db.ops.integrity.db_verify import CHECKS, DEFAULT_JOBS, Check, IntegrityReport, verify_integrity
 
 __all__ = ["CHECKS", "DEFAULT_JOBS", "Check", "Damage", "IntegrityReport", "check_corruption", "verify_integrity"]

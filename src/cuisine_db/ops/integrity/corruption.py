@@ -20,11 +20,13 @@ from pathlib import Path
 import psycopg
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.findings import Finding
 from cuisine_db.ops.integrity import catalog as catalog_module
-from cuisine_db.ops.integrity import checks, damage, extensions
+from cuisine_db.ops.integrity import damage, extensions, planners
 from cuisine_db.ops.integrity.catalog import Catalog, Relation
+from cuisine_db.ops.integrity.db_verify import DEFAULT_JOBS, TABLE_CHECKS, IntegrityReport, context, plan
 from cuisine_db.ops.integrity.tasks import (
     CRASH_SETTLE_S,
     CRASHED,
@@ -36,8 +38,7 @@ from cuisine_db.ops.integrity.tasks import (
     open_when_ready,
     run_tasks,
 )
-from cuisine_db.ops.integrity.verify import DEFAULT_JOBS, TABLE_CHECKS, IntegrityReport, context, plan
-from cuisine_db.postgres import binaries, client_environ, connect
+from cuisine_db.postgres import binaries, client_environ
 from cuisine_db.postgres.runner import ToolError, run
 
 _HEADER = re.compile(r'^(?P<what>heap table|btree index) "(?P<name>.*)"(?P<where>(?:, [a-z]+ \d+)*):$')
@@ -254,8 +255,8 @@ def check_corruption(
 def _acknowledge(settings: Settings, env: Environment, notes: list[str]) -> None:
     """After a clean full check, earlier checksum failures have nothing left behind them: stop reporting them."""
     with connect(settings, env, "db-check-corruption") as conn:
-        _, failures, last = checks.checksum_state(conn)
+        _, failures, last = planners.checksum_state(conn)
     if failures:
-        checks.acknowledge_checksum_failures(settings, env, failures, last)
+        planners.acknowledge_checksum_failures(settings, env, failures, last)
         notes.append(f"the {failures} checksum failure(s) the server counted earlier left no damaged page behind; "
                      "db-verify-integrity stops reporting them")

@@ -12,8 +12,6 @@ from cuisine_db.errors import UsageError
 PHYSICAL_TYPES = ("full", "incremental")
 LOGICAL_TYPES = ("logical", "schema", "data", "tables")
 TYPES = (*PHYSICAL_TYPES, *LOGICAL_TYPES)
-# Types whose objects hold table rows (db-restore-tables can use them).
-DATA_TYPES = ("logical", "data", "tables")
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 _NAME = re.compile(rf"^(?P<env>[a-z][a-z0-9_-]{{0,30}})-(?P<type>{'|'.join(TYPES)})-(?P<stamp>\d{{8}}T\d{{6}}Z)$")
 _IDENTIFIER = r"[A-Za-z_][A-Za-z0-9_$]{0,62}"

@@ -10,14 +10,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from cuisine_db import sql
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.findings import Finding
 from cuisine_db.ops.integrity import catalog as catalog_module
-from cuisine_db.ops.integrity import checks, damage, extensions, row_counts
-from cuisine_db.ops.integrity.checks import Context, Planner
+from cuisine_db.ops.integrity import damage, extensions, planners, row_counts
 from cuisine_db.ops.integrity.damage import Damage
+from cuisine_db.ops.integrity.planners import Context, Planner
 from cuisine_db.ops.integrity.tasks import Connection, Progress, Task, run_tasks
-from cuisine_db.postgres import connect
 
 DEFAULT_JOBS = 2
 
@@ -31,21 +31,21 @@ class Check:
 
 
 CHECKS: tuple[Check, ...] = (
-    Check("verify_heapam", checks.heap_tasks, amcheck=True, unit="tables (verify_heapam)"),
-    Check("bt_index_check", checks.btree_tasks, amcheck=True, unit="B-tree indexes (bt_index_check, heapallindexed)"),
-    Check("data checksums", checks.checksum_tasks),
-    Check("collation versions", checks.collation_tasks),
-    Check("NOT VALID constraints", checks.not_valid_tasks),
-    Check("foreign keys", checks.foreign_key_tasks, unit="foreign keys (orphan rows)"),
-    Check("sequences", checks.sequence_tasks, unit="sequences (behind their column)"),
-    Check("invalid indexes", checks.invalid_index_tasks),
-    Check("row counts", checks.row_count_tasks, unit="tables (row counts against the newest backup)"),
+    Check("verify_heapam", planners.heap_tasks, amcheck=True, unit="tables (verify_heapam)"),
+    Check("bt_index_check", planners.btree_tasks, amcheck=True, unit="B-tree indexes (bt_index_check, heapallindexed)"),
+    Check("data checksums", planners.checksum_tasks),
+    Check("collation versions", planners.collation_tasks),
+    Check("NOT VALID constraints", planners.not_valid_tasks),
+    Check("foreign keys", planners.foreign_key_tasks, unit="foreign keys (orphan rows)"),
+    Check("sequences", planners.sequence_tasks, unit="sequences (behind their column)"),
+    Check("invalid indexes", planners.invalid_index_tasks),
+    Check("row counts", planners.row_count_tasks, unit="tables (row counts against the newest backup)"),
 )
 
 # What db-verify-tables adds to the corruption checks: only these can be limited to some tables.
 TABLE_CHECKS = tuple(check for check in CHECKS if check.plan in (
-    checks.not_valid_tasks, checks.foreign_key_tasks, checks.sequence_tasks, checks.invalid_index_tasks,
-    checks.row_count_tasks))
+    planners.not_valid_tasks, planners.foreign_key_tasks, planners.sequence_tasks, planners.invalid_index_tasks,
+    planners.row_count_tasks))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +89,7 @@ def context(conn: Connection, settings: Settings, env: Environment, tables: froz
                    amcheck_schema=schema, server_version=conn.info.server_version,
                    in_recovery=bool(row and row[0]), database=database[0], database_quoted=database[1],
                    baselines=row_counts.baselines(settings, baseline_env or env, notes)
-                   if any(check.plan is checks.row_count_tasks for check in selected) else {})
+                   if any(check.plan is planners.row_count_tasks for check in selected) else {})
 
 
 def plan(conn: Connection, ctx: Context, selected: Sequence[Check]) -> tuple[list[Task], dict[str, int]]:

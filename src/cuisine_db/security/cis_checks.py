@@ -25,9 +25,10 @@ from psycopg import errors as pgerrors
 from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.findings import Finding
-from cuisine_db.postgres import connect, connection_params, purposes
+from cuisine_db.postgres import connection_params, purposes
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.security.file_modes import check_files
 from cuisine_db.security.hba import HbaRule, check_rules

@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from cuisine_db.backup import catalog, names, toc
+from cuisine_db.backup import backup_names, catalog, toc
 from cuisine_db.backup.catalog import Check
 from cuisine_db.backup.manifest import MANIFEST, VERIFICATION, ObjectEntry, prefix
 from cuisine_db.backup.objects import BackupSource
@@ -50,7 +50,7 @@ class VerifyReport:
 
 
 def _locate(settings: Settings, env: Environment, name: str) -> tuple[Repository, Environment | None]:
-    parsed = names.parse(name)
+    parsed = backup_names.parse(name)
     for _, repository in catalog.search_order(settings, env, parsed.env):
         if next(iter(repository.list(prefix(name))), None) is not None:
             return repository, settings.environments.get(parsed.env)
@@ -98,14 +98,14 @@ def verify(settings: Settings, env: Environment, name: str, *,
                 return Problem(source.key(item), exc.message)
             return None
 
-        if manifest.type in names.PHYSICAL_TYPES and len(readable) == len(manifest.objects):
+        if manifest.type in backup_names.PHYSICAL_TYPES and len(readable) == len(manifest.objects):
             # Laying it down in scratch reads every object with the same checks, then pg_verifybackup runs.
             from cuisine_db.backup import physical_verify
 
             found, entries = physical_verify.structure(settings, env, catalog.Resolved(
                 entry, manifest, repository, source_env, "named"), progress=report)
             problems += [Problem(where, what) for where, what in found]
-        elif manifest.type not in names.PHYSICAL_TYPES:
+        elif manifest.type not in backup_names.PHYSICAL_TYPES:
             with ThreadPoolExecutor(max_workers=THREADS, thread_name_prefix="verify") as pool:
                 for found_problem in pool.map(check, readable):
                     if found_problem:
@@ -113,7 +113,7 @@ def verify(settings: Settings, env: Environment, name: str, *,
         checked = len(readable)
         size = sum(item.size for item in readable)
         toc_key = prefix(name) + "toc.dat.zst.age"
-        if manifest.type in names.PHYSICAL_TYPES:
+        if manifest.type in backup_names.PHYSICAL_TYPES:
             pass  # checked above, with the objects
         elif not any(p.object == toc_key for p in problems) and any(i.file == "toc.dat" for i in manifest.objects):
             with scratch(settings, f"verify-{name}") as work:
@@ -132,7 +132,7 @@ def verify(settings: Settings, env: Environment, name: str, *,
         elif not any(i.file == "toc.dat" for i in manifest.objects):
             problems.append(Problem(toc_key, "the manifest lists no table of contents"))
     seconds = round(time.monotonic() - started, 3)
-    physical = entry.manifest is not None and entry.manifest.type in names.PHYSICAL_TYPES
+    physical = entry.manifest is not None and entry.manifest.type in backup_names.PHYSICAL_TYPES
     result = VerifyReport(name, repository.url, not problems, checked, size, seconds, problems, entries, physical)
     catalog.record(settings, source_env or env, repository, name, VERIFICATION, Check(
         at=datetime.now(UTC), ok=result.ok, by=who(), seconds=seconds, problems=[str(p) for p in problems],
