@@ -14,8 +14,8 @@ import pwd
 import shutil
 import signal
 import subprocess
+import threading
 import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +136,24 @@ def test_cluster_up_starts_etcd_and_three_members_as_the_environments_os_user(ha
         assert pwd.getpwuid(owners.pop()).pw_name == f"cuisine-{ENV}"
 
 
+def test_wal_enable_puts_one_archive_command_on_every_member(ha: Ha) -> None:
+    keys = ha.cli("backup", "keygen")
+    assert keys.returncode == 0, keys.stderr
+    enabled = ha.make("db-wal-enable", f"env={ENV}", "restart=1", "archive_timeout=5s")
+    assert enabled.returncode == 0, enabled.stderr
+    wait_for("every member restarted and streaming", lambda: healthy(ha) and not any(
+        m.pending_restart for m in ha.view().members))
+    seen = set()
+    for member in ha.view().members:
+        with ha.member(member.name) as conn:
+            mode = conn.execute("SELECT current_setting('archive_mode')").fetchone()
+            command = conn.execute("SELECT current_setting('archive_command')").fetchone()
+        assert mode == ("on",), member.name
+        assert command is not None and " wal push " in command[0] and command[0].endswith(" %p")
+        seen.add(command[0])
+    assert len(seen) == 1
+
+
 def test_writes_go_to_the_leader_and_reach_every_member(ha: Ha) -> None:
     with ha.leader_conn() as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS ticks (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())")
@@ -231,13 +249,8 @@ def test_db_promote_replica_is_a_patroni_switchover_and_writes_follow(ha: Ha) ->
 
 
 def _pause(ha: Ha, paused: bool) -> None:
-    layout = patroni_embedded.load_layout(ha.settings, ha.env)
-    assert layout is not None
-    request = urllib.request.Request(f"{layout.rest_urls[0]}/config", method="PATCH",  # noqa: S310 (loopback)
-                                     data=json.dumps({"pause": paused}).encode(),
-                                     headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
-        assert response.status == 200
+    """Patroni's maintenance mode on or off (PATCH /config on the first member that answers)."""
+    patroni.post(ha.settings, ha.env, "/config", {"pause": paused}, method="PATCH")
     wait_for("pause state", lambda: ha.view().paused is paused, timeout=30)
 
 
@@ -268,6 +281,92 @@ def test_no_leader_is_exit_3_until_a_failover_names_one(ha: Ha) -> None:
     wait_for("healthy after the failover", lambda: healthy(ha), timeout=120)
     view = ha.view()
     assert view.leader is not None and view.leader.name == survivor
+
+
+class Writer:
+    """Commits one row at a time through connect() (which follows the leader) until stopped; reconnects."""
+
+    def __init__(self, ha: Ha) -> None:
+        self.ha = ha
+        self.committed: list[int] = []
+        self.failures = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+
+    def run(self) -> None:
+        conn: psycopg.Connection[Any] | None = None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = self.ha.leader_conn("writer")
+                row = conn.execute("INSERT INTO ticks (at) SELECT now() FROM generate_series(1, 200) "
+                                   "RETURNING id").fetchall()
+                self.committed.extend(r[0] for r in row)
+            except (psycopg.Error, patroni.UnavailableError):
+                self.failures += 1
+                if conn is not None:
+                    conn.close()
+                conn = None
+                time.sleep(0.2)
+        if conn is not None:
+            conn.close()
+
+
+def _wal_status(ha: Ha) -> dict[str, Any]:
+    result = ha.cli("wal", "status", "--env", ENV, "--json")
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_the_archive_has_every_segment_of_every_timeline_after_a_switchover_and_a_failover(ha: Ha) -> None:
+    start = ha.view()
+    assert start.leader is not None and start.leader.timeline is not None
+    writer = Writer(ha)
+    writer.thread.start()
+    try:
+        time.sleep(4)
+        target = next(m.name for m in ha.view().members if m.streaming)
+        switched = ha.cli("replica", "promote", "--env", ENV, "--name", target, "--yes")
+        assert switched.returncode == 0, switched.stderr
+        wait_for("healthy after the switchover", lambda: healthy(ha))
+        time.sleep(4)
+        # The leader's host dies: its Patroni and its postmaster are killed; Patroni fails over by itself.
+        lost = ha.view().leader
+        assert lost is not None
+        postmaster = patroni_embedded.postmaster_pid(ha.settings, ha.env, lost.name)
+        assert patroni_embedded.kill_member(ha.settings, ha.env, lost.name) is not None
+        assert postmaster is not None
+        os.kill(postmaster, signal.SIGKILL)
+
+        def new_leader() -> bool:
+            leader = ha.view().leader
+            return leader is not None and leader.name != lost.name and leader.state == "running" and \
+                (leader.timeline or 0) >= (lost.timeline or 0) + 1
+        wait_for("Patroni to fail over", new_leader, timeout=90)
+        before = len(writer.committed)
+        wait_for("writes to continue on the new leader", lambda: len(writer.committed) > before + 1000, timeout=60)
+    finally:
+        writer.stop.set()
+        writer.thread.join(timeout=60)
+    leader = ha.view().leader
+    assert leader is not None and leader.timeline is not None and leader.timeline >= start.leader.timeline + 2
+    with ha.leader_conn() as conn:
+        segment = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
+        conn.execute("SELECT pg_switch_wal()")
+        count = conn.execute("SELECT count(*) FROM ticks WHERE id = ANY(%s)", [writer.committed]).fetchone()
+    assert segment is not None and count is not None
+    assert count[0] == len(writer.committed)  # every acknowledged commit survived both changes of leader
+    wait_for("the current segment archived",
+             lambda: (_wal_status(ha).get("archive_end") or "") >= segment[0], timeout=60)
+    status = _wal_status(ha)
+    assert status["missing"] == [], status["missing"]
+    assert status["duplicates"] == []
+    assert {start.leader.timeline, start.leader.timeline + 1, leader.timeline} <= set(status["timelines"])
+    assert status["archive_end"] >= segment[0]
+    assert not [f for f in status["findings"] if f["check"] in ("holes", "archive")], status["findings"]
+    up = ha.make("cluster-up", f"env={ENV}")  # the lost member comes back as a replica (pg_rewind)
+    assert up.returncode == 0, up.stderr
+    wait_for("healthy with the lost member back", lambda: healthy(ha), timeout=120)
 
 
 def test_cluster_down_stops_every_process(ha: Ha) -> None:

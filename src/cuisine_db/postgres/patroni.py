@@ -266,10 +266,10 @@ def restart_pending(settings: Settings, env: Environment, *, wait_seconds: float
     """Restart the members whose settings wait for a restart (replicas first, the leader last); their names."""
     import time
 
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 15
     view = cluster(settings, env)
-    # Patroni notices a pending restart in its next loop after the configuration changed.
-    while time.monotonic() < deadline and not any(m.pending_restart for m in view.members):
+    # Each member notices its pending restart in its own next loop after the configuration changed.
+    while time.monotonic() < deadline and not all(m.pending_restart for m in view.members):
         time.sleep(0.5)
         view = cluster(settings, env)
     restarted = []
