@@ -24,8 +24,10 @@ from typing import Any
 import psycopg
 import pytest
 from conftest import CLI, REPO, available
+from prometheus_client import CollectorRegistry
 
 from cuisine_db.config import Environment, Settings, load_settings
+from cuisine_db.monitor.patroni import PatroniCollector
 from cuisine_db.postgres import binaries, connect, patroni, patroni_embedded
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
@@ -91,7 +93,7 @@ def healthy(ha: Ha) -> bool:
     view = ha.view()
     return view.leader is not None and view.leader.state == "running" and sum(
         1 for m in view.members if m.streaming and m.lag_bytes is not None and m.lag_bytes <= LAG_BOUND
-    ) == len(view.members) - 1
+    ) == len(view.members) - 1 and any(m.role == "sync_standby" for m in view.members)
 
 
 @pytest.fixture(scope="module", params=[18, 14], ids=["pg18", "pg14"])
@@ -152,6 +154,11 @@ def test_wal_enable_puts_one_archive_command_on_every_member(ha: Ha) -> None:
         assert command is not None and " wal push " in command[0] and command[0].endswith(" %p")
         seen.add(command[0])
     assert len(seen) == 1
+    # The base of the archive's promise: a full backup, taken from the leader (pg_basebackup follows Patroni).
+    backup = ha.make("db-backup", f"env={ENV}", "type=full")
+    assert backup.returncode == 0, backup.stderr
+    listed = json.loads(ha.cli("backup", "list", "--env", ENV, "--json").stdout)
+    assert [b["type"] for b in (listed if isinstance(listed, list) else listed["backups"])] == ["full"]
 
 
 def test_writes_go_to_the_leader_and_reach_every_member(ha: Ha) -> None:
@@ -188,6 +195,37 @@ def test_db_replicas_shows_patronis_members_and_reads_go_to_a_streaming_one(ha: 
     assert chosen != leader.name and chosen in {m["name"] for m in members}
 
 
+def scrape(ha: Ha) -> dict[str, list[tuple[dict[str, str], float]]]:
+    """The Patroni collector's samples by name (what `metrics serve` adds for a Patroni environment)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PatroniCollector(ha.settings, ha.env))
+    samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
+    return samples
+
+
+def test_db_monitor_and_the_metrics_show_patronis_view(ha: Ha) -> None:
+    result = ha.make("db-monitor", f"env={ENV}")
+    report = json.loads(ha.cli("monitor", "--env", ENV, "--json", "--window", "0").stdout)
+    group = next(c for c in report["checks"] if c["name"] == "patroni")
+    leader = ha.view().leader
+    assert leader is not None
+    assert group["status"] == "ok" and f"leader {leader.name}" in group["summary"], group
+    assert "2 of 2 members streaming" in group["summary"]
+    assert "patroni" in result.stdout and f"leader {leader.name}" in result.stdout, result.stdout
+    samples = scrape(ha)
+    assert samples["cuisine_db_patroni_up"] == [({}, 1.0)]
+    assert samples["cuisine_db_patroni_has_leader"] == [({}, 1.0)]
+    assert samples["cuisine_db_patroni_paused"] == [({}, 0.0)]
+    leaders = {labels["member"]: value for labels, value in samples["cuisine_db_patroni_member_leader"]}
+    assert leaders == {m.name: (1.0 if m.is_leader else 0.0) for m in ha.view().members}
+    assert {labels["member"] for labels, _ in samples["cuisine_db_patroni_member_lag_bytes"]} == \
+        {m.name for m in ha.view().members if not m.is_leader}
+    assert samples["cuisine_db_patroni_timeline_switches_total"][0][1] == len(patroni.history(ha.settings, ha.env))
+
+
 def _receiver_pid(ha: Ha, name: str) -> int:
     with ha.member(name) as conn:
         row = conn.execute("SELECT pid FROM pg_stat_wal_receiver").fetchone()
@@ -198,7 +236,7 @@ def _receiver_pid(ha: Ha, name: str) -> int:
 def test_hostile_promotions_are_refused_with_exit_2_and_change_nothing(ha: Ha) -> None:
     before = ha.view()
     assert before.leader is not None
-    replica = next(m.name for m in before.members if not m.is_leader)
+    replica = next(m.name for m in before.members if m.role == "replica")  # not the synchronous standby
     for name, words in (("nosuch", "has no member 'nosuch'"), (before.leader.name, "already the leader")):
         result = ha.make("db-promote-replica", f"env={ENV}", f"name={name}", "yes=1")
         assert result.returncode == 2, result.stderr
@@ -218,6 +256,11 @@ def test_hostile_promotions_are_refused_with_exit_2_and_change_nothing(ha: Ha) -
         assert result.returncode == 2, result.stderr
         assert "behind the leader" in result.stderr and "nothing was changed" in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
+        monitored = ha.cli("monitor", "--env", ENV, "--json", "--window", "0")
+        assert monitored.returncode == 1
+        report = json.loads(monitored.stdout)
+        assert next(c for c in report["checks"] if c["name"] == "patroni")["status"] == "warning"
+        assert any(f["check"] == "patroni_lag" and f["subject"] == replica for f in report["findings"])
     finally:
         os.kill(receiver, signal.SIGCONT)
     after = ha.view()
@@ -229,7 +272,10 @@ def test_hostile_promotions_are_refused_with_exit_2_and_change_nothing(ha: Ha) -
 def test_db_promote_replica_is_a_patroni_switchover_and_writes_follow(ha: Ha) -> None:
     before = ha.view()
     assert before.leader is not None and before.leader.timeline is not None
-    target = next(m.name for m in before.members if m.streaming)
+    other = next(m.name for m in before.members if m.role == "replica")
+    refused = ha.cli("replica", "promote", "--env", ENV, "--name", other, "--yes")
+    assert refused.returncode == 2 and "not a synchronous standby" in refused.stderr, refused.stderr
+    target = next(m.name for m in before.members if m.role == "sync_standby" and m.streaming)
     result = ha.make("db-promote-replica", f"env={ENV}", f"name={target}", "yes=1")
     assert result.returncode == 0, result.stderr
     assert "switchover" in result.stdout
@@ -268,10 +314,15 @@ def test_no_leader_is_exit_3_until_a_failover_names_one(ha: Ha) -> None:
         result = ha.cli(*args)
         assert result.returncode == 3, (args, result.stderr)
         assert "no leader" in result.stderr
+    nagios = ha.cli("monitor", "--env", ENV, "--nagios")
+    assert nagios.returncode == 2 and nagios.stdout.startswith("CUISINE-DB CRITICAL"), nagios.stdout
+    assert "no leader" in nagios.stdout
+    assert scrape(ha)["cuisine_db_patroni_has_leader"] == [({}, 0.0)]
     listed = ha.cli("replica", "list", "--env", ENV, "--json")
     assert listed.returncode == 1
     assert "patroni_leader" in {f["check"] for f in json.loads(listed.stdout)["findings"]}
-    survivor = next(m.name for m in ha.view().members if m.name != lost)
+    others = [m for m in ha.view().members if m.name != lost]
+    survivor = next((m.name for m in others if m.role == "sync_standby"), others[0].name)
     result = ha.cli("replica", "promote", "--env", ENV, "--name", survivor, "--yes")
     assert result.returncode == 0, result.stderr
     assert "failover" in result.stdout
@@ -325,7 +376,7 @@ def test_the_archive_has_every_segment_of_every_timeline_after_a_switchover_and_
     writer.thread.start()
     try:
         time.sleep(4)
-        target = next(m.name for m in ha.view().members if m.streaming)
+        target = next(m.name for m in ha.view().members if m.role == "sync_standby" and m.streaming)
         switched = ha.cli("replica", "promote", "--env", ENV, "--name", target, "--yes")
         assert switched.returncode == 0, switched.stderr
         wait_for("healthy after the switchover", lambda: healthy(ha))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cuisine_db.config import Environment, PatroniConfig, Settings
-from cuisine_db.errors import FailedError, UnavailableError, UsageError
+from cuisine_db.errors import FailedError, ServerDownError, UnavailableError, UsageError
 
 LEADER_ROLES = ("leader", "master", "primary", "standby_leader")
 # The state in which a replica receives WAL from the leader (Patroni 3+; "running" is one that does not yet).
@@ -221,7 +221,7 @@ def leader(settings: Settings, env: Environment) -> Member:
     found = view.leader
     if found is None:
         states = ", ".join(f"{m.name} {m.role}/{m.state}" for m in view.members) or "no members registered"
-        raise UnavailableError(f"Patroni cluster {view.scope or env.name!r} has no leader ({states})",
+        raise ServerDownError(f"Patroni cluster {view.scope or env.name!r} has no leader ({states})",
                                hint=f"make db-replicas env={env.name} shows the members; a failover "
                                     f"(make db-promote-replica env={env.name} name=MEMBER) names a new one")
     return found

@@ -37,7 +37,10 @@ from cuisine_db.postgres.runner import daemon
 
 REPLICATION_USER = "cuisine_replication"
 # Patroni's timing: a dead leader's key expires after TTL; loop_wait + 2 * retry_timeout must stay within it.
-DCS = {"ttl": 10, "loop_wait": 2, "retry_timeout": 4, "maximum_lag_on_failover": 16 * 1024**2}
+# synchronous_mode: a commit is acknowledged once a synchronous standby has it, and Patroni promotes only that
+# standby, so a failover loses no acknowledged transaction (not strict: with no standby left, the leader goes on).
+DCS = {"ttl": 10, "loop_wait": 2, "retry_timeout": 4, "maximum_lag_on_failover": 16 * 1024**2,
+       "synchronous_mode": True}
 START_TIMEOUT = 180.0
 STOP_TIMEOUT = 90.0
 

@@ -102,7 +102,12 @@ def _check(view: patroni.ClusterView, env: Environment, name: str) -> patroni.Me
             raise UsageError(f"{name} is {lag} behind the leader, past {env.name}'s bound of "
                              f"{env.replica_max_lag_bytes:,} bytes; nothing was changed",
                              hint="wait for it to catch up, or choose another member")
-    elif candidate.state not in ("running", "streaming"):
+    synchronous = [m.name for m in view.members if m.role == "sync_standby"]
+    if synchronous and candidate.role != "sync_standby":
+        raise UsageError(f"{name} is not a synchronous standby: in synchronous mode Patroni makes only "
+                         f"{', '.join(synchronous)} the leader (no acknowledged commit is lost); nothing was changed",
+                         hint=f"name={synchronous[0]}")
+    if view.leader is None and candidate.state not in ("running", "streaming"):
         raise UsageError(f"{name} is {candidate.state}: Patroni can only fail over to a running member; nothing "
                          "was changed")
     return candidate
