@@ -177,6 +177,7 @@ def test_writes_go_to_the_leader_and_reach_every_member(ha: Ha) -> None:
 
 
 def test_db_replicas_shows_patronis_members_and_reads_go_to_a_streaming_one(ha: Ha) -> None:
+    wait_for("Patroni's lag figures to catch up with the writes", lambda: healthy(ha))
     listed = ha.make("db-replicas", f"env={ENV}")
     assert listed.returncode == 0, listed.stderr
     data = json.loads(ha.cli("replica", "list", "--env", ENV, "--json").stdout)
@@ -193,6 +194,10 @@ def test_db_replicas_shows_patronis_members_and_reads_go_to_a_streaming_one(ha: 
     assert "reading from replica" in read.stderr
     chosen = read.stderr.split("reading from replica ")[1].split()[0]
     assert chosen != leader.name and chosen in {m["name"] for m in members}
+    backup = ha.make("db-backup", f"env={ENV}", "type=logical", "from=replica")
+    assert backup.returncode == 0, backup.stderr
+    source = backup.stderr.split("reading from replica ")[1].split()[0]
+    assert source != leader.name and source in {m["name"] for m in members}
 
 
 def scrape(ha: Ha) -> dict[str, list[tuple[dict[str, str], float]]]:
