@@ -47,7 +47,7 @@ OVERWRITE_FLAG = $(call flag01,overwrite,--overwrite)
 $(READY): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "cuisine-db needs Python 3.11 or newer ($(PYTHON) is older)"; exit 2; }
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	@$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,ha]'
 	@touch $(READY)
 
 help: ## List the targets

@@ -275,6 +275,65 @@ class PoolerConfig(BaseModel):
         return _variable_name(value)
 
 
+# --- Patroni (issue 19): an environment whose primary is whichever member Patroni made the leader ---------
+_HTTP_ENDPOINT = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+class PatroniConfig(BaseModel):
+    """Where Patroni's view of an environment is read: the members' REST API, or the etcd cluster and scope
+    Patroni keeps its state in (the REST endpoints are then read from etcd); or, for an environment without a
+    dsn, `members` embedded Patroni servers and one etcd that `make cluster-up` runs under .cuisine/<env>/."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    members: int | None = Field(default=None, ge=1, le=9)
+    rest: list[str] = Field(default_factory=list)
+    etcd: list[str] = Field(default_factory=list)
+    scope: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    namespace: str = Field(default="/service/", pattern=r"^/([A-Za-z0-9_.-]+/)*$")
+    # Each REST or etcd request gives up after this long; every endpoint is tried before a command gives up.
+    timeout_seconds: float = Field(default=3, gt=0, le=60)
+    # Patroni's REST API basic authentication (restapi.authentication), the password by reference only.
+    rest_username: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.@-]{1,64}$")
+    rest_password_env: str | None = None
+
+    @field_validator("rest", "etcd")
+    @classmethod
+    def _endpoints(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not _HTTP_ENDPOINT.match(url):
+                raise ValueError(f"{url!r}: give http://host:port or https://host:port (no path, no credentials)")
+            port = int(url.rsplit(":", 1)[1])
+            if not 1 <= port <= 65535:
+                raise ValueError(f"{url!r}: port {port} is out of range")
+        if len(set(value)) != len(value):
+            raise ValueError("an endpoint is listed twice")
+        return value
+
+    @field_validator("rest_password_env")
+    @classmethod
+    def _variable(cls, value: str | None) -> str | None:
+        return _variable_name(value)
+
+    @property
+    def embedded(self) -> bool:
+        return self.members is not None
+
+    @model_validator(mode="after")
+    def _shape(self) -> PatroniConfig:
+        if self.members is not None:
+            if self.rest or self.etcd or self.scope:
+                raise ValueError("members = N runs Patroni here (make cluster-up); rest, etcd and scope are for "
+                                 "a Patroni cluster elsewhere — give one or the other")
+            return self
+        if not self.rest and not self.etcd:
+            raise ValueError("name the REST endpoints (rest = [\"http://db1:8008\", ...]) or the etcd endpoints "
+                             "and scope (etcd = [...], scope = \"...\"), or members = N for an embedded cluster")
+        if self.etcd and not self.scope:
+            raise ValueError("etcd endpoints need the scope Patroni's members share (scope = \"...\")")
+        return self
+
+
 # ----------------------------------------------------------------------------------------------------
 
 
@@ -331,18 +390,27 @@ class Environment(BaseModel):
     pooler: PoolerConfig | None = None
     # The web dashboard (issue 21): off loopback it needs this token, read from the variable named here.
     dashboard_token_env: str | None = Field(default=None, pattern=r"^[A-Z_][A-Z0-9_]*$")
+    # Patroni (issue 19): the primary is the leader Patroni names, read on every call (postgres/patroni.py).
+    patroni: PatroniConfig | None = None
 
     def secret_variables(self) -> list[str]:
         """Names of the environment variables this environment reads secrets from."""
         names = [self.password_env, self.backup.s3_access_key_env, self.backup.s3_secret_key_env,
                  self.backup.identity_env, self.backup.signing_key_env,
                  *(ref.password_env for ref in self.roles.values()),
-                 self.pooler.auth_password_env if self.pooler else None, self.dashboard_token_env]
+                 self.pooler.auth_password_env if self.pooler else None, self.dashboard_token_env,
+                 self.patroni.rest_password_env if self.patroni else None]
         return [name for name in names if name]
 
     @property
     def is_local(self) -> bool:
-        return self.dsn is None
+        """A single local cluster the tool runs itself (not a remote server, not a Patroni cluster)."""
+        return self.dsn is None and self.patroni is None
+
+    @property
+    def embedded_patroni(self) -> bool:
+        """Patroni members and etcd run by the tool on this machine (make cluster-up), under .cuisine/<env>/."""
+        return self.patroni is not None and self.patroni.embedded
 
     @model_validator(mode="before")
     @classmethod
@@ -382,6 +450,8 @@ class Environment(BaseModel):
 
     @model_validator(mode="after")
     def _shape(self) -> Environment:
+        if self.patroni is not None:
+            return self._patroni_shape(self.patroni)
         if self.dsn is None and self.port is None:
             raise ValueError("a local environment needs a port (or give a dsn for a remote server)")
         if self.dsn is not None and (self.port is not None or self.pg_bin is not None or self.os_user is not None):
@@ -394,6 +464,25 @@ class Environment(BaseModel):
         for name in self.replicas:
             if not REPLICA_NAME.match(name) or name in ("any", "primary"):
                 raise ValueError(f"replica name {name!r}: lowercase letters, digits and '_', not 'any' or 'primary'")
+        return self
+
+    def _patroni_shape(self, patroni: PatroniConfig) -> Environment:
+        if self.replicas:
+            raise ValueError("a Patroni environment's replicas are Patroni's members; leave out [replicas]")
+        if patroni.embedded:
+            if self.dsn is not None:
+                raise ValueError("patroni.members runs an embedded cluster here; a dsn points at servers elsewhere "
+                                 "(then give patroni.rest or patroni.etcd)")
+            if self.port is not None:
+                raise ValueError("an embedded Patroni cluster picks free ports for its members; leave out port")
+            return self
+        if self.dsn is None:
+            raise ValueError("a Patroni cluster elsewhere needs a dsn for the user, database and TLS settings (its "
+                             "host and port are the leader's, read from Patroni)")
+        if self.port is not None or self.pg_bin is not None or self.os_user is not None:
+            raise ValueError("port, pg_bin and os_user are for clusters run here; a remote environment has only dsn")
+        if self.password_env is not None and not re.match(r"^[A-Z_][A-Z0-9_]*$", self.password_env):
+            raise ValueError("password_env names an environment variable (e.g. CUISINE_PROD_PASSWORD)")
         return self
 
 

@@ -9,7 +9,7 @@ from rich.table import Table
 
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
 from cuisine_db.cluster import on_demand
-from cuisine_db.config import SUPPORTED_MAJORS
+from cuisine_db.config import SUPPORTED_MAJORS, Environment
 from cuisine_db.errors import EXIT_UNAVAILABLE, UsageError
 from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import binaries, cluster_for
@@ -61,6 +61,9 @@ def up(env: EnvOption = None) -> None:
     """Create (initdb) and start the environment's local cluster; a no-op when it is running."""
     s = settings()
     chosen = environment(env)
+    if chosen.embedded_patroni:
+        _patroni_up(chosen)
+        return
     with journaled(s, chosen, "cluster up", {}):
         cluster = on_demand.up(s, chosen)
     say(f"{chosen.name}: PostgreSQL {cluster.build.version} running on 127.0.0.1:{cluster.port}, "
@@ -72,6 +75,14 @@ def down(env: EnvOption = None) -> None:
     """Stop the environment's local cluster (fast shutdown: sessions are disconnected, nothing is lost)."""
     s = settings()
     chosen = environment(env)
+    if chosen.embedded_patroni:
+        from cuisine_db.postgres import patroni_embedded
+
+        with journaled(s, chosen, "cluster down", {}) as entry:
+            stopped = patroni_embedded.down(s, chosen)
+            entry.details.update(stopped=stopped)
+        say(f"{chosen.name}: stopped {', '.join(stopped)}" if stopped else f"{chosen.name}: was not running")
+        return
     cluster = cluster_for(s, chosen)
     with journaled(s, chosen, "cluster down", {}):
         was_running = cluster.running()
@@ -85,6 +96,9 @@ def status(env: EnvOption = None, json: JsonOption = False) -> None:
     Exit 0 running, 3 stopped or not created (it is never started here)."""
     s = settings()
     chosen = environment(env)
+    if chosen.patroni is not None:
+        _patroni_status(chosen, json)
+        return
     state = cluster_for(s, chosen).status()
     if json:
         print_json({"env": chosen.name, **{k: getattr(state, k) for k in state.__slots__}})
@@ -103,8 +117,51 @@ def destroy(env: EnvOption = None, yes: YesOption = False) -> None:
     """Stop the cluster and delete its data directory. Protected environments ask first."""
     s = settings()
     chosen = environment(env)
+    if chosen.embedded_patroni:
+        from cuisine_db.postgres import patroni_embedded
+
+        with journaled(s, chosen, "cluster destroy", {"yes": yes}):
+            confirm(chosen, "Deleting every member's data and etcd's", yes)
+            patroni_embedded.destroy(s, chosen)
+        say(f"{chosen.name}: Patroni cluster destroyed ({s.env_dir(chosen)})")
+        return
     cluster = cluster_for(s, chosen)
     with journaled(s, chosen, "cluster destroy", {"yes": yes}):
         confirm(chosen, "Deleting every database in the local cluster", yes)
         cluster.destroy()
     say(f"{chosen.name}: cluster destroyed ({cluster.home})")
+
+
+def _patroni_up(chosen: Environment) -> None:
+    from cuisine_db.postgres import patroni, patroni_embedded
+    from cuisine_db.postgres.connect import ensure_database
+
+    s = settings()
+    with journaled(s, chosen, "cluster up", {}) as entry:
+        layout = patroni_embedded.up(s, chosen, notify=say)
+        ensure_database(s, chosen)
+        leader = patroni.leader(s, chosen)
+        entry.details.update(leader=leader.name)
+    say(f"{chosen.name}: Patroni cluster {layout.scope} running, {len(layout.members)} members, leader "
+        f"{leader.name} on {leader.host}:{leader.port}, database {chosen.database}; etcd on {layout.etcd_url}")
+
+
+def _patroni_status(chosen: Environment, json: bool) -> None:
+    """Patroni's members (exit 0 with a leader; 3 when none answers or none leads)."""
+    from cuisine_db.postgres import patroni
+
+    s = settings()
+    view = patroni.cluster(s, chosen)
+    if json:
+        print_json({"env": chosen.name, "cluster": view})
+    else:
+        table = Table("member", "role", "state", "host:port", "timeline", "lag (bytes)", title=(
+            f"{chosen.name}: Patroni cluster {view.scope}{' (paused)' if view.paused else ''}"))
+        for m in view.members:
+            lag = "" if m.is_leader else (f"{m.lag_bytes:,}" if m.lag_bytes is not None else "unknown")
+            table.add_row(m.name, m.role, m.state, f"{m.host}:{m.port}", str(m.timeline or ""), lag)
+        out.print(table)
+    if view.leader is None:
+        if not json:
+            say(f"{chosen.name}: the Patroni cluster has no leader")
+        raise typer.Exit(EXIT_UNAVAILABLE)

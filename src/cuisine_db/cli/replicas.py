@@ -85,6 +85,10 @@ def create(env: EnvOption = None, name: NameOption = "",
 
     s = settings()
     chosen = environment(env)
+    if chosen.patroni is not None:
+        raise UsageError(f"{chosen.name} is a Patroni environment: its members are added by starting Patroni on "
+                         "another host (Patroni builds the replica); the toolkit cannot add one yet",
+                         hint="see docs/scaling.md")
     seed = seed_backup(origin, backup)
     if seed is not None and not chosen.is_local:
         raise UsageError(f"{chosen.name!r} is a remote server: seeding from a backup lays files down on the replica's "
@@ -121,6 +125,9 @@ def list_replicas(env: EnvOption = None, json: JsonOption = False) -> None:
     from cuisine_db.replicas import lag, replica_checks
 
     chosen = environment(env)
+    if chosen.patroni is not None:
+        _patroni_list(chosen, json)
+        return
     report = lag.measure(settings(), chosen)
     findings = replica_checks.judge(report, chosen)
     if json:
@@ -166,6 +173,9 @@ def promote(env: EnvOption = None, name: NameOption = "", yes: YesOption = False
 
     s = settings()
     chosen = environment(env)
+    if chosen.patroni is not None:
+        _patroni_promote(chosen, name, yes, json)
+        return
     check_name(name)
     if not chosen.is_local:
         plan = plans.promote_plan(chosen, name)
@@ -195,6 +205,53 @@ def promote(env: EnvOption = None, name: NameOption = "", yes: YesOption = False
                           hint=f"make db-drop-replica env={chosen.name} name={first[0]}, then create it again")
 
 
+def _patroni_list(chosen: Environment, json: bool) -> None:
+    """Patroni's members (role, state, timeline, lag, tags), its timeline history; exit 1 on a warning or worse."""
+    from cuisine_db.replicas import patroni as patroni_replicas
+
+    listed = patroni_replicas.listing(settings(), chosen)
+    view = listed.view
+    if json:
+        print_json(listed)
+    else:
+        paused = " [yellow](paused: no automatic failover)[/]" if view.paused else ""
+        table = Table("member", "role", "state", "where", "timeline", "lag", "tags",
+                      title=f"members of {chosen.name} (Patroni cluster {escape(view.scope or '?')}){paused}; "
+                            f"bound {size(chosen.replica_max_lag_bytes)}")
+        for m in view.members:
+            lag = "" if m.is_leader else (size(m.lag_bytes) if m.lag_bytes is not None else "unknown")
+            tags = ", ".join(f"{k}={v}" for k, v in sorted(m.tags.items()) if v not in (False, None)) or "-"
+            table.add_row(escape(m.name), escape(m.role), escape(m.state), f"{escape(m.host)}:{m.port}",
+                          str(m.timeline or "?"), lag, escape(tags))
+        out.print(table)
+        if listed.history:
+            last = listed.history[-1]
+            say(f"timeline history: {len(listed.history)} switch(es); last: timeline {last.timeline} ended "
+                f"({last.reason}) {last.at or ''}{f', new leader {last.new_leader}' if last.new_leader else ''}")
+        show_findings(listed.findings, title="Patroni", clean="every member streams within the bound")
+    if any(f.severity != "info" for f in listed.findings):
+        if not json:
+            say(f"{len(listed.findings)} finding(s)")
+        raise typer.Exit(1)
+
+
+def _patroni_promote(chosen: Environment, name: str, yes: bool, json: bool) -> None:
+    from cuisine_db.replicas import patroni as patroni_replicas
+
+    s = settings()
+    with journaled(s, chosen, "promote-replica", {"name": name, "yes": yes}) as entry:
+        confirm(chosen, f"Making {name} the leader of {chosen.name} (Patroni switchover, or failover without a "
+                "leader)", yes)
+        done = patroni_replicas.promote(s, chosen, name, notify=say)
+        entry.details.update(kind=done.kind, former_leader=done.former_leader, timeline=done.timeline)
+    if json:
+        print_json(done)
+        return
+    former = f" (was {done.former_leader})" if done.former_leader else ""
+    out.print(f"{chosen.name}: [bold]{escape(done.name)}[/] leads now{former}: {done.kind} by Patroni, "
+              f"{done.host}:{done.port}, timeline {done.timeline}, {done.seconds:.1f}s")
+
+
 @app.command("drop")
 def drop(env: EnvOption = None, name: NameOption = "", yes: YesOption = False, json: JsonOption = False) -> None:
     """Stop and remove a replica (or a former primary) and drop its slot; remote: drop the slot only."""
@@ -202,6 +259,9 @@ def drop(env: EnvOption = None, name: NameOption = "", yes: YesOption = False, j
 
     s = settings()
     chosen = environment(env)
+    if chosen.patroni is not None:
+        raise UsageError(f"{chosen.name} is a Patroni environment: a member leaves when its Patroni is stopped and "
+                         "removed (patronictl remove for the whole cluster); nothing was changed")
     kind = dropping.kind_of(s, chosen, name)
     with journaled(s, chosen, "drop-replica", {"name": name, "yes": yes}) as entry:
         if kind == "former primary":

@@ -193,6 +193,10 @@ def serve(settings: Settings, env: Environment, address: str, port: int,
     target = find_replica(settings, env, replica).target if replica is not None else None
     registry = CollectorRegistry(auto_describe=False)
     registry.register(ServerCollector(settings, env, target=target))
+    if env.patroni is not None:
+        from cuisine_db.monitor.patroni import PatroniCollector
+
+        registry.register(PatroniCollector(settings, env))
     try:
         return start_http_server(port, addr=address, registry=registry)
     except OSError as exc:

@@ -85,6 +85,11 @@ def run_monitor(settings: Settings, env: Environment, window: float | None = Non
     free = growth.free_bytes(snapshots[-1], env) if snapshots else None
     forecast = growth.forecast([(s.taken_at, s.database_bytes) for s in snapshots], free)
     checks, findings = evaluate(figures, forecast, env.monitoring)
+    if env.patroni is not None:
+        from cuisine_db.monitor import patroni as patroni_view
+
+        group, found = patroni_view.check(settings, env)
+        checks, findings = [*checks, group], [*findings, *found]
     status = "critical" if any(c.status == "critical" for c in checks) else \
         "warning" if any(c.status == "warning" for c in checks) else "ok"
     return MonitorReport(env=env.name, status=status, checks=checks, findings=findings, forecast=forecast,

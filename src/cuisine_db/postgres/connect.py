@@ -22,8 +22,11 @@ def connection_params(settings: Settings, env: Environment, dbname: str | None =
 
     A local environment's primary is wherever postgres/topology.py says (a promoted replica's port);
     `target` (replicas/routing.py) points them at one of the environment's replicas instead."""
-    if env.is_local:
-        params: dict[str, Any] = {
+    params: dict[str, Any]
+    if env.patroni is not None:
+        params = _patroni_params(settings, env, dbname, leader=target is None)
+    elif env.is_local:
+        params = {
             "host": "127.0.0.1",
             "port": topology.primary_node(settings, env).port,
             "user": SUPERUSER,
@@ -47,6 +50,28 @@ def connection_params(settings: Settings, env: Environment, dbname: str | None =
         params["user"] = role.user
         if role.passfile is not None:
             params["passfile"] = str(role.passfile)
+    return params
+
+
+def _patroni_params(settings: Settings, env: Environment, dbname: str | None, *, leader: bool) -> dict[str, Any]:
+    """A Patroni environment's primary is the member Patroni names leader now (read on every call); user, database
+    and TLS settings come from its dsn, or, embedded, are the local superuser's."""
+    if env.embedded_patroni:
+        params: dict[str, Any] = {"user": SUPERUSER, "dbname": dbname or env.database,
+                                  "passfile": str(settings.env_dir(env) / "pgpass")}
+    else:
+        params = dict(psycopg.conninfo.conninfo_to_dict(env.dsn or ""))
+        for key in ("host", "hostaddr", "port", "target_session_attrs"):
+            params.pop(key, None)
+        if dbname:
+            params["dbname"] = dbname
+        if env.passfile is not None:
+            params["passfile"] = str(env.passfile)
+    if leader:
+        from cuisine_db.postgres import patroni
+
+        found = patroni.leader(settings, env)
+        params.update(host=found.host, port=found.port)
     return params
 
 

@@ -121,3 +121,18 @@ def spawn(
                                 extra_groups=[] if user else None)
     except FileNotFoundError:
         raise UnavailableError(f"program not found: {args[0]}") from None
+
+
+def daemon(argv: Sequence[str | Path], *, user: str | None, cwd: Path, stdout: IO[Any],
+           env: Mapping[str, str] | None = None) -> int:
+    """Start a long-lived server (etcd, Patroni) in a session of its own that outlives this process; its pid.
+    Output goes to `stdout` (a log file), input is closed."""
+    args = [str(part) for part in argv]
+    group = pwd.getpwnam(user).pw_gid if user else None
+    try:
+        child = subprocess.Popen(args, env=tool_environ(env), stdin=subprocess.DEVNULL, stdout=stdout,
+                                 stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True, user=user, group=group,
+                                 extra_groups=[] if user else None)
+    except FileNotFoundError:
+        raise UnavailableError(f"program not found: {args[0]}") from None
+    return child.pid

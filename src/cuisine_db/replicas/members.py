@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import psycopg
@@ -50,8 +51,21 @@ def local_target(settings: Settings, env: Environment, node: topology.Node) -> T
     return Target(name=node.name, params={"host": "127.0.0.1", "port": str(node.port)}, datadir=home / "data")
 
 
-def members(settings: Settings, env: Environment) -> list[Member]:
-    """The environment's replicas, by name."""
+def patroni_slot(name: str) -> str:
+    """The physical slot Patroni keeps on the leader for a member (its name, lowercased, other characters '_')."""
+    return re.sub(r"[^a-z0-9_]", "_", name.lower())
+
+
+def members(settings: Settings, env: Environment, *, streaming_only: bool = False) -> list[Member]:
+    """The environment's replicas, by name; for a Patroni environment, every member but the leader as Patroni
+    reports them now (`streaming_only`: only those Patroni says stream from the leader)."""
+    if env.patroni is not None:
+        from cuisine_db.postgres import patroni
+
+        view = patroni.cluster(settings, env)
+        return [Member(m.name, Target(name=m.name, params={"host": m.host, "port": str(m.port)}),
+                       patroni_slot(m.name), None)
+                for m in view.members if not m.is_leader and (m.streaming or not streaming_only)]
     if env.is_local:
         nodes = topology.load(settings, env).replicas
         return sorted((Member(node.name, local_target(settings, env, node), node.slot, node) for node in nodes),
@@ -66,12 +80,16 @@ def members(settings: Settings, env: Environment) -> list[Member]:
 
 def find(settings: Settings, env: Environment, name: str) -> Member:
     """One replica by name; an unknown name is bad input that lists the known ones."""
-    check_name(name)
+    if env.patroni is None:
+        check_name(name)
+    elif not name or len(name) > 64 or not name.isprintable():
+        raise UsageError(f"bad member name {name!r}", hint=f"make db-replicas env={env.name} lists the members")
     known = members(settings, env)
     for member in known:
         if member.name == name:
             return member
     listed = ", ".join(member.name for member in known) or "none yet"
     hint = (f"make db-create-replica env={env.name} name={name} makes one" if env.is_local
+            else f"make db-replicas env={env.name} lists Patroni's members" if env.patroni is not None
             else f"list it under [environments.{env.name}.replicas.{name}] in cuisine-db.toml")
     raise UsageError(f"environment {env.name!r} has no replica {name!r} (replicas: {listed})", hint=hint)

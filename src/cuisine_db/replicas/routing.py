@@ -38,7 +38,11 @@ def choose(settings: Settings, env: Environment, wanted: str | None, *, command:
     from cuisine_db.replicas.members import find, members
 
     if wanted == ANY:
-        candidates = members(settings, env)
+        # A Patroni environment: only the members Patroni says stream from the leader, read now.
+        candidates = members(settings, env, streaming_only=env.patroni is not None)
+        if not candidates and env.patroni is not None:
+            return Route(None, "the primary", f"no member of {env.name!r} streams from the leader now (Patroni's "
+                                              "view): reading from the primary instead")
         if not candidates:
             raise UsageError(f"environment {env.name!r} has no replicas to read from",
                              hint=f"make db-create-replica env={env.name} name=reports1, or leave out replica=")

@@ -296,6 +296,8 @@ def enable(settings: Settings, env: Environment, *, archive_timeout: str | None 
     notes: list[str] = []
     os_user: str | None = None
     credentials = None
+    if env.patroni is not None:
+        return _enable_patroni(settings, env, command, timeout, restart=restart)
     if env.is_local:
         cluster = cluster_for(settings, env)
         os_user = cluster.os_user
@@ -328,6 +330,58 @@ def enable(settings: Settings, env: Environment, *, archive_timeout: str | None 
     restarted = False
     if restart_needed and restart and env.is_local:
         cluster_for(settings, env).restart()
+        restarted, restart_needed = True, False
+    return EnableReport(env.name, command, changes, restart_needed, restarted, os_user,
+                        str(credentials) if credentials else None, notes)
+
+
+def _prepare_server_user(settings: Settings, env: Environment, os_user: str | None, notes: list[str]) -> Path | None:
+    """What `wal push` needs as the server's user: reach, credentials, its own WAL signing key, a proof run."""
+    notes += grant_server_access(settings, env, os_user)
+    credentials = write_credentials(settings, env, os_user)
+    key = write_wal_signing_key(settings, env, os_user)
+    public = key.with_name(wal_access.WAL_SIGNING_PUBLIC).read_text().strip()
+    notes.append(f"{env.name}'s WAL records are signed with {key} (the server user's own key); wherever its "
+                 f"backups may be restored on another machine, pin it: trusted_signers = [..., \"{public}\"]")
+    check_as_server_user(settings, env, os_user)
+    return credentials
+
+
+def _enable_patroni(settings: Settings, env: Environment, command: str, timeout: str, *,
+                    restart: bool) -> EnableReport:
+    """A Patroni environment: the same archive_command on every member through Patroni's dynamic configuration
+    (archive_mode = on: only the leader archives; after a failover the new leader archives its timeline's history
+    file and segments into the same archive)."""
+    from cuisine_db.postgres import patroni
+    from cuisine_db.postgres.local import os_user_of
+
+    notes: list[str] = []
+    os_user: str | None = None
+    credentials = None
+    if env.embedded_patroni:
+        os_user = os_user_of(settings, env)
+        credentials = _prepare_server_user(settings, env, os_user, notes)
+    else:
+        notes.append("every member's server runs this command itself: install cuisine-db on each Patroni host with "
+                     f"this configuration at {settings.config_path} and a WAL signing key for its OS user, and run "
+                     "cuisine-db wal check there as that user")
+    wanted: dict[str, str] = {"archive_mode": "on", "archive_command": command, "archive_timeout": timeout}
+    with connect(settings, env, "wal enable") as conn:
+        if conn.execute(queries.load("pitr/wal_level")).fetchone() == ("minimal",):
+            raise UsageError(f"wal_level is minimal on {env.name}: archiving needs replica")
+        if conn.info.server_version >= 170000:
+            wanted["summarize_wal"] = "on"
+        current = {name: conn.execute(queries.load("pitr/current_setting"), {"name": name}).fetchone()
+                   for name in wanted}
+    before = {name: str(row[0]) if row else "" for name, row in current.items()}
+    changes = [SettingChange(name=name, old=before[name], new=value, needs_restart=name == "archive_mode")
+               for name, value in wanted.items() if before[name] != value]
+    patroni.set_parameters(settings, env, dict(wanted))
+    restart_needed = any(change.needs_restart for change in changes)
+    restarted = False
+    if restart_needed and restart:
+        names_ = patroni.restart_pending(settings, env)
+        notes.append(f"Patroni restarted {', '.join(names_) or 'no member'} for archive_mode")
         restarted, restart_needed = True, False
     return EnableReport(env.name, command, changes, restart_needed, restarted, os_user,
                         str(credentials) if credentials else None, notes)

@@ -1,0 +1,34 @@
+# High availability (issue 19): the ha environment, three Patroni members and etcd on this machine; a switchover
+# while a writer keeps inserting rows through the tool (each insert goes to whichever member leads); then stopped.
+# Sourced by scripts/demo.sh (part, step, skip_step, on_cleanup, $cli).
+
+part "High availability with Patroni"
+if ! command -v etcd >/dev/null; then
+  skip_step "make cluster-up env=ha (etcd and three Patroni members)" "etcd is not installed (sudo make deps installs etcd-server)"
+else
+  on_cleanup "Patroni cluster ha" $cli cluster down --env ha
+  step -r "Patroni cluster" "make cluster-up env=ha (etcd and three Patroni members on free ports)" $cli cluster up --env ha
+  switchover_with_writes() {
+    local stop failures
+    stop=$(mktemp) failures=$(mktemp)
+    rm -f "$stop"
+    $cli psql --env ha -- -q -c 'CREATE TABLE IF NOT EXISTS demo_ticks (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())'
+    ( while [ ! -e "$stop" ]; do
+        $cli psql --env ha -- -q -c 'INSERT INTO demo_ticks DEFAULT VALUES' >/dev/null 2>&1 || echo x >>"$failures"
+      done ) &
+    local writer=$!
+    sleep 2
+    local target
+    target=$($cli replica list --env ha --json | .venv/bin/python -c 'import json, sys
+print(next(m["name"] for m in json.load(sys.stdin)["view"]["members"] if m["role"] == "sync_standby"))')
+    $cli replica promote --env ha --name "$target" --yes
+    sleep 2
+    touch "$stop"
+    wait "$writer"
+    echo "writes went on: $($cli psql --env ha -- -At -c 'SELECT count(*) FROM demo_ticks') rows, $(wc -l <"$failures") insert(s) failed while the leader changed"
+    rm -f "$stop" "$failures"
+  }
+  step -r "writes went on" "make db-promote-replica env=ha name=... (a Patroni switchover while a writer inserts)" switchover_with_writes
+  step -r "members of" "make db-replicas env=ha" $cli replica list --env ha
+  step -r "stopped" "make cluster-down env=ha" $cli cluster down --env ha
+fi
