@@ -299,3 +299,22 @@ def test_maintenance_mode_on_a_stopped_production_is_recorded_without_starting_i
     stopped.up("production")
     assert stopped.cli("maintenance", "disable", "--env", "production").returncode == 0
     assert not state.exists()
+
+
+def test_destroying_a_protected_cluster_needs_confirmation_whoever_asks(stopped: Place) -> None:
+    """ops/clusters.destroy owns the confirmation, not the CLI: called directly on production without it, it refuses
+    (exit 4) and the data directory stays; the CLI without --yes is refused the same way."""
+    from cuisine_db.errors import EXIT_REFUSED, RefusedError
+    from cuisine_db.ops import clusters
+
+    settings = stopped.settings
+    version = stopped.root / ".cuisine" / "production" / "data" / "PG_VERSION"
+    assert version.exists()
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        clusters.destroy(settings, settings.env("production"))
+    assert refused.value.exit_code == EXIT_REFUSED
+    with pytest.raises(RefusedError, match="did not match"):
+        clusters.destroy(settings, settings.env("production"), ask=lambda _: "development")
+    by_hand = stopped.cli("cluster", "destroy", "--env", "production")
+    assert by_hand.returncode == 4 and "needs confirmation" in by_hand.stderr
+    assert version.exists()

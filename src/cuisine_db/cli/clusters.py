@@ -7,9 +7,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, out, print_json, say, settings
 from cuisine_db.config import SUPPORTED_MAJORS
 from cuisine_db.errors import EXIT_UNAVAILABLE, UsageError
+from cuisine_db.ops import clusters
 from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import binaries, cluster_for, ensure_up
 
@@ -102,8 +103,6 @@ def destroy(env: EnvOption = None, yes: YesOption = False) -> None:
     """Stop the cluster and delete its data directory. Protected environments ask first."""
     s = settings()
     chosen = environment(env)
-    cluster = cluster_for(s, chosen)
     with journaled(s, chosen, "cluster destroy", {"yes": yes}):
-        confirm(chosen, "Deleting every database in the local cluster", yes)
-        cluster.destroy()
-    say(f"{chosen.name}: cluster destroyed ({cluster.home})")
+        home = clusters.destroy(s, chosen, yes=yes, ask=asker(chosen))
+    say(f"{chosen.name}: cluster destroyed ({home})")
