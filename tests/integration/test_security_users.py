@@ -177,6 +177,33 @@ def test_update_password_refuses_unknown_roles_and_the_tools_own(project: Projec
     assert project.server.admin().close() is None  # the tool's password still works
 
 
+def test_the_drop_user_service_asks_whoever_calls_it(project: Project, prefix: str) -> None:
+    """security/users.drop_user owns the rule, not the CLI: it asks on every environment (the role's name typed, the
+    environment's name on a protected one); called directly without confirmation it refuses (exit 4) and the role
+    stays."""
+    from cuisine_db import security
+    from cuisine_db.errors import EXIT_REFUSED, RefusedError
+
+    role = f"{prefix}_dropped"
+    assert cli(project.config, "security", "create-user", "-u", role, input_text=STRONG + "\n").returncode == 0
+    settings, production, development = project.settings, project.env("production"), project.env("development")
+    plan = security.plan_drop(settings, production, role)
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        security.drop_user(settings, production, plan)
+    assert refused.value.exit_code == EXIT_REFUSED
+    with pytest.raises(RefusedError, match="environment's name"):
+        security.drop_user(settings, production, plan, ask=lambda _action, _word: role)
+    with pytest.raises(RefusedError, match="needs confirmation"):
+        security.drop_user(settings, development, security.plan_drop(settings, development, role))
+    with pytest.raises(RefusedError, match="did not match"):
+        security.drop_user(settings, development, security.plan_drop(settings, development, role),
+                           ask=lambda _action, _word: "development")
+    assert role_exists(project, role)
+    security.drop_user(settings, development, security.plan_drop(settings, development, role),
+                       ask=lambda _action, word: word)
+    assert not role_exists(project, role)
+
+
 def test_drop_user_reports_what_it_owns_and_never_loses_it(project: Project, prefix: str) -> None:
     once(project)
     migrations.migrate(project.settings, project.env())
