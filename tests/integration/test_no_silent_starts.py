@@ -318,3 +318,24 @@ def test_destroying_a_protected_cluster_needs_confirmation_whoever_asks(stopped:
     by_hand = stopped.cli("cluster", "destroy", "--env", "production")
     assert by_hand.returncode == 4 and "needs confirmation" in by_hand.stderr
     assert version.exists()
+
+
+def test_turning_on_wal_archiving_with_a_restart_needs_confirmation_whoever_asks(stopped: Place) -> None:
+    """backup/wal/enable.enable owns the restart's confirmation, not the CLI: called directly on a protected
+    production with restart and without confirmation it refuses (exit 4) before it changes a setting, writes a key
+    or starts the server."""
+    from cuisine_db.backup.wal import enable as enabling
+    from cuisine_db.errors import EXIT_REFUSED, RefusedError
+
+    settings = stopped.settings
+    auto_conf = stopped.root / ".cuisine" / "production" / "data" / "postgresql.auto.conf"
+    before = auto_conf.read_text()
+    state = sorted(path.name for path in (stopped.root / ".cuisine" / "production").iterdir())
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        enabling.enable(settings, settings.env("production"), restart=True)
+    assert refused.value.exit_code == EXIT_REFUSED
+    with pytest.raises(RefusedError, match="did not match"):
+        enabling.enable(settings, settings.env("production"), restart=True, ask=lambda _: "development")
+    assert auto_conf.read_text() == before
+    assert sorted(path.name for path in (stopped.root / ".cuisine" / "production").iterdir()) == state
+    assert not stopped.pid_file("production").exists()
