@@ -71,7 +71,7 @@ def main() -> None:
     settings = load_settings({"CUISINE_DB_CONFIG": str(REPO / "cuisine-db.toml")})
     with tempfile.TemporaryDirectory(prefix="bench-audit-") as folder, \
             scratch_environment(settings, args.version, name="benchaudit") as (scratch, env):
-        setup = enable_audit(scratch, env, confirm_restart=lambda _: None)
+        setup = enable_audit(scratch, env, yes=True)
         produce(connection_params(scratch, env), args.sessions, args.writes)
         time.sleep(2)  # the logging collector writes behind
         logs = Path(folder) / "log"

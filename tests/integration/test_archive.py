@@ -20,7 +20,9 @@ from psycopg import sql
 from cuisine_db.archive import service
 from cuisine_db.archive.export import export
 from cuisine_db.archive.request import make_request
+from cuisine_db.archive.restore import restore as restore_archive
 from cuisine_db.cluster import connect
+from cuisine_db.errors import EXIT_REFUSED, RefusedError
 from cuisine_db.ops.journal import journal_path
 from cuisine_db.ops.journal import read as read_journal
 from cuisine_db.postgres import binaries
@@ -102,6 +104,25 @@ def test_archive_and_restore_a_table_with_a_composite_key_an_identity_and_a_gene
     assert (json.loads(again.stdout)["inserted"], json.loads(again.stdout)["present"]) == (0, old)
     assert small.fingerprints("development", ("events",)) == original
     assert [a["state"] for a in archive_list(small, "development")] == ["restored"]
+
+
+def test_the_archive_services_ask_for_confirmation_whoever_calls_them(bproject: BackupProject) -> None:
+    """archive/service.run and archive/restore.restore own the protected-environment rule, not the CLI: called
+    directly on production without confirmation they refuse (exit 4) before anything is written or deleted."""
+    settings, env = bproject.settings, bproject.settings.env("production")
+    before = bproject.fingerprints("production", ("executions",))
+    request = make_request("executions", "365d")
+    assert service.plan(settings, env, request).rows > 0
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        service.run(settings, env, request)
+    assert refused.value.exit_code == EXIT_REFUSED
+    with pytest.raises(RefusedError, match="did not match"):
+        service.run(settings, env, request, ask=lambda _: "staging")
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        restore_archive(settings, env, "latest", "executions")
+    assert refused.value.exit_code == EXIT_REFUSED
+    assert bproject.fingerprints("production", ("executions",)) == before
+    assert not [key for key in bproject.repository_keys() if key.startswith("archives/")]
 
 
 @pytest.mark.parametrize("server", [14], indirect=True)
@@ -226,7 +247,7 @@ def test_rows_changed_after_the_export_are_kept_and_archived_again_never_lost(bp
         conn.execute("""INSERT INTO executions (recipe_id, kitchen_id, user_id, status, started_at, finished_at)
                         SELECT recipe_id, kitchen_id, user_id, 'succeeded', now() - interval '500 days',
                                now() - interval '500 days' FROM executions WHERE id = %s""", [model])
-    report = service.run(settings, env, request)
+    report = service.run(settings, env, request, yes=True)
     resumed, fresh = report.archives
     assert (resumed.name, resumed.resumed) == (first, True)
     assert (resumed.deleted, resumed.gone, resumed.kept) == (len(archived) - 2, 1, 1)

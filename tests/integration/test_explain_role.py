@@ -15,7 +15,7 @@ from psycopg import sql
 from security_support import local_environment
 
 from cuisine_db.diagnose.explain import explain
-from cuisine_db.errors import RefusedError, UsageError
+from cuisine_db.errors import EXIT_REFUSED, RefusedError, UsageError
 from cuisine_db.postgres import pgpass
 from cuisine_db.postgres.local import cluster_for
 
@@ -117,6 +117,28 @@ def test_a_write_with_analyze_on_a_protected_environment_asks_first(explained: P
     # Reads and plans need no confirmation.
     assert explained.cli("explain", "--env", "production", "SELECT * FROM users").returncode == 0
     assert explained.cli("explain", "--env", "production", "--plan-only", "DELETE FROM users").returncode == 0
+
+
+def test_the_explain_service_asks_for_confirmation_whoever_calls_it(explained: Project) -> None:
+    """diagnose/explain.explain owns the rule, not the CLI: a write with ANALYZE on production, called directly
+    without confirmation (no one to ask, or a wrong name typed), is refused (exit 4) and nothing runs."""
+    production = explained.env("production")
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        explain(explained.settings, production, "DELETE FROM users")
+    assert refused.value.exit_code == EXIT_REFUSED
+    asked: list[str] = []
+
+    def answer(action: str) -> str:
+        asked.append(action)
+        return "x"
+
+    with pytest.raises(RefusedError, match="did not match") as refused:
+        explain(explained.settings, production, "DELETE FROM users", ask=answer)
+    assert refused.value.exit_code == EXIT_REFUSED and "DELETE" in asked[0]
+    with explained.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (20,)
+    done = explain(explained.settings, production, "DELETE FROM users", ask=lambda _: "production")
+    assert done.analyzed
 
 
 def test_a_role_with_more_power_is_refused(explained: Project) -> None:

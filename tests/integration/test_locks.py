@@ -19,7 +19,7 @@ from psycopg import sql
 
 from cuisine_db.cluster import connect
 from cuisine_db.diagnose import terminate
-from cuisine_db.errors import UsageError
+from cuisine_db.errors import EXIT_REFUSED, RefusedError, UsageError
 from cuisine_db.ops.journal import journal_path, read
 from cuisine_db.postgres import client_environ
 from cuisine_db.postgres.binaries import find
@@ -135,6 +135,22 @@ def test_terminating_the_root_blocker_frees_the_chain_after_confirmation(project
     assert entries[-1]["arguments"] == {"pid": a, "mode": "auto"}
     assert entries[-1]["details"]["terminated"] is True
     assert sorted(entries[-1]["details"]["freed"]) == sorted([chains["b"], chains["c"]])
+
+
+def test_ending_a_session_needs_confirmation_whoever_calls_the_service(project: Project,
+                                                                      chains: dict[str, Any]) -> None:
+    """diagnose/terminate.end owns the protected-environment rule, not the CLI: called directly on production without
+    confirmation it refuses (exit 4) and nothing is sent to the server."""
+    a = chains["a"]
+    production = project.env("production")
+    target = terminate.inspect(project.settings, production, a)
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        terminate.end(project.settings, production, target, mode="terminate")
+    assert refused.value.exit_code == EXIT_REFUSED
+    with pytest.raises(RefusedError, match="did not match"):
+        terminate.end(project.settings, production, target, ask=lambda _: "development")
+    with project.connect() as watch:
+        assert alive(watch, a) and waiting_for_lock(watch, chains["b"])
 
 
 def test_a_running_query_is_cancelled_and_its_session_kept(project: Project) -> None:

@@ -9,8 +9,11 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import CLI, REPO, Project
 
+from cuisine_db import migrations
+from cuisine_db.errors import EXIT_REFUSED, RefusedError
 from cuisine_db.migrations import schema_dump
 
 CUISINE_TABLES = ["executions", "ingredients", "kitchens", "recipe_step_ingredients", "recipe_steps", "recipes",
@@ -157,6 +160,28 @@ def test_rollback_on_a_protected_environment_needs_confirmation(project: Project
     confirmed = project.cli("migrate", "rollback", "--env", "production", "--steps", "1", "--yes")
     assert confirmed.returncode == 0, confirmed.stderr
     assert len(applied_versions(project)) == 4
+
+
+def test_rollback_and_accept_edit_ask_for_confirmation_whoever_calls_them(project: Project) -> None:
+    """The migrations services own the protected-environment rule, not the CLI: called directly on production
+    without confirmation, rollback and accept-edit refuse (exit 4) and nothing changes."""
+    assert project.cli("migrate", "up", "--env", "production").returncode == 0
+    settings, production = project.settings, project.env("production")
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        migrations.rollback(settings, production, steps=1)
+    assert refused.value.exit_code == EXIT_REFUSED
+    with pytest.raises(RefusedError, match="did not match"):
+        migrations.rollback(settings, production, steps=1, ask=lambda _: "staging")
+    assert len(applied_versions(project)) == 5
+    assert len(migrations.rollback(settings, production, steps=1, dry_run=True).steps) == 1  # a dry run only looks
+    edited = project.root / "db" / "migrations" / "20250101090300_create_kitchens.sql"
+    edited.write_text(edited.read_text() + "\n-- edited\n")
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        migrations.accept_edit(settings, production, "20250101090300")
+    assert refused.value.exit_code == EXIT_REFUSED
+    drifted = [state.version for state in migrations.status(settings, production) if state.state == "drifted"]
+    assert drifted == ["20250101090300"]
+    assert len(applied_versions(project)) == 5
 
 
 def test_concurrent_index_builds_without_a_transaction(empty_project: Project) -> None:

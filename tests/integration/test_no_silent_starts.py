@@ -297,3 +297,43 @@ def test_maintenance_mode_on_a_stopped_production_is_recorded_without_starting_i
     stopped.up("production")
     assert stopped.cli("maintenance", "disable", "--env", "production").returncode == 0
     assert not state.exists()
+
+
+def test_destroying_a_protected_cluster_needs_confirmation_whoever_asks(stopped: Place) -> None:
+    """ops/clusters.destroy owns the confirmation, not the CLI: called directly on production without it, it refuses
+    (exit 4) and the data directory stays; the CLI without --yes is refused the same way."""
+    from cuisine_db.errors import EXIT_REFUSED, RefusedError
+    from cuisine_db.ops import clusters
+
+    settings = stopped.settings
+    version = stopped.root / ".cuisine" / "production" / "data" / "PG_VERSION"
+    assert version.exists()
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        clusters.destroy(settings, settings.env("production"))
+    assert refused.value.exit_code == EXIT_REFUSED
+    with pytest.raises(RefusedError, match="did not match"):
+        clusters.destroy(settings, settings.env("production"), ask=lambda _: "development")
+    by_hand = stopped.cli("cluster", "destroy", "--env", "production")
+    assert by_hand.returncode == 4 and "needs confirmation" in by_hand.stderr
+    assert version.exists()
+
+
+def test_turning_on_wal_archiving_with_a_restart_needs_confirmation_whoever_asks(stopped: Place) -> None:
+    """backup/wal/enable.enable owns the restart's confirmation, not the CLI: called directly on a protected
+    production with restart and without confirmation it refuses (exit 4) before it changes a setting, writes a key
+    or starts the server."""
+    from cuisine_db.backup.wal import enable as enabling
+    from cuisine_db.errors import EXIT_REFUSED, RefusedError
+
+    settings = stopped.settings
+    auto_conf = stopped.root / ".cuisine" / "production" / "data" / "postgresql.auto.conf"
+    before = auto_conf.read_text()
+    state = sorted(path.name for path in (stopped.root / ".cuisine" / "production").iterdir())
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        enabling.enable(settings, settings.env("production"), restart=True)
+    assert refused.value.exit_code == EXIT_REFUSED
+    with pytest.raises(RefusedError, match="did not match"):
+        enabling.enable(settings, settings.env("production"), restart=True, ask=lambda _: "development")
+    assert auto_conf.read_text() == before
+    assert sorted(path.name for path in (stopped.root / ".cuisine" / "production").iterdir()) == state
+    assert not stopped.pid_file("production").exists()

@@ -65,3 +65,27 @@ def test_test_restore_verification_listing_and_leftovers(bproject: BackupProject
     dropped = bproject.cli("restore", "drop-leftover", "--env", "development", kept[0]["name"])
     assert dropped.returncode == 0, dropped.stderr
     assert bproject.cli("restore", "leftovers", "--env", "development", "--json").stdout.strip() == "[]"
+
+
+def test_dropping_a_leftover_needs_confirmation_whoever_calls_the_service(bproject: BackupProject) -> None:
+    """backup/leftovers.drop_named owns the protected-environment rule, not the CLI: called directly on production
+    without confirmation it refuses (exit 4) and the database stays."""
+    from psycopg import sql
+
+    from cuisine_db.backup import leftovers
+    from cuisine_db.errors import EXIT_REFUSED, RefusedError
+
+    settings, production = bproject.settings, bproject.settings.env("production")
+    name = f"{bproject.databases['production']}_pre_restore_20250101T000000Z"
+    with bproject.connect("production") as conn:
+        conn.autocommit = True
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    assert [item.name for item in leftovers.find(settings, production)] == [name]
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        leftovers.drop_named(settings, production, name)
+    assert refused.value.exit_code == EXIT_REFUSED
+    with pytest.raises(RefusedError, match="did not match"):
+        leftovers.drop_named(settings, production, name, ask=lambda _: "development")
+    assert [item.name for item in leftovers.find(settings, production)] == [name]
+    assert leftovers.drop_named(settings, production, name, ask=lambda _: "production").name == name
+    assert leftovers.find(settings, production) == []

@@ -160,3 +160,36 @@ def test_a_remote_server_is_told_to_restart_and_a_second_run_finishes(tmp_path: 
         assert second.returncode == 0 and finished["complete"] and finished["extension_created"], second.stderr
         with local.admin() as conn:
             assert conn.execute("SHOW pgaudit.log").fetchone() == ("ddl, role, write",)
+
+
+def test_the_audit_restart_asks_whoever_calls_the_service(tmp_path: Path) -> None:
+    """security/audit_setup.enable_audit owns the rule, not the CLI: a restart that loads pgaudit needs `yes` or the
+    environment's name typed on every environment; called directly without it, it refuses (exit 4) and no setting
+    is changed."""
+    from cuisine_db.errors import EXIT_REFUSED, RefusedError
+    from cuisine_db.security import enable_audit
+
+    major = next((v for v in (*VERSIONS, 15) if pgaudit_installed(v)), None)
+    if major is None:
+        pytest.skip("no PostgreSQL build here has pgaudit, so db-enable-audit never restarts")
+    with local_environment(tmp_path / f"pg{major}", major) as local:
+        auto_conf = local.cluster.datadir / "postgresql.auto.conf"
+        before = auto_conf.read_text()
+        with pytest.raises(RefusedError, match="needs confirmation") as refused:
+            enable_audit(local.settings, local.env)
+        assert refused.value.exit_code == EXIT_REFUSED
+        with pytest.raises(RefusedError, match="did not match"):
+            enable_audit(local.settings, local.env, ask=lambda _action, _word: "production")
+        protected = local.env.model_copy(update={"protected": True})
+        asked: list[str] = []
+
+        def answer(_action: str, word: str) -> str:
+            asked.append(word)
+            return "something"
+
+        with pytest.raises(RefusedError, match="environment's name"):
+            enable_audit(local.settings, protected, ask=answer)
+        assert asked == [local.name]
+        assert auto_conf.read_text() == before
+        with local.admin() as conn:
+            assert conn.execute("SHOW shared_preload_libraries").fetchone() == ("pg_stat_statements",)

@@ -177,6 +177,73 @@ def test_update_password_refuses_unknown_roles_and_the_tools_own(project: Projec
     project.server.admin().close()  # the tool's password still works: connecting raises otherwise
 
 
+def test_the_drop_user_service_asks_whoever_calls_it(project: Project, prefix: str) -> None:
+    """security/users.drop_user owns the rule, not the CLI: it asks on every environment (the role's name typed, the
+    environment's name on a protected one); called directly without confirmation it refuses (exit 4) and the role
+    stays."""
+    from cuisine_db import security
+    from cuisine_db.errors import EXIT_REFUSED, RefusedError
+
+    role = f"{prefix}_dropped"
+    assert cli(project.config, "security", "create-user", "-u", role, input_text=STRONG + "\n").returncode == 0
+    settings, production, development = project.settings, project.env("production"), project.env("development")
+    plan = security.plan_drop(settings, production, role)
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        security.drop_user(settings, production, plan)
+    assert refused.value.exit_code == EXIT_REFUSED
+    with pytest.raises(RefusedError, match="environment's name"):
+        security.drop_user(settings, production, plan, ask=lambda _action, _word: role)
+    with pytest.raises(RefusedError, match="needs confirmation"):
+        security.drop_user(settings, development, security.plan_drop(settings, development, role))
+    with pytest.raises(RefusedError, match="did not match"):
+        security.drop_user(settings, development, security.plan_drop(settings, development, role),
+                           ask=lambda _action, _word: "development")
+    assert role_exists(project, role)
+    security.drop_user(settings, development, security.plan_drop(settings, development, role),
+                       ask=lambda _action, word: word)
+    assert not role_exists(project, role)
+
+
+def test_drop_user_on_a_terminal_asks_for_the_roles_name(project: Project, prefix: str) -> None:
+    """The terminal half of the moved rule: cli/common.word_asker shows the prompt the service asks through; on an
+    unprotected environment the role's name is the word to type."""
+    role = f"{prefix}_typed"
+    assert cli(project.config, "security", "create-user", "-u", role, input_text=STRONG + "\n").returncode == 0
+
+    def drop_typing(answer: str) -> tuple[int, str]:
+        main, child_end = pty.openpty()
+        child = subprocess.Popen([*CLI, "security", "drop-user", "-u", role], env=run_env(project.config),
+                                 stdin=child_end, stdout=child_end, stderr=child_end, cwd=project.root)
+        os.close(child_end)
+        screen, sent = b"", False
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([main], [], [], 1)
+            if ready:
+                try:
+                    chunk = os.read(main, 4096)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+                if not sent and b"to go on" in screen:
+                    os.write(main, (answer + "\n").encode())
+                    sent = True
+            elif child.poll() is not None:
+                break
+        child.wait(timeout=60)
+        os.close(main)
+        return child.returncode, screen.decode(errors="replace")
+
+    code, text = drop_typing("development")
+    assert code == 4 and f"Type '{role}' to go on" in text and "did not match" in text, text
+    assert role_exists(project, role)
+    code, text = drop_typing(role)
+    assert code == 0, text
+    assert not role_exists(project, role)
+
+
 @once
 def test_drop_user_reports_what_it_owns_and_never_loses_it(project: Project, prefix: str) -> None:
     migrations.migrate(project.settings, project.env())

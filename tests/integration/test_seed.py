@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import Project
 from psycopg import sql
+
+from cuisine_db.errors import EXIT_REFUSED, RefusedError
+from cuisine_db.seed import replace_rows
 
 TABLES = ("users", "ingredients", "transformations", "recipes", "recipe_steps", "recipe_step_ingredients",
           "kitchens", "executions")
@@ -53,6 +57,20 @@ def test_seed_on_a_protected_environment_needs_confirmation(project: Project) ->
     assert project.cli("migrate", "up", "--env", "production").returncode == 0
     refused = project.cli("seed", "--env", "production", "--scale", "1")
     assert refused.returncode == 4 and "yes=1" in refused.stderr
+    with project.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
+
+
+def test_the_seed_service_asks_for_confirmation_whoever_calls_it(project: Project) -> None:
+    """seed.replace_rows (db-seed's service) owns the protected-environment rule, not the CLI: called directly on
+    production without confirmation it refuses (exit 4) and no row is written."""
+    assert project.cli("migrate", "up", "--env", "production").returncode == 0
+    production = project.env("production")
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        replace_rows(project.settings, production, scale=1)
+    assert refused.value.exit_code == EXIT_REFUSED
+    with pytest.raises(RefusedError, match="did not match"):
+        replace_rows(project.settings, production, scale=1, ask=lambda _: "staging")
     with project.connect() as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone() == (0,)
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from perf_helpers import auto_conf, cli_json, make
 
 from cuisine_db.diagnose.server_config import show_config, update_config
-from cuisine_db.errors import UsageError
+from cuisine_db.errors import EXIT_REFUSED, RefusedError, UsageError
 from cuisine_db.postgres.server_settings import alter_system, describe, validate
 
 BAD = [
@@ -74,6 +74,21 @@ def test_update_reload_restart_notice_and_reset(server: Server, project: Project
     assert auto_conf(server) == before
     with server.admin() as conn:
         assert not describe(conn, "max_connections").pending_restart
+
+
+def test_the_update_service_asks_for_confirmation_whoever_calls_it(server: Server, project: Project) -> None:
+    """diagnose/server_config.update_config owns the protected-environment rule, not the CLI: called directly on
+    production without confirmation (set or reset) it refuses (exit 4) and postgresql.auto.conf is untouched."""
+    before = auto_conf(server)
+    production = project.env("production")
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        update_config(project.settings, production, "work_mem", "8MB")
+    assert refused.value.exit_code == EXIT_REFUSED
+    with pytest.raises(RefusedError, match="needs confirmation"):
+        update_config(project.settings, production, "work_mem", None)
+    with pytest.raises(RefusedError, match="did not match"):
+        update_config(project.settings, production, "work_mem", "8MB", ask=lambda _: "development")
+    assert auto_conf(server) == before
 
 
 NUMERIC = ["max_connections", "work_mem", "shared_buffers", "statement_timeout", "random_page_cost",

@@ -1,5 +1,6 @@
 """CLI command modules do not import each other: what they share lives in cli/common.py and cli/render.py (and a
-command's own renderer), service logic in the services."""
+command's own renderer), service logic in the services; and they ask for no confirmation themselves: the services
+own that rule (ops/confirmation), the CLI only hands them the terminal's prompt (cli/common.asker)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,35 @@ def test_the_check_sees_each_spelling_of_such_an_import() -> None:
                "def f() -> None:\n    import cuisine_db.cli.sizes\n"
                "from cuisine_db.cli.common import out\nfrom cuisine_db.cli.render import show_findings\n")
     assert command_imports(planted) == {"backups", "restore", "sizes"}
+
+
+# Pending: other helpers are changing these modules right now; their confirmations move into the services next.
+PENDING_CONFIRMATIONS = {"replicas.py", "upgrade.py", "backups.py"}
+
+
+def confirmation_calls(source: str) -> list[str]:
+    """Calls in `source` to anything named like a confirmation (confirm, typer.confirm, confirm_always, ...)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Call):
+            name = node.func.id if isinstance(node.func, ast.Name) else (
+                node.func.attr if isinstance(node.func, ast.Attribute) else "")
+            if "confirm" in name.lower():
+                found.append(f"{name}() on line {node.lineno}")
+    return found
+
+
+def test_no_cli_module_asks_for_a_confirmation_itself() -> None:
+    calls = {path.name: confirmation_calls(path.read_text()) for path in sorted(CLI.glob("*.py"))
+             if path.name not in PENDING_CONFIRMATIONS}
+    assert len(calls) >= 25
+    assert {name: found for name, found in calls.items() if found} == {}
+    assert {path.name for path in CLI.glob("*.py")} >= PENDING_CONFIRMATIONS
+
+
+def test_the_check_sees_each_spelling_of_a_confirmation() -> None:
+    planted = ("def f(env, yes):\n    confirm(env, 'Dropping', yes)\n    common.confirm(env, 'x', yes)\n"
+               "    _confirm_always(env, 'x', 'w', yes)\n    typer.confirm('sure?')\n"
+               "    typer.prompt('New password', confirmation_prompt=True)\n    service.run(env, ask=asker(env))\n")
+    assert confirmation_calls(planted) == ["confirm() on line 2", "confirm() on line 3", "_confirm_always() on line 4",
+                                           "confirm() on line 5"]

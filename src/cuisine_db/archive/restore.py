@@ -26,6 +26,8 @@ from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.table_names import find_table
 from cuisine_db.errors import FailedError, UnavailableError, UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.pipeline import fetch
 from cuisine_db.whoami import who
@@ -71,8 +73,11 @@ def _columns_fit(manifest_columns: list[str], present: list[str], key: list[str]
 
 
 def restore(settings: Settings, env: Environment, reference: str, table_text: str | None = None, *,
-            notify: Callable[[str], None] = lambda _: None, trust_unsigned: bool = False) -> RestoreReport:
-    """Insert the archive's rows that its table lacks; record the restore next to the archive."""
+            yes: bool = False, ask: Ask | None = None, notify: Callable[[str], None] = lambda _: None,
+            trust_unsigned: bool = False) -> RestoreReport:
+    """Insert the archive's rows that its table lacks; record the restore next to the archive. A protected
+    environment needs the confirmation first."""
+    confirmation.require(env, f"Bringing back the rows of archive {reference}", yes=yes, ask=ask)
     started = time.monotonic()
     with connect(settings, env, "archive-data restore", autocommit=False) as conn:
         named = None

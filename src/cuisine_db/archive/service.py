@@ -36,6 +36,8 @@ from cuisine_db.backup.workspace import database_of, scratch
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
 from cuisine_db.postgres.advisory import try_lock
 from cuisine_db.records import DamagedRecord
 from cuisine_db.storage import Repository, open_repository
@@ -238,9 +240,23 @@ def _abandon(repository: Repository, entries: list[ArchiveEntry], env: str, data
     return gone
 
 
-def run(settings: Settings, env: Environment, request: ArchiveRequest, *, notify: Notify = lambda _: None
-        ) -> ArchiveReport:
-    """Finish interrupted archives of the table, then archive and delete its old rows."""
+def action(planned: ArchivePlan) -> str:
+    """What a run of `planned` does, as the confirmation names it."""
+    pending = sum(p.rows or 0 for p in planned.pending)
+    text = f"Archiving and then deleting {planned.rows:,} rows of {planned.table}"
+    if pending:
+        text += f" (finishing first the deletion of interrupted archives of {pending:,} rows)"
+    return text
+
+
+def run(settings: Settings, env: Environment, request: ArchiveRequest, *, planned: ArchivePlan | None = None,
+        yes: bool = False, ask: Ask | None = None, notify: Notify = lambda _: None) -> ArchiveReport:
+    """Finish interrupted archives of the table, then archive and delete its old rows. Where there is anything to
+    delete, a protected environment needs the confirmation first (`planned`, the plan the caller showed, or a
+    fresh one)."""
+    planned = planned if planned is not None else plan(settings, env, request)
+    if planned.rows or planned.pending:
+        confirmation.require(env, action(planned), yes=yes, ask=ask)
     started = time.monotonic()
     identities = _ready(settings, env)
     repository = open_repository(settings, env)

@@ -14,6 +14,8 @@ from cuisine_db.backup.workspace import database_of
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
 
 # Most specific first: "_test_restore_" and "_pre_restore_" both end like "_restore_".
 _KINDS = {TEST: "test restore", KEPT: "replaced by a restore", FRESH: "interrupted restore"}
@@ -58,3 +60,12 @@ def drop(settings: Settings, env: Environment, item: Leftover) -> None:
         except psycopg.errors.ObjectInUse:
             raise RefusedError(f"{item.name!r} is in use by another session; it was not dropped",
                                hint="if a restore is running, let it finish") from None
+
+
+def drop_named(settings: Settings, env: Environment, name: str, *, yes: bool = False, ask: Ask | None = None
+               ) -> Leftover:
+    """Drop the leftover called `name` (only a leftover; a protected environment asks first); what was dropped."""
+    item = get(settings, env, name)
+    confirmation.require(env, f"Dropping database {item.name!r} ({item.kind}, {item.bytes:,} bytes)", yes=yes, ask=ask)
+    drop(settings, env, item)
+    return item

@@ -15,7 +15,7 @@ from cuisine_db.cli.common import (
     EnvOption,
     JsonOption,
     YesOption,
-    confirm,
+    asker,
     environment,
     out,
     print_json,
@@ -79,13 +79,7 @@ def create(
             return
         for line in _plan_lines(plan):
             say(line)
-        if plan.rows or plan.pending:
-            pending = sum(p.rows or 0 for p in plan.pending)
-            action = f"Archiving and then deleting {plan.rows:,} rows of {plan.table}"
-            if pending:
-                action += f" (finishing first the deletion of interrupted archives of {pending:,} rows)"
-            confirm(chosen, action, yes)
-        report = service.run(s, chosen, asked, notify=say)
+        report = service.run(s, chosen, asked, planned=plan, yes=yes, ask=asker(chosen), notify=say)
         entry.details.update(archives=[a.name for a in report.archives], exported=report.exported,
                              deleted=report.deleted, kept=report.kept, abandoned=report.abandoned)
     if json:
@@ -130,8 +124,8 @@ def restore(
         elif trust_unsigned:
             raise UsageError("trust_unsigned=1 (--trust-unsigned) needs an archive named explicitly, never latest",
                              hint=f"make db-archives env={chosen.name} lists them")
-        confirm(chosen, f"Bringing back the rows of archive {reference}", yes)
-        report = restoring.restore(s, chosen, reference, table, notify=say, trust_unsigned=trust_unsigned)
+        report = restoring.restore(s, chosen, reference, table, yes=yes, ask=asker(chosen), notify=say,
+                                   trust_unsigned=trust_unsigned)
         entry.details.update(archive=report.archive, inserted=report.inserted, present=report.present)
     if json:
         print_json(report)

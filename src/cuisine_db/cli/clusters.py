@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, out, print_json, say, settings
 from cuisine_db.cluster import on_demand
 from cuisine_db.config import SUPPORTED_MAJORS, Environment
 from cuisine_db.errors import EXIT_UNAVAILABLE, UsageError
+from cuisine_db.ops import clusters
 from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import binaries, cluster_for
 
@@ -117,19 +118,9 @@ def destroy(env: EnvOption = None, yes: YesOption = False) -> None:
     """Stop the cluster and delete its data directory. Protected environments ask first."""
     s = settings()
     chosen = environment(env)
-    if chosen.embedded_patroni:
-        from cuisine_db.postgres import patroni_embedded
-
-        with journaled(s, chosen, "cluster destroy", {"yes": yes}):
-            confirm(chosen, "Deleting every member's data and etcd's", yes)
-            patroni_embedded.destroy(s, chosen)
-        say(f"{chosen.name}: Patroni cluster destroyed ({s.env_dir(chosen)})")
-        return
-    cluster = cluster_for(s, chosen)
     with journaled(s, chosen, "cluster destroy", {"yes": yes}):
-        confirm(chosen, "Deleting every database in the local cluster", yes)
-        cluster.destroy()
-    say(f"{chosen.name}: cluster destroyed ({cluster.home})")
+        home = clusters.destroy(s, chosen, yes=yes, ask=asker(chosen))
+    say(f"{chosen.name}: cluster destroyed ({home})")
 
 
 def _patroni_up(chosen: Environment) -> None:

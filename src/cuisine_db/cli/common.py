@@ -15,7 +15,7 @@ from rich.markup import escape
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.errors import UsageError
 from cuisine_db.ops import confirmation
-from cuisine_db.ops.confirmation import Ask
+from cuisine_db.ops.confirmation import Ask, AskWord
 
 if TYPE_CHECKING:
     from cuisine_db.postgres.target import Target
@@ -58,6 +58,22 @@ def asker(env: Environment) -> Ask | None:
     def ask(action: str) -> str:
         err.print(f"[bold red]{action}[/] on protected environment [bold]{env.name}[/].")
         return str(typer.prompt(f"Type {env.name!r} to go on", default="", show_default=False))
+
+    return ask
+
+
+def word_asker(env: Environment) -> AskWord | None:
+    """How a service that asks on every environment asks: the action in red, then the word it names typed; None
+    without a terminal."""
+    if not sys.stdin.isatty():
+        return None
+    protected = asker(env)
+
+    def ask(action: str, word: str) -> str:
+        if env.protected and protected is not None and word == env.name:
+            return protected(action)
+        err.print(f"[bold red]{action}[/] on [bold]{env.name}[/].")
+        return str(typer.prompt(f"Type {word!r} to go on", default="", show_default=False, err=True))
 
     return ask
 

@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 from rich.tree import Tree
 
-from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, out, print_json, say, settings
 from cuisine_db.diagnose import terminate
 from cuisine_db.diagnose.locks import BlockNode, show_locks
 from cuisine_db.humanize import duration
@@ -92,10 +92,7 @@ def terminate_query(
             out.print(f"  blocks {len(target.blocks_total)} session(s)"
                       + (f": {', '.join(map(str, target.blocks_total))}" if target.blocks_total else ""))
             out.print(escape(f"  query: {b.query}"))
-        plan = {"auto": "Cancelling (then terminating if needed)", "cancel": "Cancelling",
-                "terminate": "Terminating"}[chosen_mode]
-        confirm(chosen, f"{plan} pid {b.pid} ({b.username}, {b.application or 'no application'})", yes)
-        result = terminate.end(s, chosen, target, mode=chosen_mode, wait=wait)
+        result = terminate.end(s, chosen, target, mode=chosen_mode, wait=wait, yes=yes, ask=asker(chosen))
         entry.details.update(steps=result.steps, cancelled=result.cancelled, terminated=result.terminated,
                              freed=result.freed)
     if json:

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from cuisine_db import migrations
-from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, out, print_json, say, settings
 from cuisine_db.cli.render import show_findings
 from cuisine_db.config import Environment
 from cuisine_db.errors import CuisineDbError, FailedError
@@ -96,14 +96,8 @@ def rollback(
     s = settings()
     chosen = environment(env)
     with journaled(s, chosen, "rollback", {"steps": steps, "version": version, "dry_run": dry_run}) as entry:
-        # Validate and show the plan before asking, so the operator confirms what will really happen.
-        plan = migrations.rollback(s, chosen, steps=steps, version=version, dry_run=True, lock_wait=lock_wait)
-        if not dry_run and plan.steps:
-            names = ", ".join(f"{step.version}_{step.name}" for step in plan.steps)
-            confirm(chosen, f"Rolling back {len(plan.steps)} migration(s): {names}", yes)
-            result = migrations.rollback(s, chosen, steps=steps, version=version, lock_wait=lock_wait, notify=say)
-        else:
-            result = plan
+        result = migrations.rollback(s, chosen, steps=steps, version=version, dry_run=dry_run, lock_wait=lock_wait,
+                                     yes=yes, ask=asker(chosen), notify=say)
         entry.details["rolled_back"] = [step.version for step in result.steps]
     _report(result, "would roll back" if dry_run else "rolled back", json)
     if not json:
@@ -170,8 +164,7 @@ def accept_edit(version: Annotated[str, typer.Argument(help="The edited migratio
     s = settings()
     chosen = environment(env)
     with journaled(s, chosen, "migrate accept-edit", {"version": version}):
-        confirm(chosen, f"Accepting the edited file of applied migration {version}", yes)
-        state = migrations.accept_edit(s, chosen, version)
+        state = migrations.accept_edit(s, chosen, version, yes=yes, ask=asker(chosen))
     say(f"{chosen.name}: recorded the new checksum of {state.version}_{state.name}")
 
 

@@ -14,7 +14,7 @@ from cuisine_db.cli.common import (
     JsonOption,
     ReplicaOption,
     YesOption,
-    confirm,
+    asker,
     environment,
     out,
     print_json,
@@ -88,17 +88,12 @@ def explain(
     yes: YesOption = False,
 ) -> None:
     """EXPLAIN (ANALYZE, BUFFERS) as db-explain's own role, in a transaction always rolled back, with a diagnosis."""
-    from cuisine_db.diagnose.explain import confirmation_needed
     from cuisine_db.diagnose.explain import explain as explain_query
 
     chosen = environment(env)
     values = [part.strip() for part in params.split(",")] if params is not None else None
-    action = confirmation_needed(chosen, query, analyze=not plan_only, params=values)
-    if action:
-        confirm(chosen, action, yes)  # a terminal asks for the environment's name; otherwise yes=1 or exit 4
-        yes = True
     result = explain_query(settings(), chosen, query, analyze=not plan_only, params=values,
-                           timeout_ms=duration_ms(timeout) if timeout else None, yes=yes)
+                           timeout_ms=duration_ms(timeout) if timeout else None, yes=yes, ask=asker(chosen))
     if json:
         print_json(result)
         return

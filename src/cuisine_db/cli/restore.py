@@ -15,7 +15,6 @@ from cuisine_db.cli.common import (
     JsonOption,
     YesOption,
     asker,
-    confirm,
     environment,
     out,
     print_json,
@@ -226,7 +225,5 @@ def drop_leftover(name: Annotated[str, typer.Argument(help="A database listed by
     s = settings()
     chosen = environment(env)
     with journaled(s, chosen, "restore drop-leftover", {"database": name}):
-        item = leftovers.get(s, chosen, name)
-        confirm(chosen, f"Dropping database {item.name!r} ({item.kind}, {size(item.bytes)})", yes)
-        leftovers.drop(s, chosen, item)
+        leftovers.drop_named(s, chosen, name, yes=yes, ask=asker(chosen))
     say(f"{chosen.name}: dropped {name!r}")

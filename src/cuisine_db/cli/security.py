@@ -19,17 +19,16 @@ from cuisine_db.cli.common import (
     JsonOption,
     ReplicaOption,
     YesOption,
-    confirm,
     environment,
     out,
     print_json,
     routed,
     say,
     settings,
+    word_asker,
 )
 from cuisine_db.cli.render import OverwriteOption, check_output, show_findings, write_output
-from cuisine_db.config import Environment
-from cuisine_db.errors import FailedError, RefusedError, UsageError
+from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.findings import worst
 from cuisine_db.ops.journal import journaled
 from cuisine_db.security import typed_input
@@ -129,22 +128,6 @@ def _new_password(username: str, valid_until: str | None, *, password_env: str |
     return expires, password, source
 
 
-def _confirm_always(env: Environment, action: str, subject: str, yes: bool) -> None:
-    """Ask before destructive work on every environment (protected ones want their name typed)."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise RefusedError(f"{action} on {env.name!r} needs confirmation and there is no terminal to ask",
-                           hint="add yes=1 to the make command (or --yes) once you are sure")
-    if env.protected:
-        confirm(env, action, yes)
-        return
-    say(f"[bold red]{action}[/] on [bold]{env.name}[/].")
-    typed = typer.prompt(f"Type {subject!r} to go on", default="", show_default=False, err=True)
-    if typed.strip() != subject:
-        raise RefusedError("confirmation did not match; nothing was done")
-
-
 @app.command("create-user")
 def create_user(
     username: UserOption,
@@ -218,8 +201,7 @@ def drop_user(
         entry.details["owned"] = len(plan.owned_here)
         if not json:
             _show_drop_plan(plan)
-        _confirm_always(chosen, f"Dropping role {plan.username}", plan.username, yes)
-        security.drop_user(s, chosen, plan)
+        security.drop_user(s, chosen, plan, yes=yes, ask=word_asker(chosen))
     if json:
         print_json({"dropped": plan.username, **{k: getattr(plan, k) for k in security.DropPlan.__slots__}})
     else:
@@ -351,9 +333,7 @@ def enable_audit(
     s = settings()
     chosen = environment(env)
     with journaled(s, chosen, "db-enable-audit", {"classes": classes}) as entry:
-        result = security.enable_audit(
-            s, chosen, classes=classes,
-            confirm_restart=lambda action: _confirm_always(chosen, action, chosen.name, yes))
+        result = security.enable_audit(s, chosen, classes=classes, yes=yes, ask=word_asker(chosen))
         entry.details.update(mode=result.mode, restarted=result.restarted, complete=result.complete)
     if json:
         print_json(result)

@@ -7,11 +7,11 @@ from typing import Annotated
 
 import typer
 
-from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, print_json, say, settings
+from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, print_json, say, settings
 from cuisine_db.errors import UsageError
 from cuisine_db.humanize import size
 from cuisine_db.ops.journal import journaled
-from cuisine_db.seed import load
+from cuisine_db.seed import replace_rows
 
 
 def _day(value: str | None) -> date | None:
@@ -38,9 +38,8 @@ def seed(
     chosen = environment(env)
     last_day = _day(until)
     with journaled(s, chosen, "seed", {"scale": scale, "seed": random_seed, "until": until}) as entry:
-        confirm(chosen, "Replacing every row of the Cuisine Code tables with generated data", yes)
-        say(f"{chosen.name}: generating scale {scale} and loading it with COPY")
-        report = load(s, chosen, scale=scale, seed=random_seed, until=last_day, notify=say)
+        report = replace_rows(s, chosen, scale=scale, seed=random_seed, until=last_day, yes=yes, ask=asker(chosen),
+                              notify=say)
         entry.details["rows"] = report.rows
     if json:
         print_json(report)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, out, print_json, say, settings
 from cuisine_db.errors import UsageError
 from cuisine_db.ops.journal import REDACTED, journaled
 
@@ -100,9 +100,8 @@ def update(
     chosen = environment(env)
     arguments = {"param": param, "value": _visible(param, value), "reset": reset, "restart": restart}
     with journaled(s, chosen, "update-config", arguments) as entry:
-        action = f"Resetting {param}" if reset else f"Setting {param}"
-        confirm(chosen, action + (" and restarting the server" if restart else ""), yes)
-        result = update_config(s, chosen, param, None if reset else value, restart=restart, yes=yes, ram=ram)
+        result = update_config(s, chosen, param, None if reset else value, restart=restart, yes=yes,
+                               ask=asker(chosen), ram=ram)
         entry.details.update(old=_visible(result.name, result.old), new=_visible(result.name, result.new),
                              needs_restart=result.needs_restart, restarted=result.restarted)
     if json:

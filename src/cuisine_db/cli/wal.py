@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
+from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, out, print_json, say, settings
 from cuisine_db.cli.render import show_findings
 from cuisine_db.errors import FailedError
 from cuisine_db.ops.journal import journaled
@@ -30,9 +30,8 @@ def enable(env: EnvOption = None,
     s = settings()
     chosen = environment(env)
     with journaled(s, chosen, "wal enable", {"archive_timeout": archive_timeout, "restart": restart}) as entry:
-        if restart:
-            confirm(chosen, "Restarting the server to turn on WAL archiving", yes)
-        report = enabling.enable(s, chosen, archive_timeout=archive_timeout, restart=restart)
+        report = enabling.enable(s, chosen, archive_timeout=archive_timeout, restart=restart, yes=yes,
+                                 ask=asker(chosen))
         entry.details.update(changes=[c.name for c in report.changes], restarted=report.restarted)
     if json:
         print_json(report)

@@ -27,6 +27,8 @@ from cuisine_db.diagnose.query_shape import ParsedQuery, parse_one
 from cuisine_db.durations import shown
 from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.findings import Finding
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
 from cuisine_db.postgres import purposes
 
 GENERIC_PLAN_VERSION = 160000
@@ -181,8 +183,10 @@ def confirmation_needed(env: Environment, query: str, *, analyze: bool = True,
 
 
 def explain(settings: Settings, env: Environment, query: str, *, analyze: bool = True,
-            params: Sequence[str] | None = None, timeout_ms: int | None = None, yes: bool = False) -> ExplainResult:
-    """EXPLAIN one statement as the explain role; with analyze it runs, inside a transaction always rolled back."""
+            params: Sequence[str] | None = None, timeout_ms: int | None = None, yes: bool = False,
+            ask: Ask | None = None) -> ExplainResult:
+    """EXPLAIN one statement as the explain role; with analyze it runs, inside a transaction always rolled back. A
+    write run with ANALYZE on a protected environment needs `yes` or the environment's name typed to `ask`."""
     parsed = parse_one(query)
     timeout_ms = timeout_ms or round(env.explain_timeout_seconds * 1000)
     notes: list[str] = []
@@ -195,7 +199,9 @@ def explain(settings: Settings, env: Environment, query: str, *, analyze: bool =
                      "values; give params=v1,v2 to run it with values")
     run = analyze and not generic
     action = confirmation_needed(env, query, analyze=analyze, params=params)
-    if action and not yes:
+    if action and not yes and ask is not None:
+        confirmation.require(env, action, yes=False, ask=ask)  # before any connection, as the refusal below
+    elif action and not yes:
         # Refused before any connection: not one lock is taken.
         raise RefusedError(f"{action} on protected environment {env.name!r} needs confirmation",
                            hint="add yes=1 (or --yes) once you are sure, or analyze=0 for the plan without running it")

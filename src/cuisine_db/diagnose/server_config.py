@@ -16,6 +16,8 @@ from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.humanize import size
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
 from cuisine_db.postgres import cluster_for
 from cuisine_db.postgres.server_settings import alter_system, bytes_of, count_of, describe, validate, with_unit
 from cuisine_db.waiting import wait_for
@@ -185,17 +187,20 @@ def _file_value(conn: psycopg.Connection[Any], name: str, default: str) -> str:
 
 
 def update_config(settings: Settings, env: Environment, name: str, value: str | None, *, restart: bool = False,
-                  yes: bool = False, ram: str | None = None) -> ConfigUpdate:
+                  yes: bool = False, ask: Ask | None = None, ram: str | None = None) -> ConfigUpdate:
     """Validate, ALTER SYSTEM (None resets), reload; with restart=True restart a local cluster if the change needs it.
 
-    Memory settings are checked against the host's memory (the worst case of MEMORY_TERMS); settings that run a
-    program or load a library need `yes` on every environment. A local cluster that will not start with the new
+    A protected environment needs the confirmation first (`yes`, or its name typed to `ask`). Memory settings are
+    checked against the host's memory (the worst case of MEMORY_TERMS); settings that run a program or load a
+    library need `yes` on every environment. A local cluster that will not start with the new
     value gets its previous postgresql.auto.conf back and is started again, so a bad restart never leaves the
     environment down.
     """
     if restart and not env.is_local:
         raise UsageError(f"restart=1 restarts local clusters only; {env.name!r} is a remote server",
                          hint="restart it with your platform's tools after the change")
+    action = ("Resetting " if value is None else "Setting ") + name + (" and restarting the server" if restart else "")
+    confirmation.require(env, action, yes=yes, ask=ask)
     if value is not None and runs_code(name) and not yes:
         raise RefusedError(f"{name.strip().lower()} makes the server run a program or load a library (as its OS "
                            f"user, on {env.name!r}): it needs confirmation on every environment",

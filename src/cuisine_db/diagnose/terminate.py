@@ -16,6 +16,8 @@ from cuisine_db.diagnose.locks import BlockNode, read_tree
 from cuisine_db.diagnose.query_text import shown
 from cuisine_db.diagnose.session import diagnostic
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
 from cuisine_db.waiting import wait_for
 
 Mode = Literal["auto", "cancel", "terminate"]
@@ -178,9 +180,14 @@ def _freed(conn: psycopg.Connection[Any], pid: int, before: Backend) -> bool:
     return stopped and not _pids(conn, "diagnose/blocked_by_pid", {"pid": pid})
 
 
-def end(settings: Settings, env: Environment, target: Target, mode: Mode = "auto",
-        wait: float = 5.0) -> EndResult:
-    """Cancel the pid's query (auto: then end its session if that does not free it), or end it at once."""
+def end(settings: Settings, env: Environment, target: Target, mode: Mode = "auto", wait: float = 5.0, *,
+        yes: bool = False, ask: Ask | None = None) -> EndResult:
+    """Cancel the pid's query (auto: then end its session if that does not free it), or end it at once; a protected
+    environment needs the confirmation first."""
+    b = target.backend
+    plan = {"auto": "Cancelling (then terminating if needed)", "cancel": "Cancelling", "terminate": "Terminating"}[mode]
+    confirmation.require(env, f"{plan} pid {b.pid} ({b.username}, {b.application or 'no application'})", yes=yes,
+                         ask=ask)
     pid = target.backend.pid
     result = EndResult(pid=pid, mode=mode)
     with diagnostic(settings, env, "db-terminate-query", purpose="operator") as conn:

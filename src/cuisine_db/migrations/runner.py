@@ -28,6 +28,8 @@ from cuisine_db.migrations.files import (
 from cuisine_db.migrations.lint_gate import check_pending
 from cuisine_db.migrations.split import statements
 from cuisine_db.migrations.state import AppliedRow, MigrationState, compare, read_applied
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
 from cuisine_db.postgres.advisory import try_lock
 from cuisine_db.waiting import poll_until
 from cuisine_db.whoami import who
@@ -271,9 +273,10 @@ def _rollback_targets(files: list[MigrationFile], applied: list[AppliedRow], ste
 
 
 def rollback(settings: Settings, env: Environment, *, steps: int | None = None, version: str | None = None,
-             dry_run: bool = False, lock_wait: float = 600, notify: Notify = _quiet) -> RunResult:
+             dry_run: bool = False, lock_wait: float = 600, yes: bool = False, ask: Ask | None = None,
+             notify: Notify = _quiet) -> RunResult:
     """Undo applied migrations as dbmate would, the one sorting last first: the last `steps`, or every one
-    after `version`."""
+    after `version`. A protected environment needs the confirmation, naming them, before the first is undone."""
     if (steps is None) == (version is None):
         raise UsageError("give either steps=N or version=VERSION")
     if version is not None:
@@ -291,6 +294,9 @@ def rollback(settings: Settings, env: Environment, *, steps: int | None = None, 
             if not migration.down.sql.strip():
                 raise RefusedError(f"cannot roll back {migration.path.name}: its down section is empty",
                                    hint="write a '-- migrate:down' section first")
+        if chosen and not dry_run:
+            names = ", ".join(f"{migration.version}_{migration.name}" for migration in chosen)
+            confirmation.require(env, f"Rolling back {len(chosen)} migration(s): {names}", yes=yes, ask=ask)
 
         def forget(migration: MigrationFile, _: int) -> None:
             conn.execute(sql.load("migrations/forget"), {"version": migration.version})
@@ -299,9 +305,12 @@ def rollback(settings: Settings, env: Environment, *, steps: int | None = None, 
         return RunResult(env.name, results, _invalid_indexes(conn))
 
 
-def accept_edit(settings: Settings, env: Environment, version: str) -> MigrationState:
-    """Record that an applied migration's file was edited on purpose: its current checksum becomes expected."""
+def accept_edit(settings: Settings, env: Environment, version: str, *, yes: bool = False,
+                ask: Ask | None = None) -> MigrationState:
+    """Record that an applied migration's file was edited on purpose: its current checksum becomes expected (a
+    protected environment asks first)."""
     check_version(version)
+    confirmation.require(env, f"Accepting the edited file of applied migration {version}", yes=yes, ask=ask)
     files = {migration.version: migration for migration in discover(settings.migrations_dir)}
     if version not in files:
         raise UsageError(f"no migration file with version {version}")

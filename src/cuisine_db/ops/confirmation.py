@@ -9,6 +9,8 @@ from cuisine_db.errors import RefusedError
 
 # Asks the operator about `action` and returns what they typed; None where there is no one to ask (no terminal).
 Ask = Callable[[str], str]
+# The same, telling the operator which word to type (the second argument) to go on.
+AskWord = Callable[[str, str], str]
 
 
 def require(env: Environment, action: str, *, yes: bool, ask: Ask | None) -> None:
@@ -23,3 +25,17 @@ def require(env: Environment, action: str, *, yes: bool, ask: Ask | None) -> Non
         )
     if ask(action).strip() != env.name:
         raise RefusedError("confirmation did not match the environment's name; nothing was done")
+
+
+def require_always(env: Environment, action: str, word: str, *, yes: bool, ask: AskWord | None) -> None:
+    """For work that asks on every environment: go on when `yes` was given or the operator typed `word` (env's name
+    on a protected environment); refuse (exit 4) otherwise, before anything is done."""
+    if yes:
+        return
+    if ask is None:
+        raise RefusedError(f"{action} on {env.name!r} needs confirmation and there is no terminal to ask",
+                           hint="add yes=1 to the make command (or --yes) once you are sure")
+    if env.protected:
+        require(env, action, yes=False, ask=lambda asked: ask(asked, env.name))
+    elif ask(action, word).strip() != word:
+        raise RefusedError("confirmation did not match; nothing was done")

@@ -9,7 +9,6 @@ a second run creates the extension and sets pgaudit.log (pgaudit's parameters ex
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +18,8 @@ from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError, UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import AskWord
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.server_settings import SettingChange, alter_system, describe, list_elements
 from cuisine_db.security import defaults
@@ -141,15 +142,17 @@ def _restart_local(settings: Settings, env: Environment, preload: list[str]) -> 
 
 
 def enable_audit(settings: Settings, env: Environment, *, classes: str = DEFAULT_CLASSES,
-                 confirm_restart: Callable[[str], None]) -> AuditSetup:
-    """Configure audit logging; `confirm_restart` is asked (and may refuse) before a local restart."""
+                 yes: bool = False, ask: AskWord | None = None) -> AuditSetup:
+    """Configure audit logging. A local restart needs confirmation on every environment (`yes`, or the
+    environment's name typed to `ask`) before any setting is changed."""
     wanted_classes = normalise_classes(classes)
     with connect(settings, env, "db-enable-audit") as conn:
         found = plan(conn, wanted_classes)
         if found.restart_needed and env.is_local:
             reasons = ", ".join(name for name in found.changes if describe(conn, name).needs_restart) or \
                 "loading pgaudit"
-            confirm_restart(f"Restarting {env.name}'s server (sessions are ended) to apply {reasons}")
+            confirmation.require_always(env, f"Restarting {env.name}'s server (sessions are ended) to apply {reasons}",
+                                        env.name, yes=yes, ask=ask)
         changes = alter_system(conn, found.changes) if found.changes else []
     restarted = False
     if found.restart_needed:

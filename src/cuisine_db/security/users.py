@@ -17,6 +17,8 @@ from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UnavailableError, UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import AskWord
 from cuisine_db.postgres import purposes
 from cuisine_db.security import defaults, typed_input
 from cuisine_db.security.passwords import Secret, check_strength, verifier
@@ -223,8 +225,11 @@ def _refuse_unsafe(plan: DropPlan, env: Environment) -> None:
         )
 
 
-def drop_user(settings: Settings, env: Environment, plan: DropPlan) -> None:
-    """Drop the role planned: its objects here go to reassign_to first; anything elsewhere refuses."""
+def drop_user(settings: Settings, env: Environment, plan: DropPlan, *, yes: bool = False,
+              ask: AskWord | None = None) -> None:
+    """Drop the role planned: its objects here go to reassign_to first; anything elsewhere refuses. It asks on every
+    environment first: `yes`, or the role's name typed to `ask` (the environment's name on a protected one)."""
+    confirmation.require_always(env, f"Dropping role {plan.username}", plan.username, yes=yes, ask=ask)
     _refuse_unsafe(plan, env)
     identifier = sql.Identifier(plan.username)
     with connect(settings, env, "db-drop-user") as conn, \

@@ -16,6 +16,8 @@ from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
 from cuisine_db.seed.generate import CuisineData
 
 
@@ -44,9 +46,19 @@ class SeedReport:
     seconds: float
 
 
+def replace_rows(settings: Settings, env: Environment, *, scale: int, seed: int = 42, until: date | None = None,
+                 yes: bool = False, ask: Ask | None = None, notify: Callable[[str], None] = lambda _: None
+                 ) -> SeedReport:
+    """db-seed: on a protected environment the confirmation first, then `load`."""
+    confirmation.require(env, "Replacing every row of the Cuisine Code tables with generated data", yes=yes, ask=ask)
+    notify(f"{env.name}: generating scale {scale} and loading it with COPY")
+    return load(settings, env, scale=scale, seed=seed, until=until, notify=notify)
+
+
 def load(settings: Settings, env: Environment, *, scale: int, seed: int = 42, until: date | None = None,
          notify: Callable[[str], None] = lambda _: None) -> SeedReport:
-    """Truncate the Cuisine Code tables and COPY freshly generated rows into them; all or nothing."""
+    """Truncate the Cuisine Code tables and COPY freshly generated rows into them; all or nothing. It asks no one:
+    the lower level under `replace_rows`, for tests and benchmarks that build fixtures on purpose."""
     data = CuisineData(scale, seed, until)
     tables = data.tables()
     names = [table.name for table in tables]

@@ -25,6 +25,8 @@ from cuisine_db.backup.wal import wal_names
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
 from cuisine_db.postgres import osuser, safe_files
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.runner import ToolError, run
@@ -289,8 +291,11 @@ def check_as_server_user(settings: Settings, env: Environment, os_user: str | No
 
 
 def enable(settings: Settings, env: Environment, *, archive_timeout: str | None = None,
-           restart: bool = False) -> EnableReport:
-    """Turn WAL archiving on; restart a local cluster when archive_mode changed and `restart` allows it."""
+           restart: bool = False, yes: bool = False, ask: Ask | None = None) -> EnableReport:
+    """Turn WAL archiving on; restart a local cluster when archive_mode changed and `restart` allows it (a protected
+    environment confirms that first, before anything is changed)."""
+    if restart:
+        confirmation.require(env, "Restarting the server to turn on WAL archiving", yes=yes, ask=ask)
     timeout = archive_timeout or env.wal.archive_timeout
     command = archive_command(settings, env)
     notes: list[str] = []
