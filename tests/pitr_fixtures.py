@@ -88,20 +88,24 @@ class PitrProject:
         path = self.root / ".cuisine" / env / "journal.jsonl"
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
-    def wait_archived(self, name: str, deadline: float = 120) -> None:
-        """Until the server has archived `name` (or a later segment)."""
+    def wait_archived(self, name: str, deadline: float = 120, env: str = "production", dbname: str = "cuisine"
+                      ) -> None:
+        """Until env's server has archived `name` (or a later segment)."""
         end = time.monotonic() + deadline
         while time.monotonic() < end:
-            with self.connect() as conn:
+            with self.connect(env, dbname) as conn:
                 row = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
             if row and row[0] and row[0][:24] >= name:
                 return
             time.sleep(0.2)
         raise AssertionError(f"{name} was not archived within {deadline:.0f}s")
 
-    def switch(self) -> str:
-        """Close the current segment (so the archiver takes it); the name of the segment closed."""
-        with self.connect() as conn:
+    def switch(self, env: str = "production", dbname: str = "cuisine", kept: int | None = None) -> str:
+        """Close the current segment (so the archiver takes it), after inserting `kept` into table kept when given;
+        the name of the segment closed."""
+        with self.connect(env, dbname) as conn:
+            if kept is not None:
+                conn.execute("INSERT INTO kept VALUES (%s)", [kept])
             row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
         assert row is not None
         return str(row[0])

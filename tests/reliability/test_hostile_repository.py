@@ -699,31 +699,12 @@ def test_a_forged_wal_segment_is_refused_by_fetch(wal_archive: WalArchive) -> No
     assert wal_archive.fetch(third)[0] == 0
 
 
-def _wait_archived(project: PitrProject, name: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with project.connect("development", "postgres") as conn:
-            archived = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
-        if archived and archived[0] and archived[0][:24] >= name:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{name} was not archived")
-
-
-def _switch(project: PitrProject, value: int) -> str:
-    with project.connect("development", "postgres") as conn:
-        conn.execute("INSERT INTO kept VALUES (%s)", [value])
-        row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
-    assert row is not None
-    return str(row[0])
-
-
 def test_recovery_stops_at_a_forged_segment_rather_than_replaying_it(hostile: PitrProject) -> None:
     hostile.ok("wal", "enable", "--env", "development", "--restart", "--yes")
     full = json.loads(hostile.ok("backup", "create", "--env", "development", "--type", "full", "--json").stdout)["name"]
-    hole = _switch(hostile, 7)
-    last = _switch(hostile, 8)
-    _wait_archived(hostile, last)
+    hole = hostile.switch("development", "postgres", kept=7)
+    last = hostile.switch("development", "postgres", kept=8)
+    hostile.wait_archived(last, env="development", dbname="postgres")
     laid = hostile.cli("restore", "database", "--env", "development", "--backup", full, "--yes", "--no-open")
     assert laid.returncode == 0, laid.stderr
     settings = hostile.settings

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from backup_fixtures import AgeKeys, BackupProject, S3Server, make_backup_project, seeded_template
 from conftest import CLI, Server, available, cache_dir
-from pitr_fixtures import PitrProject, make_pitr_project
+from pitr_fixtures import make_pitr_project
 
 from cuisine_db.backup.wal import wal_names
 from cuisine_db.postgres import binaries
@@ -180,25 +180,6 @@ def test_kill_9_during_reencrypt_leaves_every_backup_restorable(
     _restore_into_development(project, names[0])
 
 
-def _switch(project: PitrProject, value: int) -> str:
-    with project.connect("development", "postgres") as conn:
-        conn.execute("INSERT INTO kept VALUES (%s)", [value])
-        row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
-    assert row is not None
-    return str(row[0])
-
-
-def _wait_archived(project: PitrProject, name: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with project.connect("development", "postgres") as conn:
-            archived = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
-        if archived and archived[0] and archived[0][:24] >= name:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{name} was not archived")
-
-
 @pytest.mark.parametrize("major", [14, 18])
 def test_archived_wal_is_reencrypted_and_replays_without_the_old_identity(tmp_path: Path, age_keys: AgeKeys,
                                                                           major: int) -> None:
@@ -214,7 +195,7 @@ def test_archived_wal_is_reencrypted_and_replays_without_the_old_identity(tmp_pa
         project.ok("wal", "enable", "--env", "development", "--restart", "--yes")
         full = json.loads(project.ok("backup", "create", "--env", "development", "--type", "full",
                                      "--json").stdout)["name"]
-        _wait_archived(project, _switch(project, 1))
+        project.wait_archived(project.switch("development", "postgres", kept=1), env="development", dbname="postgres")
         rotated = json.loads(project.ok("backup", "rotate-keys", "--env", "development", "--json").stdout)
         assert rotated["config_lines"][0] == "[environments.development.backup]"
         # The operator's edit: the lines rotate-keys printed, in place of development's own.
@@ -231,7 +212,8 @@ def test_archived_wal_is_reencrypted_and_replays_without_the_old_identity(tmp_pa
         assert sorted((info.key, info.size) for info in open_repository(
             project.settings, project.settings.env("development")).list("")) == before
         project.config.write_text(head + "\n".join(rotated["config_lines"]) + "\n" + tail)
-        _wait_archived(project, _switch(project, 2))  # archived to the new key already
+        # archived to the new key already
+        project.wait_archived(project.switch("development", "postgres", kept=2), env="development", dbname="postgres")
         planned = json.loads(project.ok("backup", "reencrypt", "--env", "development", "--dry-run",
                                         "--json").stdout)
         moved = {c["subject"] for c in planned["changes"] if c["kind"] == "wal"}

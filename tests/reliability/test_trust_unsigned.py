@@ -4,7 +4,6 @@ is refused (exit 4 naming the object) unless trust_unsigned says so, by name onl
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -86,25 +85,6 @@ def test_archive_restore_takes_an_unsigned_archive_only_by_name_with_trust_unsig
     assert entry["arguments"]["trust_unsigned"] is True, entry
 
 
-def _switch(project: PitrProject, value: int) -> str:
-    with project.connect("development", "postgres") as conn:
-        conn.execute("INSERT INTO kept VALUES (%s)", [value])
-        row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()
-    assert row is not None
-    return str(row[0])
-
-
-def _wait_archived(project: PitrProject, name: str) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        with project.connect("development", "postgres") as conn:
-            archived = conn.execute("SELECT last_archived_wal FROM pg_stat_archiver").fetchone()
-        if archived and archived[0] and archived[0][:24] >= name:
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{name} was not archived")
-
-
 def _kept(project: PitrProject) -> set[int]:
     with project.connect("development", "postgres") as conn:
         return {row[0] for row in conn.execute("SELECT id FROM kept")}
@@ -123,13 +103,13 @@ def test_apply_logs_replays_pre_signature_wal_only_with_trust_unsigned(tmp_path:
         project.ok("wal", "enable", "--env", "development", "--restart", "--yes")
         full = json.loads(project.ok("backup", "create", "--env", "development", "--type", "full",
                                      "--json").stdout)["name"]
-        _switch(project, 1)
+        project.switch("development", "postgres", kept=1)
         with project.connect("development", "postgres") as conn:
             conn.execute("INSERT INTO kept VALUES (2)")
             row = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
             assert row is not None
             lsn = str(row[0])
-        _wait_archived(project, _switch(project, 3))
+        project.wait_archived(project.switch("development", "postgres", kept=3), env="development", dbname="postgres")
         # The archive as it was before signatures: every copy there, no signed record beside any.
         settings = project.settings
         repository = open_repository(settings, settings.env("development"))
