@@ -10,9 +10,11 @@ cached: a leader that changed a second ago is followed by the next call.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,16 +128,9 @@ def _from_etcd(env: Environment, config: PatroniConfig) -> list[str]:
     prefix = f"{config.namespace}{config.scope}/members/".encode()
     range_end = prefix[:-1] + bytes([prefix[-1] + 1])
     body = {"key": base64.b64encode(prefix).decode(), "range_end": base64.b64encode(range_end).decode()}
-    failures = []
-    for base in config.etcd:
-        try:
-            status, text = _request(f"{base}/v3/kv/range", timeout=config.timeout_seconds, body=body)
-        except (OSError, ValueError) as exc:
-            failures.append(f"{base}: {_reason(exc)}")
-            continue
-        if status != 200:
-            failures.append(f"{base}: HTTP {status}")
-            continue
+    failures: list[str] = []
+    ask = functools.partial(_request, timeout=config.timeout_seconds, body=body)
+    for _base, text in _answering(config.etcd, "/v3/kv/range", ask, failures):
         urls = []
         for kv in json.loads(text).get("kvs", []):
             try:
@@ -154,6 +149,21 @@ def _from_etcd(env: Environment, config: PatroniConfig) -> list[str]:
                            hint="check patroni.etcd in cuisine-db.toml and the network")
 
 
+def _answering(bases: Iterable[str], path: str, ask: Callable[[str], tuple[int, str]], failures: list[str]
+               ) -> Iterator[tuple[str, str]]:
+    """Each endpoint's answer to `path` that came back 200, in order; why each other one did not, in `failures`."""
+    for base in bases:
+        try:
+            status, text = ask(f"{base}{path}")
+        except (OSError, ValueError) as exc:
+            failures.append(f"{base}: {_reason(exc)}")
+            continue
+        if status != 200:
+            failures.append(f"{base}: HTTP {status}")
+            continue
+        yield base, text
+
+
 def _reason(exc: BaseException) -> str:
     reason = getattr(exc, "reason", None) or exc
     return str(reason).strip() or type(exc).__name__
@@ -163,16 +173,9 @@ def _get(settings: Settings, env: Environment, path: str) -> tuple[str, Any]:
     """GET `path` from the first endpoint that answers 200 with JSON: (endpoint, document)."""
     config = config_of(env)
     headers = _auth_header(settings, config)
-    failures = []
-    for base in endpoints(settings, env):
-        try:
-            status, text = _request(f"{base}{path}", timeout=config.timeout_seconds, headers=headers)
-        except (OSError, ValueError) as exc:
-            failures.append(f"{base}: {_reason(exc)}")
-            continue
-        if status != 200:
-            failures.append(f"{base}: HTTP {status}")
-            continue
+    failures: list[str] = []
+    ask = functools.partial(_request, timeout=config.timeout_seconds, headers=headers)
+    for base, text in _answering(endpoints(settings, env), path, ask, failures):
         try:
             return base, json.loads(text)
         except ValueError:
