@@ -5,13 +5,12 @@ moved what is stored onto the new keys.
 
 from __future__ import annotations
 
-import contextlib
-import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cuisine_db import records
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError
 from cuisine_db.storage import keys as age_keys
@@ -41,30 +40,13 @@ def _own_keys(env: Environment) -> bool:
 
 
 def _write_private(path: Path, data: bytes) -> None:
-    """A private file written whole or not at all: a temporary 0600 name (O_EXCL|O_NOFOLLOW), fsync, rename."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with contextlib.suppress(FileNotFoundError):
-        temp.unlink()
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temp, path)
-    _sync(path.parent)
+    """A private file written whole or not at all (records.atomic_write: 0600 from creation, never through a link,
+    file and folder fsynced)."""
+    records.atomic_write(path, data, mode=0o600, follow_folder=False)
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    _write_private(path, data)
-    path.chmod(0o644)
-
-
-def _sync(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    records.atomic_write(path, data, mode=0o644, follow_folder=False)
 
 
 def _new_age() -> tuple[bytes, str]:

@@ -8,12 +8,10 @@ config.py), so the operator's cuisine-db.toml is never edited.
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from cuisine_db import records
 from cuisine_db.config import MAJOR_FILE, Environment, Settings, recorded_major
 
 # In order. A run killed before `switched` leaves the old cluster as it was (link: its pg_control renamed back);
@@ -59,34 +57,13 @@ def path(settings: Settings, env: Environment) -> Path:
 
 
 def load(settings: Settings, env: Environment) -> UpgradeState | None:
-    try:
-        body = json.loads(path(settings, env).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    return UpgradeState(**body)
-
-
-def _atomic_write(file: Path, text: str) -> None:
-    file.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=file.parent, prefix=f".{file.name}-")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, file)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    directory = os.open(file.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    """The upgrade in progress, None when there is none; a damaged state file is DamagedRecord, naming it."""
+    return records.load(UpgradeState, path(settings, env))
 
 
 def save(settings: Settings, env: Environment, state: UpgradeState) -> None:
-    _atomic_write(path(settings, env), json.dumps(asdict(state), indent=2, sort_keys=True) + "\n")
+    path(settings, env).parent.mkdir(parents=True, exist_ok=True)
+    records.save(path(settings, env), state)
 
 
 def forget(settings: Settings, env: Environment) -> None:
@@ -103,4 +80,4 @@ def record_major(settings: Settings, env: Environment, major: int | None) -> Non
     if major is None:
         file.unlink(missing_ok=True)
     else:
-        _atomic_write(file, f"{major}\n")
+        records.atomic_write(file, f"{major}\n")
