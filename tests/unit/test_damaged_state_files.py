@@ -104,3 +104,22 @@ def test_pgpass_put_keeps_other_users_and_mode_0600(tmp_path: Path) -> None:
     assert pgpass.lookup(path, "h", "1", "d", "cuisine_monitor") == "new"
     assert pgpass.lookup(path, "h", "1", "d", "cuisine_backup") == "secret"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pgpass"]
+
+
+def test_the_upgrade_state_round_trips_and_a_damaged_one_is_refused_naming_it(settings: Settings) -> None:
+    from cuisine_db.upgrade import state as upgrade_state
+
+    env = settings.env("staging")
+    assert upgrade_state.load(settings, env) is None
+    recorded = upgrade_state.UpgradeState("staging", 14, 18, "copy", upgrade_state.PHASES[0], False, None,
+                                          "2026-12-05T12:00:00+00:00", replicas=(("r1", 5433),))
+    upgrade_state.save(settings, env, recorded)
+    assert upgrade_state.load(settings, env) == recorded
+    path = upgrade_state.path(settings, env)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    body = json.loads(path.read_text())
+    body["target"] = "eighteen"
+    path.write_text(json.dumps(body))
+    with pytest.raises(records.DamagedRecord) as caught:
+        upgrade_state.load(settings, env)
+    assert str(path) in caught.value.message and "target" in caught.value.message
