@@ -245,11 +245,9 @@ def _write_public(path: Path, data: bytes) -> None:
             return
     except OSError:
         pass
-    temp = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(data)
-    os.replace(temp, path)
+    from cuisine_db import records
+
+    records.atomic_write(path, data, mode=0o644, follow_folder=False)
 
 
 def public_pem(value: str) -> bytes:
