@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -92,11 +93,14 @@ def run_deps(lines: str, *args: str) -> subprocess.CompletedProcess[str]:
         listing = Path(folder) / "deps.txt"
         listing.write_text(lines, encoding="utf-8")
         listing.chmod(0o644)
+        # A copy of the script beside the list: the checkout may sit in a folder nobody cannot pass (mktemp -d).
+        script = Path(folder) / "deps.sh"
+        shutil.copyfile(REPO / "scripts" / "deps.sh", script)
+        script.chmod(0o644)
         Path(folder).chmod(0o755)
         as_user = ["runuser", "-u", "nobody", "--"] if os.geteuid() == 0 else []
-        return subprocess.run([*as_user, "env", f"CUISINE_DB_DEPS_FILE={listing}", "bash",
-                               str(REPO / "scripts" / "deps.sh"), *args], capture_output=True, text=True, timeout=60,
-                              check=False)
+        return subprocess.run([*as_user, "env", f"CUISINE_DB_DEPS_FILE={listing}", "bash", str(script), *args],
+                              capture_output=True, text=True, timeout=60, check=False)
 
 
 def test_without_root_deps_names_what_is_missing_in_one_line_and_goes_on() -> None:
