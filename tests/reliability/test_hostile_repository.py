@@ -705,11 +705,10 @@ def test_recovery_stops_at_a_forged_segment_rather_than_replaying_it(hostile: Pi
     hole = hostile.switch("development", "postgres", kept=7)
     last = hostile.switch("development", "postgres", kept=8)
     hostile.wait_archived(last, env="development", dbname="postgres")
-    laid = hostile.cli("restore", "database", "--env", "development", "--backup", full, "--yes", "--no-open")
-    assert laid.returncode == 0, laid.stderr
     settings = hostile.settings
     repository = open_repository(settings, settings.env("development"))
-    # Our copy and our record moved aside on disk (kept as the server's user wrote them, to be put back).
+    # Our copy and our record moved aside on disk (kept as the server's user wrote them, to be put back), before
+    # the restore: db-restore starts fetching the segments after the backup while it lays it down.
     folder = Path(urlparse(hostile.repository).path)
     mine = [folder / info.key for info in repository.list(wal_names.prefix("development", hole))]
     assert len(mine) == 2, mine
@@ -718,6 +717,8 @@ def test_recovery_stops_at_a_forged_segment_rather_than_replaying_it(hostile: Pi
     recipients = keys.parse_recipients([hostile.keys.recipient])
     pipeline.store_bytes(repository, wal_names.key("development", hole, "0" * 64), os.urandom(1 << 20), recipients,
                          level=1, overwrite=False)
+    laid = hostile.cli("restore", "database", "--env", "development", "--backup", full, "--yes", "--no-open")
+    assert laid.returncode == 0, laid.stderr
     stopped = hostile.cli("restore", "apply-logs", "--env", "development")
     assert stopped.returncode != 0, stopped.stdout
     assert "254" in stopped.stderr and hole in stopped.stderr, stopped.stderr
