@@ -181,7 +181,16 @@ def test_db_replicas_shows_patronis_members_and_reads_go_to_a_streaming_one(ha: 
     wait_for("Patroni's lag figures to catch up with the writes", lambda: healthy(ha))
     listed = ha.make("db-replicas", f"env={ENV}")
     assert listed.returncode == 0, listed.stderr
-    data = json.loads(ha.cli("replica", "list", "--env", ENV, "--json").stdout)
+    listing: dict[str, Any] = {}
+
+    def clean() -> bool:
+        # Patroni refreshes a member's position every loop_wait: a segment switched a moment ago shows as lag
+        # until the next loop, so the listing is asked again until it has caught up.
+        listing.update(json.loads(ha.cli("replica", "list", "--env", ENV, "--json").stdout))
+        return bool(listing["findings"] == [])
+
+    wait_for("db-replicas without findings", clean)
+    data = listing
     members = data["view"]["members"]
     leader = ha.view().leader
     assert leader is not None

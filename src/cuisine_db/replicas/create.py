@@ -67,7 +67,11 @@ class CreatedReplica:
 
 
 def _port_is_free(port: int) -> bool:
+    """Nothing listens on `port`. Bound the way PostgreSQL binds (SO_REUSEADDR): connections of a server stopped a
+    moment ago linger in TIME_WAIT on its port for a minute, and they do not keep PostgreSQL from listening there
+    (the upgrade rebuilds a replica on the port its stopped predecessor used)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind(("127.0.0.1", port))
         except OSError:
