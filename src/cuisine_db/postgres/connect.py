@@ -10,7 +10,7 @@ from psycopg import sql
 
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import ServerDownError, UnavailableError
+from cuisine_db.errors import CuisineDbError, ServerDownError, UnavailableError
 from cuisine_db.postgres import purposes, topology
 from cuisine_db.postgres.cluster import SUPERUSER
 from cuisine_db.postgres.target import Target
@@ -76,8 +76,15 @@ def _patroni_params(settings: Settings, env: Environment, dbname: str | None, *,
 
 
 def describe(settings: Settings, env: Environment) -> str:
-    """A connection string that is safe to show: never a password."""
-    params = connection_params(settings, env)
+    """A connection string that is safe to show: never a password. A Patroni environment whose leader cannot be
+    asked now (an embedded cluster not created yet, no endpoint answering) is described as such, not an error:
+    `env list` shows every environment."""
+    try:
+        params = connection_params(settings, env)
+    except CuisineDbError as exc:
+        if env.patroni is None:
+            raise
+        return f"Patroni cluster, leader unknown now: {exc}"
     params.pop("passfile", None)
     return psycopg.conninfo.make_conninfo(**{k: str(v) for k, v in params.items()})
 
