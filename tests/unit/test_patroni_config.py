@@ -98,3 +98,13 @@ def test_unreachable_endpoints_are_exit_3_in_one_line_and_change_nothing(tmp_pat
         assert "answered" in result.stderr
     journal = settings.env_dir(settings.env("ha")) / "journal.jsonl"
     assert not journal.exists() or '"outcome": "ok"' not in journal.read_text()
+
+
+def test_env_list_shows_an_embedded_patroni_cluster_not_created_yet(tmp_path: Path) -> None:
+    """Listing environments never asks a cluster that does not exist yet to answer: the embedded `ha` is shown as
+    such and the command succeeds (make demo lists every environment first)."""
+    config = write(tmp_path, 'default_env = "ha"\n[environments.ha]\npostgres_version = 18\n'
+                             "[environments.ha.patroni]\nmembers = 3\n")
+    listed = cli(config, "env", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert "leader unknown now" in listed.stdout and "has not been created" in listed.stdout, listed.stdout
