@@ -413,6 +413,7 @@ class Bench:
         area = self.work / "walbench-repository" / "wal"
         shutil.rmtree(area, ignore_errors=True)
         wal_enable.grant_server_access(self.settings, walbench, self.os_user)
+        wal_enable.write_wal_signing_key(self.settings, walbench, self.os_user)  # `wal push` signs every record
         ours_argv = shlex.split(wal_enable.archive_command(self.settings, walbench).replace(" %p", ""))
         environ = {key: value for key, value in tool_environ().items() if key != "CUISINE_DB_CONFIG"}
         pgbr_environ = {**environ, "PGPASSFILE": str(self.pgbr / "pgpass")}
