@@ -182,6 +182,43 @@ def test_reachable_folders_grant_each_environment_user_alone(tmp_path: Path) -> 
     assert shown.returncode != 0
 
 
+def test_a_kept_read_grant_covers_what_the_source_archives_after_it_began(tmp_path: Path) -> None:
+    """A cross-environment restore of a live environment: segments and folders its archive command adds (0600, as
+    its own user) after the replay began are readable by the restoring server's user too, until the block ends."""
+    reader, owner = (osuser.ensure_user(osuser.env_user_name(env)) for env in ("sep-a", "sep-b"))
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    tree = private / "wal"
+    tree.mkdir()
+    osuser.give_to(tree, owner)
+    osuser.make_reachable(tree, reader)
+
+    def archive(path: Path) -> None:  # as the archive command writes: the owner's, 0600, never more
+        path.parent.mkdir(exist_ok=True, mode=0o700)
+        path.write_text(f"{path.name}\n")
+        path.chmod(0o600)
+        for made in (path.parent, path):
+            os.chown(made, pwd.getpwnam(owner).pw_uid, pwd.getpwnam(owner).pw_gid)
+
+    def readable(path: Path) -> bool:
+        shown = subprocess.run(["setpriv", f"--reuid={reader}", f"--regid={reader}", "--clear-groups", "cat",
+                                str(path)], capture_output=True, text=True, check=False)
+        return shown.returncode == 0 and shown.stdout == f"{path.name}\n"
+
+    before, later = tree / "0000000100000001" / "first", tree / "0000000100000002" / "later"
+    archive(before)
+    assert not readable(before)
+    with osuser.KeptReadGrant([tree], reader, interval=0.1):
+        assert readable(before)
+        archive(later)  # a new folder and a new file, after the grant began
+        deadline = time.monotonic() + 10
+        while not readable(later):
+            assert time.monotonic() < deadline, "what the source archived meanwhile never became readable"
+            time.sleep(0.1)
+    assert not readable(before) and not readable(later), "the grant outlived the restore"
+    assert stat.S_IMODE(later.stat().st_mode) == 0o600
+
+
 # --- secrets ---------------------------------------------------------------------------------------------------
 LIBPQ_TOOLS = (b"pg_dump", b"pg_basebackup", b"pg_restore", b"psql", b"pg_dumpall")
 

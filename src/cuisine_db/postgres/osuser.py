@@ -10,6 +10,7 @@ import pwd
 import stat
 import struct
 import subprocess
+import threading
 from pathlib import Path
 
 from cuisine_db.errors import UnavailableError
@@ -122,16 +123,21 @@ def make_reachable(path: Path, user: str | None) -> list[Path]:
     return changed
 
 
-def grant_read(tree: Path, user: str | None) -> list[Path]:
+def grant_read(tree: Path, user: str | None, seen: set[Path] | None = None) -> list[Path]:
     """Let `user` read the folders and files under `tree` as they are now (an ACL entry for that user alone, links
     never followed); what changed, for revoke(). A cross-environment restore reads another environment's WAL
-    archive this way, for as long as its recovery runs."""
+    archive this way, for as long as its recovery runs. Paths in `seen` are passed over, and every path looked at
+    is added to it: a second call grants only what appeared since (KeptReadGrant)."""
     if user is None or not tree.is_dir():
         return []
     uid = pwd.getpwnam(user).pw_uid
     changed: list[Path] = []
     for folder, folders, files in os.walk(tree):
         for path, perm in [(Path(folder), 5), *((Path(folder) / name, 4) for name in files)]:
+            if seen is not None:
+                if path in seen:
+                    continue
+                seen.add(path)
             try:  # the archive command may rename or remove names meanwhile (a push's temporary name)
                 info = path.lstat()
                 if info.st_uid == uid or not (stat.S_ISDIR(info.st_mode) or stat.S_ISREG(info.st_mode)):
@@ -143,6 +149,42 @@ def grant_read(tree: Path, user: str | None) -> list[Path]:
             changed.append(path)
         folders[:] = [name for name in folders if not (Path(folder) / name).is_symlink()]
     return changed
+
+
+class KeptReadGrant:
+    """grant_read() kept current while the block runs: the source environment's archive command keeps adding
+    segments, records and folders (as its own user, 0600) after a cross-environment restore began, and its
+    recovery must read those too. A thread grants what appeared every `interval` seconds; on the way out it stops
+    and everything granted is taken back. (Default ACLs cannot do this: a file created 0600 gets an ACL mask that
+    cancels any named-user entry it inherits.)"""
+
+    def __init__(self, trees: list[Path], user: str | None, interval: float = 0.5) -> None:
+        self.trees, self.user, self.interval = trees, user, interval
+        self.granted: list[Path] = []
+        self.seen: set[Path] = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._keep, name="read-grant", daemon=True)
+
+    def sweep(self) -> None:
+        for tree in self.trees:
+            self.granted += grant_read(tree, self.user, self.seen)
+
+    def _keep(self) -> None:
+        while not self.stop.wait(self.interval):
+            with contextlib.suppress(OSError):  # a folder renamed or removed meanwhile: the next sweep sees it
+                self.sweep()
+
+    def __enter__(self) -> KeptReadGrant:
+        self.sweep()
+        if self.user is not None:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        revoke(self.granted, self.user)
 
 
 def revoke(paths: list[Path], user: str | None) -> None:

@@ -250,9 +250,9 @@ def grant_server_access(settings: Settings, env: Environment, os_user: str | Non
 def archive_access(settings: Settings, source: Environment, os_user: str | None, folder: Path) -> Iterator[Path | None]:
     """A server of `os_user` reads `source`'s WAL archive while the block runs. Source's own user (or a shared one
     from before environments had their own): as `wal enable` grants it, nothing to yield. Another environment's
-    user (a cross-environment restore): read-only ACL entries for that user on the archive's folders and files as
-    they are now, and a copy of the S3 keys in `folder` (its own), both taken back on the way out; yields that
-    copy for `restore_command(credentials_file=)`."""
+    user (a cross-environment restore): read-only ACL entries for that user on the archive's folders and files, as
+    they are now and as they appear while it runs, and a copy of the S3 keys in `folder` (its own), both taken
+    back on the way out; yields that copy for `restore_command(credentials_file=)`."""
     from cuisine_db.postgres.local import os_user_of
 
     owner = os_user_of(settings, source) if source.is_local else None
@@ -263,17 +263,15 @@ def archive_access(settings: Settings, source: Environment, os_user: str | None,
         return
     precompile()
     _reach_program(settings, source, os_user)
-    granted: list[Path] = []
     copy = folder / wal_access.CREDENTIALS_FILE
+    areas = [area for area in wal_areas(settings, source) if area.is_dir()]
+    for area in areas:
+        osuser.make_reachable(area, os_user)
     try:
-        for area in wal_areas(settings, source):
-            if area.is_dir():
-                osuser.make_reachable(area, os_user)
-                granted += osuser.grant_read(area, os_user)
-        written = write_credentials(settings, source, os_user, target=copy)
-        yield written
+        # Kept current: the source may still be archiving, and the replay reads what it adds meanwhile too.
+        with osuser.KeptReadGrant(areas, os_user):
+            yield write_credentials(settings, source, os_user, target=copy)
     finally:
-        osuser.revoke(granted, os_user)
         safe_files.remove(copy)
 
 
