@@ -152,6 +152,7 @@ class RecoveryBench(Bench):
     def prepare(self, wal_gb: float, queue_gb: float) -> dict[str, Any]:
         if (self.work / PREPARED).exists():
             return dict(json.loads((self.work / PREPARED).read_text()))
+        ensure_up(self.settings, self.env)
         self.tune_pgbackrest(queue_gb)
         self.archive_with("both")
         ours = self.backup_ours()
@@ -185,6 +186,9 @@ class RecoveryBench(Bench):
             conn.execute("SELECT pg_switch_wal()")
             end = conn.execute("SELECT pg_current_wal_lsn()::text").fetchone()
         self.wait_archived(deadline=3600)
+        # The source stops here, so the archive's end stays where it is: left running, autovacuum went on writing
+        # WAL (20 MB/s after the bulk INSERTs) that the tools then replayed to different ends.
+        cluster_for(self.settings, self.env).stop()
         facts = {"backup_ours": ours["name"], "backup_pgbackrest": theirs["label"],
                  "wal_start": str(start[0]) if start else None, "wal_end": str(end[0]) if end else None,
                  "wal_mb": round((wal_names.parse_lsn(str(end[0] if end else "0/0"))
@@ -367,8 +371,8 @@ def main() -> None:
     try:
         facts = {**bench.build()}
         bench.tune_pgbackrest(args.queue_gb)
-        ensure_up(bench.settings, bench.env)
         facts |= bench.prepare(args.wal_gb, args.queue_gb)
+        cluster_for(bench.settings, bench.env).stop()  # built (started) again by an invocation that reuses it
         stamp(f"prepared: {json.dumps(facts)}")
         ways = {"ours": bench.replay_ours, "pgbackrest": bench.replay_pgbackrest, "floor": bench.replay_floor}
         for attempt in range(args.repeat):
