@@ -18,7 +18,6 @@ def aliases(name: str) -> list[str]:
 
 @pytest.mark.parametrize(("statement", "row", "added"), [
     ("performance/index_inventory", index_checks.IndexRow, ["columns"]),
-    ("performance/index_inventory_pg16", index_checks.IndexRow, ["columns"]),
     ("performance/table_activity", index_checks.TableActivity, ["index_scans"]),
 ])
 def test_positional_rows_match_their_dataclass(statement: str, row: type, added: list[str]) -> None:

@@ -105,14 +105,14 @@ def locate(conn: psycopg.Connection[Any], env: Environment) -> Pgss:
 
 def top(conn: psycopg.Connection[Any], pgss: Pgss, limit: int) -> list[Statement]:
     """This database's statements with the most execution time first."""
-    statement = queries.for_server("performance/slow_queries", pgss.version_num).format(pgss=pgss.view())
+    statement = queries.for_server("performance/slow_queries", pgss.version_num, pgss=pgss.view())
     with conn.cursor(row_factory=class_row(Statement)) as cursor:
         return cursor.execute(statement, {"limit": limit}).fetchall()
 
 
 def coverage(conn: psycopg.Connection[Any], pgss: Pgss) -> Coverage:
-    statement = queries.for_server("performance/pgss_info", pgss.version_num).format(
-        info=pgss.view("pg_stat_statements_info"))
+    statement = queries.for_server("performance/pgss_info", pgss.version_num,
+                                   info=pgss.view("pg_stat_statements_info"))
     with conn.cursor(row_factory=class_row(Coverage)) as cursor:
         row = cursor.execute(statement).fetchone()
     return row or Coverage(None, None)

@@ -2,7 +2,9 @@
 
 Where a statement differs by server version, `VARIANTS` names the file for each version range and
 `for_server()` picks it: `VARIANTS["diagnose/slow_queries"] = [(170000, "diagnose/slow_queries_pg17"),
-(0, "diagnose/slow_queries")]` (newest first; the number is `server_version_num`).
+(0, "diagnose/slow_queries")]` (newest first; the number is `server_version_num`). Where only a piece of it
+differs (a function a later version added, a renamed column), the one file names the piece `{piece}` and `PARTS`
+holds its text for each version range, newest first; `for_server()` fills it in.
 """
 
 from __future__ import annotations
@@ -23,8 +25,13 @@ VARIANTS.update({
                                  (0, "performance/slow_queries_pgss_1_7")],
     "performance/pgss_info": [(10900, "performance/pgss_info"), (0, "performance/pgss_info_pre_1_9")],
     "performance/checkpoints": [(170000, "performance/checkpoints_pg17"), (0, "performance/checkpoints")],
-    "performance/index_inventory": [(160000, "performance/index_inventory_pg16"), (0, "performance/index_inventory")],
 })
+# The pieces of a statement that differ by version: fixed SQL text, never input.
+PARTS: dict[str, dict[str, list[tuple[int, str]]]] = {
+    "performance/index_inventory": {
+        "last_scan": [(160000, "pg_stat_get_lastscan(i.indexrelid)"), (0, "NULL::timestamptz")],
+    },
+}
 # Metrics (issue 20): PostgreSQL 17 moved the checkpoint counters from pg_stat_bgwriter to pg_stat_checkpointer.
 VARIANTS["monitor/checkpointer"] = [(170000, "monitor/checkpointer_pg17"), (0, "monitor/checkpointer")]
 
@@ -50,9 +57,18 @@ def variant(name: str, server_version: int) -> str:
     return name
 
 
-def for_server(name: str, server_version: int) -> sql.SQL:
-    """Load the statement variant for this server version (`conn.info.server_version`)."""
-    return load(variant(name, server_version))
+def _pick(versions: list[tuple[int, str]], server_version: int) -> str:
+    return next(text for minimum, text in versions if server_version >= minimum)
+
+
+def for_server(name: str, server_version: int, **names: sql.Composable) -> sql.Composable:
+    """The statement for this server version (`conn.info.server_version`): its variant, its version-dependent
+    pieces filled in, and `names` (identifiers such as `pgss=sql.Identifier(...)`) put in their places."""
+    statement = load(variant(name, server_version))
+    pieces = {piece: sql.SQL(_pick(versions, server_version)) for piece, versions in PARTS.get(name, {}).items()}
+    if not pieces and not names:
+        return statement
+    return statement.format(**pieces, **names)
 
 
 def names() -> list[str]:
