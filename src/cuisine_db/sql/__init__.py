@@ -21,13 +21,18 @@ VARIANTS: dict[str, list[tuple[int, str]]] = {}
 VARIANTS.update({
     "performance/slow_queries": [(11100, "performance/slow_queries"),
                                  (10900, "performance/slow_queries_pgss_1_9"),
-                                 (10800, "performance/slow_queries_pgss_1_8"),
                                  (0, "performance/slow_queries_pgss_1_7")],
     "performance/pgss_info": [(10900, "performance/pgss_info"), (0, "performance/pgss_info_pre_1_9")],
     "performance/checkpoints": [(170000, "performance/checkpoints_pg17"), (0, "performance/checkpoints")],
 })
-# The pieces of a statement that differ by version: fixed SQL text, never input.
+# The pieces of a statement file that differ by version: fixed SQL text, never input.
 PARTS: dict[str, dict[str, list[tuple[int, str]]]] = {
+    # pg_stat_statements 1.8 renamed the time columns (keyed by the extension's version, as above).
+    "performance/slow_queries_pgss_1_7": {
+        "total_time": [(10800, "total_exec_time"), (0, "total_time")],
+        "mean_time": [(10800, "mean_exec_time"), (0, "mean_time")],
+        "max_time": [(10800, "max_exec_time"), (0, "max_time")],
+    },
     "performance/index_inventory": {
         "last_scan": [(160000, "pg_stat_get_lastscan(i.indexrelid)"), (0, "NULL::timestamptz")],
     },
@@ -64,8 +69,9 @@ def _pick(versions: list[tuple[int, str]], server_version: int) -> str:
 def for_server(name: str, server_version: int, **names: sql.Composable) -> sql.Composable:
     """The statement for this server version (`conn.info.server_version`): its variant, its version-dependent
     pieces filled in, and `names` (identifiers such as `pgss=sql.Identifier(...)`) put in their places."""
-    statement = load(variant(name, server_version))
-    pieces = {piece: sql.SQL(_pick(versions, server_version)) for piece, versions in PARTS.get(name, {}).items()}
+    file_name = variant(name, server_version)
+    pieces = {piece: sql.SQL(_pick(versions, server_version)) for piece, versions in PARTS.get(file_name, {}).items()}
+    statement = load(file_name)
     if not pieces and not names:
         return statement
     return statement.format(**pieces, **names)
