@@ -36,6 +36,11 @@ PARTS: dict[str, dict[str, list[tuple[int, str]]]] = {
     "performance/index_inventory": {
         "last_scan": [(160000, "pg_stat_get_lastscan(i.indexrelid)"), (0, "NULL::timestamptz")],
     },
+    # Integrity: PostgreSQL 15 records the database's collation version too.
+    "integrity/collation_drift": {
+        "database_recorded": [(150000, "d.datcollversion"), (0, "NULL::text")],
+        "database_actual": [(150000, "pg_database_collation_actual_version(d.oid)"), (0, "NULL::text")],
+    },
 }
 # Metrics (issue 20): PostgreSQL 17 moved the checkpoint counters from pg_stat_bgwriter to pg_stat_checkpointer.
 VARIANTS["monitor/checkpointer"] = [(170000, "monitor/checkpointer_pg17"), (0, "monitor/checkpointer")]
