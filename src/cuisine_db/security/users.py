@@ -199,15 +199,13 @@ def plan_drop(settings: Settings, env: Environment, username: str, reassign_to: 
                 raise UsageError("reassign_to must name another role")
             existing_role(conn, target, env)
         dependencies = _dependencies(conn, name)
-        with conn.cursor(row_factory=class_row(Membership)) as cursor:
-            memberships = cursor.execute(queries.load("security/role_memberships"), {"name": name}).fetchall()
+        memberships = queries.rows(conn, Membership, queries.load("security/role_memberships"), {"name": name})
         row = conn.execute(queries.load("security/role_sessions"), {"name": name}).fetchone()
     return DropPlan(env.name, name, dependencies, memberships, int(row[0]) if row else 0, target)
 
 
 def _dependencies(conn: psycopg.Connection[Any], name: str) -> list[Dependency]:
-    with conn.cursor(row_factory=class_row(Dependency)) as cursor:
-        return cursor.execute(queries.load("security/role_dependencies"), {"name": name}).fetchall()
+    return queries.rows(conn, Dependency, queries.load("security/role_dependencies"), {"name": name})
 
 
 def _refuse_unsafe(plan: DropPlan, env: Environment) -> None:

@@ -4,15 +4,22 @@ Where a statement differs by server version, `VARIANTS` names the file for each 
 `for_server()` picks it: `VARIANTS["diagnose/slow_queries"] = [(170000, "diagnose/slow_queries_pg17"),
 (0, "diagnose/slow_queries")]` (newest first; the number is `server_version_num`). Where only a piece of it
 differs (a function a later version added, a renamed column), the one file names the piece `{piece}` and `PARTS`
-holds its text for each version range, newest first; `for_server()` fills it in.
+holds its text for each version range, newest first; `for_server()` fills it in. `rows()` and `one()` run a
+statement and read its rows into a dataclass whose fields are the statement's column aliases.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
+from typing import Any, TypeVar
 
+import psycopg
 from psycopg import sql
+from psycopg.rows import class_row
+
+Row = TypeVar("Row")
 
 VARIANTS: dict[str, list[tuple[int, str]]] = {}
 
@@ -90,3 +97,18 @@ def names() -> list[str]:
         if area.is_dir():
             found += [f"{area.name}/{f.name[:-4]}" for f in area.iterdir() if f.name.endswith(".sql")]
     return sorted(found)
+
+
+def rows(conn: psycopg.Connection[Any], row: type[Row], statement: sql.Composable,
+         params: Mapping[str, Any] | None = None) -> list[Row]:
+    """Every row of `statement`, each read into `row`. Without `params` psycopg leaves a '%' in it alone."""
+    with conn.cursor(row_factory=class_row(row)) as cursor:
+        return cursor.execute(statement, params).fetchall()
+
+
+def one(conn: psycopg.Connection[Any], row: type[Row], statement: sql.Composable,
+        params: Mapping[str, Any] | None = None) -> Row:
+    """The first row of a statement that always returns one (counters, a status), read into `row`."""
+    found = rows(conn, row, statement, params)
+    assert found, "the statement returned no row"  # noqa: S101 - each statement read this way returns one row
+    return found[0]
