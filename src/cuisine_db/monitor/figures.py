@@ -8,7 +8,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql as psql
-from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
@@ -190,8 +189,7 @@ def _statements(conn: psycopg.Connection[Any], min_ms: float,
         return None, "pg_stat_statements is not installed in this database: CREATE EXTENSION pg_stat_statements"
     query = sql.load("monitor/slow_statements").format(schema=psql.Identifier(row[0]))
     try:
-        with conn.cursor(row_factory=class_row(SlowStatement)) as cur:
-            found = cur.execute(query, {"min_ms": min_ms, "min_calls": min_calls}).fetchall()
+        found = sql.rows(conn, SlowStatement, query, {"min_ms": min_ms, "min_calls": min_calls})
     except psycopg.errors.ObjectNotInPrerequisiteState:
         return None, "pg_stat_statements is installed but not loaded: add it to shared_preload_libraries (restart)"
     return [replace(s, query=shown(s.query)) for s in found], None

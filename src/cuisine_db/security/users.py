@@ -11,7 +11,6 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
-from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
@@ -105,8 +104,7 @@ def _translated(env: Environment, action: str) -> Iterator[None]:
 
 
 def find_role(conn: psycopg.Connection[Any], name: str) -> Role | None:
-    with conn.cursor(row_factory=class_row(Role)) as cursor:
-        return cursor.execute(queries.load("security/role"), {"name": name}).fetchone()
+    return queries.one_or_none(conn, Role, queries.load("security/role"), {"name": name})
 
 
 def existing_role(conn: psycopg.Connection[Any], name: str, env: Environment) -> Role:

@@ -4,8 +4,8 @@ Where a statement differs by server version, `VARIANTS` names the file for each 
 `for_server()` picks it: `VARIANTS["diagnose/slow_queries"] = [(170000, "diagnose/slow_queries_pg17"),
 (0, "diagnose/slow_queries")]` (newest first; the number is `server_version_num`). Where only a piece of it
 differs (a function a later version added, a renamed column), the one file names the piece `{piece}` and `PARTS`
-holds its text for each version range, newest first; `for_server()` fills it in. `rows()` and `one()` run a
-statement and read its rows into a dataclass whose fields are the statement's column aliases.
+holds its text for each version range, newest first; `for_server()` fills it in. `rows()`, `one()` and
+`one_or_none()` run a statement and read its rows into a dataclass whose fields are the statement's column aliases.
 """
 
 from __future__ import annotations
@@ -112,3 +112,10 @@ def one(conn: psycopg.Connection[Any], row: type[Row], statement: sql.Composable
     found = rows(conn, row, statement, params)
     assert found, "the statement returned no row"  # noqa: S101 - each statement read this way returns one row
     return found[0]
+
+
+def one_or_none(conn: psycopg.Connection[Any], row: type[Row], statement: sql.Composable,
+                params: Mapping[str, Any] | None = None) -> Row | None:
+    """The first row of a statement that looks one thing up (a role, a table, a pid), or None when it is not there."""
+    found = rows(conn, row, statement, params)
+    return found[0] if found else None
