@@ -32,6 +32,9 @@ VARIANTS.update({
     "performance/pgss_info": [(10900, "performance/pgss_info"), (0, "performance/pgss_info_pre_1_9")],
     "performance/checkpoints": [(170000, "performance/checkpoints_pg17"), (0, "performance/checkpoints")],
 })
+# Metrics (issue 20): PostgreSQL 17 moved the checkpoint counters from pg_stat_bgwriter to pg_stat_checkpointer.
+VARIANTS["monitor/checkpointer"] = [(170000, "monitor/checkpointer_pg17"), (0, "monitor/checkpointer")]
+
 # The pieces of a statement file that differ by version: fixed SQL text, never input.
 PARTS: dict[str, dict[str, list[tuple[int, str]]]] = {
     # pg_stat_statements 1.8 renamed the time columns (keyed by the extension's version, as above).
@@ -49,8 +52,6 @@ PARTS: dict[str, dict[str, list[tuple[int, str]]]] = {
         "database_actual": [(150000, "pg_database_collation_actual_version(d.oid)"), (0, "NULL::text")],
     },
 }
-# Metrics (issue 20): PostgreSQL 17 moved the checkpoint counters from pg_stat_bgwriter to pg_stat_checkpointer.
-VARIANTS["monitor/checkpointer"] = [(170000, "monitor/checkpointer_pg17"), (0, "monitor/checkpointer")]
 
 
 @cache
@@ -75,18 +76,18 @@ def variant(name: str, server_version: int) -> str:
 
 
 def _pick(versions: list[tuple[int, str]], server_version: int) -> str:
-    return next(text for minimum, text in versions if server_version >= minimum)
+    return next(piece for minimum, piece in versions if server_version >= minimum)
 
 
-def for_server(name: str, server_version: int, **names: sql.Composable) -> sql.Composable:
+def for_server(name: str, server_version: int, **identifiers: sql.Composable) -> sql.Composable:
     """The statement for this server version (`conn.info.server_version`): its variant, its version-dependent
-    pieces filled in, and `names` (identifiers such as `pgss=sql.Identifier(...)`) put in their places."""
+    pieces filled in, and `identifiers` (such as `pgss=sql.Identifier(...)`) put in their places."""
     file_name = variant(name, server_version)
     pieces = {piece: sql.SQL(_pick(versions, server_version)) for piece, versions in PARTS.get(file_name, {}).items()}
     statement = load(file_name)
-    if not pieces and not names:
+    if not pieces and not identifiers:
         return statement
-    return statement.format(**pieces, **names)
+    return statement.format(**pieces, **identifiers)
 
 
 def names() -> list[str]:
