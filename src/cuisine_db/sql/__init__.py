@@ -20,6 +20,8 @@ from psycopg import sql
 from psycopg.rows import class_row
 
 Row = TypeVar("Row")
+# What a cursor runs: a loaded statement, or one with identifiers or version-dependent pieces filled in.
+Statement = sql.SQL | sql.Composed
 
 VARIANTS: dict[str, list[tuple[int, str]]] = {}
 
@@ -79,7 +81,7 @@ def _pick(versions: list[tuple[int, str]], server_version: int) -> str:
     return next(piece for minimum, piece in versions if server_version >= minimum)
 
 
-def for_server(name: str, server_version: int, **identifiers: sql.Composable) -> sql.Composable:
+def for_server(name: str, server_version: int, **identifiers: sql.Composable) -> Statement:
     """The statement for this server version (`conn.info.server_version`): its variant, its version-dependent
     pieces filled in, and `identifiers` (such as `pgss=sql.Identifier(...)`) put in their places."""
     file_name = variant(name, server_version)
@@ -100,14 +102,14 @@ def names() -> list[str]:
     return sorted(found)
 
 
-def rows(conn: psycopg.Connection[Any], row: type[Row], statement: sql.Composable,
+def rows(conn: psycopg.Connection[Any], row: type[Row], statement: Statement,
          params: Mapping[str, Any] | None = None) -> list[Row]:
     """Every row of `statement`, each read into `row`. Without `params` psycopg leaves a '%' in it alone."""
     with conn.cursor(row_factory=class_row(row)) as cursor:
         return cursor.execute(statement, params).fetchall()
 
 
-def one(conn: psycopg.Connection[Any], row: type[Row], statement: sql.Composable,
+def one(conn: psycopg.Connection[Any], row: type[Row], statement: Statement,
         params: Mapping[str, Any] | None = None) -> Row:
     """The first row of a statement that always returns one (counters, a status), read into `row`."""
     found = rows(conn, row, statement, params)
@@ -115,7 +117,7 @@ def one(conn: psycopg.Connection[Any], row: type[Row], statement: sql.Composable
     return found[0]
 
 
-def one_or_none(conn: psycopg.Connection[Any], row: type[Row], statement: sql.Composable,
+def one_or_none(conn: psycopg.Connection[Any], row: type[Row], statement: Statement,
                 params: Mapping[str, Any] | None = None) -> Row | None:
     """The first row of a statement that looks one thing up (a role, a table, a pid), or None when it is not there."""
     found = rows(conn, row, statement, params)
