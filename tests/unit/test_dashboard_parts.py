@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -142,3 +143,13 @@ def test_the_archive_lag_is_kept_once_a_minute_for_a_week(tmp_path: Path) -> Non
     assert store.add_archive_lag(now, 12.5, None)
     # The row from eight days ago went when the newer ones came.
     assert store.archive_lag(0) == [(now - 60, 45.0, 1), (now, 12.5, None)]
+
+
+def test_one_reading_draws_a_flat_line_across_the_box_in_both_charts() -> None:
+    spark = svg.sparkline([5.0], width=160, label="one")
+    chart = svg.line_chart([(datetime.now(UTC), 5.0)], label="one", width=640)
+    for markup, width in ((spark, 160), (chart, 640)):
+        (points,) = re.findall(r'points="([^"]+)"', str(markup))
+        first, second = points.split(" ")
+        assert first.split(",")[0] == "0.0" and second.split(",")[0] == f"{width}.0"
+        assert first.split(",")[1] == second.split(",")[1]

@@ -33,3 +33,21 @@ def test_variant_picks_by_server_version() -> None:
         assert sql.variant("test/x", 140011) == "test/x"
     finally:
         del sql.VARIANTS["test/x"]
+
+
+def test_every_version_dependent_piece_is_named_by_its_statement_and_covers_every_version() -> None:
+    known = set(sql.names())
+    for name, pieces in sql.PARTS.items():
+        assert name in known, f"{name} has pieces but no file"
+        for piece, versions in pieces.items():
+            assert "{" + piece + "}" in sql.text(name), f"{name}.sql does not name the piece {{{piece}}}"
+            minimums = [minimum for minimum, _ in versions]
+            assert minimums == sorted(minimums, reverse=True) and minimums[-1] == 0, f"{name}: {piece}"
+
+
+def test_for_server_fills_in_the_piece_of_the_version() -> None:
+    newer = sql.for_server("performance/index_inventory", 160000).as_string()
+    older = sql.for_server("performance/index_inventory", 150007).as_string()
+    assert "pg_stat_get_lastscan(i.indexrelid) AS last_scan" in newer
+    assert "NULL::timestamptz AS last_scan" in older
+    assert "{" not in newer + older

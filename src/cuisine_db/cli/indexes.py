@@ -4,7 +4,6 @@ weekly index maintenance, index management and VACUUM ANALYZE."""
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -22,7 +21,7 @@ from cuisine_db.cli.common import (
     say,
     settings,
 )
-from cuisine_db.cli.render import OverwriteOption, check_output, show_findings
+from cuisine_db.cli.render import MarkdownOption, OverwriteOption, check_output, show_findings
 from cuisine_db.durations import duration_ms
 from cuisine_db.errors import EXIT_FINDINGS
 from cuisine_db.findings import SEVERITIES
@@ -46,8 +45,7 @@ def analyze(
     method: Annotated[str, typer.Option("--method", help="Index advice: auto (hypopg where installed), hypopg, "
                                                          "or rules.")] = "auto",
     min_days: MinDaysOption = None,
-    markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write the findings to this file.")
-                        ] = None,
+    markdown: MarkdownOption = None,
     json: JsonOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:

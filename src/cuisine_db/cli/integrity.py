@@ -12,7 +12,14 @@ import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, err, out, print_json, say, settings
-from cuisine_db.cli.render import OverwriteOption, check_output, findings_markdown, show_findings, write_output
+from cuisine_db.cli.render import (
+    MarkdownOption,
+    OverwriteOption,
+    check_output,
+    findings_markdown,
+    show_findings,
+    write_output,
+)
 from cuisine_db.errors import FailedError
 from cuisine_db.ops.integrity import DEFAULT_JOBS, IntegrityReport, check_corruption, verify_integrity
 from cuisine_db.ops.integrity.catalog import parse_table_names
@@ -22,7 +29,6 @@ app = typer.Typer(help="Integrity and corruption checks (the runbook's Disaster 
 
 JobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, max=64,
                                          help="Connections to check with in parallel.")]
-MarkdownOption = Annotated[Path | None, typer.Option("--markdown", help="Also write the findings as Markdown here.")]
 
 PlanHook = Callable[[int], None]
 ProgressHook = Callable[[int, int, str], None]

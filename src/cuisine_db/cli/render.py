@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 OverwriteOption = Annotated[bool, typer.Option(
     "--overwrite", help="Replace the output file if it exists (make: overwrite=1); without it an existing file is "
                         "refused.")]
+# Where a command that reports findings also writes them as Markdown (make's markdown=).
+MarkdownOption = Annotated[Path | None, typer.Option("--markdown", help="Also write the findings as Markdown here.")]
 
 _COLOURS = {"info": "cyan", "warning": "yellow", "error": "red", "critical": "bold red"}
 

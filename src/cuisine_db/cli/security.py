@@ -27,7 +27,7 @@ from cuisine_db.cli.common import (
     settings,
     word_asker,
 )
-from cuisine_db.cli.render import OverwriteOption, check_output, show_findings, write_output
+from cuisine_db.cli.render import MarkdownOption, OverwriteOption, check_output, show_findings, write_output
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.findings import worst
 from cuisine_db.ops.journal import journaled
@@ -389,7 +389,7 @@ def audit_report(
 def check(
     env: EnvOption = None,
     admin: Annotated[bool, typer.Option("--admin", help="Connect as the admin role (sees pg_authid).")] = False,
-    markdown: Annotated[Path | None, typer.Option("--markdown", help="Also write the findings here.")] = None,
+    markdown: MarkdownOption = None,
     json: JsonOption = False,
     overwrite: OverwriteOption = False,
 ) -> None:

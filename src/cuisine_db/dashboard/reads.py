@@ -520,12 +520,9 @@ def _config(r: Reading) -> list[Any]:
     return config_advice.recommend_from(facts, r.env.name)
 
 
-def _rows(r: Reading, row: type[Any], name: str, params: dict[str, Any] | None = None) -> list[Any]:
-    from psycopg.rows import class_row
-
+def _rows(r: Reading, row: type[sql.Row], name: str, params: dict[str, Any] | None = None) -> list[sql.Row]:
     assert r.conn is not None  # noqa: S101 - part() only calls this with a session
-    with r.conn.cursor(row_factory=class_row(row)) as cur:
-        return cur.execute(sql.load(name), params).fetchall()
+    return sql.rows(r.conn, row, sql.load(name), params)
 
 
 def database(settings: Settings, env: Environment, *, tables: int = 30, statements: int = 15,

@@ -21,6 +21,13 @@ def _number(value: float) -> str:
     return f"{value:.1f}"
 
 
+def _polyline(points: list[tuple[float, float]], width: int) -> str:
+    """The points as a polyline's `points` attribute; a single point is drawn as a flat line across the box."""
+    if len(points) == 1:
+        points = [*points, (width, points[0][1])]
+    return " ".join(f"{_number(x)},{_number(y)}" for x, y in points)
+
+
 def sparkline(values: Sequence[float], *, width: int = 160, height: int = 36, label: str = "") -> Markup:
     """A small line over time (a table's size across the snapshots); one point draws a flat line."""
     if not values:
@@ -29,9 +36,7 @@ def sparkline(values: Sequence[float], *, width: int = 160, height: int = 36, la
     span = (high - low) or 1.0
     step = width / max(len(values) - 1, 1)
     points = [(i * step, height - 3 - (v - low) / span * (height - 6)) for i, v in enumerate(values)]
-    if len(points) == 1:
-        points.append((width, points[0][1]))
-    path = " ".join(f"{_number(x)},{_number(y)}" for x, y in points)
+    path = _polyline(points, width)
     return Markup(  # noqa: S704 - every text in it went through escape()
         f'<svg class="spark" viewBox="0 0 {width} {height}" width="{width}" height="{height}" role="img" '
         f'aria-label="{escape(label)}"><polyline fill="none" stroke="{LINE}" stroke-width="1.5" '
@@ -54,9 +59,7 @@ def line_chart(points: Sequence[tuple[datetime, float]], *, label: str, width: i
     spread = (last - first).total_seconds()
     xy = [((t - first).total_seconds() / spread * width if timed and spread > 0 else i * step,
            height - (v - low) / span * height) for i, (t, v) in enumerate(points)]
-    if len(xy) == 1:
-        xy.append((width, xy[0][1]))
-    path = " ".join(f"{_number(x)},{_number(y)}" for x, y in xy)
+    path = _polyline(xy, width)
     return Markup(  # noqa: S704 - every text in it went through escape()
         f'<svg class="chart stretch" viewBox="0 0 {width} {height}" role="img" aria-label="{escape(label)}" '
         f'preserveAspectRatio="none"><line x1="0" y1="{height}" x2="{width}" y2="{height}" stroke="{GRID}" '

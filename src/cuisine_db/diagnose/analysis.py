@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import args_row, class_row
+from psycopg.rows import args_row
 
 from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
@@ -46,9 +46,7 @@ class _Window:
 
 def stats_window(conn: psycopg.Connection[Any]) -> checks.StatsWindow:
     """Since when the usage statistics reach: their reset, else the database's creation (when readable)."""
-    with conn.cursor(row_factory=class_row(_Window)) as cursor:
-        row = cursor.execute(queries.load("performance/stats_window")).fetchone()
-    assert row is not None  # noqa: S101 - the current database always has a row
+    row = queries.one(conn, _Window, queries.load("performance/stats_window"))
     if row.reset_at is not None:
         return checks.StatsWindow(row.reset_at, "reset", row.now)
     try:
@@ -93,13 +91,11 @@ def read_catalog(conn: psycopg.Connection[Any], table_oid: int | None) -> Catalo
     def table_row(*values: Any) -> checks.TableActivity:
         return checks.TableActivity(*(*values, index_scans[values[0]]))
 
-    with conn.cursor(row_factory=class_row(checks.ForeignKey)) as fk_cursor:
-        foreign_keys = fk_cursor.execute(queries.load("performance/foreign_keys"), params).fetchall()
+    foreign_keys = queries.rows(conn, checks.ForeignKey, queries.load("performance/foreign_keys"), params)
     with conn.cursor(row_factory=args_row(table_row)) as table_cursor:
         tables = table_cursor.execute(queries.load("performance/table_activity"), params).fetchall()
-    with conn.cursor(row_factory=class_row(checks.BloatRow)) as bloat_cursor:
-        bloat = bloat_cursor.execute(queries.load("performance/index_bloat"),
-                                     {**params, "min_pages": BLOAT_MIN_PAGES}).fetchall()
+    bloat = queries.rows(conn, checks.BloatRow, queries.load("performance/index_bloat"),
+                         {**params, "min_pages": BLOAT_MIN_PAGES})
     building = {row[0] for row in conn.execute(queries.load("performance/indexes_being_built"))}
     return Catalog(stats_window(conn), indexes, foreign_keys, tables, bloat, building)
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
@@ -276,12 +275,10 @@ def gather(settings: Settings, env: Environment, *, ram: str | None = None, cpus
 
 def _read(conn: psycopg.Connection[Any], ram_bytes: int, ram_source: str, cpus: int | None, disk: str,
           disk_source: str) -> ServerFacts:
-    with conn.cursor(row_factory=class_row(Setting)) as cursor:
-        rows = cursor.execute(queries.load("performance/settings_named"), {"names": list(TUNED)}).fetchall()
+    rows = queries.rows(conn, Setting, queries.load("performance/settings_named"), {"names": list(TUNED)})
     temp = conn.execute(queries.load("performance/temp_files")).fetchone()
-    with conn.cursor(row_factory=class_row(_Checkpoints)) as cursor:
-        checkpoints = cursor.execute(queries.for_server("performance/checkpoints", conn.info.server_version)
-                                     ).fetchone()
+    checkpoints = queries.one_or_none(conn, _Checkpoints,
+                                      queries.for_server("performance/checkpoints", conn.info.server_version))
     lagging = [f"{schema}.{table}" if schema != "public" else str(table)
                for schema, table, *_ in conn.execute(queries.load("performance/autovacuum_lag"))]
     return ServerFacts(

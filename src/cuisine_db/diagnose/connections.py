@@ -8,7 +8,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
@@ -68,16 +67,12 @@ def _counts(sessions: Sequence[Session], key: Callable[[Session], str]) -> dict[
 
 
 def read_sessions(conn: psycopg.Connection[Any]) -> list[Session]:
-    with conn.cursor(row_factory=class_row(Session)) as cur:
-        rows = cur.execute(sql.load("diagnose/sessions")).fetchall()
-    return [replace(row, query=shown(row.query)) for row in rows]
+    return [replace(row, query=shown(row.query)) for row in sql.rows(conn, Session, sql.load("diagnose/sessions"))]
 
 
 def usage_from(conn: psycopg.Connection[Any], env: Environment) -> ConnectionUsage:
     """Connection usage read on an open connection (this session is not counted)."""
-    with conn.cursor(row_factory=class_row(_Slots)) as cur:
-        slots = cur.execute(sql.load("diagnose/connection_slots")).fetchone()
-    assert slots is not None  # noqa: S101 - the statement always returns one row
+    slots = sql.one(conn, _Slots, sql.load("diagnose/connection_slots"))
     sessions = read_sessions(conn)
     available = max(slots.max_connections - slots.reserved, 1)
     idle = sorted((s for s in sessions if s.state.startswith("idle in transaction")),

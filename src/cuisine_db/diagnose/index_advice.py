@@ -23,7 +23,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.diagnose import pgss
@@ -114,10 +113,8 @@ def load_tables(conn: psycopg.Connection[Any], relations: Sequence[Relation]) ->
     """The statistics of every relation a statement names (those that are not user tables are left out)."""
     if not relations:
         return {}
-    with conn.cursor(row_factory=class_row(ColumnStats)) as cursor:
-        rows = cursor.execute(queries.load("performance/advice_tables"),
-                              {"schemas": [r.schema for r in relations], "names": [r.name for r in relations]}
-                              ).fetchall()
+    rows = queries.rows(conn, ColumnStats, queries.load("performance/advice_tables"),
+                        {"schemas": [r.schema for r in relations], "names": [r.name for r in relations]})
     found: dict[Relation, TableStats] = {}
     for row in rows:
         relation = relations[row.position - 1]

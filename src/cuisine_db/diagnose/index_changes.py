@@ -14,7 +14,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
@@ -68,9 +67,8 @@ def index_name(table: str, columns: list[str]) -> str:
 
 
 def _relation(conn: psycopg.Connection[Any], schema: str, name: str) -> _Relation | None:
-    with conn.cursor(row_factory=class_row(_Relation)) as cursor:
-        return cursor.execute(queries.load("performance/relation_in_schema"), {"schema": schema, "name": name}
-                              ).fetchone()
+    return queries.one_or_none(conn, _Relation, queries.load("performance/relation_in_schema"),
+                               {"schema": schema, "name": name})
 
 
 def _session_timeouts(conn: psycopg.Connection[Any], lock_timeout: str, statement_timeout_ms: int) -> None:

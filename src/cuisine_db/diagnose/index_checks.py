@@ -23,8 +23,20 @@ def qualified(schema: str, name: str) -> str:
     return name if schema == "public" else f"{schema}.{name}"
 
 
+class OnTable:
+    """A row about one table, named by `schema` and `table_name`: `table` is how operators write it."""
+
+    __slots__ = ()
+    schema: str
+    table_name: str
+
+    @property
+    def table(self) -> str:
+        return qualified(self.schema, self.table_name)
+
+
 @dataclass(frozen=True, slots=True)
-class IndexRow:
+class IndexRow(OnTable):
     """One index as the catalogs and statistics describe it."""
 
     index_oid: int
@@ -57,10 +69,6 @@ class IndexRow:
         return qualified(self.schema, self.index_name)
 
     @property
-    def table(self) -> str:
-        return qualified(self.schema, self.table_name)
-
-    @property
     def key_columns(self) -> list[str]:
         return [column or "(expression)" for column in self.columns[: self.key_count]]
 
@@ -71,7 +79,7 @@ class IndexRow:
 
 
 @dataclass(frozen=True, slots=True)
-class ForeignKey:
+class ForeignKey(OnTable):
     table_oid: int
     schema: str
     table_name: str
@@ -81,13 +89,9 @@ class ForeignKey:
     referenced: str
     table_rows: float
 
-    @property
-    def table(self) -> str:
-        return qualified(self.schema, self.table_name)
-
 
 @dataclass(frozen=True, slots=True)
-class TableActivity:
+class TableActivity(OnTable):
     table_oid: int
     schema: str
     table_name: str
@@ -104,10 +108,6 @@ class TableActivity:
     last_analyze: datetime | None
     last_autoanalyze: datetime | None
     index_scans: int  # summed over the table's indexes
-
-    @property
-    def table(self) -> str:
-        return qualified(self.schema, self.table_name)
 
 
 @dataclass(frozen=True, slots=True)

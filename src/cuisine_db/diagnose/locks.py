@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
@@ -160,14 +159,12 @@ def _descendants(pid: int, children: dict[int, list[int]]) -> set[int]:
 
 def read_tree(conn: psycopg.Connection[Any]) -> tuple[list[BlockNode], int]:
     """The blocking tree on an open connection, and how many sessions wait."""
-    with conn.cursor(row_factory=class_row(LockSession)) as cur:
-        sessions = [replace(s, query=shown(s.query)) for s in cur.execute(sql.load("diagnose/blocking_sessions"))]
-    with conn.cursor(row_factory=class_row(LockWait)) as cur:
-        waits = cur.execute(sql.load("diagnose/lock_waits")).fetchall()
+    sessions = [replace(s, query=shown(s.query))
+                for s in sql.rows(conn, LockSession, sql.load("diagnose/blocking_sessions"))]
+    waits = sql.rows(conn, LockWait, sql.load("diagnose/lock_waits"))
     prepared: list[PreparedTransaction] = []
     if any(PREPARED in s.blocked_by for s in sessions):
-        with conn.cursor(row_factory=class_row(PreparedTransaction)) as cur:
-            prepared = cur.execute(sql.load("diagnose/prepared_transactions")).fetchall()
+        prepared = sql.rows(conn, PreparedTransaction, sql.load("diagnose/prepared_transactions"))
     return build_tree(sessions, waits, prepared), sum(1 for s in sessions if s.blocked_by)
 
 

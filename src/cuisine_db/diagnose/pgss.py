@@ -9,7 +9,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment
@@ -83,9 +82,7 @@ def _is_preloaded(preload: str) -> bool:
 
 def locate(conn: psycopg.Connection[Any], env: Environment) -> Pgss:
     """The installed extension, created here when the tool manages the cluster; otherwise a hint to install it."""
-    with conn.cursor(row_factory=class_row(Location)) as cursor:
-        found = cursor.execute(queries.load("performance/pgss_location")).fetchone()
-    assert found is not None  # noqa: S101 - the statement always returns one row
+    found = queries.one(conn, Location, queries.load("performance/pgss_location"))
     if not _is_preloaded(found.preload):
         raise UnavailableError(
             f"pg_stat_statements is not loaded on {env.name!r}'s server (shared_preload_libraries = "
@@ -105,14 +102,11 @@ def locate(conn: psycopg.Connection[Any], env: Environment) -> Pgss:
 
 def top(conn: psycopg.Connection[Any], pgss: Pgss, limit: int) -> list[Statement]:
     """This database's statements with the most execution time first."""
-    statement = queries.for_server("performance/slow_queries", pgss.version_num).format(pgss=pgss.view())
-    with conn.cursor(row_factory=class_row(Statement)) as cursor:
-        return cursor.execute(statement, {"limit": limit}).fetchall()
+    statement = queries.for_server("performance/slow_queries", pgss.version_num, pgss=pgss.view())
+    return queries.rows(conn, Statement, statement, {"limit": limit})
 
 
 def coverage(conn: psycopg.Connection[Any], pgss: Pgss) -> Coverage:
-    statement = queries.for_server("performance/pgss_info", pgss.version_num).format(
-        info=pgss.view("pg_stat_statements_info"))
-    with conn.cursor(row_factory=class_row(Coverage)) as cursor:
-        row = cursor.execute(statement).fetchone()
-    return row or Coverage(None, None)
+    statement = queries.for_server("performance/pgss_info", pgss.version_num,
+                                   info=pgss.view("pg_stat_statements_info"))
+    return queries.one_or_none(conn, Coverage, statement) or Coverage(None, None)

@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
@@ -89,11 +88,9 @@ def show_config(settings: Settings, env: Environment, *, include_defaults: bool 
     """Every setting not at its built-in default: value, source, context, pending restart; and file errors."""
     notes = []
     with connect(settings, env, "show-config") as conn:
-        with conn.cursor(row_factory=class_row(ShownSetting)) as cursor:
-            shown = cursor.execute(queries.load("performance/settings_shown"), {"all": include_defaults}).fetchall()
+        shown = queries.rows(conn, ShownSetting, queries.load("performance/settings_shown"), {"all": include_defaults})
         try:
-            with conn.cursor(row_factory=class_row(FileError)) as cursor:
-                errors = cursor.execute(queries.load("performance/file_settings_errors")).fetchall()
+            errors = queries.rows(conn, FileError, queries.load("performance/file_settings_errors"))
         except psycopg.errors.InsufficientPrivilege:
             errors = []
             notes.append("configuration files not checked: reading pg_file_settings needs superuser or "

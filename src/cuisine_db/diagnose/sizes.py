@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
@@ -57,8 +56,7 @@ class DatabaseSize:
 def read_table_sizes(conn: psycopg.Connection[Any], limit: int, candidates: int | None = None) -> list[TableSize]:
     """The `limit` largest tables; with `candidates`, measuring only the files of that many tables that pg_class's
     page counts put first (None: every table's)."""
-    with conn.cursor(row_factory=class_row(TableSize)) as cur:
-        return cur.execute(sql.load("diagnose/table_sizes"), {"limit": limit, "candidates": candidates}).fetchall()
+    return sql.rows(conn, TableSize, sql.load("diagnose/table_sizes"), {"limit": limit, "candidates": candidates})
 
 
 def table_sizes(settings: Settings, env: Environment, limit: int = 50, target: Target | None = None) -> list[TableSize]:

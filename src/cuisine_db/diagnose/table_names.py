@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.errors import UsageError
@@ -72,8 +71,7 @@ class Table:
 def find_table(conn: psycopg.Connection[Any], text: str) -> Table:
     """The table a command-line name refers to; a usage error naming it when there is none."""
     schema, name = table_name(text)
-    with conn.cursor(row_factory=class_row(Table)) as cursor:
-        found = cursor.execute(queries.load("performance/find_table"), {"schema": schema, "name": name}).fetchone()
+    found = queries.one_or_none(conn, Table, queries.load("performance/find_table"), {"schema": schema, "name": name})
     if found is None:
         raise UsageError(f"no table {text!r} in database {conn.info.dbname!r}",
                          hint="see the tables with: make db-table-sizes")

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, Literal
 
 import psycopg
-from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
@@ -98,8 +97,7 @@ def parse_mode(text: str) -> Mode:
 
 
 def _read_backend(conn: psycopg.Connection[Any], pid: int) -> Backend | None:
-    with conn.cursor(row_factory=class_row(Backend)) as cur:
-        return cur.execute(sql.load("diagnose/backend"), {"pid": pid}).fetchone()
+    return sql.one_or_none(conn, Backend, sql.load("diagnose/backend"), {"pid": pid})
 
 
 def refuse(env: Environment, backend: Backend) -> None:

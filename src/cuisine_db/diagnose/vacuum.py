@@ -12,7 +12,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
@@ -58,10 +57,7 @@ class TableUpkeep:
 
 def _state(conn: psycopg.Connection[Any], oid: int) -> Maintenance:
     conn.execute(queries.load("performance/clear_stats_snapshot"))
-    with conn.cursor(row_factory=class_row(Maintenance)) as cursor:
-        row = cursor.execute(queries.load("performance/table_maintenance"), {"oid": oid}).fetchone()
-    assert row is not None  # noqa: S101 - every table has a statistics row
-    return row
+    return queries.one(conn, Maintenance, queries.load("performance/table_maintenance"), {"oid": oid})
 
 
 def _counted(conn: psycopg.Connection[Any], oid: int, before: Maintenance) -> Maintenance | None:

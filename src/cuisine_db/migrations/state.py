@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.migrations.files import MigrationFile
@@ -53,8 +52,7 @@ def read_applied(conn: psycopg.Connection[Any]) -> list[AppliedRow]:
     if "version" not in columns:
         return []
     query = "migrations/applied" if columns >= _RECORDED else "migrations/applied_versions"
-    with conn.cursor(row_factory=class_row(AppliedRow)) as cur:
-        return cur.execute(sql.load(query)).fetchall()
+    return sql.rows(conn, AppliedRow, sql.load(query))
 
 
 def _order(file_name: str) -> bytes:

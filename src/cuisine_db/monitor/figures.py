@@ -8,7 +8,6 @@ from typing import Any
 
 import psycopg
 from psycopg import sql as psql
-from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
@@ -159,22 +158,8 @@ class Figures:
         return self.counters.blks_hit / total if total else None
 
 
-def _all(conn: psycopg.Connection[Any], row: type[Any], name: str,
-         params: dict[str, Any] | None = None) -> list[Any]:
-    with conn.cursor(row_factory=class_row(row)) as cur:
-        # Without parameters psycopg leaves '%' alone, so statements run without any keep format('%s') as is.
-        return cur.execute(sql.load(name), params).fetchall()
-
-
-def _one(conn: psycopg.Connection[Any], row: type[Any], name: str) -> Any:
-    found = _all(conn, row, name)
-    assert found, f"{name} returns one row"  # noqa: S101 - each of these statements always returns one row
-    return found[0]
-
-
 def read_counters(conn: psycopg.Connection[Any]) -> Counters:
-    counters: Counters = _one(conn, Counters, "monitor/database_counters")
-    return counters
+    return sql.one(conn, Counters, sql.load("monitor/database_counters"))
 
 
 def rates_between(earlier: Counters, later: Counters, source: str) -> Rates | None:
@@ -204,8 +189,7 @@ def _statements(conn: psycopg.Connection[Any], min_ms: float,
         return None, "pg_stat_statements is not installed in this database: CREATE EXTENSION pg_stat_statements"
     query = sql.load("monitor/slow_statements").format(schema=psql.Identifier(row[0]))
     try:
-        with conn.cursor(row_factory=class_row(SlowStatement)) as cur:
-            found = cur.execute(query, {"min_ms": min_ms, "min_calls": min_calls}).fetchall()
+        found = sql.rows(conn, SlowStatement, query, {"min_ms": min_ms, "min_calls": min_calls})
     except psycopg.errors.ObjectNotInPrerequisiteState:
         return None, "pg_stat_statements is installed but not loaded: add it to shared_preload_libraries (restart)"
     return [replace(s, query=shown(s.query)) for s in found], None
@@ -226,17 +210,17 @@ def gather(settings: Settings, conn: psycopg.Connection[Any], env: Environment, 
         rates=rates,
         database_bytes=database_bytes,
         filesystem=data_filesystem(settings, env),
-        wraparound=_all(conn, WraparoundAge, "monitor/wraparound"),
-        horizon=_all(conn, HorizonHolder, "monitor/horizon_holders"),
-        prepared=_all(conn, PreparedTransaction, "diagnose/prepared_transactions"),
-        standby=_one(conn, StandbyLag, "monitor/standby_lag"),
-        replicas=_all(conn, Replica, "monitor/replication"),
-        slots=_all(conn, Slot, "monitor/replication_slots"),
-        archiver=_one(conn, Archiver, "monitor/archiver"),
+        wraparound=sql.rows(conn, WraparoundAge, sql.load("monitor/wraparound")),
+        horizon=sql.rows(conn, HorizonHolder, sql.load("monitor/horizon_holders")),
+        prepared=sql.rows(conn, PreparedTransaction, sql.load("diagnose/prepared_transactions")),
+        standby=sql.one(conn, StandbyLag, sql.load("monitor/standby_lag")),
+        replicas=sql.rows(conn, Replica, sql.load("monitor/replication")),
+        slots=sql.rows(conn, Slot, sql.load("monitor/replication_slots")),
+        archiver=sql.one(conn, Archiver, sql.load("monitor/archiver")),
         long_queries=[replace(q, query=shown(q.query)) for q in
-                      _all(conn, LongQuery, "monitor/long_queries", {"min_seconds": long_min})],
+                      sql.rows(conn, LongQuery, sql.load("monitor/long_queries"), {"min_seconds": long_min})],
         slow_statements=statements,
         statements_note=note,
-        dead_tables=_all(conn, DeadTable, "monitor/dead_tuples",
-                         {"min_rows": thresholds.dead_rows_minimum, "min_share": thresholds.dead_share_warning}),
+        dead_tables=sql.rows(conn, DeadTable, sql.load("monitor/dead_tuples"),
+                             {"min_rows": thresholds.dead_rows_minimum, "min_share": thresholds.dead_share_warning}),
     )

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.diagnose.sizes import TableSize, read_table_sizes
@@ -130,18 +129,6 @@ class ServerStats:
         return self.tables[0].tables if self.tables else 0
 
 
-def _rows(conn: psycopg.Connection[Any], row: type[Any], statement: Any,
-          params: dict[str, Any] | None = None) -> list[Any]:
-    with conn.cursor(row_factory=class_row(row)) as cur:
-        return cur.execute(statement, params).fetchall()
-
-
-def _first(conn: psycopg.Connection[Any], row: type[Any], statement: Any) -> Any:
-    found = _rows(conn, row, statement)
-    assert found, "the statement returns one row"  # noqa: S101 - each of these statements returns exactly one row
-    return found[0]
-
-
 def read_largest_tables(conn: psycopg.Connection[Any], limit: int) -> list[TableSize]:
     """The `limit` largest tables with sizes and estimated bloat, measuring only the likeliest candidates' files
     (db-table-sizes measures every table's: on 5,000 tables that alone took seconds)."""
@@ -152,11 +139,11 @@ def read_server_stats(conn: psycopg.Connection[Any], table_limit: int = TABLE_SE
     """Read every statistic of the metrics beyond db-monitor's figures on an open connection."""
     version = conn.info.server_version
     return ServerStats(
-        checkpointer=_first(conn, Checkpointer, sql.for_server("monitor/checkpointer", version)),
-        wal=_first(conn, WalActivity, sql.load("monitor/wal_activity")),
-        locks=_rows(conn, LockCount, sql.load("monitor/locks_by_mode")),
-        databases=_rows(conn, DatabaseActivity, sql.load("monitor/database_activity")),
-        tables=_rows(conn, TableActivity, sql.load("monitor/table_activity"), {"row_limit": table_limit}),
-        sessions=_rows(conn, SessionCount, sql.load("monitor/sessions")),
-        standby=_first(conn, StandbyReplay, sql.load("monitor/standby_replay")),
+        checkpointer=sql.one(conn, Checkpointer, sql.for_server("monitor/checkpointer", version)),
+        wal=sql.one(conn, WalActivity, sql.load("monitor/wal_activity")),
+        locks=sql.rows(conn, LockCount, sql.load("monitor/locks_by_mode")),
+        databases=sql.rows(conn, DatabaseActivity, sql.load("monitor/database_activity")),
+        tables=sql.rows(conn, TableActivity, sql.load("monitor/table_activity"), {"row_limit": table_limit}),
+        sessions=sql.rows(conn, SessionCount, sql.load("monitor/sessions")),
+        standby=sql.one(conn, StandbyReplay, sql.load("monitor/standby_replay")),
     )

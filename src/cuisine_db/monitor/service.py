@@ -7,7 +7,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import psycopg
-from psycopg.rows import class_row
 
 from cuisine_db import sql
 from cuisine_db.config import Environment, Settings
@@ -53,8 +52,7 @@ def record_snapshot(settings: Settings, env: Environment, store: Store,
         with diagnostic(settings, env, "db-growth") as own:
             return record_snapshot(settings, env, store, own)
     _, database_bytes = read_database_size(conn)
-    with conn.cursor(row_factory=class_row(TableSnapshot)) as cur:
-        tables = cur.execute(sql.load("monitor/table_totals")).fetchall()
+    tables = sql.rows(conn, TableSnapshot, sql.load("monitor/table_totals"))
     fs = data_filesystem(settings, env)
     store.add_snapshot(SizeSnapshot(taken_at=time.time(), database_bytes=database_bytes,
                                     fs_total_bytes=fs.total_bytes if fs else None,

@@ -22,7 +22,6 @@ from typing import Any, TypeVar
 import psycopg
 from pglast import keywords
 from psycopg import errors as pgerrors
-from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
@@ -114,8 +113,7 @@ class Facts:
 
 
 def _fetch(conn: psycopg.Connection[Any], name: str, row: type[Row], **params: Any) -> list[Row]:
-    with conn.cursor(row_factory=class_row(row)) as cursor:
-        return cursor.execute(queries.load(f"security/{name}"), params).fetchall()
+    return queries.rows(conn, row, queries.load(f"security/{name}"), params)
 
 
 def _readable(conn: psycopg.Connection[Any], name: str, row: type[Row]) -> list[Row] | None:

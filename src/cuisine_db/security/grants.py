@@ -8,7 +8,6 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
-from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
@@ -196,8 +195,7 @@ def change(settings: Settings, env: Environment, *, grant: bool, username: str, 
 
 
 def _permissions(conn: psycopg.Connection[Any], username: str | None) -> list[Permission]:
-    with conn.cursor(row_factory=class_row(Permission)) as cursor:
-        return cursor.execute(queries.load("security/permissions"), {"name": username}).fetchall()
+    return queries.rows(conn, Permission, queries.load("security/permissions"), {"name": username})
 
 
 def permissions(settings: Settings, env: Environment, username: str | None = None) -> PermissionReport:
@@ -207,6 +205,5 @@ def permissions(settings: Settings, env: Environment, username: str | None = Non
         if name is not None:
             existing_role(conn, name, env)
         rows = _permissions(conn, name)
-        with conn.cursor(row_factory=class_row(DefaultPrivilege)) as cursor:
-            defaults = cursor.execute(queries.load("security/default_privileges"), {"name": name}).fetchall()
+        defaults = queries.rows(conn, DefaultPrivilege, queries.load("security/default_privileges"), {"name": name})
     return PermissionReport(env.name, name, rows, defaults)

@@ -11,7 +11,6 @@ from typing import Any
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
-from psycopg.rows import class_row
 
 from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
@@ -105,8 +104,7 @@ def _translated(env: Environment, action: str) -> Iterator[None]:
 
 
 def find_role(conn: psycopg.Connection[Any], name: str) -> Role | None:
-    with conn.cursor(row_factory=class_row(Role)) as cursor:
-        return cursor.execute(queries.load("security/role"), {"name": name}).fetchone()
+    return queries.one_or_none(conn, Role, queries.load("security/role"), {"name": name})
 
 
 def existing_role(conn: psycopg.Connection[Any], name: str, env: Environment) -> Role:
@@ -199,15 +197,13 @@ def plan_drop(settings: Settings, env: Environment, username: str, reassign_to: 
                 raise UsageError("reassign_to must name another role")
             existing_role(conn, target, env)
         dependencies = _dependencies(conn, name)
-        with conn.cursor(row_factory=class_row(Membership)) as cursor:
-            memberships = cursor.execute(queries.load("security/role_memberships"), {"name": name}).fetchall()
+        memberships = queries.rows(conn, Membership, queries.load("security/role_memberships"), {"name": name})
         row = conn.execute(queries.load("security/role_sessions"), {"name": name}).fetchone()
     return DropPlan(env.name, name, dependencies, memberships, int(row[0]) if row else 0, target)
 
 
 def _dependencies(conn: psycopg.Connection[Any], name: str) -> list[Dependency]:
-    with conn.cursor(row_factory=class_row(Dependency)) as cursor:
-        return cursor.execute(queries.load("security/role_dependencies"), {"name": name}).fetchall()
+    return queries.rows(conn, Dependency, queries.load("security/role_dependencies"), {"name": name})
 
 
 def _refuse_unsafe(plan: DropPlan, env: Environment) -> None:

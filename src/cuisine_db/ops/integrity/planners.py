@@ -31,8 +31,6 @@ from cuisine_db.ops.integrity.damage import restore_tables_command
 from cuisine_db.ops.integrity.row_counts import Baseline
 from cuisine_db.ops.integrity.tasks import Connection, Evidence, Outcome, Task
 
-sql.VARIANTS["integrity/collation_drift"] = [(150000, "integrity/collation_drift_pg15")]
-
 
 @dataclass(frozen=True, slots=True)
 class Context:
