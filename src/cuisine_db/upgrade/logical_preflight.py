@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cuisine_db import humanize
 from cuisine_db import sql as queries
+from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError
 from cuisine_db.postgres import binaries
@@ -36,6 +37,8 @@ def run_preflight(settings: Settings, env: Environment, source: int, target: int
     old_build = binaries.find(source, settings.cache_dir)
     new_build = binaries.find(target, settings.cache_dir)
     notify(f"pre-flight of method=logical: {env.name} PostgreSQL {source} → {target}")
+    with connect(settings, env, "upgrade pre-flight"):
+        pass  # a stopped cluster is started here where the start policy allows it, else the error says so
     rows: list[Row] = []
     with logical.open_at(settings, env, env.port or 0) as conn:
         level = conn.execute(queries.load("upgrade/logical_show_wal_level")).fetchone()
