@@ -511,13 +511,14 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
             live.rename(new_home / "data")
         if not live.exists() and (old_home / "data").exists():
             (old_home / "data").rename(live)
-        kept = states.kept(settings, env, current.source)
-        if current.kept and current.reached("upgrading") and (kept / "data").exists():
+        linked = states.kept(settings, env, current.source)
+        if current.kept and current.reached("upgrading") and (linked / "data").exists():
             # swap: pg_upgrade may have moved some of the old directories away; the hard-linked copy is whole.
+            # Each step is replayed by a rollback killed in the middle of this one.
             notify(f"putting back PostgreSQL {current.source}'s hard-linked copy (pg_upgrade --swap had begun)")
             if live.exists():
-                live.rename(kept / "moved")
-            (kept / "data").rename(live)
+                live.rename(linked / "moved")
+            (linked / "data").rename(live)
         control = live / "global" / "pg_control"
         if not control.exists() and control.with_name("pg_control.old").exists():
             control.with_name("pg_control.old").rename(control)  # pg_upgrade --link disabled it
@@ -525,7 +526,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         _take_back_area(settings, env, new_home / "data", live)
         shutil.rmtree(new_home, ignore_errors=True)
         shutil.rmtree(old_home, ignore_errors=True)
-        shutil.rmtree(kept, ignore_errors=True)
+        shutil.rmtree(linked, ignore_errors=True)
         notify(f"starting PostgreSQL {current.source}")
         _cluster(settings, env, current.source).start()
     _replicas_back(settings, at_major(env, current.source), current, notify)
