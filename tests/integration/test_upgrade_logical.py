@@ -255,6 +255,13 @@ def test_logical_rehearsal_predicts_the_cutover_and_leaves_env_alone(project: Lo
     assert rehearsed["test_restore"]["ok"] is True
     assert details["upgrade_rehearsal"] is True and details["method"] == "logical"
     assert details["predicted_downtime_seconds"] == report["predicted_downtime_seconds"]
+    # A logical rehearsal does not stand for an in-place run (nor the other way round).
+    refused = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "link", "--rehearsed",
+                          report["backup"], "--yes")
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert "no passing rehearsal" in refused.stderr
+    assert project.major() == 14
+    assert not (project.home / "upgrade").exists()
 
 
 def test_logical_upgrade_under_writes_keeps_every_committed_row(project: LocalProject) -> None:

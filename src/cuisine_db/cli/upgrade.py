@@ -49,7 +49,7 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
     chosen = environment(env)
     if method == "logical" or to_dsn is not None or replica_identity_full or _logical_in_progress(chosen):
         _logical(chosen, to, method, to_dsn, replica_identity_full, check=check, rehearse=rehearse,
-                 rollback=rollback, finish=finish, yes=yes, json=json)
+                 rollback=rollback, finish=finish, yes=yes, json=json, rehearsed=rehearsed)
         return
     if rollback or finish:
         if to is not None or method is not None:
@@ -97,7 +97,8 @@ def _logical_in_progress(env: Environment) -> bool:
 
 
 def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str | None, identity_full: bool, *,
-             check: bool, rehearse: bool, rollback: bool, finish: bool, yes: bool, json: bool) -> None:
+             check: bool, rehearse: bool, rollback: bool, finish: bool, yes: bool, json: bool,
+             rehearsed: str | None = None) -> None:
     """method=logical, and --rollback/--finish of a logical upgrade in progress."""
     from cuisine_db.upgrade import logical, logical_cutover
 
@@ -127,7 +128,8 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
         source, target = logical.validate(s, env, to)
         _rehearse(env, UpgradeRequest(env.name, source, target, "logical"), json, identity_full=identity_full)
         return
-    arguments = {"to": to, "method": method, "to_dsn": to_dsn is not None, "replica_identity_full": identity_full}
+    arguments = {"to": to, "method": method, "to_dsn": to_dsn is not None, "replica_identity_full": identity_full,
+                 "rehearsed": rehearsed}
     with journaled(s, env, "upgrade", arguments) as entry:
         if to_dsn is not None:
             logical.validate(s, env, to)
@@ -135,11 +137,12 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
         if env.protected and not yes and not sys.stdin.isatty():
             confirm(env, "upgrade", yes)
         report = logical_cutover.upgrade(s, env, to, identity_full=identity_full, notify=say,
-                                         confirm=lambda action: confirm(env, action, yes),
+                                         confirm=lambda action: confirm(env, action, yes), rehearsed=rehearsed,
                                          show_preflight=(lambda _: None) if json else _render_preflight)
         entry.details.update(source=report.source, target=report.target, method="logical",
                              downtime_seconds=report.downtime_seconds, identity_full=list(report.identity_full),
-                             tables=len(report.tables), sequences=report.sequences, back_port=report.back_port)
+                             tables=len(report.tables), sequences=report.sequences, back_port=report.back_port,
+                             rehearsal=report.rehearsal, backup_after=report.backup_after)
     if json:
         print_json(report)
         return

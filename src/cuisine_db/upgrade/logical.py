@@ -82,6 +82,7 @@ class LogicalReport:
     notes: tuple[str, ...]
     preflight: PreflightReport | None = None
     backup_after: str | None = None  # the new cluster's first full backup (environments that archive WAL)
+    rehearsal: str | None = None  # the backup whose passing logical rehearsal preceded the run (protected ones)
 
 
 def state_path(settings: Settings, env: Environment) -> Path:

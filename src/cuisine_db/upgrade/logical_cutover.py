@@ -359,9 +359,10 @@ def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: N
 
 
 def upgrade(settings: Settings, env: Environment, to: int | None, *, identity_full: bool,
-            confirm: Callable[[str], None], notify: Notify = lambda _: None,
+            confirm: Callable[[str], None], notify: Notify = lambda _: None, rehearsed: str | None = None,
             show_preflight: Callable[[PreflightReport], None] = lambda _: None) -> LogicalReport:
-    """The whole logical method: pre-flight, new cluster, roles, schema, subscription, catch-up, then the cutover."""
+    """The whole logical method: pre-flight, a rehearsal first on a protected environment (or the passing one
+    `rehearsed` names), new cluster, roles, schema, subscription, catch-up, then the cutover."""
     from cuisine_db.ops import maintenance
 
     source, target = logical.validate(settings, env, to)
@@ -383,6 +384,8 @@ def upgrade(settings: Settings, env: Environment, to: int | None, *, identity_fu
         raise FailedError(f"pre-flight: no-go for {env.name} to PostgreSQL {target} with method=logical: "
                           + "; ".join(f"{row.check}: {row.detail}" for row in failed) + "; nothing was changed",
                           hint=failed[0].fix or "fix the no-go rows and run it again")
+    rehearsal = (_rehearsal(settings, env, source, target, identity_full, rehearsed, notify)
+                 if env.protected or rehearsed is not None else None)
     confirm(f"upgrade {env.name} from PostgreSQL {source} to {target} with method=logical: a new cluster is filled "
             "by logical replication, then a cutover under maintenance mode; --rollback returns to the old one")
     current = LogicalState(env=env.name, database=env.database, source=source, target=target, phase="replicating",
@@ -401,4 +404,22 @@ def upgrade(settings: Settings, env: Environment, to: int | None, *, identity_fu
         notify(f"the new cluster could not be prepared: removing it; {env.name} stays on PostgreSQL {source}")
         rollback(settings, env, notify=notify)
         raise
-    return dataclasses.replace(cutover(settings, env, current, notify=notify), preflight=checks)
+    return dataclasses.replace(cutover(settings, env, current, notify=notify), preflight=checks, rehearsal=rehearsal)
+
+
+def _rehearsal(settings: Settings, env: Environment, source: int, target: int, identity_full: bool,
+               rehearsed: str | None, notify: Notify) -> str:
+    """A protected environment's real run comes after a passing logical rehearsal: the one named, or one run now."""
+    from cuisine_db.upgrade import rehearsal
+    from cuisine_db.upgrade.request import UpgradeRequest
+
+    request = UpgradeRequest(env.name, source, target, logical.METHOD)
+    if rehearsed is not None:
+        return rehearsal.require_passing(settings, env, request, rehearsed)
+    notify(f"{env.name} is protected: rehearsing the logical upgrade on a restore of its newest full backup first")
+    result = rehearsal.rehearse(settings, env, request, identity_full=identity_full, notify=notify)
+    if not result.go:
+        raise FailedError(f"the rehearsal on {result.backup} found problems; {env.name} was not touched",
+                          hint=f"make db-upgrade env={env.name} to={target} method=logical rehearse=1 shows them")
+    notify(f"rehearsal passed on {result.backup}: predicted cutover downtime {result.predicted_downtime_seconds:.1f}s")
+    return result.backup

@@ -228,9 +228,13 @@ def require_passing(settings: Settings, env: Environment, request: UpgradeReques
     found = catalog.find(settings, env, name)
     record = found.entry.test_restore
     details = record.details if record is not None else {}
+    logical = request.method == "logical"
     if (record is None or not record.ok or not details.get("upgrade_rehearsal")
-            or details.get("source") != request.source or details.get("target") != request.target):
-        raise RefusedError(f"rehearsed={name}: {name} has no passing rehearsal of PostgreSQL {request.source} → "
+            or details.get("source") != request.source or details.get("target") != request.target
+            or (details.get("method") == "logical") != logical):
+        kind = "logical " if logical else ""
+        raise RefusedError(f"rehearsed={name}: {name} has no passing {kind}rehearsal of PostgreSQL {request.source} → "
                            f"{request.target} recorded", hint=f"make db-upgrade env={env.name} to={request.target} "
-                           "rehearse=1 records one (or leave rehearsed= out: the run rehearses first)")
+                           f"{'method=logical ' if logical else ''}rehearse=1 records one (or leave rehearsed= out: "
+                           "the run rehearses first)")
     return name
