@@ -100,7 +100,7 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
              check: bool, rehearse: bool, rollback: bool, finish: bool, yes: bool, json: bool,
              rehearsed: str | None = None) -> None:
     """method=logical, and --rollback/--finish of a logical upgrade in progress."""
-    from cuisine_db.upgrade import logical, logical_cutover
+    from cuisine_db.upgrade import logical, logical_cutover, logical_run
 
     s = settings()
     if rollback or finish:
@@ -136,7 +136,7 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
             logical.check_target_dsn(to_dsn)
         if env.protected and not yes and not sys.stdin.isatty():
             confirm(env, "upgrade", yes)
-        report = logical_cutover.upgrade(s, env, to, identity_full=identity_full, notify=say,
+        report = logical_run.upgrade(s, env, to, identity_full=identity_full, notify=say,
                                          confirm=lambda action: confirm(env, action, yes), rehearsed=rehearsed,
                                          show_preflight=(lambda _: None) if json else _render_preflight)
         entry.details.update(source=report.source, target=report.target, method="logical",

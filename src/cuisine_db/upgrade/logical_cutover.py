@@ -359,33 +359,18 @@ def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: N
 
 
 def upgrade(settings: Settings, env: Environment, to: int | None, *, identity_full: bool,
-            confirm: Callable[[str], None], notify: Notify = lambda _: None, rehearsed: str | None = None,
-            show_preflight: Callable[[PreflightReport], None] = lambda _: None) -> LogicalReport:
-    """The whole logical method: pre-flight, a rehearsal first on a protected environment (or the passing one
-    `rehearsed` names), new cluster, roles, schema, subscription, catch-up, then the cutover."""
+            confirm: Callable[[str], None], notify: Notify = lambda _: None,
+            checks: PreflightReport | None = None) -> LogicalReport:
+    """The logical path: pre-flight (unless `checks` holds it), new cluster, roles, schema, subscription, catch-up,
+    then the cutover. The rehearsal runs this on its scratch copy; logical_run.py puts a rehearsal before it."""
     from cuisine_db.ops import maintenance
 
     source, target = logical.validate(settings, env, to)
-    with connect(settings, env, "upgrade logical"):
-        pass  # a stopped cluster is started here where the start policy allows it, else the error says so
-    checks = logical_preflight.run_preflight(settings, env, source, target, identity_full=identity_full,
-                                             notify=notify)
-    show_preflight(checks)
+    if checks is None:
+        checks = preflight_gate(settings, env, source, target, identity_full=identity_full, notify=notify)
     with logical.open_at(settings, env, env.port or 0) as conn:
         missing = logical.tables(conn, "logical_without_identity")
         archiving = conn.execute(queries.load("upgrade/archiving")).fetchone()
-    if logical_preflight.identity_refused(checks) is not None:
-        raise RefusedError(f"{len(missing)} table(s) have no primary key or replica identity, so logical replication "
-                           f"cannot send their UPDATE and DELETE: {', '.join(missing)}; nothing was changed",
-                           hint="add primary keys, or run again with replica_identity_full=1 "
-                                "(--replica-identity-full) to give them REPLICA IDENTITY FULL")
-    if not checks.go:
-        failed = [row for row in checks.rows if row.status == NO_GO]
-        raise FailedError(f"pre-flight: no-go for {env.name} to PostgreSQL {target} with method=logical: "
-                          + "; ".join(f"{row.check}: {row.detail}" for row in failed) + "; nothing was changed",
-                          hint=failed[0].fix or "fix the no-go rows and run it again")
-    rehearsal = (_rehearsal(settings, env, source, target, identity_full, rehearsed, notify)
-                 if env.protected or rehearsed is not None else None)
     confirm(f"upgrade {env.name} from PostgreSQL {source} to {target} with method=logical: a new cluster is filled "
             "by logical replication, then a cutover under maintenance mode; --rollback returns to the old one")
     current = LogicalState(env=env.name, database=env.database, source=source, target=target, phase="replicating",
@@ -404,22 +389,29 @@ def upgrade(settings: Settings, env: Environment, to: int | None, *, identity_fu
         notify(f"the new cluster could not be prepared: removing it; {env.name} stays on PostgreSQL {source}")
         rollback(settings, env, notify=notify)
         raise
-    return dataclasses.replace(cutover(settings, env, current, notify=notify), preflight=checks, rehearsal=rehearsal)
+    return dataclasses.replace(cutover(settings, env, current, notify=notify), preflight=checks)
 
 
-def _rehearsal(settings: Settings, env: Environment, source: int, target: int, identity_full: bool,
-               rehearsed: str | None, notify: Notify) -> str:
-    """A protected environment's real run comes after a passing logical rehearsal: the one named, or one run now."""
-    from cuisine_db.upgrade import rehearsal
-    from cuisine_db.upgrade.request import UpgradeRequest
-
-    request = UpgradeRequest(env.name, source, target, logical.METHOD)
-    if rehearsed is not None:
-        return rehearsal.require_passing(settings, env, request, rehearsed)
-    notify(f"{env.name} is protected: rehearsing the logical upgrade on a restore of its newest full backup first")
-    result = rehearsal.rehearse(settings, env, request, identity_full=identity_full, notify=notify)
-    if not result.go:
-        raise FailedError(f"the rehearsal on {result.backup} found problems; {env.name} was not touched",
-                          hint=f"make db-upgrade env={env.name} to={target} method=logical rehearse=1 shows them")
-    notify(f"rehearsal passed on {result.backup}: predicted cutover downtime {result.predicted_downtime_seconds:.1f}s")
-    return result.backup
+def preflight_gate(settings: Settings, env: Environment, source: int, target: int, *, identity_full: bool,
+                   notify: Notify = lambda _: None,
+                   show: Callable[[PreflightReport], None] = lambda _: None) -> PreflightReport:
+    """The logical pre-flight, shown; tables without a replica identity are refused (exit 4, a safety rail), any
+    other no-go stops the run (exit 1). Nothing has been changed either way."""
+    with connect(settings, env, "upgrade logical"):
+        pass  # a stopped cluster is started here where the start policy allows it, else the error says so
+    checks = logical_preflight.run_preflight(settings, env, source, target, identity_full=identity_full,
+                                             notify=notify)
+    show(checks)
+    if logical_preflight.identity_refused(checks) is not None:
+        with logical.open_at(settings, env, env.port or 0) as conn:
+            missing = logical.tables(conn, "logical_without_identity")
+        raise RefusedError(f"{len(missing)} table(s) have no primary key or replica identity, so logical replication "
+                           f"cannot send their UPDATE and DELETE: {', '.join(missing)}; nothing was changed",
+                           hint="add primary keys, or run again with replica_identity_full=1 "
+                                "(--replica-identity-full) to give them REPLICA IDENTITY FULL")
+    if not checks.go:
+        failed = [row for row in checks.rows if row.status == NO_GO]
+        raise FailedError(f"pre-flight: no-go for {env.name} to PostgreSQL {target} with method=logical: "
+                          + "; ".join(f"{row.check}: {row.detail}" for row in failed) + "; nothing was changed",
+                          hint=failed[0].fix or "fix the no-go rows and run it again")
+    return checks
