@@ -431,7 +431,7 @@ def test_swap_killed_in_every_phase_leaves_the_old_cluster_or_the_new_one(tmp_pa
         moved_midway = False
         for attempt in range(3):  # pg_upgrade moves directories in milliseconds: a kill may land after
             killed = _kill_when(project, lambda _state: _swapping(project), "pg_upgrade --swap moving directories",
-                                "--method", "swap", pause=0.0005)
+                                "--method", "swap", pause=0.001)
             state = project.state()
             assert state is not None and state["kept"] is True, (attempt, killed, state)
             assert state["point_of_no_return"] is False, state
