@@ -127,13 +127,13 @@ def main() -> None:
             old_build = binaries.find(args.source, settings.cache_dir)
             new_build = binaries.find(args.target, settings.cache_dir)
             if args.method == "logical":
-                report = logical_bench(config, home, pristine, work, args.repeat, args.source, args.target,
-                                       new_build)
-                report.update(source=args.source, target=args.target, scale=args.scale, seed_rows=seeded.rows,
-                              data_bytes=preflight.data_size(pristine / "data"))
+                measured = logical_bench(config, home, pristine, work, args.repeat, args.source, args.target,
+                                         new_build)
+                measured.update(source=args.source, target=args.target, scale=args.scale, seed_rows=seeded.rows,
+                                data_bytes=preflight.data_size(pristine / "data"))
                 loads["after"] = os.getloadavg()
-                report["load_average"] = loads
-                print(json.dumps(report, indent=2, default=str))
+                measured["load_average"] = loads
+                print(json.dumps(measured, indent=2, default=str))
                 return
             request = validate(env, args.target, "link")
             runs: dict[str, list[float]] = {"tool_link": [], "raw_pg_upgrade_link": []}
