@@ -451,3 +451,37 @@ def test_kill_during_the_switch_then_rollback_puts_the_old_cluster_back(
         settings = load_settings({"CUISINE_DB_CONFIG": str(made.config)})
         for leftover in sorted(made.home.glob("upgrade/pg*/data")):
             _stop_any(int(leftover.parent.name.removeprefix("pg")), leftover, settings)
+
+
+def test_a_protected_environment_rehearses_the_logical_upgrade_first(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A protected environment's logical run rehearses on its newest full backup before anything changes, and
+    records which backup stood for it."""
+    for major in (14, 18):
+        if available(major) is None:
+            pytest.skip(f"PostgreSQL {major} is not installed on this machine")
+    made = make_local_project(tmp_path_factory.mktemp("logical-protected"), make_keys(
+        tmp_path_factory.mktemp("logical-protected-keys")), 14, protected=True)
+    try:
+        taken = made.cli("backup", "create", "--env", "production", "--type", "full")
+        assert taken.returncode == 0, taken.stdout + taken.stderr
+        before = made.fingerprints()
+        result = made.cli("upgrade", "--env", "production", "--to", "18", "--method", "logical", "--yes", "--json",
+                          timeout=1800)
+        assert result.returncode == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout)
+        assert report["rehearsal"], report
+        assert "rehearsing the logical upgrade" in result.stderr
+        listed = json.loads(made.cli("backup", "list", "--env", "production", "--json").stdout)
+        rehearsed = next(b for b in listed if b["name"] == report["rehearsal"])
+        assert rehearsed["test_restore"]["ok"] is True
+        assert rehearsed["test_restore"]["details"]["method"] == "logical"
+        assert made.major() == 18
+        assert made.fingerprints() == before
+        assert not (made.root / ".cuisine" / "rehearse-production").exists()
+    finally:
+        made.cli("upgrade", "--env", "production", "--finish", "--yes")
+        made.cli("cluster", "down", "--env", "production")
+        settings = load_settings({"CUISINE_DB_CONFIG": str(made.config)})
+        for leftover in sorted(made.home.glob("upgrade/pg*/data")):
+            _stop_any(int(leftover.parent.name.removeprefix("pg")), leftover, settings)
