@@ -12,7 +12,15 @@ the pristine copy. Then `--repeat` times, alternating which goes first:
 and once, the rehearsal (`rehearse`) on the same pristine environment, whose predicted downtime is set against the
 tool's median. Prints each run, the medians, the ratio, the load average before and after, as JSON.
 
-    .venv/bin/python bench/upgrade.py --scale 10 --repeat 3 [--source 14 --target 18]
+`--method logical` measures the logical method's cutover instead: `--repeat` times on the pristine folder, pgbench
+writes through an application role (one INSERT per transaction, a new connection for each, so that a client blocked
+by maintenance mode comes back as soon as writes are allowed; pgbench is started again whenever all its clients
+gave up) while `upgrade(method=logical)` copies, catches up and cuts over. The write-unavailable window is the
+longest gap between two consecutive commits in the written table (the server's clock_timestamp() of each row; both
+clusters run on this machine's clock), next to the downtime the report gives (maintenance mode on to off); the
+rehearsal's prediction (`rehearse`, method=logical) is set against the reported median.
+
+    .venv/bin/python bench/upgrade.py --scale 10 --repeat 3 [--source 14 --target 18] [--method link|logical]
 
 Figures belong in docs/benchmarks.md, measured on a quiet machine.
 """
@@ -22,10 +30,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -34,7 +44,7 @@ import pyrage
 
 from cuisine_db.backup import physical
 from cuisine_db.backup.backup_verify import verify
-from cuisine_db.config import load_settings
+from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.migrations import migrate
 from cuisine_db.postgres import binaries, cluster_for
 from cuisine_db.postgres.cluster import SUPERUSER
@@ -77,6 +87,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--source", type=int, default=14)
     parser.add_argument("--target", type=int, default=18)
+    parser.add_argument("--method", choices=("link", "logical"), default="link")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="bench-upgrade-") as folder:
@@ -102,6 +113,8 @@ def main() -> None:
         try:
             migrate(settings, env)
             seeded = load(settings, env, scale=args.scale)
+            if args.method == "logical":
+                writes_table(settings, env)
             taken = physical.create(settings, env, "full")
             assert verify(settings, env, taken.name).ok
             cluster_for(settings, env).stop()
@@ -113,6 +126,15 @@ def main() -> None:
             owner = os_user_of(settings, env)
             old_build = binaries.find(args.source, settings.cache_dir)
             new_build = binaries.find(args.target, settings.cache_dir)
+            if args.method == "logical":
+                measured = logical_bench(config, home, pristine, work, args.repeat, args.source, args.target,
+                                         new_build)
+                measured.update(source=args.source, target=args.target, scale=args.scale, seed_rows=seeded.rows,
+                                data_bytes=preflight.data_size(pristine / "data"))
+                loads["after"] = os.getloadavg()
+                measured["load_average"] = loads
+                print(json.dumps(measured, indent=2, default=str))
+                return
             request = validate(env, args.target, "link")
             runs: dict[str, list[float]] = {"tool_link": [], "raw_pg_upgrade_link": []}
             tool_totals: list[float] = []
@@ -162,11 +184,123 @@ def main() -> None:
         }, indent=2, default=str))
 
 
+WRITER = "bench_writer"
+WRITER_PASSWORD = secrets.token_urlsafe(18)  # a throwaway role of a throwaway cluster
+SCRIPT = "INSERT INTO bench_writes (client) VALUES (:client_id);\n"
+
+
+def writes_table(settings: Settings, env: Environment) -> None:
+    """The table pgbench writes into, the application role it writes as (maintenance mode blocks that role), and
+    wal_level=logical from the pristine folder's next start on: the restart the logical method needs otherwise is
+    not the cutover's and would be the longest gap."""
+    from cuisine_db.cluster import connect
+
+    with connect(settings, env, "bench upgrade") as conn:
+        conn.execute("ALTER SYSTEM SET wal_level = logical")
+        conn.execute("CREATE TABLE bench_writes (id bigserial PRIMARY KEY, client int NOT NULL, "
+                     "at timestamptz NOT NULL DEFAULT clock_timestamp())")
+        conn.execute(psycopg.sql.SQL("CREATE ROLE {} LOGIN PASSWORD {}").format(
+            psycopg.sql.Identifier(WRITER), psycopg.sql.Literal(WRITER_PASSWORD)))
+        conn.execute(psycopg.sql.SQL("GRANT INSERT, SELECT ON bench_writes TO {}").format(
+            psycopg.sql.Identifier(WRITER)))
+        conn.execute(psycopg.sql.SQL("GRANT USAGE ON SEQUENCE bench_writes_id_seq TO {}").format(
+            psycopg.sql.Identifier(WRITER)))
+
+
+class PgbenchWriter(threading.Thread):
+    """pgbench, started again whenever it ends (its clients give up on a refused or ended connection), until
+    stopped."""
+
+    def __init__(self, build: binaries.PgBuild, port: int, database: str, script: Path) -> None:
+        super().__init__(daemon=True)
+        self.argv = [str(build.program("pgbench")), "-n", "-C", "-c", "2", "-T", "2", "-f", str(script),
+                     "-h", "127.0.0.1", "-p", str(port), "-U", WRITER, database]
+        self.stopping = threading.Event()
+        self.started_runs = 0
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            self.started_runs += 1
+            subprocess.run(self.argv, env={**os.environ, "PGPASSWORD": WRITER_PASSWORD}, check=False,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join(timeout=30)
+
+
+def longest_gap(settings: Settings, env: Environment) -> tuple[float, int]:
+    """(the longest time between two consecutive commits into bench_writes, in seconds; the rows written)."""
+    from cuisine_db.cluster import connect
+
+    with connect(settings, env, "bench upgrade") as conn:
+        row = conn.execute("SELECT coalesce(max(gap), 0), count(*) FROM (SELECT extract(epoch FROM at - lag(at) "
+                           "OVER (ORDER BY at)) AS gap FROM bench_writes) AS gaps").fetchone()
+    assert row is not None
+    return float(row[0]), int(row[1])
+
+
+def logical_bench(config: Path, home: Path, pristine: Path, work: Path, repeat: int, source: int, target: int,
+                  new_build: binaries.PgBuild) -> dict[str, object]:
+    """method=logical under pgbench writes, `repeat` times on the pristine folder, then its rehearsal."""
+    from cuisine_db.upgrade import logical_cutover
+
+    script = work / "writes.sql"
+    script.write_text(SCRIPT)
+    script.chmod(0o644)
+    reported: list[float] = []
+    gaps: list[float] = []
+    runs = []
+    for _attempt in range(repeat):
+        copy_tree(pristine, home)
+        copy_tree(work / "repository-pristine", work / "repository")
+        fresh = load_settings({"CUISINE_DB_CONFIG": str(config)})
+        chosen = fresh.env("bench")
+        ensure_up(fresh, chosen)
+        writer = PgbenchWriter(new_build, chosen.port or 0, chosen.database, script)
+        writer.start()
+        time.sleep(2)
+        try:
+            report = logical_cutover.upgrade(fresh, chosen, target, identity_full=True, confirm=lambda _: None)
+            time.sleep(2)  # writes on the new cluster after the cutover
+        finally:
+            writer.stop()
+        after = load_settings({"CUISINE_DB_CONFIG": str(config)})
+        upgraded = after.env("bench")
+        gap, rows = longest_gap(after, upgraded)
+        reported.append(report.downtime_seconds)
+        gaps.append(gap)
+        runs.append({"reported_downtime_seconds": report.downtime_seconds, "write_gap_seconds": round(gap, 3),
+                     "rows_written": rows, "pgbench_starts": writer.started_runs})
+        logical_cutover.finish(after, upgraded)
+        cluster_for(after, upgraded).stop()
+        shutil.rmtree(home)
+    copy_tree(pristine, home)
+    copy_tree(work / "repository-pristine", work / "repository")
+    fresh = load_settings({"CUISINE_DB_CONFIG": str(config)})
+    chosen = fresh.env("bench")
+    ensure_up(fresh, chosen)
+    from cuisine_db.upgrade.request import UpgradeRequest
+
+    rehearsed = rehearsal.rehearse(fresh, chosen, UpgradeRequest(chosen.name, source, target, "logical"),
+                                   identity_full=True)
+    real = median(reported)
+    return {
+        "machine": "record where this ran and what else ran (a quiet machine for published figures)",
+        "method": "logical", "runs": runs,
+        "medians_seconds": {"reported_downtime": real, "write_gap": median(gaps)},
+        "goal": "write gap <= 5 s under pgbench",
+        "rehearsal": {"predicted_downtime_seconds": rehearsed.predicted_downtime_seconds,
+                      "real_median_seconds": real,
+                      "error": round(abs(rehearsed.predicted_downtime_seconds - real) / real, 3) if real else None,
+                      "go": rehearsed.go},
+    }
+
+
 def raw_link(settings: object, env: object, pristine: Path, work: Path, owner: str | None,
              old_build: binaries.PgBuild, new_build: binaries.PgBuild) -> float:
     """pg_upgrade --link by hand on a copy of the pristine data directory: stop + pg_upgrade + start, timed."""
-    from cuisine_db.config import Environment, Settings
-
     assert isinstance(settings, Settings) and isinstance(env, Environment)
     place = work / "raw"
     shutil.rmtree(place, ignore_errors=True)

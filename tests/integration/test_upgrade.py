@@ -11,7 +11,7 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -254,19 +254,26 @@ PHASES = ("preflight", "stopped", "upgrading", "upgraded", "switched", "started"
 def _kill_at(project: LocalProject, phase: str, *args: str) -> str:
     """Run the upgrade and SIGKILL it as soon as the state file says `phase` (or a later one: some last
     milliseconds); the phase it was killed in."""
+    return _kill_when(project, lambda current: current is not None and
+                      PHASES.index(current["phase"]) >= PHASES.index(phase), phase, *args)
+
+
+def _kill_when(project: LocalProject, ready: Callable[[dict[str, Any] | None], bool], what: str, *args: str,
+               pause: float = 0.01) -> str:
+    """Run the upgrade and SIGKILL it as soon as `ready(state)` holds; the phase it was killed in."""
     process = project.popen("upgrade", "--env", "production", "--to", "18", *args, "--yes")
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         current = project.state()
-        if current is not None and PHASES.index(current["phase"]) >= PHASES.index(phase):
+        if ready(current):
             process.send_signal(signal.SIGKILL)
-            killed: str = current["phase"]
+            killed: str = current["phase"] if current is not None else "none"
             break
         if process.poll() is not None:
-            pytest.fail(f"the upgrade ended before reaching {phase}: {process.stderr.read() if process.stderr else ''}")
-        time.sleep(0.01)
+            pytest.fail(f"the upgrade ended before reaching {what}: {process.stderr.read() if process.stderr else ''}")
+        time.sleep(pause)
     else:
-        pytest.fail(f"the upgrade did not reach {phase} in time")
+        pytest.fail(f"the upgrade did not reach {what} in time")
     process.wait()
     assert process.returncode == -signal.SIGKILL
     assert killed != "done"
@@ -399,5 +406,62 @@ def test_link_killed_in_a_phase_leaves_the_old_cluster_or_the_new_one(tmp_path: 
             assert again.returncode == 0, again.stderr
             assert project.major() == 18
             assert project.fingerprints() == before
+    finally:
+        project.cli("cluster", "down", "--env", "production")
+
+
+def _swapping(project: LocalProject) -> bool:
+    """pg_upgrade --swap is moving the old cluster's database directories into the new one (its own folder for
+    what it moves aside exists in the old data directory, which is then no longer a cluster that can start)."""
+    return (project.home / "data" / "base" / "moved_for_upgrade").exists() or (
+        project.home / "upgrade" / "pg14" / "data" / "base" / "moved_for_upgrade").exists()
+
+
+def test_swap_killed_in_every_phase_leaves_the_old_cluster_or_the_new_one(tmp_path: Path, keys: AgeKeys) -> None:
+    """kill -9 of a swap upgrade in each phase, on one 14 environment. Up to the first start of the new server
+    --rollback brings PostgreSQL 14 back exactly, also when the kill lands while pg_upgrade --swap is moving the
+    old cluster's directories (its hard-linked copy is put back); after the first start the rollback is refused and
+    the re-run finishes the upgrade."""
+    _need(14)
+    _need(18)
+    project = make_local_project(tmp_path / "swapkill", keys, 14, protected=False)
+    try:
+        before = project.fingerprints()
+        system = project.system_identifier()
+        moved_midway = False
+        for attempt in range(3):  # pg_upgrade moves directories in milliseconds: a kill may land after
+            killed = _kill_when(project, lambda _state: _swapping(project), "pg_upgrade --swap moving directories",
+                                "--method", "swap", pause=0.001)
+            state = project.state()
+            assert state is not None and state["kept"] is True, (attempt, killed, state)
+            assert state["point_of_no_return"] is False, state
+            moved_midway = killed == "upgrading"  # pg_upgrade had begun moving and had not finished
+            back = project.cli("upgrade", "--env", "production", "--rollback", "--yes")
+            assert back.returncode == 0, back.stderr
+            assert project.system_identifier() == system
+            _unchanged(project, before)
+            if moved_midway:
+                break
+        assert moved_midway or killed == "upgraded", killed
+        for phase in ("stopped", "upgraded", "switched"):
+            killed = _kill_at(project, phase, "--method", "swap")
+            state = project.state()
+            assert state is not None and not state["point_of_no_return"], (phase, killed, state)
+            back = project.cli("upgrade", "--env", "production", "--rollback", "--yes")
+            assert back.returncode == 0, (phase, back.stderr)
+            assert project.system_identifier() == system
+            _unchanged(project, before)
+        killed = _kill_at(project, "started", "--method", "swap")
+        state = project.state()
+        assert state is not None and state["point_of_no_return"] is True, state
+        refused = project.cli("upgrade", "--env", "production", "--rollback", "--yes")
+        assert refused.returncode == 4 and "point of no return" in refused.stderr, refused.stderr
+        again = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "swap", "--yes")
+        assert again.returncode == 0, again.stderr
+        assert project.major() == 18
+        assert project.fingerprints() == before
+        assert not (project.home / "upgrade" / "pg14.kept").exists()
+        assert project.cli("upgrade", "--env", "production", "--finish", "--yes").returncode == 0
+        assert not (project.home / "upgrade").exists()
     finally:
         project.cli("cluster", "down", "--env", "production")

@@ -177,6 +177,93 @@ def test_to_dsn_refusals_are_exit_2_with_nothing_changed(project: LocalProject, 
     assert not (project.home / "upgrade").exists()
 
 
+def _rows_by_check(report: dict[str, Any]) -> dict[str, dict[str, str]]:
+    return {row["check"]: row for row in report["preflight"]["rows"]}
+
+
+def test_logical_preflight_table_says_what_logical_replication_needs(project: LocalProject) -> None:
+    """check=1 with method=logical: the table of logical's own needs; no-go is exit 1 and nothing is changed."""
+    before = project.fingerprints()
+    result = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "logical", "--check", "--json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = _rows_by_check(json.loads(result.stdout))
+    assert rows["replica identity"]["status"] == "no-go"
+    assert "public.kitchen_notes" in rows["replica identity"]["detail"]
+    assert rows["wal_level"]["status"] == "note" and "restart" in rows["wal_level"]["detail"]  # replica today
+    assert rows["replication slots and senders"]["status"] == "go"
+    assert rows["free disk"]["status"] == "go"
+    assert rows["sequences"]["status"] == "go"
+    assert rows["sequences"]["detail"].split()[0].isdigit() and int(rows["sequences"]["detail"].split()[0]) > 0
+    assert rows["large objects"]["status"] == "go"
+    assert rows["WAL archive"]["status"] == "go"
+    with project.connect() as conn:
+        row = conn.execute("SELECT lo_from_bytea(0, 'a recipe photo')").fetchone()
+        assert row is not None
+        conn.execute("CREATE UNLOGGED TABLE scratchpad (id int PRIMARY KEY)")
+    try:
+        with_lo = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "logical", "--check",
+                              "--replica-identity-full", "--json")
+        assert with_lo.returncode == 1, with_lo.stdout + with_lo.stderr
+        rows = _rows_by_check(json.loads(with_lo.stdout))
+        assert rows["replica identity"]["status"] == "note"  # replica_identity_full=1: given FULL at the run
+        assert rows["large objects"]["status"] == "no-go" and rows["large objects"]["detail"].startswith("1 ")
+        assert rows["unlogged tables"]["status"] == "no-go" and "public.scratchpad" in rows["unlogged tables"]["detail"]
+        refused = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "logical",
+                              "--replica-identity-full", "--yes")
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "large objects" in refused.stderr and "nothing was changed" in refused.stderr
+    finally:
+        with project.connect() as conn:
+            conn.execute("SELECT lo_unlink(%s)", (row[0],))
+            conn.execute("DROP TABLE scratchpad")
+    ok = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "logical", "--check",
+                     "--replica-identity-full", "--json")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert all(row["status"] != "no-go" for row in _rows_by_check(json.loads(ok.stdout)).values())
+    assert project.major() == 14
+    assert project.fingerprints() == before
+    assert not (project.home / "upgrade").exists()
+    with project.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
+        assert conn.execute("SHOW wal_level").fetchone() == ("replica",)
+
+
+def test_logical_rehearsal_predicts_the_cutover_and_leaves_env_alone(project: LocalProject) -> None:
+    """rehearse=1 method=logical: the newest full backup restored into a scratch cluster, the logical path run
+    there end to end; the cutover's downtime is the prediction, recorded as the backup's test restore."""
+    made = project.cli("backup", "create", "--env", "production", "--type", "full")
+    assert made.returncode == 0, made.stdout + made.stderr
+    before = project.fingerprints()
+    result = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "logical", "--rehearse",
+                         "--replica-identity-full", "--json", timeout=1200)
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["method"] == "logical" and report["go"] is True
+    assert 0 < report["predicted_downtime_seconds"] < report["total_seconds"]
+    assert report["row_count_differences"] == [] and report["migrations_missing"] == []
+    assert report["amcheck_problems"] == []
+    assert project.major() == 14
+    assert project.fingerprints() == before
+    assert not (project.home / "upgrade").exists()
+    assert not (project.root / ".cuisine" / "rehearse-production").exists()
+    with project.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
+    listed = json.loads(project.cli("backup", "list", "--env", "production", "--json").stdout)
+    rehearsed = next(b for b in listed if b["name"] == report["backup"])
+    details = rehearsed["test_restore"]["details"]
+    assert rehearsed["test_restore"]["ok"] is True
+    assert details["upgrade_rehearsal"] is True and details["method"] == "logical"
+    assert details["predicted_downtime_seconds"] == report["predicted_downtime_seconds"]
+    # A logical rehearsal does not stand for an in-place run (nor the other way round).
+    refused = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "link", "--rehearsed",
+                          report["backup"], "--yes")
+    assert refused.returncode == 4, refused.stdout + refused.stderr
+    assert "no passing rehearsal" in refused.stderr
+    assert project.major() == 14
+    assert not (project.home / "upgrade").exists()
+
+
 def test_logical_upgrade_under_writes_keeps_every_committed_row(project: LocalProject) -> None:
     writer = Writer(_port(project), first=1)
     writer.start()
@@ -360,6 +447,40 @@ def test_kill_during_the_switch_then_rollback_puts_the_old_cluster_back(
         assert len(writer.committed) > at_return, "the application roles were not given back their limits"
         assert made.fingerprints() == before  # the seeded tables, as they were
     finally:
+        made.cli("cluster", "down", "--env", "production")
+        settings = load_settings({"CUISINE_DB_CONFIG": str(made.config)})
+        for leftover in sorted(made.home.glob("upgrade/pg*/data")):
+            _stop_any(int(leftover.parent.name.removeprefix("pg")), leftover, settings)
+
+
+def test_a_protected_environment_rehearses_the_logical_upgrade_first(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A protected environment's logical run rehearses on its newest full backup before anything changes, and
+    records which backup stood for it."""
+    for major in (14, 18):
+        if available(major) is None:
+            pytest.skip(f"PostgreSQL {major} is not installed on this machine")
+    made = make_local_project(tmp_path_factory.mktemp("logical-protected"), make_keys(
+        tmp_path_factory.mktemp("logical-protected-keys")), 14, protected=True)
+    try:
+        taken = made.cli("backup", "create", "--env", "production", "--type", "full")
+        assert taken.returncode == 0, taken.stdout + taken.stderr
+        before = made.fingerprints()
+        result = made.cli("upgrade", "--env", "production", "--to", "18", "--method", "logical", "--yes", "--json",
+                          timeout=1800)
+        assert result.returncode == 0, result.stdout + result.stderr
+        report = json.loads(result.stdout)
+        assert report["rehearsal"], report
+        assert "rehearsing the logical upgrade" in result.stderr
+        listed = json.loads(made.cli("backup", "list", "--env", "production", "--json").stdout)
+        rehearsed = next(b for b in listed if b["name"] == report["rehearsal"])
+        assert rehearsed["test_restore"]["ok"] is True
+        assert rehearsed["test_restore"]["details"]["method"] == "logical"
+        assert made.major() == 18
+        assert made.fingerprints() == before
+        assert not (made.root / ".cuisine" / "rehearse-production").exists()
+    finally:
+        made.cli("upgrade", "--env", "production", "--finish", "--yes")
         made.cli("cluster", "down", "--env", "production")
         settings = load_settings({"CUISINE_DB_CONFIG": str(made.config)})
         for leftover in sorted(made.home.glob("upgrade/pg*/data")):

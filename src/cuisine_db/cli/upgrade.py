@@ -10,10 +10,12 @@ import typer
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops.journal import journaled
+from cuisine_db.upgrade.request import UpgradeRequest
 
 if TYPE_CHECKING:
     from cuisine_db.config import Environment
     from cuisine_db.upgrade.inplace import UpgradeReport
+    from cuisine_db.upgrade.preflight import PreflightReport
 
 ToOption = Annotated[int | None, typer.Option("--to", help="The major version to upgrade to (15-18).")]
 MethodOption = Annotated[str | None, typer.Option(
@@ -47,7 +49,7 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
     chosen = environment(env)
     if method == "logical" or to_dsn is not None or replica_identity_full or _logical_in_progress(chosen):
         _logical(chosen, to, method, to_dsn, replica_identity_full, check=check, rehearse=rehearse,
-                 rollback=rollback, finish=finish, yes=yes, json=json)
+                 rollback=rollback, finish=finish, yes=yes, json=json, rehearsed=rehearsed)
         return
     if rollback or finish:
         if to is not None or method is not None:
@@ -63,7 +65,9 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
                                   f"{done.target}"))
         return
     if rehearse:
-        _rehearse(chosen, to, method, json)
+        from cuisine_db.upgrade import validate
+
+        _rehearse(chosen, validate(chosen, to, method), json)
         return
     arguments = {"to": to, "method": method, "check": check, "rehearsed": rehearsed}
     with journaled(s, chosen, "upgrade", arguments) as entry:
@@ -93,9 +97,10 @@ def _logical_in_progress(env: Environment) -> bool:
 
 
 def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str | None, identity_full: bool, *,
-             check: bool, rehearse: bool, rollback: bool, finish: bool, yes: bool, json: bool) -> None:
+             check: bool, rehearse: bool, rollback: bool, finish: bool, yes: bool, json: bool,
+             rehearsed: str | None = None) -> None:
     """method=logical, and --rollback/--finish of a logical upgrade in progress."""
-    from cuisine_db.upgrade import logical, logical_cutover
+    from cuisine_db.upgrade import logical, logical_cutover, logical_run
 
     s = settings()
     if rollback or finish:
@@ -114,20 +119,30 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
         raise UsageError("to_dsn= and replica_identity_full= belong to method=logical" if method is None or
                          not _logical_in_progress(env) else
                          f"{env.name} has a logical upgrade in progress: --rollback or --finish it first")
-    if check or rehearse:
-        raise UsageError("--check and --rehearse are for the in-place methods; method=logical rehearses nothing yet")
-    arguments = {"to": to, "method": method, "to_dsn": to_dsn is not None, "replica_identity_full": identity_full}
+    if (check or rehearse) and to_dsn is not None:
+        raise UsageError("--check and --rehearse of method=logical make the new cluster locally: leave to_dsn out")
+    if check:
+        _logical_check(env, to, identity_full, json)
+        return
+    if rehearse:
+        source, target = logical.validate(s, env, to)
+        _rehearse(env, UpgradeRequest(env.name, source, target, "logical"), json, identity_full=identity_full)
+        return
+    arguments = {"to": to, "method": method, "to_dsn": to_dsn is not None, "replica_identity_full": identity_full,
+                 "rehearsed": rehearsed}
     with journaled(s, env, "upgrade", arguments) as entry:
         if to_dsn is not None:
             logical.validate(s, env, to)
             logical.check_target_dsn(to_dsn)
         if env.protected and not yes and not sys.stdin.isatty():
             confirm(env, "upgrade", yes)
-        report = logical_cutover.upgrade(s, env, to, identity_full=identity_full, notify=say,
-                                 confirm=lambda action: confirm(env, action, yes))
+        report = logical_run.upgrade(s, env, to, identity_full=identity_full, notify=say,
+                                         confirm=lambda action: confirm(env, action, yes), rehearsed=rehearsed,
+                                         show_preflight=(lambda _: None) if json else _render_preflight)
         entry.details.update(source=report.source, target=report.target, method="logical",
                              downtime_seconds=report.downtime_seconds, identity_full=list(report.identity_full),
-                             tables=len(report.tables), sequences=report.sequences, back_port=report.back_port)
+                             tables=len(report.tables), sequences=report.sequences, back_port=report.back_port,
+                             rehearsal=report.rehearsal, backup_after=report.backup_after)
     if json:
         print_json(report)
         return
@@ -138,13 +153,30 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
         out.print(note, markup=False)
 
 
-def _rehearse(env: Environment, to: int | None, method: str | None, json: bool) -> None:
-    from cuisine_db.upgrade import rehearsal, validate
+def _logical_check(env: Environment, to: int | None, identity_full: bool, json: bool) -> None:
+    """method=logical check=1: its pre-flight table only; exit 1 on no-go."""
+    from cuisine_db.upgrade import logical, logical_preflight
 
     s = settings()
-    request = validate(env, to, method)
-    with journaled(s, env, "upgrade rehearse", {"to": to, "method": method}) as entry:
-        report = rehearsal.rehearse(s, env, request, notify=say)
+    source, target = logical.validate(s, env, to)
+    with journaled(s, env, "upgrade", {"to": to, "method": "logical", "check": True}) as entry:
+        report = logical_preflight.run_preflight(s, env, source, target, identity_full=identity_full, notify=say)
+        entry.details.update(source=source, target=target, method="logical", go=report.go)
+    if json:
+        print_json({"preflight": report, "notes": ["pre-flight only: nothing was changed"]})
+    else:
+        _render_preflight(report)
+    if not report.go:
+        raise FailedError(f"pre-flight: no-go for {env.name} to PostgreSQL {target} with method=logical; nothing "
+                          "was changed", hint="fix the no-go rows above and run it again")
+
+
+def _rehearse(env: Environment, request: UpgradeRequest, json: bool, *, identity_full: bool = False) -> None:
+    from cuisine_db.upgrade import rehearsal
+
+    s = settings()
+    with journaled(s, env, "upgrade rehearse", {"to": request.target, "method": request.method}) as entry:
+        report = rehearsal.rehearse(s, env, request, identity_full=identity_full, notify=say)
         entry.details.update(backup=report.backup, go=report.go,
                              predicted_downtime_seconds=report.predicted_downtime_seconds)
     if json:
@@ -152,9 +184,13 @@ def _rehearse(env: Environment, to: int | None, method: str | None, json: bool) 
     else:
         out.print(f"[bold]rehearsal of {env.name} PostgreSQL {report.source} → {report.target}, "
                   f"method={report.method}[/] on {report.backup} (restored, upgraded, removed)")
-        out.print(f"predicted downtime: {report.predicted_downtime_seconds:.1f}s (stop to maintenance mode off); "
-                  f"full statistics {report.statistics_seconds:.1f}s later; the rehearsal took "
-                  f"{report.total_seconds:.1f}s")
+        if report.method == "logical":
+            out.print(f"predicted write downtime: {report.predicted_downtime_seconds:.1f}s (the cutover: maintenance "
+                      f"mode on to off); the rehearsal took {report.total_seconds:.1f}s (copy and catch-up included)")
+        else:
+            out.print(f"predicted downtime: {report.predicted_downtime_seconds:.1f}s (stop to maintenance mode off); "
+                      f"full statistics {report.statistics_seconds:.1f}s later; the rehearsal took "
+                      f"{report.total_seconds:.1f}s")
         out.print(f"amcheck: {len(report.amcheck_problems)} problem(s); row counts: "
                   f"{len(report.row_count_differences)} difference(s); migrations missing: "
                   f"{len(report.migrations_missing)}")
@@ -168,20 +204,23 @@ def _rehearse(env: Environment, to: int | None, method: str | None, json: bool) 
         raise FailedError(f"the rehearsal of {env.name}'s upgrade found problems; {env.name} was not touched")
 
 
-def _render(report: UpgradeReport) -> None:
+def _render_preflight(checks: PreflightReport) -> None:
     from rich.table import Table
 
-    checks = report.preflight
-    if checks is not None:
-        table = Table(title=f"pre-flight: {checks.env} PostgreSQL {checks.old_version} → {checks.new_version}, "
-                            f"method={checks.method}")
-        for column in ("check", "status", "detail", "fix"):
-            table.add_column(column, overflow="fold")
-        for row in checks.rows:
-            style = {"go": "green", "no-go": "bold red", "note": "yellow"}[row.status]
-            table.add_row(row.check, f"[{style}]{row.status}[/]", row.detail, row.fix)
-        out.print(table)
-        out.print(f"[bold]{'GO' if checks.go else 'NO-GO'}[/]")
+    table = Table(title=f"pre-flight: {checks.env} PostgreSQL {checks.old_version} → {checks.new_version}, "
+                        f"method={checks.method}")
+    for column in ("check", "status", "detail", "fix"):
+        table.add_column(column, overflow="fold")
+    for row in checks.rows:
+        style = {"go": "green", "no-go": "bold red", "note": "yellow"}[row.status]
+        table.add_row(row.check, f"[{style}]{row.status}[/]", row.detail, row.fix)
+    out.print(table)
+    out.print(f"[bold]{'GO' if checks.go else 'NO-GO'}[/]")
+
+
+def _render(report: UpgradeReport) -> None:
+    if report.preflight is not None:
+        _render_preflight(report.preflight)
     if report.downtime_seconds is not None:
         out.print(f"upgraded {report.env} to PostgreSQL {report.target} with {report.method}: downtime "
                   f"{report.downtime_seconds:.1f}s; full statistics {report.statistics_seconds:.1f}s later")

@@ -8,7 +8,10 @@ run is either rolled back (the old cluster exactly as it was) or finished (the n
 
 The point of no return: clone and copy never touch the old data directory, so --rollback works until --finish
 removes it. link shares the data files: once the new server has started they are the new cluster's, so its point
-is the first start. swap moves the old files into the new cluster while pg_upgrade runs: its point is pg_upgrade.
+is the first start. swap moves the old cluster's directories into the new one while pg_upgrade runs, so a kill
+midway would leave neither cluster whole: before pg_upgrade the stopped old cluster is kept as a hard-linked copy
+(`upgrade/pg<old>.kept/data`; pg_upgrade renames and never writes the old files), which a rollback puts back; its
+point is the first start too, as link's.
 """
 
 from __future__ import annotations
@@ -99,7 +102,8 @@ def point_of_no_return(method: str) -> str:
     return {"clone": "--finish (the old cluster is kept untouched until then)",
             "copy": "--finish (the old cluster is kept untouched until then)",
             "link": "the new server's first start (the old and new clusters share the data files)",
-            "swap": "pg_upgrade itself (it moves the old cluster's files into the new one)"}[method]
+            "swap": "the new server's first start (pg_upgrade moves the old cluster's files into the new one; a "
+                    "hard-linked copy of the old cluster is kept until that start)"}[method]
 
 
 def what_is_lost(method: str, source: int) -> str:
@@ -109,8 +113,8 @@ def what_is_lost(method: str, source: int) -> str:
     if method == "link":
         return (f"the way back: once PostgreSQL starts on the linked files, the PostgreSQL {source} cluster can no "
                 "longer start; only a backup taken before brings it back")
-    return (f"the way back: pg_upgrade moves PostgreSQL {source}'s files into the new cluster; if it fails or is "
-            "killed midway, only a backup taken before brings the data back")
+    return (f"the way back: once PostgreSQL starts on the files pg_upgrade moved, the PostgreSQL {source} cluster "
+            "(and its hard-linked copy) can no longer start; only a backup taken before brings it back")
 
 
 def upgrade(settings: Settings, env: Environment, to: int | None, method: str | None, *,
@@ -229,6 +233,7 @@ def run_on(settings: Settings, env: Environment, request: UpgradeRequest, report
             old.stop()
             current = current.at("stopped")
             states.save(settings, env, current)
+            current = _keep_linked_copy(settings, env, current, notify)
             current = _pg_upgrade(settings, env, current, notify)
     except BaseException:
         latest = states.load(settings, env)
@@ -295,11 +300,60 @@ def _prepare_new(settings: Settings, env: Environment, current: UpgradeState, no
     preflight.trust_own_socket(new, os_user_of(settings, env))
 
 
+def _keep_linked_copy(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> UpgradeState:
+    """swap: the stopped old cluster as a tree of hard links beside it (pg_control copied: pg_upgrade starts the old
+    server once more and its shutdown rewrites that file in place). pg_upgrade --swap only renames the old files, so
+    the copy stays the old cluster exactly until the new server first writes into the shared files."""
+    if current.method != "swap" or current.kept:
+        return current
+    live = settings.env_dir(env) / "data"
+    tablespaces = live / "pg_tblspc"
+    if tablespaces.is_dir() and any(tablespaces.iterdir()):
+        raise FailedError(f"{env.name}'s cluster has tablespaces outside its data directory: method=swap keeps a "
+                          "hard-linked copy of the data directory only, so a kill midway could not be undone there",
+                          hint="choose method=link (seconds too, the same point of no return)")
+    home = states.kept(settings, env, current.source)
+    shutil.rmtree(home, ignore_errors=True)
+    home.mkdir(parents=True)
+    home.chmod(0o711)
+    notify(f"keeping PostgreSQL {current.source}'s data directory as hard links in {home} until the first start")
+    _link_tree(live, home / "data")
+    current = replace(current, kept=True)
+    states.save(settings, env, current)
+    return current
+
+
+def _link_tree(source: Path, target: Path) -> None:
+    """`target` a copy of `source` whose files are hard links, owners and modes kept; global/pg_control copied."""
+    for root, dirs, files in os.walk(source):
+        here = Path(root)
+        there = target / here.relative_to(source)
+        info = here.stat()
+        there.mkdir(mode=0o700)
+        os.chown(there, info.st_uid, info.st_gid)
+        there.chmod(info.st_mode & 0o7777)
+        for name in [*dirs, *files]:
+            item = here / name
+            if item.is_symlink():
+                os.symlink(os.readlink(item), there / name)
+                os.lchown(there / name, item.lstat().st_uid, item.lstat().st_gid)
+        dirs[:] = [name for name in dirs if not (here / name).is_symlink()]
+        for name in files:
+            item = here / name
+            if item.is_symlink():
+                continue
+            if item == source / "global" / "pg_control":
+                shutil.copy2(item, there / name)
+                os.chown(there / name, item.stat().st_uid, item.stat().st_gid)
+            else:
+                os.link(item, there / name)
+
+
 def _pg_upgrade(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> UpgradeState:
     owner = os_user_of(settings, env)
     old_build = binaries.find(current.source, settings.cache_dir)
     new = _waiting(settings, env, current.target)
-    current = replace(current, phase="upgrading", point_of_no_return=current.method == "swap")
+    current = current.at("upgrading")  # swap too: its hard-linked copy is the old cluster until the first start
     states.save(settings, env, current)
     old_password = preflight.superuser_password(settings.env_dir(env) / "pgpass")
     passfile = new.home / "run" / "pgpass.upgrade"
@@ -361,6 +415,7 @@ def _forward(settings: Settings, env: Environment, current: UpgradeState, report
             states.save(settings, env, current)
         notify(f"starting PostgreSQL {current.target}")
         _cluster(settings, env, current.target).start()
+        shutil.rmtree(states.kept(settings, env, current.source), ignore_errors=True)  # swap's copy: no way back now
     updated = _update_extensions(settings, new_env)
     reindexed = _reindex(settings, new_env, report.indexes_to_rebuild if report else ())
     if not current.maintenance_was_on:
@@ -456,6 +511,14 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
             live.rename(new_home / "data")
         if not live.exists() and (old_home / "data").exists():
             (old_home / "data").rename(live)
+        linked = states.kept(settings, env, current.source)
+        if current.kept and current.reached("upgrading") and (linked / "data").exists():
+            # swap: pg_upgrade may have moved some of the old directories away; the hard-linked copy is whole.
+            # Each step is replayed by a rollback killed in the middle of this one.
+            notify(f"putting back PostgreSQL {current.source}'s hard-linked copy (pg_upgrade --swap had begun)")
+            if live.exists():
+                live.rename(linked / "moved")
+            (linked / "data").rename(live)
         control = live / "global" / "pg_control"
         if not control.exists() and control.with_name("pg_control.old").exists():
             control.with_name("pg_control.old").rename(control)  # pg_upgrade --link disabled it
@@ -463,6 +526,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         _take_back_area(settings, env, new_home / "data", live)
         shutil.rmtree(new_home, ignore_errors=True)
         shutil.rmtree(old_home, ignore_errors=True)
+        shutil.rmtree(linked, ignore_errors=True)
         notify(f"starting PostgreSQL {current.source}")
         _cluster(settings, env, current.source).start()
     _replicas_back(settings, at_major(env, current.source), current, notify)

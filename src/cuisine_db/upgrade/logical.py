@@ -30,6 +30,7 @@ from cuisine_db.postgres.local import os_user_of
 from cuisine_db.postgres.runner import run
 from cuisine_db.upgrade import preflight
 from cuisine_db.upgrade import state as states
+from cuisine_db.upgrade.preflight import PreflightReport
 
 Notify = Callable[[str], None]
 METHOD = "logical"
@@ -56,6 +57,7 @@ class LogicalState:
     major_file_before: int | None
     identity_full: tuple[str, ...]
     started_at: str
+    archive_mode: str = "off"  # the old cluster's: not off, the new cluster archives into an area of its own
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +80,9 @@ class LogicalReport:
     downtime_seconds: float
     back_port: int
     notes: tuple[str, ...]
+    preflight: PreflightReport | None = None
+    backup_after: str | None = None  # the new cluster's first full backup (environments that archive WAL)
+    rehearsal: str | None = None  # the backup whose passing logical rehearsal preceded the run (protected ones)
 
 
 def state_path(settings: Settings, env: Environment) -> Path:

@@ -9,11 +9,15 @@ subscribed to the new one. `--rollback` reverses the same steps; `--finish` remo
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import shutil
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
+import psycopg
 from psycopg import sql
 
 from cuisine_db import sql as queries
@@ -25,10 +29,11 @@ from cuisine_db.postgres import osuser
 from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.local import os_user_of, startup_lock
 from cuisine_db.postgres.ports import free_port
-from cuisine_db.upgrade import logical
+from cuisine_db.upgrade import logical, logical_preflight
 from cuisine_db.upgrade import state as states
 from cuisine_db.upgrade.inplace import at_major
 from cuisine_db.upgrade.logical import BACKWARD, FORWARD, LogicalReport, LogicalState, Notify, TableCheck
+from cuisine_db.upgrade.preflight import NO_GO, PreflightReport
 
 
 def _set_port(settings: Settings, env: Environment, at: int, port: int) -> None:
@@ -86,9 +91,13 @@ def cutover(settings: Settings, env: Environment, current: LogicalState, *,
             old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
         current = logical.with_phase(current, "switching", back_port=free_port())
         logical.save_state(settings, env, current)
+        between: Callable[[], None] | None = None
+        if current.archive_mode != "off":
+            old_system, new_system = _prepare_archiving(settings, env, current, notify)
+            between = functools.partial(_begin_area, settings, env, current, old_system, new_system, notify)
         notify(f"switch: PostgreSQL {current.target} takes port {port}; PostgreSQL {current.source} moves to "
                f"{current.back_port}")
-        _swap(settings, env, current, forward=True)
+        _swap(settings, env, current, forward=True, between=between)
         entry.details.update(back_port=current.back_port)
     with journaled(settings, env, "upgrade logical: reverse replication", {}):
         pgpass = logical.write_passfile(settings, env, current.target, [port])
@@ -103,16 +112,76 @@ def cutover(settings: Settings, env: Environment, current: LogicalState, *,
         maintenance.disable(settings, new_env)
         notify("maintenance mode off: applications write to the new cluster")
     downtime = time.monotonic() - started
-    notes = (f"{env.name} now runs PostgreSQL {current.target} on port {port}",
+    notes = [f"{env.name} now runs PostgreSQL {current.target} on port {port}",
              f"PostgreSQL {current.source} waits on port {current.back_port}, following the new cluster: "
-             "--rollback returns to it, --finish removes it")
+             "--rollback returns to it, --finish removes it"]
+    backup_after = None
+    if current.archive_mode != "off":
+        # The first base backup of the new system identifier: replay from the old backups ends at the cutover.
+        from cuisine_db.backup import physical
+
+        notify(f"a full backup of PostgreSQL {current.target}, the new cluster's first")
+        backup_after = physical.create(settings, new_env, "full", notify=notify).name
+        notes.append(f"the new cluster archives into its own area; its first full backup: {backup_after}")
     return LogicalReport(env.name, current.source, current.target, logical.METHOD, current.identity_full,
-                         tuple(checks), sequences, round(downtime, 2), current.back_port, notes)
+                         tuple(checks), sequences, round(downtime, 2), current.back_port, tuple(notes),
+                         backup_after=backup_after)
 
 
-def _swap(settings: Settings, env: Environment, current: LogicalState, *, forward: bool) -> None:
+def _system(conn: psycopg.Connection[Any]) -> str:
+    row = conn.execute(queries.load("upgrade/system_identifier")).fetchone()
+    if row is None:
+        raise FailedError("the server reported no system identifier")
+    return str(row[0])
+
+
+def _set_archiving(conn: psycopg.Connection[Any], mode: str) -> None:
+    conn.execute(queries.load("upgrade/logical_archiving_on").format(mode=sql.Literal(mode)))
+
+
+def _prepare_archiving(settings: Settings, env: Environment, current: LogicalState,
+                       notify: Notify) -> tuple[str, str]:
+    """Writes are stopped: the old cluster's last segment archived into its area, archiving off for it from its
+    next start (it follows the new cluster from another port; its WAL is no longer the environment's), and the new
+    cluster set to archive with this installation's command from its start on the environment's port. Returns the
+    (old, new) system identifiers."""
+    from cuisine_db.backup.wal import enable
+    from cuisine_db.upgrade.inplace import _archive_last_segment
+
+    with logical.open_at(settings, env, env.port or 0) as old:
+        _archive_last_segment(old, notify)
+        old_system = _system(old)
+        timeout = old.execute(queries.load("upgrade/archive_timeout")).fetchone()
+        _set_archiving(old, "off")
+    with logical.open_at(settings, env, current.new_port) as new:
+        new_system = _system(new)
+        _set_archiving(new, current.archive_mode)
+        new.execute(queries.load("upgrade/logical_archive_command").format(
+            command=sql.Literal(enable.archive_command(settings, env))))
+        if timeout is not None:
+            new.execute(queries.load("upgrade/logical_archive_timeout").format(timeout=sql.Literal(timeout[0])))
+        if current.target >= 17:
+            new.execute(queries.load("upgrade/logical_summarize_wal"))
+    return old_system, new_system
+
+
+def _begin_area(settings: Settings, env: Environment, current: LogicalState, old_system: str, new_system: str,
+                notify: Notify) -> None:
+    """Both clusters stopped (the old one's shutdown archived its last records into its own area): from here on
+    the environment's archive area is the new system identifier's."""
+    from cuisine_db.backup.wal import areas, enable
+
+    area = areas.begin(env.name, settings.env_dir(env), old_system=old_system, old_major=current.source,
+                       new_system=new_system, new_major=current.target,
+                       at=datetime.now(UTC).isoformat(timespec="seconds"))
+    enable.grant_server_access(settings, env, os_user_of(settings, env))
+    notify(f"the new cluster archives into its own area: wal/{area}/")
+
+
+def _swap(settings: Settings, env: Environment, current: LogicalState, *, forward: bool,
+          between: Callable[[], None] | None = None) -> None:
     """Exchange the two clusters' places: ports first (ALTER SYSTEM), then both stopped, data folders renamed,
-    the major recorded, both started. `forward`: the new cluster becomes the environment's."""
+    the major recorded, `between` run, both started. `forward`: the new cluster becomes the environment's."""
     port = env.port or 0
     live = settings.env_dir(env) / "data"
     old_home = states.home(settings, env, current.source)
@@ -138,6 +207,8 @@ def _swap(settings: Settings, env: Environment, current: LogicalState, *, forwar
         live.rename(waiting / "data")
         (arriving_home / "data").rename(live)
         states.record_major(settings, env, current.target if forward else current.major_file_before)
+        if between is not None:
+            between()
         logical.old_cluster(settings, env, arriving, settings.env_dir(env), port).start()
         if forward:  # the old cluster follows the new one from its waiting place; a rolled-back new one is removed
             logical.old_cluster(settings, env, leaving, waiting, parked_at).start()
@@ -164,6 +235,8 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
                 conn.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(FORWARD)))
         with logical.open_at(settings, env, port) as old:
             old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
+            if current.archive_mode != "off":
+                _set_archiving(old, current.archive_mode)
         if current.phase == "cutover" and not current.maintenance_was_on:  # a run killed during its checks
             maintenance.disable(settings, env)
         _remove_new(settings, env, current)
@@ -179,19 +252,38 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         if not maintenance_was_on:
             maintenance.disable(settings, env)
         raise
+    old_system: str | None = None
     with logical.open_at(settings, env, current.back_port) as old:
         maintenance.enable_on(old, settings, env, None)
         old.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(BACKWARD)))
+        if current.archive_mode != "off":
+            _set_archiving(old, current.archive_mode)  # from its start on the environment's port
+            old_system = _system(old)
     with logical.open_at(settings, env, port) as new:
         new.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(BACKWARD)))
+        new_system = _system(new)
     with journaled(settings, env, "upgrade logical: switch back", {}):
         notify(f"switch: PostgreSQL {current.source} takes port {port} again")
-        _swap(settings, env, current, forward=False)
+        _swap(settings, env, current, forward=False, between=None if old_system is None else functools.partial(
+            areas_back, settings, env, old_system, new_system))
     if not maintenance_was_on:
         maintenance.disable(settings, at_major(env, current.source))
     _remove_new(settings, env, current)
     notify(f"{env.name} is back on PostgreSQL {current.source}, with the writes made since the cutover")
+    if old_system is not None:
+        # Its WAL while it followed the new cluster was not archived: a new base for point-in-time recovery.
+        from cuisine_db.backup import physical
+
+        notify(f"a full backup of PostgreSQL {current.source}: its WAL since the cutover was not archived")
+        physical.create(settings, at_major(env, current.source), "full", notify=notify)
     return current
+
+
+def areas_back(settings: Settings, env: Environment, old_system: str, new_system: str) -> None:
+    """The old cluster archives into its own area again; the new one's stays in the repository, unused."""
+    from cuisine_db.backup.wal import areas
+
+    areas.take_back(settings.env_dir(env), old_system=old_system, new_system=new_system)
 
 
 def _undo_switch(settings: Settings, env: Environment, current: LogicalState, notify: Notify) -> None:
@@ -199,7 +291,7 @@ def _undo_switch(settings: Settings, env: Environment, current: LogicalState, no
     the switch began), so the old cluster goes back on the environment's port as it was, and the new one is removed.
     The servers are stopped, the data folders put back, and the ports the switch set with ALTER SYSTEM forgotten."""
     from cuisine_db.ops import maintenance
-    from cuisine_db.upgrade.inplace import _pg_version, _stop_any
+    from cuisine_db.upgrade.inplace import _pg_version, _stop_any, _take_back_area
 
     live = settings.env_dir(env) / "data"
     old_data = states.home(settings, env, current.source) / "data"
@@ -217,7 +309,11 @@ def _undo_switch(settings: Settings, env: Environment, current: LogicalState, no
         auto = live / "postgresql.auto.conf"
         if auto.exists():  # rewritten in place: the file keeps its owner and mode
             kept = [line for line in auto.read_text().splitlines(keepends=True) if not line.startswith("port =")]
+            if current.archive_mode != "off":  # the switch had turned the old cluster's archiving off
+                kept = [f"archive_mode = '{current.archive_mode}'\n" if line.startswith("archive_mode =") else line
+                        for line in kept]
             auto.write_text("".join(kept))
+        _take_back_area(settings, env, new_data, live)
         states.record_major(settings, env, current.major_file_before)
         logical.old_cluster(settings, env, current.source, settings.env_dir(env), env.port or 0).start()
     with logical.open_at(settings, env, env.port or 0) as old:
@@ -263,33 +359,26 @@ def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: N
 
 
 def upgrade(settings: Settings, env: Environment, to: int | None, *, identity_full: bool,
-            confirm: Callable[[str], None], notify: Notify = lambda _: None) -> LogicalReport:
-    """The whole logical method: new cluster, roles, schema, subscription, catch-up, then the cutover."""
+            confirm: Callable[[str], None], notify: Notify = lambda _: None,
+            checks: PreflightReport | None = None) -> LogicalReport:
+    """The logical path: pre-flight (unless `checks` holds it), new cluster, roles, schema, subscription, catch-up,
+    then the cutover. The rehearsal runs this on its scratch copy; logical_run.py puts a rehearsal before it."""
     from cuisine_db.ops import maintenance
 
     source, target = logical.validate(settings, env, to)
-    with connect(settings, env, "upgrade logical"):
-        pass  # a stopped cluster is started here where the start policy allows it, else the error says so
+    if checks is None:
+        checks = preflight_gate(settings, env, source, target, identity_full=identity_full, notify=notify)
     with logical.open_at(settings, env, env.port or 0) as conn:
         missing = logical.tables(conn, "logical_without_identity")
         archiving = conn.execute(queries.load("upgrade/archiving")).fetchone()
-    if archiving is not None and archiving[0] != "off":
-        # The new cluster would start without archiving, so point-in-time recovery would end silently at the switch.
-        raise RefusedError(f"{env.name} archives WAL: method=logical does not carry WAL archiving to the new cluster "
-                           "yet; nothing was changed", hint="the in-place methods have the same limit for now "
-                           "(docs/upgrade.md, 'Not built yet')")
-    if missing and not identity_full:
-        raise RefusedError(f"{len(missing)} table(s) have no primary key or replica identity, so logical replication "
-                           f"cannot send their UPDATE and DELETE: {', '.join(missing)}; nothing was changed",
-                           hint="add primary keys, or run again with replica_identity_full=1 "
-                                "(--replica-identity-full) to give them REPLICA IDENTITY FULL")
     confirm(f"upgrade {env.name} from PostgreSQL {source} to {target} with method=logical: a new cluster is filled "
             "by logical replication, then a cutover under maintenance mode; --rollback returns to the old one")
     current = LogicalState(env=env.name, database=env.database, source=source, target=target, phase="replicating",
                            new_port=free_port(), back_port=0,
                            maintenance_was_on=maintenance.status(settings, env).on,
                            major_file_before=states.current_major_file(settings, env), identity_full=tuple(missing),
-                           started_at=datetime.now(UTC).isoformat(timespec="seconds"))
+                           started_at=datetime.now(UTC).isoformat(timespec="seconds"),
+                           archive_mode=str(archiving[0]) if archiving else "off")
     try:
         with journaled(settings, env, "upgrade logical: prepare", {"to": target}) as entry:
             logical.prepare(settings, env, current, notify)
@@ -300,4 +389,29 @@ def upgrade(settings: Settings, env: Environment, to: int | None, *, identity_fu
         notify(f"the new cluster could not be prepared: removing it; {env.name} stays on PostgreSQL {source}")
         rollback(settings, env, notify=notify)
         raise
-    return cutover(settings, env, current, notify=notify)
+    return dataclasses.replace(cutover(settings, env, current, notify=notify), preflight=checks)
+
+
+def preflight_gate(settings: Settings, env: Environment, source: int, target: int, *, identity_full: bool,
+                   notify: Notify = lambda _: None,
+                   show: Callable[[PreflightReport], None] = lambda _: None) -> PreflightReport:
+    """The logical pre-flight, shown; tables without a replica identity are refused (exit 4, a safety rail), any
+    other no-go stops the run (exit 1). Nothing has been changed either way."""
+    with connect(settings, env, "upgrade logical"):
+        pass  # a stopped cluster is started here where the start policy allows it, else the error says so
+    checks = logical_preflight.run_preflight(settings, env, source, target, identity_full=identity_full,
+                                             notify=notify)
+    show(checks)
+    if logical_preflight.identity_refused(checks) is not None:
+        with logical.open_at(settings, env, env.port or 0) as conn:
+            missing = logical.tables(conn, "logical_without_identity")
+        raise RefusedError(f"{len(missing)} table(s) have no primary key or replica identity, so logical replication "
+                           f"cannot send their UPDATE and DELETE: {', '.join(missing)}; nothing was changed",
+                           hint="add primary keys, or run again with replica_identity_full=1 "
+                                "(--replica-identity-full) to give them REPLICA IDENTITY FULL")
+    if not checks.go:
+        failed = [row for row in checks.rows if row.status == NO_GO]
+        raise FailedError(f"pre-flight: no-go for {env.name} to PostgreSQL {target} with method=logical: "
+                          + "; ".join(f"{row.check}: {row.detail}" for row in failed) + "; nothing was changed",
+                          hint=failed[0].fix or "fix the no-go rows and run it again")
+    return checks

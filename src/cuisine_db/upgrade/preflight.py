@@ -261,7 +261,7 @@ def _pg_upgrade_check(settings: Settings, env: Environment, request: UpgradeRequ
     return row, fresh
 
 
-def _backup_row(settings: Settings, env: Environment, max_age: timedelta, system: str) -> tuple[Row, bool]:
+def backup_row(settings: Settings, env: Environment, max_age: timedelta, system: str) -> tuple[Row, bool]:
     """The newest full backup *of this cluster* (its system identifier: not one of a cluster rolled back from)."""
     from cuisine_db.backup.catalog import list_backups
 
@@ -281,7 +281,7 @@ def _backup_row(settings: Settings, env: Environment, max_age: timedelta, system
     return Row("newest full backup", GO, f"{newest.name}, verified, {age.total_seconds() / 3600:.1f} h old"), False
 
 
-def _our_archive_command(settings: Settings, env: Environment, command: str) -> bool:
+def our_archive_command(settings: Settings, env: Environment, command: str) -> bool:
     from cuisine_db.backup.wal import enable
 
     return command == enable.archive_command(settings, env)
@@ -322,7 +322,7 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
     logical = [slot for slot in facts.slots if slot[1] == "logical"]
     rebuilt = replicas_to_rebuild(settings, env)
     ours = {node.slot for node in rebuilt}
-    archived_by_us = facts.archive_mode != "off" and _our_archive_command(settings, env, facts.archive_command)
+    archived_by_us = facts.archive_mode != "off" and our_archive_command(settings, env, facts.archive_command)
     if physical and not logical and {slot[0] for slot in physical} <= ours and archived_by_us:
         rows.append(Row("replication slots", GO, f"replicas {', '.join(node.name for node in rebuilt)}: stopped "
                         "before the primary, rebuilt after the upgrade from the new cluster's first full backup and "
@@ -335,7 +335,7 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
     else:
         rows.append(Row("replication slots", GO, "none"))
     if facts.archive_mode != "off":
-        if not _our_archive_command(settings, env, facts.archive_command):
+        if not our_archive_command(settings, env, facts.archive_command):
             rows.append(Row("WAL archive", NO_GO, f"archive_mode={facts.archive_mode} with an archive_command that "
                             "is not this installation's cuisine-db wal push: the new cluster (a new system identifier, "
                             "timeline 1 again) would archive WAL names the archive already holds",
@@ -371,7 +371,7 @@ def run_preflight(settings: Settings, env: Environment, request: UpgradeRequest,
         rows.append(row)
     # The policy's age: db-backup-status's limit for the newest full backup ([environments.E.wal]).
     max_age = max_backup_age or timedelta(hours=env.wal.max_full_backup_age_hours)
-    backup, take = _backup_row(settings, env, max_age, facts.system_identifier)
+    backup, take = backup_row(settings, env, max_age, facts.system_identifier)
     rows.append(backup)
     return PreflightReport(env.name, request.source, request.target, request.method, old.version, new.version,
                            tuple(rows), size, take, extensions, tuple(indexes))

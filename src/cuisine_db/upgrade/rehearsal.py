@@ -116,9 +116,11 @@ def _costs(conn: psycopg.Connection[Any], statements: list[str]) -> dict[str, fl
     return costs
 
 
-def rehearse(settings: Settings, env: Environment, request: UpgradeRequest, *,
+def rehearse(settings: Settings, env: Environment, request: UpgradeRequest, *, identity_full: bool = False,
              notify: Notify = lambda _: None) -> RehearsalReport:
-    """Restore, upgrade and check a copy of env's newest full backup; env is not touched."""
+    """Restore, upgrade and check a copy of env's newest full backup; env is not touched. method=logical runs the
+    logical path on the copy (its own pre-flight, a new cluster beside it, catch-up, cutover): the prediction is the
+    cutover's write downtime."""
     from cuisine_db.backup import catalog, restore_service
     from cuisine_db.backup.catalog import Check
     from cuisine_db.backup.manifest import TEST_RESTORE
@@ -148,11 +150,15 @@ def rehearse(settings: Settings, env: Environment, request: UpgradeRequest, *,
             counts_before, applied_before = _counts(conn), _migrations(conn)
             costs_before = _costs(conn, statements)
         scratch_request = dataclasses.replace(request, env=scratch.name)
-        checks = preflight.run_preflight(rs, scratch, scratch_request, notify=notify)
-        if not checks.go:
-            failed = next(row for row in checks.rows if row.status == preflight.NO_GO)
-            raise UsageError(f"the rehearsal's pre-flight is a no-go: {failed.check}: {failed.detail}")
-        ran = inplace.run_on(rs, scratch, scratch_request, checks, notify=notify, backup_after=False)
+        if request.method == "logical":
+            downtime, statistics = _logical_run(rs, scratch, request.target, identity_full, notify)
+        else:
+            checks = preflight.run_preflight(rs, scratch, scratch_request, notify=notify)
+            if not checks.go:
+                failed = next(row for row in checks.rows if row.status == preflight.NO_GO)
+                raise UsageError(f"the rehearsal's pre-flight is a no-go: {failed.check}: {failed.detail}")
+            ran = inplace.run_on(rs, scratch, scratch_request, checks, notify=notify, backup_after=False)
+            downtime, statistics = ran.downtime_seconds or 0.0, ran.statistics_seconds or 0.0
         upgraded = inplace.at_major(scratch, request.target)
         after_settings = dataclasses.replace(rs, environments={**rs.environments, scratch.name: upgraded})
         verified = verify_integrity(after_settings, upgraded, selected=[c for c in CHECKS if c.amcheck])
@@ -169,7 +175,7 @@ def rehearse(settings: Settings, env: Environment, request: UpgradeRequest, *,
                     if text in costs_after and _factor(costs_before[text], costs_after[text]) >= COST_FACTOR)
     problems = tuple(f"{p.subject}: {p.evidence}" for p in verified.problems)
     report = RehearsalReport(env.name, newest.name, request.source, request.target, request.method,
-                             ran.downtime_seconds or 0.0, ran.statistics_seconds or 0.0,
+                             downtime, statistics,
                              round(time.monotonic() - clock, 2), problems, differences, missing,
                              len(set(costs_before) & set(costs_after)), skipped, changes,
                              not (problems or differences or missing))
@@ -181,6 +187,17 @@ def rehearse(settings: Settings, env: Environment, request: UpgradeRequest, *,
                  "predicted_downtime_seconds": report.predicted_downtime_seconds,
                  "plan_changes": len(changes)}))
     return report
+
+
+def _logical_run(settings: Settings, scratch: Environment, target: int, identity_full: bool,
+                 notify: Notify) -> tuple[float, float]:
+    """The logical method on the scratch copy, end to end; (the cutover's write downtime, 0: the new cluster's
+    statistics come from ANALYZE during the copy). The old cluster it leaves on another port goes with the copy."""
+    from cuisine_db.upgrade import logical_cutover
+
+    ran = logical_cutover.upgrade(settings, scratch, target, identity_full=identity_full, confirm=lambda _: None,
+                                  notify=notify)
+    return ran.downtime_seconds, 0.0
 
 
 def _factor(before: float, after: float) -> float:
@@ -211,9 +228,13 @@ def require_passing(settings: Settings, env: Environment, request: UpgradeReques
     found = catalog.find(settings, env, name)
     record = found.entry.test_restore
     details = record.details if record is not None else {}
+    logical = request.method == "logical"
     if (record is None or not record.ok or not details.get("upgrade_rehearsal")
-            or details.get("source") != request.source or details.get("target") != request.target):
-        raise RefusedError(f"rehearsed={name}: {name} has no passing rehearsal of PostgreSQL {request.source} → "
+            or details.get("source") != request.source or details.get("target") != request.target
+            or (details.get("method") == "logical") != logical):
+        kind = "logical " if logical else ""
+        raise RefusedError(f"rehearsed={name}: {name} has no passing {kind}rehearsal of PostgreSQL {request.source} → "
                            f"{request.target} recorded", hint=f"make db-upgrade env={env.name} to={request.target} "
-                           "rehearse=1 records one (or leave rehearsed= out: the run rehearses first)")
+                           f"{'method=logical ' if logical else ''}rehearse=1 records one (or leave rehearsed= out: "
+                           "the run rehearses first)")
     return name

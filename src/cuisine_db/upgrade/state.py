@@ -14,8 +14,8 @@ from pathlib import Path
 from cuisine_db import records
 from cuisine_db.config import MAJOR_FILE, Environment, Settings, recorded_major
 
-# In order. A run killed before `switched` leaves the old cluster as it was (link: its pg_control renamed back);
-# from `started` on, the new cluster is the environment's.
+# In order. A run killed before `switched` leaves the old cluster as it was (link: its pg_control renamed back; swap:
+# its hard-linked copy put back); from `started` on, the new cluster is the environment's.
 PHASES = ("preflight", "stopped", "upgrading", "upgraded", "switched", "started", "done")
 
 
@@ -35,6 +35,7 @@ class UpgradeState:
     archiving: bool = False  # the old server archived WAL: the new one archives into its own area
     replicas: tuple[tuple[str, int], ...] = ()  # (name, port) of the local replicas stopped, rebuilt after
     pooler_paused: bool = False  # PgBouncer holds its clients (PAUSE) until the new server is open
+    kept: bool = False  # swap: the stopped old cluster's hard-linked copy is complete (upgrade/pg<old>.kept/data)
 
     def at(self, phase: str) -> UpgradeState:
         return replace(self, phase=phase)
@@ -50,6 +51,11 @@ def folder(settings: Settings, env: Environment) -> Path:
 def home(settings: Settings, env: Environment, major: int) -> Path:
     """Where the cluster of `major` waits while it is not the environment's (its data/ beneath)."""
     return folder(settings, env) / f"pg{major}"
+
+
+def kept(settings: Settings, env: Environment, major: int) -> Path:
+    """Where swap keeps a hard-linked copy of the stopped old cluster (its data/ beneath) until the first start."""
+    return folder(settings, env) / f"pg{major}.kept"
 
 
 def path(settings: Settings, env: Environment) -> Path:
