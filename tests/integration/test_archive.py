@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from backup_fixtures import AgeKeys, BackupProject, make_backup_project
 from conftest import REPO, Server
 from psycopg import sql
 
-from cuisine_db.archive import service
+from cuisine_db.archive import catalog, service
 from cuisine_db.archive.export import export
 from cuisine_db.archive.request import make_request
 from cuisine_db.archive.restore import restore as restore_archive
@@ -28,6 +29,7 @@ from cuisine_db.ops.journal import read as read_journal
 from cuisine_db.postgres import binaries
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage import open_repository
+from cuisine_db.waiting import wait_for
 
 EVENTS = """
 CREATE TABLE events (
@@ -54,6 +56,22 @@ def count(project: BackupProject, env: str, table: str, where: str = "true") -> 
         row = conn.execute(query).fetchone()
     assert row is not None
     return int(row[0])
+
+
+def no_execution_turns_old_meanwhile(project: BackupProject, env: str = "production") -> None:
+    """The seed spreads executions over two years, so one of them turns 365 days old every hour or two. A test that
+    counts the rows older than `now() - interval '365 days'` and compares the count with what a run archived (the
+    run's cutoff is its own now() less 365 days, taken seconds apart from the test's) is off by one whenever a row
+    crosses that line in between: test_rows_changed_after_the_export_... failed so once (`assert 1 == 0`). The rows
+    that would cross it within the next hour are made an hour younger first, so every such count here is exact."""
+    with project.connect(env) as conn, conn.transaction():  # one transaction: one now() for both statements
+        conn.execute("""UPDATE executions SET started_at = started_at + interval '1 hour',
+                                              finished_at = finished_at + interval '1 hour'
+                        WHERE started_at >= now() - interval '365 days'
+                          AND started_at < now() - interval '365 days' + interval '1 hour'""")
+        row = conn.execute("""SELECT count(*) FROM executions WHERE started_at >= now() - interval '365 days'
+                              AND started_at < now() - interval '365 days' + interval '1 hour'""").fetchone()
+    assert row == (0,)
 
 
 def one_error_line(result: subprocess.CompletedProcess[str]) -> str:
@@ -127,6 +145,7 @@ def test_the_archive_services_ask_for_confirmation_whoever_calls_them(bproject: 
 
 @pytest.mark.parametrize("server", [14], indirect=True)
 def test_db_archive_data_on_seeded_executions_accounts_for_every_row(bproject: BackupProject) -> None:
+    no_execution_turns_old_meanwhile(bproject)
     before = bproject.fingerprints("production", ("executions",))
     original = ids(bproject, "production")
     old = count(bproject, "production", "executions", "started_at < now() - interval '365 days'")
@@ -232,6 +251,7 @@ def test_rows_changed_after_the_export_are_kept_and_archived_again_never_lost(bp
     env = settings.env("production")
     request = make_request("executions", "365d")
     repository = open_repository(settings, env)
+    no_execution_turns_old_meanwhile(bproject)
     original = len(ids(bproject, "production"))
     with connect(settings, env, "test export") as conn:
         exported = export(settings, env, conn, repository, request, age_keys.identities(settings, [env]))
@@ -264,6 +284,57 @@ def test_rows_changed_after_the_export_are_kept_and_archived_again_never_lost(bp
         assert conn.execute("SELECT notes FROM executions WHERE id = %s", [edited]).fetchone() == (
             "edited after the export",)
         assert conn.execute("SELECT count(*) FROM executions WHERE id = %s", [vanished]).fetchone() == (1,)
+
+
+def cutoff_of(project: BackupProject, env: str, name: str) -> datetime:
+    """The cutoff an archive's run used, as its manifest records it."""
+    settings = project.settings
+    (entry,) = [e for e in catalog.trusted_scan(settings, settings.env(env)) if e.name == name]
+    assert entry.manifest is not None
+    return datetime.fromisoformat(entry.manifest.dump["cutoff"])
+
+
+def test_a_run_archives_exactly_what_is_older_than_its_own_cutoff_and_the_next_run_what_turned_old_since(
+        small: BackupProject) -> None:
+    """A run's cutoff is the server's now() at its export snapshot, less the age, and its manifest records it: the
+    rows before it go, every other row stays, even one that turns old a moment later; the next run archives that
+    one. So right after a successful run a count against a later now() can find an old row (what made
+    test_rows_changed_after_the_export_... fail once with `assert 1 == 0`), never one older than the run's cutoff."""
+    with small.connect("development") as conn:
+        conn.execute("CREATE TABLE readings (id int PRIMARY KEY, created_at timestamptz NOT NULL)")
+        # Three rows long old, and 120 turning one hour old one every half second over the next minute: whenever the
+        # run takes its snapshot (within that minute), some are just before its cutoff and the next ones just after.
+        conn.execute("""INSERT INTO readings SELECT n, now() - interval '2 hours' FROM generate_series(1001, 1003) AS n;
+                        INSERT INTO readings
+                        SELECT n, clock_timestamp() - interval '1 hour' + make_interval(secs => n / 2.0)
+                        FROM generate_series(1, 120) AS n""")
+        dated: dict[int, datetime] = {i: at for i, at in conn.execute("SELECT id, created_at FROM readings")}
+    settings = small.settings
+    env = settings.env("development")
+    request = make_request("readings", "1h")
+
+    (first,) = service.run(settings, env, request).archives
+    cutoff = cutoff_of(small, "development", first.name)
+    archived = first_fields(archived_lines(small, "development")[first.name])
+    remaining = ids(small, "development", "readings")
+    assert sorted(archived) == sorted(i for i, at in dated.items() if at < cutoff)
+    assert remaining == sorted(i for i, at in dated.items() if at >= cutoff)
+    assert {1001, 1002, 1003} <= set(archived) and remaining, (cutoff, dated)
+    assert (first.rows, first.deleted, first.kept, first.gone) == (len(archived), len(archived), 0, 0)
+
+    # The row after the cutoff turns old half a second later at most: then the table holds an old row, which the
+    # run was right to leave (it was not old at its snapshot), and none older than the run's cutoff.
+    old = "created_at < now() - interval '1 hour'"
+    assert wait_for(lambda: count(small, "development", "readings", old) or None, seconds=5, interval=0.1)
+    assert ids(small, "development", "readings") == remaining
+
+    (second,) = service.run(settings, env, request).archives
+    later = cutoff_of(small, "development", second.name)
+    again = first_fields(archived_lines(small, "development")[second.name])
+    assert later > cutoff
+    assert again and sorted(again) == sorted(i for i, at in dated.items() if cutoff <= at < later)
+    left = ids(small, "development", "readings")
+    assert sorted(archived + again + left) == sorted(dated)  # each row in exactly one place
 
 
 def doc_commands(section: str) -> str:
