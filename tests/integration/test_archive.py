@@ -8,6 +8,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -335,6 +336,31 @@ def test_a_run_archives_exactly_what_is_older_than_its_own_cutoff_and_the_next_r
     assert again and sorted(again) == sorted(i for i, at in dated.items() if cutoff <= at < later)
     left = ids(small, "development", "readings")
     assert sorted(archived + again + left) == sorted(dated)  # each row in exactly one place
+
+
+def test_a_run_deletes_what_its_confirmation_named_however_long_the_confirmation_took(small: BackupProject) -> None:
+    """The confirmation names the rows of the plan; the run archives and deletes exactly those (the plan's cutoff),
+    not also the rows that turned old while the operator read the question."""
+    with small.connect("development") as conn:
+        conn.execute("CREATE TABLE meter (id int PRIMARY KEY, created_at timestamptz NOT NULL)")
+        conn.execute("""INSERT INTO meter SELECT n, now() - interval '2 hours' FROM generate_series(1001, 1003) AS n;
+                        INSERT INTO meter
+                        SELECT n, clock_timestamp() - interval '1 hour' + make_interval(secs => n / 4.0)
+                        FROM generate_series(1, 40) AS n""")
+    settings = small.settings
+    env = settings.env("development")
+    request = make_request("meter", "1h")
+    planned = service.plan(settings, env, request)
+    assert planned.rows >= 3
+    time.sleep(3)  # the operator reads the question: about twelve more rows turn old meanwhile
+    old = "created_at < now() - interval '1 hour'"
+    assert count(small, "development", "meter", old) > planned.rows
+    (done,) = service.run(settings, env, request, planned=planned, yes=True).archives
+    assert (done.rows, done.deleted) == (planned.rows, planned.rows)
+    assert cutoff_of(small, "development", done.name) == planned.cutoff
+    with small.connect("development") as conn:
+        left = conn.execute("SELECT count(*) FROM meter WHERE created_at < %s", [planned.cutoff]).fetchone()
+    assert left == (0,)
 
 
 def doc_commands(section: str) -> str:

@@ -136,9 +136,11 @@ def _control(conn: psycopg.Connection[Any]) -> tuple[str | None, int | None]:
 
 
 def export(settings: Settings, env: Environment, meta: psycopg.Connection[Any], repository: Repository,
-           request: ArchiveRequest, identities: list[Any], *,
+           request: ArchiveRequest, identities: list[Any], *, cutoff: datetime | None = None,
            notify: Callable[[str], None] = lambda _: None) -> Exported | None:
     """Archive the rows of `request.table` older than its age as one new archive; None when there are none.
+    `cutoff`: the line the confirmed plan drew (the run then archives what the operator agreed to, however long
+    the confirmation took); by default the server's clock less the age, now.
 
     `meta` is the run's own autocommit connection (it holds the run's lock). Nothing is deleted here; if anything
     fails before the manifest is stored, the objects written so far are removed and the archive never existed."""
@@ -153,8 +155,9 @@ def export(settings: Settings, env: Environment, meta: psycopg.Connection[Any], 
         snap.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         snap.read_only = True
         snap.execute(queries.load("archive/session"))
-        cutoff, standby = one_row(snap.execute(queries.load("archive/cutoff"),
-                                               {"seconds": request.age.total_seconds()}).fetchone())
+        now_cutoff, standby = one_row(snap.execute(queries.load("archive/cutoff"),
+                                                   {"seconds": request.age.total_seconds()}).fetchone())
+        cutoff = cutoff if cutoff is not None else now_cutoff
         if standby:
             raise RefusedError(f"environment {env.name!r} points at a standby: rows can only be deleted on the primary")
         table = inspect(snap, request.table, request.column)

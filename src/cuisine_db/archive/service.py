@@ -276,7 +276,9 @@ def run(settings: Settings, env: Environment, request: ArchiveRequest, *, planne
             if abandoned:
                 notify(f"{env.name}: removed {len(abandoned)} interrupted export(s) of {table.qualified} that never "
                        f"got a manifest ({', '.join(abandoned)})")
-            exported = export(settings, env, conn, repository, request, identities, notify=notify)
+            # The plan's cutoff, not a later one: the run deletes what the confirmation named, however long it took.
+            exported = export(settings, env, conn, repository, request, identities, cutoff=planned.cutoff,
+                              notify=notify)
             if exported is not None:
                 done = _finish(settings, env, conn, repository, exported.manifest, exported.table, request,
                                identities, check_first=False, notify=notify)
