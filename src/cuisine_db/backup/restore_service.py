@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cuisine_db.backup import backup_names, catalog, physical_restore, pitr_tables, targets
+from cuisine_db.backup import backup_names, catalog, patroni_restore, physical_restore, pitr_tables, targets
 from cuisine_db.backup import restore as logical_restore
+from cuisine_db.backup import restore_state as states
 from cuisine_db.backup import restore_tables as table_restore
 from cuisine_db.backup import test_restore as testing
 from cuisine_db.backup.catalog import Resolved
@@ -19,7 +20,7 @@ from cuisine_db.backup.restore import RestoreReport
 from cuisine_db.backup.targets import RecoveryTarget
 from cuisine_db.backup.test_restore import TestRestoreReport
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import RefusedError, UsageError
+from cuisine_db.errors import UsageError
 from cuisine_db.ops import confirmation, maintenance
 from cuisine_db.ops.confirmation import Ask
 from cuisine_db.ops.journal import journaled
@@ -42,17 +43,6 @@ class DatabaseRestore:
     kind: Kind
     laid: LaidReport | None = None
     restored: RestoreReport | None = None
-
-
-def refuse_under_patroni(env: Environment, what: str) -> None:
-    """A physical restore never lays a backup down under a running Patroni member behind Patroni's back: Patroni
-    would restart, rewind or replicate over it. Refused (exit 4) before anything changes."""
-    if env.patroni is None:
-        return
-    raise RefusedError(f"{what} on Patroni environment {env.name} is refused: Patroni manages its members' data "
-                       "directories; pause it, stop every member, remove the cluster's state from the DCS "
-                       "(patronictl remove) and let Patroni bootstrap from the backup (docs/scaling.md, Restoring "
-                       "a Patroni cluster)")
 
 
 def kind_of(resolved: Resolved) -> Kind:
@@ -107,11 +97,12 @@ def restore_database(settings: Settings, env: Environment, backup: str | None, *
             maintenance.require(settings, env, "A full restore")
         kind = kind_of(resolved)
         if kind == "physical":
-            refuse_under_patroni(env, "A physical restore")
+            patroni_restore.refuse_unless_embedded(env, "A physical restore")
             confirmation.require(env, f"Replacing the whole cluster of {env.name} with backup {name}", yes=yes,
                                  ask=ask)
-            laid = physical_restore.restore(settings, env, resolved, open_now=open_now, notify=notify,
-                                            progress=progress)
+            # A Patroni cluster is restored through Patroni (paused, stopped, re-bootstrapped from the backup).
+            lay = patroni_restore.restore if env.patroni is not None else physical_restore.restore
+            laid = lay(settings, env, resolved, open_now=open_now, notify=notify, progress=progress)
             entry.details.update(backup=name, seconds=laid.seconds, opened=laid.opened is not None)
             return DatabaseRestore(env.name, name, kind, laid=laid)
         confirmation.require(env, f"Replacing database {env.database!r} with backup {name}", yes=yes, ask=ask)
@@ -128,15 +119,23 @@ def restore_database(settings: Settings, env: Environment, backup: str | None, *
 def apply_logs(settings: Settings, env: Environment, target: RecoveryTarget, *, force: bool = False,
                trust_unsigned: bool = False, notify: Notify = lambda _: None,
                report: Callable[[ReplayProgress], None] = lambda _: None) -> OpenReport:
-    """db-apply-logs: the archive replayed onto the physical restore db-restore laid down, to its end or `target`."""
-    refuse_under_patroni(env, "Applying the logs")
+    """db-apply-logs: the archive replayed onto the physical restore db-restore laid down, to its end or `target`
+    (on a Patroni cluster, replayed by the member Patroni bootstraps from it; the others are rebuilt from that one)."""
+    if env.patroni is not None:
+        return patroni_restore.bootstrap(settings, env, target, force=force, trust_unsigned=trust_unsigned,
+                                         notify=notify)
     return physical_restore.apply_logs(settings, env, target, force=force, notify=notify, report=report,
                                        trust_unsigned=trust_unsigned)
 
 
 def open_pending(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> OpenReport | None:
     """cuisine-db restore open: the laid-down physical restore opened as the backup left it; None when none waits."""
-    refuse_under_patroni(env, "Opening a physical restore")
+    if env.patroni is not None:
+        patroni_restore.refuse_unless_embedded(env, "Opening a physical restore")
+        if states.pending(settings, env) is None:
+            return None
+        notify(f"{env.name}: opening the laid-down restore at the end of the backup (its own WAL only)")
+        return patroni_restore.bootstrap(settings, env, targets.IMMEDIATE, notify=notify)
     return physical_restore.open_pending(settings, env, notify=notify)
 
 
