@@ -1,9 +1,9 @@
 """Restores on a Patroni environment, against real Patroni (PyPI) and etcd (Debian's etcd-server): one three-member
-cluster per module (`make cluster-up env=ha`, WAL archived), PostgreSQL 18. The tests build on each other in file
-order (serial): db-restore-tables on the leader, then the runbook's Complete Database Failure through make —
+cluster per PostgreSQL version (`make cluster-up env=ha`, WAL archived), 18 then 14. The tests build on each other
+in file order (serial): db-restore-tables on the leader, then the runbook's Complete Database Failure through make —
 maintenance mode, db-restore backup=latest (Patroni paused, every member stopped, the backup laid down), db-apply-logs
 to a point before the disaster (the cluster re-bootstrapped from the backup through Patroni's custom bootstrap,
-the other members rebuilt, the pause gone), maintenance mode off.
+the other members rebuilt, the pause gone, archiving on the new timeline), maintenance mode off.
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ def healthy(ha: Ha) -> bool:
     ) == len(view.members) - 1 and any(m.role == "sync_standby" for m in view.members)
 
 
-@pytest.fixture(scope="module", params=[18], ids=["pg18"])
+@pytest.fixture(scope="module", params=[18, 14], ids=["pg18", "pg14"])
 def ha(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ha]:
     if shutil.which("etcd") is None:
         pytest.skip("etcd is not installed here (Debian's etcd-server package)")
@@ -197,6 +197,11 @@ def test_complete_database_failure_on_patroni_through_make(ha: Ha) -> None:
         limit = conn.execute("SELECT rolconnlimit FROM pg_roles WHERE rolname = 'cuisine_app'").fetchone()
         assert limit == (0,)  # maintenance mode still blocks the application on the restored leader
         conn.execute("INSERT INTO ticks VALUES (301, 'after the restore')")
+        current = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
+        conn.execute("SELECT pg_switch_wal()")
+    assert current is not None and int(current[0][:8], 16) == view.leader.timeline
+    # Archiving goes on from the restored leader, on its new timeline, into the same archive.
+    wait_for("the restored leader's new timeline archived", lambda: _archived(ha, current[0]), timeout=90)
     for member in view.members:
         if member.is_leader:
             continue
