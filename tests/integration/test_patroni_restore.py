@@ -218,3 +218,20 @@ def test_complete_database_failure_on_patroni_through_make(ha: Ha) -> None:
     outcomes = {(line["command"], line["outcome"]) for line in _journal(ha)}
     assert {("restore", "ok"), ("apply-logs", "ok")} <= outcomes
     assert not any(Path(ha.settings.env_dir(ha.env)).glob("pre-restore-*"))
+
+
+def test_db_restore_without_maintenance_mode_reopens_the_cluster_with_exactly_the_backups_data(ha: Ha) -> None:
+    before = ha.view().leader
+    assert before is not None and before.timeline is not None
+    opened = ha.make("db-restore", f"env={ENV}", "backup=latest")
+    assert opened.returncode == 0, opened.stderr
+    assert "laid down" in opened.stdout
+    wait_for("a leader and two streaming replicas after the restore", lambda: healthy(ha), timeout=180)
+    view = ha.view()
+    assert not view.paused
+    assert view.leader is not None and (view.leader.timeline or 0) > before.timeline
+    with ha.leader() as conn:  # the full backup of the drill: the 100 rows it held, nothing written after it
+        assert [row[0] for row in _rows(conn, "SELECT id FROM ticks ORDER BY id")] == list(range(1, 101))
+    again = ha.make("db-apply-logs", f"env={ENV}")
+    assert again.returncode == 2 and "exit 4 (refused" in again.stderr, again.stderr
+    assert "opened" in again.stderr
