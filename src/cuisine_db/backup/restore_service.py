@@ -8,13 +8,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from cuisine_db.backup import backup_names, catalog, physical_restore, pitr_tables, targets
+from cuisine_db.backup import backup_names, catalog, patroni_restore, physical_restore, pitr_tables, targets
 from cuisine_db.backup import restore as logical_restore
+from cuisine_db.backup import restore_state as states
 from cuisine_db.backup import restore_tables as table_restore
 from cuisine_db.backup import test_restore as testing
 from cuisine_db.backup.catalog import Resolved
-from cuisine_db.backup.physical_restore import LaidReport
+from cuisine_db.backup.physical_restore import LaidReport, OpenReport
+from cuisine_db.backup.recovery import Progress as ReplayProgress
 from cuisine_db.backup.restore import RestoreReport
+from cuisine_db.backup.targets import RecoveryTarget
 from cuisine_db.backup.test_restore import TestRestoreReport
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError
@@ -94,10 +97,12 @@ def restore_database(settings: Settings, env: Environment, backup: str | None, *
             maintenance.require(settings, env, "A full restore")
         kind = kind_of(resolved)
         if kind == "physical":
+            patroni_restore.refuse_unless_embedded(env, "A physical restore")
             confirmation.require(env, f"Replacing the whole cluster of {env.name} with backup {name}", yes=yes,
                                  ask=ask)
-            laid = physical_restore.restore(settings, env, resolved, open_now=open_now, notify=notify,
-                                            progress=progress)
+            # A Patroni cluster is restored through Patroni (paused, stopped, re-bootstrapped from the backup).
+            lay = patroni_restore.restore if env.patroni is not None else physical_restore.restore
+            laid = lay(settings, env, resolved, open_now=open_now, notify=notify, progress=progress)
             entry.details.update(backup=name, seconds=laid.seconds, opened=laid.opened is not None)
             return DatabaseRestore(env.name, name, kind, laid=laid)
         confirmation.require(env, f"Replacing database {env.database!r} with backup {name}", yes=yes, ask=ask)
@@ -109,6 +114,29 @@ def restore_database(settings: Settings, env: Environment, backup: str | None, *
                                                         notify=notify, progress=progress)
         entry.details.update(backup=name, kept=restored.kept, seconds=restored.seconds)
     return DatabaseRestore(env.name, name, kind, restored=restored)
+
+
+def apply_logs(settings: Settings, env: Environment, target: RecoveryTarget, *, force: bool = False,
+               trust_unsigned: bool = False, notify: Notify = lambda _: None,
+               report: Callable[[ReplayProgress], None] = lambda _: None) -> OpenReport:
+    """db-apply-logs: the archive replayed onto the physical restore db-restore laid down, to its end or `target`
+    (on a Patroni cluster, replayed by the member Patroni bootstraps from it; the others are rebuilt from that one)."""
+    if env.patroni is not None:
+        return patroni_restore.bootstrap(settings, env, target, force=force, trust_unsigned=trust_unsigned,
+                                         notify=notify)
+    return physical_restore.apply_logs(settings, env, target, force=force, notify=notify, report=report,
+                                       trust_unsigned=trust_unsigned)
+
+
+def open_pending(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> OpenReport | None:
+    """cuisine-db restore open: the laid-down physical restore opened as the backup left it; None when none waits."""
+    if env.patroni is not None:
+        patroni_restore.refuse_unless_embedded(env, "Opening a physical restore")
+        if states.pending(settings, env) is None:
+            return None
+        notify(f"{env.name}: opening the laid-down restore at the end of the backup (its own WAL only)")
+        return patroni_restore.bootstrap(settings, env, targets.IMMEDIATE, notify=notify)
+    return physical_restore.open_pending(settings, env, notify=notify)
 
 
 def restore_tables(settings: Settings, env: Environment, backup: str | None, tables: str | None, *,

@@ -124,12 +124,12 @@ def destroy(env: EnvOption = None, yes: YesOption = False) -> None:
 
 
 def _patroni_up(chosen: Environment) -> None:
-    from cuisine_db.postgres import patroni, patroni_embedded
+    from cuisine_db.postgres import patroni
     from cuisine_db.postgres.connect import ensure_database
 
     s = settings()
     with journaled(s, chosen, "cluster up", {}) as entry:
-        layout = patroni_embedded.up(s, chosen, notify=say)
+        layout = on_demand.patroni_up(s, chosen, notify=say)
         ensure_database(s, chosen)
         leader = patroni.leader(s, chosen)
         entry.details.update(leader=leader.name)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cuisine_db.backup import backup_names, leftovers, physical_restore, restore_service, targets
+from cuisine_db.backup import backup_names, leftovers, restore_service, targets
 from cuisine_db.backup.restore import RestoreReport
 from cuisine_db.cli import pitr_render
 from cuisine_db.cli.common import (
@@ -104,9 +104,9 @@ def apply_logs(env: EnvOption = None,
         wanted = targets.parse(target, lsn, xid, inclusive=inclusive)
         if trust_unsigned:
             say("[yellow]warning:[/] WAL archived before signatures is replayed too: trust_unsigned=1 said so")
-        report = physical_restore.apply_logs(s, chosen, wanted, force=force, notify=say,
-                                             report=pitr_render.replay_progress(not json),
-                                             trust_unsigned=trust_unsigned)
+        report = restore_service.apply_logs(s, chosen, wanted, force=force, notify=say,
+                                            report=pitr_render.replay_progress(not json),
+                                            trust_unsigned=trust_unsigned)
         entry.details.update(backup=report.backup, reached_lsn=report.reached_lsn, timeline=report.timeline,
                              reached_time=report.reached_time, recovery_seconds=report.recovery_seconds)
     pitr_render.opened(report, json)
@@ -119,7 +119,7 @@ def open_restored(env: EnvOption = None, json: JsonOption = False) -> None:
     s = settings()
     chosen = environment(env)
     with journaled(s, chosen, "restore open", {}) as entry:
-        report = physical_restore.open_pending(s, chosen, notify=say)
+        report = restore_service.open_pending(s, chosen, notify=say)
         if report is None:
             raise UsageError(f"no physical restore is waiting on {chosen.name}")
         entry.details.update(backup=report.backup, timeline=report.timeline)

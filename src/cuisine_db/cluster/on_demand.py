@@ -10,6 +10,7 @@ the policy when the connection fails, and `up()` is `make cluster-up`.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cuisine_db.config import Environment, Settings
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import psycopg
 
     from cuisine_db.postgres.cluster import LocalCluster
+    from cuisine_db.postgres.patroni_layout import Layout
 
 # Purposes whose commands only look: starting the server would hide the outage they exist to report.
 OBSERVING = frozenset({purposes.MONITORING})
@@ -97,6 +99,15 @@ def up(settings: Settings, env: Environment) -> LocalCluster:
     if not cluster_for(settings, env).running():
         _refuse_pending_restore(settings, env)
     return ensure_up(settings, env)
+
+
+def patroni_up(settings: Settings, env: Environment, *, notify: Callable[[str], None] = lambda _: None) -> Layout:
+    """make cluster-up on an embedded Patroni environment; refused while a restore waits laid down (its members'
+    data directories are set aside: started now, Patroni would build an empty cluster or clone one over it)."""
+    from cuisine_db.postgres import patroni_embedded
+
+    _refuse_pending_restore(settings, env)
+    return patroni_embedded.up(settings, env, notify=notify)
 
 
 def _refuse_pending_restore(settings: Settings, env: Environment) -> None:

@@ -281,3 +281,18 @@ def restart_pending(settings: Settings, env: Environment, *, wait_seconds: float
              timeout=wait_seconds)
         restarted.append(member.name)
     return restarted
+
+
+def dynamic_config(settings: Settings, env: Environment) -> dict[str, Any]:
+    """GET /config: the cluster's dynamic configuration as Patroni keeps it in the DCS (timing, synchronous mode,
+    the PostgreSQL parameters every member shares, pause)."""
+    _, document = _get(settings, env, "/config")
+    if not isinstance(document, dict):
+        raise UnavailableError(f"Patroni's /config of {env.name!r} is not a JSON object")
+    return document
+
+
+def pause(settings: Settings, env: Environment, paused: bool) -> None:
+    """Patroni's maintenance mode on or off for the whole cluster (PATCH /config {"pause": ...}): while paused,
+    Patroni neither fails over nor restarts PostgreSQL, and stopping Patroni leaves PostgreSQL running."""
+    post(settings, env, "/config", {"pause": paused}, method="PATCH")

@@ -14,6 +14,7 @@ writes its configuration, starts and stops the processes and waits for Patroni t
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -44,6 +45,19 @@ DCS = {"ttl": 10, "loop_wait": 2, "retry_timeout": 4, "maximum_lag_on_failover":
        "synchronous_mode": True}
 START_TIMEOUT = 180.0
 STOP_TIMEOUT = 90.0
+
+
+@dataclass(frozen=True, slots=True)
+class Bootstrap:
+    """A re-bootstrap of the cluster from a laid-down backup (backup/patroni_restore.py): the command Patroni runs
+    (given --scope and --datadir), the recovery settings it starts PostgreSQL with, the dynamic configuration."""
+
+    command: str
+    recovery_conf: dict[str, str]
+    dcs: dict[str, Any]
+
+
+RESTORE_METHOD = "cuisine_restore"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +145,29 @@ def server_parameters(major: int) -> dict[str, Any]:
     return settings
 
 
+def default_dcs(major: int, extra_parameters: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The dynamic configuration a new cluster starts with (Patroni writes it into the DCS when it bootstraps)."""
+    return {**DCS, "postgresql": {"use_pg_rewind": True, "use_slots": True,
+                                  "parameters": {**server_parameters(major), **(extra_parameters or {})}}}
+
+
 def _patroni_config(settings: Settings, env: Environment, layout: Layout, member: MemberPorts,
                     credentials: dict[str, str], bindir: Path, major: int,
-                    extra_parameters: dict[str, Any]) -> dict[str, Any]:
+                    extra_parameters: dict[str, Any], restore: Bootstrap | None = None) -> dict[str, Any]:
     folder = member_dir(settings, env, member.name)
     superuser = {"username": SUPERUSER, "password": credentials["superuser"]}
+    bootstrap: dict[str, Any] = {
+        "dcs": default_dcs(major, extra_parameters),
+        "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, "data-checksums", {"auth": "scram-sha-256"}],
+    }
+    if restore is not None:
+        # Patroni's custom bootstrap: the command puts the laid-down backup in place, Patroni starts it with the
+        # recovery settings, waits for the promotion, and initialises the DCS from `dcs` (the cluster's own
+        # dynamic configuration, saved before its state was removed).
+        bootstrap.update({"dcs": restore.dcs, "method": RESTORE_METHOD,
+                          RESTORE_METHOD: {"command": restore.command, "no_params": False,
+                                           "keep_existing_recovery_conf": False,
+                                           "recovery_conf": restore.recovery_conf}})
     return {
         "scope": layout.scope,
         "namespace": "/service/",
@@ -143,11 +175,7 @@ def _patroni_config(settings: Settings, env: Environment, layout: Layout, member
         "log": {"level": "INFO"},
         "restapi": {"listen": f"127.0.0.1:{member.rest}", "connect_address": f"127.0.0.1:{member.rest}"},
         "etcd3": {"hosts": [f"127.0.0.1:{layout.etcd_client}"]},
-        "bootstrap": {
-            "dcs": {**DCS, "postgresql": {"use_pg_rewind": True, "use_slots": True,
-                                          "parameters": {**server_parameters(major), **extra_parameters}}},
-            "initdb": [{"encoding": "UTF8"}, {"locale": "C"}, "data-checksums", {"auth": "scram-sha-256"}],
-        },
+        "bootstrap": bootstrap,
         "postgresql": {
             "listen": f"127.0.0.1:{member.port}",
             "connect_address": f"127.0.0.1:{member.port}",
@@ -251,8 +279,28 @@ def up(settings: Settings, env: Environment, *, extra_parameters: dict[str, Any]
         raise UsageError(f"{env.name}'s embedded cluster was made with {len(layout.members)} members, the "
                          f"configuration now says {count}", hint=f"make cluster-down env={env.name}, then "
                          f"cuisine-db cluster destroy --env {env.name} to start afresh, or set members back")
-    credentials = _credentials(settings, env)
+    _credentials(settings, env)  # made on first use: the pgpass every connection reads
     _reach(settings, user, build.bindir)
+    ensure_etcd(settings, env, notify=notify)
+    for member in layout.members:
+        if process(settings, env, member.name).running:
+            continue
+        configure(settings, env, member.name, extra_parameters=extra_parameters)
+        start_member(settings, env, member.name)
+        notify(f"Patroni member {member.name} started (PostgreSQL on 127.0.0.1:{member.port}, REST on "
+               f"127.0.0.1:{member.rest})")
+    wait_ready(settings, env, layout)
+    return layout
+
+
+def ensure_etcd(settings: Settings, env: Environment, *, notify: Callable[[str], None] = lambda _line: None) -> None:
+    """Start the cluster's etcd unless it runs, and wait until it is healthy."""
+    from cuisine_db.postgres.local import os_user_of
+
+    layout = _layout(settings, env)
+    user = os_user_of(settings, env)
+    state = state_dir(settings, env)
+    base = home(settings, env)
     etcd_dir = base / "etcd"
     if not process(settings, env, "etcd").running:
         osuser.give_to(etcd_dir, user)
@@ -270,21 +318,83 @@ def up(settings: Settings, env: Environment, *, extra_parameters: dict[str, Any]
         notify(f"etcd started on {layout.etcd_url}")
     _wait("etcd did not become healthy", lambda: _http_ok(f"{layout.etcd_url}/health"),
           60, state / "logs" / "etcd.log")
-    for member in layout.members:
-        if process(settings, env, member.name).running:
-            continue
-        folder = member_dir(settings, env, member.name)
-        osuser.give_to(folder, user)
-        config = _patroni_config(settings, env, layout, member, credentials, build.bindir, build.major,
-                                 extra_parameters or {})
-        # JSON is YAML: Patroni reads it as it is.
-        safe_files.write(folder / "patroni.yml", json.dumps(config, indent=2), owner=user)
-        _start(settings, env, member.name, [*_patroni_program(), str(folder / "patroni.yml")], user, folder,
-               build.bindir.parent / "lib")
-        notify(f"Patroni member {member.name} started (PostgreSQL on 127.0.0.1:{member.port}, REST on "
-               f"127.0.0.1:{member.rest})")
-    wait_ready(settings, env, layout)
+
+
+def configure(settings: Settings, env: Environment, name: str, *, extra_parameters: dict[str, Any] | None = None,
+              restore: Bootstrap | None = None) -> Path:
+    """Write member `name`'s patroni.yml (0600, the OS user's: it holds passwords); with `restore`, the custom
+    bootstrap from a laid-down backup instead of initdb. Patroni reads it when it starts."""
+    from cuisine_db.postgres.local import os_user_of
+
+    layout = _layout(settings, env)
+    member = next((m for m in layout.members if m.name == name), None)
+    if member is None:
+        raise UsageError(f"{env.name}'s embedded cluster has no member {name!r}")
+    user = os_user_of(settings, env)
+    build = binaries.find(env.postgres_version, settings.cache_dir, env.pg_bin)
+    folder = member_dir(settings, env, name)
+    osuser.give_to(folder, user)
+    config = _patroni_config(settings, env, layout, member, _credentials(settings, env), build.bindir, build.major,
+                             extra_parameters or {}, restore)
+    # JSON is YAML: Patroni reads it as it is.
+    safe_files.write(folder / "patroni.yml", json.dumps(config, indent=2), owner=user)
+    return folder / "patroni.yml"
+
+
+def start_member(settings: Settings, env: Environment, name: str) -> int:
+    """Start member `name`'s Patroni with the patroni.yml configure() wrote; its pid."""
+    from cuisine_db.postgres.local import os_user_of
+
+    build = binaries.find(env.postgres_version, settings.cache_dir, env.pg_bin)
+    folder = member_dir(settings, env, name)
+    return _start(settings, env, name, [*_patroni_program(), str(folder / "patroni.yml")], os_user_of(settings, env),
+                  folder, build.bindir.parent / "lib")
+
+
+def _layout(settings: Settings, env: Environment) -> Layout:
+    layout = load_layout(settings, env)
+    if layout is None:
+        raise UnavailableError(f"{env.name}'s Patroni cluster has not been created",
+                               hint=f"make cluster-up env={env.name} creates and starts it")
     return layout
+
+
+def stop_member(settings: Settings, env: Environment, name: str) -> bool:
+    """SIGTERM member `name`'s Patroni and wait for it to exit (paused, Patroni leaves PostgreSQL running)."""
+    return _signal_and_wait(settings, env, name, STOP_TIMEOUT)
+
+
+def stop_postgres(settings: Settings, env: Environment, name: str) -> bool:
+    """Stop member `name`'s PostgreSQL itself (fast shutdown), when its Patroni left it running; whether it ran."""
+    from cuisine_db.postgres.local import os_user_of
+    from cuisine_db.postgres.runner import run
+
+    pid = postmaster_pid(settings, env, name)
+    if pid is None or not Path(f"/proc/{pid}").exists():
+        return False
+    build = binaries.find(env.postgres_version, settings.cache_dir, env.pg_bin)
+    run([build.program("pg_ctl"), "stop", "-D", member_dir(settings, env, name) / "data", "-m", "fast", "-w",
+         "-t", str(int(STOP_TIMEOUT))], user=os_user_of(settings, env), timeout=STOP_TIMEOUT + 30)
+    return True
+
+
+def remove_cluster_state(settings: Settings, env: Environment) -> int:
+    """Delete every key Patroni keeps for the scope in etcd (`patronictl remove`): leader, members, config,
+    initialize, history. The next member to start bootstraps the cluster again. How many keys went."""
+    layout = _layout(settings, env)
+    prefix = f"/service/{layout.scope}/".encode()
+    range_end = prefix[:-1] + bytes([prefix[-1] + 1])
+    body = json.dumps({"key": base64.b64encode(prefix).decode(),
+                       "range_end": base64.b64encode(range_end).decode()}).encode()
+    request = urllib.request.Request(f"{layout.etcd_url}/v3/kv/deleterange", data=body, method="POST",  # noqa: S310
+                                     headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (loopback URL built here)
+            answer = json.loads(response.read(1 << 20) or b"{}")
+    except (OSError, ValueError) as exc:
+        raise UnavailableError(f"etcd of {env.name} did not remove the cluster's state: {exc}",
+                               hint=f"make cluster-up env={env.name} starts etcd") from None
+    return int(answer.get("deleted", 0))
 
 
 def wait_ready(settings: Settings, env: Environment, layout: Layout, timeout: float = START_TIMEOUT) -> None:
