@@ -352,12 +352,16 @@ def rotate_keys(env: EnvOption = None, json: JsonOption = False) -> None:
     with journaled(s, chosen, "backup rotate-keys", {}) as entry:
         rotated = key_rotation.rotate_keys(s, chosen)
         entry.details.update(recipient=rotated.recipient_fingerprint, signer=rotated.signer_id,
-                             folder=rotated.folder, shared_with=rotated.shared_with)
+                             folder=rotated.folder, shared_with=rotated.shared_with, wal_signer=rotated.wal_signer_id)
     if json:
         print_json(rotated)
         return
     say(f"{chosen.name}: new age recipient {rotated.recipient_fingerprint} and signing key {rotated.signer_id}, "
         f"written to {', '.join(rotated.written)} (private keys 0600)")
+    if rotated.wal_signer is not None:
+        say(f"{chosen.name}'s WAL records are signed with a new key {rotated.wal_signer_id} from the next push on (the "
+            "old one stays trusted for the records it signed); where its backups may be restored on another host, "
+            f'pin it too: trusted_signers = [..., "{rotated.wal_signer}"]')
     if rotated.retired:
         say(f"the old identity is kept in {', '.join(rotated.retired)}: old backups and WAL still need it until "
             "`backup reencrypt` has run; remove it after that (keep a copy off this machine until you are sure)")
