@@ -26,6 +26,7 @@ from cuisine_db.cli.common import (
     routed,
     say,
     settings,
+    word_asker,
 )
 from cuisine_db.cli.render import check_text, progress_bar, show_damage, size
 from cuisine_db.config import Environment
@@ -34,7 +35,7 @@ from cuisine_db.ops.journal import journaled
 from cuisine_db.storage import keys, signing
 
 app = typer.Typer(help="Backups: create (physical or logical), list, show, verify, expire, status; keys: keygen, "
-                       "rotate-keys, reencrypt.",
+                       "rotate-keys, reencrypt, rebuild-watermark.",
                   no_args_is_help=True)
 
 TypeOption = Annotated[str, typer.Option("--type", "-t", help="full or incremental (physical, the whole cluster); "
@@ -377,6 +378,33 @@ def rotate_keys(env: EnvOption = None, json: JsonOption = False) -> None:
         say("environments that pin trusted_signers elsewhere (other hosts) add the new key before the old one:")
         out.print(f'trusted_signers = ["{rotated.signer}", ...]', markup=False, highlight=False)
     say(f"next: cuisine-db backup reencrypt --env {chosen.name} --dry-run, then without --dry-run")
+
+
+@app.command("rebuild-watermark")
+def rebuild_watermark(env: EnvOption = None,
+                      dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the mark it would set.")]
+                      = False, yes: YesOption = False, json: JsonOption = False) -> None:
+    """Replace env's damaged backup high-water mark by the newest signed backup in its repository, after you checked
+    it (docs/security.md); the damaged file is kept beside it; asks on every environment."""
+    from cuisine_db.backup import watermark_rebuild
+
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "backup rebuild-watermark", {"dry_run": dry_run, "yes": yes}) as entry:
+        rebuilt = watermark_rebuild.rebuild(s, chosen, dry_run=dry_run, yes=yes, ask=word_asker(chosen))
+        entry.details.update(damage=rebuilt.damage, sequence=rebuilt.sequence, name=rebuilt.name,
+                             kept_as=rebuilt.kept_as)
+    if json:
+        print_json(rebuilt)
+        return
+    mark = f"sequence {rebuilt.sequence} ({rebuilt.name})" if rebuilt.name else "no mark (no signed backup)"
+    if rebuilt.rolled_back:
+        say(f"still untrusted as rolled back against each other: {', '.join(rebuilt.rolled_back)}")
+    if dry_run:
+        say(f"{rebuilt.file} ({rebuilt.damage}) would become {mark}; dry run, nothing was changed")
+        return
+    kept = f"; the damaged file is kept as {rebuilt.kept_as}" if rebuilt.kept_as else ""
+    say(f"{rebuilt.file} is now {mark}{kept}")
 
 
 @app.command("reencrypt")
