@@ -133,7 +133,8 @@ def rotate_keys(settings: Settings, env: Environment) -> RotatedKeys:
         written += [str(settings.env_dir(env) / wal_access.WAL_SIGNING_KEY),
                     str(settings.env_dir(env) / wal_access.WAL_SIGNING_PUBLIC)]
     return RotatedKeys(env.name, str(folder), recipient, age_keys.fingerprint(recipient), signer_value, signer_id,
-                       retired, written, shared, [], *(wal or (None, None)))
+                       retired, written, shared, [], wal_signer=wal[0] if wal else None,
+                       wal_signer_id=wal[1] if wal else None)
 
 
 def _rotate_configured(settings: Settings, env: Environment, keys_folder: Path) -> RotatedKeys:
@@ -170,7 +171,8 @@ def _rotate_configured(settings: Settings, env: Environment, keys_folder: Path) 
         written += [str(settings.env_dir(env) / wal_access.WAL_SIGNING_KEY),
                     str(settings.env_dir(env) / wal_access.WAL_SIGNING_PUBLIC)]
     return RotatedKeys(env.name, str(folder), recipient, age_keys.fingerprint(recipient), signer_value, signer_id,
-                       retired, written, [], lines, *(wal or (None, None)))
+                       retired, written, [], lines, wal_signer=wal[0] if wal else None,
+                       wal_signer_id=wal[1] if wal else None)
 
 
 def rotate_wal_key(settings: Settings, env: Environment) -> tuple[str, str] | None:

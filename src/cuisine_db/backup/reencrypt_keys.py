@@ -66,6 +66,7 @@ def keys_of(settings: Settings, env: Environment) -> Keys:
         raise UsageError(f"no age identity on this machine matches {env.name}'s recipients "
                          f"({', '.join(fingerprints)}): reencrypt reads back what it writes",
                          hint="set backup.identity_file to the new key's identity (backup rotate-keys said where)")
+    access: wal_access.WalAccess | None
     try:
         access = wal_access.load(settings.config_path.resolve(), env.name)
     except CuisineDbError:  # an environment the file does not name (built-in defaults): the pinned keys alone
