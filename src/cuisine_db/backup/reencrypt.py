@@ -65,6 +65,14 @@ class ReencryptReport:
     def wal(self) -> int:
         return sum(1 for change in self.changes if change.kind == "wal")
 
+    @property
+    def archives(self) -> int:
+        return len({change.subject for change in self.changes if change.kind == "archive"})
+
+    @property
+    def incident_copies(self) -> int:
+        return len({change.subject for change in self.changes if change.kind == "incident"})
+
 
 @contextlib.contextmanager
 def _locked(settings: Settings, env: Environment) -> Iterator[None]:
@@ -84,9 +92,9 @@ def _locked(settings: Settings, env: Environment) -> Iterator[None]:
 def reencrypt(settings: Settings, env: Environment, *, dry_run: bool = False, yes: bool = False,
               ask: Callable[[str], str] | None = None, notify: Callable[[str], None] = lambda _: None
               ) -> ReencryptReport:
-    """Every trusted backup and archived WAL file of `env` onto the recipients and signing key it uses now (the
-    plan only with `dry_run`). On a protected environment the changes need `yes` or the environment's name typed
-    in answer to `ask` (None: no terminal to ask: refused)."""
+    """Every trusted backup, archived WAL file, archive and incident copy of `env` (in its repository) onto the
+    recipients and signing key it uses now (the plan only with `dry_run`). On a protected environment the changes
+    need `yes` or the environment's name typed in answer to `ask` (None: no terminal to ask: refused)."""
     started = time.monotonic()
     keys = keys_of(settings, env)
     repository = open_repository(settings, env)

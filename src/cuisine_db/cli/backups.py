@@ -411,8 +411,9 @@ def rebuild_watermark(env: EnvOption = None,
 def reencrypt(env: EnvOption = None,
               dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would change.")] = False,
               yes: YesOption = False, json: JsonOption = False) -> None:
-    """Re-encrypt and re-sign env's trusted backups and archived WAL to the keys it uses now, creating before
-    swapping (kill -9 safe); protected environments need confirmation (make db-reencrypt env=E [dry_run=1] [yes=1])."""
+    """Re-encrypt and re-sign env's trusted backups, archived WAL, archives and incident copies to the keys it uses
+    now, creating before swapping (kill -9 safe); protected environments need confirmation (make db-reencrypt env=E
+    [dry_run=1] [yes=1])."""
     from cuisine_db.backup import reencrypt as reencryption
 
     s = settings()
@@ -424,7 +425,8 @@ def reencrypt(env: EnvOption = None,
     with journaled(s, chosen, "backup reencrypt", {"dry_run": dry_run, "yes": yes}) as entry:
         report = reencryption.reencrypt(s, chosen, dry_run=dry_run, yes=yes, ask=ask,
                                         notify=(lambda _: None) if json else say)
-        entry.details.update(backups=report.backups, wal=report.wal, changes=len(report.changes),
+        entry.details.update(backups=report.backups, wal=report.wal, archives=report.archives,
+                             incident_copies=report.incident_copies, changes=len(report.changes),
                              skipped=len(report.skipped), recipients=report.recipients, signer=report.signer)
     if json:
         print_json(report)
@@ -436,6 +438,7 @@ def reencrypt(env: EnvOption = None,
         table.add_row(change.kind, f"[yellow]{escape(change.subject)}[/]", f"[yellow]{escape(change.action)}[/]")
     out.print(table)
     verb = "would change" if dry_run else "changed"
-    say(f"{chosen.name}: {verb} {report.backups} backup(s), {report.wal} WAL file(s), {len(report.changes)} item(s) "
+    say(f"{chosen.name}: {verb} {report.backups} backup(s), {report.wal} WAL file(s), {report.archives} archive(s), "
+        f"{report.incident_copies} incident file(s), {len(report.changes)} item(s) "
         f"in all, to recipients {', '.join(report.recipients)} and signing key {report.signer}"
         + ("; dry run, nothing was changed" if dry_run else f" in {report.seconds:.1f}s"))
