@@ -195,7 +195,7 @@ db-recommend-config: $(READY) ## Runbook rules + PGTune + live evidence, as db-u
 # The runbook writes `make db-maintenance-mode enable` and `make maintenance-mode disable`: the word arrives as a
 # second goal, read here from MAKECMDGOALS; `enable` and `disable` themselves do nothing.
 .PHONY: db-backup db-backups db-restore db-restore-tables db-verify-backup db-test-restore db-expire-backups \
-	db-rotate-keys db-reencrypt db-restore-leftovers db-maintenance-mode maintenance-mode enable disable
+	db-rotate-keys db-reencrypt db-rebuild-watermark db-restore-leftovers db-maintenance-mode maintenance-mode enable disable
 MAINTENANCE_WORD = $(firstword $(filter enable disable,$(MAKECMDGOALS)))
 MAINTENANCE = maintenance $(or $(MAINTENANCE_WORD),status) $(ENV_FLAG) $(if $(filter enable,$(MAINTENANCE_WORD)),$(call opt,reason,--reason))
 
@@ -217,6 +217,8 @@ db-rotate-keys: $(READY) ## New age and signing keys for env's backups; the old 
 	@$(call cli,backup rotate-keys $(ENV_FLAG))
 db-reencrypt: $(READY) ## Re-encrypt and re-sign env's backups and WAL to its current keys (dry_run=1 only lists; yes=1)
 	@$(call cli,backup reencrypt $(ENV_FLAG) $(call flag01,dry_run,--dry-run) $(YES_FLAG))
+db-rebuild-watermark: $(READY) ## A damaged backup high-water mark rebuilt from the repository after checking it (dry_run=1 shows; yes=1)
+	@$(call cli,backup rebuild-watermark $(ENV_FLAG) $(call flag01,dry_run,--dry-run) $(YES_FLAG))
 db-restore-leftovers: $(READY) ## Databases kept by restores on env (drop: cuisine-db restore drop-leftover)
 	@$(call cli,restore leftovers $(ENV_FLAG))
 db-maintenance-mode: $(READY) ## enable|disable (status without either): block application roles [reason="..."]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -14,9 +15,10 @@ from typing import Any
 
 import pytest
 from backup_fixtures import AgeKeys, BackupProject, S3Server, make_backup_project, seeded_template
-from conftest import CLI, Server, available, cache_dir
+from conftest import CLI, REPO, Server, available, cache_dir
 from pitr_fixtures import make_pitr_project
 
+from cuisine_db.backup.wal import records as wal_records
 from cuisine_db.backup.wal import wal_names
 from cuisine_db.postgres import binaries
 from cuisine_db.storage import Repository, keys, open_repository, pipeline
@@ -196,8 +198,18 @@ def test_archived_wal_is_reencrypted_and_replays_without_the_old_identity(tmp_pa
         full = json.loads(project.ok("backup", "create", "--env", "development", "--type", "full",
                                      "--json").stdout)["name"]
         project.wait_archived(project.switch("development", "postgres", kept=1), env="development", dbname="postgres")
+        state = project.root / ".cuisine" / "development"
+        wal_key, wal_public = state / "wal-signing.key", state / "wal-signing.pub"
+        old_wal = wal_public.read_text().split()
+        owner = wal_key.stat().st_uid
         rotated = json.loads(project.ok("backup", "rotate-keys", "--env", "development", "--json").stdout)
         assert rotated["config_lines"][0] == "[environments.development.backup]"
+        # The WAL signing key is rotated too: the new one trusted first, the old kept after it, the file still the
+        # server user's own and private.
+        assert rotated["wal_signer"] is not None and [rotated["wal_signer"]] != old_wal
+        assert wal_public.read_text().split() == [rotated["wal_signer"], *old_wal]
+        assert (wal_key.stat().st_uid, wal_key.stat().st_mode & 0o777) == (owner, 0o600)
+        assert str(wal_key) in rotated["written"]
         # The operator's edit: the lines rotate-keys printed, in place of development's own.
         head, _, tail = project.config.read_text().partition("[environments.development.backup]\n")
         tail = tail.replace(f'recipients = ["{age_keys.recipient}"]\n', "")
@@ -214,15 +226,23 @@ def test_archived_wal_is_reencrypted_and_replays_without_the_old_identity(tmp_pa
         project.config.write_text(head + "\n".join(rotated["config_lines"]) + "\n" + tail)
         # archived to the new key already
         project.wait_archived(project.switch("development", "postgres", kept=2), env="development", dbname="postgres")
+        settings = project.settings
+        repository = open_repository(settings, settings.env("development"))
+        newest = max(name for name in _record_signers(repository) if wal_names.is_segment(name))
+        assert _record_signers(repository)[newest] == {rotated["wal_signer_id"]}, "new pushes sign with the new key"
         planned = json.loads(project.ok("backup", "reencrypt", "--env", "development", "--dry-run",
                                         "--json").stdout)
         moved = {c["subject"] for c in planned["changes"] if c["kind"] == "wal"}
         assert moved and {c["subject"] for c in planned["changes"] if c["kind"] == "backup"} == {full}
+        resigned = {c["subject"] for c in planned["changes"] if c["kind"] == "claim"}
+        assert resigned and newest not in resigned, planned["changes"]
+        assert all(rotated["wal_signer_id"] in c["action"] for c in planned["changes"] if c["kind"] == "claim")
         project.ok("backup", "reencrypt", "--env", "development", "--json")
+        assert set[str]().union(*_record_signers(repository).values()) == {rotated["wal_signer_id"]}
         for path in rotated["retired"]:
             os.unlink(path)
-        settings = project.settings
-        repository = open_repository(settings, settings.env("development"))
+        # The old WAL key no longer trusted either: every record must verify against the new one.
+        wal_public.write_text(rotated["wal_signer"] + "\n")
         old = keys.identities_from_file(age_keys.identity_file)
         for info in repository.list("wal/development/"):
             if wal_names.parse_key(info.key) is not None:
@@ -236,6 +256,17 @@ def test_archived_wal_is_reencrypted_and_replays_without_the_old_identity(tmp_pa
             assert {row[0] for row in conn.execute("SELECT id FROM kept")} == {1, 2}
     finally:
         project.destroy()
+
+
+def _record_signers(repository: Repository) -> dict[str, set[str]]:
+    """Per archived WAL file of development: the key ids its signed records name."""
+    found: dict[str, set[str]] = {}
+    for info in repository.list("wal/development/"):
+        name = wal_records.is_claim(info.key)
+        if name is not None:
+            body = json.loads(repository.get_bytes(info.key).partition(b"\n")[0])
+            found.setdefault(name, set()).add(body["signer"])
+    return found
 
 
 def test_a_swap_killed_after_the_manifest_was_replaced_is_finished_by_the_next_run(
@@ -260,3 +291,162 @@ def test_a_swap_killed_after_the_manifest_was_replaced_is_finished_by_the_next_r
     assert repository.get_bytes(folder + "manifest.sig") != old_signature
     assert _keys_of(project)[name]["trusted"]
     _verify_all(project, [name])
+
+
+EVENTS = """
+CREATE TABLE events (id bigint PRIMARY KEY, happened_at timestamp NOT NULL, kind text);
+INSERT INTO events SELECT n, localtimestamp - make_interval(days => n * 5), 'kind ' || n
+FROM generate_series(1, 100) AS n
+"""
+
+
+@pytest.mark.parametrize("backend", ["file", "s3"])
+def test_archives_and_incident_copies_survive_the_old_identity(
+        server: Server, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys, backend: str,
+        request: pytest.FixtureRequest) -> None:
+    """reencrypt moves archives (swap through manifest.next.sig) and incident copies onto the new keys and signs
+    them again; with the retired identity deleted and the old signing key no longer trusted, the archive is still
+    trusted, verifies and restores its rows, and the incident copy still reads back."""
+    import pyrage
+
+    from cuisine_db.archive import catalog as archive_catalog
+    from cuisine_db.ops import incident_copy
+
+    s3 = request.getfixturevalue("s3_server") if backend == "s3" else None
+    project = _default_keys_project(server, tmp_path / "project", age_keys, tmp_path_factory, backend, s3)
+    with project.connect("development") as conn:
+        conn.execute(EVENTS)
+    made = project.cli("archive", "create", "--env", "development", "--table", "events", "--older-than", "52w",
+                       "--column", "happened_at", "--json")
+    assert made.returncode == 0, made.stderr
+    (archived,) = json.loads(made.stdout)["archives"]
+    name, rows = archived["name"], archived["rows"]
+    assert rows == 28
+    opened = project.cli("incident", "create", "--severity", "2", "--description", "disk filling up", "--json")
+    assert opened.returncode == 0, opened.stderr
+    incident = json.loads(opened.stdout)["id"]
+    settings = project.settings
+    development = settings.env("development")
+    repository = open_repository(settings, development)
+    copies = sorted(key for key in repository.keys(f"incidents/{incident}/") if key.endswith(".age"))
+    assert len(copies) == 3, copies
+    keys_folder = project.root / ".cuisine" / "keys"
+    old_identity = keys.identities_from_file(keys_folder / "backup.key")
+
+    rotated = json.loads(project.cli("backup", "rotate-keys", "--env", "development", "--json").stdout)
+    before = _snapshot(project)
+    planned = project.cli("backup", "reencrypt", "--env", "development", "--dry-run", "--json")
+    assert planned.returncode == 0, planned.stderr
+    plan = json.loads(planned.stdout)["changes"]
+    assert [c["subject"] for c in plan if c["kind"] == "archive"] == [name], plan
+    assert {c["subject"] + ".age" for c in plan if c["kind"] == "incident"} == set(copies)
+    assert any(c["kind"] == "record" and c["subject"].startswith(f"archives/{name}/") for c in plan)
+    assert _snapshot(project) == before, "a dry run leaves the repository byte for byte as it was"
+
+    done = project.cli("backup", "reencrypt", "--env", "development", "--yes", "--json")
+    assert done.returncode == 0, done.stderr
+    again = json.loads(project.cli("backup", "reencrypt", "--env", "development", "--dry-run", "--json").stdout)
+    assert [c for c in again["changes"] if c["kind"] in ("archive", "incident", "record", "leftover")] == []
+    for key in copies:
+        with pytest.raises(pyrage.DecryptError):
+            pyrage.decrypt(repository.get_bytes(key), old_identity)
+    archive_objects = [key for key in repository.keys(f"archives/{name}/") if key.endswith(".zst.age")]
+    assert archive_objects and all(".k1." in key for key in archive_objects), archive_objects
+
+    # The retired identity gone, the old signing key no longer trusted.
+    for path in rotated["retired"]:
+        os.unlink(path)
+    (keys_folder / "signing.pub").write_text(rotated["signer"] + "\n")
+    (listed,) = [a for a in _archives(project) if a["name"] == name]
+    assert (listed["state"], listed["damaged"]) == ("deleted", []), listed
+    assert project.cli("archive", "verify", name).returncode == 0
+    with project.connect("development") as conn:
+        assert conn.execute("SELECT count(*) FROM events").fetchone() == (100 - rows,)
+    back = project.cli("archive", "restore", "--env", "development", "--archive", name, "--json")
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout)["inserted"] == rows
+    read = incident_copy.read_copy(project.settings, development, incident)
+    assert json.loads(read["incident.json"])["id"] == incident and "disk filling up" in read["report.md"].decode()
+    if backend == "file":  # docs/break-glass.md's archive block, by hand with the new identity: names from the manifest
+        build = binaries.find(server.major, settings.cache_dir)
+        environ = {**os.environ, "ARCHIVE": str(project.root / "repository" / "archives" / name),
+                   "IDENTITY": str(keys_folder / "backup.key"), "PG_BIN": str(build.bindir),
+                   "PGHOST": "127.0.0.1", "PGPORT": str(server.port), "PGUSER": "cuisine",
+                   "PGPASSFILE": str(server.passfile), "PGDATABASE": project.databases["development"]}
+        by_hand = subprocess.run(["bash", "-c", _break_glass("## Archives (db-archive-data) by hand")], env=environ,
+                                 capture_output=True, text=True, timeout=300, check=False)
+        assert by_hand.returncode == 0 and "INSERT 0 0" in by_hand.stdout, by_hand.stderr  # all back already
+
+    # A swap killed between manifest.json and manifest.sig: still trusted; the next run finishes it.
+    folder = archive_catalog.prefix(name)
+    signature = repository.get_bytes(folder + "manifest.sig")
+    repository.put_bytes(folder + "manifest.next.sig", signature)
+    repository.put_bytes(folder + "manifest.sig", b"\0" * 64)
+    (listed,) = [a for a in _archives(project) if a["name"] == name]
+    assert listed["state"] == "restored", listed
+    finished = json.loads(project.cli("backup", "reencrypt", "--env", "development", "--yes", "--json").stdout)
+    assert [c["kind"] for c in finished["changes"] if c["subject"] == name] == ["leftover"], finished
+    assert repository.get_bytes(folder + "manifest.sig") == signature
+    assert not repository.exists(folder + "manifest.next.sig")
+
+
+def _break_glass(section: str) -> str:
+    text = (REPO / "docs" / "break-glass.md").read_text()
+    part = text.split(f"\n{section}", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```bash\n(.*?)```", part, re.DOTALL)
+    assert len(blocks) == 1, blocks
+    return str(blocks[0])
+
+
+def _archives(project: BackupProject) -> list[dict[str, Any]]:
+    listed = project.cli("archive", "list", "--env", "development", "--all", "--json")
+    assert listed.returncode == 0, listed.stderr
+    found: list[dict[str, Any]] = json.loads(listed.stdout)
+    return found
+
+
+def test_kill_9_during_archive_reencrypt_leaves_it_trusted_and_restorable(
+        server: Server, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> None:
+    """A reencrypt killed while it writes an archive's new objects, or while it swaps its manifest: the archive
+    stays complete, trusted and verifiable with the identities kept; the next run finishes and tidies."""
+    project = _default_keys_project(server, tmp_path / "project", age_keys, tmp_path_factory)
+    with project.connect("development") as conn:
+        conn.execute("CREATE TABLE events (id bigint PRIMARY KEY, happened_at timestamp NOT NULL, payload text)")
+        conn.execute("INSERT INTO events SELECT n, localtimestamp - make_interval(days => 400 + n % 100), "
+                     "md5(n::text) || repeat(md5((n * 7)::text), 4) FROM generate_series(1, 200000) AS n")
+    made = project.cli("archive", "create", "--env", "development", "--table", "events", "--older-than", "52w",
+                       "--column", "happened_at", "--json")
+    assert made.returncode == 0, made.stderr
+    (archived,) = json.loads(made.stdout)["archives"]
+    name, rows = archived["name"], archived["rows"]
+    rotated = json.loads(project.cli("backup", "rotate-keys", "--env", "development", "--json").stdout)
+    settings = project.settings
+    repository = open_repository(settings, settings.env("development"))
+    environ = {**os.environ, "CUISINE_DB_CONFIG": str(project.config), **project.environ}
+    caught = []
+    for point in (".k1.", "manifest.next.sig", ".k1.", "manifest.next.sig"):
+        process = subprocess.Popen([*CLI, "backup", "reencrypt", "--env", "development", "--yes"], cwd=project.root,
+                                   env=environ, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and process.poll() is None:
+            if any(point in key for key in repository.keys(f"archives/{name}/")):
+                os.kill(process.pid, signal.SIGKILL)
+                caught.append(point)
+                break
+            time.sleep(0.0005)
+        process.wait(timeout=120)
+        (listed,) = [a for a in _archives(project) if a["name"] == name]
+        assert (listed["state"], listed["damaged"], listed["problem"]) == ("deleted", [], None), (point, listed)
+        assert project.cli("archive", "verify", name).returncode == 0, point
+        if process.returncode == 0:
+            break  # it ran to the end before a kill landed: nothing left to interrupt
+    assert caught, "no kill landed while reencrypt was running"
+    done = project.cli("backup", "reencrypt", "--env", "development", "--yes")
+    assert done.returncode == 0, done.stderr
+    stored = sorted(key.rsplit("/", 1)[1] for key in repository.keys(f"archives/{name}/"))
+    assert "manifest.next.sig" not in stored and all(".k1." in s for s in stored if s.endswith(".zst.age")), stored
+    for path in rotated["retired"]:
+        os.unlink(path)
+    back = project.cli("archive", "restore", "--env", "development", "--archive", name, "--json")
+    assert back.returncode == 0, back.stderr
+    assert json.loads(back.stdout)["inserted"] == rows

@@ -13,7 +13,7 @@ from conftest import Server, available, cache_dir
 from pitr_fixtures import PitrProject, make_pitr_project
 
 from cuisine_db.backup.manifest import SIGNATURE, prefix
-from cuisine_db.backup.wal import records
+from cuisine_db.backup.wal import records, wal_names
 from cuisine_db.postgres import binaries
 from cuisine_db.storage import open_repository
 
@@ -110,17 +110,20 @@ def test_apply_logs_replays_pre_signature_wal_only_with_trust_unsigned(tmp_path:
             assert row is not None
             lsn = str(row[0])
         project.wait_archived(project.switch("development", "postgres", kept=3), env="development", dbname="postgres")
-        # The archive as it was before signatures: every copy there, no signed record beside any.
+        # The archive as it was when signatures began: every copy there, no signed record beside the older files,
+        # the newest one signed (trust_unsigned takes no unsigned file newer than the newest signed one).
         settings = project.settings
         repository = open_repository(settings, settings.env("development"))
-        claims = [info.key for info in repository.list("wal/development/") if records.is_claim(info.key)]
-        assert claims
-        repository.delete(claims)
+        claimed = {info.key: records.is_claim(info.key) for info in repository.list("wal/development/")}
+        newest = max(name for name in claimed.values() if name is not None and wal_names.is_segment(name))
+        older = [key for key, name in claimed.items() if name is not None and name < newest]
+        assert older
+        repository.delete(older)
         project.ok("restore", "database", "--env", "development", "--backup", full, "--yes", "--no-open")
-        # Without trust_unsigned the archive ends where the backup does: the point after it is never reached (and
-        # nothing opens, so no new timeline is made that the second try would follow).
+        # Without trust_unsigned the unsigned files are a hole before a signed one: recovery stops there, the point
+        # after it never reached (and nothing opens, so no new timeline is made that the second try would follow).
         ended = project.cli("restore", "apply-logs", "--env", "development", "--lsn", lsn)
-        assert ended.returncode == 1 and "ends before" in ended.stderr, ended.stderr
+        assert ended.returncode != 0, ended.stdout
         project.ok("restore", "database", "--env", "development", "--backup", full, "--yes", "--no-open")
         replayed = project.cli("restore", "apply-logs", "--env", "development", "--trust-unsigned")
         assert replayed.returncode == 0, replayed.stderr
@@ -131,3 +134,47 @@ def test_apply_logs_replays_pre_signature_wal_only_with_trust_unsigned(tmp_path:
         assert entry["arguments"]["trust_unsigned"] is True, entry
     finally:
         project.destroy()
+
+
+def test_trust_unsigned_takes_no_unsigned_wal_newer_than_the_newest_signed_file(tmp_path: Path,
+                                                                                 age_keys: AgeKeys) -> None:
+    """An unsigned copy is taken with trust_unsigned only where the archive holds signed files after it (archived
+    before signatures began); one planted past the archive's end is never taken, nor is anything from an archive
+    where nothing is signed."""
+    import hashlib
+    import os
+
+    from pitr_fixtures import make_wal_archive
+
+    from cuisine_db.storage import keys, pipeline
+
+    archive = make_wal_archive(tmp_path / "wal", age_keys)
+    first, unsigned, newest, beyond = (f"0000000100000000000000{n:02X}" for n in (1, 2, 3, 5))
+    settings = archive.settings
+    repository = open_repository(settings, settings.env("production"))
+    recipients = keys.parse_recipients([str(settings.env("production").backup.recipients[0])])
+
+    def plant(name: str) -> bytes:
+        data = os.urandom(4096)
+        pipeline.store_bytes(repository, wal_names.key("production", name, hashlib.sha256(data).hexdigest()), data,
+                             recipients, level=1, overwrite=False)
+        return data
+
+    def fetch(name: str, *flags: str) -> tuple[int, bytes | None]:
+        destination = archive.pg_wal.parent / "restored" / name
+        destination.parent.mkdir(exist_ok=True)
+        destination.unlink(missing_ok=True)
+        code = archive.run("fetch", *flags, name, str(destination)).returncode
+        return code, destination.read_bytes() if destination.exists() else None
+
+    old = plant(first)
+    assert fetch(first, "--trust-unsigned") == (1, None), "nothing signed at all: no unsigned file is taken"
+    between = plant(unsigned)
+    archive.segment(newest, os.urandom(1 << 16), ready=False)
+    assert archive.run("push", f"pg_wal/{newest}").returncode == 0
+    planted = plant(beyond)
+    assert fetch(first, "--trust-unsigned") == (0, old)
+    assert fetch(unsigned, "--trust-unsigned") == (0, between)
+    assert fetch(beyond, "--trust-unsigned") == (1, None), "past the newest signed file: the archive ends there"
+    assert fetch(beyond)[1] is None and fetch(unsigned)[0] > 125, "without trust_unsigned: never taken"
+    assert planted != between

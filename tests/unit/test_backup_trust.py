@@ -7,9 +7,12 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+from cuisine_db import records
 from cuisine_db.backup import catalog, watermark
 from cuisine_db.backup.manifest import Manifest
-from cuisine_db.config import load_settings
+from cuisine_db.config import Environment, Settings, load_settings
 
 AT = datetime(2026, 11, 1, 1, tzinfo=UTC)
 
@@ -50,3 +53,50 @@ def test_the_local_high_water_mark_outlives_deleted_newer_backups(tmp_path: Path
     checked = catalog._no_rollback([entry(0, 1), replayed, entry(7, 10)], mark)
     assert [e.complete for e in checked] == [True, False, True]
     assert "already seen here" in (checked[1].problem or "")
+
+
+def _production(tmp_path: Path) -> tuple[Settings, Environment]:
+    config = tmp_path / "cuisine-db.toml"
+    config.write_text('[environments.production]\ndsn = "host=127.0.0.1 port=1 dbname=x"\n')
+    settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
+    return settings, settings.env("production")
+
+
+WHEN = b'"started_at": "2026-11-01T01:00:00+00:00"'
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b'{"sequence": "many", "name": "x", "started_at": "now"}',
+                                    b'{"sequence": 9, "name": "/etc/passwd", ' + WHEN + b"}",
+                                    b'{"sequence": 9, "name": "staging-logical-20261106T010000Z", ' + WHEN + b"}",
+                                    b""])
+def test_a_damaged_high_water_mark_makes_every_signed_backup_untrusted_naming_it(tmp_path: Path,
+                                                                                 damage: bytes) -> None:
+    settings, env = _production(tmp_path)
+    target = watermark.path(settings, env)
+    target.parent.mkdir(parents=True)
+    target.write_bytes(damage)
+    with pytest.raises(records.DamagedRecord) as raised:
+        watermark.load(settings, env)
+    assert raised.value.where == str(target) and "rebuild-watermark" in (raised.value.hint or "")
+    mark = watermark.read(settings, env)
+    assert isinstance(mark, watermark.Unreadable)
+    entries = [entry(0, 1), entry(1, 2), entry(2, None)]
+    checked = catalog._no_rollback(entries, mark)
+    assert [e.complete for e in checked] == [False, False, True], "the unsigned one is judged elsewhere"
+    assert all(str(target) in (e.problem or "") and (e.problem or "").startswith("untrusted: rollback check")
+               for e in checked[:2])
+    # Another environment's backups are not judged by production's mark.
+    other = replace(entry(3, 1), env="staging", name="staging-logical-20261105T010000Z")
+    assert catalog._no_rollback([other], mark)[0].complete
+    # A save never overwrites the damage (that would silently reset the check).
+    watermark.save(settings, env, watermark.Mark(5, entry(4, 5).name, AT))
+    assert target.read_bytes() == damage
+
+
+def test_a_sound_high_water_mark_round_trips_and_a_missing_one_is_none(tmp_path: Path) -> None:
+    settings, env = _production(tmp_path)
+    assert watermark.load(settings, env) is None and watermark.read(settings, env) is None
+    seen = entry(2, 7)
+    watermark.save(settings, env, watermark.Mark(7, seen.name, AT))
+    assert watermark.read(settings, env) == watermark.Mark(7, seen.name, AT)
+    assert catalog._no_rollback([entry(3, 6)], watermark.read(settings, env))[0].complete is False

@@ -200,9 +200,11 @@ def _entry(repository: Repository, name: str, objects: list[ObjectInfo], trust: 
     )
 
 
-def _no_rollback(entries: list[BackupEntry], mark: watermark.Mark | None) -> list[BackupEntry]:
+def _no_rollback(entries: list[BackupEntry], mark: watermark.Mark | watermark.Unreadable | None
+                 ) -> list[BackupEntry]:
     """Within one environment, sequence numbers grow with names: a signed manifest whose sequence is not above an
-    older-named one's (or the local high-water mark's, for a newer name) is an old backup presented as new."""
+    older-named one's (or the local high-water mark's, for a newer name) is an old backup presented as new. Where
+    the mark is damaged the check cannot run: no signed backup of that environment is trusted (fail safe)."""
     checked: list[BackupEntry] = []
     highest: dict[str, tuple[int, str]] = {}
     for entry in entries:
@@ -210,8 +212,12 @@ def _no_rollback(entries: list[BackupEntry], mark: watermark.Mark | None) -> lis
         if sequence is None:
             checked.append(entry)
             continue
+        if isinstance(mark, watermark.Unreadable) and entry.env == mark.env:
+            checked.append(replace(entry, manifest=None, complete=False, problem=UNTRUSTED + mark.problem,
+                                   signer=None))
+            continue
         before = highest.get(entry.env)
-        seen = mark if mark is not None and entry.env == mark_env(mark) else None
+        seen = mark if isinstance(mark, watermark.Mark) and entry.env == mark_env(mark) else None
         why = None
         if before is not None and sequence <= before[0]:
             why = f"rolled back: its sequence {sequence} is not above {before[0]} of the older {before[1]}"
@@ -230,7 +236,7 @@ def mark_env(mark: watermark.Mark) -> str:
 
 
 def scan(repository: Repository, *, trust: signing.Trust, env: str | None = None, only: str | None = None,
-         trust_unsigned: bool = False, mark: watermark.Mark | None = None,
+         trust_unsigned: bool = False, mark: watermark.Mark | watermark.Unreadable | None = None,
          now: datetime | None = None) -> list[BackupEntry]:
     """Every backup folder in the repository (of one environment, or one name), oldest first. Only a manifest
     signed by a trusted key, named as its folder, not dated in the future and not rolled back has `manifest`;
@@ -255,7 +261,7 @@ def trusted_scan(settings: Settings, env: Environment, repository: Repository | 
     """`scan` of the environment's own backups with its pinned keys and high-water mark, which it then raises."""
     repository = repository or open_repository(settings, env)
     entries = scan(repository, trust=age_keys.trust(settings, [env]), env=env.name,
-                   mark=watermark.load(settings, env))
+                   mark=watermark.read(settings, env))
     _raise_mark(settings, env, entries)
     return entries
 
@@ -275,10 +281,11 @@ def list_backups(settings: Settings, env: Environment, *, include_incomplete: bo
 
 def next_sequence(settings: Settings, env: Environment, repository: Repository) -> int:
     """The sequence number of the environment's next backup: above everything seen here and in the repository."""
-    mark = watermark.load(settings, env)
-    if mark is not None:
+    mark = watermark.read(settings, env)
+    if isinstance(mark, watermark.Mark):
         return mark.sequence + 1
-    signed = [e.manifest.sequence for e in trusted_scan(settings, env, repository)
+    # No mark, or a damaged one (left as it is, the backups untrusted until it is rebuilt): the repository's order.
+    signed = [e.manifest.sequence for e in scan(repository, trust=age_keys.trust(settings, [env]), env=env.name)
               if e.manifest is not None and e.manifest.sequence is not None]
     return max(signed, default=0) + 1
 
@@ -332,7 +339,7 @@ def find(settings: Settings, env: Environment, name: str, *, trust_unsigned: boo
     for source, repository in search_order(settings, env, parsed.env):
         pinned = [env, source] + ([settings.environments[parsed.env]] if parsed.env in settings.environments else [])
         found = scan(repository, trust=age_keys.trust(settings, pinned), only=name, trust_unsigned=trust_unsigned,
-                     mark=watermark.load(settings, source) if source.name == parsed.env else None)
+                     mark=watermark.read(settings, source) if source.name == parsed.env else None)
         if not found:
             continue
         entry = found[0]
@@ -376,6 +383,12 @@ def resolve(settings: Settings, env: Environment, reference: str, *, purpose: st
     if reference != "latest":
         return find(settings, env, reference, trust_unsigned=trust_unsigned)
     repository = open_repository(settings, env)
+    mark = watermark.read(settings, env)
+    if isinstance(mark, watermark.Unreadable):
+        raise UntrustedError(mark.where, f"is damaged ({mark.why}): no backup of {env.name} can be checked against "
+                             "rollback, so none is `latest`; refused",
+                             hint=f"docs/security.md: check the repository, then cuisine-db backup rebuild-watermark "
+                                  f"--env {env.name}")
     # Only trusted backups: an unsigned one is never `latest`, whatever trust_unsigned says.
     entries = [entry for entry in trusted_scan(settings, env, repository) if entry.manifest is not None]
     for kinds in LATEST[purpose]:

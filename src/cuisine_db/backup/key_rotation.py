@@ -1,16 +1,21 @@
 """`backup rotate-keys`: a new age key pair and signing key for an environment, the old identity kept for the old
 backups (keys/retired/) and the old signing key still trusted, until `backup reencrypt` (backup/reencrypt.py) has
-moved what is stored onto the new keys.
+moved what is stored onto the new keys. The environment's WAL signing key (the server user's own, `wal enable` made
+it) is replaced too: `<env>/wal-signing.pub` trusts the new key first and keeps the old ones after it, so that records
+signed before stay trusted while `wal push` signs with the new one.
 """
 
 from __future__ import annotations
 
+import os
+import pwd
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from cuisine_db import records
+from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError
 from cuisine_db.storage import keys as age_keys
@@ -31,6 +36,8 @@ class RotatedKeys:
     written: list[str]
     shared_with: list[str]  # other environments that use the same default keys
     config_lines: list[str]  # cuisine-db.toml lines to set (environments with keys of their own)
+    wal_signer: str | None = None  # the new WAL signing key's trusted_signers value (None: WAL was never enabled)
+    wal_signer_id: str | None = None
 
 
 def _own_keys(env: Environment) -> bool:
@@ -121,8 +128,13 @@ def rotate_keys(settings: Settings, env: Environment) -> RotatedKeys:
                     if name != env.name and not _own_keys(other))
     written = [str(key_file), str(folder / age_keys.PUBLIC_FILE), str(old_signing),
                str(folder / signing.SIGNING_PUBLIC_FILE), str(folder / signing.SIGNING_PEM_FILE)]
+    wal = rotate_wal_key(settings, env)
+    if wal is not None:
+        written += [str(settings.env_dir(env) / wal_access.WAL_SIGNING_KEY),
+                    str(settings.env_dir(env) / wal_access.WAL_SIGNING_PUBLIC)]
     return RotatedKeys(env.name, str(folder), recipient, age_keys.fingerprint(recipient), signer_value, signer_id,
-                       retired, written, shared, [])
+                       retired, written, shared, [], wal_signer=wal[0] if wal else None,
+                       wal_signer_id=wal[1] if wal else None)
 
 
 def _rotate_configured(settings: Settings, env: Environment, keys_folder: Path) -> RotatedKeys:
@@ -143,7 +155,11 @@ def _rotate_configured(settings: Settings, env: Environment, keys_folder: Path) 
     _write_public(folder / signing.SIGNING_PUBLIC_FILE, (signer_value + "\n").encode())
     _write_public(folder / signing.SIGNING_PEM_FILE, public_pem)
     old_trusted = age_keys.trusted_signers(settings, [env])
-    trusted = ", ".join(f'"{value}"' for value in [signer_value, *old_trusted])
+    old_wal = signing.read_public_file(settings.env_dir(env) / wal_access.WAL_SIGNING_PUBLIC)
+    wal = rotate_wal_key(settings, env)
+    # A WAL key pinned in trusted_signers (for restores on other hosts) is followed by the new one.
+    new_wal = [wal[0]] if wal is not None and any(value in old_trusted for value in old_wal) else []
+    trusted = ", ".join(f'"{value}"' for value in [signer_value, *new_wal, *old_trusted])
     lines = [f"[environments.{env.name}.backup]", f'recipients = ["{recipient}"]',
              f'identity_file = "{folder / age_keys.KEY_FILE}"',
              f'signing_key_file = "{folder / signing.SIGNING_KEY_FILE}"', f"trusted_signers = [{trusted}]"]
@@ -151,5 +167,31 @@ def _rotate_configured(settings: Settings, env: Environment, keys_folder: Path) 
         lines.insert(3, f"# ${env.backup.identity_env}: keep the old identity there until reencrypt is done")
     written = [str(folder / name) for name in (age_keys.KEY_FILE, age_keys.PUBLIC_FILE, signing.SIGNING_KEY_FILE,
                                                signing.SIGNING_PUBLIC_FILE, signing.SIGNING_PEM_FILE)]
+    if wal is not None:
+        written += [str(settings.env_dir(env) / wal_access.WAL_SIGNING_KEY),
+                    str(settings.env_dir(env) / wal_access.WAL_SIGNING_PUBLIC)]
     return RotatedKeys(env.name, str(folder), recipient, age_keys.fingerprint(recipient), signer_value, signer_id,
-                       retired, written, [], lines)
+                       retired, written, [], lines, wal_signer=wal[0] if wal else None,
+                       wal_signer_id=wal[1] if wal else None)
+
+
+def rotate_wal_key(settings: Settings, env: Environment) -> tuple[str, str] | None:
+    """A new WAL signing key for `env` in place of the one `wal enable` made (None when there is none): its public
+    key goes first into wal-signing.pub, the old ones stay after it (records signed before are still trusted, until
+    `backup reencrypt` has signed them again); then wal-signing.key becomes the new key, owned as the old one was
+    (the server's OS user, which runs `wal push`), 0600. The trusted_signers value and key id of the new key."""
+    folder = settings.env_dir(env)
+    key_path, public_path = folder / wal_access.WAL_SIGNING_KEY, folder / wal_access.WAL_SIGNING_PUBLIC
+    try:
+        info = key_path.lstat()
+    except FileNotFoundError:
+        return None
+    old = signing.encode_public(signing.public_of_signer(signing.signer_from_file(key_path)))
+    listed = signing.read_public_file(public_path)
+    private_pem, _, value, kid = _new_signing()
+    trusted = [value, old] + [item for item in listed if item not in (value, old)]
+    # The new key is trusted before it signs anything: a push between the two writes signs with the old one.
+    _write_public(public_path, "".join(f"{item}\n" for item in trusted).encode())
+    owner = pwd.getpwuid(info.st_uid).pw_name if info.st_uid != os.geteuid() else None
+    records.atomic_write(key_path, private_pem, mode=0o600, owner=owner, follow_folder=False)
+    return value, kid

@@ -10,8 +10,10 @@ every backup restorable with the old identity or the new one (both are kept unti
   manifest.next.sig go. A rerun finishes or tidies whatever a killed run left.
 - a WAL file: its copy is stored under the sha256 of its plain content, which re-encryption does not change, so the
   new copy replaces the old in one write (local rename, S3 PUT) and its signed record stays true. A record signed
-  by a key that no longer signs is signed again: the new record is created, then the old removed.
+  by a key that no longer signs (the WAL signing key `rotate-keys` replaced, or an old backup key) is signed again
+  with the key `wal push` signs with now: the new record is created, then the old removed.
 - verification and test-restore records: the same body, signed again (one write of `<record>.sig`).
+- archives and incident copies: backup/reencrypt_copies.py.
 Only what is trusted now is re-signed: an untrusted or unsigned backup or WAL file is left as it is, and listed.
 """
 
@@ -23,51 +25,25 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from cuisine_db.backup import catalog
-from cuisine_db.backup.manifest import (
-    MANIFEST,
-    NEXT_SIGNATURE,
-    SIGNATURE,
-    TEST_RESTORE,
-    VERIFICATION,
-    Manifest,
-    generation,
-    prefix,
-)
-from cuisine_db.backup.wal import access as wal_access
+from cuisine_db.backup import catalog, reencrypt_copies
+from cuisine_db.backup.manifest import NEXT_SIGNATURE, TEST_RESTORE, VERIFICATION, Manifest, prefix
+from cuisine_db.backup.reencrypt_keys import Change, Keys, finish_swap, keys_of, reencrypt_objects, swap
+from cuisine_db.backup.reencrypt_keys import leftovers as killed_leftovers
 from cuisine_db.backup.wal import records as wal_records
 from cuisine_db.backup.wal import wal_names
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import CuisineDbError, RefusedError, UsageError
-from cuisine_db.storage import (
-    LocalRepository,
-    ObjectExists,
-    ObjectMissing,
-    Repository,
-    open_repository,
-    pipeline,
-    signing,
-)
-from cuisine_db.storage import keys as age_keys
+from cuisine_db.errors import RefusedError
+from cuisine_db.storage import LocalRepository, ObjectExists, Repository, open_repository, pipeline, signing
 from cuisine_db.storage.pipeline import IntegrityError
 
+__all__ = ["Change", "ReencryptReport", "reencrypt"]
+
 LOCK = "reencrypt.lock"
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    """One thing re-encryption changes (or would change, in a dry run), or leaves alone and why."""
-
-    kind: str  # backup, record, wal, claim, leftover
-    subject: str
-    action: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,45 +65,13 @@ class ReencryptReport:
     def wal(self) -> int:
         return sum(1 for change in self.changes if change.kind == "wal")
 
+    @property
+    def archives(self) -> int:
+        return len({change.subject for change in self.changes if change.kind == "archive"})
 
-@dataclass
-class _Keys:
-    recipients: list[Any]
-    fingerprints: list[str]
-    signer: signing.Signer
-    trust: signing.Trust
-    identities: list[Any]
-    new_identities: list[Any]
-    wal_signers: set[str]
-    wal_trust: signing.Trust  # what `wal fetch` trusts: the pinned keys and the environment's WAL signing key
-    spool: Path  # where an object's zstd frames wait between decryption and encryption (unnamed, 0600)
-
-
-def _keys(settings: Settings, env: Environment) -> _Keys:
-    values = age_keys.recipients(settings, env)
-    fingerprints = sorted(age_keys.fingerprint(value) for value in values)
-    signer = age_keys.signer(settings, env, create_default=False)
-    trust = age_keys.trust(settings, [env])
-    if signer.key_id not in trust.keys:
-        raise RefusedError(f"the signing key of {env.name} (key {signer.key_id}) is not among its trusted signers: "
-                           "what reencrypt signs would not be trusted; nothing was changed",
-                           hint="add its public key to backup.trusted_signers (backup rotate-keys printed it)")
-    identities = age_keys.identities(settings, [env])
-    new = [identity for identity in identities if age_keys.fingerprint(str(identity.to_public())) in fingerprints]
-    if not new:
-        raise UsageError(f"no age identity on this machine matches {env.name}'s recipients "
-                         f"({', '.join(fingerprints)}): reencrypt reads back what it writes",
-                         hint="set backup.identity_file to the new key's identity (backup rotate-keys said where)")
-    wal_signers = {signer.key_id}
-    wal_public = settings.env_dir(env) / wal_access.WAL_SIGNING_PUBLIC
-    for value in signing.read_public_file(wal_public):
-        wal_signers.add(signing.key_id(signing.decode_public(value)))
-    try:
-        wal_trust = wal_access.load(settings.config_path.resolve(), env.name).trust()
-    except CuisineDbError:  # an environment the file does not name (built-in defaults): the pinned keys alone
-        wal_trust = trust
-    return _Keys(age_keys.parse_recipients(values), fingerprints, signer, trust, identities, new, wal_signers,
-                 wal_trust, settings.state_dir)
+    @property
+    def incident_copies(self) -> int:
+        return len({change.subject for change in self.changes if change.kind == "incident"})
 
 
 @contextlib.contextmanager
@@ -148,11 +92,11 @@ def _locked(settings: Settings, env: Environment) -> Iterator[None]:
 def reencrypt(settings: Settings, env: Environment, *, dry_run: bool = False, yes: bool = False,
               ask: Callable[[str], str] | None = None, notify: Callable[[str], None] = lambda _: None
               ) -> ReencryptReport:
-    """Every trusted backup and archived WAL file of `env` onto the recipients and signing key it uses now (the
-    plan only with `dry_run`). On a protected environment the changes need `yes` or the environment's name typed
-    in answer to `ask` (None: no terminal to ask: refused)."""
+    """Every trusted backup, archived WAL file, archive and incident copy of `env` (in its repository) onto the
+    recipients and signing key it uses now (the plan only with `dry_run`). On a protected environment the changes
+    need `yes` or the environment's name typed in answer to `ask` (None: no terminal to ask: refused)."""
     started = time.monotonic()
-    keys = _keys(settings, env)
+    keys = keys_of(settings, env)
     repository = open_repository(settings, env)
     if not dry_run and env.protected and not yes:
         if ask is None:
@@ -167,11 +111,13 @@ def reencrypt(settings: Settings, env: Environment, *, dry_run: bool = False, ye
         for entry in catalog.trusted_scan(settings, env, repository):
             _backup(repository, entry, keys, dry_run, changes, skipped, notify)
         _wal(repository, env, keys, dry_run, changes, skipped, notify)
+        reencrypt_copies.archives(env, repository, keys, dry_run, changes, skipped, notify)
+        reencrypt_copies.incidents(repository, keys, dry_run, changes, skipped, notify)
     return ReencryptReport(env.name, repository.url, dry_run, keys.fingerprints, keys.signer.key_id, changes,
                            skipped, round(time.monotonic() - started, 3))
 
 
-def _backup(repository: Repository, entry: catalog.BackupEntry, keys: _Keys, dry_run: bool, changes: list[Change],
+def _backup(repository: Repository, entry: catalog.BackupEntry, keys: Keys, dry_run: bool, changes: list[Change],
             skipped: list[Change], notify: Callable[[str], None]) -> None:
     name = entry.name
     manifest = entry.manifest
@@ -192,15 +138,12 @@ def _backup(repository: Repository, entry: catalog.BackupEntry, keys: _Keys, dry
     elif manifest.signer != keys.signer.key_id:
         changes.append(Change("backup", name, f"re-sign with key {keys.signer.key_id}"))
         if not dry_run:
-            manifest = _swap(repository, replace(manifest, signer=keys.signer.key_id), keys.signer)
+            manifest = swap(repository, folder, replace(manifest, signer=keys.signer.key_id), keys.signer)
     for record in (VERIFICATION, TEST_RESTORE):
         _record(repository, folder + record, stored, keys, dry_run, changes)
     # What a killed run left: objects of an older generation, the swap's signature.
-    current = {item.name for item in manifest.objects}
-    files = {item.file for item in manifest.objects}
-    leftovers = sorted(folder + object_name for object_name in stored if object_name not in current
-                       and any(generation(object_name, file) is not None for file in files))
-    if NEXT_SIGNATURE in stored and _finish_swap(repository, folder, keys, dry_run):
+    leftovers = killed_leftovers(folder, stored, manifest)
+    if NEXT_SIGNATURE in stored and finish_swap(repository, folder, keys.trust, dry_run):
         leftovers.append(folder + NEXT_SIGNATURE)
     if leftovers:
         if not any(change.subject == name for change in changes):
@@ -209,60 +152,13 @@ def _backup(repository: Repository, entry: catalog.BackupEntry, keys: _Keys, dry
             repository.delete(leftovers)
 
 
-def _reencrypt_backup(repository: Repository, manifest: Manifest, keys: _Keys) -> Manifest:
+def _reencrypt_backup(repository: Repository, manifest: Manifest, keys: Keys) -> Manifest:
     folder = prefix(manifest.name)
-    number = max((generation(item.name, item.file) or 0) for item in manifest.objects) + 1 if manifest.objects else 1
-    renamed = []
-    for item in manifest.objects:
-        new_name = f"{item.file}.k{number}.zst.age"
-        # The zstd frames spool through an unnamed 0600 file in the state folder (they are the backup's data).
-        with tempfile.TemporaryFile(prefix=".reencrypt-", dir=keys.spool) as frames:
-            fetched = pipeline.fetch(repository, folder + item.name, frames, keys.identities, expect_size=item.size,
-                                     expect_sha256=item.sha256, compressed=True, expect_plain_size=item.plain_size)
-            if fetched.plain_size != item.plain_size:
-                raise IntegrityError(folder + item.name, f"decrypts to {fetched.plain_size} bytes, the manifest says "
-                                                         f"{item.plain_size}")
-            frames.seek(0)
-            written = pipeline.store(repository, folder + new_name, frames, keys.recipients, compress=False)
-        renamed.append(replace(item, name=new_name, size=written.size, sha256=written.sha256))
-    new = replace(manifest, objects=tuple(renamed), signer=keys.signer.key_id,
-                  encryption={**manifest.encryption, "recipients": keys.fingerprints})
-    return _swap(repository, new, keys.signer, old=manifest)
+    new = replace(reencrypt_objects(repository, folder, manifest, keys), signer=keys.signer.key_id)
+    return swap(repository, folder, new, keys.signer, old=manifest)
 
 
-def _swap(repository: Repository, new: Manifest, signer: signing.Signer, old: Manifest | None = None) -> Manifest:
-    """The new manifest in place of the old, each step one atomic write: its signature beside (next.sig), the
-    manifest, its signature in place; then what only the old one named."""
-    folder = prefix(new.name)
-    body = new.to_json()
-    signature = signer.sign(body)
-    repository.put_bytes(folder + NEXT_SIGNATURE, signature)
-    repository.put_bytes(folder + MANIFEST, body)
-    repository.put_bytes(folder + SIGNATURE, signature)
-    kept = {item.name for item in new.objects}
-    gone = [folder + item.name for item in (old.objects if old else ()) if item.name not in kept]
-    repository.delete([*gone, folder + NEXT_SIGNATURE])
-    return Manifest.from_json(body, folder + MANIFEST)
-
-
-def _finish_swap(repository: Repository, folder: str, keys: _Keys, dry_run: bool) -> bool:
-    """A swap killed after manifest.json was replaced: manifest.sig still signs the old one and only
-    manifest.next.sig the manifest there now. manifest.sig gets that signature before manifest.next.sig may go;
-    True when it may go."""
-    body = repository.get_bytes(folder + MANIFEST)
-    for signature in (SIGNATURE, NEXT_SIGNATURE):
-        try:
-            found = repository.get_bytes(folder + signature)
-            keys.trust.verify(body, found)
-        except (signing.Untrusted, ObjectMissing):
-            continue
-        if signature == NEXT_SIGNATURE and not dry_run:
-            repository.put_bytes(folder + SIGNATURE, found)
-        return True
-    return False
-
-
-def _record(repository: Repository, key: str, stored: set[str], keys: _Keys, dry_run: bool,
+def _record(repository: Repository, key: str, stored: set[str], keys: Keys, dry_run: bool,
             changes: list[Change]) -> None:
     """A verification or test-restore record signed by another trusted key: the same body, signed again. One not
     trusted at all is left alone (never laundered into a trusted one)."""
@@ -283,7 +179,7 @@ def _record(repository: Repository, key: str, stored: set[str], keys: _Keys, dry
         repository.put_bytes(key + catalog.SIGNATURE_SUFFIX, keys.signer.sign(data))
 
 
-def _wal(repository: Repository, env: Environment, keys: _Keys, dry_run: bool, changes: list[Change],
+def _wal(repository: Repository, env: Environment, keys: Keys, dry_run: bool, changes: list[Change],
          skipped: list[Change], notify: Callable[[str], None]) -> None:
     copies: dict[str, set[str]] = {}
     claims: dict[str, list[str]] = {}
@@ -320,7 +216,7 @@ def _wal(repository: Repository, env: Environment, keys: _Keys, dry_run: bool, c
                 notify(f"re-encrypting {name}")
                 _reencrypt_wal(repository, key, digest, keys)
         if not any(signer in keys.wal_signers for _, _, signer in trusted):
-            changes.append(Change("claim", name, f"re-sign its record with key {keys.signer.key_id}"))
+            changes.append(Change("claim", name, f"re-sign its record with key {keys.wal_signer.key_id}"))
             if not dry_run:
                 _resign_claim(repository, env.name, name, trusted, keys)
         elif any(signer not in keys.wal_signers for _, _, signer in trusted):
@@ -330,7 +226,7 @@ def _wal(repository: Repository, env: Environment, keys: _Keys, dry_run: bool, c
                 repository.delete([claim for claim, _, signer in trusted if signer not in keys.wal_signers])
 
 
-def _needs_reencrypt(repository: Repository, key: str, keys: _Keys) -> bool:
+def _needs_reencrypt(repository: Repository, key: str, keys: Keys) -> bool:
     """Whether the stored copy cannot be read with the new identities alone (age's header names no recipient)."""
     try:
         pipeline.fetch(repository, key, None, keys.new_identities, decompress=False)
@@ -341,7 +237,7 @@ def _needs_reencrypt(repository: Repository, key: str, keys: _Keys) -> bool:
     return False
 
 
-def _reencrypt_wal(repository: Repository, key: str, digest: str, keys: _Keys) -> None:
+def _reencrypt_wal(repository: Repository, key: str, digest: str, keys: Keys) -> None:
     import pyrage
     import zstandard
 
@@ -356,10 +252,10 @@ def _reencrypt_wal(repository: Repository, key: str, digest: str, keys: _Keys) -
 
 
 def _resign_claim(repository: Repository, env: str, name: str, trusted: list[tuple[str, dict[str, Any], str]],
-                  keys: _Keys) -> None:
+                  keys: Keys) -> None:
     _, body, _ = trusted[0]
-    new_key = wal_records.claim_key(keys.signer, env, name)
-    data = wal_records.make(keys.signer, env, name, body["sha256"], body["size"], body.get("system_identifier"))
+    new_key = wal_records.claim_key(keys.wal_signer, env, name)
+    data = wal_records.make(keys.wal_signer, env, name, body["sha256"], body["size"], body.get("system_identifier"))
     with contextlib.suppress(ObjectExists):
         repository.put_bytes(new_key, data, overwrite=False)  # already there: a rerun after a kill
     wal_records.read(repository.get_bytes(new_key), keys.wal_trust, env, name)  # ours, and it verifies

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from cuisine_db.backup import catalog
+from cuisine_db.backup import catalog, watermark
 from cuisine_db.backup.backup_names import PHYSICAL_TYPES
 from cuisine_db.backup.wal import status as wal_status
 from cuisine_db.backup.wal.status import WalStatus
@@ -47,10 +47,20 @@ def untrusted(entries: list[catalog.BackupEntry], env: Environment) -> list[Find
         if not (entry.problem or "").startswith(catalog.UNTRUSTED):
             continue
         why = (entry.problem or "")[len(catalog.UNTRUSTED):]
-        severity = "error" if why.startswith(("dated in the future", "rolled back")) else "warning"
+        severity = "error" if why.startswith(("dated in the future", "rolled back", "rollback check")) else "warning"
         found.append(Finding("untrusted backup", severity, entry.name, f"{entry.name} is untrusted: {why}",
                              "docs/security.md: check who can write to the repository; it is never used"))
     return found
+
+
+def damaged_watermark(settings: Settings, env: Environment) -> Finding | None:
+    """The local high-water mark there but damaged: the rollback check cannot run, so no backup is trusted."""
+    mark = watermark.read(settings, env)
+    if not isinstance(mark, watermark.Unreadable):
+        return None
+    return Finding("backup watermark", "error", mark.where, f"{mark.where} is damaged ({mark.why}): no backup of "
+                   f"{env.name} can be checked against rollback, so none is trusted, `latest` or restorable",
+                   f"docs/security.md: check the repository, then cuisine-db backup rebuild-watermark --env {env.name}")
 
 
 def damaged_records(entries: list[catalog.BackupEntry]) -> list[Finding]:
@@ -68,7 +78,8 @@ def status(settings: Settings, env: Environment, *, now: datetime | None = None)
     newest = physical[-1] if physical else None
     newest_at = newest.manifest.finished_at if newest and newest.manifest else None
     wal = wal_status.status(settings, env, now=now)
-    findings = ([finding for finding in [full_backup_age(newest_at, env, now)] if finding] + untrusted(entries, env)
+    findings = ([finding for finding in [damaged_watermark(settings, env), full_backup_age(newest_at, env, now)]
+                 if finding] + untrusted(entries, env)
                 + damaged_records(entries) + wal.findings)
     age = round((now - newest_at).total_seconds() / 3600, 2) if newest_at else None
     return BackupStatus(env.name, newest.name if newest else None, newest_at, age, wal, findings)

@@ -26,6 +26,7 @@ from cuisine_db.cli.common import (
     routed,
     say,
     settings,
+    word_asker,
 )
 from cuisine_db.cli.render import check_text, progress_bar, show_damage, size
 from cuisine_db.config import Environment
@@ -34,7 +35,7 @@ from cuisine_db.ops.journal import journaled
 from cuisine_db.storage import keys, signing
 
 app = typer.Typer(help="Backups: create (physical or logical), list, show, verify, expire, status; keys: keygen, "
-                       "rotate-keys, reencrypt.",
+                       "rotate-keys, reencrypt, rebuild-watermark.",
                   no_args_is_help=True)
 
 TypeOption = Annotated[str, typer.Option("--type", "-t", help="full or incremental (physical, the whole cluster); "
@@ -352,12 +353,16 @@ def rotate_keys(env: EnvOption = None, json: JsonOption = False) -> None:
     with journaled(s, chosen, "backup rotate-keys", {}) as entry:
         rotated = key_rotation.rotate_keys(s, chosen)
         entry.details.update(recipient=rotated.recipient_fingerprint, signer=rotated.signer_id,
-                             folder=rotated.folder, shared_with=rotated.shared_with)
+                             folder=rotated.folder, shared_with=rotated.shared_with, wal_signer=rotated.wal_signer_id)
     if json:
         print_json(rotated)
         return
     say(f"{chosen.name}: new age recipient {rotated.recipient_fingerprint} and signing key {rotated.signer_id}, "
         f"written to {', '.join(rotated.written)} (private keys 0600)")
+    if rotated.wal_signer is not None:
+        say(f"{chosen.name}'s WAL records are signed with a new key {rotated.wal_signer_id} from the next push on (the "
+            "old one stays trusted for the records it signed); where its backups may be restored on another host, "
+            f'pin it too: trusted_signers = [..., "{rotated.wal_signer}"]')
     if rotated.retired:
         say(f"the old identity is kept in {', '.join(rotated.retired)}: old backups and WAL still need it until "
             "`backup reencrypt` has run; remove it after that (keep a copy off this machine until you are sure)")
@@ -375,12 +380,40 @@ def rotate_keys(env: EnvOption = None, json: JsonOption = False) -> None:
     say(f"next: cuisine-db backup reencrypt --env {chosen.name} --dry-run, then without --dry-run")
 
 
+@app.command("rebuild-watermark")
+def rebuild_watermark(env: EnvOption = None,
+                      dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show the mark it would set.")]
+                      = False, yes: YesOption = False, json: JsonOption = False) -> None:
+    """Replace env's damaged backup high-water mark by the newest signed backup in its repository, after you checked
+    it (docs/security.md); the damaged file is kept beside it; asks on every environment."""
+    from cuisine_db.backup import watermark_rebuild
+
+    s = settings()
+    chosen = environment(env)
+    with journaled(s, chosen, "backup rebuild-watermark", {"dry_run": dry_run, "yes": yes}) as entry:
+        rebuilt = watermark_rebuild.rebuild(s, chosen, dry_run=dry_run, yes=yes, ask=word_asker(chosen))
+        entry.details.update(damage=rebuilt.damage, sequence=rebuilt.sequence, name=rebuilt.name,
+                             kept_as=rebuilt.kept_as)
+    if json:
+        print_json(rebuilt)
+        return
+    mark = f"sequence {rebuilt.sequence} ({rebuilt.name})" if rebuilt.name else "no mark (no signed backup)"
+    if rebuilt.rolled_back:
+        say(f"still untrusted as rolled back against each other: {', '.join(rebuilt.rolled_back)}")
+    if dry_run:
+        say(f"{rebuilt.file} ({rebuilt.damage}) would become {mark}; dry run, nothing was changed")
+        return
+    kept = f"; the damaged file is kept as {rebuilt.kept_as}" if rebuilt.kept_as else ""
+    say(f"{rebuilt.file} is now {mark}{kept}")
+
+
 @app.command("reencrypt")
 def reencrypt(env: EnvOption = None,
               dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would change.")] = False,
               yes: YesOption = False, json: JsonOption = False) -> None:
-    """Re-encrypt and re-sign env's trusted backups and archived WAL to the keys it uses now, creating before
-    swapping (kill -9 safe); protected environments need confirmation (make db-reencrypt env=E [dry_run=1] [yes=1])."""
+    """Re-encrypt and re-sign env's trusted backups, archived WAL, archives and incident copies to the keys it uses
+    now, creating before swapping (kill -9 safe); protected environments need confirmation (make db-reencrypt env=E
+    [dry_run=1] [yes=1])."""
     from cuisine_db.backup import reencrypt as reencryption
 
     s = settings()
@@ -392,7 +425,8 @@ def reencrypt(env: EnvOption = None,
     with journaled(s, chosen, "backup reencrypt", {"dry_run": dry_run, "yes": yes}) as entry:
         report = reencryption.reencrypt(s, chosen, dry_run=dry_run, yes=yes, ask=ask,
                                         notify=(lambda _: None) if json else say)
-        entry.details.update(backups=report.backups, wal=report.wal, changes=len(report.changes),
+        entry.details.update(backups=report.backups, wal=report.wal, archives=report.archives,
+                             incident_copies=report.incident_copies, changes=len(report.changes),
                              skipped=len(report.skipped), recipients=report.recipients, signer=report.signer)
     if json:
         print_json(report)
@@ -404,6 +438,7 @@ def reencrypt(env: EnvOption = None,
         table.add_row(change.kind, f"[yellow]{escape(change.subject)}[/]", f"[yellow]{escape(change.action)}[/]")
     out.print(table)
     verb = "would change" if dry_run else "changed"
-    say(f"{chosen.name}: {verb} {report.backups} backup(s), {report.wal} WAL file(s), {len(report.changes)} item(s) "
+    say(f"{chosen.name}: {verb} {report.backups} backup(s), {report.wal} WAL file(s), {report.archives} archive(s), "
+        f"{report.incident_copies} incident file(s), {len(report.changes)} item(s) "
         f"in all, to recipients {', '.join(report.recipients)} and signing key {report.signer}"
         + ("; dry run, nothing was changed" if dry_run else f" in {report.seconds:.1f}s"))

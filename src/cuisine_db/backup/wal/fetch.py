@@ -91,8 +91,8 @@ def signed_listing(repository: Repository, env: str, folder: str) -> tuple[dict[
 
 
 def ours(access: WalAccess, repository: Repository, trust: Any, name: str, claims: list[str],
-         copies: set[str], later_ours: Callable[[], bool] = lambda: True, *, trust_unsigned: bool = False
-         ) -> str | None:
+         copies: set[str], later_ours: Callable[[], bool] = lambda: True, *, trust_unsigned: bool = False,
+         newest_signed: Callable[[], str | None] = lambda: None) -> str | None:
     """The hash our trusted record of `name` names, if it is stored; None when nothing of ours is archived.
 
     Copies under the name that no trusted record names are never taken. Whether they end the archive or stop
@@ -125,10 +125,11 @@ def ours(access: WalAccess, repository: Repository, trust: Any, name: str, claim
         raise Forged(f"REFUSED: {name}'s copy named by our record is gone and only copies no trusted record names "
                      "are there: recovery stops here rather than replay them",
                      hint="someone may have written to the repository (docs/security.md); see cuisine-db wal status")
-    if trust_unsigned and copies and not claims:
-        # Archived before signatures: no record at all (a wrong or unknown signature is never "unsigned"). Used
-        # only because the operator said trust_unsigned=1 (journaled by db-apply-logs); one copy, whose content
-        # download() checks against the sha256 in its name.
+    if trust_unsigned and copies and not claims and _before(name, newest_signed()):
+        # Archived before signatures: no record at all (a wrong or unknown signature is never "unsigned"), and not
+        # newer than the newest file we did sign (an unsigned copy past the archive's end was planted, not archived
+        # before signatures). Used only because the operator said trust_unsigned=1 (journaled by db-apply-logs);
+        # one copy, whose content download() checks against the sha256 in its name.
         if len(copies) > 1:
             raise Duplicate(f"{name} is archived unsigned twice with different content; recovery stops here "
                             "rather than guess", hint="see cuisine-db wal status")
@@ -138,6 +139,33 @@ def ours(access: WalAccess, repository: Repository, trust: Any, name: str, claim
         raise Forged(f"REFUSED: {name} is in the archive only as copies no trusted record names{reason}: "
                      "recovery stops here rather than replay them",
                      hint="someone may have written to the repository (docs/security.md); see cuisine-db wal status")
+    return None
+
+
+def _before(name: str, newest: str | None) -> bool:
+    """Whether `name` is not newer than `newest` (the archive's newest signed file; None: nothing is signed). WAL file
+    names sort as the archive grows: timeline first, then position; a timeline's history file before its segments."""
+    return newest is not None and name <= newest
+
+
+def newest_signed(repository: Repository, area: str, trust: Any) -> str | None:
+    """The newest file of an archive area that has a record signed by a trusted key. It lists the whole area: only
+    a fetch with trust_unsigned asks (db-apply-logs trust_unsigned=1, never the archive command or the prefetcher)."""
+    from cuisine_db.backup.wal import records
+    from cuisine_db.storage import signing
+
+    claims: dict[str, list[str]] = {}
+    for info in retrying(lambda: list(repository.list(wal_names.env_prefix(area)))):
+        claimed = records.is_claim(info.key)
+        if claimed is not None:
+            claims.setdefault(claimed, []).append(info.key)
+    for name in sorted(claims, reverse=True):
+        for key in claims[name]:
+            try:
+                records.read(retrying(functools.partial(repository.get_bytes, key)), trust, area, name)
+            except (signing.Untrusted, ObjectMissing):
+                continue
+            return name
     return None
 
 
@@ -168,7 +196,8 @@ def fetch(access: WalAccess, name: str, destination: Path, options: list[str] | 
     """Put `name` at `destination`: from the spool ('prefetched'; main.py does this itself without importing us)
     or from the archive ('fetched'), or NotArchived / an error. A segment fetched here means the prefetcher is
     behind or not running: it is started (with `options`, the call's own) unless it is alive. `trust_unsigned`
-    takes a file archived before signatures (no record at all) too; the prefetcher never does."""
+    takes a file archived before signatures (no record at all, and not newer than the newest signed file) too; the
+    prefetcher never does."""
     from cuisine_db.backup.wal import spool
 
     wal_names.check(name)
@@ -199,7 +228,7 @@ def fetch(access: WalAccess, name: str, destination: Path, options: list[str] | 
         return False
 
     digest = ours(access, repository, trust, name, claims.get(name, []), archived.get(name, set()), later_ours,
-                  trust_unsigned=trust_unsigned)
+                  trust_unsigned=trust_unsigned, newest_signed=lambda: newest_signed(repository, access.area, trust))
     if digest is None:
         raise NotArchived(name)
     if wal_names.is_segment(name) and options is not None:
