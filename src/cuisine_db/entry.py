@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 
-LIGHT = ("push", "fetch", "check", "prefetch")
+LIGHT = ("push", "fetch", "check", "prefetch", "catch-up")
 
 
 def main() -> None:

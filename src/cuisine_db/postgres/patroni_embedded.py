@@ -160,6 +160,7 @@ def _patroni_config(settings: Settings, env: Environment, layout: Layout, member
                 "rewind": superuser,
             },
             "parameters": {"unix_socket_directories": ""},
+            "callbacks": {"on_role_change": callback_command(settings, env, folder / "data")},
             "pg_hba": [
                 "host all all 127.0.0.1/32 scram-sha-256",
                 "host replication all 127.0.0.1/32 scram-sha-256",
@@ -167,6 +168,16 @@ def _patroni_config(settings: Settings, env: Environment, layout: Layout, member
         },
         "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
     }
+
+
+def callback_command(settings: Settings, env: Environment, datadir: Path) -> str:
+    """Patroni's `on_role_change` callback: a member that becomes the leader archives the earlier timelines'
+    complete segments the dying leader had not pushed (backup/wal/catch_up.py); on any other role it does nothing.
+    The program by this interpreter and the configuration by absolute path, as the archive command names them."""
+    import shlex
+
+    return shlex.join([sys.executable, "-m", "cuisine_db", "wal", "catch-up", "--config",
+                       str(settings.config_path.resolve()), "--env", env.name, "--pgdata", str(datadir)])
 
 
 def _patroni_program() -> list[str]:
