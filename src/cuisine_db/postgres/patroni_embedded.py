@@ -18,6 +18,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import sys
@@ -126,14 +127,33 @@ def server_parameters(major: int) -> dict[str, Any]:
     """The PostgreSQL settings every member shares (Patroni keeps them in etcd; it sets port and listen itself)."""
     settings = {key: value for key, value in base_settings(major, 0).items()
                 if key not in ("listen_addresses", "port")}
+    # log_replication_commands: the leader's log says who copied the cluster (BASE_BACKUP) and who streams.
     settings.update({"hot_standby": True, "max_replication_slots": 10, "wal_keep_size": "256MB",
-                     "wal_log_hints": True})
+                     "wal_log_hints": True, "log_replication_commands": True})
     return settings
+
+
+def seed_dir(settings: Settings, env: Environment, name: str) -> Path:
+    """Where db-create-replica lays a backup down for member `name` (the member's user's) before Patroni starts it."""
+    return member_dir(settings, env, name) / "seed"
+
+
+def _replica_methods(settings: Settings, env: Environment, folder: Path, staged: bool) -> dict[str, Any]:
+    """Patroni's create_replica_methods: the toolkit's `cuisine_db` first (it installs the backup db-create-replica
+    laid down for this member, postgres/patroni_method.py); Patroni's `basebackup` after it only when nothing is
+    staged, so a member gets a copy of the leader only when the repository had no backup for it."""
+    command = shlex.join([sys.executable, "-m", "cuisine_db", "replica", "seed-member", "--seed",
+                          str(folder / "seed")])
+    return {"create_replica_methods": ["cuisine_db"] + ([] if staged else ["basebackup"]),
+            "cuisine_db": {"command": command}}
 
 
 def _patroni_config(settings: Settings, env: Environment, layout: Layout, member: MemberPorts,
                     credentials: dict[str, str], bindir: Path, major: int,
-                    extra_parameters: dict[str, Any]) -> dict[str, Any]:
+                    extra_parameters: dict[str, Any], *, staged: bool = False,
+                    restore_command: str | None = None) -> dict[str, Any]:
+    """One member's patroni.yml. `staged`: a backup waits in its seed folder (no basebackup fallback);
+    `restore_command`: how it catches up from the archive until it streams (db-create-replica takes it out then)."""
     folder = member_dir(settings, env, member.name)
     superuser = {"username": SUPERUSER, "password": credentials["superuser"]}
     return {
@@ -161,6 +181,8 @@ def _patroni_config(settings: Settings, env: Environment, layout: Layout, member
             },
             "parameters": {"unix_socket_directories": ""},
             "callbacks": {"on_role_change": callback_command(settings, env, folder / "data")},
+            **_replica_methods(settings, env, folder, staged),
+            **({"recovery_conf": {"restore_command": restore_command}} if restore_command else {}),
             "pg_hba": [
                 "host all all 127.0.0.1/32 scram-sha-256",
                 "host replication all 127.0.0.1/32 scram-sha-256",
@@ -174,8 +196,6 @@ def callback_command(settings: Settings, env: Environment, datadir: Path) -> str
     """Patroni's `on_role_change` callback: a member that becomes the leader archives the earlier timelines'
     complete segments the dying leader had not pushed (backup/wal/catch_up.py); on any other role it does nothing.
     The program by this interpreter and the configuration by absolute path, as the archive command names them."""
-    import shlex
-
     return shlex.join([sys.executable, "-m", "cuisine_db", "wal", "catch-up", "--config",
                        str(settings.config_path.resolve()), "--env", env.name, "--pgdata", str(datadir)])
 
@@ -258,11 +278,12 @@ def up(settings: Settings, env: Environment, *, extra_parameters: dict[str, Any]
     if layout is None:
         layout = _new_layout(env, count)
         safe_files.write(state / "layout.json", json.dumps(asdict(layout), indent=2))
-    elif len(layout.members) != count:
+    elif len(layout.members) < count:  # more is fine: db-create-replica added members
         raise UsageError(f"{env.name}'s embedded cluster was made with {len(layout.members)} members, the "
-                         f"configuration now says {count}", hint=f"make cluster-down env={env.name}, then "
-                         f"cuisine-db cluster destroy --env {env.name} to start afresh, or set members back")
-    credentials = _credentials(settings, env)
+                         f"configuration now says {count}", hint=f"make db-create-replica env={env.name} name=NAME "
+                         f"adds one; or make cluster-down env={env.name}, then cuisine-db cluster destroy --env "
+                         f"{env.name} to start afresh")
+    _credentials(settings, env)  # made on first use (and the pgpass with it)
     _reach(settings, user, build.bindir)
     etcd_dir = base / "etcd"
     if not process(settings, env, "etcd").running:
@@ -284,18 +305,77 @@ def up(settings: Settings, env: Environment, *, extra_parameters: dict[str, Any]
     for member in layout.members:
         if process(settings, env, member.name).running:
             continue
-        folder = member_dir(settings, env, member.name)
-        osuser.give_to(folder, user)
-        config = _patroni_config(settings, env, layout, member, credentials, build.bindir, build.major,
-                                 extra_parameters or {})
-        # JSON is YAML: Patroni reads it as it is.
-        safe_files.write(folder / "patroni.yml", json.dumps(config, indent=2), owner=user)
-        _start(settings, env, member.name, [*_patroni_program(), str(folder / "patroni.yml")], user, folder,
-               build.bindir.parent / "lib")
+        write_config(settings, env, layout, member, extra_parameters=extra_parameters)
+        _start_member(settings, env, member)
         notify(f"Patroni member {member.name} started (PostgreSQL on 127.0.0.1:{member.port}, REST on "
                f"127.0.0.1:{member.rest})")
     wait_ready(settings, env, layout)
     return layout
+
+
+def write_config(settings: Settings, env: Environment, layout: Layout, member: MemberPorts, *,
+                 extra_parameters: dict[str, Any] | None = None, staged: bool = False,
+                 restore_command: str | None = None) -> Path:
+    """A member's patroni.yml (the OS user's, 0600: it holds passwords), written afresh; its path."""
+    from cuisine_db.postgres.local import os_user_of
+
+    user = os_user_of(settings, env)
+    build = binaries.find(env.postgres_version, settings.cache_dir, env.pg_bin)
+    folder = member_dir(settings, env, member.name)
+    osuser.give_to(folder, user)
+    config = _patroni_config(settings, env, layout, member, _credentials(settings, env), build.bindir, build.major,
+                             extra_parameters or {}, staged=staged, restore_command=restore_command)
+    # JSON is YAML: Patroni reads it as it is.
+    safe_files.write(folder / "patroni.yml", json.dumps(config, indent=2), owner=user)
+    return folder / "patroni.yml"
+
+
+def _start_member(settings: Settings, env: Environment, member: MemberPorts) -> int:
+    from cuisine_db.postgres.local import os_user_of
+
+    build = binaries.find(env.postgres_version, settings.cache_dir, env.pg_bin)
+    folder = member_dir(settings, env, member.name)
+    return _start(settings, env, member.name, [*_patroni_program(), str(folder / "patroni.yml")],
+                  os_user_of(settings, env), folder, build.bindir.parent / "lib")
+
+
+def add_member(settings: Settings, env: Environment, name: str, *, staged: bool, restore_command: str | None,
+               notify: Callable[[str], None] = lambda _line: None) -> MemberPorts:
+    """A new member in the layout (free ports), its configuration written and its Patroni started: Patroni builds
+    its data directory with the create_replica_methods (a staged backup, or the leader's basebackup)."""
+    layout = load_layout(settings, env)
+    if layout is None:
+        raise UnavailableError(f"{env.name}'s Patroni cluster has not been created",
+                               hint=f"make cluster-up env={env.name} creates and starts it")
+    taken = {layout.etcd_client, layout.etcd_peer, *(p for m in layout.members for p in (m.port, m.rest))}
+
+    def pick() -> int:
+        while True:
+            port = free_port()
+            if port not in taken:
+                taken.add(port)
+                return port
+
+    member = MemberPorts(name, pick(), pick())
+    grown = Layout(layout.scope, layout.etcd_client, layout.etcd_peer, (*layout.members, member))
+    safe_files.write(state_dir(settings, env) / "layout.json", json.dumps(asdict(grown), indent=2))
+    write_config(settings, env, grown, member, staged=staged, restore_command=restore_command)
+    _start_member(settings, env, member)
+    notify(f"Patroni member {name} started (PostgreSQL on 127.0.0.1:{member.port}, REST on 127.0.0.1:{member.rest})")
+    return member
+
+
+def remove_member(settings: Settings, env: Environment, name: str) -> None:
+    """Stop a member's Patroni, take it out of the layout and delete its folder (a creation that failed)."""
+    layout = load_layout(settings, env)
+    if layout is None:
+        return
+    _signal_and_wait(settings, env, name, STOP_TIMEOUT)
+    kept = tuple(m for m in layout.members if m.name != name)
+    safe_files.write(state_dir(settings, env) / "layout.json",
+                     json.dumps(asdict(Layout(layout.scope, layout.etcd_client, layout.etcd_peer, kept)), indent=2))
+    shutil.rmtree(member_dir(settings, env, name), ignore_errors=True)
+    _pid_file(settings, env, name).unlink(missing_ok=True)
 
 
 def wait_ready(settings: Settings, env: Environment, layout: Layout, timeout: float = START_TIMEOUT) -> None:
