@@ -1,6 +1,7 @@
 """What `wal catch-up` (Patroni's on_role_change callback) would push after a promotion: the earlier timelines'
-complete segments on the new timeline's ancestry, and nothing else — not the partial switch segment, not a file
-recycled under a name past the switch point, not one whose last page was never written, not the new timeline's."""
+complete segments on the new timeline's ancestry (one ended by a WAL switch, zeros after its first page, too), and
+nothing else — not the partial switch segment, not a file recycled under a name on or past the switch point, not
+one of the wrong size, not the new timeline's."""
 
 from __future__ import annotations
 
@@ -43,7 +44,8 @@ def pg_wal(tmp_path: Path) -> Path:
     segment(folder / segment_name(1, 3, SEGMENT), 3)  # timeline 1 past its switch: an abandoned branch
     for number in (3, 4):
         segment(folder / segment_name(2, number, SEGMENT), number, tli=2)
-    segment(folder / segment_name(2, 5, SEGMENT), 5, last_page=False, tli=2)  # never finished
+    segment(folder / segment_name(2, 5, SEGMENT), 5, last_page=False, tli=2)  # ended by a switch: zeros after
+    (folder / segment_name(1, 0, SEGMENT)).write_bytes(b"\0" * 8192)  # not a whole segment
     segment(folder / (segment_name(2, 6, SEGMENT) + ".partial"), 6, tli=2)
     segment(folder / segment_name(2, 7, SEGMENT), 7, address=2 * SEGMENT, tli=2)  # recycled ahead of the switch
     segment(folder / segment_name(3, 6, SEGMENT), 6, tli=3)
@@ -55,8 +57,9 @@ def test_only_complete_segments_on_the_new_timelines_ancestry_are_candidates(pg_
     newest, chosen, skipped = catch_up.candidates(pg_wal)
     assert newest == 3
     assert [c.path.name for c in chosen] == [segment_name(1, 1, SEGMENT), segment_name(1, 2, SEGMENT),
-                                             segment_name(2, 3, SEGMENT), segment_name(2, 4, SEGMENT)]
-    assert skipped == [(segment_name(2, 5, SEGMENT), "its last page was never written (incomplete)")]
+                                             segment_name(2, 3, SEGMENT), segment_name(2, 4, SEGMENT),
+                                             segment_name(2, 5, SEGMENT)]
+    assert skipped == [(segment_name(1, 0, SEGMENT), "not the size of a segment")]
 
 
 def test_a_recycled_file_on_the_path_is_skipped_not_pushed(pg_wal: Path) -> None:

@@ -12,9 +12,9 @@ replaced.
 
 Candidates are the segments on the new timeline's ancestry only, read from its newest history file in pg_wal:
 each earlier timeline from the segment where it began up to the one holding its switch point, exclusive (that one
-is partial and PostgreSQL archives it as `.partial` itself); and only files whose first and last page headers say
-they are that very segment, complete. A file recycled under a name past the switch point holds old bytes: never
-pushed. Segments pg_wal no longer holds cannot be caught up: `wal status` shows the hole, and a full backup ends it.
+is partial and PostgreSQL archives it as `.partial` itself); and only files whose first page header says they are that very
+segment: a file recycled under a name past the switch point holds old bytes and is never pushed. (Every segment
+of the range was received whole: the switch point lies beyond it.) Segments pg_wal no longer holds cannot be caught up: `wal status` shows the hole, and a full backup ends it.
 """
 
 from __future__ import annotations
@@ -27,10 +27,9 @@ from typing import NamedTuple
 from cuisine_db.backup.wal import wal_names
 from cuisine_db.backup.wal.access import WalAccess
 
-# XLogLongPageHeaderData: magic, info, timeline, page address, remaining length, (padding), system identifier,
-# segment size, page size; later pages start with the short header (the first four fields).
+# XLogLongPageHeaderData, on a segment's first page: magic, info, timeline, page address, remaining length,
+# (padding), system identifier, segment size, page size.
 _LONG = struct.Struct("<HHIQI4xQII")
-_SHORT = struct.Struct("<HHIQ")
 _LONG_HEADER_FLAG = 0x0002
 LEADER_ROLES = ("primary", "master", "promoted")
 
@@ -102,22 +101,20 @@ def segment_size_of(pg_wal: Path) -> int | None:
 
 
 def complete(path: Path, number: int, segment_size: int) -> str | None:
-    """None when `path` is segment `number`, whole (its first and last page name their own addresses); else why not."""
+    """None when `path` is segment `number` written from its start (its first page names its own address and the
+    cluster's segment size); else why not. The rest is not read: a segment ended by a WAL switch is zeros after
+    the switch record, on the old leader as here (the standby wrote the bytes the leader sent from its own file)."""
     try:
         with path.open("rb") as handle:
             if os.fstat(handle.fileno()).st_size != segment_size:
                 return "not the size of a segment"
             head = handle.read(_LONG.size)
-            magic, info, _tli, address, _rem, _sysid, size, block = _LONG.unpack(head)
-            if not info & _LONG_HEADER_FLAG or size != segment_size or address != number * segment_size \
-                    or not 0 < block <= segment_size:
-                return "its first page is not this segment's (a recycled file)"
-            handle.seek(segment_size - block)
-            last_magic, _info, _tli, last_address = _SHORT.unpack(handle.read(_SHORT.size))
+        _magic, info, _tli, address, _rem, _sysid, size, block = _LONG.unpack(head)
     except (OSError, struct.error) as exc:
         return f"unreadable ({exc})"
-    if last_magic != magic or last_address != number * segment_size + segment_size - block:
-        return "its last page was never written (incomplete)"
+    if not info & _LONG_HEADER_FLAG or size != segment_size or address != number * segment_size \
+            or not 0 < block <= segment_size:
+        return "its first page is not this segment's (a recycled file)"
     return None
 
 
