@@ -99,3 +99,12 @@ def test_patronis_callback_arguments_are_accepted_and_only_a_leader_acts(tmp_pat
     assert main.parse(["catch-up", "--config", "/c.toml", "--env", "ha", "--pgdata", "/d"]).role is None
     with pytest.raises(main.UsageProblem, match="takes 0 argument"):
         main.parse(["catch-up", "--config", "/c.toml", "--env", "ha", "--pgdata", "/d", "primary"])
+
+
+def test_a_catch_up_waits_for_the_end_of_recovery_by_the_control_file(tmp_path: Path) -> None:
+    (tmp_path / "global").mkdir()
+    control = tmp_path / "global" / "pg_control"
+    for state, done in ((5, False), (6, True)):  # DB_IN_ARCHIVE_RECOVERY, DB_IN_PRODUCTION
+        control.write_bytes(struct.pack("<QIIi", 7_000_000_000_000_000_001, 1300, 202_507_291, state) + bytes(100))
+        assert catch_up.in_production(tmp_path) is done
+        assert catch_up.wait_promoted(tmp_path, seconds=0.3) is done

@@ -12,9 +12,10 @@ replaced.
 
 Candidates are the segments on the new timeline's ancestry only, read from its newest history file in pg_wal:
 each earlier timeline from the segment where it began up to the one holding its switch point, exclusive (that one
-is partial and PostgreSQL archives it as `.partial` itself); and only files whose first page header says they are that very
-segment: a file recycled under a name past the switch point holds old bytes and is never pushed. (Every segment
-of the range was received whole: the switch point lies beyond it.) Segments pg_wal no longer holds cannot be caught up: `wal status` shows the hole, and a full backup ends it.
+is partial, and PostgreSQL archives it as `.partial` itself); and only files whose first page header says they are
+that very segment: a file recycled under a name past the switch point holds old bytes and is never pushed. (Every
+segment of the range was received whole: the switch point lies beyond it.) Segments pg_wal no longer holds cannot
+be caught up: `wal status` shows the hole, and a full backup ends it.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from cuisine_db.backup.wal.access import WalAccess
 _LONG = struct.Struct("<HHIQI4xQII")
 _LONG_HEADER_FLAG = 0x0002
 LEADER_ROLES = ("primary", "master", "promoted")
+# pg_control begins with the system identifier (8 bytes), two versions (4 + 4) and the cluster state (4), in the
+# same place in every version; DB_IN_PRODUCTION is the state once recovery has ended.
+_STATE_OFFSET = 16
+IN_PRODUCTION = 6
+PROMOTION_SECONDS = 120.0
 
 
 class Candidate(NamedTuple):
@@ -48,6 +54,29 @@ class Result(NamedTuple):
     present: list[str]
     failed: list[tuple[str, str]]
     skipped: list[tuple[str, str]]
+
+
+def in_production(pgdata: Path) -> bool:
+    """Whether the cluster's control file says recovery has ended (the new timeline's history file is written)."""
+    try:
+        with (pgdata / "global" / "pg_control").open("rb") as handle:
+            head = handle.read(_STATE_OFFSET + 4)
+    except OSError:
+        return False
+    return len(head) == _STATE_OFFSET + 4 and int.from_bytes(head[_STATE_OFFSET:], "little") == IN_PRODUCTION
+
+
+def wait_promoted(pgdata: Path, seconds: float = PROMOTION_SECONDS) -> bool:
+    """Until recovery has ended: Patroni calls on_role_change right after `pg_ctl promote --no-wait`, before the
+    server has chosen its new timeline and written its history file."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not in_production(pgdata):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
 
 
 def archiving(pgdata: Path) -> bool:

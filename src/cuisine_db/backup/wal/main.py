@@ -240,6 +240,10 @@ def _catch_up(args: Args) -> int:
     if not catch_up.archiving(args.pgdata):
         _say("catch-up", f"{args.pgdata} does not archive with cuisine-db: nothing to catch up")
         return 0
+    if not catch_up.wait_promoted(args.pgdata):
+        _say("catch-up", f"{args.pgdata} is still in recovery after {catch_up.PROMOTION_SECONDS:.0f}s: run "
+                         "cuisine-db wal catch-up again once it leads")
+        return 1
     try:
         loaded = access.load(args.config, args.env, spool=args.spool)
         result = catch_up.catch_up(loaded, args.pgdata / "pg_wal")
