@@ -7,16 +7,20 @@ and etcd, three members, PostgreSQL 18 then 14. The tests build on each other in
 - the leader dies (its Patroni and every PostgreSQL process killed -9) while its archiver is stopped, so finished
   segments were never pushed; the new leader's on_role_change callback (wal catch-up) archives them: no hole, and a
   replay of the archive to a moment after the failover holds every transaction acknowledged before it, none that
-  began after it, none twice.
+  began after it, none twice;
+- the leader dies while a physical backup copies it: the backup is either complete and verifies, or absent from
+  the list with nothing of it left in the repository.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import signal
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -200,13 +204,17 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # gone meanwhile
+        return b""
+
+
 def _archiver(postmaster: int) -> int:
     for child in _children(postmaster):
-        try:
-            if b"archiver" in Path(f"/proc/{child}/cmdline").read_bytes():
-                return child
-        except OSError:
-            continue
+        if b"archiver" in _cmdline(child):
+            return child
     raise AssertionError(f"no archiver process under postmaster {postmaster}")
 
 
@@ -237,7 +245,8 @@ def test_segments_the_dying_leader_never_archived_are_archived_by_the_new_one(ha
         # The host dies: Patroni and every PostgreSQL process of the leader, the stopped archiver too.
         assert patroni_embedded.kill_member(ha.settings, ha.env, lost.name) is not None
         for pid in [postmaster, *_children(postmaster)]:
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
         def new_leader() -> bool:
             leader = ha.view().leader
@@ -277,6 +286,65 @@ def test_segments_the_dying_leader_never_archived_are_archived_by_the_new_one(ha
     assert not set(before) - present, f"{len(set(before) - present)} acknowledged rows lost"
     assert not set(after) & present
     up = ha.make("cluster-up", f"env={ENV}")  # the lost member comes back as a replica (pg_rewind)
+    assert up.returncode == 0, up.stderr
+    wait_for("healthy with the lost member back", lambda: healthy(ha), timeout=180)
+
+
+def _descendants(pid: int) -> list[int]:
+    found, frontier = [], [pid]
+    while frontier:
+        children = [child for parent in frontier for child in _children(parent)]
+        found += children
+        frontier = children
+    return found
+
+
+def _backups(ha: Ha) -> dict[str, dict[str, Any]]:
+    listed = json.loads(ha.cli("backup", "list", "--env", ENV, "--json").stdout)
+    return {b["name"]: b for b in (listed if isinstance(listed, list) else listed["backups"])}
+
+
+def test_a_backup_running_when_the_leader_dies_is_complete_and_verifies_or_absent(ha: Ha) -> None:
+    wait_for("healthy", lambda: healthy(ha), timeout=120)
+    with ha.leader_conn() as conn:  # enough data that the copy is still under way when the leader dies
+        conn.execute("INSERT INTO ticks (at) SELECT now() FROM generate_series(1, 300000)")
+    before = set(_backups(ha))
+    lost = ha.view().leader
+    assert lost is not None
+    postmaster = patroni_embedded.postmaster_pid(ha.settings, ha.env, lost.name)
+    assert postmaster is not None
+    backup = subprocess.Popen(["make", "--no-print-directory", "-C", str(REPO), "db-backup", f"env={ENV}",
+                               "type=full"], env=ha.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, stdin=subprocess.DEVNULL)
+    copier: list[int] = []
+
+    def copying() -> bool:
+        copier[:] = [pid for pid in _descendants(backup.pid) if b"pg_basebackup" in _cmdline(pid)]
+        return bool(copier)
+    try:
+        wait_for("pg_basebackup to start", copying, timeout=120)
+        for pid in copier:
+            os.kill(pid, signal.SIGSTOP)  # mid-copy, the leader's host dies
+        assert patroni_embedded.kill_member(ha.settings, ha.env, lost.name) is not None
+        for pid in [postmaster, *_children(postmaster)]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    finally:
+        for pid in copier:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+    _out, err = backup.communicate(timeout=600)
+    added = set(_backups(ha)) - before
+    if backup.returncode == 0:  # it had everything before the leader died: complete, and it must verify
+        assert len(added) == 1, err
+        verified = ha.cli("backup", "verify", "--env", ENV, added.pop())
+        assert verified.returncode == 0, verified.stderr + verified.stdout
+    else:
+        assert added == set(), added  # never listed complete when it is not
+        leftovers = {info.key.split("/")[1] for info in open_repository(ha.settings, ha.env).list("backups/")}
+        assert leftovers <= set(_backups(ha)), leftovers - set(_backups(ha))  # and nothing of it left behind
+    wait_for("Patroni to fail over", lambda: (ha.view().leader or lost).name != lost.name, timeout=90)
+    up = ha.make("cluster-up", f"env={ENV}")
     assert up.returncode == 0, up.stderr
     wait_for("healthy with the lost member back", lambda: healthy(ha), timeout=180)
 
