@@ -154,7 +154,8 @@ def candidates(pg_wal: Path) -> tuple[int | None, list[Candidate], list[tuple[st
     if found is None or segment_size is None:
         return None, [], []
     newest, ranges = found
-    chosen, skipped = [], []
+    chosen: list[Candidate] = []
+    skipped: list[tuple[str, str]] = []
     for name in sorted(os.listdir(pg_wal)):
         if not wal_names.is_segment(name):
             continue
@@ -175,7 +176,9 @@ def catch_up(access: WalAccess, pg_wal: Path) -> Result:
     from cuisine_db.errors import CuisineDbError
 
     newest, chosen, skipped = candidates(pg_wal)
-    stored, present, failed = [], [], []
+    stored: list[str] = []
+    present: list[str] = []
+    failed: list[tuple[str, str]] = []
     if chosen:
         repository = access.repository()
         recipients = access.parsed_recipients()
