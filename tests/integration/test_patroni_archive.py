@@ -317,12 +317,12 @@ def test_a_backup_running_when_the_leader_dies_is_complete_and_verifies_or_absen
                                "type=full"], env=ha.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, stdin=subprocess.DEVNULL)
     copier: list[int] = []
-
-    def copying() -> bool:
-        copier[:] = [pid for pid in _descendants(backup.pid) if b"pg_basebackup" in _cmdline(pid)]
-        return bool(copier)
+    deadline = time.monotonic() + 120
     try:
-        wait_for("pg_basebackup to start", copying, timeout=120)
+        while not copier and backup.poll() is None and time.monotonic() < deadline:
+            copier = [pid for pid in _descendants(backup.pid) if b"pg_basebackup" in _cmdline(pid)]
+            time.sleep(0.02)
+        assert copier, "pg_basebackup never ran"
         for pid in copier:
             os.kill(pid, signal.SIGSTOP)  # mid-copy, the leader's host dies
         assert patroni_embedded.kill_member(ha.settings, ha.env, lost.name) is not None
