@@ -335,6 +335,7 @@ def test_a_backup_running_when_the_leader_dies_is_complete_and_verifies_or_absen
                 os.kill(pid, signal.SIGCONT)
     _out, err = backup.communicate(timeout=600)
     added = set(_backups(ha)) - before
+    print(f"backup when the leader died: exit {backup.returncode}, listed {sorted(added)}")  # which branch ran
     if backup.returncode == 0:  # it had everything before the leader died: complete, and it must verify
         assert len(added) == 1, err
         verified = ha.cli("backup", "verify", "--env", ENV, added.pop())
