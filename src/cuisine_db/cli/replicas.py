@@ -86,9 +86,8 @@ def create(env: EnvOption = None, name: NameOption = "",
     s = settings()
     chosen = environment(env)
     if chosen.patroni is not None:
-        raise UsageError(f"{chosen.name} is a Patroni environment: its members are added by starting Patroni on "
-                         "another host (Patroni builds the replica); the toolkit cannot add one yet",
-                         hint="see docs/scaling.md")
+        _patroni_create(chosen, name, port, origin, backup, json)
+        return
     seed = seed_backup(origin, backup)
     if seed is not None and not chosen.is_local:
         raise UsageError(f"{chosen.name!r} is a remote server: seeding from a backup lays files down on the replica's "
@@ -203,6 +202,27 @@ def promote(env: EnvOption = None, name: NameOption = "", yes: YesOption = False
         first = next(iter(done.stranded.items()))
         raise FailedError(f"promoted, but {len(done.stranded)} replica(s) could not follow: {first[0]}: {first[1]}",
                           hint=f"make db-drop-replica env={chosen.name} name={first[0]}, then create it again")
+
+
+def _patroni_create(chosen: Environment, name: str, port: int | None, origin: str | None, backup: str | None,
+                    json: bool) -> None:
+    from cuisine_db.replicas import patroni_member
+
+    if port is not None or origin is not None or backup is not None:
+        raise UsageError(f"{chosen.name} is a Patroni environment: a new member is always seeded from the newest "
+                         "physical backup and the archive (Patroni copies the leader only when there is none), on "
+                         "free ports; port=, from= and backup= do not apply; nothing was changed")
+    s = settings()
+    with journaled(s, chosen, "create-replica", {"name": name, "patroni": True}) as entry:
+        made = patroni_member.add(s, chosen, name, notify=say)
+        entry.details.update(port=made.port, seconds=made.seconds, seeded_from=made.seeded_from)
+    if json:
+        print_json(made)
+        return
+    seeded = f"seeded from {made.seeded_from} and the archive" if made.seeded_from else \
+        f"copied from the leader {made.leader} by Patroni (no physical backup existed)"
+    out.print(f"{chosen.name}: Patroni member [bold]{made.name}[/] streams from {made.leader} on "
+              f"127.0.0.1:{made.port} (timeline {made.timeline}), {seeded} ({made.seconds:.1f}s)")
 
 
 def _patroni_list(chosen: Environment, json: bool) -> None:

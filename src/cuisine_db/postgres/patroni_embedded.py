@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import secrets
+import shlex
 import shutil
 import signal
 import sys
@@ -140,8 +141,9 @@ def server_parameters(major: int) -> dict[str, Any]:
     """The PostgreSQL settings every member shares (Patroni keeps them in etcd; it sets port and listen itself)."""
     settings = {key: value for key, value in base_settings(major, 0).items()
                 if key not in ("listen_addresses", "port")}
+    # log_replication_commands: the leader's log says who copied the cluster (BASE_BACKUP) and who streams.
     settings.update({"hot_standby": True, "max_replication_slots": 10, "wal_keep_size": "256MB",
-                     "wal_log_hints": True})
+                     "wal_log_hints": True, "log_replication_commands": True})
     return settings
 
 
@@ -151,9 +153,28 @@ def default_dcs(major: int, extra_parameters: dict[str, Any] | None = None) -> d
                                   "parameters": {**server_parameters(major), **(extra_parameters or {})}}}
 
 
+def seed_dir(settings: Settings, env: Environment, name: str) -> Path:
+    """Where db-create-replica lays a backup down for member `name` (the member's user's) before Patroni starts it."""
+    return member_dir(settings, env, name) / "seed"
+
+
+def _replica_methods(settings: Settings, env: Environment, folder: Path, staged: bool) -> dict[str, Any]:
+    """Patroni's create_replica_methods: the toolkit's `cuisine_db` first (it installs the backup db-create-replica
+    laid down for this member, postgres/patroni_method.py); Patroni's `basebackup` after it only when nothing is
+    staged, so a member gets a copy of the leader only when the repository had no backup for it."""
+    command = shlex.join([sys.executable, "-m", "cuisine_db", "replica", "seed-member", "--seed",
+                          str(folder / "seed")])
+    return {"create_replica_methods": ["cuisine_db"] + ([] if staged else ["basebackup"]),
+            "cuisine_db": {"command": command}}
+
+
 def _patroni_config(settings: Settings, env: Environment, layout: Layout, member: MemberPorts,
                     credentials: dict[str, str], bindir: Path, major: int,
-                    extra_parameters: dict[str, Any], restore: Bootstrap | None = None) -> dict[str, Any]:
+                    extra_parameters: dict[str, Any], restore: Bootstrap | None = None, *, staged: bool = False,
+                    restore_command: str | None = None) -> dict[str, Any]:
+    """One member's patroni.yml. `restore`: the custom bootstrap from a laid-down backup instead of initdb;
+    `staged`: a backup waits in its seed folder (no basebackup fallback); `restore_command`: how it catches up from
+    the archive until it streams (db-create-replica takes it out then)."""
     folder = member_dir(settings, env, member.name)
     superuser = {"username": SUPERUSER, "password": credentials["superuser"]}
     bootstrap: dict[str, Any] = {
@@ -188,6 +209,9 @@ def _patroni_config(settings: Settings, env: Environment, layout: Layout, member
                 "rewind": superuser,
             },
             "parameters": {"unix_socket_directories": ""},
+            "callbacks": {"on_role_change": callback_command(settings, env, folder / "data")},
+            **_replica_methods(settings, env, folder, staged),
+            **({"recovery_conf": {"restore_command": restore_command}} if restore_command else {}),
             "pg_hba": [
                 "host all all 127.0.0.1/32 scram-sha-256",
                 "host replication all 127.0.0.1/32 scram-sha-256",
@@ -195,6 +219,14 @@ def _patroni_config(settings: Settings, env: Environment, layout: Layout, member
         },
         "tags": {"nofailover": False, "noloadbalance": False, "clonefrom": False, "nosync": False},
     }
+
+
+def callback_command(settings: Settings, env: Environment, datadir: Path) -> str:
+    """Patroni's `on_role_change` callback: a member that becomes the leader archives the earlier timelines'
+    complete segments the dying leader had not pushed (backup/wal/catch_up.py); on any other role it does nothing.
+    The program by this interpreter and the configuration by absolute path, as the archive command names them."""
+    return shlex.join([sys.executable, "-m", "cuisine_db", "wal", "catch-up", "--config",
+                       str(settings.config_path.resolve()), "--env", env.name, "--pgdata", str(datadir)])
 
 
 def _patroni_program() -> list[str]:
@@ -275,11 +307,12 @@ def up(settings: Settings, env: Environment, *, extra_parameters: dict[str, Any]
     if layout is None:
         layout = _new_layout(env, count)
         safe_files.write(state / "layout.json", json.dumps(asdict(layout), indent=2))
-    elif len(layout.members) != count:
+    elif len(layout.members) < count:  # more is fine: db-create-replica added members
         raise UsageError(f"{env.name}'s embedded cluster was made with {len(layout.members)} members, the "
-                         f"configuration now says {count}", hint=f"make cluster-down env={env.name}, then "
-                         f"cuisine-db cluster destroy --env {env.name} to start afresh, or set members back")
-    _credentials(settings, env)  # made on first use: the pgpass every connection reads
+                         f"configuration now says {count}", hint=f"make db-create-replica env={env.name} name=NAME "
+                         f"adds one; or make cluster-down env={env.name}, then cuisine-db cluster destroy --env "
+                         f"{env.name} to start afresh")
+    _credentials(settings, env)  # made on first use (and the pgpass with it)
     _reach(settings, user, build.bindir)
     ensure_etcd(settings, env, notify=notify)
     for member in layout.members:
@@ -321,7 +354,7 @@ def ensure_etcd(settings: Settings, env: Environment, *, notify: Callable[[str],
 
 
 def configure(settings: Settings, env: Environment, name: str, *, extra_parameters: dict[str, Any] | None = None,
-              restore: Bootstrap | None = None) -> Path:
+              restore: Bootstrap | None = None, staged: bool = False, restore_command: str | None = None) -> Path:
     """Write member `name`'s patroni.yml (0600, the OS user's: it holds passwords); with `restore`, the custom
     bootstrap from a laid-down backup instead of initdb. Patroni reads it when it starts."""
     from cuisine_db.postgres.local import os_user_of
@@ -335,7 +368,7 @@ def configure(settings: Settings, env: Environment, name: str, *, extra_paramete
     folder = member_dir(settings, env, name)
     osuser.give_to(folder, user)
     config = _patroni_config(settings, env, layout, member, _credentials(settings, env), build.bindir, build.major,
-                             extra_parameters or {}, restore)
+                             extra_parameters or {}, restore, staged=staged, restore_command=restore_command)
     # JSON is YAML: Patroni reads it as it is.
     safe_files.write(folder / "patroni.yml", json.dumps(config, indent=2), owner=user)
     return folder / "patroni.yml"
@@ -349,6 +382,42 @@ def start_member(settings: Settings, env: Environment, name: str) -> int:
     folder = member_dir(settings, env, name)
     return _start(settings, env, name, [*_patroni_program(), str(folder / "patroni.yml")], os_user_of(settings, env),
                   folder, build.bindir.parent / "lib")
+
+
+def add_member(settings: Settings, env: Environment, name: str, *, staged: bool, restore_command: str | None,
+               notify: Callable[[str], None] = lambda _line: None) -> MemberPorts:
+    """A new member in the layout (free ports), its configuration written and its Patroni started: Patroni builds
+    its data directory with the create_replica_methods (a staged backup, or the leader's basebackup)."""
+    layout = _layout(settings, env)
+    taken = {layout.etcd_client, layout.etcd_peer, *(p for m in layout.members for p in (m.port, m.rest))}
+
+    def pick() -> int:
+        while True:
+            port = free_port()
+            if port not in taken:
+                taken.add(port)
+                return port
+
+    member = MemberPorts(name, pick(), pick())
+    grown = Layout(layout.scope, layout.etcd_client, layout.etcd_peer, (*layout.members, member))
+    safe_files.write(state_dir(settings, env) / "layout.json", json.dumps(asdict(grown), indent=2))
+    configure(settings, env, name, staged=staged, restore_command=restore_command)
+    start_member(settings, env, name)
+    notify(f"Patroni member {name} started (PostgreSQL on 127.0.0.1:{member.port}, REST on 127.0.0.1:{member.rest})")
+    return member
+
+
+def remove_member(settings: Settings, env: Environment, name: str) -> None:
+    """Stop a member's Patroni, take it out of the layout and delete its folder (a creation that failed)."""
+    layout = load_layout(settings, env)
+    if layout is None:
+        return
+    _signal_and_wait(settings, env, name, STOP_TIMEOUT)
+    kept = tuple(m for m in layout.members if m.name != name)
+    safe_files.write(state_dir(settings, env) / "layout.json",
+                     json.dumps(asdict(Layout(layout.scope, layout.etcd_client, layout.etcd_peer, kept)), indent=2))
+    shutil.rmtree(member_dir(settings, env, name), ignore_errors=True)
+    _pid_file(settings, env, name).unlink(missing_ok=True)
 
 
 def _layout(settings: Settings, env: Environment) -> Layout:

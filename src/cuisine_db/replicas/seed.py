@@ -45,6 +45,10 @@ IDENTITY_FOLDER = "run"
 SPOOL = "spool"
 
 
+class NoBackup(UsageError):
+    """The environment has no physical backup at all (a Patroni member then falls back to a copy of the leader)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Seed:
     """The backup a replica is seeded from, and the chain that lays it down (oldest first)."""
@@ -65,7 +69,7 @@ def _newest_of_this_cluster(settings: Settings, env: Environment, system: str) -
                 if entry.manifest is not None and entry.type in laydown.PHYSICAL]
     ours = [(entry, manifest) for entry, manifest in physical if manifest.system_identifier == system]
     if not physical:
-        raise UsageError(f"environment {env.name!r} has no physical backup in {repository.url} to seed a replica from",
+        raise NoBackup(f"environment {env.name!r} has no physical backup in {repository.url} to seed a replica from",
                          hint=f"make db-backup env={env.name} type=full, or leave out from=backup to copy the primary")
     if not ours:
         newest = physical[-1][1]

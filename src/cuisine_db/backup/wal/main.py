@@ -21,11 +21,14 @@ USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] pa
        cuisine-db wal check --config PATH --env NAME [--spool PATH] [--fetch]
        cuisine-db wal prefetch --config PATH --env NAME [--spool PATH] [--identity-file PATH]
                             [--credentials-file PATH] [--system-id N] [--until NAME] [--detach] name
+       cuisine-db wal catch-up --config PATH --env NAME [--spool PATH] --pgdata PATH [ACTION ROLE SCOPE]
 
   push    archive one WAL file (archive_command = '... wal push ... %p')
   fetch   restore one WAL file (restore_command = '... wal fetch ... %f %p')
   check   check that this OS user can archive (and, with --fetch, restore)
   prefetch  fill the spool with the segments after `name` (wal fetch starts it; --detach: in the background)
+  catch-up  after a promotion, archive the earlier timelines' complete segments pg_wal holds and the archive
+            lacks (Patroni's on_role_change callback, which appends ACTION ROLE SCOPE: only a leader acts)
 
   --config PATH         cuisine-db.toml, by absolute path
   --env NAME            the environment whose archive this is
@@ -34,14 +37,19 @@ USAGE = """usage: cuisine-db wal push --config PATH --env NAME [--spool PATH] pa
   --credentials-file PATH  fetch: the S3 keys file (another environment's server reading this archive)
   --trust-unsigned      fetch: also take a file archived before signatures (db-apply-logs trust_unsigned=1)
   --system-id N         fetch: read the archive area of this system identifier (a backup from before an upgrade)
+  --pgdata PATH         catch-up: the new leader's data directory
 """
 _VALUED = {"push": ("--config", "--env", "--spool"),
            "fetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file", "--system-id"),
            "check": ("--config", "--env", "--spool"),
            "prefetch": ("--config", "--env", "--spool", "--identity-file", "--credentials-file", "--system-id",
-                        "--until")}
-_FLAGS = {"push": (), "fetch": ("--trust-unsigned",), "check": ("--fetch",), "prefetch": ("--detach",)}
-_POSITIONAL = {"push": ("path",), "fetch": ("name", "destination"), "check": (), "prefetch": ("name",)}
+                        "--until"),
+           "catch-up": ("--config", "--env", "--spool", "--pgdata")}
+_FLAGS = {"push": (), "fetch": ("--trust-unsigned",), "check": ("--fetch",), "prefetch": ("--detach",),
+          "catch-up": ()}
+_POSITIONAL = {"push": ("path",), "fetch": ("name", "destination"), "check": (), "prefetch": ("name",),
+               "catch-up": ()}
+_CALLBACK = ("action", "role", "scope")  # what Patroni appends to a callback's command
 
 
 
@@ -66,6 +74,12 @@ class Args:
         self.trust_unsigned = "--trust-unsigned" in flags
         self.detach = "--detach" in flags
         self.until = values.get("--until")
+        self.pgdata = Path(values["--pgdata"]) if "--pgdata" in values else None
+        if command == "catch-up" and len(positional) == len(_CALLBACK):
+            self.role: str | None = positional[1]  # ACTION ROLE SCOPE
+            positional = []
+        else:
+            self.role = None
         named = dict(zip(_POSITIONAL[command], positional, strict=True))
         self.path = named.get("path", "")
         self.name = named.get("name", "")
@@ -75,7 +89,7 @@ class Args:
 def parse(argv: list[str]) -> Args:
     """`push|fetch|check` with their options (`--name value` or `--name=value`, anywhere) and positionals."""
     if not argv or argv[0] not in _VALUED:
-        raise UsageProblem("expected push, fetch, check or prefetch" + (f", not {argv[0]!r}" if argv else ""))
+        raise UsageProblem("expected push, fetch, check, prefetch or catch-up" + (f", not {argv[0]!r}" if argv else ""))
     command, rest = argv[0], argv[1:]
     values: dict[str, str] = {}
     flags: set[str] = set()
@@ -106,6 +120,8 @@ def parse(argv: list[str]) -> Args:
     if missing:
         raise UsageProblem(f"wal {command} needs {' and '.join(missing)}")
     wanted = _POSITIONAL[command]
+    if command == "catch-up" and len(positional) == len(_CALLBACK):
+        wanted = _CALLBACK
     if len(positional) != len(wanted):
         raise UsageProblem(f"wal {command} takes {len(wanted)} argument(s) ({', '.join(wanted) or 'none'}), "
                            f"not {len(positional)}")
@@ -213,6 +229,37 @@ def _prefetch(args: Args) -> int:
         return 1
 
 
+def _catch_up(args: Args) -> int:
+    from cuisine_db.backup.wal import access, catch_up
+
+    if args.role is not None and args.role not in catch_up.LEADER_ROLES:
+        return 0  # a member that became a replica has nothing to archive
+    if args.pgdata is None:
+        _say("catch-up", "--pgdata names the new leader's data directory")
+        return 2
+    if not catch_up.archiving(args.pgdata):
+        _say("catch-up", f"{args.pgdata} does not archive with cuisine-db: nothing to catch up")
+        return 0
+    if not catch_up.wait_promoted(args.pgdata):
+        _say("catch-up", f"{args.pgdata} is still in recovery after {catch_up.PROMOTION_SECONDS:.0f}s: run "
+                         "cuisine-db wal catch-up again once it leads")
+        return 1
+    try:
+        loaded = access.load(args.config, args.env, spool=args.spool)
+        result = catch_up.catch_up(loaded, args.pgdata / "pg_wal")
+    except Exception as exc:
+        _say("catch-up", _describe(exc))
+        return 1
+    for name, why in result.skipped:
+        _say("catch-up", f"{name} skipped: {why}")
+    for name, why in result.failed:
+        _say("catch-up", f"{name} FAILED: {why}")
+    stored = f"{len(result.stored)} stored" + (f" ({result.stored[0]}..{result.stored[-1]})" if result.stored else "")
+    _say("catch-up", f"timeline {result.timeline or '-'}: earlier timelines' segments in pg_wal: {stored}, "
+                     f"{len(result.present)} already archived, {len(result.failed)} failed")
+    return 1 if result.failed else 0
+
+
 def main(argv: list[str]) -> int:
     if "-h" in argv or "--help" in argv:
         sys.stdout.write(USAGE)
@@ -223,4 +270,5 @@ def main(argv: list[str]) -> int:
         sys.stderr.write(f"cuisine-db wal: error: {exc} (cuisine-db wal --help shows the usage)\n")
         # A usage error in the restore command must stop recovery too, not read as "not archived".
         return FETCH_FAILED if argv[:1] == ["fetch"] else 2
-    return {"push": _push, "fetch": _fetch, "check": _check, "prefetch": _prefetch}[args.command](args)
+    return {"push": _push, "fetch": _fetch, "check": _check, "prefetch": _prefetch,
+            "catch-up": _catch_up}[args.command](args)
