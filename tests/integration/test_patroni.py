@@ -11,30 +11,28 @@ from __future__ import annotations
 import json
 import os
 import pwd
-import shutil
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
-from conftest import CLI, REPO, available
+from conftest import CLI, REPO
+from patroni_support import ENV, LAG_BOUND, ha_config, healthy, wait_for
 from prometheus_client import CollectorRegistry
 
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.errors import UnavailableError
 from cuisine_db.monitor.patroni import PatroniCollector
-from cuisine_db.postgres import binaries, connect, patroni, patroni_embedded, patroni_layout
+from cuisine_db.postgres import connect, patroni, patroni_embedded, patroni_layout
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
-ENV = "ha"
-LAG_BOUND = 1_000_000
 
 
 @dataclass
@@ -78,37 +76,9 @@ class Ha:
         return connect(self.settings, self.env, command)
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (UnavailableError, psycopg.Error):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"timed out waiting: {what}")
-
-
-def healthy(ha: Ha) -> bool:
-    view = ha.view()
-    return view.leader is not None and view.leader.state == "running" and sum(
-        1 for m in view.members if m.streaming and m.lag_bytes is not None and m.lag_bytes <= LAG_BOUND
-    ) == len(view.members) - 1 and any(m.role == "sync_standby" for m in view.members)
-
-
 @pytest.fixture(scope="module", params=[18, 14], ids=["pg18", "pg14"])
 def ha(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ha]:
-    if shutil.which("etcd") is None:
-        pytest.skip("etcd is not installed here (Debian's etcd-server package)")
-    major: int = request.param
-    if available(major) is None:
-        binaries.install(major, load_settings({"CUISINE_DB_CONFIG": str(REPO / "cuisine-db.toml")}).cache_dir)
-    root = tmp_path_factory.mktemp(f"ha{major}")
-    config = root / "cuisine-db.toml"
-    config.write_text(f'default_env = "{ENV}"\n[environments.{ENV}]\npostgres_version = {major}\n'
-                      f"replica_max_lag_bytes = {LAG_BOUND}\n[environments.{ENV}.patroni]\nmembers = 3\n")
-    made = Ha(root, config, major)
+    made = Ha(*ha_config(request, tmp_path_factory, "ha"))
     yield made
     made.cli("cluster", "destroy", "--env", ENV, "--yes")
 

@@ -18,7 +18,6 @@ import contextlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import threading
@@ -31,15 +30,15 @@ from typing import Any
 
 import psycopg
 import pytest
-from conftest import REPO, available
-from test_patroni import ENV, LAG_BOUND, Ha, healthy, wait_for
+from conftest import REPO
+from patroni_support import ENV, ha_config, healthy, wait_for
+from test_patroni import Ha
 
 from cuisine_db.backup import pitr_tables, targets
 from cuisine_db.backup.physical_restore import temporary_instance
 from cuisine_db.backup.wal import archive, areas, wal_names
-from cuisine_db.config import load_settings
 from cuisine_db.errors import UnavailableError
-from cuisine_db.postgres import binaries, patroni_embedded, patroni_layout
+from cuisine_db.postgres import patroni_embedded, patroni_layout
 from cuisine_db.storage import open_repository
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
@@ -49,16 +48,7 @@ NEW_MEMBER = f"{ENV}4"
 
 @pytest.fixture(scope="module", params=[18, 14], ids=["pg18", "pg14"])
 def ha(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ha]:
-    if shutil.which("etcd") is None:
-        pytest.skip("etcd is not installed here (Debian's etcd-server package)")
-    major: int = request.param
-    if available(major) is None:
-        binaries.install(major, load_settings({"CUISINE_DB_CONFIG": str(REPO / "cuisine-db.toml")}).cache_dir)
-    root = tmp_path_factory.mktemp(f"ha-archive{major}")
-    config = root / "cuisine-db.toml"
-    config.write_text(f'default_env = "{ENV}"\n[environments.{ENV}]\npostgres_version = {major}\n'
-                      f"replica_max_lag_bytes = {LAG_BOUND}\n[environments.{ENV}.patroni]\nmembers = 3\n")
-    made = Ha(root, config, major)
+    made = Ha(*ha_config(request, tmp_path_factory, "ha-archive"))
     yield made
     made.cli("cluster", "destroy", "--env", ENV, "--yes")
 
