@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from time import sleep
 
 import pytest
 from backup_fixtures import S3_KEY_VAR, S3_SECRET, S3_SECRET_VAR, S3Server, gfs_by_calendar
@@ -70,10 +71,16 @@ def test_400_days_of_daily_backups_leave_exactly_the_gfs_set(backend: str, tmp_p
     config.write_text('[environments.production]\ndsn = "host=127.0.0.1 port=1 dbname=x"\n'
                       f"[environments.production.backup]\n{storage}")
     now = datetime.now(UTC)
+    if now.time() >= time(23, 58):
+        # The calendar slots are the expire's own today: a run that crosses midnight would judge another set.
+        sleep((datetime.combine(now.date() + timedelta(days=1), time(0), UTC) - now).total_seconds() + 1)
+        now = datetime.now(UTC)
     today = now.date()
     days = [today - timedelta(days=n) for n in range(400)]
     signer = signer_of(tmp_path)
-    names = {fake_backup(repository, datetime.combine(day, time(1), UTC), signer): day for day in days}
+    # Each day's backup at midnight: never later than now, so today's is not "dated in the future" when the
+    # suite runs in the first hour of a UTC day.
+    names = {fake_backup(repository, datetime.combine(day, time(0), UTC), signer): day for day in days}
     writing = fake_backup(repository, now - timedelta(minutes=5), signer, complete=False)
     abandoned = fake_backup(repository, now - timedelta(days=3, minutes=5), signer, complete=False)
     expected = gfs_by_calendar(today, 7, 4, 12)
