@@ -64,10 +64,8 @@ demo: deps $(READY) ## The tour: the runbook on three local environments, one li
 	@bash scripts/demo.sh
 
 test: deps $(READY) install-postgres lint ## Everything: lint, types, unit, integration and reliability tests
-	@$(VENV)/bin/python -m pytest -n 3 -q --durations=15 -m 'not serial'; rc=$$?; \
-	 $(VENV)/bin/python -m pytest -p no:xdist -q -m serial; serial=$$?; \
-	 if [ $$rc -eq 5 ] || [ $$serial -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; \
-	 [ $$rc -ne 0 ] && exit $$rc; exit $$serial
+	@$(VENV)/bin/python -m pytest -n 3 --dist loadgroup -q --durations=25; rc=$$?; \
+	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; exit $$rc
 
 lint: $(READY) ## ruff, mypy (strict) and the import contracts (lint-imports: layers, no circles)
 	@$(VENV)/bin/ruff check src tests bench

@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from backup_fixtures import make_keys
 from conftest import available
-from test_upgrade import LocalProject, make_local_project
+from upgrade_support import LocalProject, make_local_project
 
 from cuisine_db.config import load_settings
 from cuisine_db.postgres.ports import free_port

@@ -31,9 +31,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cuisine_db.backup import catalog, reencrypt_copies
-from cuisine_db.backup.manifest import NEXT_SIGNATURE, TEST_RESTORE, VERIFICATION, Manifest, prefix
-from cuisine_db.backup.reencrypt_keys import Change, Keys, finish_swap, keys_of, reencrypt_objects, swap
-from cuisine_db.backup.reencrypt_keys import leftovers as killed_leftovers
+from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION, Manifest, prefix
+from cuisine_db.backup.reencrypt_keys import Change, Keys, clear_leftovers, keys_of, reencrypt_objects, swap
 from cuisine_db.backup.wal import records as wal_records
 from cuisine_db.backup.wal import wal_names
 from cuisine_db.config import Environment, Settings
@@ -141,15 +140,7 @@ def _backup(repository: Repository, entry: catalog.BackupEntry, keys: Keys, dry_
             manifest = swap(repository, folder, replace(manifest, signer=keys.signer.key_id), keys.signer)
     for record in (VERIFICATION, TEST_RESTORE):
         _record(repository, folder + record, stored, keys, dry_run, changes)
-    # What a killed run left: objects of an older generation, the swap's signature.
-    leftovers = killed_leftovers(folder, stored, manifest)
-    if NEXT_SIGNATURE in stored and finish_swap(repository, folder, keys.trust, dry_run):
-        leftovers.append(folder + NEXT_SIGNATURE)
-    if leftovers:
-        if not any(change.subject == name for change in changes):
-            changes.append(Change("leftover", name, f"remove {len(leftovers)} object(s) an interrupted run left"))
-        if not dry_run:
-            repository.delete(leftovers)
+    clear_leftovers(repository, folder, name, stored, manifest, keys, dry_run, changes)
 
 
 def _reencrypt_backup(repository: Repository, manifest: Manifest, keys: Keys) -> Manifest:

@@ -17,7 +17,7 @@ from typing import Any
 
 from cuisine_db.archive import catalog as archives_catalog
 from cuisine_db.backup.manifest import MANIFEST, NEXT_SIGNATURE, SIGNATURE, VERIFICATION, Manifest
-from cuisine_db.backup.reencrypt_keys import Change, Keys, finish_swap, leftovers, reencrypt_objects, swap
+from cuisine_db.backup.reencrypt_keys import Change, Keys, clear_leftovers, reencrypt_objects, swap
 from cuisine_db.config import Environment
 from cuisine_db.errors import CuisineDbError
 from cuisine_db.ops import incident_copy
@@ -54,21 +54,14 @@ def _archive(repository: Repository, entry: archives_catalog.ArchiveEntry, manif
             stored |= {item.name for item in manifest.objects}
     elif not keys.current(body, _signature(repository, folder + SIGNATURE)):
         if NEXT_SIGNATURE in stored and keys.current(body, _signature(repository, folder + NEXT_SIGNATURE)):
-            pass  # a killed swap's: finish_swap below puts that signature in place
+            pass  # a killed swap's: clear_leftovers below puts that signature in place
         else:
             changes.append(Change("archive", name, f"re-sign with key {keys.signer.key_id}"))
             if not dry_run:
                 repository.put_bytes(folder + SIGNATURE, keys.signer.sign(body))
     for record in RECORDS:
         _record(repository, folder, record, stored, keys, dry_run, changes)
-    gone = leftovers(folder, stored, manifest)
-    if NEXT_SIGNATURE in stored and finish_swap(repository, folder, keys.trust, dry_run):
-        gone.append(folder + NEXT_SIGNATURE)
-    if gone:
-        if not any(change.subject == name for change in changes):
-            changes.append(Change("leftover", name, f"remove {len(gone)} object(s) an interrupted run left"))
-        if not dry_run:
-            repository.delete(gone)
+    clear_leftovers(repository, folder, name, stored, manifest, keys, dry_run, changes)
 
 
 def _signature(repository: Repository, key: str) -> bytes | None:

@@ -144,3 +144,17 @@ def leftovers(folder: str, stored: set[str], manifest: Manifest) -> list[str]:
     files = {item.file for item in manifest.objects}
     return sorted(folder + name for name in stored if name not in current
                   and any(generation(name, file) is not None for file in files))
+
+
+def clear_leftovers(repository: Repository, folder: str, name: str, stored: set[str], manifest: Manifest,
+                    keys: Keys, dry_run: bool, changes: list[Change]) -> None:
+    """What a killed run left in one folder: objects of another generation, and manifest.next.sig once its
+    signature is in place as manifest.sig. Listed as one change unless the folder has one already."""
+    gone = leftovers(folder, stored, manifest)
+    if NEXT_SIGNATURE in stored and finish_swap(repository, folder, keys.trust, dry_run):
+        gone.append(folder + NEXT_SIGNATURE)
+    if gone:
+        if not any(change.subject == name for change in changes):
+            changes.append(Change("leftover", name, f"remove {len(gone)} object(s) an interrupted run left"))
+        if not dry_run:
+            repository.delete(gone)
