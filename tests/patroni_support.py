@@ -13,9 +13,9 @@ import psycopg
 import pytest
 from conftest import REPO, available
 
-from cuisine_db.config import load_settings
+from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.errors import UnavailableError
-from cuisine_db.postgres import binaries, patroni
+from cuisine_db.postgres import binaries, patroni, patroni_layout
 
 ENV = "ha"
 LAG_BOUND = 1_000_000
@@ -59,3 +59,16 @@ def healthy(ha: Viewed) -> bool:
     return view.leader is not None and view.leader.state == "running" and sum(
         1 for m in view.members if m.streaming and m.lag_bytes is not None and m.lag_bytes <= LAG_BOUND
     ) == len(view.members) - 1 and any(m.role == "sync_standby" for m in view.members)
+
+
+def base_backups(settings: Settings, env: Environment, name: str, since: float = 0.0) -> int:
+    """BASE_BACKUP commands in member `name`'s server log (log_replication_commands is on in the embedded cluster),
+    in the log files written since `since` (a restored member's log folder also holds the backup's old files)."""
+    folder = settings.env_dir(env) / "members" / name / "data" / "log"
+    return sum(path.read_text(errors="replace").count("replication command: BASE_BACKUP")
+               for path in folder.iterdir() if path.is_file() and path.stat().st_mtime >= since)
+
+
+def patroni_log(settings: Settings, env: Environment, name: str) -> str:
+    """Member `name`'s Patroni output (its create_replica_method's lines too)."""
+    return (patroni_layout.state_dir(settings, env) / "logs" / f"{name}.log").read_text(errors="replace")

@@ -8,8 +8,12 @@ and etcd, three members, PostgreSQL 18 then 14. The tests build on each other in
   segments were never pushed; the new leader's on_role_change callback (wal catch-up) archives them: no hole, and a
   replay of the archive to a moment after the failover holds every transaction acknowledged before it, none that
   began after it, none twice;
-- the leader dies while a physical backup copies it: the backup is either complete and verifies, or absent from
-  the list with nothing of it left in the repository.
+- db-apply-logs (through make) to a point after that failover re-bootstraps the whole cluster from the first full
+  backup: every transaction acknowledged before the point is there, none after it, none twice; the other members are
+  rebuilt from the repository (the restored leader's log shows no BASE_BACKUP);
+- the leader dies while a physical, then a logical backup copies it: each is either complete (from the dying leader,
+  or retried once from the new one) and verifies / restores, or absent from the list with nothing of it left in the
+  repository.
 """
 
 from __future__ import annotations
@@ -31,14 +35,13 @@ from typing import Any
 import psycopg
 import pytest
 from conftest import REPO
-from patroni_support import ENV, ha_config, healthy, wait_for
+from patroni_support import ENV, ha_config, healthy, patroni_log, wait_for
+from patroni_support import base_backups as support_base_backups
 from test_patroni import Ha
 
-from cuisine_db.backup import pitr_tables, targets
-from cuisine_db.backup.physical_restore import temporary_instance
 from cuisine_db.backup.wal import archive, areas, wal_names
 from cuisine_db.errors import UnavailableError
-from cuisine_db.postgres import patroni_embedded, patroni_layout
+from cuisine_db.postgres import patroni, patroni_embedded, patroni_layout
 from cuisine_db.storage import open_repository
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
@@ -53,11 +56,8 @@ def ha(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
     made.cli("cluster", "destroy", "--env", ENV, "--yes")
 
 
-def base_backups(ha: Ha, name: str) -> int:
-    """BASE_BACKUP commands in member `name`'s server log (log_replication_commands is on in the embedded cluster)."""
-    folder = ha.settings.env_dir(ha.env) / "members" / name / "data" / "log"
-    return sum(path.read_text(errors="replace").count("replication command: BASE_BACKUP")
-               for path in folder.iterdir() if path.is_file())
+def base_backups(ha: Ha, name: str, since: float = 0.0) -> int:
+    return support_base_backups(ha.settings, ha.env, name, since)
 
 
 def archived_names(ha: Ha) -> set[str]:
@@ -262,11 +262,22 @@ def test_segments_the_dying_leader_never_archived_are_archived_by_the_new_one(ha
     log = (patroni_layout.state_dir(ha.settings, ha.env) / "logs" / f"{leader.name}.log").read_text(errors="replace")
     told = re.findall(r"cuisine-db wal catch-up: timeline \d+: .*?: (\d+) stored.*?(\d+) failed", log)
     assert told and int(told[-1][0]) >= len(unarchived) and told[-1][1] == "0", log[-3000:]
-    # A replay of the archive to `moment`: every batch acknowledged before it, none begun after it, none twice.
-    target = targets.parse(target=moment.isoformat())
-    resolved = pitr_tables.resolve(ha.settings, ha.env, "latest", target)
-    with temporary_instance(ha.settings, ha.env, resolved, target) as (server, _reached), \
-            server.connect("cuisine") as conn:
+    # db-apply-logs to `moment`, through make: the whole cluster (the lost member too) re-bootstrapped from the first
+    # full backup, on the first timeline, replayed across the failover. Every batch acknowledged before `moment` is
+    # there, none begun after it, none twice.
+    listed = _backups(ha)
+    full = [name for name, b in listed.items() if b["type"] == "full"][-1]
+    others = [m.name for m in ha.view().members]
+    installed = {name: patroni_log(ha.settings, ha.env, name).count(f"installed {full}") for name in others}
+    laid = ha.make("db-restore", f"env={ENV}", "backup=latest", "open=0")
+    assert laid.returncode == 0, laid.stderr + laid.stdout
+    since = time.time()
+    applied = ha.make("db-apply-logs", f"env={ENV}", f"target={moment.isoformat()}")
+    assert applied.returncode == 0, applied.stderr + applied.stdout
+    wait_for("healthy after db-apply-logs", lambda: healthy(ha), timeout=300)
+    restored = ha.view()
+    assert restored.leader is not None and (restored.leader.timeline or 0) > (leader.timeline or 0)
+    with ha.leader_conn() as conn:
         ids = [row[0] for row in conn.execute("SELECT id FROM ticks").fetchall()]
     assert len(ids) == len(set(ids))
     present = set(ids)
@@ -275,9 +286,11 @@ def test_segments_the_dying_leader_never_archived_are_archived_by_the_new_one(ha
     assert before and after
     assert not set(before) - present, f"{len(set(before) - present)} acknowledged rows lost"
     assert not set(after) & present
-    up = ha.make("cluster-up", f"env={ENV}")  # the lost member comes back as a replica (pg_rewind)
-    assert up.returncode == 0, up.stderr
-    wait_for("healthy with the lost member back", lambda: healthy(ha), timeout=180)
+    # The other members were rebuilt from the repository and the archive, not copied from the restored leader.
+    assert base_backups(ha, restored.leader.name, since) == 0
+    for name in others:
+        if name != restored.leader.name:
+            assert patroni_log(ha.settings, ha.env, name).count(f"installed {full}") > installed[name], name
 
 
 def _descendants(pid: int) -> list[int]:
@@ -294,25 +307,26 @@ def _backups(ha: Ha) -> dict[str, dict[str, Any]]:
     return {b["name"]: b for b in (listed if isinstance(listed, list) else listed["backups"])}
 
 
-def test_a_backup_running_when_the_leader_dies_is_complete_and_verifies_or_absent(ha: Ha) -> None:
-    wait_for("healthy", lambda: healthy(ha), timeout=120)
-    with ha.leader_conn() as conn:  # enough data that the copy is still under way when the leader dies
-        conn.execute("INSERT INTO ticks (at) SELECT now() FROM generate_series(1, 300000)")
+def _kill_leader_during(ha: Ha, kind: str, program: bytes) -> tuple[patroni.Member, int, str, str, set[str]]:
+    """`make db-backup type=kind` on the leader; once `program` copies it, its processes are stopped, the leader's
+    Patroni and every PostgreSQL process killed -9, and the copy let go on. (lost leader, exit, stdout, stderr,
+    backups the list gained)."""
+    wait_for("healthy", lambda: healthy(ha), timeout=180)
     before = set(_backups(ha))
     lost = ha.view().leader
     assert lost is not None
     postmaster = patroni_embedded.postmaster_pid(ha.settings, ha.env, lost.name)
     assert postmaster is not None
     backup = subprocess.Popen(["make", "--no-print-directory", "-C", str(REPO), "db-backup", f"env={ENV}",
-                               "type=full"], env=ha.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               f"type={kind}"], env=ha.environ(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, stdin=subprocess.DEVNULL)
     copier: list[int] = []
     deadline = time.monotonic() + 120
     try:
         while not copier and backup.poll() is None and time.monotonic() < deadline:
-            copier = [pid for pid in _descendants(backup.pid) if b"pg_basebackup" in _cmdline(pid)]
+            copier = [pid for pid in _descendants(backup.pid) if program in _cmdline(pid)]
             time.sleep(0.02)
-        assert copier, "pg_basebackup never ran"
+        assert copier, f"{program.decode()} never ran"
         for pid in copier:
             os.kill(pid, signal.SIGSTOP)  # mid-copy, the leader's host dies
         assert patroni_embedded.kill_member(ha.settings, ha.env, lost.name) is not None
@@ -323,21 +337,74 @@ def test_a_backup_running_when_the_leader_dies_is_complete_and_verifies_or_absen
         for pid in copier:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)
-    _out, err = backup.communicate(timeout=600)
+    out, err = backup.communicate(timeout=900)
     added = set(_backups(ha)) - before
-    print(f"backup when the leader died: exit {backup.returncode}, listed {sorted(added)}")  # which branch ran
-    if backup.returncode == 0:  # it had everything before the leader died: complete, and it must verify
+    # Which branch ran: complete from the dying leader, retried from the new one, or failed and absent.
+    print(f"{kind} backup when the leader died: exit {backup.returncode}, listed {sorted(added)}\n{err}")
+    return lost, backup.returncode, out, err, added
+
+
+def _nothing_left_behind(ha: Ha) -> None:
+    listed = set(_backups(ha))
+    leftovers = {info.key.split("/")[1] for info in open_repository(ha.settings, ha.env).list("backups/")}
+    assert leftovers <= listed, leftovers - listed  # an attempt that failed left no objects
+
+
+def _lost_member_back(ha: Ha, lost: patroni.Member) -> None:
+    wait_for("Patroni to fail over", lambda: (ha.view().leader or lost).name != lost.name, timeout=120)
+    up = ha.make("cluster-up", f"env={ENV}")
+    assert up.returncode == 0, up.stderr
+    wait_for("healthy with the lost member back", lambda: healthy(ha), timeout=300)
+
+
+def _retried_from_a_new_leader(ha: Ha, err: str, lost: patroni.Member) -> None:
+    """When the output says the backup was taken again, it names the new leader and the journal records it."""
+    if "retrying the backup once from the new leader" not in err:
+        return
+    line = [line for line in (json.loads(raw) for raw in (ha.settings.env_dir(ha.env) / "journal.jsonl").read_text()
+                              .splitlines() if raw.strip()) if line["command"] == "backup"][-1]
+    assert line["outcome"] == "ok", line
+    retried = line["details"]["retried"]
+    assert retried["lost_leader"] == lost.name, line
+    assert retried["new_leader"] != lost.name or retried["timeline"] > (lost.timeline or 0), line
+
+
+def test_a_backup_running_when_the_leader_dies_is_complete_and_verifies_or_absent(ha: Ha) -> None:
+    with ha.leader_conn() as conn:  # enough data that the copy is still under way when the leader dies
+        conn.execute("INSERT INTO ticks (at) SELECT now() FROM generate_series(1, 300000)")
+    lost, code, _out, err, added = _kill_leader_during(ha, "full", b"pg_basebackup")
+    _nothing_left_behind(ha)
+    if code == 0:  # complete from the dying leader, or retried from the new one: it must verify
         assert len(added) == 1, err
         verified = ha.cli("backup", "verify", "--env", ENV, added.pop())
         assert verified.returncode == 0, verified.stderr + verified.stdout
+        _retried_from_a_new_leader(ha, err, lost)
     else:
         assert added == set(), added  # never listed complete when it is not
-        leftovers = {info.key.split("/")[1] for info in open_repository(ha.settings, ha.env).list("backups/")}
-        assert leftovers <= set(_backups(ha)), leftovers - set(_backups(ha))  # and nothing of it left behind
-    wait_for("Patroni to fail over", lambda: (ha.view().leader or lost).name != lost.name, timeout=90)
-    up = ha.make("cluster-up", f"env={ENV}")
-    assert up.returncode == 0, up.stderr
-    wait_for("healthy with the lost member back", lambda: healthy(ha), timeout=180)
+    _lost_member_back(ha, lost)
+
+
+def test_a_logical_backup_running_when_the_leader_dies_is_complete_and_restores_or_absent(ha: Ha) -> None:
+    with ha.leader_conn() as conn:
+        committed = conn.execute("SELECT count(*), max(id) FROM ticks").fetchone()
+    assert committed is not None
+    lost, code, _out, err, added = _kill_leader_during(ha, "logical", b"pg_dump")
+    _nothing_left_behind(ha)
+    if code == 0:
+        assert len(added) == 1, err
+        name = added.pop()
+        _retried_from_a_new_leader(ha, err, lost)
+        # Restorable: restored beside the database and every table's rows compared with the manifest; the rows
+        # committed before the backup began are in it.
+        tested = ha.make("db-test-restore", f"env={ENV}", f"backup={name}")
+        assert tested.returncode == 0, tested.stderr + tested.stdout
+        shown = json.loads(ha.cli("backup", "show", "--env", ENV, "--json", name).stdout)
+        tables = shown["manifest"]["tables"]
+        rows = next(t["rows"] for t in tables if t["name"] == "ticks")
+        assert rows >= committed[0], (rows, committed)
+    else:
+        assert added == set(), added
+    _lost_member_back(ha, lost)
 
 
 def test_cluster_down_stops_every_member_the_added_one_too(ha: Ha) -> None:

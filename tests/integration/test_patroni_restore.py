@@ -3,7 +3,8 @@ cluster per PostgreSQL version (`make cluster-up env=ha`, WAL archived), 18 then
 in file order (serial): db-restore-tables on the leader, then the runbook's Complete Database Failure through make —
 maintenance mode, db-restore backup=latest (Patroni paused, every member stopped, the backup laid down), db-apply-logs
 to a point before the disaster (the cluster re-bootstrapped from the backup through Patroni's custom bootstrap,
-the other members rebuilt, the pause gone, archiving on the new timeline), maintenance mode off.
+the other members re-created from the repository with the toolkit's create_replica_method, the pause gone, archiving
+on the new timeline), maintenance mode off.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import psycopg
 import pytest
 from cli_support import run_cli, run_make
-from patroni_support import ENV, ha_config, healthy, wait_for
+from patroni_support import ENV, base_backups, ha_config, healthy, patroni_log, wait_for
 
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.postgres import connect, patroni, patroni_embedded, patroni_layout
@@ -149,12 +150,20 @@ def test_complete_database_failure_on_patroni_through_make(ha: Ha) -> None:
         assert refused.returncode == 2 and "exit 4 (refused" in refused.stderr, refused.stderr
         assert "laid down" in refused.stderr
 
+    full = json.loads(ha.cli("backup", "show", "--env", ENV, "--json", "latest").stdout)["manifest"]["name"]
+    since = time.time()
     applied = ha.make("db-apply-logs", f"env={ENV}", f"target={target}")
     assert applied.returncode == 0, applied.stderr
-    wait_for("a leader and two streaming replicas after the restore", lambda: healthy(ha), timeout=180)
+    wait_for("a leader and two streaming replicas after the restore", lambda: healthy(ha), timeout=300)
     view = ha.view()
     assert not view.paused
     assert view.leader is not None
+    # The other members were re-created from the repository (the toolkit's create_replica_method installed the
+    # same backup, the archive caught them up): the restored leader served no base backup.
+    assert base_backups(ha.settings, ha.env, view.leader.name, since) == 0
+    for member in view.members:
+        if not member.is_leader:
+            assert f"installed {full}" in patroni_log(ha.settings, ha.env, member.name), member.name
     log = patroni_layout.state_dir(ha.settings, ha.env) / "logs" / f"{view.leader.name}.log"
     assert "Running custom bootstrap script" in log.read_text(errors="replace")  # Patroni bootstrapped it
     assert view.leader is not None and (view.leader.timeline or 0) > before.timeline

@@ -203,12 +203,13 @@ def create(settings: Settings, env: Environment, kind: str, tables: Sequence[Tab
                 if process.returncode != 0:
                     _failed(process.returncode, log.read_text(errors="replace"), source)
                 entries = toc.read_list(client.program("pg_restore"), folder)
+                # Still inside: a server lost after pg_dump finished (a Patroni leader killed) leaves nothing either.
+                stop_lsn_row = meta.execute(queries.load("backup/wal_position")).fetchone()
             except BaseException:
                 # An abandoned backup has no manifest, so it never counts; its objects go too, best effort.
                 with contextlib.suppress(Exception):
                     repository.delete(info.key for info in repository.list(key_prefix))
                 raise
-        stop_lsn_row = meta.execute(queries.load("backup/wal_position")).fetchone()
         snap.rollback()
     data = toc.data_files(entries)
     objects = []

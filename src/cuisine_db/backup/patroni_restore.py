@@ -12,9 +12,10 @@ db-apply-logs / restore open: the cluster's state removed from etcd (what `patro
 started with the custom bootstrap `cuisine_restore`: postgres/patroni_bootstrap.py moves the laid-down copy into its
 data directory, Patroni starts it with the toolkit's `wal fetch` as restore_command and the target (promote at the
 end), and initialises the DCS from the saved configuration. Once it leads, the other members start with empty data
-directories and Patroni rebuilds them from the leader (its default basebackup: a create_replica_method seeding them
-from the repository is not built yet); the pause went with the old state; with maintenance mode on the application
-roles are blocked on the new leader.
+directories, each seeded by Patroni with the toolkit's create_replica_method from the same backup (laid down again
+from the repository) and the archive, once the new timeline's first segment is archived: the restored leader serves no
+base backup. The pause went with the old state; with maintenance mode on the application roles are blocked on the new
+leader.
 """
 
 from __future__ import annotations
@@ -30,8 +31,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from psycopg.rows import dict_row
+
 from cuisine_db import records
-from cuisine_db.backup import laydown
+from cuisine_db import sql as queries
+from cuisine_db.backup import catalog, laydown
 from cuisine_db.backup import restore_state as states
 from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.physical_restore import (
@@ -61,6 +65,7 @@ Notify = Callable[[str], None]
 STAGED = "restore-staged"
 DCS_FILE = "restore-dcs.json"
 BOOTSTRAP_TIMEOUT = 3600.0
+ARCHIVED_TIMEOUT = 600.0
 # What a laid-down backup must not carry into Patroni's bootstrap: signals and pid files of the old server, the
 # old members' cached dynamic configuration, and the configuration copies Patroni would put back
 # (restore_configuration_files) or include (postgresql.base.conf): the restored postgresql.conf, the environment's
@@ -350,12 +355,16 @@ def bootstrap(settings: Settings, env: Environment, target: RecoveryTarget, *, f
         patroni_embedded.configure(settings, env, leading)
     replay_seconds = round(time.monotonic() - started, 3)
     reached_lsn, why = _switch_point(folder / "data", leader.timeline)
-    notify(f"{env.name}: {leading} leads on timeline {leader.timeline}; Patroni rebuilds the other members from it")
+    others = [m.name for m in layout.members if m.name != leading]
+    notify(f"{env.name}: {leading} leads on timeline {leader.timeline}; Patroni rebuilds {', '.join(others)}")
+    seeded = _seed_others(settings, env, state.backup, others, notify)
     patroni_embedded.up(settings, env, notify=notify)
     if patroni.cluster(settings, env).paused:
         patroni.pause(settings, env, False)
+    how = (f"from the repository ({state.backup}) and the archive with the toolkit's create_replica_method" if seeded
+           else "from it with Patroni's basebackup (the restored cluster does not archive with cuisine-db)")
     notes = [f"Patroni re-bootstrapped {env.name} from {state.backup} on {leading} and rebuilt "
-             f"{len(layout.members) - 1} member(s) from it with its own basebackup"]
+             f"{len(others)} member(s) {how}"]
     if why:
         notes.append(f"recovery ended: {why}")
     notes += _block_applications(settings, env)
@@ -368,6 +377,42 @@ def bootstrap(settings: Settings, env: Environment, target: RecoveryTarget, *, f
     shutil.rmtree(staged.parent, ignore_errors=True)
     return OpenReport(env.name, state.backup, target.describe(), reached_lsn, None, leader.timeline, replay_seconds,
                       state.lay_seconds, end, notes)
+
+
+def _archived(settings: Settings, env: Environment, segment: str) -> bool | None:
+    from cuisine_db.cluster import connect
+
+    with connect(settings, env, "restore archive") as conn, conn.cursor(row_factory=dict_row) as cursor:
+        row = cursor.execute(queries.load("pitr/archiver")).fetchone()
+    return True if row and (row["last_archived_wal"] or "") >= segment else None
+
+
+def _seed_others(settings: Settings, env: Environment, backup: str, names: list[str], notify: Notify) -> bool:
+    """The other members rebuilt from the restored backup and the archive, so the restored leader serves no base
+    backup (replicas/patroni_member.py): once the new timeline's first segment is archived (its history file goes
+    first), their replay follows the restored leader's branch, never the old timeline past it. False when the
+    restored cluster does not archive with cuisine-db: Patroni's basebackup copies the leader then."""
+    from cuisine_db.cluster import connect
+    from cuisine_db.replicas import patroni_member
+    from cuisine_db.replicas import seed as seeding
+
+    with connect(settings, env, "restore archive") as conn, conn.cursor(row_factory=dict_row) as cursor:
+        row = cursor.execute(queries.load("pitr/archiver")).fetchone()
+        if not row or row["archive_mode"] == "off" or " wal push " not in f" {row['archive_command']} ":
+            return False
+        switched = cursor.execute(queries.load("upgrade/switch_wal")).fetchone()
+    if switched is None:
+        return False
+    segment = str(switched["last_wal"])
+    poll_until(lambda: _archived(settings, env, segment), seconds=ARCHIVED_TIMEOUT, interval=1.0,
+               what=f"the restored leader of {env.name} did not archive {segment} within {ARCHIVED_TIMEOUT:.0f}s: its "
+                    "other members replay the archive and would miss the new timeline",
+               hint=f"make db-wal-status env={env.name}; make cluster-up env={env.name} then rebuilds them from the "
+                    "leader")
+    resolved = catalog.find(settings, env, backup)
+    patroni_member.rebuild(settings, env, names, seeding.Seed(resolved, laydown.chain(settings, env, resolved)),
+                           notify=notify)
+    return True
 
 
 def _block_applications(settings: Settings, env: Environment) -> list[str]:

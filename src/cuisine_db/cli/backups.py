@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cuisine_db.backup import backup_names, catalog, logical, physical, retention
+from cuisine_db.backup import backup_names, catalog, failover_retry, logical, physical, retention
 from cuisine_db.backup import backup_verify as verification
 from cuisine_db.backup.catalog import BackupEntry, Check
 from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION
@@ -110,7 +110,11 @@ def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = 
             physical.check_source(kind, from_replica=wanted_replica is not None)
             physical_source = routed(chosen, wanted_replica, "db-backup")
             with progress_bar("backup", not json) as bar:
-                physical_report = physical.create(s, chosen, kind, notify=say, progress=bar, source=physical_source)
+                taken_physical = failover_retry.take(s, chosen, lambda: physical.create(
+                    s, chosen, kind, notify=say, progress=bar, source=physical_source), source=physical_source,
+                    notify=say)
+            physical_report = taken_physical.report
+            _retried(entry.details, taken_physical.retry)
             entry.details.update(name=physical_report.name, size=physical_report.size,
                                  seconds=physical_report.seconds, stop_lsn=physical_report.stop_lsn,
                                  source=physical_report.source)
@@ -118,7 +122,10 @@ def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = 
             wanted = backup_names.parse_tables(tables) if tables is not None else []
             source = routed(chosen, _source(replica, origin), "db-backup")
             with progress_bar("backup", not json) as bar:
-                report = logical.create(s, chosen, kind, wanted, notify=say, progress=bar, source=source)
+                taken = failover_retry.take(s, chosen, lambda: logical.create(
+                    s, chosen, kind, wanted, notify=say, progress=bar, source=source), source=source, notify=say)
+            report = taken.report
+            _retried(entry.details, taken.retry)
             entry.details.update(name=report.name, size=report.size, rows=report.rows, seconds=report.seconds,
                                  source="primary" if source is None else source.name)
     if kind in backup_names.PHYSICAL_TYPES:
@@ -130,6 +137,13 @@ def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = 
     out.print(f"{report.name}: {len(report.tables)} tables, {report.rows:,} rows, {size(report.plain_size)} of dump "
               f"stored as {size(report.size)} in {report.objects} objects (zstd, age, sha256) in {report.seconds:.1f}s")
     say(f"{chosen.name}: backup {report.name} is complete in {report.repository}")
+
+
+def _retried(details: dict[str, Any], retry: failover_retry.Retry | None) -> None:
+    """The journal says when a backup was taken again from a new Patroni leader, and why."""
+    if retry is not None:
+        details["retried"] = {"after": retry.error, "lost_leader": retry.lost_leader,
+                              "new_leader": retry.new_leader, "timeline": retry.new_timeline}
 
 
 def _physical_done(report: physical.PhysicalReport, json: bool) -> None:

@@ -18,8 +18,9 @@ Any failure stops the new member and removes it (layout, folder): the cluster is
 
 from __future__ import annotations
 
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,6 +65,7 @@ def _stage(settings: Settings, env: Environment, seed: seeding.Seed, name: str, 
     folder = patroni_embedded.seed_dir(settings, env, name)
     osuser.give_to(folder, os_user)
     data = folder / patroni_method.DATA
+    shutil.rmtree(data, ignore_errors=True)  # a copy an interrupted attempt left
     with scratch(settings, f"seed-{name}") as work:
         osuser.make_reachable(work, os_user)
         osuser.give_to(work, os_user, 0o711)
@@ -137,6 +139,39 @@ def _finish(settings: Settings, env: Environment, member: patroni_layout.MemberP
     fetch.clear_prefetched(home / SPOOL)
 
 
+def _prepare(settings: Settings, env: Environment, seed: seeding.Seed, name: str, os_user: str | None) -> str:
+    """`seed` staged for member `name`, the archive opened to its OS user; the restore_command it catches up with."""
+    home = patroni_layout.member_dir(settings, env, name)
+    _stage(settings, env, seed, name, os_user)
+    enable.grant_server_access(settings, env, os_user)
+    enable.write_credentials(settings, env, os_user)
+    osuser.give_to(home / RUN, os_user)
+    osuser.give_to(home / SPOOL, os_user)
+    identity = identity_copy(settings, [env], home / RUN, os_user)
+    return enable.restore_command(settings, env, spool=home / SPOOL, identity_file=identity,
+                                  system_identifier=seed.resolved.manifest.system_identifier)
+
+
+def rebuild(settings: Settings, env: Environment, names: Sequence[str], seed: seeding.Seed, *,
+            stream_seconds: float = STREAMING_SECONDS, notify: Callable[[str], None] = lambda _line: None) -> None:
+    """Members of the layout with no data directory (the others of a cluster Patroni re-bootstrapped from `seed`)
+    built by Patroni with the toolkit's create_replica_method from `seed` and the archive, as db-create-replica
+    builds a new one: all staged and started, then each waited for until it streams."""
+    os_user = os_user_of(settings, env)
+    layout = patroni_layout.load_layout(settings, env)
+    members = [m for m in (layout.members if layout else ()) if m.name in names]
+    for member in members:
+        notify(f"{env.name}: laying {seed.name} down for member {member.name} from the repository (the leader "
+               "copies nothing)")
+        restore = _prepare(settings, env, seed, member.name, os_user)
+        patroni_embedded.configure(settings, env, member.name, staged=True, restore_command=restore)
+        patroni_embedded.start_member(settings, env, member.name)
+    for member in members:
+        _wait_streaming(settings, env, member.name, stream_seconds, notify)
+        _finish(settings, env, member)
+        notify(f"{env.name}: member {member.name} streams, built from {seed.name} and the archive")
+
+
 def add(settings: Settings, env: Environment, name: str, *, stream_seconds: float = STREAMING_SECONDS,
         notify: Callable[[str], None] = lambda _line: None) -> AddedMember:
     """Add member `name` to an embedded Patroni cluster, seeded from the newest physical backup and the archive
@@ -169,14 +204,7 @@ def add(settings: Settings, env: Environment, name: str, *, stream_seconds: floa
         if seed is not None:
             notify(f"{env.name}: laying {seed.name} down for member {name} from the repository; the WAL since comes "
                    f"from the archive, then streaming from {leader.name} (the leader copies nothing)")
-            _stage(settings, env, seed, name, os_user)
-            enable.grant_server_access(settings, env, os_user)
-            enable.write_credentials(settings, env, os_user)
-            osuser.give_to(home / RUN, os_user)
-            osuser.give_to(home / SPOOL, os_user)
-            identity = identity_copy(settings, [env], home / RUN, os_user)
-            restore = enable.restore_command(settings, env, spool=home / SPOOL, identity_file=identity,
-                                             system_identifier=seed.resolved.manifest.system_identifier)
+            restore = _prepare(settings, env, seed, name, os_user)
         else:
             notify(f"{env.name} has no physical backup: Patroni copies the leader {leader.name} for member {name} "
                    f"(make db-backup env={env.name} type=full first to spare it)")
