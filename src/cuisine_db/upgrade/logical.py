@@ -131,26 +131,6 @@ def validate(settings: Settings, env: Environment, to: int | None) -> tuple[int,
     return source, to
 
 
-def check_target_dsn(dsn: str) -> None:
-    """A remote target is reachable (exit 3 otherwise); remote cutovers are not built yet (exit 2)."""
-    try:
-        given = psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        raise UsageError("to_dsn: not a libpq connection string (host=... port=... dbname=... user=...)") from None
-    if "password" in given:
-        raise UsageError("to_dsn: holds a password, which would reach the process list and the shell's history",
-                         hint="put the password in a passfile (passfile=PATH in to_dsn) or ~/.pgpass instead")
-    try:
-        with psycopg.connect(dsn, connect_timeout=10, application_name="cuisine-db upgrade") as conn:
-            conn.execute("SELECT 1")
-    except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnavailableError(f"to_dsn: the target server cannot be reached ({first}); nothing was changed") \
-            from None
-    raise UsageError("to_dsn: a remote target for method=logical is not built yet; nothing was changed",
-                     hint="leave to_dsn out: the new cluster is then made locally")
-
-
 def old_cluster(settings: Settings, env: Environment, major: int, home: Path, port: int) -> LocalCluster:
     build = binaries.find(major, settings.cache_dir)
     return LocalCluster(home=home, port=port, build=build, os_user=os_user_of(settings, env),
