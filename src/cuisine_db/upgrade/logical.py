@@ -317,3 +317,23 @@ def compare(old: psycopg.Connection[Any], new: psycopg.Connection[Any]) -> list[
 
 def with_phase(current: LogicalState, phase: str, **changes: Any) -> LogicalState:
     return replace(current, phase=phase, **changes)
+
+
+def verify_stopped(old: psycopg.Connection[Any], new: psycopg.Connection[Any], slot: str,
+                   notify: Notify) -> tuple[list[TableCheck], int]:
+    """Writes are stopped: the publisher's (`old`) last LSN applied by the subscriber (`new`), sequences carried,
+    every table compared; a difference is a FailedError."""
+    row = old.execute(queries.load("upgrade/logical_current_lsn")).fetchone()
+    if row is None:
+        raise FailedError("the publisher reported no WAL position")
+    notify(f"waiting for the subscriber to confirm the last LSN {row[0]}")
+    wait_confirmed(old, slot, row[0])
+    sequences = copy_sequences(old, new)
+    notify(f"{sequences} sequence(s) set {SEQUENCE_MARGIN} past their old values and their columns' highest ids")
+    checks = compare(old, new)
+    differing = [check for check in checks if not check.same]
+    notify(f"{len(checks)} table(s) compared (row counts and checksums): {len(differing)} differ")
+    if differing:
+        raise FailedError("tables differ after catch-up: " + ", ".join(
+            f"{check.table} ({check.rows_old} rows before, {check.rows_new} after)" for check in differing))
+    return checks, sequences

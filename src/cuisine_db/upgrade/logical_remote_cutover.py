@@ -18,7 +18,7 @@ from psycopg import sql
 
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import FailedError, RefusedError
+from cuisine_db.errors import RefusedError
 from cuisine_db.ops import maintenance
 from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import route
@@ -38,21 +38,7 @@ def _checked(settings: Settings, env: Environment, publisher: str, subscriber: s
     """Writes are stopped: the publisher's last LSN applied, sequences carried, every table compared."""
     with open_dsn(settings, env, publisher, "the publisher") as old, \
             open_dsn(settings, env, subscriber, "the subscriber") as new:
-        row = old.execute(queries.load("upgrade/logical_current_lsn")).fetchone()
-        if row is None:
-            raise FailedError("the publisher reported no WAL position")
-        notify(f"waiting for the subscriber to confirm the last LSN {row[0]}")
-        logical.wait_confirmed(old, slot, row[0])
-        sequences = logical.copy_sequences(old, new)
-        notify(f"{sequences} sequence(s) set {logical.SEQUENCE_MARGIN} past their old values and their columns' "
-               "highest ids")
-        checks = logical.compare(old, new)
-    differing = [check for check in checks if not check.same]
-    notify(f"{len(checks)} table(s) compared (row counts and checksums): {len(differing)} differ")
-    if differing:
-        raise FailedError("tables differ after catch-up: " + ", ".join(
-            f"{check.table} ({check.rows_old} rows before, {check.rows_new} after)" for check in differing))
-    return checks, sequences
+        return logical.verify_stopped(old, new, slot, notify)
 
 
 def upgrade(settings: Settings, env: Environment, to: int | None, to_dsn: str | None, *, identity_full: bool,
@@ -149,10 +135,15 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         raise RefusedError(f"{env.name} has no logical upgrade to roll back")
     if current.phase != "done":
         notify("removing the subscription and the publication (the cutover never happened)")
+        # A run killed during its switch may have begun the backward replication and the route: both go too.
+        with open_dsn(settings, env, current.source_dsn, "the source") as old:  # drops its slot on the target
+            old.execute(_drop(BACKWARD, "subscription"))
         with open_dsn(settings, env, current.target_dsn, "to_dsn") as new:  # drops its slot on the source too
             new.execute(_drop(FORWARD, "subscription"))
+            new.execute(_drop(BACKWARD, "publication"))
         with open_dsn(settings, env, current.source_dsn, "the source") as old:
             old.execute(_drop(FORWARD, "publication"))
+        route.forget(settings, env)
         if current.phase == "cutover" and not current.maintenance_was_on:
             maintenance.disable(settings, env)
         logical_remote.forget_state(settings, env)
