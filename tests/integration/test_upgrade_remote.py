@@ -191,6 +191,27 @@ def test_upgrade_under_writes_then_rollback(remote: Remote) -> None:
     remote.untouched()
 
 
+def test_finish_ends_the_way_back_and_the_route_stays(remote: Remote) -> None:
+    """After a rollback the target's database holds a copy: another empty database takes the second run."""
+    with remote.at(remote.target_port, "postgres") as conn:
+        conn.execute("CREATE DATABASE second")
+    result = _upgrade(remote, remote.to_dsn("second"), "--to", "18")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'dsn = "host=127.0.0.1' in result.stdout  # the report names the dsn to put into cuisine-db.toml
+    done = remote.cli("upgrade", "--env", "production", "--finish", "--yes")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert remote.routed_major() == 18
+    with remote.at(remote.source_port) as source:
+        assert source.execute("SELECT count(*) FROM pg_subscription").fetchone() == (0,)
+        assert source.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
+    with remote.at(remote.target_port, "second") as target:
+        assert target.execute("SELECT count(*) FROM pg_publication").fetchone() == (0,)
+        assert target.execute("SELECT count(*) FROM pg_replication_slots").fetchone() == (0,)
+        assert target.execute("SELECT count(*) FROM tickets").fetchone() == (len(_rows(remote, remote.source_port)),)
+    assert not (remote.home / "upgrade").exists()
+    assert (remote.home / "route.json").exists()
+
+
 def _wait(condition: Any, seconds: float = 120) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
