@@ -153,6 +153,9 @@ def test_refusals_change_nothing(remote: Remote) -> None:
 
 
 def test_upgrade_under_writes_then_rollback(remote: Remote) -> None:
+    with remote.at(remote.target_port) as target:  # the probe of a run killed while it checked the target
+        target.execute("CREATE SUBSCRIPTION cuisine_db_upgrade_probe CONNECTION 'host=127.0.0.1 port=1' "
+                       "PUBLICATION cuisine_db_upgrade WITH (connect = false)")
     writer = Writer(remote.source_port, first=1)
     writer.start()
     try:

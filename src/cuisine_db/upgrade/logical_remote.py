@@ -232,10 +232,16 @@ def probe(settings: Settings, env: Environment, target: psycopg.Connection[Any])
     target server reaches the source with its connection string. Dropped again."""
     name = sql.Identifier(PROBE)
     quiet(target)
+    create = queries.load("upgrade/remote_probe_subscription").format(
+        name=name, conninfo=sql.Literal(server_conninfo(settings, env, env.dsn or "")),
+        publication=sql.Identifier(FORWARD))
     try:
-        target.execute(queries.load("upgrade/remote_probe_subscription").format(
-            name=name, conninfo=sql.Literal(server_conninfo(settings, env, env.dsn or "")),
-            publication=sql.Identifier(FORWARD)))
+        try:
+            target.execute(create)
+        except psycopg.errors.DuplicateObject:  # a probe left by a killed run: it holds no slot either
+            target.execute(queries.load("upgrade/remote_detach_slot").format(name=name))
+            target.execute(queries.load("upgrade/logical_drop_subscription").format(name=name))
+            target.execute(create)
     except psycopg.errors.InsufficientPrivilege as exc:
         raise UsageError(f"to_dsn: the target's role cannot create a subscription ({_first_line(exc)}); nothing was "
                          "changed", hint="connect as a superuser, or (PostgreSQL 16+) a role granted "
