@@ -140,6 +140,7 @@ def test_refusals_change_nothing(remote: Remote) -> None:
         (("--to", "18"), remote.to_dsn("occupied"), 2, "not empty"),
         (("--to", "18"), remote.to_dsn("unprivileged", user="plain"), 2, "cannot create a subscription"),
         (("--to", "18"), remote.to_dsn() + " password=hunter2", 2, "holds a password"),
+        (("--to", "18", "--rehearse"), remote.to_dsn(), 2, "not built for it"),
     ]
     for extra, dsn, code, reason in cases:
         result = _upgrade(remote, dsn, *extra)

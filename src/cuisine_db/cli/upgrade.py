@@ -128,7 +128,8 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
                          not _logical_in_progress(env) else
                          f"{env.name} has a logical upgrade in progress: --rollback or --finish it first")
     if remote:
-        _logical_remote(env, to, method, to_dsn, identity_full, check=check or rehearse, yes=yes, json=json)
+        _logical_remote(env, to, method, to_dsn, identity_full, check=check or rehearse or rehearsed is not None,
+                        yes=yes, json=json)
         return
     if (check or rehearse) and to_dsn is not None:
         raise UsageError("--check and --rehearse of method=logical make the new cluster locally: leave to_dsn out")
@@ -173,8 +174,8 @@ def _logical_remote(env: Environment, to: int | None, method: str | None, to_dsn
 
     s = settings()
     if check:
-        raise UsageError(f"{env.name} is a remote server: --check and --rehearse of method=logical are not built for "
-                         "it; the real run checks the source and the target before it changes anything")
+        raise UsageError(f"{env.name} is a remote server: --check, --rehearse and --rehearsed of method=logical are "
+                         "not built for it; the real run checks the source and the target before it changes anything")
     arguments = {"to": to, "method": method, "to_dsn": to_dsn is not None, "replica_identity_full": identity_full}
     with journaled(s, env, "upgrade", arguments) as entry:
         if env.protected and not yes and not sys.stdin.isatty():
