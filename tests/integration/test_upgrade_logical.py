@@ -109,23 +109,27 @@ def _rows(project: LocalProject) -> list[int]:
 
 
 def _sequences_ahead(project: LocalProject) -> list[str]:
+    with project.connect() as conn:
+        return sequences_behind(conn)
+
+
+def sequences_behind(conn: psycopg.Connection[Any]) -> list[str]:
     """Columns whose sequence would hand out an id that already exists."""
     behind = []
-    with project.connect() as conn:
-        columns = conn.execute(
-            "SELECT format('%I.%I', table_schema, table_name), column_name, "
-            "pg_get_serial_sequence(format('%I.%I', table_schema, table_name), column_name) "
-            "FROM information_schema.columns WHERE table_schema = 'public' "
-            "AND pg_get_serial_sequence(format('%I.%I', table_schema, table_name), column_name) IS NOT NULL"
-        ).fetchall()
-        assert columns, "the seeded schema has sequences"
-        for table, column, sequence in columns:
-            top = conn.execute(psycopg.sql.SQL("SELECT coalesce(max({}), 0) FROM {}").format(
-                psycopg.sql.Identifier(column), psycopg.sql.SQL(table))).fetchone()
-            following = conn.execute("SELECT nextval(%s)", (sequence,)).fetchone()
-            assert top is not None and following is not None
-            if following[0] <= top[0]:
-                behind.append(f"{table}.{column}: next {following[0]} <= max {top[0]}")
+    columns = conn.execute(
+        "SELECT format('%I.%I', table_schema, table_name), column_name, "
+        "pg_get_serial_sequence(format('%I.%I', table_schema, table_name), column_name) "
+        "FROM information_schema.columns WHERE table_schema = 'public' "
+        "AND pg_get_serial_sequence(format('%I.%I', table_schema, table_name), column_name) IS NOT NULL"
+    ).fetchall()
+    assert columns, "the seeded schema has sequences"
+    for table, column, sequence in columns:
+        top = conn.execute(psycopg.sql.SQL("SELECT coalesce(max({}), 0) FROM {}").format(
+            psycopg.sql.Identifier(column), psycopg.sql.SQL(table))).fetchone()
+        following = conn.execute("SELECT nextval(%s)", (sequence,)).fetchone()
+        assert top is not None and following is not None
+        if following[0] <= top[0]:
+            behind.append(f"{table}.{column}: next {following[0]} <= max {top[0]}")
     return behind
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -15,14 +16,17 @@ from cuisine_db.upgrade.request import UpgradeRequest
 if TYPE_CHECKING:
     from cuisine_db.config import Environment
     from cuisine_db.upgrade.inplace import UpgradeReport
+    from cuisine_db.upgrade.logical import LogicalReport, LogicalState
+    from cuisine_db.upgrade.logical_remote import RemoteState
     from cuisine_db.upgrade.preflight import PreflightReport
 
 ToOption = Annotated[int | None, typer.Option("--to", help="The major version to upgrade to (15-18).")]
 MethodOption = Annotated[str | None, typer.Option(
     "--method", help="clone|copy|link|swap|logical (default link): see docs/upgrade.md for downtime, disk and the "
                      "way back.")]
-ToDsnOption = Annotated[str | None, typer.Option("--to-dsn", help="method=logical: a remote target server (not "
-                                                 "built yet: only checked); default a new local cluster.")]
+ToDsnOption = Annotated[str | None, typer.Option("--to-dsn", help="method=logical: the new server (an empty "
+                                                 "database of the target major) for an environment reached by dsn=; "
+                                                 "default a new local cluster.")]
 IdentityOption = Annotated[bool, typer.Option("--replica-identity-full", help="method=logical: give tables without "
                                               "a primary key REPLICA IDENTITY FULL instead of refusing.")]
 
@@ -91,8 +95,10 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
 
 
 def _logical_in_progress(env: Environment) -> bool:
-    from cuisine_db.upgrade import logical
+    from cuisine_db.upgrade import logical, logical_remote
 
+    if logical_remote.is_remote(env):
+        return logical_remote.load_state(settings(), env) is not None
     return env.is_local and logical.load_state(settings(), env) is not None
 
 
@@ -100,25 +106,31 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
              check: bool, rehearse: bool, rollback: bool, finish: bool, yes: bool, json: bool,
              rehearsed: str | None = None) -> None:
     """method=logical, and --rollback/--finish of a logical upgrade in progress."""
-    from cuisine_db.upgrade import logical, logical_cutover, logical_run
+    from cuisine_db.upgrade import logical, logical_remote, logical_run
 
     s = settings()
+    remote = logical_remote.is_remote(env)
     if rollback or finish:
         if to is not None or method is not None or to_dsn is not None:
             raise UsageError(f"--{'rollback' if rollback else 'finish'} takes no to=, method= or to_dsn=: it acts on "
                              "the upgrade in progress")
         step = "rollback" if rollback else "finish"
-        with journaled(s, env, f"upgrade {step}", {"method": "logical"}) as entry:
+        with journaled(s, env, f"upgrade {step}", {"method": "logical", "remote": remote}) as entry:
             confirm(env, f"{step} of the logical upgrade", yes)
-            done = (logical_cutover.rollback if rollback else logical_cutover.finish)(s, env, notify=say)
+            done = _step_of(remote, rollback)(s, env, notify=say)
             entry.details.update(source=done.source, target=done.target, method="logical")
+        gone = "the reverse replication is removed" if remote else f"PostgreSQL {done.source}'s cluster removed"
         say(f"{env.name}: " + (f"back on PostgreSQL {done.source}" if rollback else
-                               f"PostgreSQL {done.source}'s cluster removed; {env.name} stays on {done.target}"))
+                               f"{gone}; {env.name} stays on {done.target}"))
         return
     if method != "logical":
         raise UsageError("to_dsn= and replica_identity_full= belong to method=logical" if method is None or
                          not _logical_in_progress(env) else
                          f"{env.name} has a logical upgrade in progress: --rollback or --finish it first")
+    if remote:
+        _logical_remote(env, to, method, to_dsn, identity_full, check=check or rehearse or rehearsed is not None,
+                        yes=yes, json=json)
+        return
     if (check or rehearse) and to_dsn is not None:
         raise UsageError("--check and --rehearse of method=logical make the new cluster locally: leave to_dsn out")
     if check:
@@ -133,7 +145,7 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
     with journaled(s, env, "upgrade", arguments) as entry:
         if to_dsn is not None:
             logical.validate(s, env, to)
-            logical.check_target_dsn(to_dsn)
+            logical_remote.check_local_source_target(to_dsn)
         if env.protected and not yes and not sys.stdin.isatty():
             confirm(env, "upgrade", yes)
         report = logical_run.upgrade(s, env, to, identity_full=identity_full, notify=say,
@@ -143,6 +155,40 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
                              downtime_seconds=report.downtime_seconds, identity_full=list(report.identity_full),
                              tables=len(report.tables), sequences=report.sequences, back_port=report.back_port,
                              rehearsal=report.rehearsal, backup_after=report.backup_after)
+    _show_logical(report, json)
+
+
+def _step_of(remote: bool, rollback: bool) -> Callable[..., LogicalState | RemoteState]:
+    """--rollback or --finish of the logical upgrade in progress, local or remote."""
+    from cuisine_db.upgrade import logical_cutover, logical_remote_cutover
+
+    if remote:
+        return logical_remote_cutover.rollback if rollback else logical_remote_cutover.finish
+    return logical_cutover.rollback if rollback else logical_cutover.finish
+
+
+def _logical_remote(env: Environment, to: int | None, method: str | None, to_dsn: str | None, identity_full: bool,
+                    *, check: bool, yes: bool, json: bool) -> None:
+    """method=logical for an environment reached by dsn=: onto the server of to_dsn=."""
+    from cuisine_db.upgrade import logical_remote_cutover
+
+    s = settings()
+    if check:
+        raise UsageError(f"{env.name} is a remote server: --check, --rehearse and --rehearsed of method=logical are "
+                         "not built for it; the real run checks the source and the target before it changes anything")
+    arguments = {"to": to, "method": method, "to_dsn": to_dsn is not None, "replica_identity_full": identity_full}
+    with journaled(s, env, "upgrade", arguments) as entry:
+        if env.protected and not yes and not sys.stdin.isatty():
+            confirm(env, "upgrade", yes)
+        report = logical_remote_cutover.upgrade(s, env, to, to_dsn, identity_full=identity_full, notify=say,
+                                                confirm=lambda action: confirm(env, action, yes))
+        entry.details.update(source=report.source, target=report.target, method="logical",
+                             downtime_seconds=report.downtime_seconds, identity_full=list(report.identity_full),
+                             tables=len(report.tables), sequences=report.sequences)
+    _show_logical(report, json)
+
+
+def _show_logical(report: LogicalReport, json: bool) -> None:
     if json:
         print_json(report)
         return

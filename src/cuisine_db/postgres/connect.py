@@ -11,7 +11,7 @@ from psycopg import sql
 from cuisine_db import sql as queries
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, ServerDownError, UnavailableError
-from cuisine_db.postgres import purposes, topology
+from cuisine_db.postgres import purposes, route, topology
 from cuisine_db.postgres.cluster import SUPERUSER
 from cuisine_db.postgres.target import Target
 
@@ -34,7 +34,7 @@ def connection_params(settings: Settings, env: Environment, dbname: str | None =
             "passfile": str(settings.env_dir(env) / "pgpass"),
         }
     else:
-        params = dict(psycopg.conninfo.conninfo_to_dict(env.dsn or ""))
+        params = dict(psycopg.conninfo.conninfo_to_dict(route.dsn_of(settings, env)))
         if dbname:
             params["dbname"] = dbname
         if env.passfile is not None:
@@ -60,7 +60,7 @@ def _patroni_params(settings: Settings, env: Environment, dbname: str | None, *,
         params: dict[str, Any] = {"user": SUPERUSER, "dbname": dbname or env.database,
                                   "passfile": str(settings.env_dir(env) / "pgpass")}
     else:
-        params = dict(psycopg.conninfo.conninfo_to_dict(env.dsn or ""))
+        params = dict(psycopg.conninfo.conninfo_to_dict(route.dsn_of(settings, env)))
         for key in ("host", "hostaddr", "port", "target_session_attrs"):
             params.pop(key, None)
         if dbname:

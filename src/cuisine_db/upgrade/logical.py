@@ -131,26 +131,6 @@ def validate(settings: Settings, env: Environment, to: int | None) -> tuple[int,
     return source, to
 
 
-def check_target_dsn(dsn: str) -> None:
-    """A remote target is reachable (exit 3 otherwise); remote cutovers are not built yet (exit 2)."""
-    try:
-        given = psycopg.conninfo.conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError:
-        raise UsageError("to_dsn: not a libpq connection string (host=... port=... dbname=... user=...)") from None
-    if "password" in given:
-        raise UsageError("to_dsn: holds a password, which would reach the process list and the shell's history",
-                         hint="put the password in a passfile (passfile=PATH in to_dsn) or ~/.pgpass instead")
-    try:
-        with psycopg.connect(dsn, connect_timeout=10, application_name="cuisine-db upgrade") as conn:
-            conn.execute("SELECT 1")
-    except psycopg.OperationalError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnavailableError(f"to_dsn: the target server cannot be reached ({first}); nothing was changed") \
-            from None
-    raise UsageError("to_dsn: a remote target for method=logical is not built yet; nothing was changed",
-                     hint="leave to_dsn out: the new cluster is then made locally")
-
-
 def old_cluster(settings: Settings, env: Environment, major: int, home: Path, port: int) -> LocalCluster:
     build = binaries.find(major, settings.cache_dir)
     return LocalCluster(home=home, port=port, build=build, os_user=os_user_of(settings, env),
@@ -337,3 +317,23 @@ def compare(old: psycopg.Connection[Any], new: psycopg.Connection[Any]) -> list[
 
 def with_phase(current: LogicalState, phase: str, **changes: Any) -> LogicalState:
     return replace(current, phase=phase, **changes)
+
+
+def verify_stopped(old: psycopg.Connection[Any], new: psycopg.Connection[Any], slot: str,
+                   notify: Notify) -> tuple[list[TableCheck], int]:
+    """Writes are stopped: the publisher's (`old`) last LSN applied by the subscriber (`new`), sequences carried,
+    every table compared; a difference is a FailedError."""
+    row = old.execute(queries.load("upgrade/logical_current_lsn")).fetchone()
+    if row is None:
+        raise FailedError("the publisher reported no WAL position")
+    notify(f"waiting for the subscriber to confirm the last LSN {row[0]}")
+    wait_confirmed(old, slot, row[0])
+    sequences = copy_sequences(old, new)
+    notify(f"{sequences} sequence(s) set {SEQUENCE_MARGIN} past their old values and their columns' highest ids")
+    checks = compare(old, new)
+    differing = [check for check in checks if not check.same]
+    notify(f"{len(checks)} table(s) compared (row counts and checksums): {len(differing)} differ")
+    if differing:
+        raise FailedError("tables differ after catch-up: " + ", ".join(
+            f"{check.table} ({check.rows_old} rows before, {check.rows_new} after)" for check in differing))
+    return checks, sequences

@@ -45,21 +45,7 @@ def _checked(settings: Settings, env: Environment, publisher: int, subscriber: i
              notify: Notify) -> tuple[list[TableCheck], int]:
     """Writes are stopped: the publisher's last LSN applied, sequences carried, every table compared."""
     with logical.open_at(settings, env, publisher) as old, logical.open_at(settings, env, subscriber) as new:
-        row = old.execute(queries.load("upgrade/logical_current_lsn")).fetchone()
-        if row is None:
-            raise FailedError("the publisher reported no WAL position")
-        notify(f"waiting for the subscriber to confirm the last LSN {row[0]}")
-        logical.wait_confirmed(old, slot, row[0])
-        sequences = logical.copy_sequences(old, new)
-        notify(f"{sequences} sequence(s) set {logical.SEQUENCE_MARGIN} past their old values and their columns' "
-               "highest ids")
-        checks = logical.compare(old, new)
-    differing = [check for check in checks if not check.same]
-    notify(f"{len(checks)} table(s) compared (row counts and checksums): {len(differing)} differ")
-    if differing:
-        raise FailedError("tables differ after catch-up: " + ", ".join(
-            f"{check.table} ({check.rows_old} rows before, {check.rows_new} after)" for check in differing))
-    return checks, sequences
+        return logical.verify_stopped(old, new, slot, notify)
 
 
 def cutover(settings: Settings, env: Environment, current: LogicalState, *,

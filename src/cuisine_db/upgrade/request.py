@@ -23,6 +23,18 @@ class UpgradeRequest:
     method: str
 
 
+def _manual_steps(env: Environment, to: int | None) -> str:
+    """What to run on a remote server for an in-place upgrade (docs/upgrade.md, 'Remote servers')."""
+    new = to or "NEW"
+    only_missing = " --missing-stats-only" if to is None or to >= 18 else ""
+    return (f"on the server, as its OS user: 1) install PostgreSQL {new}; 2) initdb -D NEW_DATA with the old "
+            "cluster's encoding, locale and --data-checksums; 3) pg_upgrade --check -b OLD_BIN -B NEW_BIN -d OLD_DATA "
+            f"-D NEW_DATA --link; 4) stop the old server; 5) the same without --check; 6) start PostgreSQL {new}; "
+            f"7) vacuumdb --all --analyze-in-stages{only_missing}; 8) a full backup into a new repository. Or "
+            f"from here: make db-upgrade env={env.name} to={new} method=logical to_dsn='host=... dbname=... user=...' "
+            "onto an empty server of the new major")
+
+
 def validate(env: Environment, to: int | None, method: str | None) -> UpgradeRequest:
     """The request, or a UsageError naming what is wrong; nothing has been touched yet."""
     chosen = DEFAULT_METHOD if method is None else method
@@ -33,8 +45,7 @@ def validate(env: Environment, to: int | None, method: str | None) -> UpgradeReq
         raise UsageError(
             f"{env.name} is a remote server: method={chosen} runs pg_upgrade on the server's own disk, which this "
             "tool cannot reach",
-            hint="on the server: stop it, run pg_upgrade --check then pg_upgrade with the new major's binaries "
-                 "(see docs/upgrade.md, 'Remote servers'), then vacuumdb --all --analyze-in-stages")
+            hint=_manual_steps(env, to))
     if env.pg_bin is not None:
         raise UsageError(f"{env.name} runs the build in pg_bin ({env.pg_bin}); db-upgrade picks builds itself",
                          hint="remove pg_bin from the environment to upgrade it with the cached builds")
