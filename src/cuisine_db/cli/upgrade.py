@@ -98,8 +98,8 @@ def _logical_in_progress(env: Environment) -> bool:
     from cuisine_db.upgrade import logical, logical_remote
 
     if logical_remote.is_remote(env):
-        return logical_remote.load_state(settings(), env) is not None
-    return env.is_local and logical.load_state(settings(), env) is not None
+        return logical_remote.STATE.load(settings(), env) is not None
+    return env.is_local and logical.STATE.load(settings(), env) is not None
 
 
 def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str | None, identity_full: bool, *,

@@ -19,7 +19,6 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from cuisine_db import records
 from cuisine_db import sql as queries
 from cuisine_db.config import SUPPORTED_MAJORS, Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
@@ -85,24 +84,7 @@ class LogicalReport:
     rehearsal: str | None = None  # the backup whose passing logical rehearsal preceded the run (protected ones)
 
 
-def state_path(settings: Settings, env: Environment) -> Path:
-    return states.folder(settings, env) / STATE_FILE
-
-
-def load_state(settings: Settings, env: Environment) -> LogicalState | None:
-    try:
-        return records.load(LogicalState, state_path(settings, env))
-    except records.DamagedRecord as exc:
-        raise UnavailableError(exc.message) from None
-
-
-def save_state(settings: Settings, env: Environment, current: LogicalState) -> None:
-    states.folder(settings, env).mkdir(parents=True, exist_ok=True)
-    records.save(state_path(settings, env), current)
-
-
-def forget_state(settings: Settings, env: Environment) -> None:
-    state_path(settings, env).unlink(missing_ok=True)
+STATE = states.Kept(STATE_FILE, LogicalState)
 
 
 def validate(settings: Settings, env: Environment, to: int | None) -> tuple[int, int]:
@@ -126,7 +108,7 @@ def validate(settings: Settings, env: Environment, to: int | None) -> tuple[int,
         raise RefusedError(f"{env.name} has streaming replicas or a promoted primary: method=logical moves only "
                            "the primary's cluster", hint="drop the replicas first (make db-drop-replica), upgrade, "
                            "then create them again on the new major")
-    if states.load(settings, env) is not None or load_state(settings, env) is not None:
+    if states.load(settings, env) is not None or STATE.load(settings, env) is not None:
         raise RefusedError(f"{env.name} has an upgrade in progress", hint="finish it (--finish) or --rollback first")
     return source, to
 
@@ -189,7 +171,7 @@ def identifier(qualified: str) -> sql.Identifier:
 
 
 def prepare(settings: Settings, env: Environment, current: LogicalState, notify: Notify) -> None:
-    save_state(settings, env, current)
+    STATE.save(settings, env, current)
     with open_at(settings, env, env.port or 0) as conn:
         if conn.execute(queries.load("upgrade/logical_show_wal_level")).fetchone() != ("logical",):
             notify(f"wal_level=logical on PostgreSQL {current.source} (a restart: a few seconds without "

@@ -57,7 +57,7 @@ def cutover(settings: Settings, env: Environment, current: LogicalState, *,
     notify("cutover: maintenance mode on (application roles blocked, their sessions ended)")
     maintenance.enable(settings, env, f"upgrade to PostgreSQL {current.target} (logical cutover)")
     current = logical.with_phase(current, "cutover")
-    logical.save_state(settings, env, current)
+    logical.STATE.save(settings, env, current)
     try:
         with journaled(settings, env, "upgrade logical: verify", {}) as entry:
             checks, sequences = _checked(settings, env, port, current.new_port, FORWARD, notify)
@@ -65,7 +65,7 @@ def cutover(settings: Settings, env: Environment, current: LogicalState, *,
     except BaseException:
         if not current.maintenance_was_on:
             maintenance.disable(settings, env)
-        logical.save_state(settings, env, logical.with_phase(current, "replicating"))
+        logical.STATE.save(settings, env, logical.with_phase(current, "replicating"))
         raise
     with journaled(settings, env, "upgrade logical: switch", {}) as entry:
         with logical.open_at(settings, env, current.new_port) as new:
@@ -76,7 +76,7 @@ def cutover(settings: Settings, env: Environment, current: LogicalState, *,
         with logical.open_at(settings, env, port) as old:
             old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
         current = logical.with_phase(current, "switching", back_port=free_port())
-        logical.save_state(settings, env, current)
+        logical.STATE.save(settings, env, current)
         between: Callable[[], None] | None = None
         if current.archive_mode != "off":
             old_system, new_system = _prepare_archiving(settings, env, current, notify)
@@ -92,7 +92,7 @@ def cutover(settings: Settings, env: Environment, current: LogicalState, *,
         notify(f"reverse replication: PostgreSQL {current.source} subscribes to {current.target} "
                f"({BACKWARD}); --rollback returns to it")
         current = logical.with_phase(current, "done")
-        logical.save_state(settings, env, current)
+        logical.STATE.save(settings, env, current)
     new_env = at_major(env, current.target)
     if not current.maintenance_was_on:
         maintenance.disable(settings, new_env)
@@ -205,7 +205,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
     has caught up (writes stopped meanwhile), with the writes made on the new cluster."""
     from cuisine_db.ops import maintenance
 
-    current = logical.load_state(settings, env)
+    current = logical.STATE.load(settings, env)
     if current is None:
         raise RefusedError(f"{env.name} has no logical upgrade to roll back")
     port = env.port or 0
@@ -321,13 +321,13 @@ def _remove_new(settings: Settings, env: Environment, current: LogicalState) -> 
     if cluster.initialized():
         cluster.stop(mode="immediate")
     shutil.rmtree(home, ignore_errors=True)
-    logical.forget_state(settings, env)
+    logical.STATE.forget(settings, env)
     shutil.rmtree(states.folder(settings, env), ignore_errors=True)
 
 
 def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> LogicalState:
     """Remove the old cluster and the reverse replication: the end of the way back."""
-    current = logical.load_state(settings, env)
+    current = logical.STATE.load(settings, env)
     if current is None or current.phase != "done":
         raise RefusedError(f"{env.name} has no finished logical cutover to finish")
     home = states.home(settings, env, current.source)
@@ -339,7 +339,7 @@ def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: N
         new.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(BACKWARD)))
     logical.old_cluster(settings, env, current.source, home, current.back_port).stop(mode="immediate")
     shutil.rmtree(home, ignore_errors=True)
-    logical.forget_state(settings, env)
+    logical.STATE.forget(settings, env)
     shutil.rmtree(states.folder(settings, env), ignore_errors=True)
     return current
 

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
-from cuisine_db import records
 from cuisine_db import sql as queries
 from cuisine_db.config import SUPPORTED_MAJORS, Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
@@ -59,26 +57,7 @@ def is_remote(env: Environment) -> bool:
     return env.dsn is not None and env.patroni is None
 
 
-def state_path(settings: Settings, env: Environment) -> Path:
-    return states.folder(settings, env) / STATE_FILE
-
-
-def load_state(settings: Settings, env: Environment) -> RemoteState | None:
-    try:
-        return records.load(RemoteState, state_path(settings, env))
-    except records.DamagedRecord as exc:
-        raise UnavailableError(exc.message) from None
-
-
-def save_state(settings: Settings, env: Environment, current: RemoteState) -> None:
-    states.folder(settings, env).mkdir(parents=True, exist_ok=True)
-    records.save(state_path(settings, env), current)
-
-
-def forget_state(settings: Settings, env: Environment) -> None:
-    state_path(settings, env).unlink(missing_ok=True)
-    with contextlib.suppress(OSError):  # the folder goes with its last record
-        states.folder(settings, env).rmdir()
+STATE = states.Kept(STATE_FILE, RemoteState)  # forgotten with the folder (forget(folder_too=True))
 
 
 def at_phase(current: RemoteState, phase: str) -> RemoteState:
@@ -188,7 +167,7 @@ def validate(settings: Settings, env: Environment, to: int | None, to_dsn: str |
     if to not in SUPPORTED_MAJORS:
         raise UsageError(f"to={to} is not a major version the tool can run; choose one of "
                          f"{', '.join(str(major) for major in SUPPORTED_MAJORS)}")
-    if states.load(settings, env) is not None or load_state(settings, env) is not None:
+    if states.load(settings, env) is not None or STATE.load(settings, env) is not None:
         raise RefusedError(f"{env.name} has an upgrade in progress", hint="finish it (--finish) or --rollback first")
     parse_target(to_dsn)
     with open_dsn(settings, env, env.dsn or "", "the source") as conn:
@@ -257,7 +236,7 @@ def probe(settings: Settings, env: Environment, target: psycopg.Connection[Any])
 
 def prepare(settings: Settings, env: Environment, current: RemoteState, notify: Notify) -> None:
     """Identity, roles, schema, publication and subscription: the target starts copying and following."""
-    save_state(settings, env, current)
+    STATE.save(settings, env, current)
     with open_dsn(settings, env, current.source_dsn, "the source") as conn:
         for table in current.identity_full:
             notify(f"REPLICA IDENTITY FULL on {table}")

@@ -84,7 +84,7 @@ def cutover(settings: Settings, env: Environment, current: RemoteState, *,
     notify("cutover: maintenance mode on (application roles blocked, their sessions ended)")
     maintenance.enable(settings, env, f"upgrade to PostgreSQL {current.target} (logical cutover)")
     current = at_phase(current, "cutover")
-    logical_remote.save_state(settings, env, current)
+    logical_remote.STATE.save(settings, env, current)
     try:
         with journaled(settings, env, "upgrade logical: verify", {}) as entry:
             checks, sequences = _checked(settings, env, current.source_dsn, current.target_dsn, FORWARD, notify)
@@ -92,7 +92,7 @@ def cutover(settings: Settings, env: Environment, current: RemoteState, *,
     except BaseException:
         if not current.maintenance_was_on:
             maintenance.disable(settings, env)
-        logical_remote.save_state(settings, env, at_phase(current, "replicating"))
+        logical_remote.STATE.save(settings, env, at_phase(current, "replicating"))
         raise
     with journaled(settings, env, "upgrade logical: switch", {}):
         with open_dsn(settings, env, current.target_dsn, "to_dsn") as new:
@@ -109,7 +109,7 @@ def cutover(settings: Settings, env: Environment, current: RemoteState, *,
                                               major=current.target,
                                               since=datetime.now(UTC).isoformat(timespec="seconds")))
         current = at_phase(current, "done")
-        logical_remote.save_state(settings, env, current)
+        logical_remote.STATE.save(settings, env, current)
         notify(f"switch: {env.name}'s connections go to the target from now on ({route.path(settings, env)})")
     if not current.maintenance_was_on:
         maintenance.disable(settings, env)  # on the target: the route sends the connection there
@@ -130,7 +130,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
     has caught up (writes stopped meanwhile), with the writes made on the target."""
     from cuisine_db.upgrade import logical_remote
 
-    current = logical_remote.load_state(settings, env)
+    current = logical_remote.STATE.load(settings, env)
     if current is None:
         raise RefusedError(f"{env.name} has no logical upgrade to roll back")
     if current.phase != "done":
@@ -146,7 +146,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         route.forget(settings, env)
         if current.phase == "cutover" and not current.maintenance_was_on:
             maintenance.disable(settings, env)
-        logical_remote.forget_state(settings, env)
+        logical_remote.STATE.forget(settings, env, folder_too=True)
         notify("the target's database keeps the copied schema and rows: drop and create it empty before another run")
         return current
     notify("rollback: maintenance mode on the new server")
@@ -165,7 +165,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         with open_dsn(settings, env, current.target_dsn, "to_dsn") as new:
             new.execute(_drop(BACKWARD, "publication"))
         route.forget(settings, env)
-        logical_remote.forget_state(settings, env)
+        logical_remote.STATE.forget(settings, env, folder_too=True)
     if not current.maintenance_was_on:
         maintenance.disable(settings, env)  # on the source again
     notify(f"{env.name} is back on PostgreSQL {current.source}, with the writes made since the cutover; the new "
@@ -177,7 +177,7 @@ def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: N
     """End the reverse replication: the end of the way back. The source server itself is the operator's."""
     from cuisine_db.upgrade import logical_remote
 
-    current = logical_remote.load_state(settings, env)
+    current = logical_remote.STATE.load(settings, env)
     if current is None or current.phase != "done":
         raise RefusedError(f"{env.name} has no finished logical cutover to finish")
     notify(f"removing the reverse replication from PostgreSQL {current.source}")
@@ -185,5 +185,5 @@ def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: N
         old.execute(_drop(BACKWARD, "subscription"))
     with open_dsn(settings, env, current.target_dsn, "to_dsn") as new:
         new.execute(_drop(BACKWARD, "publication"))
-    logical_remote.forget_state(settings, env)
+    logical_remote.STATE.forget(settings, env, folder_too=True)
     return current

@@ -8,11 +8,16 @@ config.py), so the operator's cuisine-db.toml is never edited.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from cuisine_db import records
 from cuisine_db.config import MAJOR_FILE, Environment, Settings, recorded_major
+from cuisine_db.errors import UnavailableError
+
+R = TypeVar("R")
 
 # In order. A run killed before `switched` leaves the old cluster as it was (link: its pg_control renamed back; swap:
 # its hard-linked copy put back); from `started` on, the new cluster is the environment's.
@@ -46,6 +51,34 @@ class UpgradeState:
 
 def folder(settings: Settings, env: Environment) -> Path:
     return settings.env_dir(env) / "upgrade"
+
+
+@dataclass(frozen=True, slots=True)
+class Kept(Generic[R]):
+    """One record file of a run in the environment's upgrade folder (the logical methods' state): loaded (a damaged
+    one is exit 3, never taken for none), saved atomically, forgotten with the folder once it is empty."""
+
+    name: str
+    kind: type[R]
+
+    def path(self, settings: Settings, env: Environment) -> Path:
+        return folder(settings, env) / self.name
+
+    def load(self, settings: Settings, env: Environment) -> R | None:
+        try:
+            return records.load(self.kind, self.path(settings, env))
+        except records.DamagedRecord as exc:
+            raise UnavailableError(exc.message) from None
+
+    def save(self, settings: Settings, env: Environment, current: R) -> None:
+        folder(settings, env).mkdir(parents=True, exist_ok=True)
+        records.save(self.path(settings, env), current)
+
+    def forget(self, settings: Settings, env: Environment, *, folder_too: bool = False) -> None:
+        self.path(settings, env).unlink(missing_ok=True)
+        if folder_too:
+            with contextlib.suppress(OSError):  # the folder goes with its last record
+                folder(settings, env).rmdir()
 
 
 def home(settings: Settings, env: Environment, major: int) -> Path:
