@@ -37,6 +37,8 @@ METHOD = "logical"
 FORWARD = "cuisine_db_upgrade"        # publication on the old cluster, subscription (and slot) on the new one
 BACKWARD = "cuisine_db_upgrade_back"  # after the cutover: publication on the new cluster, subscription on the old
 MAX_LAG_BYTES = 1024 * 1024           # catch-up is done when the new cluster is this close behind
+CLOSE_LAG_BYTES = 64 * 1024           # how close it is brought, writes still on, before the cutover stops them
+POLL_SECONDS = 0.05                   # the cutover's waits poll this often: each poll may be downtime
 SEQUENCE_MARGIN = 1000                # how far past the old cluster's value each sequence is set
 CATCH_UP_SECONDS = 3600.0
 STATE_FILE = "logical.json"
@@ -69,6 +71,15 @@ class TableCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class CutoverPhase:
+    """One timed step of the cutover; `writes_blocked`: inside the write downtime."""
+
+    name: str
+    seconds: float
+    writes_blocked: bool
+
+
+@dataclass(frozen=True, slots=True)
 class LogicalReport:
     env: str
     source: int
@@ -83,6 +94,7 @@ class LogicalReport:
     preflight: PreflightReport | None = None
     backup_after: str | None = None  # the new cluster's first full backup (environments that archive WAL)
     rehearsal: str | None = None  # the backup whose passing logical rehearsal preceded the run (protected ones)
+    phases: tuple[CutoverPhase, ...] = ()  # where the cutover's time went, in order
 
 
 def state_path(settings: Settings, env: Environment) -> Path:
@@ -303,7 +315,7 @@ def wait_confirmed(conn: psycopg.Connection[Any], slot: str, lsn: str, *, deadli
             return
         if time.monotonic() > until:
             raise FailedError(f"the subscriber did not confirm {lsn} within {deadline:.0f}s ({behind} bytes behind)")
-        time.sleep(0.1)
+        time.sleep(POLL_SECONDS)
 
 
 def copy_sequences(source: psycopg.Connection[Any], target: psycopg.Connection[Any]) -> int:

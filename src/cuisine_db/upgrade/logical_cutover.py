@@ -1,10 +1,12 @@
 """The logical method's cutover, its rollback and its finish.
 
 Cutover, under maintenance mode: the old cluster's last LSN confirmed applied on the new one, sequences set past
-the old values, row counts and checksums compared, the forward replication removed and a backward one prepared,
-then the switch: the new cluster's data directory becomes `.cuisine/<env>/data` on the environment's port (so every
-command, the pooler and the applications follow it), the old one waits in `upgrade/pg<old>/` on another port,
-subscribed to the new one. `--rollback` reverses the same steps; `--finish` removes the old cluster.
+the old values, the forward replication removed, then the switch: the new cluster's data directory becomes
+`.cuisine/<env>/data` on the environment's port (so every command, the pooler and the applications follow it), the
+old one waits in `upgrade/pg<old>/` on another port; a slot for the backward replication and a snapshot of the new
+cluster are taken before maintenance mode ends. Writes back, the old cluster subscribes to the new one and the row
+counts and checksums of both, as they were at the cutover, are compared (logical_window.py keeps the window short).
+`--rollback` reverses the same steps; `--finish` removes the old cluster.
 """
 
 from __future__ import annotations
@@ -26,10 +28,9 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError
 from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import osuser
-from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.local import os_user_of, startup_lock
 from cuisine_db.postgres.ports import free_port
-from cuisine_db.upgrade import logical, logical_preflight
+from cuisine_db.upgrade import logical, logical_preflight, logical_window
 from cuisine_db.upgrade import state as states
 from cuisine_db.upgrade.inplace import at_major
 from cuisine_db.upgrade.logical import BACKWARD, FORWARD, LogicalReport, LogicalState, Notify, TableCheck
@@ -41,77 +42,123 @@ def _set_port(settings: Settings, env: Environment, at: int, port: int) -> None:
         conn.execute(queries.load("upgrade/logical_set_port").format(port=sql.Literal(port)))
 
 
-def _checked(settings: Settings, env: Environment, publisher: int, subscriber: int, slot: str,
-             notify: Notify) -> tuple[list[TableCheck], int]:
-    """Writes are stopped: the publisher's last LSN applied, sequences carried, every table compared."""
-    with logical.open_at(settings, env, publisher) as old, logical.open_at(settings, env, subscriber) as new:
-        row = old.execute(queries.load("upgrade/logical_current_lsn")).fetchone()
-        if row is None:
-            raise FailedError("the publisher reported no WAL position")
-        notify(f"waiting for the subscriber to confirm the last LSN {row[0]}")
-        logical.wait_confirmed(old, slot, row[0])
-        sequences = logical.copy_sequences(old, new)
-        notify(f"{sequences} sequence(s) set {logical.SEQUENCE_MARGIN} past their old values and their columns' "
-               "highest ids")
-        checks = logical.compare(old, new)
+def _confirmed(old: psycopg.Connection[Any], new: psycopg.Connection[Any], slot: str, notify: Notify) -> int:
+    """Writes are stopped: the publisher's last LSN applied on the subscriber, the sequences carried past it."""
+    row = old.execute(queries.load("upgrade/logical_current_lsn")).fetchone()
+    if row is None:
+        raise FailedError("the publisher reported no WAL position")
+    notify(f"waiting for the subscriber to confirm the last LSN {row[0]}")
+    logical.wait_confirmed(old, slot, row[0])
+    sequences = logical.copy_sequences(old, new)
+    notify(f"{sequences} sequence(s) set {logical.SEQUENCE_MARGIN} past their old values and their columns' "
+           "highest ids")
+    return sequences
+
+
+def _compared(old: psycopg.Connection[Any], new: psycopg.Connection[Any], notify: Notify) -> list[TableCheck]:
+    """Every table's row count and checksum on both sides; a difference is a FailedError naming the tables."""
+    checks = logical.compare(old, new)
     differing = [check for check in checks if not check.same]
     notify(f"{len(checks)} table(s) compared (row counts and checksums): {len(differing)} differ")
     if differing:
         raise FailedError("tables differ after catch-up: " + ", ".join(
             f"{check.table} ({check.rows_old} rows before, {check.rows_new} after)" for check in differing))
-    return checks, sequences
+    return checks
+
+
+def _checked(settings: Settings, env: Environment, publisher: int, subscriber: int, slot: str,
+             notify: Notify) -> tuple[list[TableCheck], int]:
+    """Writes are stopped: the publisher's last LSN applied, sequences carried, every table compared."""
+    with logical.open_at(settings, env, publisher) as old, logical.open_at(settings, env, subscriber) as new:
+        sequences = _confirmed(old, new, slot, notify)
+        return _compared(old, new, notify), sequences
 
 
 def cutover(settings: Settings, env: Environment, current: LogicalState, *,
             notify: Notify = lambda _: None) -> LogicalReport:
+    """Writes are blocked from maintenance mode on to off: inside, only the last LSN's apply, the sequences, the
+    switch and the reverse replication's slot. The tables are compared after, between the old cluster (stopped
+    following anyone at the cutover) and a snapshot of the new one taken before writes came back."""
     from cuisine_db.ops import maintenance
 
     port = env.port or 0
+    timer = logical_window.Phases(notify)
+    with timer.step("close in (lag, checkpoints, sequences)", writes_blocked=False):
+        logical_window.close_in(settings, env, current, notify)
     started = time.monotonic()
-    notify("cutover: maintenance mode on (application roles blocked, their sessions ended)")
-    maintenance.enable(settings, env, f"upgrade to PostgreSQL {current.target} (logical cutover)")
-    current = logical.with_phase(current, "cutover")
-    logical.save_state(settings, env, current)
+    with timer.step("maintenance mode on"):
+        notify("cutover: maintenance mode on (application roles blocked, their sessions ended)")
+        maintenance.enable(settings, env, f"upgrade to PostgreSQL {current.target} (logical cutover)")
+        current = logical.with_phase(current, "cutover")
+        logical.save_state(settings, env, current)
     try:
-        with journaled(settings, env, "upgrade logical: verify", {}) as entry:
-            checks, sequences = _checked(settings, env, port, current.new_port, FORWARD, notify)
-            entry.details.update(tables=len(checks), sequences=sequences)
+        with journaled(settings, env, "upgrade logical: verify", {}) as entry, \
+                logical.open_at(settings, env, port) as old, logical.open_at(settings, env, current.new_port) as new:
+            with timer.step("last LSN applied, sequences"):
+                sequences = _confirmed(old, new, FORWARD, notify)
+            entry.details.update(sequences=sequences)
     except BaseException:
         if not current.maintenance_was_on:
             maintenance.disable(settings, env)
         logical.save_state(settings, env, logical.with_phase(current, "replicating"))
         raise
     with journaled(settings, env, "upgrade logical: switch", {}) as entry:
-        with logical.open_at(settings, env, current.new_port) as new:
+        with timer.step("forward replication removed"), logical.open_at(settings, env, current.new_port) as new:
             # Blocks the new cluster's application roles too (the saved limits stay those of the old cluster).
             maintenance.enable_on(new, settings, env, None)
             new.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(FORWARD)))
             new.execute(queries.load("upgrade/logical_create_publication").format(name=sql.Identifier(BACKWARD)))
-        with logical.open_at(settings, env, port) as old:
-            old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
+            with logical.open_at(settings, env, port) as old:
+                old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
         current = logical.with_phase(current, "switching", back_port=free_port())
         logical.save_state(settings, env, current)
         between: Callable[[], None] | None = None
         if current.archive_mode != "off":
-            old_system, new_system = _prepare_archiving(settings, env, current, notify)
+            with timer.step("old cluster's last WAL archived"):
+                old_system, new_system = _prepare_archiving(settings, env, current, notify)
             between = functools.partial(_begin_area, settings, env, current, old_system, new_system, notify)
         notify(f"switch: PostgreSQL {current.target} takes port {port}; PostgreSQL {current.source} moves to "
                f"{current.back_port}")
-        _swap(settings, env, current, forward=True, between=between)
+        with timer.step("switch (both stopped, folders exchanged, new started)"):
+            _swap(settings, env, current, forward=True, between=between)
+        with timer.step("reverse slot, snapshot for the comparison"):
+            logical_window.reverse_slot(settings, env)
+            current = logical.with_phase(current, "switched")
+            logical.save_state(settings, env, current)
+            # Taken before writes come back: the new cluster as it was at the cutover, compared once they flow.
+            frozen = logical.open_at(settings, env, port)
+            frozen.autocommit = False
+            frozen.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            frozen.read_only = True
+            frozen.execute(queries.load("upgrade/logical_current_lsn"))
         entry.details.update(back_port=current.back_port)
-    with journaled(settings, env, "upgrade logical: reverse replication", {}):
-        pgpass = logical.write_passfile(settings, env, current.target, [port])
-        with logical.open_at(settings, env, current.back_port) as old:
-            logical.subscribe(old, BACKWARD, logical.conninfo(env, port, pgpass), copy_data=False)
-        notify(f"reverse replication: PostgreSQL {current.source} subscribes to {current.target} "
-               f"({BACKWARD}); --rollback returns to it")
-        current = logical.with_phase(current, "done")
-        logical.save_state(settings, env, current)
     new_env = at_major(env, current.target)
-    if not current.maintenance_was_on:
-        maintenance.disable(settings, new_env)
-        notify("maintenance mode off: applications write to the new cluster")
-    downtime = time.monotonic() - started
+    with frozen:
+        if not current.maintenance_was_on:
+            with timer.step("maintenance mode off"):
+                maintenance.disable(settings, new_env)
+            notify("maintenance mode off: applications write to the new cluster")
+        downtime = time.monotonic() - started
+        with journaled(settings, env, "upgrade logical: reverse replication", {}):
+            with timer.step("old cluster started, its subscription made", writes_blocked=False):
+                logical_window.reverse_subscription(settings, env, current, enable=False)
+            current = logical.with_phase(current, "done")
+            logical.save_state(settings, env, current)
+        try:
+            with journaled(settings, env, "upgrade logical: compare", {}) as entry, \
+                    timer.step("tables compared", writes_blocked=False), \
+                    logical.open_at(settings, env, current.back_port) as old:
+                try:
+                    checks = _compared(old, frozen, notify)
+                except FailedError as exc:
+                    raise FailedError(f"{env.name} runs PostgreSQL {current.target} now, but {exc.message}",
+                                      hint="--rollback returns to PostgreSQL "
+                                           f"{current.source} with the writes made since") from None
+                entry.details.update(tables=len(checks))
+        finally:
+            logical_window.reverse_subscription(settings, env, current, enable=True)
+    notify(f"reverse replication: PostgreSQL {current.source} subscribes to {current.target} "
+           f"({BACKWARD}); --rollback returns to it")
     notes = [f"{env.name} now runs PostgreSQL {current.target} on port {port}",
              f"PostgreSQL {current.source} waits on port {current.back_port}, following the new cluster: "
              "--rollback returns to it, --finish removes it"]
@@ -121,11 +168,12 @@ def cutover(settings: Settings, env: Environment, current: LogicalState, *,
         from cuisine_db.backup import physical
 
         notify(f"a full backup of PostgreSQL {current.target}, the new cluster's first")
-        backup_after = physical.create(settings, new_env, "full", notify=notify).name
+        with timer.step("the new cluster's first full backup", writes_blocked=False):
+            backup_after = physical.create(settings, new_env, "full", notify=notify).name
         notes.append(f"the new cluster archives into its own area; its first full backup: {backup_after}")
     return LogicalReport(env.name, current.source, current.target, logical.METHOD, current.identity_full,
                          tuple(checks), sequences, round(downtime, 2), current.back_port, tuple(notes),
-                         backup_after=backup_after)
+                         backup_after=backup_after, phases=timer.done())
 
 
 def _system(conn: psycopg.Connection[Any]) -> str:
@@ -181,7 +229,8 @@ def _begin_area(settings: Settings, env: Environment, current: LogicalState, old
 def _swap(settings: Settings, env: Environment, current: LogicalState, *, forward: bool,
           between: Callable[[], None] | None = None) -> None:
     """Exchange the two clusters' places: ports first (ALTER SYSTEM), then both stopped, data folders renamed,
-    the major recorded, `between` run, both started. `forward`: the new cluster becomes the environment's."""
+    the major recorded, `between` run, the arriving one started (the leaving one, forward, waits for writes to come
+    back: reverse_subscription starts it). `forward`: the new cluster becomes the environment's."""
     port = env.port or 0
     live = settings.env_dir(env) / "data"
     old_home = states.home(settings, env, current.source)
@@ -210,8 +259,6 @@ def _swap(settings: Settings, env: Environment, current: LogicalState, *, forwar
         if between is not None:
             between()
         logical.old_cluster(settings, env, arriving, settings.env_dir(env), port).start()
-        if forward:  # the old cluster follows the new one from its waiting place; a rolled-back new one is removed
-            logical.old_cluster(settings, env, leaving, waiting, parked_at).start()
 
 
 def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> LogicalState:
@@ -226,7 +273,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
     if current.phase == "switching":
         _undo_switch(settings, env, current, notify)
         return current
-    if current.phase != "done":
+    if current.phase not in ("switched", "done"):
         notify(f"removing the new PostgreSQL {current.target} cluster (the cutover never happened)")
         unused = logical.new_cluster(settings, env, current.target, current.new_port)
         if unused.initialized():
@@ -241,7 +288,8 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
             maintenance.disable(settings, env)
         _remove_new(settings, env, current)
         return current
-    _waiting_old(settings, env, current).start()  # after a reboot nothing else starts it
+    # Starts the old cluster (after a reboot nothing else does) and completes a run killed before it followed.
+    logical_window.reverse_subscription(settings, env, current, enable=True)
     maintenance_was_on = current.maintenance_was_on
     notify("rollback: maintenance mode on the new cluster")
     maintenance.enable(settings, env, f"rollback to PostgreSQL {current.source}")
@@ -323,12 +371,6 @@ def _undo_switch(settings: Settings, env: Environment, current: LogicalState, no
     _remove_new(settings, env, current)
 
 
-def _waiting_old(settings: Settings, env: Environment, current: LogicalState) -> LocalCluster:
-    """The old cluster in its waiting place after the cutover."""
-    return logical.old_cluster(settings, env, current.source, states.home(settings, env, current.source),
-                               current.back_port)
-
-
 def _remove_new(settings: Settings, env: Environment, current: LogicalState) -> None:
     home = states.home(settings, env, current.target)
     cluster = logical.new_cluster(settings, env, current.target, current.new_port)
@@ -342,11 +384,12 @@ def _remove_new(settings: Settings, env: Environment, current: LogicalState) -> 
 def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> LogicalState:
     """Remove the old cluster and the reverse replication: the end of the way back."""
     current = logical.load_state(settings, env)
-    if current is None or current.phase != "done":
+    if current is None or current.phase not in ("switched", "done"):
         raise RefusedError(f"{env.name} has no finished logical cutover to finish")
     home = states.home(settings, env, current.source)
     notify(f"removing PostgreSQL {current.source} (port {current.back_port}) and the reverse replication")
-    _waiting_old(settings, env, current).start()  # DROP SUBSCRIPTION on it also drops its slot on the new cluster
+    # DROP SUBSCRIPTION on the old cluster also drops its slot on the new one: the subscription is made if missing.
+    logical_window.reverse_subscription(settings, env, current, enable=False)
     with logical.open_at(settings, env, current.back_port) as old:
         old.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(BACKWARD)))
     with logical.open_at(settings, env, env.port or 0) as new:
