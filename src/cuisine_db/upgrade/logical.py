@@ -235,9 +235,9 @@ def prepare(settings: Settings, env: Environment, current: LogicalState, notify:
             conn.execute(queries.load("upgrade/logical_identity_full").format(table=identifier(table)))
     if restart_needed:
         from cuisine_db.postgres.local import startup_lock
-        from cuisine_db.upgrade.inplace import _cluster
+        from cuisine_db.upgrade.inplace import _cluster, pooler_held
 
-        with startup_lock(settings, env):
+        with pooler_held(settings, env, notify), startup_lock(settings, env):
             _cluster(settings, env, current.source).restart()
     new = new_cluster(settings, env, current.target, current.new_port)
     owner = os_user_of(settings, env)

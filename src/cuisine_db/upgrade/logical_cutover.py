@@ -76,16 +76,63 @@ def _checked(settings: Settings, env: Environment, publisher: int, subscriber: i
 
 def cutover(settings: Settings, env: Environment, current: LogicalState, *,
             notify: Notify = lambda _: None) -> LogicalReport:
-    """Writes are blocked from maintenance mode on to off: inside, only the last LSN's apply, the sequences, the
-    switch and the reverse replication's slot. The tables are compared after, between the old cluster (stopped
-    following anyone at the cutover) and a snapshot of the new one taken before writes came back."""
-    from cuisine_db.ops import maintenance
+    """Writes are blocked from maintenance mode on to off (_window). The tables are compared after, between the old
+    cluster (following no one since the cutover) and a snapshot of the new one taken before writes came back."""
+    from cuisine_db.upgrade.inplace import pooler_held
 
     port = env.port or 0
     timer = logical_window.Phases(notify)
     with timer.step("close in (lag, checkpoints, sequences)", writes_blocked=False):
         logical_window.close_in(settings, env, current, notify)
     started = time.monotonic()
+    with pooler_held(settings, env, notify):
+        current, sequences, frozen = _window(settings, env, current, timer, notify)
+    downtime = time.monotonic() - started
+    with frozen:
+        with journaled(settings, env, "upgrade logical: reverse replication", {}):
+            with timer.step("old cluster started, its subscription made", writes_blocked=False):
+                logical_window.reverse_subscription(settings, env, current, enable=False)
+            current = logical.with_phase(current, "done")
+            logical.save_state(settings, env, current)
+        try:
+            with journaled(settings, env, "upgrade logical: compare", {}) as entry, \
+                    timer.step("tables compared", writes_blocked=False), \
+                    logical.open_at(settings, env, current.back_port) as old:
+                try:
+                    checks = _compared(old, frozen, notify)
+                except FailedError as exc:
+                    raise FailedError(f"{env.name} runs PostgreSQL {current.target} now, but {exc.message}",
+                                      hint="--rollback returns to PostgreSQL "
+                                           f"{current.source} with the writes made since") from None
+                entry.details.update(tables=len(checks))
+        finally:
+            logical_window.reverse_subscription(settings, env, current, enable=True)
+    notify(f"reverse replication: PostgreSQL {current.source} subscribes to {current.target} "
+           f"({BACKWARD}); --rollback returns to it")
+    notes = [f"{env.name} now runs PostgreSQL {current.target} on port {port}",
+             f"PostgreSQL {current.source} waits on port {current.back_port}, following the new cluster: "
+             "--rollback returns to it, --finish removes it"]
+    backup_after = None
+    if current.archive_mode != "off":
+        # The first base backup of the new system identifier: replay from the old backups ends at the cutover.
+        from cuisine_db.backup import physical
+
+        notify(f"a full backup of PostgreSQL {current.target}, the new cluster's first")
+        with timer.step("the new cluster's first full backup", writes_blocked=False):
+            backup_after = physical.create(settings, at_major(env, current.target), "full", notify=notify).name
+        notes.append(f"the new cluster archives into its own area; its first full backup: {backup_after}")
+    return LogicalReport(env.name, current.source, current.target, logical.METHOD, current.identity_full,
+                         tuple(checks), sequences, round(downtime, 2), current.back_port, tuple(notes),
+                         backup_after=backup_after, phases=timer.done())
+
+
+def _window(settings: Settings, env: Environment, current: LogicalState, timer: logical_window.Phases,
+            notify: Notify) -> tuple[LogicalState, int, psycopg.Connection[Any]]:
+    """Maintenance mode on to off: the last LSN applied, the sequences, the forward replication removed, the
+    switch, the reverse replication's slot and a snapshot of the new cluster (the open connection returned)."""
+    from cuisine_db.ops import maintenance
+
+    port = env.port or 0
     with timer.step("maintenance mode on"):
         notify("cutover: maintenance mode on (application roles blocked, their sessions ended)")
         maintenance.enable(settings, env, f"upgrade to PostgreSQL {current.target} (logical cutover)")
@@ -132,48 +179,11 @@ def cutover(settings: Settings, env: Environment, current: LogicalState, *,
             frozen.read_only = True
             frozen.execute(queries.load("upgrade/logical_current_lsn"))
         entry.details.update(back_port=current.back_port)
-    new_env = at_major(env, current.target)
-    with frozen:
-        if not current.maintenance_was_on:
-            with timer.step("maintenance mode off"):
-                maintenance.disable(settings, new_env)
-            notify("maintenance mode off: applications write to the new cluster")
-        downtime = time.monotonic() - started
-        with journaled(settings, env, "upgrade logical: reverse replication", {}):
-            with timer.step("old cluster started, its subscription made", writes_blocked=False):
-                logical_window.reverse_subscription(settings, env, current, enable=False)
-            current = logical.with_phase(current, "done")
-            logical.save_state(settings, env, current)
-        try:
-            with journaled(settings, env, "upgrade logical: compare", {}) as entry, \
-                    timer.step("tables compared", writes_blocked=False), \
-                    logical.open_at(settings, env, current.back_port) as old:
-                try:
-                    checks = _compared(old, frozen, notify)
-                except FailedError as exc:
-                    raise FailedError(f"{env.name} runs PostgreSQL {current.target} now, but {exc.message}",
-                                      hint="--rollback returns to PostgreSQL "
-                                           f"{current.source} with the writes made since") from None
-                entry.details.update(tables=len(checks))
-        finally:
-            logical_window.reverse_subscription(settings, env, current, enable=True)
-    notify(f"reverse replication: PostgreSQL {current.source} subscribes to {current.target} "
-           f"({BACKWARD}); --rollback returns to it")
-    notes = [f"{env.name} now runs PostgreSQL {current.target} on port {port}",
-             f"PostgreSQL {current.source} waits on port {current.back_port}, following the new cluster: "
-             "--rollback returns to it, --finish removes it"]
-    backup_after = None
-    if current.archive_mode != "off":
-        # The first base backup of the new system identifier: replay from the old backups ends at the cutover.
-        from cuisine_db.backup import physical
-
-        notify(f"a full backup of PostgreSQL {current.target}, the new cluster's first")
-        with timer.step("the new cluster's first full backup", writes_blocked=False):
-            backup_after = physical.create(settings, new_env, "full", notify=notify).name
-        notes.append(f"the new cluster archives into its own area; its first full backup: {backup_after}")
-    return LogicalReport(env.name, current.source, current.target, logical.METHOD, current.identity_full,
-                         tuple(checks), sequences, round(downtime, 2), current.back_port, tuple(notes),
-                         backup_after=backup_after, phases=timer.done())
+    if not current.maintenance_was_on:
+        with timer.step("maintenance mode off"):
+            maintenance.disable(settings, at_major(env, current.target))
+        notify("maintenance mode off: applications write to the new cluster")
+    return current, sequences, frozen
 
 
 def _system(conn: psycopg.Connection[Any]) -> str:
