@@ -17,8 +17,10 @@ writes through an application role (one INSERT per transaction, a new connection
 by maintenance mode comes back as soon as writes are allowed; pgbench is started again whenever all its clients
 gave up) while `upgrade(method=logical)` copies, catches up and cuts over. The write-unavailable window is the
 longest gap between two consecutive commits in the written table (the server's clock_timestamp() of each row; both
-clusters run on this machine's clock), next to the downtime the report gives (maintenance mode on to off); the
-rehearsal's prediction (`rehearse`, method=logical) is set against the reported median.
+clusters run on this machine's clock), next to the downtime the report gives (maintenance mode on to off) and its
+steps (`downtime_phases_seconds`; the steps with writes on, closing in before and the comparison after, apart); each
+run is also printed on stderr as one line as it ends, after the cutover's own progress; the rehearsal's prediction
+(`rehearse`, method=logical) is set against the reported median.
 
     .venv/bin/python bench/upgrade.py --scale 10 --repeat 3 [--source 14 --target 18] [--method link|logical]
 

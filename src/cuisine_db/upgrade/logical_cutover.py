@@ -32,7 +32,7 @@ from cuisine_db.postgres.local import os_user_of, startup_lock
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.upgrade import logical, logical_preflight, logical_window
 from cuisine_db.upgrade import state as states
-from cuisine_db.upgrade.inplace import at_major
+from cuisine_db.upgrade.inplace import at_major, pooler_held
 from cuisine_db.upgrade.logical import BACKWARD, FORWARD, LogicalReport, LogicalState, Notify, TableCheck
 from cuisine_db.upgrade.preflight import NO_GO, PreflightReport
 
@@ -78,8 +78,6 @@ def cutover(settings: Settings, env: Environment, current: LogicalState, *,
             notify: Notify = lambda _: None) -> LogicalReport:
     """Writes are blocked from maintenance mode on to off (_window). The tables are compared after, between the old
     cluster (following no one since the cutover) and a snapshot of the new one taken before writes came back."""
-    from cuisine_db.upgrade.inplace import pooler_held
-
     port = env.port or 0
     timer = logical_window.Phases(notify)
     with timer.step("close in (lag, checkpoints, sequences)", writes_blocked=False):
@@ -300,6 +298,25 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
         return current
     # Starts the old cluster (after a reboot nothing else does) and completes a run killed before it followed.
     logical_window.reverse_subscription(settings, env, current, enable=True)
+    with pooler_held(settings, env, notify):
+        old_system = _switch_back(settings, env, current, notify)
+    _remove_new(settings, env, current)
+    notify(f"{env.name} is back on PostgreSQL {current.source}, with the writes made since the cutover")
+    if old_system is not None:
+        # Its WAL while it followed the new cluster was not archived: a new base for point-in-time recovery.
+        from cuisine_db.backup import physical
+
+        notify(f"a full backup of PostgreSQL {current.source}: its WAL since the cutover was not archived")
+        physical.create(settings, at_major(env, current.source), "full", notify=notify)
+    return current
+
+
+def _switch_back(settings: Settings, env: Environment, current: LogicalState, notify: Notify) -> str | None:
+    """Maintenance mode on to off: the new cluster's last LSN applied on the old one, tables compared, the reverse
+    replication removed, the clusters swapped back. Returns the old system identifier where WAL is archived."""
+    from cuisine_db.ops import maintenance
+
+    port = env.port or 0
     maintenance_was_on = current.maintenance_was_on
     notify("rollback: maintenance mode on the new cluster")
     maintenance.enable(settings, env, f"rollback to PostgreSQL {current.source}")
@@ -326,15 +343,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
             areas_back, settings, env, old_system, new_system))
     if not maintenance_was_on:
         maintenance.disable(settings, at_major(env, current.source))
-    _remove_new(settings, env, current)
-    notify(f"{env.name} is back on PostgreSQL {current.source}, with the writes made since the cutover")
-    if old_system is not None:
-        # Its WAL while it followed the new cluster was not archived: a new base for point-in-time recovery.
-        from cuisine_db.backup import physical
-
-        notify(f"a full backup of PostgreSQL {current.source}: its WAL since the cutover was not archived")
-        physical.create(settings, at_major(env, current.source), "full", notify=notify)
-    return current
+    return old_system
 
 
 def areas_back(settings: Settings, env: Environment, old_system: str, new_system: str) -> None:
