@@ -17,8 +17,10 @@ writes through an application role (one INSERT per transaction, a new connection
 by maintenance mode comes back as soon as writes are allowed; pgbench is started again whenever all its clients
 gave up) while `upgrade(method=logical)` copies, catches up and cuts over. The write-unavailable window is the
 longest gap between two consecutive commits in the written table (the server's clock_timestamp() of each row; both
-clusters run on this machine's clock), next to the downtime the report gives (maintenance mode on to off); the
-rehearsal's prediction (`rehearse`, method=logical) is set against the reported median.
+clusters run on this machine's clock), next to the downtime the report gives (maintenance mode on to off) and its
+steps (`downtime_phases_seconds`; the steps with writes on, closing in before and the comparison after, apart); each
+run is also printed on stderr as one line as it ends, after the cutover's own progress; the rehearsal's prediction
+(`rehearse`, method=logical) is set against the reported median.
 
     .venv/bin/python bench/upgrade.py --scale 10 --repeat 3 [--source 14 --target 18] [--method link|logical]
 
@@ -34,6 +36,7 @@ import secrets
 import shutil
 import statistics
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -252,7 +255,7 @@ def logical_bench(config: Path, home: Path, pristine: Path, work: Path, repeat: 
     reported: list[float] = []
     gaps: list[float] = []
     runs = []
-    for _attempt in range(repeat):
+    for attempt in range(repeat):
         copy_tree(pristine, home)
         copy_tree(work / "repository-pristine", work / "repository")
         fresh = load_settings({"CUISINE_DB_CONFIG": str(config)})
@@ -262,7 +265,8 @@ def logical_bench(config: Path, home: Path, pristine: Path, work: Path, repeat: 
         writer.start()
         time.sleep(2)
         try:
-            report = logical_cutover.upgrade(fresh, chosen, target, identity_full=True, confirm=lambda _: None)
+            report = logical_cutover.upgrade(fresh, chosen, target, identity_full=True, confirm=lambda _: None,
+                                             notify=lambda message: print(message, file=sys.stderr, flush=True))
             time.sleep(2)  # writes on the new cluster after the cutover
         finally:
             writer.stop()
@@ -271,8 +275,14 @@ def logical_bench(config: Path, home: Path, pristine: Path, work: Path, repeat: 
         gap, rows = longest_gap(after, upgraded)
         reported.append(report.downtime_seconds)
         gaps.append(gap)
+        phases = {phase.name: phase.seconds for phase in report.phases if phase.writes_blocked}
         runs.append({"reported_downtime_seconds": report.downtime_seconds, "write_gap_seconds": round(gap, 3),
-                     "rows_written": rows, "pgbench_starts": writer.started_runs})
+                     "rows_written": rows, "pgbench_starts": writer.started_runs,
+                     "downtime_phases_seconds": phases,
+                     "phases_with_writes_on_seconds": {phase.name: phase.seconds for phase in report.phases
+                                                       if not phase.writes_blocked}})
+        print(f"run {attempt + 1}/{repeat}: write gap {gap:.2f}s, reported downtime {report.downtime_seconds:.2f}s = "
+              + " + ".join(f"{name} {seconds:.2f}" for name, seconds in phases.items()), file=sys.stderr, flush=True)
         logical_cutover.finish(after, upgraded)
         cluster_for(after, upgraded).stop()
         shutil.rmtree(home)

@@ -19,6 +19,7 @@ SERIAL = frozenset({
     "tests/integration/test_upgrade_archive.py",
     "tests/integration/test_upgrade_logical.py",
     "tests/integration/test_upgrade_logical_archive.py",
+    "tests/integration/test_upgrade_logical_window.py",
 })
 
 

@@ -154,7 +154,8 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
         entry.details.update(source=report.source, target=report.target, method="logical",
                              downtime_seconds=report.downtime_seconds, identity_full=list(report.identity_full),
                              tables=len(report.tables), sequences=report.sequences, back_port=report.back_port,
-                             rehearsal=report.rehearsal, backup_after=report.backup_after)
+                             rehearsal=report.rehearsal, backup_after=report.backup_after,
+                             phases={phase.name: phase.seconds for phase in report.phases})
     _show_logical(report, json)
 
 
@@ -195,6 +196,9 @@ def _show_logical(report: LogicalReport, json: bool) -> None:
     out.print(f"upgraded {report.env} to PostgreSQL {report.target} with method=logical: write downtime "
               f"{report.downtime_seconds:.1f}s; {len(report.tables)} tables identical, {report.sequences} sequences "
               "moved ahead")
+    for phase in report.phases:
+        out.print(f"  {phase.name}: {phase.seconds:.2f}s" + ("" if phase.writes_blocked else " (writes on)"),
+                  markup=False)
     for note in report.notes:
         out.print(note, markup=False)
 

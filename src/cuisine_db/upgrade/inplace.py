@@ -21,7 +21,8 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -564,9 +565,27 @@ def _pause_pooler(settings: Settings, env: Environment, notify: Notify) -> bool:
 
 def _resume_pooler(settings: Settings, env: Environment, current: UpgradeState) -> None:
     """RESUME (SIGUSR2): the waiting clients' queries go to the server now on the environment's port."""
-    pid = _pooler_pid(settings, env) if current.pooler_paused else None
+    if current.pooler_paused:
+        _resume(settings, env)
+
+
+def _resume(settings: Settings, env: Environment) -> None:
+    pid = _pooler_pid(settings, env)
     if pid is not None:
         os.kill(pid, signal.SIGUSR2)
+
+
+@contextmanager
+def pooler_held(settings: Settings, env: Environment, notify: Notify) -> Iterator[None]:
+    """PgBouncer paused for the block's length, resumed after it however it ends. Its clients wait instead of
+    failing: one failed server login (a restarting server, a role maintenance mode blocks) makes it refuse every
+    client for server_login_retry (15 s by default) after the server is back."""
+    paused = _pause_pooler(settings, env, notify)
+    try:
+        yield
+    finally:
+        if paused:
+            _resume(settings, env)
 
 
 def _stop_replicas(settings: Settings, env: Environment, current: UpgradeState, notify: Notify) -> UpgradeState:

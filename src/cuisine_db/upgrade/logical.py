@@ -36,6 +36,8 @@ METHOD = "logical"
 FORWARD = "cuisine_db_upgrade"        # publication on the old cluster, subscription (and slot) on the new one
 BACKWARD = "cuisine_db_upgrade_back"  # after the cutover: publication on the new cluster, subscription on the old
 MAX_LAG_BYTES = 1024 * 1024           # catch-up is done when the new cluster is this close behind
+CLOSE_LAG_BYTES = 64 * 1024           # how close it is brought, writes still on, before the cutover stops them
+POLL_SECONDS = 0.05                   # the cutover's waits poll this often: each poll may be downtime
 SEQUENCE_MARGIN = 1000                # how far past the old cluster's value each sequence is set
 CATCH_UP_SECONDS = 3600.0
 STATE_FILE = "logical.json"
@@ -68,6 +70,15 @@ class TableCheck:
 
 
 @dataclass(frozen=True, slots=True)
+class CutoverPhase:
+    """One timed step of the cutover; `writes_blocked`: inside the write downtime."""
+
+    name: str
+    seconds: float
+    writes_blocked: bool
+
+
+@dataclass(frozen=True, slots=True)
 class LogicalReport:
     env: str
     source: int
@@ -82,6 +93,7 @@ class LogicalReport:
     preflight: PreflightReport | None = None
     backup_after: str | None = None  # the new cluster's first full backup (environments that archive WAL)
     rehearsal: str | None = None  # the backup whose passing logical rehearsal preceded the run (protected ones)
+    phases: tuple[CutoverPhase, ...] = ()  # where the cutover's time went, in order
 
 
 STATE = states.Kept(STATE_FILE, LogicalState)
@@ -185,9 +197,9 @@ def prepare(settings: Settings, env: Environment, current: LogicalState, notify:
             conn.execute(queries.load("upgrade/logical_identity_full").format(table=identifier(table)))
     if restart_needed:
         from cuisine_db.postgres.local import startup_lock
-        from cuisine_db.upgrade.inplace import _cluster
+        from cuisine_db.upgrade.inplace import _cluster, pooler_held
 
-        with startup_lock(settings, env):
+        with pooler_held(settings, env, notify), startup_lock(settings, env):
             _cluster(settings, env, current.source).restart()
     new = new_cluster(settings, env, current.target, current.new_port)
     owner = os_user_of(settings, env)
@@ -265,7 +277,7 @@ def wait_confirmed(conn: psycopg.Connection[Any], slot: str, lsn: str, *, deadli
             return
         if time.monotonic() > until:
             raise FailedError(f"the subscriber did not confirm {lsn} within {deadline:.0f}s ({behind} bytes behind)")
-        time.sleep(0.1)
+        time.sleep(POLL_SECONDS)
 
 
 def copy_sequences(source: psycopg.Connection[Any], target: psycopg.Connection[Any]) -> int:
@@ -301,10 +313,9 @@ def with_phase(current: LogicalState, phase: str, **changes: Any) -> LogicalStat
     return replace(current, phase=phase, **changes)
 
 
-def verify_stopped(old: psycopg.Connection[Any], new: psycopg.Connection[Any], slot: str,
-                   notify: Notify) -> tuple[list[TableCheck], int]:
-    """Writes are stopped: the publisher's (`old`) last LSN applied by the subscriber (`new`), sequences carried,
-    every table compared; a difference is a FailedError."""
+def confirm_stopped(old: psycopg.Connection[Any], new: psycopg.Connection[Any], slot: str, notify: Notify) -> int:
+    """Writes are stopped: the publisher's (`old`) last LSN applied by the subscriber (`new`), the sequences carried
+    past it; how many sequences."""
     row = old.execute(queries.load("upgrade/logical_current_lsn")).fetchone()
     if row is None:
         raise FailedError("the publisher reported no WAL position")
@@ -312,10 +323,22 @@ def verify_stopped(old: psycopg.Connection[Any], new: psycopg.Connection[Any], s
     wait_confirmed(old, slot, row[0])
     sequences = copy_sequences(old, new)
     notify(f"{sequences} sequence(s) set {SEQUENCE_MARGIN} past their old values and their columns' highest ids")
+    return sequences
+
+
+def compare_checked(old: psycopg.Connection[Any], new: psycopg.Connection[Any], notify: Notify) -> list[TableCheck]:
+    """Every table's row count and checksum on both sides; a difference is a FailedError naming the tables."""
     checks = compare(old, new)
     differing = [check for check in checks if not check.same]
     notify(f"{len(checks)} table(s) compared (row counts and checksums): {len(differing)} differ")
     if differing:
         raise FailedError("tables differ after catch-up: " + ", ".join(
             f"{check.table} ({check.rows_old} rows before, {check.rows_new} after)" for check in differing))
-    return checks, sequences
+    return checks
+
+
+def verify_stopped(old: psycopg.Connection[Any], new: psycopg.Connection[Any], slot: str,
+                   notify: Notify) -> tuple[list[TableCheck], int]:
+    """Writes are stopped: confirm_stopped, then compare_checked (the remote cutover and the rollbacks)."""
+    sequences = confirm_stopped(old, new, slot, notify)
+    return compare_checked(old, new, notify), sequences

@@ -1,10 +1,12 @@
 """The logical method's cutover, its rollback and its finish.
 
 Cutover, under maintenance mode: the old cluster's last LSN confirmed applied on the new one, sequences set past
-the old values, row counts and checksums compared, the forward replication removed and a backward one prepared,
-then the switch: the new cluster's data directory becomes `.cuisine/<env>/data` on the environment's port (so every
-command, the pooler and the applications follow it), the old one waits in `upgrade/pg<old>/` on another port,
-subscribed to the new one. `--rollback` reverses the same steps; `--finish` removes the old cluster.
+the old values, the forward replication removed, then the switch: the new cluster's data directory becomes
+`.cuisine/<env>/data` on the environment's port (so every command, the pooler and the applications follow it), the
+old one waits in `upgrade/pg<old>/` on another port; a slot for the backward replication and a snapshot of the new
+cluster are taken before maintenance mode ends. Writes back, the old cluster subscribes to the new one and the row
+counts and checksums of both, as they were at the cutover, are compared (logical_window.py keeps the window short).
+`--rollback` reverses the same steps; `--finish` removes the old cluster.
 """
 
 from __future__ import annotations
@@ -26,12 +28,11 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError
 from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import osuser
-from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.local import os_user_of, startup_lock
 from cuisine_db.postgres.ports import free_port
-from cuisine_db.upgrade import logical, logical_preflight
+from cuisine_db.upgrade import logical, logical_preflight, logical_window
 from cuisine_db.upgrade import state as states
-from cuisine_db.upgrade.inplace import at_major
+from cuisine_db.upgrade.inplace import at_major, pooler_held
 from cuisine_db.upgrade.logical import BACKWARD, FORWARD, LogicalReport, LogicalState, Notify, TableCheck
 from cuisine_db.upgrade.preflight import NO_GO, PreflightReport
 
@@ -50,54 +51,37 @@ def _checked(settings: Settings, env: Environment, publisher: int, subscriber: i
 
 def cutover(settings: Settings, env: Environment, current: LogicalState, *,
             notify: Notify = lambda _: None) -> LogicalReport:
-    from cuisine_db.ops import maintenance
-
+    """Writes are blocked from maintenance mode on to off (_window). The tables are compared after, between the old
+    cluster (following no one since the cutover) and a snapshot of the new one taken before writes came back."""
     port = env.port or 0
+    timer = logical_window.Phases(notify)
+    with timer.step("close in (lag, checkpoints, sequences)", writes_blocked=False):
+        logical_window.close_in(settings, env, current, notify)
     started = time.monotonic()
-    notify("cutover: maintenance mode on (application roles blocked, their sessions ended)")
-    maintenance.enable(settings, env, f"upgrade to PostgreSQL {current.target} (logical cutover)")
-    current = logical.with_phase(current, "cutover")
-    logical.STATE.save(settings, env, current)
-    try:
-        with journaled(settings, env, "upgrade logical: verify", {}) as entry:
-            checks, sequences = _checked(settings, env, port, current.new_port, FORWARD, notify)
-            entry.details.update(tables=len(checks), sequences=sequences)
-    except BaseException:
-        if not current.maintenance_was_on:
-            maintenance.disable(settings, env)
-        logical.STATE.save(settings, env, logical.with_phase(current, "replicating"))
-        raise
-    with journaled(settings, env, "upgrade logical: switch", {}) as entry:
-        with logical.open_at(settings, env, current.new_port) as new:
-            # Blocks the new cluster's application roles too (the saved limits stay those of the old cluster).
-            maintenance.enable_on(new, settings, env, None)
-            new.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(FORWARD)))
-            new.execute(queries.load("upgrade/logical_create_publication").format(name=sql.Identifier(BACKWARD)))
-        with logical.open_at(settings, env, port) as old:
-            old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
-        current = logical.with_phase(current, "switching", back_port=free_port())
-        logical.STATE.save(settings, env, current)
-        between: Callable[[], None] | None = None
-        if current.archive_mode != "off":
-            old_system, new_system = _prepare_archiving(settings, env, current, notify)
-            between = functools.partial(_begin_area, settings, env, current, old_system, new_system, notify)
-        notify(f"switch: PostgreSQL {current.target} takes port {port}; PostgreSQL {current.source} moves to "
-               f"{current.back_port}")
-        _swap(settings, env, current, forward=True, between=between)
-        entry.details.update(back_port=current.back_port)
-    with journaled(settings, env, "upgrade logical: reverse replication", {}):
-        pgpass = logical.write_passfile(settings, env, current.target, [port])
-        with logical.open_at(settings, env, current.back_port) as old:
-            logical.subscribe(old, BACKWARD, logical.conninfo(env, port, pgpass), copy_data=False)
-        notify(f"reverse replication: PostgreSQL {current.source} subscribes to {current.target} "
-               f"({BACKWARD}); --rollback returns to it")
-        current = logical.with_phase(current, "done")
-        logical.STATE.save(settings, env, current)
-    new_env = at_major(env, current.target)
-    if not current.maintenance_was_on:
-        maintenance.disable(settings, new_env)
-        notify("maintenance mode off: applications write to the new cluster")
+    with pooler_held(settings, env, notify):
+        current, sequences, frozen = _window(settings, env, current, timer, notify)
     downtime = time.monotonic() - started
+    with frozen:
+        with journaled(settings, env, "upgrade logical: reverse replication", {}):
+            with timer.step("old cluster started, its subscription made", writes_blocked=False):
+                logical_window.reverse_subscription(settings, env, current, enable=False)
+            current = logical.with_phase(current, "done")
+            logical.STATE.save(settings, env, current)
+        try:
+            with journaled(settings, env, "upgrade logical: compare", {}) as entry, \
+                    timer.step("tables compared", writes_blocked=False), \
+                    logical.open_at(settings, env, current.back_port) as old:
+                try:
+                    checks = logical.compare_checked(old, frozen, notify)
+                except FailedError as exc:
+                    raise FailedError(f"{env.name} runs PostgreSQL {current.target} now, but {exc.message}",
+                                      hint="--rollback returns to PostgreSQL "
+                                           f"{current.source} with the writes made since") from None
+                entry.details.update(tables=len(checks))
+        finally:
+            logical_window.reverse_subscription(settings, env, current, enable=True)
+    notify(f"reverse replication: PostgreSQL {current.source} subscribes to {current.target} "
+           f"({BACKWARD}); --rollback returns to it")
     notes = [f"{env.name} now runs PostgreSQL {current.target} on port {port}",
              f"PostgreSQL {current.source} waits on port {current.back_port}, following the new cluster: "
              "--rollback returns to it, --finish removes it"]
@@ -107,11 +91,72 @@ def cutover(settings: Settings, env: Environment, current: LogicalState, *,
         from cuisine_db.backup import physical
 
         notify(f"a full backup of PostgreSQL {current.target}, the new cluster's first")
-        backup_after = physical.create(settings, new_env, "full", notify=notify).name
+        with timer.step("the new cluster's first full backup", writes_blocked=False):
+            backup_after = physical.create(settings, at_major(env, current.target), "full", notify=notify).name
         notes.append(f"the new cluster archives into its own area; its first full backup: {backup_after}")
     return LogicalReport(env.name, current.source, current.target, logical.METHOD, current.identity_full,
                          tuple(checks), sequences, round(downtime, 2), current.back_port, tuple(notes),
-                         backup_after=backup_after)
+                         backup_after=backup_after, phases=timer.done())
+
+
+def _window(settings: Settings, env: Environment, current: LogicalState, timer: logical_window.Phases,
+            notify: Notify) -> tuple[LogicalState, int, psycopg.Connection[Any]]:
+    """Maintenance mode on to off: the last LSN applied, the sequences, the forward replication removed, the
+    switch, the reverse replication's slot and a snapshot of the new cluster (the open connection returned)."""
+    from cuisine_db.ops import maintenance
+
+    port = env.port or 0
+    with timer.step("maintenance mode on"):
+        notify("cutover: maintenance mode on (application roles blocked, their sessions ended)")
+        maintenance.enable(settings, env, f"upgrade to PostgreSQL {current.target} (logical cutover)")
+        current = logical.with_phase(current, "cutover")
+        logical.STATE.save(settings, env, current)
+    try:
+        with journaled(settings, env, "upgrade logical: verify", {}) as entry, \
+                logical.open_at(settings, env, port) as old, logical.open_at(settings, env, current.new_port) as new:
+            with timer.step("last LSN applied, sequences"):
+                sequences = logical.confirm_stopped(old, new, FORWARD, notify)
+            entry.details.update(sequences=sequences)
+    except BaseException:
+        if not current.maintenance_was_on:
+            maintenance.disable(settings, env)
+        logical.STATE.save(settings, env, logical.with_phase(current, "replicating"))
+        raise
+    with journaled(settings, env, "upgrade logical: switch", {}) as entry:
+        with timer.step("forward replication removed"), logical.open_at(settings, env, current.new_port) as new:
+            # Blocks the new cluster's application roles too (the saved limits stay those of the old cluster).
+            maintenance.enable_on(new, settings, env, None)
+            new.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(FORWARD)))
+            new.execute(queries.load("upgrade/logical_create_publication").format(name=sql.Identifier(BACKWARD)))
+            with logical.open_at(settings, env, port) as old:
+                old.execute(queries.load("upgrade/logical_drop_publication").format(name=sql.Identifier(FORWARD)))
+        current = logical.with_phase(current, "switching", back_port=free_port())
+        logical.STATE.save(settings, env, current)
+        between: Callable[[], None] | None = None
+        if current.archive_mode != "off":
+            with timer.step("old cluster's last WAL archived"):
+                old_system, new_system = _prepare_archiving(settings, env, current, notify)
+            between = functools.partial(_begin_area, settings, env, current, old_system, new_system, notify)
+        notify(f"switch: PostgreSQL {current.target} takes port {port}; PostgreSQL {current.source} moves to "
+               f"{current.back_port}")
+        with timer.step("switch (both stopped, folders exchanged, new started)"):
+            _swap(settings, env, current, forward=True, between=between)
+        with timer.step("reverse slot, snapshot for the comparison"):
+            logical_window.reverse_slot(settings, env)
+            current = logical.with_phase(current, "switched")
+            logical.STATE.save(settings, env, current)
+            # Taken before writes come back: the new cluster as it was at the cutover, compared once they flow.
+            frozen = logical.open_at(settings, env, port)
+            frozen.autocommit = False
+            frozen.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            frozen.read_only = True
+            frozen.execute(queries.load("upgrade/logical_current_lsn"))
+        entry.details.update(back_port=current.back_port)
+    if not current.maintenance_was_on:
+        with timer.step("maintenance mode off"):
+            maintenance.disable(settings, at_major(env, current.target))
+        notify("maintenance mode off: applications write to the new cluster")
+    return current, sequences, frozen
 
 
 def _system(conn: psycopg.Connection[Any]) -> str:
@@ -167,7 +212,8 @@ def _begin_area(settings: Settings, env: Environment, current: LogicalState, old
 def _swap(settings: Settings, env: Environment, current: LogicalState, *, forward: bool,
           between: Callable[[], None] | None = None) -> None:
     """Exchange the two clusters' places: ports first (ALTER SYSTEM), then both stopped, data folders renamed,
-    the major recorded, `between` run, both started. `forward`: the new cluster becomes the environment's."""
+    the major recorded, `between` run, the arriving one started (the leaving one, forward, waits for writes to come
+    back: reverse_subscription starts it). `forward`: the new cluster becomes the environment's."""
     port = env.port or 0
     live = settings.env_dir(env) / "data"
     old_home = states.home(settings, env, current.source)
@@ -196,8 +242,6 @@ def _swap(settings: Settings, env: Environment, current: LogicalState, *, forwar
         if between is not None:
             between()
         logical.old_cluster(settings, env, arriving, settings.env_dir(env), port).start()
-        if forward:  # the old cluster follows the new one from its waiting place; a rolled-back new one is removed
-            logical.old_cluster(settings, env, leaving, waiting, parked_at).start()
 
 
 def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> LogicalState:
@@ -212,7 +256,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
     if current.phase == "switching":
         _undo_switch(settings, env, current, notify)
         return current
-    if current.phase != "done":
+    if current.phase not in ("switched", "done"):
         notify(f"removing the new PostgreSQL {current.target} cluster (the cutover never happened)")
         unused = logical.new_cluster(settings, env, current.target, current.new_port)
         if unused.initialized():
@@ -227,7 +271,27 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
             maintenance.disable(settings, env)
         _remove_new(settings, env, current)
         return current
-    _waiting_old(settings, env, current).start()  # after a reboot nothing else starts it
+    # Starts the old cluster (after a reboot nothing else does) and completes a run killed before it followed.
+    logical_window.reverse_subscription(settings, env, current, enable=True)
+    with pooler_held(settings, env, notify):
+        old_system = _switch_back(settings, env, current, notify)
+    _remove_new(settings, env, current)
+    notify(f"{env.name} is back on PostgreSQL {current.source}, with the writes made since the cutover")
+    if old_system is not None:
+        # Its WAL while it followed the new cluster was not archived: a new base for point-in-time recovery.
+        from cuisine_db.backup import physical
+
+        notify(f"a full backup of PostgreSQL {current.source}: its WAL since the cutover was not archived")
+        physical.create(settings, at_major(env, current.source), "full", notify=notify)
+    return current
+
+
+def _switch_back(settings: Settings, env: Environment, current: LogicalState, notify: Notify) -> str | None:
+    """Maintenance mode on to off: the new cluster's last LSN applied on the old one, tables compared, the reverse
+    replication removed, the clusters swapped back. Returns the old system identifier where WAL is archived."""
+    from cuisine_db.ops import maintenance
+
+    port = env.port or 0
     maintenance_was_on = current.maintenance_was_on
     notify("rollback: maintenance mode on the new cluster")
     maintenance.enable(settings, env, f"rollback to PostgreSQL {current.source}")
@@ -254,15 +318,7 @@ def rollback(settings: Settings, env: Environment, *, notify: Notify = lambda _:
             areas_back, settings, env, old_system, new_system))
     if not maintenance_was_on:
         maintenance.disable(settings, at_major(env, current.source))
-    _remove_new(settings, env, current)
-    notify(f"{env.name} is back on PostgreSQL {current.source}, with the writes made since the cutover")
-    if old_system is not None:
-        # Its WAL while it followed the new cluster was not archived: a new base for point-in-time recovery.
-        from cuisine_db.backup import physical
-
-        notify(f"a full backup of PostgreSQL {current.source}: its WAL since the cutover was not archived")
-        physical.create(settings, at_major(env, current.source), "full", notify=notify)
-    return current
+    return old_system
 
 
 def areas_back(settings: Settings, env: Environment, old_system: str, new_system: str) -> None:
@@ -309,12 +365,6 @@ def _undo_switch(settings: Settings, env: Environment, current: LogicalState, no
     _remove_new(settings, env, current)
 
 
-def _waiting_old(settings: Settings, env: Environment, current: LogicalState) -> LocalCluster:
-    """The old cluster in its waiting place after the cutover."""
-    return logical.old_cluster(settings, env, current.source, states.home(settings, env, current.source),
-                               current.back_port)
-
-
 def _remove_new(settings: Settings, env: Environment, current: LogicalState) -> None:
     home = states.home(settings, env, current.target)
     cluster = logical.new_cluster(settings, env, current.target, current.new_port)
@@ -328,11 +378,12 @@ def _remove_new(settings: Settings, env: Environment, current: LogicalState) -> 
 def finish(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> LogicalState:
     """Remove the old cluster and the reverse replication: the end of the way back."""
     current = logical.STATE.load(settings, env)
-    if current is None or current.phase != "done":
+    if current is None or current.phase not in ("switched", "done"):
         raise RefusedError(f"{env.name} has no finished logical cutover to finish")
     home = states.home(settings, env, current.source)
     notify(f"removing PostgreSQL {current.source} (port {current.back_port}) and the reverse replication")
-    _waiting_old(settings, env, current).start()  # DROP SUBSCRIPTION on it also drops its slot on the new cluster
+    # DROP SUBSCRIPTION on the old cluster also drops its slot on the new one: the subscription is made if missing.
+    logical_window.reverse_subscription(settings, env, current, enable=False)
     with logical.open_at(settings, env, current.back_port) as old:
         old.execute(queries.load("upgrade/logical_drop_subscription").format(name=sql.Identifier(BACKWARD)))
     with logical.open_at(settings, env, env.port or 0) as new:
