@@ -166,15 +166,49 @@ def store(repository: Repository, key: str, source: Source, recipients: Sequence
     return StoredObject(key, sink.size, sink.hash.hexdigest(), tap.size, rows)
 
 
+def _zstd_compressor_class() -> Any:
+    """python-zstandard's ZstdCompressor. When nothing in this process has imported the package yet (the WAL
+    archive command), it comes from the package's C extension alone: the package's __init__ imports `platform`
+    only to choose that very backend, about 2 ms of each `wal push`'s CPU (docs/benchmarks.md, stop 17). The
+    extension is the one `import zstandard` would use on CPython; anywhere it is not found, the package is
+    imported as usual."""
+    import sys
+
+    name = "zstandard.backend_c"
+    module = sys.modules.get("zstandard") or sys.modules.get(name)
+    if module is None:
+        from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec, PathFinder
+
+        package = PathFinder.find_spec("zstandard") if sys.implementation.name == "cpython" else None
+        for folder in (package.submodule_search_locations or []) if package is not None else []:
+            for suffix in EXTENSION_SUFFIXES:
+                path = f"{folder}/backend_c{suffix}"
+                try:
+                    loader = ExtensionFileLoader(name, path)
+                    spec = ModuleSpec(name, loader, origin=path)
+                    module = loader.create_module(spec)
+                    loader.exec_module(module)
+                except (ImportError, OSError):
+                    continue
+                sys.modules[name] = module
+                break
+            if module is not None:
+                break
+    if module is None:
+        import zstandard
+
+        module = zstandard
+    return module.ZstdCompressor
+
+
 def seal(data: Any, recipients: Sequence[Any], *, level: int = 3) -> bytes:
     """The stored form of an object held in memory or mapped (`data`: bytes or any buffer, such as an mmap of a
     16 MB WAL segment): the same zstd frame (with its checksum) in age that store() streams, but compressed and
     encrypted in one call each instead of through Python-level streams, a quarter less CPU per segment.
     zstd releases the GIL, so another thread may hash `data` meanwhile."""
     import pyrage
-    import zstandard
 
-    compressed = zstandard.ZstdCompressor(level=level, write_checksum=True).compress(data)
+    compressed = _zstd_compressor_class()(level=level, write_checksum=True).compress(data)
     try:
         return bytes(pyrage.encrypt(compressed, list(recipients)))
     except pyrage.EncryptError as exc:

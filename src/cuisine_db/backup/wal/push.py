@@ -118,10 +118,52 @@ def push_one(access: WalAccess, repository: Repository, recipients: list[Any], p
         return _push_contents(access, repository, recipients, name, contents, signer or access.signer())
 
 
+class _Sealing:
+    """A segment's stored form (pipeline.seal: zstd, then age) made on a second thread while the calling one hashes
+    the same bytes: both release the GIL, so on a machine with a core to spare a 16 MB segment's call takes about
+    the time of its compression alone rather than hashing plus compression (issue 15's `wal push` budget). What
+    is stored is exactly what seal() makes in line; nothing is stored before the hash, the claim and
+    `Contents.unchanged()` say so, and an unneeded result (the same content already archived) is dropped."""
+
+    def __init__(self, data: Any, recipients: list[Any], level: int) -> None:
+        import threading
+
+        from cuisine_db.storage.pipeline import seal
+
+        self.sealed = b""
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(seal, data, recipients, level), name="wal-seal",
+                                       daemon=True)
+        self.thread.start()
+
+    def _run(self, seal: Any, data: Any, recipients: list[Any], level: int) -> None:
+        try:
+            self.sealed = seal(data, recipients, level=level)
+        except BaseException as exc:  # re-raised on the calling thread by result()
+            self.error = exc
+
+    def result(self) -> bytes:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+        return self.sealed
+
+
 def _push_contents(access: WalAccess, repository: Repository, recipients: list[Any], name: str,
                    contents: Contents, signer: Any) -> Outcome:
+    # The mapped bytes stay open until the sealing thread is done with them (Contents closes the map after this).
+    sealing = _Sealing(contents.data, recipients, access.compress_level) if contents.size >= MAP_FROM else None
+    try:
+        return _claim_and_store(access, repository, recipients, name, contents, signer, sealing)
+    finally:
+        if sealing is not None:
+            sealing.thread.join()
+
+
+def _claim_and_store(access: WalAccess, repository: Repository, recipients: list[Any], name: str,
+                     contents: Contents, signer: Any, sealing: _Sealing | None) -> Outcome:
     from cuisine_db.backup.wal import records
-    from cuisine_db.storage.pipeline import store_bytes
+    from cuisine_db.storage.pipeline import seal, store_sealed
 
     digest = contents.sha256()
     system = records.system_identifier(name, contents.data)
@@ -154,9 +196,11 @@ def _push_contents(access: WalAccess, repository: Repository, recipients: list[A
             return Outcome(name, "present", digest, contents.size)
         # Our record without its copy: a push killed between the two. Store the copy now.
     # ObjectExists: another push of the very same content won the race (the hash is in the key).
+    sealed = sealing.result if sealing is not None else lambda: seal(contents.data, recipients,
+                                                                      level=access.compress_level)
     with contextlib.suppress(ObjectExists):
-        store_bytes(repository, wal_names.key(access.area, name, digest), contents.data, recipients,
-                    level=access.compress_level, overwrite=False, before_commit=contents.unchanged)
+        store_sealed(repository, wal_names.key(access.area, name, digest), sealed, plain_size=contents.size,
+                     overwrite=False, before_commit=contents.unchanged)
     return Outcome(name, "stored", digest, contents.size)
 
 
