@@ -1,6 +1,7 @@
 """The archive command's start-up stays lean (issues 15 and 22): a real server's 16 MB segment pushed the way
 PostgreSQL runs `archive_command` (enable.archive_command: served.py under `python -S`) imports none of the modules
-taken off that path, and the stored copy fetches back byte for byte (signed record, sha256 and size checked)."""
+taken off that path (nor `site`, where the virtual environment makes that plain), and the stored copy fetches
+back byte for byte (signed record, sha256 and size checked)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from backup_fixtures import AgeKeys
 from conftest import Server
 from pitr_fixtures import make_wal_archive
 
-from cuisine_db.backup.wal import enable, wal_names
+from cuisine_db.backup.wal import enable, served, wal_names
 
 # Off the full push's path: python-zstandard's package __init__ (it imports `platform` only to pick the C backend
 # that storage.pipeline loads directly), cryptography's public Python API (storage.signing signs through its Rust
@@ -52,4 +53,7 @@ def test_a_real_segments_push_keeps_the_slow_imports_off_the_archive_command(ser
     imported = {line.rsplit("|", 1)[-1].strip() for line in pushed.stderr.splitlines() if "|" in line}
     assert "cuisine_db.backup.wal.push" in imported, "the call must have stored the segment, not taken a shortcut"
     assert not imported & OFF_THE_PATH, sorted(imported & OFF_THE_PATH)
+    if served._plain_paths(os.path.dirname(os.path.abspath(served.__file__))) is not None:
+        # A virtual environment whose site-packages need no .pth file: sys.path is set without site's set-up.
+        assert not imported & {"site", "_distutils_hack", "sitecustomize"}, imported
     assert archive.fetch(name) == (0, data)

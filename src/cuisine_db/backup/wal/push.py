@@ -200,7 +200,7 @@ def _claim_and_store(access: WalAccess, repository: Repository, recipients: list
                                                                       level=access.compress_level)
     with contextlib.suppress(ObjectExists):
         store_sealed(repository, wal_names.key(access.area, name, digest), sealed, plain_size=contents.size,
-                     overwrite=False, before_commit=contents.unchanged)
+                     overwrite=False, before_commit=contents.unchanged, stored_sha256=False)
     return Outcome(name, "stored", digest, contents.size)
 
 
