@@ -18,9 +18,10 @@ from cuisine_db.backup.wal import enable, served, wal_names
 
 # Off the full push's path: python-zstandard's package __init__ (it imports `platform` only to pick the C backend
 # that storage.pipeline loads directly), cryptography's public Python API (storage.signing signs through its Rust
-# core), argparse (main.py parses its own arguments) and the thread pool with logging (only a batch needs it).
-OFF_THE_PATH = frozenset({"platform", "zstandard", "cryptography.hazmat.primitives", "argparse",
-                          "concurrent.futures", "logging"})
+# core), argparse (main.py parses its own arguments), mmap and threads (push.OnePass reads, hashes and compresses
+# in one pass) and the thread pool with logging (only a batch needs it).
+OFF_THE_PATH = frozenset({"platform", "zstandard", "cryptography.hazmat.primitives", "argparse", "mmap",
+                          "threading", "concurrent.futures", "logging"})
 
 
 def _real_segment(server: Server) -> tuple[str, bytes]:

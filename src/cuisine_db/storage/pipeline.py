@@ -201,18 +201,26 @@ def _zstd_compressor_class() -> Any:
     return module.ZstdCompressor
 
 
-def seal(data: Any, recipients: Sequence[Any], *, level: int = 3) -> bytes:
-    """The stored form of an object held in memory or mapped (`data`: bytes or any buffer, such as an mmap of a
-    16 MB WAL segment): the same zstd frame (with its checksum) in age that store() streams, but compressed and
-    encrypted in one call each instead of through Python-level streams, a quarter less CPU per segment.
-    zstd releases the GIL, so another thread may hash `data` meanwhile."""
+def zstd_compressor(level: int) -> Any:
+    """The compressor of every stored object: zstd at `level`, with the frame's checksum."""
+    return _zstd_compressor_class()(level=level, write_checksum=True)
+
+
+def encrypt(frame: bytes, recipients: Sequence[Any]) -> bytes:
+    """A whole zstd frame in age: the stored form (what store() streams), made in one call."""
     import pyrage
 
-    compressed = _zstd_compressor_class()(level=level, write_checksum=True).compress(data)
     try:
-        return bytes(pyrage.encrypt(compressed, list(recipients)))
+        return bytes(pyrage.encrypt(frame, list(recipients)))
     except pyrage.EncryptError as exc:
         raise FailedError(f"encryption failed: {exc}") from None
+
+
+def seal(data: Any, recipients: Sequence[Any], *, level: int = 3) -> bytes:
+    """The stored form of an object held in memory or mapped (`data`: bytes or any buffer): the same zstd frame
+    (with its checksum) in age that store() streams, but compressed and encrypted in one call each instead of
+    through Python-level streams, a quarter less CPU per segment."""
+    return encrypt(zstd_compressor(level).compress(data), recipients)
 
 
 def store_sealed(repository: Repository, key: str, sealed: Callable[[], bytes], *, plain_size: int,
