@@ -169,7 +169,7 @@ def store(repository: Repository, key: str, source: Source, recipients: Sequence
 def _zstd_compressor_class() -> Any:
     """python-zstandard's ZstdCompressor. When nothing in this process has imported the package yet (the WAL
     archive command), it comes from the package's C extension alone: the package's __init__ imports `platform`
-    only to choose that very backend, about 2 ms of each `wal push`'s CPU (docs/benchmarks.md, stop 17). The
+    only to choose that very backend, ~1.5 ms of each `wal push`'s CPU (docs/benchmarks.md, stop 17). The
     extension is the one `import zstandard` would use on CPython; anywhere it is not found, the package is
     imported as usual."""
     import sys
