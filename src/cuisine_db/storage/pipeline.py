@@ -166,32 +166,77 @@ def store(repository: Repository, key: str, source: Source, recipients: Sequence
     return StoredObject(key, sink.size, sink.hash.hexdigest(), tap.size, rows)
 
 
-def seal(data: Any, recipients: Sequence[Any], *, level: int = 3) -> bytes:
-    """The stored form of an object held in memory or mapped (`data`: bytes or any buffer, such as an mmap of a
-    16 MB WAL segment): the same zstd frame (with its checksum) in age that store() streams, but compressed and
-    encrypted in one call each instead of through Python-level streams, a quarter less CPU per segment.
-    zstd releases the GIL, so another thread may hash `data` meanwhile."""
-    import pyrage
-    import zstandard
+def _zstd_compressor_class() -> Any:
+    """python-zstandard's ZstdCompressor. When nothing in this process has imported the package yet (the WAL
+    archive command), it comes from the package's C extension alone: the package's __init__ imports `platform`
+    only to choose that very backend, ~1.5 ms of each `wal push`'s CPU (docs/benchmarks.md, stop 17). The
+    extension is the one `import zstandard` would use on CPython; anywhere it is not found, the package is
+    imported as usual."""
+    import sys
 
-    compressed = zstandard.ZstdCompressor(level=level, write_checksum=True).compress(data)
+    name = "zstandard.backend_c"
+    module = sys.modules.get("zstandard") or sys.modules.get(name)
+    if module is None:
+        from importlib.machinery import EXTENSION_SUFFIXES, ExtensionFileLoader, ModuleSpec, PathFinder
+
+        package = PathFinder.find_spec("zstandard") if sys.implementation.name == "cpython" else None
+        for folder in (package.submodule_search_locations or []) if package is not None else []:
+            for suffix in EXTENSION_SUFFIXES:
+                path = f"{folder}/backend_c{suffix}"
+                try:
+                    loader = ExtensionFileLoader(name, path)
+                    spec = ModuleSpec(name, loader, origin=path)
+                    module = loader.create_module(spec)
+                    loader.exec_module(module)
+                except (ImportError, OSError):
+                    continue
+                sys.modules[name] = module
+                break
+            if module is not None:
+                break
+    if module is None:
+        import zstandard
+
+        module = zstandard
+    return module.ZstdCompressor
+
+
+def zstd_compressor(level: int) -> Any:
+    """The compressor of every stored object: zstd at `level`, with the frame's checksum."""
+    return _zstd_compressor_class()(level=level, write_checksum=True)
+
+
+def encrypt(frame: bytes, recipients: Sequence[Any]) -> bytes:
+    """A whole zstd frame in age: the stored form (what store() streams), made in one call."""
+    import pyrage
+
     try:
-        return bytes(pyrage.encrypt(compressed, list(recipients)))
+        return bytes(pyrage.encrypt(frame, list(recipients)))
     except pyrage.EncryptError as exc:
         raise FailedError(f"encryption failed: {exc}") from None
 
 
+def seal(data: Any, recipients: Sequence[Any], *, level: int = 3) -> bytes:
+    """The stored form of an object held in memory or mapped (`data`: bytes or any buffer): the same zstd frame
+    (with its checksum) in age that store() streams, but compressed and encrypted in one call each instead of
+    through Python-level streams, a quarter less CPU per segment."""
+    return encrypt(zstd_compressor(level).compress(data), recipients)
+
+
 def store_sealed(repository: Repository, key: str, sealed: Callable[[], bytes], *, plain_size: int,
-                 overwrite: bool = True, before_commit: Callable[[], None] | None = None) -> StoredObject:
+                 overwrite: bool = True, before_commit: Callable[[], None] | None = None,
+                 stored_sha256: bool = True) -> StoredObject:
     """Create `key` (invisibly, as store() does), write what `sealed()` returns (seal()'s output, perhaps computed
-    on another thread meanwhile) and commit; `before_commit` may still refuse the object by raising."""
+    on another thread meanwhile) and commit; `before_commit` may still refuse the object by raising.
+    `stored_sha256=False`: the caller records no hash of the stored bytes (WAL keys and records name the plain
+    file's), so they are not hashed again only to be dropped (a WAL segment's call saves ~1.5 ms); sha256 is ""."""
     with repository.open_write(key) as writer:
         data = sealed()
         writer.write(data)
         if before_commit is not None:
             before_commit()
         writer.commit(overwrite=overwrite)
-    return StoredObject(key, len(data), hashlib.sha256(data).hexdigest(), plain_size, None)
+    return StoredObject(key, len(data), hashlib.sha256(data).hexdigest() if stored_sha256 else "", plain_size, None)
 
 
 def store_bytes(repository: Repository, key: str, data: Any, recipients: Sequence[Any], *, level: int = 3,

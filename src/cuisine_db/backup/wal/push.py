@@ -48,8 +48,22 @@ class Outcome(NamedTuple):
 MAP_FROM = 1 << 20  # files this large are mapped rather than read (segments are 16 MB; history files are tiny)
 
 
-class Contents:
-    """A file's bytes for hashing and storing, and a check that the file did not change meanwhile.
+class _Opened:
+    """A file being archived as it was when opened: a change before its object becomes visible fails the push."""
+
+    path: Path
+    before: os.stat_result
+
+    def unchanged(self) -> None:
+        after = os.stat(self.path)
+        fields = ("st_ino", "st_size", "st_mtime_ns")
+        if any(getattr(after, field) != getattr(self.before, field) for field in fields):
+            raise FailedError(f"{self.path.name} changed while it was being archived; nothing was stored")
+
+
+class Contents(_Opened):
+    """A file's bytes for hashing (the ledger's check of a file pushed ahead; OnePass below is what stores), and a
+    check that the file did not change meanwhile.
 
     A segment is mapped (MAP_POPULATE: its pages are in the page cache, PostgreSQL just wrote them) instead of
     read into a fresh 16 MB buffer, which cost 8 ms of page faults and copying per segment. PostgreSQL never
@@ -79,12 +93,6 @@ class Contents:
     def sha256(self) -> str:
         return hashlib.sha256(self.data).hexdigest()
 
-    def unchanged(self) -> None:
-        after = os.stat(self.path)
-        fields = ("st_ino", "st_size", "st_mtime_ns")
-        if any(getattr(after, field) != getattr(self.before, field) for field in fields):
-            raise FailedError(f"{self.path.name} changed while it was being archived; nothing was stored")
-
     def close(self) -> None:
         if not isinstance(self.data, bytes):
             self.data.close()
@@ -94,6 +102,49 @@ class Contents:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+PIECE = 1 << 20
+
+
+class OnePass(_Opened):
+    """A file to store, read once in 1 MB pieces, each hashed and compressed while it is still in the CPU's cache:
+    the sha256 that names the object and the zstd frame that is stored are of the very same bytes, and a 16 MB
+    segment costs 4-5 ms less CPU than hashing and then compressing a mapped copy in two passes over memory
+    (docs/benchmarks.md, stop 17). `unchanged()` still compares the file with what it was when opened before the
+    object becomes visible."""
+
+    def __init__(self, path: Path, level: int) -> None:
+        from cuisine_db.storage.pipeline import zstd_compressor
+
+        digest = hashlib.sha256()
+        compressor = zstd_compressor(level).compressobj()
+        buffer = bytearray(PIECE)
+        view = memoryview(buffer)
+        frames: list[bytes] = []
+        head = b""
+        size = 0
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            self.before = os.fstat(fd)
+            self.path = path
+            while count := os.readv(fd, [buffer]):
+                piece = view[:count]
+                if len(head) < 32:
+                    head += bytes(piece[:32 - len(head)])
+                digest.update(piece)
+                frames.append(compressor.compress(piece))
+                size += count
+        finally:
+            os.close(fd)
+        frames.append(compressor.flush())
+        self.size = size
+        self.head = head  # the first 32 bytes: a segment's long page header (records.system_identifier)
+        self.frame = b"".join(frames)
+        self.digest = digest.hexdigest()
+
+    def sha256(self) -> str:
+        return self.digest
 
 
 def sha256_of(path: Path) -> tuple[str, int]:
@@ -114,17 +165,17 @@ def push_one(access: WalAccess, repository: Repository, recipients: list[Any], p
              signer: Any = None) -> Outcome:
     """Store one file unless the same content is already archived; refuse a different one."""
     name = wal_names.check(path.name)
-    with Contents(path) as contents:
-        return _push_contents(access, repository, recipients, name, contents, signer or access.signer())
+    return _push_contents(access, repository, recipients, name, OnePass(path, access.compress_level),
+                          signer or access.signer())
 
 
 def _push_contents(access: WalAccess, repository: Repository, recipients: list[Any], name: str,
-                   contents: Contents, signer: Any) -> Outcome:
+                   contents: OnePass, signer: Any) -> Outcome:
     from cuisine_db.backup.wal import records
-    from cuisine_db.storage.pipeline import store_bytes
+    from cuisine_db.storage.pipeline import encrypt, store_sealed
 
     digest = contents.sha256()
-    system = records.system_identifier(name, contents.data)
+    system = records.system_identifier(name, contents.head)
     if system is not None and access.system_area is not None and access.system_area != f"{access.env}+{system}":
         # An upgraded environment's area holds its own system identifier's WAL only (backup/wal/areas.py).
         raise Conflict(f"REFUSED: {name} is from system identifier {system}, not the one archiving into "
@@ -155,8 +206,9 @@ def _push_contents(access: WalAccess, repository: Repository, recipients: list[A
         # Our record without its copy: a push killed between the two. Store the copy now.
     # ObjectExists: another push of the very same content won the race (the hash is in the key).
     with contextlib.suppress(ObjectExists):
-        store_bytes(repository, wal_names.key(access.area, name, digest), contents.data, recipients,
-                    level=access.compress_level, overwrite=False, before_commit=contents.unchanged)
+        store_sealed(repository, wal_names.key(access.area, name, digest),
+                     lambda: encrypt(contents.frame, recipients), plain_size=contents.size, overwrite=False,
+                     before_commit=contents.unchanged, stored_sha256=False)
     return Outcome(name, "stored", digest, contents.size)
 
 

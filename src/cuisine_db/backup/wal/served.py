@@ -6,8 +6,9 @@ after hashing it against the ledger, with `hashlib` added.
 Python's site initialisation (the virtualenv, the site-packages .pth files) is most of an interpreter's start-up:
 about 20 ms of the 28 ms `python -c pass` takes here, against 7 ms with `-S`. PostgreSQL runs the restore command
 and the archive command once per segment, so these calls skip it; anything else (a segment not in the spool or not
-in the ledger, a hash that differs from the ledger's, a history file, options this reader does not know) sets site
-up as usual and runs `wal` (main.py), which checks everything again. Only what the prefetcher verified is ever in
+in the ledger, a hash that differs from the ledger's, a history file, options this reader does not know) puts the
+package and its virtual environment's site-packages on sys.path (site's set-up where that is not plain:
+_plain_paths) and runs `wal` (main.py), which checks everything again. Only what the prefetcher verified is ever in
 the spool (spool.py); only what push.py stored, with its hash, in the ledger.
 """
 
@@ -103,14 +104,55 @@ def _served(argv: list[str]) -> bool:
     return serve(values["--spool"], positional[0], positional[1])
 
 
+# .pth files that a call can do without: setuptools' distutils shim, and this package's own editable install (whose
+# one job, making cuisine_db importable, _plain_paths() does itself).
+_PTH_UNNEEDED = ("distutils-precedence.pth", "__editable__.cuisine_db-", "__editable___cuisine_db_")
+
+
+def _plain_paths(here: str) -> list[str] | None:
+    """What site's set-up would add to sys.path for this call, when that is plain to see: in a virtual environment
+    without the system's site-packages whose site-packages hold no .pth file a dependency might need, the folder
+    holding this very cuisine_db package and the environment's site-packages. That spares importing site and
+    processing every .pth (about 4 ms of CPU per call, docs/benchmarks.md stop 17). None otherwise: site.main()."""
+    prefix = os.path.dirname(os.path.dirname(os.path.abspath(sys.executable)))
+    try:
+        with open(os.path.join(prefix, "pyvenv.cfg"), encoding="utf-8") as handle:
+            config = handle.read()
+    except OSError:
+        return None
+    for line in config.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and key.strip().lower() == "include-system-site-packages" and value.strip().lower() != "false":
+            return None
+    version = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    found = []
+    for lib in dict.fromkeys((sys.platlibdir, "lib")):
+        folder = os.path.join(prefix, lib, version, "site-packages")
+        try:
+            names = os.listdir(folder)
+        except OSError:
+            continue
+        if any(name.endswith(".pth") and not name.startswith(_PTH_UNNEEDED) for name in names):
+            return None
+        found.append(folder)
+    if not found:
+        return None
+    root = os.path.dirname(os.path.dirname(os.path.dirname(here)))  # <root>/cuisine_db/backup/wal
+    return list(dict.fromkeys([root, *found]))
+
+
 def main(argv: list[str]) -> int:
     if _served(argv):
         return 0
     here = os.path.dirname(os.path.abspath(__file__))
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != here]  # no shadowing by our files
-    import site
+    paths = _plain_paths(here)
+    if paths is None:
+        import site
 
-    site.main()
+        site.main()
+    else:
+        sys.path += [path for path in paths if path not in sys.path]
     from cuisine_db.backup.wal.main import main as wal_main
 
     return wal_main(argv[1:] if argv[:1] == ["wal"] else argv)
