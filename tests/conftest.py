@@ -13,7 +13,6 @@ from typing import Any
 
 import psycopg
 import pytest
-import serial_modules
 from cli_support import CLI as CLI
 from cli_support import REPO as REPO
 from cli_support import run_cli
@@ -152,18 +151,9 @@ def empty_project(server: Server, tmp_path: Path) -> Project:
     return make_project(server, tmp_path / "project", migrations=None)
 
 
-def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> serial_modules.SerialModules | None:
-    """`make test` runs `-n 3 --dist loadgroup`: each serial module whole in one worker (tests/serial_modules.py)."""
-    if config.getvalue("dist") != "loadgroup":
-        return None
-    return serial_modules.SerialModules(config, log)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`@pytest.mark.postgres(min=15)`, `(max=14)`: skip the test on the session servers outside that range of
-    major versions (known from the `server` parameter), before any server starts. A serial module must be named in
-    tests/serial_modules.py."""
-    serial_modules.check(items, str(config.rootpath))
+    major versions (known from the `server` parameter), before any server starts."""
     for item in items:
         marker = item.get_closest_marker("postgres")
         if marker is None:

@@ -16,7 +16,7 @@ from backup_fixtures import AgeKeys, make_keys
 from upgrade_support import LocalProject, kill_at, make_local_project, need, unchanged
 
 # The tests build on each other's work in file order (the pre-flight's backup, a passing rehearsal): make test runs
-# the module whole in one worker (marker `serial`, tests/serial_modules.py).
+# the module whole in one worker, in file order (marker `serial`; make test runs --dist loadfile).
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
 

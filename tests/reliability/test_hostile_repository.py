@@ -542,6 +542,9 @@ def test_an_old_manifest_under_a_newer_name_is_untrusted(hostile: PitrProject) -
 
 
 def test_a_backup_signed_by_an_unknown_key_is_untrusted(hostile: PitrProject) -> None:
+    # The project's own signing key exists (its first backup makes it): the stranger's signature is judged against
+    # a pinned key, whichever of this module's tests ran before on this worker.
+    keys.signer(hostile.settings, hostile.settings.env("development"))
     stranger = forge(hostile, "development", "logical", {"toc.dat": b"forged"}, sign="unknown")
     listed = _listed(hostile)
     assert "does not verify" in listed[stranger]["problem"], listed[stranger]
