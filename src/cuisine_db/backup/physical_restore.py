@@ -1,9 +1,12 @@
 """db-restore of a physical backup, and the two ways on from there: db-apply-logs (the disaster flow) or opening the
 backup as it is (the full-restore flow).
 
-`restore()` stops the environment's local cluster, moves its data directory aside (kept until the restored
-server has opened), lays the backup down and leaves it *laid down*: a recovery.signal and no restore_command,
-so nothing but this module can start it. Under maintenance mode (always, on a protected environment) it stops
+`restore()` lays the backup down beside the environment's data directory (`data.laying`, while the old server
+stops on another thread), and only once it is complete, configured and holds its recovery.signal moves the old
+data directory aside (kept until the restored server has opened) and the new one into its place: a restore killed
+mid-way leaves the old cluster as it was and a `data.laying` that the next restore removes, never a data directory
+that opens. It leaves the backup *laid down*: a recovery.signal and no restore_command, so nothing but this
+module can start it. Under maintenance mode (always, on a protected environment) it stops
 there; otherwise it opens it at once. From the laid-down state:
 
 - `apply_logs()` replays the archive onto it — to its end or to a target — without laying anything down
@@ -24,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import secrets as random
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +43,7 @@ from cuisine_db import sql as queries
 from cuisine_db.backup import catalog, fast_replay, laydown
 from cuisine_db.backup import restore_state as states
 from cuisine_db.backup.catalog import Resolved
+from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.recovery import PrivateServer, Progress, Reached, StoppedEarly, private_server
 from cuisine_db.backup.restore_state import RestoreState
 from cuisine_db.backup.targets import IMMEDIATE, RecoveryTarget
@@ -127,33 +132,41 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     notify(f"{env.name}: stopping the server and laying down {manifest.name}"
            + (f" (a chain of {len(sources)}: {', '.join(s.manifest.name for s in sources)})" if len(sources) > 1
               else ""))
-    cluster.stop()
     will_open = open_now if open_now is not None else not _maintenance_on(settings, env)
     kept = cluster.home / f"pre-restore-{stamp}"
-    moved = []
-    for part in ("data", "tablespaces"):
-        if (cluster.home / part).exists():
-            kept.mkdir(exist_ok=True, mode=0o700)
-            (cluster.home / part).rename(kept / part)
-            moved.append(part)
+    laying = {part: cluster.home / f"{part}{LAYING}" for part in ("data", "tablespaces")}
+    for leftover in laying.values():  # what a restore killed mid-way left: never opened, never complete
+        shutil.rmtree(leftover, ignore_errors=True)
+    moved: list[str] = []
+    placed: list[str] = []
     spool = enable.spool_dir(settings, env)
-    fetch.clear_prefetched(spool)
+    stopping = _Stopping(cluster)
     try:
-        with _prefetching(settings, env, cluster, sources[-1].manifest, spool, will_open), \
-                scratch(settings, f"lay-down-{manifest.name}") as work:
-            osuser.make_reachable(work, cluster.os_user)
-            osuser.give_to(work, cluster.os_user, 0o711)
-            warnings = laydown.lay_down(settings, sources, cluster.datadir, cluster.home / "tablespaces",
-                                        cluster.os_user, work, progress(sum(s.manifest.size for s in sources)),
-                                        own_settings=own_settings(cluster),
-                                        keep_settings=own_archiving(settings, env, manifest.env))
-        for stray in ("standby.signal", "postmaster.pid"):
-            safe_files.remove(cluster.datadir / stray)
-        safe_files.write(cluster.datadir / "recovery.signal", b"", owner=cluster.os_user)
+        fetch.clear_prefetched(spool)
+        with _prefetching(settings, env, cluster, sources[-1].manifest, spool, will_open):
+            warnings = lay_down_into(settings, sources, laying["data"], laying["tablespaces"],
+                                     cluster.os_user, progress(sum(s.manifest.size for s in sources)),
+                                     own_settings=own_settings(cluster),
+                                     keep_settings=own_archiving(settings, env, manifest.env),
+                                     links_to=cluster.home / "tablespaces")
+        safe_files.write(laying["data"] / "recovery.signal", b"", owner=cluster.os_user)
+        stopping.join()
+        for part in ("data", "tablespaces"):
+            if (cluster.home / part).exists():
+                kept.mkdir(exist_ok=True, mode=0o700)
+                (cluster.home / part).rename(kept / part)
+                moved.append(part)
+        for part in ("tablespaces", "data"):  # data last: a data directory in place is a complete one
+            if laying[part].exists():
+                laying[part].rename(cluster.home / part)
+                placed.append(part)
     except BaseException:
-        # Put the old cluster back exactly as it was; the half-laid one goes.
-        shutil.rmtree(cluster.datadir, ignore_errors=True)
-        shutil.rmtree(cluster.home / "tablespaces", ignore_errors=True)
+        # Put the old cluster back exactly as it was (stopped); the half-laid one goes.
+        stopping.join(quiet=True)
+        for folder in laying.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        for part in placed:
+            shutil.rmtree(cluster.home / part, ignore_errors=True)
         for part in moved:
             (kept / part).rename(cluster.home / part)
         with contextlib.suppress(OSError):
@@ -181,6 +194,50 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     ]
     return LaidReport(env.name, newest.name, state.chain, state.lay_seconds, state.kept if not opened else None,
                       opened, steps, notes=[f"from the backup: {line}" for line in warnings])
+
+
+LAYING = ".laying"  # data.laying, tablespaces.laying: a restore lays down there, then moves them into place
+
+
+class _Stopping:
+    """The old server stopped on a thread of its own while the backup is laid down beside its data directory."""
+
+    def __init__(self, cluster: LocalCluster) -> None:
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._stop, args=(cluster,), name="stop-old-server")
+        self.thread.start()
+
+    def _stop(self, cluster: LocalCluster) -> None:
+        try:
+            cluster.stop()
+        except BaseException as exc:
+            self.error = exc
+
+    def join(self, *, quiet: bool = False) -> None:
+        self.thread.join()
+        if self.error is not None and not quiet:
+            raise self.error
+
+
+STRAYS = ("standby.signal", "postmaster.pid")
+
+
+def lay_down_into(settings: Settings, sources: list[BackupSource], data: Path, tablespaces: Path, os_user: str | None,
+                  progress: laydown.Progress | None, *, own_settings: dict[str, str | int | bool],
+                  keep_settings: dict[str, str | None] | None = None, strays: tuple[str, ...] = STRAYS,
+                  links_to: Path | None = None) -> list[str]:
+    """The lay-down step of every physical restore (single cluster, Patroni re-bootstrap): the chain into `data`
+    through a scratch folder the server's user may pass (tar runs as that user), the environment's own
+    configuration in place of the backup's, and none of the `strays` a running or standby cluster leaves behind.
+    Returns what the backup carried that was not applied."""
+    with scratch(settings, f"lay-down-{sources[-1].manifest.name}") as work:
+        osuser.make_reachable(work, os_user)
+        osuser.give_to(work, os_user, 0o711)
+        warnings = laydown.lay_down(settings, sources, data, tablespaces, os_user, work, progress,
+                                    own_settings=own_settings, keep_settings=keep_settings, links_to=links_to)
+    for stray in strays:
+        safe_files.remove(data / stray)
+    return warnings
 
 
 @contextmanager
