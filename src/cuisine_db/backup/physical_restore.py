@@ -25,11 +25,12 @@ been written since.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets as random
 import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -150,6 +151,8 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
                                      keep_settings=own_archiving(settings, env, manifest.env),
                                      links_to=cluster.home / "tablespaces")
         safe_files.write(laying["data"] / "recovery.signal", b"", owner=cluster.os_user)
+        if durable(own_settings(cluster)):
+            settle(list(laying.values()))
         stopping.join()
         for part in ("data", "tablespaces"):
             if (cluster.home / part).exists():
@@ -217,6 +220,29 @@ class _Stopping:
         self.thread.join()
         if self.error is not None and not quiet:
             raise self.error
+
+
+def durable(settings_: Mapping[str, str | int | bool]) -> bool:
+    """Whether the server runs with fsync on (an environment with `fsync = off` has given durability up)."""
+    return str(settings_.get("fsync", "on")).lower() not in ("off", "false", "0", "no")
+
+
+def settle(folders: list[Path]) -> None:
+    """What was laid down reaches the disk before it is moved into place (one syncfs per file system), so after a
+    power loss too a data directory in place is a whole one. The private start's own syncfs
+    (recovery_init_sync_method) then finds nothing left to write: the time moves, it is not spent twice."""
+    import ctypes
+
+    syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            if syncfs(fd) != 0:
+                os.sync()
+        finally:
+            os.close(fd)
 
 
 STRAYS = ("standby.signal", "postmaster.pid")
