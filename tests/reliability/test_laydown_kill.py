@@ -1,7 +1,8 @@
 """A physical restore killed -9 while it lays the backup down (PostgreSQL 18, or 14 without it): the backup goes
 into `data.laying` beside the data directory and only a complete, configured one with its recovery.signal is moved
 into place, so the kill leaves the old cluster exactly as it was (it starts, its own rows there) and nothing that
-opens as a restore; the next restore removes what the killed one left and completes.
+opens as a restore; the next restore removes what the killed one left and completes, its tablespace laid down beside
+too and its pg_tblspc link naming the folder it was moved to.
 """
 
 from __future__ import annotations
@@ -21,8 +22,10 @@ from backup_fixtures import AgeKeys
 from cli_support import run_env
 from conftest import CLI, available
 from pitr_fixtures import PitrProject, make_pitr_project
+from psycopg import sql
 
 from cuisine_db.backup import restore_state
+from cuisine_db.postgres import osuser
 
 MAJOR = 18 if available(18) is not None or available(14) is None else 14
 ATTEMPTS = 6  # a kill that comes after the lay-down ended is not counted: try again
@@ -43,7 +46,13 @@ def scenario(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Ite
     project = make_pitr_project(tmp_path_factory.mktemp("laykill"), MAJOR, age_keys)
     try:
         project.ok("wal", "enable", "--env", "production", "--restart", "--yes")
+        place = project.root / "spaces" / "fast"
+        user = project.cluster().os_user
+        osuser.give_to(place, user)
+        osuser.make_reachable(place, user)
         with project.connect() as conn:
+            conn.execute(sql.SQL("CREATE TABLESPACE fast LOCATION {}").format(sql.Literal(str(place))))
+            conn.execute("CREATE TABLE spaced TABLESPACE fast AS SELECT g AS id FROM generate_series(1, 1000) AS g")
             # Enough data that laying it down takes a while on any machine: the kill must land inside it.
             conn.execute("CREATE TABLE bulk AS SELECT g AS id, repeat(md5(g::text), 8) AS filler "
                          "FROM generate_series(1, 300000) AS g")
@@ -120,3 +129,9 @@ def test_a_restore_killed_mid_laydown_leaves_the_old_cluster_and_nothing_that_op
     with project.connect("development") as conn:
         assert conn.execute("SELECT count(*) FROM bulk").fetchone() == (300000,)
         assert conn.execute("SELECT to_regclass('old_marker')").fetchone() == (None,)
+        assert conn.execute("SELECT count(*) FROM spaced").fetchone() == (1000,)
+        oid = conn.execute("SELECT oid FROM pg_tablespace WHERE spcname = 'fast'").fetchone()
+    assert oid is not None
+    link = scenario.home / "data" / "pg_tblspc" / str(oid[0])
+    assert link.is_symlink() and Path(os.readlink(link)) == scenario.home / "tablespaces" / str(oid[0])
+    assert not (scenario.home / "tablespaces.laying").exists()
