@@ -1,13 +1,14 @@
 """db-restore of a physical backup, and the two ways on from there: db-apply-logs (the disaster flow) or opening the
 backup as it is (the full-restore flow).
 
-`restore()` lays the backup down beside the environment's data directory (`data.laying`, while the old server
-stops on another thread), and only once it is complete, configured and holds its recovery.signal moves the old
-data directory aside (kept until the restored server has opened) and the new one into its place: a restore killed
-mid-way leaves the old cluster as it was and a `data.laying` that the next restore removes, never a data directory
-that opens. It leaves the backup *laid down*: a recovery.signal and no restore_command, so nothing but this
-module can start it. Under maintenance mode (always, on a protected environment) it stops
-there; otherwise it opens it at once. From the laid-down state:
+`restore()` lays the backup down beside the environment's data directory (`data.laying`), while the old server
+stops on another thread, which then opens the archive to the server's OS user and starts the prefetcher. Only once
+the lay-down is complete, configured and holds its recovery.signal does it move the old data directory aside (kept
+until the restored server has opened) and the new one into its place: a restore killed mid-way leaves the old
+cluster as it was and a `data.laying` that the next restore removes, never a data directory that opens. It leaves
+the backup *laid down*: a recovery.signal and no restore_command, so nothing but this module can start it.
+Under maintenance mode (always, on a protected environment) it stops there; otherwise it opens it at once.
+From the laid-down state:
 
 - `apply_logs()` replays the archive onto it — to its end or to a target — without laying anything down
   again, after checking the archive has no hole between the backup and its end;
@@ -141,19 +142,21 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     moved: list[str] = []
     placed: list[str] = []
     spool = enable.spool_dir(settings, env)
-    stopping = _Stopping(cluster)
+    fetch.clear_prefetched(spool)
+    stopping = _Stopping(cluster, lambda: _prefetching(settings, env, cluster, sources[-1].manifest, spool, will_open))
     try:
-        fetch.clear_prefetched(spool)
-        with _prefetching(settings, env, cluster, sources[-1].manifest, spool, will_open):
+        try:
             warnings = lay_down_into(settings, sources, laying["data"], laying["tablespaces"],
                                      cluster.os_user, progress(sum(s.manifest.size for s in sources)),
                                      own_settings=own_settings(cluster),
                                      keep_settings=own_archiving(settings, env, manifest.env),
                                      links_to=cluster.home / "tablespaces")
-        safe_files.write(laying["data"] / "recovery.signal", b"", owner=cluster.os_user)
-        if durable(own_settings(cluster)):
-            settle(list(laying.values()))
-        stopping.join()
+            safe_files.write(laying["data"] / "recovery.signal", b"", owner=cluster.os_user)
+            if durable(own_settings(cluster)):
+                settle(list(laying.values()))
+            stopping.join()
+        finally:
+            stopping.close()
         for part in ("data", "tablespaces"):
             if (cluster.home / part).exists():
                 kept.mkdir(exist_ok=True, mode=0o700)
@@ -165,7 +168,6 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
                 placed.append(part)
     except BaseException:
         # Put the old cluster back exactly as it was (stopped); the half-laid one goes.
-        stopping.join(quiet=True)
         for folder in laying.values():
             shutil.rmtree(folder, ignore_errors=True)
         for part in placed:
@@ -203,16 +205,20 @@ LAYING = ".laying"  # data.laying, tablespaces.laying: a restore lays down there
 
 
 class _Stopping:
-    """The old server stopped on a thread of its own while the backup is laid down beside its data directory."""
+    """The old server stopped on a thread of its own while the backup is laid down beside its data directory; only
+    then is the archive opened to the server's OS user and the first segments fetched (`_prefetching`): nothing of
+    the archive or the identities is within its reach while its old server still runs. close() ends both."""
 
-    def __init__(self, cluster: LocalCluster) -> None:
+    def __init__(self, cluster: LocalCluster, prefetching: Callable[[], Any]) -> None:
         self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._stop, args=(cluster,), name="stop-old-server")
+        self.stack = contextlib.ExitStack()
+        self.thread = threading.Thread(target=self._run, args=(cluster, prefetching), name="stop-old-server")
         self.thread.start()
 
-    def _stop(self, cluster: LocalCluster) -> None:
+    def _run(self, cluster: LocalCluster, prefetching: Callable[[], Any]) -> None:
         try:
             cluster.stop()
+            self.stack.enter_context(prefetching())
         except BaseException as exc:
             self.error = exc
 
@@ -220,6 +226,10 @@ class _Stopping:
         self.thread.join()
         if self.error is not None and not quiet:
             raise self.error
+
+    def close(self) -> None:
+        self.thread.join()
+        self.stack.close()
 
 
 def durable(settings_: Mapping[str, str | int | bool]) -> bool:
