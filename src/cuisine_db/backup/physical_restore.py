@@ -1,12 +1,12 @@
 """db-restore of a physical backup, and the two ways on from there: db-apply-logs (the disaster flow) or opening the
 backup as it is (the full-restore flow).
 
-`restore()` lays the backup down beside the environment's data directory (`data.laying`), while the old server
-stops on another thread, which then opens the archive to the server's OS user and starts the prefetcher. Only once
-the lay-down is complete, configured and holds its recovery.signal does it move the old data directory aside (kept
-until the restored server has opened) and the new one into its place: a restore killed mid-way leaves the old
-cluster as it was and a `data.laying` that the next restore removes, never a data directory that opens. It leaves
-the backup *laid down*: a recovery.signal and no restore_command, so nothing but this module can start it.
+`restore()` stops the environment's local cluster and lays the backup down beside its data directory
+(`data.laying`). Only once the lay-down is complete, configured and holds its recovery.signal does it move the old
+data directory aside (kept until the restored server has opened) and the new one into its place: a restore killed
+mid-way leaves the old cluster as it was and a `data.laying` that the next restore removes, never a data directory
+that opens. It leaves the backup *laid down*: a recovery.signal and no restore_command, so nothing but this
+module can start it.
 Under maintenance mode (always, on a protected environment) it stops there; otherwise it opens it at once.
 From the laid-down state:
 
@@ -29,7 +29,6 @@ import contextlib
 import os
 import secrets as random
 import shutil
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -142,21 +141,20 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     moved: list[str] = []
     placed: list[str] = []
     spool = enable.spool_dir(settings, env)
+    # Stopped first: the archive is opened to the server's OS user and the identities copied (for the prefetcher
+    # that fetches the first segments while the backup is laid down) only once its server is down.
+    cluster.stop()
     fetch.clear_prefetched(spool)
-    stopping = _Stopping(cluster, lambda: _prefetching(settings, env, cluster, sources[-1].manifest, spool, will_open))
     try:
-        try:
+        with _prefetching(settings, env, cluster, sources[-1].manifest, spool, will_open):
             warnings = lay_down_into(settings, sources, laying["data"], laying["tablespaces"],
                                      cluster.os_user, progress(sum(s.manifest.size for s in sources)),
                                      own_settings=own_settings(cluster),
                                      keep_settings=own_archiving(settings, env, manifest.env),
                                      links_to=cluster.home / "tablespaces")
-            safe_files.write(laying["data"] / "recovery.signal", b"", owner=cluster.os_user)
-            if durable(own_settings(cluster)):
-                settle(list(laying.values()))
-            stopping.join()
-        finally:
-            stopping.close()
+        safe_files.write(laying["data"] / "recovery.signal", b"", owner=cluster.os_user)
+        if durable(own_settings(cluster)):
+            settle(list(laying.values()))
         for part in ("data", "tablespaces"):
             if (cluster.home / part).exists():
                 kept.mkdir(exist_ok=True, mode=0o700)
@@ -202,34 +200,6 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
 
 
 LAYING = ".laying"  # data.laying, tablespaces.laying: a restore lays down there, then moves them into place
-
-
-class _Stopping:
-    """The old server stopped on a thread of its own while the backup is laid down beside its data directory; only
-    then is the archive opened to the server's OS user and the first segments fetched (`_prefetching`): nothing of
-    the archive or the identities is within its reach while its old server still runs. close() ends both."""
-
-    def __init__(self, cluster: LocalCluster, prefetching: Callable[[], Any]) -> None:
-        self.error: BaseException | None = None
-        self.stack = contextlib.ExitStack()
-        self.thread = threading.Thread(target=self._run, args=(cluster, prefetching), name="stop-old-server")
-        self.thread.start()
-
-    def _run(self, cluster: LocalCluster, prefetching: Callable[[], Any]) -> None:
-        try:
-            cluster.stop()
-            self.stack.enter_context(prefetching())
-        except BaseException as exc:
-            self.error = exc
-
-    def join(self, *, quiet: bool = False) -> None:
-        self.thread.join()
-        if self.error is not None and not quiet:
-            raise self.error
-
-    def close(self) -> None:
-        self.thread.join()
-        self.stack.close()
 
 
 def durable(settings_: Mapping[str, str | int | bool]) -> bool:
