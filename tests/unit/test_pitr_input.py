@@ -87,6 +87,8 @@ def test_lsn_xid_and_exclusive_targets() -> None:
     assert targets.parse() is targets.END
     assert targets.END.settings() == {"recovery_target_timeline": "latest"}
     assert targets.IMMEDIATE.settings()["recovery_target"] == "immediate"
+    # The backup's own end lies on its own timeline: no later timeline's history is read to get there.
+    assert targets.IMMEDIATE.settings()["recovery_target_timeline"] == "current"
 
 
 @pytest.mark.parametrize("kwargs", [

@@ -69,8 +69,9 @@ def tablespace_oids(manifest: Manifest) -> frozenset[str]:
 
 
 def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | None, work: Path,
-            progress: Progress | None = None) -> None:
-    """One backup's objects into `data` (and its tablespaces under `tablespaces/<oid>`), all in parallel.
+            progress: Progress | None = None, links_to: Path | None = None) -> None:
+    """One backup's objects into `data` (and its tablespaces under `tablespaces/<oid>`, where the pg_tblspc links
+    point unless `links_to` names the folder they will be moved to), all in parallel.
     tar reads to the end of its input (--ignore-zeros): pg_basebackup pads past the end-of-archive blocks, and a
     tar that stopped there would leave the stream half read. Every member passes TarGuard before tar sees it."""
     osuser.give_to(data, os_user)
@@ -130,7 +131,7 @@ def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | 
                 process.wait()
         for thread in threads:
             thread.join()
-    _relocate_tablespaces(data, tablespaces, os_user, links)
+    _relocate_tablespaces(data, links_to or tablespaces, os_user, links)
 
 
 def _relocate_tablespaces(data: Path, tablespaces: Path, os_user: str | None, oids: frozenset[str]) -> None:
@@ -160,17 +161,18 @@ def _relocate_tablespaces(data: Path, tablespaces: Path, os_user: str | None, oi
 def lay_down(settings: Settings, sources: list[BackupSource], data: Path, tablespaces: Path, os_user: str | None,
              work: Path, progress: Progress | None = None, *,
              own_settings: Mapping[str, str | int | bool] | None = None,
-             keep_settings: Mapping[str, str | None] | None = None, keep_config: bool = False) -> list[str]:
+             keep_settings: Mapping[str, str | None] | None = None, keep_config: bool = False,
+             links_to: Path | None = None) -> list[str]:
     """A whole chain into `data`: a full backup directly; an incremental chain through pg_combinebackup.
 
     Its server configuration is then replaced by `own_settings` (the environment's; by default what a fresh cluster
     of its major version has; `keep_settings` as restored_config.take_over() says): the warnings returned say
     what the backup carried that was not applied.
     `keep_config` leaves the backup's files as they are, for checking them against backup_manifest (no server
-    starts on such a folder)."""
+    starts on such a folder). `links_to` is where `tablespaces` will be moved once laid down (the links name it)."""
     newest: Manifest = sources[-1].manifest
     if len(sources) == 1:
-        extract(sources[0], data, tablespaces, os_user, work, progress)
+        extract(sources[0], data, tablespaces, os_user, work, progress, links_to)
     else:
         _combine(settings, sources, data, tablespaces, os_user, work, progress)
     if keep_config:

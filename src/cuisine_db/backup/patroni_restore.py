@@ -45,13 +45,13 @@ from cuisine_db.backup.physical_restore import (
     check_archive,
     check_target,
     identity_copy,
+    lay_down_into,
     recovery_options,
     stopped_at,
 )
 from cuisine_db.backup.restore_state import RestoreState
 from cuisine_db.backup.targets import IMMEDIATE, RecoveryTarget
 from cuisine_db.backup.wal import enable, fetch, wal_names
-from cuisine_db.backup.workspace import scratch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.ops import maintenance
@@ -185,15 +185,10 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     notify(f"{env.name}: every member's data directory moved aside to {kept}; laying down {manifest.name}")
     try:
         osuser.give_to(staged.parent, user)
-        with scratch(settings, f"lay-down-{manifest.name}") as work:
-            osuser.make_reachable(work, user)
-            osuser.give_to(work, user, 0o711)
-            port = next(m.port for m in layout.members if m.name == leading)
-            warnings = laydown.lay_down(settings, sources, staged, member_dir(settings, env, leading) / "tablespaces",
-                                        user, work, progress(sum(s.manifest.size for s in sources)),
-                                        own_settings=base_settings(manifest.server_major, port))
-        for stray in STRAYS:
-            safe_files.remove(staged / stray)
+        port = next(m.port for m in layout.members if m.name == leading)
+        warnings = lay_down_into(settings, sources, staged, member_dir(settings, env, leading) / "tablespaces",
+                                 user, progress(sum(s.manifest.size for s in sources)),
+                                 own_settings=base_settings(manifest.server_major, port), strays=STRAYS)
         if dcs is not None:
             records.atomic_write(state_dir(settings, env) / DCS_FILE, json.dumps(dcs, indent=2))
     except BaseException:

@@ -1,10 +1,14 @@
 """db-restore of a physical backup, and the two ways on from there: db-apply-logs (the disaster flow) or opening the
 backup as it is (the full-restore flow).
 
-`restore()` stops the environment's local cluster, moves its data directory aside (kept until the restored
-server has opened), lays the backup down and leaves it *laid down*: a recovery.signal and no restore_command,
-so nothing but this module can start it. Under maintenance mode (always, on a protected environment) it stops
-there; otherwise it opens it at once. From the laid-down state:
+`restore()` stops the environment's local cluster and lays the backup down beside its data directory
+(`data.laying`). Only once the lay-down is complete, configured and holds its recovery.signal does it move the old
+data directory aside (kept until the restored server has opened) and the new one into its place: a restore killed
+mid-way leaves the old cluster as it was and a `data.laying` that the next restore removes, never a data directory
+that opens. It leaves the backup *laid down*: a recovery.signal and no restore_command, so nothing but this
+module can start it.
+Under maintenance mode (always, on a protected environment) it stops there; otherwise it opens it at once.
+From the laid-down state:
 
 - `apply_logs()` replays the archive onto it — to its end or to a target — without laying anything down
   again, after checking the archive has no hole between the backup and its end;
@@ -22,10 +26,11 @@ been written since.
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets as random
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,6 +44,7 @@ from cuisine_db import sql as queries
 from cuisine_db.backup import catalog, fast_replay, laydown
 from cuisine_db.backup import restore_state as states
 from cuisine_db.backup.catalog import Resolved
+from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.recovery import PrivateServer, Progress, Reached, StoppedEarly, private_server
 from cuisine_db.backup.restore_state import RestoreState
 from cuisine_db.backup.targets import IMMEDIATE, RecoveryTarget
@@ -127,33 +133,43 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     notify(f"{env.name}: stopping the server and laying down {manifest.name}"
            + (f" (a chain of {len(sources)}: {', '.join(s.manifest.name for s in sources)})" if len(sources) > 1
               else ""))
-    cluster.stop()
     will_open = open_now if open_now is not None else not _maintenance_on(settings, env)
     kept = cluster.home / f"pre-restore-{stamp}"
-    moved = []
-    for part in ("data", "tablespaces"):
-        if (cluster.home / part).exists():
-            kept.mkdir(exist_ok=True, mode=0o700)
-            (cluster.home / part).rename(kept / part)
-            moved.append(part)
+    laying = {part: cluster.home / f"{part}{LAYING}" for part in ("data", "tablespaces")}
+    for leftover in laying.values():  # what a restore killed mid-way left: never opened, never complete
+        shutil.rmtree(leftover, ignore_errors=True)
+    moved: list[str] = []
+    placed: list[str] = []
     spool = enable.spool_dir(settings, env)
+    # Stopped first: the archive is opened to the server's OS user and the identities copied (for the prefetcher
+    # that fetches the first segments while the backup is laid down) only once its server is down.
+    cluster.stop()
     fetch.clear_prefetched(spool)
     try:
-        with _prefetching(settings, env, cluster, sources[-1].manifest, spool, will_open), \
-                scratch(settings, f"lay-down-{manifest.name}") as work:
-            osuser.make_reachable(work, cluster.os_user)
-            osuser.give_to(work, cluster.os_user, 0o711)
-            warnings = laydown.lay_down(settings, sources, cluster.datadir, cluster.home / "tablespaces",
-                                        cluster.os_user, work, progress(sum(s.manifest.size for s in sources)),
-                                        own_settings=own_settings(cluster),
-                                        keep_settings=own_archiving(settings, env, manifest.env))
-        for stray in ("standby.signal", "postmaster.pid"):
-            safe_files.remove(cluster.datadir / stray)
-        safe_files.write(cluster.datadir / "recovery.signal", b"", owner=cluster.os_user)
+        with _prefetching(settings, env, cluster, sources[-1].manifest, spool, will_open):
+            warnings = lay_down_into(settings, sources, laying["data"], laying["tablespaces"],
+                                     cluster.os_user, progress(sum(s.manifest.size for s in sources)),
+                                     own_settings=own_settings(cluster),
+                                     keep_settings=own_archiving(settings, env, manifest.env),
+                                     links_to=cluster.home / "tablespaces")
+        safe_files.write(laying["data"] / "recovery.signal", b"", owner=cluster.os_user)
+        if durable(own_settings(cluster)):
+            settle(list(laying.values()))
+        for part in ("data", "tablespaces"):
+            if (cluster.home / part).exists():
+                kept.mkdir(exist_ok=True, mode=0o700)
+                (cluster.home / part).rename(kept / part)
+                moved.append(part)
+        for part in ("tablespaces", "data"):  # data last: a data directory in place is a complete one
+            if laying[part].exists():
+                laying[part].rename(cluster.home / part)
+                placed.append(part)
     except BaseException:
-        # Put the old cluster back exactly as it was; the half-laid one goes.
-        shutil.rmtree(cluster.datadir, ignore_errors=True)
-        shutil.rmtree(cluster.home / "tablespaces", ignore_errors=True)
+        # Put the old cluster back exactly as it was (stopped); the half-laid one goes.
+        for folder in laying.values():
+            shutil.rmtree(folder, ignore_errors=True)
+        for part in placed:
+            shutil.rmtree(cluster.home / part, ignore_errors=True)
         for part in moved:
             (kept / part).rename(cluster.home / part)
         with contextlib.suppress(OSError):
@@ -181,6 +197,53 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     ]
     return LaidReport(env.name, newest.name, state.chain, state.lay_seconds, state.kept if not opened else None,
                       opened, steps, notes=[f"from the backup: {line}" for line in warnings])
+
+
+LAYING = ".laying"  # data.laying, tablespaces.laying: a restore lays down there, then moves them into place
+
+
+def durable(settings_: Mapping[str, str | int | bool]) -> bool:
+    """Whether the server runs with fsync on (an environment with `fsync = off` has given durability up)."""
+    return str(settings_.get("fsync", "on")).lower() not in ("off", "false", "0", "no")
+
+
+def settle(folders: list[Path]) -> None:
+    """What was laid down reaches the disk before it is moved into place (one syncfs per file system), so after a
+    power loss too a data directory in place is a whole one. The private start's own syncfs
+    (recovery_init_sync_method) then finds nothing left to write: the time moves, it is not spent twice."""
+    import ctypes
+
+    syncfs = ctypes.CDLL(None, use_errno=True).syncfs
+    for folder in folders:
+        if not folder.is_dir():
+            continue
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            if syncfs(fd) != 0:
+                os.sync()
+        finally:
+            os.close(fd)
+
+
+STRAYS = ("standby.signal", "postmaster.pid")
+
+
+def lay_down_into(settings: Settings, sources: list[BackupSource], data: Path, tablespaces: Path, os_user: str | None,
+                  progress: laydown.Progress | None, *, own_settings: dict[str, str | int | bool],
+                  keep_settings: dict[str, str | None] | None = None, strays: tuple[str, ...] = STRAYS,
+                  links_to: Path | None = None) -> list[str]:
+    """The lay-down step of every physical restore (single cluster, Patroni re-bootstrap): the chain into `data`
+    through a scratch folder the server's user may pass (tar runs as that user), the environment's own
+    configuration in place of the backup's, and none of the `strays` a running or standby cluster leaves behind.
+    Returns what the backup carried that was not applied."""
+    with scratch(settings, f"lay-down-{sources[-1].manifest.name}") as work:
+        osuser.make_reachable(work, os_user)
+        osuser.give_to(work, os_user, 0o711)
+        warnings = laydown.lay_down(settings, sources, data, tablespaces, os_user, work, progress,
+                                    own_settings=own_settings, keep_settings=keep_settings, links_to=links_to)
+    for stray in strays:
+        safe_files.remove(data / stray)
+    return warnings
 
 
 @contextmanager

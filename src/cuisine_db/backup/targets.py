@@ -27,11 +27,13 @@ class RecoveryTarget:
         return datetime.fromisoformat(self.value) if self.kind == "time" and self.value else None
 
     def settings(self) -> dict[str, str]:
-        """The recovery_target_* settings; the newest timeline is followed whatever the target."""
-        found = {"recovery_target_timeline": "latest"}
+        """The recovery_target_* settings: the newest timeline is followed, except to the backup's own end, which
+        lies on the backup's own timeline. Following `latest` there only read every later timeline's history file
+        through the restore_command first (a restore's promotion adds one each time)."""
         if self.kind == "immediate":
-            found["recovery_target"] = "immediate"
-        elif self.kind in ("time", "lsn", "xid"):
+            return {"recovery_target_timeline": "current", "recovery_target": "immediate"}
+        found = {"recovery_target_timeline": "latest"}
+        if self.kind in ("time", "lsn", "xid"):
             found[f"recovery_target_{self.kind}"] = str(self.value)
             found["recovery_target_inclusive"] = "on" if self.inclusive else "off"
         return found
