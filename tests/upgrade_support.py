@@ -9,7 +9,8 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,26 @@ def kill_when(project: LocalProject, ready: Callable[[dict[str, Any] | None], bo
     assert process.returncode == -signal.SIGKILL
     assert killed != "done"
     return killed
+
+
+@contextmanager
+def throwaway(root: Path, keys: AgeKeys, target: int) -> Iterator[LocalProject]:
+    """A small unprotected PostgreSQL 14 project of its own for one upgrade to `target`, brought down after."""
+    need(14)
+    need(target)
+    project = make_local_project(root, keys, 14, protected=False)
+    try:
+        yield project
+    finally:
+        project.cli("cluster", "down", "--env", "production")
+
+
+def past_no_return_the_rerun_finishes(project: LocalProject, method: str, before: dict[str, tuple[int, str]]) -> None:
+    """Killed after the point of no return: --rollback is refused (exit 4) and the re-run finishes on 18 with the
+    same rows."""
+    refused = project.cli("upgrade", "--env", "production", "--rollback", "--yes")
+    assert refused.returncode == 4 and "point of no return" in refused.stderr, refused.stderr
+    again = project.cli("upgrade", "--env", "production", "--to", "18", "--method", method, "--yes")
+    assert again.returncode == 0, again.stderr
+    assert project.major() == 18
+    assert project.fingerprints() == before

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 from backup_fixtures import AgeKeys, make_keys
-from upgrade_support import PHASES, LocalProject, kill_at, kill_when, make_local_project, need, unchanged
+from upgrade_support import (
+    PHASES,
+    LocalProject,
+    kill_at,
+    kill_when,
+    past_no_return_the_rerun_finishes,
+    throwaway,
+    unchanged,
+)
 
 pytestmark = [pytest.mark.slow]
 
@@ -21,17 +29,12 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> AgeKeys:
 @pytest.mark.parametrize(("target", "method"), [(15, "link"), (18, "swap")], ids=["14-to-15-debian-link", "swap"])
 def test_a_method_keeps_every_table(tmp_path: Path, keys: AgeKeys, target: int, method: str) -> None:
     """14 → 15 with Debian's build (link), and pg_upgrade --swap to 18: the same rows after, on the new major."""
-    need(14)
-    need(target)
-    project = make_local_project(tmp_path / method, keys, 14, protected=False)
-    try:
+    with throwaway(tmp_path / method, keys, target) as project:
         before = project.fingerprints()
         result = project.cli("upgrade", "--env", "production", "--to", str(target), "--method", method, "--yes")
         assert result.returncode == 0, result.stdout + result.stderr
         assert project.major() == target
         assert project.fingerprints() == before
-    finally:
-        project.cli("cluster", "down", "--env", "production")
 
 
 @pytest.mark.parametrize("phase", ["upgrading", "upgraded", "started"])
@@ -40,10 +43,7 @@ def test_link_killed_in_a_phase_leaves_the_old_cluster_or_the_new_one(tmp_path: 
     """kill -9 of a link upgrade (each on its own 14 environment: link cannot go back once the new server started).
     Before the point of no return --rollback brings PostgreSQL 14 back exactly (pg_upgrade's pg_control.old renamed
     back); after it, --rollback is refused and the re-run finishes the upgrade."""
-    need(14)
-    need(18)
-    project = make_local_project(tmp_path / "link", keys, 14, protected=False)
-    try:
+    with throwaway(tmp_path / "link", keys, 18) as project:
         before = project.fingerprints()
         system = project.system_identifier()
         killed = kill_at(project, phase, "--method", "link")
@@ -56,14 +56,7 @@ def test_link_killed_in_a_phase_leaves_the_old_cluster_or_the_new_one(tmp_path: 
             unchanged(project, before)
         else:  # the kill landed at or after the first start (it can, even when asked for an earlier phase)
             assert PHASES.index(killed) >= PHASES.index("started"), killed
-            refused = project.cli("upgrade", "--env", "production", "--rollback", "--yes")
-            assert refused.returncode == 4 and "point of no return" in refused.stderr, refused.stderr
-            again = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "link", "--yes")
-            assert again.returncode == 0, again.stderr
-            assert project.major() == 18
-            assert project.fingerprints() == before
-    finally:
-        project.cli("cluster", "down", "--env", "production")
+            past_no_return_the_rerun_finishes(project, "link", before)
 
 
 def _swapping(project: LocalProject) -> bool:
@@ -78,10 +71,7 @@ def test_swap_killed_in_every_phase_leaves_the_old_cluster_or_the_new_one(tmp_pa
     --rollback brings PostgreSQL 14 back exactly, also when the kill lands while pg_upgrade --swap is moving the
     old cluster's directories (its hard-linked copy is put back); after the first start the rollback is refused and
     the re-run finishes the upgrade."""
-    need(14)
-    need(18)
-    project = make_local_project(tmp_path / "swapkill", keys, 14, protected=False)
-    try:
+    with throwaway(tmp_path / "swapkill", keys, 18) as project:
         before = project.fingerprints()
         system = project.system_identifier()
         moved_midway = False
@@ -110,14 +100,7 @@ def test_swap_killed_in_every_phase_leaves_the_old_cluster_or_the_new_one(tmp_pa
         killed = kill_at(project, "started", "--method", "swap")
         state = project.state()
         assert state is not None and state["point_of_no_return"] is True, state
-        refused = project.cli("upgrade", "--env", "production", "--rollback", "--yes")
-        assert refused.returncode == 4 and "point of no return" in refused.stderr, refused.stderr
-        again = project.cli("upgrade", "--env", "production", "--to", "18", "--method", "swap", "--yes")
-        assert again.returncode == 0, again.stderr
-        assert project.major() == 18
-        assert project.fingerprints() == before
+        past_no_return_the_rerun_finishes(project, "swap", before)
         assert not (project.home / "upgrade" / "pg14.kept").exists()
         assert project.cli("upgrade", "--env", "production", "--finish", "--yes").returncode == 0
         assert not (project.home / "upgrade").exists()
-    finally:
-        project.cli("cluster", "down", "--env", "production")
