@@ -291,15 +291,20 @@ def next_sequence(settings: Settings, env: Environment, repository: Repository) 
 
 
 def publish(settings: Settings, env: Environment, repository: Repository, manifest: Manifest) -> Manifest:
-    """Sign and store a backup's manifest: the signature first, then manifest.json (written last: from then on
-    the backup exists). Raises the local high-water mark."""
+    """Sign and store a backup's manifest: the local high-water mark raised to its sequence first, then the
+    signature, then manifest.json (written last: from then on the backup exists).
+
+    The mark goes first so that a kill -9 between the steps never hands one sequence to two backups: with the mark
+    raised after the manifest, a run killed in between left a complete backup the mark had not seen, the next run
+    took the same sequence, and the catalog rightly judged that newer backup "rolled back" (untrusted). A mark
+    naming a backup that never got its manifest is harmless: only newer names are held to it."""
     signer = age_keys.signer(settings, env)
     signed = replace(manifest, sequence=next_sequence(settings, env, repository), signer=signer.key_id)
     body = signed.to_json()
-    repository.put_bytes(prefix(manifest.name) + SIGNATURE, signer.sign(body), overwrite=False)
-    repository.put_bytes(prefix(manifest.name) + MANIFEST, body, overwrite=False)
     if signed.sequence is not None:
         watermark.save(settings, env, watermark.Mark(signed.sequence, signed.name, signed.started_at))
+    repository.put_bytes(prefix(manifest.name) + SIGNATURE, signer.sign(body), overwrite=False)
+    repository.put_bytes(prefix(manifest.name) + MANIFEST, body, overwrite=False)
     return signed
 
 
