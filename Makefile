@@ -64,7 +64,7 @@ demo: deps $(READY) ## The tour: the runbook on three local environments, one li
 	@bash scripts/demo.sh
 
 test: deps $(READY) install-postgres lint ## Everything: lint, types, unit, integration and reliability tests
-	@$(VENV)/bin/python -m pytest -n 3 --dist loadfile -q --durations=25; rc=$$?; \
+	@$(VENV)/bin/python -m pytest -n 3 --dist loadfile --no-loadscope-reorder -q --durations=25; rc=$$?; \
 	 if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure" >&2; exit 1; fi; exit $$rc
 
 lint: $(READY) ## ruff, mypy (strict) and the import contracts (lint-imports: layers, no circles)

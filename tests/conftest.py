@@ -24,8 +24,8 @@ from cuisine_db.postgres.local import cluster_for, ensure_up
 from cuisine_db.postgres.ports import free_port
 
 # Fixtures of the backup tests (S3 server, age keys, seeded projects) live in their own module; deps_guard fails
-# a run that skips for lack of a package `make deps` installs.
-pytest_plugins = ["backup_fixtures", "pitr_fixtures", "deps_guard"]
+# a run that skips for lack of a package `make deps` installs; module_order runs the slowest modules first.
+pytest_plugins = ["backup_fixtures", "pitr_fixtures", "deps_guard", "module_order"]
 
 # `make test` runs pytest inside make: its MAKELEVEL and MAKEFLAGS would turn every `make` a test runs into a sub-make
 # (`make[1]:` in its messages, the parent's flags inherited). Tests run make as an operator types it.
