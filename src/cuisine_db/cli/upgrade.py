@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -16,8 +15,7 @@ from cuisine_db.upgrade.request import UpgradeRequest
 if TYPE_CHECKING:
     from cuisine_db.config import Environment
     from cuisine_db.upgrade.inplace import UpgradeReport
-    from cuisine_db.upgrade.logical import LogicalReport, LogicalState
-    from cuisine_db.upgrade.logical_remote import RemoteState
+    from cuisine_db.upgrade.logical import LogicalReport
     from cuisine_db.upgrade.preflight import PreflightReport
 
 ToOption = Annotated[int | None, typer.Option("--to", help="The major version to upgrade to (15-18).")]
@@ -45,13 +43,13 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
             yes: YesOption = False, json: JsonOption = False) -> None:
     """Upgrade env's local cluster to PostgreSQL `to` with pg_upgrade: pre-flight table (exit 1 on no-go), a fresh
     verified full backup if needed, maintenance mode, the upgrade, extension updates, statistics."""
-    from cuisine_db.upgrade import inplace
+    from cuisine_db.upgrade import inplace, logical_run
 
     if sum((check, rehearse, rollback, finish)) > 1:
         raise UsageError("--check, --rehearse, --rollback and --finish are separate steps: give one")
     s = settings()
     chosen = environment(env)
-    if method == "logical" or to_dsn is not None or replica_identity_full or _logical_in_progress(chosen):
+    if method == "logical" or to_dsn is not None or replica_identity_full or logical_run.in_progress(s, chosen):
         _logical(chosen, to, method, to_dsn, replica_identity_full, check=check, rehearse=rehearse,
                  rollback=rollback, finish=finish, yes=yes, json=json, rehearsed=rehearsed)
         return
@@ -94,14 +92,6 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
                               "changed", hint="fix the no-go rows above and run it again")
 
 
-def _logical_in_progress(env: Environment) -> bool:
-    from cuisine_db.upgrade import logical, logical_remote
-
-    if logical_remote.is_remote(env):
-        return logical_remote.STATE.load(settings(), env) is not None
-    return env.is_local and logical.STATE.load(settings(), env) is not None
-
-
 def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str | None, identity_full: bool, *,
              check: bool, rehearse: bool, rollback: bool, finish: bool, yes: bool, json: bool,
              rehearsed: str | None = None) -> None:
@@ -117,7 +107,7 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
         step = "rollback" if rollback else "finish"
         with journaled(s, env, f"upgrade {step}", {"method": "logical", "remote": remote}) as entry:
             confirm(env, f"{step} of the logical upgrade", yes)
-            done = _step_of(remote, rollback)(s, env, notify=say)
+            done = logical_run.conclude(s, env, rollback=rollback, notify=say)
             entry.details.update(source=done.source, target=done.target, method="logical")
         gone = "the reverse replication is removed" if remote else f"PostgreSQL {done.source}'s cluster removed"
         say(f"{env.name}: " + (f"back on PostgreSQL {done.source}" if rollback else
@@ -125,7 +115,7 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
         return
     if method != "logical":
         raise UsageError("to_dsn= and replica_identity_full= belong to method=logical" if method is None or
-                         not _logical_in_progress(env) else
+                         not logical_run.in_progress(s, env) else
                          f"{env.name} has a logical upgrade in progress: --rollback or --finish it first")
     if remote:
         _logical_remote(env, to, method, to_dsn, identity_full, check=check or rehearse or rehearsed is not None,
@@ -157,15 +147,6 @@ def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str |
                              rehearsal=report.rehearsal, backup_after=report.backup_after,
                              phases={phase.name: phase.seconds for phase in report.phases})
     _show_logical(report, json)
-
-
-def _step_of(remote: bool, rollback: bool) -> Callable[..., LogicalState | RemoteState]:
-    """--rollback or --finish of the logical upgrade in progress, local or remote."""
-    from cuisine_db.upgrade import logical_cutover, logical_remote_cutover
-
-    if remote:
-        return logical_remote_cutover.rollback if rollback else logical_remote_cutover.finish
-    return logical_cutover.rollback if rollback else logical_cutover.finish
 
 
 def _logical_remote(env: Environment, to: int | None, method: str | None, to_dsn: str | None, identity_full: bool,

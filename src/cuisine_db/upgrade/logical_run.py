@@ -11,8 +11,9 @@ from collections.abc import Callable
 
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError
-from cuisine_db.upgrade import logical, logical_cutover, rehearsal
-from cuisine_db.upgrade.logical import LogicalReport, Notify
+from cuisine_db.upgrade import logical, logical_cutover, logical_remote, logical_remote_cutover, rehearsal
+from cuisine_db.upgrade.logical import LogicalReport, LogicalState, Notify
+from cuisine_db.upgrade.logical_remote import RemoteState
 from cuisine_db.upgrade.preflight import PreflightReport
 from cuisine_db.upgrade.request import UpgradeRequest
 
@@ -30,6 +31,23 @@ def upgrade(settings: Settings, env: Environment, to: int | None, *, identity_fu
     report = logical_cutover.upgrade(settings, env, to, identity_full=identity_full, confirm=confirm, notify=notify,
                                      checks=checks)
     return dataclasses.replace(report, rehearsal=rehearsal_of)
+
+
+def in_progress(settings: Settings, env: Environment) -> bool:
+    """Whether env has a logical upgrade waiting for --finish or --rollback: onto a remote server (dsn= env) or a
+    local cluster."""
+    if logical_remote.is_remote(env):
+        return logical_remote.STATE.load(settings, env) is not None
+    return env.is_local and logical.STATE.load(settings, env) is not None
+
+
+def conclude(settings: Settings, env: Environment, *, rollback: bool,
+             notify: Notify = lambda _: None) -> LogicalState | RemoteState:
+    """--rollback or --finish of the logical upgrade in progress, the local or the remote kind as env is."""
+    if logical_remote.is_remote(env):
+        step = logical_remote_cutover.rollback if rollback else logical_remote_cutover.finish
+        return step(settings, env, notify=notify)
+    return (logical_cutover.rollback if rollback else logical_cutover.finish)(settings, env, notify=notify)
 
 
 def _rehearsal(settings: Settings, env: Environment, request: UpgradeRequest, identity_full: bool,
