@@ -16,6 +16,7 @@ from typing import Any
 
 from cuisine_db import records
 from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import RefusedError
 
 STATE_FILE = "restore.json"
 LAID_DOWN = "laid-down"
@@ -75,3 +76,13 @@ def pending(settings: Settings, env: Environment) -> RestoreState | None:
     """The restore waiting for replay or opening, if there is one."""
     state = load(settings, env)
     return state if state is not None and state.state == LAID_DOWN else None
+
+
+def refuse_while_pending(settings: Settings, env: Environment, *, stays: str = "", then: str = "") -> None:
+    """Refuse what would start or open the server around a restore still laid down, naming the two ways on."""
+    waiting = pending(settings, env)
+    if waiting is not None:
+        raise RefusedError(
+            f"{env.name} holds {waiting.backup}, laid down by db-restore and not opened yet{stays}",
+            hint=f"make db-apply-logs env={env.name} replays the archive onto it, or cuisine-db restore open "
+                 f"--env {env.name} opens it as the backup left it{then}")
