@@ -2,9 +2,9 @@
 server has been opened since, and where the old data directory waits.
 
 `laid-down`: the backup is in place and nothing has replayed or opened it; a plain start refuses (recovery.signal
-without a restore_command), so only `db-apply-logs` (replay the archive) or opening it (`maintenance-mode
-disable`, `cuisine-db restore open`) continue from here. `opened`: the server has promoted and may have taken
-writes; `db-apply-logs` then refuses rather than lay the backup down again over them.
+without a restore_command), so only `db-apply-logs` (replay the archive) or opening it (`cuisine-db restore open`,
+db-restore open=1) continue from here; `maintenance-mode disable` refuses while it waits. `opened`: the server has
+promoted and may have taken writes; `db-apply-logs` then refuses rather than lay the backup down again over them.
 """
 
 from __future__ import annotations
