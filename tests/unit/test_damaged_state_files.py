@@ -123,3 +123,19 @@ def test_the_upgrade_state_round_trips_and_a_damaged_one_is_refused_naming_it(se
     with pytest.raises(records.DamagedRecord) as caught:
         upgrade_state.load(settings, env)
     assert str(path) in caught.value.message and "target" in caught.value.message
+
+
+def test_a_laid_down_restore_refuses_starting_the_cluster_naming_both_ways_on(settings: Settings) -> None:
+    from cuisine_db.cluster import on_demand
+    from cuisine_db.errors import RefusedError
+
+    env = settings.env("staging")
+    now = datetime(2025, 3, 15, 1, 0, tzinfo=UTC)
+    restore_state.save(settings, env, restore_state.RestoreState(
+        "staging", restore_state.LAID_DOWN, "staging-full-20250315T010000Z", [], "staging", "7", 1, "0/3000100", None,
+        16 << 20, now, now, 1.5, None, False))
+    with pytest.raises(RefusedError) as caught:
+        on_demand.patroni_up(settings, env)
+    assert caught.value.message.endswith("staging-full-20250315T010000Z, laid down by db-restore and not opened yet")
+    assert caught.value.hint == ("make db-apply-logs env=staging replays the archive onto it, or cuisine-db restore "
+                                 "open --env staging opens it as the backup left it")

@@ -6,6 +6,10 @@ from __future__ import annotations
 import socket
 import time
 
+import pytest
+
+from cuisine_db.errors import UnavailableError
+from cuisine_db.postgres.ports import free_port_outside
 from cuisine_db.replicas.create import _port_is_free
 
 
@@ -32,3 +36,14 @@ def test_a_listening_port_is_in_use_and_one_left_in_time_wait_is_not() -> None:
         plain.close()
     assert lingering, "the closed connection should linger in TIME_WAIT on the port (what made the check fail)"
     assert _port_is_free(port)
+
+
+def test_a_port_given_out_is_never_given_again_and_a_full_set_is_refused() -> None:
+    taken: set[int] = set()
+    first = free_port_outside(taken, "a test")
+    second = free_port_outside(taken, "a test")
+    assert first != second
+    assert taken == {first, second}
+    with pytest.raises(UnavailableError, match="found no free port for a test") as caught:
+        free_port_outside(set(range(65536)), "a test", hint="give one")
+    assert caught.value.hint == "give one"

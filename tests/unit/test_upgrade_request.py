@@ -8,7 +8,7 @@ import pytest
 
 from cuisine_db.config import Environment, load_settings
 from cuisine_db.errors import UsageError
-from cuisine_db.upgrade import validate
+from cuisine_db.upgrade import logical, logical_remote, validate
 
 
 def local(major: int = 14) -> Environment:
@@ -49,3 +49,22 @@ def test_recorded_major_wins_over_the_file_for_local_environments(tmp_path: Path
     settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
     assert settings.env("production").postgres_version == expected
     assert settings.env("far").postgres_version == 14  # a remote server's version is read on connect
+
+
+def test_the_three_methods_word_a_missing_or_unknown_target_alike(tmp_path: Path) -> None:
+    """pg_upgrade, logical and remote logical share one wording; the hint and the choices use the source major
+    only where it is known without connecting (the remote one reads it from the server later)."""
+    config = tmp_path / "cuisine-db.toml"
+    config.write_text('[environments.production]\nport = 55997\n')
+    settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
+    with pytest.raises(UsageError, match=r"to= \(--to\) is missing") as local_missing:
+        logical.validate(settings, local(16), None)
+    assert local_missing.value.hint == "production runs PostgreSQL 16; e.g. to=18"
+    with pytest.raises(UsageError, match=r"choose one of 17, 18$"):
+        logical.validate(settings, local(16), 99)
+    remote = Environment(name="far", dsn="host=db.invalid dbname=x")
+    with pytest.raises(UsageError, match=r"to= \(--to\) is missing") as remote_missing:
+        logical_remote.validate(settings, remote, None, "host=db.invalid dbname=y")
+    assert remote_missing.value.hint is None
+    with pytest.raises(UsageError, match=r"choose one of 14, 15, 16, 17, 18$"):
+        logical_remote.validate(settings, remote, 99, "host=db.invalid dbname=y")

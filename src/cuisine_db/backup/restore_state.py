@@ -2,9 +2,9 @@
 server has been opened since, and where the old data directory waits.
 
 `laid-down`: the backup is in place and nothing has replayed or opened it; a plain start refuses (recovery.signal
-without a restore_command), so only `db-apply-logs` (replay the archive) or opening it (`maintenance-mode
-disable`, `cuisine-db restore open`) continue from here. `opened`: the server has promoted and may have taken
-writes; `db-apply-logs` then refuses rather than lay the backup down again over them.
+without a restore_command), so only `db-apply-logs` (replay the archive) or opening it (`cuisine-db restore open`,
+db-restore open=1) continue from here; `maintenance-mode disable` refuses while it waits. `opened`: the server has
+promoted and may have taken writes; `db-apply-logs` then refuses rather than lay the backup down again over them.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 from cuisine_db import records
 from cuisine_db.config import Environment, Settings
+from cuisine_db.errors import RefusedError
 
 STATE_FILE = "restore.json"
 LAID_DOWN = "laid-down"
@@ -75,3 +76,13 @@ def pending(settings: Settings, env: Environment) -> RestoreState | None:
     """The restore waiting for replay or opening, if there is one."""
     state = load(settings, env)
     return state if state is not None and state.state == LAID_DOWN else None
+
+
+def refuse_while_pending(settings: Settings, env: Environment, *, stays: str = "", then: str = "") -> None:
+    """Refuse what would start or open the server around a restore still laid down, naming the two ways on."""
+    waiting = pending(settings, env)
+    if waiting is not None:
+        raise RefusedError(
+            f"{env.name} holds {waiting.backup}, laid down by db-restore and not opened yet{stays}",
+            hint=f"make db-apply-logs env={env.name} replays the archive onto it, or cuisine-db restore open "
+                 f"--env {env.name} opens it as the backup left it{then}")

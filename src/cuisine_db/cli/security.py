@@ -248,24 +248,23 @@ SchemaOption = Annotated[str, typer.Option("--schema", help="Schema of the table
 def grant(username: UserOption, permission: PermissionOption, tables: TablesOption, env: EnvOption = None,
           schema: SchemaOption = "public", json: JsonOption = False) -> None:
     """Grant table privileges (make db-grant-permission); all or nothing, existing tables only."""
-    s = settings()
-    chosen = environment(env)
-    arguments = {"username": username, "permission": permission, "tables": tables, "schema": schema}
-    with journaled(s, chosen, "db-grant-permission", arguments):
-        result = security.change(s, chosen, grant=True, username=username, permission=permission, tables=tables,
-                                 schema=schema)
-    _show_grant(result, json)
+    _change_privileges("db-grant-permission", username, permission, tables, env, schema, json, grant=True)
 
 
 @app.command("revoke")
 def revoke(username: UserOption, permission: PermissionOption, tables: TablesOption, env: EnvOption = None,
            schema: SchemaOption = "public", json: JsonOption = False) -> None:
     """Revoke table privileges (make db-revoke-permission), and say what the role still holds another way."""
+    _change_privileges("db-revoke-permission", username, permission, tables, env, schema, json, grant=False)
+
+
+def _change_privileges(command: str, username: str, permission: str, tables: str, env: str | None, schema: str,
+                       json: bool, *, grant: bool) -> None:
     s = settings()
     chosen = environment(env)
     arguments = {"username": username, "permission": permission, "tables": tables, "schema": schema}
-    with journaled(s, chosen, "db-revoke-permission", arguments):
-        result = security.change(s, chosen, grant=False, username=username, permission=permission, tables=tables,
+    with journaled(s, chosen, command, arguments):
+        result = security.change(s, chosen, grant=grant, username=username, permission=permission, tables=tables,
                                  schema=schema)
     _show_grant(result, json)
 

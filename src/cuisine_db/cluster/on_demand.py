@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import RefusedError, ServerDownError, UnavailableError
+from cuisine_db.errors import ServerDownError, UnavailableError
 from cuisine_db.postgres import purposes
 from cuisine_db.postgres.connect import RoleLimitReached
 from cuisine_db.postgres.connect import connect as open_connection
@@ -111,14 +111,9 @@ def patroni_up(settings: Settings, env: Environment, *, notify: Callable[[str], 
 
 
 def _refuse_pending_restore(settings: Settings, env: Environment) -> None:
-    from cuisine_db.backup.restore_state import pending
+    from cuisine_db.backup.restore_state import refuse_while_pending
 
-    waiting = pending(settings, env)
-    if waiting is not None:
-        raise RefusedError(
-            f"{env.name} holds {waiting.backup}, laid down by db-restore and not opened yet",
-            hint=f"make db-apply-logs env={env.name} replays the archive onto it; cuisine-db restore open "
-                 f"--env {env.name} opens it as the backup left it")
+    refuse_while_pending(settings, env)
 
 
 def start_on_demand(settings: Settings, env: Environment, purpose: str, failure: UnavailableError | None = None,

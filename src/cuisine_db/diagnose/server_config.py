@@ -18,7 +18,15 @@ from cuisine_db.humanize import size
 from cuisine_db.ops import confirmation
 from cuisine_db.ops.confirmation import Ask
 from cuisine_db.postgres import cluster_for
-from cuisine_db.postgres.server_settings import alter_system, bytes_of, count_of, describe, validate, with_unit
+from cuisine_db.postgres.server_settings import (
+    SettingsRow,
+    alter_system,
+    bytes_of,
+    count_of,
+    describe,
+    validate,
+    with_unit,
+)
 from cuisine_db.waiting import wait_for
 
 # Settings that make the server run a program or load a library: db-update-config wants yes=1 for them on every
@@ -35,7 +43,7 @@ _LOOPBACK = {"localhost", "127.0.0.1", "::1"}
 
 
 @dataclass(frozen=True, slots=True)
-class ShownSetting:
+class ShownSetting(SettingsRow):
     name: str
     setting: str | None
     unit: str | None
@@ -50,12 +58,8 @@ class ShownSetting:
     category: str
 
     @property
-    def needs_restart(self) -> bool:
-        return self.context == "postmaster"
-
-    @property
     def value(self) -> str:
-        return with_unit(self.setting, self.unit)
+        return self.shown()
 
     @property
     def default(self) -> str:

@@ -201,14 +201,10 @@ def disable(settings: Settings, env: Environment) -> MaintenanceReport:
 
 def _refuse_while_laid_down(settings: Settings, env: Environment) -> None:
     """Applications stay out while a restore waits laid down: the server is not open yet."""
-    from cuisine_db.backup.restore_state import pending
+    from cuisine_db.backup.restore_state import refuse_while_pending
 
-    waiting = pending(settings, env)
-    if waiting is not None:
-        raise RefusedError(
-            f"{env.name} holds {waiting.backup}, laid down by db-restore and not opened yet: maintenance mode stays on",
-            hint=f"make db-apply-logs env={env.name} replays the archive onto it, or cuisine-db restore open "
-                 f"--env {env.name} opens it as the backup left it; then make maintenance-mode disable env={env.name}")
+    refuse_while_pending(settings, env, stays=": maintenance mode stays on",
+                         then=f"; then make maintenance-mode disable env={env.name}")
 
 
 def status(settings: Settings, env: Environment) -> MaintenanceReport:

@@ -35,7 +35,7 @@ from cuisine_db.errors import UnavailableError, UsageError
 from cuisine_db.postgres import binaries, osuser, safe_files
 from cuisine_db.postgres.cluster import SUPERUSER, base_settings
 from cuisine_db.postgres.patroni_layout import Layout, MemberPorts, home, load_layout, member_dir, state_dir
-from cuisine_db.postgres.ports import free_port
+from cuisine_db.postgres.ports import free_port_outside
 from cuisine_db.postgres.runner import daemon
 
 REPLICATION_USER = "cuisine_replication"
@@ -72,11 +72,7 @@ def _new_layout(env: Environment, count: int) -> Layout:
     taken: set[int] = set()
 
     def pick() -> int:
-        while True:
-            port = free_port()
-            if port not in taken:
-                taken.add(port)
-                return port
+        return free_port_outside(taken, "a Patroni member or etcd")
 
     return Layout(scope=env.name, etcd_client=pick(), etcd_peer=pick(),
                   members=tuple(MemberPorts(f"{env.name}{n}".replace("-", "_"), pick(), pick())
@@ -392,11 +388,7 @@ def add_member(settings: Settings, env: Environment, name: str, *, staged: bool,
     taken = {layout.etcd_client, layout.etcd_peer, *(p for m in layout.members for p in (m.port, m.rest))}
 
     def pick() -> int:
-        while True:
-            port = free_port()
-            if port not in taken:
-                taken.add(port)
-                return port
+        return free_port_outside(taken, "a Patroni member or etcd")
 
     member = MemberPorts(name, pick(), pick())
     grown = Layout(layout.scope, layout.etcd_client, layout.etcd_peer, (*layout.members, member))

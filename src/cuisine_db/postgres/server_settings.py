@@ -36,8 +36,25 @@ _TRUE = {"on", "true", "yes", "1", "t", "y"}
 _FALSE = {"off", "false", "no", "0", "f", "n"}
 
 
+class SettingsRow:
+    """What any row read from pg_settings says the same way, whichever columns its query picked."""
+
+    __slots__ = ()
+    setting: str | None
+    unit: str | None
+    context: str
+
+    @property
+    def needs_restart(self) -> bool:
+        return self.context == "postmaster"
+
+    def shown(self) -> str:
+        """The current value with its unit, as an operator would write it."""
+        return with_unit(self.setting, self.unit)
+
+
 @dataclass(frozen=True, slots=True)
-class Setting:
+class Setting(SettingsRow):
     """One row of pg_settings."""
 
     name: str
@@ -53,14 +70,6 @@ class Setting:
     reset_val: str | None
     pending_restart: bool
     short_desc: str
-
-    @property
-    def needs_restart(self) -> bool:
-        return self.context == "postmaster"
-
-    def shown(self) -> str:
-        """The current value with its unit, as an operator would write it."""
-        return with_unit(self.setting, self.unit)
 
 
 def with_unit(value: str | None, unit: str | None) -> str:

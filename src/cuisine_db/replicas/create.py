@@ -32,7 +32,7 @@ from cuisine_db.errors import CuisineDbError, UnavailableError, UsageError
 from cuisine_db.postgres import osuser, pgpass, purposes, topology
 from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.local import node_cluster
-from cuisine_db.postgres.ports import free_port
+from cuisine_db.postgres.ports import free_port_outside
 from cuisine_db.postgres.runner import ToolError, run
 from cuisine_db.postgres.target import Target
 from cuisine_db.replicas import seed as seeding
@@ -96,11 +96,7 @@ def choose_port(settings: Settings, env: Environment, wanted: int | None, curren
         if not _port_is_free(wanted):
             raise UsageError(f"port {wanted} is in use on 127.0.0.1", hint="choose another, or leave port= out")
         return wanted
-    for _ in range(20):
-        port = free_port()
-        if port not in taken:
-            return port
-    raise UnavailableError("found no free port for the replica", hint="give one: port=N")
+    return free_port_outside(taken, "the replica", hint="give one: port=N")
 
 
 def _check_primary(conn: psycopg.Connection[Any], env: Environment, slot: str) -> None:

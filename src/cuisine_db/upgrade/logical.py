@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from cuisine_db import sql as queries
-from cuisine_db.config import SUPPORTED_MAJORS, Environment, Settings
+from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.postgres import binaries, topology
 from cuisine_db.postgres.cluster import SUPERUSER, LocalCluster
@@ -30,6 +30,7 @@ from cuisine_db.postgres.runner import run
 from cuisine_db.upgrade import preflight
 from cuisine_db.upgrade import state as states
 from cuisine_db.upgrade.preflight import PreflightReport
+from cuisine_db.upgrade.request import check_supported, target_given
 
 Notify = Callable[[str], None]
 METHOD = "logical"
@@ -105,14 +106,10 @@ def validate(settings: Settings, env: Environment, to: int | None) -> tuple[int,
         raise UsageError(f"{env.name} is a remote server: method=logical from a remote source is not built yet",
                          hint="see docs/upgrade.md, 'Remote servers', for the steps to run there")
     source = env.postgres_version
-    if to is None:
-        raise UsageError("to= (--to) is missing: name the major version to upgrade to",
-                         hint=f"{env.name} runs PostgreSQL {source}; e.g. to=18")
+    to = target_given(env, to, source)
     if to <= source:
         raise UsageError(f"to={to}: {env.name} runs PostgreSQL {source}; the logical method only goes forward")
-    if to not in SUPPORTED_MAJORS:
-        raise UsageError(f"to={to} is not a major version the tool can run; choose one of "
-                         f"{', '.join(str(major) for major in SUPPORTED_MAJORS if major > source)}")
+    check_supported(to, source)
     if env.pg_bin is not None:
         raise UsageError(f"{env.name} runs the build in pg_bin ({env.pg_bin}); db-upgrade picks builds itself")
     shape = topology.load(settings, env)

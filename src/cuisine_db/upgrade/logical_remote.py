@@ -20,13 +20,14 @@ import psycopg
 from psycopg import sql
 
 from cuisine_db import sql as queries
-from cuisine_db.config import SUPPORTED_MAJORS, Environment, Settings
+from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.postgres import binaries, purposes
 from cuisine_db.postgres.runner import run
 from cuisine_db.upgrade import logical
 from cuisine_db.upgrade import state as states
 from cuisine_db.upgrade.logical import FORWARD, Notify
+from cuisine_db.upgrade.request import check_supported, target_given
 from cuisine_db.waiting import poll_until
 
 STATE_FILE = "logical-remote.json"
@@ -162,11 +163,8 @@ def validate(settings: Settings, env: Environment, to: int | None, to_dsn: str |
         raise UsageError(f"{env.name} is a remote server: method=logical needs the new server as to_dsn=",
                          hint="create an empty database on a server of the target major, then give its connection "
                               "string (no password in it): to_dsn='host=... port=... dbname=... user=...'")
-    if to is None:
-        raise UsageError("to= (--to) is missing: name the major version to upgrade to")
-    if to not in SUPPORTED_MAJORS:
-        raise UsageError(f"to={to} is not a major version the tool can run; choose one of "
-                         f"{', '.join(str(major) for major in SUPPORTED_MAJORS)}")
+    to = target_given(env, to, None)
+    check_supported(to, None)
     if states.load(settings, env) is not None or STATE.load(settings, env) is not None:
         raise RefusedError(f"{env.name} has an upgrade in progress", hint="finish it (--finish) or --rollback first")
     parse_target(to_dsn)

@@ -50,18 +50,30 @@ def validate(env: Environment, to: int | None, method: str | None) -> UpgradeReq
         raise UsageError(f"{env.name} runs the build in pg_bin ({env.pg_bin}); db-upgrade picks builds itself",
                          hint="remove pg_bin from the environment to upgrade it with the cached builds")
     source = env.postgres_version
-    if to is None:
-        raise UsageError("to= (--to) is missing: name the major version to upgrade to",
-                         hint=f"{env.name} runs PostgreSQL {source}; e.g. to=18")
+    to = target_given(env, to, source)
     if to == source:
         raise UsageError(f"to={to}: {env.name} already runs PostgreSQL {source}; nothing to upgrade")
     if to < source:
         raise UsageError(f"to={to} is older than {env.name}'s PostgreSQL {source}: pg_upgrade only goes forward",
                          hint="to go back, restore a backup taken before the upgrade into a cluster of that major")
-    if to not in SUPPORTED_MAJORS:
-        raise UsageError(f"to={to} is not a major version the tool can run; choose one of "
-                         f"{', '.join(str(major) for major in SUPPORTED_MAJORS if major > source)}")
+    check_supported(to, source)
     if chosen == "swap" and to < SWAP_SINCE:
         raise UsageError(f"method=swap needs pg_upgrade {SWAP_SINCE} or newer; to={to} has no --swap",
                          hint="choose method=link (seconds, no way back once the new server starts) or copy")
     return UpgradeRequest(env=env.name, source=source, target=to, method=chosen)
+
+
+def target_given(env: Environment, to: int | None, source: int | None) -> int:
+    """The target major every upgrade method needs, or the UsageError saying it is missing (with the source major
+    where it is known without connecting)."""
+    if to is None:
+        raise UsageError("to= (--to) is missing: name the major version to upgrade to",
+                         hint=None if source is None else f"{env.name} runs PostgreSQL {source}; e.g. to=18")
+    return to
+
+
+def check_supported(to: int, source: int | None) -> None:
+    """A UsageError unless the tool can run major `to`; the choices offered are those above `source` if known."""
+    if to not in SUPPORTED_MAJORS:
+        raise UsageError(f"to={to} is not a major version the tool can run; choose one of "
+                         f"{', '.join(str(major) for major in SUPPORTED_MAJORS if source is None or major > source)}")
