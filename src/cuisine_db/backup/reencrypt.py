@@ -37,6 +37,7 @@ from cuisine_db.backup.wal import records as wal_records
 from cuisine_db.backup.wal import wal_names
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError
+from cuisine_db.ops import confirmation
 from cuisine_db.storage import LocalRepository, ObjectExists, Repository, open_repository, pipeline, signing
 from cuisine_db.storage.pipeline import IntegrityError
 
@@ -97,13 +98,14 @@ def reencrypt(settings: Settings, env: Environment, *, dry_run: bool = False, ye
     started = time.monotonic()
     keys = keys_of(settings, env)
     repository = open_repository(settings, env)
-    if not dry_run and env.protected and not yes:
-        if ask is None:
-            raise RefusedError(f"re-encrypting the backups of protected environment {env.name!r} needs confirmation "
-                               "and there is no terminal to ask; nothing was changed",
-                               hint="look at the plan (dry-run=1), then add yes=1 to the make command (or --yes)")
-        if ask(f"Type {env.name!r} to re-encrypt and re-sign its backups and WAL").strip() != env.name:
-            raise RefusedError("confirmation did not match the environment's name; nothing was changed")
+    if not dry_run:
+        confirmation.require(
+            env, "re-encrypting the backups", yes=yes, ask=ask,
+            question=f"Type {env.name!r} to re-encrypt and re-sign its backups and WAL",
+            unasked=f"re-encrypting the backups of protected environment {env.name!r} needs confirmation and there "
+                    "is no terminal to ask; nothing was changed",
+            hint="look at the plan (dry-run=1), then add yes=1 to the make command (or --yes)",
+            nothing="nothing was changed")
     changes: list[Change] = []
     skipped: list[Change] = []
     with _locked(settings, env):
