@@ -31,8 +31,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cuisine_db.backup import catalog, reencrypt_copies
-from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION, Manifest, prefix
-from cuisine_db.backup.reencrypt_keys import Change, Keys, clear_leftovers, keys_of, reencrypt_objects, swap
+from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION, prefix
+from cuisine_db.backup.reencrypt_keys import Change, Keys, clear_leftovers, keys_of, reencrypt_due, swap
 from cuisine_db.backup.wal import records as wal_records
 from cuisine_db.backup.wal import wal_names
 from cuisine_db.config import Environment, Settings
@@ -128,14 +128,10 @@ def _backup(repository: Repository, entry: catalog.BackupEntry, keys: Keys, dry_
         return
     folder = prefix(name)
     stored = {info.key.rsplit("/", 1)[1] for info in entry.objects}
-    encrypted_to = sorted(manifest.encryption.get("recipients", []))
-    if encrypted_to != keys.fingerprints:
-        changes.append(Change("backup", name, f"re-encrypt {len(manifest.objects)} object(s) to "
-                                              f"{', '.join(keys.fingerprints)} and re-sign"))
-        if not dry_run:
-            notify(f"re-encrypting {name}")
-            manifest = _reencrypt_backup(repository, manifest, keys)
-            stored |= {item.name for item in manifest.objects}
+    reencrypted = reencrypt_due("backup", name, repository, folder, manifest, keys, dry_run, changes, stored, notify,
+                                names_signer=True)
+    if reencrypted is not None:
+        manifest = reencrypted
     elif manifest.signer != keys.signer.key_id:
         changes.append(Change("backup", name, f"re-sign with key {keys.signer.key_id}"))
         if not dry_run:
@@ -143,12 +139,6 @@ def _backup(repository: Repository, entry: catalog.BackupEntry, keys: Keys, dry_
     for record in (VERIFICATION, TEST_RESTORE):
         _record(repository, folder + record, stored, keys, dry_run, changes)
     clear_leftovers(repository, folder, name, stored, manifest, keys, dry_run, changes)
-
-
-def _reencrypt_backup(repository: Repository, manifest: Manifest, keys: Keys) -> Manifest:
-    folder = prefix(manifest.name)
-    new = replace(reencrypt_objects(repository, folder, manifest, keys), signer=keys.signer.key_id)
-    return swap(repository, folder, new, keys.signer, old=manifest)
 
 
 def _record(repository: Repository, key: str, stored: set[str], keys: Keys, dry_run: bool,
