@@ -33,8 +33,8 @@ from typing import Any
 from cuisine_db.backup import catalog, reencrypt_copies
 from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION, prefix
 from cuisine_db.backup.reencrypt_keys import Change, Keys, clear_leftovers, keys_of, reencrypt_due, swap
+from cuisine_db.backup.wal import fetch, wal_names
 from cuisine_db.backup.wal import records as wal_records
-from cuisine_db.backup.wal import wal_names
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError
 from cuisine_db.ops import confirmation
@@ -164,16 +164,7 @@ def _record(repository: Repository, key: str, stored: set[str], keys: Keys, dry_
 
 def _wal(repository: Repository, env: Environment, keys: Keys, dry_run: bool, changes: list[Change],
          skipped: list[Change], notify: Callable[[str], None]) -> None:
-    copies: dict[str, set[str]] = {}
-    claims: dict[str, list[str]] = {}
-    for info in repository.list(wal_names.env_prefix(env.name)):
-        parsed = wal_names.parse_key(info.key)
-        if parsed is not None:
-            copies.setdefault(parsed.name, set()).add(parsed.sha256)
-            continue
-        claimed = wal_records.is_claim(info.key)
-        if claimed is not None:
-            claims.setdefault(claimed, []).append(info.key)
+    copies, claims = fetch.copies_and_claims(repository, wal_names.env_prefix(env.name))
     for name in sorted(set(copies) | set(claims)):
         trusted: list[tuple[str, dict[str, Any], str]] = []
         for claim in claims.get(name, []):
