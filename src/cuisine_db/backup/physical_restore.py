@@ -177,14 +177,7 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
         fetch.clear_prefetched(spool)
         raise
     newest = sources[-1].manifest
-    state = RestoreState(
-        env=env.name, state=states.LAID_DOWN, backup=newest.name, chain=[s.manifest.name for s in sources],
-        source_env=newest.env, system_identifier=newest.system_identifier, timeline=newest.timeline,
-        stop_lsn=newest.stop_lsn, stop_wal=newest.dump.get("stop_wal"),
-        wal_segment_size=int(newest.dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE)),
-        backup_stopped_at=stopped_at(newest), laid_at=datetime.now(UTC),
-        lay_seconds=round(time.monotonic() - started, 3), kept=str(kept) if moved else None,
-        cross_env=newest.env != env.name)
+    state = laid_down(env, sources, started=started, kept=str(kept) if moved else None)
     states.save(settings, env, state)
     if open_now is None:
         open_now = not _maintenance_on(settings, env)
@@ -289,6 +282,21 @@ def own_settings(cluster: LocalCluster) -> dict[str, str | int | bool]:
     """The settings a fresh cluster of this environment gets (init() writes them): a restored one gets them too,
     whatever the backup's configuration said."""
     return {**base_settings(cluster.build.major, cluster.port), **(cluster.extra_settings or {})}
+
+
+def laid_down(env: Environment, sources: list[BackupSource], *, started: float, kept: str | None,
+              notes: list[str] | None = None) -> RestoreState:
+    """The record of a backup chain (oldest first) just laid down for `env`, nothing replayed or opened yet;
+    `started`: when the lay-down began (time.monotonic())."""
+    newest = sources[-1].manifest
+    return RestoreState(
+        env=env.name, state=states.LAID_DOWN, backup=newest.name, chain=[s.manifest.name for s in sources],
+        source_env=newest.env, system_identifier=newest.system_identifier, timeline=newest.timeline,
+        stop_lsn=newest.stop_lsn, stop_wal=newest.dump.get("stop_wal"),
+        wal_segment_size=int(newest.dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE)),
+        backup_stopped_at=stopped_at(newest), laid_at=datetime.now(UTC),
+        lay_seconds=round(time.monotonic() - started, 3), kept=kept, cross_env=newest.env != env.name,
+        notes=notes or [])
 
 
 def stopped_at(manifest: Any) -> datetime:
