@@ -48,6 +48,7 @@ from cuisine_db.backup.physical_restore import (
     laid_down,
     lay_down_into,
     recovery_options,
+    waiting_steps,
 )
 from cuisine_db.backup.targets import IMMEDIATE, RecoveryTarget
 from cuisine_db.backup.wal import enable, fetch
@@ -206,12 +207,7 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
                       notes=[f"Patroni: re-bootstrapped from member {leading}"])
     states.save(settings, env, state)
     opened = bootstrap(settings, env, IMMEDIATE, notify=notify) if will_open else None
-    steps = [] if opened else [
-        f"make db-apply-logs env={env.name} [target=\"YYYY-MM-DD HH:MM:SS+00\" | lsn= | xid=]: replay the archive "
-        "onto it and re-bootstrap the Patroni cluster from it (the disaster flow), or",
-        f"cuisine-db restore open --env {env.name}: open it with exactly the backup's data; then make "
-        f"maintenance-mode disable env={env.name}",
-    ]
+    steps = [] if opened else waiting_steps(env, " and re-bootstrap the Patroni cluster from it")
     notes = [f"from the backup: {line}" for line in warnings]
     notes.append(f"every member of {env.name} is stopped until then; Patroni stays paused in the DCS"
                  if not opened else f"{env.name} runs again under Patroni: leader {leading}, the others rebuilt")

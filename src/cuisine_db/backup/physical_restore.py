@@ -182,12 +182,7 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     if open_now is None:
         open_now = not _maintenance_on(settings, env)
     opened = open_pending(settings, env, notify=notify) if open_now else None
-    steps = [] if opened else [
-        f"make db-apply-logs env={env.name} [target=\"YYYY-MM-DD HH:MM:SS+00\" | lsn= | xid=]: replay the archive "
-        "onto it (the disaster flow), or",
-        f"cuisine-db restore open --env {env.name}: open it with exactly the backup's data; then make "
-        f"maintenance-mode disable env={env.name}",
-    ]
+    steps = [] if opened else waiting_steps(env)
     return LaidReport(env.name, newest.name, state.chain, state.lay_seconds, state.kept if not opened else None,
                       opened, steps, notes=[f"from the backup: {line}" for line in warnings])
 
@@ -297,6 +292,16 @@ def laid_down(env: Environment, sources: list[BackupSource], *, started: float, 
         backup_stopped_at=stopped_at(newest), laid_at=datetime.now(UTC),
         lay_seconds=round(time.monotonic() - started, 3), kept=kept, cross_env=newest.env != env.name,
         notes=notes or [])
+
+
+def waiting_steps(env: Environment, replay: str = "") -> list[str]:
+    """The two ways on from a backup laid down and left waiting; `replay`: what replaying does besides."""
+    return [
+        f"make db-apply-logs env={env.name} [target=\"YYYY-MM-DD HH:MM:SS+00\" | lsn= | xid=]: replay the archive "
+        f"onto it{replay} (the disaster flow), or",
+        f"cuisine-db restore open --env {env.name}: open it with exactly the backup's data; then make "
+        f"maintenance-mode disable env={env.name}",
+    ]
 
 
 def stopped_at(manifest: Any) -> datetime:
