@@ -45,13 +45,13 @@ from cuisine_db.backup.physical_restore import (
     check_archive,
     check_target,
     identity_copy,
+    laid_down,
     lay_down_into,
     recovery_options,
-    stopped_at,
+    waiting_steps,
 )
-from cuisine_db.backup.restore_state import RestoreState
 from cuisine_db.backup.targets import IMMEDIATE, RecoveryTarget
-from cuisine_db.backup.wal import enable, fetch, wal_names
+from cuisine_db.backup.wal import enable, fetch
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.ops import maintenance
@@ -202,24 +202,12 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
                 _restart(settings, env, layout)
         raise
     newest = sources[-1].manifest
-    state = RestoreState(
-        env=env.name, state=states.LAID_DOWN, backup=newest.name, chain=[s.manifest.name for s in sources],
-        source_env=newest.env, system_identifier=newest.system_identifier, timeline=newest.timeline,
-        stop_lsn=newest.stop_lsn, stop_wal=newest.dump.get("stop_wal"),
-        wal_segment_size=int(newest.dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE)),
-        backup_stopped_at=stopped_at(newest), laid_at=datetime.now(UTC),
-        lay_seconds=round(time.monotonic() - started, 3), cross_env=False,
-        # Laid down again over a restore still waiting: the data directories set aside the first time stay kept.
-        kept=str(kept) if moved else (previous.kept if previous else None),
-        notes=[f"Patroni: re-bootstrapped from member {leading}"])
+    # Laid down again over a restore still waiting: the data directories set aside the first time stay kept.
+    state = laid_down(env, sources, started=started, kept=str(kept) if moved else (previous.kept if previous else None),
+                      notes=[f"Patroni: re-bootstrapped from member {leading}"])
     states.save(settings, env, state)
     opened = bootstrap(settings, env, IMMEDIATE, notify=notify) if will_open else None
-    steps = [] if opened else [
-        f"make db-apply-logs env={env.name} [target=\"YYYY-MM-DD HH:MM:SS+00\" | lsn= | xid=]: replay the archive "
-        "onto it and re-bootstrap the Patroni cluster from it (the disaster flow), or",
-        f"cuisine-db restore open --env {env.name}: open it with exactly the backup's data; then make "
-        f"maintenance-mode disable env={env.name}",
-    ]
+    steps = [] if opened else waiting_steps(env, " and re-bootstrap the Patroni cluster from it")
     notes = [f"from the backup: {line}" for line in warnings]
     notes.append(f"every member of {env.name} is stopped until then; Patroni stays paused in the DCS"
                  if not opened else f"{env.name} runs again under Patroni: leader {leading}, the others rebuilt")

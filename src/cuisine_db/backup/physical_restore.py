@@ -177,24 +177,12 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
         fetch.clear_prefetched(spool)
         raise
     newest = sources[-1].manifest
-    state = RestoreState(
-        env=env.name, state=states.LAID_DOWN, backup=newest.name, chain=[s.manifest.name for s in sources],
-        source_env=newest.env, system_identifier=newest.system_identifier, timeline=newest.timeline,
-        stop_lsn=newest.stop_lsn, stop_wal=newest.dump.get("stop_wal"),
-        wal_segment_size=int(newest.dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE)),
-        backup_stopped_at=stopped_at(newest), laid_at=datetime.now(UTC),
-        lay_seconds=round(time.monotonic() - started, 3), kept=str(kept) if moved else None,
-        cross_env=newest.env != env.name)
+    state = laid_down(env, sources, started=started, kept=str(kept) if moved else None)
     states.save(settings, env, state)
     if open_now is None:
         open_now = not _maintenance_on(settings, env)
     opened = open_pending(settings, env, notify=notify) if open_now else None
-    steps = [] if opened else [
-        f"make db-apply-logs env={env.name} [target=\"YYYY-MM-DD HH:MM:SS+00\" | lsn= | xid=]: replay the archive "
-        "onto it (the disaster flow), or",
-        f"cuisine-db restore open --env {env.name}: open it with exactly the backup's data; then make "
-        f"maintenance-mode disable env={env.name}",
-    ]
+    steps = [] if opened else waiting_steps(env)
     return LaidReport(env.name, newest.name, state.chain, state.lay_seconds, state.kept if not opened else None,
                       opened, steps, notes=[f"from the backup: {line}" for line in warnings])
 
@@ -289,6 +277,31 @@ def own_settings(cluster: LocalCluster) -> dict[str, str | int | bool]:
     """The settings a fresh cluster of this environment gets (init() writes them): a restored one gets them too,
     whatever the backup's configuration said."""
     return {**base_settings(cluster.build.major, cluster.port), **(cluster.extra_settings or {})}
+
+
+def laid_down(env: Environment, sources: list[BackupSource], *, started: float, kept: str | None,
+              notes: list[str] | None = None) -> RestoreState:
+    """The record of a backup chain (oldest first) just laid down for `env`, nothing replayed or opened yet;
+    `started`: when the lay-down began (time.monotonic())."""
+    newest = sources[-1].manifest
+    return RestoreState(
+        env=env.name, state=states.LAID_DOWN, backup=newest.name, chain=[s.manifest.name for s in sources],
+        source_env=newest.env, system_identifier=newest.system_identifier, timeline=newest.timeline,
+        stop_lsn=newest.stop_lsn, stop_wal=newest.dump.get("stop_wal"),
+        wal_segment_size=int(newest.dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE)),
+        backup_stopped_at=stopped_at(newest), laid_at=datetime.now(UTC),
+        lay_seconds=round(time.monotonic() - started, 3), kept=kept, cross_env=newest.env != env.name,
+        notes=notes or [])
+
+
+def waiting_steps(env: Environment, replay: str = "") -> list[str]:
+    """The two ways on from a backup laid down and left waiting; `replay`: what replaying does besides."""
+    return [
+        f"make db-apply-logs env={env.name} [target=\"YYYY-MM-DD HH:MM:SS+00\" | lsn= | xid=]: replay the archive "
+        f"onto it{replay} (the disaster flow), or",
+        f"cuisine-db restore open --env {env.name}: open it with exactly the backup's data; then make "
+        f"maintenance-mode disable env={env.name}",
+    ]
 
 
 def stopped_at(manifest: Any) -> datetime:

@@ -31,12 +31,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cuisine_db.backup import catalog, reencrypt_copies
-from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION, Manifest, prefix
-from cuisine_db.backup.reencrypt_keys import Change, Keys, clear_leftovers, keys_of, reencrypt_objects, swap
+from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION, prefix
+from cuisine_db.backup.reencrypt_keys import Change, Keys, clear_leftovers, keys_of, reencrypt_due, swap
+from cuisine_db.backup.wal import fetch, wal_names
 from cuisine_db.backup.wal import records as wal_records
-from cuisine_db.backup.wal import wal_names
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError
+from cuisine_db.ops import confirmation
 from cuisine_db.storage import LocalRepository, ObjectExists, Repository, open_repository, pipeline, signing
 from cuisine_db.storage.pipeline import IntegrityError
 
@@ -97,13 +98,14 @@ def reencrypt(settings: Settings, env: Environment, *, dry_run: bool = False, ye
     started = time.monotonic()
     keys = keys_of(settings, env)
     repository = open_repository(settings, env)
-    if not dry_run and env.protected and not yes:
-        if ask is None:
-            raise RefusedError(f"re-encrypting the backups of protected environment {env.name!r} needs confirmation "
-                               "and there is no terminal to ask; nothing was changed",
-                               hint="look at the plan (dry-run=1), then add yes=1 to the make command (or --yes)")
-        if ask(f"Type {env.name!r} to re-encrypt and re-sign its backups and WAL").strip() != env.name:
-            raise RefusedError("confirmation did not match the environment's name; nothing was changed")
+    if not dry_run:
+        confirmation.require(
+            env, "re-encrypting the backups", yes=yes, ask=ask,
+            question=f"Type {env.name!r} to re-encrypt and re-sign its backups and WAL",
+            unasked=f"re-encrypting the backups of protected environment {env.name!r} needs confirmation and there "
+                    "is no terminal to ask; nothing was changed",
+            hint="look at the plan (dry-run=1), then add yes=1 to the make command (or --yes)",
+            nothing="nothing was changed")
     changes: list[Change] = []
     skipped: list[Change] = []
     with _locked(settings, env):
@@ -126,14 +128,10 @@ def _backup(repository: Repository, entry: catalog.BackupEntry, keys: Keys, dry_
         return
     folder = prefix(name)
     stored = {info.key.rsplit("/", 1)[1] for info in entry.objects}
-    encrypted_to = sorted(manifest.encryption.get("recipients", []))
-    if encrypted_to != keys.fingerprints:
-        changes.append(Change("backup", name, f"re-encrypt {len(manifest.objects)} object(s) to "
-                                              f"{', '.join(keys.fingerprints)} and re-sign"))
-        if not dry_run:
-            notify(f"re-encrypting {name}")
-            manifest = _reencrypt_backup(repository, manifest, keys)
-            stored |= {item.name for item in manifest.objects}
+    reencrypted = reencrypt_due("backup", name, repository, folder, manifest, keys, dry_run, changes, stored, notify,
+                                names_signer=True)
+    if reencrypted is not None:
+        manifest = reencrypted
     elif manifest.signer != keys.signer.key_id:
         changes.append(Change("backup", name, f"re-sign with key {keys.signer.key_id}"))
         if not dry_run:
@@ -141,12 +139,6 @@ def _backup(repository: Repository, entry: catalog.BackupEntry, keys: Keys, dry_
     for record in (VERIFICATION, TEST_RESTORE):
         _record(repository, folder + record, stored, keys, dry_run, changes)
     clear_leftovers(repository, folder, name, stored, manifest, keys, dry_run, changes)
-
-
-def _reencrypt_backup(repository: Repository, manifest: Manifest, keys: Keys) -> Manifest:
-    folder = prefix(manifest.name)
-    new = replace(reencrypt_objects(repository, folder, manifest, keys), signer=keys.signer.key_id)
-    return swap(repository, folder, new, keys.signer, old=manifest)
 
 
 def _record(repository: Repository, key: str, stored: set[str], keys: Keys, dry_run: bool,
@@ -172,16 +164,7 @@ def _record(repository: Repository, key: str, stored: set[str], keys: Keys, dry_
 
 def _wal(repository: Repository, env: Environment, keys: Keys, dry_run: bool, changes: list[Change],
          skipped: list[Change], notify: Callable[[str], None]) -> None:
-    copies: dict[str, set[str]] = {}
-    claims: dict[str, list[str]] = {}
-    for info in repository.list(wal_names.env_prefix(env.name)):
-        parsed = wal_names.parse_key(info.key)
-        if parsed is not None:
-            copies.setdefault(parsed.name, set()).add(parsed.sha256)
-            continue
-        claimed = wal_records.is_claim(info.key)
-        if claimed is not None:
-            claims.setdefault(claimed, []).append(info.key)
+    copies, claims = fetch.copies_and_claims(repository, wal_names.env_prefix(env.name))
     for name in sorted(set(copies) | set(claims)):
         trusted: list[tuple[str, dict[str, Any], str]] = []
         for claim in claims.get(name, []):

@@ -17,7 +17,7 @@ from typing import Any
 
 from cuisine_db.archive import catalog as archives_catalog
 from cuisine_db.backup.manifest import MANIFEST, NEXT_SIGNATURE, SIGNATURE, VERIFICATION, Manifest
-from cuisine_db.backup.reencrypt_keys import Change, Keys, clear_leftovers, reencrypt_objects, swap
+from cuisine_db.backup.reencrypt_keys import Change, Keys, clear_leftovers, reencrypt_due
 from cuisine_db.config import Environment
 from cuisine_db.errors import CuisineDbError
 from cuisine_db.ops import incident_copy
@@ -43,15 +43,10 @@ def _archive(repository: Repository, entry: archives_catalog.ArchiveEntry, manif
     folder = archives_catalog.prefix(name)
     stored = {info.key.rsplit("/", 1)[1] for info in entry.objects}
     body = repository.get_bytes(folder + MANIFEST)
-    encrypted_to = sorted(manifest.encryption.get("recipients", []))
-    if encrypted_to != keys.fingerprints:
-        changes.append(Change("archive", name, f"re-encrypt {len(manifest.objects)} object(s) to "
-                                               f"{', '.join(keys.fingerprints)} and re-sign"))
-        if not dry_run:
-            notify(f"re-encrypting {name}")
-            manifest = swap(repository, folder, reencrypt_objects(repository, folder, manifest, keys), keys.signer,
-                            old=manifest)
-            stored |= {item.name for item in manifest.objects}
+    reencrypted = reencrypt_due("archive", name, repository, folder, manifest, keys, dry_run, changes, stored,
+                                notify, names_signer=False)
+    if reencrypted is not None:
+        manifest = reencrypted
     elif not keys.current(body, _signature(repository, folder + SIGNATURE)):
         if NEXT_SIGNATURE in stored and keys.current(body, _signature(repository, folder + NEXT_SIGNATURE)):
             pass  # a killed swap's: clear_leftovers below puts that signature in place

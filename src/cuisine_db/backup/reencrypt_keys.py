@@ -5,6 +5,7 @@ at a time (backup/reencrypt.py, backup/reencrypt_copies.py)."""
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,28 @@ def reencrypt_objects(repository: Repository, folder: str, manifest: Manifest, k
         renamed.append(replace(item, name=new_name, size=written.size, sha256=written.sha256))
     return replace(manifest, objects=tuple(renamed), encryption={**manifest.encryption,
                                                                   "recipients": keys.fingerprints})
+
+
+def reencrypt_due(kind: str, name: str, repository: Repository, folder: str, manifest: Manifest, keys: Keys,
+                  dry_run: bool, changes: list[Change], stored: set[str], notify: Callable[[str], None], *,
+                  names_signer: bool) -> Manifest | None:
+    """A backup's or archive's objects onto the current recipients when the manifest names others: the change
+    listed, and (unless `dry_run`) the objects encrypted again and the manifest swapped in, its new objects added to
+    `stored`. The manifest now in place (the old one on a dry run); None when nothing was due. `names_signer`: the
+    manifest records its signing key (a backup's does)."""
+    if sorted(manifest.encryption.get("recipients", [])) == keys.fingerprints:
+        return None
+    changes.append(Change(kind, name, f"re-encrypt {len(manifest.objects)} object(s) to "
+                                     f"{', '.join(keys.fingerprints)} and re-sign"))
+    if dry_run:
+        return manifest
+    notify(f"re-encrypting {name}")
+    new = reencrypt_objects(repository, folder, manifest, keys)
+    if names_signer:
+        new = replace(new, signer=keys.signer.key_id)
+    new = swap(repository, folder, new, keys.signer, old=manifest)
+    stored |= {item.name for item in new.objects}
+    return new
 
 
 def swap(repository: Repository, folder: str, new: Manifest, signer: signing.Signer,

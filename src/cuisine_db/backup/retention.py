@@ -37,7 +37,7 @@ from cuisine_db.backup.manifest import MANIFEST, Manifest, prefix
 from cuisine_db.backup.wal import archive, areas, wal_names
 from cuisine_db.backup.wal.archive import Archived
 from cuisine_db.config import Environment, Retention, Settings
-from cuisine_db.errors import RefusedError
+from cuisine_db.ops import confirmation
 from cuisine_db.storage import Repository, open_repository
 
 NEWEST_VERIFIED = "newest verified"
@@ -244,13 +244,13 @@ def expire(settings: Settings, env: Environment, *, dry_run: bool = False, yes: 
     show(shown.report)
     if dry_run:
         return shown.report
-    if shown.report.deletes and env.protected and not yes:
-        if ask is None:
-            raise RefusedError(f"expiring backups of protected environment {env.name!r} needs confirmation and there "
-                               "is no terminal to ask; nothing was deleted",
-                               hint="check the plan (dry-run=1), then add yes=1 to the make command (or --yes)")
-        if ask(f"Type {env.name!r} to delete what is listed above").strip() != env.name:
-            raise RefusedError("confirmation did not match the environment's name; nothing was deleted")
+    if shown.report.deletes:
+        confirmation.require(
+            env, "expiring backups", yes=yes, ask=ask, question=f"Type {env.name!r} to delete what is listed above",
+            unasked=f"expiring backups of protected environment {env.name!r} needs confirmation and there is no "
+                    "terminal to ask; nothing was deleted",
+            hint="check the plan (dry-run=1), then add yes=1 to the make command (or --yes)",
+            nothing="nothing was deleted")
     # Only what was shown and still goes: a backup verified (or taken) while the operator read the plan stays.
     again = _plan(settings, env, now) if ask is not None else shown
     going = sorted(set(shown.report.expired) & set(again.report.expired))

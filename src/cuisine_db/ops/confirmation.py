@@ -13,18 +13,22 @@ Ask = Callable[[str], str]
 AskWord = Callable[[str, str], str]
 
 
-def require(env: Environment, action: str, *, yes: bool, ask: Ask | None) -> None:
+def require(env: Environment, action: str, *, yes: bool, ask: Ask | None, question: str | None = None,
+            unasked: str | None = None, hint: str = "add yes=1 to the make command (or --yes) once you are sure",
+            nothing: str = "nothing was done") -> None:
     """Go on when env is unprotected, `yes` was given, or the operator typed env's name; refuse (exit 4) otherwise,
-    before anything is done."""
+    before anything is done. A caller may word its own `question` (default: `action`), refusal when there is no one
+    to ask (`unasked`, with `hint`), and what a refusal left undone (`nothing`)."""
     if not env.protected or yes:
         return
     if ask is None:
         raise RefusedError(
-            f"{action} on protected environment {env.name!r} needs confirmation and there is no terminal to ask",
-            hint="add yes=1 to the make command (or --yes) once you are sure",
+            unasked or f"{action} on protected environment {env.name!r} needs confirmation and there is no terminal "
+                       "to ask",
+            hint=hint,
         )
-    if ask(action).strip() != env.name:
-        raise RefusedError("confirmation did not match the environment's name; nothing was done")
+    if ask(question or action).strip() != env.name:
+        raise RefusedError(f"confirmation did not match the environment's name; {nothing}")
 
 
 def require_always(env: Environment, action: str, word: str, *, yes: bool, ask: AskWord | None) -> None:

@@ -304,13 +304,7 @@ def enable(settings: Settings, env: Environment, *, archive_timeout: str | None 
     if env.is_local:
         cluster = cluster_for(settings, env)
         os_user = cluster.os_user
-        notes += grant_server_access(settings, env, os_user)
-        credentials = write_credentials(settings, env, os_user)
-        key = write_wal_signing_key(settings, env, os_user)
-        public = key.with_name(wal_access.WAL_SIGNING_PUBLIC).read_text().strip()
-        notes.append(f"{env.name}'s WAL records are signed with {key} (the server user's own key); wherever its "
-                     f"backups may be restored on another machine, pin it: trusted_signers = [..., \"{public}\"]")
-        check_as_server_user(settings, env, os_user)
+        credentials = _prepare_server_user(settings, env, os_user, notes)
     else:
         notes.append("the database server runs this command itself: install cuisine-db on it with this "
                      f"configuration at {settings.config_path}, give its OS user a signing key for the WAL records "

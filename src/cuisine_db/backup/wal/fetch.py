@@ -75,11 +75,16 @@ def listing(repository: Repository, env: str, folder: str) -> dict[str, set[str]
 
 def signed_listing(repository: Repository, env: str, folder: str) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
     """Every file archived in one folder with the hashes of its stored copies, and the record keys of each."""
+    return copies_and_claims(repository, f"{wal_names.env_prefix(env)}{folder}/")
+
+
+def copies_and_claims(repository: Repository, under: str) -> tuple[dict[str, set[str]], dict[str, list[str]]]:
+    """Every file archived below a key prefix with the hashes of its stored copies, and the record keys of each."""
     from cuisine_db.backup.wal import records
 
     found: dict[str, set[str]] = {}
     claims: dict[str, list[str]] = {}
-    for info in repository.list(f"{wal_names.env_prefix(env)}{folder}/"):
+    for info in repository.list(under):
         parsed = wal_names.parse_key(info.key)
         if parsed is not None:
             found.setdefault(parsed.name, set()).add(parsed.sha256)
