@@ -14,7 +14,15 @@ import pytest
 
 from cuisine_db.storage import LocalRepository, ObjectExists
 from cuisine_db.storage.growing import GrowingFile
-from cuisine_db.storage.pipeline import FetchedObject, IntegrityError, StoredObject, fetch, store
+from cuisine_db.storage.pipeline import (
+    FetchedObject,
+    IntegrityError,
+    StoredObject,
+    fetch,
+    store,
+    store_frame,
+    zstd_compressor,
+)
 
 IDENTITY = pyrage.x25519.Identity.generate()
 RECIPIENT = IDENTITY.to_public()
@@ -140,3 +148,27 @@ def test_a_growing_file_is_streamed_as_written_and_its_space_given_back(tmp_path
     if growing.can_punch:
         assert peak[0] < (24 << 20), peak[0]
     growing.close()
+
+
+def test_a_frame_stored_from_its_pieces_reads_back_whole_and_a_refusal_before_commit_leaves_nothing(
+        tmp_path: Path) -> None:
+    """store_frame (wal push): the zstd frame in the compressor's pieces, some empty, read by age one after the
+    other; what fetch gets back is every byte, and before_commit raising leaves no object and no temporary file."""
+    repository = LocalRepository(tmp_path / "repo")
+    data = copy_text(30_000)
+    compressor = zstd_compressor(1).compressobj()
+    pieces = [compressor.compress(data[start:start + 100_000]) for start in range(0, len(data), 100_000)]
+    pieces.append(compressor.flush())
+    assert len(pieces) > 3 and any(not piece for piece in pieces)  # empty pieces are skipped, not taken for the end
+    stored = store_frame(repository, "wal/x/1.zst.age", pieces, [RECIPIENT], plain_size=len(data), overwrite=False)
+    assert stored.size == repository.stat(stored.key).size  # type: ignore[union-attr]
+    out = io.BytesIO()
+    fetched = fetch(repository, stored.key, out, [IDENTITY], expect_size=stored.size)
+    assert out.getvalue() == data and fetched.plain_size == len(data)
+
+    def refuse() -> None:
+        raise IntegrityError("wal/x/2.zst.age", "changed while it was being archived")
+
+    with pytest.raises(IntegrityError, match="changed while"):
+        store_frame(repository, "wal/x/2.zst.age", pieces, [RECIPIENT], plain_size=len(data), before_commit=refuse)
+    assert sorted(p.name for p in (tmp_path / "repo" / "wal" / "x").iterdir()) == ["1.zst.age"]

@@ -245,16 +245,39 @@ def store_sealed(repository: Repository, key: str, sealed: Callable[[], bytes], 
     return StoredObject(key, len(data), hashlib.sha256(data).hexdigest(), plain_size, None)
 
 
-def store_frame(repository: Repository, key: str, frame: bytes, recipients: Sequence[Any], *, plain_size: int,
-                overwrite: bool = True, before_commit: Callable[[], None] | None = None) -> StoredObject:
-    """Store a whole zstd frame held in memory (a WAL segment's, push.py) as store() would: age's chunks go to the
-    repository's writer as they are made, instead of into one encrypted copy in memory first (that copy, in fresh
-    pages and then copied again into bytes, cost a steady-state segment's push ~9 ms of CPU: docs/benchmarks.md,
-    stop 18). `before_commit` may still refuse the object by raising. The stored bytes are not hashed (WAL keys
-    and records name the plain file's sha256): sha256 is ""."""
+class _Pieces:
+    """A sequence of byte strings read as one stream (age's source in store_frame)."""
+
+    def __init__(self, pieces: Sequence[bytes]) -> None:
+        self.pieces = pieces
+        self.index = 0
+        self.offset = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while self.index < len(self.pieces) and self.offset >= len(self.pieces[self.index]):
+            self.index += 1
+            self.offset = 0
+        if self.index >= len(self.pieces):
+            return b""
+        piece = self.pieces[self.index]
+        end = len(piece) if size is None or size < 0 else self.offset + size
+        data = piece[self.offset:end]
+        self.offset += len(data)
+        return data
+
+
+def store_frame(repository: Repository, key: str, frame: Sequence[bytes], recipients: Sequence[Any], *,
+                plain_size: int, overwrite: bool = True,
+                before_commit: Callable[[], None] | None = None) -> StoredObject:
+    """Store a whole zstd frame held in memory, in the pieces the compressor returned (a WAL segment's, push.py),
+    as store() would: age reads the pieces in turn and its chunks go to the repository's writer as they are made.
+    Neither the joined frame nor one encrypted copy of it is made in memory first: those two copies, in fresh
+    pages, cost a steady-state segment's push ~11 ms of CPU (docs/benchmarks.md, stop 18). `before_commit` may
+    still refuse the object by raising. The stored bytes are not hashed (WAL keys and records name the plain
+    file's sha256): sha256 is ""."""
     with repository.open_write(key) as writer:
         sink = _Sink(writer, hashed=False)
-        _encrypt_into(io.BytesIO(frame), sink, recipients, key)
+        _encrypt_into(_Pieces(frame), sink, recipients, key)
         if before_commit is not None:
             before_commit()
         writer.commit(overwrite=overwrite)

@@ -140,7 +140,7 @@ class OnePass(_Opened):
         frames.append(compressor.flush())
         self.size = size
         self.head = head  # the first 32 bytes: a segment's long page header (records.system_identifier)
-        self.frame = b"".join(frames)
+        self.frame = frames  # one zstd frame in the pieces zstd gave (not joined: a copy age does not need)
         self.digest = digest.hexdigest()
 
     def sha256(self) -> str:
