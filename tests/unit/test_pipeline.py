@@ -12,6 +12,7 @@ from pathlib import Path
 import pyrage
 import pytest
 
+from cuisine_db.errors import FailedError
 from cuisine_db.storage import LocalRepository, ObjectExists
 from cuisine_db.storage.growing import GrowingFile
 from cuisine_db.storage.pipeline import (
@@ -172,3 +173,25 @@ def test_a_frame_stored_from_its_pieces_reads_back_whole_and_a_refusal_before_co
     with pytest.raises(IntegrityError, match="changed while"):
         store_frame(repository, "wal/x/2.zst.age", pieces, [RECIPIENT], plain_size=len(data), before_commit=refuse)
     assert sorted(p.name for p in (tmp_path / "repo" / "wal" / "x").iterdir()) == ["1.zst.age"]
+
+
+def test_a_source_that_fails_midway_raises_its_own_error_and_stores_nothing(tmp_path: Path) -> None:
+    """The source's error (pg_dump's, say) travels through age as text: store() raises the original, not an
+    'encryption failed', and nothing is left under the key."""
+    repository = LocalRepository(tmp_path / "repo")
+
+    class Failing:
+        def __init__(self) -> None:
+            self.given = 0
+
+        def read(self, size: int = -1) -> bytes:
+            if self.given >= 3 << 20:
+                raise FailedError("pg_dump exited 1: out of shared memory")
+            self.given += 1 << 20
+            return os.urandom(1 << 20)
+
+    with pytest.raises(FailedError, match="out of shared memory") as caught:
+        store(repository, "backups/x/2.dat.zst.age", Failing(), [RECIPIENT])
+    assert not isinstance(caught.value, IntegrityError)
+    folder = tmp_path / "repo" / "backups" / "x"
+    assert not folder.exists() or not list(folder.iterdir())

@@ -154,14 +154,13 @@ def store(repository: Repository, key: str, source: Source, recipients: Sequence
             tap, read_size=CHUNK, closefd=False)  # type: ignore[arg-type]  # any object with read() will do
     with repository.open_write(key) as writer:
         sink = _Sink(writer)
-        _encrypt_into(io.BufferedReader(compressed, CHUNK), sink, recipients, key, tap.error)
+        _encrypt_into(io.BufferedReader(compressed, CHUNK), sink, recipients, key, tap)
         writer.commit(overwrite=overwrite)
     rows = tap.counter.rows if tap.counter is not None else None
     return StoredObject(key, sink.size, sink.hash.hexdigest() if sink.hash else "", tap.size, rows)
 
 
-def _encrypt_into(source: Any, sink: _Sink, recipients: Sequence[Any], key: str,
-                  source_error: BaseException | None = None) -> None:
+def _encrypt_into(source: Any, sink: _Sink, recipients: Sequence[Any], key: str, tap: _Tap | None = None) -> None:
     """age from `source` into `sink`, chunk by chunk as age makes them."""
     import pyrage
 
@@ -169,7 +168,7 @@ def _encrypt_into(source: Any, sink: _Sink, recipients: Sequence[Any], key: str,
         pyrage.encrypt_io(source, sink, list(recipients))
     except pyrage.EncryptError as exc:
         # Our own errors (a full disk, a failed source) travel through age as text: raise the original.
-        original = source_error or sink.error
+        original = (tap.error if tap is not None else None) or sink.error
         if isinstance(original, CuisineDbError | OSError):
             raise original from None
         raise IntegrityError(key, f"encryption failed: {exc}") from None
