@@ -12,9 +12,18 @@ from pathlib import Path
 import pyrage
 import pytest
 
+from cuisine_db.errors import FailedError
 from cuisine_db.storage import LocalRepository, ObjectExists
 from cuisine_db.storage.growing import GrowingFile
-from cuisine_db.storage.pipeline import FetchedObject, IntegrityError, StoredObject, fetch, store
+from cuisine_db.storage.pipeline import (
+    FetchedObject,
+    IntegrityError,
+    StoredObject,
+    fetch,
+    store,
+    store_frame,
+    zstd_compressor,
+)
 
 IDENTITY = pyrage.x25519.Identity.generate()
 RECIPIENT = IDENTITY.to_public()
@@ -140,3 +149,49 @@ def test_a_growing_file_is_streamed_as_written_and_its_space_given_back(tmp_path
     if growing.can_punch:
         assert peak[0] < (24 << 20), peak[0]
     growing.close()
+
+
+def test_a_frame_stored_from_its_pieces_reads_back_whole_and_a_refusal_before_commit_leaves_nothing(
+        tmp_path: Path) -> None:
+    """store_frame (wal push): the zstd frame in the compressor's pieces, some empty, read by age one after the
+    other; what fetch gets back is every byte, and before_commit raising leaves no object and no temporary file."""
+    repository = LocalRepository(tmp_path / "repo")
+    data = copy_text(30_000)
+    compressor = zstd_compressor(1).compressobj()
+    pieces = [compressor.compress(data[start:start + 100_000]) for start in range(0, len(data), 100_000)]
+    pieces.append(compressor.flush())
+    assert len(pieces) > 3 and any(not piece for piece in pieces)  # empty pieces are skipped, not taken for the end
+    stored = store_frame(repository, "wal/x/1.zst.age", pieces, [RECIPIENT], plain_size=len(data), overwrite=False)
+    assert stored.size == repository.stat(stored.key).size  # type: ignore[union-attr]
+    out = io.BytesIO()
+    fetched = fetch(repository, stored.key, out, [IDENTITY], expect_size=stored.size)
+    assert out.getvalue() == data and fetched.plain_size == len(data)
+
+    def refuse() -> None:
+        raise IntegrityError("wal/x/2.zst.age", "changed while it was being archived")
+
+    with pytest.raises(IntegrityError, match="changed while"):
+        store_frame(repository, "wal/x/2.zst.age", pieces, [RECIPIENT], plain_size=len(data), before_commit=refuse)
+    assert sorted(p.name for p in (tmp_path / "repo" / "wal" / "x").iterdir()) == ["1.zst.age"]
+
+
+def test_a_source_that_fails_midway_raises_its_own_error_and_stores_nothing(tmp_path: Path) -> None:
+    """The source's error (pg_dump's, say) travels through age as text: store() raises the original, not an
+    'encryption failed', and nothing is left under the key."""
+    repository = LocalRepository(tmp_path / "repo")
+
+    class Failing:
+        def __init__(self) -> None:
+            self.given = 0
+
+        def read(self, size: int = -1) -> bytes:
+            if self.given >= 3 << 20:
+                raise FailedError("pg_dump exited 1: out of shared memory")
+            self.given += 1 << 20
+            return os.urandom(1 << 20)
+
+    with pytest.raises(FailedError, match="out of shared memory") as caught:
+        store(repository, "backups/x/2.dat.zst.age", Failing(), [RECIPIENT])
+    assert not isinstance(caught.value, IntegrityError)
+    folder = tmp_path / "repo" / "backups" / "x"
+    assert not folder.exists() or not list(folder.iterdir())

@@ -102,11 +102,12 @@ class _Raw(io.RawIOBase):
 
 
 class _Sink:
-    """The stored side of a store: hashes and counts the encrypted bytes on their way to the writer."""
+    """The stored side of a store: hashes (unless `hashed` is false) and counts the encrypted bytes on their way to
+    the writer."""
 
-    def __init__(self, target: Any) -> None:
+    def __init__(self, target: Any, hashed: bool = True) -> None:
         self.target = target
-        self.hash = hashlib.sha256()
+        self.hash = hashlib.sha256() if hashed else None
         self.size = 0
         self.error: BaseException | None = None
 
@@ -116,7 +117,8 @@ class _Sink:
         except BaseException as exc:
             self.error = exc
             raise
-        self.hash.update(data)
+        if self.hash is not None:
+            self.hash.update(data)
         self.size += len(data)
         return len(data)
 
@@ -143,7 +145,6 @@ def store(repository: Repository, key: str, source: Source, recipients: Sequence
     `compress=False` is for a source that already is a zstd stream (a server-compressed base backup): it goes
     to age as it is, and the stored object reads back the same way. `threads` > 0 compresses on that many of
     zstd's own threads (one large object, such as a base backup's tar)."""
-    import pyrage
     import zstandard
 
     tap = _Tap(source, count_rows, progress)
@@ -153,17 +154,24 @@ def store(repository: Repository, key: str, source: Source, recipients: Sequence
             tap, read_size=CHUNK, closefd=False)  # type: ignore[arg-type]  # any object with read() will do
     with repository.open_write(key) as writer:
         sink = _Sink(writer)
-        try:
-            pyrage.encrypt_io(io.BufferedReader(compressed, CHUNK), sink, list(recipients))
-        except pyrage.EncryptError as exc:
-            # Our own errors (a full disk, a failed source) travel through age as text: raise the original.
-            original = tap.error or sink.error
-            if isinstance(original, CuisineDbError | OSError):
-                raise original from None
-            raise IntegrityError(key, f"encryption failed: {exc}") from None
+        _encrypt_into(io.BufferedReader(compressed, CHUNK), sink, recipients, key, tap)
         writer.commit(overwrite=overwrite)
     rows = tap.counter.rows if tap.counter is not None else None
-    return StoredObject(key, sink.size, sink.hash.hexdigest(), tap.size, rows)
+    return StoredObject(key, sink.size, sink.hash.hexdigest() if sink.hash else "", tap.size, rows)
+
+
+def _encrypt_into(source: Any, sink: _Sink, recipients: Sequence[Any], key: str, tap: _Tap | None = None) -> None:
+    """age from `source` into `sink`, chunk by chunk as age makes them."""
+    import pyrage
+
+    try:
+        pyrage.encrypt_io(source, sink, list(recipients))
+    except pyrage.EncryptError as exc:
+        # Our own errors (a full disk, a failed source) travel through age as text: raise the original.
+        original = (tap.error if tap is not None else None) or sink.error
+        if isinstance(original, CuisineDbError | OSError):
+            raise original from None
+        raise IntegrityError(key, f"encryption failed: {exc}") from None
 
 
 def _zstd_compressor_class() -> Any:
@@ -224,19 +232,55 @@ def seal(data: Any, recipients: Sequence[Any], *, level: int = 3) -> bytes:
 
 
 def store_sealed(repository: Repository, key: str, sealed: Callable[[], bytes], *, plain_size: int,
-                 overwrite: bool = True, before_commit: Callable[[], None] | None = None,
-                 stored_sha256: bool = True) -> StoredObject:
+                 overwrite: bool = True, before_commit: Callable[[], None] | None = None) -> StoredObject:
     """Create `key` (invisibly, as store() does), write what `sealed()` returns (seal()'s output, perhaps computed
-    on another thread meanwhile) and commit; `before_commit` may still refuse the object by raising.
-    `stored_sha256=False`: the caller records no hash of the stored bytes (WAL keys and records name the plain
-    file's), so they are not hashed again only to be dropped (a WAL segment's call saves ~1.5 ms); sha256 is ""."""
+    on another thread meanwhile) and commit; `before_commit` may still refuse the object by raising."""
     with repository.open_write(key) as writer:
         data = sealed()
         writer.write(data)
         if before_commit is not None:
             before_commit()
         writer.commit(overwrite=overwrite)
-    return StoredObject(key, len(data), hashlib.sha256(data).hexdigest() if stored_sha256 else "", plain_size, None)
+    return StoredObject(key, len(data), hashlib.sha256(data).hexdigest(), plain_size, None)
+
+
+class _Pieces:
+    """A sequence of byte strings read as one stream (age's source in store_frame)."""
+
+    def __init__(self, pieces: Sequence[bytes]) -> None:
+        self.pieces = pieces
+        self.index = 0
+        self.offset = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while self.index < len(self.pieces) and self.offset >= len(self.pieces[self.index]):
+            self.index += 1
+            self.offset = 0
+        if self.index >= len(self.pieces):
+            return b""
+        piece = self.pieces[self.index]
+        end = len(piece) if size is None or size < 0 else self.offset + size
+        data = piece[self.offset:end]
+        self.offset += len(data)
+        return data
+
+
+def store_frame(repository: Repository, key: str, frame: Sequence[bytes], recipients: Sequence[Any], *,
+                plain_size: int, overwrite: bool = True,
+                before_commit: Callable[[], None] | None = None) -> StoredObject:
+    """Store a whole zstd frame held in memory, in the pieces the compressor returned (a WAL segment's, push.py),
+    as store() would: age reads the pieces in turn and its chunks go to the repository's writer as they are made.
+    Neither the joined frame nor one encrypted copy of it is made in memory first: those two copies, in fresh
+    pages, cost a steady-state segment's push ~11 ms of CPU (docs/benchmarks.md, stop 18). `before_commit` may
+    still refuse the object by raising. The stored bytes are not hashed (WAL keys and records name the plain
+    file's sha256): sha256 is ""."""
+    with repository.open_write(key) as writer:
+        sink = _Sink(writer, hashed=False)
+        _encrypt_into(_Pieces(frame), sink, recipients, key)
+        if before_commit is not None:
+            before_commit()
+        writer.commit(overwrite=overwrite)
+    return StoredObject(key, sink.size, "", plain_size, None)
 
 
 def store_bytes(repository: Repository, key: str, data: Any, recipients: Sequence[Any], *, level: int = 3,

@@ -140,7 +140,7 @@ class OnePass(_Opened):
         frames.append(compressor.flush())
         self.size = size
         self.head = head  # the first 32 bytes: a segment's long page header (records.system_identifier)
-        self.frame = b"".join(frames)
+        self.frame = frames  # one zstd frame in the pieces zstd gave (not joined: a copy age does not need)
         self.digest = digest.hexdigest()
 
     def sha256(self) -> str:
@@ -172,7 +172,7 @@ def push_one(access: WalAccess, repository: Repository, recipients: list[Any], p
 def _push_contents(access: WalAccess, repository: Repository, recipients: list[Any], name: str,
                    contents: OnePass, signer: Any) -> Outcome:
     from cuisine_db.backup.wal import records
-    from cuisine_db.storage.pipeline import encrypt, store_sealed
+    from cuisine_db.storage.pipeline import store_frame
 
     digest = contents.sha256()
     system = records.system_identifier(name, contents.head)
@@ -206,9 +206,8 @@ def _push_contents(access: WalAccess, repository: Repository, recipients: list[A
         # Our record without its copy: a push killed between the two. Store the copy now.
     # ObjectExists: another push of the very same content won the race (the hash is in the key).
     with contextlib.suppress(ObjectExists):
-        store_sealed(repository, wal_names.key(access.area, name, digest),
-                     lambda: encrypt(contents.frame, recipients), plain_size=contents.size, overwrite=False,
-                     before_commit=contents.unchanged, stored_sha256=False)
+        store_frame(repository, wal_names.key(access.area, name, digest), contents.frame, recipients,
+                    plain_size=contents.size, overwrite=False, before_commit=contents.unchanged)
     return Outcome(name, "stored", digest, contents.size)
 
 
