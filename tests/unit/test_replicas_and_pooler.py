@@ -10,15 +10,17 @@ from pathlib import Path
 import pytest
 
 from cuisine_db.backup.physical import check_source
-from cuisine_db.cli.backups import _source
-from cuisine_db.cli.replicas import seed_backup
 from cuisine_db.config import Environment, PoolerConfig, Settings, load_settings
-from cuisine_db.errors import ConfigError, UnavailableError, UsageError
+from cuisine_db.errors import ConfigError, RefusedError, UnavailableError, UsageError
 from cuisine_db.pooler.setup import render_ini
 from cuisine_db.pooler.sizing import size_pools
 from cuisine_db.postgres import client_environ, connection_params, topology
+from cuisine_db.postgres.ports import free_port
 from cuisine_db.replicas import lag, plans
+from cuisine_db.replicas import patroni as patroni_replicas
+from cuisine_db.replicas.create import seed_backup
 from cuisine_db.replicas.members import check_name, members
+from cuisine_db.replicas.routing import backup_source
 
 
 def settings_for(tmp_path: Path, text: str) -> Settings:
@@ -162,13 +164,13 @@ def test_pgbouncer_ini_holds_no_secret_and_refuses_values_that_would_break_it(tm
 
 
 def test_a_backup_reads_the_replica_asked_for_and_only_a_full_one_is_physical() -> None:
-    assert _source(None, None) is None
-    assert _source(None, "primary") is None
-    assert _source(None, "replica") == "any"
-    assert _source("reports1", None) == "reports1"
+    assert backup_source(None, None) is None
+    assert backup_source(None, "primary") is None
+    assert backup_source(None, "replica") == "any"
+    assert backup_source("reports1", None) == "reports1"
     for args in ((None, "standby"), ("reports1", "primary")):
         with pytest.raises(UsageError):
-            _source(*args)
+            backup_source(*args)
     check_source("full", from_replica=True)
     check_source("incremental", from_replica=False)
     with pytest.raises(UsageError, match="not offered"):
@@ -182,3 +184,18 @@ def test_a_replica_is_seeded_from_the_backup_asked_for() -> None:
     for args in (("standby", None), ("primary", "latest"), ("backup", "../x")):
         with pytest.raises(UsageError):
             seed_backup(*args)
+
+
+def test_a_patroni_promotion_on_a_protected_environment_is_confirmed_by_the_service_before_patroni_is_asked(
+        tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, '[environments.ha]\ndsn = "host=ignored dbname=cuisine"\nprotected = true\n'
+                                      f'[environments.ha.patroni]\nrest = ["http://127.0.0.1:{free_port()}"]\n')
+    env = settings.env("ha")
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        patroni_replicas.promote(settings, env, "member2")
+    assert refused.value.exit_code == 4
+    with pytest.raises(RefusedError, match="did not match"):
+        patroni_replicas.promote(settings, env, "member2", ask=lambda _action: "production")
+    # Confirmed: only then is Patroni asked (nothing answers on that port).
+    with pytest.raises(UnavailableError):
+        patroni_replicas.promote(settings, env, "member2", yes=True)

@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 
 from cuisine_db import sql
+from cuisine_db.backup import backup_names
 from cuisine_db.cluster import connect, start_on_demand
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError, UsageError
@@ -48,6 +49,18 @@ PASSFILE = "replication.pgpass"
 # (hot_standby_feedback), and replay waits up to 15 minutes for a conflicting query (a long report, a logical
 # backup) before cancelling it; routing keeps other readers away while the lag exceeds its bound.
 REPLICA_SETTINGS = {"hot_standby": "on", "hot_standby_feedback": "on", "max_standby_streaming_delay": "'15min'"}
+
+
+def seed_backup(origin: str | None, backup: str | None) -> str | None:
+    """The backup a replica is seeded from (--from backup [--backup NAME|latest]); None: copy the primary."""
+    if origin not in (None, "primary", "backup"):
+        raise UsageError(f"from={origin}: a replica is copied from the primary or seeded from a backup",
+                         hint="from=primary (the default) or from=backup [backup=NAME|latest]")
+    if origin == "primary" and backup is not None:
+        raise UsageError("from=primary and backup= contradict each other", hint="from=backup backup=NAME")
+    if backup is not None and backup != "latest":
+        backup_names.parse(backup)
+    return backup or ("latest" if origin == "backup" else None)
 
 
 @dataclass(frozen=True, slots=True)
