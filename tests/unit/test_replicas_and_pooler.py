@@ -16,6 +16,7 @@ from cuisine_db.pooler.setup import render_ini
 from cuisine_db.pooler.sizing import size_pools
 from cuisine_db.postgres import client_environ, connection_params, topology
 from cuisine_db.postgres.ports import free_port
+from cuisine_db.replicas import drop as dropping
 from cuisine_db.replicas import lag, plans
 from cuisine_db.replicas import patroni as patroni_replicas
 from cuisine_db.replicas.create import seed_backup
@@ -199,3 +200,15 @@ def test_a_patroni_promotion_on_a_protected_environment_is_confirmed_by_the_serv
     # Confirmed: only then is Patroni asked (nothing answers on that port).
     with pytest.raises(UnavailableError):
         patroni_replicas.promote(settings, env, "member2", yes=True)
+
+
+def test_dropping_a_member_of_a_patroni_environment_is_refused_by_the_service_whoever_calls_it(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, '[environments.ha]\ndsn = "host=ignored dbname=cuisine"\n'
+                                      f'[environments.ha.patroni]\nrest = ["http://127.0.0.1:{free_port()}"]\n')
+    env = settings.env("ha")
+    for attempt in (lambda: dropping.kind_of(settings, env, "member2"),
+                    lambda: dropping.drop(settings, env, "member2")):
+        with pytest.raises(UsageError, match="a member leaves when its Patroni is stopped") as refused:
+            attempt()
+        assert refused.value.exit_code == 2
+    assert not settings.env_dir(env).exists() or not any(settings.env_dir(env).iterdir())

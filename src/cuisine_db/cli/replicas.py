@@ -265,9 +265,6 @@ def drop(env: EnvOption = None, name: NameOption = "", yes: YesOption = False, j
 
     s = settings()
     chosen = environment(env)
-    if chosen.patroni is not None:
-        raise UsageError(f"{chosen.name} is a Patroni environment: a member leaves when its Patroni is stopped and "
-                         "removed (patronictl remove for the whole cluster); nothing was changed")
     kind = dropping.kind_of(s, chosen, name)
     with journaled(s, chosen, "drop-replica", {"name": name, "yes": yes}) as entry:
         if kind == "former primary":
