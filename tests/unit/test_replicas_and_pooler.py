@@ -178,13 +178,18 @@ def test_a_backup_reads_the_replica_asked_for_and_only_a_full_one_is_physical() 
         check_source("incremental", from_replica=True)
 
 
-def test_a_replica_is_seeded_from_the_backup_asked_for() -> None:
-    assert seed_backup(None, None) is None and seed_backup("primary", None) is None
-    assert seed_backup("backup", None) == "latest"
-    assert seed_backup(None, "production-full-20260101T000000Z") == "production-full-20260101T000000Z"
-    for args in (("standby", None), ("primary", "latest"), ("backup", "../x")):
+def test_a_replica_is_seeded_from_the_backup_asked_for_and_only_on_a_local_environment(tmp_path: Path) -> None:
+    local = settings_for(tmp_path, LOCAL).env("dev")
+    assert seed_backup(local, None, None) is None and seed_backup(local, "primary", None) is None
+    assert seed_backup(local, "backup", None) == "latest"
+    assert seed_backup(local, None, "production-full-20260101T000000Z") == "production-full-20260101T000000Z"
+    for origin, backup in (("standby", None), ("primary", "latest"), ("backup", "../x")):
         with pytest.raises(UsageError):
-            seed_backup(*args)
+            seed_backup(local, origin, backup)
+    remote = settings_for(tmp_path, REMOTE).env("prod")
+    assert seed_backup(remote, None, None) is None  # copied from the primary: the steps to apply
+    with pytest.raises(UsageError, match="is a remote server: seeding from a backup"):
+        seed_backup(remote, "backup", None)
 
 
 def test_a_patroni_promotion_on_a_protected_environment_is_confirmed_by_the_service_before_patroni_is_asked(

@@ -76,10 +76,7 @@ def create(env: EnvOption = None, name: NameOption = "",
     if chosen.patroni is not None:
         _patroni_create(chosen, name, port, origin, backup, json)
         return
-    seed = creating.seed_backup(origin, backup)
-    if seed is not None and not chosen.is_local:
-        raise UsageError(f"{chosen.name!r} is a remote server: seeding from a backup lays files down on the replica's "
-                         "host", hint="run cuisine-db there, or leave out from=backup for the steps to apply")
+    seed = creating.seed_backup(chosen, origin, backup)
     if not chosen.is_local:
         plan = plans.create_plan(chosen, name, port)
         if json:

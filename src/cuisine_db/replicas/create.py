@@ -51,8 +51,9 @@ PASSFILE = "replication.pgpass"
 REPLICA_SETTINGS = {"hot_standby": "on", "hot_standby_feedback": "on", "max_standby_streaming_delay": "'15min'"}
 
 
-def seed_backup(origin: str | None, backup: str | None) -> str | None:
-    """The backup a replica is seeded from (--from backup [--backup NAME|latest]); None: copy the primary."""
+def seed_backup(env: Environment, origin: str | None, backup: str | None) -> str | None:
+    """The backup a replica of env is seeded from (--from backup [--backup NAME|latest]); None: copy the primary.
+    Only a local environment is seeded here: the backup is laid down on the replica's host."""
     if origin not in (None, "primary", "backup"):
         raise UsageError(f"from={origin}: a replica is copied from the primary or seeded from a backup",
                          hint="from=primary (the default) or from=backup [backup=NAME|latest]")
@@ -60,7 +61,11 @@ def seed_backup(origin: str | None, backup: str | None) -> str | None:
         raise UsageError("from=primary and backup= contradict each other", hint="from=backup backup=NAME")
     if backup is not None and backup != "latest":
         backup_names.parse(backup)
-    return backup or ("latest" if origin == "backup" else None)
+    seed = backup or ("latest" if origin == "backup" else None)
+    if seed is not None and not env.is_local:
+        raise UsageError(f"{env.name!r} is a remote server: seeding from a backup lays files down on the replica's "
+                         "host", hint="run cuisine-db there, or leave out from=backup for the steps to apply")
+    return seed
 
 
 @dataclass(frozen=True, slots=True)
