@@ -158,7 +158,10 @@ def test_pgbouncer_pools_transactions_authenticates_through_auth_query_and_db_co
         holder.close()
     assert done.wait(60), "the queued client never got its server connection"
     # A pooler that is down is a finding, not a crash.
-    assert pooled.cli("pooler", "stop", "--env", env).returncode == 0
+    stopped = pooled.cli("pooler", "stop", "--env", env)
+    assert stopped.returncode == 0 and f"{env}: PgBouncer stopped" in stopped.stderr, stopped.stderr
+    again = pooled.cli("pooler", "stop", "--env", env)
+    assert again.returncode == 0 and f"{env}: PgBouncer was not running" in again.stderr, again.stderr
     down = pooled.cli("connections", "--env", env, "--json")
     assert down.returncode == 1
     assert any(f["check"] == "pooler down" and f["severity"] == "error" for f in json.loads(down.stdout)["findings"])

@@ -10,15 +10,18 @@ from pathlib import Path
 import pytest
 
 from cuisine_db.backup.physical import check_source
-from cuisine_db.cli.backups import _source
-from cuisine_db.cli.replicas import seed_backup
 from cuisine_db.config import Environment, PoolerConfig, Settings, load_settings
-from cuisine_db.errors import ConfigError, UnavailableError, UsageError
+from cuisine_db.errors import ConfigError, RefusedError, UnavailableError, UsageError
 from cuisine_db.pooler.setup import render_ini
 from cuisine_db.pooler.sizing import size_pools
 from cuisine_db.postgres import client_environ, connection_params, topology
+from cuisine_db.postgres.ports import free_port
+from cuisine_db.replicas import drop as dropping
 from cuisine_db.replicas import lag, plans
+from cuisine_db.replicas import patroni as patroni_replicas
+from cuisine_db.replicas.create import seed_backup
 from cuisine_db.replicas.members import check_name, members
+from cuisine_db.replicas.routing import backup_source
 
 
 def settings_for(tmp_path: Path, text: str) -> Settings:
@@ -162,23 +165,55 @@ def test_pgbouncer_ini_holds_no_secret_and_refuses_values_that_would_break_it(tm
 
 
 def test_a_backup_reads_the_replica_asked_for_and_only_a_full_one_is_physical() -> None:
-    assert _source(None, None) is None
-    assert _source(None, "primary") is None
-    assert _source(None, "replica") == "any"
-    assert _source("reports1", None) == "reports1"
+    assert backup_source(None, None) is None
+    assert backup_source(None, "primary") is None
+    assert backup_source(None, "replica") == "any"
+    assert backup_source("reports1", None) == "reports1"
     for args in ((None, "standby"), ("reports1", "primary")):
         with pytest.raises(UsageError):
-            _source(*args)
+            backup_source(*args)
     check_source("full", from_replica=True)
     check_source("incremental", from_replica=False)
     with pytest.raises(UsageError, match="not offered"):
         check_source("incremental", from_replica=True)
 
 
-def test_a_replica_is_seeded_from_the_backup_asked_for() -> None:
-    assert seed_backup(None, None) is None and seed_backup("primary", None) is None
-    assert seed_backup("backup", None) == "latest"
-    assert seed_backup(None, "production-full-20260101T000000Z") == "production-full-20260101T000000Z"
-    for args in (("standby", None), ("primary", "latest"), ("backup", "../x")):
+def test_a_replica_is_seeded_from_the_backup_asked_for_and_only_on_a_local_environment(tmp_path: Path) -> None:
+    local = settings_for(tmp_path, LOCAL).env("dev")
+    assert seed_backup(local, None, None) is None and seed_backup(local, "primary", None) is None
+    assert seed_backup(local, "backup", None) == "latest"
+    assert seed_backup(local, None, "production-full-20260101T000000Z") == "production-full-20260101T000000Z"
+    for origin, backup in (("standby", None), ("primary", "latest"), ("backup", "../x")):
         with pytest.raises(UsageError):
-            seed_backup(*args)
+            seed_backup(local, origin, backup)
+    remote = settings_for(tmp_path, REMOTE).env("prod")
+    assert seed_backup(remote, None, None) is None  # copied from the primary: the steps to apply
+    with pytest.raises(UsageError, match="is a remote server: seeding from a backup"):
+        seed_backup(remote, "backup", None)
+
+
+def test_a_patroni_promotion_on_a_protected_environment_is_confirmed_by_the_service_before_patroni_is_asked(
+        tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, '[environments.ha]\ndsn = "host=ignored dbname=cuisine"\nprotected = true\n'
+                                      f'[environments.ha.patroni]\nrest = ["http://127.0.0.1:{free_port()}"]\n')
+    env = settings.env("ha")
+    with pytest.raises(RefusedError, match="needs confirmation") as refused:
+        patroni_replicas.promote(settings, env, "member2")
+    assert refused.value.exit_code == 4
+    with pytest.raises(RefusedError, match="did not match"):
+        patroni_replicas.promote(settings, env, "member2", ask=lambda _action: "production")
+    # Confirmed: only then is Patroni asked (nothing answers on that port).
+    with pytest.raises(UnavailableError):
+        patroni_replicas.promote(settings, env, "member2", yes=True)
+
+
+def test_dropping_a_member_of_a_patroni_environment_is_refused_by_the_service_whoever_calls_it(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, '[environments.ha]\ndsn = "host=ignored dbname=cuisine"\n'
+                                      f'[environments.ha.patroni]\nrest = ["http://127.0.0.1:{free_port()}"]\n')
+    env = settings.env("ha")
+    for attempt in (lambda: dropping.kind_of(settings, env, "member2"),
+                    lambda: dropping.drop(settings, env, "member2")):
+        with pytest.raises(UsageError, match="a member leaves when its Patroni is stopped") as refused:
+            attempt()
+        assert refused.value.exit_code == 2
+    assert not settings.env_dir(env).exists() or not any(settings.env_dir(env).iterdir())

@@ -57,9 +57,18 @@ def _locate(settings: Settings, env: Environment, name: str) -> tuple[Repository
     raise UsageError(f"no backup named {name}", hint=f"make db-backups env={parsed.env} lists them")
 
 
-def verify(settings: Settings, env: Environment, name: str, *,
-           progress: Callable[[int], Progress | None] = lambda _: None) -> VerifyReport:
-    """Check a backup end to end without restoring it, and record the result in the catalog."""
+def verify(settings: Settings, env: Environment, reference: str, *,
+           progress: Callable[[int], Progress | None] = lambda _: None,
+           notify: Callable[[str], None] = lambda _: None) -> VerifyReport:
+    """Check a backup (by name, checked against the names the tool writes, or `latest` of env, said which) end to
+    end without restoring it, and record the result in the catalog."""
+    if reference == "latest":
+        resolved = catalog.resolve(settings, env, "latest")
+        name = resolved.manifest.name
+        notify(f"using backup {name} ({resolved.reason})")
+    else:
+        backup_names.parse(reference)
+        name = reference
     started = time.monotonic()
     repository, source_env = _locate(settings, env, name)
     pinned = [env] + ([source_env] if source_env else [])

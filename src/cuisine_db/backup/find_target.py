@@ -22,7 +22,7 @@ import psycopg
 
 from cuisine_db import sql as queries
 from cuisine_db.backup import catalog, waldump
-from cuisine_db.backup.backup_names import PHYSICAL_TYPES, TableName
+from cuisine_db.backup.backup_names import PHYSICAL_TYPES, TableName, parse_tables
 from cuisine_db.backup.manifest import Manifest
 from cuisine_db.backup.wal import archive, areas, wal_names
 from cuisine_db.backup.workspace import scratch
@@ -144,9 +144,11 @@ def _commands(env: Environment, event: waldump.Event, tables: list[str], backup:
                    f"xid={event.xid} inclusive=0")
 
 
-def find(settings: Settings, env: Environment, *, table: TableName | None = None, min_rows: int = 1000,
+def find(settings: Settings, env: Environment, *, table: str | None = None, min_rows: int = 1000,
          hours: float | None = None, notify: Notify = lambda _: None) -> FindReport:
-    """Destructive transactions in env's archived WAL, newest last, optionally only those touching `table`."""
+    """Destructive transactions in env's archived WAL, newest last, optionally only those touching `table` (as typed:
+    `users` or `public.users`, checked before anything is read)."""
+    wanted_table = parse_tables(table)[0] if table is not None else None
     repository = open_repository(settings, env)
     manifests = _physical(settings, env)
     if not manifests:
@@ -189,7 +191,7 @@ def find(settings: Settings, env: Environment, *, table: TableName | None = None
             tables = [f"database {databases.get(oid, oid)}" for oid in event.files]
         else:
             tables = _tables(event, name_of)
-        if table is not None and not any(_matches(name, table) for name in tables):
+        if wanted_table is not None and not any(_matches(name, wanted_table) for name in tables):
             continue
         before = [m for m in manifests if m.stop_lsn and wal_names.parse_lsn(m.stop_lsn)
                   <= wal_names.parse_lsn(event.lsn)]

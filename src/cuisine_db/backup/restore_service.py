@@ -17,7 +17,6 @@ from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.physical_restore import LaidReport, OpenReport
 from cuisine_db.backup.recovery import Progress as ReplayProgress
 from cuisine_db.backup.restore import RestoreReport
-from cuisine_db.backup.targets import RecoveryTarget
 from cuisine_db.backup.test_restore import TestRestoreReport
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError
@@ -116,20 +115,42 @@ def restore_database(settings: Settings, env: Environment, backup: str | None, *
     return DatabaseRestore(env.name, name, kind, restored=restored)
 
 
-def apply_logs(settings: Settings, env: Environment, target: RecoveryTarget, *, force: bool = False,
-               trust_unsigned: bool = False, notify: Notify = lambda _: None,
+def apply_logs(settings: Settings, env: Environment, target: str | None = None, lsn: str | None = None,
+               xid: str | None = None, *, inclusive: bool = True, force: bool = False, trust_unsigned: bool = False,
+               notify: Notify = lambda _: None,
                report: Callable[[ReplayProgress], None] = lambda _: None) -> OpenReport:
-    """db-apply-logs: the archive replayed onto the physical restore db-restore laid down, to its end or `target`
-    (on a Patroni cluster, replayed by the member Patroni bootstraps from it; the others are rebuilt from that one)."""
-    if env.patroni is not None:
-        return patroni_restore.bootstrap(settings, env, target, force=force, trust_unsigned=trust_unsigned,
-                                         notify=notify)
-    return physical_restore.apply_logs(settings, env, target, force=force, notify=notify, report=report,
-                                       trust_unsigned=trust_unsigned)
+    """db-apply-logs, journaled as `apply-logs`: the archive replayed onto the physical restore db-restore laid down,
+    to its end or to the target as typed (target=, lsn= or xid=, checked before anything changes); on a Patroni
+    cluster replayed by the member Patroni bootstraps from it, the others rebuilt from that one."""
+    arguments = {"target": target, "lsn": lsn, "xid": xid, "inclusive": inclusive, "force": force,
+                 "trust_unsigned": trust_unsigned}
+    with journaled(settings, env, "apply-logs", arguments) as entry:
+        point = targets.parse(target, lsn, xid, inclusive=inclusive)
+        if trust_unsigned:
+            notify("warning: WAL archived before signatures is replayed too: trust_unsigned=1 said so")
+        if env.patroni is not None:
+            opened = patroni_restore.bootstrap(settings, env, point, force=force, trust_unsigned=trust_unsigned,
+                                               notify=notify)
+        else:
+            opened = physical_restore.apply_logs(settings, env, point, force=force, notify=notify, report=report,
+                                                 trust_unsigned=trust_unsigned)
+        entry.details.update(backup=opened.backup, reached_lsn=opened.reached_lsn, timeline=opened.timeline,
+                             reached_time=opened.reached_time, recovery_seconds=opened.recovery_seconds)
+    return opened
 
 
-def open_pending(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> OpenReport | None:
-    """cuisine-db restore open: the laid-down physical restore opened as the backup left it; None when none waits."""
+def open_pending(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> OpenReport:
+    """cuisine-db restore open, journaled as `restore open`: the laid-down physical restore opened as the backup
+    left it; refused as bad input when none waits."""
+    with journaled(settings, env, "restore open", {}) as entry:
+        opened = _open_pending(settings, env, notify)
+        if opened is None:
+            raise UsageError(f"no physical restore is waiting on {env.name}")
+        entry.details.update(backup=opened.backup, timeline=opened.timeline)
+    return opened
+
+
+def _open_pending(settings: Settings, env: Environment, notify: Notify) -> OpenReport | None:
     if env.patroni is not None:
         patroni_restore.refuse_unless_embedded(env, "Opening a physical restore")
         if states.pending(settings, env) is None:

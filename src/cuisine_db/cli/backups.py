@@ -32,6 +32,7 @@ from cuisine_db.cli.render import check_text, progress_bar, show_damage, size
 from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops.journal import journaled
+from cuisine_db.replicas import routing
 from cuisine_db.storage import keys, signing
 
 app = typer.Typer(help="Backups: create (physical or logical), list, show, verify, expire, status; keys: keygen, "
@@ -86,15 +87,6 @@ FromOption = Annotated[str | None, typer.Option(
                    "type=full or a logical type.")]
 
 
-def _source(replica: str | None, origin: str | None) -> str | None:
-    """The replica a backup reads from: --replica NAME|any, or --from replica (any); --from primary: none."""
-    if origin not in (None, "primary", "replica"):
-        raise UsageError(f"from={origin}: back up from the primary or a replica", hint="from=primary or from=replica")
-    if origin == "primary" and replica is not None:
-        raise UsageError("from=primary and replica= contradict each other")
-    return replica or ("any" if origin == "replica" else None)
-
-
 @app.command("create")
 def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = None, json: JsonOption = False,
            replica: ReplicaOption = None, origin: FromOption = None) -> None:
@@ -106,7 +98,7 @@ def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = 
         if kind in backup_names.PHYSICAL_TYPES:
             if tables is not None:
                 raise UsageError(f"tables= goes with type=tables; type={kind} backs up the whole cluster")
-            wanted_replica = _source(replica, origin)
+            wanted_replica = routing.backup_source(replica, origin)
             physical.check_source(kind, from_replica=wanted_replica is not None)
             physical_source = routed(chosen, wanted_replica, "db-backup")
             with progress_bar("backup", not json) as bar:
@@ -120,7 +112,7 @@ def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = 
                                  source=physical_report.source)
         else:
             wanted = backup_names.parse_tables(tables) if tables is not None else []
-            source = routed(chosen, _source(replica, origin), "db-backup")
+            source = routed(chosen, routing.backup_source(replica, origin), "db-backup")
             with progress_bar("backup", not json) as bar:
                 taken = failover_retry.take(s, chosen, lambda: logical.create(
                     s, chosen, kind, wanted, notify=say, progress=bar, source=source), source=source, notify=say)
@@ -227,14 +219,8 @@ def verify(name: Annotated[str | None, typer.Argument(help="A backup name, or la
     reference = required(name, "the backup: backup=NAME (or backup=latest)")
     chosen = backup_env(reference, env)
     with journaled(s, chosen, "verify-backup", {"backup": reference}) as entry:
-        if reference == "latest":
-            resolved = catalog.resolve(s, chosen, "latest")
-            reference = resolved.manifest.name
-            say(f"using backup {reference} ({resolved.reason})")
-        else:
-            backup_names.parse(reference)
         with progress_bar("verify", not json) as bar:
-            report = verification.verify(s, chosen, reference, progress=bar)
+            report = verification.verify(s, chosen, reference, progress=bar, notify=say)
         entry.details.update(name=report.name, ok=report.ok, problems=[str(p) for p in report.problems])
         if json:
             print_json(report)

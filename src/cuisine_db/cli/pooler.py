@@ -61,9 +61,8 @@ def stop(env: EnvOption = None) -> None:
     s = settings()
     chosen = environment(env)
     with journaled(s, chosen, "pooler stop", {}):
-        was = process.status(s, chosen)
-        process.stop(s, chosen)
-    say(f"{chosen.name}: PgBouncer stopped" if was.running else f"{chosen.name}: PgBouncer was not running")
+        done = process.stop(s, chosen)
+    say(f"{chosen.name}: PgBouncer stopped" if done.was_running else f"{chosen.name}: PgBouncer was not running")
 
 
 @app.command("status")

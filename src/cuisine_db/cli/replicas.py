@@ -10,11 +10,11 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cuisine_db.backup import backup_names
 from cuisine_db.cli.common import (
     EnvOption,
     JsonOption,
     YesOption,
+    asker,
     confirm,
     environment,
     err,
@@ -62,18 +62,6 @@ BackupOption = Annotated[str | None, typer.Option(
     "--backup", help="With --from backup: which physical backup, a name or latest (the default).")]
 
 
-def seed_backup(origin: str | None, backup: str | None) -> str | None:
-    """The backup a replica is seeded from (--from backup [--backup NAME|latest]); None: copy the primary."""
-    if origin not in (None, "primary", "backup"):
-        raise UsageError(f"from={origin}: a replica is copied from the primary or seeded from a backup",
-                         hint="from=primary (the default) or from=backup [backup=NAME|latest]")
-    if origin == "primary" and backup is not None:
-        raise UsageError("from=primary and backup= contradict each other", hint="from=backup backup=NAME")
-    if backup is not None and backup != "latest":
-        backup_names.parse(backup)
-    return backup or ("latest" if origin == "backup" else None)
-
-
 @app.command("create")
 def create(env: EnvOption = None, name: NameOption = "",
            port: Annotated[int | None, typer.Option("--port", help="Its port (default: a free one).")] = None,
@@ -88,10 +76,7 @@ def create(env: EnvOption = None, name: NameOption = "",
     if chosen.patroni is not None:
         _patroni_create(chosen, name, port, origin, backup, json)
         return
-    seed = seed_backup(origin, backup)
-    if seed is not None and not chosen.is_local:
-        raise UsageError(f"{chosen.name!r} is a remote server: seeding from a backup lays files down on the replica's "
-                         "host", hint="run cuisine-db there, or leave out from=backup for the steps to apply")
+    seed = creating.seed_backup(chosen, origin, backup)
     if not chosen.is_local:
         plan = plans.create_plan(chosen, name, port)
         if json:
@@ -260,9 +245,7 @@ def _patroni_promote(chosen: Environment, name: str, yes: bool, json: bool) -> N
 
     s = settings()
     with journaled(s, chosen, "promote-replica", {"name": name, "yes": yes}) as entry:
-        confirm(chosen, f"Making {name} the leader of {chosen.name} (Patroni switchover, or failover without a "
-                "leader)", yes)
-        done = patroni_replicas.promote(s, chosen, name, notify=say)
+        done = patroni_replicas.promote(s, chosen, name, yes=yes, ask=asker(chosen), notify=say)
         entry.details.update(kind=done.kind, former_leader=done.former_leader, timeline=done.timeline)
     if json:
         print_json(done)
@@ -279,9 +262,6 @@ def drop(env: EnvOption = None, name: NameOption = "", yes: YesOption = False, j
 
     s = settings()
     chosen = environment(env)
-    if chosen.patroni is not None:
-        raise UsageError(f"{chosen.name} is a Patroni environment: a member leaves when its Patroni is stopped and "
-                         "removed (patronictl remove for the whole cluster); nothing was changed")
     kind = dropping.kind_of(s, chosen, name)
     with journaled(s, chosen, "drop-replica", {"name": name, "yes": yes}) as entry:
         if kind == "former primary":

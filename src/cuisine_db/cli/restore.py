@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cuisine_db.backup import backup_names, leftovers, restore_service, targets
+from cuisine_db.backup import leftovers, restore_service
 from cuisine_db.backup.restore import RestoreReport
 from cuisine_db.cli import pitr_render
 from cuisine_db.cli.common import (
@@ -22,7 +22,6 @@ from cuisine_db.cli.common import (
     settings,
 )
 from cuisine_db.cli.render import progress_bar, size
-from cuisine_db.errors import UsageError
 from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="Restores: whole database, chosen tables, test restores, leftovers.", no_args_is_help=True)
@@ -96,19 +95,10 @@ def apply_logs(env: EnvOption = None,
                json: JsonOption = False) -> None:
     """Replay archived WAL onto the restored full backup, to the end or to a target, then open it (make
     db-apply-logs). Prints the point it reached."""
-    s = settings()
     chosen = environment(env)
-    arguments = {"target": target, "lsn": lsn, "xid": xid, "inclusive": inclusive, "force": force,
-                 "trust_unsigned": trust_unsigned}
-    with journaled(s, chosen, "apply-logs", arguments) as entry:
-        wanted = targets.parse(target, lsn, xid, inclusive=inclusive)
-        if trust_unsigned:
-            say("[yellow]warning:[/] WAL archived before signatures is replayed too: trust_unsigned=1 said so")
-        report = restore_service.apply_logs(s, chosen, wanted, force=force, notify=say,
-                                            report=pitr_render.replay_progress(not json),
-                                            trust_unsigned=trust_unsigned)
-        entry.details.update(backup=report.backup, reached_lsn=report.reached_lsn, timeline=report.timeline,
-                             reached_time=report.reached_time, recovery_seconds=report.recovery_seconds)
+    report = restore_service.apply_logs(settings(), chosen, target, lsn, xid, inclusive=inclusive, force=force,
+                                        trust_unsigned=trust_unsigned, notify=_notify,
+                                        report=pitr_render.replay_progress(not json))
     pitr_render.opened(report, json)
 
 
@@ -116,13 +106,7 @@ def apply_logs(env: EnvOption = None,
 def open_restored(env: EnvOption = None, json: JsonOption = False) -> None:
     """Open a physical restore that waits for db-apply-logs as the backup left it (before maintenance-mode
     disable, which never opens it)."""
-    s = settings()
-    chosen = environment(env)
-    with journaled(s, chosen, "restore open", {}) as entry:
-        report = restore_service.open_pending(s, chosen, notify=say)
-        if report is None:
-            raise UsageError(f"no physical restore is waiting on {chosen.name}")
-        entry.details.update(backup=report.backup, timeline=report.timeline)
+    report = restore_service.open_pending(settings(), environment(env), notify=say)
     pitr_render.opened(report, json)
 
 
@@ -141,8 +125,7 @@ def find_target(env: EnvOption = None,
 
     s = settings()
     chosen = environment(env)
-    wanted = backup_names.parse_tables(table)[0] if table is not None else None
-    report = finding.find(s, chosen, table=wanted, min_rows=min_rows, hours=hours, notify=say)
+    report = finding.find(s, chosen, table=table, min_rows=min_rows, hours=hours, notify=say)
     if json:
         print_json(report)
         return

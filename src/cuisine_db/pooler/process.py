@@ -31,6 +31,15 @@ class PoolerState:
     config_file: str
 
 
+@dataclass(frozen=True, slots=True)
+class PoolerStop:
+    """What `stop` did: stopped the PgBouncer it found (`pid`), or found none running (`was_running` False)."""
+
+    env: str
+    was_running: bool
+    pid: int | None
+
+
 def program() -> Path:
     """The pgbouncer program, or an error saying how to install it."""
     found = shutil.which("pgbouncer") or next((place for place in PLACES if os.access(place, os.X_OK)), None)
@@ -90,8 +99,8 @@ def start(settings: Settings, env: Environment) -> PoolerState:
     return status(settings, env)
 
 
-def stop(settings: Settings, env: Environment) -> PoolerState:
-    """Safe shutdown (SIGINT: waits for transactions in flight), then SIGTERM if it lingers."""
+def stop(settings: Settings, env: Environment) -> PoolerStop:
+    """Safe shutdown (SIGINT: waits for transactions in flight), then SIGTERM if it lingers; says whether one ran."""
     folder = config_dir(settings, env)
     pid = _pid(folder)
     if pid is not None:
@@ -102,4 +111,4 @@ def stop(settings: Settings, env: Environment) -> PoolerState:
                 break
         else:
             raise UnavailableError(f"PgBouncer (pid {pid}) did not stop")
-    return status(settings, env)
+    return PoolerStop(env.name, pid is not None, pid)

@@ -26,6 +26,7 @@ from typing import Any
 import psycopg
 
 from cuisine_db import sql
+from cuisine_db.backup import backup_names
 from cuisine_db.cluster import connect, start_on_demand
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError, UsageError
@@ -48,6 +49,23 @@ PASSFILE = "replication.pgpass"
 # (hot_standby_feedback), and replay waits up to 15 minutes for a conflicting query (a long report, a logical
 # backup) before cancelling it; routing keeps other readers away while the lag exceeds its bound.
 REPLICA_SETTINGS = {"hot_standby": "on", "hot_standby_feedback": "on", "max_standby_streaming_delay": "'15min'"}
+
+
+def seed_backup(env: Environment, origin: str | None, backup: str | None) -> str | None:
+    """The backup a replica of env is seeded from (--from backup [--backup NAME|latest]); None: copy the primary.
+    Only a local environment is seeded here: the backup is laid down on the replica's host."""
+    if origin not in (None, "primary", "backup"):
+        raise UsageError(f"from={origin}: a replica is copied from the primary or seeded from a backup",
+                         hint="from=primary (the default) or from=backup [backup=NAME|latest]")
+    if origin == "primary" and backup is not None:
+        raise UsageError("from=primary and backup= contradict each other", hint="from=backup backup=NAME")
+    if backup is not None and backup != "latest":
+        backup_names.parse(backup)
+    seed = backup or ("latest" if origin == "backup" else None)
+    if seed is not None and not env.is_local:
+        raise UsageError(f"{env.name!r} is a remote server: seeding from a backup lays files down on the replica's "
+                         "host", hint="run cuisine-db there, or leave out from=backup for the steps to apply")
+    return seed
 
 
 @dataclass(frozen=True, slots=True)

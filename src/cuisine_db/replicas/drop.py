@@ -37,7 +37,11 @@ class Dropped:
 
 
 def kind_of(settings: Settings, env: Environment, name: str) -> str:
-    """replica or former primary; an unknown name is bad input."""
+    """replica or former primary; an unknown name is bad input, and so is a Patroni environment (its members leave
+    through Patroni)."""
+    if env.patroni is not None:
+        raise UsageError(f"{env.name} is a Patroni environment: a member leaves when its Patroni is stopped and "
+                         "removed (patronictl remove for the whole cluster); nothing was changed")
     check_name(name)
     if not env.is_local:
         find(settings, env, name)

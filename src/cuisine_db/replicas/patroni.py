@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UnavailableError, UsageError
 from cuisine_db.findings import Finding
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import Ask
 from cuisine_db.postgres import patroni
 
 WAIT_SECONDS = 90.0
@@ -113,9 +115,12 @@ def _check(view: patroni.ClusterView, env: Environment, name: str) -> patroni.Me
     return candidate
 
 
-def promote(settings: Settings, env: Environment, name: str, *, wait_seconds: float = WAIT_SECONDS,
-            notify: Callable[[str], None] = lambda _line: None) -> Promotion:
-    """Switchover to `name` (a leader exists) or failover to it (none does), then wait until it leads."""
+def promote(settings: Settings, env: Environment, name: str, *, yes: bool = False, ask: Ask | None = None,
+            wait_seconds: float = WAIT_SECONDS, notify: Callable[[str], None] = lambda _line: None) -> Promotion:
+    """Switchover to `name` (a leader exists) or failover to it (none does), then wait until it leads; a protected
+    environment needs the confirmation (`yes`, or its name typed in answer to `ask`) before Patroni is asked."""
+    confirmation.require(env, f"Making {name} the leader of {env.name} (Patroni switchover, or failover without a "
+                         "leader)", yes=yes, ask=ask)
     started = time.monotonic()
     view = patroni.cluster(settings, env)
     _check(view, env, name)

@@ -59,3 +59,12 @@ def choose(settings: Settings, env: Environment, wanted: str | None, *, command:
     reasons = "; ".join(f"{status.name}: {reason}" for status, reason in judged)
     return Route(None, "the primary",
                  f"no replica of {env.name!r} is fit to read from ({reasons}): reading from the primary instead")
+
+
+def backup_source(replica: str | None, origin: str | None) -> str | None:
+    """The replica a backup reads from: --replica NAME|any, or --from replica (any); --from primary: none."""
+    if origin not in (None, "primary", "replica"):
+        raise UsageError(f"from={origin}: back up from the primary or a replica", hint="from=primary or from=replica")
+    if origin == "primary" and replica is not None:
+        raise UsageError("from=primary and replica= contradict each other")
+    return replica or ("any" if origin == "replica" else None)
