@@ -214,3 +214,43 @@ def test_settings_cache_is_private_holds_no_secret_and_follows_the_file(archive:
     archive.segment(third, os.urandom(SIZE), ready=False)
     assert archive.run("push", f"pg_wal/{third}").returncode == 0
     assert list(moved.rglob(f"{third}-*")) and not (tmp_path / "forged").exists()
+
+
+def test_the_last_segment_is_served_from_the_spool_when_recovery_asks_for_it_again(archive: WalArchive) -> None:
+    """A recovery to the backup's own end asks for its last segment twice (replay, then the end of recovery
+    re-reading the last record): the prefetcher keeps a second verified copy, so neither ask fetches it again."""
+    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 4)}
+    for name, body in contents.items():
+        archive.segment(name, body)
+    assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
+    spool_dir = archive.root / ".cuisine" / "production" / "wal-spool"
+    last = max(contents)
+    folder = spool.folder(spool_dir)
+    again = folder / f"{last}{spool.AGAIN}"
+    try:
+        started = archive.run("prefetch", "--spool", str(spool_dir), "--detach", "--until", last,
+                              wal_names.segment_name(1, 0))
+        assert started.returncode == 0, started.stderr
+        deadline = time.monotonic() + 60
+        while not (again.exists() and (folder / last).exists()):
+            assert time.monotonic() < deadline, (sorted(p.name for p in folder.glob("*")),
+                                                 (spool_dir / spool.LOG).read_text())
+            time.sleep(0.05)
+        assert again.read_bytes() == contents[last]
+        # The first ask, as restore_command runs it (served.py, nothing but os imported): the segment itself.
+        destination = archive.pg_wal.parent / "restored" / last
+        destination.parent.mkdir(exist_ok=True)
+        lean = subprocess.run([sys.executable, "-S", served.__file__, "fetch", "--config", str(archive.config),
+                               "--env", "production", "--spool", str(spool_dir), last, str(destination)],
+                              capture_output=True, text=True, check=False, timeout=60,
+                              env={**os.environ, **archive.environ})
+        assert lean.returncode == 0 and destination.read_bytes() == contents[last], lean.stderr
+        assert not (folder / last).exists() and again.exists()
+        # The second ask (here through the full path, fetch.deliver): the kept copy, used up.
+        assert archive.fetch(last) == (0, contents[last])
+        assert not again.exists()
+        # A third ask goes to the archive, as before.
+        assert archive.fetch(last) == (0, contents[last])
+    finally:
+        spool.stop(spool_dir)
+    assert spool.alive(spool_dir) is None and not folder.exists()

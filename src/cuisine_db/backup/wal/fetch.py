@@ -240,11 +240,14 @@ def fetch(access: WalAccess, name: str, destination: Path, options: list[str] | 
 
 
 def deliver(spool_dir: Path, name: str, destination: Path) -> bool:
-    """Move a prefetched segment into place and note where recovery stands; False when it is not there. (main.py
-    has its own copy of this on the path that imports nothing.)"""
+    """Move a prefetched segment (or the second copy kept of the last one, spool.AGAIN) into place and note where
+    recovery stands; False when it is not there. (served.py has its own copy of this on the path that imports
+    nothing.)"""
     from cuisine_db.backup.wal import spool
 
     cached = spool.folder(spool_dir) / name
+    if not cached.exists():
+        cached = cached.with_name(f"{name}{spool.AGAIN}")
     try:
         os.replace(cached, destination)
     except FileNotFoundError:

@@ -35,7 +35,7 @@ class Prefetcher:
         count = size = 0
         with contextlib.suppress(OSError):
             for entry in os.scandir(self.where):
-                if wal_names.is_segment(entry.name) or entry.name.endswith(spool.PART):
+                if wal_names.is_segment(entry.name) or entry.name.endswith((spool.PART, spool.AGAIN)):
                     with contextlib.suppress(OSError):
                         size += entry.stat().st_size
                     count += wal_names.is_segment(entry.name)
@@ -77,6 +77,8 @@ class Prefetcher:
             if digest is None:
                 return False
             fetch.download(self.access, repository, identities, name, digest, self.where / name)
+            if name == self.until:
+                spool.keep_again(self.where, name)
         except Exception as exc:  # wal fetch fetches it itself when asked, and reports the failure then
             import sys
 

@@ -19,6 +19,7 @@ import sys
 
 FOLDER = "prefetch"  # spool.FOLDER
 ASKED = ".asked"  # spool.ASKED
+AGAIN = ".again"  # spool.AGAIN
 LEDGER = "pushed"  # push.LEDGER
 _HEX = "0123456789ABCDEF"
 _VALUED = ("--config", "--env", "--spool", "--identity-file", "--credentials-file", "--system-id")
@@ -26,13 +27,20 @@ _POSITIONAL = {"fetch": 2, "push": 1}
 
 
 def serve(spool: str, name: str, destination: str) -> bool:
-    """Move a prefetched segment to `destination` and note where recovery stands; False when it is not there (or
-    cannot simply be renamed: another filesystem), leaving the call to main.py."""
+    """Move a prefetched segment (or the second copy kept of the last one, spool.AGAIN) to `destination` and note
+    where recovery stands; False when it is not there (or cannot simply be renamed: another filesystem), leaving
+    the call to main.py."""
     if len(name) != 24 or name.strip(_HEX):
         return False
     spooled = os.path.join(spool, FOLDER)
+    target = os.path.join(os.getcwd(), destination)
     try:
-        os.replace(os.path.join(spooled, name), os.path.join(os.getcwd(), destination))
+        os.replace(os.path.join(spooled, name), target)
+    except FileNotFoundError:
+        try:
+            os.replace(os.path.join(spooled, name + AGAIN), target)
+        except OSError:
+            return False
     except OSError:
         return False
     marker = os.path.join(spooled, ASKED)
