@@ -20,6 +20,8 @@ A recovery to the backup's own end (the prefetcher's `until`) asks for its last 
 and again when recovery ends, to re-read the last record (PostgreSQL tries the archive before pg_wal). The
 prefetcher therefore keeps a second verified copy of that one segment (`NAME.again`), delivered by the second ask
 instead of a full fetch from the archive (150-250 ms on the benchmark's machine). It counts against the bound.
+The prefetcher also fetches the timeline history files recovery will ask for (prefetcher._histories), which stay
+in the spool until it is cleared: history files are copied out, never moved.
 """
 
 from __future__ import annotations
