@@ -267,6 +267,9 @@ def test_history_files_are_served_from_the_spool_and_a_miss_still_asks_the_archi
         assert archive.run("push", f"pg_wal/{name}").returncode == 0
     spool_dir = archive.root / ".cuisine" / "production" / "wal-spool"
     folder = spool.folder(spool_dir)
+    folder.mkdir(parents=True)
+    # Tagged for a restore, as fast_replay.start() does: only a restore's spool takes history files.
+    (folder / spool.TAG).write_text(f"production\nNone\nsome-backup\n{wal_names.segment_name(2, 0)}\n")
     try:
         started = archive.run("prefetch", "--spool", str(spool_dir), "--detach", wal_names.segment_name(2, 0))
         assert started.returncode == 0, started.stderr
@@ -297,3 +300,17 @@ def test_history_files_are_served_from_the_spool_and_a_miss_still_asks_the_archi
     finally:
         spool.stop(spool_dir)
     assert spool.alive(spool_dir) is None and not folder.exists()
+    # A spool no restore tagged (a standby's) takes the segments, never a history file.
+    segment = wal_names.segment_name(2, 1)
+    archive.segment(segment, os.urandom(SIZE // 4))
+    assert archive.run("push", f"pg_wal/{segment}").returncode == 0
+    try:
+        started = archive.run("prefetch", "--spool", str(spool_dir), "--detach", wal_names.segment_name(2, 0))
+        assert started.returncode == 0, started.stderr
+        deadline = time.monotonic() + 60
+        while not (folder / segment).exists():
+            assert time.monotonic() < deadline, (spool_dir / spool.LOG).read_text()
+            time.sleep(0.05)
+        assert not list(folder.glob("*.history"))
+    finally:
+        spool.stop(spool_dir)

@@ -18,7 +18,7 @@ from cuisine_db.backup.wal import enable, spool, wal_names
 from cuisine_db.config import Environment, Settings
 from cuisine_db.postgres.runner import run
 
-TAG = ".for"  # in the spool's folder: which restore its segments were prefetched for
+TAG = spool.TAG  # in the spool's folder: which restore its segments were prefetched for
 
 
 def replay_settings(major: int) -> dict[str, str]:

@@ -89,8 +89,14 @@ class Prefetcher:
         """The timeline history files recovery asks for, into the spool: the starting timeline's (beyond the first),
         then each later one the archive holds, up to the first it lacks (promotion's scan for a free timeline asks
         for each in turn, and the parent's again). Verified like segments; served by copy, as each may be asked
-        for twice. One the archive lacks is never answered from here: `wal fetch` asks the archive."""
+        for twice. One the archive lacks is never answered from here: `wal fetch` asks the archive. Only in a spool
+        tagged for a restore (spool.TAG): restores clear a spool filled for another restore (another archive area,
+        whose history files name the same timelines), and then after the recovery; a spool that serves a standby
+        keeps no history file that could outlive the archive area it came from."""
         from cuisine_db.backup.wal import fetch
+
+        if not (self.where / spool.TAG).exists():
+            return
 
         timeline = wal_names.timeline(self.start_after)
         while True:

@@ -41,6 +41,7 @@ LOG = "prefetcher.log"
 IDLE_SECONDS = 60.0  # nothing delivered for this long: the recovery is over or stalled (a miss starts another)
 RELIST_SECONDS = 1.0  # how often the archive is listed again while it has nothing more ahead
 PART = ".part"
+TAG = ".for"  # which restore the spool was filled for (fast_replay.tag): restores clear any other restore's spool
 AGAIN = ".again"  # the copy of the `until` segment kept for recovery's second ask (served.py: AGAIN)
 
 
