@@ -97,7 +97,6 @@ class Prefetcher:
 
         if not (self.where / spool.TAG).exists():
             return
-
         timeline = wal_names.timeline(self.start_after)
         while True:
             name = f"{timeline:08X}.history"

@@ -8,10 +8,9 @@ Python's site initialisation (the virtualenv, the site-packages .pth files) is m
 about 20 ms of the 28 ms `python -c pass` takes here, against 7 ms with `-S`. PostgreSQL runs the restore command
 and the archive command once per segment, so these calls skip it; anything else (a segment not in the spool or not
 in the ledger, a hash that differs from the ledger's, a history file not in the spool, options this reader does
-not know) puts the
-package and its virtual environment's site-packages on sys.path (site's set-up where that is not plain:
-_plain_paths) and runs `wal` (main.py), which checks everything again. Only what the prefetcher verified is ever in
-the spool (spool.py); only what push.py stored, with its hash, in the ledger.
+not know) puts the package and its virtual environment's site-packages on sys.path (site's set-up where that is
+not plain: _plain_paths) and runs `wal` (main.py), which checks everything again. Only what the prefetcher
+verified is ever in the spool (spool.py); only what push.py stored, with its hash, in the ledger.
 """
 
 from __future__ import annotations
