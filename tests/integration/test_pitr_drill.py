@@ -55,6 +55,16 @@ def _repository(project: PitrProject) -> Repository:
     return open_repository(settings, settings.env("production"))
 
 
+def wait_history_archived(project: PitrProject, timeline: int) -> None:
+    """The restored server's new timeline reaches the archive: its private recovery does not archive, the normal
+    server's archiver pushes the history file the restore left ready for it."""
+    name = f"{timeline:08X}.history-"
+    deadline = time.monotonic() + 60
+    while not any(info.key.split("/")[-1].startswith(name) for info in _repository(project).list("wal/production/")):
+        assert time.monotonic() < deadline, f"the restored server did not archive its new timeline ({name[:-1]})"
+        time.sleep(0.1)
+
+
 def archived_end(project: PitrProject) -> int:
     """The WAL position up to which timeline 1 was archived (the end of its last archived segment)."""
     from cuisine_db.backup.wal import archive
@@ -129,6 +139,7 @@ def drill(project: PitrProject, *, without: tuple[str, ...] = ()) -> None:
     assert must <= set(ids), f"{len(must - set(ids))} archived transactions are missing"
     assert set(ids) <= set(range(1, writer.attempted + 1))
     assert timeline is not None and int(timeline[0], 16) >= 2
+    wait_history_archived(project, int(timeline[0], 16))
     journal = project.journal()
     commands = [entry["command"] for entry in journal]
     assert commands[-6:] == ["incident create", "maintenance enable", "restore", "apply-logs", "db-verify-integrity",
@@ -162,9 +173,7 @@ def test_complete_database_failure_drill_with_s3(server: Server, tmp_path: Path,
     project = make_pitr_project(tmp_path / "pitr", server.major, age_keys, backend="s3", s3=s3_server)
     try:
         drill(project, without=(S3_KEY_VAR, S3_SECRET_VAR))
-        listed = [info.key for info in _repository(project).list("wal/production/")]
-        assert any(key.split("/")[-1].startswith("00000002.history-") for key in listed), \
-            "the restored server did not archive its new timeline"
+        wait_history_archived(project, 2)
         # The server found the S3 keys in a 0600 file of its own user, never in its command lines or settings.
         credentials = project.root / ".cuisine" / "production" / "wal-credentials"
         info = credentials.stat()

@@ -214,3 +214,103 @@ def test_settings_cache_is_private_holds_no_secret_and_follows_the_file(archive:
     archive.segment(third, os.urandom(SIZE), ready=False)
     assert archive.run("push", f"pg_wal/{third}").returncode == 0
     assert list(moved.rglob(f"{third}-*")) and not (tmp_path / "forged").exists()
+
+
+def test_the_last_segment_is_served_from_the_spool_when_recovery_asks_for_it_again(archive: WalArchive) -> None:
+    """A recovery to the backup's own end asks for its last segment twice (replay, then the end of recovery
+    re-reading the last record): the prefetcher keeps a second verified copy, so neither ask fetches it again."""
+    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 4)}
+    for name, body in contents.items():
+        archive.segment(name, body)
+    assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
+    spool_dir = archive.root / ".cuisine" / "production" / "wal-spool"
+    last = max(contents)
+    folder = spool.folder(spool_dir)
+    again = folder / f"{last}{spool.AGAIN}"
+    try:
+        started = archive.run("prefetch", "--spool", str(spool_dir), "--detach", "--until", last,
+                              wal_names.segment_name(1, 0))
+        assert started.returncode == 0, started.stderr
+        deadline = time.monotonic() + 60
+        while not (again.exists() and (folder / last).exists()):
+            assert time.monotonic() < deadline, (sorted(p.name for p in folder.glob("*")),
+                                                 (spool_dir / spool.LOG).read_text())
+            time.sleep(0.05)
+        assert again.read_bytes() == contents[last]
+        # The first ask, as restore_command runs it (served.py, nothing but os imported): the segment itself.
+        destination = archive.pg_wal.parent / "restored" / last
+        destination.parent.mkdir(exist_ok=True)
+        lean = subprocess.run([sys.executable, "-S", served.__file__, "fetch", "--config", str(archive.config),
+                               "--env", "production", "--spool", str(spool_dir), last, str(destination)],
+                              capture_output=True, text=True, check=False, timeout=60,
+                              env={**os.environ, **archive.environ})
+        assert lean.returncode == 0 and destination.read_bytes() == contents[last], lean.stderr
+        assert not (folder / last).exists() and again.exists()
+        # The second ask (here through the full path, fetch.deliver): the kept copy, used up.
+        assert archive.fetch(last) == (0, contents[last])
+        assert not again.exists()
+        # A third ask goes to the archive, as before.
+        assert archive.fetch(last) == (0, contents[last])
+    finally:
+        spool.stop(spool_dir)
+    assert spool.alive(spool_dir) is None and not folder.exists()
+
+
+def test_history_files_are_served_from_the_spool_and_a_miss_still_asks_the_archive(archive: WalArchive) -> None:
+    """Recovery asks for the starting timeline's history file, then each later one up to the first missing (a
+    promotion's scan for a free timeline), some twice: the prefetcher spools them, verified, and they are copied
+    out. One the spool lacks is asked of the archive: a timeline archived after the prefetcher looked is found."""
+    histories = {f"{tli:08X}.history": f"{tli - 1}\t0/{tli}000000\tno recovery target specified\n".encode()
+                 for tli in (2, 3)}
+    for name, body in histories.items():
+        archive.segment(name, body)
+        assert archive.run("push", f"pg_wal/{name}").returncode == 0
+    spool_dir = archive.root / ".cuisine" / "production" / "wal-spool"
+    folder = spool.folder(spool_dir)
+    folder.mkdir(parents=True)
+    # Tagged for a restore, as fast_replay.start() does: only a restore's spool takes history files.
+    (folder / spool.TAG).write_text(f"production\nNone\nsome-backup\n{wal_names.segment_name(2, 0)}\n")
+    try:
+        started = archive.run("prefetch", "--spool", str(spool_dir), "--detach", wal_names.segment_name(2, 0))
+        assert started.returncode == 0, started.stderr
+        deadline = time.monotonic() + 60
+        while not all((folder / name).exists() for name in histories):
+            assert time.monotonic() < deadline, (sorted(p.name for p in folder.glob("*")),
+                                                 (spool_dir / spool.LOG).read_text())
+            time.sleep(0.05)
+        destination = archive.pg_wal.parent / "restored" / "RECOVERYHISTORY"
+        destination.parent.mkdir(exist_ok=True)
+        for _ in range(2):  # as restore_command runs it (served.py): copied, so a second ask is served too
+            destination.unlink(missing_ok=True)
+            lean = subprocess.run([sys.executable, "-X", "importtime", "-S", served.__file__, "fetch", "--config",
+                                   str(archive.config), "--env", "production", "--spool", str(spool_dir),
+                                   "00000002.history", str(destination)], capture_output=True, text=True,
+                                  check=False, timeout=60, env={**os.environ, **archive.environ})
+            assert lean.returncode == 0 and destination.read_bytes() == histories["00000002.history"], lean.stderr
+            imported = {line.rsplit("|", 1)[-1].strip() for line in lean.stderr.splitlines() if "|" in line}
+            assert not imported & {"site", "cuisine_db"}, imported
+        assert (folder / "00000003.history").exists()
+        assert archive.fetch("00000003.history") == (0, histories["00000003.history"])  # the full path too
+        assert (folder / "00000003.history").exists()
+        assert archive.fetch("00000004.history") == (1, None)  # the archive lacks it
+        later = b"3\t0/4000000\tno recovery target specified\n"
+        archive.segment("00000004.history", later)
+        assert archive.run("push", "pg_wal/00000004.history").returncode == 0
+        assert archive.fetch("00000004.history") == (0, later)  # archived after the prefetcher looked: found
+    finally:
+        spool.stop(spool_dir)
+    assert spool.alive(spool_dir) is None and not folder.exists()
+    # A spool no restore tagged (a standby's) takes the segments, never a history file.
+    segment = wal_names.segment_name(2, 1)
+    archive.segment(segment, os.urandom(SIZE // 4))
+    assert archive.run("push", f"pg_wal/{segment}").returncode == 0
+    try:
+        started = archive.run("prefetch", "--spool", str(spool_dir), "--detach", wal_names.segment_name(2, 0))
+        assert started.returncode == 0, started.stderr
+        deadline = time.monotonic() + 60
+        while not (folder / segment).exists():
+            assert time.monotonic() < deadline, (spool_dir / spool.LOG).read_text()
+            time.sleep(0.05)
+        assert not list(folder.glob("*.history"))
+    finally:
+        spool.stop(spool_dir)

@@ -14,7 +14,9 @@ stops with an error instead of ending early at a hole and opening the database w
 
 Segments come from the fetch-ahead spool (spool.py) when the prefetcher has them: a call then only renames the
 file into place (main.py does that before importing anything). A segment not there yet is fetched here, and the
-prefetcher started if none is alive.
+prefetcher started if none is alive. Timeline history files the prefetcher verified are copied out of the spool
+(recovery asks for some twice); one the spool lacks is always asked of the archive, so "absent" (exit 1) still
+means only that the archive lacks it: promotion picks its new timeline on that answer.
 """
 
 from __future__ import annotations
@@ -206,7 +208,7 @@ def fetch(access: WalAccess, name: str, destination: Path, options: list[str] | 
     from cuisine_db.backup.wal import spool
 
     wal_names.check(name)
-    if wal_names.is_segment(name) and deliver(access.spool, name, destination):
+    if (wal_names.is_segment(name) or wal_names.is_history(name)) and deliver(access.spool, name, destination):
         return "prefetched"
     repository = access.repository()
     folder = wal_names.folder(name)
@@ -245,11 +247,22 @@ def fetch(access: WalAccess, name: str, destination: Path, options: list[str] | 
 
 
 def deliver(spool_dir: Path, name: str, destination: Path) -> bool:
-    """Move a prefetched segment into place and note where recovery stands; False when it is not there. (main.py
-    has its own copy of this on the path that imports nothing.)"""
+    """Move a prefetched segment (or the second copy kept of the last one, spool.AGAIN) into place and note where
+    recovery stands, or copy a prefetched history file; False when it is not there. (served.py has its own copy
+    of this on the path that imports nothing.)"""
     from cuisine_db.backup.wal import spool
 
     cached = spool.folder(spool_dir) / name
+    if wal_names.is_history(name):  # copied, not moved: recovery asks for some twice
+        temp = destination.with_name(f".{destination.name}.{os.getpid()}.part")
+        try:
+            shutil.copyfile(cached, temp)
+        except FileNotFoundError:
+            return False
+        os.replace(temp, destination)
+        return True
+    if not cached.exists():
+        cached = cached.with_name(f"{name}{spool.AGAIN}")
     try:
         os.replace(cached, destination)
     except FileNotFoundError:

@@ -35,7 +35,7 @@ class Prefetcher:
         count = size = 0
         with contextlib.suppress(OSError):
             for entry in os.scandir(self.where):
-                if wal_names.is_segment(entry.name) or entry.name.endswith(spool.PART):
+                if wal_names.is_segment(entry.name) or entry.name.endswith((spool.PART, spool.AGAIN)):
                     with contextlib.suppress(OSError):
                         size += entry.stat().st_size
                     count += wal_names.is_segment(entry.name)
@@ -77,11 +77,44 @@ class Prefetcher:
             if digest is None:
                 return False
             fetch.download(self.access, repository, identities, name, digest, self.where / name)
+            if name == self.until:
+                spool.keep_again(self.where, name)
         except Exception as exc:  # wal fetch fetches it itself when asked, and reports the failure then
             import sys
 
             sys.stderr.write(f"cuisine-db wal prefetch: {name}: {type(exc).__name__}: {exc} (left to wal fetch)\n")
         return True
+
+    def _histories(self, repository: Any, identities: list[Any], trust: Any) -> None:
+        """The timeline history files recovery asks for, into the spool: the starting timeline's (beyond the first),
+        then each later one the archive holds, up to the first it lacks (promotion's scan for a free timeline asks
+        for each in turn, and the parent's again). Verified like segments; served by copy, as each may be asked
+        for twice. One the archive lacks is never answered from here: `wal fetch` asks the archive. Only in a spool
+        tagged for a restore (spool.TAG): restores clear a spool filled for another restore (another archive area,
+        whose history files name the same timelines), and then after the recovery; a spool that serves a standby
+        keeps no history file that could outlive the archive area it came from."""
+        from cuisine_db.backup.wal import fetch
+
+        if not (self.where / spool.TAG).exists():
+            return
+        timeline = wal_names.timeline(self.start_after)
+        while True:
+            name = f"{timeline:08X}.history"
+            try:
+                if timeline > 1:
+                    found, claims = fetch.retrying(
+                        functools.partial(fetch.signed_listing, repository, self.access.area, wal_names.folder(name)))
+                    digest = fetch.ours(self.access, repository, trust, name, claims.get(name, []),
+                                        found.get(name, set()))
+                    if digest is None:
+                        return
+                    fetch.download(self.access, repository, identities, name, digest, self.where / name)
+            except Exception as exc:  # left to wal fetch, which reports it if recovery asks
+                import sys
+
+                sys.stderr.write(f"cuisine-db wal prefetch: {name}: {type(exc).__name__}: {exc} (left to wal fetch)\n")
+                return
+            timeline += 1
 
     def _record_size(self, repository: Any, trust: Any, name: str, records_of: list[str]) -> int | None:
         from cuisine_db.backup.wal import records
@@ -122,6 +155,7 @@ class Prefetcher:
         futures: dict[Future[bool], str] = {}
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=self.access.fetch_threads, thread_name_prefix="wal-prefetch") as pool:
+            pool.submit(self._histories, repository, identities, trust)
             while True:
                 try:
                     if os.stat(self.where).st_ino != identity:
