@@ -15,6 +15,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,9 @@ from prometheus_client import CollectorRegistry
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.errors import UnavailableError
 from cuisine_db.monitor.patroni import PatroniCollector
-from cuisine_db.postgres import connect, patroni, patroni_embedded, patroni_layout
+from cuisine_db.postgres import connect, patroni, patroni_embedded, patroni_layout, safe_files
+from cuisine_db.postgres.local import os_user_of
+from cuisine_db.replicas import patroni as patroni_replicas
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
@@ -404,6 +407,62 @@ def test_the_archive_has_every_segment_of_every_timeline_after_a_switchover_and_
     up = ha.make("cluster-up", f"env={ENV}")  # the lost member comes back as a replica (pg_rewind)
     assert up.returncode == 0, up.stderr
     wait_for("healthy with the lost member back", lambda: healthy(ha), timeout=120)
+
+
+def test_a_leader_still_promoting_is_waited_for_not_written_to(ha: Ha) -> None:
+    """Patroni names the new leader as soon as it holds the key; its PostgreSQL is still in recovery until the
+    promotion ends (CI caught a test-restore's CREATE DATABASE refused as read-only right after a failover). Here
+    every member runs a 4-second `pre_promote` script (Patroni runs it after taking the key, before promoting):
+    a switchover's target leads while still read-only, and the tool's connection waits for it, then writes."""
+    wait_for("healthy", lambda: healthy(ha), timeout=180)
+    view = ha.view()
+    target = next(m.name for m in view.members if m.role == "sync_standby")
+    members = [m.name for m in view.members]
+    _pre_promote(ha, members, "/bin/sleep 4")
+    try:
+        switch = threading.Thread(target=lambda: patroni_replicas.promote(ha.settings, ha.env, target, yes=True))
+        switch.start()
+        wait_for("the target to hold the leader key", lambda: (ha.view().leader or view.members[0]).name == target,
+                 timeout=60)
+        with ha.member(target) as direct:
+            assert direct.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)  # the window is real
+        with ha.leader_conn("promoting") as conn:
+            assert conn.info.parameter_status("in_hot_standby") == "off"
+            conn.execute("CREATE TABLE IF NOT EXISTS written_after_the_promotion (id int)")
+        switch.join(timeout=120)
+    finally:
+        _pre_promote(ha, members, None)
+    wait_for("healthy after the switchover", lambda: healthy(ha), timeout=180)
+
+
+def _pre_promote(ha: Ha, members: list[str], command: str | None) -> None:
+    """Set (or remove) every member's `postgresql.pre_promote` in its patroni.yml, with a tag that says so, and
+    have its Patroni reload; waits until each member's REST API shows the tag (the reload is applied)."""
+    user = os_user_of(ha.settings, ha.env)
+    layout = patroni_layout.load_layout(ha.settings, ha.env)
+    assert layout is not None
+    for name in members:
+        path = patroni_layout.member_dir(ha.settings, ha.env, name) / "patroni.yml"
+        config = json.loads(path.read_text())
+        tags = config.setdefault("tags", {})
+        if command is None:
+            config["postgresql"].pop("pre_promote", None)
+            tags.pop("test_pre_promote", None)
+        else:
+            config["postgresql"]["pre_promote"] = command
+            tags["test_pre_promote"] = command
+        safe_files.write(path, json.dumps(config, indent=2).encode(), owner=user)
+        pid = patroni_embedded.process(ha.settings, ha.env, name).pid
+        assert pid is not None
+        os.kill(pid, signal.SIGHUP)
+        rest = next(m.rest for m in layout.members if m.name == name)
+
+        def applied(rest: int = rest) -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{rest}/patroni", timeout=5) as answer:
+                shown = json.loads(answer.read()).get("tags", {}).get("test_pre_promote")
+            return bool(shown == command)
+
+        wait_for(f"{name}'s Patroni to reload", applied, timeout=60)
 
 
 def test_cluster_down_stops_every_process(ha: Ha) -> None:

@@ -14,6 +14,7 @@ from cuisine_db.errors import CuisineDbError, ServerDownError, UnavailableError
 from cuisine_db.postgres import purposes, route, topology
 from cuisine_db.postgres.cluster import SUPERUSER
 from cuisine_db.postgres.target import Target
+from cuisine_db.waiting import retry
 
 
 def connection_params(settings: Settings, env: Environment, dbname: str | None = None,
@@ -121,7 +122,44 @@ def connect(
     return _open(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose, target=target)
 
 
+PROMOTING_SECONDS = 60.0
+
+
+class LeaderStillPromoting(ServerDownError):
+    """Patroni names a leader whose PostgreSQL is still in recovery: the seconds after a failover or a switchover
+    in which the leader key is taken and the promotion not finished."""
+
+
 def _open(
+    settings: Settings, env: Environment, command: str, *, autocommit: bool, dbname: str | None,
+    purpose: str = purposes.ADMIN, target: Target | None = None,
+) -> psycopg.Connection[Any]:
+    if env.patroni is None or target is not None or purpose != purposes.ADMIN:
+        return _open_once(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose,
+                          target=target)
+    # The tool's own connections to a Patroni leader write (CREATE DATABASE, migrations, restores). Patroni names
+    # the new leader as soon as it holds the leader key, while its PostgreSQL may still be finishing the promotion
+    # (read-only) for a few seconds: wait for it, rather than fail half-way through the work. The server reports
+    # in_hot_standby (14+) at connection start, so this costs no query.
+    def writable() -> psycopg.Connection[Any]:
+        conn = _open_once(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose)
+        if conn.info.parameter_status("in_hot_standby") != "on":
+            return conn
+        conn.close()
+        from cuisine_db.postgres import patroni
+
+        leader = patroni.leader(settings, env)
+        if leader.role == "standby_leader":  # a standby cluster's leader is read-only for good
+            return _open_once(settings, env, command, autocommit=autocommit, dbname=dbname, purpose=purpose)
+        raise LeaderStillPromoting(f"Patroni's leader {leader.name} of {env.name!r} is still in recovery "
+                                   f"(read-only) after {PROMOTING_SECONDS:.0f}s",
+                                   hint=f"make db-replicas env={env.name} shows the members' states")
+
+    return retry(writable, on=(LeaderStillPromoting,), pause=0.2, growth=1.5, longest=2.0,
+                 seconds=PROMOTING_SECONDS)
+
+
+def _open_once(
     settings: Settings, env: Environment, command: str, *, autocommit: bool, dbname: str | None,
     purpose: str = purposes.ADMIN, target: Target | None = None,
 ) -> psycopg.Connection[Any]:
