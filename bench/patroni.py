@@ -127,7 +127,7 @@ def one_round(settings: Settings, env: Environment, config: Path, writers: int, 
         view = patroni.cluster(settings, env)
         target = next(m.name for m in view.members if m.role == "sync_standby")
         asked = time.monotonic()
-        patroni_replicas.promote(settings, env, target)
+        patroni_replicas.promote(settings, env, target, yes=True)  # the bench is its own operator
         time.sleep(seconds)
         switchover_gap = load.gap(asked, time.monotonic())
         wait(lambda: healthy(settings, env))
