@@ -92,13 +92,19 @@ def test_swap_killed_in_every_phase_leaves_the_old_cluster_or_the_new_one(tmp_pa
         for phase in ("stopped", "upgraded", "switched"):
             killed = kill_at(project, phase, "--method", "swap")
             state = project.state()
-            assert state is not None and not state["point_of_no_return"], (phase, killed, state)
+            assert state is not None, (phase, killed)
+            if state["point_of_no_return"]:
+                # From switched to the new server's first start takes milliseconds: on a loaded machine the kill
+                # can land after it (CI saw it). That is the case past the point of no return, below.
+                assert PHASES.index(killed) >= PHASES.index("started"), (phase, killed)
+                break
             back = project.cli("upgrade", "--env", "production", "--rollback", "--yes")
             assert back.returncode == 0, (phase, back.stderr)
             assert project.system_identifier() == system
             unchanged(project, before)
-        killed = kill_at(project, "started", "--method", "swap")
-        state = project.state()
+        else:
+            killed = kill_at(project, "started", "--method", "swap")
+            state = project.state()
         assert state is not None and state["point_of_no_return"] is True, state
         past_no_return_the_rerun_finishes(project, "swap", before)
         assert not (project.home / "upgrade" / "pg14.kept").exists()
