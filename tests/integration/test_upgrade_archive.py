@@ -78,12 +78,10 @@ def upgraded(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Ite
                                 settings='log_replication_commands = "on"\n')
     text = project.config.read_text().replace("protected = true", "protected = false", 1)
     backup_lines = text.split("[environments.development.backup]\n", 1)[1]
-    pooler_port = free_port()
     project.config.write_text(
         text + f"[environments.staging]\nport = {free_port()}\npostgres_version = 18\nprotected = false\n"
         "[environments.staging.server_settings]\nfsync = false\n"
-        f"[environments.staging.backup]\n{backup_lines}"
-        f"[environments.production.pooler]\nport = {pooler_port}\n")
+        f"[environments.staging.backup]\n{backup_lines}")
     try:
         import shutil
 
@@ -101,6 +99,11 @@ def upgraded(tmp_path_factory: pytest.TempPathFactory, age_keys: AgeKeys) -> Ite
         project.ok("replica", "create", "--env", "production", "--name", "r1", "--from", "backup")
         with project.connect() as conn:
             conn.execute(f"CREATE ROLE pool_app LOGIN PASSWORD '{APP_PASSWORD}'")
+        # The pooler's port is chosen only now: one picked minutes earlier, before the seed and the replica, was
+        # taken by another test's server in the meantime (CI saw it).
+        pooler_port = free_port()
+        with project.config.open("a") as config:
+            config.write(f"[environments.production.pooler]\nport = {pooler_port}\n")
         project.ok("pooler", "config", "--env", "production")
         project.ok("pooler", "start", "--env", "production")
         pooled = psycopg.connect(host="127.0.0.1", port=pooler_port, user="pool_app", password=APP_PASSWORD,
