@@ -100,3 +100,14 @@ def test_a_sound_high_water_mark_round_trips_and_a_missing_one_is_none(tmp_path:
     watermark.save(settings, env, watermark.Mark(7, seen.name, AT))
     assert watermark.read(settings, env) == watermark.Mark(7, seen.name, AT)
     assert catalog._no_rollback([entry(3, 6)], watermark.read(settings, env))[0].complete is False
+
+
+def test_two_backups_of_one_second_are_not_judged_by_their_names() -> None:
+    """A tables backup (sequence 2) and a full one (3) started in the same second: the names, sorted, put the full
+    one first, which says nothing about which came first (the demo hit it: a false 'rolled back')."""
+    tables = entry(1, 2)
+    full = replace(entry(1, 3), name=tables.name.replace("logical", "full"), type="full")
+    checked = catalog._no_rollback([entry(0, 1), full, tables, entry(2, 4)], None)
+    assert [e.complete for e in checked] == [True, True, True, True], [e.problem for e in checked]
+    stale = catalog._no_rollback([entry(0, 5), full, tables], None)
+    assert [e.complete for e in stale] == [True, False, False]  # an older second's higher sequence still counts

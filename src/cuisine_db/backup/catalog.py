@@ -206,12 +206,21 @@ def _no_rollback(entries: list[BackupEntry], mark: watermark.Mark | watermark.Un
     older-named one's (or the local high-water mark's, for a newer name) is an old backup presented as new. Where
     the mark is damaged the check cannot run: no signed backup of that environment is trusted (fail safe)."""
     checked: list[BackupEntry] = []
-    highest: dict[str, tuple[int, str]] = {}
+    highest: dict[str, tuple[int, str]] = {}  # per environment, over names of strictly older seconds
+    # Names of one second do not say which backup came first (a full and a tables backup can start in the same
+    # second: the demo did): the best of the current second joins `highest` only when a later second begins.
+    second: dict[str, tuple[datetime, tuple[int, str] | None]] = {}
     for entry in entries:
         sequence = entry.manifest.sequence if entry.manifest is not None else None
         if sequence is None:
             checked.append(entry)
             continue
+        at, best = second.get(entry.env, (entry.taken_at, None))
+        if at != entry.taken_at:
+            if best is not None and (entry.env not in highest or best[0] > highest[entry.env][0]):
+                highest[entry.env] = best
+            at, best = entry.taken_at, None
+        second[entry.env] = (at, best)
         if isinstance(mark, watermark.Unreadable) and entry.env == mark.env:
             checked.append(replace(entry, manifest=None, complete=False, problem=UNTRUSTED + mark.problem,
                                    signer=None))
@@ -226,7 +235,8 @@ def _no_rollback(entries: list[BackupEntry], mark: watermark.Mark | watermark.Un
         if why is not None:
             checked.append(replace(entry, manifest=None, complete=False, problem=UNTRUSTED + why, signer=None))
             continue
-        highest[entry.env] = (sequence, entry.name)
+        if best is None or sequence > best[0]:
+            second[entry.env] = (at, (sequence, entry.name))
         checked.append(entry)
     return checked
 
