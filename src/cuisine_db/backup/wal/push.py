@@ -108,19 +108,17 @@ PIECE = 1 << 20
 
 
 class OnePass(_Opened):
-    """A file to store, read once in 1 MB pieces, each hashed and compressed while it is still in the CPU's cache:
-    the sha256 that names the object and the zstd frame that is stored are of the very same bytes, and a 16 MB
-    segment costs 4-5 ms less CPU than hashing and then compressing a mapped copy in two passes over memory
-    (docs/benchmarks.md, stop 17). `unchanged()` still compares the file with what it was when opened before the
-    object becomes visible."""
+    """A file to store, read once in 1 MB pieces, each compressed while it is still in the CPU's cache: the sha256
+    that names the object and the zstd frame that is stored are of the very same bytes, and a 16 MB segment costs
+    4-5 ms less CPU than hashing and then compressing a mapped copy in two passes over memory (docs/benchmarks.md,
+    stop 17). A file of HASH_BESIDE_FROM or more is hashed on a second thread (_HashBeside) while this one
+    compresses. `unchanged()` still compares the file with what it was when opened before the object becomes
+    visible."""
 
     def __init__(self, path: Path, level: int) -> None:
         from cuisine_db.storage.pipeline import zstd_compressor
 
-        digest = hashlib.sha256()
         compressor = zstd_compressor(level).compressobj()
-        buffer = bytearray(PIECE)
-        view = memoryview(buffer)
         frames: list[bytes] = []
         head = b""
         size = 0
@@ -128,23 +126,120 @@ class OnePass(_Opened):
         try:
             self.before = os.fstat(fd)
             self.path = path
-            while count := os.readv(fd, [buffer]):
-                piece = view[:count]
-                if len(head) < 32:
-                    head += bytes(piece[:32 - len(head)])
-                digest.update(piece)
-                frames.append(compressor.compress(piece))
-                size += count
+            hasher = _HashBeside() if self.before.st_size >= HASH_BESIDE_FROM else _HashHere()
+            try:
+                while view := hasher.read(fd):
+                    if len(head) < 32:
+                        head += bytes(view[:32 - len(head)])
+                    frames.append(compressor.compress(view))
+                    size += len(view)
+            finally:
+                self.digest = hasher.finish()
         finally:
             os.close(fd)
         frames.append(compressor.flush())
         self.size = size
         self.head = head  # the first 32 bytes: a segment's long page header (records.system_identifier)
         self.frame = frames  # one zstd frame in the pieces zstd gave (not joined: a copy age does not need)
-        self.digest = digest.hexdigest()
 
     def sha256(self) -> str:
         return self.digest
+
+
+HASH_BESIDE_FROM = 4 << 20  # segments (16 MB) are hashed beside compression; history files and the like are not
+RING = 4  # pieces in flight between the reading (compressing) thread and the hashing one
+
+
+class _HashHere:
+    """Pieces read into one reused buffer and hashed on the reading thread."""
+
+    def __init__(self) -> None:
+        self._digest = hashlib.sha256()
+        self._buffer = bytearray(PIECE)
+
+    def read(self, fd: int) -> memoryview:
+        """The next piece of the file (empty at its end), hashed."""
+        view = memoryview(self._buffer)[:os.readv(fd, [self._buffer])]
+        self._digest.update(view)
+        return view
+
+    def finish(self) -> str:
+        return self._digest.hexdigest()
+
+
+class _HashBeside:
+    """The sha256 of the pieces computed on a second thread while the reading thread compresses them. hashlib and
+    zstd both release the GIL on large buffers, so on two cores a segment's ~14 ms of hashing runs beside its
+    18-39 ms of compression instead of before it: the full push's wall time is what PostgreSQL's archiver waits
+    on (issue 15's 120 ms). Pieces go round a ring of RING buffers; a buffer is read into again only once the
+    hashing thread is done with it. `_thread` rather than `threading`: the archive command's import time
+    (tests/integration/test_wal_push_imports.py keeps threading off the path), and nothing here needs more than
+    locks."""
+
+    def __init__(self) -> None:
+        import _thread
+
+        self._digest = hashlib.sha256()
+        self._buffers = [bytearray(PIECE) for _ in range(RING)]
+        self._counts = [0] * RING
+        self._full = [_thread.allocate_lock() for _ in range(RING)]  # held until the slot holds a piece to hash
+        self._free = [_thread.allocate_lock() for _ in range(RING)]  # held while the hashing thread reads the slot
+        for lock in self._full:
+            lock.acquire()
+        self._done = _thread.allocate_lock()
+        self._done.acquire()
+        self._slot = 0
+        self._ended = False
+        self._error: BaseException | None = None
+        _thread.start_new_thread(self._hash, ())
+
+    def _hash(self) -> None:
+        slot = 0
+        while True:
+            self._full[slot].acquire()
+            count = self._counts[slot]
+            if count and self._error is None:
+                try:
+                    self._digest.update(memoryview(self._buffers[slot])[:count])
+                except BaseException as exc:  # handed to the reading thread, which raises it
+                    self._error = exc
+            self._free[slot].release()
+            if not count:
+                self._done.release()
+                return
+            slot = (slot + 1) % RING
+
+    def _hand_over(self, count: int) -> None:
+        slot = self._slot
+        self._counts[slot] = count
+        self._full[slot].release()
+        self._slot = (slot + 1) % RING
+
+    def read(self, fd: int) -> memoryview:
+        """The next piece of the file (empty at its end), handed to the hashing thread; the view stays valid until
+        the next RING - 1 reads."""
+        slot = self._slot
+        self._free[slot].acquire()  # the hashing thread is done with what this buffer held
+        try:
+            count = os.readv(fd, [self._buffers[slot]])
+        except BaseException:
+            self._free[slot].release()
+            raise
+        self._hand_over(count)
+        if not count:
+            self._ended = True
+        return memoryview(self._buffers[slot])[:count]
+
+    def finish(self) -> str:
+        """The hex digest once the hashing thread has hashed every piece (also on the way out of a failed read)."""
+        if not self._ended:
+            self._free[self._slot].acquire()
+            self._hand_over(0)
+            self._ended = True
+        self._done.acquire()
+        if self._error is not None:
+            raise self._error
+        return self._digest.hexdigest()
 
 
 def sha256_of(path: Path) -> tuple[str, int]:
