@@ -13,6 +13,7 @@ from rich.table import Table
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, out, print_json, say, settings
 from cuisine_db.errors import UsageError
 from cuisine_db.ops.journal import REDACTED, journaled
+from cuisine_db.postgres.server_settings import MEMORY_UNITS
 
 app = typer.Typer(help="Server configuration: show, update (validated ALTER SYSTEM), recommend.",
                   no_args_is_help=True)
@@ -21,8 +22,8 @@ app = typer.Typer(help="Server configuration: show, update (validated ALTER SYST
 _SECRET_PARAMETER = re.compile(r"conninfo|pass|secret|key|token", re.IGNORECASE)
 
 
-_MEMORY = re.compile(r"^(\d+)(B|kB|MB|GB|TB)$")
-_UNITS = ("B", "kB", "MB", "GB", "TB")
+_UNITS = tuple(MEMORY_UNITS)
+_MEMORY = re.compile(rf"^(\d+)({'|'.join(_UNITS)})$")
 
 
 def pretty(value: str) -> str:
