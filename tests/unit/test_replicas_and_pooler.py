@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -241,7 +242,8 @@ def test_promoting_and_dropping_confirm_in_the_service_through_the_one_confirmat
             return answer
         return ask
 
-    attempts = [lambda ask: replica_service.promote_replica(settings, prod, "reports1", ask=ask),
+    Attempt = Callable[[AskWord | None], object]
+    attempts: list[Attempt] = [lambda ask: replica_service.promote_replica(settings, prod, "reports1", ask=ask),
                 lambda ask: replica_service.drop_replica(settings, prod, "old1", ask=ask),
                 lambda ask: replica_service.drop_replica(settings, prod, "reports1", ask=ask)]
     for attempt in attempts:
@@ -257,9 +259,10 @@ def test_promoting_and_dropping_confirm_in_the_service_through_the_one_confirmat
         ("promote-replica", "refused"), ("promote-replica", "refused"), ("drop-replica", "refused"),
         ("drop-replica", "refused"), ("drop-replica", "refused"), ("drop-replica", "refused")]
     # On an unprotected environment a promotion and a former primary's removal still ask, for the node's own name.
-    for attempt, name in ((lambda ask: replica_service.promote_replica(settings, dev, "reports1", ask=ask),
-                           "reports1"),
-                          (lambda ask: replica_service.drop_replica(settings, dev, "old1", ask=ask), "old1")):
+    unprotected: list[tuple[Attempt, str]] = [
+        (lambda ask: replica_service.promote_replica(settings, dev, "reports1", ask=ask), "reports1"),
+        (lambda ask: replica_service.drop_replica(settings, dev, "old1", ask=ask), "old1")]
+    for attempt, name in unprotected:
         with pytest.raises(RefusedError, match="on 'dev' needs confirmation"):
             attempt(None)
         with pytest.raises(RefusedError, match=r"^confirmation did not match; nothing was done$"):
