@@ -10,11 +10,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, out, print_json, say, settings
-from cuisine_db.diagnose.server_config import pretty, show_config, update_config, visible
 from cuisine_db.errors import UsageError
+
+# The services (and psycopg) are imported by the command that runs: `config ... --help` starts faster.
 
 app = typer.Typer(help="Server configuration: show, update (validated ALTER SYSTEM), recommend.",
                   no_args_is_help=True)
+
 
 @app.command("show")
 def show(
@@ -23,6 +25,8 @@ def show(
     json: JsonOption = False,
 ) -> None:
     """Every setting not at its default: value, default, where it was set, whether it needs a restart, pending."""
+    from cuisine_db.diagnose.server_config import pretty, show_config, visible
+
     chosen = environment(env)
     report = show_config(settings(), chosen, include_defaults=include_defaults)
     if json:
@@ -62,6 +66,8 @@ def update(
                                             )] = None,
 ) -> None:
     """Validate against pg_settings and the host's memory, ALTER SYSTEM, reload; say whether a restart is needed."""
+    from cuisine_db.diagnose.server_config import update_config, visible
+
     if reset == (value is not None and value != ""):
         raise UsageError("give either value=... or reset=1 (back to the configuration file's value or the default)",
                          hint="e.g. make db-update-config param=max_connections value=200")
@@ -102,6 +108,7 @@ def recommend(
 ) -> None:
     """The runbook's rules with PGTune's formulas and the live server's evidence, as db-update-config lines."""
     from cuisine_db.diagnose.config_advice import recommend_config
+    from cuisine_db.diagnose.server_config import pretty
 
     chosen = environment(env)
     advice = recommend_config(settings(), chosen, ram=ram, cpus=cpus, disk=disk)
