@@ -222,9 +222,9 @@ def test_dropping_a_member_of_a_patroni_environment_is_refused_by_the_service_wh
 
 
 def test_promoting_and_dropping_confirm_in_the_service_through_the_one_confirmation_rule(tmp_path: Path) -> None:
-    """replicas/replica_service asks through ops/confirmation whoever calls it: on a protected environment the
+    """Promoting and dropping ask through ops/confirmation whoever calls them: on a protected environment the
     environment's name is typed (never the replica's), without a terminal it is refused naming the environment,
-    and a refusal changes nothing but the journal's line saying so."""
+    and a refusal changes nothing but the journal's line saying so (replicas/replica_service journals)."""
     settings = settings_for(tmp_path, LOCAL.replace("[environments.dev]", "[environments.prod]") + "protected = true\n"
                             + LOCAL.replace("port = 56990", "port = 56980"))
     replica = topology.Node("reports1", topology.replica_home("reports1"), 56991, "cuisine_reports1", "2025-01-01")
@@ -258,6 +258,15 @@ def test_promoting_and_dropping_confirm_in_the_service_through_the_one_confirmat
     assert [(line["command"], line["outcome"]) for line in lines] == [
         ("promote-replica", "refused"), ("promote-replica", "refused"), ("drop-replica", "refused"),
         ("drop-replica", "refused"), ("drop-replica", "refused"), ("drop-replica", "refused")]
+    # The rule is the services' own: called directly (as the upgrade and the benches do), they refuse the same way
+    # unless given yes.
+    from cuisine_db.replicas import promote as promoting
+
+    for direct in (lambda: promoting.promote(settings, prod, "reports1"), lambda: dropping.drop(settings, prod, "old1"),
+                   lambda: dropping.drop(settings, prod, "reports1")):
+        with pytest.raises(RefusedError, match="'prod' needs confirmation"):
+            direct()
+    assert topology.path(settings, prod).read_text() == recorded
     # On an unprotected environment a promotion and a former primary's removal still ask, for the node's own name.
     unprotected: list[tuple[Attempt, str]] = [
         (lambda ask: replica_service.promote_replica(settings, dev, "reports1", ask=ask), "reports1"),

@@ -1,5 +1,6 @@
 """The entry points of the replica commands, whoever calls them: which environment gets what (a local replica, a
-Patroni member, or the steps for a remote server), the confirmations, and the journal line of each change."""
+Patroni member, or the steps for a remote server) and the journal line of each change; the confirmations are the
+services' own (replicas/promote.py, drop.py, patroni.py), through ops/confirmation."""
 
 from __future__ import annotations
 
@@ -24,11 +25,6 @@ if TYPE_CHECKING:
 # Each path imports only its own services: a Patroni member's brings the lay-down code, a local one's does not.
 
 Notify = Callable[[str], None]
-
-
-def _protected_ask(env: Environment, ask: AskWord | None) -> confirmation.Ask | None:
-    """The protected-environment question (env's name typed) through a caller's word asker."""
-    return None if ask is None else (lambda action: ask(action, env.name))
 
 
 def create_replica(settings: Settings, env: Environment, name: str, *, port: int | None = None,
@@ -61,14 +57,15 @@ def create_replica(settings: Settings, env: Environment, name: str, *, port: int
 
 def promote_replica(settings: Settings, env: Environment, name: str, *, yes: bool = False, ask: AskWord | None = None,
                     notify: Notify = lambda _: None) -> Promotion | PatroniPromotion | plans.Plan:
-    """db-promote-replica, journaled as `promote-replica`: through Patroni on a Patroni environment (confirmed on a
-    protected one); a local replica after the confirmation every environment asks for (the replica's name typed,
-    the environment's on a protected one); a remote environment gets the steps."""
+    """db-promote-replica, journaled as `promote-replica`: through Patroni on a Patroni environment (which confirms on
+    a protected one), a local replica (which asks on every environment: the replica's name typed, the environment's
+    on a protected one); a remote environment gets the steps."""
     if env.patroni is not None:
         from cuisine_db.replicas import patroni as patroni_replicas
 
         with journaled(settings, env, "promote-replica", {"name": name, "yes": yes}) as entry:
-            led = patroni_replicas.promote(settings, env, name, yes=yes, ask=_protected_ask(env, ask), notify=notify)
+            led = patroni_replicas.promote(settings, env, name, yes=yes, ask=confirmation.env_name_asker(env, ask),
+                                           notify=notify)
             entry.details.update(kind=led.kind, former_leader=led.former_leader, timeline=led.timeline)
         return led
     check_name(name)
@@ -77,9 +74,7 @@ def promote_replica(settings: Settings, env: Environment, name: str, *, yes: boo
     from cuisine_db.replicas import promote as promoting
 
     with journaled(settings, env, "promote-replica", {"name": name, "yes": yes}) as entry:
-        confirmation.require_always(env, f"Promoting replica {name} makes it the primary of {env.name}; the current "
-                                    "primary is stopped and must be rebuilt", name, yes=yes, ask=ask)
-        done = promoting.promote(settings, env, name, notify=notify)
+        done = promoting.promote(settings, env, name, yes=yes, ask=ask, notify=notify)
         entry.details.update(kind=done.kind, former_primary=done.former_primary, followed=done.followed,
                              stranded=done.stranded)
     return done
@@ -87,18 +82,13 @@ def promote_replica(settings: Settings, env: Environment, name: str, *, yes: boo
 
 def drop_replica(settings: Settings, env: Environment, name: str, *, yes: bool = False, ask: AskWord | None = None,
                  notify: Notify = lambda _: None) -> Dropped:
-    """db-drop-replica, journaled as `drop-replica`: a former primary's data (transactions nobody else has) only once
-    its name is typed on any environment; a replica confirmed on a protected environment."""
+    """db-drop-replica, journaled as `drop-replica` (replicas/drop.py confirms: a former primary's data on every
+    environment, a replica on a protected one)."""
     from cuisine_db.replicas import drop as dropping
 
-    kind = dropping.kind_of(settings, env, name)
+    dropping.kind_of(settings, env, name)  # an unknown name is bad input, before the journal
     with journaled(settings, env, "drop-replica", {"name": name, "yes": yes}) as entry:
-        if kind == "former primary":
-            confirmation.require_always(env, f"Deleting former primary {name}'s data: transactions it took after the "
-                                        "promotion exist nowhere else", name, yes=yes, ask=ask)
-        else:
-            confirmation.require(env, f"Dropping replica {name}", yes=yes, ask=_protected_ask(env, ask))
-        done = dropping.drop(settings, env, name, notify=notify)
+        done = dropping.drop(settings, env, name, yes=yes, ask=ask, notify=notify)
         entry.details.update(kind=done.kind, slot=done.slot)
     return done
 
