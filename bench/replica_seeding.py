@@ -105,7 +105,7 @@ def main() -> None:
                     runs[label].append(time.monotonic() - started)
                     served_by_primary[label] = served_by_primary.get(label, 0) + served(primary.datadir) - before
                     if label == "replica_copied":
-                        drop.drop(settings, env, "bench1")
+                        drop.drop(settings, env, "bench1", yes=True)  # the bench is its own operator
                 source = find(settings, env, "bench1").target
                 for label, where in (("full_backup_primary", None), ("full_backup_replica", source)):
                     before = served(primary.datadir)
@@ -113,7 +113,7 @@ def main() -> None:
                     physical.create(settings, env, "full", source=where)
                     runs[label].append(time.monotonic() - started)
                     served_by_primary[label] = served_by_primary.get(label, 0) + served(primary.datadir) - before
-                drop.drop(settings, env, "bench1")
+                drop.drop(settings, env, "bench1", yes=True)
         finally:
             cluster_for(settings, env).destroy()
         medians = {k: median(v) for k, v in runs.items()}

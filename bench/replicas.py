@@ -107,7 +107,7 @@ def main() -> None:
                 logical.create(settings, env, "logical", source=where)
                 runs[label].append(time.monotonic() - started)
             if attempt < args.repeat - 1:
-                drop.drop(settings, env, "bench1")
+                drop.drop(settings, env, "bench1", yes=True)  # the bench is its own operator
 
         decide: dict[str, list[float]] = {"routing_any": [], "db_replicas": []}
         for _ in range(20):
@@ -133,7 +133,7 @@ def main() -> None:
             written = conn.execute("SELECT pg_total_relation_size('bench_burst')").fetchone()
 
         pooling = measure_pooling(settings, env, args.connections)
-        drop.drop(settings, env, "bench1")
+        drop.drop(settings, env, "bench1", yes=True)
 
         ratios = {
             "replica_create / pg_basebackup": round(median(runs["replica_create"]) / median(runs["pg_basebackup"]), 2),

@@ -120,3 +120,21 @@ def test_vacuum_analyze_reports_before_and_after(recipes: Project) -> None:
     assert "s ago (manual)" in shown.stdout and "before" in shown.stdout and "after" in shown.stdout
     missing = make(recipes, "db-vacuum-analyze", "table=recipes,nope")
     assert "Error 2" in missing.stderr and "no table 'nope'" in error_lines(missing.stderr)[0]
+
+
+def test_the_services_journal_an_index_build_and_a_vacuum_whoever_calls_them(recipes: Project) -> None:
+    """diagnose/index_changes.create_index and diagnose/vacuum.vacuum_analyze write their commands' journal lines
+    (the timeout as typed, what was built, each table's seconds), not only when the CLI calls them."""
+    build = create_index(recipes.settings, recipes.env(), "recipes", "title", timeout="10min")
+    [upkeep] = vacuum_analyze(recipes.settings, recipes.env(), "recipes")
+    lines = read(journal_path(recipes.settings, recipes.env()))
+    assert [(line["command"], line["outcome"]) for line in lines] == [("create-index", "ok"), ("vacuum-analyze", "ok")]
+    created, vacuumed = lines
+    assert created["arguments"] == {"table": "recipes", "columns": "title", "name": None, "lock_timeout": None,
+                                    "timeout": "10min"}
+    assert created["details"]["index"] == build.index and created["details"]["definition"] == build.definition
+    assert vacuumed["arguments"] == {"table": "recipes"}
+    assert vacuumed["details"]["seconds"] == {"recipes": upkeep.seconds}
+    with pytest.raises(UsageError, match="is not a duration"):
+        create_index(recipes.settings, recipes.env(), "recipes", "title", timeout="forever")
+    assert len(read(journal_path(recipes.settings, recipes.env()))) == 2  # bad input is refused before the journal

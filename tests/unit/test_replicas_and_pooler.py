@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,12 +13,13 @@ import pytest
 from cuisine_db.backup.physical import check_source
 from cuisine_db.config import Environment, PoolerConfig, Settings, load_settings
 from cuisine_db.errors import ConfigError, RefusedError, UnavailableError, UsageError
+from cuisine_db.ops.confirmation import AskWord
 from cuisine_db.pooler.setup import render_ini
 from cuisine_db.pooler.sizing import size_pools
 from cuisine_db.postgres import client_environ, connection_params, topology
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.replicas import drop as dropping
-from cuisine_db.replicas import lag, plans
+from cuisine_db.replicas import lag, plans, replica_service
 from cuisine_db.replicas import patroni as patroni_replicas
 from cuisine_db.replicas.create import seed_backup
 from cuisine_db.replicas.members import check_name, members
@@ -217,3 +219,61 @@ def test_dropping_a_member_of_a_patroni_environment_is_refused_by_the_service_wh
             attempt()
         assert refused.value.exit_code == 2
     assert not settings.env_dir(env).exists() or not any(settings.env_dir(env).iterdir())
+
+
+def test_promoting_and_dropping_confirm_in_the_service_through_the_one_confirmation_rule(tmp_path: Path) -> None:
+    """Promoting and dropping ask through ops/confirmation whoever calls them: on a protected environment the
+    environment's name is typed (never the replica's), without a terminal it is refused naming the environment,
+    and a refusal changes nothing but the journal's line saying so (replicas/replica_service journals)."""
+    settings = settings_for(tmp_path, LOCAL.replace("[environments.dev]", "[environments.prod]") + "protected = true\n"
+                            + LOCAL.replace("port = 56990", "port = 56980"))
+    replica = topology.Node("reports1", topology.replica_home("reports1"), 56991, "cuisine_reports1", "2025-01-01")
+    former = topology.Node("old1", topology.replica_home("old1"), 56992, None, "2025-01-02")
+    for name in ("prod", "dev"):
+        with topology.editing(settings, settings.env(name)) as edit:
+            edit.set(dataclasses.replace(edit.current.with_replica(replica), former=(former,)))
+    prod, dev = settings.env("prod"), settings.env("dev")
+    recorded = topology.path(settings, prod).read_text()
+    asked: list[tuple[str, str]] = []
+
+    def typing(answer: str) -> AskWord:
+        def ask(action: str, word: str) -> str:
+            asked.append((action, word))
+            return answer
+        return ask
+
+    Attempt = Callable[[AskWord | None], object]
+    attempts: list[Attempt] = [lambda ask: replica_service.promote_replica(settings, prod, "reports1", ask=ask),
+                lambda ask: replica_service.drop_replica(settings, prod, "old1", ask=ask),
+                lambda ask: replica_service.drop_replica(settings, prod, "reports1", ask=ask)]
+    for attempt in attempts:
+        with pytest.raises(RefusedError, match="'prod' needs confirmation and there is no terminal") as refused:
+            attempt(None)
+        assert refused.value.exit_code == 4
+        with pytest.raises(RefusedError, match="did not match the environment's name; nothing was done"):
+            attempt(typing("reports1"))
+        assert asked.pop()[1] == "prod"
+    assert topology.path(settings, prod).read_text() == recorded
+    lines = [json.loads(line) for line in (settings.env_dir(prod) / "journal.jsonl").read_text().splitlines()]
+    assert [(line["command"], line["outcome"]) for line in lines] == [
+        ("promote-replica", "refused"), ("promote-replica", "refused"), ("drop-replica", "refused"),
+        ("drop-replica", "refused"), ("drop-replica", "refused"), ("drop-replica", "refused")]
+    # The rule is the services' own: called directly (as the upgrade and the benches do), they refuse the same way
+    # unless given yes.
+    from cuisine_db.replicas import promote as promoting
+
+    for direct in (lambda: promoting.promote(settings, prod, "reports1"), lambda: dropping.drop(settings, prod, "old1"),
+                   lambda: dropping.drop(settings, prod, "reports1")):
+        with pytest.raises(RefusedError, match="'prod' needs confirmation"):
+            direct()
+    assert topology.path(settings, prod).read_text() == recorded
+    # On an unprotected environment a promotion and a former primary's removal still ask, for the node's own name.
+    unprotected: list[tuple[Attempt, str]] = [
+        (lambda ask: replica_service.promote_replica(settings, dev, "reports1", ask=ask), "reports1"),
+        (lambda ask: replica_service.drop_replica(settings, dev, "old1", ask=ask), "old1")]
+    for attempt, name in unprotected:
+        with pytest.raises(RefusedError, match="on 'dev' needs confirmation"):
+            attempt(None)
+        with pytest.raises(RefusedError, match=r"^confirmation did not match; nothing was done$"):
+            attempt(typing("dev"))
+        assert asked.pop()[1] == name

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cuisine_db.cli.server_config import pretty
 from cuisine_db.diagnose.index_changes import index_name
+from cuisine_db.diagnose.server_config import pretty
 from cuisine_db.diagnose.table_names import column_names, table_name
 from cuisine_db.durations import duration_ms, shown
 from cuisine_db.errors import UsageError

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cuisine_db.backup import backup_names, catalog, failover_retry, logical, physical, retention
+from cuisine_db.backup import backup_names, catalog, physical, retention
 from cuisine_db.backup import backup_verify as verification
 from cuisine_db.backup.catalog import BackupEntry, Check
 from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION
@@ -23,16 +23,15 @@ from cuisine_db.cli.common import (
     out,
     print_json,
     required,
-    routed,
     say,
     settings,
+    warn,
     word_asker,
 )
 from cuisine_db.cli.render import check_text, progress_bar, show_damage, size
 from cuisine_db.config import Environment
-from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.errors import FailedError
 from cuisine_db.ops.journal import journaled
-from cuisine_db.replicas import routing
 from cuisine_db.storage import keys, signing
 
 app = typer.Typer(help="Backups: create (physical or logical), list, show, verify, expire, status; keys: keygen, "
@@ -91,37 +90,14 @@ FromOption = Annotated[str | None, typer.Option(
 def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = None, json: JsonOption = False,
            replica: ReplicaOption = None, origin: FromOption = None) -> None:
     """Back up an environment into its repository (make db-backup env=E type=T [tables=a,b] [from=replica])."""
-    s = settings()
+    from cuisine_db.backup.take import take
+
     chosen = environment(env)
-    with journaled(s, chosen, "backup", {"type": kind, "tables": tables, "replica": replica, "from": origin}) as entry:
-        backup_names.check_type(kind)
-        if kind in backup_names.PHYSICAL_TYPES:
-            if tables is not None:
-                raise UsageError(f"tables= goes with type=tables; type={kind} backs up the whole cluster")
-            wanted_replica = routing.backup_source(replica, origin)
-            physical.check_source(kind, from_replica=wanted_replica is not None)
-            physical_source = routed(chosen, wanted_replica, "db-backup")
-            with progress_bar("backup", not json) as bar:
-                taken_physical = failover_retry.take(s, chosen, lambda: physical.create(
-                    s, chosen, kind, notify=say, progress=bar, source=physical_source), source=physical_source,
-                    notify=say)
-            physical_report = taken_physical.report
-            _retried(entry.details, taken_physical.retry)
-            entry.details.update(name=physical_report.name, size=physical_report.size,
-                                 seconds=physical_report.seconds, stop_lsn=physical_report.stop_lsn,
-                                 source=physical_report.source)
-        else:
-            wanted = backup_names.parse_tables(tables) if tables is not None else []
-            source = routed(chosen, routing.backup_source(replica, origin), "db-backup")
-            with progress_bar("backup", not json) as bar:
-                taken = failover_retry.take(s, chosen, lambda: logical.create(
-                    s, chosen, kind, wanted, notify=say, progress=bar, source=source), source=source, notify=say)
-            report = taken.report
-            _retried(entry.details, taken.retry)
-            entry.details.update(name=report.name, size=report.size, rows=report.rows, seconds=report.seconds,
-                                 source="primary" if source is None else source.name)
-    if kind in backup_names.PHYSICAL_TYPES:
-        _physical_done(physical_report, json)
+    with progress_bar("backup", not json) as bar:
+        report = take(settings(), chosen, kind, tables=tables, replica=replica, origin=origin, notify=say, warn=warn,
+                      progress=bar)
+    if isinstance(report, physical.PhysicalReport):
+        _physical_done(report, json)
         return
     if json:
         print_json(report)
@@ -129,13 +105,6 @@ def create(env: EnvOption = None, kind: TypeOption = "", tables: TablesOption = 
     out.print(f"{report.name}: {len(report.tables)} tables, {report.rows:,} rows, {size(report.plain_size)} of dump "
               f"stored as {size(report.size)} in {report.objects} objects (zstd, age, sha256) in {report.seconds:.1f}s")
     say(f"{chosen.name}: backup {report.name} is complete in {report.repository}")
-
-
-def _retried(details: dict[str, Any], retry: failover_retry.Retry | None) -> None:
-    """The journal says when a backup was taken again from a new Patroni leader, and why."""
-    if retry is not None:
-        details["retried"] = {"after": retry.error, "lost_leader": retry.lost_leader,
-                              "new_leader": retry.new_leader, "timeline": retry.new_timeline}
 
 
 def _physical_done(report: physical.PhysicalReport, json: bool) -> None:

@@ -8,11 +8,9 @@ import typer
 from rich.table import Table
 
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, out, print_json, say, settings
-from cuisine_db.cluster import on_demand
 from cuisine_db.config import SUPPORTED_MAJORS, Environment
 from cuisine_db.errors import EXIT_UNAVAILABLE, UsageError
 from cuisine_db.ops import clusters
-from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import binaries, cluster_for
 
 postgres_app = typer.Typer(help="PostgreSQL server builds (majors 14-18).", no_args_is_help=True)
@@ -60,35 +58,26 @@ def list_builds(
 @cluster_app.command("up")
 def up(env: EnvOption = None) -> None:
     """Create (initdb) and start the environment's local cluster; a no-op when it is running."""
-    s = settings()
     chosen = environment(env)
-    if chosen.embedded_patroni:
-        _patroni_up(chosen)
+    started = clusters.up(settings(), chosen, notify=say)
+    if isinstance(started, clusters.PatroniUp):
+        layout, leader = started.layout, started.leader
+        say(f"{chosen.name}: Patroni cluster {layout.scope} running, {len(layout.members)} members, leader "
+            f"{leader.name} on {leader.host}:{leader.port}, database {chosen.database}; etcd on {layout.etcd_url}")
         return
-    with journaled(s, chosen, "cluster up", {}):
-        cluster = on_demand.up(s, chosen)
-    say(f"{chosen.name}: PostgreSQL {cluster.build.version} running on 127.0.0.1:{cluster.port}, "
+    say(f"{chosen.name}: PostgreSQL {started.build.version} running on 127.0.0.1:{started.port}, "
         f"database {chosen.database}")
 
 
 @cluster_app.command("down")
 def down(env: EnvOption = None) -> None:
     """Stop the environment's local cluster (fast shutdown: sessions are disconnected, nothing is lost)."""
-    s = settings()
     chosen = environment(env)
-    if chosen.embedded_patroni:
-        from cuisine_db.postgres import patroni_embedded
-
-        with journaled(s, chosen, "cluster down", {}) as entry:
-            stopped = patroni_embedded.down(s, chosen)
-            entry.details.update(stopped=stopped)
-        say(f"{chosen.name}: stopped {', '.join(stopped)}" if stopped else f"{chosen.name}: was not running")
-        return
-    cluster = cluster_for(s, chosen)
-    with journaled(s, chosen, "cluster down", {}):
-        was_running = cluster.running()
-        cluster.stop()
-    say(f"{chosen.name}: stopped" if was_running else f"{chosen.name}: was not running")
+    stopped = clusters.down(settings(), chosen)
+    if stopped.stopped:
+        say(f"{chosen.name}: stopped {', '.join(stopped.stopped)}")
+    else:
+        say(f"{chosen.name}: stopped" if stopped.was_running else f"{chosen.name}: was not running")
 
 
 @cluster_app.command("status")
@@ -116,25 +105,9 @@ def status(env: EnvOption = None, json: JsonOption = False) -> None:
 @cluster_app.command("destroy")
 def destroy(env: EnvOption = None, yes: YesOption = False) -> None:
     """Stop the cluster and delete its data directory. Protected environments ask first."""
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "cluster destroy", {"yes": yes}):
-        home = clusters.destroy(s, chosen, yes=yes, ask=asker(chosen))
+    home = clusters.destroy(settings(), chosen, yes=yes, ask=asker(chosen))
     say(f"{chosen.name}: cluster destroyed ({home})")
-
-
-def _patroni_up(chosen: Environment) -> None:
-    from cuisine_db.postgres import patroni
-    from cuisine_db.postgres.connect import ensure_database
-
-    s = settings()
-    with journaled(s, chosen, "cluster up", {}) as entry:
-        layout = on_demand.patroni_up(s, chosen, notify=say)
-        ensure_database(s, chosen)
-        leader = patroni.leader(s, chosen)
-        entry.details.update(leader=leader.name)
-    say(f"{chosen.name}: Patroni cluster {layout.scope} running, {len(layout.members)} members, leader "
-        f"{leader.name} on {leader.host}:{leader.port}, database {chosen.database}; etcd on {layout.etcd_url}")
 
 
 def _patroni_status(chosen: Environment, json: bool) -> None:

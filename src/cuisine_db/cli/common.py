@@ -110,15 +110,15 @@ def required(value: str | None, what: str) -> str:
     return value.strip()
 
 
+def warn(message: str) -> None:
+    """A warning for people, on stderr."""
+    err.print(f"[yellow]warning:[/] {escape(message)}")
+
+
 def routed(env: Environment, replica: str | None, command: str) -> Target | None:
     """Where a read-only command reads: the replica routing picks (said on stderr), or None for the primary."""
     if replica is None:
         return None
     from cuisine_db.replicas import routing
 
-    route = routing.choose(settings(), env, replica, command=command)
-    if route.warning:
-        err.print(f"[yellow]warning:[/] {escape(route.warning)}")
-    else:
-        say(f"{env.name}: reading from {route.reason}")
-    return route.target
+    return routing.routed(settings(), env, replica, command=command, notify=say, warn=warn)

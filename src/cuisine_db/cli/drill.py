@@ -4,26 +4,20 @@ from __future__ import annotations
 
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, say, settings
 from cuisine_db.cli.render import show_findings
-from cuisine_db.errors import FailedError
 from cuisine_db.ops.incident_report import duration
-from cuisine_db.ops.journal import journaled
 
 
 def dr_drill(env: EnvOption = None, json: JsonOption = False) -> None:
     """Restore env's newest full backup into a scratch cluster, replay its WAL archive, verify integrity, all under
     a drill incident; print the recovery time and the data-loss window. env itself is not touched."""
     from cuisine_db.ops import dr_drill as drill
+    from cuisine_db.ops.dr_drill import DrillReport
 
-    s = settings()
-    chosen = environment(env)
-    with journaled(s, chosen, "dr-drill", {}) as entry:
-        report = drill.run(s, chosen, notify=say)
-        entry.details.update(incident=report.incident, backup=report.backup, recovery_seconds=report.recovery_seconds,
-                             data_loss_seconds=report.data_loss_seconds, problems=len(report.problems))
+    def show(report: DrillReport) -> None:
         for note in report.notes:
             say(note)
         if json:
-            print_json({**{name: getattr(report, name) for name in drill.DrillReport.__slots__}, "ok": report.ok})
+            print_json({**{name: getattr(report, name) for name in DrillReport.__slots__}, "ok": report.ok})
         else:
             out.print(f"[bold]Complete Database Failure drill of {report.env}[/] (on {report.scratch}, removed "
                       f"since), incident {report.incident}")
@@ -41,6 +35,5 @@ def dr_drill(env: EnvOption = None, json: JsonOption = False) -> None:
             if report.problems:
                 show_findings(report.problems, title=f"integrity of the restored copy of {report.env}")
         say(f"timeline: cuisine-db incident report {report.incident}")
-        if not report.ok:
-            raise FailedError(f"the restored copy of {report.env} has {len(report.problems)} integrity problem(s)",
-                              hint="see the findings above: the backups or the archive need attention")
+
+    drill.run(settings(), environment(env), notify=say, show=show)

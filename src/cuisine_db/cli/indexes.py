@@ -22,11 +22,9 @@ from cuisine_db.cli.common import (
     settings,
 )
 from cuisine_db.cli.render import MarkdownOption, OverwriteOption, check_output, show_findings
-from cuisine_db.durations import duration_ms
 from cuisine_db.errors import EXIT_FINDINGS
 from cuisine_db.findings import SEVERITIES
 from cuisine_db.humanize import size as human
-from cuisine_db.ops.journal import journaled
 
 if TYPE_CHECKING:
     from cuisine_db.diagnose.vacuum import Maintenance
@@ -83,15 +81,9 @@ def create(
     """CREATE INDEX CONCURRENTLY with lock and statement timeouts and progress; a failed build leaves nothing."""
     from cuisine_db.diagnose.index_changes import create_index
 
-    s = settings()
     chosen = environment(env)
-    timeout_ms = duration_ms(timeout, "timeout")
-    arguments = {"table": table, "columns": columns, "name": name, "lock_timeout": lock_timeout, "timeout": timeout}
-    with journaled(s, chosen, "create-index", arguments) as entry:
-        build = create_index(s, chosen, table, columns, name=name, lock_timeout=lock_timeout, timeout_ms=timeout_ms,
-                             notify=say)
-        entry.details.update(index=build.index, created=build.created, definition=build.definition,
-                             seconds=build.seconds)
+    build = create_index(settings(), chosen, table, columns, name=name, lock_timeout=lock_timeout, timeout=timeout,
+                         notify=say)
     if json:
         print_json(build)
     elif build.created:
@@ -176,11 +168,8 @@ def vacuum_analyze(
     """VACUUM (ANALYZE) the table(s): the runbook's fix for stale statistics; shows the last runs before and after."""
     from cuisine_db.diagnose.vacuum import vacuum_analyze as run_vacuum
 
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "vacuum-analyze", {"table": table}) as entry:
-        done = run_vacuum(s, chosen, table, notify=say)
-        entry.details["seconds"] = {item.table: item.seconds for item in done}
+    done = run_vacuum(settings(), chosen, table, notify=say)
     if json:
         print_json(done)
         return

@@ -12,7 +12,6 @@ from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, envir
 from cuisine_db.diagnose import terminate
 from cuisine_db.diagnose.locks import BlockNode, show_locks
 from cuisine_db.humanize import duration
-from cuisine_db.ops.journal import journaled
 
 
 def _label(node: BlockNode, root: bool) -> str:
@@ -74,30 +73,26 @@ def terminate_query(
     json: JsonOption = False,
 ) -> None:
     """Cancel a query, or end its session: shows what it does and whom it blocks first (db-terminate-query)."""
-    number = terminate.parse_pid(pid)
-    chosen_mode = terminate.parse_mode(mode)
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "terminate-query", {"pid": number, "mode": chosen_mode}) as entry:
-        target = terminate.inspect(s, chosen, number)
+
+    def show(target: terminate.Target) -> None:
+        if json:
+            return
         b = target.backend
-        entry.details.update(username=b.username, database=b.database, application=b.application, state=b.state,
-                             query=b.query[:200], blocks=target.blocks_total)
-        if not json:
-            out.print(f"[bold]pid {b.pid}[/] " + escape(f"{b.username}@{b.database}, application "
-                                                        f"{b.application or '(none)'!r}, {b.client} — {b.state}, "
-                                                        f"transaction open {duration(b.xact_seconds)}"))
-            for held in target.holds:
-                out.print(escape(f"  holds {held}"))
-            out.print(f"  blocks {len(target.blocks_total)} session(s)"
-                      + (f": {', '.join(map(str, target.blocks_total))}" if target.blocks_total else ""))
-            out.print(escape(f"  query: {b.query}"))
-        result = terminate.end(s, chosen, target, mode=chosen_mode, wait=wait, yes=yes, ask=asker(chosen))
-        entry.details.update(steps=result.steps, cancelled=result.cancelled, terminated=result.terminated,
-                             freed=result.freed)
+        out.print(f"[bold]pid {b.pid}[/] " + escape(f"{b.username}@{b.database}, application "
+                                                    f"{b.application or '(none)'!r}, {b.client} — {b.state}, "
+                                                    f"transaction open {duration(b.xact_seconds)}"))
+        for held in target.holds:
+            out.print(escape(f"  holds {held}"))
+        out.print(f"  blocks {len(target.blocks_total)} session(s)"
+                  + (f": {', '.join(map(str, target.blocks_total))}" if target.blocks_total else ""))
+        out.print(escape(f"  query: {b.query}"))
+
+    done = terminate.terminate_query(settings(), chosen, pid, mode, wait=wait, yes=yes, ask=asker(chosen), show=show)
     if json:
-        print_json({"target": target, "result": result})
+        print_json(done)
         return
+    result = done.result
     for step in result.steps:
         out.print(escape(f"- {step}"))
     if result.freed:

@@ -9,7 +9,6 @@ from rich.table import Table
 
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, say, settings
 from cuisine_db.ops import maintenance
-from cuisine_db.ops.journal import journaled
 from cuisine_db.ops.maintenance import MaintenanceReport
 
 app = typer.Typer(help="Maintenance mode: block application roles during restores and repairs.",
@@ -46,12 +45,8 @@ def enable(env: EnvOption = None,
            reason: Annotated[str | None, typer.Option("--reason", help="Why (shown by status).")] = None,
            json: JsonOption = False) -> None:
     """Block application roles (connection limit 0) and end their sessions; records reason, who and since."""
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "maintenance enable", {"reason": reason}) as entry:
-        report = maintenance.enable(s, chosen, reason)
-        entry.details.update(roles=report.roles, terminated=report.terminated, ended=report.ended,
-                             left_connected=sorted(report.left_connected), server_reached=report.server_reached)
+    report = maintenance.enable_journaled(settings(), chosen, reason)
     _show(report, json)
     if not json and report.server_reached:
         blocked = ", ".join(sorted(report.roles)) or "none"
@@ -65,11 +60,7 @@ def enable(env: EnvOption = None,
 @app.command("disable")
 def disable(env: EnvOption = None, json: JsonOption = False) -> None:
     """Give every blocked role back exactly the connection limit it had."""
-    s = settings()
-    chosen = environment(env)
-    with journaled(s, chosen, "maintenance disable", {}) as entry:
-        report = maintenance.disable(s, chosen)
-        entry.details.update(restored=report.roles)
+    report = maintenance.disable_journaled(settings(), environment(env))
     _show(report, json)
 
 

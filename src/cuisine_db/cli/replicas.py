@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -14,37 +13,21 @@ from cuisine_db.cli.common import (
     EnvOption,
     JsonOption,
     YesOption,
-    asker,
-    confirm,
     environment,
-    err,
     out,
     print_json,
     say,
     settings,
+    word_asker,
 )
 from cuisine_db.cli.render import show_findings
 from cuisine_db.config import Environment
-from cuisine_db.errors import FailedError, RefusedError, UsageError
+from cuisine_db.errors import FailedError
 from cuisine_db.humanize import duration, size
-from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="Streaming replicas: create, list (lag), promote, drop, start, stop.", no_args_is_help=True)
 
 NameOption = Annotated[str, typer.Option("--name", "-n", help="The replica's name, e.g. reports1.")]
-
-
-def confirm_always(env: Environment, action: str, word: str, yes: bool) -> None:
-    """Work that cannot be undone on any environment: the operator types `word`, or gives --yes."""
-    if yes:
-        return
-    if not sys.stdin.isatty():
-        raise RefusedError(f"{action} needs confirmation and there is no terminal to ask",
-                           hint="add yes=1 to the make command (or --yes) once you are sure")
-    err.print(f"[bold red]{escape(action)}[/] ({env.name}).")
-    typed = typer.prompt(f"Type {word!r} to go on", default="", show_default=False)
-    if typed.strip() != word:
-        raise RefusedError("confirmation did not match; nothing was done")
 
 
 def _plan(plan_steps: list[tuple[str, list[str]]], title: str) -> None:
@@ -68,33 +51,28 @@ def create(env: EnvOption = None, name: NameOption = "",
            origin: SeedFromOption = None, backup: BackupOption = None, json: JsonOption = False) -> None:
     """A streaming replica (pg_basebackup -R, or a backup and the archive; a slot) on its own port; for a remote
     environment, the steps to apply."""
-    from cuisine_db.replicas import create as creating
-    from cuisine_db.replicas import plans
+    from cuisine_db.replicas import replica_service
+    from cuisine_db.replicas.create import CreatedReplica
+    from cuisine_db.replicas.plans import Plan
 
-    s = settings()
     chosen = environment(env)
-    if chosen.patroni is not None:
-        _patroni_create(chosen, name, port, origin, backup, json)
-        return
-    seed = creating.seed_backup(chosen, origin, backup)
-    if not chosen.is_local:
-        plan = plans.create_plan(chosen, name, port)
-        if json:
-            print_json(plan)
-        else:
-            _plan(plan.steps, f"Replica {name} of remote environment {chosen.name}: apply these steps")
-        return
-    with journaled(s, chosen, "create-replica", {"name": name, "port": port, "backup": seed}) as entry:
-        made = creating.create(s, chosen, name, port=port, backup=seed, notify=say)
-        entry.details.update(port=made.port, slot=made.slot, seconds=made.seconds, seeded_from=made.seeded_from)
+    made = replica_service.create_replica(settings(), chosen, name, port=port, origin=origin, backup=backup,
+                                          notify=say)
     if json:
         print_json(made)
-        return
-    seeded = f", seeded from {made.seeded_from} and the archive" if made.seeded_from else ""
-    out.print(f"{chosen.name}: replica [bold]{made.name}[/] streams from {made.primary} on 127.0.0.1:{made.port} "
-              f"through slot {made.slot}{seeded} ({made.seconds:.1f}s)")
-    say(f"read from it: make db-table-sizes env={chosen.name} replica={made.name}; its lag: make db-replicas "
-        f"env={chosen.name}")
+    elif isinstance(made, Plan):
+        _plan(made.steps, f"Replica {name} of remote environment {chosen.name}: apply these steps")
+    elif isinstance(made, CreatedReplica):
+        seeded = f", seeded from {made.seeded_from} and the archive" if made.seeded_from else ""
+        out.print(f"{chosen.name}: replica [bold]{made.name}[/] streams from {made.primary} on 127.0.0.1:{made.port} "
+                  f"through slot {made.slot}{seeded} ({made.seconds:.1f}s)")
+        say(f"read from it: make db-table-sizes env={chosen.name} replica={made.name}; its lag: make db-replicas "
+            f"env={chosen.name}")
+    else:
+        seeded = f"seeded from {made.seeded_from} and the archive" if made.seeded_from else \
+            f"copied from the leader {made.leader} by Patroni (no physical backup existed)"
+        out.print(f"{chosen.name}: Patroni member [bold]{made.name}[/] streams from {made.leader} on "
+                  f"127.0.0.1:{made.port} (timeline {made.timeline}), {seeded} ({made.seconds:.1f}s)")
 
 
 def _lag(bytes_: int | None, seconds: float | None) -> str:
@@ -151,63 +129,31 @@ def list_replicas(env: EnvOption = None, json: JsonOption = False) -> None:
 @app.command("promote")
 def promote(env: EnvOption = None, name: NameOption = "", yes: YesOption = False, json: JsonOption = False) -> None:
     """Make a replica the primary (switchover: nothing lost); the tool's view follows. Always asks (or --yes)."""
-    from cuisine_db.replicas import plans
-    from cuisine_db.replicas import promote as promoting
-    from cuisine_db.replicas.members import check_name
+    from cuisine_db.replicas import replica_service
+    from cuisine_db.replicas.plans import Plan
+    from cuisine_db.replicas.promote import Promotion
 
-    s = settings()
     chosen = environment(env)
-    if chosen.patroni is not None:
-        _patroni_promote(chosen, name, yes, json)
-        return
-    check_name(name)
-    if not chosen.is_local:
-        plan = plans.promote_plan(chosen, name)
-        if json:
-            print_json(plan)
-        else:
-            _plan(plan.steps, f"Promoting replica {name} of remote environment {chosen.name}: the steps")
-        return
-    with journaled(s, chosen, "promote-replica", {"name": name, "yes": yes}) as entry:
-        confirm_always(chosen, f"Promoting replica {name} makes it the primary of {chosen.name}; the current primary "
-                       "is stopped and must be rebuilt", name, yes)
-        done = promoting.promote(s, chosen, name, notify=say)
-        entry.details.update(kind=done.kind, former_primary=done.former_primary, followed=done.followed,
-                             stranded=done.stranded)
+    done = replica_service.promote_replica(settings(), chosen, name, yes=yes, ask=word_asker(chosen), notify=say)
     if json:
         print_json(done)
-    else:
+    elif isinstance(done, Plan):
+        _plan(done.steps, f"Promoting replica {name} of remote environment {chosen.name}: the steps")
+    elif isinstance(done, Promotion):
         out.print(f"{chosen.name}: [bold]{done.name}[/] is the primary now (127.0.0.1:{done.port}, {done.kind}, "
                   f"{done.seconds:.1f}s); the old primary is {done.former_primary} (stopped, needs a rebuild)")
         if done.followed:
             say(f"following the new primary: {', '.join(done.followed)}")
         say(f"rebuild: make db-drop-replica env={chosen.name} name={done.former_primary}, then "
             f"make db-create-replica env={chosen.name} name=...")
-    if done.stranded:
+    else:
+        former = f" (was {done.former_leader})" if done.former_leader else ""
+        out.print(f"{chosen.name}: [bold]{escape(done.name)}[/] leads now{former}: {done.kind} by Patroni, "
+                  f"{done.host}:{done.port}, timeline {done.timeline}, {done.seconds:.1f}s")
+    if isinstance(done, Promotion) and done.stranded:
         first = next(iter(done.stranded.items()))
         raise FailedError(f"promoted, but {len(done.stranded)} replica(s) could not follow: {first[0]}: {first[1]}",
                           hint=f"make db-drop-replica env={chosen.name} name={first[0]}, then create it again")
-
-
-def _patroni_create(chosen: Environment, name: str, port: int | None, origin: str | None, backup: str | None,
-                    json: bool) -> None:
-    from cuisine_db.replicas import patroni_member
-
-    if port is not None or origin is not None or backup is not None:
-        raise UsageError(f"{chosen.name} is a Patroni environment: a new member is always seeded from the newest "
-                         "physical backup and the archive (Patroni copies the leader only when there is none), on "
-                         "free ports; port=, from= and backup= do not apply; nothing was changed")
-    s = settings()
-    with journaled(s, chosen, "create-replica", {"name": name, "patroni": True}) as entry:
-        made = patroni_member.add(s, chosen, name, notify=say)
-        entry.details.update(port=made.port, seconds=made.seconds, seeded_from=made.seeded_from)
-    if json:
-        print_json(made)
-        return
-    seeded = f"seeded from {made.seeded_from} and the archive" if made.seeded_from else \
-        f"copied from the leader {made.leader} by Patroni (no physical backup existed)"
-    out.print(f"{chosen.name}: Patroni member [bold]{made.name}[/] streams from {made.leader} on "
-              f"127.0.0.1:{made.port} (timeline {made.timeline}), {seeded} ({made.seconds:.1f}s)")
 
 
 def _patroni_list(chosen: Environment, json: bool) -> None:
@@ -240,37 +186,13 @@ def _patroni_list(chosen: Environment, json: bool) -> None:
         raise typer.Exit(1)
 
 
-def _patroni_promote(chosen: Environment, name: str, yes: bool, json: bool) -> None:
-    from cuisine_db.replicas import patroni as patroni_replicas
-
-    s = settings()
-    with journaled(s, chosen, "promote-replica", {"name": name, "yes": yes}) as entry:
-        done = patroni_replicas.promote(s, chosen, name, yes=yes, ask=asker(chosen), notify=say)
-        entry.details.update(kind=done.kind, former_leader=done.former_leader, timeline=done.timeline)
-    if json:
-        print_json(done)
-        return
-    former = f" (was {done.former_leader})" if done.former_leader else ""
-    out.print(f"{chosen.name}: [bold]{escape(done.name)}[/] leads now{former}: {done.kind} by Patroni, "
-              f"{done.host}:{done.port}, timeline {done.timeline}, {done.seconds:.1f}s")
-
-
 @app.command("drop")
 def drop(env: EnvOption = None, name: NameOption = "", yes: YesOption = False, json: JsonOption = False) -> None:
     """Stop and remove a replica (or a former primary) and drop its slot; remote: drop the slot only."""
-    from cuisine_db.replicas import drop as dropping
+    from cuisine_db.replicas import replica_service
 
-    s = settings()
     chosen = environment(env)
-    kind = dropping.kind_of(s, chosen, name)
-    with journaled(s, chosen, "drop-replica", {"name": name, "yes": yes}) as entry:
-        if kind == "former primary":
-            confirm_always(chosen, f"Deleting former primary {name}'s data: transactions it took after the "
-                           "promotion exist nowhere else", name, yes)
-        else:
-            confirm(chosen, f"Dropping replica {name}", yes)
-        done = dropping.drop(s, chosen, name, notify=say)
-        entry.details.update(kind=done.kind, slot=done.slot)
+    done = replica_service.drop_replica(settings(), chosen, name, yes=yes, ask=word_asker(chosen), notify=say)
     if json:
         print_json(done)
         return
@@ -284,22 +206,18 @@ def drop(env: EnvOption = None, name: NameOption = "", yes: YesOption = False, j
 @app.command("start")
 def start(env: EnvOption = None, name: NameOption = "") -> None:
     """Start a local replica's server (it catches up through its slot)."""
-    from cuisine_db.replicas import control
+    from cuisine_db.replicas import replica_service
 
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "replica start", {"name": name}):
-        cluster = control.start(s, chosen, name)
+    cluster = replica_service.start_replica(settings(), chosen, name)
     say(f"{chosen.name}: replica {name} running on 127.0.0.1:{cluster.port}")
 
 
 @app.command("stop")
 def stop(env: EnvOption = None, name: NameOption = "") -> None:
     """Stop a local replica's server (its slot keeps the WAL it will need on the primary)."""
-    from cuisine_db.replicas import control
+    from cuisine_db.replicas import replica_service
 
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "replica stop", {"name": name}):
-        control.stop(s, chosen, name)
+    replica_service.stop_replica(settings(), chosen, name)
     say(f"{chosen.name}: replica {name} stopped; its slot keeps WAL on the primary until it is back")

@@ -14,7 +14,6 @@ from cuisine_db.backup.wal.enable import program
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, say, settings
 from cuisine_db.errors import FailedError
 from cuisine_db.ops import schedule
-from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres.runner import run_attached
 
 app = typer.Typer(help="The backup schedule: show, install (cron or systemd), run in the foreground.",
@@ -46,11 +45,9 @@ def install(env: EnvOption = None, format_: FormatOption = None,
                                                         "/etc/cron.d/cuisine-db-ENV or /etc/systemd/system).")] = None
             ) -> None:
     """Write the schedule for cron (/etc/cron.d) or systemd (service and timer units)."""
-    s = settings()
     chosen = environment(env)
     kind = schedule.check_format(format_)
-    with journaled(s, chosen, "schedule install", {"format": kind, "target": str(target) if target else None}):
-        written = schedule.install(s, chosen, kind=kind, target=target)
+    written = schedule.install(settings(), chosen, kind=kind, target=target)
     for path in written:
         say(f"wrote {path}")
     if kind == "systemd":

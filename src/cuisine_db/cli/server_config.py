@@ -3,7 +3,6 @@ Configuration Management."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 import typer
@@ -12,35 +11,11 @@ from rich.table import Table
 
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, out, print_json, say, settings
 from cuisine_db.errors import UsageError
-from cuisine_db.ops.journal import REDACTED, journaled
+
+# The services (and psycopg) are imported by the command that runs: `config ... --help` starts faster.
 
 app = typer.Typer(help="Server configuration: show, update (validated ALTER SYSTEM), recommend.",
                   no_args_is_help=True)
-
-# Parameters whose values may hold credentials (primary_conninfo, ssl_passphrase_command): never shown or recorded.
-_SECRET_PARAMETER = re.compile(r"conninfo|pass|secret|key|token", re.IGNORECASE)
-
-
-_MEMORY = re.compile(r"^(\d+)(B|kB|MB|GB|TB)$")
-_UNITS = ("B", "kB", "MB", "GB", "TB")
-
-
-def pretty(value: str) -> str:
-    """A memory value in its largest exact unit: 65536kB -> 64MB, 131072kB -> 128MB; anything else as it is."""
-    found = _MEMORY.match(value)
-    if found is None:
-        return value
-    number, unit = int(found.group(1)), _UNITS.index(found.group(2))
-    while unit < len(_UNITS) - 1 and number and number % 1024 == 0:
-        number, unit = number // 1024, unit + 1
-    return f"{number}{_UNITS[unit]}"
-
-
-def _visible(name: str, value: str | None) -> str | None:
-    """The value as people should see it: secrets redacted, memory in its largest exact unit."""
-    if value is None:
-        return None
-    return REDACTED if _SECRET_PARAMETER.search(name) else pretty(value)
 
 
 @app.command("show")
@@ -50,7 +25,7 @@ def show(
     json: JsonOption = False,
 ) -> None:
     """Every setting not at its default: value, default, where it was set, whether it needs a restart, pending."""
-    from cuisine_db.diagnose.server_config import show_config
+    from cuisine_db.diagnose.server_config import pretty, show_config, visible
 
     chosen = environment(env)
     report = show_config(settings(), chosen, include_defaults=include_defaults)
@@ -62,7 +37,7 @@ def show(
                         f"(PostgreSQL {report.server_version})")
     for row in report.settings:
         where = row.source + (f" ({row.sourcefile}:{row.sourceline})" if row.sourcefile else "")
-        value = _visible(row.name, row.value) or ""
+        value = visible(row.name, row.value) or ""
         table.add_row(row.name, escape(value), escape(pretty(row.default)), escape(where), row.context,
                       "needed" if row.needs_restart else "-", "[bold yellow]yes[/]" if row.pending_restart else "-")
     out.print(table)
@@ -91,38 +66,33 @@ def update(
                                             )] = None,
 ) -> None:
     """Validate against pg_settings and the host's memory, ALTER SYSTEM, reload; say whether a restart is needed."""
-    from cuisine_db.diagnose.server_config import update_config
+    from cuisine_db.diagnose.server_config import update_config, visible
 
     if reset == (value is not None and value != ""):
         raise UsageError("give either value=... or reset=1 (back to the configuration file's value or the default)",
                          hint="e.g. make db-update-config param=max_connections value=200")
-    s = settings()
     chosen = environment(env)
-    arguments = {"param": param, "value": _visible(param, value), "reset": reset, "restart": restart}
-    with journaled(s, chosen, "update-config", arguments) as entry:
-        result = update_config(s, chosen, param, None if reset else value, restart=restart, yes=yes,
-                               ask=asker(chosen), ram=ram)
-        entry.details.update(old=_visible(result.name, result.old), new=_visible(result.name, result.new),
-                             needs_restart=result.needs_restart, restarted=result.restarted)
+    result = update_config(settings(), chosen, param, None if reset else value, restart=restart, yes=yes,
+                           ask=asker(chosen), ram=ram)
     if json:
         print_json({**{k: getattr(result, k) for k in result.__slots__},
-                    "old": _visible(result.name, result.old), "new": _visible(result.name, result.new),
-                    "in_effect": _visible(result.name, result.in_effect)})
+                    "old": visible(result.name, result.old), "new": visible(result.name, result.new),
+                    "in_effect": visible(result.name, result.in_effect)})
         return
-    old, new = _visible(result.name, result.old), _visible(result.name, result.new)
+    old, new = visible(result.name, result.old), visible(result.name, result.new)
     say(f"{chosen.name}: {result.name}: {old} -> {new} (written to postgresql.auto.conf, configuration reloaded)")
     for note in result.notes:
         say(f"[yellow]warning:[/] {note}")
     if result.restarted:
-        say(f"restarted the server: {result.name} is now {_visible(result.name, result.in_effect)}")
+        say(f"restarted the server: {result.name} is now {visible(result.name, result.in_effect)}")
     elif result.needs_restart:
         say(f"[bold yellow]{result.name} needs a restart to take effect[/]: until then it stays "
-            f"{_visible(result.name, result.in_effect)}. "
+            f"{visible(result.name, result.in_effect)}. "
             + (f"Run: make db-update-config env={chosen.name} param={result.name} "
                f"{'reset=1' if reset else f'value={value}'} restart=1"
                if chosen.is_local else "Restart the server with your platform's tools."))
     else:
-        say(f"in effect now: {result.name} = {_visible(result.name, result.in_effect)}")
+        say(f"in effect now: {result.name} = {visible(result.name, result.in_effect)}")
 
 
 @app.command("recommend")
@@ -138,6 +108,7 @@ def recommend(
 ) -> None:
     """The runbook's rules with PGTune's formulas and the live server's evidence, as db-update-config lines."""
     from cuisine_db.diagnose.config_advice import recommend_config
+    from cuisine_db.diagnose.server_config import pretty
 
     chosen = environment(env)
     advice = recommend_config(settings(), chosen, ram=ram, cpus=cpus, disk=disk)

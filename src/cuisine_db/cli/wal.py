@@ -10,7 +10,6 @@ import typer
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, out, print_json, say, settings
 from cuisine_db.cli.render import show_findings
 from cuisine_db.errors import FailedError
-from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="WAL archiving: enable, status (push, fetch and check are what the server runs).",
                   no_args_is_help=True)
@@ -27,12 +26,9 @@ def enable(env: EnvOption = None,
     """Turn on WAL archiving: archive_mode, archive_command = 'cuisine-db wal push ... %p', archive_timeout."""
     from cuisine_db.backup.wal import enable as enabling
 
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "wal enable", {"archive_timeout": archive_timeout, "restart": restart}) as entry:
-        report = enabling.enable(s, chosen, archive_timeout=archive_timeout, restart=restart, yes=yes,
-                                 ask=asker(chosen))
-        entry.details.update(changes=[c.name for c in report.changes], restarted=report.restarted)
+    report = enabling.enable(settings(), chosen, archive_timeout=archive_timeout, restart=restart, yes=yes,
+                             ask=asker(chosen))
     if json:
         print_json(report)
         return

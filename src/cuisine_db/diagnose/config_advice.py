@@ -21,10 +21,9 @@ from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError
 from cuisine_db.postgres import cluster_for
-from cuisine_db.postgres.server_settings import Setting, validate
+from cuisine_db.postgres.server_settings import MEMORY_UNITS, Setting, validate
 
-KB, MB, GB = 1024, 1024**2, 1024**3
-_MEMORY = {"B": 1, "kB": KB, "MB": MB, "GB": GB, "TB": 1024**4}
+KB, MB, GB = MEMORY_UNITS["kB"], MEMORY_UNITS["MB"], MEMORY_UNITS["GB"]
 TUNED = ("shared_buffers", "effective_cache_size", "work_mem", "maintenance_work_mem", "random_page_cost",
          "effective_io_concurrency", "max_wal_size", "min_wal_size", "checkpoint_completion_target",
          "default_statistics_target", "max_connections", "max_worker_processes", "max_parallel_workers",
@@ -38,9 +37,9 @@ def memory_bytes(setting: Setting) -> int | None:
         return None
     count = "".join(ch for ch in setting.unit if ch.isdigit()) or "1"
     unit = setting.unit.lstrip("0123456789")
-    if unit not in _MEMORY:
+    if unit not in MEMORY_UNITS:
         return None
-    return int(float(setting.setting) * int(count) * _MEMORY[unit])
+    return int(float(setting.setting) * int(count) * MEMORY_UNITS[unit])
 
 
 def size_text(value: int) -> str:
@@ -52,7 +51,7 @@ def size_text(value: int) -> str:
 def parse_size(text: str) -> int:
     """'16GB', '512MB', '1.5TB' -> bytes (for ram=)."""
     cleaned = text.strip().upper().replace(" ", "")
-    for suffix, factor in (("TB", 1024**4), ("GB", GB), ("MB", MB), ("KB", KB)):
+    for suffix, factor in (("TB", MEMORY_UNITS["TB"]), ("GB", GB), ("MB", MB), ("KB", KB)):
         if cleaned.endswith(suffix):
             try:
                 number = float(cleaned[: -len(suffix)])

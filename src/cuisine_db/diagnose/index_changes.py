@@ -21,7 +21,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose import index_checks as checks
 from cuisine_db.diagnose.analysis import read_catalog
 from cuisine_db.diagnose.table_names import column_names, find_table
-from cuisine_db.durations import shown
+from cuisine_db.durations import duration_ms, shown
 from cuisine_db.errors import FailedError, RefusedError, UsageError
 from cuisine_db.ops import confirmation
 from cuisine_db.ops.confirmation import Ask
@@ -131,9 +131,23 @@ def _drop_leftover(settings: Settings, env: Environment, schema: str, name: str,
 
 
 def create_index(settings: Settings, env: Environment, table: str, columns: str, *, name: str | None = None,
-                 lock_timeout: str | None = None, timeout_ms: int = 6 * 3_600_000, cleanup_seconds: float = 600,
+                 lock_timeout: str | None = None, timeout: str = "6h", cleanup_seconds: float = 600,
                  notify: Notify = lambda _: None) -> IndexBuild:
-    """CREATE INDEX CONCURRENTLY on the table's columns, with progress; on failure the half-built index is dropped."""
+    """db-create-index, journaled as `create-index` with the index built (or found) and its definition: CREATE INDEX
+    CONCURRENTLY on the table's columns, with progress; on failure the half-built index is dropped. `timeout` is the
+    build's statement timeout as typed (e.g. 2h)."""
+    timeout_ms = duration_ms(timeout, "timeout")
+    arguments = {"table": table, "columns": columns, "name": name, "lock_timeout": lock_timeout, "timeout": timeout}
+    with journaled(settings, env, "create-index", arguments) as entry:
+        build = _create_index(settings, env, table, columns, name=name, lock_timeout=lock_timeout,
+                              timeout_ms=timeout_ms, cleanup_seconds=cleanup_seconds, notify=notify)
+        entry.details.update(index=build.index, created=build.created, definition=build.definition,
+                             seconds=build.seconds)
+    return build
+
+
+def _create_index(settings: Settings, env: Environment, table: str, columns: str, *, name: str | None,
+                  lock_timeout: str | None, timeout_ms: int, cleanup_seconds: float, notify: Notify) -> IndexBuild:
     wanted = column_names(columns)
     lock_timeout = lock_timeout or env.lock_timeout
     with connect(settings, env, "create-index") as admin:

@@ -4,6 +4,7 @@ of a local cluster only when asked)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,8 +18,10 @@ from cuisine_db.errors import FailedError, RefusedError, UnavailableError, Usage
 from cuisine_db.humanize import size
 from cuisine_db.ops import confirmation
 from cuisine_db.ops.confirmation import Ask
+from cuisine_db.ops.journal import REDACTED, journaled
 from cuisine_db.postgres import cluster_for
 from cuisine_db.postgres.server_settings import (
+    MEMORY_UNITS,
     SettingsRow,
     alter_system,
     bytes_of,
@@ -28,6 +31,11 @@ from cuisine_db.postgres.server_settings import (
     with_unit,
 )
 from cuisine_db.waiting import wait_for
+
+# Parameters whose values may hold credentials (primary_conninfo, ssl_passphrase_command): never shown or recorded.
+_SECRET_PARAMETER = re.compile(r"conninfo|pass|secret|key|token", re.IGNORECASE)
+_UNITS = tuple(MEMORY_UNITS)
+_MEMORY = re.compile(rf"^(\d+)({'|'.join(_UNITS)})$")
 
 # Settings that make the server run a program or load a library: db-update-config wants yes=1 for them on every
 # environment (besides these, every *_command), since a wrong value runs code as the server's OS user.
@@ -187,8 +195,38 @@ def _file_value(conn: psycopg.Connection[Any], name: str, default: str) -> str:
     return str(row[0]) if row else default
 
 
+def pretty(value: str) -> str:
+    """A memory value in its largest exact unit: 65536kB -> 64MB, 131072kB -> 128MB; anything else as it is."""
+    found = _MEMORY.match(value)
+    if found is None:
+        return value
+    number, unit = int(found.group(1)), _UNITS.index(found.group(2))
+    while unit < len(_UNITS) - 1 and number and number % 1024 == 0:
+        number, unit = number // 1024, unit + 1
+    return f"{number}{_UNITS[unit]}"
+
+
+def visible(name: str, value: str | None) -> str | None:
+    """A setting's value as people and the journal see it: secrets redacted, memory in its largest exact unit."""
+    if value is None:
+        return None
+    return REDACTED if _SECRET_PARAMETER.search(name) else pretty(value)
+
+
 def update_config(settings: Settings, env: Environment, name: str, value: str | None, *, restart: bool = False,
                   yes: bool = False, ask: Ask | None = None, ram: str | None = None) -> ConfigUpdate:
+    """db-update-config, journaled as `update-config` (values that may hold credentials redacted): see
+    `_update_config`."""
+    arguments = {"param": name, "value": visible(name, value), "reset": value is None, "restart": restart}
+    with journaled(settings, env, "update-config", arguments) as entry:
+        result = _update_config(settings, env, name, value, restart=restart, yes=yes, ask=ask, ram=ram)
+        entry.details.update(old=visible(result.name, result.old), new=visible(result.name, result.new),
+                             needs_restart=result.needs_restart, restarted=result.restarted)
+    return result
+
+
+def _update_config(settings: Settings, env: Environment, name: str, value: str | None, *, restart: bool,
+                   yes: bool, ask: Ask | None, ram: str | None) -> ConfigUpdate:
     """Validate, ALTER SYSTEM (None resets), reload; with restart=True restart a local cluster if the change needs it.
 
     A protected environment needs the confirmation first (`yes`, or its name typed to `ask`). Memory settings are

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -17,6 +18,7 @@ from cuisine_db.diagnose.session import diagnostic
 from cuisine_db.errors import FailedError, RefusedError, UnavailableError, UsageError
 from cuisine_db.ops import confirmation
 from cuisine_db.ops.confirmation import Ask
+from cuisine_db.ops.journal import journaled
 from cuisine_db.waiting import wait_for
 
 Mode = Literal["auto", "cancel", "terminate"]
@@ -234,3 +236,31 @@ def _settle(conn: psycopg.Connection[Any], target: Target, result: EndResult, wa
     wait_for(none_waiting, seconds=wait, interval=0.1)
     freed = [pid for pid in target.blocks_total if pid not in waiting]
     return replace(result, freed=freed, still_waiting=waiting)
+
+
+@dataclass(frozen=True, slots=True)
+class Termination:
+    """What db-terminate-query found (shown before anything was sent) and what it did."""
+
+    target: Target
+    result: EndResult
+
+
+def terminate_query(settings: Settings, env: Environment, pid: str, mode: str = "auto", *, wait: float = 5.0,
+                    yes: bool = False, ask: Ask | None = None, show: Callable[[Target], None] = lambda _: None
+                    ) -> Termination:
+    """db-terminate-query, journaled as `terminate-query`: the pid and mode as typed are checked first (bad input
+    writes no line), the target is read and handed to `show` before anything is sent, then `end` confirms and acts;
+    the line names whose session it was and what each step did."""
+    number = parse_pid(pid)
+    chosen_mode = parse_mode(mode)
+    with journaled(settings, env, "terminate-query", {"pid": number, "mode": chosen_mode}) as entry:
+        target = inspect(settings, env, number)
+        b = target.backend
+        entry.details.update(username=b.username, database=b.database, application=b.application, state=b.state,
+                             query=b.query[:200], blocks=target.blocks_total)
+        show(target)
+        result = end(settings, env, target, mode=chosen_mode, wait=wait, yes=yes, ask=ask)
+        entry.details.update(steps=result.steps, cancelled=result.cancelled, terminated=result.terminated,
+                             freed=result.freed)
+    return Termination(target, result)

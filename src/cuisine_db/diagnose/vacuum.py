@@ -18,6 +18,7 @@ from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.diagnose.table_names import Table, find_table
 from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.ops.journal import journaled
 from cuisine_db.waiting import wait_for
 
 
@@ -75,7 +76,16 @@ def _table_list(text: str) -> list[str]:
 
 def vacuum_analyze(settings: Settings, env: Environment, tables: str, *, notify: Callable[[str], None] = lambda _: None
                    ) -> list[TableUpkeep]:
-    """VACUUM (ANALYZE) each table in turn, under the environment's lock_timeout."""
+    """db-vacuum-analyze, journaled as `vacuum-analyze` with each table's seconds: VACUUM (ANALYZE) each table in
+    turn, under the environment's lock_timeout."""
+    with journaled(settings, env, "vacuum-analyze", {"table": tables}) as entry:
+        done = _vacuum_analyze(settings, env, tables, notify)
+        entry.details["seconds"] = {item.table: item.seconds for item in done}
+    return done
+
+
+def _vacuum_analyze(settings: Settings, env: Environment, tables: str, notify: Callable[[str], None]
+                    ) -> list[TableUpkeep]:
     done = []
     with connect(settings, env, "vacuum-analyze") as conn:
         targets: list[Table] = [find_table(conn, name) for name in _table_list(tables)]

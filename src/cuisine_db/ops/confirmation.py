@@ -31,6 +31,11 @@ def require(env: Environment, action: str, *, yes: bool, ask: Ask | None, questi
         raise RefusedError(f"confirmation did not match the environment's name; {nothing}")
 
 
+def env_name_asker(env: Environment, ask: AskWord | None) -> Ask | None:
+    """A caller's word asker put the protected-environment question: env's name is the word to type."""
+    return None if ask is None else (lambda action: ask(action, env.name))
+
+
 def require_always(env: Environment, action: str, word: str, *, yes: bool, ask: AskWord | None) -> None:
     """For work that asks on every environment: go on when `yes` was given or the operator typed `word` (env's name
     on a protected environment); refuse (exit 4) otherwise, before anything is done."""
@@ -40,6 +45,6 @@ def require_always(env: Environment, action: str, word: str, *, yes: bool, ask: 
         raise RefusedError(f"{action} on {env.name!r} needs confirmation and there is no terminal to ask",
                            hint="add yes=1 to the make command (or --yes) once you are sure")
     if env.protected:
-        require(env, action, yes=False, ask=lambda asked: ask(asked, env.name))
+        require(env, action, yes=False, ask=env_name_asker(env, ask))
     elif ask(action, word).strip() != word:
         raise RefusedError("confirmation did not match; nothing was done")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import UsageError
+from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.findings import Finding
 from cuisine_db.ops import incidents
 from cuisine_db.ops.journal import Entry, journaled
@@ -90,9 +90,24 @@ def _cleaned(settings: Settings, env: Environment) -> Iterator[None]:
                     path.unlink(missing_ok=True)
 
 
-def run(settings: Settings, env: Environment, *, notify: Notify = lambda _: None) -> DrillReport:
-    """Rehearse the Complete Database Failure procedure for `env` on a scratch copy; measure it."""
-    from cuisine_db.backup import backup_names, catalog, physical_restore, restore_service, targets
+def run(settings: Settings, env: Environment, *, notify: Notify = lambda _: None,
+        show: Callable[[DrillReport], None] = lambda _: None) -> DrillReport:
+    """make dr-drill, journaled as `dr-drill` on `env` with the drill's incident and figures: the Complete Database
+    Failure procedure rehearsed on a scratch copy, measured. `show` gets the report before the journal line is
+    written; integrity problems in the restored copy then fail the drill (exit 1)."""
+    with journaled(settings, env, "dr-drill", {}) as entry:
+        report = _rehearse(settings, env, notify)
+        entry.details.update(incident=report.incident, backup=report.backup, recovery_seconds=report.recovery_seconds,
+                             data_loss_seconds=report.data_loss_seconds, problems=len(report.problems))
+        show(report)
+        if not report.ok:
+            raise FailedError(f"the restored copy of {report.env} has {len(report.problems)} integrity problem(s)",
+                              hint="see the findings above: the backups or the archive need attention")
+    return report
+
+
+def _rehearse(settings: Settings, env: Environment, notify: Notify) -> DrillReport:
+    from cuisine_db.backup import backup_names, catalog, restore_service
     from cuisine_db.ops import maintenance
     from cuisine_db.ops.incident_copy import copy_incident
     from cuisine_db.ops.integrity import verify_integrity
@@ -135,20 +150,18 @@ def run(settings: Settings, env: Environment, *, notify: Notify = lambda _: None
         finished = False
         try:
             reason = "DR drill: database restoration in progress"
-            with step(f'maintenance-mode enable reason="{reason}"', "maintenance enable", {"reason": reason}):
-                maintenance.enable(drill_settings, scratch, reason)
+            with step(f'maintenance-mode enable reason="{reason}"', None, {}):
+                maintenance.enable_journaled(drill_settings, scratch, reason)
             with step(f"db-restore backup=latest (= {latest.manifest.name})", None, {}):
                 restore_service.restore_database(drill_settings, scratch, latest.manifest.name, open_now=False,
                                                  notify=notify)
-            with step("db-apply-logs", "apply-logs", {}) as entry:
-                opened = physical_restore.apply_logs(drill_settings, scratch, targets.END, notify=notify)
-                entry.details.update(reached_lsn=opened.reached_lsn, timeline=opened.timeline,
-                                     reached_time=opened.reached_time.isoformat() if opened.reached_time else None)
+            with step("db-apply-logs", None, {}):
+                opened = restore_service.apply_logs(drill_settings, scratch, notify=notify)
             with step("db-verify-integrity", "db-verify-integrity", {}) as entry:
                 verified = verify_integrity(drill_settings, scratch, baseline_env=env)  # E's backups' row counts
                 entry.details.update(findings=len(verified.problems), checked=verified.checked)
-            with step("maintenance-mode disable", "maintenance disable", {}):
-                maintenance.disable(drill_settings, scratch)
+            with step("maintenance-mode disable", None, {}):
+                maintenance.disable_journaled(drill_settings, scratch)
             recovery = round(time.monotonic() - clock, 3)
             finished = True
         finally:

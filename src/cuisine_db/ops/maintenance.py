@@ -20,6 +20,7 @@ from cuisine_db import sql as queries
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, PoolerConfig, Settings
 from cuisine_db.errors import FailedError, RefusedError, ServerDownError, UsageError
+from cuisine_db.ops.journal import journaled
 from cuisine_db.ops.maintenance_state import MaintenanceState as MaintenanceState
 from cuisine_db.ops.maintenance_state import save
 from cuisine_db.ops.maintenance_state import state as state
@@ -197,6 +198,24 @@ def disable(settings: Settings, env: Environment) -> MaintenanceReport:
     path.unlink(missing_ok=True)
     return MaintenanceReport(env=env.name, on=False, reason=current.reason, who=current.who, since=current.since,
                              roles=current.roles, limits_now=limits_now, notes=notes)
+
+
+def enable_journaled(settings: Settings, env: Environment, reason: str | None) -> MaintenanceReport:
+    """make db-maintenance-mode enable: enable(), journaled as `maintenance enable` with the roles blocked and the
+    sessions ended. (The upgrade calls enable() itself, inside its own journaled steps.)"""
+    with journaled(settings, env, "maintenance enable", {"reason": reason}) as entry:
+        report = enable(settings, env, reason)
+        entry.details.update(roles=report.roles, terminated=report.terminated, ended=report.ended,
+                             left_connected=sorted(report.left_connected), server_reached=report.server_reached)
+    return report
+
+
+def disable_journaled(settings: Settings, env: Environment) -> MaintenanceReport:
+    """make db-maintenance-mode disable: disable(), journaled as `maintenance disable` with the limits given back."""
+    with journaled(settings, env, "maintenance disable", {}) as entry:
+        report = disable(settings, env)
+        entry.details.update(restored=report.roles)
+    return report
 
 
 def _refuse_while_laid_down(settings: Settings, env: Environment) -> None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from cuisine_db.backup.wal.enable import program
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UsageError
+from cuisine_db.ops.journal import journaled
 
 JOBS = ("nightly", "status")
 FORMATS = ("cron", "systemd")
@@ -123,10 +124,16 @@ def check_format(kind: str | None) -> str:
     return kind
 
 
-def install(settings: Settings, env: Environment, *, kind: str, target: Path | None = None) -> list[Path]:
-    """Write the crontab file or the systemd units; return what was written (enabling timers is the operator's:
+def install(settings: Settings, env: Environment, *, kind: str | None, target: Path | None = None) -> list[Path]:
+    """schedule install, journaled: write the crontab file or the systemd units (`kind` None: what this machine
+    runs); return what was written (enabling timers is the operator's:
     `systemctl daemon-reload && systemctl enable --now cuisine-db-ENV-*.timer`)."""
     kind = check_format(kind)
+    with journaled(settings, env, "schedule install", {"format": kind, "target": str(target) if target else None}):
+        return _install(settings, env, kind, target)
+
+
+def _install(settings: Settings, env: Environment, kind: str, target: Path | None) -> list[Path]:
     if kind == "cron":
         path = target or Path(f"/etc/cron.d/cuisine-db-{env.name}")
         if path.is_dir():

@@ -24,9 +24,10 @@ _NAME = re.compile(r"^[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)?$")
 # ASCII only: Python's \d also matches other scripts' digits, which the server rejects.
 _QUANTITY = re.compile(r"^\s*(?P<number>[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?)\s*(?P<unit>[a-zA-Z]+)?\s*$",
                        re.ASCII)
-_MEMORY_UNITS = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
+# PostgreSQL's memory units (base 1024, as the server labels them), smallest first.
+MEMORY_UNITS = {"B": 1, "kB": 1024, "MB": 1024**2, "GB": 1024**3, "TB": 1024**4}
 _TIME_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "min": 60_000.0, "h": 3_600_000.0, "d": 86_400_000.0}
-_MEMORY_FAMILY = {k: float(v) for k, v in _MEMORY_UNITS.items()}
+_MEMORY_FAMILY = {k: float(v) for k, v in MEMORY_UNITS.items()}
 _TIME_FAMILY = dict(_TIME_UNITS)
 # Lists the server quotes element by element (GUC_LIST_QUOTE): ALTER SYSTEM must get one literal per element,
 # or 'pg_stat_statements,pgaudit' becomes a single library name and the server no longer starts.

@@ -18,6 +18,8 @@ from cuisine_db import sql
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UnavailableError, UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import AskWord
 from cuisine_db.postgres import topology
 from cuisine_db.postgres.local import node_cluster
 from cuisine_db.replicas.members import check_name, find
@@ -74,10 +76,17 @@ def _drop_slot(conn: psycopg.Connection[Any], slot: str, seconds: float) -> bool
         hint="is another server streaming through it?"))
 
 
-def drop(settings: Settings, env: Environment, name: str, *,
+def drop(settings: Settings, env: Environment, name: str, *, yes: bool = False, ask: AskWord | None = None,
          notify: Callable[[str], None] = lambda _: None) -> Dropped:
-    """Remove a replica or former primary of a local environment; a remote replica's slot only."""
+    """Remove a replica or former primary of a local environment; a remote replica's slot only. Confirmed before
+    anything changes: a former primary's data (transactions nobody else has) on every environment (`yes`, or its name
+    typed in answer to `ask`, the environment's on a protected one), a replica on a protected environment."""
     kind = kind_of(settings, env, name)
+    if kind == "former primary":
+        confirmation.require_always(env, f"Deleting former primary {name}'s data: transactions it took after the "
+                                    "promotion exist nowhere else", name, yes=yes, ask=ask)
+    else:
+        confirmation.require(env, f"Dropping replica {name}", yes=yes, ask=confirmation.env_name_asker(env, ask))
     if not env.is_local:
         return _drop_remote(settings, env, name)
     with topology.editing(settings, env) as edit:

@@ -18,6 +18,7 @@ from cuisine_db.findings import Finding
 from cuisine_db.ops import confirmation
 from cuisine_db.ops.confirmation import Ask
 from cuisine_db.postgres import patroni
+from cuisine_db.waiting import poll_until
 
 WAIT_SECONDS = 90.0
 
@@ -135,20 +136,22 @@ def promote(settings: Settings, env: Environment, name: str, *, yes: bool = Fals
         notify(f"no leader: asking Patroni for a failover to {name}")
         answer = patroni.post(settings, env, "/failover", {"candidate": name})
         kind = "failover"
-    deadline = time.monotonic() + wait_seconds
-    while True:
+    current = "none"
+
+    def leads() -> Promotion | None:
+        nonlocal current
         try:
             now = patroni.cluster(settings, env)
         except UnavailableError:
             now = None
         leader = now.leader if now else None
+        current = leader.name if leader else "none"
         if leader is not None and leader.name == name and leader.state == "running" \
                 and (leader.timeline or 0) > before:
             return Promotion(kind, name, former, leader.timeline, leader.host, leader.port,
                              round(time.monotonic() - started, 1), answer)
-        if time.monotonic() > deadline:
-            current = leader.name if leader else "none"
-            raise FailedError(f"Patroni accepted the {kind} ({answer}) but {name} did not lead within "
-                              f"{wait_seconds:.0f}s (leader now: {current})",
-                              hint=f"make db-replicas env={env.name} shows the members")
-        time.sleep(0.5)
+        return None
+
+    return poll_until(leads, seconds=wait_seconds, interval=0.5, what=lambda: FailedError(
+        f"Patroni accepted the {kind} ({answer}) but {name} did not lead within {wait_seconds:.0f}s (leader now: "
+        f"{current})", hint=f"make db-replicas env={env.name} shows the members"))

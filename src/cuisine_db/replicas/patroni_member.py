@@ -39,6 +39,7 @@ from cuisine_db.postgres.local import os_user_of
 from cuisine_db.postgres.target import Target
 from cuisine_db.replicas import seed as seeding
 from cuisine_db.replicas.members import check_name
+from cuisine_db.waiting import poll_until
 
 STREAMING_SECONDS = 600.0
 SPOOL = "spool"
@@ -90,9 +91,11 @@ def _streams(settings: Settings, env: Environment, name: str) -> patroni.Member 
 
 def _wait_streaming(settings: Settings, env: Environment, name: str, seconds: float,
                     notify: Callable[[str], None]) -> patroni.Member:
-    deadline, told = time.monotonic() + seconds, time.monotonic()
+    told = time.monotonic()
     last = "not registered"
-    while time.monotonic() < deadline:
+
+    def streams() -> patroni.Member | None:
+        nonlocal told, last
         try:
             found = _streams(settings, env, name)
             if found is not None:
@@ -104,10 +107,15 @@ def _wait_streaming(settings: Settings, env: Environment, name: str, seconds: fl
         if time.monotonic() - told > 30:
             notify(f"{name}: {last}")
             told = time.monotonic()
-        time.sleep(1)
-    log = patroni_layout.state_dir(settings, env) / "logs" / f"{name}.log"
-    raise UnavailableError(f"member {name} of {env.name} does not stream after {seconds:.0f}s (Patroni: {last})",
-                           hint=f"see {log} and {patroni_layout.member_dir(settings, env, name) / 'data' / 'log'}")
+        return None
+
+    def stuck() -> UnavailableError:
+        log = patroni_layout.state_dir(settings, env) / "logs" / f"{name}.log"
+        return UnavailableError(
+            f"member {name} of {env.name} does not stream after {seconds:.0f}s (Patroni: {last})",
+            hint=f"see {log} and {patroni_layout.member_dir(settings, env, name) / 'data' / 'log'}")
+
+    return poll_until(streams, seconds=seconds, interval=1, what=stuck)
 
 
 def _restore_command_gone(settings: Settings, env: Environment, member: patroni_layout.MemberPorts) -> bool:
@@ -128,13 +136,9 @@ def _finish(settings: Settings, env: Environment, member: patroni_layout.MemberP
     patroni_embedded.configure(settings, env, member.name)
     patroni.post(settings, env, "/reload", {}, api_url=f"http://127.0.0.1:{member.rest}")
     home = patroni_layout.member_dir(settings, env, member.name)
-    deadline = time.monotonic() + 60
-    while not _restore_command_gone(settings, env, member):
-        if time.monotonic() > deadline:
-            raise UnavailableError(f"{member.name} still has its restore_command a minute after Patroni's reload",
-                                   hint="its patroni.yml no longer names one: patronictl reload, then remove "
-                                        f"{home / RUN / IDENTITY_COPY}")
-        time.sleep(0.5)
+    poll_until(lambda: _restore_command_gone(settings, env, member) or None, seconds=60, interval=0.5,
+               what=f"{member.name} still has its restore_command a minute after Patroni's reload",
+               hint=f"its patroni.yml no longer names one: patronictl reload, then remove {home / RUN / IDENTITY_COPY}")
     safe_files.remove(home / RUN / IDENTITY_COPY)
     fetch.clear_prefetched(home / SPOOL)
 

@@ -27,6 +27,8 @@ from cuisine_db import sql
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, FailedError, UnavailableError, UsageError
+from cuisine_db.ops import confirmation
+from cuisine_db.ops.confirmation import AskWord
 from cuisine_db.postgres import server_settings, topology
 from cuisine_db.postgres.cluster import LocalCluster
 from cuisine_db.postgres.local import cluster_for, node_cluster
@@ -109,12 +111,16 @@ def follow(settings: Settings, env: Environment, node: topology.Node, primary: t
     wait_streaming(settings, env, node.name, cluster, FOLLOW_SECONDS)
 
 
-def promote(settings: Settings, env: Environment, name: str, *, catch_up_seconds: float = CATCH_UP_SECONDS,
-            notify: Callable[[str], None] = lambda _: None) -> Promotion:
-    """Promote a local replica to be the environment's primary; see the module's description."""
+def promote(settings: Settings, env: Environment, name: str, *, yes: bool = False, ask: AskWord | None = None,
+            catch_up_seconds: float = CATCH_UP_SECONDS, notify: Callable[[str], None] = lambda _: None) -> Promotion:
+    """Promote a local replica to be the environment's primary; see the module's description. Asked on every
+    environment before anything changes (`yes`, or the replica's name typed in answer to `ask`, the environment's
+    on a protected one)."""
     check_name(name)
     if not env.is_local:
         raise UsageError(f"{env.name!r} is a remote server", hint="cuisine-db replica promote prints the steps for it")
+    confirmation.require_always(env, f"Promoting replica {name} makes it the primary of {env.name}; the current "
+                                "primary is stopped and must be rebuilt", name, yes=yes, ask=ask)
     clock = time.monotonic()
     with topology.editing(settings, env) as edit:
         node = edit.current.replica(name)

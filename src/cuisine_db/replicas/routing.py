@@ -9,6 +9,7 @@ better late from the primary than wrong from a replica that is minutes behind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cuisine_db.config import Environment, Settings
@@ -59,6 +60,20 @@ def choose(settings: Settings, env: Environment, wanted: str | None, *, command:
     reasons = "; ".join(f"{status.name}: {reason}" for status, reason in judged)
     return Route(None, "the primary",
                  f"no replica of {env.name!r} is fit to read from ({reasons}): reading from the primary instead")
+
+
+def routed(settings: Settings, env: Environment, wanted: str | None, *, command: str,
+           notify: Callable[[str], None], warn: Callable[[str], None]) -> Target | None:
+    """Where a read-only command reads (None: the primary), said: the replica chosen through `notify`, or through
+    `warn` why the replicas were passed over."""
+    if wanted is None:
+        return None
+    route = choose(settings, env, wanted, command=command)
+    if route.warning:
+        warn(route.warning)
+    else:
+        notify(f"{env.name}: reading from {route.reason}")
+    return route.target
 
 
 def backup_source(replica: str | None, origin: str | None) -> str | None:

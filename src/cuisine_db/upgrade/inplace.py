@@ -611,7 +611,7 @@ def _rebuild_replicas(settings: Settings, env: Environment, replicas: tuple[tupl
 
     for name, port in replicas:
         if topology.load(settings, env).replica(name) is not None:
-            drop.drop(settings, env, name)
+            drop.drop(settings, env, name, yes=True)  # the upgrade rebuilds its own replicas: confirmed with it
         shutil.rmtree(settings.env_dir(env) / topology.replica_home(name), ignore_errors=True)
         notify(f"rebuilding replica {name} on port {port} from {backup} and the archive")
         create.create(settings, env, name, port=port, backup=backup, notify=notify)

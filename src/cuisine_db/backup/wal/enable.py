@@ -27,6 +27,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops import confirmation
 from cuisine_db.ops.confirmation import Ask
+from cuisine_db.ops.journal import journaled
 from cuisine_db.postgres import osuser, safe_files
 from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.runner import ToolError, run
@@ -290,8 +291,17 @@ def check_as_server_user(settings: Settings, env: Environment, os_user: str | No
 
 def enable(settings: Settings, env: Environment, *, archive_timeout: str | None = None,
            restart: bool = False, yes: bool = False, ask: Ask | None = None) -> EnableReport:
-    """Turn WAL archiving on; restart a local cluster when archive_mode changed and `restart` allows it (a protected
-    environment confirms that first, before anything is changed)."""
+    """Turn WAL archiving on (wal enable, journaled with the settings changed); restart a local cluster when
+    archive_mode changed and `restart` allows it (a protected environment confirms that first, before anything is
+    changed)."""
+    with journaled(settings, env, "wal enable", {"archive_timeout": archive_timeout, "restart": restart}) as entry:
+        report = _enable(settings, env, archive_timeout=archive_timeout, restart=restart, yes=yes, ask=ask)
+        entry.details.update(changes=[c.name for c in report.changes], restarted=report.restarted)
+    return report
+
+
+def _enable(settings: Settings, env: Environment, *, archive_timeout: str | None, restart: bool, yes: bool,
+            ask: Ask | None) -> EnableReport:
     if restart:
         confirmation.require(env, "Restarting the server to turn on WAL archiving", yes=yes, ask=ask)
     timeout = archive_timeout or env.wal.archive_timeout
