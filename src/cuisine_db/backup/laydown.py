@@ -25,7 +25,7 @@ from cuisine_db.backup.objects import BackupSource
 from cuisine_db.backup.tar_files import TarFiles
 from cuisine_db.backup.tar_guard import TarGuard
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.errors import CuisineDbError, FailedError, UnavailableError, UsageError
 from cuisine_db.postgres import binaries, osuser, safe_files
 from cuisine_db.postgres.cluster import base_settings
 from cuisine_db.postgres.runner import run
@@ -90,6 +90,12 @@ def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | 
                 source.stream(entry, guard, progress=progress)
             finally:
                 files.close()
+        except CuisineDbError as exc:
+            failures.append(exc)
+        except OSError as exc:  # a full disk, a name in the way: said in one line, not a traceback
+            failures.append(UnavailableError(f"cannot lay {entry.file} down into {target}: {exc.strerror or exc}",
+                                             hint="check the free space and the folder; nothing was moved into "
+                                                  "place"))
         except BaseException as exc:
             failures.append(exc)
 

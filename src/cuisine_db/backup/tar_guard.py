@@ -1,10 +1,11 @@
-"""Checking a backup's tar members on their way into `tar -x`: only what pg_basebackup writes gets through.
+"""Checking a backup's tar members before anything of them is written: only what pg_basebackup writes gets through.
 
 pg_basebackup writes plain ustar members: regular files, folders, and in base.tar the `pg_tblspc/<oid>` links of
 the cluster's tablespaces. A forged backup could carry links (`backup_manifest -> /etc/cron.d/x`), hard links,
 devices, GNU or pax extension headers that rename or resize the member after them, or names that climb out of
-the folder. Each header is parsed before a byte of it reaches tar, and the first member that is not one of
-pg_basebackup's is refused: tar never sees it, and the restore stops with the member named (exit 4).
+the folder. Each header is parsed before a byte of its member is written (by tar_files.py, or passed on to a
+stream), and the first member that is not one of pg_basebackup's is refused: nothing of it is written, and the
+restore stops with the member named (exit 4).
 """
 
 from __future__ import annotations
