@@ -110,7 +110,7 @@ def open_new(parent: int, name: str, *, mode: int, owner: str | None) -> int:
     return fd
 
 
-def write_all(fd: int, data: bytes) -> None:
+def write_all(fd: int, data: bytes | memoryview) -> None:
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]

@@ -32,6 +32,7 @@ from pitr_fixtures import PitrProject, WalArchive, make_pitr_project, make_wal_a
 
 from cuisine_db.backup.manifest import MANIFEST, SIGNATURE, Manifest, ObjectEntry, prefix
 from cuisine_db.backup.objects import BackupSource
+from cuisine_db.backup.tar_files import TarFiles
 from cuisine_db.backup.tar_guard import TarGuard, UnsafeMemberError
 from cuisine_db.backup.wal import records, wal_names
 from cuisine_db.postgres import binaries, osuser, pgpass, safe_files
@@ -245,6 +246,46 @@ def test_tar_guard_passes_a_listed_tablespace_link_and_damaged_headers_are_refus
     damaged[600] ^= 0x20  # inside the second header
     with pytest.raises(UnsafeMemberError, match="checksum"):
         TarGuard(io.BytesIO(), "base.tar", frozenset({"16400"})).write(bytes(damaged))
+
+
+def _write_members(archive: bytes, folder: Path, links: frozenset[str] = frozenset()) -> None:
+    files = TarFiles(folder, None)
+    try:
+        guard = TarGuard(None, "base.tar", links, files)
+        for start in range(0, len(archive), 700):  # headers and data split across writes
+            guard.write(archive[start:start + 700])
+    finally:
+        files.close()
+
+
+def test_members_are_written_into_their_folder_and_never_through_a_planted_link(tmp_path: Path) -> None:
+    """TarFiles (the lay-down's writer, in place of `tar -x`): files and folders as the tar says, modes capped, no
+    link made; a link planted in the folder is never followed, for a folder or a file name."""
+    archive = tar_of(("dir", "base", b""), ("dir", "base/1", b""), ("file", "base/1/1259", b"x" * 1000),
+                     ("file", "global/pg_control", b"c" * 8192), ("file", "PG_VERSION", b"18\n"),
+                     ("file", "empty", b""), ("dir", "pg_tblspc", b""),
+                     ("symlink", "pg_tblspc/16400", "/srv/tablespace"))
+    laid = tmp_path / "laid"
+    laid.mkdir()
+    _write_members(archive, laid, frozenset({"16400"}))
+    assert (laid / "base/1/1259").read_bytes() == b"x" * 1000 and (laid / "global/pg_control").stat().st_size == 8192
+    assert (laid / "PG_VERSION").read_bytes() == b"18\n" and (laid / "empty").read_bytes() == b""
+    assert stat.S_IMODE((laid / "PG_VERSION").stat().st_mode) == 0o640  # the member's 0644, capped
+    assert stat.S_IMODE((laid / "base").stat().st_mode) == 0o700
+    assert int((laid / "base/1/1259").stat().st_mtime) == int(AT.timestamp())
+    assert not (laid / "pg_tblspc/16400").exists() and not (laid / "pg_tblspc/16400").is_symlink()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "PG_VERSION").write_bytes(b"canary")
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "PG_VERSION").symlink_to(outside / "PG_VERSION")
+    _write_members(tar_of(("file", "PG_VERSION", b"18\n")), planted)
+    assert (outside / "PG_VERSION").read_bytes() == b"canary" and not (planted / "PG_VERSION").is_symlink()
+    (planted / "base").symlink_to(outside)
+    with pytest.raises(OSError, match=r"Too many levels of symbolic links|Not a directory"):
+        _write_members(tar_of(("file", "base/1259", b"x")), planted)
+    assert sorted(p.name for p in outside.iterdir()) == ["PG_VERSION"]
 
 
 def test_declared_sizes_are_enforced_while_streaming(tmp_path: Path, age_keys: AgeKeys) -> None:

@@ -83,7 +83,7 @@ def _restore(scenario: Scenario) -> subprocess.Popen[str]:
 
 
 def _kill_mid_laydown(scenario: Scenario) -> bool:
-    """Start a restore and kill -9 it once tar has written into data.laying; False if it ended first."""
+    """Start a restore and kill -9 it once the lay-down has written into data.laying; False if it ended first."""
     process = _restore(scenario)
     laying = scenario.home / "data.laying" / "base"
     deadline = time.monotonic() + 300

@@ -1,12 +1,12 @@
 """Laying a physical backup down into a data directory: each tar object streamed out of the repository (sha256,
-age, zstd, checked against the manifest) straight into `tar -x`, run as the server's OS user so every file is
-already its own; an incremental chain is extracted backup by backup and combined with `pg_combinebackup`.
+age, zstd, checked against the manifest) member by member into its files, every file born the server's OS user's;
+an incremental chain is extracted backup by backup and combined with `pg_combinebackup`.
 No decrypted copy of an object is ever written anywhere but its place in the data directory.
 
-A backup is not trusted to stay in its folder: every tar member is checked before tar sees it (tar_guard.py: no
-links but the manifest's tablespaces, no hard links, devices or names leaving the folder), tar runs as the
-server's OS user without keeping owners, every file written as root goes through postgres/safe_files.py
-(never through a link), and the backup's server configuration is replaced by the environment's own
+A backup is not trusted to stay in its folder: every tar member is checked before anything of it is written
+(tar_guard.py: no links but the manifest's tablespaces, no hard links, devices or names leaving the folder), every
+name is opened relative to its folder and never through a link (tar_files.py, as postgres/safe_files.py does for
+every other file written as root), and the backup's server configuration is replaced by the environment's own
 (restored_config.py)."""
 
 from __future__ import annotations
@@ -14,22 +14,21 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import subprocess
 import threading
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from cuisine_db.backup import catalog, restored_config
 from cuisine_db.backup.catalog import Resolved
 from cuisine_db.backup.manifest import Manifest, ObjectEntry
 from cuisine_db.backup.objects import BackupSource
+from cuisine_db.backup.tar_files import TarFiles
 from cuisine_db.backup.tar_guard import TarGuard
 from cuisine_db.config import Environment, Settings
-from cuisine_db.errors import FailedError, UsageError
+from cuisine_db.errors import CuisineDbError, FailedError, UnavailableError, UsageError
 from cuisine_db.postgres import binaries, osuser, safe_files
 from cuisine_db.postgres.cluster import base_settings
-from cuisine_db.postgres.runner import ToolError, run, spawn
+from cuisine_db.postgres.runner import run
 from cuisine_db.storage import keys as age_keys
 
 Progress = Callable[[int], None]
@@ -68,69 +67,49 @@ def tablespace_oids(manifest: Manifest) -> frozenset[str]:
     return frozenset(e.file[:-4] for e in manifest.objects if e.file.endswith(".tar") and e.file[:-4].isdigit())
 
 
-def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | None, work: Path,
+def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | None,
             progress: Progress | None = None, links_to: Path | None = None) -> None:
     """One backup's objects into `data` (and its tablespaces under `tablespaces/<oid>`, where the pg_tblspc links
-    point unless `links_to` names the folder they will be moved to), all in parallel.
-    tar reads to the end of its input (--ignore-zeros): pg_basebackup pads past the end-of-archive blocks, and a
-    tar that stopped there would leave the stream half read. Every member passes TarGuard before tar sees it."""
+    point unless `links_to` names the folder they will be moved to), one thread per object. Every member passes
+    TarGuard before a byte of it is written, and TarFiles writes it as the server's OS user's (no `tar -x`: each
+    byte is copied once instead of three times, docs/benchmarks.md stop 19). Anything after pg_basebackup's
+    end-of-archive blocks is read too, so the stream's size and sha256 are checked to the end."""
     osuser.give_to(data, os_user)
-    processes: list[tuple[ObjectEntry, Any, Path]] = []
-    failures: list[BaseException] = []
-    threads = []
     links = tablespace_oids(source.manifest)
-    try:
-        for entry in source.manifest.objects:
-            target = _destination(entry, data, tablespaces)
-            if target is None:
-                continue
-            osuser.give_to(target, os_user)
-            log = work / f"tar-{entry.file}.log"
-            with safe_files.create(log) as fd, os.fdopen(os.dup(fd), "wb") as errors:
-                process = spawn(["tar", "--extract", "--ignore-zeros", "--no-same-owner", "--no-same-permissions",
-                                 "--file=-", f"--directory={target}"],
-                                stdin=subprocess.PIPE, stderr=errors, user=os_user)
-            processes.append((entry, process, log))
+    targets = [(entry, target) for entry in source.manifest.objects
+               if (target := _destination(entry, data, tablespaces)) is not None]
+    for _, target in targets:
+        osuser.give_to(target, os_user)
+    failures: list[BaseException] = []
 
-        def feed(entry: ObjectEntry, process: Any) -> None:
+    def lay(entry: ObjectEntry, target: Path) -> None:
+        try:
+            files = TarFiles(target, os_user)
             try:
-                guard = TarGuard(process.stdin, source.key(entry), links if entry.file == "base.tar" else frozenset())
+                guard = TarGuard(None, source.key(entry), links if entry.file == "base.tar" else frozenset(), files)
                 source.stream(entry, guard, progress=progress)
-            except BaseException as exc:
-                failures.append(exc)
-                with contextlib.suppress(ProcessLookupError):
-                    process.kill()
             finally:
-                with contextlib.suppress(OSError):
-                    process.stdin.close()
+                files.close()
+        except CuisineDbError as exc:
+            failures.append(exc)
+        except OSError as exc:  # a full disk, a name in the way: said in one line, not a traceback
+            failures.append(UnavailableError(f"cannot lay {entry.file} down into {target}: {exc.strerror or exc}",
+                                             hint="check the free space and the folder; nothing was moved into "
+                                                  "place"))
+        except BaseException as exc:
+            failures.append(exc)
 
-        for entry, process, _ in processes:
-            thread = threading.Thread(target=feed, args=(entry, process), name=f"lay-{entry.file}")
-            thread.start()
-            threads.append(thread)
-        for thread in threads:
-            thread.join()
-        ours = [failure for failure in failures if not isinstance(failure, BrokenPipeError)]
-        if ours:
-            raise ours[0]  # a refused member or a damaged object: tar was stopped for it
-        for entry, process, log in processes:
-            if process.wait() != 0:
-                said = (safe_files.read(log) or b"").decode(errors="replace")
-                raise ToolError(f"tar (extracting {entry.file})", process.returncode, said)
-        if failures:
-            raise failures[0]
-        manifest_entry = next((e for e in source.manifest.objects if e.file == MANIFEST_FILE), None)
-        if manifest_entry is not None:
-            with safe_files.create(data / MANIFEST_FILE, owner=os_user) as fd, \
-                    os.fdopen(os.dup(fd), "wb") as handle:
-                source.stream(manifest_entry, handle, progress=progress)
-    finally:
-        for _, process, _ in processes:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
-        for thread in threads:
-            thread.join()
+    threads = [threading.Thread(target=lay, args=pair, name=f"lay-{pair[0].file}") for pair in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if failures:
+        raise failures[0]  # a refused member, a damaged object or a failed write: the lay-down is not used
+    manifest_entry = next((e for e in source.manifest.objects if e.file == MANIFEST_FILE), None)
+    if manifest_entry is not None:
+        with safe_files.create(data / MANIFEST_FILE, owner=os_user) as fd, os.fdopen(os.dup(fd), "wb") as handle:
+            source.stream(manifest_entry, handle, progress=progress)
     _relocate_tablespaces(data, links_to or tablespaces, os_user, links)
 
 
@@ -172,7 +151,7 @@ def lay_down(settings: Settings, sources: list[BackupSource], data: Path, tables
     starts on such a folder). `links_to` is where `tablespaces` will be moved once laid down (the links name it)."""
     newest: Manifest = sources[-1].manifest
     if len(sources) == 1:
-        extract(sources[0], data, tablespaces, os_user, work, progress, links_to)
+        extract(sources[0], data, tablespaces, os_user, progress, links_to)
     else:
         _combine(settings, sources, data, tablespaces, os_user, work, progress)
     if keep_config:
@@ -193,7 +172,7 @@ def _combine(settings: Settings, sources: list[BackupSource], data: Path, tables
     folders = []
     for source in sources:
         folder = parts / source.manifest.name
-        extract(source, folder, parts / f"{source.manifest.name}-tablespaces", os_user, work, progress)
+        extract(source, folder, parts / f"{source.manifest.name}-tablespaces", os_user, progress)
         folders.append(folder)
     program = binaries.find(newest.server_major, settings.cache_dir).program("pg_combinebackup")
     osuser.give_to(data, os_user)  # an empty folder of the server's user: pg_combinebackup fills it

@@ -221,7 +221,7 @@ def lay_down_into(settings: Settings, sources: list[BackupSource], data: Path, t
                   keep_settings: dict[str, str | None] | None = None, strays: tuple[str, ...] = STRAYS,
                   links_to: Path | None = None) -> list[str]:
     """The lay-down step of every physical restore (single cluster, Patroni re-bootstrap): the chain into `data`
-    through a scratch folder the server's user may pass (tar runs as that user), the environment's own
+    through a scratch folder the server's user may pass (pg_combinebackup runs as that user), the environment's own
     configuration in place of the backup's, and none of the `strays` a running or standby cluster leaves behind.
     Returns what the backup carried that was not applied."""
     with scratch(settings, f"lay-down-{sources[-1].manifest.name}") as work:

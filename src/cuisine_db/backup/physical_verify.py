@@ -28,7 +28,7 @@ def structure(settings: Settings, env: Environment, resolved: Resolved, *,
         sources = laydown.chain(settings, env, resolved)
     except CuisineDbError as exc:
         return [(prefix(name) + "manifest.json", exc.message)], 0
-    # tar runs as the server's OS user (never as root), the backup's files as they are (nothing starts on them).
+    # Laid down as the server's OS user's files, as they are in the backup (nothing starts on them).
     os_user = os_user_of(settings, env)  # the environment's own user: the backup holds its data
     with scratch(settings, f"verify-{name}") as work:
         osuser.make_reachable(work, os_user)

@@ -1,18 +1,22 @@
-"""Checking a backup's tar members on their way into `tar -x`: only what pg_basebackup writes gets through.
+"""Checking a backup's tar members before anything of them is written: only what pg_basebackup writes gets through.
 
 pg_basebackup writes plain ustar members: regular files, folders, and in base.tar the `pg_tblspc/<oid>` links of
 the cluster's tablespaces. A forged backup could carry links (`backup_manifest -> /etc/cron.d/x`), hard links,
 devices, GNU or pax extension headers that rename or resize the member after them, or names that climb out of
-the folder. Each header is parsed before a byte of it reaches tar, and the first member that is not one of
-pg_basebackup's is refused: tar never sees it, and the restore stops with the member named (exit 4).
+the folder. Each header is parsed before a byte of its member is written (by tar_files.py, or passed on to a
+stream), and the first member that is not one of pg_basebackup's is refused: nothing of it is written, and the
+restore stops with the member named (exit 4).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cuisine_db.errors import RefusedError
+
+if TYPE_CHECKING:
+    from cuisine_db.backup.tar_files import TarFiles
 
 BLOCK = 512
 _REGULAR = (b"0", b"\0")
@@ -40,16 +44,28 @@ def _text(field: bytes) -> str:
     return field.split(b"\0", 1)[0].decode("utf-8", errors="replace")
 
 
+def _relative(clean: str, shown: str, source: str, *, folder: bool = False) -> str:
+    """A checked member name as TarFiles takes it: its parts joined by one `/`, without `.` parts; only a folder may
+    name the top itself."""
+    name = "/".join(part for part in clean.split("/") if part not in ("", "."))
+    if not name and not folder:
+        raise UnsafeMemberError(f"{source}: tar member {shown!r} is a file without a name")
+    return name
+
+
 class TarGuard:
-    """A writable stream that passes a tar archive on to `out` after checking every header it holds.
+    """A writable stream that passes a tar archive on to `out` after checking every header it holds, or with `files`
+    writes the members it lets through into their folder itself (tar_files.py; `out` is then unused).
 
     `links` are the tablespace OIDs whose `pg_tblspc/<oid>` link may appear (those the manifest lists as
     `<oid>.tar`); `members` collects the names seen, `tablespace_links` the OIDs of the links let through."""
 
-    def __init__(self, out: Any, source: str, links: frozenset[str] = frozenset()) -> None:
+    def __init__(self, out: Any, source: str, links: frozenset[str] = frozenset(),
+                 files: TarFiles | None = None) -> None:
         self.out = out
         self.source = source
         self.links = links
+        self.files = files
         self.header = b""
         self.remaining = 0  # bytes of the current member's data (with padding) still to pass through
         self.tablespace_links: set[str] = set()
@@ -59,7 +75,10 @@ class TarGuard:
         while view:
             if self.remaining:
                 take = min(self.remaining, len(view))
-                self.out.write(view[:take])
+                if self.files is not None:
+                    self.files.write(view[:take])
+                else:
+                    self.out.write(view[:take])
                 self.remaining -= take
                 view = view[take:]
                 continue
@@ -69,11 +88,13 @@ class TarGuard:
             if len(self.header) == BLOCK:
                 header, self.header = self.header, b""
                 self._check(header)
-                self.out.write(header)
+                if self.files is None:
+                    self.out.write(header)
         return len(data)
 
     def flush(self) -> None:
-        self.out.flush()
+        if self.files is None:
+            self.out.flush()
 
     def _check(self, header: bytes) -> None:
         if header == bytes(BLOCK):
@@ -96,8 +117,14 @@ class TarGuard:
             raise UnsafeMemberError(f"{self.source}: tar member {shown!r} leaves the folder it is extracted into")
         if kind in _REGULAR:
             self.remaining = -(-size // BLOCK) * BLOCK
+            if self.files is not None:
+                self.files.file(_relative(clean, shown, self.source), _number(header[100:108], shown, "mode"), size,
+                                _number(header[136:148], shown, "mtime"))
             return
         if kind == _FOLDER and size == 0:
+            if self.files is not None and _relative(clean, shown, self.source, folder=True):
+                self.files.folder(_relative(clean, shown, self.source, folder=True),
+                                  _number(header[100:108], shown, "mode"))
             return
         if kind == _SYMLINK and size == 0:
             found = _TABLESPACE_LINK.match(clean)
