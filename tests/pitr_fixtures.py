@@ -209,18 +209,23 @@ class WalArchive:
 def real_segments(server: Server, count: int) -> list[tuple[str, bytes]]:
     """`count` complete segments of the running server, each with some writes, then a switch, read back through the
     server: names and 16 MB contents, oldest first."""
-    found = []
+    found: list[tuple[str, bytes]] = []
     with server.admin() as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS wal_segments_probe (id int, payload text)")
-        for _ in range(count):
+        for _ in range(20 * count):
+            if len(found) == count:
+                break
             conn.execute("INSERT INTO wal_segments_probe SELECT g, md5(g::text) FROM generate_series(1, 5000) g")
-            row = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
+            row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()  # the segment it completed
             assert row is not None
-            conn.execute("SELECT pg_switch_wal()")
-            data = conn.execute("SELECT pg_read_binary_file(%s)", (f"pg_wal/{row[0]}",)).fetchone()
+            name = str(row[0])
+            if any(name == seen for seen, _ in found):
+                continue  # a switch that completed nothing new
+            data = conn.execute("SELECT pg_read_binary_file(%s)", (f"pg_wal/{name}",)).fetchone()
             assert data is not None
-            found.append((str(row[0]), bytes(data[0])))
+            found.append((name, bytes(data[0])))
         conn.execute("DROP TABLE wal_segments_probe")
+    assert len(found) == count, found
     return found
 
 
