@@ -189,8 +189,9 @@ def identity(contents: _Opened, settled_before: int) -> str | None:
     modification and change times, a truncation the size, a rename or a link the change time, a copy put in its
     place the inode. A write lands on a time no earlier than the clock's coarse tick, so it could leave both times
     as they were only within the tick of the file's last change: with the times more than SETTLED_NS older than
-    the clock before the file was opened, any write from then on moves them. (The times of a network file system
-    come from its server's clock; PostgreSQL does not support pg_wal on one.)"""
+    the clock before the file was opened, any write from then on moves them. (A network file system may stamp times
+    with its server's clock: there the margin holds as far as the two clocks agree, and a write racing the batch's
+    read is caught no better than unchanged() catches it.)"""
     try:
         now = os.stat(contents.path)
     except OSError:
