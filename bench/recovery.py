@@ -21,8 +21,10 @@ by rusage, plus every non-`postgres` process of the server's OS user sampled fro
 than that are undercounted). Then the per-call path (`--calls` consecutive segments, tools alternating per run,
 p50 of the calls after the first), on segments both archives hold already: `wal push` answered from its ledger
 (the first call of a batch found them stored) against `pgbackrest archive-push` (synchronous: its asynchronous mode
-works from the real cluster's archive_status), and `wal fetch` served from the spool (as restore_command runs it)
-against `pgbackrest archive-get` served from its asynchronous queue.
+works from the real cluster's archive_status), and `wal fetch` served from the spool against `pgbackrest archive-get`
+served from its asynchronous queue; every call as PostgreSQL makes it (`/bin/sh -c` with %f and %p replaced), wall
+and CPU (the shell and what it ran, by rusage). Last, once and out of the alternation, the DR drill
+(`cuisine-db dr-drill --env bench`) on the bench's own newest full backup and archive, and the RTO it reports.
 
 Prints every run with the load average, then medians and ratios as JSON. Small: `--scale 1 --wal-gb 0.2`.
 
@@ -35,6 +37,7 @@ import argparse
 import json
 import os
 import pwd
+import re
 import shlex
 import shutil
 import subprocess
@@ -51,6 +54,7 @@ from cuisine_db.backup.wal import access as wal_access
 from cuisine_db.backup.wal import archive as wal_archive
 from cuisine_db.backup.wal import enable as wal_enable
 from cuisine_db.backup.wal import fetch as wal_fetch
+from cuisine_db.backup.wal import push as wal_push
 from cuisine_db.backup.wal import spool as wal_spool
 from cuisine_db.backup.wal import wal_names
 from cuisine_db.postgres import connect
@@ -287,6 +291,24 @@ class RecoveryBench(Bench):
                 "cpu_outside_s": round(sampled.seconds, 2)}
 
     # --- per call --------------------------------------------------------------------------------------------
+    def dr_drill(self) -> dict[str, Any]:
+        """`make dr-drill env=bench` (the dr-drill CLI) once, after the timed runs: the runbook's Complete Database
+        Failure rehearsed on a scratch copy from the bench's own newest full backup (ours) and WAL archive, and the
+        recovery time (RTO) it reports. Its data-loss window counts from the archive's last transaction, written
+        when the bench was prepared, so it says how old the material is, not how good the archiving is."""
+        load_before = load_average()
+        try:
+            seconds, cpu, output = timed([*wal_enable.program(), "dr-drill", "--env", "bench", "--json"],
+                                         env=self.environ, cwd=self.work)
+        except SystemExit as exc:  # the drill's own failure is a figure of the run, not the end of it
+            return {"error": str(exc)[-1500:], "load_before": load_before, "load_after": load_average()}
+        report = json.loads(output)
+        return {"rto_s": report["recovery_seconds"], "wall_s": round(seconds, 2), "cpu_s": round(cpu, 2),
+                "backup": report["backup"], "ok": report["ok"], "reached_lsn": report["reached_lsn"],
+                "data_loss_s": report["data_loss_seconds"],
+                "steps_s": {step["command"]: step["seconds"] for step in report["steps"]},
+                "load_before": load_before, "load_after": load_average()}
+
     def per_call(self, count: int, attempt: int) -> dict[str, Any]:
         """Consecutive calls as PostgreSQL makes them: pushes of `count` .ready segments (the first of a batch
         pushes the others ahead; the rest are answered from the ledger / pgBackRest's queue), then fetches of
@@ -311,7 +333,10 @@ class RecoveryBench(Bench):
             if tool == "ours":
                 # Into the archive that holds them already (as pgBackRest's below): the first call of each batch
                 # finds them stored and notes the batch in the ledger, which answers the calls that follow.
-                push = shlex.split(wal_enable.archive_command(self.settings, self.env).replace(" %p", ""))
+                push = wal_enable.archive_command(self.settings, self.env)
+                ledger = wal_enable.spool_dir(self.settings, self.env) / wal_push.LEDGER
+                for name in segments:  # what an earlier run's batches noted: the first call must push a batch
+                    (ledger / name).unlink(missing_ok=True)
                 spool_dir = self.work / "calls-spool"
                 wal_spool.stop(spool_dir)
                 self.own(spool_dir)
@@ -320,34 +345,55 @@ class RecoveryBench(Bench):
                 identity.chmod(0o600)
                 if self.os_user:
                     shutil.chown(identity, self.os_user)
-                fetch = shlex.split(wal_enable.restore_command(self.settings, self.env, spool=spool_dir,
-                                                               identity_file=identity).replace(" %f %p", ""))
-                pushes = [[*push, f"pg_wal/{name}"] for name in segments]
-                fetches = [[*fetch, name, f"restored/{name}"] for name in segments]
+                fetch = wal_enable.restore_command(self.settings, self.env, spool=spool_dir, identity_file=identity)
+                pushes = [as_postgres(push, name, f"pg_wal/{name}") for name in segments]
+                fetches = [as_postgres(fetch, name, f"restored/{name}") for name in segments]
                 env = environ
             else:
                 # archive-push of segments the archive already holds (as ours answers from its ledger), synchronous:
                 # its asynchronous mode pushes what the real cluster's archive_status lists, not this folder.
-                base = ["pgbackrest", f"--config={self.pgbr_conf}", "--stanza=bench"]
+                base = shlex.join(["pgbackrest", f"--config={self.pgbr_conf}", "--stanza=bench"])
                 shutil.rmtree(self.pgbr / "spool" / "archive" / "bench" / "in", ignore_errors=True)
-                sync = ["--no-archive-async", "--reset-archive-push-queue-max"]
-                pushes = [[*base, *sync, "archive-push", str(stage / "pg_wal" / name)] for name in segments]
-                fetches = [[*base, "archive-get", name, str(stage / "restored" / name)] for name in segments]
+                sync = "--no-archive-async --reset-archive-push-queue-max"
+                pushes = [as_postgres(f"{base} {sync} archive-push %p", name, str(stage / "pg_wal" / name))
+                          for name in segments]
+                fetches = [as_postgres(f"{base} archive-get %f %p", name, str(stage / "restored" / name))
+                           for name in segments]
                 env = pgbr_environ
             self.own(stage / "restored")
-            pushed: list[float] = []
-            for argv in pushes:
-                pushed.append(timed(argv, cwd=stage, env=env, **self.as_server_user())[0])
-            fetched: list[float] = []
-            for argv in fetches:
-                fetched.append(timed(argv, cwd=stage, env=env, **self.as_server_user())[0])
+            pushed = []
+            for name, argv in zip(segments, pushes, strict=True):
+                pushed.append(timed(argv, cwd=stage, env=env, **self.as_server_user())[:2])
+                status = stage / "pg_wal" / "archive_status"  # as PostgreSQL marks an archived file, untimed
+                os.replace(status / f"{name}.ready", status / f"{name}.done")
+            # After the first (a miss that starts the fetching ahead), each call is timed once its segment is in the
+            # tool's queue (our spool, pgBackRest's async queue): the figure is a queue-served call's, whatever the
+            # fetching ahead keeps up with on this machine (the wait, untimed, is reported).
+            queue = (self.work / "calls-spool" / wal_spool.FOLDER if tool == "ours"
+                     else self.pgbr / "spool" / "archive" / "bench" / "in")
+            fetched = []
+            waited = 0.0
+            for index, (name, argv) in enumerate(zip(segments, fetches, strict=True)):
+                started = time.monotonic()
+                while index and not (queue / name).exists() and time.monotonic() - started < 120:
+                    time.sleep(0.005)
+                waited += time.monotonic() - started
+                fetched.append(timed(argv, cwd=stage, env=env, **self.as_server_user())[:2])
+            results[f"fetch_{tool}_queue_wait_s"] = round(waited, 2)
             if tool == "ours":
                 wal_spool.stop(self.work / "calls-spool")
-            results[f"push_{tool}_p50_ms"] = round(median(pushed[1:]) * 1000, 1)
-            results[f"fetch_{tool}_p50_ms"] = round(median(fetched[1:]) * 1000, 1)
-            results[f"fetch_{tool}_p90_ms"] = round(percentile(fetched[1:], 0.9) * 1000, 1)
+            for kind, calls in (("push", pushed[1:]), ("fetch", fetched[1:])):  # in ms: median() keeps 3 decimals
+                results[f"{kind}_{tool}_p50_ms"] = round(median([wall * 1000 for wall, _ in calls]), 1)
+                results[f"{kind}_{tool}_p90_ms"] = round(percentile([wall * 1000 for wall, _ in calls], 0.9), 1)
+                results[f"{kind}_{tool}_cpu_p50_ms"] = round(median([cpu * 1000 for _, cpu in calls]), 1)
             shutil.rmtree(stage, ignore_errors=True)
         return results
+
+
+def as_postgres(command: str, name: str, path: str) -> list[str]:
+    """`command` as PostgreSQL runs an archive_command or restore_command: %f, %p and %% replaced, through /bin/sh."""
+    replaced = re.sub("%([fp%])", lambda found: {"f": name, "p": path, "%": "%"}[found.group(1)], command)
+    return ["/bin/sh", "-c", replaced]
 
 
 def main() -> None:
@@ -360,7 +406,8 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="build here and reuse what is there (default: a temp folder)")
     parser.add_argument("--port", type=int, default=56460, help="the cluster's port; the next two are used too")
     parser.add_argument("--keep", action="store_true", help="keep the cluster and data for the next invocation")
-    parser.add_argument("--phases", default="replay,calls")
+    parser.add_argument("--phases", default="replay,calls,drill",
+                        help="replay (the timed alternation), calls (per call), drill (the DR drill's RTO, once)")
     args = parser.parse_args()
     if shutil.which("pgbackrest") is None:
         raise SystemExit("pgbackrest is not installed (Debian's pgbackrest: make deps)")
@@ -404,9 +451,15 @@ def main() -> None:
             medians["ratio_floor"] = round(medians["ours_s"] / medians["floor_s"], 3)
             medians |= {"ratio_pgbackrest_goal": 1.0, "ratio_floor_goal": 1.25}
         if "calls" in phases:
-            for key in ("push_ours_p50_ms", "push_pgbackrest_p50_ms", "fetch_ours_p50_ms", "fetch_pgbackrest_p50_ms"):
-                medians[key] = median(pick("calls", key))
+            for kind in ("push", "fetch"):
+                for tool in ("ours", "pgbackrest"):
+                    for figure in ("p50_ms", "cpu_p50_ms"):
+                        medians[f"{kind}_{tool}_{figure}"] = median(pick("calls", f"{kind}_{tool}_{figure}"))
         summary = {"postgres": MAJOR, **facts, "repeat": args.repeat, "runs": runs, "medians": medians}
+        if "drill" in phases:  # out of the timed alternation: once, after it
+            stamp(f"the DR drill on the bench's backup and archive (load {load_average()})")
+            summary["dr_drill"] = bench.dr_drill()
+            stamp(json.dumps(summary["dr_drill"]))
         json.dump(summary, sys.stdout, indent=2)
         sys.stdout.write("\n")
     finally:

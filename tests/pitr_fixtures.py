@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 import threading
 import time
@@ -193,9 +194,39 @@ class WalArchive:
         result = self.run("fetch", name, str(destination))
         return result.returncode, destination.read_bytes() if destination.exists() else None
 
+    def as_postgres(self, command: str, name: str, path: str) -> subprocess.CompletedProcess[bytes]:
+        """`command` (an archive_command or restore_command) run as PostgreSQL runs it: %f, %p and %% replaced, then
+        through /bin/sh in the data directory."""
+        replaced = re.sub("%([fp%])", lambda found: {"f": name, "p": path, "%": "%"}[found.group(1)], command)
+        return subprocess.run(["/bin/sh", "-c", replaced], cwd=self.pg_wal.parent, env={**os.environ, **self.environ},
+                              capture_output=True, timeout=120, check=False, stdin=subprocess.DEVNULL)
+
     @property
     def settings(self) -> Settings:
         return load_settings({"CUISINE_DB_CONFIG": str(self.config), **self.environ})
+
+
+def real_segments(server: Server, count: int) -> list[tuple[str, bytes]]:
+    """`count` complete segments of the running server, each with some writes, then a switch, read back through the
+    server: names and 16 MB contents, oldest first."""
+    found: list[tuple[str, bytes]] = []
+    with server.admin() as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS wal_segments_probe (id int, payload text)")
+        for _ in range(20 * count):
+            if len(found) == count:
+                break
+            conn.execute("INSERT INTO wal_segments_probe SELECT g, md5(g::text) FROM generate_series(1, 5000) g")
+            row = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()  # the segment it completed
+            assert row is not None
+            name = str(row[0])
+            if any(name == seen for seen, _ in found):
+                continue  # a switch that completed nothing new
+            data = conn.execute("SELECT pg_read_binary_file(%s)", (f"pg_wal/{name}",)).fetchone()
+            assert data is not None
+            found.append((name, bytes(data[0])))
+        conn.execute("DROP TABLE wal_segments_probe")
+    assert len(found) == count, found
+    return found
 
 
 def make_wal_archive(root: Path, keys: AgeKeys, *, backend: str = "file", s3: S3Server | None = None,

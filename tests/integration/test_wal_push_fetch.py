@@ -19,6 +19,7 @@ from backup_fixtures import BACKENDS, S3_SECRET, AgeKeys
 from pitr_fixtures import WalArchive, make_wal_archive
 
 from cuisine_db.backup.wal import enable, served, settings_cache, spool, wal_names
+from cuisine_db.errors import UsageError
 from cuisine_db.postgres.ports import free_port
 from cuisine_db.storage import open_repository
 
@@ -91,7 +92,7 @@ def test_fetch_missing_is_exit_1_and_prefetches_ahead(archive: WalArchive) -> No
             assert time.monotonic() < deadline, (list(prefetched.iterdir()), (spool_dir / spool.LOG).read_text())
             time.sleep(0.05)
         assert spool.alive(spool_dir) is not None
-        # As restore_command runs it (enable.restore_command): served with Python's site setup skipped, nothing but
+        # As the restore_command's Python part runs it (served.py): served with site setup skipped, nothing but
         # os imported.
         first = sorted(contents)[1]
         destination = archive.pg_wal.parent / "restored" / first
@@ -117,8 +118,9 @@ def test_fetch_missing_is_exit_1_and_prefetches_ahead(archive: WalArchive) -> No
 def test_archive_command_answers_a_pushed_ahead_segment_from_the_ledger_with_almost_no_imports(
         archive: WalArchive) -> None:
     """As PostgreSQL runs archive_command (enable.archive_command: served.py under python -S, in the data
-    directory): the first call pushes the others ahead; the next is answered from the ledger after hashing the file,
-    importing only os and hashlib; a file changed since it was pushed ahead is not taken from the ledger but refused."""
+    directory): the first call pushes the others ahead; the next is answered from the ledger, importing only os (and
+    hashlib where it hashes: test_wal_ledger.py tells the two apart); a file changed since it was pushed ahead is not
+    taken from the ledger but refused."""
     settings = archive.settings
     command = enable.archive_command(settings, settings.env("production"))
     assert " wal push " in f" {command} " and " -S " in command
@@ -139,7 +141,7 @@ def test_archive_command_answers_a_pushed_ahead_segment_from_the_ledger_with_alm
     lean = run(second, "-X", "importtime")
     assert lean.returncode == 0, lean.stderr
     imported = {line.rsplit("|", 1)[-1].strip() for line in lean.stderr.splitlines() if "|" in line}
-    assert "hashlib" in imported and not imported & {"site", "pathlib", "re", "cuisine_db"}, imported
+    assert "os" in imported and not imported & {"site", "pathlib", "re", "cuisine_db"}, imported
     assert not (ledger / second).exists()
     archive.segment(third, os.urandom(SIZE // 4), ready=False)  # changed after it was pushed ahead
     refused = run(third)
@@ -237,16 +239,21 @@ def test_the_last_segment_is_served_from_the_spool_when_recovery_asks_for_it_aga
                                                  (spool_dir / spool.LOG).read_text())
             time.sleep(0.05)
         assert again.read_bytes() == contents[last]
-        # The first ask, as restore_command runs it (served.py, nothing but os imported): the segment itself.
-        destination = archive.pg_wal.parent / "restored" / last
-        destination.parent.mkdir(exist_ok=True)
-        lean = subprocess.run([sys.executable, "-S", served.__file__, "fetch", "--config", str(archive.config),
-                               "--env", "production", "--spool", str(spool_dir), last, str(destination)],
-                              capture_output=True, text=True, check=False, timeout=60,
-                              env={**os.environ, **archive.environ})
-        assert lean.returncode == 0 and destination.read_bytes() == contents[last], lean.stderr
-        assert not (folder / last).exists() and again.exists()
-        # The second ask (here through the full path, fetch.deliver): the kept copy, used up.
+        # Both asks as restore_command runs them, answered by the shell alone (the Python part made unrunnable): the
+        # segment itself, then the kept copy, used up.
+        command = enable.restore_command(archive.settings, archive.settings.env("production"), spool=spool_dir,
+                                         identity_file=None)
+        shell_only = _without_python(command)
+        destination = archive.pg_wal.parent / "RECOVERYXLOG"
+        for _ in range(2):
+            destination.unlink(missing_ok=True)
+            served_ = archive.as_postgres(shell_only, last, "RECOVERYXLOG")
+            assert served_.returncode == 0 and destination.read_bytes() == contents[last], served_.stderr
+            assert not (folder / last).exists()
+        assert not again.exists()
+        # The kept copy through the full path (fetch.deliver) too.
+        spool.keep_again(archive.pg_wal, last)
+        os.replace(archive.pg_wal / f"{last}{spool.AGAIN}", again)
         assert archive.fetch(last) == (0, contents[last])
         assert not again.exists()
         # A third ask goes to the archive, as before.
@@ -254,6 +261,59 @@ def test_the_last_segment_is_served_from_the_spool_when_recovery_asks_for_it_aga
     finally:
         spool.stop(spool_dir)
     assert spool.alive(spool_dir) is None and not folder.exists()
+
+
+def _without_python(command: str) -> str:
+    """A restore_command whose `wal fetch` part cannot start (exit 127): whatever it serves, the shell served."""
+    broken = command.replace(f"exec {shlex.quote(sys.executable)} ", "exec /nonexistent/python ")
+    assert broken != command, command
+    return broken
+
+
+def test_restore_command_serves_a_spooled_segment_in_the_shell_and_hands_anything_else_to_wal_fetch(
+        tmp_path: Path, age_keys: AgeKeys) -> None:
+    """As PostgreSQL runs restore_command (enable.restore_command, through /bin/sh with %f and %p replaced): a segment
+    the prefetcher verified into the spool is moved into place and noted as asked without starting Python; anything
+    else goes on to `wal fetch`: an archived segment the spool lacks is fetched, one past the archive's end and a
+    history file never written exit 1. The spool's path holds a space, a quote and `%f`: quoted and kept, not
+    replaced by PostgreSQL; a path with a control character is refused."""
+    spool_dir = tmp_path / "spool it's 100%f"
+    archive = make_wal_archive(tmp_path / "wal", age_keys, extra=f'spool_dir = "{spool_dir}"\n')
+    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 5)}
+    for name, body in contents.items():
+        archive.segment(name, body)
+    assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
+    first, second, third, fourth = sorted(contents)
+    env = archive.settings.env("production")
+    command = enable.restore_command(archive.settings, env, spool=spool_dir, identity_file=None)
+    shell_only = _without_python(command)
+    destination = archive.pg_wal.parent / "RECOVERYXLOG"
+    folder = spool.folder(spool_dir)
+
+    def fetched(name: str, command: str = command) -> tuple[int, bytes | None]:
+        destination.unlink(missing_ok=True)
+        result = archive.as_postgres(command, name, "RECOVERYXLOG")
+        return result.returncode, destination.read_bytes() if destination.exists() else None
+
+    try:
+        assert fetched(first) == (0, contents[first])  # a miss: wal fetch, which starts the prefetcher
+        deadline = time.monotonic() + 60
+        while sorted(p.name for p in folder.glob("0*")) != [second, third, fourth]:
+            assert time.monotonic() < deadline, (spool_dir / spool.LOG).read_text()
+            time.sleep(0.05)
+        assert fetched(second, shell_only) == (0, contents[second])
+        assert not (folder / second).exists() and (folder / spool.ASKED).read_text().strip() == second
+        assert fetched(third, shell_only) == (0, contents[third])
+        assert (folder / spool.ASKED).read_text().strip() == third
+        (folder / fourth).unlink()  # not prefetched (yet): the shell hands it over, wal fetch fetches it
+        assert fetched(fourth, shell_only) == (127, None)
+        assert fetched(fourth) == (0, contents[fourth])
+        assert fetched(wal_names.segment_name(1, 9)) == (1, None)  # past the end of the archive
+        assert fetched("00000002.history") == (1, None)
+    finally:
+        spool.stop(spool_dir)
+    with pytest.raises(UsageError, match="control character"):
+        enable.restore_command(archive.settings, env, spool=tmp_path / "a\nb", identity_file=None)
 
 
 def test_history_files_are_served_from_the_spool_and_a_miss_still_asks_the_archive(archive: WalArchive) -> None:
@@ -280,7 +340,7 @@ def test_history_files_are_served_from_the_spool_and_a_miss_still_asks_the_archi
             time.sleep(0.05)
         destination = archive.pg_wal.parent / "restored" / "RECOVERYHISTORY"
         destination.parent.mkdir(exist_ok=True)
-        for _ in range(2):  # as restore_command runs it (served.py): copied, so a second ask is served too
+        for _ in range(2):  # as the restore_command hands it to served.py: copied, so a second ask is served too
             destination.unlink(missing_ok=True)
             lean = subprocess.run([sys.executable, "-X", "importtime", "-S", served.__file__, "fetch", "--config",
                                    str(archive.config), "--env", "production", "--spool", str(spool_dir),

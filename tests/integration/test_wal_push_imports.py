@@ -12,9 +12,9 @@ from pathlib import Path
 
 from backup_fixtures import AgeKeys
 from conftest import Server
-from pitr_fixtures import make_wal_archive
+from pitr_fixtures import make_wal_archive, real_segments
 
-from cuisine_db.backup.wal import enable, served, wal_names
+from cuisine_db.backup.wal import enable, served
 
 # Off the full push's path: python-zstandard's package __init__ (it imports `platform` only to pick the C backend
 # that storage.pipeline loads directly), cryptography's public Python API (storage.signing signs through its Rust
@@ -24,25 +24,10 @@ OFF_THE_PATH = frozenset({"platform", "zstandard", "cryptography.hazmat.primitiv
                           "threading", "concurrent.futures", "logging"})
 
 
-def _real_segment(server: Server) -> tuple[str, bytes]:
-    """A complete segment of the running server: some writes, then a switch, read back through the server."""
-    with server.admin() as conn:
-        conn.execute("CREATE TABLE IF NOT EXISTS wal_imports_probe (id int, payload text)")
-        conn.execute("INSERT INTO wal_imports_probe SELECT g, md5(g::text) FROM generate_series(1, 5000) g")
-        row = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()
-        assert row is not None
-        name = str(row[0])
-        conn.execute("SELECT pg_switch_wal()")
-        data = conn.execute("SELECT pg_read_binary_file(%s)", (f"pg_wal/{name}",)).fetchone()
-        conn.execute("DROP TABLE wal_imports_probe")
-    assert data is not None and wal_names.is_segment(name)
-    return name, bytes(data[0])
-
-
 def test_a_real_segments_push_keeps_the_slow_imports_off_the_archive_command(server: Server, tmp_path: Path,
                                                                              age_keys: AgeKeys) -> None:
     archive = make_wal_archive(tmp_path / "wal", age_keys)
-    name, data = _real_segment(server)
+    ((name, data),) = real_segments(server, 1)
     assert len(data) == 16 << 20
     archive.segment(name, data, ready=False)
     command = enable.archive_command(archive.settings, archive.settings.env("production"))

@@ -7,12 +7,23 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import zstandard
 
-from cuisine_db.backup.wal.push import HASH_BESIDE_FROM, MAP_FROM, PIECE, RING, Contents, OnePass, _HashBeside
+from cuisine_db.backup.wal.push import (
+    HASH_BESIDE_FROM,
+    MAP_FROM,
+    PIECE,
+    RING,
+    SETTLED_NS,
+    Contents,
+    OnePass,
+    _HashBeside,
+    identity,
+)
 from cuisine_db.errors import FailedError
 
 
@@ -67,3 +78,22 @@ def test_a_read_that_fails_beside_the_hashing_thread_raises_and_does_not_hang(tm
         waiter.start()
         waiter.join(timeout=30)
     assert finished == [hashlib.sha256().hexdigest()], "finish() hung after a failed read"
+
+
+def test_the_ledgers_identity_is_noted_only_for_a_settled_file_still_as_it_was_opened(tmp_path: Path) -> None:
+    """push.identity: device, inode, size and both times of the file as opened; none when its times are not older
+    than the moment given (the clock before opening, less push.SETTLED_NS) or when it changed after opening."""
+    path = tmp_path / "000000010000000000000001"
+    path.write_bytes(os.urandom(MAP_FROM))
+    with Contents(path) as contents:
+        info = path.stat()
+        newest = max(info.st_mtime_ns, info.st_ctime_ns)
+        assert identity(contents, newest) is None  # changed within the tick before it was opened: not settled
+        assert identity(contents, newest + 1) == (f"{info.st_dev} {info.st_ino} {info.st_size} {info.st_mtime_ns} "
+                                                  f"{info.st_ctime_ns}")
+        deadline = time.monotonic() + 60
+        while time.time_ns() <= newest + SETTLED_NS:  # past the clock tick of its last change
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))  # only touched: the change time moves
+        assert identity(contents, newest + 1) is None

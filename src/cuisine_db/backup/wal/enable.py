@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -70,8 +71,40 @@ def _lean(argv: list[str]) -> list[str]:
     return [sys.executable, "-S", served.__file__, *argv[argv.index("wal"):]]
 
 
+def _quoted(words: list[str]) -> str:
+    """`words` for a command PostgreSQL runs through /bin/sh after replacing its %-placeholders: quoted for the shell,
+    `%` doubled (PostgreSQL makes `%%` a `%` again) so that only the placeholders we append are PostgreSQL's. A control
+    character (a newline in a configured path) is refused: no server setting or configuration line carries it."""
+    for word in words:
+        if any(ord(char) < 32 or ord(char) == 127 for char in word):
+            raise UsageError(f"{word!r} cannot be part of the server's archive or restore command: it holds a control "
+                             "character", hint="choose paths (configuration, spool, keys) without one")
+    return " ".join(shlex.quote(word) for word in words).replace("%", "%%")
+
+
 def archive_command(settings: Settings, env: Environment) -> str:
-    return shlex.join(_lean([*_base(settings, env, "push"), "--spool", str(spool_dir(settings, env))])) + " %p"
+    return _quoted(_lean([*_base(settings, env, "push"), "--spool", str(spool_dir(settings, env))])) + " %p"
+
+
+def _spooled_first(spool: Path) -> str:
+    """The restore_command's first step, in the shell PostgreSQL runs it with: a segment the prefetcher verified into
+    the spool (or the second copy kept of the backup's last one, spool.AGAIN) is renamed into place and where recovery
+    stands is noted (spool.ASKED, written aside and renamed like served.serve() does), without starting Python: a
+    fork of `mv`, twice, against an interpreter's ~10 ms (docs/benchmarks.md, issue 22 stop 19). Only a name of 24
+    hexadecimal digits is looked for; anything else (a timeline history file, a `.partial` or `.backup` file, a
+    segment not in the spool, a rename that fails) goes on to the Python command, which decides 0, 1 (the archive
+    certainly lacks it) or 254 as before: this step exits 0 or hands over, never 1. Empty where no `mv` is found."""
+    from cuisine_db.backup.wal import spool as wal_spool
+
+    mv = shutil.which("mv", path=os.defpath)
+    if mv is None:
+        return ""
+    mv = _quoted([mv])
+    folder = _quoted([str(wal_spool.folder(spool))])
+    asked = f"{folder}/{wal_spool.ASKED}"
+    return (f"case %f in *[!0-9A-F]*) ;; {'?' * 24}) "
+            f"if {mv} -f {folder}/%f %p 2>/dev/null || {mv} -f {folder}/%f{wal_spool.AGAIN} %p 2>/dev/null; then "
+            f"{{ echo %f >{asked}.$$ && {mv} -f {asked}.$$ {asked}; }} 2>/dev/null; exit 0; fi;; esac; exec ")
 
 
 def _fetch_options(settings: Settings, source: Environment, verb: str, *, spool: Path, identity_file: Path | None,
@@ -93,12 +126,13 @@ def restore_command(settings: Settings, source: Environment, *, spool: Path, ide
     environment's, cleared before each recovery); `credentials_file`: the reading server's own copy of the S3 keys
     when it is not `source`'s own user (archive_access()); `system_identifier`: the backup's, whose archive area
     is read (backup/wal/areas.py; an upgrade gives the new cluster its own); `trust_unsigned`: files archived before
-    signatures are taken too (db-apply-logs trust_unsigned=1; the prefetcher never takes them)."""
+    signatures are taken too (db-apply-logs trust_unsigned=1; the prefetcher never takes them). A segment in the
+    spool is served by the shell alone (_spooled_first); anything else by `wal fetch` through served.py."""
     argv = _fetch_options(settings, source, "fetch", spool=spool, identity_file=identity_file,
                           credentials_file=credentials_file, system_identifier=system_identifier)
     if trust_unsigned:
         argv.append("--trust-unsigned")
-    return shlex.join(_lean(argv)) + " %f %p"
+    return _spooled_first(spool) + _quoted(_lean(argv)) + " %f %p"
 
 
 def prefetch_command(settings: Settings, source: Environment, after: str, *, spool: Path, identity_file: Path | None,

@@ -12,11 +12,12 @@ unreachable after retries, a stored copy that does not decrypt or hash to its na
 configuration the server's user cannot read — exits 254, which PostgreSQL treats like a signal: recovery
 stops with an error instead of ending early at a hole and opening the database without the rest.
 
-Segments come from the fetch-ahead spool (spool.py) when the prefetcher has them: a call then only renames the
-file into place (main.py does that before importing anything). A segment not there yet is fetched here, and the
-prefetcher started if none is alive. Timeline history files the prefetcher verified are copied out of the spool
-(recovery asks for some twice); one the spool lacks is always asked of the archive, so "absent" (exit 1) still
-means only that the archive lacks it: promotion picks its new timeline on that answer.
+Segments come from the fetch-ahead spool (spool.py) when the prefetcher has them: the restore command's shell then
+only renames the file into place without starting Python (enable._spooled_first; served.py does the same where the
+shell did not). A segment not there yet is fetched here, and the prefetcher started if none is alive. Timeline
+history files the prefetcher verified are copied out of the spool (recovery asks for some twice); one the spool
+lacks is always asked of the archive, so "absent" (exit 1) still means only that the archive lacks it: promotion
+picks its new timeline on that answer.
 """
 
 from __future__ import annotations

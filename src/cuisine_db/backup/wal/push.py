@@ -12,8 +12,9 @@ killed at any moment leaves nothing that `wal fetch` would accept.
 
 PostgreSQL calls the archive command once per file, one at a time. Like pgBackRest's and WAL-G's asynchronous
 modes, a call also pushes up to `push_batch - 1` other `.ready` files on `push_threads` threads and notes each
-success in a ledger under the spool folder; when PostgreSQL then asks for one of them, the call only checks the
-file's hash against the ledger and returns, without touching the repository.
+success in a ledger under the spool folder; when PostgreSQL then asks for one of them, the call returns without
+touching the repository: at once when the file is still the very one the batch stored (`identity()`), after checking
+its hash against the ledger's otherwise.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ class Outcome(NamedTuple):
     state: str  # "stored", "present" (same content already archived), "ledger" (pushed ahead earlier)
     sha256: str
     size: int
+    identity: str | None = None  # the file the content was read from, when it is sure to be that file (identity())
 
 
 MAP_FROM = 1 << 20  # files this large are mapped rather than read (segments are 16 MB; history files are tiny)
@@ -260,8 +262,40 @@ def push_one(access: WalAccess, repository: Repository, recipients: list[Any], p
              signer: Any = None) -> Outcome:
     """Store one file unless the same content is already archived; refuse a different one."""
     name = wal_names.check(path.name)
-    return _push_contents(access, repository, recipients, name, OnePass(path, access.compress_level),
-                          signer or access.signer())
+    settled_before = time.time_ns() - SETTLED_NS
+    contents = OnePass(path, access.compress_level)
+    outcome = _push_contents(access, repository, recipients, name, contents, signer or access.signer())
+    return outcome._replace(identity=identity(contents, settled_before))
+
+
+IDENTITY = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
+SETTLED_NS = 50_000_000  # five ticks of the coarsest clock (HZ=100) Linux takes file times from
+
+
+def identity(contents: _Opened, settled_before: int) -> str | None:
+    """Which file `contents` was read from (device, inode, size, modification and change times in nanoseconds), for
+    the ledger: a later call for this file is answered without hashing it again only while all five are the same
+    (served.acknowledged). None, and the later call hashes, unless the file is still as it was opened (after the
+    object is stored) and its times were settled before it was opened.
+
+    Why the five are enough: PostgreSQL never writes into a segment once it is complete and marked .ready, and
+    recycles one only after it is archived, by renaming it (a new name, a new change time). Anything else that
+    could come between the batch and PostgreSQL's call for this file shows in the five: a write moves the
+    modification and change times, a truncation the size, a rename or a link the change time, a copy put in its
+    place the inode. A write lands on a time no earlier than the clock's coarse tick, so it could leave both times
+    as they were only within the tick of the file's last change: with the times more than SETTLED_NS older than
+    the clock before the file was opened, any write from then on moves them. (A network file system may stamp times
+    with its server's clock: there the margin holds as far as the two clocks agree, and a write racing the batch's
+    read is caught no better than unchanged() catches it.)"""
+    try:
+        now = os.stat(contents.path)
+    except OSError:
+        return None
+    if any(getattr(now, field) != getattr(contents.before, field) for field in IDENTITY):
+        return None
+    if max(now.st_mtime_ns, now.st_ctime_ns) >= settled_before:
+        return None
+    return " ".join(str(getattr(now, field)) for field in IDENTITY)
 
 
 def _push_contents(access: WalAccess, repository: Repository, recipients: list[Any], name: str,
@@ -313,7 +347,7 @@ def _ledger(access: WalAccess) -> Path:
 def _from_ledger(access: WalAccess, path: Path) -> Outcome | None:
     entry = _ledger(access) / path.name
     try:
-        noted = entry.read_text().strip()
+        noted = next(iter(entry.read_text().split()), "")  # the sha256, then the identity (served.acknowledged)
     except OSError:
         return None
     digest, size = sha256_of(path)
@@ -327,7 +361,7 @@ def _note(access: WalAccess, outcome: Outcome) -> None:
     with contextlib.suppress(OSError):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         temp = folder / f".{outcome.name}.{os.getpid()}"
-        temp.write_text(outcome.sha256 + "\n")
+        temp.write_text("".join(f"{line}\n" for line in (outcome.sha256, outcome.identity) if line))
         os.replace(temp, folder / outcome.name)
 
 

@@ -1,8 +1,9 @@
-"""The archive and restore commands' first step, run as a script without Python's site setup (`python -S served.py
-wal push|fetch ...`): a segment the prefetcher has in the spool is renamed into place with nothing but `os`
-imported (a timeline history file it holds is copied, as recovery asks for some twice), and a segment an earlier
-`wal push` already stored (pushed ahead, noted in the ledger) is acknowledged after hashing it against the ledger,
-with `hashlib` added.
+"""The archive and restore commands' first Python step, run as a script without Python's site setup (`python -S
+served.py wal push|fetch ...`): a segment the prefetcher has in the spool (and the restore command's shell did not
+serve already, enable._spooled_first) is renamed into place with nothing but `os` imported (a timeline history file
+it holds is copied, as recovery asks for some twice), and a segment an earlier `wal push` already stored (pushed
+ahead, noted in the ledger) is acknowledged: at once while it is the very file the batch stored (its identity in
+the ledger), else after hashing it against the ledger, with `hashlib` added.
 
 Python's site initialisation (the virtualenv, the site-packages .pth files) is most of an interpreter's start-up:
 about 20 ms of the 28 ms `python -c pass` takes here, against 7 ms with `-S`. PostgreSQL runs the restore command
@@ -92,22 +93,29 @@ def serve(spool: str, name: str, destination: str) -> bool:
 
 
 def acknowledged(spool: str, path: str) -> bool:
-    """`path` is the very file an earlier call pushed ahead (the ledger holds its sha256): nothing to do but forget
-    the ledger's entry. False otherwise, leaving the call to main.py (push.py checks the ledger the same way)."""
+    """`path` is the very file an earlier call pushed ahead: nothing to do but forget the ledger's entry. The ledger
+    holds the sha256 the batch stored it under and, where the batch could be sure of it, the file's identity then
+    (push.identity: device, inode, size, modification and change times; why these suffice is argued there). The
+    same identity now answers at once; anything else (no identity noted, a file rewritten, replaced or touched since)
+    is hashed and must match the ledger's sha256. False otherwise, leaving the call to main.py (push.py checks the
+    ledger's sha256 the same way)."""
     name = os.path.basename(path)
     if len(name) != 24 or name.strip(_HEX):
         return False
     entry = os.path.join(spool, LEDGER, name)
+    file = os.path.join(os.getcwd(), path)
     try:
         with open(entry, encoding="ascii") as handle:
-            noted = handle.read().strip()
-        import hashlib
+            noted, *identity = handle.read().split()
+        now = os.stat(file)
+        if identity != [str(now.st_dev), str(now.st_ino), str(now.st_size), str(now.st_mtime_ns),
+                        str(now.st_ctime_ns)]:
+            import hashlib
 
-        with open(os.path.join(os.getcwd(), path), "rb") as handle:
-            digest = hashlib.file_digest(handle, "sha256").hexdigest()
+            with open(file, "rb") as handle:
+                if hashlib.file_digest(handle, "sha256").hexdigest() != noted:
+                    return False
     except (OSError, ValueError):
-        return False
-    if digest != noted:
         return False
     try:  # noqa: SIM105 (contextlib would be one more import on this path)
         os.unlink(entry)

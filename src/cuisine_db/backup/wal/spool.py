@@ -5,12 +5,13 @@ While PostgreSQL replays segment N, the prefetcher (`cuisine-db wal prefetch`, s
 N+1..N+k decrypted, decompressed and checked in `<spool>/prefetch/`, on one thread per core (age and zstd release
 the GIL). Each segment goes through exactly what `wal fetch` does (fetch.ours: the record signed by a trusted key,
 then fetch.download: the sha256 of the plain bytes against that record) into a temporary name, renamed into place
-only when it verified: the folder holds verified copies only, and `wal fetch` then only renames one into
-pg_wal (main.py, without importing anything but `os`).
+only when it verified: the folder holds verified copies only, and the restore command then only renames one into
+pg_wal, in the shell PostgreSQL runs it with (enable._spooled_first), else through served.py.
 
 The spool is bounded in segments (`wal.prefetch`) and bytes (`wal.spool_mb`), counting the copies being written:
 a download starts only when its whole size (its record's) fits beside what is on disk. Where recovery stands is
-the name the last `wal fetch` delivered (`<spool>/prefetch/.asked`); the prefetcher deletes what is behind it and
+the name the last `wal fetch` delivered (`<spool>/prefetch/.asked`, written aside and renamed into place by every
+way of serving: note_asked, served.serve, the restore command's shell); the prefetcher deletes what is behind it and
 stops when nothing asked for a while, when the folder it fills is removed or replaced (the next recovery's), or
 when told to (`stop()`). A segment it cannot fetch or verify is skipped, not retried: `wal fetch` fetches it
 itself when PostgreSQL asks, and fails loudly then (exit 254, naming it). Killed at any moment, it leaves at most
