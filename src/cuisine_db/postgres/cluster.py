@@ -29,12 +29,14 @@ class ClusterStatus:
 
 
 def conf_value(value: str | int | bool) -> str:
-    """A value as postgresql.conf spells it."""
+    """A value as postgresql.conf (and postgresql.auto.conf) spells it: a string quoted, its quotes doubled and its
+    backslashes too (the server reads a backslash in a quoted value as the start of an escape: a path or conninfo
+    holding one would otherwise arrive changed)."""
     if isinstance(value, bool):
         return "on" if value else "off"
     if isinstance(value, int):
         return str(value)
-    return "'" + value.replace("'", "''") + "'"
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def base_settings(major: int, port: int) -> dict[str, str | int | bool]:

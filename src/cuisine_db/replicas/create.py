@@ -31,7 +31,7 @@ from cuisine_db.cluster import connect, start_on_demand
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import CuisineDbError, UnavailableError, UsageError
 from cuisine_db.postgres import osuser, pgpass, purposes, topology
-from cuisine_db.postgres.cluster import LocalCluster
+from cuisine_db.postgres.cluster import LocalCluster, conf_value
 from cuisine_db.postgres.local import node_cluster
 from cuisine_db.postgres.ports import free_port_outside
 from cuisine_db.postgres.runner import ToolError, run
@@ -192,8 +192,8 @@ def _own_conninfo(replica: LocalCluster, primary_port: int, name: str) -> None:
     loads an older libpq refuses those and never streams. The wheels' 17 and 18 servers load the system's
     libpq (Debian 12: 15), so their replicas would retry forever."""
     auto_conf = replica.datadir / "postgresql.auto.conf"
-    conninfo = replication_conninfo(replica.home, primary_port, name).replace("'", "''")
-    lines = [f"primary_conninfo = '{conninfo}'" if line.startswith("primary_conninfo") else line
+    conninfo = conf_value(replication_conninfo(replica.home, primary_port, name))
+    lines = [f"primary_conninfo = {conninfo}" if line.startswith("primary_conninfo") else line
              for line in auto_conf.read_text(encoding="utf-8").splitlines()]
     auto_conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
 

@@ -34,7 +34,7 @@ from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UnavailableError, UsageError
 from cuisine_db.postgres import osuser, safe_files, server_settings
-from cuisine_db.postgres.cluster import LocalCluster
+from cuisine_db.postgres.cluster import LocalCluster, conf_value
 from cuisine_db.postgres.target import Target
 from cuisine_db.storage import open_repository
 from cuisine_db.waiting import wait_for
@@ -116,7 +116,7 @@ def check(settings: Settings, env: Environment, conn: psycopg.Connection[Any], r
 
 
 def _conf_line(name: str, value: str) -> str:
-    return f"{name} = '" + value.replace("'", "''") + "'"
+    return f"{name} = {conf_value(value)}"
 
 
 def lay_down(settings: Settings, env: Environment, seed: Seed, replica: LocalCluster, *, slot: str,
