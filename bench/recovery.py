@@ -34,12 +34,14 @@ Prints every run with the load average, then medians and ratios as JSON. Small: 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import pwd
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -253,9 +255,35 @@ class RecoveryBench(Bench):
                        check=False, capture_output=True, cwd="/", env=tool_environ(), **self.as_server_user())
         shutil.rmtree(data, ignore_errors=True)
 
+    def stop_pgbackrest_async(self) -> None:
+        """pgBackRest's asynchronous archive-get outlives the call that started it, filling its queue: stopped before
+        the next timed step (its restore refuses a spool folder being written, and it would take CPU from any run)."""
+        def running() -> list[int]:
+            found = []
+            for entry in os.listdir("/proc"):
+                try:
+                    words = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
+                except (OSError, ValueError):
+                    continue
+                if words and words[0].endswith(b"pgbackrest") and f"--config={self.pgbr_conf}".encode() in words \
+                        and any(word.startswith(b"archive-get") for word in words):
+                    found.append(int(entry))
+            return found
+
+        for signal_number in (signal.SIGTERM, signal.SIGKILL):
+            for pid in running():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal_number)
+            deadline = time.monotonic() + 10
+            while running() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not running():
+                return
+
     def replay_pgbackrest(self, facts: dict[str, Any]) -> dict[str, Any]:
         target = self.work / "pgbackrest-recovery"
         shutil.rmtree(target, ignore_errors=True)
+        self.stop_pgbackrest_async()
         shutil.rmtree(self.pgbr / "spool" / "archive", ignore_errors=True)
         self.own(target)
         uid = pwd.getpwnam(self.os_user).pw_uid if self.os_user else os.getuid()
@@ -267,6 +295,7 @@ class RecoveryBench(Bench):
                                       **self.as_server_user())
             seconds = self.start_until_writable(target, f"-p {self.ports[2]} -c archive_mode=off", started)
         self.stop_and_remove(target)
+        self.stop_pgbackrest_async()
         replay = seconds - lay_s
         return {"s": round(seconds, 2), "lay_down_s": round(lay_s, 2), "replay_s": round(replay, 2),
                 "redo_mb_s": round(facts["wal_mb"] / replay, 1) if replay else None,
@@ -382,6 +411,8 @@ class RecoveryBench(Bench):
             results[f"fetch_{tool}_queue_wait_s"] = round(waited, 2)
             if tool == "ours":
                 wal_spool.stop(self.work / "calls-spool")
+            else:
+                self.stop_pgbackrest_async()
             for kind, calls in (("push", pushed[1:]), ("fetch", fetched[1:])):  # in ms: median() keeps 3 decimals
                 results[f"{kind}_{tool}_p50_ms"] = round(median([wall * 1000 for wall, _ in calls]), 1)
                 results[f"{kind}_{tool}_p90_ms"] = round(percentile([wall * 1000 for wall, _ in calls], 0.9), 1)
