@@ -18,9 +18,16 @@ else
       done ) &
     local writer=$!
     sleep 2
-    local target
-    target=$($cli replica list --env ha --json | .venv/bin/python -c 'import json, sys
-print(next(m["name"] for m in json.load(sys.stdin)["view"]["members"] if m["role"] == "sync_standby"))')
+    # Patroni names its synchronous standby in a loop of its own, a few seconds after the members stream: wait for
+    # it (up to 60 s), as an operator would, before asking for the switchover it must be the target of.
+    local target="" tries=0
+    while [ -z "$target" ] && [ "$tries" -lt 120 ]; do
+      target=$($cli replica list --env ha --json | .venv/bin/python -c 'import json, sys
+print(next((m["name"] for m in json.load(sys.stdin)["view"]["members"] if m["role"] == "sync_standby"), ""))')
+      [ -n "$target" ] || sleep 0.5
+      tries=$((tries + 1))
+    done
+    [ -n "$target" ] || { echo "no synchronous standby after 60 s"; return 1; }
     $cli replica promote --env ha --name "$target" --yes
     sleep 2
     touch "$stop"
