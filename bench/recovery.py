@@ -7,7 +7,7 @@ them (pgbench, 1,000-row INSERTs and a CREATE INDEX, in turns), archived by both
 same material: pgBackRest's backup laid down once (kept pristine, copied before each run, not timed) and every
 segment decrypted and decompressed into a local folder.
 
-`--repeat` runs, each timing the three in an order that rotates from run to run:
+`--repeat` runs, each timing the three in an order that rotates from run to run (a sync before each, untimed):
   ours       `cuisine-db restore database --backup NAME --no-open` (lay down; the spool's prefetcher starts with
              it) then `cuisine-db restore apply-logs` to the end of the archive, into a second environment
              (`walbench`), until the restored server accepts writes;
