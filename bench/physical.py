@@ -40,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -236,8 +237,11 @@ class Bench:
             alter_system(conn, {"archive_command": command})
 
     def query(self, text: str, port: int | None = None, params: tuple[Any, ...] = ()) -> Any:
+        # walbench's roles get walbench's passwords when a restore opens there (its own pgpass)
+        passfile = cluster_for(self.settings, self.settings.env("walbench")).passfile if port == self.ports[1] \
+            else self.cluster.passfile
         with psycopg.connect(host="127.0.0.1", port=port or self.port, user="cuisine", dbname="cuisine",
-                             autocommit=True, passfile=str(self.cluster.passfile), connect_timeout=10) as conn:
+                             autocommit=True, passfile=str(passfile), connect_timeout=10) as conn:
             row = conn.execute(text, params or None).fetchone()
         return row[0] if row else None
 
@@ -267,9 +271,11 @@ class Bench:
         except psycopg.OperationalError:
             return False
 
-    def restore_ours(self, name: str) -> dict[str, Any]:
-        """The command's wall time, and when the restored server first accepted writes (polled every 50 ms: the old
-        server does not count, the private recovery server listens on no TCP port)."""
+    @contextlib.contextmanager
+    def writable_watch(self, port: int | None = None) -> Iterator[list[float]]:
+        """Seconds from entering until a server started after entering (on `port`) first accepted writes, polled
+        every 50 ms on a thread while the body runs (empty if it never did): the old server does not count, and a
+        private recovery server listens on no TCP port. What an application sees, not when the command returns."""
         moment = time.time()
         started = time.monotonic()
         ready: list[float] = []
@@ -277,21 +283,24 @@ class Bench:
 
         def poll() -> None:
             while not stop.is_set() and not ready:
-                if self.writable_since(moment):
+                if self.writable_since(moment, port):
                     ready.append(time.monotonic() - started)
                 stop.wait(0.05)
 
         poller = threading.Thread(target=poll, daemon=True)
         poller.start()
         try:
-            seconds, output = self.cli("restore", "database", "--env", "bench", "--backup", name, "--yes", "--json")
+            yield ready
         finally:
-            if not ready:
-                poll_once = self.writable_since(moment)
-                if poll_once:
-                    ready.append(time.monotonic() - started)
             stop.set()
             poller.join()
+            if not ready and self.writable_since(moment, port):
+                ready.append(time.monotonic() - started)
+
+    def restore_ours(self, name: str) -> dict[str, Any]:
+        """The command's wall time, and when the restored server first accepted writes (writable_watch())."""
+        with self.writable_watch() as ready:
+            seconds, output = self.cli("restore", "database", "--env", "bench", "--backup", name, "--yes", "--json")
         report = json.loads(output)
         opened = report.get("opened") or {}
         rows = self.query("SELECT count(*) FROM recipes")
@@ -463,7 +472,8 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=40)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--workdir", type=Path, help="build here and reuse what is there (default: a temp folder)")
-    parser.add_argument("--port", type=int, default=56450, help="the cluster's port; the next two are used too")
+    # below the kernel's ephemeral range (32768-60999), where the test suite's clusters pick their ports
+    parser.add_argument("--port", type=int, default=26450, help="the cluster's port; the next two are used too")
     parser.add_argument("--keep", action="store_true", help="keep the cluster and data for the next invocation")
     parser.add_argument("--phases", default="backup,restore,lag,push,bulk")
     parser.add_argument("--seconds", type=int, default=60, help="pgbench duration of the lag phase")
