@@ -209,6 +209,10 @@ def test_full_restore_flow_holds_the_backup_and_apply_logs_then_refuses(lab: Lab
     reopened = restore_state.load(settings, development)
     assert reopened is not None and reopened.state == restore_state.OPENED
     assert (home / "data" / "postmaster.pid").exists()
+    # the old data directory went after the server was up, and the operator was told it was up first
+    assert laid.kept and f"up and accepting writes; removing the data directory the restore set aside ({laid.kept})" \
+        in " ".join(opened.stderr.split()), opened.stderr
+    assert not any(home.glob("pre-restore-*"))
     run("maintenance-mode", "disable", "env=development")
     assert not (home / "maintenance.json").exists()
     with project.connect("development") as conn:
