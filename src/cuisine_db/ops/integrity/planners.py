@@ -59,6 +59,15 @@ def _params(ctx: Context) -> dict[str, Any]:
     return {"tables": sorted(ctx.tables) if ctx.tables is not None else None}
 
 
+def _whole_database(label: str, check: Callable[[Context, Connection], Outcome]) -> Planner:
+    """The planner of a check that is one query over the whole database: one task, counted as one."""
+
+    def plan(conn: Connection, ctx: Context) -> list[Task]:
+        return [Task(label, 1, functools.partial(check, ctx))]
+
+    return plan
+
+
 def _checkable(ctx: Context, rel: Relation) -> bool:
     # A standby has no data for unlogged relations.
     return rel.checkable and not (ctx.in_recovery and rel.persistence == "u")
@@ -145,8 +154,7 @@ def _checksums(ctx: Context, conn: Connection) -> Outcome:
     return Outcome(findings=found)
 
 
-def checksum_tasks(conn: Connection, ctx: Context) -> list[Task]:
-    return [Task("data checksums", 1, functools.partial(_checksums, ctx))]
+checksum_tasks = _whole_database("data checksums", _checksums)
 
 
 # --- collations ------------------------------------------------------------------------------------
@@ -180,8 +188,7 @@ def _collations(ctx: Context, conn: Connection) -> Outcome:
     return Outcome(findings=found)
 
 
-def collation_tasks(conn: Connection, ctx: Context) -> list[Task]:
-    return [Task("collation versions", 1, functools.partial(_collations, ctx))]
+collation_tasks = _whole_database("collation versions", _collations)
 
 
 # --- constraints and indexes the server does not re-check ------------------------------------------
@@ -196,8 +203,7 @@ def _not_valid(ctx: Context, conn: Connection) -> Outcome:
     return Outcome(findings=found)
 
 
-def not_valid_tasks(conn: Connection, ctx: Context) -> list[Task]:
-    return [Task("NOT VALID constraints", 1, functools.partial(_not_valid, ctx))]
+not_valid_tasks = _whole_database("NOT VALID constraints", _not_valid)
 
 
 def _invalid_indexes(ctx: Context, conn: Connection) -> Outcome:
@@ -213,8 +219,7 @@ def _invalid_indexes(ctx: Context, conn: Connection) -> Outcome:
     return Outcome(findings=found)
 
 
-def invalid_index_tasks(conn: Connection, ctx: Context) -> list[Task]:
-    return [Task("invalid indexes", 1, functools.partial(_invalid_indexes, ctx))]
+invalid_index_tasks = _whole_database("invalid indexes", _invalid_indexes)
 
 
 @dataclass(frozen=True, slots=True)
