@@ -107,7 +107,7 @@ def test_every_truncation_is_refused(name: str) -> None:
             for pieces in (1, 3):
                 walker = _walk(data[:cut], pieces, seed=cut)
                 assert not walker.complete, (start, cut)
-                assert "truncated" in walker.why_incomplete()
+                assert walker.why_incomplete().startswith("ends before its last frame does")
 
 
 @pytest.mark.parametrize("name", list(STREAMS))
@@ -151,7 +151,7 @@ def test_what_is_not_a_zstd_stream(data: bytes) -> None:
         assert "is not a zstd stream" in exc.problem
         return
     assert not walker.complete
-    assert walker.why_incomplete() in ("is empty, not a zstd stream", "holds no zstd frame")
+    assert walker.why_incomplete() in ("is empty", "holds no zstd frame")
 
 
 def test_the_reserved_header_bit_is_refused() -> None:

@@ -90,12 +90,12 @@ class FrameWalker:
         return self._state == _MAGIC and not self._head and not self._skip and self.frames > 0
 
     def why_incomplete(self) -> str:
-        """What is wrong with a stream that ended here (only meaningful when not `complete`)."""
+        """What is wrong with a stream that ended here, to follow "the stream" (meaningful when not `complete`)."""
         if self.size == 0:
-            return "is empty, not a zstd stream"
+            return "is empty"
         if self._state == _MAGIC and not self._head and not self._skip:
             return "holds no zstd frame"
-        return f"ends inside zstd frame {self.frames + 1}, after {self.size} bytes: the stream is truncated"
+        return f"ends before its last frame does, after {self.size} bytes"
 
     def _parse(self, head: bytes) -> int:
         """Take one whole header; set what comes next; return how many bytes follow it unread."""
