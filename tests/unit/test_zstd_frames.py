@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import random
 import struct
+from pathlib import Path
 
+import pyrage
 import pytest
 import zstandard
 
@@ -164,3 +166,35 @@ def test_the_reserved_header_bit_is_refused() -> None:
 def test_garbage_after_the_last_frame_is_refused() -> None:
     with pytest.raises(ZstdFormatError, match="no frame magic number where frame 2"):
         _walk(STREAMS["one frame, checksum"][0] + b"tail")
+
+
+@pytest.mark.parametrize(("cut", "words"), [(0, None), (5, "ends before its zstd stream does"),
+                                            (-1, "not a zstd stream")])
+def test_a_server_stream_that_is_not_whole_fails_the_backup_and_a_whole_one_passes(tmp_path: Path, cut: int,
+                                                                                   words: str | None) -> None:
+    """physical.py's reader of pg_basebackup's base.tar.zst: stored through the pipeline as it is, then checked."""
+    from cuisine_db.backup.physical import _Walked
+    from cuisine_db.errors import FailedError
+    from cuisine_db.storage import LocalRepository
+    from cuisine_db.storage.growing import GrowingFile
+    from cuisine_db.storage.pipeline import store
+
+    frame = STREAMS["one frame, checksum"][0]
+    data = b"not zstd" + frame if cut < 0 else frame[:len(frame) - cut]
+    (tmp_path / "base.tar.zst").write_bytes(data)
+    growing = GrowingFile(tmp_path / "base.tar.zst")
+    growing.finish()
+    walked = _Walked(growing, "base.tar.zst")
+    recipient = pyrage.x25519.Identity.generate().to_public()
+    try:
+        if words is None:
+            stored = store(LocalRepository(tmp_path / "repo"), "b/base.tar.zst.age", walked, [recipient],
+                           compress=False)
+            walked.check()
+            assert stored.plain_size == len(data)  # the stream's own bytes: never decompressed
+            return
+        with pytest.raises(FailedError, match=f"pg_basebackup's base.tar.zst .*{words}"):
+            store(LocalRepository(tmp_path / "repo"), "b/base.tar.zst.age", walked, [recipient], compress=False)
+            walked.check()
+    finally:
+        growing.close()
