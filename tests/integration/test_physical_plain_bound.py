@@ -41,7 +41,7 @@ class Counting:
         return len(data)
 
 
-@pytest.fixture(scope="module", params=[18], ids=["pg18"])
+@pytest.fixture(scope="module", params=[15, 18], ids=["pg15", "pg18"])
 def spaced(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory,
            age_keys: AgeKeys) -> Iterator[PitrProject]:
     """A project whose development cluster has a tablespace `far` holding table far_rows, and archives WAL."""
