@@ -2,8 +2,8 @@
 
 Nothing is staged on disk: a source is read in chunks, compressed (python-zstandard releases the GIL),
 encrypted with age (pyrage) and hashed on its way into the repository's writer. Reading verifies the
-stored bytes' sha256 and size, authenticates every age chunk, and checks that the zstd frame is complete,
-so a flipped, missing or truncated byte anywhere is an error that names the object.
+stored bytes' sha256 and size, authenticates every age chunk, and checks that the zstd stream ends where its last
+frame does, so a flipped, missing or truncated byte anywhere is an error that names the object.
 """
 
 from __future__ import annotations
