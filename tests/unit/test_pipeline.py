@@ -195,3 +195,30 @@ def test_a_source_that_fails_midway_raises_its_own_error_and_stores_nothing(tmp_
     assert not isinstance(caught.value, IntegrityError)
     folder = tmp_path / "repo" / "backups" / "x"
     assert not folder.exists() or not list(folder.iterdir())
+
+
+def test_a_stream_of_several_frames_reads_whole_and_one_cut_inside_its_last_frame_is_refused(tmp_path: Path) -> None:
+    """A server-compressed object may hold several frames: all are decompressed, and a stream that stops inside
+    its last one is refused even when the cut lies in the same piece age hands over as a whole first frame (a
+    decompressor of the first frame alone reports that frame's end and drops the rest)."""
+    import zstandard
+
+    repository = LocalRepository(tmp_path / "repo")
+    compressor = zstandard.ZstdCompressor(level=3, write_checksum=True)
+    first, second = compressor.compress(copy_text(300)), compressor.compress(copy_text(3000))
+    plain = copy_text(300) + copy_text(3000)
+    assert len(first + second) < 60_000  # inside one of age's 64 KiB chunks
+    whole = store(repository, "backups/x/whole.tar.zst.age", io.BytesIO(first + second), [RECIPIENT], compress=False)
+    out = io.BytesIO()
+    fetched = fetch(repository, whole.key, out, [IDENTITY], expect_size=whole.size, expect_sha256=whole.sha256)
+    assert out.getvalue() == plain and fetched.plain_size == len(plain)
+    for cut in (1, 4, len(second) // 2, len(second) - 4, len(second) - 1):
+        cut_key = f"backups/x/cut{cut}.tar.zst.age"
+        stored = store(repository, cut_key, io.BytesIO(first + second[:-cut]), [RECIPIENT], compress=False)
+        with pytest.raises(IntegrityError, match=r"truncated: its zstd stream ends before its last frame does"):
+            fetch(repository, stored.key, io.BytesIO(), [IDENTITY], expect_size=stored.size,
+                  expect_sha256=stored.sha256, expect_plain_size=len(plain))
+    garbage = store(repository, "backups/x/tail.tar.zst.age", io.BytesIO(first + b"not a frame"), [RECIPIENT],
+                    compress=False)
+    with pytest.raises(IntegrityError, match=r"tail\.tar\.zst\.age: decrypts to what is not a zstd stream"):
+        fetch(repository, garbage.key, None, [IDENTITY])

@@ -31,7 +31,7 @@ def check_objects(repository: Repository, manifest: Manifest, identities: Sequen
         key = folder + item.name
         try:
             fetched = fetch(repository, key, None, identities, expect_size=item.size, expect_sha256=item.sha256,
-                            count_rows=item.rows is not None)
+                            count_rows=item.rows is not None, expect_plain_size=item.plain_size)
         except IntegrityError as exc:
             problems.append(f"{exc.key}: {exc.problem}")
             continue
@@ -40,8 +40,8 @@ def check_objects(repository: Repository, manifest: Manifest, identities: Sequen
             continue
         checked += 1
         size += item.size
-        if fetched.plain_size != item.plain_size:
-            problems.append(f"{key}: decrypts to {fetched.plain_size} bytes, the manifest says {item.plain_size}")
+        if not item.fits(fetched.plain_size):
+            problems.append(f"{key}: {item.plain_mismatch(fetched.plain_size)}")
         elif item.rows is not None and fetched.rows != item.rows:
             problems.append(f"{key}: holds {fetched.rows} rows, the manifest says {item.rows}")
     return Check(at=datetime.now(UTC), ok=not problems, by=who(), seconds=round(time.monotonic() - started, 3),

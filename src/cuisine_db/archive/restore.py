@@ -109,7 +109,7 @@ def restore(settings: Settings, env: Environment, reference: str, table_text: st
                     rows=rows_table, columns=column_list)) as copy:
                 fetched = fetch(found.repository, catalog.prefix(manifest.name) + entry.name, _CopySink(copy),
                                 identities, expect_size=entry.size, expect_sha256=entry.sha256, count_rows=True)
-            if fetched.rows != expected or fetched.plain_size != entry.plain_size:
+            if fetched.rows != expected or not entry.fits(fetched.plain_size):
                 raise FailedError(f"{manifest.name}: {object_name(ROWS)} holds {fetched.rows} rows, the manifest "
                                   f"says {expected}; nothing was restored")
             inserted = conn.execute(queries.load("archive/restore_insert").format(

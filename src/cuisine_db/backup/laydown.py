@@ -115,7 +115,11 @@ def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | 
 
 def _relocate_tablespaces(data: Path, tablespaces: Path, os_user: str | None, oids: frozenset[str]) -> None:
     """The backup's tablespace_map names the source's folders; point it at the ones laid down here (only the
-    tablespaces the manifest lists), and its pg_tblspc links too."""
+    tablespaces the manifest lists), and its pg_tblspc links too. Verification lays tablespaces into pg_tblspc
+    itself and starts nothing: the map stays as the backup has it, which pg_verifybackup checks against its size
+    and checksum in backup_manifest."""
+    if tablespaces == data / "pg_tblspc":
+        return
     text = safe_files.read(data / "tablespace_map")
     if text is not None:
         lines = []
@@ -125,8 +129,8 @@ def _relocate_tablespaces(data: Path, tablespaces: Path, os_user: str | None, oi
                 lines.append(f"{oid} {tablespaces / oid}")
         safe_files.write(data / "tablespace_map", "\n".join(lines) + ("\n" if lines else ""), owner=os_user)
     links = data / "pg_tblspc"
-    if not oids or not links.is_dir() or links.is_symlink() or tablespaces == links:
-        return  # (verification extracts tablespaces into pg_tblspc itself: no links to point)
+    if not oids or not links.is_dir() or links.is_symlink():
+        return
     ids = safe_files.owner_ids(os_user)
     with safe_files.folder(links) as parent:
         for oid in sorted(oids):

@@ -56,7 +56,13 @@ def prefix(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ObjectEntry:
-    """One stored object: its name in the backup's folder, the file it restores to, and how to check it."""
+    """One stored object: its name in the backup's folder, the file it restores to, and how to check it.
+
+    `plain_bound`: `plain_size` is an upper bound of the plain size, not the exact size. A server-compressed
+    physical tar is stored as the server compressed it, without decompressing it to count its bytes; its bound
+    comes from PostgreSQL's backup_manifest (backup/tar_bound.py). Restores still stream at most that many plain
+    bytes, and the frame walker proved the stream whole when it was stored. Written into the manifest only when
+    true, so the bytes (and signatures) of manifests without it are what they always were."""
 
     name: str
     file: str
@@ -65,6 +71,16 @@ class ObjectEntry:
     plain_size: int
     table: str | None = None
     rows: int | None = None
+    plain_bound: bool = False
+
+    def fits(self, plain_size: int) -> bool:
+        """Whether `plain_size` bytes read back agree with the entry: at most the bound, or exactly the size."""
+        return plain_size <= self.plain_size if self.plain_bound else plain_size == self.plain_size
+
+    def plain_mismatch(self, plain_size: int) -> str:
+        """The problem when `plain_size` does not fit (for an IntegrityError naming the object)."""
+        return (f"decrypts to {plain_size} bytes, the manifest says {'at most ' if self.plain_bound else ''}"
+                f"{self.plain_size}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +129,12 @@ class Manifest:
 
     @property
     def plain_size(self) -> int:
+        """The plain bytes of all objects; an upper bound when `plain_bounded`."""
         return sum(item.plain_size for item in self.objects)
+
+    @property
+    def plain_bounded(self) -> bool:
+        return any(item.plain_bound for item in self.objects)
 
     @property
     def duration_s(self) -> float:
@@ -190,12 +211,18 @@ def check_names(manifest: Manifest, key: str) -> None:
         if not (isinstance(entry.size, int) and isinstance(entry.plain_size, int) and entry.size >= 0
                 and entry.plain_size >= 0):
             raise UnsafeManifestError(key, f"lists object {file} with a size that is not a count of bytes: refused")
+        if not isinstance(entry.plain_bound, bool):
+            raise UnsafeManifestError(key, f"lists object {file} with a plain_bound that is not true or false: "
+                                           "refused")
         seen.add(file)
 
 
 def _body(manifest: Manifest) -> dict[str, Any]:
     body = asdict(manifest)
     body.pop("checksum")
+    for entry in body["objects"]:
+        if entry["plain_bound"] is False:  # absent unless set: older manifests keep their exact bytes
+            del entry["plain_bound"]
     body["started_at"] = manifest.started_at.isoformat()
     body["finished_at"] = manifest.finished_at.isoformat()
     return body

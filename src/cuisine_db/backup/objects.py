@@ -35,7 +35,8 @@ class BackupSource:
     def stream(self, entry: ObjectEntry, destination: Any, *, progress: Progress | None = None,
                frames: bool = False) -> FetchedObject:
         """Write an object's plain bytes to `destination` (None: only check it); the stored size, sha256, plain
-        size and, for table data, the row count must match the manifest.
+        size (at most its bound for a server-compressed tar, ObjectEntry.plain_bound: never more bytes are written)
+        and, for table data, the row count must match the manifest.
 
         `frames` writes its zstd frames as stored instead, for a reader that decompresses them itself (pg_restore
         16+), without decompressing them here: the stored size and sha256 (the exact bytes the backup wrote, whose
@@ -47,9 +48,8 @@ class BackupSource:
                         expect_plain_size=None if frames else entry.plain_size)
         if frames:
             return fetched
-        if fetched.plain_size != entry.plain_size:
-            raise IntegrityError(self.key(entry), f"decrypts to {fetched.plain_size} bytes, the manifest says "
-                                                  f"{entry.plain_size}")
+        if not entry.fits(fetched.plain_size):
+            raise IntegrityError(self.key(entry), entry.plain_mismatch(fetched.plain_size))
         if entry.rows is not None and fetched.rows != entry.rows:
             raise IntegrityError(self.key(entry), f"holds {fetched.rows} rows of {entry.table}, the manifest says "
                                                   f"{entry.rows}")

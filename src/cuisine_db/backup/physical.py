@@ -3,8 +3,10 @@
 pg_basebackup writes tar format into a scratch folder with the WAL the backup needs streamed alongside
 (`-X stream`, a temporary replication slot keeps it from being recycled). Each file is read while it grows and
 stored through age and sha256; the space behind the reader is handed back, so no full copy stays on disk. On
-PostgreSQL 15+ the server compresses the base with zstd on its own workers and the stream is stored as it is
-(and decompressed on the way, to count its bytes and prove it is whole); below 15 our pipeline compresses.
+PostgreSQL 15+ the server compresses the base with zstd on its own workers and the stream is stored as it is, its
+frame headers walked on the way to prove it whole (storage/zstd_frames.py) and its plain size recorded as a bound
+computed from the server's backup_manifest (backup/tar_bound.py), never decompressed; below 15 our pipeline
+compresses.
 On PostgreSQL 17+ `type=incremental` sends the previous backup's `backup_manifest` and the server (with
 `summarize_wal = on`) sends only the changed blocks; restores combine the chain with `pg_combinebackup`.
 The manifest, written last, records the system identifier, timeline, start and stop LSN and times.
@@ -29,6 +31,7 @@ from cuisine_db.backup import catalog
 from cuisine_db.backup.logical import _unique_name
 from cuisine_db.backup.manifest import Manifest, ObjectEntry, prefix
 from cuisine_db.backup.streaming import stream_folder
+from cuisine_db.backup.tar_bound import plain_bounds
 from cuisine_db.backup.wal import wal_names
 from cuisine_db.backup.workspace import database_of, scratch
 from cuisine_db.cluster import connect
@@ -42,6 +45,7 @@ from cuisine_db.storage import Repository, open_repository
 from cuisine_db.storage import keys as age_keys
 from cuisine_db.storage.growing import GrowingFile
 from cuisine_db.storage.pipeline import StoredObject, store
+from cuisine_db.storage.zstd_frames import FrameWalker, ZstdFormatError
 
 Progress = Callable[[int], None]
 MANIFEST_FILE = "backup_manifest"
@@ -67,6 +71,7 @@ class PhysicalReport:
     depends_on: str | None
     pg_basebackup: str
     source: str = "primary"
+    plain_bounded: bool = False  # plain_size is an upper bound (server-compressed tars are never decompressed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,26 +157,28 @@ def _parent(settings: Settings, env: Environment, repository: Repository, system
     return entries[-1]
 
 
-class _Counted:
-    """Reads a server-compressed stream and decompresses it on the side: the plain size goes into the
-    manifest, and a stream that does not decompress to the end fails the backup instead of a later restore."""
+class _Walked:
+    """Reads a server-compressed stream and walks its zstd frame headers as the bytes pass, without decompressing
+    them (storage/zstd_frames.py): a stream that is not zstd, or does not end where its last frame does, fails
+    the backup instead of a later restore."""
 
-    def __init__(self, source: GrowingFile) -> None:
-        import zstandard
-
+    def __init__(self, source: GrowingFile, file: str) -> None:
         self.source = source
-        self.decompressor = zstandard.ZstdDecompressor().decompressobj()
-        self.plain = 0
+        self.file = file
+        self.walker = FrameWalker()
 
     def read(self, size: int = -1, /) -> bytes:
         data = self.source.read(size)
-        if data:
-            self.plain += len(self.decompressor.decompress(data))
+        try:
+            self.walker.feed(data)
+        except ZstdFormatError as exc:
+            raise FailedError(f"pg_basebackup's {self.file} {exc.problem}") from None
         return data
 
-    @property
-    def complete(self) -> bool:
-        return bool(self.decompressor.eof)
+    def check(self) -> None:
+        if not self.walker.complete:
+            raise FailedError(f"pg_basebackup's {self.file} ends before its zstd stream does (the stream "
+                              f"{self.walker.why_incomplete()})")
 
 
 def _argv(program: Path, folder: Path, name: str, facts: ServerFacts, client_major: int, level: int, jobs: int,
@@ -248,15 +255,15 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
         argv = _argv(client.program("pg_basebackup"), folder, str(name), facts, client.major, level, jobs,
                      incremental_from)
 
-        def handle(file: str, growing: GrowingFile) -> tuple[StoredObject, int]:
+        def handle(file: str, growing: GrowingFile) -> tuple[StoredObject, int | None]:
+            """What was stored, and its exact plain size (None: a server-compressed stream, bounded later)."""
             try:
                 if file.endswith(".zst"):
-                    counted = _Counted(growing)
-                    stored = store(repository, key_prefix + object_name(file), counted, recipients,
+                    walked = _Walked(growing, file)
+                    stored = store(repository, key_prefix + object_name(file), walked, recipients,
                                    compress=False, progress=report)
-                    if not counted.complete:
-                        raise FailedError(f"pg_basebackup's {file} ends before its zstd stream does")
-                    return stored, counted.plain
+                    walked.check()
+                    return stored, None
                 stored = store(repository, key_prefix + object_name(file), growing, recipients, level=level,
                                threads=jobs if file == "base.tar" else 0, progress=report)
                 return stored, stored.plain_size
@@ -284,6 +291,7 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
                 finally:
                     finished.close()
             manifest_bytes = (folder / MANIFEST_FILE).read_bytes()
+            bounds = plain_bounds(manifest_bytes)
             stored[MANIFEST_FILE] = _store_small(repository, key_prefix + object_name(MANIFEST_FILE),
                                                  manifest_bytes, recipients, level)
         except BaseException:
@@ -295,7 +303,8 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
     timeline = int(ranges[-1].get("Timeline", timeline))
     segment = facts.wal_segment_size
     objects = tuple(ObjectEntry(name=object_name(file), file=plain_file(file), size=item.size, sha256=item.sha256,
-                                plain_size=plain) for file, (item, plain) in sorted(stored.items()))
+                                plain_size=bounds.of(plain_file(file)) if plain is None else plain,
+                                plain_bound=plain is None) for file, (item, plain) in sorted(stored.items()))
     manifest = Manifest(
         name=str(name), env=env.name, type=kind, database=database_of(settings, env), server_version=facts.version,
         server_version_num=facts.version_num, system_identifier=system, timeline=timeline, start_lsn=start_lsn,
@@ -317,12 +326,12 @@ def create(settings: Settings, env: Environment, kind: str, *, notify: Callable[
         name=str(name), env=env.name, type=kind, repository=repository.url, objects=len(objects), size=manifest.size,
         plain_size=manifest.plain_size, seconds=round(time.monotonic() - clock, 3), timeline=timeline,
         start_lsn=start_lsn, stop_lsn=stop_lsn, compression=compression, depends_on=manifest.depends_on,
-        pg_basebackup=client.version, source=origin,
+        pg_basebackup=client.version, source=origin, plain_bounded=manifest.plain_bounded,
     )
 
 
 def _store_small(repository: Repository, key: str, data: bytes, recipients: list[Any], level: int
-                 ) -> tuple[StoredObject, int]:
+                 ) -> tuple[StoredObject, int | None]:
     import io
 
     stored = store(repository, key, io.BytesIO(data), recipients, level=level)

@@ -97,9 +97,8 @@ def reencrypt_objects(repository: Repository, folder: str, manifest: Manifest, k
         with tempfile.TemporaryFile(prefix=".reencrypt-", dir=keys.spool) as frames:
             fetched = pipeline.fetch(repository, folder + item.name, frames, keys.identities, expect_size=item.size,
                                      expect_sha256=item.sha256, compressed=True, expect_plain_size=item.plain_size)
-            if fetched.plain_size != item.plain_size:
-                raise IntegrityError(folder + item.name, f"decrypts to {fetched.plain_size} bytes, the manifest says "
-                                                         f"{item.plain_size}")
+            if not item.fits(fetched.plain_size):
+                raise IntegrityError(folder + item.name, item.plain_mismatch(fetched.plain_size))
             frames.seek(0)
             written = pipeline.store(repository, folder + new_name, frames, keys.recipients, compress=False)
         renamed.append(replace(item, name=new_name, size=written.size, sha256=written.sha256))

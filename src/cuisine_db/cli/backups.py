@@ -112,7 +112,8 @@ def _physical_done(report: physical.PhysicalReport, json: bool) -> None:
         print_json(report)
         return
     base = f", incremental on {report.depends_on}" if report.depends_on else ""
-    out.print(f"{report.name}: the whole cluster from the {report.source}, {size(report.plain_size)} stored as "
+    plain = f"at most {size(report.plain_size)}" if report.plain_bounded else size(report.plain_size)
+    out.print(f"{report.name}: the whole cluster from the {report.source}, {plain} stored as "
               f"{size(report.size)} in {report.objects} objects ({report.compression}, age, sha256) in "
               f"{report.seconds:.1f}s; WAL {report.start_lsn} .. {report.stop_lsn} on timeline {report.timeline}{base}")
     say(f"{report.env}: backup {report.name} is complete in {report.repository}; it is a base for "

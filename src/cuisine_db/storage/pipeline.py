@@ -2,8 +2,8 @@
 
 Nothing is staged on disk: a source is read in chunks, compressed (python-zstandard releases the GIL),
 encrypted with age (pyrage) and hashed on its way into the repository's writer. Reading verifies the
-stored bytes' sha256 and size, authenticates every age chunk, and checks that the zstd frame is complete,
-so a flipped, missing or truncated byte anywhere is an error that names the object.
+stored bytes' sha256 and size, authenticates every age chunk, and checks that the zstd stream ends where its last
+frame does, so a flipped, missing or truncated byte anywhere is an error that names the object.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any, NamedTuple, Protocol
 
 from cuisine_db.errors import CuisineDbError, FailedError
 from cuisine_db.storage.base import Repository
+from cuisine_db.storage.zstd_frames import FrameWalker, ZstdFormatError
 
 CHUNK = 1 << 20
 _TRAILER = b"\\.\n\n\n"
@@ -326,7 +327,12 @@ class _Plain:
     """The plain side of a fetch: decompresses age's output, counts rows, writes to the destination (the plain
     bytes, or with `compressed` the zstd frames as stored, once they decompress: a reader that decompresses them
     itself, such as pg_restore 16+, then gets a quarter of the bytes and checked ones). `compressed` without
-    `decompress` passes the frames on untouched (size counts the frames' bytes)."""
+    `decompress` passes the frames on untouched (size counts the frames' bytes).
+
+    Decompressing reads across frames (a stream the server compressed may hold several), so the decompressor
+    cannot say where the stream should end: the frame walker (zstd_frames.py) follows the same bytes and proves
+    that they end where their last frame does. A decompressor of the first frame only would silently drop the
+    rest of a stream handed to it in one piece, which a plain size known only as a bound would not notice."""
 
     def __init__(self, destination: Any, rows: bool, decompress: bool, compressed: bool = False, key: str = "",
                  limit: int | None = None) -> None:
@@ -336,7 +342,9 @@ class _Plain:
         self.limit = limit
 
         self.destination = destination
-        self.decompressor = zstandard.ZstdDecompressor().decompressobj() if decompress else None
+        self.decompressor = zstandard.ZstdDecompressor().decompressobj(read_across_frames=True) if decompress \
+            else None
+        self.frames = FrameWalker() if decompress else None
         self.compressed = compressed
         self.counter = RowCounter() if rows else None
         self.size = 0
@@ -344,6 +352,11 @@ class _Plain:
 
     def write(self, data: bytes) -> int:
         try:
+            if self.frames is not None:
+                try:
+                    self.frames.feed(data)
+                except ZstdFormatError as exc:
+                    raise IntegrityError(self.key, f"decrypts to what {exc.problem}") from None
             plain = self.decompressor.decompress(data) if self.decompressor is not None else data
             if self.limit is not None and self.size + len(plain) > self.limit:
                 raise IntegrityError(self.key, f"decompresses to more than the manifest's {self.limit} bytes: "
@@ -366,7 +379,7 @@ class _Plain:
 
     @property
     def complete(self) -> bool:
-        return self.decompressor is None or bool(self.decompressor.eof)
+        return self.frames is None or self.frames.complete
 
 
 class FetchedObject(NamedTuple):
@@ -419,7 +432,8 @@ def fetch(repository: Repository, key: str, destination: Any, identities: Sequen
     if expect_sha256 is not None and digest != expect_sha256:
         raise IntegrityError(key, "sha256 differs from the manifest's: the stored bytes changed")
     if not plain.complete:
-        raise IntegrityError(key, "the zstd stream ends early: the object is truncated")
+        why = plain.frames.why_incomplete() if plain.frames is not None else ""
+        raise IntegrityError(key, f"the object is truncated: its zstd stream {why}")
     rows = plain.counter.rows if plain.counter is not None else None
     trailer = plain.counter.has_trailer if plain.counter is not None else False
     return FetchedObject(key, hashing.size, digest, plain.size, rows, trailer)
