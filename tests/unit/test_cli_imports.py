@@ -42,10 +42,6 @@ def test_the_check_sees_each_spelling_of_such_an_import() -> None:
     assert command_imports(planted) == {"backups", "restore", "sizes"}
 
 
-# Pending: cli/upgrade.py confirms each upgrade step itself; its confirmations move into upgrade/ next.
-PENDING_CONFIRMATIONS = {"upgrade.py"}
-
-
 def confirmation_calls(source: str) -> list[str]:
     """Calls in `source` to anything named like a confirmation (confirm, typer.confirm, confirm_always, ...)."""
     found = []
@@ -59,11 +55,10 @@ def confirmation_calls(source: str) -> list[str]:
 
 
 def test_no_cli_module_asks_for_a_confirmation_itself() -> None:
-    calls = {path.name: confirmation_calls(path.read_text()) for path in sorted(CLI.glob("*.py"))
-             if path.name not in PENDING_CONFIRMATIONS}
+    calls = {path.name: confirmation_calls(path.read_text()) for path in sorted(CLI.glob("*.py"))}
     assert len(calls) >= 25
+    assert "upgrade.py" in calls
     assert {name: found for name, found in calls.items() if found} == {}
-    assert {path.name for path in CLI.glob("*.py")} >= PENDING_CONFIRMATIONS
 
 
 def test_the_check_sees_each_spelling_of_a_confirmation() -> None:
@@ -72,11 +67,6 @@ def test_the_check_sees_each_spelling_of_a_confirmation() -> None:
                "    typer.prompt('New password', confirmation_prompt=True)\n    service.run(env, ask=asker(env))\n")
     assert confirmation_calls(planted) == ["confirm() on line 2", "confirm() on line 3", "_confirm_always() on line 4",
                                            "confirm() on line 5"]
-
-
-# Pending: these command modules still write their commands' journal lines; the others leave that to the services.
-PENDING_JOURNALS = {"archive.py", "backups.py", "incidents.py", "integrity.py", "migrate.py", "pooler.py", "restore.py",
-                    "security.py", "seed.py", "upgrade.py"}
 
 
 def journal_imports(source: str) -> list[str]:
@@ -95,13 +85,12 @@ def journal_imports(source: str) -> list[str]:
 
 
 def test_command_modules_leave_the_journal_to_the_services() -> None:
-    """create-index, vacuum-analyze, maintenance, wal enable, dr-drill, the replica commands, backup create,
-    terminate-query, update-config, schedule install and cluster up/down/destroy are journaled by their services,
-    whoever calls them; no other command module starts writing journal lines."""
-    imports = {path.name: journal_imports(path.read_text()) for path in sorted(CLI.glob("*.py"))
-               if path.name not in PENDING_JOURNALS}
-    assert {"clusters.py", "drill.py", "indexes.py", "locks.py", "maintenance.py", "replicas.py", "schedule.py",
-            "server_config.py", "wal.py"} <= set(imports)
+    """Every mutating command is journaled by its service, whoever calls it (schedule, drill, dashboard): no command
+    module writes journal lines."""
+    imports = {path.name: journal_imports(path.read_text()) for path in sorted(CLI.glob("*.py"))}
+    assert {"archive.py", "backups.py", "clusters.py", "drill.py", "incidents.py", "indexes.py", "integrity.py",
+            "locks.py", "maintenance.py", "migrate.py", "pooler.py", "replicas.py", "restore.py", "schedule.py",
+            "security.py", "seed.py", "server_config.py", "upgrade.py", "wal.py"} <= set(imports)
     assert {name: found for name, found in imports.items() if found} == {}
     assert journal_imports("from cuisine_db.ops.journal import journaled\nfrom cuisine_db.ops import journal\n"
                            "def f() -> None:\n    import cuisine_db.ops.journal\n") == ["line 1", "line 2", "line 4"]

@@ -16,6 +16,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import RefusedError, UsageError
 from cuisine_db.ops import confirmation
 from cuisine_db.ops.confirmation import Ask
+from cuisine_db.ops.journal import journaled
 
 # Most specific first: "_test_restore_" and "_pre_restore_" both end like "_restore_".
 _KINDS = {TEST: "test restore", KEPT: "replaced by a restore", FRESH: "interrupted restore"}
@@ -64,8 +65,11 @@ def drop(settings: Settings, env: Environment, item: Leftover) -> None:
 
 def drop_named(settings: Settings, env: Environment, name: str, *, yes: bool = False, ask: Ask | None = None
                ) -> Leftover:
-    """Drop the leftover called `name` (only a leftover; a protected environment asks first); what was dropped."""
-    item = get(settings, env, name)
-    confirmation.require(env, f"Dropping database {item.name!r} ({item.kind}, {item.bytes:,} bytes)", yes=yes, ask=ask)
-    drop(settings, env, item)
+    """restore drop-leftover, journaled: drop the leftover called `name` (only a leftover; a protected environment
+    asks first); what was dropped."""
+    with journaled(settings, env, "restore drop-leftover", {"database": name}):
+        item = get(settings, env, name)
+        confirmation.require(env, f"Dropping database {item.name!r} ({item.kind}, {item.bytes:,} bytes)", yes=yes,
+                             ask=ask)
+        drop(settings, env, item)
     return item

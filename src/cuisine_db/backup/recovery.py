@@ -12,6 +12,8 @@ a failed restore_command).
 from __future__ import annotations
 
 import contextlib
+import functools
+import math
 import os
 import shlex
 import shutil
@@ -31,6 +33,7 @@ from cuisine_db.errors import FailedError, UnavailableError
 from cuisine_db.postgres import osuser
 from cuisine_db.postgres.cluster import SUPERUSER
 from cuisine_db.postgres.runner import run
+from cuisine_db.waiting import poll_until, wait_for
 
 POLL = 0.02  # a start or a short replay is over in a second or two: coarser polling was a visible share of it
 STOP_SECONDS = 120
@@ -132,16 +135,16 @@ class PrivateServer:
                                               dbname=dbname)
 
     def _wait_connection(self, started: float, deadline: float | None) -> psycopg.Connection[Any]:
-        while True:
+        def connected() -> psycopg.Connection[Any] | None:
             if self.pid() is None and time.monotonic() - started > 2:
                 raise self._stopped()
             try:
                 return self.connect()
             except psycopg.OperationalError:
-                if deadline is not None and time.monotonic() - started > deadline:
-                    raise UnavailableError("the server did not accept connections in time during recovery",
-                                           hint=f"see {self.log}") from None
-                time.sleep(POLL)
+                return None
+
+        return poll_until(connected, seconds=_left(started, deadline), interval=POLL, what=lambda: UnavailableError(
+            "the server did not accept connections in time during recovery", hint=f"see {self.log}"))
 
     def _stopped(self) -> StoppedEarly:
         text = self.log_text()
@@ -155,27 +158,30 @@ class PrivateServer:
              deadline: float | None = None) -> Reached:
         """Until recovery ends (promotion) or, with `pause`, stops at its target; report progress meanwhile."""
         started = time.monotonic()
+
+        def reached(conn: psycopg.Connection[Any]) -> Reached | None:
+            row = conn.execute(queries.load("pitr/replay_progress")).fetchone()
+            if row is None:
+                raise UnavailableError("the server returned no replay position")
+            progress = Progress(*row)
+            report(progress)
+            paused = pause and progress.in_recovery and _paused(conn)
+            if not progress.in_recovery or paused:
+                timeline = int(progress.current_wal[:8], 16) if progress.current_wal else None
+                return Reached(progress.replay_lsn, progress.replay_time, timeline, paused)
+            return None
+
         while True:
             conn = self._wait_connection(started, deadline)
             try:
                 with conn:
-                    while True:
-                        row = conn.execute(queries.load("pitr/replay_progress")).fetchone()
-                        if row is None:
-                            raise UnavailableError("the server returned no replay position")
-                        progress = Progress(*row)
-                        report(progress)
-                        paused = pause and progress.in_recovery and _paused(conn)
-                        if not progress.in_recovery or paused:
-                            timeline = int(progress.current_wal[:8], 16) if progress.current_wal else None
-                            return Reached(progress.replay_lsn, progress.replay_time, timeline, paused)
-                        if deadline is not None and time.monotonic() - started > deadline:
-                            raise UnavailableError("recovery did not finish in time", hint=f"see {self.log}")
-                        time.sleep(POLL)
+                    return poll_until(functools.partial(reached, conn), seconds=_left(started, deadline), interval=POLL,
+                                      what=lambda: UnavailableError("recovery did not finish in time",
+                                                                    hint=f"see {self.log}"))
             except psycopg.OperationalError:
+                # The connection was lost: the server stopped (its log says why) or restarts; connect again.
                 if self.pid() is None:
                     raise self._stopped() from None
-                time.sleep(POLL)
 
     def stop(self, mode: str = "fast") -> None:
         """Stopped when its postmaster has exited and removed postmaster.pid (what `pg_ctl stop --wait` waits for),
@@ -183,13 +189,16 @@ class PrivateServer:
         if self.pid() is None:
             return
         self._pg_ctl("stop", "--no-wait", "--mode", mode, check=False)
-        deadline = time.monotonic() + STOP_SECONDS
-        while self.pid() is not None and time.monotonic() < deadline:
-            time.sleep(POLL)
+        wait_for(lambda: self.pid() is None or None, seconds=STOP_SECONDS, interval=POLL)
 
     def cleanup(self) -> None:
         if self.socket_dir is not None:
             shutil.rmtree(self.socket_dir, ignore_errors=True)
+
+
+def _left(started: float, deadline: float | None) -> float:
+    """Seconds left of a `deadline` counted from `started` (None: no deadline)."""
+    return math.inf if deadline is None else deadline - (time.monotonic() - started)
 
 
 def _paused(conn: psycopg.Connection[Any]) -> bool:

@@ -7,9 +7,8 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cuisine_db.archive import archive_verify as verification
-from cuisine_db.archive import catalog, request, service
-from cuisine_db.archive import restore as restoring
+from cuisine_db.archive import catalog, commands, service
+from cuisine_db.archive.archive_verify import VerifyReport
 from cuisine_db.backup.manifest import VERIFICATION
 from cuisine_db.cli.common import (
     EnvOption,
@@ -24,8 +23,6 @@ from cuisine_db.cli.common import (
     settings,
 )
 from cuisine_db.cli.render import check_text, show_damage, size
-from cuisine_db.errors import FailedError, UsageError
-from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="Archive old rows to the backup repository (and back); list and verify archives.",
                   no_args_is_help=True)
@@ -61,32 +58,30 @@ def create(
     json: JsonOption = False,
 ) -> None:
     """Archive a table's old rows to the repository, check the archive, then delete them in short batches."""
-    s = settings()
     chosen = environment(env)
-    arguments = {"table": table, "older_than": older_than, "column": column, "batch_size": batch, "pause": pause,
-                 "dry_run": dry_run}
-    with journaled(s, chosen, "archive-data", arguments) as entry:
-        asked = request.make_request(table, older_than, column, batch, pause)
-        plan = service.plan(s, chosen, asked)
-        if dry_run:
-            entry.details.update(rows=plan.rows, pending=[p.name for p in plan.pending])
-            if json:
-                print_json(plan)
-            else:
-                for line in _plan_lines(plan):
-                    out.print(line)
-                say("dry run: nothing was written or deleted")
-            return
-        for line in _plan_lines(plan):
-            say(line)
-        report = service.run(s, chosen, asked, planned=plan, yes=yes, ask=asker(chosen), notify=say)
-        entry.details.update(archives=[a.name for a in report.archives], exported=report.exported,
-                             deleted=report.deleted, kept=report.kept, abandoned=report.abandoned)
+
+    def show(plan: service.ArchivePlan) -> None:
+        if not dry_run:
+            for line in _plan_lines(plan):
+                say(line)
+        elif json:
+            print_json(plan)
+        else:
+            for line in _plan_lines(plan):
+                out.print(line)
+            say("dry run: nothing was written or deleted")
+
+    done = commands.archive_data(settings(), chosen, table=table, older_than=older_than, column=column, batch=batch,
+                                 pause=pause, dry_run=dry_run, yes=yes, ask=asker(chosen), notify=say, show=show)
+    report = done.report
+    if report is None:
+        return
     if json:
         print_json(report)
         return
     if not report.archives:
-        out.print(f"{report.env}: no rows of {report.table} are older than {asked.older_than}: nothing to archive")
+        out.print(f"{report.env}: no rows of {report.table} are older than {done.request.older_than}: nothing to "
+                  "archive")
         return
     for item in report.archives:
         how = "finished (interrupted earlier)" if item.resumed else "archived"
@@ -114,19 +109,9 @@ def restore(
     json: JsonOption = False,
 ) -> None:
     """Bring an archive's rows back into their table; rows already there stay as they are (restore=1)."""
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "archive-restore", {"archive": archive, "table": table,
-                                                  "trust_unsigned": trust_unsigned}) as entry:
-        reference = required(archive, "the archive: archive=NAME (or archive=latest); make db-archives lists them")
-        if reference != "latest":
-            catalog.parse_name(reference)
-        elif trust_unsigned:
-            raise UsageError("trust_unsigned=1 (--trust-unsigned) needs an archive named explicitly, never latest",
-                             hint=f"make db-archives env={chosen.name} lists them")
-        report = restoring.restore(s, chosen, reference, table, yes=yes, ask=asker(chosen), notify=say,
-                                   trust_unsigned=trust_unsigned)
-        entry.details.update(archive=report.archive, inserted=report.inserted, present=report.present)
+    report = commands.restore_archive(settings(), chosen, archive, table, yes=yes, ask=asker(chosen), notify=say,
+                                      trust_unsigned=trust_unsigned)
     if json:
         print_json(report)
         return
@@ -179,17 +164,15 @@ def verify(name: Annotated[str | None, typer.Argument(help="An archive name, or 
     s = settings()
     reference = required(name, "the archive: archive=NAME (or archive=latest)")
     chosen = environment(env if env is not None or reference == "latest" else _own_env(reference))
-    with journaled(s, chosen, "verify-archive", {"archive": reference}) as entry:
-        report = verification.verify(s, chosen, reference)
-        entry.details.update(archive=report.name, ok=report.ok, problems=report.problems)
+
+    def show(report: VerifyReport) -> None:
         if json:
             print_json(report)
         else:
             for problem in report.problems:
                 out.print(f"[red]problem[/] {problem}")
-        if not report.ok:
-            raise FailedError(f"archive {report.name} failed verification: {report.problems[0]}",
-                              hint="its rows may not be recoverable from it: keep the table's rows until this is fixed")
+
+    report = commands.verify_archive(s, chosen, reference, show=show)
     if not json:
         say(f"{report.name}: {report.objects} objects, {size(report.bytes)}, {report.rows or 0:,} rows of "
             f"{report.table}: checksums, decryption and row counts are all good ({report.seconds:.1f}s)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -10,8 +11,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from cuisine_db.backup import backup_names, catalog, physical, retention
-from cuisine_db.backup import backup_verify as verification
+from cuisine_db.backup import backup_names, catalog, commands, physical, retention
+from cuisine_db.backup.backup_verify import VerifyReport
 from cuisine_db.backup.catalog import BackupEntry, Check
 from cuisine_db.backup.manifest import TEST_RESTORE, VERIFICATION
 from cuisine_db.cli.common import (
@@ -31,8 +32,6 @@ from cuisine_db.cli.common import (
 from cuisine_db.cli.render import check_text, progress_bar, show_damage, size
 from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError
-from cuisine_db.ops.journal import journaled
-from cuisine_db.storage import keys, signing
 
 app = typer.Typer(help="Backups: create (physical or logical), list, show, verify, expire, status; keys: keygen, "
                        "rotate-keys, reencrypt, rebuild-watermark.",
@@ -188,20 +187,18 @@ def verify(name: Annotated[str | None, typer.Argument(help="A backup name, or la
     s = settings()
     reference = required(name, "the backup: backup=NAME (or backup=latest)")
     chosen = backup_env(reference, env)
-    with journaled(s, chosen, "verify-backup", {"backup": reference}) as entry:
-        with progress_bar("verify", not json) as bar:
-            report = verification.verify(s, chosen, reference, progress=bar, notify=say)
-        entry.details.update(name=report.name, ok=report.ok, problems=[str(p) for p in report.problems])
-        if json:
-            print_json(report)
-        else:
-            for problem in report.problems:
-                out.print(f"[red]problem[/] {problem}", markup=True)
-        if not report.ok:
-            first = report.problems[0]
-            raise FailedError(f"backup {report.name} failed verification: {first}"
-                              + (f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""),
-                              hint="restore refuses it; take a new backup, and check the repository's storage")
+    with ExitStack() as bar_shown:
+        bar = bar_shown.enter_context(progress_bar("verify", not json))
+
+        def show(report: VerifyReport) -> None:
+            bar_shown.close()  # the bar goes before the report is shown
+            if json:
+                print_json(report)
+            else:
+                for problem in report.problems:
+                    out.print(f"[red]problem[/] {problem}", markup=True)
+
+        report = commands.verify_backup(s, chosen, reference, progress=bar, notify=say, show=show)
     if not json:
         structure = (f"pg_verifybackup ({report.toc_entries} files, and the WAL from start to stop)" if report.physical
                      else f"pg_restore --list ({report.toc_entries} entries)")
@@ -222,10 +219,8 @@ def expire(env: EnvOption = None,
     if sys.stdin.isatty() and not json:  # --json is for scripts: they confirm with --yes
         def ask(question: str) -> str:
             return str(typer.prompt(question, default="", show_default=False, err=True))
-    with journaled(s, chosen, "backup expire", {"dry_run": dry_run, "yes": yes}) as entry:
-        report = retention.expire(s, chosen, dry_run=dry_run, yes=yes, ask=ask,
-                                  show=(lambda _: None) if json else _show_retention)
-        entry.details.update(expired=report.expired, abandoned=report.abandoned, wal_expired=report.wal_expired)
+    report = commands.expire(s, chosen, dry_run=dry_run, yes=yes, ask=ask,
+                             show=(lambda _: None) if json else _show_retention)
     if json:
         print_json(report)
         return
@@ -291,11 +286,8 @@ def keygen(if_missing: Annotated[bool, typer.Option("--if-missing", help="Do not
            ) -> None:
     """Make the age key pair and the Ed25519 signing key under .cuisine/keys/ (backups use them when the
     configuration names no others); prints the trusted_signers line to pin in cuisine-db.toml."""
-    s = settings()
-    with journaled(s, s.env(None), "backup keygen", {"if_missing": if_missing}):
-        signer = signing.generate(keys.signing_folder(s))
-        # A signing key added beside an existing age key (made before signatures existed) is not a refusal.
-        pair = keys.generate(s, if_missing=if_missing or signer.created)
+    made = commands.keygen(settings(), if_missing=if_missing)
+    pair, signer = made.pair, made.signer
     if pair.created:
         say(f"wrote {pair.identity_file} (private, 0600: keep a copy somewhere safe, off this machine) and "
             f"{pair.public_file}")
@@ -316,14 +308,8 @@ def keygen(if_missing: Annotated[bool, typer.Option("--if-missing", help="Do not
 def rotate_keys(env: EnvOption = None, json: JsonOption = False) -> None:
     """A new age key pair and signing key for env's backups, the old identity kept for the old backups; then
     `backup reencrypt` moves the existing backups and WAL onto them (make db-rotate-keys env=E)."""
-    from cuisine_db.backup import key_rotation
-
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "backup rotate-keys", {}) as entry:
-        rotated = key_rotation.rotate_keys(s, chosen)
-        entry.details.update(recipient=rotated.recipient_fingerprint, signer=rotated.signer_id,
-                             folder=rotated.folder, shared_with=rotated.shared_with, wal_signer=rotated.wal_signer_id)
+    rotated = commands.rotate_keys(settings(), chosen)
     if json:
         print_json(rotated)
         return
@@ -356,14 +342,8 @@ def rebuild_watermark(env: EnvOption = None,
                       = False, yes: YesOption = False, json: JsonOption = False) -> None:
     """Replace env's damaged backup high-water mark by the newest signed backup in its repository, after you checked
     it (docs/security.md); the damaged file is kept beside it; asks on every environment."""
-    from cuisine_db.backup import watermark_rebuild
-
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "backup rebuild-watermark", {"dry_run": dry_run, "yes": yes}) as entry:
-        rebuilt = watermark_rebuild.rebuild(s, chosen, dry_run=dry_run, yes=yes, ask=word_asker(chosen))
-        entry.details.update(damage=rebuilt.damage, sequence=rebuilt.sequence, name=rebuilt.name,
-                             kept_as=rebuilt.kept_as)
+    rebuilt = commands.rebuild_watermark(settings(), chosen, dry_run=dry_run, yes=yes, ask=word_asker(chosen))
     if json:
         print_json(rebuilt)
         return
@@ -384,20 +364,13 @@ def reencrypt(env: EnvOption = None,
     """Re-encrypt and re-sign env's trusted backups, archived WAL, archives and incident copies to the keys it uses
     now, creating before swapping (kill -9 safe); protected environments need confirmation (make db-reencrypt env=E
     [dry_run=1] [yes=1])."""
-    from cuisine_db.backup import reencrypt as reencryption
-
-    s = settings()
     chosen = environment(env)
     ask = None
     if sys.stdin.isatty() and not json:
         def ask(question: str) -> str:
             return str(typer.prompt(question, default="", show_default=False, err=True))
-    with journaled(s, chosen, "backup reencrypt", {"dry_run": dry_run, "yes": yes}) as entry:
-        report = reencryption.reencrypt(s, chosen, dry_run=dry_run, yes=yes, ask=ask,
-                                        notify=(lambda _: None) if json else say)
-        entry.details.update(backups=report.backups, wal=report.wal, archives=report.archives,
-                             incident_copies=report.incident_copies, changes=len(report.changes),
-                             skipped=len(report.skipped), recipients=report.recipients, signer=report.signer)
+    report = commands.reencrypt_all(settings(), chosen, dry_run=dry_run, yes=yes, ask=ask,
+                                    notify=(lambda _: None) if json else say)
     if json:
         print_json(report)
         return

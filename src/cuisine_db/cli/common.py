@@ -1,4 +1,5 @@
-"""What every command shares: options, the settings, confirmations, required values, replica routing, output."""
+"""What every command shares: options, the settings, the confirmation prompts handed to services, required values,
+replica routing, output."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from rich.markup import escape
 
 from cuisine_db.config import Environment, Settings, load_settings
 from cuisine_db.errors import UsageError
-from cuisine_db.ops import confirmation
 from cuisine_db.ops.confirmation import Ask, AskWord
 
 if TYPE_CHECKING:
@@ -76,11 +76,6 @@ def word_asker(env: Environment) -> AskWord | None:
         return str(typer.prompt(f"Type {word!r} to go on", default="", show_default=False, err=True))
 
     return ask
-
-
-def confirm(env: Environment, action: str, yes: bool) -> None:
-    """Protected environments need the operator to type the environment's name, or --yes; never a hidden prompt."""
-    confirmation.require(env, action, yes=yes, ask=asker(env))
 
 
 def _plain(value: Any) -> Any:

@@ -8,15 +8,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from cuisine_db.cli.common import JsonOption, environment, out, print_json, say, settings
+from cuisine_db.cli.common import JsonOption, out, print_json, say, settings
 from cuisine_db.cli.render import OverwriteOption, check_output, write_output
 from cuisine_db.config import Settings
 from cuisine_db.errors import UnavailableError
-from cuisine_db.ops import incidents, webhook
+from cuisine_db.ops import incident_commands, incidents
+from cuisine_db.ops.incident_commands import IncidentChange
 from cuisine_db.ops.incident_copy import Copy, copy_incident
 from cuisine_db.ops.incident_report import duration, markdown
 from cuisine_db.ops.incidents import Incident
-from cuisine_db.ops.journal import journaled
 from cuisine_db.records import Damaged
 
 app = typer.Typer(help="Incidents: open one, and every journaled command is linked to it until it is resolved.",
@@ -25,38 +25,26 @@ app = typer.Typer(help="Incidents: open one, and every journaled command is link
 IdArgument = Annotated[str, typer.Argument(help="The incident's id, e.g. INC-20250315-01.", show_default=False)]
 
 
-def _announce(s: Settings, event: str, incident: Incident) -> str | None:
-    """Notify the webhook if one is configured; a failure is reported, never raised."""
-    if s.incident_webhook is None:
-        if s.incident_webhook_env:
-            say(f"[yellow]warning:[/] ${s.incident_webhook_env} is not set: the incident webhook was not notified")
-            return "not configured"
-        return None
-    note = webhook.notify(s.incident_webhook, event, incident)
-    incidents.record_notification(s, incident.id, note)
-    if note.delivered:
-        say(f"notified the incident webhook ({note.detail})")
-    else:
-        say(f"[yellow]warning:[/] could not notify the incident webhook ({note.detail}); "
-            f"the incident is {'open' if event == 'opened' else 'resolved'} all the same")
-    return ("delivered " if note.delivered else "not delivered: ") + note.detail
+def _announced(s: Settings, change: IncidentChange, event: str, quiet: bool) -> None:
+    """The webhook's answer and the copies, as warnings where they failed (neither fails the command)."""
+    if change.webhook_unset:
+        say(f"[yellow]warning:[/] ${s.incident_webhook_env} is not set: the incident webhook was not notified")
+    elif change.webhook is not None:
+        if change.webhook.delivered:
+            say(f"notified the incident webhook ({change.webhook.detail})")
+        else:
+            say(f"[yellow]warning:[/] could not notify the incident webhook ({change.webhook.detail}); "
+                f"the incident is {'open' if event == 'opened' else 'resolved'} all the same")
+    _copied(change.incident, change.copies, quiet)
 
 
-def _copy(s: Settings, incident: Incident, quiet: bool) -> list[Copy]:
-    """Copy the incident to the backup repositories; a failed copy is a warning, never an error."""
-    copies = copy_incident(s, incident.id)
+def _copied(incident: Incident, copies: list[Copy], quiet: bool) -> None:
     for copy in copies:
         if not copy.copied:
             say(f"[yellow]warning:[/] could not copy {incident.id} to {copy.repository}: {copy.detail}; "
                 f"it is kept on this host; cuisine-db incident copy {incident.id} tries again")
         elif not quiet:
             say(f"copied to {copy.repository}: {copy.detail}")
-    return copies
-
-
-def _copies(copies: list[Copy]) -> dict[str, list[str]]:
-    return {"copied to": [c.repository for c in copies if c.copied],
-            "not copied to": [c.repository for c in copies if not c.copied]}
 
 
 @app.command("create")
@@ -69,20 +57,11 @@ def create(
 ) -> None:
     """Open an incident and print its id (make incident-create severity=1 description="...")."""
     s = settings()
-    # Validate before anything is written, the journal included.
-    incidents.validate_severity(severity)
-    incidents.validate_text(description, "description", required=True)
-    journal_env = environment(env)
-    arguments = {"severity": severity, "description": description, "env": env}
-    with journaled(s, journal_env, "incident create", arguments) as entry:
-        incident = incidents.open_incident(s, severity, description, env)
-        entry.details["incident"] = incident.id
-        delivery = _announce(s, "opened", incident)
-        if delivery:
-            entry.details["webhook"] = delivery
-        entry.details.update(_copies(_copy(s, incident, json)))
+    change = incident_commands.create(s, severity, description, env)
+    incident = change.incident
+    _announced(s, change, "opened", json)
     if json:
-        print_json(incidents.get(s, incident.id))
+        print_json(incident)
     else:
         out.print(incident.id)
         say(f"opened {incident.id} (severity {incident.severity}, {incident.severity_name}, {incident.scope}): "
@@ -154,18 +133,11 @@ def resolve(
 ) -> None:
     """Resolve an open incident; commands stop being linked to it."""
     s = settings()
-    incidents.validate_text(note, "note", required=False)
-    incident = incidents.get(s, incident_id)
-    journal_env = environment(incident.env)
-    with journaled(s, journal_env, "incident resolve", {"incident": incident.id, "note": note}) as entry:
-        resolved = incidents.resolve(s, incident.id, note)
-        delivery = _announce(s, "resolved", resolved)
-        if delivery:
-            entry.details["webhook"] = delivery
-    # After the journal line is written, so the copy's timeline ends with the resolution.
-    _copy(s, resolved, json)
+    change = incident_commands.resolve(s, incident_id, note)
+    resolved = change.incident
+    _announced(s, change, "resolved", json)
     if json:
-        print_json(incidents.get(s, resolved.id))
+        print_json(resolved)
         return
     say(f"resolved {resolved.id}; time to recovery {duration(resolved.time_to_recovery() or 0)}; "
         f"report: cuisine-db incident report {resolved.id}")
@@ -177,7 +149,8 @@ def copy(incident_id: IdArgument, json: JsonOption = False) -> None:
     create and resolve); exit 3 if a repository could not take it."""
     s = settings()
     incident = incidents.get(s, incident_id)
-    copies = _copy(s, incident, json)
+    copies = copy_incident(s, incident.id)
+    _copied(incident, copies, json)
     if json:
         print_json(copies)
     failed = [c.repository for c in copies if not c.copied]

@@ -20,10 +20,8 @@ from cuisine_db.cli.render import (
     show_findings,
     write_output,
 )
-from cuisine_db.errors import FailedError
-from cuisine_db.ops.integrity import DEFAULT_JOBS, IntegrityReport, check_corruption, verify_integrity
+from cuisine_db.ops.integrity import DEFAULT_JOBS, IntegrityReport, commands
 from cuisine_db.ops.integrity.catalog import parse_table_names
-from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="Integrity and corruption checks (the runbook's Disaster Recovery).", no_args_is_help=True)
 
@@ -35,10 +33,11 @@ ProgressHook = Callable[[int, int, str], None]
 
 
 @contextmanager
-def _progress(enabled: bool, label: str) -> Iterator[tuple[PlanHook | None, ProgressHook | None]]:
-    """A progress bar over pages checked, on a terminal only (never in --json output or logs)."""
+def _progress(enabled: bool, label: str) -> Iterator[tuple[PlanHook | None, ProgressHook | None, Callable[[], None]]]:
+    """A progress bar over pages checked, on a terminal only (never in --json output or logs); the third hook takes
+    it away (before the report is shown)."""
     if not enabled or not sys.stderr.isatty():
-        yield None, None
+        yield None, None, lambda: None
         return
     bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                    TimeElapsedColumn(), console=err, transient=True)
@@ -51,7 +50,7 @@ def _progress(enabled: bool, label: str) -> Iterator[tuple[PlanHook | None, Prog
         bar.update(task, completed=done, total=total, description=f"{label}: {what}"[:70])
 
     with bar:
-        yield planned, advanced
+        yield planned, advanced, bar.stop
 
 
 def _render(report: IntegrityReport, title: str, json: bool, markdown: Path | None, clean: str,
@@ -76,11 +75,13 @@ def _render(report: IntegrityReport, title: str, json: bool, markdown: Path | No
             out.print(f"  {command}", markup=False)
 
 
-def _fail(report: IntegrityReport, what: str) -> None:
-    if report.problems:
-        damaged = f"; damaged: {', '.join(d.relation for d in report.damaged)}" if report.damaged else ""
-        raise FailedError(f"{what} found {len(report.problems)} problem(s) on {report.env}{damaged}",
-                          hint="see the fix column" + (" and the repair commands above" if report.repair else ""))
+def _shown(done: Callable[[], None], title: str, json: bool, markdown: Path | None, clean: str,
+           overwrite: bool) -> Callable[[IntegrityReport], None]:
+    """The report rendered once the progress bar is gone."""
+    def show(report: IntegrityReport) -> None:
+        done()
+        _render(report, title, json, markdown, clean, overwrite)
+    return show
 
 
 @app.command("verify")
@@ -91,13 +92,10 @@ def verify(env: EnvOption = None, jobs: JobsOption = DEFAULT_JOBS, json: JsonOpt
     s = settings()
     chosen = environment(env)
     check_output(markdown, overwrite)
-    with journaled(s, chosen, "db-verify-integrity", {"jobs": jobs}) as entry:
-        with _progress(not json, "verifying") as (on_plan, on_progress):
-            report = verify_integrity(s, chosen, jobs=jobs, on_plan=on_plan, on_progress=on_progress)
-        entry.details.update(findings=len(report.problems), damaged=[d.relation for d in report.damaged],
-                             checked=report.checked)
-        _render(report, f"integrity of {chosen.name}", json, markdown, "no problems found", overwrite)
-        _fail(report, "db-verify-integrity")
+    with _progress(not json, "verifying") as (on_plan, on_progress, done):
+        commands.verify(s, chosen, jobs=jobs, on_plan=on_plan, on_progress=on_progress,
+                        show=_shown(done, f"integrity of {chosen.name}", json, markdown, "no problems found",
+                                    overwrite))
 
 
 @app.command("corruption")
@@ -108,15 +106,13 @@ def corruption(env: EnvOption = None, jobs: JobsOption = DEFAULT_JOBS, json: Jso
     s = settings()
     chosen = environment(env)
     check_output(markdown, overwrite)
-    with journaled(s, chosen, "db-check-corruption", {"jobs": jobs}) as entry:
-        if not json:
-            say(f"{chosen.name}: running pg_amcheck (heap, TOAST, B-tree indexes with heapallindexed) and reading "
-                "the pages it does not read")
-        with _progress(not json, "reading other pages") as (_, on_progress):
-            report = check_corruption(s, chosen, jobs=jobs, on_progress=on_progress)
-        entry.details.update(findings=len(report.problems), damaged=[d.relation for d in report.damaged])
-        _render(report, f"corruption on {chosen.name}", json, markdown, "no damaged relation found", overwrite)
-        _fail(report, "db-check-corruption")
+    if not json:
+        say(f"{chosen.name}: running pg_amcheck (heap, TOAST, B-tree indexes with heapallindexed) and reading "
+            "the pages it does not read")
+    with _progress(not json, "reading other pages") as (_, on_progress, done):
+        commands.corruption(s, chosen, jobs=jobs, on_progress=on_progress,
+                            show=_shown(done, f"corruption on {chosen.name}", json, markdown,
+                                        "no damaged relation found", overwrite))
 
 
 @app.command("tables")
@@ -131,10 +127,7 @@ def tables(
     chosen = environment(env)
     wanted = parse_table_names(names or "")
     check_output(markdown, overwrite)
-    with journaled(s, chosen, "db-verify-tables", {"tables": ",".join(wanted), "jobs": jobs}) as entry:
-        with _progress(not json, "reading other pages") as (_, on_progress):
-            report = check_corruption(s, chosen, tables=wanted, jobs=jobs, on_progress=on_progress)
-        entry.details.update(findings=len(report.problems), damaged=[d.relation for d in report.damaged])
-        _render(report, f"tables {', '.join(wanted)} on {chosen.name}", json, markdown,
-                "no problems found", overwrite)
-        _fail(report, "db-verify-tables")
+    with _progress(not json, "reading other pages") as (_, on_progress, done):
+        commands.corruption(s, chosen, tables=wanted, jobs=jobs, on_progress=on_progress,
+                            show=_shown(done, f"tables {', '.join(wanted)} on {chosen.name}", json, markdown,
+                                        "no problems found", overwrite))

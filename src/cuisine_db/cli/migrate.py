@@ -14,13 +14,12 @@ from cuisine_db.cli.render import show_findings
 from cuisine_db.config import Environment
 from cuisine_db.errors import CuisineDbError, FailedError
 from cuisine_db.migrations import schema_dump
+from cuisine_db.migrations.commands import accept_edit_journaled, migrate_journaled, rollback_journaled
 from cuisine_db.migrations.files import parse
-from cuisine_db.migrations.lint import errors as lint_errors
 from cuisine_db.migrations.lint import lint_folder
 from cuisine_db.migrations.lint_context import DEFAULT_MAJOR
 from cuisine_db.migrations.round_trip import VerifyResult
 from cuisine_db.migrations.round_trip import verify as verify_round_trip
-from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="Schema migrations (dbmate-compatible files in db/migrations).", no_args_is_help=True)
 
@@ -61,14 +60,7 @@ def up(env: EnvOption = None, dry_run: DryRunOption = False, json: JsonOption = 
     """Apply pending migrations in version order (make db-migrate)."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "migrate", {"dry_run": dry_run, "force": force}) as entry:
-        result = migrations.migrate(s, chosen, dry_run=dry_run, lock_wait=lock_wait, notify=say, force=force)
-        entry.details["applied"] = [step.version for step in result.steps]
-        if force:
-            entry.details["forced_past"] = [f"{f.subject}: {f.check}" for f in lint_errors(result.findings)]
-        waived = [f"{f.subject}: {f.check}" for f in result.findings if f.evidence.startswith("waived (")]
-        if waived:
-            entry.details["waived"] = waived
+    result = migrate_journaled(s, chosen, dry_run=dry_run, lock_wait=lock_wait, notify=say, force=force)
     _report(result, "would apply" if dry_run else "applied", json)
     if not json:
         total = len(result.steps)
@@ -95,10 +87,8 @@ def rollback(
     """Roll back by steps or to a version, newest applied first (make db-rollback)."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "rollback", {"steps": steps, "version": version, "dry_run": dry_run}) as entry:
-        result = migrations.rollback(s, chosen, steps=steps, version=version, dry_run=dry_run, lock_wait=lock_wait,
-                                     yes=yes, ask=asker(chosen), notify=say)
-        entry.details["rolled_back"] = [step.version for step in result.steps]
+    result = rollback_journaled(s, chosen, steps=steps, version=version, dry_run=dry_run, lock_wait=lock_wait,
+                                yes=yes, ask=asker(chosen), notify=say)
     _report(result, "would roll back" if dry_run else "rolled back", json)
     if not json:
         say(f"{chosen.name}: {'would roll back' if dry_run else 'rolled back'} {len(result.steps)} migration(s)")
@@ -163,8 +153,7 @@ def accept_edit(version: Annotated[str, typer.Argument(help="The edited migratio
     """Record a deliberate edit of an applied migration, so migrate stops refusing."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "migrate accept-edit", {"version": version}):
-        state = migrations.accept_edit(s, chosen, version, yes=yes, ask=asker(chosen))
+    state = accept_edit_journaled(s, chosen, version, yes=yes, ask=asker(chosen))
     say(f"{chosen.name}: recorded the new checksum of {state.version}_{state.name}")
 
 

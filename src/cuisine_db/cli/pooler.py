@@ -6,7 +6,6 @@ import typer
 from rich.markup import escape
 
 from cuisine_db.cli.common import EnvOption, JsonOption, environment, out, print_json, say, settings
-from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="PgBouncer: write its configuration (transaction pooling, auth_query), run it locally.",
                   no_args_is_help=True)
@@ -19,10 +18,7 @@ def config(env: EnvOption = None, json: JsonOption = False) -> None:
 
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "pooler config", {}) as entry:
-        done = setup.configure(s, chosen)
-        entry.details.update(config_file=done.config_file, default_pool_size=done.sizes.default_pool_size,
-                             max_db_connections=done.sizes.budget, max_client_conn=done.sizes.max_client_conn)
+    done = setup.configure(s, chosen)
     if json:
         print_json(done)
         return
@@ -48,8 +44,7 @@ def start(env: EnvOption = None) -> None:
 
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "pooler start", {}):
-        state = process.start(s, chosen)
+    state = process.start(s, chosen)
     say(f"{chosen.name}: PgBouncer (pid {state.pid}) listens on {state.listen}")
 
 
@@ -60,8 +55,7 @@ def stop(env: EnvOption = None) -> None:
 
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "pooler stop", {}):
-        done = process.stop(s, chosen)
+    done = process.stop(s, chosen)
     say(f"{chosen.name}: PgBouncer stopped" if done.was_running else f"{chosen.name}: PgBouncer was not running")
 
 

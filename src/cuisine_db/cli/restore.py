@@ -22,7 +22,6 @@ from cuisine_db.cli.common import (
     settings,
 )
 from cuisine_db.cli.render import progress_bar, size
-from cuisine_db.ops.journal import journaled
 
 app = typer.Typer(help="Restores: whole database, chosen tables, test restores, leftovers.", no_args_is_help=True)
 
@@ -207,6 +206,5 @@ def drop_leftover(name: Annotated[str, typer.Argument(help="A database listed by
     """Drop one database a restore kept or left behind (only those; nothing else can be dropped here)."""
     s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "restore drop-leftover", {"database": name}):
-        leftovers.drop_named(s, chosen, name, yes=yes, ask=asker(chosen))
+    leftovers.drop_named(s, chosen, name, yes=yes, ask=asker(chosen))
     say(f"{chosen.name}: dropped {name!r}")

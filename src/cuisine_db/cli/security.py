@@ -30,8 +30,7 @@ from cuisine_db.cli.common import (
 from cuisine_db.cli.render import MarkdownOption, OverwriteOption, check_output, show_findings, write_output
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.findings import worst
-from cuisine_db.ops.journal import journaled
-from cuisine_db.security import typed_input
+from cuisine_db.security import commands, typed_input
 from cuisine_db.security.defaults import AUDIT_CLASSES as DEFAULT_CLASSES
 from cuisine_db.security.defaults import CONNECTION_LIMIT as DEFAULT_CONNECTION_LIMIT
 
@@ -144,11 +143,8 @@ def create_user(
     chosen = environment(env)
     expires, password, source = _new_password(username, valid_until, password_env=password_env,
                                               password_file=password_file, from_make=from_make)
-    arguments = {"username": username, "supplied_by": source, "connection_limit": connection_limit,
-                 "valid_until": valid_until}
-    with journaled(s, chosen, "db-create-user", arguments):
-        result = security.create_user(s, chosen, username, password, connection_limit=connection_limit,
-                                      valid_until=expires)
+    result = commands.create_user(s, chosen, username, password, supplied_by=source,
+                                  connection_limit=connection_limit, valid_until=expires)
     _show_user_change(result, json)
 
 
@@ -178,9 +174,7 @@ def update_password(
     chosen = environment(env)
     expires, password, source = _new_password(username, valid_until, password_env=password_env,
                                               password_file=password_file, from_make=from_make)
-    with journaled(s, chosen, "db-update-password", {"username": username, "supplied_by": source,
-                                                     "valid_until": valid_until}):
-        result = security.update_password(s, chosen, username, password, valid_until=expires)
+    result = commands.update_password(s, chosen, username, password, supplied_by=source, valid_until=expires)
     _show_user_change(result, json)
 
 
@@ -194,14 +188,9 @@ def drop_user(
     json: JsonOption = False,
 ) -> None:
     """Drop a role after showing what it owns, holds and belongs to (make db-drop-user); asks first."""
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "db-drop-user", {"username": username, "reassign_to": reassign_to}) as entry:
-        plan = security.plan_drop(s, chosen, username, reassign_to)
-        entry.details["owned"] = len(plan.owned_here)
-        if not json:
-            _show_drop_plan(plan)
-        security.drop_user(s, chosen, plan, yes=yes, ask=word_asker(chosen))
+    plan = commands.drop_user(settings(), chosen, username, reassign_to, yes=yes, ask=word_asker(chosen),
+                              show=(lambda _: None) if json else _show_drop_plan)
     if json:
         print_json({"dropped": plan.username, **{k: getattr(plan, k) for k in security.DropPlan.__slots__}})
     else:
@@ -248,24 +237,20 @@ SchemaOption = Annotated[str, typer.Option("--schema", help="Schema of the table
 def grant(username: UserOption, permission: PermissionOption, tables: TablesOption, env: EnvOption = None,
           schema: SchemaOption = "public", json: JsonOption = False) -> None:
     """Grant table privileges (make db-grant-permission); all or nothing, existing tables only."""
-    _change_privileges("db-grant-permission", username, permission, tables, env, schema, json, grant=True)
+    _change_privileges(username, permission, tables, env, schema, json, grant=True)
 
 
 @app.command("revoke")
 def revoke(username: UserOption, permission: PermissionOption, tables: TablesOption, env: EnvOption = None,
            schema: SchemaOption = "public", json: JsonOption = False) -> None:
     """Revoke table privileges (make db-revoke-permission), and say what the role still holds another way."""
-    _change_privileges("db-revoke-permission", username, permission, tables, env, schema, json, grant=False)
+    _change_privileges(username, permission, tables, env, schema, json, grant=False)
 
 
-def _change_privileges(command: str, username: str, permission: str, tables: str, env: str | None, schema: str,
-                       json: bool, *, grant: bool) -> None:
-    s = settings()
-    chosen = environment(env)
-    arguments = {"username": username, "permission": permission, "tables": tables, "schema": schema}
-    with journaled(s, chosen, command, arguments):
-        result = security.change(s, chosen, grant=grant, username=username, permission=permission, tables=tables,
-                                 schema=schema)
+def _change_privileges(username: str, permission: str, tables: str, env: str | None, schema: str, json: bool, *,
+                       grant: bool) -> None:
+    result = commands.change_privileges(settings(), environment(env), grant=grant, username=username,
+                                        permission=permission, tables=tables, schema=schema)
     _show_grant(result, json)
 
 
@@ -300,11 +285,8 @@ def setup_roles(
     json: JsonOption = False,
 ) -> None:
     """Create or repair the roles the tool connects as: backup, monitoring, operator (least privilege)."""
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "security setup-roles", {"rotate": rotate}) as entry:
-        result = security.setup_roles(s, chosen, rotate=rotate)
-        entry.details["roles"] = {role.role: role.action for role in result.roles}
+    result = commands.setup_roles(settings(), chosen, rotate=rotate)
     if json:
         print_json(result)
         return
@@ -329,11 +311,8 @@ def enable_audit(
     json: JsonOption = False,
 ) -> None:
     """Audit logging (make db-enable-audit): pgaudit where installed, else log_statement='ddl'; connection logs."""
-    s = settings()
     chosen = environment(env)
-    with journaled(s, chosen, "db-enable-audit", {"classes": classes}) as entry:
-        result = security.enable_audit(s, chosen, classes=classes, yes=yes, ask=word_asker(chosen))
-        entry.details.update(mode=result.mode, restarted=result.restarted, complete=result.complete)
+    result = commands.enable_audit(settings(), chosen, classes=classes, yes=yes, ask=word_asker(chosen))
     if json:
         print_json(result)
         return

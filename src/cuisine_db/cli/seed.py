@@ -10,7 +10,6 @@ import typer
 from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, print_json, say, settings
 from cuisine_db.errors import UsageError
 from cuisine_db.humanize import size
-from cuisine_db.ops.journal import journaled
 from cuisine_db.seed import replace_rows
 
 
@@ -37,10 +36,8 @@ def seed(
     s = settings()
     chosen = environment(env)
     last_day = _day(until)
-    with journaled(s, chosen, "seed", {"scale": scale, "seed": random_seed, "until": until}) as entry:
-        report = replace_rows(s, chosen, scale=scale, seed=random_seed, until=last_day, yes=yes, ask=asker(chosen),
-                              notify=say)
-        entry.details["rows"] = report.rows
+    report = replace_rows(s, chosen, scale=scale, seed=random_seed, until=last_day, yes=yes, ask=asker(chosen),
+                          notify=say)
     if json:
         print_json(report)
     else:

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, confirm, environment, out, print_json, say, settings
-from cuisine_db.errors import FailedError, UsageError
-from cuisine_db.ops.journal import journaled
-from cuisine_db.upgrade.request import UpgradeRequest
+from cuisine_db.cli.common import EnvOption, JsonOption, YesOption, asker, environment, out, print_json, say, settings
 
 if TYPE_CHECKING:
-    from cuisine_db.config import Environment
+    from cuisine_db.upgrade.commands import Outcome
     from cuisine_db.upgrade.inplace import UpgradeReport
     from cuisine_db.upgrade.logical import LogicalReport
     from cuisine_db.upgrade.preflight import PreflightReport
+    from cuisine_db.upgrade.rehearsal import RehearsalReport
 
 ToOption = Annotated[int | None, typer.Option("--to", help="The major version to upgrade to (15-18).")]
 MethodOption = Annotated[str | None, typer.Option(
@@ -43,131 +40,48 @@ def upgrade(env: EnvOption = None, to: ToOption = None, method: MethodOption = N
             yes: YesOption = False, json: JsonOption = False) -> None:
     """Upgrade env's local cluster to PostgreSQL `to` with pg_upgrade: pre-flight table (exit 1 on no-go), a fresh
     verified full backup if needed, maintenance mode, the upgrade, extension updates, statistics."""
-    from cuisine_db.upgrade import inplace, logical_run
+    from cuisine_db.upgrade import commands
 
-    if sum((check, rehearse, rollback, finish)) > 1:
-        raise UsageError("--check, --rehearse, --rollback and --finish are separate steps: give one")
-    s = settings()
     chosen = environment(env)
-    if method == "logical" or to_dsn is not None or replica_identity_full or logical_run.in_progress(s, chosen):
-        _logical(chosen, to, method, to_dsn, replica_identity_full, check=check, rehearse=rehearse,
-                 rollback=rollback, finish=finish, yes=yes, json=json, rehearsed=rehearsed)
-        return
-    if rollback or finish:
-        if to is not None or method is not None:
-            raise UsageError(f"--{'rollback' if rollback else 'finish'} takes no to= or method=: it acts on the "
-                             "upgrade in progress")
-        step = "rollback" if rollback else "finish"
-        with journaled(s, chosen, f"upgrade {step}", {}) as entry:
-            confirm(chosen, f"{step} of the upgrade", yes)
-            done = (inplace.rollback if rollback else inplace.finish)(s, chosen, notify=say)
-            entry.details.update(source=done.source, target=done.target, method=done.method)
-        say(f"{chosen.name}: " + (f"back on PostgreSQL {done.source}; the upgrade is undone" if rollback else
-                                  f"PostgreSQL {done.source}'s cluster removed; {chosen.name} stays on "
-                                  f"{done.target}"))
-        return
-    if rehearse:
-        from cuisine_db.upgrade import validate
+    asked = commands.UpgradeAsked(to=to, method=method, check=check, rehearse=rehearse, rehearsed=rehearsed,
+                                  rollback=rollback, finish=finish, to_dsn=to_dsn,
+                                  identity_full=replica_identity_full)
+    commands.upgrade(settings(), chosen, asked, yes=yes, ask=asker(chosen), notify=say,
+                     show=lambda done: _show(done, json),
+                     show_preflight=(lambda _: None) if json else _render_preflight)
 
-        _rehearse(chosen, validate(chosen, to, method), json)
-        return
-    arguments = {"to": to, "method": method, "check": check, "rehearsed": rehearsed}
-    with journaled(s, chosen, "upgrade", arguments) as entry:
-        if not check and chosen.protected and not yes and not sys.stdin.isatty():
-            # Refused now rather than after a backup and a rehearsal: there is nobody to ask at the end.
-            confirm(chosen, "upgrade", yes)
-        report = inplace.upgrade(s, chosen, to, method, check_only=check, rehearsed=rehearsed, notify=say,
-                                 confirm=lambda action: confirm(chosen, action, yes))
-        entry.details.update(source=report.source, target=report.target, method=report.method,
-                             go=report.preflight.go if report.preflight else None,
-                             downtime_seconds=report.downtime_seconds, backup=report.backup,
-                             backup_after=report.backup_after, rehearsal=report.rehearsal,
-                             point_of_no_return_passed=report.downtime_seconds is not None and not report.can_roll_back)
-        if json:
-            print_json(report)
+
+def _show(done: Outcome, json: bool) -> None:
+    """Whatever the upgrade did, as the operator asked to see it."""
+    from cuisine_db.upgrade.commands import Concluded
+    from cuisine_db.upgrade.inplace import UpgradeReport
+    from cuisine_db.upgrade.preflight import PreflightReport
+    from cuisine_db.upgrade.rehearsal import RehearsalReport
+
+    if isinstance(done, Concluded):
+        if done.logical:
+            gone = ("the reverse replication is removed" if done.remote
+                    else f"PostgreSQL {done.source}'s cluster removed")
+            say(f"{done.env}: " + (f"back on PostgreSQL {done.source}" if done.step == "rollback" else
+                                   f"{gone}; {done.env} stays on {done.target}"))
         else:
-            _render(report)
-        if report.preflight is not None and not report.preflight.go:
-            raise FailedError(f"pre-flight: no-go for {report.env} to PostgreSQL {report.target}; nothing was "
-                              "changed", hint="fix the no-go rows above and run it again")
-
-
-def _logical(env: Environment, to: int | None, method: str | None, to_dsn: str | None, identity_full: bool, *,
-             check: bool, rehearse: bool, rollback: bool, finish: bool, yes: bool, json: bool,
-             rehearsed: str | None = None) -> None:
-    """method=logical, and --rollback/--finish of a logical upgrade in progress."""
-    from cuisine_db.upgrade import logical, logical_remote, logical_run
-
-    s = settings()
-    remote = logical_remote.is_remote(env)
-    if rollback or finish:
-        if to is not None or method is not None or to_dsn is not None:
-            raise UsageError(f"--{'rollback' if rollback else 'finish'} takes no to=, method= or to_dsn=: it acts on "
-                             "the upgrade in progress")
-        step = "rollback" if rollback else "finish"
-        with journaled(s, env, f"upgrade {step}", {"method": "logical", "remote": remote}) as entry:
-            confirm(env, f"{step} of the logical upgrade", yes)
-            done = logical_run.conclude(s, env, rollback=rollback, notify=say)
-            entry.details.update(source=done.source, target=done.target, method="logical")
-        gone = "the reverse replication is removed" if remote else f"PostgreSQL {done.source}'s cluster removed"
-        say(f"{env.name}: " + (f"back on PostgreSQL {done.source}" if rollback else
-                               f"{gone}; {env.name} stays on {done.target}"))
-        return
-    if method != "logical":
-        raise UsageError("to_dsn= and replica_identity_full= belong to method=logical" if method is None or
-                         not logical_run.in_progress(s, env) else
-                         f"{env.name} has a logical upgrade in progress: --rollback or --finish it first")
-    if remote:
-        _logical_remote(env, to, method, to_dsn, identity_full, check=check or rehearse or rehearsed is not None,
-                        yes=yes, json=json)
-        return
-    if (check or rehearse) and to_dsn is not None:
-        raise UsageError("--check and --rehearse of method=logical make the new cluster locally: leave to_dsn out")
-    if check:
-        _logical_check(env, to, identity_full, json)
-        return
-    if rehearse:
-        source, target = logical.validate(s, env, to)
-        _rehearse(env, UpgradeRequest(env.name, source, target, "logical"), json, identity_full=identity_full)
-        return
-    arguments = {"to": to, "method": method, "to_dsn": to_dsn is not None, "replica_identity_full": identity_full,
-                 "rehearsed": rehearsed}
-    with journaled(s, env, "upgrade", arguments) as entry:
-        if to_dsn is not None:
-            logical.validate(s, env, to)
-            logical_remote.check_local_source_target(to_dsn)
-        if env.protected and not yes and not sys.stdin.isatty():
-            confirm(env, "upgrade", yes)
-        report = logical_run.upgrade(s, env, to, identity_full=identity_full, notify=say,
-                                         confirm=lambda action: confirm(env, action, yes), rehearsed=rehearsed,
-                                         show_preflight=(lambda _: None) if json else _render_preflight)
-        entry.details.update(source=report.source, target=report.target, method="logical",
-                             downtime_seconds=report.downtime_seconds, identity_full=list(report.identity_full),
-                             tables=len(report.tables), sequences=report.sequences, back_port=report.back_port,
-                             rehearsal=report.rehearsal, backup_after=report.backup_after,
-                             phases={phase.name: phase.seconds for phase in report.phases})
-    _show_logical(report, json)
-
-
-def _logical_remote(env: Environment, to: int | None, method: str | None, to_dsn: str | None, identity_full: bool,
-                    *, check: bool, yes: bool, json: bool) -> None:
-    """method=logical for an environment reached by dsn=: onto the server of to_dsn=."""
-    from cuisine_db.upgrade import logical_remote_cutover
-
-    s = settings()
-    if check:
-        raise UsageError(f"{env.name} is a remote server: --check, --rehearse and --rehearsed of method=logical are "
-                         "not built for it; the real run checks the source and the target before it changes anything")
-    arguments = {"to": to, "method": method, "to_dsn": to_dsn is not None, "replica_identity_full": identity_full}
-    with journaled(s, env, "upgrade", arguments) as entry:
-        if env.protected and not yes and not sys.stdin.isatty():
-            confirm(env, "upgrade", yes)
-        report = logical_remote_cutover.upgrade(s, env, to, to_dsn, identity_full=identity_full, notify=say,
-                                                confirm=lambda action: confirm(env, action, yes))
-        entry.details.update(source=report.source, target=report.target, method="logical",
-                             downtime_seconds=report.downtime_seconds, identity_full=list(report.identity_full),
-                             tables=len(report.tables), sequences=report.sequences)
-    _show_logical(report, json)
+            say(f"{done.env}: " + (f"back on PostgreSQL {done.source}; the upgrade is undone" if done.step == "rollback"
+                                   else f"PostgreSQL {done.source}'s cluster removed; {done.env} stays on "
+                                        f"{done.target}"))
+    elif isinstance(done, UpgradeReport):
+        if json:
+            print_json(done)
+        else:
+            _render(done)
+    elif isinstance(done, PreflightReport):
+        if json:
+            print_json({"preflight": done, "notes": ["pre-flight only: nothing was changed"]})
+        else:
+            _render_preflight(done)
+    elif isinstance(done, RehearsalReport):
+        _show_rehearsal(done, json)
+    else:
+        _show_logical(done, json)
 
 
 def _show_logical(report: LogicalReport, json: bool) -> None:
@@ -184,36 +98,11 @@ def _show_logical(report: LogicalReport, json: bool) -> None:
         out.print(note, markup=False)
 
 
-def _logical_check(env: Environment, to: int | None, identity_full: bool, json: bool) -> None:
-    """method=logical check=1: its pre-flight table only; exit 1 on no-go."""
-    from cuisine_db.upgrade import logical, logical_preflight
-
-    s = settings()
-    source, target = logical.validate(s, env, to)
-    with journaled(s, env, "upgrade", {"to": to, "method": "logical", "check": True}) as entry:
-        report = logical_preflight.run_preflight(s, env, source, target, identity_full=identity_full, notify=say)
-        entry.details.update(source=source, target=target, method="logical", go=report.go)
-    if json:
-        print_json({"preflight": report, "notes": ["pre-flight only: nothing was changed"]})
-    else:
-        _render_preflight(report)
-    if not report.go:
-        raise FailedError(f"pre-flight: no-go for {env.name} to PostgreSQL {target} with method=logical; nothing "
-                          "was changed", hint="fix the no-go rows above and run it again")
-
-
-def _rehearse(env: Environment, request: UpgradeRequest, json: bool, *, identity_full: bool = False) -> None:
-    from cuisine_db.upgrade import rehearsal
-
-    s = settings()
-    with journaled(s, env, "upgrade rehearse", {"to": request.target, "method": request.method}) as entry:
-        report = rehearsal.rehearse(s, env, request, identity_full=identity_full, notify=say)
-        entry.details.update(backup=report.backup, go=report.go,
-                             predicted_downtime_seconds=report.predicted_downtime_seconds)
+def _show_rehearsal(report: RehearsalReport, json: bool) -> None:
     if json:
         print_json(report)
     else:
-        out.print(f"[bold]rehearsal of {env.name} PostgreSQL {report.source} → {report.target}, "
+        out.print(f"[bold]rehearsal of {report.env} PostgreSQL {report.source} → {report.target}, "
                   f"method={report.method}[/] on {report.backup} (restored, upgraded, removed)")
         if report.method == "logical":
             out.print(f"predicted write downtime: {report.predicted_downtime_seconds:.1f}s (the cutover: maintenance "
@@ -231,8 +120,6 @@ def _rehearse(env: Environment, request: UpgradeRequest, json: bool, *, identity
             out.print(f"  {change.cost_before:.0f} → {change.cost_after:.0f}: {change.query[:100]}", markup=False)
         for line in (*report.amcheck_problems, *report.row_count_differences, *report.migrations_missing):
             out.print(f"  {line}", markup=False)
-    if not report.go:
-        raise FailedError(f"the rehearsal of {env.name}'s upgrade found problems; {env.name} was not touched")
 
 
 def _render_preflight(checks: PreflightReport) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import UnavailableError, UsageError
+from cuisine_db.ops.journal import journaled
 from cuisine_db.pooler.setup import INI, config_dir, pooler_of, server_user
 from cuisine_db.postgres.runner import run
 from cuisine_db.waiting import poll_until, wait_for
@@ -74,6 +75,12 @@ def status(settings: Settings, env: Environment) -> PoolerState:
 
 
 def start(settings: Settings, env: Environment) -> PoolerState:
+    """pooler start, journaled: `_start`."""
+    with journaled(settings, env, "pooler start", {}):
+        return _start(settings, env)
+
+
+def _start(settings: Settings, env: Environment) -> PoolerState:
     """Start PgBouncer with the environment's configuration, in the background; a no-op when it runs."""
     if not env.is_local:
         raise UsageError(f"{env.name!r} is remote: run PgBouncer on its own host (pooler config says how)")
@@ -100,6 +107,12 @@ def start(settings: Settings, env: Environment) -> PoolerState:
 
 
 def stop(settings: Settings, env: Environment) -> PoolerStop:
+    """pooler stop, journaled: `_stop`."""
+    with journaled(settings, env, "pooler stop", {}):
+        return _stop(settings, env)
+
+
+def _stop(settings: Settings, env: Environment) -> PoolerStop:
     """Safe shutdown (SIGINT: waits for transactions in flight), then SIGTERM if it lingers; says whether one ran."""
     folder = config_dir(settings, env)
     pid = _pid(folder)

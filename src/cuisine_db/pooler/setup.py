@@ -17,6 +17,7 @@ from cuisine_db import records
 from cuisine_db.cluster import connect
 from cuisine_db.config import Environment, PoolerConfig, Settings
 from cuisine_db.errors import UsageError
+from cuisine_db.ops.journal import journaled
 from cuisine_db.pooler import auth
 from cuisine_db.pooler.sizing import AUTH_POOL, PoolSizes, size_pools
 from cuisine_db.postgres import connection_params, osuser
@@ -132,6 +133,15 @@ def _databases(settings: Settings, env: Environment, database: str) -> dict[str,
 
 
 def configure(settings: Settings, env: Environment) -> PoolerSetup:
+    """pooler config, journaled with the file written and the pool sizes: `_configure`."""
+    with journaled(settings, env, "pooler config", {}) as entry:
+        done = _configure(settings, env)
+        entry.details.update(config_file=done.config_file, default_pool_size=done.sizes.default_pool_size,
+                             max_db_connections=done.sizes.budget, max_client_conn=done.sizes.max_client_conn)
+    return done
+
+
+def _configure(settings: Settings, env: Environment) -> PoolerSetup:
     """Create or repair the auth role and lookup function, size the pools, write pgbouncer.ini and its auth file."""
     pooler = pooler_of(env)
     folder = config_dir(settings, env)

@@ -267,14 +267,17 @@ def set_parameters(settings: Settings, env: Environment, parameters: dict[str, A
 
 def restart_pending(settings: Settings, env: Environment, *, wait_seconds: float = 120) -> list[str]:
     """Restart the members whose settings wait for a restart (replicas first, the leader last); their names."""
-    import time
+    from cuisine_db.waiting import wait_for
 
-    deadline = time.monotonic() + 15
-    view = cluster(settings, env)
-    # Each member notices its pending restart in its own next loop after the configuration changed.
-    while time.monotonic() < deadline and not all(m.pending_restart for m in view.members):
-        time.sleep(0.5)
-        view = cluster(settings, env)
+    latest: list[ClusterView] = []
+
+    def noticed() -> ClusterView | None:
+        latest[:] = [cluster(settings, env)]
+        return latest[0] if all(m.pending_restart for m in latest[0].members) else None
+
+    # Each member notices its pending restart in its own next loop after the configuration changed; after 15 s
+    # the members that have noticed are restarted.
+    view = wait_for(noticed, seconds=15, interval=0.5) or latest[0]
     restarted = []
     for member in sorted((m for m in view.members if m.pending_restart), key=lambda m: m.is_leader):
         post(settings, env, "/restart", {"restart_pending": True}, api_url=member.api_url.removesuffix("/patroni"),

@@ -23,7 +23,6 @@ import shlex
 import shutil
 import signal
 import sys
-import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -37,6 +36,7 @@ from cuisine_db.postgres.cluster import SUPERUSER, base_settings
 from cuisine_db.postgres.patroni_layout import Layout, MemberPorts, home, load_layout, member_dir, state_dir
 from cuisine_db.postgres.ports import free_port_outside
 from cuisine_db.postgres.runner import daemon
+from cuisine_db.waiting import poll_until
 
 REPLICATION_USER = "cuisine_replication"
 # Patroni's timing: a dead leader's key expires after TTL; loop_wait + 2 * retry_timeout must stay within it.
@@ -277,13 +277,11 @@ def _http_ok(url: str, timeout: float = 2) -> bool:
 
 
 def _wait(what: str, check: Callable[[], bool], timeout: float, log: Path) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.5)
-    tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
-    raise UnavailableError(f"{what} within {timeout:.0f}s: {' '.join(tail) or 'no output'}", hint=f"see {log}")
+    def failed() -> UnavailableError:
+        tail = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
+        return UnavailableError(f"{what} within {timeout:.0f}s: {' '.join(tail) or 'no output'}", hint=f"see {log}")
+
+    poll_until(lambda: check() or None, seconds=timeout, interval=0.5, what=failed)
 
 
 def up(settings: Settings, env: Environment, *, extra_parameters: dict[str, Any] | None = None,
@@ -481,13 +479,11 @@ def _signal_and_wait(settings: Settings, env: Environment, name: str, timeout: f
         return False
     with contextlib.suppress(ProcessLookupError):
         os.kill(current.pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(current.pid, _marker(settings, env, name)):
-        time.sleep(0.2)
-    if _alive(current.pid, _marker(settings, env, name)):
-        raise UnavailableError(f"{name} (pid {current.pid}) did not stop within {timeout:.0f}s",
-                               hint=f"see {state_dir(settings, env) / 'logs' / (name + '.log')}")
-    return True
+    pid, marker = current.pid, _marker(settings, env, name)
+    return poll_until(lambda: not _alive(pid, marker) or None, seconds=timeout, interval=0.2,
+                      what=lambda: UnavailableError(
+                          f"{name} (pid {pid}) did not stop within {timeout:.0f}s",
+                          hint=f"see {state_dir(settings, env) / 'logs' / (name + '.log')}"))
 
 
 def down(settings: Settings, env: Environment) -> list[str]:

@@ -18,6 +18,7 @@ from cuisine_db.config import Environment, Settings
 from cuisine_db.errors import FailedError, UsageError
 from cuisine_db.ops import confirmation
 from cuisine_db.ops.confirmation import Ask
+from cuisine_db.ops.journal import journaled
 from cuisine_db.seed.generate import CuisineData
 
 
@@ -49,10 +50,16 @@ class SeedReport:
 def replace_rows(settings: Settings, env: Environment, *, scale: int, seed: int = 42, until: date | None = None,
                  yes: bool = False, ask: Ask | None = None, notify: Callable[[str], None] = lambda _: None
                  ) -> SeedReport:
-    """db-seed: on a protected environment the confirmation first, then `load`."""
-    confirmation.require(env, "Replacing every row of the Cuisine Code tables with generated data", yes=yes, ask=ask)
-    notify(f"{env.name}: generating scale {scale} and loading it with COPY")
-    return load(settings, env, scale=scale, seed=seed, until=until, notify=notify)
+    """db-seed, journaled as `seed` with the rows per table: on a protected environment the confirmation first,
+    then `load`."""
+    arguments = {"scale": scale, "seed": seed, "until": until.isoformat() if until else None}
+    with journaled(settings, env, "seed", arguments) as entry:
+        confirmation.require(env, "Replacing every row of the Cuisine Code tables with generated data", yes=yes,
+                             ask=ask)
+        notify(f"{env.name}: generating scale {scale} and loading it with COPY")
+        report = load(settings, env, scale=scale, seed=seed, until=until, notify=notify)
+        entry.details["rows"] = report.rows
+    return report
 
 
 def load(settings: Settings, env: Environment, *, scale: int, seed: int = 42, until: date | None = None,

@@ -45,6 +45,7 @@ from cuisine_db.upgrade import preflight
 from cuisine_db.upgrade import state as states
 from cuisine_db.upgrade.request import UpgradeRequest, validate
 from cuisine_db.upgrade.state import UpgradeState
+from cuisine_db.waiting import poll_until
 
 Notify = Callable[[str], None]
 CONFIG_FILES = ("pg_hba.conf", "pg_ident.conf", "postgresql.auto.conf")
@@ -254,16 +255,16 @@ def _archive_last_segment(conn: Any, notify: Notify, *, timeout: float = 300) ->
         return False
     last = conn.execute(queries.load("upgrade/switch_wal")).fetchone()[0]
     notify(f"waiting for the archiver to store {last}, the old cluster's last segment")
-    deadline = time.monotonic() + timeout
-    while True:
+    failed = None
+
+    def stored() -> bool | None:
+        nonlocal failed
         archived, failed, _when = conn.execute(queries.load("upgrade/archived_wal")).fetchone()
-        if archived is not None and str(archived)[:24] >= last:
-            return True
-        if time.monotonic() > deadline:
-            raise FailedError(f"the archiver has not stored {last} within {timeout:.0f}s (last failure: "
-                              f"{failed or 'none'}); nothing was stopped",
-                              hint="cuisine-db wal status shows why archiving stalls")
-        time.sleep(0.2)
+        return (archived is not None and str(archived)[:24] >= last) or None
+
+    return poll_until(stored, seconds=timeout, interval=0.2, what=lambda: FailedError(
+        f"the archiver has not stored {last} within {timeout:.0f}s (last failure: {failed or 'none'}); nothing was "
+        "stopped", hint="cuisine-db wal status shows why archiving stalls"))
 
 
 def _system_identifier(datadir: Path) -> str:

@@ -31,6 +31,7 @@ from cuisine_db.upgrade import preflight
 from cuisine_db.upgrade import state as states
 from cuisine_db.upgrade.preflight import PreflightReport
 from cuisine_db.upgrade.request import check_supported, target_given
+from cuisine_db.waiting import poll_until
 
 Notify = Callable[[str], None]
 METHOD = "logical"
@@ -243,38 +244,43 @@ def lag(conn: psycopg.Connection[Any], slot: str, lsn: str = "0/0") -> tuple[int
 def catch_up(settings: Settings, env: Environment, current: LogicalState, notify: Notify, *,
              deadline: float = CATCH_UP_SECONDS) -> int:
     """Wait for the initial copy and then until the new cluster is within MAX_LAG_BYTES; the lag is shown."""
-    until = time.monotonic() + deadline
     shown = 0.0
-    while True:
+    last = (0, 0)  # (tables still copying, bytes behind) at the latest look
+
+    def caught_up() -> int | None:
+        nonlocal shown, last
         with open_at(settings, env, current.new_port) as new:
             row = new.execute(queries.load("upgrade/logical_sync_pending"), {"name": FORWARD}).fetchone()
         pending, total = (int(row[0]), int(row[1])) if row else (0, 0)
         with open_at(settings, env, env.port or 0) as old:
             behind, _ = lag(old, FORWARD)
+        last = (pending, behind)
         if time.monotonic() - shown >= 2:
             notify(f"catch-up: {total - pending}/{total} tables copied, lag {behind} bytes")
             shown = time.monotonic()
         if pending == 0 and behind <= MAX_LAG_BYTES:
             notify(f"caught up: lag {behind} bytes (bound {MAX_LAG_BYTES})")
             return behind
-        if time.monotonic() > until:
-            raise FailedError(f"the new cluster did not catch up within {deadline:.0f}s ({pending} table(s) still "
-                              f"copying, lag {behind} bytes); the old cluster still serves {env.name}",
-                              hint=f"--rollback removes the new cluster; see {current.target}'s log in "
-                                   f"{states.home(settings, env, current.target) / 'data' / 'log'}")
-        time.sleep(0.5)
+        return None
+
+    return poll_until(caught_up, seconds=deadline, interval=0.5, what=lambda: FailedError(
+        f"the new cluster did not catch up within {deadline:.0f}s ({last[0]} table(s) still copying, lag {last[1]} "
+        f"bytes); the old cluster still serves {env.name}",
+        hint=f"--rollback removes the new cluster; see {current.target}'s log in "
+             f"{states.home(settings, env, current.target) / 'data' / 'log'}"))
 
 
 def wait_confirmed(conn: psycopg.Connection[Any], slot: str, lsn: str, *, deadline: float = 120) -> None:
     """The subscriber behind `slot` has applied and flushed everything up to `lsn`."""
-    until = time.monotonic() + deadline
-    while True:
-        behind, reached = lag(conn, slot, lsn)
-        if reached:
-            return
-        if time.monotonic() > until:
-            raise FailedError(f"the subscriber did not confirm {lsn} within {deadline:.0f}s ({behind} bytes behind)")
-        time.sleep(POLL_SECONDS)
+    behind = 0
+
+    def reached() -> bool | None:
+        nonlocal behind
+        behind, confirmed = lag(conn, slot, lsn)
+        return confirmed or None
+
+    poll_until(reached, seconds=deadline, interval=POLL_SECONDS, what=lambda: FailedError(
+        f"the subscriber did not confirm {lsn} within {deadline:.0f}s ({behind} bytes behind)"))
 
 
 def copy_sequences(source: psycopg.Connection[Any], target: psycopg.Connection[Any]) -> int:

@@ -17,6 +17,7 @@ from cuisine_db.postgres.local import startup_lock
 from cuisine_db.upgrade import logical
 from cuisine_db.upgrade import state as states
 from cuisine_db.upgrade.logical import BACKWARD, FORWARD, CutoverPhase, LogicalState, Notify
+from cuisine_db.waiting import wait_for
 
 CLOSE_IN_SECONDS = 30.0  # how long the lag may take to come within CLOSE_LAG_BYTES before the cutover goes on anyway
 
@@ -52,13 +53,16 @@ def close_in(settings: Settings, env: Environment, current: LogicalState, notify
         new.execute(queries.load("upgrade/checkpoint"))
         old.execute(queries.load("upgrade/checkpoint"))
         logical.copy_sequences(old, new)
-        until = time.monotonic() + deadline
-        while True:
-            behind, _ = logical.lag(old, FORWARD)
-            if behind <= logical.CLOSE_LAG_BYTES or time.monotonic() > until:
-                notify(f"writes still on: lag {behind} bytes, both clusters checkpointed, sequences set once")
-                return behind
-            time.sleep(logical.POLL_SECONDS)
+        lags: list[int] = []
+
+        def close() -> int | None:
+            lags.append(logical.lag(old, FORWARD)[0])
+            return lags[-1] if lags[-1] <= logical.CLOSE_LAG_BYTES else None
+
+        behind = wait_for(close, seconds=deadline, interval=logical.POLL_SECONDS)
+        behind = lags[-1] if behind is None else behind
+        notify(f"writes still on: lag {behind} bytes, both clusters checkpointed, sequences set once")
+        return behind
 
 
 def reverse_slot(settings: Settings, env: Environment) -> None:

@@ -69,14 +69,9 @@ def in_production(pgdata: Path) -> bool:
 def wait_promoted(pgdata: Path, seconds: float = PROMOTION_SECONDS) -> bool:
     """Until recovery has ended: Patroni calls on_role_change right after `pg_ctl promote --no-wait`, before the
     server has chosen its new timeline and written its history file."""
-    import time
+    from cuisine_db.waiting import wait_for  # here: the archive command's other paths do without it
 
-    deadline = time.monotonic() + seconds
-    while not in_production(pgdata):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.2)
-    return True
+    return wait_for(lambda: in_production(pgdata) or None, seconds=seconds, interval=0.2) is not None
 
 
 def archiving(pgdata: Path) -> bool:

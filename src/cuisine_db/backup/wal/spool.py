@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from pathlib import Path
 
 from cuisine_db.backup.wal import wal_names
@@ -116,11 +115,17 @@ def stop(spool: Path) -> None:
     import shutil
     import signal
 
-    deadline = time.monotonic() + 10
-    while (pid := alive(spool)) is not None and time.monotonic() < deadline:
+    from cuisine_db.waiting import wait_for
+
+    def gone() -> bool | None:
+        pid = alive(spool)
+        if pid is None:
+            return True
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
-        time.sleep(0.01)
+        return None
+
+    wait_for(gone, seconds=10, interval=0.01)
     shutil.rmtree(folder(spool), ignore_errors=True)
 
 
