@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,11 +28,12 @@ from patroni_support import ENV, LAG_BOUND, ha_config, healthy, wait_for
 from prometheus_client import CollectorRegistry
 
 from cuisine_db.config import Environment, Settings, load_settings
-from cuisine_db.errors import UnavailableError, UsageError
+from cuisine_db.errors import ServerDownError, UnavailableError, UsageError
 from cuisine_db.monitor.patroni import PatroniCollector
 from cuisine_db.postgres import connect, patroni, patroni_embedded, patroni_layout, safe_files
 from cuisine_db.postgres.local import os_user_of
 from cuisine_db.replicas import patroni as patroni_replicas
+from cuisine_db.waiting import poll_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.serial]
 
@@ -431,6 +432,17 @@ def test_the_archive_has_every_segment_of_every_timeline_after_a_switchover_and_
     wait_for("healthy with the lost member back", lambda: healthy(ha), timeout=120)
 
 
+def _leader_or_none(ha: Ha) -> Callable[[], psycopg.Connection[Any] | None]:
+    def attempt() -> psycopg.Connection[Any] | None:
+        try:
+            return ha.leader_conn("promoting")
+        except ServerDownError as exc:
+            if "has no leader" not in exc.message:
+                raise
+            return None
+    return attempt
+
+
 def test_a_leader_still_promoting_is_waited_for_not_written_to(ha: Ha) -> None:
     """Patroni names the new leader as soon as it holds the key; its PostgreSQL is still in recovery until the
     promotion ends (CI caught a test-restore's CREATE DATABASE refused as read-only right after a failover). Here
@@ -469,7 +481,10 @@ def test_a_leader_still_promoting_is_waited_for_not_written_to(ha: Ha) -> None:
         assert not failures, failures
         with ha.member(target) as direct:
             assert direct.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)  # the window is real
-        with ha.leader_conn("promoting") as conn:
+        # Patroni's /cluster can show no leader for an instant while the key changes hands (CI saw "has no leader
+        # (ha1 sync_standby/running, ha2 replica/running, ha3 replica/stopping)"): asked again for up to 10 s.
+        conn = poll_until(_leader_or_none(ha), seconds=10, interval=0.2, what="a leader in Patroni's view")
+        with conn:
             assert conn.info.parameter_status("in_hot_standby") == "off"
             conn.execute("CREATE TABLE IF NOT EXISTS written_after_the_promotion (id int)")
         switch.join(timeout=120)
