@@ -503,7 +503,7 @@ def main() -> None:
                     if pick(tool, key):
                         medians[f"{tool}_{key}"] = median(pick(tool, key))
             for other, goal in (("pgbackrest", 1.0), ("floor", 1.25)):
-                if "ours" in ways_timed and other in ways_timed:
+                if "ours_s" in medians and f"{other}_s" in medians:
                     medians[f"ratio_{other}"] = round(medians["ours_s"] / medians[f"{other}_s"], 3)
                     medians[f"ratio_{other}_goal"] = goal
         if "calls" in phases:

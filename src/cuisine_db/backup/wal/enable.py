@@ -89,8 +89,9 @@ def archive_command(settings: Settings, env: Environment) -> str:
 def _spooled_first(spool: Path) -> str:
     """The restore_command's first step, in the shell PostgreSQL runs it with: a segment the prefetcher verified into
     the spool (or the second copy kept of the backup's last one, spool.AGAIN) is renamed into place and where recovery
-    stands is noted (spool.ASKED, written aside and renamed like served.serve() does), without starting Python: a
-    fork of `mv`, twice, against an interpreter's ~10 ms (docs/benchmarks.md, issue 22 stop 19). Only a name of 24
+    stands is noted (the empty marker spool.ASKED + %f, opened by the shell itself: `true`, not `:`, whose failed
+    redirection would end the shell), without starting Python: one fork of `mv` against an interpreter's ~10 ms
+    (docs/benchmarks.md, issue 22 stop 19). Only a name of 24
     hexadecimal digits is looked for; anything else (a timeline history file, a `.partial` or `.backup` file, a
     segment not in the spool, a rename that fails) goes on to the Python command, which decides 0, 1 (the archive
     certainly lacks it) or 254 as before: this step exits 0 or hands over, never 1. Empty where no `mv` is found."""
@@ -101,10 +102,10 @@ def _spooled_first(spool: Path) -> str:
         return ""
     mv = _quoted([mv])
     folder = _quoted([str(wal_spool.folder(spool))])
-    asked = f"{folder}/{wal_spool.ASKED}"
+    asked = f"{folder}/{wal_spool.ASKED}%f"
     return (f"case %f in *[!0-9A-F]*) ;; {'?' * 24}) "
             f"if {mv} -f {folder}/%f %p 2>/dev/null || {mv} -f {folder}/%f{wal_spool.AGAIN} %p 2>/dev/null; then "
-            f"{{ echo %f >{asked}.$$ && {mv} -f {asked}.$$ {asked}; }} 2>/dev/null; exit 0; fi;; esac; exec ")
+            f"{{ true >{asked}; }} 2>/dev/null; exit 0; fi;; esac; exec ")
 
 
 def _fetch_options(settings: Settings, source: Environment, verb: str, *, spool: Path, identity_file: Path | None,

@@ -47,6 +47,9 @@ class Prefetcher:
                 if wal_names.is_segment(entry) and entry <= asked:
                     with contextlib.suppress(OSError):
                         os.unlink(self.where / entry)
+        for _, name in spool.markers(self.where)[:-1]:  # the newest says where recovery stands
+            with contextlib.suppress(OSError):
+                os.unlink(self.where / f"{spool.ASKED}{name}")
 
     def _list(self, repository: Any, asked: str) -> None:
         """Learn the archived segments after `asked` on its timeline: its folder, and the next one when needed."""
@@ -162,7 +165,7 @@ class Prefetcher:
                         break
                 except OSError:
                     break  # spool.stop() or the next recovery removed the folder
-                asked, touched = spool._asked(self.where)
+                asked, touched = spool.last_asked(self.where)
                 asked = max(asked or self.start_after, self.start_after)
                 if time.time() - max(touched, 0.0) > self.idle and time.monotonic() - started > self.idle:
                     break
