@@ -30,6 +30,7 @@ from cuisine_db.postgres import binaries, osuser, safe_files
 from cuisine_db.postgres.cluster import base_settings
 from cuisine_db.postgres.runner import run
 from cuisine_db.storage import keys as age_keys
+from cuisine_db.storage.handoff import Handoff
 
 Progress = Callable[[int], None]
 MANIFEST_FILE = "backup_manifest"
@@ -72,7 +73,8 @@ def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | 
     """One backup's objects into `data` (and its tablespaces under `tablespaces/<oid>`, where the pg_tblspc links
     point unless `links_to` names the folder they will be moved to), one thread per object. Every member passes
     TarGuard before a byte of it is written, and TarFiles writes it as the server's OS user's (no `tar -x`: each
-    byte is copied once instead of three times, docs/benchmarks.md stop 19). Anything after pg_basebackup's
+    byte is copied once instead of three times, docs/benchmarks.md stop 19), on a thread of its own while the next
+    bytes are fetched (storage/handoff.py). Anything after pg_basebackup's
     end-of-archive blocks is read too, so the stream's size and sha256 are checked to the end."""
     osuser.give_to(data, os_user)
     links = tablespace_oids(source.manifest)
@@ -87,7 +89,8 @@ def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | 
             files = TarFiles(target, os_user)
             try:
                 guard = TarGuard(None, source.key(entry), links if entry.file == "base.tar" else frozenset(), files)
-                source.stream(entry, guard, progress=progress)
+                with Handoff(guard, name=f"write-{entry.file}") as handoff:  # checked and written on a second core
+                    source.stream(entry, handoff, progress=progress)
             finally:
                 files.close()
         except CuisineDbError as exc:
