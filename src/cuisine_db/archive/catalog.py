@@ -76,8 +76,17 @@ def unique_name(repository: Repository, env: str) -> str:
                      lambda name: next(iter(repository.list(prefix(name))), None) is not None)
 
 
+class _ArchiveRecord:
+    """An archive's own JSON records (intent, deletion, restored): datetimes written by str(), as they always were."""
+
+    __slots__ = ()
+
+    def to_json(self) -> bytes:
+        return records.encode(self, default=str)
+
+
 @dataclass(frozen=True, slots=True)
-class Intent:
+class Intent(_ArchiveRecord):
     """What a run set out to archive, written before its first object: an interrupted export names its table."""
 
     env: str
@@ -89,21 +98,15 @@ class Intent:
     started_at: datetime
     by: str
 
-    def to_json(self) -> bytes:
-        return records.encode(self, default=str)
-
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(_ArchiveRecord):
     """The end of an archive's deletion, or a restore of it: when, by whom, and the row counts."""
 
     at: datetime
     by: str
     seconds: float
     rows: dict[str, int] = field(default_factory=dict)
-
-    def to_json(self) -> bytes:
-        return records.encode(self, default=str)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,7 @@ from cuisine_db import __version__
 from cuisine_db import sql as queries
 from cuisine_db.backup import backup_names, catalog, toc
 from cuisine_db.backup.backup_names import TableName
-from cuisine_db.backup.manifest import Manifest, ObjectEntry, TableEntry, prefix
+from cuisine_db.backup.manifest import Manifest, ObjectEntry, TableEntry, WrittenBackup, prefix
 from cuisine_db.backup.streaming import stream_folder
 from cuisine_db.backup.workspace import database_of, dump_client, scratch
 from cuisine_db.cluster import connect
@@ -43,16 +43,9 @@ LOCK_WAIT = "120s"
 
 
 @dataclass(frozen=True, slots=True)
-class BackupReport:
-    """What a backup wrote, for people and for --json."""
+class BackupReport(WrittenBackup):
+    """What a logical backup wrote, for people and for --json."""
 
-    name: str
-    env: str
-    type: str
-    repository: str
-    objects: int
-    size: int
-    plain_size: int
     tables: dict[str, int | None]
     rows: int
     seconds: float

@@ -95,6 +95,19 @@ class TableEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class WrittenBackup:
+    """What every backup reports having written, logical or physical: its name and type, where, and how much."""
+
+    name: str
+    env: str
+    type: str
+    repository: str
+    objects: int
+    size: int
+    plain_size: int
+
+
+@dataclass(frozen=True, slots=True)
 class Manifest:
     """What a backup holds and where it came from (DESIGN.md § Backups)."""
 

@@ -29,7 +29,7 @@ from cuisine_db import __version__
 from cuisine_db import sql as queries
 from cuisine_db.backup import catalog
 from cuisine_db.backup.logical import _unique_name
-from cuisine_db.backup.manifest import Manifest, ObjectEntry, prefix
+from cuisine_db.backup.manifest import Manifest, ObjectEntry, WrittenBackup, prefix
 from cuisine_db.backup.streaming import stream_folder
 from cuisine_db.backup.tar_bound import plain_bounds
 from cuisine_db.backup.wal import wal_names
@@ -55,14 +55,9 @@ INCREMENTAL_FROM = 170000
 
 
 @dataclass(frozen=True, slots=True)
-class PhysicalReport:
-    name: str
-    env: str
-    type: str
-    repository: str
-    objects: int
-    size: int
-    plain_size: int
+class PhysicalReport(WrittenBackup):
+    """What a physical backup (pg_basebackup) wrote, for people and for --json."""
+
     seconds: float
     timeline: int
     start_lsn: str

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -23,6 +24,7 @@ from cuisine_db.cli.common import (
 from cuisine_db.cli.render import show_findings
 from cuisine_db.config import Environment
 from cuisine_db.errors import FailedError
+from cuisine_db.findings import Finding
 from cuisine_db.humanize import duration, size
 
 app = typer.Typer(help="Streaming replicas: create, list (lag), promote, drop, start, stop.", no_args_is_help=True)
@@ -120,7 +122,12 @@ def list_replicas(env: EnvOption = None, json: JsonOption = False) -> None:
         if not report.replicas:
             say(f"{chosen.name} has no replicas: make db-create-replica env={chosen.name} name=reports1")
         show_findings(findings, title="replication", clean="replication is healthy")
-    if findings and any(f.severity != "info" for f in findings):
+    _exit_on_problems(findings, json)
+
+
+def _exit_on_problems(findings: Sequence[Finding], json: bool) -> None:
+    """Exit 1 when a finding is a warning or worse (info alone passes), counting the findings for people."""
+    if any(f.severity != "info" for f in findings):
         if not json:
             say(f"{len(findings)} finding(s)")
         raise typer.Exit(1)
@@ -180,10 +187,7 @@ def _patroni_list(chosen: Environment, json: bool) -> None:
             say(f"timeline history: {len(listed.history)} switch(es); last: timeline {last.timeline} ended "
                 f"({last.reason}) {last.at or ''}{f', new leader {last.new_leader}' if last.new_leader else ''}")
         show_findings(listed.findings, title="Patroni", clean="every member streams within the bound")
-    if any(f.severity != "info" for f in listed.findings):
-        if not json:
-            say(f"{len(listed.findings)} finding(s)")
-        raise typer.Exit(1)
+    _exit_on_problems(listed.findings, json)
 
 
 @app.command("drop")

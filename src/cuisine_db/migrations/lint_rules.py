@@ -31,6 +31,12 @@ def _commands(stmt: ast.Node, ctx: Context) -> Iterator[tuple[ast.RangeVar, ast.
         yield from ((stmt.relation, cmd) for cmd in stmt.cmds or () if isinstance(cmd, ast.AlterTableCmd))
 
 
+def _whole_table_under_exclusive(ctx: Context, rule: str, table: str, work: str, fix: str) -> Finding:
+    """The warning for work that reads or rewrites every row of `table` while holding ACCESS EXCLUSIVE on it:
+    `work` says what does so, ending where the lock sentence (`held`) goes on."""
+    return ctx.finding(rule, "warning", table, work + held("ACCESS EXCLUSIVE", table, SCALES_WITH_SIZE), fix)
+
+
 def index_without_concurrently(stmt: ast.Node, ctx: Context) -> Iterator[Finding]:
     if isinstance(stmt, ast.IndexStmt) and not stmt.concurrent and not ctx.is_new(stmt.relation):
         table = ctx.name(stmt.relation)
@@ -99,15 +105,14 @@ def _constraint(relation: ast.RangeVar, ctx: Context, constraint: ast.Constraint
                           "add the column plain, then ADD CONSTRAINT ... FOREIGN KEY ... NOT VALID, then VALIDATE "
                           "CONSTRAINT in a later migration (it takes only SHARE UPDATE EXCLUSIVE)")
     if constraint.contype == ConstrType.CONSTR_CHECK and not constraint.skip_validation:
-        yield ctx.finding("constraint-validated-under-lock", "warning", table,
-                          f"{what} CHECK scans every row while it " + held("ACCESS EXCLUSIVE", table, SCALES_WITH_SIZE),
-                          "ADD CONSTRAINT ... CHECK (...) NOT VALID, then VALIDATE CONSTRAINT in a later migration")
+        yield _whole_table_under_exclusive(
+            ctx, "constraint-validated-under-lock", table, f"{what} CHECK scans every row while it ",
+            "ADD CONSTRAINT ... CHECK (...) NOT VALID, then VALIDATE CONSTRAINT in a later migration")
     if constraint.contype in (ConstrType.CONSTR_UNIQUE, ConstrType.CONSTR_PRIMARY) and not constraint.indexname:
-        yield ctx.finding("unique-constraint-builds-index", "warning", table,
-                          f"{what} UNIQUE/PRIMARY KEY builds its index while it "
-                          + held("ACCESS EXCLUSIVE", table, SCALES_WITH_SIZE),
-                          "CREATE UNIQUE INDEX CONCURRENTLY (transaction:false), then ADD CONSTRAINT ... UNIQUE USING "
-                          "INDEX (or PRIMARY KEY USING INDEX)")
+        yield _whole_table_under_exclusive(
+            ctx, "unique-constraint-builds-index", table, f"{what} UNIQUE/PRIMARY KEY builds its index while it ",
+            "CREATE UNIQUE INDEX CONCURRENTLY (transaction:false), then ADD CONSTRAINT ... UNIQUE USING "
+            "INDEX (or PRIMARY KEY USING INDEX)")
 
 
 def validate_in_same_transaction(stmt: ast.Node, ctx: Context) -> Iterator[Finding]:
@@ -166,11 +171,10 @@ def add_column(stmt: ast.Node, ctx: Context) -> Iterator[Finding]:
         table = ctx.name(relation)
         reason = _default_rewrites(column, ctx.major)
         if reason:
-            yield ctx.finding("add-column-rewrites-table", "warning", table,
-                              f"ADD COLUMN {column.colname}: {reason}; the rewrite "
-                              + held("ACCESS EXCLUSIVE", table, SCALES_WITH_SIZE),
-                              "add the column with no default (or a constant one), set the default for new rows, "
-                              "backfill existing rows in batches")
+            yield _whole_table_under_exclusive(
+                ctx, "add-column-rewrites-table", table, f"ADD COLUMN {column.colname}: {reason}; the rewrite ",
+                "add the column with no default (or a constant one), set the default for new rows, "
+                "backfill existing rows in batches")
         kinds = {c.contype for c in column.constraints or () if isinstance(c, ast.Constraint)}
         not_null = column.is_not_null or ConstrType.CONSTR_NOTNULL in kinds or ConstrType.CONSTR_PRIMARY in kinds
         filled = kinds & {ConstrType.CONSTR_DEFAULT, ConstrType.CONSTR_GENERATED, ConstrType.CONSTR_IDENTITY}
@@ -186,11 +190,10 @@ def set_not_null(stmt: ast.Node, ctx: Context) -> Iterator[Finding]:
     for relation, cmd in _commands(stmt, ctx):
         if cmd.subtype == AlterTableType.AT_SetNotNull:
             table = ctx.name(relation)
-            yield ctx.finding("set-not-null-scans-table", "warning", table,
-                              f"SET NOT NULL on {cmd.name} scans every row while it "
-                              + held("ACCESS EXCLUSIVE", table, SCALES_WITH_SIZE),
-                              "ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID, VALIDATE it in a later migration,"
-                              " then SET NOT NULL (12+ skips the scan) and drop the CHECK")
+            yield _whole_table_under_exclusive(
+                ctx, "set-not-null-scans-table", table, f"SET NOT NULL on {cmd.name} scans every row while it ",
+                "ADD CONSTRAINT ... CHECK (col IS NOT NULL) NOT VALID, VALIDATE it in a later migration,"
+                " then SET NOT NULL (12+ skips the scan) and drop the CHECK")
 
 
 def column_type_change(stmt: ast.Node, ctx: Context) -> Iterator[Finding]:
@@ -203,11 +206,12 @@ def column_type_change(stmt: ast.Node, ctx: Context) -> Iterator[Finding]:
             continue
         table = ctx.name(relation)
         known = f"from {type_key(old)[0]} " if old is not None else ""
-        yield ctx.finding("column-type-rewrites-table", "warning", table,
-                          f"changing {cmd.name} {known}to {type_key(column.typeName)[0]} rewrites the table and its "
-                          "indexes while it " + held("ACCESS EXCLUSIVE", table, SCALES_WITH_SIZE),
-                          "add a new column, backfill it in batches, switch readers, then drop the old one "
-                          "(widening varchar or numeric precision, or varchar to text, is free)")
+        yield _whole_table_under_exclusive(
+            ctx, "column-type-rewrites-table", table,
+            f"changing {cmd.name} {known}to {type_key(column.typeName)[0]} rewrites the table and its "
+            "indexes while it ",
+            "add a new column, backfill it in batches, switch readers, then drop the old one "
+            "(widening varchar or numeric precision, or varchar to text, is free)")
 
 
 def _free_type_change(old: ast.TypeName | None, new: ast.TypeName) -> bool:
