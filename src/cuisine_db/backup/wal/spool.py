@@ -40,6 +40,7 @@ from cuisine_db.backup.wal.access import WalAccess
 
 FOLDER = "prefetch"
 ASKED = ".asked."  # + the segment name: the empty marker of a delivery (note_asked)
+ASKED_BEFORE = ".asked"  # the note before stop 21 (the name inside): a standby's restore_command may still write it
 LOCK = ".prefetcher"  # in the spool folder (not the prefetch one): flock held by the live prefetcher, its pid
 LOG = "prefetcher.log"
 IDLE_SECONDS = 60.0  # nothing delivered for this long: the recovery is over or stalled (a miss starts another)
@@ -75,11 +76,23 @@ def markers(where: Path) -> list[tuple[int, str]]:
     found = []
     with contextlib.suppress(OSError), os.scandir(where) as entries:
         for entry in entries:
-            name = entry.name[len(ASKED):]
-            if entry.name.startswith(ASKED) and wal_names.is_segment(name):
+            name = entry.name[len(ASKED):] if entry.name.startswith(ASKED) else _written_before(entry)
+            if name is not None and wal_names.is_segment(name):
                 with contextlib.suppress(OSError):
                     found.append((entry.stat(follow_symlinks=False).st_mtime_ns, name))
     return sorted(found)
+
+
+def _written_before(entry: os.DirEntry[str]) -> str | None:
+    """The segment an earlier version's note names: a seeded standby keeps the restore_command it was given in
+    postgresql.auto.conf, and its shell still writes `.asked` (a regular file, never followed through a link)."""
+    if entry.name != ASKED_BEFORE or not entry.is_file(follow_symlinks=False):
+        return None
+    try:
+        with open(entry.path, "rb") as handle:
+            return handle.read(64).decode("ascii", errors="replace").strip()
+    except OSError:
+        return None
 
 
 def last_asked(where: Path) -> tuple[str | None, float]:
