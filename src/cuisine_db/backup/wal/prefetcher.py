@@ -41,13 +41,13 @@ class Prefetcher:
                     count += wal_names.is_segment(entry.name)
         return count, size
 
-    def _forget_behind(self, asked: str) -> None:
+    def _forget_behind(self, asked: str, markers: list[tuple[int, str]]) -> None:
         with contextlib.suppress(OSError):
             for entry in os.listdir(self.where):
                 if wal_names.is_segment(entry) and entry <= asked:
                     with contextlib.suppress(OSError):
                         os.unlink(self.where / entry)
-        for _, name in spool.markers(self.where)[:-1]:  # the newest says where recovery stands
+        for _, name in markers[:-1]:  # the newest says where recovery stands
             with contextlib.suppress(OSError):
                 os.unlink(self.where / f"{spool.ASKED}{name}")
 
@@ -165,13 +165,14 @@ class Prefetcher:
                         break
                 except OSError:
                     break  # spool.stop() or the next recovery removed the folder
-                asked, touched = spool.last_asked(self.where)
+                markers = spool.markers(self.where)  # read once: where recovery stands, and what is behind it
+                asked, touched = spool.last_asked(self.where, markers)
                 asked = max(asked or self.start_after, self.start_after)
                 if time.time() - max(touched, 0.0) > self.idle and time.monotonic() - started > self.idle:
                     break
                 if self.until is not None and asked >= self.until and not futures:
                     break
-                self._forget_behind(asked)
+                self._forget_behind(asked, markers)
                 for name in [n for n in self.known if n <= asked]:
                     del self.known[name]
                 try:

@@ -14,7 +14,7 @@ the name the last `wal fetch` delivered: every way of serving (note_asked, serve
 opens an empty marker `<spool>/prefetch/.asked.<segment>` with O_TRUNC, which sets its modification time, and the
 newest marker is where recovery stands (last_asked). An empty file because replacing one that holds data frees its
 block, and on a file system mounted with `discard` that waits for the device: 20-40 ms per segment under the
-replay's writes, sampled at 22% of the startup process's time (docs/benchmarks.md, stop 21). The prefetcher deletes
+replay's writes, sampled at 26% of the startup process's time (docs/benchmarks.md, stop 21). The prefetcher deletes
 what is behind it (older markers too) and
 stops when nothing asked for a while, when the folder it fills is removed or replaced (the next recovery's), or
 when told to (`stop()`). A segment it cannot fetch or verify is skipped, not retried: `wal fetch` fetches it
@@ -89,15 +89,21 @@ def _written_before(entry: os.DirEntry[str]) -> str | None:
     if entry.name != ASKED_BEFORE or not entry.is_file(follow_symlinks=False):
         return None
     try:
-        with open(entry.path, "rb") as handle:
-            return handle.read(64).decode("ascii", errors="replace").strip()
+        fd = os.open(entry.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError:
         return None
+    try:
+        return os.read(fd, 64).decode("ascii", errors="replace").strip()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
-def last_asked(where: Path) -> tuple[str | None, float]:
-    """The segment recovery was last given from the spool folder `where` and when (None, 0.0: none yet)."""
-    found = markers(where)
+def last_asked(where: Path, found: list[tuple[int, str]] | None = None) -> tuple[str | None, float]:
+    """The segment recovery was last given from the spool folder `where` (or from its `found` markers()) and when
+    (None, 0.0: none yet)."""
+    found = markers(where) if found is None else found
     return (found[-1][1], found[-1][0] / 1e9) if found else (None, 0.0)
 
 
