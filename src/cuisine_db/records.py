@@ -94,13 +94,14 @@ def owner_ids(user: str | None) -> tuple[int, int] | None:
     return entry.pw_uid, entry.pw_gid
 
 
-def open_new(parent: int, name: str, *, mode: int, owner: str | None) -> int:
+def open_new(parent: int, name: str, *, mode: int, owner: str | tuple[int, int] | None) -> int:
     """A new file `name` in the folder `parent` (a descriptor): created, never opened through a link, with `mode`
-    whatever the umask, owned by `owner` (None: by us)."""
+    whatever the umask, owned by `owner` (None: by us; (uid, gid) as owner_ids() gave them, for a caller that
+    creates many files: the lay-down writes one per member, and the user database is read once)."""
     fd = os.open(plain_name(name), _NEW_FILE, mode, dir_fd=parent)
     try:
         os.fchmod(fd, mode)
-        ids = owner_ids(owner)
+        ids = owner if isinstance(owner, tuple) else owner_ids(owner)
         if ids is not None:
             os.fchown(fd, *ids)
     except BaseException:

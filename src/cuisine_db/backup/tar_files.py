@@ -24,7 +24,6 @@ class TarFiles:
     """The members of one tar stream, written under `root` for `owner` (None: left ours)."""
 
     def __init__(self, root: Path, owner: str | None) -> None:
-        self.owner = owner
         self.ids = owner_ids(owner)
         with open_folder(root) as fd:
             self.folders = {"": os.dup(fd)}
@@ -57,10 +56,10 @@ class TarFiles:
         parent = self.folder(parent_name)
         mode &= 0o640
         try:
-            self.fd = open_new(parent, last, mode=mode, owner=self.owner)
+            self.fd = open_new(parent, last, mode=mode, owner=self.ids)
         except FileExistsError:
             os.unlink(last, dir_fd=parent)  # (a folder there: IsADirectoryError, the restore stops)
-            self.fd = open_new(parent, last, mode=mode, owner=self.owner)
+            self.fd = open_new(parent, last, mode=mode, owner=self.ids)
         self.left = size
         self.mtime = mtime
         if not size:
