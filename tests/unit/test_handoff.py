@@ -68,3 +68,19 @@ def test_the_queue_is_bounded() -> None:
     handoff.finish()
     assert time.monotonic() - started >= 0.15  # six writes into two places wait for the slow side
     assert len(sink.chunks) == 6
+
+
+def test_small_writes_cross_in_batches_and_the_rest_at_the_finish() -> None:
+    sink = Sink()
+    buffer = bytearray(10)
+    with Handoff(sink, depth=4, batch=64) as handoff:
+        for n in range(25):  # 250 bytes in views of one reused buffer
+            buffer[:] = bytes([48 + n % 10]) * 10
+            handoff.write(memoryview(buffer))
+        handoff.write(b"L" * 100)  # gathered too: something is waiting, so the order holds
+    assert b"".join(sink.chunks) == b"".join(bytes([48 + n % 10]) * 10 for n in range(25)) + b"L" * 100
+    assert [len(c) for c in sink.chunks] == [70, 70, 70, 140]  # three batches, then the rest with the large write
+    big = Sink()
+    with Handoff(big, batch=64) as handoff:
+        handoff.write(b"B" * 100)  # nothing gathered: a large write crosses as it is
+    assert big.chunks == [b"B" * 100]

@@ -222,3 +222,56 @@ def test_a_stream_of_several_frames_reads_whole_and_one_cut_inside_its_last_fram
                     compress=False)
     with pytest.raises(IntegrityError, match=r"tail\.tar\.zst\.age: decrypts to what is not a zstd stream"):
         fetch(repository, garbage.key, None, [IDENTITY])
+
+
+class _FullDisk:
+    def __init__(self, after: int) -> None:
+        self.after, self.size = after, 0
+
+    def write(self, data: bytes) -> int:
+        self.size += len(data)
+        if self.size > self.after:
+            raise OSError(28, "No space left on device")
+        return len(data)
+
+
+def test_decompressing_apart_gives_the_same_bytes_and_the_same_refusals_and_leaves_no_thread(tmp_path: Path) -> None:
+    """fetch(apart=True), the lay-down's way: zstd on a thread of its own. Every outcome must be the one the
+    fetch gives on one thread: the bytes and the row count, a flipped byte, a cut inside the last frame, bytes
+    that are not zstd, more plain bytes than declared, and a destination that fails (a full disk)."""
+    import zstandard
+
+    repository = LocalRepository(tmp_path / "repo")
+    data = copy_text(60_000)  # several of the zstd thread's pieces
+    stored = store(repository, "backups/x/1.dat.zst.age", io.BytesIO(data), [RECIPIENT], count_rows=True)
+    out = io.BytesIO()
+    fetched = fetch(repository, stored.key, out, [IDENTITY], expect_size=stored.size, expect_sha256=stored.sha256,
+                    count_rows=True, apart=True)
+    assert out.getvalue() == data and fetched.rows == 60_000 and fetched.plain_size == len(data)
+
+    with pytest.raises(IntegrityError, match="more than the manifest's 1000 bytes"):
+        fetch(repository, stored.key, io.BytesIO(), [IDENTITY], expect_plain_size=1000, apart=True)
+    with pytest.raises(OSError, match="No space left"):
+        fetch(repository, stored.key, _FullDisk(after=300_000), [IDENTITY], apart=True)
+
+    path = repository.path(stored.key)
+    original = path.read_bytes()
+    damaged = bytearray(original)
+    damaged[len(original) // 2] ^= 0x40
+    path.write_bytes(bytes(damaged))
+    with pytest.raises(IntegrityError) as caught:
+        fetch(repository, stored.key, io.BytesIO(), [IDENTITY], expect_size=stored.size,
+              expect_sha256=stored.sha256, apart=True)
+    assert caught.value.key == stored.key
+
+    compressor = zstandard.ZstdCompressor(level=3, write_checksum=True)
+    frame = compressor.compress(copy_text(3000))
+    cut = store(repository, "backups/x/cut.tar.zst.age", io.BytesIO(frame[:-5]), [RECIPIENT], compress=False)
+    with pytest.raises(IntegrityError, match=r"truncated: its zstd stream ends before its last frame does"):
+        fetch(repository, cut.key, io.BytesIO(), [IDENTITY], apart=True)
+    garbage = store(repository, "backups/x/tail.tar.zst.age", io.BytesIO(frame + b"not a frame"), [RECIPIENT],
+                    compress=False)
+    with pytest.raises(IntegrityError, match=r"decrypts to what is not a zstd stream"):
+        fetch(repository, garbage.key, None, [IDENTITY], apart=True)
+    time.sleep(0.05)
+    assert not [t.name for t in threading.enumerate() if t.name.startswith("zstd-")]

@@ -35,6 +35,7 @@ from cuisine_db.storage.handoff import Handoff
 Progress = Callable[[int], None]
 MANIFEST_FILE = "backup_manifest"
 PHYSICAL = ("full", "incremental")
+WRITE_BATCH = 256 << 10  # plain bytes handed to the writing thread at least at a time (zstd's output varies)
 
 
 def chain(settings: Settings, env: Environment, resolved: Resolved) -> list[BackupSource]:
@@ -74,7 +75,8 @@ def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | 
     point unless `links_to` names the folder they will be moved to), one thread per object. Every member passes
     TarGuard before a byte of it is written, and TarFiles writes it as the server's OS user's (no `tar -x`: each
     byte is copied once instead of three times, docs/benchmarks.md stop 19), on a thread of its own while the next
-    bytes are fetched (storage/handoff.py). Anything after pg_basebackup's
+    bytes are decompressed on another, and the ones after those read, hashed and decrypted (storage/handoff.py,
+    fetch(apart=True)). Anything after pg_basebackup's
     end-of-archive blocks is read too, so the stream's size and sha256 are checked to the end."""
     osuser.give_to(data, os_user)
     links = tablespace_oids(source.manifest)
@@ -89,8 +91,9 @@ def extract(source: BackupSource, data: Path, tablespaces: Path, os_user: str | 
             files = TarFiles(target, os_user)
             try:
                 guard = TarGuard(None, source.key(entry), links if entry.file == "base.tar" else frozenset(), files)
-                with Handoff(guard, name=f"write-{entry.file}") as handoff:  # checked and written on a second core
-                    source.stream(entry, handoff, progress=progress)
+                # Three threads: read, sha256 and age here; zstd (apart); checked and written on the handoff's.
+                with Handoff(guard, name=f"write-{entry.file}", batch=WRITE_BATCH) as handoff:
+                    source.stream(entry, handoff, progress=progress, apart=True)
             finally:
                 files.close()
         except CuisineDbError as exc:

@@ -33,7 +33,7 @@ class BackupSource:
                              "the manifest lists no such object: the backup is incomplete")
 
     def stream(self, entry: ObjectEntry, destination: Any, *, progress: Progress | None = None,
-               frames: bool = False) -> FetchedObject:
+               frames: bool = False, apart: bool = False) -> FetchedObject:
         """Write an object's plain bytes to `destination` (None: only check it); the stored size, sha256, plain
         size (at most its bound for a server-compressed tar, ObjectEntry.plain_bound: never more bytes are written)
         and, for table data, the row count must match the manifest.
@@ -41,11 +41,11 @@ class BackupSource:
         `frames` writes its zstd frames as stored instead, for a reader that decompresses them itself (pg_restore
         16+), without decompressing them here: the stored size and sha256 (the exact bytes the backup wrote, whose
         rows the manifest counted) and age's authentication of every chunk are then the check, and the caller
-        checks the rows where they arrive (rows is None)."""
+        checks the rows where they arrive (rows is None). `apart` decompresses on a thread of its own (fetch())."""
         fetched = fetch(self.repository, self.key(entry), destination, self.identities, expect_size=entry.size,
                         expect_sha256=entry.sha256, count_rows=entry.rows is not None and not frames,
                         progress=progress, compressed=frames, decompress=not frames,
-                        expect_plain_size=None if frames else entry.plain_size)
+                        expect_plain_size=None if frames else entry.plain_size, apart=apart)
         if frames:
             return fetched
         if not entry.fits(fetched.plain_size):

@@ -8,6 +8,9 @@ went to the fetch side and 30% to checking members and writing files. On the ben
 prefetcher shares during the lay-down, the scale-40 lay-down took 6.54 s against 7.01 s (medians of three
 alternating runs, noisy); on more cores the two sides have a core each (docs/benchmarks.md, stop 21).
 
+`batch` gathers small writes (age hands over 8 KiB at a time) into pieces of at least that many bytes before
+they cross, so the queue's lock and the thread switch are paid per piece, not per write.
+
 The first error on the far side is raised by the next write() and again by finish(); after it, what arrives is
 dropped, so the near side never blocks on a queue nobody reads. An error on the near side still stops the far
 thread (the context manager's exit), without hiding that error.
@@ -25,9 +28,11 @@ _END = None
 
 
 class Handoff:
-    def __init__(self, sink: Any, *, depth: int = DEPTH, name: str = "handoff") -> None:
+    def __init__(self, sink: Any, *, depth: int = DEPTH, name: str = "handoff", batch: int = 0) -> None:
         self.sink = sink
         self.error: BaseException | None = None
+        self.batch = batch
+        self._gathered = bytearray()
         self._queue: queue.Queue[bytes | None] = queue.Queue(maxsize=depth)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
@@ -44,7 +49,13 @@ class Handoff:
     def write(self, data: bytes | bytearray | memoryview) -> int:
         if self.error is not None:
             raise self.error
-        self._queue.put(bytes(data))  # a copy where the caller hands a view of a buffer it reuses
+        if self.batch and (self._gathered or len(data) < self.batch):
+            self._gathered += data  # a copy, so a view of a buffer the caller reuses is safe
+            if len(self._gathered) >= self.batch:
+                self._queue.put(bytes(self._gathered))
+                self._gathered.clear()
+        else:
+            self._queue.put(bytes(data))  # a copy only where the caller hands a view of a buffer it reuses
         return len(data)
 
     def flush(self) -> None:
@@ -52,6 +63,9 @@ class Handoff:
 
     def finish(self) -> None:
         """Wait until the far side has written everything; raise its error if it had one."""
+        if self._gathered and self.error is None and self._thread.is_alive():
+            self._queue.put(bytes(self._gathered))
+            self._gathered.clear()
         self._stop()
         if self.error is not None:
             raise self.error

@@ -18,6 +18,7 @@ from cuisine_db.storage.base import Repository
 from cuisine_db.storage.zstd_frames import FrameWalker, ZstdFormatError
 
 CHUNK = 1 << 20
+APART_BATCH = 256 << 10  # decrypted bytes handed to the zstd thread at a time (fetch(apart=True))
 _TRAILER = b"\\.\n\n\n"
 Progress = Callable[[int], None]
 
@@ -394,12 +395,17 @@ class FetchedObject(NamedTuple):
 def fetch(repository: Repository, key: str, destination: Any, identities: Sequence[Any], *,
           expect_size: int | None = None, expect_sha256: str | None = None, decompress: bool = True,
           count_rows: bool = False, progress: Progress | None = None, compressed: bool = False,
-          expect_plain_size: int | None = None) -> FetchedObject:
+          expect_plain_size: int | None = None, apart: bool = False) -> FetchedObject:
     """Stream an object out through age and zstd into `destination` (anything with write(), or None to check
     only), then verify its stored size and sha256 against what the manifest recorded. `compressed` writes the
     decrypted zstd frames instead of the plain bytes, still decompressing them here to check and count them
     unless `decompress` is false (then plain_size is the frames' size and rows None). The sizes are enforced while
-    reading: one byte past `expect_size` stored or `expect_plain_size` plain bytes and the read stops, refused."""
+    reading: one byte past `expect_size` stored or `expect_plain_size` plain bytes and the read stops, refused.
+
+    `apart` decompresses on a thread of its own (storage/handoff.py), while this one reads, hashes and decrypts
+    the next bytes: zstd was the largest part of a large object's fetch (about 40% of the lay-down's samples,
+    docs/benchmarks.md stop 22), and it releases the GIL. A failure on that side is raised here as it would be
+    without it."""
     import pyrage
     import zstandard
 
@@ -407,7 +413,13 @@ def fetch(repository: Repository, key: str, destination: Any, identities: Sequen
     hashing = _HashingReader(reader, progress, key, expect_size)
     plain = _Plain(destination, count_rows, decompress, compressed, key, expect_plain_size)
     try:
-        pyrage.decrypt_io(hashing, plain, list(identities))
+        if apart:
+            from cuisine_db.storage.handoff import Handoff  # not on the WAL commands' path
+
+            with Handoff(plain, name=f"zstd-{key.rsplit('/', 1)[-1]}", batch=APART_BATCH) as handoff:
+                pyrage.decrypt_io(hashing, handoff, list(identities))
+        else:
+            pyrage.decrypt_io(hashing, plain, list(identities))
     except (pyrage.DecryptError, OSError, zstandard.ZstdError) as exc:
         original = hashing.error or plain.error
         if isinstance(original, CuisineDbError):
