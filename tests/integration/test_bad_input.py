@@ -25,6 +25,7 @@ def cli_error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if not line.startswith("make")]
 
 
+@pytest.mark.postgres(max=14, reason="make's variables and the CLI's validation are the same on every server version")
 @pytest.mark.parametrize(
     ("target", "expected"),
     [
