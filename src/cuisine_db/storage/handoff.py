@@ -1,12 +1,12 @@
 """A sink that passes what it is given on to another sink on a thread of its own, through a bounded queue.
 
-A fetch runs read, sha256, age and zstd in the thread that calls it; what it writes (the plain bytes) can then be
-checked and written to files on a second core while the next chunk decrypts and decompresses. hashlib, age and
-zstd release the GIL, and the writes are system calls, so the two sides overlap. Used by the lay-down of a physical
-backup (laydown.py), whose base.tar is one object on one thread otherwise: sampled, about 70% of that thread's time
-went to the fetch side and 30% to checking members and writing files. On the benchmark's two cores, which the WAL
-prefetcher shares during the lay-down, the scale-40 lay-down took 6.54 s against 7.01 s (medians of three
-alternating runs, noisy); on more cores the two sides have a core each (docs/benchmarks.md, stop 21).
+The lay-down of a physical backup (laydown.py) uses two, so that its base.tar, one object, is not one thread's
+work: read, sha256 and age on the thread that fetches; zstd on a second (pipeline.fetch(apart=True)); checking
+members and writing files on a third. hashlib and zstd release the GIL, and the writes are system
+calls, so the three overlap. Sampled on one thread, zstd was 39% of the lay-down, age and reading with sha256 28%,
+the rest (writing files, checking members) 33%. On the benchmark's two cores, which the WAL prefetcher shares, the
+scale-40 lay-down took 6.54 s with one handoff against 7.01 s without (stop 21), and 5.55 s with both against
+6.24 s with one (stop 22, medians of four alternating runs; docs/benchmarks.md). On more cores each stage has one.
 
 `batch` gathers small writes (age hands over 8 KiB at a time) into pieces of at least that many bytes before
 they cross, so the queue's lock and the thread switch are paid per piece, not per write.
