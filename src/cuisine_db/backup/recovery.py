@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
 import shlex
 import shutil
 import tempfile
@@ -30,7 +29,7 @@ import psycopg
 
 from cuisine_db import sql as queries
 from cuisine_db.errors import FailedError, UnavailableError
-from cuisine_db.postgres import osuser
+from cuisine_db.postgres import osuser, postmaster
 from cuisine_db.postgres.cluster import SUPERUSER
 from cuisine_db.postgres.runner import run
 from cuisine_db.waiting import poll_until, wait_for
@@ -106,18 +105,8 @@ class PrivateServer:
         self._pg_ctl("start", "--no-wait", "--log", self.log, "-o", options)
 
     def pid(self) -> int | None:
-        try:
-            first = (self.data / "postmaster.pid").read_text().splitlines()[0]
-            pid = int(first)
-        except (OSError, ValueError, IndexError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            return pid
-        return pid
+        found = postmaster.live(self.data)
+        return found.pid if found else None
 
     def log_text(self) -> str:
         try:

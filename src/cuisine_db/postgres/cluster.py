@@ -4,16 +4,23 @@ from __future__ import annotations
 
 import secrets
 import shutil
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from cuisine_db.errors import UnavailableError
-from cuisine_db.postgres import osuser, safe_files
+from cuisine_db.postgres import osuser, postmaster, safe_files
 from cuisine_db.postgres.binaries import PgBuild
 from cuisine_db.postgres.runner import run
+from cuisine_db.waiting import wait_for
 
 SUPERUSER = "cuisine"
+START_SECONDS = 90.0  # pg_ctl start --wait's --timeout as it was given here
+STOP_SECONDS = 120.0
+# A postmaster writes postmaster.pid first thing; none alive this long after pg_ctl returned means it exited
+# (a bad setting, a port in use): its log says why.
+START_GONE_SECONDS = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,26 +132,45 @@ class LocalCluster:
         return result.returncode
 
     def running(self) -> bool:
-        return self.initialized() and self._pg_ctl("status", check=False) == 0
+        return self.initialized() and postmaster.live(self.datadir) is not None
 
     def start(self) -> None:
+        """Started and accepting connections (what `pg_ctl start --wait` waits for, polled at postmaster.POLL)."""
         if not self.initialized():
             raise UnavailableError(f"no cluster in {self.datadir}", hint="run: cuisine-db cluster up")
         if self.running():
             return
         log = self._run_dir / "pg_ctl.log"
+        launched = time.monotonic()
+
+        def ready() -> bool | None:
+            found = postmaster.live(self.datadir)
+            if found is None and time.monotonic() - launched > START_GONE_SECONDS:
+                raise self._not_started(log, "it exited")
+            return True if found is not None and found.ready else None
+
         try:
-            self._pg_ctl("start", "--wait", "--timeout", "90", "--log", log, timeout=120)
+            self._pg_ctl("start", "--no-wait", "--log", log, timeout=30)
         except UnavailableError as exc:
-            startup = log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else []
-            raise UnavailableError(
-                f"PostgreSQL in {self.datadir} did not start: {' '.join(startup) or exc.message}",
-                hint=f"see {self.datadir / 'log'}",
-            ) from None
+            raise self._not_started(log, exc.message) from None
+        if wait_for(ready, seconds=START_SECONDS, interval=postmaster.POLL) is None:
+            raise self._not_started(log, f"not accepting connections after {START_SECONDS:.0f} s")
+
+    def _not_started(self, log: Path, why: str) -> UnavailableError:
+        said = postmaster.fatal_lines(self.datadir / "log") or \
+            (log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else [])
+        return UnavailableError(f"PostgreSQL in {self.datadir} did not start: {' '.join(said) or why}",
+                                hint=f"see {self.datadir / 'log'}")
 
     def stop(self, mode: str = "fast") -> None:
-        if self.running():
-            self._pg_ctl("stop", "--wait", "--mode", mode, "--timeout", "120", timeout=150)
+        """Stopped: the postmaster gone (what `pg_ctl stop --wait` waits for, polled at postmaster.POLL)."""
+        if not self.running():
+            return
+        self._pg_ctl("stop", "--no-wait", "--mode", mode, timeout=30)
+        if wait_for(lambda: postmaster.live(self.datadir) is None or None, seconds=STOP_SECONDS,
+                    interval=postmaster.POLL) is None:
+            raise UnavailableError(f"PostgreSQL in {self.datadir} did not stop within {STOP_SECONDS:.0f} s",
+                                   hint=f"see {self.datadir / 'log'}")
 
     def promote(self) -> None:
         """End a standby's recovery (pg_ctl promote): it starts a new timeline and accepts writes."""
@@ -156,15 +182,11 @@ class LocalCluster:
         self.start()
 
     def status(self) -> ClusterStatus:
-        pid = None
-        running = self.running()
-        if running:
-            first = (self.datadir / "postmaster.pid").read_text().splitlines()[0]
-            pid = int(first)
+        found = postmaster.live(self.datadir) if self.initialized() else None
         return ClusterStatus(
             initialized=self.initialized(),
-            running=running,
-            pid=pid,
+            running=found is not None,
+            pid=found.pid if found else None,
             port=self.port,
             version=self.build.version,
             datadir=self.datadir,
