@@ -12,13 +12,15 @@ every file of the laid-down directory at start (`recovery_init_sync_method`).
 from __future__ import annotations
 
 import contextlib
+import subprocess
 from pathlib import Path
 
 from cuisine_db.backup.wal import enable, spool, wal_names
 from cuisine_db.config import Environment, Settings
-from cuisine_db.postgres.runner import run
+from cuisine_db.postgres.runner import spawn
 
 TAG = spool.TAG  # in the spool's folder: which restore its segments were prefetched for
+LAUNCH_SECONDS = 60.0
 
 
 def replay_settings(major: int) -> dict[str, str]:
@@ -65,12 +67,14 @@ def under_way(spool_dir: Path, for_tag: str, until: str | None) -> bool:
 
 def start(settings: Settings, source: Environment, os_user: str | None, spool_dir: Path, after: str, *,
           for_tag: str, identity: Path | None, credentials: Path | None, drop: tuple[str, ...],
-          until: str | None = None, system_identifier: str | None = None) -> None:
+          until: str | None = None, system_identifier: str | None = None) -> subprocess.Popen[bytes] | None:
     """Start the prefetcher as the server's user, the spool tagged for this restore, reading the archive area of
     the backup's `system_identifier`, unless it is under way already (under_way()). Best effort: without it,
-    `wal fetch` fetches each segment itself and starts one on its first miss."""
+    `wal fetch` fetches each segment itself and starts one on its first miss. Returns the launching
+    `wal prefetch --detach` without waiting for it (an interpreter's start-up, 0.1 s, that the lay-down or the
+    private server's start need not wait for); the caller passes it to started() before removing the identity."""
     if under_way(spool_dir, for_tag, until):
-        return
+        return None
     folder = spool.folder(spool_dir)
     with contextlib.suppress(OSError):
         from cuisine_db.postgres import osuser, safe_files
@@ -81,4 +85,17 @@ def start(settings: Settings, source: Environment, os_user: str | None, spool_di
     argv = enable.prefetch_command(settings, source, after, spool=spool_dir, identity_file=identity,
                                    credentials_file=credentials, until=until, system_identifier=system_identifier)
     with contextlib.suppress(Exception):
-        run(argv, user=os_user, drop=drop, timeout=60, check=False)
+        return spawn(argv, user=os_user, drop=drop, stderr=subprocess.DEVNULL)
+    return None
+
+
+def started(launch: subprocess.Popen[bytes] | None) -> None:
+    """Wait for start()'s `wal prefetch --detach` to have exited (it has started the prefetcher by then), as start()
+    itself waited before: the caller removes the identity and credential copies only after this. Bounded."""
+    if launch is None:
+        return
+    try:
+        launch.wait(timeout=LAUNCH_SECONDS)
+    except subprocess.TimeoutExpired:
+        launch.kill()
+        launch.wait()

@@ -246,21 +246,23 @@ def _prefetching(settings: Settings, env: Environment, cluster: LocalCluster, ne
         yield
         return
     identity: Path | None = None
+    launch = None
     with contextlib.ExitStack() as stack:
         try:
             credentials = stack.enter_context(enable.archive_access(settings, source, cluster.os_user,
                                                                     cluster.home / "run"))
             identity = identity_copy(settings, [env, source], cluster.home / "run", cluster.os_user)
-            fast_replay.start(settings, source, cluster.os_user, spool, after,
-                              for_tag=fast_replay.tag(newest.env, newest.system_identifier, newest.name),
-                              identity=identity, credentials=credentials, drop=secret_variables(settings),
-                              until=newest.dump.get("stop_wal") if will_open else None,
-                              system_identifier=newest.system_identifier)
+            launch = fast_replay.start(settings, source, cluster.os_user, spool, after,
+                                       for_tag=fast_replay.tag(newest.env, newest.system_identifier, newest.name),
+                                       identity=identity, credentials=credentials, drop=secret_variables(settings),
+                                       until=newest.dump.get("stop_wal") if will_open else None,
+                                       system_identifier=newest.system_identifier)
         except Exception:  # noqa: S110 (no early fetch: the replay fetches for itself, as it always could)
             pass
         try:
             yield
         finally:
+            fast_replay.started(launch)
             if identity is not None:
                 identity.unlink(missing_ok=True)
 
@@ -403,20 +405,25 @@ def _recover(settings: Settings, env: Environment, state: RestoreState, target: 
         access = contextlib.nullcontext(None) if source is None else \
             enable.archive_access(settings, source, cluster.os_user, run_dir)
         with access as credentials:
-            if source is not None:
-                osuser.give_to(spool, cluster.os_user)
-                identity = identity_copy(settings, [env, source], run_dir, cluster.os_user)
-                if after is not None:
-                    fast_replay.start(settings, source, cluster.os_user, spool, after, for_tag=for_tag,
-                                      identity=identity, credentials=credentials, drop=secret_variables(settings),
-                                      until=state.stop_wal if target.kind == "immediate" else None,
-                                      system_identifier=state.system_identifier)
-            # Archiving stays off in private (history_for_archiver()); the normal start archives.
-            options = recovery_options(settings, env, source, target, spool=spool, identity=identity,
-                                       action="promote", archive_off=True, credentials=credentials,
-                                       trust_unsigned=trust_unsigned, system_identifier=state.system_identifier,
-                                       major=cluster.build.major)
-            reached, next_xid, notes = _replay(settings, env, cluster, state, options, report)
+            launch = None
+            try:
+                if source is not None:
+                    osuser.give_to(spool, cluster.os_user)
+                    identity = identity_copy(settings, [env, source], run_dir, cluster.os_user)
+                    if after is not None:
+                        launch = fast_replay.start(
+                            settings, source, cluster.os_user, spool, after, for_tag=for_tag, identity=identity,
+                            credentials=credentials, drop=secret_variables(settings),
+                            until=state.stop_wal if target.kind == "immediate" else None,
+                            system_identifier=state.system_identifier)
+                # Archiving stays off in private (history_for_archiver()); the normal start archives.
+                options = recovery_options(settings, env, source, target, spool=spool, identity=identity,
+                                           action="promote", archive_off=True, credentials=credentials,
+                                           trust_unsigned=trust_unsigned, system_identifier=state.system_identifier,
+                                           major=cluster.build.major)
+                reached, next_xid, notes = _replay(settings, env, cluster, state, options, report)
+            finally:
+                fast_replay.started(launch)
     finally:
         if identity is not None:
             identity.unlink(missing_ok=True)

@@ -107,8 +107,10 @@ def spawn(
     stderr: int | IO[Any] | None = None,
     cwd: Path | None = None,
     user: str | None = None,
+    drop: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
-    """Start a program whose output the caller streams (pg_dump, pg_restore); it dies if this process dies.
+    """Start a program whose output the caller streams (pg_dump, pg_restore), or that it waits for later; it dies
+    if this process dies. `drop` names variables of this process's environment the program must not inherit.
 
     Linux sends the death signal when the *thread* that started the child ends: start children from the
     thread that waits for them (the main thread), never from a short-lived worker thread.
@@ -116,7 +118,8 @@ def spawn(
     args = [str(part) for part in argv]
     group = pwd.getpwnam(user).pw_gid if user else None
     try:
-        return subprocess.Popen(args, env=tool_environ(env), stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,
+        environ = {key: value for key, value in tool_environ(env).items() if key not in drop}
+        return subprocess.Popen(args, env=environ, stdin=stdin, stdout=stdout, stderr=stderr, cwd=cwd,
                                 preexec_fn=_die_with_parent(), user=user, group=group,
                                 extra_groups=[] if user else None)
     except FileNotFoundError:
