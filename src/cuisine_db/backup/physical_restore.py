@@ -29,6 +29,7 @@ import contextlib
 import os
 import secrets as random
 import shutil
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -141,12 +142,8 @@ def restore(settings: Settings, env: Environment, resolved: Resolved, *, open_no
     moved: list[str] = []
     placed: list[str] = []
     spool = enable.spool_dir(settings, env)
-    # Stopped first: the archive is opened to the server's OS user and the identities copied (for the prefetcher
-    # that fetches the first segments while the backup is laid down) only once its server is down.
-    cluster.stop()
-    fetch.clear_prefetched(spool)
     try:
-        with _prefetching(settings, env, cluster, sources[-1].manifest, spool, will_open):
+        with _stopping_then_prefetching(settings, env, cluster, sources[-1].manifest, spool, will_open):
             warnings = lay_down_into(settings, sources, laying["data"], laying["tablespaces"],
                                      cluster.os_user, progress(sum(s.manifest.size for s in sources)),
                                      own_settings=own_settings(cluster),
@@ -235,36 +232,57 @@ def lay_down_into(settings: Settings, sources: list[BackupSource], data: Path, t
 
 
 @contextmanager
-def _prefetching(settings: Settings, env: Environment, cluster: LocalCluster, newest: Any, spool: Path,
-                 will_open: bool) -> Iterator[None]:
-    """The first segments the replay will ask for are fetched into the spool while the backup is laid down (up to
-    the backup's own end when it opens at once). Best effort: the replay starts its own prefetcher anyway."""
+def _stopping_then_prefetching(settings: Settings, env: Environment, cluster: LocalCluster, newest: Any, spool: Path,
+                               will_open: bool) -> Iterator[None]:
+    """The body lays the backup down beside the old data directory (into data.laying) while, on a thread, the
+    environment's server stops (its shutdown checkpoint: 0.1-0.2 s for a small cluster, longer for a busy one) and
+    then the prefetcher starts fetching the first segments the replay will ask for (up to the backup's own end when
+    it opens at once). The archive is opened to the server's OS user and the identities copied only once its server
+    is down. On leaving, the server is down, or the reason it did not stop is raised. The prefetch is best effort:
+    the replay starts its own prefetcher anyway."""
+    failed: list[BaseException] = []
+    identity: list[Path] = []
+    with contextlib.ExitStack() as stack:
+
+        def stop_then_prefetch() -> None:
+            try:
+                cluster.stop()
+                fetch.clear_prefetched(spool)
+            except BaseException as exc:  # raised below, in the caller's thread
+                failed.append(exc)
+                return
+            with contextlib.suppress(Exception):  # no early fetch: the replay fetches for itself, as it always could
+                _prefetch(settings, env, cluster, newest, spool, will_open, stack, identity)
+
+        worker = threading.Thread(target=stop_then_prefetch, name="stop-then-prefetch", daemon=True)
+        worker.start()
+        try:
+            yield
+        finally:
+            worker.join()
+            for path in identity:
+                path.unlink(missing_ok=True)
+    if failed:
+        raise failed[0]
+
+
+def _prefetch(settings: Settings, env: Environment, cluster: LocalCluster, newest: Any, spool: Path, will_open: bool,
+              stack: contextlib.ExitStack, identity: list[Path]) -> None:
+    """Start the prefetcher after the backup's start (the launcher waited for here: it is this thread's child,
+    and Linux kills a child whose starting thread ended); what it needs is left in `stack` and `identity`."""
     source = settings.environments.get(newest.env)
     size = int(newest.dump.get("wal_segment_size", wal_names.DEFAULT_SEGMENT_SIZE))
     after = fast_replay.first_needed(newest.timeline, newest.start_lsn, size)
     if source is None or after is None:
-        yield
         return
-    identity: Path | None = None
-    launch = None
-    with contextlib.ExitStack() as stack:
-        try:
-            credentials = stack.enter_context(enable.archive_access(settings, source, cluster.os_user,
-                                                                    cluster.home / "run"))
-            identity = identity_copy(settings, [env, source], cluster.home / "run", cluster.os_user)
-            launch = fast_replay.start(settings, source, cluster.os_user, spool, after,
-                                       for_tag=fast_replay.tag(newest.env, newest.system_identifier, newest.name),
-                                       identity=identity, credentials=credentials, drop=secret_variables(settings),
-                                       until=newest.dump.get("stop_wal") if will_open else None,
-                                       system_identifier=newest.system_identifier)
-        except Exception:  # noqa: S110 (no early fetch: the replay fetches for itself, as it always could)
-            pass
-        try:
-            yield
-        finally:
-            fast_replay.started(launch)
-            if identity is not None:
-                identity.unlink(missing_ok=True)
+    credentials = stack.enter_context(enable.archive_access(settings, source, cluster.os_user, cluster.home / "run"))
+    identity.append(identity_copy(settings, [env, source], cluster.home / "run", cluster.os_user))
+    launch = fast_replay.start(settings, source, cluster.os_user, spool, after,
+                               for_tag=fast_replay.tag(newest.env, newest.system_identifier, newest.name),
+                               identity=identity[0], credentials=credentials, drop=secret_variables(settings),
+                               until=newest.dump.get("stop_wal") if will_open else None,
+                               system_identifier=newest.system_identifier)
+    fast_replay.started(launch)
 
 
 def own_archiving(settings: Settings, env: Environment, source: str) -> dict[str, str | None]:
