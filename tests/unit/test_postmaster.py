@@ -1,0 +1,76 @@
+"""postmaster.pid read as pg_ctl reads it, and a failed start's reason found in the server's own log."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from cuisine_db.postgres import postmaster
+from cuisine_db.postgres.safe_files import UnsafeFileError
+
+
+def pid_file(datadir: Path, pid: int, status: str | None) -> None:
+    lines = [str(pid), str(datadir), "1733500000", "5432", "/tmp", "127.0.0.1", "  1234567     0"]
+    if status is not None:
+        lines.append(f"{status:<8}")
+    (datadir / "postmaster.pid").write_text("\n".join(lines) + "\n")
+
+
+def test_a_live_process_with_its_state(tmp_path: Path) -> None:
+    pid_file(tmp_path, os.getpid(), "ready")
+    assert postmaster.live(tmp_path) == postmaster.Postmaster(os.getpid(), "ready")
+    assert postmaster.live(tmp_path).ready  # type: ignore[union-attr]
+    for status, ready in (("starting", False), ("stopping", False), ("standby", True)):
+        pid_file(tmp_path, os.getpid(), status)
+        found = postmaster.live(tmp_path)
+        assert found is not None and found.ready is ready, status
+    pid_file(tmp_path, os.getpid(), None)  # the line not written yet
+    assert postmaster.live(tmp_path) == postmaster.Postmaster(os.getpid(), None)
+
+
+def test_no_file_a_half_written_one_or_a_dead_pid_is_no_postmaster(tmp_path: Path) -> None:
+    assert postmaster.live(tmp_path) is None
+    (tmp_path / "postmaster.pid").write_text("")
+    assert postmaster.live(tmp_path) is None
+    (tmp_path / "postmaster.pid").write_text("12ab\n")
+    assert postmaster.live(tmp_path) is None
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    pid_file(tmp_path, gone.pid, "ready")
+    assert postmaster.live(tmp_path) is None
+
+
+def test_a_link_in_its_place_is_refused(tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pid_file(elsewhere, os.getpid(), "ready")
+    (tmp_path / "postmaster.pid").symlink_to(elsewhere / "postmaster.pid")
+    with pytest.raises(UnsafeFileError):
+        postmaster.live(tmp_path)
+
+
+def test_the_fatal_lines_of_the_newest_log_in_each_format(tmp_path: Path) -> None:
+    logs = tmp_path / "log"
+    assert postmaster.fatal_lines(logs) == []
+    logs.mkdir()
+    assert postmaster.fatal_lines(logs) == []
+    old = logs / "postgresql-1.json"
+    old.write_text(json.dumps({"error_severity": "FATAL", "message": "an old failure"}) + "\n")
+    os.utime(old, (1, 1))
+    newest = logs / "postgresql-2.json"
+    newest.write_text("\n".join(json.dumps(record) for record in (
+        {"error_severity": "LOG", "message": "could not bind IPv4 address: Address already in use"},
+        {"error_severity": "FATAL", "message": "could not create any TCP/IP sockets"},
+        {"error_severity": "LOG", "message": "database system is shut down"},
+    )) + "\n")
+    assert postmaster.fatal_lines(logs) == ["FATAL: could not create any TCP/IP sockets"]
+    newest.write_text('2026-12-06 21:29:03.040 UTC,,,1,,,,,,FATAL,XX000,"lock file ""postmaster.pid"" already exists"\n'
+                      + "2026-12-06 LOG:  ok\n" + "2026-12-06 PANIC:  could not write to file\n")
+    assert postmaster.fatal_lines(logs) == [
+        '2026-12-06 21:29:03.040 UTC,,,1,,,,,,FATAL,XX000,"lock file ""postmaster.pid"" already exists"',
+        "2026-12-06 PANIC:  could not write to file",
+    ]
