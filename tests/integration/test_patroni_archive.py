@@ -326,7 +326,12 @@ def _kill_leader_during(ha: Ha, kind: str, program: bytes) -> tuple[patroni.Memb
         while not copier and backup.poll() is None and time.monotonic() < deadline:
             copier = [pid for pid in _descendants(backup.pid) if program in _cmdline(pid)]
             time.sleep(0.02)
-        assert copier, f"{program.decode()} never ran"
+        if not copier:  # say why: the backup's own exit and error output (it may have ended before the copy began)
+            if backup.poll() is None:
+                backup.kill()
+            _out, err = backup.communicate(timeout=60)
+            raise AssertionError(f"{program.decode()} never ran; make db-backup exited {backup.returncode}: "
+                                 f"{err[-3000:]}")
         for pid in copier:
             os.kill(pid, signal.SIGSTOP)  # mid-copy, the leader's host dies
         assert patroni_embedded.kill_member(ha.settings, ha.env, lost.name) is not None

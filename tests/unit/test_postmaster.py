@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -74,3 +75,15 @@ def test_the_fatal_lines_of_the_newest_log_in_each_format(tmp_path: Path) -> Non
         '2026-12-06 21:29:03.040 UTC,,,1,,,,,,FATAL,XX000,"lock file ""postmaster.pid"" already exists"',
         "2026-12-06 PANIC:  could not write to file",
     ]
+
+
+def test_exited_means_gone_or_a_zombie_not_a_live_process() -> None:
+    assert not postmaster.exited(os.getpid())
+    child = subprocess.Popen(["true"])
+    deadline = time.monotonic() + 10
+    while not postmaster.exited(child.pid):  # a zombie until waited for: exited all the same
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert Path(f"/proc/{child.pid}").exists()  # not reaped yet
+    child.wait()
+    assert postmaster.exited(child.pid)

@@ -163,12 +163,14 @@ class LocalCluster:
                                 hint=f"see {self.datadir / 'log'}")
 
     def stop(self, mode: str = "fast") -> None:
-        """Stopped: the postmaster gone (what `pg_ctl stop --wait` waits for, polled at postmaster.POLL)."""
-        if not self.running():
+        """Stopped: postmaster.pid removed (what `pg_ctl stop --wait` waits for) and, beyond pg_ctl, the postmaster
+        process exited too (it removes the file a moment before it exits), polled at postmaster.POLL."""
+        found = postmaster.live(self.datadir) if self.initialized() else None
+        if found is None:
             return
         self._pg_ctl("stop", "--no-wait", "--mode", mode, timeout=30)
-        if wait_for(lambda: postmaster.live(self.datadir) is None or None, seconds=STOP_SECONDS,
-                    interval=postmaster.POLL) is None:
+        if wait_for(lambda: (postmaster.live(self.datadir) is None and postmaster.exited(found.pid)) or None,
+                    seconds=STOP_SECONDS, interval=postmaster.POLL) is None:
             raise UnavailableError(f"PostgreSQL in {self.datadir} did not stop within {STOP_SECONDS:.0f} s",
                                    hint=f"see {self.datadir / 'log'}")
 

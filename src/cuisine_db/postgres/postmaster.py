@@ -51,6 +51,24 @@ def live(datadir: Path) -> Postmaster | None:
     return Postmaster(pid, status or None)
 
 
+def exited(pid: int) -> bool:
+    """The process is gone, or a zombie its parent has not reaped yet (an orphaned postmaster's parent is init,
+    which may reap late): it holds no port, no shared memory and no file any more."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    except OSError:  # no /proc: whether the pid exists is all there is to know
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            return False
+        return False
+    return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
+
+
 def fatal_lines(log_dir: Path, most: int = 2) -> list[str]:
     """The last FATAL or PANIC messages of the server's newest log file (jsonlog, csvlog or stderr), for an error
     that says why a start failed: with the logging collector on, pg_ctl's own log holds only the redirect notice."""
