@@ -14,12 +14,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from cuisine_db.config import load_settings
 from cuisine_db.errors import UnavailableError
 from cuisine_db.postgres import postmaster
 from cuisine_db.postgres.cluster import LocalCluster
-from cuisine_db.postgres.local import cluster_for, ensure_up
-from cuisine_db.postgres.ports import free_port
+from cuisine_db.postgres.local import cluster_for
 from cuisine_db.postgres.safe_files import UnsafeFileError
 
 MAJOR = 15  # the start and stop paths are the same on every version; conftest's server fixture covers the others
@@ -27,18 +25,12 @@ MAJOR = 15  # the start and stop paths are the same on every version; conftest's
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    from conftest import available
+    from conftest import _start_server, available
 
     if available(MAJOR) is None:
         pytest.skip(f"PostgreSQL {MAJOR} is not installed on this machine (Debian's postgresql-{MAJOR})")
-    folder = tmp_path_factory.mktemp("lifecycle")
-    config = folder / "cuisine-db.toml"
-    config.write_text(f"[environments.life]\nport = {free_port()}\npostgres_version = {MAJOR}\n"
-                      "[environments.life.server_settings]\nfsync = false\n")
-    settings = load_settings({"CUISINE_DB_CONFIG": str(config)})
-    env = settings.env("life")
-    ensure_up(settings, env)
-    found = cluster_for(settings, env)
+    server = _start_server(MAJOR, tmp_path_factory.mktemp("lifecycle"))
+    found = cluster_for(server.settings, server.env)
     yield found
     found.destroy()
 

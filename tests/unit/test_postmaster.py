@@ -69,6 +69,8 @@ def test_the_fatal_lines_of_the_newest_log_in_each_format(tmp_path: Path) -> Non
         {"error_severity": "LOG", "message": "database system is shut down"},
     )) + "\n")
     assert postmaster.fatal_lines(logs) == ["FATAL: could not create any TCP/IP sockets"]
+    # A start that wrote nothing to the server's log (a setting pg_ctl's log names) does not borrow an old failure.
+    assert postmaster.fatal_lines(logs, since=newest.stat().st_mtime + 60) == []
     newest.write_text('2026-12-06 21:29:03.040 UTC,,,1,,,,,,FATAL,XX000,"lock file ""postmaster.pid"" already exists"\n'
                       + "2026-12-06 LOG:  ok\n" + "2026-12-06 PANIC:  could not write to file\n")
     assert postmaster.fatal_lines(logs) == [

@@ -142,22 +142,23 @@ class LocalCluster:
             return
         log = self._run_dir / "pg_ctl.log"
         launched = time.monotonic()
+        launched_at = time.time()
 
         def ready() -> bool | None:
             found = postmaster.live(self.datadir)
             if found is None and time.monotonic() - launched > START_GONE_SECONDS:
-                raise self._not_started(log, "it exited")
+                raise self._not_started(log, "it exited", launched_at)
             return True if found is not None and found.ready else None
 
         try:
             self._pg_ctl("start", "--no-wait", "--log", log, timeout=30)
         except UnavailableError as exc:
-            raise self._not_started(log, exc.message) from None
+            raise self._not_started(log, exc.message, launched_at) from None
         if wait_for(ready, seconds=START_SECONDS, interval=postmaster.POLL) is None:
-            raise self._not_started(log, f"not accepting connections after {START_SECONDS:.0f} s")
+            raise self._not_started(log, f"not accepting connections after {START_SECONDS:.0f} s", launched_at)
 
-    def _not_started(self, log: Path, why: str) -> UnavailableError:
-        said = postmaster.fatal_lines(self.datadir / "log") or \
+    def _not_started(self, log: Path, why: str, since: float) -> UnavailableError:
+        said = postmaster.fatal_lines(self.datadir / "log", since=since - 1) or \
             (log.read_text(errors="replace").strip().splitlines()[-3:] if log.exists() else [])
         return UnavailableError(f"PostgreSQL in {self.datadir} did not start: {' '.join(said) or why}",
                                 hint=f"see {self.datadir / 'log'}")

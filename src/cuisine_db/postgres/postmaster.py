@@ -69,11 +69,14 @@ def exited(pid: int) -> bool:
     return stat.rsplit(")", 1)[-1].split()[:1] == ["Z"]
 
 
-def fatal_lines(log_dir: Path, most: int = 2) -> list[str]:
-    """The last FATAL or PANIC messages of the server's newest log file (jsonlog, csvlog or stderr), for an error
-    that says why a start failed: with the logging collector on, pg_ctl's own log holds only the redirect notice."""
+def fatal_lines(log_dir: Path, most: int = 2, since: float = 0.0) -> list[str]:
+    """The last FATAL or PANIC messages of the server's newest log file (jsonlog, csvlog or stderr) written at or
+    after `since` (a wall-clock time: an older file holds an earlier failure, not this one), for an error that says
+    why a start failed: with the logging collector on, pg_ctl's own log holds only the redirect notice."""
     try:
-        files = [f for f in log_dir.iterdir() if f.is_file() and not f.is_symlink()]
+        if log_dir.is_symlink():  # the server's user could have put a link there: nothing is read through it
+            return []
+        files = [f for f in log_dir.iterdir() if f.is_file() and not f.is_symlink() and f.stat().st_mtime >= since]
     except OSError:
         return []
     if not files:
