@@ -218,6 +218,25 @@ def test_settings_cache_is_private_holds_no_secret_and_follows_the_file(archive:
     assert list(moved.rglob(f"{third}-*")) and not (tmp_path / "forged").exists()
 
 
+def test_a_detached_prefetch_returns_once_the_prefetcher_has_read_its_keys(archive: WalArchive) -> None:
+    """db-restore removes the identity and credential copies it made for the prefetcher as soon as `wal prefetch
+    --detach` returns: by then the prefetcher holds its lock with its own pid (it writes it after reading them).
+    Before, the launcher returned at once, and a quick lay-down removed the copies before the prefetcher read them
+    (a CI run's db-restore fetched nothing ahead)."""
+    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 3)}
+    for name, body in contents.items():
+        archive.segment(name, body)
+    assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
+    spool_dir = archive.root / ".cuisine" / "production" / "wal-spool"
+    try:
+        started = archive.run("prefetch", "--spool", str(spool_dir), "--detach", wal_names.segment_name(1, 0))
+        assert started.returncode == 0, started.stderr
+        assert spool.alive(spool_dir) is not None, (spool_dir / spool.LOG).read_text()
+    finally:
+        spool.stop(spool_dir)
+    assert spool.alive(spool_dir) is None
+
+
 def test_the_last_segment_is_served_from_the_spool_when_recovery_asks_for_it_again(archive: WalArchive) -> None:
     """A recovery to the backup's own end asks for its last segment twice (replay, then the end of recovery
     re-reading the last record): the prefetcher keeps a second verified copy, so neither ask fetches it again."""

@@ -54,7 +54,7 @@ def test_a_link_in_its_place_is_refused(tmp_path: Path) -> None:
         postmaster.live(tmp_path)
 
 
-def test_the_fatal_lines_of_the_newest_log_in_each_format(tmp_path: Path) -> None:
+def test_the_fatal_lines_of_the_logs_written_since_the_start_in_each_format(tmp_path: Path) -> None:
     logs = tmp_path / "log"
     assert postmaster.fatal_lines(logs) == []
     logs.mkdir()
@@ -68,15 +68,31 @@ def test_the_fatal_lines_of_the_newest_log_in_each_format(tmp_path: Path) -> Non
         {"error_severity": "FATAL", "message": "could not create any TCP/IP sockets"},
         {"error_severity": "LOG", "message": "database system is shut down"},
     )) + "\n")
-    assert postmaster.fatal_lines(logs) == ["FATAL: could not create any TCP/IP sockets"]
+    began = newest.stat().st_mtime - 1
+    assert postmaster.fatal_lines(logs, since=began) == ["FATAL: could not create any TCP/IP sockets"]
+    assert postmaster.fatal_lines(logs) == ["FATAL: an old failure", "FATAL: could not create any TCP/IP sockets"]
     # A start that wrote nothing to the server's log (a setting pg_ctl's log names) does not borrow an old failure.
     assert postmaster.fatal_lines(logs, since=newest.stat().st_mtime + 60) == []
     newest.write_text('2026-12-06 21:29:03.040 UTC,,,1,,,,,,FATAL,XX000,"lock file ""postmaster.pid"" already exists"\n'
                       + "2026-12-06 LOG:  ok\n" + "2026-12-06 PANIC:  could not write to file\n")
-    assert postmaster.fatal_lines(logs) == [
+    assert postmaster.fatal_lines(logs, since=began) == [
         '2026-12-06 21:29:03.040 UTC,,,1,,,,,,FATAL,XX000,"lock file ""postmaster.pid"" already exists"',
         "2026-12-06 PANIC:  could not write to file",
     ]
+
+
+def test_the_collectors_two_files_of_one_start_with_one_mtime_are_both_read(tmp_path: Path) -> None:
+    # The CI failure of 2abac2a: the .log file, empty of the message, was taken as the newest over the .json.
+    logs = tmp_path / "log"
+    logs.mkdir()
+    for name, text in (("postgresql-0955.json", json.dumps({"error_severity": "FATAL", "message": "no sockets"})),
+                       ("postgresql-0955.log", ""), ("postgresql-0955.zz", "")):
+        (logs / name).write_text(text + "\n")
+        os.utime(logs / name, (1_000_000, 1_000_000))
+    assert postmaster.fatal_lines(logs, since=999_999) == ["FATAL: no sockets"]
+    (logs / "postgresql-0955.log").write_text("2026-12-07 UTC [9] FATAL:  no sockets\n")
+    os.utime(logs / "postgresql-0955.log", (1_000_000, 1_000_000))
+    assert len(postmaster.fatal_lines(logs, since=999_999)) == 2  # the two formats of one message differ in text
 
 
 def test_exited_means_gone_or_a_zombie_not_a_live_process() -> None:

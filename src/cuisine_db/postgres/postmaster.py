@@ -70,18 +70,27 @@ def exited(pid: int) -> bool:
 
 
 def fatal_lines(log_dir: Path, most: int = 2, since: float = 0.0) -> list[str]:
-    """The last FATAL or PANIC messages of the server's newest log file (jsonlog, csvlog or stderr) written at or
-    after `since` (a wall-clock time: an older file holds an earlier failure, not this one), for an error that says
-    why a start failed: with the logging collector on, pg_ctl's own log holds only the redirect notice."""
+    """The last FATAL or PANIC messages of the server's log files (jsonlog, csvlog or stderr) written at or after
+    `since` (a wall-clock time: an older file holds an earlier failure, not this one), for an error that says why a
+    start failed: with the logging collector on, pg_ctl's own log holds only the redirect notice. Every such file is
+    read, not only the newest: the collector's .log and .json files of one start can carry the same mtime (the
+    kernel's clock for it ticks every few milliseconds), and only one holds the message."""
     try:
         if log_dir.is_symlink():  # the server's user could have put a link there: nothing is read through it
             return []
-        files = [f for f in log_dir.iterdir() if f.is_file() and not f.is_symlink() and f.stat().st_mtime >= since]
+        files = sorted((f.stat().st_mtime, f.name, f) for f in log_dir.iterdir()
+                       if f.is_file() and not f.is_symlink() and f.stat().st_mtime >= since)
     except OSError:
         return []
-    if not files:
-        return []
-    raw = safe_files.read(max(files, key=lambda f: f.stat().st_mtime), limit=64 * 1024**2) or b""
+    found: list[str] = []
+    for _, _, path in files:
+        for line in _fatal(safe_files.read(path, limit=64 * 1024**2) or b""):
+            if line not in found:  # a message sent to two destinations counts once
+                found.append(line)
+    return found[-most:]
+
+
+def _fatal(raw: bytes) -> list[str]:
     found = []
     for line in raw.decode(errors="replace").splitlines():
         if "FATAL" not in line and "PANIC" not in line:
@@ -93,4 +102,4 @@ def fatal_lines(log_dir: Path, most: int = 2, since: float = 0.0) -> list[str]:
             continue
         if isinstance(record, dict) and record.get("error_severity") in ("FATAL", "PANIC"):
             found.append(f"{record['error_severity']}: {record.get('message', '')}")
-    return found[-most:]
+    return found

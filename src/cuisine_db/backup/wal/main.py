@@ -219,7 +219,9 @@ def _prefetch(args: Args) -> int:
         loaded = access.load(args.config, args.env, identity_file=args.identity_file, spool=args.spool,
                              credentials_file=args.credentials_file, system_identifier=args.system_id)
         if args.detach:
-            spool.start(loaded, args.name, _options(args, loaded.spool) + (["--until", until] if until else []))
+            # Returns once the prefetcher has read its keys: the caller removes the copies it made for it after.
+            spool.ready(loaded.spool, spool.start(loaded, args.name,
+                                                  _options(args, loaded.spool) + (["--until", until] if until else [])))
             return 0
         from cuisine_db.backup.wal.prefetcher import Prefetcher
 

@@ -145,7 +145,6 @@ class Prefetcher:
         except OSError:
             return 0  # another prefetcher serves this spool
         os.ftruncate(lock, 0)
-        os.write(lock, f"{os.getpid()}\n".encode())
         identity = os.stat(self.where).st_ino
         for entry in os.listdir(self.where):  # what a killed prefetcher was writing
             if entry.endswith(spool.PART):
@@ -154,6 +153,9 @@ class Prefetcher:
         repository = self.access.repository()
         trust = self.access.trust()
         identities = self.access.identities()
+        # The pid goes in once the keys and credentials are read: `wal prefetch --detach` waits for it (spool.ready)
+        # and its caller then removes the copies it made of them.
+        os.write(lock, f"{os.getpid()}\n".encode())
         sizes: dict[str, int] = {}
         futures: dict[Future[bool], str] = {}
         started = time.monotonic()

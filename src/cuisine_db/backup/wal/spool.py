@@ -34,15 +34,20 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cuisine_db.backup.wal import wal_names
 from cuisine_db.backup.wal.access import WalAccess
+
+if TYPE_CHECKING:  # the fetch path imports this module: subprocess only when a prefetcher starts
+    import subprocess
 
 FOLDER = "prefetch"
 ASKED = ".asked."  # + the segment name: the empty marker of a delivery (note_asked)
 ASKED_BEFORE = ".asked"  # the note before stop 21 (the name inside): a standby's restore_command may still write it
 LOCK = ".prefetcher"  # in the spool folder (not the prefetch one): flock held by the live prefetcher, its pid
 LOG = "prefetcher.log"
+READY_SECONDS = 30.0  # a prefetcher reads its keys and credentials in well under a second
 IDLE_SECONDS = 60.0  # nothing delivered for this long: the recovery is over or stalled (a miss starts another)
 RELIST_SECONDS = 1.0  # how often the archive is listed again while it has nothing more ahead
 PART = ".part"
@@ -161,17 +166,31 @@ def stop(spool: Path) -> None:
 PROGRAM = "import sys; from cuisine_db.backup.wal.main import main; sys.exit(main(sys.argv[1:]))"
 
 
-def start(access: WalAccess, after: str, options: list[str]) -> None:
+def start(access: WalAccess, after: str, options: list[str]) -> subprocess.Popen[bytes] | None:
     """Start a detached prefetcher working ahead of `after` unless one is alive; `options` are the calling
     `wal fetch`'s own (--config, --env, --spool, --identity-file, --credentials-file). Best effort: a prefetcher
-    that does not start only means slower fetches."""
+    that does not start only means slower fetches. Returns it (None: not started) for ready()."""
     import subprocess
     import sys
 
     if access.prefetch <= 1 or alive(access.spool) is not None:
-        return
+        return None
     with contextlib.suppress(OSError):
         access.spool.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(access.spool / LOG, "ab") as output:
-            subprocess.Popen([sys.executable, "-c", PROGRAM, "prefetch", *options, after], stdin=subprocess.DEVNULL,
-                             stdout=output, stderr=output, start_new_session=True, close_fds=True)
+            return subprocess.Popen([sys.executable, "-c", PROGRAM, "prefetch", *options, after],
+                                    stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True,
+                                    close_fds=True)
+    return None
+
+
+def ready(spool: Path, child: subprocess.Popen[bytes] | None, seconds: float = READY_SECONDS) -> bool:
+    """Wait until start()'s `child` has read its keys and credentials (its pid is in the lock file: alive()) or has
+    exited, `seconds` at most: a caller that made copies of them for it may remove them after. True if it runs."""
+    from cuisine_db.waiting import wait_for
+
+    if child is None:
+        return False
+    found = wait_for(lambda: True if alive(spool) == child.pid else (False if child.poll() is not None else None),
+                     seconds=seconds, interval=0.01)
+    return bool(found)
