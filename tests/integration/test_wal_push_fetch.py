@@ -33,6 +33,16 @@ def archive(request: pytest.FixtureRequest, tmp_path: Path, age_keys: AgeKeys) -
     return make_wal_archive(tmp_path / "wal", age_keys, backend=request.param, s3=s3)
 
 
+def _segments(archive: WalArchive, count: int, *, pushed: bool = False) -> dict[str, bytes]:
+    """`count` segments of timeline 1 from ...01 in pg_wal, random contents; `pushed`: archived by one `wal push`."""
+    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, count + 1)}
+    for name, body in contents.items():
+        archive.segment(name, body)
+    if pushed:
+        assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
+    return contents
+
+
 def _stored(archive: WalArchive) -> list[wal_names.Stored]:
     settings = archive.settings
     repository = open_repository(settings, settings.env("production"))
@@ -58,9 +68,7 @@ def test_same_content_twice_succeeds_different_content_is_refused(archive: WalAr
 
 
 def test_push_takes_the_other_ready_files_along(archive: WalArchive) -> None:
-    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 6)}
-    for name, data in contents.items():
-        archive.segment(name, data)
+    contents = _segments(archive, 5)
     first = min(contents)
     pushed = archive.run("push", f"pg_wal/{first}")
     assert pushed.returncode == 0, pushed.stderr
@@ -79,10 +87,7 @@ def test_push_takes_the_other_ready_files_along(archive: WalArchive) -> None:
 def test_fetch_missing_is_exit_1_and_prefetches_ahead(archive: WalArchive) -> None:
     code, data = archive.fetch(SEGMENT)
     assert (code, data) == (1, None)
-    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 5)}
-    for name, body in contents.items():
-        archive.segment(name, body)
-    assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
+    contents = _segments(archive, 4, pushed=True)
     spool_dir = archive.root / ".cuisine" / "production" / "wal-spool"
     try:
         assert archive.fetch(min(contents)) == (0, contents[min(contents)])  # a miss: it starts the prefetcher
@@ -124,9 +129,7 @@ def test_archive_command_answers_a_pushed_ahead_segment_from_the_ledger_with_alm
     settings = archive.settings
     command = enable.archive_command(settings, settings.env("production"))
     assert " wal push " in f" {command} " and " -S " in command
-    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 4)}
-    for name, body in contents.items():
-        archive.segment(name, body)
+    contents = _segments(archive, 3)
     first, second, third = sorted(contents)
     ledger = archive.root / ".cuisine" / "production" / "wal-spool" / "pushed"
 
@@ -223,10 +226,7 @@ def test_a_detached_prefetch_returns_once_the_prefetcher_has_read_its_keys(archi
     --detach` returns: by then the prefetcher holds its lock with its own pid (it writes it after reading them).
     Before, the launcher returned at once, and a quick lay-down removed the copies before the prefetcher read them
     (a CI run's db-restore fetched nothing ahead)."""
-    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 3)}
-    for name, body in contents.items():
-        archive.segment(name, body)
-    assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
+    _segments(archive, 2, pushed=True)
     spool_dir = archive.root / ".cuisine" / "production" / "wal-spool"
     try:
         started = archive.run("prefetch", "--spool", str(spool_dir), "--detach", wal_names.segment_name(1, 0))
@@ -240,10 +240,7 @@ def test_a_detached_prefetch_returns_once_the_prefetcher_has_read_its_keys(archi
 def test_the_last_segment_is_served_from_the_spool_when_recovery_asks_for_it_again(archive: WalArchive) -> None:
     """A recovery to the backup's own end asks for its last segment twice (replay, then the end of recovery
     re-reading the last record): the prefetcher keeps a second verified copy, so neither ask fetches it again."""
-    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 4)}
-    for name, body in contents.items():
-        archive.segment(name, body)
-    assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
+    contents = _segments(archive, 3, pushed=True)
     spool_dir = archive.root / ".cuisine" / "production" / "wal-spool"
     last = max(contents)
     folder = spool.folder(spool_dir)
@@ -298,10 +295,7 @@ def test_restore_command_serves_a_spooled_segment_in_the_shell_and_hands_anythin
     replaced by PostgreSQL; a path with a control character is refused."""
     spool_dir = tmp_path / "spool it's 100%f"
     archive = make_wal_archive(tmp_path / "wal", age_keys, extra=f'spool_dir = "{spool_dir}"\n')
-    contents = {wal_names.segment_name(1, n): os.urandom(SIZE // 4) for n in range(1, 5)}
-    for name, body in contents.items():
-        archive.segment(name, body)
-    assert archive.run("push", f"pg_wal/{min(contents)}").returncode == 0
+    contents = _segments(archive, 4, pushed=True)
     first, second, third, fourth = sorted(contents)
     env = archive.settings.env("production")
     command = enable.restore_command(archive.settings, env, spool=spool_dir, identity_file=None)
