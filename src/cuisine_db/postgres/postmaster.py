@@ -34,16 +34,21 @@ class Postmaster:
 
 def live(datadir: Path) -> Postmaster | None:
     """The postmaster whose pid postmaster.pid names, if that process exists; None when the file is absent, not
-    yet written whole, or names a process that is gone or a zombie (a crash leaves the file behind; `pg_ctl status`
-    calls a zombie running, but it serves nothing)."""
+    yet written whole, or names a process that is gone (a crash leaves the file behind)."""
     raw = safe_files.read(datadir / "postmaster.pid")
     lines = raw.decode(errors="replace").splitlines() if raw else []
     first = lines[0].strip() if lines else ""
     if not first.isdigit():
         return None
     pid = int(first)
-    if exited(pid):
+    # A zombie counts as live, as pg_ctl status counts it: a new postmaster's own lock-file check (kill 0) refuses
+    # to start beside it ("lock file already exists") until its parent reaps it. stop() also waits for exited().
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
         return None
+    except PermissionError:  # another user's process: it exists
+        pass
     status = lines[_STATUS_LINE].strip() if len(lines) > _STATUS_LINE else None
     return Postmaster(pid, status or None)
 
